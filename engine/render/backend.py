@@ -1,0 +1,154 @@
+"""The narrow renderer interface every backend implements, and the data contracts it consumes.
+
+The instancing system hands the renderer ``Batch`` objects whose instance rows follow
+``INSTANCE_LAYOUT``; the label system hands it glyph rows following ``GLYPH_LAYOUT``. Both
+sides import these from here so the layout lives in one place. moderngl implements
+``Renderer`` now (engine/render/gl.py); a wgpu backend can implement the same methods later.
+"""
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+
+import numpy as np
+
+# Per-instance floats of a box-like mesh: name -> (offset, width). Rotation is a unit
+# quaternion (x, y, z, w); colour alpha already includes opacity; region is (x, y, cols, rows)
+# texels in the data atlas, cols == 0 meaning "no data, flat colour"; flags bit 1 highlighted,
+# bit 2 dimmed (the renderable flag values of engine/ecs/components.py).
+INSTANCE_LAYOUT: dict[str, tuple[int, int]] = {
+    "center": (0, 3),
+    "size": (3, 3),
+    "rotation": (6, 4),
+    "color": (10, 4),
+    "region": (14, 4),
+    "value_range": (18, 2),
+    "colormap": (20, 1),
+    "flags": (21, 1),
+}
+INSTANCE_FLOATS = 22
+INSTANCE_SLICES = {name: slice(o, o + w) for name, (o, w) in INSTANCE_LAYOUT.items()}
+
+# Per-glyph floats of a text label: the label's world anchor, the glyph quad's lower-left
+# corner and size in em units relative to the anchor, its uv rectangle (u0, v0, u1, v1) in
+# the glyph atlas, the world size of one em, rgba, and 1.0 when the label faces the camera.
+GLYPH_LAYOUT: dict[str, tuple[int, int]] = {
+    "anchor": (0, 3),
+    "offset": (3, 2),
+    "size": (5, 2),
+    "uv": (7, 4),
+    "height": (11, 1),
+    "color": (12, 4),
+    "billboard": (16, 1),
+}
+GLYPH_FLOATS = 17
+GLYPH_SLICES = {name: slice(o, o + w) for name, (o, w) in GLYPH_LAYOUT.items()}
+
+# Materials: how a batch is blended and ordered.
+MATERIAL_OPAQUE = 0
+MATERIAL_TRANSLUCENT = 1  # alpha blended, no depth write, drawn after opaque, back to front
+
+# Instance flag bits (same values as FLAG_HIGHLIGHTED / FLAG_DIMMED in the ECS schemas).
+INSTANCE_HIGHLIGHTED = 1
+INSTANCE_DIMMED = 2
+
+MAX_LODS = 4
+
+
+@dataclass
+class Batch:
+    """All visible instances that share a mesh family, a material and a LOD level."""
+
+    mesh: int
+    material: int
+    lod: int
+    instances: np.ndarray  # float32 (n, INSTANCE_FLOATS)
+
+    @property
+    def count(self) -> int:
+        return int(len(self.instances))
+
+
+def empty_instances(count: int) -> np.ndarray:
+    """Instance rows with neutral defaults: unit size, identity rotation, opaque white, no data."""
+    rows = np.zeros((int(count), INSTANCE_FLOATS), np.float32)
+    rows[:, INSTANCE_SLICES["size"]] = 1.0
+    rows[:, 9] = 1.0  # quaternion w
+    rows[:, INSTANCE_SLICES["color"]] = 1.0
+    rows[:, INSTANCE_SLICES["value_range"]] = (-1.0, 1.0)
+    return rows
+
+
+@dataclass
+class RenderStats:
+    """What the last frame cost: filled by the renderer between begin_frame and end_frame."""
+
+    draw_calls: int = 0
+    triangles: int = 0
+    instances: list[int] = field(default_factory=lambda: [0] * MAX_LODS)  # per LOD level
+    glyphs: int = 0
+    # GPU time of the most recent frame whose timer query was read (a few frames behind),
+    # or None where the backend has no timer queries.
+    gpu_ms: float | None = None
+    buffer_bytes: int = 0  # every GPU buffer and texture the renderer holds
+
+    def as_dict(self) -> dict:
+        return {"draw_calls": self.draw_calls, "triangles": self.triangles,
+                "instances": list(self.instances), "glyphs": self.glyphs,
+                "gpu_ms": self.gpu_ms, "buffer_bytes": self.buffer_bytes}
+
+
+class Renderer(abc.ABC):
+    """What the engine needs from a graphics backend, and nothing more.
+
+    A frame is ``begin_frame`` → ``draw_batches`` (opaque then translucent) → ``draw_labels``
+    → ``end_frame``; ``read_pixels`` may follow. Data textures live in one float atlas that
+    callers carve with ``alloc_data`` and fill with ``write_data``.
+    """
+
+    stats: RenderStats
+
+    @property
+    @abc.abstractmethod
+    def size(self) -> tuple[int, int]:
+        """Target size in pixels (width, height)."""
+
+    @abc.abstractmethod
+    def resize(self, size: tuple[int, int]) -> None:
+        """Follow a new target size (a window resize)."""
+
+    @abc.abstractmethod
+    def begin_frame(self, clear_color=(0.0, 0.0, 0.0, 1.0)) -> None:
+        """Bind the target, clear colour and depth, reset the stats, start GPU timing."""
+
+    @abc.abstractmethod
+    def draw_batches(self, camera, batches: list[Batch]) -> None:
+        """One instanced draw per non-empty batch; opaque batches first, translucent after."""
+
+    @abc.abstractmethod
+    def draw_naive(self, camera, batches: list[Batch]) -> None:
+        """The same boxes as draw_batches, but one draw call per instance (for benchmarks)."""
+
+    @abc.abstractmethod
+    def draw_labels(self, camera, glyphs: np.ndarray) -> None:
+        """One instanced draw of glyph rows (float32 (n, GLYPH_FLOATS))."""
+
+    @abc.abstractmethod
+    def end_frame(self) -> None:
+        """Finish GPU timing and the stats of this frame."""
+
+    @abc.abstractmethod
+    def read_pixels(self) -> np.ndarray:
+        """The target as uint8 (height, width, 4), top row first."""
+
+    @abc.abstractmethod
+    def alloc_data(self, rows: int, cols: int) -> tuple[int, int]:
+        """Reserve a rows x cols region of the data atlas; returns its texel origin (x, y)."""
+
+    @abc.abstractmethod
+    def write_data(self, x: int, y: int, values: np.ndarray) -> None:
+        """Upload a float32 (rows, cols) array at texel (x, y): values[r, c] -> texel (x + c, y + r)."""
+
+    @abc.abstractmethod
+    def release(self) -> None:
+        """Free every GPU object the renderer created."""

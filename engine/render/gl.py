@@ -1,0 +1,416 @@
+"""The moderngl implementation of the Renderer interface: instanced boxes, data atlas, SDF text.
+
+The renderer draws into whatever framebuffer it is given: an offscreen one from
+engine/render/headless.py, or a window's screen framebuffer (``GLRenderer.for_window``), so
+the window, ``llmviz render`` and the tests share one code path. Per-frame Python work is
+per batch; everything per instance is one numpy array write.
+"""
+from __future__ import annotations
+
+import importlib.resources
+import re
+
+import moderngl
+import numpy as np
+
+from . import colormaps
+from .backend import (GLYPH_FLOATS, GLYPH_LAYOUT, INSTANCE_FLOATS, INSTANCE_LAYOUT, MATERIAL_OPAQUE,
+                      MATERIAL_TRANSLUCENT, MAX_LODS, Batch, Renderer, RenderStats)
+from .datatex import ShelfPacker
+from .meshes import MESH_FAMILIES, MESH_LOD_TRIANGLES, mesh_lod
+from .text import GlyphAtlas, build_glyph_atlas
+
+DATA_ATLAS_SIZE = 2048
+MIN_INSTANCE_CAPACITY = 64
+TEXT_DEPTH_BIAS = 2e-5
+TIMER_LAG = 2  # frames between ending a GPU timer query and reading it
+
+_INCLUDE = re.compile(r'^\s*#include\s+"([^"]+)"\s*$', re.MULTILINE)
+
+# Texture units, fixed for the renderer's lifetime.
+UNIT_ATLAS, UNIT_COLORMAPS, UNIT_GLYPHS = 0, 1, 2
+
+
+def shader_source(name: str) -> str:
+    """The text of shaders/NAME.glsl with its ``#include "file.glsl"`` lines expanded."""
+    root = importlib.resources.files("llmviz.shaders")
+
+    def read(file_name: str, seen: tuple) -> str:
+        if file_name in seen:
+            raise ValueError(f"shader include cycle: {' -> '.join(seen + (file_name,))}")
+        text = root.joinpath(file_name).read_text()
+        return _INCLUDE.sub(lambda m: read(m.group(1), seen + (file_name,)), text)
+
+    return read(f"{name}.glsl", ())
+
+
+def stage_source(source: str, stage: str, defines: dict) -> str:
+    """Insert the stage macro and defines after the ``#version`` line (moderngl-window style)."""
+    lines = source.split("\n", 1)
+    if not lines[0].startswith("#version"):
+        raise ValueError("a shader file must start with its #version line")
+    header = [f"#define {stage} 1"] + [f"#define {k} {v}" for k, v in defines.items()]
+    return lines[0] + "\n" + "\n".join(header) + "\n" + lines[1]
+
+
+def _attribute_format(program: moderngl.Program, layout: dict, names: dict, suffix: str) -> tuple:
+    """A buffer format for ``layout`` whose fields the program does not use become padding.
+
+    GLSL compilers drop unused inputs, and moderngl refuses to bind a missing attribute.
+    """
+    parts, attributes = [], []
+    for field, (_, width) in layout.items():
+        name = names[field]
+        if name in program:
+            parts.append(f"{width}f")
+            attributes.append(name)
+        else:
+            parts.append(f"{4 * width}x")
+    return " ".join(parts) + suffix, attributes
+
+
+_INSTANCE_ATTRIBUTES = {"center": "i_center", "size": "i_size", "rotation": "i_rotation", "color": "i_color",
+                        "region": "i_region", "value_range": "i_range", "colormap": "i_colormap",
+                        "flags": "i_flags"}
+_GLYPH_ATTRIBUTES = {name: f"g_{name}" for name in GLYPH_LAYOUT}
+_VERTEX_LAYOUT = {"position": (0, 3), "normal": (3, 3)}
+_VERTEX_ATTRIBUTES = {"position": "in_position", "normal": "in_normal"}
+
+
+def _pow2_at_least(n: int) -> int:
+    return 1 << max(0, int(n - 1).bit_length())
+
+
+class _InstanceStream:
+    """One reusable instance buffer and its vertex array; grows by doubling, never shrinks."""
+
+    def __init__(self, ctx, program, vertices: moderngl.Buffer, vertex_count: int, layout: dict,
+                 attributes: dict, vertex_format: tuple):
+        self.ctx, self.program, self.vertices, self.vertex_count = ctx, program, vertices, vertex_count
+        self.layout, self.attributes, self.vertex_format = layout, attributes, vertex_format
+        self.row_bytes = 4 * sum(w for _, w in layout.values())
+        self.capacity = 0
+        self.buffer: moderngl.Buffer | None = None
+        self.vao: moderngl.VertexArray | None = None
+
+    def upload(self, rows: np.ndarray) -> None:
+        count = len(rows)
+        if count > self.capacity:
+            self.release()
+            self.capacity = max(MIN_INSTANCE_CAPACITY, _pow2_at_least(count))
+            self.buffer = self.ctx.buffer(reserve=self.capacity * self.row_bytes, dynamic=True)
+            fmt, names = _attribute_format(self.program, self.layout, self.attributes, "/i")
+            self.vao = self.ctx.vertex_array(self.program, [
+                (self.vertices,) + self.vertex_format,
+                (self.buffer, fmt, *names),
+            ])
+        self.buffer.write(np.ascontiguousarray(rows, np.float32))
+
+    def draw(self, count: int) -> None:
+        self.vao.render(moderngl.TRIANGLES, vertices=self.vertex_count, instances=count)
+
+    @property
+    def nbytes(self) -> int:
+        return self.capacity * self.row_bytes
+
+    def release(self) -> None:
+        if self.vao is not None:
+            self.vao.release()
+            self.buffer.release()
+        self.vao = self.buffer = None
+        self.capacity = 0
+
+
+class GLRenderer(Renderer):
+    """Renderer on a moderngl context, drawing into ``target`` (a moderngl Framebuffer)."""
+
+    def __init__(self, ctx: moderngl.Context, target: moderngl.Framebuffer, size=None, *,
+                 data_atlas_size: int = DATA_ATLAS_SIZE, glyph_atlas: GlyphAtlas | None = None):
+        self.ctx = ctx
+        self.target = target
+        self._size = tuple(size or target.size)
+        self.stats = RenderStats()
+        self._clear_rgb = (0.0, 0.0, 0.0)
+        self._programs: dict[tuple, moderngl.Program] = {}
+        self._vertex_buffers: dict[tuple, moderngl.Buffer] = {}
+        self._streams: dict[tuple, _InstanceStream] = {}   # (mesh, material, lod) -> stream
+        self._naive_vaos: dict[tuple, moderngl.VertexArray] = {}
+
+        # Data atlas: one float texture, carved by a shelf packer, read with texelFetch.
+        self.data_packer = ShelfPacker(data_atlas_size, data_atlas_size)
+        self.data_atlas = ctx.texture((data_atlas_size, data_atlas_size), 1, dtype="f4")
+        self.data_atlas.filter = (moderngl.NEAREST, moderngl.NEAREST)
+        self.data_atlas.write(np.zeros((data_atlas_size, data_atlas_size), np.float32))
+        luts = colormaps.lut_rgba()
+        self.colormap_texture = ctx.texture((luts.shape[1], luts.shape[0]), 4, luts.tobytes(), dtype="f4")
+        self.colormap_texture.filter = (moderngl.NEAREST, moderngl.NEAREST)
+
+        self.glyph_atlas = glyph_atlas or build_glyph_atlas()
+        image = self.glyph_atlas.image
+        self.glyph_texture = ctx.texture((image.shape[1], image.shape[0]), 1, image.tobytes())
+        self.glyph_texture.filter = (moderngl.LINEAR, moderngl.LINEAR)
+        corners = np.array([(0, 0), (1, 0), (1, 1), (0, 0), (1, 1), (0, 1)], np.float32)
+        self._corner_buffer = ctx.buffer(corners.tobytes())
+        text_program = self._program("text", ())
+        self._text_stream = _InstanceStream(ctx, text_program, self._corner_buffer, 6, GLYPH_LAYOUT,
+                                            _GLYPH_ATTRIBUTES, ("2f", "in_corner"))
+
+        # GPU timing: a ring of queries; a frame reads the oldest one, submitted TIMER_LAG frames
+        # ago, so it does not wait for the GPU to finish the frames it just submitted.
+        try:
+            self._queries = [ctx.query(time=True) for _ in range(TIMER_LAG + 1)]
+        except Exception:  # no timer queries on this context (ES, old drivers): gpu_ms stays None
+            self._queries = None
+        self._frame = 0
+        self._query_pending = [False] * (TIMER_LAG + 1)
+        self._in_frame = False
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def for_window(cls, ctx: moderngl.Context | None = None, **kwargs) -> "GLRenderer":
+        """A renderer drawing to the current window's default framebuffer (moderngl-window, pyglet)."""
+        ctx = ctx or moderngl.create_context()
+        return cls(ctx, ctx.screen, **kwargs)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self._size
+
+    def resize(self, size) -> None:
+        self._size = (int(size[0]), int(size[1]))
+
+    def set_target(self, target: moderngl.Framebuffer, size=None) -> None:
+        self.target = target
+        self._size = tuple(size or target.size)
+
+    # ------------------------------------------------------------------ programs
+    def _program(self, name: str, defines: tuple) -> moderngl.Program:
+        key = (name, tuple(defines))
+        program = self._programs.get(key)
+        if program is None:
+            source = shader_source(name)
+            macros = {"COLORMAP_SIZE": colormaps.COLORMAP_SIZE, **dict(defines)}
+            program = self.ctx.program(vertex_shader=stage_source(source, "VERTEX_SHADER", macros),
+                                       fragment_shader=stage_source(source, "FRAGMENT_SHADER", macros))
+            for uniform, unit in (("u_atlas", UNIT_ATLAS), ("u_colormaps", UNIT_COLORMAPS),
+                                  ("u_glyphs", UNIT_GLYPHS)):
+                if uniform in program:
+                    program[uniform].value = unit
+            self._programs[key] = program
+        return program
+
+    def _vertex_buffer(self, mesh: int, lod: int) -> tuple[moderngl.Buffer, int]:
+        geometry = mesh_lod(mesh, lod)
+        key = (int(mesh), int(lod))
+        buffer = self._vertex_buffers.get(key)
+        if buffer is None:
+            buffer = self._vertex_buffers[key] = self.ctx.buffer(geometry.vertices.tobytes())
+        return buffer, len(geometry.vertices)
+
+    def _stream(self, mesh: int, material: int, lod: int) -> _InstanceStream:
+        key = (int(mesh), int(material), int(lod))
+        stream = self._streams.get(key)
+        if stream is None:
+            geometry = mesh_lod(mesh, lod)
+            program = self._program(geometry.program, geometry.defines)
+            vertices, count = self._vertex_buffer(mesh, lod)
+            fmt, names = _attribute_format(program, _VERTEX_LAYOUT, _VERTEX_ATTRIBUTES, "")
+            stream = self._streams[key] = _InstanceStream(self.ctx, program, vertices, count, INSTANCE_LAYOUT,
+                                                          _INSTANCE_ATTRIBUTES, (fmt, *names))
+        return stream
+
+    def instance_buffer(self, mesh: int, material: int, lod: int) -> moderngl.Buffer | None:
+        """The GPU buffer currently holding that batch's instances (for tests and tools)."""
+        stream = self._streams.get((int(mesh), int(material), int(lod)))
+        return None if stream is None else stream.buffer
+
+    # ------------------------------------------------------------------ frame
+    def begin_frame(self, clear_color=(0.0, 0.0, 0.0, 1.0)) -> None:
+        if self._in_frame:
+            raise RuntimeError("begin_frame called twice without end_frame")
+        self._in_frame = True
+        self.target.use()
+        self.ctx.viewport = (0, 0, *self._size)
+        rgba = tuple(clear_color) + (1.0,) * (4 - len(clear_color))
+        self._clear_rgb = rgba[:3]
+        self.target.clear(*rgba, depth=1.0, viewport=(0, 0, *self._size))
+        self.stats = RenderStats(gpu_ms=self.stats.gpu_ms)
+        if self._queries is not None:
+            self._queries[self._frame % len(self._queries)].__enter__()  # a moderngl Query begins on __enter__
+
+    def end_frame(self) -> None:
+        if not self._in_frame:
+            raise RuntimeError("end_frame called without begin_frame")
+        self._in_frame = False
+        if self._queries is not None:
+            ring = len(self._queries)
+            current = self._frame % ring
+            self._queries[current].__exit__(None, None, None)
+            self._query_pending[current] = True
+            oldest = (current + 1) % ring
+            if self._query_pending[oldest]:
+                self.stats.gpu_ms = self._queries[oldest].elapsed / 1e6
+                self._query_pending[oldest] = False
+        self._frame += 1
+        self.stats.buffer_bytes = self.buffer_bytes()
+        self.target.depth_mask = True  # leave the target as other drawers (UI overlay) expect it
+
+    def _camera_values(self, camera, view: np.ndarray) -> dict[str, bytes]:
+        """The per-frame uniforms, computed once per draw call list (not per batch)."""
+        # The rows of the view rotation are the camera's right, up and backward axes in world space.
+        return {
+            "u_view_proj": (camera.projection() @ view).T.astype("f4").tobytes(),
+            "u_view_rotation": view[:3, :3].T.astype("f4").tobytes(),
+            "u_camera_right": view[0, :3].astype("f4").tobytes(),
+            "u_camera_up": view[1, :3].astype("f4").tobytes(),
+            "u_fade_color": np.asarray(self._clear_rgb, "f4").tobytes(),
+        }
+
+    @staticmethod
+    def _set_uniforms(program: moderngl.Program, values: dict[str, bytes]) -> None:
+        for name, data in values.items():
+            if name in program:
+                program[name].write(data)
+
+    def _set_material(self, material: int) -> None:
+        ctx = self.ctx
+        ctx.enable(moderngl.DEPTH_TEST | moderngl.CULL_FACE)
+        ctx.cull_face = "back"
+        ctx.front_face = "ccw"
+        if material == MATERIAL_TRANSLUCENT:
+            ctx.enable(moderngl.BLEND)
+            ctx.blend_func = (moderngl.SRC_ALPHA, moderngl.ONE_MINUS_SRC_ALPHA,
+                              moderngl.ONE, moderngl.ONE_MINUS_SRC_ALPHA)
+            self.target.depth_mask = False
+        else:
+            ctx.disable(moderngl.BLEND)
+            self.target.depth_mask = True
+
+    def _bind_textures(self) -> None:
+        self.data_atlas.use(UNIT_ATLAS)
+        self.colormap_texture.use(UNIT_COLORMAPS)
+        self.glyph_texture.use(UNIT_GLYPHS)
+
+    @staticmethod
+    def _draw_order(batches: list[Batch]) -> list[Batch]:
+        """Non-empty batches, opaque first, translucent after (stable otherwise)."""
+        live = [b for b in batches if len(b.instances)]
+        return sorted(live, key=lambda b: b.material == MATERIAL_TRANSLUCENT)
+
+    @staticmethod
+    def _back_to_front(camera, view: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Translucent instances sorted far to near by view depth (blending needs the order)."""
+        backward = view[2, :3].astype(np.float32)  # camera's +z in world space
+        depth = (rows[:, 0:3] - np.asarray(camera.position, np.float32)) @ backward  # more negative = farther
+        return rows[np.argsort(depth, kind="stable")]
+
+    def _count(self, batch: Batch, draws: int) -> None:
+        n = len(batch.instances)
+        self.stats.draw_calls += draws
+        self.stats.triangles += MESH_LOD_TRIANGLES[batch.mesh][batch.lod] * n
+        if batch.lod < MAX_LODS:
+            self.stats.instances[batch.lod] += n
+
+    def draw_batches(self, camera, batches: list[Batch]) -> None:
+        self._bind_textures()
+        view = camera.view()
+        uniforms = self._camera_values(camera, view)
+        for batch in self._draw_order(batches):
+            rows = batch.instances
+            if rows.ndim != 2 or rows.shape[1] != INSTANCE_FLOATS:
+                raise ValueError(f"batch instances must be (n, {INSTANCE_FLOATS}) float32, got {rows.shape}")
+            if batch.material == MATERIAL_TRANSLUCENT:
+                rows = self._back_to_front(camera, view, rows)
+            stream = self._stream(batch.mesh, batch.material, batch.lod)
+            stream.upload(rows)
+            self._set_material(batch.material)
+            self._set_uniforms(stream.program, uniforms)
+            stream.draw(len(rows))
+            self._count(batch, 1)
+
+    def draw_naive(self, camera, batches: list[Batch]) -> None:
+        """One draw call per instance with the row passed as a uniform: the cost instancing avoids."""
+        self._bind_textures()
+        view = camera.view()
+        uniforms = self._camera_values(camera, view)
+        for batch in self._draw_order(batches):
+            geometry = mesh_lod(batch.mesh, batch.lod)
+            key = (int(batch.mesh), int(batch.lod))
+            program = self._program(geometry.program, geometry.defines + (("PER_DRAW_INSTANCE", 1),))
+            vao = self._naive_vaos.get(key)
+            if vao is None:
+                vertices, _ = self._vertex_buffer(batch.mesh, batch.lod)
+                fmt, names = _attribute_format(program, _VERTEX_LAYOUT, _VERTEX_ATTRIBUTES, "")
+                vao = self._naive_vaos[key] = self.ctx.vertex_array(program, [(vertices, fmt, *names)])
+            rows = batch.instances
+            if batch.material == MATERIAL_TRANSLUCENT:
+                rows = self._back_to_front(camera, view, rows)
+            rows = np.ascontiguousarray(rows, np.float32)
+            self._set_material(batch.material)
+            self._set_uniforms(program, uniforms)
+            uniform = program["u_instance"]
+            count = len(geometry.vertices)
+            for row in rows:
+                uniform.write(row.tobytes())
+                vao.render(moderngl.TRIANGLES, vertices=count)
+            self._count(batch, len(rows))
+
+    def draw_labels(self, camera, glyphs: np.ndarray) -> None:
+        if glyphs is None or not len(glyphs):
+            return
+        if glyphs.ndim != 2 or glyphs.shape[1] != GLYPH_FLOATS:
+            raise ValueError(f"glyph rows must be (n, {GLYPH_FLOATS}) float32, got {glyphs.shape}")
+        ctx = self.ctx
+        ctx.enable(moderngl.DEPTH_TEST | moderngl.BLEND)
+        ctx.disable(moderngl.CULL_FACE)  # flat labels stay readable (mirrored) from behind
+        ctx.blend_func = (moderngl.SRC_ALPHA, moderngl.ONE_MINUS_SRC_ALPHA, moderngl.ONE, moderngl.ONE_MINUS_SRC_ALPHA)
+        self.target.depth_mask = False
+        self.glyph_texture.use(UNIT_GLYPHS)
+        stream = self._text_stream
+        stream.upload(glyphs)
+        self._set_uniforms(stream.program, self._camera_values(camera, camera.view()))
+        stream.program["u_depth_bias"].value = TEXT_DEPTH_BIAS
+        stream.draw(len(glyphs))
+        self.stats.draw_calls += 1
+        self.stats.triangles += 2 * len(glyphs)
+        self.stats.glyphs += len(glyphs)
+
+    # ------------------------------------------------------------------ read-back and data
+    def read_pixels(self) -> np.ndarray:
+        w, h = self._size
+        data = self.target.read(viewport=(0, 0, w, h), components=4, alignment=1)
+        return np.frombuffer(data, np.uint8).reshape(h, w, 4)[::-1].copy()
+
+    def alloc_data(self, rows: int, cols: int) -> tuple[int, int]:
+        return self.data_packer.alloc(cols, rows)
+
+    def write_data(self, x: int, y: int, values: np.ndarray) -> None:
+        values = np.ascontiguousarray(values, np.float32)
+        if values.ndim != 2:
+            raise ValueError(f"data blocks are 2D (rows, cols), got shape {values.shape}")
+        rows, cols = values.shape
+        size = self.data_packer.width
+        if x < 0 or y < 0 or x + cols > size or y + rows > size:
+            raise ValueError(f"a {rows}x{cols} block at ({x}, {y}) falls outside the {size}x{size} data atlas")
+        self.data_atlas.write(values.tobytes(), viewport=(int(x), int(y), cols, rows))
+
+    def buffer_bytes(self) -> int:
+        textures = (self.data_atlas, self.colormap_texture, self.glyph_texture)
+        total = sum(t.width * t.height * t.components * (4 if t.dtype == "f4" else 1) for t in textures)
+        total += sum(b.size for b in self._vertex_buffers.values()) + self._corner_buffer.size
+        total += sum(s.nbytes for s in self._streams.values()) + self._text_stream.nbytes
+        return int(total)
+
+    def release(self) -> None:
+        for stream in self._streams.values():
+            stream.release()
+        self._text_stream.release()
+        for vao in self._naive_vaos.values():
+            vao.release()
+        for obj in (*self._vertex_buffers.values(), *self._programs.values(), self._corner_buffer,
+                    self.data_atlas, self.colormap_texture, self.glyph_texture):
+            obj.release()
+        self._streams.clear()
+        self._naive_vaos.clear()
+        self._vertex_buffers.clear()
+        self._programs.clear()

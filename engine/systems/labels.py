@@ -1,0 +1,116 @@
+"""Per-frame label selection: the glyph rows of every visible label that is big enough on screen.
+
+The layout of each label's text is cached, and the concatenation of all labels' glyphs (one
+table, with the label each row belongs to) is rebuilt only when the world's structure or the
+label texts change. A frame then is a handful of numpy operations: which labels pass (visible,
+in front of the camera, at least ``min_px`` tall), which glyph rows belong to them, and a
+gather of the per-label columns (anchor, height, colour) that may change every frame.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..render.backend import GLYPH_FLOATS, GLYPH_SLICES
+from ..render.text import LAYOUT_FLOATS, GlyphAtlas
+
+# The glyph layout columns (offset, size, uv) sit contiguously in GLYPH_LAYOUT, in layout order.
+_LAYOUT_COLUMNS = slice(GLYPH_SLICES["offset"].start, GLYPH_SLICES["uv"].stop)
+assert _LAYOUT_COLUMNS.stop - _LAYOUT_COLUMNS.start == LAYOUT_FLOATS
+
+
+class LabelSelector:
+    """Turns the world's label components into glyph rows (GLYPH_LAYOUT) for the renderer."""
+
+    def __init__(self, atlas: GlyphAtlas):
+        self.atlas = atlas
+        self._layouts: dict[str, np.ndarray] = {}  # text -> (n, LAYOUT_FLOATS), kept across rebuilds
+        self._version = None
+        self._text_index = np.empty(0, np.int32)
+        self._label_count = -1
+        self.slots = np.empty(0, np.int64)              # label entities, in table order
+        self.table = np.empty((0, LAYOUT_FLOATS), np.float32)  # every label's glyph quads
+        self.row_label = np.empty(0, np.int64)          # table row -> index into self.slots
+        self.label_first_row = np.empty(0, np.int64)    # per label: its first table row...
+        self.label_rows = np.empty(0, np.int64)         # ...and how many rows it has
+
+    def layout(self, text: str) -> np.ndarray:
+        glyphs = self._layouts.get(text)
+        if glyphs is None:
+            glyphs = self._layouts[text] = self.atlas.layout(text)
+        return glyphs
+
+    def _stale(self, world) -> bool:
+        if self._version != world.structure_version or self._label_count != len(world.labels):
+            return True
+        # A label's text can be swapped with world.set (no structural change): compare indices.
+        current = world.column("label", "text_index")[self.slots]
+        return not np.array_equal(current, self._text_index)
+
+    def rebuild(self, world) -> None:
+        """Re-derive the glyph table from the label components (on structural change only)."""
+        slots = world.query("label")
+        text_index = world.column("label", "text_index")[slots].copy()
+        has_text = (text_index >= 0) & (text_index < len(world.labels))
+        # Lay out each distinct text once; labels sharing a text share its rows.
+        unique, inverse = np.unique(np.where(has_text, text_index, -1), return_inverse=True)
+        layouts = [self.layout(world.labels[i]) if i >= 0 else np.zeros((0, LAYOUT_FLOATS), np.float32)
+                   for i in unique.tolist()]
+        unique_counts = np.array([len(g) for g in layouts], np.int64)
+        unique_starts = np.concatenate([[0], np.cumsum(unique_counts)[:-1]])
+        unique_table = np.concatenate(layouts) if layouts else np.zeros((0, LAYOUT_FLOATS), np.float32)
+        counts = unique_counts[inverse]
+        # Row r of label k is unique_table[unique_starts[inverse[k]] + r]: build every index at once.
+        row_label = np.repeat(np.arange(len(slots)), counts)
+        first_row = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        within = np.arange(len(row_label)) - first_row[row_label]
+        source = unique_starts[inverse][row_label] + within
+        self.slots = slots
+        self.table = unique_table[source] if len(source) else np.zeros((0, LAYOUT_FLOATS), np.float32)
+        self.row_label = row_label
+        self.label_first_row = first_row
+        self.label_rows = counts
+        self._text_index = text_index
+        self._version = world.structure_version
+        self._label_count = len(world.labels)
+
+    @staticmethod
+    def anchors(world, slots: np.ndarray) -> np.ndarray:
+        """World anchor of labels: their entity's box centre (or position) plus the label offset."""
+        bounds = world["world_bounds"]
+        center = np.column_stack((bounds["cx"][slots], bounds["cy"][slots], bounds["cz"][slots]))
+        position = world.column("transform", "position")[slots]
+        base = np.where(bounds.has[slots][:, None], center, position)
+        return base + world.column("label", "offset")[slots]
+
+    def passing(self, world, visible: np.ndarray, camera) -> tuple[np.ndarray, np.ndarray]:
+        """Labels (indices into self.slots) that are visible, in front and at least min_px tall; their anchors."""
+        candidates = np.flatnonzero(np.asarray(visible)[self.slots])
+        slots = self.slots[candidates]
+        anchors = self.anchors(world, slots)
+        depth = (anchors - camera.position) @ np.asarray(camera.forward)
+        pixels = world.column("label", "height")[slots] * camera.focal_px / np.maximum(depth, 1e-9)
+        keep = (depth > camera.near) & (pixels >= world.column("label", "min_px")[slots])
+        return candidates[keep], anchors[keep]
+
+    def __call__(self, world, visible: np.ndarray, camera) -> np.ndarray:
+        """Glyph rows (n, GLYPH_FLOATS) float32 of the labels that pass this frame."""
+        if self._stale(world):
+            self.rebuild(world)
+        if not len(self.slots):
+            return np.zeros((0, GLYPH_FLOATS), np.float32)
+        labels, anchors = self.passing(world, visible, camera)
+        # One template row per passing label holds its per-label columns...
+        slots = self.slots[labels]
+        template = np.empty((len(labels), GLYPH_FLOATS), np.float32)
+        template[:, GLYPH_SLICES["anchor"]] = anchors
+        template[:, GLYPH_SLICES["height"]] = world.column("label", "height")[slots, None]
+        template[:, GLYPH_SLICES["color"]] = world.column("label", "color")[slots]
+        template[:, GLYPH_SLICES["billboard"]] = world.column("label", "billboard")[slots, None]
+        # ...repeated once per glyph, then the glyph quads are filled in from the table rows of
+        # those labels (built from their ranges: the cost follows the glyphs drawn, not all glyphs).
+        counts = self.label_rows[labels]
+        out = np.repeat(template, counts, axis=0)
+        rows = np.repeat(self.label_first_row[labels] - (np.cumsum(counts) - counts), counts)
+        rows += np.arange(len(rows))
+        out[:, _LAYOUT_COLUMNS] = self.table[rows]
+        return out

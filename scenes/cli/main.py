@@ -1,0 +1,77 @@
+"""The `llmviz` command: the explorer window, and the headless subcommands (render, bench, models, train, generate).
+
+Subcommand modules are imported only when their command runs, so `llmviz render` of the
+stress scene never imports torch. Bad arguments give one error line and exit code 2.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+
+HEADLESS_COMMANDS = "llmviz render, llmviz bench, llmviz models, llmviz train, llmviz generate"
+
+# name -> module that provides add_parser(subparsers); imported lazily on use.
+SUBCOMMANDS = {
+    "render": "llmviz.scenes.cli.render_cmd",
+    "bench": "llmviz.scenes.cli.bench_cmd",
+    "models": "llmviz.scenes.cli.models_cmd",
+    "train": "llmviz.scenes.cli.train_cmd",
+    "generate": "llmviz.scenes.cli.generate_cmd",
+}
+
+
+class CliError(Exception):
+    """A problem with the user's input, reported as one line and exit code 2."""
+
+
+class OneLineParser(argparse.ArgumentParser):
+    def error(self, message):
+        raise CliError(f"{self.prog}: {message}")
+
+
+def has_display() -> bool:
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def build_parser(command: str | None) -> argparse.ArgumentParser:
+    parser = OneLineParser(prog="llmviz", description="3D explorer of large-language-model architectures. "
+                           "Without a subcommand, opens the explorer window.")
+    sub = parser.add_subparsers(dest="command", parser_class=OneLineParser, metavar="{" + ",".join(SUBCOMMANDS) + "}")
+    # Only the named subcommand's module is imported; the others get a placeholder for --help.
+    for name, module in SUBCOMMANDS.items():
+        if name == command:
+            importlib.import_module(module).add_parser(sub)
+        else:
+            sub.add_parser(name, help=f"see llmviz {name} --help")
+    window = parser.add_argument_group("window")
+    window.add_argument("--scene", default=None, help="scene to open (default: the stress scene)")
+    window.add_argument("--size", default="1280x720", help="window size WxH")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    command = next((a for a in argv if a in SUBCOMMANDS), None)
+    try:
+        args = build_parser(command).parse_args(argv)
+        if args.command is None:
+            if not has_display():
+                print(f"llmviz: no display found (DISPLAY is not set); the headless commands are: {HEADLESS_COMMANDS}",
+                      file=sys.stderr)
+                return 2
+            from llmviz.scenes.app import run_window
+
+            return run_window(args.scene, args.size)
+        return int(args.func(args) or 0)
+    except CliError as err:
+        print(str(err), file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("llmviz: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

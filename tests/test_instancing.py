@@ -1,0 +1,77 @@
+"""Instancing: one batch per (mesh, material, LOD), instance counts equal visible counts, rows match the entities."""
+import numpy as np
+
+from llmviz.engine.camera import Camera
+from llmviz.engine.ecs.world import World
+from llmviz.engine.render.backend import INSTANCE_SLICES
+from llmviz.engine.stress import build_stress
+from llmviz.engine.systems.instancing import InstancingSystem
+from llmviz.engine.systems.transform import TransformSystem
+from llmviz.engine.systems.visibility import LodSystem, VisibilitySystem
+
+
+def run_frame(scene, t):
+    world = scene.world
+    TransformSystem(world).update()
+    vis, lod, inst = VisibilitySystem(world), LodSystem(world), InstancingSystem(world)
+    cam = scene.camera_at(t)
+    cam.viewport = (640, 360)
+    result = lod.update(vis.update(cam))
+    return world, result, inst, inst.build(result.drawn)
+
+
+def test_instance_counts_equal_visible_counts_and_batches_are_unique():
+    scene = build_stress(5000, seed=2)
+    for t in (0.0, 0.25, 0.6):
+        world, result, inst, batches = run_frame(scene, t)
+        assert sum(b.count for b in batches) == len(result.drawn) > 0
+        keys = [(b.mesh, b.material, b.lod) for b in batches]
+        assert len(keys) == len(set(keys))
+        drawn_slots = np.concatenate(inst.batch_slots)
+        assert sorted(drawn_slots.tolist()) == sorted(result.drawn.tolist())
+        levels = world["lod"]["level"]
+        for batch, slots in zip(batches, inst.batch_slots):
+            assert (levels[slots] == batch.lod).all()
+            assert (world["renderable"]["mesh"][slots] == batch.mesh).all()
+        assert inst.instances_per_lod[: 3] == [sum(b.count for b in batches if b.lod == k) for k in range(3)]
+
+
+def test_instance_rows_carry_each_entity_fields():
+    world = World()
+    ids = world.spawn(3, transform={"position": [(1, 2, 3), (4, 5, 6), (7, 8, 9)], "scale": (2, 3, 4)},
+                      bounds={}, renderable={"color": [(1, 0, 0, 1), (0, 1, 0, 1), (0, 0, 1, 1)], "opacity": 0.5},
+                      datatex={"region": (10, 20, 6, 4), "value_range": (-3, 3), "colormap": 1})
+    TransformSystem(world).update()
+    inst = InstancingSystem(world)
+    (batch,) = inst.build(world.slots(ids))
+    rows = batch.instances
+    np.testing.assert_allclose(rows[:, INSTANCE_SLICES["center"]], [(1, 2, 3), (4, 5, 6), (7, 8, 9)])
+    np.testing.assert_allclose(rows[:, INSTANCE_SLICES["size"]], np.tile((2, 3, 4), (3, 1)))
+    np.testing.assert_allclose(rows[:, INSTANCE_SLICES["color"]][:, 3], 0.5)
+    np.testing.assert_allclose(rows[:, INSTANCE_SLICES["region"]], np.tile((10, 20, 6, 4), (3, 1)))
+    np.testing.assert_allclose(rows[:, INSTANCE_SLICES["value_range"]], np.tile((-3, 3), (3, 1)))
+
+
+def test_packed_buffer_is_reused_across_frames():
+    scene = build_stress(3000, seed=5)
+    world = scene.world
+    TransformSystem(world).update()
+    vis, lod, inst = VisibilitySystem(world), LodSystem(world), InstancingSystem(world)
+    buffers = set()
+    for t in np.linspace(0, 1, 20, endpoint=False):
+        cam = scene.camera_at(float(t))
+        inst.build(lod.update(vis.update(cam)).drawn)
+        buffers.add(id(inst._packed))
+    assert len(buffers) <= 3  # grows by doubling at most a couple of times, never per frame
+
+
+def test_stress_scene_groups_cover_children():
+    scene = build_stress(2000, seed=9)
+    world = scene.world
+    TransformSystem(world).update()
+    from llmviz.engine.systems.transform import world_box
+    boxes = world.slots(scene.boxes)
+    parents = world["parent"]["slot"][boxes]
+    bc, bh = world_box(world, boxes)
+    gc, gh = world_box(world, parents)
+    assert ((bc - bh) >= (gc - gh) - 1e-3).all() and ((bc + bh) <= (gc + gh) + 1e-3).all()
