@@ -13,6 +13,7 @@ import numpy as np
 from .camera import Camera
 from .ecs.world import World
 from .math3d import quat_look_rotation
+from .render.backend import MATERIAL_TRANSLUCENT
 from .systems.transform import group_bounds
 
 CLUSTER_SIZE = 500  # boxes per cluster
@@ -95,9 +96,10 @@ def build_stress(n: int, seed: int = 1, renderer=None) -> StressScene:
     ]
     hues = rng.random(n_clusters)
     cluster_rgb = _hsv_to_rgb(hues, np.full(n_clusters, 0.55), np.full(n_clusters, 0.9))
+    # A far cluster is drawn as one translucent box of its colour: it reads as a group, not a solid block.
     groups = world.spawn(
         n_clusters,
-        renderable={"color": np.c_[cluster_rgb * 0.8, np.ones(n_clusters)]},
+        renderable={"color": np.c_[cluster_rgb * 0.9, np.full(n_clusters, 0.45)], "material": MATERIAL_TRANSLUCENT},
         group={"expand_px": CLUSTER_EXPAND_PX},
         lod={"thresholds": PROXY_LOD_PX},
         pickable={},

@@ -161,7 +161,7 @@ def _count_stack(stack: Stack, tally: _Tally, prefix: str) -> None:
     d, source = stack.d_model, stack.input
     vocab_rows = None
     if source.type == "tokens":
-        pad = getattr(stack, "vocab_pad_multiple", 1)
+        pad = stack.vocab_pad_multiple
         vocab_rows = math.ceil(stack.vocab_size / pad) * pad
         tally.add(prefix + "embedding", vocab_rows * d)
         positions = stack.context_length
@@ -188,7 +188,7 @@ def _count_stack(stack: Stack, tally: _Tally, prefix: str) -> None:
         tally.add(prefix + "norms", _norm(stack, d))
     if stack.output_dim is not None:
         tally.add(prefix + "projection", d * stack.output_dim)
-    if getattr(stack, "unembedding", "none") == "untied":
+    if stack.unembedding == "untied":
         tally.add(prefix + "unembedding", vocab_rows * d)
 
 
@@ -198,7 +198,7 @@ def _count_layer(stack: Stack, index: int, mixer: str, tally: _Tally, prefix: st
         latent = isinstance(stack, Architecture) and stack.mla is not None
         tally.add(prefix + "attention", _latent_attention(stack) if latent else _attention(stack))
         tally.add(prefix + "norms", _norm(stack, d))
-        if getattr(stack, "cross_attention", False):
+        if stack.cross_attention:
             tally.add(prefix + "cross_attention", _attention(stack))
             tally.add(prefix + "norms", _norm(stack, d))
     elif mixer in ("mamba", "mamba2"):

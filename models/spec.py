@@ -1,9 +1,16 @@
 """ModelSpec: the typed description of one architecture, read from a data file and validated.
 
 A spec file is JSON (or TOML) with the fields of `ModelSpec` below; nested objects map onto the
-nested dataclasses. `parse_spec` turns the parsed data into a frozen ModelSpec or raises one
-SpecError naming the first field that is wrong and the rule it breaks. Pure stdlib: no torch,
-no rendering, cheap to import.
+nested dataclasses, and a field left out takes its default. A minimal file:
+
+    {"id": "tiny-gpt", "name": "Tiny GPT", "kind": "decoder-only", "sources": ["my notes"],
+     "architecture": {"n_layers": 2, "d_model": 48, "n_heads": 4, "d_ff": 192,
+                      "vocab_size": 10, "context_length": 8, "pos_encoding": "learned",
+                      "norm": "layernorm", "activation": "gelu", "bias": true,
+                      "unembedding": "tied"}}
+
+`parse_spec` turns the parsed data into a frozen ModelSpec or raises one SpecError naming the
+first field that is wrong and the rule it breaks. Pure stdlib: no torch, no rendering.
 """
 from __future__ import annotations
 
@@ -158,6 +165,7 @@ class Stack:
     d_ff: int | None = _size(None)                  # dense FFN width; None: no dense FFN
     activation: Activation | None = None
     vocab_size: int | None = _size(None)
+    vocab_pad_multiple: int = _size(1)              # embedding rows rounded up (Mamba pads to 8)
     context_length: int | None = _size(None)
     bias: bool = False                              # biases on the attention and MLP projections
     key_bias: bool | None = None                    # None: same as bias (Whisper's key has none)
@@ -167,6 +175,8 @@ class Stack:
     pre_norm: bool = False                          # a norm right after the embedding (CLIP ln_pre)
     final_norm: bool = True
     output_dim: int | None = _size(None)            # bias-free output projection (CLIP embeddings)
+    cross_attention: bool = False                   # layers also attend to an encoder (Whisper)
+    unembedding: Unembedding = "none"
 
     @property
     def kv_heads(self) -> int | None:
@@ -223,10 +233,8 @@ _COMPONENT_TYPES = {"encoder": EncoderComponent, "projector": ProjectorComponent
 
 @dataclass(frozen=True, kw_only=True)
 class Architecture(Stack):
-    unembedding: Unembedding
-    vocab_pad_multiple: int = _size(1)              # embedding rows rounded up (Mamba pads to 8)
+    unembedding: Unembedding                        # required here: tied, untied or none
     mixer: Mixer = "attention"
-    cross_attention: bool = False                   # decoder attends to an encoder (Whisper)
     sliding_window: int | None = _size(None)
     moe: MoE | None = None
     mla: MLA | None = None
@@ -343,7 +351,7 @@ def _hints(cls: type) -> dict[str, object]:
 
 
 def _describe(value: object) -> str:
-    """A value as the file wrote it: 'a string \'twelve\'', 'true', 'a list'."""
+    """A value in the file's own terms, for messages: a string 'twelve', true, null, a list."""
     if isinstance(value, bool) or value is None:
         return {True: "true", False: "false", None: "null"}[value]
     if isinstance(value, (int, float)):
@@ -483,6 +491,8 @@ class _Checker:
         if needs_activation and stack.activation is None:
             self.fail(f"{path}.activation", "required when the model has a feed-forward part")
         self.check_input(stack, path)
+        if stack.unembedding != "none" and stack.vocab_size is None:
+            self.fail(f"{path}.unembedding", f"{stack.unembedding!r} needs vocab_size")
 
     def check_input(self, stack: Stack, path: str) -> None:
         source = stack.input
@@ -514,8 +524,6 @@ class _Checker:
 
     def check_architecture(self, arch: Architecture) -> None:
         mixers = arch.layer_mixers()
-        if arch.unembedding != "none" and arch.vocab_size is None:
-            self.fail("architecture.unembedding", f"{arch.unembedding!r} needs vocab_size")
         if arch.hybrid is not None and not arch.hybrid.period:
             self.fail("architecture.hybrid.period", "must list at least one mixer")
         if "mamba" in mixers or "mamba2" in mixers:

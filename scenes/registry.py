@@ -29,6 +29,7 @@ class BuiltScene:
     leaf_slots: object  # slots the naive benchmark draws one by one
     is_stress: bool = False
     caption: str = ""
+    camera_mode: str = "orbit"  # the window's starting camera mode: "fly" or "orbit"
 
 
 def _build_stress(name: str, count: int, renderer) -> BuiltScene:
@@ -43,7 +44,7 @@ def _build_stress(name: str, count: int, renderer) -> BuiltScene:
 
     return BuiltScene(name, scene.world, start, BenchPath(lambda t, cam: scene.camera_at(t, cam)),
                       scene.world.slots(scene.boxes), is_stress=True,
-                      caption=f"stress: {count:,} boxes in {len(scene.groups):,} clusters")
+                      caption=f"stress: {count:,} boxes in {len(scene.groups):,} clusters", camera_mode="fly")
 
 
 def scene_names() -> list[str]:

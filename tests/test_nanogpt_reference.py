@@ -85,7 +85,8 @@ def hf_model(raw):
     config = transformers.GPT2Config(
         vocab_size=V, n_positions=CTX, n_embd=C, n_layer=L, n_head=H, n_inner=None,
         activation_function="gelu_new", resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
-        layer_norm_epsilon=1e-5, tie_word_embeddings=False, scale_attn_weights=True)
+        layer_norm_epsilon=1e-5, tie_word_embeddings=False, scale_attn_weights=True,
+        bos_token_id=None, eos_token_id=None)
     hf = transformers.GPT2LMHeadModel(config)
     hf.config._attn_implementation = "eager"  # the only implementation that returns attention weights
     t = lambda name: torch.from_numpy(raw[name].copy())  # noqa: E731

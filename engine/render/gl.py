@@ -18,7 +18,7 @@ from .backend import (GLYPH_FLOATS, GLYPH_LAYOUT, INSTANCE_FLOATS, INSTANCE_LAYO
                       MATERIAL_TRANSLUCENT, MAX_LODS, Batch, Renderer, RenderStats)
 from .datatex import ShelfPacker
 from .meshes import MESH_FAMILIES, MESH_LOD_TRIANGLES, mesh_lod
-from .text import GlyphAtlas, build_glyph_atlas
+from .text import GlyphAtlas, default_glyph_atlas
 
 DATA_ATLAS_SIZE = 2048
 MIN_INSTANCE_CAPACITY = 64
@@ -135,6 +135,7 @@ class GLRenderer(Renderer):
         self._vertex_buffers: dict[tuple, moderngl.Buffer] = {}
         self._streams: dict[tuple, _InstanceStream] = {}   # (mesh, material, lod) -> stream
         self._naive_vaos: dict[tuple, moderngl.VertexArray] = {}
+        self._frame_uniforms: dict[int, list] = {}  # program glo -> [(name, Uniform)] it uses
 
         # Data atlas: one float texture, carved by a shelf packer, read with texelFetch.
         self.data_packer = ShelfPacker(data_atlas_size, data_atlas_size)
@@ -145,7 +146,7 @@ class GLRenderer(Renderer):
         self.colormap_texture = ctx.texture((luts.shape[1], luts.shape[0]), 4, luts.tobytes(), dtype="f4")
         self.colormap_texture.filter = (moderngl.NEAREST, moderngl.NEAREST)
 
-        self.glyph_atlas = glyph_atlas or build_glyph_atlas()
+        self.glyph_atlas = glyph_atlas or default_glyph_atlas()
         image = self.glyph_atlas.image
         self.glyph_texture = ctx.texture((image.shape[1], image.shape[0]), 1, image.tobytes())
         self.glyph_texture.filter = (moderngl.LINEAR, moderngl.LINEAR)
@@ -266,11 +267,14 @@ class GLRenderer(Renderer):
             "u_fade_color": np.asarray(self._clear_rgb, "f4").tobytes(),
         }
 
-    @staticmethod
-    def _set_uniforms(program: moderngl.Program, values: dict[str, bytes]) -> None:
-        for name, data in values.items():
-            if name in program:
-                program[name].write(data)
+    def _set_uniforms(self, program: moderngl.Program, values: dict[str, bytes]) -> None:
+        # Which of the frame uniforms a program has is looked up once per program.
+        present = self._frame_uniforms.get(program.glo)
+        if present is None:
+            present = self._frame_uniforms[program.glo] = [
+                (name, program[name]) for name in values if name in program]
+        for name, uniform in present:
+            uniform.write(values[name])
 
     def _set_material(self, material: int) -> None:
         ctx = self.ctx

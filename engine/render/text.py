@@ -10,6 +10,7 @@ with a smoothstep over fwidth, so the same atlas is crisp at any size on screen.
 """
 from __future__ import annotations
 
+import functools
 import importlib.resources
 import io
 from dataclasses import dataclass
@@ -65,33 +66,90 @@ def _nearest_feature(features: np.ndarray, radius: int) -> tuple[np.ndarray, np.
     return np.sqrt(dist2), near_dy, near_dx
 
 
+def _edge_offsets(cov: np.ndarray, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where the outline crosses each of ``pixels`` (flat indices): offsets (dy, dx) in px from its centre.
+
+    The outline's direction comes from the coverage gradient; its distance from the centre
+    from the coverage itself, exactly for a straight edge through a square pixel (Gustavson
+    and Strand's anti-aliased distance estimate).
+    """
+    h, w = cov.shape
+    padded = np.pad(cov, 1, mode="edge").ravel()
+    y, x = np.divmod(pixels, w)
+    centre = (y + 1) * (w + 2) + (x + 1)
+
+    def at(oy, ox):
+        return padded[centre + oy * (w + 2) + ox]
+
+    k = np.float32(np.sqrt(2.0))
+    gx = (at(-1, 1) + k * at(0, 1) + at(1, 1)) - (at(-1, -1) + k * at(0, -1) + at(1, -1))
+    gy = (at(1, -1) + k * at(1, 0) + at(1, 1)) - (at(-1, -1) + k * at(-1, 0) + at(-1, 1))
+    a = cov.ravel()[pixels]
+    norm = np.hypot(gx, gy)
+    safe = np.where(norm > 0, norm, 1.0)
+    nx, ny = gx / safe, gy / safe  # points into the glyph (towards more coverage)
+    big = np.maximum(np.abs(nx), np.abs(ny))
+    small = np.minimum(np.abs(nx), np.abs(ny))
+    a1 = 0.5 * small / np.where(big > 0, big, 1.0)
+    with np.errstate(invalid="ignore"):
+        df = np.where(a < a1, 0.5 * (big + small) - np.sqrt(2.0 * big * small * a),
+                      np.where(a < 1.0 - a1, (0.5 - a) * big,
+                               -0.5 * (big + small) + np.sqrt(2.0 * big * small * (1.0 - a))))
+    df = np.where((small == 0) | (norm == 0), 0.5 - a, df)  # axis-aligned or flat: linear in coverage
+    # df > 0: the centre is outside and the outline lies df along the gradient, and vice versa.
+    return df * ny, df * nx
+
+
 def signed_distance_field(coverage: np.ndarray, spread: int = SPREAD_PX) -> np.ndarray:
     """uint8 field from an anti-aliased coverage image (0..255): 128 on the outline, 255 deep inside.
 
-    Boundary pixels (partly covered, or next to a pixel on the other side of 50 %) know their
-    own signed distance to the outline from their coverage, to a fraction of a pixel. Every
-    other pixel adds its distance to the nearest boundary pixel to that pixel's value. Plain
-    pixel-centre distances would be off by up to half a pixel, which shows as wobbly outlines
-    when text is magnified.
+    Boundary pixels (partly covered, or on a hard edge) know where the outline crosses them to a
+    fraction of a pixel; every other pixel measures its distance to the outline point of its
+    nearest boundary pixel. Plain pixel-centre distances would be off by up to half a pixel,
+    which shows as wobbly outlines when text is magnified.
     """
     cov = coverage.astype(np.float32) / 255.0
     inside = cov >= 0.5
-    boundary = (cov > 0.0) & (cov < 1.0)
+    partial = (cov > 0.0) & (cov < 1.0)
+    boundary = partial.copy()
     for axis in (0, 1):
-        flip = np.diff(inside, axis=axis)
         lo = [slice(None), slice(None)]
         hi = [slice(None), slice(None)]
         lo[axis], hi[axis] = slice(None, -1), slice(1, None)
-        boundary[tuple(lo)] |= flip
-        boundary[tuple(hi)] |= flip
-    own = cov - 0.5  # signed distance (px) of a boundary pixel's centre to the outline
-    dist, dy, dx = _nearest_feature(boundary, spread)
+        lo, hi = tuple(lo), tuple(hi)
+        # A hard step between fully covered and empty pixels: both sides bound the outline.
+        hard = (inside[lo] != inside[hi]) & ~partial[lo] & ~partial[hi]
+        boundary[lo] |= hard
+        boundary[hi] |= hard
     h, w = cov.shape
-    ys = np.clip(np.arange(h)[:, None] + dy, 0, h - 1)
-    xs = np.clip(np.arange(w)[None, :] + dx, 0, w - 1)
-    base = own[ys, xs]
-    signed = np.where(inside, base + dist, base - dist)
-    signed = np.where(dist > spread, np.where(inside, spread, -spread), signed)
+    boundary_pixels = np.flatnonzero(boundary)
+    edge_dy = np.zeros(h * w, np.float32)
+    edge_dx = np.zeros(h * w, np.float32)
+    edge_dy[boundary_pixels], edge_dx[boundary_pixels] = _edge_offsets(cov, boundary_pixels)
+    edge_dy, edge_dx = edge_dy.reshape(h, w), edge_dx.reshape(h, w)
+    dist, dy, dx = _nearest_feature(boundary, spread)
+    rows = np.arange(h, dtype=np.float32)[:, None]
+    cols = np.arange(w, dtype=np.float32)[None, :]
+    feature = (np.clip(rows + dy, 0, h - 1).astype(np.int64) * w
+               + np.clip(cols + dx, 0, w - 1).astype(np.int64)).ravel()
+    # Each pixel's chosen outline point, in absolute pixel coordinates.
+    point_y = (rows + edge_dy).ravel()[feature]
+    point_x = (cols + edge_dx).ravel()[feature]
+    to_outline = np.hypot(point_y - rows.ravel().repeat(w), point_x - np.tile(cols.ravel(), h))
+    to_outline = np.where(dist.ravel() > spread, np.float32(spread), to_outline).reshape(h, w)
+    # The nearest boundary pixel is not always the one with the nearest outline point (ties
+    # along diagonals): near the outline, where it shows, also try each neighbour's choice.
+    near = dist <= 3.0
+    near[0, :] = near[-1, :] = near[:, 0] = near[:, -1] = False
+    band = np.flatnonzero(near)
+    py, px = np.divmod(band, w)
+    py, px = py.astype(np.float32), px.astype(np.float32)
+    best = to_outline.ravel()[band]
+    for offset in (-w - 1, -w, -w + 1, -1, 1, w - 1, w, w + 1):
+        neighbour = band + offset
+        np.minimum(best, np.hypot(point_y[neighbour] - py, point_x[neighbour] - px), out=best)
+    to_outline.ravel()[band] = best
+    signed = np.where(inside, to_outline, -to_outline)
     return np.clip(np.rint(127.5 + signed * (127.5 / spread)), 0, 255).astype(np.uint8)
 
 
@@ -187,3 +245,9 @@ def build_glyph_atlas(characters: str = PRINTABLE_ASCII + SYMBOLS) -> GlyphAtlas
     return GlyphAtlas(image=np.ascontiguousarray(field[::-1]), quads=quads, advances=advances,
                       visible=visible, index={ch: i for i, ch in enumerate(chars)},
                       cap_height=(cap[3] - cap[1]) / EM_PX)
+
+
+@functools.lru_cache(maxsize=1)
+def default_glyph_atlas() -> GlyphAtlas:
+    """The atlas of the default character set, built once per process and shared by renderers."""
+    return build_glyph_atlas()

@@ -18,7 +18,6 @@ from dataclasses import asdict, dataclass
 from importlib.resources import files
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -47,7 +46,6 @@ class NanoGPTConfig:
 class _Attention(nn.Module):
     def __init__(self, cfg: NanoGPTConfig):
         super().__init__()
-        self.cfg = cfg
         # One fused matrix, output laid out [q heads | k heads | v heads] like GPT-2's c_attn.
         self.qkv = nn.Linear(cfg.d_model, 3 * cfg.d_model)
         self.proj = nn.Linear(cfg.d_model, cfg.d_model)

@@ -6,6 +6,7 @@ every random draw comes from seeded generators and torch runs on a single thread
 """
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 
@@ -46,7 +47,7 @@ def _lr(step: int, steps: int) -> float:
     if step < WARMUP_STEPS:
         return PEAK_LR * (step + 1) / WARMUP_STEPS
     progress = (step - WARMUP_STEPS) / max(1, steps - WARMUP_STEPS)
-    return PEAK_LR * (0.05 + 0.95 * 0.5 * (1 + torch.cos(torch.tensor(progress * torch.pi)).item()))
+    return PEAK_LR * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
 def held_out_sample(n: int = EVAL_SAMPLES, seed: int = EVAL_SEED) -> torch.Tensor:
@@ -72,8 +73,8 @@ def train(seed: int = DEFAULT_SEED, steps: int = DEFAULT_STEPS, log=print, log_e
     batch_gen = torch.Generator().manual_seed(seed + 1)
 
     # Weight decay only on matrices, as in GPT-2/minGPT: decaying gains and biases hurts.
-    decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
-    no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    no_decay = [p for p in model.parameters() if p.dim() < 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1},
                              {"params": no_decay, "weight_decay": 0.0}], lr=PEAK_LR, betas=(0.9, 0.95))
     start = last_log = time.perf_counter()

@@ -48,6 +48,8 @@ def build_parser(command: str | None) -> argparse.ArgumentParser:
     window = parser.add_argument_group("window")
     window.add_argument("--scene", default=None, help="scene to open (default: the stress scene)")
     window.add_argument("--size", default="1280x720", help="window size WxH")
+    window.add_argument("--frames", type=int, default=None, help="close after this many frames (for checks)")
+    window.add_argument("--screenshot", default=None, help="with --frames: save the last frame to this PNG")
     return parser
 
 
@@ -63,7 +65,12 @@ def main(argv: list[str] | None = None) -> int:
                 return 2
             from llmviz.scenes.app import run_window
 
-            return run_window(args.scene, args.size)
+            if args.screenshot:
+                from llmviz.scenes.cli.common import check_output_path
+
+                args.screenshot = check_output_path(args.screenshot, "--screenshot")
+                args.frames = args.frames or 30
+            return run_window(args.scene, args.size, args.frames, args.screenshot)
         return int(args.func(args) or 0)
     except CliError as err:
         print(str(err), file=sys.stderr)

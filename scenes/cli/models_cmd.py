@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
         return _add(args.add)
     registry = load_registry()
     for problem in registry.problems:
-        print(f"warning: skipped {problem}", file=sys.stderr)
+        print(f"llmviz models: skipped {problem}", file=sys.stderr)
     if getattr(args, "show", None):
         return _show(registry, args.show, as_json=getattr(args, "json", False))
     if getattr(args, "json", False):
@@ -84,7 +84,7 @@ def table(registry: Registry) -> str:
 
 def _row(spec: ModelSpec) -> tuple[str, ...]:
     arch, counted = spec.architecture, count_params(spec)
-    name = spec.name if len(spec.name) <= _NAME_WIDTH else spec.name[:_NAME_WIDTH - 1] + "…"
+    name = spec.name if len(spec.name) <= _NAME_WIDTH else spec.name[:_NAME_WIDTH - 3] + "..."
     return (spec.id, name, spec.kind, str(arch.n_layers), str(arch.d_model), _heads(arch),
             _experts(arch), human(counted.total), human(counted.active),
             "yes" if spec.speculative else "")
@@ -109,10 +109,10 @@ def _add(path: str) -> int:
     try:
         spec, target = add_user_spec(path)
     except SpecError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"llmviz models: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except OSError as error:
-        print(f"error: cannot copy {path} into {user_specs_dir()}: {error}", file=sys.stderr)
+        print(f"llmviz models: cannot copy {path} into {user_specs_dir()}: {error}", file=sys.stderr)
         return EXIT_ENV
     print(f"added {spec.id} ({spec.name}) as {target}")
     return EXIT_OK
@@ -122,7 +122,7 @@ def _show(registry: Registry, model_id: str, as_json: bool) -> int:
     try:
         spec = registry.get(model_id)
     except UnknownModelError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"llmviz models: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
     if as_json:
         print(json.dumps(summary(spec) | {"sources": list(spec.sources), "notes": spec.notes,
@@ -203,7 +203,7 @@ def _stack_line(stack: Stack) -> str:
         parts.append(f"context {stack.context_length:,}")
     parts.append(f"positions {stack.pos_encoding}")
     parts.append(stack.norm)
-    if isinstance(stack, Architecture) and stack.unembedding != "none":
+    if stack.unembedding != "none":
         parts.append(f"{stack.unembedding} embeddings")
     return ", ".join(parts)
 
