@@ -76,6 +76,7 @@ void main() {
         float line = (1.0 - smoothstep(0.5, 1.0, min(line_px.x, line_px.y))) * density_fade;
         rgb = mix(rgb, rgb * 0.55, line);
     } else if (highlighted) {
+        // Data cells keep their exact colours; elsewhere a highlight brightens, and the outline shows it on all.
         rgb = mix(rgb, vec3(1.0), 0.3);
     }
     // Edge outline, measured in pixels so it stays crisp at any distance.

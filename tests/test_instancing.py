@@ -75,3 +75,15 @@ def test_stress_scene_groups_cover_children():
     bc, bh = world_box(world, boxes)
     gc, gh = world_box(world, parents)
     assert ((bc - bh) >= (gc - gh) - 1e-3).all() and ((bc + bh) <= (gc + gh) + 1e-3).all()
+
+
+def test_levels_beyond_the_mesh_variants_draw_the_coarsest_variant():
+    world = World()
+    ids = world.spawn(1, transform={"position": (0, 0, -50)}, bounds={}, renderable={},
+                      lod={"thresholds": (1000.0, 500.0, 100.0, 0.5)})
+    TransformSystem(world).update()
+    cam = Camera(position=np.zeros(3), viewport=(640, 360))
+    result = LodSystem(world).update(VisibilitySystem(world).update(cam))
+    assert world["lod"]["level"][world.slots(ids)][0] == 3
+    (batch,) = InstancingSystem(world).build(result.drawn)
+    assert batch.lod == 2

@@ -14,10 +14,10 @@ import moderngl
 import numpy as np
 
 from . import colormaps
-from .backend import (GLYPH_FLOATS, GLYPH_LAYOUT, INSTANCE_FLOATS, INSTANCE_LAYOUT, MATERIAL_OPAQUE,
+from .backend import (GLYPH_FLOATS, GLYPH_LAYOUT, INSTANCE_FLOATS, INSTANCE_LAYOUT,
                       MATERIAL_TRANSLUCENT, MAX_LODS, Batch, Renderer, RenderStats)
 from .datatex import ShelfPacker
-from .meshes import MESH_FAMILIES, MESH_LOD_TRIANGLES, mesh_lod
+from .meshes import MESH_LOD_TRIANGLES, mesh_lod
 from .text import GlyphAtlas, default_glyph_atlas
 
 DATA_ATLAS_SIZE = 2048
@@ -26,6 +26,9 @@ TEXT_DEPTH_BIAS = 2e-5
 TIMER_LAG = 2  # frames between ending a GPU timer query and reading it
 
 _INCLUDE = re.compile(r'^\s*#include\s+"([^"]+)"\s*$', re.MULTILINE)
+
+# "Over" blending; alpha accumulates separately so read-back alpha stays meaningful.
+_BLEND_OVER = (moderngl.SRC_ALPHA, moderngl.ONE_MINUS_SRC_ALPHA, moderngl.ONE, moderngl.ONE_MINUS_SRC_ALPHA)
 
 # Texture units, fixed for the renderer's lifetime.
 UNIT_ATLAS, UNIT_COLORMAPS, UNIT_GLYPHS = 0, 1, 2
@@ -283,8 +286,7 @@ class GLRenderer(Renderer):
         ctx.front_face = "ccw"
         if material == MATERIAL_TRANSLUCENT:
             ctx.enable(moderngl.BLEND)
-            ctx.blend_func = (moderngl.SRC_ALPHA, moderngl.ONE_MINUS_SRC_ALPHA,
-                              moderngl.ONE, moderngl.ONE_MINUS_SRC_ALPHA)
+            ctx.blend_func = _BLEND_OVER
             self.target.depth_mask = False
         else:
             ctx.disable(moderngl.BLEND)
@@ -367,7 +369,7 @@ class GLRenderer(Renderer):
         ctx = self.ctx
         ctx.enable(moderngl.DEPTH_TEST | moderngl.BLEND)
         ctx.disable(moderngl.CULL_FACE)  # flat labels stay readable (mirrored) from behind
-        ctx.blend_func = (moderngl.SRC_ALPHA, moderngl.ONE_MINUS_SRC_ALPHA, moderngl.ONE, moderngl.ONE_MINUS_SRC_ALPHA)
+        ctx.blend_func = _BLEND_OVER
         self.target.depth_mask = False
         self.glyph_texture.use(UNIT_GLYPHS)
         stream = self._text_stream

@@ -11,8 +11,12 @@ import numpy as np
 from ..ecs.components import MAX_LOD_LEVELS
 from ..ecs.world import World
 from ..render.backend import INSTANCE_FLOATS, Batch
+from ..render.meshes import MESH_LOD_TRIANGLES
 
 _MATERIAL_SLOTS = 64
+# Coarsest level each mesh family has: an entity given more LOD thresholds than its mesh has
+# variants keeps drawing the coarsest variant rather than asking for one that does not exist.
+_COARSEST_LOD = np.array([len(MESH_LOD_TRIANGLES[m]) - 1 for m in sorted(MESH_LOD_TRIANGLES)], np.int64)
 
 
 def batch_keys(mesh: np.ndarray, material: np.ndarray, lod: np.ndarray) -> np.ndarray:
@@ -66,8 +70,9 @@ class InstancingSystem:
             self._packed = np.empty((capacity, INSTANCE_FLOATS), np.float32)
         rd = w["renderable"]
         lod = w["lod"]["level"][drawn].astype(np.int64)
-        lod = np.where(w["lod"].has[drawn], lod, 0)
-        keys = batch_keys(rd["mesh"][drawn], rd["material"][drawn], lod)
+        mesh = rd["mesh"][drawn]
+        lod = np.minimum(np.where(w["lod"].has[drawn], lod, 0), _COARSEST_LOD[mesh])
+        keys = batch_keys(mesh, rd["material"][drawn], lod)
         batches, batch_slots = [], []
         per_lod = [0] * MAX_LOD_LEVELS
         start = 0

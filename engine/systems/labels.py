@@ -19,7 +19,11 @@ assert _LAYOUT_COLUMNS.stop - _LAYOUT_COLUMNS.start == LAYOUT_FLOATS
 
 
 class LabelSelector:
-    """Turns the world's label components into glyph rows (GLYPH_LAYOUT) for the renderer."""
+    """Turns the world's label components into glyph rows (GLYPH_LAYOUT) for the renderer.
+
+    To change a label's text, append the new string to ``world.labels`` and point its
+    ``text_index`` at it (strings edited in place are not noticed).
+    """
 
     def __init__(self, atlas: GlyphAtlas):
         self.atlas = atlas
@@ -29,7 +33,6 @@ class LabelSelector:
         self._label_count = -1
         self.slots = np.empty(0, np.int64)              # label entities, in table order
         self.table = np.empty((0, LAYOUT_FLOATS), np.float32)  # every label's glyph quads
-        self.row_label = np.empty(0, np.int64)          # table row -> index into self.slots
         self.label_first_row = np.empty(0, np.int64)    # per label: its first table row...
         self.label_rows = np.empty(0, np.int64)         # ...and how many rows it has
 
@@ -66,7 +69,6 @@ class LabelSelector:
         source = unique_starts[inverse][row_label] + within
         self.slots = slots
         self.table = unique_table[source] if len(source) else np.zeros((0, LAYOUT_FLOATS), np.float32)
-        self.row_label = row_label
         self.label_first_row = first_row
         self.label_rows = counts
         self._text_index = text_index
@@ -83,7 +85,7 @@ class LabelSelector:
         return base + world.column("label", "offset")[slots]
 
     def passing(self, world, visible: np.ndarray, camera) -> tuple[np.ndarray, np.ndarray]:
-        """Labels (indices into self.slots) that are visible, in front and at least min_px tall; their anchors."""
+        """Labels (indices into self.slots) visible, in front and at least min_px tall, and their anchors."""
         candidates = np.flatnonzero(np.asarray(visible)[self.slots])
         slots = self.slots[candidates]
         anchors = self.anchors(world, slots)
