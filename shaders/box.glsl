@@ -39,6 +39,7 @@ void main() {
 #elif defined FRAGMENT_SHADER
 
 uniform sampler2D u_atlas;  // R32F data atlas, read with texelFetch: exact cells, no filtering
+uniform sampler2D u_highlight;  // R8 mask beside the atlas: cells marked here are drawn highlighted
 
 in vec3 v_local;
 flat in vec3 v_local_normal;
@@ -68,13 +69,26 @@ void main() {
     if (data_face) {
         ivec2 index = clamp(ivec2(floor(cell)), ivec2(0), ivec2(dims) - 1);
         float value = texelFetch(u_atlas, ivec2(v_region.xy + 0.5) + index, 0).r;
-        rgb = colormap(value, v_range, v_colormap);  // unlit: the map's colour, undistorted
+        if (isinf(value)) {
+            // The causal mask's -inf: dark diagonal hatching, so "removed" reads differently from "small".
+            float stripe = step(0.5, fract((cell.x - cell.y) * 2.0));
+            rgb = mix(vec3(0.09, 0.09, 0.11), vec3(0.20, 0.20, 0.24), stripe);
+        } else {
+            rgb = colormap(value, v_range, v_colormap);  // unlit: the map's colour, undistorted
+        }
+        bool marked = texelFetch(u_highlight, ivec2(v_region.xy + 0.5) + index, 0).r > 0.5;
         // Grid lines one pixel wide, faded out when cells get smaller than a few pixels.
         vec2 line_px = abs(cell - round(cell)) / cell_fw;
         float cell_px = 1.0 / max(cell_fw.x, cell_fw.y);
         float density_fade = smoothstep(3.0, 8.0, cell_px);
         float line = (1.0 - smoothstep(0.5, 1.0, min(line_px.x, line_px.y))) * density_fade;
         rgb = mix(rgb, rgb * 0.55, line);
+        if (marked) {
+            // A source cell of what is hovered: a warm frame around the cell, its colour kept inside.
+            vec2 inner = min(cell - floor(cell), ceil(cell) - cell) / cell_fw;
+            float frame = 1.0 - smoothstep(1.5, 2.5, min(inner.x, inner.y));
+            rgb = mix(rgb, vec3(1.0, 0.78, 0.2), max(frame, 0.18));
+        }
     } else if (highlighted) {
         // Data cells keep their exact colours; elsewhere a highlight brightens, and the outline shows it on all.
         rgb = mix(rgb, vec3(1.0), 0.3);

@@ -82,7 +82,7 @@ uniform sampler2D u_colormaps;  // RGBA32F, COLORMAP_SIZE x maps; same maths as 
 
 vec3 colormap(float value, vec2 range, int map) {
     if (isnan(value)) {
-        return vec3(0.5);
+        return vec3(0.16, 0.16, 0.19);  // colormaps.NAN_RGB: an empty cell (tested to match)
     }
     float span = range.y - range.x;
     float t = span != 0.0 ? clamp((value - range.x) / span, 0.0, 1.0) : 0.5;

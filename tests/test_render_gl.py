@@ -216,3 +216,31 @@ def test_read_pixels_is_top_row_first(renderer):
     top = np.abs(image[: SIZE[1] // 2, :, :3].astype(int) - as_byte(BACKGROUND[:3])).max(axis=-1) > 3
     bottom = np.abs(image[SIZE[1] // 2:, :, :3].astype(int) - as_byte(BACKGROUND[:3])).max(axis=-1) > 3
     assert top.sum() > 100 and bottom.sum() == 0
+
+
+def test_empty_masked_and_marked_cells(renderer):
+    """NaN cells show the empty colour, −∞ (the causal mask) a dark hatch, and marked cells a frame."""
+    values = np.array([[0.5, np.nan, -np.inf], [0.2, -0.3, 0.9]], np.float32)
+    size = np.array([3.0, 2.0, 0.2])
+    rows = data_block(renderer, values, colormaps.COLORMAP_DIVERGING, -1.0, 1.0, size)
+    x, y = int(rows[0, 14]), int(rows[0, 15])
+    camera = front_camera(6.0)
+
+    def cell_pixel(image, r, c):
+        local = np.array([-0.5 + (c + 0.5) / 3, 0.5 - (r + 0.5) / 2, 0.5])
+        return pixel_at(image, camera, local * size)
+
+    batch = [Batch(MESH_BOX, MATERIAL_OPAQUE, LOD_DETAIL, rows)]
+    image = render(renderer, camera, batch)
+    assert np.abs(cell_pixel(image, 0, 1) - as_byte(colormaps.NAN_RGB)).max() <= 3
+    masked = cell_pixel(image, 0, 2)
+    assert masked.max() < 70 and masked.min() > 15  # dark grey hatch, not a colour-map colour
+    plain = cell_pixel(image, 1, 0)
+    renderer.write_highlight(x, y, np.array([[0, 0, 0], [1, 0, 0]]))
+    try:
+        marked = cell_pixel(render(renderer, camera, batch), 1, 0)
+    finally:
+        renderer.write_highlight(x, y, np.zeros((2, 3)))
+    expected = 0.82 * colormaps.apply([0.2], -1, 1, 0)[0] + 0.18 * np.array([1.0, 0.78, 0.2])
+    assert np.abs(marked - as_byte(expected)).max() <= 3 and np.abs(marked - plain).max() > 5
+    assert np.array_equal(cell_pixel(render(renderer, camera, batch), 1, 0), plain)  # cleared again

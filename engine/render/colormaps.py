@@ -15,7 +15,7 @@ COLORMAP_VIRIDIS = 1    # sequential, perceptually even: magnitudes, probabiliti
 COLORMAP_MAGMA = 2      # sequential, dark to light: attention weights
 COLORMAP_GRAY = 3
 
-NAN_RGB = np.array([0.5, 0.5, 0.5])  # what a NaN cell shows
+NAN_RGB = np.array([0.16, 0.16, 0.19])  # what a NaN cell shows: an empty cell (no value yet), darker than any map
 
 # Control points (position, r, g, b), sampled from the well-known maps.
 _CONTROL_POINTS = {

@@ -31,7 +31,7 @@ _INCLUDE = re.compile(r'^\s*#include\s+"([^"]+)"\s*$', re.MULTILINE)
 _BLEND_OVER = (moderngl.SRC_ALPHA, moderngl.ONE_MINUS_SRC_ALPHA, moderngl.ONE, moderngl.ONE_MINUS_SRC_ALPHA)
 
 # Texture units, fixed for the renderer's lifetime.
-UNIT_ATLAS, UNIT_COLORMAPS, UNIT_GLYPHS = 0, 1, 2
+UNIT_ATLAS, UNIT_COLORMAPS, UNIT_GLYPHS, UNIT_HIGHLIGHT = 0, 1, 2, 3
 
 
 def shader_source(name: str) -> str:
@@ -145,6 +145,11 @@ class GLRenderer(Renderer):
         self.data_atlas = ctx.texture((data_atlas_size, data_atlas_size), 1, dtype="f4")
         self.data_atlas.filter = (moderngl.NEAREST, moderngl.NEAREST)
         self.data_atlas.write(np.zeros((data_atlas_size, data_atlas_size), np.float32))
+        # A mask beside the data atlas, texel for texel: cells marked here are drawn highlighted
+        # (the cells a hovered value was computed from).
+        self.highlight_atlas = ctx.texture((data_atlas_size, data_atlas_size), 1, dtype="f1")
+        self.highlight_atlas.filter = (moderngl.NEAREST, moderngl.NEAREST)
+        self.highlight_atlas.write(np.zeros((data_atlas_size, data_atlas_size), np.uint8))
         luts = colormaps.lut_rgba()
         self.colormap_texture = ctx.texture((luts.shape[1], luts.shape[0]), 4, luts.tobytes(), dtype="f4")
         self.colormap_texture.filter = (moderngl.NEAREST, moderngl.NEAREST)
@@ -197,7 +202,7 @@ class GLRenderer(Renderer):
             program = self.ctx.program(vertex_shader=stage_source(source, "VERTEX_SHADER", macros),
                                        fragment_shader=stage_source(source, "FRAGMENT_SHADER", macros))
             for uniform, unit in (("u_atlas", UNIT_ATLAS), ("u_colormaps", UNIT_COLORMAPS),
-                                  ("u_glyphs", UNIT_GLYPHS)):
+                                  ("u_glyphs", UNIT_GLYPHS), ("u_highlight", UNIT_HIGHLIGHT)):
                 if uniform in program:
                     program[uniform].value = unit
             self._programs[key] = program
@@ -294,6 +299,7 @@ class GLRenderer(Renderer):
 
     def _bind_textures(self) -> None:
         self.data_atlas.use(UNIT_ATLAS)
+        self.highlight_atlas.use(UNIT_HIGHLIGHT)
         self.colormap_texture.use(UNIT_COLORMAPS)
         self.glyph_texture.use(UNIT_GLYPHS)
 
@@ -400,8 +406,17 @@ class GLRenderer(Renderer):
             raise ValueError(f"a {rows}x{cols} block at ({x}, {y}) falls outside the {size}x{size} data atlas")
         self.data_atlas.write(values.tobytes(), viewport=(int(x), int(y), cols, rows))
 
+    def write_highlight(self, x: int, y: int, mask: np.ndarray) -> None:
+        """Mark cells of a data region as highlighted (mask != 0), texel (x + c, y + r) for mask[r, c]."""
+        mask = np.ascontiguousarray(np.asarray(mask) != 0, np.uint8) * np.uint8(255)
+        if mask.ndim != 2:
+            raise ValueError(f"highlight masks are 2D (rows, cols), got shape {mask.shape}")
+        rows, cols = mask.shape
+        if rows and cols:
+            self.highlight_atlas.write(mask.tobytes(), viewport=(int(x), int(y), cols, rows), alignment=1)
+
     def buffer_bytes(self) -> int:
-        textures = (self.data_atlas, self.colormap_texture, self.glyph_texture)
+        textures = (self.data_atlas, self.highlight_atlas, self.colormap_texture, self.glyph_texture)
         total = sum(t.width * t.height * t.components * (4 if t.dtype == "f4" else 1) for t in textures)
         total += sum(b.size for b in self._vertex_buffers.values()) + self._corner_buffer.size
         total += sum(s.nbytes for s in self._streams.values()) + self._text_stream.nbytes
@@ -414,7 +429,7 @@ class GLRenderer(Renderer):
         for vao in self._naive_vaos.values():
             vao.release()
         for obj in (*self._vertex_buffers.values(), *self._programs.values(), self._corner_buffer,
-                    self.data_atlas, self.colormap_texture, self.glyph_texture):
+                    self.data_atlas, self.highlight_atlas, self.colormap_texture, self.glyph_texture):
             obj.release()
         self._streams.clear()
         self._naive_vaos.clear()

@@ -1,0 +1,395 @@
+"""Where every number of the nano-GPT scene comes from: one dependency table, and hover explanations.
+
+DATAFLOW declares, once and as data, how cell [row, col] of each activation is computed: the
+operation and the source cells, written the way a reader would, e.g.
+
+    blocks.{b}.attn.head.{h}.q[t, d]  <-  blocks.{b}.ln1.out[t, :], ...wq[d, :], ...bq[d]
+
+`resolve` turns a rule into concrete source ids for one tensor id; `explain` gathers the
+source cells of one hovered cell from a trace and the weights, recomputes the cell with numpy,
+and says how ("b + dot(row, W row) = 0.013 + 1.204 = 1.217"). Highlighting, tooltips and
+animation pacing all read this one declaration, so they cannot disagree with each other, and
+the tests prove the declaration right by recomputing every tensor from it.
+
+Numbers only: no torch here, so the hover path stays cheap (tens of microseconds a cell).
+"""
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import NamedTuple
+
+import numpy as np
+
+LN_EPS = 1e-5  # GPT-2's layer_norm_epsilon, which the nano-GPT uses
+
+# ---- the declaration -------------------------------------------------------------------------
+#
+# Each rule is (target[axes], operation kind, label shown in the formula, [source references]).
+# Inside a reference's brackets, one selector per axis of the source tensor:
+#   t, t', c, d, f, v   that index of the hovered cell (an axis name of the target)
+#   :                   the whole axis
+#   ..t                 positions 0..t, what causal attention lets position t see
+#   tokens[t]           the index stored in another tensor at the hovered row (embedding lookup)
+# Placeholders: {b} block, {h} head, {h*} every head of the block (one source each);
+# {resid_in} is the residual stream entering block b, {resid_out} the one leaving the last block.
+
+
+def _layer_norm(ln: str, x: str) -> list[tuple[str, str, str, list[str]]]:
+    return [
+        (f"{ln}.mean[t]", "ln_mean", "mean", [f"{x}[t, :]"]),
+        (f"{ln}.std[t]", "ln_std", "σ", [f"{x}[t, :]", f"{ln}.mean[t]"]),
+        (f"{ln}.out[t, c]", "ln_normalise", "(x − μ)/σ·γ + β",
+         [f"{x}[t, c]", f"{ln}.mean[t]", f"{ln}.std[t]", f"{ln}.weight[c]", f"{ln}.bias[c]"]),
+    ]
+
+
+_B, _H = "blocks.{b}", "blocks.{b}.attn.head.{h}"
+
+DATAFLOW: list[tuple[str, str, str, list[str]]] = [
+    ("tokens[t]", "input", "input token", []),
+    ("embed.tok[t, c]", "gather", "E_token", ["tokens[t]", "embed.tok.weight[tokens[t], c]"]),
+    ("embed.pos[t, c]", "gather", "E_pos", ["embed.pos.weight[t, c]"]),
+    ("embed.out[t, c]", "add", "token emb + position emb", ["embed.tok[t, c]", "embed.pos[t, c]"]),
+    *_layer_norm(f"{_B}.ln1", "{resid_in}"),
+    *[(f"{_H}.{n}[t, d]", "linear", "b + dot(LN row, W row)",
+       [f"{_B}.ln1.out[t, :]", f"{_H}.w{n}[d, :]", f"{_H}.b{n}[d]"]) for n in "qkv"],
+    (f"{_H}.scores[t, t']", "scaled_dot", "q·k/√d", [f"{_H}.q[t, :]", f"{_H}.k[t', :]"]),
+    (f"{_H}.scores_masked[t, t']", "causal_mask", "causal mask", [f"{_H}.scores[t, t']"]),
+    (f"{_H}.softmax[t, t']", "softmax", "softmax over row", [f"{_H}.scores_masked[t, :]"]),
+    (f"{_H}.out[t, d]", "weighted_sum", "Σ softmax·v", [f"{_H}.softmax[t, ..t]", f"{_H}.v[..t, d]"]),
+    (f"{_B}.attn.proj[t, c]", "concat_projection", "b + Σ_heads dot(head row, W_O row)",
+     [f"{_B}.attn.head.{{h*}}.out[t, :]", f"{_B}.attn.proj.weight[c, :]", f"{_B}.attn.proj.bias[c]"]),
+    (f"{_B}.resid1[t, c]", "residual_add", "X + Attention(X)", ["{resid_in}[t, c]", f"{_B}.attn.proj[t, c]"]),
+    *_layer_norm(f"{_B}.ln2", f"{_B}.resid1"),
+    (f"{_B}.mlp.fc[t, f]", "linear", "b + dot(LN row, W row)",
+     [f"{_B}.ln2.out[t, :]", f"{_B}.mlp.fc.weight[f, :]", f"{_B}.mlp.fc.bias[f]"]),
+    (f"{_B}.mlp.gelu[t, f]", "gelu", "GELU", [f"{_B}.mlp.fc[t, f]"]),
+    (f"{_B}.mlp.proj[t, c]", "linear", "b + dot(GELU row, W row)",
+     [f"{_B}.mlp.gelu[t, :]", f"{_B}.mlp.proj.weight[c, :]", f"{_B}.mlp.proj.bias[c]"]),
+    (f"{_B}.resid2[t, c]", "residual_add", "X + MLP(X)", [f"{_B}.resid1[t, c]", f"{_B}.mlp.proj[t, c]"]),
+    *_layer_norm("ln_f", "{resid_out}"),
+    ("logits[t, v]", "unembed", "dot(ln_f row, unembedding row)", ["ln_f.out[t, :]", "lm_head.weight[v, :]"]),
+    ("probs[t, v]", "prob_softmax", "softmax over the logits of", ["logits[t, :]"]),
+]
+
+
+def _alias(name: str, block: int | None, n_layers: int) -> str:
+    """The residual stream a rule reads, which depends on where its block sits."""
+    if name == "resid_in":
+        return "embed.out" if block == 0 else f"blocks.{block - 1}.resid2"
+    return f"blocks.{n_layers - 1}.resid2" if n_layers else "embed.out"  # resid_out
+
+
+# ---- parsing the table (once, at import) -------------------------------------------------------
+
+class SourceSpec(NamedTuple):
+    """One source tensor of a resolved rule and a selector per axis: ('at', axis),
+    ('all',), ('upto', axis) or ('via', index_tensor_id, axis)."""
+    tensor_id: str
+    selectors: tuple[tuple, ...]
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A rule applied to one concrete tensor id."""
+    tensor_id: str
+    op: str
+    label: str
+    axes: tuple[str, ...]
+    sources: tuple[SourceSpec, ...]
+
+    @property
+    def source_ids(self) -> tuple[str, ...]:
+        return tuple(s.tensor_id for s in self.sources)
+
+
+def _split_ref(ref: str) -> tuple[str, list[str]]:
+    # Split at the first "[" so a nested selector such as tokens[t] stays whole.
+    name, _, inner = ref.partition("[")
+    return name, [s.strip() for s in inner[:-1].split(",")]
+
+
+def _selector(text: str, target_axes: tuple[str, ...]) -> tuple:
+    if text == ":":
+        return ("all",)
+    if text.startswith(".."):
+        kind, axis, tensor = "upto", text[2:], None
+    elif "[" in text:
+        tensor, axes = _split_ref(text)
+        kind, axis = "via", axes[0]
+    else:
+        kind, axis, tensor = "at", text, None
+    if axis not in target_axes:
+        raise ValueError(f"selector {text!r} names axis {axis!r}, not one of {target_axes}")
+    return (kind, axis) if tensor is None else (kind, tensor, axis)
+
+
+class _Rule(NamedTuple):
+    pattern: re.Pattern
+    op: str
+    label: str
+    axes: tuple[str, ...]
+    sources: tuple[tuple[str, tuple[tuple, ...]], ...]
+
+
+def _compile(target: str, op: str, label: str, refs: list[str]) -> _Rule:
+    name, axes = _split_ref(target)
+    regex = re.escape(name).replace(r"\{b\}", r"(?P<b>\d+)").replace(r"\{h\}", r"(?P<h>\d+)")
+    sources = []
+    for ref in refs:
+        src, sels = _split_ref(ref)
+        sources.append((src, tuple(_selector(s, tuple(axes)) for s in sels)))
+    return _Rule(re.compile(regex + "$"), op, label, tuple(axes), tuple(sources))
+
+
+_RULES = tuple(_compile(*row) for row in DATAFLOW)
+
+
+@lru_cache(maxsize=4096)
+def resolve(tensor_id: str, n_layers: int, n_heads: int) -> Resolved:
+    """The declaration of one activation id, with placeholders filled in for this model size."""
+    for rule in _RULES:
+        m = rule.pattern.match(tensor_id)
+        if m is None:
+            continue
+        bound = m.groupdict()
+        block = int(bound["b"]) if "b" in bound else None
+        sources = []
+        for src, sels in rule.sources:
+            for alias in ("resid_in", "resid_out"):
+                if "{" + alias + "}" in src:
+                    src = src.replace("{" + alias + "}", _alias(alias, block, n_layers))
+            for key, val in bound.items():
+                src = src.replace("{" + key + "}", val)
+            heads = range(n_heads) if "{h*}" in src else [None]
+            sources += [SourceSpec(src if h is None else src.replace("{h*}", str(h)), sels) for h in heads]
+        return Resolved(tensor_id, rule.op, rule.label, rule.axes, tuple(sources))
+    raise KeyError(f"no dataflow rule declares {tensor_id!r}")
+
+
+# ---- formatting --------------------------------------------------------------------------------
+
+def format_number(x: float) -> str:
+    """How every number appears in a formula: 4 significant digits, a true minus sign, ∞."""
+    x = float(x)
+    if math.isinf(x):
+        return "−∞" if x < 0 else "∞"
+    if x == 0:
+        return "0"  # also -0.0, which would print as a puzzling "−0"
+    mantissa, _, exponent = f"{x:.4g}".partition("e")
+    text = mantissa if not exponent else f"{mantissa}e{int(exponent)}"  # "3.82e5", not "3.82e+05"
+    return text.replace("-", "−")
+
+
+def _term(x: float) -> str:
+    """A number as an operand after an operator: negatives in parentheses, "0.3 + (−0.1)"."""
+    s = format_number(x)
+    return f"({s})" if s.startswith("−") else s
+
+
+def _sum_text(terms: list[str], limit: int = 4) -> str:
+    shown = terms if len(terms) <= limit else terms[:limit - 1] + ["…"]
+    return " + ".join(shown)
+
+
+# ---- the operations: recompute one cell from its gathered sources -----------------------------
+#
+# Each takes the cell and the gathered source values (float64; a selector naming one index
+# removes that axis) and returns (recomputed value, formula with RESULT where the answer goes).
+
+RESULT = "\x00"
+
+
+class _Cell(NamedTuple):
+    row: int
+    col: int | None
+    label: str
+    value: float  # the trace's number; only the input op (nothing to recompute from) reads it
+
+
+def _input(cell, vals):
+    return cell.value, f"{cell.label} at t={cell.row} = {RESULT}"
+
+
+def _gather(cell, vals):
+    if len(vals) == 2:  # token embedding: the row index is the token id stored at t
+        token = int(vals[0])
+        return float(vals[1]), f"token {token} at t={cell.row} → {cell.label}[{token}, c={cell.col}] = {RESULT}"
+    return float(vals[0]), f"position t={cell.row} → {cell.label}[{cell.row}, c={cell.col}] = {RESULT}"
+
+
+def _add(cell, vals):
+    a, b = float(vals[0]), float(vals[1])
+    return a + b, f"{cell.label} = {format_number(a)} + {_term(b)} = {RESULT}"
+
+
+def _ln_mean(cell, vals):
+    return float(vals[0].mean()), f"mean of this row ({vals[0].size} values) = {RESULT}"
+
+
+def _ln_std(cell, vals):
+    x, mu = vals[0], float(vals[1])
+    var = float(np.mean((x - mu) ** 2))
+    return (math.sqrt(var + LN_EPS),
+            f"σ = √(mean((x − μ)²) + ε) over {x.size} values = √({format_number(var)} + {LN_EPS:g}) = {RESULT}")
+
+
+def _ln_normalise(cell, vals):
+    x, mu, sd, g, b = (float(v) for v in vals)
+    return ((x - mu) / sd * g + b,
+            f"{cell.label} = ({format_number(x)} − {_term(mu)})/{format_number(sd)}·{_term(g)} + {_term(b)} = {RESULT}")
+
+
+def _linear(cell, vals):
+    x, w, b = vals
+    dot = float(x @ w)
+    return dot + float(b), f"{cell.label} = {format_number(b)} + {_term(dot)} = {RESULT}"
+
+
+def _unembed(cell, vals):
+    x, w = vals
+    return float(x @ w), f"{cell.label} over {x.size} channels = {RESULT}"
+
+
+def _scaled_dot(cell, vals):
+    q, k = vals
+    dot = float(q @ k)
+    return dot / math.sqrt(q.size), f"{cell.label} = {format_number(dot)}/√{q.size} = {RESULT}"
+
+
+def _causal_mask(cell, vals):
+    if cell.col > cell.row:
+        return -math.inf, f"masked: t'={cell.col} > t={cell.row} so {RESULT}"
+    return float(vals[0]), f"kept: t'={cell.col} ≤ t={cell.row}, score = {RESULT}"
+
+
+def _softmax(cell, vals):
+    row = vals[0]
+    finite = row[np.isfinite(row)]
+    # Printed unshifted (exp of the number on screen) unless that would overflow float64.
+    shift = float(finite.max()) if finite.size and finite.max() > 80 else 0.0
+    e = np.exp(row - shift)
+    total = float(e.sum())
+    x = float(row[cell.col])
+    arg = format_number(x) if shift == 0 else f"{format_number(x)} − {format_number(shift)}"
+    return (float(e[cell.col]) / total,
+            f"{cell.label} t={cell.row}: exp({arg}) / Σ exp = {format_number(e[cell.col])} / "
+            f"{format_number(total)} = {RESULT}")
+
+
+def _weighted_sum(cell, vals):
+    a, v = vals
+    terms = [f"{format_number(p)}·{_term(x)}" for p, x in zip(a, v)]
+    return float(a @ v), f"Σ_t'≤{cell.row} softmax·v = {_sum_text(terms)} = {RESULT}"
+
+
+def _concat_projection(cell, vals):
+    *heads, w, b = vals
+    parts, start = [], 0
+    for h in heads:  # W_O's row, cut into the columns each head's output meets
+        parts.append(float(h @ w[start:start + h.size]))
+        start += h.size
+    terms = [_term(p) for p in parts]
+    return float(b) + sum(parts), f"{cell.label} = {format_number(b)} + {_sum_text(terms)} = {RESULT}"
+
+
+_GELU_C = math.sqrt(2.0 / math.pi)
+
+
+def _gelu(cell, vals):
+    x = float(vals[0])
+    inner = _GELU_C * (x + 0.044715 * x ** 3)  # GPT-2's tanh approximation ("gelu_new")
+    return (0.5 * x * (1.0 + math.tanh(inner)),
+            f"GELU(x) = 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))) = 0.5·{_term(x)}·(1 + tanh({format_number(inner)})) "
+            f"= {RESULT}")
+
+
+OPS = {
+    "input": _input, "gather": _gather, "add": _add, "residual_add": _add,
+    "ln_mean": _ln_mean, "ln_std": _ln_std, "ln_normalise": _ln_normalise,
+    "linear": _linear, "unembed": _unembed, "scaled_dot": _scaled_dot, "causal_mask": _causal_mask,
+    "softmax": _softmax, "prob_softmax": _softmax, "weighted_sum": _weighted_sum,
+    "concat_projection": _concat_projection, "gelu": _gelu,
+}
+
+# ---- explain -----------------------------------------------------------------------------------
+
+
+class Source(NamedTuple):
+    """Cells to highlight in one tensor: row indices and column indices (None for a 1-D tensor)."""
+    tensor_id: str
+    rows: np.ndarray
+    cols: np.ndarray | None
+
+
+@dataclass(frozen=True)
+class Explanation:
+    tensor_id: str
+    row: int
+    col: int | None
+    op: str
+    value: float       # the trace's number at the cell
+    indices: str       # "t=3, d=5"
+    formula: str       # the computation with real numbers, recomputed from the sources
+    sources: list[Source]
+    recomputed: float  # the cell computed again from its declared sources
+    masked: bool       # a causal-mask cell the mask sets to −∞
+
+    @property
+    def tooltip(self) -> str:
+        return f"{self.tensor_id}[{self.indices}] = {format_number(self.value)}\n{self.formula}"
+
+
+def model_size(trace: Mapping) -> tuple[int, int]:
+    """(n_layers, n_heads) of the model that produced a trace, read from its ids."""
+    n_layers = 0
+    while f"blocks.{n_layers}.resid2" in trace:
+        n_layers += 1
+    n_heads = 0
+    while f"blocks.0.attn.head.{n_heads}.q" in trace:
+        n_heads += 1
+    return n_layers, n_heads
+
+
+def _span(sel: tuple, cell_index: dict[str, int], size: int, trace: Mapping) -> tuple[int, int, bool]:
+    """(start, stop, one index) of one selector for the hovered cell."""
+    kind = sel[0]
+    if kind == "all":
+        return 0, size, False
+    if kind == "at":
+        i = cell_index[sel[1]]
+        return i, i + 1, True
+    if kind == "upto":
+        return 0, cell_index[sel[1]] + 1, False
+    i = int(trace[sel[1]][cell_index[sel[2]]])  # via: an index stored in another tensor
+    return i, i + 1, True
+
+
+def explain(tensor_id: str, row: int, col: int | None, trace: Mapping, weights: Mapping) -> Explanation:
+    """How cell [row, col] of an activation was computed (col is None for a 1-D tensor)."""
+    rule = resolve(tensor_id, *model_size(trace))
+    target = trace[tensor_id]
+    index = (row,) if target.ndim == 1 else (row, col)
+    if len(rule.axes) != target.ndim or any(not 0 <= i < n for i, n in zip(index, target.shape)):
+        raise IndexError(f"{tensor_id}{list(target.shape)} has no cell {list(index)}")
+    cell_index = dict(zip(rule.axes, index))
+    sources, vals = [], []
+    for spec in rule.sources:
+        arr = trace[spec.tensor_id] if spec.tensor_id in trace else weights[spec.tensor_id]
+        spans = [_span(sel, cell_index, n, trace) for sel, n in zip(spec.selectors, arr.shape)]
+        vals.append(np.asarray(arr[tuple(a if one else slice(a, b) for a, b, one in spans)], np.float64))
+        axes_idx = [np.arange(a, b) for a, b, _ in spans]
+        sources.append(Source(spec.tensor_id, axes_idx[0], axes_idx[1] if len(axes_idx) > 1 else None))
+    value = float(target[index])
+    recomputed, template = OPS[rule.op](_Cell(row, col, rule.label, value), vals)
+    # The answer printed is the trace's own number once the recomputation agrees with it, so
+    # the tooltip's headline and the formula's end never differ by a last rounding digit.
+    agrees = value == recomputed or abs(value - recomputed) <= 1e-4 * max(1.0, abs(value))
+    formula = template.replace(RESULT, format_number(value if agrees else recomputed))
+    return Explanation(tensor_id, row, col, rule.op, value,
+                       ", ".join(f"{a}={i}" for a, i in cell_index.items()), formula, sources,
+                       recomputed, rule.op == "causal_mask" and col > row)
