@@ -1,0 +1,289 @@
+"""The layout of a model: a pure, deterministic function from a ModelSpec to placed tensor blocks.
+
+`layout_model(spec)` returns a `Layout`, a set of columns (one row per block) the scene builder
+spawns in bulk: one block per tensor the model computes or holds, named by the tensor ids the
+simulation trace uses, so binding a trace to the scene is a lookup. In the spirit of the LLM
+Visualization: the residual stream runs down the centre (-y is down the model), each layer's
+sequence mixer (attention, Mamba, RWKV time mixing) to its left and its feed-forward part
+(MLP, experts) to its right and below; sizes come from the tensor dimensions, compressed on a
+log scale past 64 cells (`display_length`), with the true dimensions in the labels; a stack
+taller than about three times its width wraps into columns.
+
+Layers, attention, head banks, heads, MLPs and expert banks are hierarchy groups whose bounds
+cover their children, for the engine's hierarchical LOD. Blocks lie in the XY plane facing +z;
+the renderer shows a block's cells on its ±z faces, columns along +x and rows down -y.
+
+Built columnar: one layer is laid out once as a template (its head bank a numpy tiling of one
+head) and copied per layer with offsets, so GPT-3 (96 layers × 96 heads) or Llama-3.1-405B
+(126 × 128) lay out in tens of milliseconds. numpy only: no torch, no renderer.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from llmviz.models.spec import ModelSpec
+
+from .layout_blocks import (LAYER_NAMES, embedding_section, layer_template, make_dims,
+                            output_section)
+from .layout_parts import (CHAR_WIDTH_EM, GAP_MIN, KIND_ACTIVATION, KIND_BIAS, KIND_COMPONENT,
+                           KIND_EXPERT, KIND_NAMES, KIND_NORM_STAT, KIND_RESIDUAL, KIND_SCORES,
+                           KIND_TOKENS, KIND_WEIGHT, LINEAR_LIMIT, Part, display_length, grouped,
+                           merge, shift, tile, title_height)
+
+__all__ = ["Layout", "layout_model", "default_tokens", "display_length", "LINEAR_LIMIT",
+           "KIND_ACTIVATION", "KIND_RESIDUAL", "KIND_WEIGHT", "KIND_BIAS", "KIND_NORM_STAT",
+           "KIND_SCORES", "KIND_TOKENS", "KIND_EXPERT", "KIND_COMPONENT", "KIND_NAMES",
+           "BLOCK_DEPTH", "PRESET_FOV_Y", "PRESET_ASPECT"]
+
+BLOCK_DEPTH = 1.0          # every block is one cell deep: tensors are slabs facing +z
+WRAP_ASPECT = 3.0          # wrap the stack once it is taller than this times its width
+COLUMN_GAP_FRAC = 0.15     # gap between wrapped columns, as a fraction of a column's width
+LAYER_GAP_FRAC = 0.05      # gap between layers, as a fraction of a layer's height (× spec spacing)
+LAYER_TITLE_FRAC = 0.03    # "Transformer 3": line height as a fraction of the layer's width
+GROUP_MARGIN = 0.5         # a group's bounds reach this far past its children...
+GROUP_MARGIN_FRAC = 0.01   # ... plus this fraction of its largest extent
+PRESET_FOV_Y = 60.0        # presets frame their target for the engine camera's default lens
+PRESET_ASPECT = 16 / 9
+PRESET_DIRECTION = np.array([0.18, 0.22, 1.0]) / np.linalg.norm([0.18, 0.22, 1.0])
+TINY_D_MODEL = 64          # models this narrow show every token of their (short) context
+TINY_TOKENS, DEFAULT_TOKENS = 11, 8
+
+# Colour per kind (linear RGB 0..1); weights take the model's own colour from its spec.
+_KIND_COLORS = {
+    KIND_ACTIVATION: (0.62, 0.78, 0.96),
+    KIND_RESIDUAL: (0.46, 0.84, 0.56),
+    KIND_NORM_STAT: (0.78, 0.64, 0.92),
+    KIND_SCORES: (0.98, 0.66, 0.42),
+    KIND_TOKENS: (0.98, 0.86, 0.42),
+    KIND_COMPONENT: (0.72, 0.72, 0.76),
+}
+
+
+@dataclass(eq=False)
+class Layout:
+    """Placed blocks, hierarchy groups, text labels and camera presets of one model.
+
+    Blocks (one row each): `ids` tensor ids; `kind` KIND_* codes; `rows`, `cols` the tensor's
+    true dimensions (a vector is t × 1 along the token axis, else 1 × n); `center`, `size`
+    (n, 3) world boxes (x = displayed columns, y = displayed rows, z = BLOCK_DEPTH); `color`
+    (n, 3) RGB; `group` the innermost group holding the block; `label` a caption with true
+    dimensions ("Q  t×16"); `compressed` where a dimension was drawn log-compressed (or the
+    block stands for more than its cells: experts, components), so one texel per cell is
+    not possible.
+
+    Groups: `group_ids` ("model", "blocks.3", "blocks.3.attn.heads", ...), `group_parent`
+    (-1 for the root, index 0), `group_label` ("Transformer 3", "Self-attention"),
+    `group_center` / `group_size` boxes covering their children with a margin.
+
+    Text labels: `text`, `text_position` (centre of the line), `text_height` (line height in
+    world units), `text_group` (the group they title). `presets` maps a name to a camera
+    (eye, target) pair. `columns` is how many columns the layer stack wrapped into.
+    """
+    spec_id: str
+    n_tokens: int
+    ids: list[str]
+    kind: np.ndarray
+    rows: np.ndarray
+    cols: np.ndarray
+    center: np.ndarray
+    size: np.ndarray
+    color: np.ndarray
+    group: np.ndarray
+    label: list[str]
+    compressed: np.ndarray
+    group_ids: list[str]
+    group_parent: np.ndarray
+    group_label: list[str]
+    group_center: np.ndarray
+    group_size: np.ndarray
+    text: list[str]
+    text_position: np.ndarray
+    text_height: np.ndarray
+    text_group: np.ndarray
+    presets: dict[str, tuple[np.ndarray, np.ndarray]]
+    columns: int
+    # Id -> row lookups, built on first use (a 120k-entry dict is not free, and not always needed).
+    _index: dict[str, int] | None = field(default=None, init=False, repr=False)
+    _group_index: dict[str, int] | None = field(default=None, init=False, repr=False)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def index(self, tensor_id: str) -> int:
+        """Row of the block with this tensor id (KeyError if the model has no such tensor)."""
+        if self._index is None:
+            self._index = {tensor_id: i for i, tensor_id in enumerate(self.ids)}
+        return self._index[tensor_id]
+
+    def group_index(self, group_id: str) -> int:
+        if self._group_index is None:
+            self._group_index = {g: i for i, g in enumerate(self.group_ids)}
+        return self._group_index[group_id]
+
+
+def default_tokens(spec: ModelSpec) -> int:
+    """Tokens laid out when none are asked for: a tiny model's whole short context (nano-GPT's
+    11, every cell visible), else 8; never more than the context holds."""
+    arch = spec.architecture
+    context = arch.input.n_positions() or arch.context_length
+    wanted = TINY_TOKENS if arch.d_model <= TINY_D_MODEL else DEFAULT_TOKENS
+    return min(context, wanted) if context else wanted
+
+
+def layout_model(spec: ModelSpec, n_tokens: int | None = None) -> Layout:
+    """Place every tensor of `spec` for a sequence of `n_tokens` tokens (default_tokens)."""
+    arch = spec.architecture
+    t = default_tokens(spec) if n_tokens is None else int(n_tokens)
+    context = arch.input.n_positions() or arch.context_length
+    if t < 1 or (context is not None and t > context):
+        raise ValueError(f"n_tokens must be between 1 and the context ({context}), got {n_tokens}")
+    dims = make_dims(arch, t)
+    circular = spec.visual.expert_layout == "circular"
+
+    templates: dict[tuple, Part] = {}
+    keys = []
+    for i, mixer in enumerate(arch.layer_mixers()):
+        key = (mixer, arch.is_moe_layer(i), arch.has_ffn(i))
+        if key not in templates:
+            templates[key] = layer_template(dims, *key, circular=circular)
+        keys.append(key)
+    titles = [f"{LAYER_NAMES[key[0]]} {i}" for i, key in enumerate(keys)]
+    width = max(p.width for p in templates.values())
+    title_h = title_height(width, max(titles, key=len), LAYER_TITLE_FRAC)
+
+    embed = embedding_section(dims)
+    output = output_section(dims)
+    items = [embed] + [templates[k] for k in keys] + ([output] if output is not None else [])
+    rooms = [0.0] + [2.0 * title_h] * len(keys) + ([0.0] if output is not None else [])
+    layer_h = float(np.median([templates[k].height + 2.0 * title_h for k in keys]))
+    gap = max(GAP_MIN, LAYER_GAP_FRAC * layer_h * spec.visual.layer_spacing)
+    tops, xs, columns = _wrap(items, rooms, gap)
+
+    parts = [shift(embed, xs[0], tops[0] - embed.hi[1])]
+    for i, key in enumerate(keys):
+        tpl = templates[key]
+        offset = [(xs[i + 1], tops[i + 1] - rooms[i + 1] - tpl.hi[1])]
+        parts.append(tile(tpl, offset, [f"blocks.{i}"], group_labels=[titles[i]],
+                          titles=[titles[i]], title_h=title_h))
+    if output is not None:
+        parts.append(shift(output, xs[-1], tops[-1] - output.hi[1]))
+    whole = grouped(merge(parts), "model", spec.name)
+    return _finish(spec, t, whole, columns)
+
+
+def _wrap(items: list[Part], rooms: list[float], gap: float) -> tuple[list[float], list[float], int]:
+    """Top y and residual-stream x of each item, stacked down and wrapped into columns.
+
+    Columns share one pitch (the widest item's reach left and right of the stream). The
+    number of columns makes the whole about as tall as WRAP_ASPECT times its width at most;
+    an item goes to the column its midpoint falls in, which balances their heights.
+    """
+    heights = np.array([p.height + room for p, room in zip(items, rooms)])
+    left = max(-p.lo[0] for p in items)
+    right = max(p.hi[0] for p in items)
+    pitch = (left + right) * (1.0 + COLUMN_GAP_FRAC)
+    total = float(heights.sum() + gap * (len(items) - 1))
+    columns = max(1, min(len(items), math.ceil(math.sqrt(total / (WRAP_ASPECT * pitch)))))
+    starts = np.concatenate([[0.0], np.cumsum(heights + gap)[:-1]])
+    column = np.minimum(((starts + heights / 2) / (total / columns)).astype(np.int64), columns - 1)
+    columns = int(column.max()) + 1
+    tops, xs = [], []
+    y, current = 0.0, 0
+    for h, col in zip(heights, column):
+        if col != current:
+            y, current = 0.0, col
+        tops.append(y)
+        xs.append(left + col * pitch)
+        y -= h + gap
+    return tops, xs, columns
+
+
+def _hex_rgb(color: str) -> np.ndarray:
+    return np.array([int(color[i:i + 2], 16) for i in (1, 3, 5)], np.float32) / 255.0
+
+
+def _colors(spec: ModelSpec, kind: np.ndarray) -> np.ndarray:
+    base = _hex_rgb(spec.visual.color)
+    palette = np.zeros((len(KIND_NAMES), 3), np.float32)
+    for k, rgb in _KIND_COLORS.items():
+        palette[k] = rgb
+    palette[KIND_WEIGHT] = base
+    palette[KIND_BIAS] = base + (1.0 - base) * 0.45          # lighter: a vector beside its matrix
+    palette[KIND_EXPERT] = base * 0.75
+    return palette[kind]
+
+
+def _group_bounds(part: Part) -> tuple[np.ndarray, np.ndarray]:
+    """Boxes (lo, hi in xy) of every group covering its blocks, titles and child groups."""
+    n_groups = len(part.gids)
+    lo = np.full((n_groups, 2), np.inf)
+    hi = np.full((n_groups, 2), -np.inf)
+    half = part.size / 2
+    np.minimum.at(lo, part.group, part.center - half)
+    np.maximum.at(hi, part.group, part.center + half)
+    if len(part.text):
+        widths = np.array([len(s) for s in part.text]) * CHAR_WIDTH_EM * part.theight
+        text_half = np.stack([widths / 2, part.theight / 2], axis=1)
+        np.minimum.at(lo, part.tgroup, part.tpos - text_half)
+        np.maximum.at(hi, part.tgroup, part.tpos + text_half)
+    depth = np.zeros(n_groups, np.int64)
+    parent = part.gparent.copy()
+    while (parent >= 0).any():
+        depth += parent >= 0
+        parent = np.where(parent >= 0, part.gparent[np.maximum(parent, 0)], -1)
+    for level in range(int(depth.max()), -1, -1):
+        at = np.flatnonzero(depth == level)
+        margin = GROUP_MARGIN + GROUP_MARGIN_FRAC * (hi[at] - lo[at]).max(axis=1, keepdims=True)
+        lo[at] -= margin
+        hi[at] += margin
+        if level:
+            np.minimum.at(lo, part.gparent[at], lo[at])
+            np.maximum.at(hi, part.gparent[at], hi[at])
+    return lo, hi
+
+
+def _frame(center: np.ndarray, size: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """An eye that sees a whole box (slightly from above right), and the box centre as target."""
+    tan = math.tan(math.radians(PRESET_FOV_Y) / 2)
+    distance = 1.1 * max(size[1] / 2 / tan, size[0] / 2 / (tan * PRESET_ASPECT)) + size[2]
+    eye = center + PRESET_DIRECTION * distance
+    return eye.astype(np.float32), center.astype(np.float32)
+
+
+def _finish(spec: ModelSpec, n_tokens: int, whole: Part, columns: int) -> Layout:
+    n = len(whole.ids)
+    center = np.zeros((n, 3), np.float32)
+    center[:, :2] = whole.center
+    size = np.full((n, 3), BLOCK_DEPTH, np.float32)
+    size[:, :2] = whole.size
+    kind = whole.kind.astype(np.int8)
+    compressed = ((whole.rows > LINEAR_LIMIT) | (whole.cols > LINEAR_LIMIT)
+                  | np.isin(kind, (KIND_EXPERT, KIND_COMPONENT)))
+    lo, hi = _group_bounds(whole)
+    group_center = np.zeros((len(whole.gids), 3), np.float32)
+    group_center[:, :2] = (lo + hi) / 2
+    group_size = np.full((len(whole.gids), 3), 2.0 * BLOCK_DEPTH, np.float32)
+    group_size[:, :2] = hi - lo
+    text_position = np.zeros((len(whole.text), 3), np.float32)
+    text_position[:, :2] = whole.tpos
+
+    gindex = {g: i for i, g in enumerate(whole.gids)}
+    last = spec.architecture.n_layers - 1
+    wanted = {"overview": "model", "embedding": "embed", "first block": "blocks.0",
+              "first head": "blocks.0.attn.head.0", "last block": f"blocks.{last}",
+              "output": "output" if "output" in gindex else f"blocks.{last}"}
+    presets = {name: _frame(group_center[gindex[g]].astype(np.float64),
+                            group_size[gindex[g]].astype(np.float64))
+               for name, g in wanted.items() if g in gindex}
+    return Layout(spec_id=spec.id, n_tokens=n_tokens, ids=whole.ids, kind=kind,
+                  rows=whole.rows.astype(np.int64), cols=whole.cols.astype(np.int64),
+                  center=center, size=size, color=_colors(spec, kind),
+                  group=whole.group.astype(np.int64), label=whole.label, compressed=compressed,
+                  group_ids=whole.gids, group_parent=whole.gparent.astype(np.int64),
+                  group_label=whole.glabel, group_center=group_center, group_size=group_size,
+                  text=whole.text, text_position=text_position,
+                  text_height=whole.theight.astype(np.float32),
+                  text_group=whole.tgroup.astype(np.int64), presets=presets, columns=columns)

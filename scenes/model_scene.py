@@ -1,0 +1,185 @@
+"""Turns a model's layout into engine entities: blocks, hierarchy groups, labels and data regions.
+
+Everything is spawned in a few bulk calls from the layout's columns. A block whose true
+dimensions fit gets a region of the data atlas, one texel per cell, so a trace (or weights)
+can be shown by writing arrays into those regions; blocks of log-compressed tensors stay flat
+colour. Groups are the engine's hierarchy: far away, a layer or a head bank is one
+translucent proxy box, and its children are never visited.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from llmviz.engine.ecs.world import World
+from llmviz.engine.render.backend import MATERIAL_TRANSLUCENT
+from llmviz.engine.render.colormaps import COLORMAP_DIVERGING, COLORMAP_VIRIDIS
+from llmviz.models.spec import ModelSpec
+from llmviz.scenes.layout import Layout, layout_model
+
+BLOCK_LOD_PX = (22.0, 3.0, 0.8, 0.0)  # cells, flat box, impostor quad, then nothing
+PROXY_LOD_PX = (2.0, 0.5, 0.0, 0.0)
+GROUP_EXPAND_PX = {"layer": 140.0, "bank": 110.0, "head": 70.0, "other": 90.0}
+MAX_LABELLED_BLOCKS = 4000  # above this, only blocks outside head banks carry captions
+GROUP_PROXY_ALPHA = 0.22
+
+# Tensors whose values are probabilities (0..1) use a sequential map; everything else is signed.
+_PROBABILITY = re.compile(r"(softmax|probs)$")
+_TOKENS = re.compile(r"^tokens$")
+_NONNEGATIVE = re.compile(r"\.std$")
+
+
+def value_style(tensor_id: str, values: np.ndarray) -> tuple[tuple[float, float], int]:
+    """Colour range and map for a tensor's values: probabilities 0..1, signed values symmetric around 0."""
+    if _PROBABILITY.search(tensor_id):
+        return (0.0, 1.0), COLORMAP_VIRIDIS
+    finite = values[np.isfinite(values)]
+    top = float(np.abs(finite).max()) if finite.size else 1.0
+    top = top if top > 0 else 1.0
+    if _TOKENS.search(tensor_id):
+        return (0.0, max(1.0, top)), COLORMAP_VIRIDIS
+    if _NONNEGATIVE.search(tensor_id):
+        return (0.0, top), COLORMAP_VIRIDIS
+    return (-top, top), COLORMAP_DIVERGING
+
+
+def _group_kind(group_id: str) -> str:
+    if re.fullmatch(r"blocks\.\d+", group_id):
+        return "layer"
+    if group_id.endswith(".heads") or group_id.endswith(".experts"):
+        return "bank"
+    if re.search(r"\.head\.\d+$", group_id):
+        return "head"
+    return "other"
+
+
+@dataclass
+class ModelScene:
+    spec: ModelSpec
+    layout: Layout
+    world: World
+    block_slots: np.ndarray  # layout row -> entity slot
+    group_slots: np.ndarray  # layout group -> entity slot
+    regions: np.ndarray  # layout row -> (x, y, cols, rows) in the data atlas; cols 0 where no data
+    row_of_slot: np.ndarray = field(default=None)  # entity slot -> layout row, -1 for groups and labels
+
+    def __post_init__(self):
+        self.row_of_slot = np.full(self.world.size, -1, np.int64)
+        self.row_of_slot[self.block_slots] = np.arange(len(self.block_slots))
+
+    def tensor_at(self, slot: int) -> str | None:
+        row = self.row_of_slot[slot] if 0 <= slot < len(self.row_of_slot) else -1
+        return self.layout.ids[row] if row >= 0 else None
+
+    def slot_of(self, tensor_id: str) -> int:
+        return int(self.block_slots[self.layout.index(tensor_id)])
+
+    def has_data(self, tensor_id: str) -> bool:
+        return self.regions[self.layout.index(tensor_id), 2] > 0
+
+    def write_values(self, renderer, arrays, ids=None) -> int:
+        """Show arrays (id -> numpy) on their blocks: padded to the block with NaN (empty cells); returns blocks written.
+
+        A vector of length t is a column of t cells; a 1-D weight is a row; a trace shorter than
+        the block's token rows leaves the later rows empty.
+        """
+        written = 0
+        value_range = self.world["datatex"]["value_range"]
+        colormap = self.world["datatex"]["colormap"]
+        for tensor_id in (ids if ids is not None else arrays.keys()):
+            try:
+                row = self.layout.index(tensor_id)
+            except KeyError:
+                continue
+            x, y, cols, rows = (int(v) for v in self.regions[row])
+            if cols == 0:
+                continue
+            values = np.asarray(arrays[tensor_id], np.float32)
+            if values.ndim == 1:
+                values = values[:, None] if rows > 1 or cols == 1 else values[None, :]
+            block = np.full((rows, cols), np.nan, np.float32)
+            r, c = min(rows, values.shape[0]), min(cols, values.shape[1])
+            block[:r, :c] = values[:r, :c]
+            renderer.write_data(x, y, block)
+            slot = self.block_slots[row]
+            (lo, hi), cmap = value_style(tensor_id, block)
+            value_range[slot] = (lo, hi)
+            colormap[slot] = cmap
+            written += 1
+        return written
+
+
+def build_model_scene(spec: ModelSpec, renderer=None, *, with_data: bool = True, n_tokens: int | None = None,
+                      layout: Layout | None = None) -> ModelScene:
+    """Spawn the model's layout into a new world; with a renderer and ``with_data``, allocate data regions."""
+    layout = layout or layout_model(spec, n_tokens)
+    n_blocks, n_groups, n_texts = len(layout.ids), len(layout.group_ids), len(layout.text)
+    world = World(capacity=n_blocks + n_groups + n_texts + 16)
+
+    # Groups first, so a child's parent slot is known when it is spawned.
+    group_kinds = [_group_kind(g) for g in layout.group_ids]
+    group_ids = world.spawn(
+        n_groups,
+        transform={"position": layout.group_center, "scale": np.maximum(layout.group_size, 1e-3)},
+        bounds={},
+        renderable={"color": np.c_[np.full((n_groups, 3), (0.55, 0.62, 0.78)), np.full(n_groups, GROUP_PROXY_ALPHA)],
+                    "material": MATERIAL_TRANSLUCENT},
+        group={"expand_px": np.array([GROUP_EXPAND_PX[k] for k in group_kinds], np.float32)},
+        lod={"thresholds": PROXY_LOD_PX},
+        pickable={},
+    )
+    group_slots = world.slots(group_ids)
+    has_parent = layout.group_parent >= 0
+    world.add("parent", group_ids[has_parent], slot=group_slots[layout.group_parent[has_parent]])
+
+    block_ids = world.spawn(
+        n_blocks,
+        transform={"position": layout.center, "scale": layout.size},
+        bounds={},
+        renderable={"color": np.c_[layout.color, np.ones(n_blocks)]},
+        lod={"thresholds": BLOCK_LOD_PX},
+        parent={"slot": group_slots[layout.group]},
+        pickable={},
+    )
+    block_slots = world.slots(block_ids)
+
+    # Captions above blocks; big models caption only the blocks outside head banks.
+    in_head = np.array([".head." in layout.group_ids[g] for g in layout.group], bool)
+    captioned = np.ones(n_blocks, bool) if n_blocks <= MAX_LABELLED_BLOCKS else ~in_head
+    idx = np.flatnonzero(captioned)
+    caption_height = np.clip(layout.size[idx, 0] * 0.09, 0.35, 6.0)
+    world.add_labels(block_ids[idx], [layout.label[i] for i in idx], height=caption_height,
+                     offset=np.c_[np.zeros(len(idx)), layout.size[idx, 1] / 2 + caption_height * 0.8,
+                                  np.zeros(len(idx))],
+                     color=(0.80, 0.84, 0.90, 1.0), min_px=7.0)
+
+    # Section labels ("Transformer 2", "C = 48") as label-only entities beside the group they title
+    # (children of its parent), so a layer drawn as a closed proxy keeps its title.
+    if n_texts:
+        titled_parent = layout.group_parent[layout.text_group]
+        text_ids = world.spawn(n_texts, transform={"position": layout.text_position,
+                                                   "scale": np.c_[layout.text_height, layout.text_height, np.ones(n_texts)]},
+                               bounds={})
+        inside = titled_parent >= 0
+        world.add("parent", text_ids[inside], slot=group_slots[titled_parent[inside]])
+        world.add_labels(text_ids, list(layout.text), height=layout.text_height, color=(0.95, 0.95, 0.98, 1.0),
+                         min_px=8.0)
+
+    regions = np.zeros((n_blocks, 4), np.int32)
+    if renderer is not None and with_data:
+        fits = ~layout.compressed & (layout.rows <= 2048) & (layout.cols <= 2048)
+        rows_cols = np.c_[layout.rows, layout.cols]
+        for i in np.flatnonzero(fits):
+            r, c = (int(v) for v in rows_cols[i])
+            x, y = renderer.alloc_data(r, c)
+            regions[i] = (x, y, c, r)
+        with_region = np.flatnonzero(regions[:, 2] > 0)
+        world.add("datatex", block_ids[with_region], region=regions[with_region],
+                  value_range=(-1.0, 1.0), colormap=COLORMAP_DIVERGING)
+        # Until the first values arrive, the data cells read "empty", not zero.
+        for i in with_region:
+            renderer.write_data(int(regions[i, 0]), int(regions[i, 1]),
+                                np.full((int(regions[i, 3]), int(regions[i, 2])), np.nan, np.float32))
+    return ModelScene(spec, layout, world, block_slots, group_slots, regions)
