@@ -23,7 +23,7 @@ BLOCK_LOD_PX = (22.0, 3.0, 0.8, 0.0)  # cells, flat box, impostor quad, then not
 PROXY_LOD_PX = (2.0, 0.5, 0.0, 0.0)
 GROUP_EXPAND_PX = {"layer": 140.0, "bank": 110.0, "head": 70.0, "other": 90.0}
 MAX_LABELLED_BLOCKS = 4000  # above this, only blocks outside head banks carry captions
-GROUP_PROXY_ALPHA = 0.22
+GROUP_PROXY_ALPHA = 0.55
 
 # Tensors whose values are probabilities (0..1) use a sequential map; everything else is signed.
 _PROBABILITY = re.compile(r"(softmax|probs)$")
@@ -43,6 +43,22 @@ def value_style(tensor_id: str, values: np.ndarray) -> tuple[tuple[float, float]
     if _NONNEGATIVE.search(tensor_id):
         return (0.0, top), COLORMAP_VIRIDIS
     return (-top, top), COLORMAP_DIVERGING
+
+
+def _group_colors(layout: Layout) -> np.ndarray:
+    """Each group's proxy takes the mean colour of every block below it, so a far layer looks like its parts."""
+    n = len(layout.group_ids)
+    total = np.zeros((n, 3))
+    count = np.zeros(n)
+    np.add.at(total, layout.group, layout.color)
+    np.add.at(count, layout.group, 1.0)
+    # Children are listed after their parents: fold sums upward from the deepest groups.
+    for g in range(n - 1, 0, -1):
+        parent = layout.group_parent[g]
+        if parent >= 0:
+            total[parent] += total[g]
+            count[parent] += count[g]
+    return (total / np.maximum(count, 1)[:, None]).astype(np.float32)
 
 
 def _group_kind(group_id: str) -> str:
@@ -118,15 +134,18 @@ def build_model_scene(spec: ModelSpec, renderer=None, *, with_data: bool = True,
     n_blocks, n_groups, n_texts = len(layout.ids), len(layout.group_ids), len(layout.text)
     world = World(capacity=n_blocks + n_groups + n_texts + 16)
 
-    # Groups first, so a child's parent slot is known when it is spawned.
+    # Groups first, so a child's parent slot is known when it is spawned. A small model is drawn
+    # whole at every distance (its groups always open); a big one relies on the proxies.
     group_kinds = [_group_kind(g) for g in layout.group_ids]
+    small = n_blocks <= MAX_LABELLED_BLOCKS
+    expand_px = np.array([0.0 if small else GROUP_EXPAND_PX[k] for k in group_kinds], np.float32)
     group_ids = world.spawn(
         n_groups,
         transform={"position": layout.group_center, "scale": np.maximum(layout.group_size, 1e-3)},
         bounds={},
-        renderable={"color": np.c_[np.full((n_groups, 3), (0.55, 0.62, 0.78)), np.full(n_groups, GROUP_PROXY_ALPHA)],
+        renderable={"color": np.c_[_group_colors(layout), np.full(n_groups, GROUP_PROXY_ALPHA)],
                     "material": MATERIAL_TRANSLUCENT},
-        group={"expand_px": np.array([GROUP_EXPAND_PX[k] for k in group_kinds], np.float32)},
+        group={"expand_px": expand_px},
         lod={"thresholds": PROXY_LOD_PX},
         pickable={},
     )
@@ -169,7 +188,8 @@ def build_model_scene(spec: ModelSpec, renderer=None, *, with_data: bool = True,
 
     regions = np.zeros((n_blocks, 4), np.int32)
     if renderer is not None and with_data:
-        fits = ~layout.compressed & (layout.rows <= 2048) & (layout.cols <= 2048)
+        # One texel per cell whatever the drawn size: a log-compressed block just has narrower cells.
+        fits = (layout.rows <= 2048) & (layout.cols <= 2048) & (layout.rows * layout.cols <= 1 << 20)
         rows_cols = np.c_[layout.rows, layout.cols]
         for i in np.flatnonzero(fits):
             r, c = (int(v) for v in rows_cols[i])

@@ -6,7 +6,7 @@ A scene is a world, a camera to start from and a scripted camera path for benchm
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 from llmviz.engine.bench import BenchPath
@@ -30,6 +30,26 @@ class BuiltScene:
     is_stress: bool = False
     caption: str = ""
     camera_mode: str = "orbit"  # the window's starting camera mode: "fly" or "orbit"
+    model: object = None  # a ModelScene for model scenes
+    live: object = None  # a LiveModel for models computing real values
+    presets: dict = field(default_factory=dict)  # camera preset name -> (eye, target)
+    status: str = ""  # what the values on screen are: real, simulated, or structure only
+
+    def update(self, dt: float) -> bool:
+        """Per-frame simulation work (polling the worker, uploading new values); True when values changed."""
+        return self.live.update(dt) if self.live is not None else False
+
+    def attach(self, engine) -> None:
+        """Register this scene's per-frame simulation work in the engine's simulation phase."""
+        engine.schedule.add("simulation", "model_values", lambda frame: self.update(frame.dt))
+
+    def wait_for_values(self, timeout: float = 30.0) -> bool:
+        """Headless only: block until a live model's first values are on its blocks."""
+        return self.live.wait(timeout) if self.live is not None else True
+
+    def close(self) -> None:
+        if self.live is not None:
+            self.live.close()
 
 
 def _build_stress(name: str, count: int, renderer) -> BuiltScene:
@@ -47,20 +67,53 @@ def _build_stress(name: str, count: int, renderer) -> BuiltScene:
                       caption=f"stress: {count:,} boxes in {len(scene.groups):,} clusters", camera_mode="fly")
 
 
+def _build_model(spec, renderer, autoplay: bool = False) -> BuiltScene:
+    from llmviz.scenes.live import LiveModel, is_live
+    from llmviz.scenes.model_scene import build_model_scene
+    from llmviz.scenes.model_paths import model_path, preset_camera
+
+    live_model = is_live(spec)
+    scene = build_model_scene(spec, renderer, with_data=live_model)
+    live = LiveModel(scene, renderer, autoplay=autoplay) if live_model and renderer is not None else None
+    presets = scene.layout.presets
+
+    def start(viewport):
+        return preset_camera(presets["overview"], viewport, scene.layout)
+
+    if live is not None:
+        status = "live: real trained weights, every cell is a computed value"
+    else:
+        status = "structure only: no weights loaded, no values shown"
+    if spec.speculative:
+        status += " · speculative architecture (rumour), not a published design"
+    return BuiltScene(spec.id, scene.world, start, model_path(scene.layout), scene.block_slots,
+                      caption=f"{spec.name}", model=scene, live=live, presets=presets, status=status)
+
+
 def scene_names() -> list[str]:
-    return ["stress:N (N boxes, e.g. stress:100000)"]
+    return ["stress:N (N boxes, e.g. stress:100000)", "any model id of `llmviz models` (e.g. nano-gpt, gpt-3)"]
 
 
-def parse_scene(name: str) -> tuple[str, int]:
-    match = re.fullmatch(r"stress:(\d+)", name.strip())
+def parse_scene(name: str):
+    """("stress", N) or ("model", spec); SceneError naming what is accepted otherwise."""
+    name = name.strip()
+    match = re.fullmatch(r"stress:(\d+)", name)
     if match:
         count = int(match.group(1))
         if not 1 <= count <= MAX_STRESS:
             raise SceneError(f"scene {name!r}: N must be between 1 and {MAX_STRESS:,}")
         return "stress", count
-    raise SceneError(f"unknown scene {name!r}; known scenes: {', '.join(scene_names())}")
+    from llmviz.models.registry import UnknownModelError, load_registry
+
+    try:
+        return "model", load_registry().get(name)
+    except UnknownModelError as err:
+        raise SceneError(f"unknown scene {name!r} ({err}); scenes are: {'; '.join(scene_names())}") from None
 
 
-def build_scene(name: str, renderer=None) -> BuiltScene:
-    kind, count = parse_scene(name)
-    return _build_stress(name, count, renderer)
+def build_scene(name: str, renderer=None, autoplay: bool = False) -> BuiltScene:
+    """Build a scene by name; ``autoplay`` keeps a live model generating (benchmarks)."""
+    kind, arg = parse_scene(name)
+    if kind == "stress":
+        return _build_stress(name, arg, renderer)
+    return _build_model(arg, renderer, autoplay)

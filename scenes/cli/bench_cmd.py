@@ -36,10 +36,13 @@ def run(args) -> int:
         raise CliError(f"llmviz: --baseline-frames must be 0 or more, got {args.baseline_frames}")
     renderer = headless_renderer(size)
     try:
-        scene = build_scene(args.scene, renderer)
+        scene = build_scene(args.scene, renderer, autoplay=True)
     except SceneError as err:
         raise CliError(f"llmviz: {err}") from None
     engine = Engine(scene.world, scene.start_camera(size), renderer)
+    scene.attach(engine)
+    if not scene.wait_for_values():
+        raise CliError(f"llmviz: {args.scene}: the model's values did not arrive: {scene.live.session.error or 'timed out'}")
     engine.frame(0.0)
     renderer.ctx.finish()
     first_frame_s = process_age_s()
@@ -59,6 +62,11 @@ def run(args) -> int:
             report["cull_lod_ms_per_entity"] / max(1e-9, report["cull_lod_ms_all_open"]))
         report["ratio_cull_lod_hierarchical_per_entity_vs_vectorized"] = (
             report["cull_lod_ms_per_entity_hierarchical"] / max(1e-9, report["cull_lod_ms_vectorized"]))
+    if scene.live is not None:
+        session = scene.live.session
+        report["generated_tokens"] = scene.live.tokens_generated
+        report["tick_ms_last"] = round(session.last_tick_seconds * 1000.0, 3)
+    scene.close()
     report["gpu"] = renderer.ctx.info.get("GL_RENDERER", "unknown")
     report["machine"] = machine()
     if args.json:

@@ -15,7 +15,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--size", default="1280x720", help="image size WxH (default 1280x720)")
     p.add_argument("--out", required=True, help="PNG file to write")
     p.add_argument("--camera", default="start",
-                   help="'start', 'overview', 'path:T' (T in [0,1) on the bench path) or 'X,Y,Z:TX,TY,TZ' (eye:target)")
+                   help="'start', 'overview', a model's preset ('preset:first block'), 'path:T' (T in [0,1) on "
+                        "the bench path) or 'X,Y,Z:TX,TY,TZ' (eye:target)")
     p.set_defaults(func=run)
 
 
@@ -26,6 +27,14 @@ def parse_camera(spec: str, scene, viewport):
     cam = scene.start_camera(viewport)
     if spec == "overview":
         return _overview(scene, cam)
+    if spec.startswith("preset:"):
+        name = spec[len("preset:"):].strip()
+        if name not in scene.presets:
+            known = ", ".join(scene.presets) or "none for this scene"
+            raise CliError(f"llmviz: --camera {spec!r}: no such preset; presets: {known}")
+        from llmviz.scenes.model_paths import preset_camera
+
+        return preset_camera(scene.presets[name], viewport, scene.model.layout)
     match = re.fullmatch(r"path:([0-9.]+)", spec)
     if match:
         scene.path.pose(float(match.group(1)) % 1.0, cam)
@@ -73,6 +82,9 @@ def run(args) -> int:
         raise CliError(f"llmviz: {err}") from None
     camera = parse_camera(args.camera, scene, size)
     engine = Engine(scene.world, camera, renderer)
+    scene.attach(engine)
+    if not scene.wait_for_values():
+        raise CliError(f"llmviz: {args.scene}: the model's values did not arrive: {scene.live.session.error or 'timed out'}")
     engine.frame(0.0)
     image = renderer.read_pixels()
     first_frame = process_age_s()

@@ -1,0 +1,65 @@
+"""Binds a model that computes real values (the trained nano-GPT) to its scene: traces in, data textures out.
+
+The session runs the model on the worker thread; each frame ``update`` collects what finished
+and writes the new values into the blocks' data regions. Weights are written once, when the
+worker hands them over. With ``autoplay`` the model keeps generating, restarting on new
+random inputs, which is what the benchmark measures ("while generating").
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from llmviz.models.sim import sort_task
+from llmviz.scenes.nanogpt_session import NanoGptSession
+
+LIVE_MODELS = {"nano-gpt"}
+
+
+def is_live(spec) -> bool:
+    return spec.id in LIVE_MODELS
+
+
+class LiveModel:
+    def __init__(self, scene, renderer, autoplay: bool = False, input_text: str | None = None):
+        self.scene = scene
+        self.renderer = renderer
+        self.session = NanoGptSession(**({"input_text": input_text} if input_text else {}))
+        self.autoplay = autoplay
+        self.weights_shown = False
+        self.values_version = 0  # bumped whenever the blocks' values change
+        self.tokens_generated = 0
+        self._shown_trace = 0  # session.trace_version last written to the blocks
+        self._rng = np.random.default_rng(7)
+        if autoplay:
+            self.session.play_interval = 0.1
+            self.session.playing = True
+
+    def update(self, dt: float) -> bool:
+        session = self.session
+        session.update(dt)
+        changed = False
+        if session.weights is not None and not self.weights_shown:
+            self.scene.write_values(self.renderer, session.weights)
+            self.weights_shown = True
+            changed = True
+        if session.trace_version != self._shown_trace:
+            self.scene.write_values(self.renderer, session.trace)
+            self._shown_trace = session.trace_version
+            self.tokens_generated += 1 if session.steps else 0
+            changed = True
+        if self.autoplay and not session.playing and not session.busy:
+            letters = "".join(self._rng.choice(list(sort_task.ALPHABET), sort_task.INPUT_LENGTH))
+            session.set_input(letters)
+            session.playing = True
+        if changed:
+            self.values_version += 1
+        return changed
+
+    def wait(self, timeout: float = 20.0) -> bool:
+        """Block until weights and the current trace are on the blocks (headless render, tests)."""
+        ok = self.session.wait(timeout)
+        self.update(0.0)
+        return ok and self.weights_shown
+
+    def close(self) -> None:
+        self.session.close()
