@@ -168,9 +168,10 @@ def build_model_scene(spec: ModelSpec, renderer=None, *, with_data: bool = True,
     in_head = np.array([".head." in layout.group_ids[g] for g in layout.group], bool)
     captioned = np.ones(n_blocks, bool) if n_blocks <= MAX_LABELLED_BLOCKS else ~in_head
     idx = np.flatnonzero(captioned)
-    caption_height = np.clip(layout.size[idx, 0] * 0.09, 0.35, 6.0)
+    # Captions stay small next to their block: the gaps between blocks are about a cell or two.
+    caption_height = np.clip(layout.size[idx, 0] * 0.05, 0.3, 1.2)
     world.add_labels(block_ids[idx], [layout.label[i] for i in idx], height=caption_height,
-                     offset=np.c_[np.zeros(len(idx)), layout.size[idx, 1] / 2 + caption_height * 0.8,
+                     offset=np.c_[np.zeros(len(idx)), layout.size[idx, 1] / 2 + caption_height * 0.65,
                                   np.zeros(len(idx))],
                      color=(0.80, 0.84, 0.90, 1.0), min_px=7.0)
 
