@@ -35,6 +35,8 @@ ACTIONS: dict[str, str] = {
     "look": MOTION, "orbit_rotate": MOTION, "orbit_pan": MOTION, "zoom": AXIS,
     "toggle_mode": BUTTON, "next": BUTTON, "previous": BUTTON, "select": BUTTON, "back": BUTTON,
     "toggle_profiler": BUTTON, "frame_selection": BUTTON, "play_pause": BUTTON,
+    "next_model": BUTTON, "previous_model": BUTTON,
+    **{f"preset_{i}": BUTTON for i in range(1, 6)},
     **{f"bookmark_save_{i}": BUTTON for i in range(1, 10)},
     **{f"bookmark_go_{i}": BUTTON for i in range(1, 10)},
 }

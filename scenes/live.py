@@ -28,6 +28,7 @@ class LiveModel:
         self.weights_shown = False
         self.values_version = 0  # bumped whenever the blocks' values change
         self.tokens_generated = 0
+        self.tick_seconds: list[float] = []  # worker time of every trace shown, for the benchmark
         self._shown_trace = 0  # session.trace_version last written to the blocks
         self._rng = np.random.default_rng(7)
         if autoplay:
@@ -45,6 +46,7 @@ class LiveModel:
         if session.trace_version != self._shown_trace:
             self.scene.write_values(self.renderer, session.trace)
             self._shown_trace = session.trace_version
+            self.tick_seconds.append(session.last_tick_seconds)
             self.tokens_generated += 1 if session.steps else 0
             changed = True
         if self.autoplay and not session.playing and not session.busy:

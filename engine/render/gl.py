@@ -406,6 +406,13 @@ class GLRenderer(Renderer):
             raise ValueError(f"a {rows}x{cols} block at ({x}, {y}) falls outside the {size}x{size} data atlas")
         self.data_atlas.write(values.tobytes(), viewport=(int(x), int(y), cols, rows))
 
+    def reset_data(self) -> None:
+        """Empty the data atlas and the highlight mask and forget every region (another scene takes over)."""
+        self.data_packer.reset()
+        size = self.data_packer.width
+        self.data_atlas.write(np.zeros((size, size), np.float32))
+        self.highlight_atlas.write(np.zeros((size, size), np.uint8))
+
     def write_highlight(self, x: int, y: int, mask: np.ndarray) -> None:
         """Mark cells of a data region as highlighted (mask != 0), texel (x + c, y + r) for mask[r, c]."""
         mask = np.ascontiguousarray(np.asarray(mask) != 0, np.uint8) * np.uint8(255)

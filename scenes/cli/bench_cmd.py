@@ -4,6 +4,8 @@ from __future__ import annotations
 import json
 import platform
 
+import numpy as np
+
 from llmviz.scenes.cli.common import Progress, headless_renderer, parse_size, process_age_s
 from llmviz.scenes.cli.main import CliError
 
@@ -65,7 +67,11 @@ def run(args) -> int:
     if scene.live is not None:
         session = scene.live.session
         report["generated_tokens"] = scene.live.tokens_generated
-        report["tick_ms_last"] = round(session.last_tick_seconds * 1000.0, 3)
+        ticks = np.array(scene.live.tick_seconds) * 1000.0
+        # Worker-thread time per traced forward pass, measured while the main thread renders.
+        report["tick_ms_median"] = float(np.median(ticks)) if len(ticks) else None
+        report["tick_ms_min"] = float(ticks.min()) if len(ticks) else None
+        del session
     scene.close()
     report["gpu"] = renderer.ctx.info.get("GL_RENDERER", "unknown")
     report["machine"] = machine()

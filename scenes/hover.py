@@ -1,0 +1,175 @@
+"""Reading the block under the pointer: its tensor, the hovered cell's value and formula, and the cells it came from.
+
+`read_pick` turns a pick (entity slot, data cell) on a model scene into a `Reading`: the tensor
+id with its true dimensions and, on a live model, the cell's indices in the trace, its value and
+the dataflow formula, with the source cells. `SourceHighlight` lights those cells in the
+renderer's highlight mask and clears the previous ones, so only the current hover is lit.
+
+A block shows its tensor the way `ModelScene.write_values` wrote it: a 2-D array cell for cell,
+a 1-D activation (t,) as a column, a 1-D weight as a row; rows past the tokens computed so far
+are empty.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from llmviz.models.sim import sort_task
+from llmviz.scenes import dataflow
+
+STRUCTURE_ONLY = "structure only: no weights loaded, no values shown"
+NO_TOKEN_YET = "no token here yet"
+WAITING = "waiting for the model's first values…"
+TRAINED_WEIGHT = "trained weight, loaded from the model file (not computed here)"
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What the tooltip says about one hovered block or cell."""
+
+    tensor_id: str
+    label: str = ""          # the block's caption with its true dimensions ("Q  t×16")
+    dims: str = ""           # "11 × 16 cells"
+    indices: str = ""        # "t=3, d=5" (trace axes), empty when no cell is read
+    value: float | None = None
+    formula: str = ""        # how the value was computed, with the real numbers
+    note: str = ""           # "structure only", "no token here yet", ...
+    sources: tuple = ()      # dataflow.Source cells the value came from
+    cell: tuple | None = None  # (row, col) of the hovered cell in its block, for lighting it too
+
+    @property
+    def source_cells(self) -> int:
+        return sum(len(s.rows) * (1 if s.cols is None else len(s.cols)) for s in self.sources)
+
+
+def shown_as_column(rows: int, cols: int) -> bool:
+    """Whether a block of rows × cols cells shows a 1-D array down a column (as write_values does)."""
+    return rows > 1 or cols == 1
+
+
+def array_index(array: np.ndarray, rows: int, cols: int, cell: tuple[int, int]) -> tuple[int, ...] | None:
+    """The index of ``array`` shown at display cell (row, col) of its block, None where the block is empty there."""
+    r, c = cell
+    if array.ndim == 1:
+        index = (r,) if shown_as_column(rows, cols) else (c,)
+    else:
+        index = (r, c)
+    if len(index) != array.ndim or any(i >= n for i, n in zip(index, array.shape)):
+        return None
+    return index
+
+
+def _letters(tensor_id: str, index: tuple[int, ...], value: float) -> str:
+    """The nano-GPT's vocabulary in words: which letter a token id or a logit column stands for."""
+    alphabet = sort_task.ALPHABET
+    if tensor_id == "tokens" and 0 <= int(value) < len(alphabet):
+        return f"letter {alphabet[int(value)]}"
+    if tensor_id in ("logits", "probs") and len(index) == 2 and index[1] < len(alphabet):
+        return f"column v={index[1]} is letter {alphabet[index[1]]}"
+    return ""
+
+
+def _group_reading(model, slot: int) -> Reading | None:
+    found = np.flatnonzero(model.group_slots == slot)
+    if not len(found):
+        return None
+    g = int(found[0])
+    children = int(np.count_nonzero(model.layout.group == g))
+    label = model.layout.group_label[g]
+    note = f"{children} blocks directly inside" if children else "a group of groups"
+    return Reading(model.layout.group_ids[g], label=label, note=note)
+
+
+def read_pick(model, live, slot: int, cell: tuple[int, int] | None) -> Reading | None:
+    """The reading of a pick on a model scene (``live`` is the scene's LiveModel, or None)."""
+    tensor_id = model.tensor_at(slot)
+    if tensor_id is None:
+        return _group_reading(model, slot)
+    layout = model.layout
+    row = layout.index(tensor_id)
+    rows, cols = int(layout.rows[row]), int(layout.cols[row])
+    base = dict(tensor_id=tensor_id, label=layout.label[row], dims=f"{rows} × {cols} cells")
+    if live is None:
+        return Reading(**base, note=STRUCTURE_ONLY)
+    session = live.session
+    if cell is None:
+        return Reading(**base, note="point at the front face to read a cell")
+    if session.trace is None or session.weights is None:
+        return Reading(**base, note=WAITING)
+    trace, weights = session.trace, session.weights
+    if tensor_id in trace:
+        array = trace[tensor_id]
+    elif tensor_id in weights:
+        array = weights[tensor_id]
+    else:
+        return Reading(**base, note="no values for this block")
+    index = array_index(array, rows, cols, cell)
+    if index is None:
+        return Reading(**base, indices=f"row {cell[0]}, column {cell[1]}", note=NO_TOKEN_YET, cell=cell)
+    if tensor_id not in trace:
+        value = float(array[index])
+        axes = ("i",) if array.ndim == 1 else ("row", "col")
+        return Reading(**base, indices=", ".join(f"{a}={i}" for a, i in zip(axes, index)), value=value,
+                       note=TRAINED_WEIGHT, cell=cell)
+    explanation = dataflow.explain(tensor_id, index[0], index[1] if len(index) > 1 else None, trace, weights)
+    return Reading(**base, indices=explanation.indices, value=explanation.value, formula=explanation.formula,
+                   note=_letters(tensor_id, index, explanation.value), sources=tuple(explanation.sources),
+                   cell=cell)
+
+
+class SourceHighlight:
+    """Lights the cells a reading came from (and the hovered cell) in the renderer's highlight mask."""
+
+    def __init__(self, renderer, model):
+        self.renderer = renderer
+        self.model = model
+        self.marked: list[tuple[int, int, int, int]] = []  # (x, y, cols, rows) regions written non-zero
+
+    def show(self, reading: Reading | None) -> int:
+        """Clear the previous cells and light this reading's; returns how many cells are lit."""
+        self.clear()
+        if reading is None or self.model is None:
+            return 0
+        masks: dict[int, np.ndarray] = {}  # layout row -> mask over its region
+        for source in reading.sources:
+            mask = self._mask(source.tensor_id, masks)
+            if mask is None:
+                continue
+            rows, cols = mask.shape
+            if source.cols is None:
+                index = source.rows[source.rows < (rows if shown_as_column(rows, cols) else cols)]
+                if shown_as_column(rows, cols):
+                    mask[index, 0] = 1
+                else:
+                    mask[0, index] = 1
+            else:
+                mask[np.ix_(source.rows[source.rows < rows], source.cols[source.cols < cols])] = 1
+        if reading.cell is not None:
+            mask = self._mask(reading.tensor_id, masks)
+            if mask is not None:
+                mask[reading.cell] = 1
+        lit = 0
+        for layout_row, mask in masks.items():
+            x, y, cols, rows = (int(v) for v in self.model.regions[layout_row])
+            self.renderer.write_highlight(x, y, mask)
+            self.marked.append((x, y, cols, rows))
+            lit += int(np.count_nonzero(mask))
+        return lit
+
+    def _mask(self, tensor_id: str, masks: dict) -> np.ndarray | None:
+        try:
+            layout_row = self.model.layout.index(tensor_id)
+        except KeyError:
+            return None
+        if layout_row not in masks:
+            _, _, cols, rows = (int(v) for v in self.model.regions[layout_row])
+            if cols == 0:
+                return None
+            masks[layout_row] = np.zeros((rows, cols), np.uint8)
+        return masks[layout_row]
+
+    def clear(self) -> None:
+        for x, y, cols, rows in self.marked:
+            self.renderer.write_highlight(x, y, np.zeros((rows, cols), np.uint8))
+        self.marked.clear()
