@@ -12,7 +12,9 @@ from llmviz.scenes.cli.main import CliError
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser("bench", help="benchmark a scene along its camera path (headless)")
-    p.add_argument("--scene", required=True, help="scene name, e.g. stress:100000")
+    p.add_argument("--scene", help="scene name, e.g. stress:100000, nano-gpt, gpt-3")
+    p.add_argument("--switch-models", action="store_true",
+                   help="instead: time switching to every registry model (build + first frame) in one window-sized renderer")
     p.add_argument("--frames", type=int, default=300, help="frames along the path (default 300)")
     p.add_argument("--size", default="1280x720", help="render size WxH (default 1280x720)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -32,6 +34,10 @@ def run(args) -> int:
     from llmviz.scenes.registry import SceneError, build_scene
 
     size = parse_size(args.size)
+    if args.switch_models:
+        return run_switching(args, size)
+    if not args.scene:
+        raise CliError("llmviz bench: give --scene NAME or --switch-models")
     if args.frames < 1:
         raise CliError(f"llmviz: --frames must be at least 1, got {args.frames}")
     if args.baseline_frames < 0:
@@ -79,6 +85,43 @@ def run(args) -> int:
         print(json.dumps(report, indent=None))
     else:
         print_report(report)
+    return 0
+
+
+def run_switching(args, size) -> int:
+    """Switch through every registry model as the window does (same renderer, data reset) and time each."""
+    import time
+
+    from llmviz.engine.runtime import Engine
+    from llmviz.models.registry import load_registry
+    from llmviz.scenes.registry import build_scene
+
+    renderer = headless_renderer(size)
+    ids = load_registry().ids()
+    progress = Progress("switching models")
+    timings = {}
+    for i, model_id in enumerate(ids):
+        start = time.perf_counter()
+        renderer.reset_data()
+        scene = build_scene(model_id, renderer)
+        engine = Engine(scene.world, scene.start_camera(size), renderer)
+        scene.attach(engine)
+        engine.frame(0.0)
+        renderer.ctx.finish()
+        timings[model_id] = (time.perf_counter() - start) * 1000.0
+        scene.close()
+        progress(i + 1, len(ids))
+    values = np.array(list(timings.values()))
+    report = {"switch_ms": timings, "switch_ms_median": float(np.median(values)),
+              "switch_ms_max": float(values.max()), "slowest": max(timings, key=timings.get),
+              "size": f"{size[0]}x{size[1]}", "gpu": renderer.ctx.info.get("GL_RENDERER", "unknown"),
+              "machine": machine()}
+    if args.json:
+        print(json.dumps(report))
+    else:
+        for model_id, ms in timings.items():
+            print(f"  {model_id:22s} {ms:7.1f} ms to first frame")
+        print(f"median {report['switch_ms_median']:.1f} ms, slowest {report['slowest']} {report['switch_ms_max']:.1f} ms")
     return 0
 
 
