@@ -219,6 +219,7 @@ class CameraTransition:
         self.ease = EASINGS[easing]
         self.elapsed = 0.0
         self.done = False
+        self._progress = 0.0
 
     @classmethod
     def from_camera(cls, camera: Camera, position, orientation, duration: float | None = None,
@@ -227,10 +228,13 @@ class CameraTransition:
 
     @property
     def progress(self) -> float:
-        """Eased progress in [0, 1]."""
+        """Eased progress in [0, 1]; never decreases (an easing polynomial can dip by a rounding step)."""
+        if self.done:
+            return 1.0
         if self.duration <= 0.0:
-            return 1.0 if self.done else 0.0
-        return self.ease(self.elapsed / self.duration)
+            return 0.0
+        self._progress = max(self._progress, self.ease(self.elapsed / self.duration))
+        return self._progress
 
     def pose_at(self, s: float) -> Pose:
         """The pose at eased progress ``s``."""

@@ -2,12 +2,10 @@
 
 `read_pick` turns a pick (entity slot, data cell) on a model scene into a `Reading`: the tensor
 id with its true dimensions and, on a live model, the cell's indices in the trace, its value and
-the dataflow formula, with the source cells. `SourceHighlight` lights those cells in the
-renderer's highlight mask and clears the previous ones, so only the current hover is lit.
-
-A block shows its tensor the way `ModelScene.write_values` wrote it: a 2-D array cell for cell,
-a 1-D activation (t,) as a column, a 1-D weight as a row; rows past the tokens computed so far
-are empty.
+the dataflow formula, with the source cells (the translation itself is scenes/inspect.py's).
+`SourceHighlight` lights those cells in the renderer's highlight mask and clears the previous
+ones, so only the current hover is lit. Source cells are marked the way `ModelScene.write_values`
+draws arrays: a 1-D array down a column when its block has several rows, else along a row.
 """
 from __future__ import annotations
 
@@ -16,12 +14,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from llmviz.models.sim import sort_task
-from llmviz.scenes import dataflow
+from llmviz.scenes.inspect import inspect_cell
 
 STRUCTURE_ONLY = "structure only: no weights loaded, no values shown"
-NO_TOKEN_YET = "no token here yet"
 WAITING = "waiting for the model's first values…"
-TRAINED_WEIGHT = "trained weight, loaded from the model file (not computed here)"
 
 
 @dataclass(frozen=True)
@@ -48,18 +44,6 @@ def shown_as_column(rows: int, cols: int) -> bool:
     return rows > 1 or cols == 1
 
 
-def array_index(array: np.ndarray, rows: int, cols: int, cell: tuple[int, int]) -> tuple[int, ...] | None:
-    """The index of ``array`` shown at display cell (row, col) of its block, None where the block is empty there."""
-    r, c = cell
-    if array.ndim == 1:
-        index = (r,) if shown_as_column(rows, cols) else (c,)
-    else:
-        index = (r, c)
-    if len(index) != array.ndim or any(i >= n for i, n in zip(index, array.shape)):
-        return None
-    return index
-
-
 def _letters(tensor_id: str, index: tuple[int, ...], value: float) -> str:
     """The nano-GPT's vocabulary in words: which letter a token id or a logit column stands for."""
     alphabet = sort_task.ALPHABET
@@ -75,47 +59,47 @@ def _group_reading(model, slot: int) -> Reading | None:
     if not len(found):
         return None
     g = int(found[0])
-    children = int(np.count_nonzero(model.layout.group == g))
-    label = model.layout.group_label[g]
-    note = f"{children} blocks directly inside" if children else "a group of groups"
-    return Reading(model.layout.group_ids[g], label=label, note=note)
+    layout = model.layout
+    # Every group below g: walk all groups' parent chains up at once (a few vector steps, not a loop per group).
+    parent = layout.group_parent
+    inside = np.arange(len(parent)) == g
+    ancestor = np.arange(len(parent))
+    while (ancestor >= 0).any():
+        ancestor = np.where(ancestor >= 0, parent[np.maximum(ancestor, 0)], -1)
+        inside |= ancestor == g
+    blocks = int(np.count_nonzero(inside[layout.group]))
+    return Reading(layout.group_ids[g], label=layout.group_label[g],
+                   note=f"{blocks:,} tensor blocks inside · click to fly to it")
 
 
 def read_pick(model, live, slot: int, cell: tuple[int, int] | None) -> Reading | None:
-    """The reading of a pick on a model scene (``live`` is the scene's LiveModel, or None)."""
+    """The reading of a pick on a model scene (``live`` is the scene's LiveModel, or None).
+
+    The cell's translation to array indices and values is scenes/inspect.py's, the one the
+    scene tests check; this adds what the tooltip and the highlight need around it.
+    """
     tensor_id = model.tensor_at(slot)
     if tensor_id is None:
         return _group_reading(model, slot)
     layout = model.layout
     row = layout.index(tensor_id)
-    rows, cols = int(layout.rows[row]), int(layout.cols[row])
-    base = dict(tensor_id=tensor_id, label=layout.label[row], dims=f"{rows} × {cols} cells")
+    base = dict(tensor_id=tensor_id, label=layout.label[row], dims=f"{layout.rows[row]} × {layout.cols[row]} cells")
     if live is None:
         return Reading(**base, note=STRUCTURE_ONLY)
-    session = live.session
     if cell is None:
         return Reading(**base, note="point at the front face to read a cell")
-    if session.trace is None or session.weights is None:
+    if live.session.trace is None or live.session.weights is None:
         return Reading(**base, note=WAITING)
-    trace, weights = session.trace, session.weights
-    if tensor_id in trace:
-        array = trace[tensor_id]
-    elif tensor_id in weights:
-        array = weights[tensor_id]
-    else:
-        return Reading(**base, note="no values for this block")
-    index = array_index(array, rows, cols, cell)
-    if index is None:
-        return Reading(**base, indices=f"row {cell[0]}, column {cell[1]}", note=NO_TOKEN_YET, cell=cell)
-    if tensor_id not in trace:
-        value = float(array[index])
-        axes = ("i",) if array.ndim == 1 else ("row", "col")
-        return Reading(**base, indices=", ".join(f"{a}={i}" for a, i in zip(axes, index)), value=value,
-                       note=TRAINED_WEIGHT, cell=cell)
-    explanation = dataflow.explain(tensor_id, index[0], index[1] if len(index) > 1 else None, trace, weights)
-    return Reading(**base, indices=explanation.indices, value=explanation.value, formula=explanation.formula,
-                   note=_letters(tensor_id, index, explanation.value), sources=tuple(explanation.sources),
-                   cell=cell)
+    info = inspect_cell(model, live, slot, cell)
+    if info.index is None:
+        return Reading(**base, indices=f"row {cell[0]}, column {cell[1]}", note=info.note, cell=cell)
+    e = info.explanation
+    if e is None:  # a weight: read, not computed
+        axes = ("i",) if len(info.index) == 1 else ("row", "col")
+        return Reading(**base, indices=", ".join(f"{a}={i}" for a, i in zip(axes, info.index)), value=info.value,
+                       note=info.note, cell=cell)
+    return Reading(**base, indices=e.indices, value=e.value, formula=e.formula,
+                   note=_letters(tensor_id, info.index, e.value), sources=tuple(e.sources), cell=cell)
 
 
 class SourceHighlight:

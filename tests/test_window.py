@@ -1,4 +1,5 @@
 """The real window: opens under a virtual X display, runs frames with the overlay, and saves what it showed."""
+import json
 import shutil
 import subprocess
 import sys
@@ -9,19 +10,144 @@ import pytest
 pytestmark = pytest.mark.skipif(shutil.which("xvfb-run") is None,
                                 reason="xvfb-run is not installed (make test installs it where apt-get is usable)")
 
+XVFB = ["xvfb-run", "-a", "-s", "-screen 0 1280x720x24"]
+MENU_BAR_RGB = (36, 36, 36)  # ImGui's dark style: MenuBarBg 0.14 grey, opaque
+
+
+def run_cli(*args, timeout=180):
+    return subprocess.run([*XVFB, sys.executable, "-m", "llmviz.scenes.cli.main", *args],
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def colours(image):
+    return len(np.unique(image.reshape(-1, 3), axis=0))
+
+
+def near(pixels, rgb, tol=40):
+    return (np.abs(pixels.astype(int) - np.array(rgb)).max(axis=-1) <= tol)
+
 
 def test_window_renders_scene_and_overlay(tmp_path):
     shot = tmp_path / "window.png"
-    proc = subprocess.run(
-        ["xvfb-run", "-a", "-s", "-screen 0 1280x720x24", sys.executable, "-m", "llmviz.scenes.cli.main",
-         "--scene", "stress:5000", "--size", "960x540", "--frames", "20", "--screenshot", str(shot)],
-        capture_output=True, text=True, timeout=180)
+    proc = run_cli("--scene", "stress:5000", "--size", "960x540", "--frames", "20", "--screenshot", str(shot))
     assert proc.returncode == 0, proc.stderr[-2000:]
     from PIL import Image
     image = np.asarray(Image.open(shot).convert("RGB"))
     assert image.shape == (540, 960, 3)
-    # The profiler panel (ImGui's dark window) sits in the top-left corner over the scene; the
-    # status bar spans the bottom row; the scene itself has many colours.
-    assert len(np.unique(image.reshape(-1, 3), axis=0)) > 50
+    # The profiler panel (ImGui's dark window) sits on the left over the scene; the key hints
+    # span the bottom row; the scene itself has many colours.
+    assert colours(image) > 50
     bottom = image[-14:, :, :].reshape(-1, 3)
-    assert (bottom.max(axis=1) > 180).any()  # status-bar text
+    assert (bottom.max(axis=1) > 180).any()  # hint-bar text
+
+
+def test_nano_gpt_window_shows_values_menu_banner_and_panel(tmp_path):
+    shot = tmp_path / "nano.png"
+    proc = run_cli("--scene", "nano-gpt", "--frames", "40", "--screenshot", str(shot))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    from PIL import Image
+    image = np.asarray(Image.open(shot).convert("RGB"))
+    assert image.shape == (720, 1280, 3)
+    assert colours(image) > 400  # data cells in both colour maps, not flat boxes
+    # The menu bar: its empty right part is exactly the menu colour along the whole top row.
+    assert near(image[2:16, 700:1270], MENU_BAR_RGB, tol=3).all()
+    # The banner's status line is green for a live model (amber for structure only).
+    banner = image[24:72, :600]
+    assert near(banner, (115, 230, 128)).sum() > 50 and near(banner, (255, 189, 71)).sum() < 20
+    # The nano-GPT panel on the right: the winning letter's bar is amber.
+    assert near(image[80:420, 880:1280], (242, 178, 64), tol=20).sum() > 1000
+
+
+def test_large_model_opens_as_structure_only(tmp_path):
+    shot = tmp_path / "gpt3.png"
+    proc = run_cli("--scene", "gpt-3", "--frames", "5", "--screenshot", str(shot))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    from PIL import Image
+    banner = np.asarray(Image.open(shot).convert("RGB"))[24:72, :600]
+    assert near(banner, (255, 189, 71)).sum() > 50  # "structure only" in amber
+
+
+# Drives a real window from inside: keys through the input table, the pointer held on a cell,
+# a preset key, then the next-model key and a menu-style switch; prints what it saw as JSON.
+SCRIPT = r"""
+import json, sys
+import moderngl_window as mglw
+from llmviz.scenes.app import ExplorerWindow
+
+def cell_center(layout, i, r, c):
+    import numpy as np
+    center, size = layout.center[i], layout.size[i]
+    return np.array([center[0] - size[0] / 2 + (c + 0.5) * size[0] / layout.cols[i],
+                     center[1] + size[1] / 2 - (r + 0.5) * size[1] / layout.rows[i], center[2] + size[2] / 2])
+
+class Scripted(ExplorerWindow):
+    n = 0
+    seen = {}
+
+    def tap(self, key):
+        self.input.key_down(key)
+        self.taps.append(key)
+
+    def on_render(self, t, dt):
+        self.n += 1
+        self.taps = getattr(self, "taps", [])
+        for key in self.taps:
+            self.input.key_up(key)
+        self.taps = []
+        s, seen = self.scene, self.seen
+        if self.n == 2:
+            s.wait_for_values()
+        elif self.n == 3:
+            self.tap("N")
+        elif self.n == 5:
+            s.live.session.wait(10)
+            seen["text_after_step"] = s.live.session.text
+            self.tap("SPACE")
+        elif self.n == 6:
+            seen["playing"] = s.live.session.playing
+            self.tap("SPACE")
+        elif self.n == 8:
+            layout = s.model.layout
+            i = layout.index("probs")
+            px, py, _ = self.engine.camera.project(cell_center(layout, i, 1, 2))[0]
+            self.fixed_pointer = self.mouse = (float(px), float(py))
+        elif self.n == 12:
+            r = self.reading
+            seen["reading"] = [r.tensor_id, r.indices, r.formula[:20]] if r else None
+            seen["lit_regions"] = len(self.highlight.marked)
+            self.fixed_pointer = self.mouse = None
+            self.tap("F9")
+        elif self.n == 13:
+            seen["preset_transition"] = self.rig.transition is not None
+            self.tap("BRACKETRIGHT")
+        elif self.n == 16:
+            seen["after_next_model"] = s.name
+            seen["switch_seconds"] = self.switch_seconds
+            self.request_scene("gpt-3")
+        elif self.n == 20:
+            seen["after_request"] = s.name
+            seen["highlight_after_switch"] = self.highlight is not None and not self.highlight.marked
+            print("SEEN " + json.dumps(seen))
+            self.wnd.close()
+        super().on_render(t, dt)
+
+ExplorerWindow.options = {"scene": "nano-gpt", "frames": None, "screenshot": None, "view": "output", "hover": None}
+mglw.run_window_config(Scripted, args=["--window", "pyglet"])
+"""
+
+
+def test_keys_hover_presets_and_model_switching_in_the_window(tmp_path):
+    script = tmp_path / "drive.py"
+    script.write_text(SCRIPT)
+    proc = subprocess.run([*XVFB, sys.executable, str(script)], capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    line = next(line for line in proc.stdout.splitlines() if line.startswith("SEEN "))
+    seen = json.loads(line[5:])
+    assert seen["text_after_step"] == "CBABBCA"  # N: one greedy letter appended
+    assert seen["playing"] is True  # Space toggled play
+    assert seen["reading"][:2] == ["probs", "t=1, v=2"] and seen["reading"][2].startswith("softmax")
+    assert seen["lit_regions"] == 2  # the logits row it came from, and the hovered cell
+    assert seen["preset_transition"] is True  # F9: a smooth move to the output preset
+    assert seen["after_next_model"] == "gpt-2-small"  # ]: the next model in the menu's order
+    assert seen["switch_seconds"] is not None and seen["switch_seconds"] < 5.0
+    assert seen["after_request"] == "gpt-3-175b" and seen["highlight_after_switch"] is True

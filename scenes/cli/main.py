@@ -50,6 +50,9 @@ def build_parser(command: str | None) -> argparse.ArgumentParser:
     window.add_argument("--size", default="1280x720", help="window size WxH")
     window.add_argument("--frames", type=int, default=None, help="close after this many frames (for checks)")
     window.add_argument("--screenshot", default=None, help="with --frames: save the last frame to this PNG")
+    window.add_argument("--view", default=None, help="start at this camera preset (e.g. 'first block')")
+    # For screenshots of tooltips: hold the pointer still at window pixel X,Y.
+    window.add_argument("--hover", default=None, help=argparse.SUPPRESS)
     return parser
 
 
@@ -70,7 +73,14 @@ def main(argv: list[str] | None = None) -> int:
 
                 args.screenshot = check_output_path(args.screenshot, "--screenshot")
                 args.frames = args.frames or 30
-            return run_window(args.scene, args.size, args.frames, args.screenshot)
+            hover = None
+            if args.hover:
+                try:
+                    hover = tuple(float(v) for v in args.hover.split(","))
+                    assert len(hover) == 2
+                except (ValueError, AssertionError):
+                    raise CliError(f"llmviz: --hover {args.hover!r} is not X,Y") from None
+            return run_window(args.scene, args.size, args.frames, args.screenshot, view=args.view, hover=hover)
         return int(args.func(args) or 0)
     except CliError as err:
         print(str(err), file=sys.stderr)

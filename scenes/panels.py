@@ -1,0 +1,303 @@
+"""The explorer's Dear ImGui panels: menu bar, model banner, nano-GPT controls, cell tooltip and key-hint bar.
+
+Panels draw and report what the user chose; the window (scenes/app.py) acts on the choice, so
+nothing here owns scene state. The nano-GPT panel is the exception that proves it: it drives
+the session's own controls (step, play, temperature, input) directly, as a keypress would.
+"""
+from __future__ import annotations
+
+import importlib.resources
+from dataclasses import dataclass
+
+from imgui_bundle import imgui
+
+from llmviz.models.sim import sort_task
+from llmviz.scenes.dataflow import format_number
+
+FONT_PX = 15.0
+# Latin-1, Greek (μ σ Σ), punctuation (… – ′), arrows (→) and maths (√ − ≤ ∞ ·): the formulas' characters.
+GLYPH_RANGES = [0x0020, 0x00FF, 0x0370, 0x03FF, 0x2000, 0x206F, 0x2190, 0x21FF, 0x2200, 0x22FF, 0]
+
+LIVE_RGB = (0.45, 0.90, 0.50, 1.0)
+AMBER_RGB = (1.00, 0.74, 0.28, 1.0)
+ERROR_RGB = (1.00, 0.40, 0.35, 1.0)
+INPUT_RGB = (0.55, 0.78, 1.00, 1.0)
+GENERATED_RGB = (1.00, 0.78, 0.35, 1.0)
+DIM_RGB = (0.62, 0.65, 0.70, 1.0)
+FORMULA_RGB = (0.70, 0.86, 1.00, 1.0)
+BANNER_BG = (0.10, 0.11, 0.14, 0.88)
+BAR_RGB = (0.35, 0.55, 0.85, 1.0)
+BAR_TOP_RGB = (0.95, 0.70, 0.25, 1.0)
+
+PANEL_WIDTH = 380.0
+STRESS_SCENE = "stress:100000"
+PRESET_ORDER = ("overview", "embedding", "first block", "last block", "output")  # F5..F9, in the issue's order
+
+_FIXED = (imgui.WindowFlags_.no_decoration | imgui.WindowFlags_.no_inputs | imgui.WindowFlags_.no_saved_settings
+          | imgui.WindowFlags_.no_focus_on_appearing | imgui.WindowFlags_.no_nav
+          | imgui.WindowFlags_.no_bring_to_front_on_focus)
+
+
+def load_font() -> None:
+    """Make DejaVu Sans (bundled) the UI font, with the glyphs the formulas use; call before the renderer is made."""
+    path = importlib.resources.files("llmviz.assets").joinpath("fonts/DejaVuSans.ttf")
+    io = imgui.get_io()
+    io.fonts.add_font_from_file_ttf(str(path), FONT_PX, None, GLYPH_RANGES)
+    io.set_ini_filename("")  # panels are placed by code each run; no imgui.ini beside the user's files
+
+
+def ordered_presets(presets: dict) -> list[str]:
+    """Preset names with the five keyed ones (F5..F9) first, in the issue's order, then the rest."""
+    first = [name for name in PRESET_ORDER if name in presets]
+    return first + [name for name in presets if name not in first]
+
+
+@dataclass(frozen=True)
+class CatalogEntry:
+    """One entry of the Model menu."""
+
+    scene: str      # the scene name build_scene takes
+    label: str      # "GPT-3 175B"
+    params: str     # "174.6B" or "1.76T (483.2B active)"
+    tags: str = ""  # " (speculative)", " (live)"
+
+
+@dataclass
+class MenuChoice:
+    scene: str | None = None
+    preset: str | None = None
+    toggle_profiler: bool = False
+    toggle_mode: bool = False
+    height: float = 0.0
+
+
+def model_catalog() -> list[CatalogEntry]:
+    """Every registry model (name, computed size, tags), then the engine's stress test."""
+    from llmviz.models.params import count_params, human
+    from llmviz.models.registry import load_registry
+    from llmviz.scenes.live import is_live
+
+    registry = load_registry()
+    entries = []
+    for model_id in registry.ids():
+        spec = registry.get(model_id)
+        count = count_params(spec)
+        params = human(count.total) if count.active == count.total else f"{human(count.total)} ({human(count.active)} active)"
+        # Speculative names mostly say so already ("SPECULATIVE: …"); the tag is added where they do not.
+        speculative = spec.speculative and "speculative" not in spec.name.lower()
+        tags = (" (live)" if is_live(spec) else "") + (" (speculative)" if speculative else "")
+        entries.append(CatalogEntry(model_id, spec.name, params, tags))
+    entries.append(CatalogEntry(STRESS_SCENE, "Stress test (100k boxes)", "engine only"))
+    return entries
+
+
+def params_line(spec) -> str:
+    """"174.6B parameters (stated 175B)", with the active share of a mixture of experts."""
+    from llmviz.models.params import count_params, human
+
+    count = count_params(spec)
+    text = f"{human(count.total)} parameters"
+    if count.active != count.total:
+        text += f", {human(count.active)} active per token"
+    stated = getattr(spec, "params_stated", None)
+    return text + (f" (computed; stated {human(stated)})" if stated else " (computed)")
+
+
+def main_menu(catalog: list[CatalogEntry], current: str, presets: list[str], profiler_on: bool,
+              camera_mode: str) -> MenuChoice:
+    choice = MenuChoice()
+    if not imgui.begin_main_menu_bar():
+        return choice
+    choice.height = imgui.get_window_size().y
+    if imgui.begin_menu("Model"):
+        imgui.text_disabled("[ and ] step through this list")
+        imgui.separator()
+        for entry in catalog:
+            if entry.scene.startswith("stress:"):
+                imgui.separator()
+            if imgui.menu_item_simple(entry.label + entry.tags, entry.params, entry.scene == current):
+                choice.scene = entry.scene
+        imgui.end_menu()
+    if imgui.begin_menu("Camera"):
+        if not presets:
+            imgui.text_disabled("this scene has no camera presets")
+        for i, name in enumerate(presets):
+            if imgui.menu_item_simple(name, f"F{5 + i}" if i < 5 else ""):
+                choice.preset = name
+        imgui.separator()
+        if imgui.menu_item_simple("Orbit mode" if camera_mode == "fly" else "Fly mode", "Tab"):
+            choice.toggle_mode = True
+        imgui.end_menu()
+    if imgui.begin_menu("View"):
+        if imgui.menu_item_simple("Profiler", "F3", profiler_on):
+            choice.toggle_profiler = True
+        imgui.end_menu()
+    imgui.end_main_menu_bar()
+    return choice
+
+
+def banner(top: float, width: float, title: str, params: str, status: str, live: bool, note: str = "") -> float:
+    """The model's name, size and what its values are, across the top; returns its height."""
+    # A fixed height from the font, not auto-resize: auto-sized windows only know their size a
+    # frame late, and the panels below are placed from this height on the first frame.
+    style = imgui.get_style()
+    height = 2 * imgui.get_text_line_height_with_spacing() + 2 * style.window_padding.y
+    imgui.set_next_window_pos(imgui.ImVec2(0, top))
+    imgui.set_next_window_size(imgui.ImVec2(width, height))
+    imgui.push_style_color(imgui.Col_.window_bg, BANNER_BG)
+    imgui.begin("##banner", None, _FIXED)
+    imgui.text(title)
+    if params:
+        imgui.same_line(0, 14)
+        imgui.text_colored(DIM_RGB, params)
+    if note:
+        imgui.same_line(max(imgui.get_cursor_pos_x() + 14, width - imgui.calc_text_size(note).x - 16))
+        imgui.text_colored(DIM_RGB, note)
+    if status:
+        imgui.text_colored(LIVE_RGB if live else AMBER_RGB, status)
+    imgui.end()
+    imgui.pop_style_color()
+    return height
+
+
+def hint_bar(text: str, width: float, height: float) -> None:
+    """The key hints along the bottom edge, wrapped to the window's width."""
+    wrapped = imgui.calc_text_size(text, None, False, width - 16).y + 10
+    imgui.set_next_window_pos(imgui.ImVec2(0, height - wrapped))
+    imgui.set_next_window_size(imgui.ImVec2(width, wrapped))
+    imgui.set_next_window_bg_alpha(0.6)
+    imgui.push_style_var(imgui.StyleVar_.window_padding, imgui.ImVec2(8, 5))
+    imgui.begin("##hints", None, _FIXED)
+    imgui.push_text_wrap_pos(width - 8)
+    imgui.text(text)
+    imgui.pop_text_wrap_pos()
+    imgui.end()
+    imgui.pop_style_var()
+
+
+def cell_tooltip(reading) -> None:
+    """A hover reading (scenes/hover.py) as a tooltip: id and size, indices = value, formula, note."""
+    imgui.begin_tooltip()
+    imgui.push_text_wrap_pos(560)
+    imgui.text(reading.tensor_id)
+    if reading.label:
+        imgui.same_line(0, 12)
+        # "(11 × 16 cells)" only where the caption's dimensions are symbolic ("t×16") or absent.
+        shown = reading.dims and reading.dims.removesuffix(" cells").replace(" × ", "×") not in reading.label
+        imgui.text_colored(DIM_RGB, reading.label + (f"   ({reading.dims})" if shown else ""))
+    if reading.indices:
+        value = "" if reading.value is None else f" = {format_number(reading.value)}"
+        imgui.text(f"[{reading.indices}]{value}")
+    if reading.formula:
+        imgui.text_colored(FORMULA_RGB, reading.formula)
+    if reading.note:
+        structure = reading.note.startswith("structure only") or reading.note.startswith("no token")
+        imgui.text_colored(AMBER_RGB if structure else DIM_RGB, reading.note)
+    if reading.sources:
+        tensors = len({s.tensor_id for s in reading.sources})
+        imgui.text_colored(DIM_RGB, f"computed from {reading.source_cells} cells in {tensors} "
+                                    f"tensor{'s' if tensors > 1 else ''} (lit in the scene)")
+    imgui.pop_text_wrap_pos()
+    imgui.end_tooltip()
+
+
+class NanoGptPanel:
+    """Input letters, step / play / reset, temperature, the sequence so far and P(next letter)."""
+
+    def __init__(self, session):
+        self.session = session
+        self.text = session.input_text
+        self.error: str | None = None
+
+    def draw(self, x: float, y: float) -> None:
+        s = self.session
+        imgui.set_next_window_pos(imgui.ImVec2(x, y), imgui.Cond_.always)
+        imgui.set_next_window_size(imgui.ImVec2(PANEL_WIDTH, 0))
+        imgui.set_next_window_bg_alpha(0.88)
+        expanded, _ = imgui.begin("nano-GPT: sorting letters", None,
+                                  imgui.WindowFlags_.no_saved_settings | imgui.WindowFlags_.no_move
+                                  | imgui.WindowFlags_.no_focus_on_appearing)
+        if expanded:
+            self._input(s)
+            self._controls(s)
+            imgui.separator()
+            self._sequence(s)
+            imgui.separator()
+            self._next_letter(s)
+            if s.error:
+                imgui.text_colored(ERROR_RGB, s.error)
+        imgui.end()
+
+    def _input(self, s) -> None:
+        imgui.text(f"Input: {sort_task.INPUT_LENGTH} letters of {', '.join(sort_task.ALPHABET)}")
+        imgui.set_next_item_width(120)
+        changed, text = imgui.input_text("##input", self.text, imgui.InputTextFlags_.chars_uppercase
+                                         | imgui.InputTextFlags_.auto_select_all)
+        if changed:
+            self.text = text
+            self.error = s.set_input(text)  # a valid input restarts the sequence at once
+        imgui.same_line()
+        imgui.text_colored(DIM_RGB, "edit to restart")
+        if self.error:
+            imgui.text_colored(ERROR_RGB, self.error)
+
+    def _controls(self, s) -> None:
+        if imgui.button("Step (N)"):
+            s.step()
+        imgui.same_line()
+        if imgui.button("Pause (Space)" if s.playing else "Play (Space)"):
+            s.toggle_play()
+        imgui.same_line()
+        if imgui.button("Reset"):
+            self.text = s.input_text
+            self.error = s.set_input(s.input_text)
+        imgui.set_next_item_width(160)
+        fmt = "0 = greedy" if s.temperature == 0 else "%.2f"
+        changed, value = imgui.slider_float("temperature", s.temperature, 0.0, 2.0, fmt)
+        if changed:
+            s.set_temperature(0.0 if value < 0.005 else value)
+        imgui.text_colored(DIM_RGB, "greedy: always the most likely letter" if s.temperature == 0
+                           else "sampled: higher temperature flattens P")
+
+    def _sequence(self, s) -> None:
+        tokens = s.tokens
+        n_input = len(tokens) - len(s.steps)
+        imgui.text("Sequence:")
+        for i, token in enumerate(tokens):
+            imgui.same_line(0, 4 if i else 10)
+            imgui.text_colored(INPUT_RGB if i < n_input else GENERATED_RGB, sort_task.ALPHABET[token])
+        for _ in range(len(tokens), sort_task.INPUT_LENGTH * 2):
+            imgui.same_line(0, 4)
+            imgui.text_colored(DIM_RGB, "_")
+        imgui.text_colored(INPUT_RGB, "input")
+        imgui.same_line()
+        imgui.text_colored(GENERATED_RGB, "generated")
+        target = sort_task.decode(sort_task.sorted_answer(tokens[:n_input]))
+        generated = sort_task.decode(tokens[n_input:])
+        imgui.same_line()
+        if generated and not target.startswith(generated):
+            imgui.text_colored(AMBER_RGB, f"(sorted would be {target})")
+        else:
+            imgui.text_colored(DIM_RGB, f"(sorted: {target})")
+        if s.steps:
+            probs = " ".join(f"{sort_task.ALPHABET[st.token]} {st.probs[st.token]:.2f}" for st in s.steps)
+            imgui.text_colored(DIM_RGB, f"P of each generated letter: {probs}")
+
+    def _next_letter(self, s) -> None:
+        probs = s.next_distribution()
+        if not s.can_generate:
+            imgui.text("Sequence complete: all letters generated.")
+            return
+        title = "P(next letter)" + (f" at temperature {s.temperature:.2f}" if s.temperature > 0 else "")
+        imgui.text(title + ("   computing…" if s.busy else ""))
+        if probs is None:
+            imgui.text_colored(DIM_RGB, "waiting for the first forward pass…")
+            return
+        top = int(probs.argmax())
+        for i, letter in enumerate(sort_task.ALPHABET):
+            imgui.text(f"P({letter})")
+            imgui.same_line()
+            imgui.push_style_color(imgui.Col_.plot_histogram, BAR_TOP_RGB if i == top else BAR_RGB)
+            imgui.progress_bar(float(probs[i]), imgui.ImVec2(220, 0), f"{probs[i]:.3f}")
+            imgui.pop_style_color()
+        imgui.text_colored(DIM_RGB, f"last forward pass {s.last_tick_seconds * 1000:.1f} ms (worker thread)")
