@@ -68,6 +68,8 @@ class ExplorerWindow(mglw.WindowConfig):
         self.renderer = GLRenderer(self.ctx, self.wnd.fbo, self.wnd.buffer_size)
         self.input = InputState(load_bindings())
         self.overlay = ProfilerOverlay()
+        # The profiler starts open on the stress test (that scene is about cost); F3 shows it anywhere.
+        self.overlay.visible = (self.options.get("scene") or DEFAULT_SCENE).startswith("stress:")
         self.catalog = panels.model_catalog()
         hover = self.options.get("hover")
         self.fixed_pointer = hover  # window pixels; a pointer held still there (screenshots, tests)

@@ -77,8 +77,11 @@ def _build_model(spec, renderer, autoplay: bool = False) -> BuiltScene:
     live = LiveModel(scene, renderer, autoplay=autoplay) if live_model and renderer is not None else None
     presets = scene.layout.presets
 
+    # A live model opens on its first block, where the cells are readable; others on the whole model.
+    start_preset = "first block" if live is not None and "first block" in presets else "overview"
+
     def start(viewport):
-        return preset_camera(presets["overview"], viewport, scene.layout)
+        return preset_camera(presets[start_preset], viewport, scene.layout)
 
     if live is not None:
         status = "live: real trained weights, every cell is a computed value"
