@@ -1,11 +1,11 @@
-"""`llmviz train nano-gpt`: reproduces the shipped sort-model weights from a seed, headless."""
+"""`llmviz train nano-gpt|moe-4|moe-8`: reproduces a shipped small model's weights from a seed, headless."""
 from __future__ import annotations
 
 import hashlib
 import sys
 from pathlib import Path
 
-TRAINABLE = ("nano-gpt",)
+TRAINABLE = ("nano-gpt", "moe-4", "moe-8")
 
 
 def add_parser(subparsers) -> None:
@@ -15,7 +15,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--seed", type=int, default=None, help="random seed (default: the shipped weights' seed)")
     p.add_argument("--steps", type=int, default=None, help="optimizer steps (default: the shipped recipe)")
     p.add_argument("--out", default=None,
-                   help="safetensors file to write (default: the package's assets/weights/nano-gpt.safetensors)")
+                   help="safetensors file to write (default: the package's assets/weights/MODEL.safetensors)")
     p.set_defaults(func=run)
 
 
@@ -24,37 +24,79 @@ def _fail(message: str) -> int:
     return 2
 
 
+def _output_path(args, shipped) -> Path | None:
+    if args.out is not None:
+        return Path(args.out)
+    # installed inside a zip, the package's assets are no folder and there is no file to overwrite
+    return shipped if isinstance(shipped, Path) else None
+
+
+def _save(save, out: Path) -> str | None:
+    """Runs `save()`; the sha256 prefix of the written file, or None after printing the error."""
+    try:
+        save()
+    except OSError as exc:
+        print(f"llmviz train: error: cannot write {out}: {exc.strerror or exc}", file=sys.stderr)
+        return None
+    return hashlib.sha256(out.read_bytes()).hexdigest()[:16]
+
+
 def run(args) -> int:
     if args.model not in TRAINABLE:
         return _fail(f"unknown model {args.model!r}; trainable: {', '.join(TRAINABLE)}")
     if args.steps is not None and args.steps < 1:
         return _fail("--steps must be at least 1")
+    if args.model == "nano-gpt":
+        return _run_nanogpt(args)
+    return _run_moe(args)
+
+
+def _run_nanogpt(args) -> int:
     # torch loads here, not at import, so `llmviz --help` and other commands stay fast.
     from llmviz.models.sim import sort_task, train_nanogpt
     from llmviz.models.sim.nanogpt import save_safetensors, shipped_weights_path
 
-    if args.out is not None:
-        out = Path(args.out)
-    else:
-        shipped = shipped_weights_path()
-        if not isinstance(shipped, Path):  # installed inside a zip: there is no file to overwrite
-            return _fail("the package's assets are not a folder; pass --out PATH")
-        out = shipped
+    out = _output_path(args, shipped_weights_path())
+    if out is None:
+        return _fail("the package's assets are not a folder; pass --out PATH")
     seed = train_nanogpt.DEFAULT_SEED if args.seed is None else args.seed
     steps = train_nanogpt.DEFAULT_STEPS if args.steps is None else args.steps
     print(f"training nano-gpt (sort task) seed {seed}, {steps} steps, batch {train_nanogpt.BATCH_SIZE}, "
           f"1 torch thread", flush=True)
     result = train_nanogpt.train(seed=seed, steps=steps, log=lambda line: print(line, flush=True))
-    try:
-        save_safetensors(result.model, out, {"seed": seed, "steps": steps})
-    except OSError as exc:
-        print(f"llmviz train: error: cannot write {out}: {exc.strerror or exc}", file=sys.stderr)
+    digest = _save(lambda: save_safetensors(result.model, out, {"seed": seed, "steps": steps}), out)
+    if digest is None:
         return 1
     _, held = sort_task.split_inputs()
-    digest = hashlib.sha256(out.read_bytes()).hexdigest()[:16]
     print(f"trained in {result.seconds:.1f}s, final loss {result.final_loss:.4g}")
     print(f"held-out accuracy: {100 * result.held_out_accuracy:.1f}% of {train_nanogpt.EVAL_SAMPLES} random "
           f"held-out inputs (drawn from {len(held)} inputs never trained on), greedy decoding")
     print(f"all {len(sort_task.all_inputs())} inputs: {100 * result.all_inputs_accuracy:.1f}% sorted exactly")
+    print(f"saved {out} (sha256 {digest}...)")
+    return 0
+
+
+def _run_moe(args) -> int:
+    from llmviz.models.sim import train_moe
+    from llmviz.models.sim.moe_model import save_safetensors, shipped_weights_path, variant_config
+
+    out = _output_path(args, shipped_weights_path(args.model))
+    if out is None:
+        return _fail("the package's assets are not a folder; pass --out PATH")
+    seed = train_moe.DEFAULT_SEED if args.seed is None else args.seed
+    steps = train_moe.DEFAULT_STEPS if args.steps is None else args.steps
+    cfg = variant_config(args.model)
+    print(f"training {args.model} ({cfg.n_experts} experts, top-{cfg.top_k}, mixed corpus) seed {seed}, "
+          f"{steps} steps, batch {train_moe.BATCH_SIZE}, aux loss coefficient {train_moe.AUX_LOSS_COEF}, "
+          f"1 torch thread", flush=True)
+    result = train_moe.train(args.model, seed=seed, steps=steps, log=lambda line: print(line, flush=True))
+    digest = _save(lambda: save_safetensors(result.model, args.model, out, {"seed": seed, "steps": steps}), out)
+    if digest is None:
+        return 1
+    print(f"trained in {result.seconds:.1f}s, final loss {result.final_loss:.4g}, "
+          f"load-balancing loss {result.final_aux:.4g} (uniform routing = {cfg.top_k})")
+    print("held-out loss (nats/char): " + ", ".join(f"{d} {v:.3f}" for d, v in result.eval_loss.items()))
+    for line in train_moe.format_report(result.top1_share):
+        print(line)
     print(f"saved {out} (sha256 {digest}...)")
     return 0

@@ -1,0 +1,220 @@
+"""A small character-level GPT whose MLPs are mixture-of-experts layers (variants moe-4 and moe-8),
+routed by `routing.moe_forward` so training, tracing and the reference tests share one code path.
+
+Shape: 2 pre-LayerNorm blocks, d_model 64, 4 heads, learned positions, context 64, the
+moe_corpus alphabet (96 symbols). Each block's feed-forward part is a Mixtral-style MoE: softmax
+router without bias, top-2 renormalised, SwiGLU experts of width 128 without biases.
+moe-4 has 4 experts per layer, moe-8 has 8. The attention half is the nano-GPT's, with its ids.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass
+from importlib.resources import files
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from llmviz.models.sim import moe_corpus, routing
+from llmviz.models.sim.nanogpt import NanoGPT, _Attention
+from llmviz.models.sim.trace import ActivationTrace
+
+VARIANTS = {"moe-4": 4, "moe-8": 8}   # variant name → experts per layer
+MOE_AXES = {"e": "expert", "k": "routing slot (best first)"}  # beyond tensor_ids.AXES
+
+
+@dataclass(frozen=True)
+class MoEGPTConfig:
+    n_experts: int = 4
+    top_k: int = 2
+    n_layers: int = 2
+    d_model: int = 64
+    n_heads: int = 4
+    expert_d_ff: int = 128
+    vocab_size: int = len(moe_corpus.ALPHABET)
+    context_length: int = 64
+    ln_eps: float = 1e-5
+
+    @property
+    def head_dim(self) -> int:
+        return self.d_model // self.n_heads
+
+
+def variant_config(name: str) -> MoEGPTConfig:
+    if name not in VARIANTS:
+        raise ValueError(f"unknown MoE variant {name!r}; known: {', '.join(VARIANTS)}")
+    return MoEGPTConfig(n_experts=VARIANTS[name])
+
+
+class _Expert(nn.Module):
+    """One SwiGLU expert; `gate`, `up`, `down` as in Mixtral's w1, w3, w2."""
+
+    def __init__(self, cfg: MoEGPTConfig):
+        super().__init__()
+        self.gate = nn.Linear(cfg.d_model, cfg.expert_d_ff, bias=False)
+        self.up = nn.Linear(cfg.d_model, cfg.expert_d_ff, bias=False)
+        self.down = nn.Linear(cfg.expert_d_ff, cfg.d_model, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return routing.swiglu(x, self.gate.weight, self.up.weight, self.down.weight)
+
+
+class _MoE(nn.Module):
+    def __init__(self, cfg: MoEGPTConfig):
+        super().__init__()
+        self.router = nn.Linear(cfg.d_model, cfg.n_experts, bias=False)
+        self.expert = nn.ModuleList(_Expert(cfg) for _ in range(cfg.n_experts))
+
+
+class _Block(nn.Module):
+    def __init__(self, cfg: MoEGPTConfig):
+        super().__init__()
+        self.ln1 = nn.LayerNorm(cfg.d_model, eps=cfg.ln_eps)
+        self.attn = _Attention(cfg)
+        self.ln2 = nn.LayerNorm(cfg.d_model, eps=cfg.ln_eps)
+        self.moe = _MoE(cfg)
+
+
+class MoEGPT(nn.Module):
+    """Parameter names follow the layout ids: blocks.0.moe.router.weight, blocks.0.moe.expert.3.up.weight, ..."""
+
+    def __init__(self, cfg: MoEGPTConfig = MoEGPTConfig()):
+        super().__init__()
+        self.cfg = cfg
+        self.embed = nn.ModuleDict({"tok": nn.Embedding(cfg.vocab_size, cfg.d_model),
+                                    "pos": nn.Embedding(cfg.context_length, cfg.d_model)})
+        self.blocks = nn.ModuleList(_Block(cfg) for _ in range(cfg.n_layers))
+        self.ln_f = nn.LayerNorm(cfg.d_model, eps=cfg.ln_eps)
+        self.lm_head = nn.Linear(cfg.d_model, cfg.vocab_size, bias=False)
+        for name, p in self.named_parameters():
+            # GPT-2 initialisation, residual outputs (attn.proj, expert down) scaled by depth
+            if name.endswith("bias"):
+                nn.init.zeros_(p)
+            elif ".ln" in name or name.startswith("ln_f"):
+                nn.init.ones_(p)
+            elif name.endswith("proj.weight") or name.endswith("down.weight"):
+                nn.init.normal_(p, 0.0, 0.02 / math.sqrt(2 * cfg.n_layers))
+            else:
+                nn.init.normal_(p, 0.0, 0.02)
+
+    def forward(self, idx: torch.Tensor, record=None) -> tuple[torch.Tensor, list[routing.RoutingRecord]]:
+        """idx (B, T) → (logits (B, T, vocab), one RoutingRecord per layer over all B·T tokens).
+
+        `record(id, tensor)`, when given, receives batch row 0's intermediates under the layout ids.
+        """
+        cfg = self.cfg
+        B, T = idx.shape
+        if T > cfg.context_length:
+            raise ValueError(f"{T} tokens exceed the context of {cfg.context_length}")
+        tok = self.embed["tok"](idx)
+        pos = self.embed["pos"].weight[:T]
+        x = tok + pos
+        if record is not None:
+            for name, t in (("tokens", idx[0]), ("embed.tok", tok[0]), ("embed.pos", pos), ("embed.out", x[0])):
+                record(name, t)
+        H, D = cfg.n_heads, cfg.head_dim
+        records = []
+        for i, blk in enumerate(self.blocks):
+            p = f"blocks.{i}"
+            h = NanoGPT._layer_norm(blk.ln1, x, record, f"{p}.ln1")
+            q, k, v = blk.attn.qkv(h).view(B, T, 3, H, D).permute(2, 0, 3, 1, 4)
+            scores = (q @ k.transpose(-1, -2)) / math.sqrt(D)
+            masked = scores.masked_fill(blk.attn.causal[:T, :T], float("-inf"))
+            att = torch.softmax(masked, dim=-1)
+            heads = att @ v
+            a = blk.attn.proj(heads.transpose(1, 2).reshape(B, T, cfg.d_model))
+            x = x + a
+            if record is not None:
+                for hh in range(H):
+                    for name, t in (("q", q), ("k", k), ("v", v), ("scores", scores),
+                                    ("scores_masked", masked), ("softmax", att), ("out", heads)):
+                        record(f"{p}.attn.head.{hh}.{name}", t[0, hh])
+                record(f"{p}.attn.proj", a[0])
+                record(f"{p}.resid1", x[0])
+            h = NanoGPT._layer_norm(blk.ln2, x, record, f"{p}.ln2")
+            m, rec = routing.moe_forward(h, blk.moe.router.weight, list(blk.moe.expert), "softmax_topk",
+                                         k=cfg.top_k, record_contributions=record is not None)
+            records.append(rec)
+            x = x + m
+            if record is not None:
+                self._record_moe(record, p, rec, T, m)
+                record(f"{p}.resid2", x[0])
+        h = NanoGPT._layer_norm(self.ln_f, x, record, "ln_f")
+        logits = self.lm_head(h)
+        if record is not None:
+            record("logits", logits[0])
+            record("probs", torch.softmax(logits[0], dim=-1))
+        return logits, records
+
+    def _record_moe(self, record, p: str, rec: routing.RoutingRecord, T: int, out: torch.Tensor) -> None:
+        # batch row 0 is the first T of the flattened B·T tokens
+        record(f"{p}.moe.router", rec.logits[:T])
+        record(f"{p}.moe.probs", rec.probs[:T])
+        record(f"{p}.moe.topk", rec.topk[:T])
+        # the gates as the layout draws them, (t, expert): the gate weight where chosen, else 0
+        dense = torch.zeros_like(rec.probs[:T]).scatter_(1, rec.topk[:T], rec.gates[:T])
+        record(f"{p}.moe.gates", dense)
+        for e in range(self.cfg.n_experts):
+            record(f"{p}.moe.expert.{e}", rec.contributions[:T, e])
+        record(f"{p}.moe.out", out[0])
+
+    def trace_ids(self) -> list[tuple[str, tuple[str, ...]]]:
+        """Every id `trace` records, in data-flow order, with its axes."""
+        cfg = self.cfg
+        ln = lambda pre: [(f"{pre}.mean", ("t",)), (f"{pre}.std", ("t",)), (f"{pre}.out", ("t", "c"))]  # noqa: E731
+        ids = [("tokens", ("t",)), ("embed.tok", ("t", "c")), ("embed.pos", ("t", "c")), ("embed.out", ("t", "c"))]
+        for i in range(cfg.n_layers):
+            p = f"blocks.{i}"
+            ids += ln(f"{p}.ln1")
+            for h in range(cfg.n_heads):
+                hp = f"{p}.attn.head.{h}"
+                ids += [(f"{hp}.q", ("t", "d")), (f"{hp}.k", ("t", "d")), (f"{hp}.v", ("t", "d")),
+                        (f"{hp}.scores", ("t", "t'")), (f"{hp}.scores_masked", ("t", "t'")),
+                        (f"{hp}.softmax", ("t", "t'")), (f"{hp}.out", ("t", "d"))]
+            ids += [(f"{p}.attn.proj", ("t", "c")), (f"{p}.resid1", ("t", "c"))] + ln(f"{p}.ln2")
+            ids += [(f"{p}.moe.router", ("t", "e")), (f"{p}.moe.probs", ("t", "e")),
+                    (f"{p}.moe.topk", ("t", "k")), (f"{p}.moe.gates", ("t", "e"))]
+            ids += [(f"{p}.moe.expert.{e}", ("t", "c")) for e in range(cfg.n_experts)]
+            ids += [(f"{p}.moe.out", ("t", "c")), (f"{p}.resid2", ("t", "c"))]
+        return ids + ln("ln_f") + [("logits", ("t", "v")), ("probs", ("t", "v"))]
+
+    @torch.inference_mode()
+    def trace(self, tokens) -> ActivationTrace:
+        """One sequence's intermediates: per MoE layer the router logits, probabilities, top-k,
+        gates (t, expert) and each expert's gate-weighted contribution (t, c), zero where unrouted."""
+        idx = torch.as_tensor(list(tokens), dtype=torch.long).view(1, -1)
+        got: dict[str, torch.Tensor] = {}
+        self.forward(idx, record=got.__setitem__)
+        ids = self.trace_ids()
+        if set(got) != {i for i, _ in ids}:
+            raise RuntimeError(f"trace ids differ from trace_ids: {sorted(set(got) ^ {i for i, _ in ids})}")
+        return ActivationTrace([(i, got[i].contiguous().numpy().copy(), axes) for i, axes in ids])
+
+
+# ---- weights on disk ---------------------------------------------------------------------
+
+def shipped_weights_path(variant: str):
+    """The bundled weights of a variant as an importlib.resources Traversable."""
+    return files("llmviz.assets").joinpath("weights", f"{variant}.safetensors")
+
+
+def save_safetensors(model: MoEGPT, variant: str, path, extra_metadata: dict | None = None) -> None:
+    from safetensors.torch import save_file
+    # one sorted-JSON metadata key, so identical trainings write identical bytes (as nanogpt does)
+    info = {"model": variant, "config": asdict(model.cfg), **(extra_metadata or {})}
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path),
+              metadata={"llmviz": json.dumps(info, sort_keys=True)})
+
+
+def load_moe(variant: str, path=None) -> MoEGPT:
+    """A trained MoE model: the shipped weights of `variant`, or a safetensors file from training."""
+    from safetensors.torch import load
+    data = (shipped_weights_path(variant) if path is None else Path(path)).read_bytes()
+    n = int.from_bytes(data[:8], "little")
+    info = json.loads(json.loads(data[8:8 + n])["__metadata__"]["llmviz"])
+    model = MoEGPT(MoEGPTConfig(**info["config"]))
+    model.load_state_dict(load(data))
+    return model.eval()

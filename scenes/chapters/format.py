@@ -1,0 +1,342 @@
+"""The chapter file format (TOML): schema, loading and validation, with errors that name the file and line.
+
+A chapter is data: a title, the model it explains, and a list of ``[[step]]`` tables. Each step
+has text (numbers templated from the live trace, block references that light up on hover), a
+duration in seconds, and optionally a camera move, a focus set, animations and a pause::
+
+    title = "Embedding"
+    model = "nano-gpt"
+
+    [[step]]
+    title = "Two lookups"
+    text = "Token {letter tokens[0]} picks row {value tokens[0]} of [[embed.tok.weight|E_token]]."
+    duration = 4.0
+    camera = "preset:embedding"       # or "block:embed.out" (a tensor or group id), or
+                                      # { eye = [x, y, z], target = [x, y, z] }
+    focus = ["embed.tok.weight", "embed.tok"]   # tensor or group ids; dim = false keeps the rest lit
+    pause = true                      # wait for Space at the end of the step
+
+    [[step.animate]]
+    kind = "split"                    # split | add | fill | causal_mask | packet
+    tensor = "embed.tok.weight"
+    index = "tokens[0]"               # an int, or a trace reference read at play time
+
+tomllib gives no positions for values, so lines are found in the source text: the line of a
+step's ``[[step]]`` header, of a key inside it, or of the offending text itself.
+"""
+from __future__ import annotations
+
+import math
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .text import TemplateError, check_template
+
+ANIMATION_FIELDS = {
+    "split": {"tensor": str, "index": (int, str), "axis": str},
+    "add": {"tensor": str, "a": str, "b": str},
+    "fill": {"tensor": str, "order": str},
+    "causal_mask": {"tensor": str},
+    "packet": {"path": list, "token": int},
+}
+ANIMATION_REQUIRED = {"split": {"tensor", "index"}, "add": {"tensor", "a", "b"}, "fill": {"tensor"},
+                      "causal_mask": {"tensor"}, "packet": {"path"}}
+ANIMATION_TIMING = {"kind": str, "delay": (int, float), "duration": (int, float)}
+FILL_ORDERS = ("rows", "columns", "cells")
+STEP_FIELDS = {"title": str, "text": str, "duration": (int, float), "camera": (str, dict),
+               "move": (int, float), "focus": list, "dim": bool, "pause": bool, "animate": list}
+CHAPTER_FIELDS = {"title": str, "model": str, "summary": str, "step": list}
+DEFAULT_MOVE = 1.5  # seconds a camera move takes, unless the step says otherwise
+_REFERENCE = re.compile(r"^([A-Za-z_][\w.]*)\[(-?\d+)\]$")
+
+
+class ChapterError(ValueError):
+    """A problem in a chapter file; prints as "file:line: problem"."""
+
+    def __init__(self, file, line: int, problem: str):
+        self.file, self.line, self.problem = str(file), int(line), problem
+        super().__init__(f"{self.file}:{self.line}: {problem}")
+
+
+@dataclass(frozen=True)
+class Animation:
+    kind: str
+    params: dict  # the kind's fields: tensor, a, b, index, axis, order, path, token
+    delay: float = 0.0
+    duration: float | None = None  # None: to the end of the step
+
+
+@dataclass(frozen=True)
+class Camera:
+    """Where a step looks: a layout preset, a framed block or group, or an explicit eye and target."""
+    preset: str | None = None
+    block: str | None = None
+    eye: tuple | None = None
+    target: tuple | None = None
+
+    def describe(self) -> str:
+        if self.preset:
+            return f"preset:{self.preset}"
+        if self.block:
+            return f"block:{self.block}"
+        return f"pose:{list(self.eye)}->{list(self.target)}"
+
+
+@dataclass(frozen=True)
+class Step:
+    title: str
+    text: str
+    duration: float
+    camera: Camera | None = None
+    move: float = DEFAULT_MOVE
+    focus: tuple = ()
+    dim: bool = True
+    pause: bool = False
+    animations: tuple = ()
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class Chapter:
+    number: int
+    title: str
+    model: str
+    path: str
+    summary: str = ""
+    steps: tuple = field(default_factory=tuple)
+
+    @property
+    def duration(self) -> float:
+        return sum(s.duration for s in self.steps)
+
+
+@dataclass(frozen=True)
+class Names:
+    """What a chapter may refer to in one model: tensor ids, group ids and camera presets."""
+    tensors: frozenset
+    groups: frozenset
+    presets: frozenset
+
+    @classmethod
+    def of_layout(cls, layout) -> "Names":
+        return cls(frozenset(layout.ids), frozenset(layout.group_ids), frozenset(layout.presets))
+
+
+class _Lines:
+    """Finds the source line of a step, a key within it, or a fragment of text."""
+
+    def __init__(self, source: str):
+        self.lines = source.splitlines()
+        self.steps = [i + 1 for i, s in enumerate(self.lines) if re.match(r"\s*\[\[\s*step\s*\]\]", s)]
+
+    def step(self, index: int) -> int:
+        return self.steps[index] if index < len(self.steps) else 1
+
+    def _end(self, index: int) -> int:
+        return self.steps[index + 1] - 1 if index + 1 < len(self.steps) else len(self.lines)
+
+    def find(self, needle: str, index: int | None = None, key: bool = False) -> int:
+        """Line of the first occurrence (of ``needle =`` when key) inside step ``index`` (or the header)."""
+        lo = self.step(index) if index is not None else 1
+        hi = self._end(index) if index is not None else (self.steps[0] - 1 if self.steps else len(self.lines))
+        pattern = re.compile(rf"^\s*{re.escape(needle)}\s*=") if key else None
+        for n in range(lo, hi + 1):
+            text = self.lines[n - 1]
+            if (pattern.match(text) if key else needle in text):
+                return n
+        return lo
+
+
+def _type_name(expected) -> str:
+    types = expected if isinstance(expected, tuple) else (expected,)
+    names = {int: "an integer", float: "a number", str: "a string", bool: "true or false", list: "a list",
+             dict: "a table"}
+    return " or ".join(names[t] for t in types)
+
+
+def _check_type(value, expected) -> bool:
+    types = expected if isinstance(expected, tuple) else (expected,)
+    if isinstance(value, bool) and bool not in types:
+        return False  # TOML's true is not a number here
+    return isinstance(value, types)
+
+
+def load_chapter(path, names: Names | None = None, number: int | None = None) -> Chapter:
+    """Parse and validate one chapter file; with ``names``, every id it mentions must exist in the model."""
+    path = Path(path)
+    try:
+        source = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise ChapterError(path, 1, f"cannot read: {err.strerror or err}") from None
+    return parse_chapter(source, path, names, number)
+
+
+def parse_chapter(source: str, path, names: Names | None = None, number: int | None = None) -> Chapter:
+    path = Path(path)
+    try:
+        data = tomllib.loads(source)
+    except tomllib.TOMLDecodeError as err:
+        match = re.search(r"\(at line (\d+), column \d+\)|at end of document", str(err))
+        line = int(match.group(1)) if match and match.group(1) else max(1, len(source.splitlines()))
+        problem = re.sub(r"\s*\(at line \d+, column \d+\)|\s*\(at end of document\)", "", str(err))
+        raise ChapterError(path, line, f"not valid TOML: {problem}") from None
+    lines = _Lines(source)
+
+    for key, value in data.items():
+        if key not in CHAPTER_FIELDS:
+            raise ChapterError(path, lines.find(key, key=True),
+                               f"unknown chapter field {key!r} (known: {', '.join(CHAPTER_FIELDS)})")
+        if not _check_type(value, CHAPTER_FIELDS[key]):
+            raise ChapterError(path, lines.find(key, key=True), f"{key!r} must be {_type_name(CHAPTER_FIELDS[key])}")
+    for key in ("title", "step"):
+        if key not in data:
+            raise ChapterError(path, 1, f"missing {key!r}" + (" (a chapter needs at least one [[step]])"
+                                                               if key == "step" else ""))
+    if number is None:
+        match = re.match(r"(\d+)", path.stem)
+        number = int(match.group(1)) if match else 0
+    steps = tuple(_parse_step(raw, i, path, lines, names) for i, raw in enumerate(data["step"]))
+    if steps[0].camera is None:
+        raise ChapterError(path, steps[0].line, "the first step must set a camera (a chapter plays on its own)")
+    return Chapter(number, data["title"], data.get("model", "nano-gpt"), str(path), data.get("summary", ""), steps)
+
+
+def _parse_step(raw: dict, index: int, path, lines: _Lines, names: Names | None) -> Step:
+    where = lines.step(index)
+
+    def fail(problem: str, key: str | None = None, fragment: str | None = None):
+        line = (lines.find(fragment, index) if fragment else lines.find(key, index, key=True) if key else where)
+        raise ChapterError(path, line, f"step {index + 1}: {problem}")
+
+    for key, value in raw.items():
+        if key not in STEP_FIELDS:
+            fail(f"unknown step field {key!r} (known: {', '.join(STEP_FIELDS)})", key)
+        if not _check_type(value, STEP_FIELDS[key]):
+            fail(f"{key!r} must be {_type_name(STEP_FIELDS[key])}", key)
+    for key in ("text", "duration"):
+        if key not in raw:
+            fail(f"missing {key!r}")
+    duration = float(raw["duration"])
+    if not (math.isfinite(duration) and duration > 0):
+        fail(f"duration must be a positive number of seconds, got {raw['duration']}", "duration")
+    move = float(raw.get("move", DEFAULT_MOVE))
+    if not (math.isfinite(move) and move >= 0):
+        fail(f"move must be zero or more seconds, got {raw['move']}", "move")
+
+    known = (names.tensors | names.groups) if names else None
+    try:
+        check_template(raw["text"], known)
+    except TemplateError as err:
+        fail(str(err), "text", err.fragment)
+
+    camera = _parse_camera(raw["camera"], names, lambda p: fail(p, "camera")) if "camera" in raw else None
+    focus = tuple(raw.get("focus", ()))
+    for item in focus:
+        if not isinstance(item, str):
+            fail("focus entries must be tensor or group ids (strings)", "focus")
+        if known is not None and item not in known:
+            fail(f"focus: no tensor or group {item!r} in the model", fragment=f'"{item}"')
+    animations = tuple(_parse_animation(a, names, fail) for a in raw.get("animate", ()))
+    for a in animations:
+        if a.delay + (a.duration or 0.0) > duration + 1e-9:
+            fail(f"animation {a.kind!r} runs past the end of the step ({a.delay} + {a.duration} > {duration} s)",
+                 fragment=f'"{a.kind}"')
+    return Step(title=raw.get("title", f"Step {index + 1}"), text=raw["text"], duration=duration, camera=camera,
+                move=min(move, duration), focus=focus, dim=raw.get("dim", True), pause=raw.get("pause", False),
+                animations=animations, line=where)
+
+
+def _parse_camera(value, names: Names | None, fail) -> Camera:
+    if isinstance(value, dict):
+        if set(value) != {"eye", "target"}:
+            fail("a camera pose is { eye = [x, y, z], target = [x, y, z] }")
+        points = []
+        for key in ("eye", "target"):
+            p = value[key]
+            if not (isinstance(p, list) and len(p) == 3 and all(_check_type(v, (int, float)) for v in p)):
+                fail(f"camera {key} must be three numbers")
+            points.append(tuple(float(v) for v in p))
+        if points[0] == points[1]:
+            fail("camera eye and target are the same point")
+        return Camera(eye=points[0], target=points[1])
+    kind, _, name = value.partition(":")
+    if kind == "preset":
+        if names is not None and name not in names.presets:
+            fail(f"no camera preset {name!r} (presets: {', '.join(sorted(names.presets))})")
+        return Camera(preset=name)
+    if kind == "block":
+        if names is not None and name not in names.tensors | names.groups:
+            fail(f"camera: no tensor or group {name!r} in the model")
+        return Camera(block=name)
+    fail(f"camera {value!r} is not 'preset:NAME', 'block:ID' or {{ eye = [...], target = [...] }}")
+
+
+def _parse_animation(raw, names: Names | None, fail) -> Animation:
+    if not isinstance(raw, dict):
+        fail("each animation is a table with a kind", "animate")
+    kind = raw.get("kind")
+    if kind not in ANIMATION_FIELDS:
+        fail(f"animation kind {kind!r} is not one of {', '.join(ANIMATION_FIELDS)}", "kind")
+    fields = ANIMATION_FIELDS[kind]
+    for key, value in raw.items():
+        expected = fields.get(key) or ANIMATION_TIMING.get(key)
+        if expected is None:
+            fail(f"unknown field {key!r} for a {kind!r} animation (known: "
+                 f"{', '.join(list(fields) + list(ANIMATION_TIMING))})", key)
+        if not _check_type(value, expected):
+            fail(f"{kind} animation: {key!r} must be {_type_name(expected)}", key)
+    missing = ANIMATION_REQUIRED[kind] - set(raw)
+    if missing:
+        fail(f"{kind} animation needs {', '.join(sorted(missing))}", fragment=f'"{kind}"')
+    params = {k: v for k, v in raw.items() if k in fields}
+    ids = [params[k] for k in ("tensor", "a", "b") if k in params] + list(params.get("path", ()))
+    if kind == "split":
+        if params.setdefault("axis", "row") not in ("row", "column"):
+            fail("split animation: axis is 'row' or 'column'", "axis")
+        index = params["index"]
+        if isinstance(index, str):
+            match = _REFERENCE.match(index)
+            if not match:
+                fail(f"split animation: index {index!r} is not an integer or ID[i]", fragment=index)
+            ids.append(match.group(1))
+    if kind == "fill" and params.setdefault("order", "rows") not in FILL_ORDERS:
+        fail(f"fill animation: order is one of {', '.join(FILL_ORDERS)}", "order")
+    if kind == "packet":
+        if len(params["path"]) < 2 or not all(isinstance(p, str) for p in params["path"]):
+            fail("packet animation: path is a list of at least two tensor ids", "path")
+        params.setdefault("token", 0)
+    if names is not None:
+        for tensor_id in ids:
+            if not isinstance(tensor_id, str) or tensor_id not in names.tensors:
+                fail(f"{kind} animation: no tensor {tensor_id!r} in the model", fragment=f'"{tensor_id}"')
+    delay = float(raw.get("delay", 0.0))
+    duration = float(raw["duration"]) if "duration" in raw else None
+    if delay < 0 or (duration is not None and not duration > 0):
+        fail(f"{kind} animation: delay must be >= 0 and duration > 0", "delay" if delay < 0 else "duration")
+    return Animation(kind, params, delay, duration)
+
+
+def chapter_folder() -> Path:
+    import importlib.resources
+
+    return Path(str(importlib.resources.files("llmviz.assets").joinpath("chapters")))
+
+
+def chapter_files(folder=None) -> list[Path]:
+    """The chapter files in play order (their names start with the chapter number)."""
+    folder = Path(folder) if folder is not None else chapter_folder()
+    return sorted(folder.glob("[0-9]*.toml"), key=lambda p: int(re.match(r"\d+", p.name).group()))
+
+
+def load_chapters(names: Names | None = None, folder=None) -> list[Chapter]:
+    return [load_chapter(p, names) for p in chapter_files(folder)]
+
+
+def model_names(model_id: str = "nano-gpt") -> Names:
+    """Names of a model's layout, without a renderer or weights (for validating and listing)."""
+    from llmviz.models.registry import load_registry
+    from llmviz.scenes.layout import layout_model
+
+    return Names.of_layout(layout_model(load_registry().get(model_id)))

@@ -1,0 +1,311 @@
+"""Plays chapters: a timeline built from the steps' durations, pause points, stepping, and scrubbing.
+
+The runner keeps only a position (chapter, time, playing, held at a pause); everything shown
+at that position (camera pose, focus, animation frames, text with live numbers) is computed
+from it by ``moment()``. So seeking backwards, stepping, or replaying gives exactly what
+playing forwards gave: the animation is replay, as in the LLM Visualization's walkthrough.
+
+Within a step the camera eases from the previous step's target to this step's over the step's
+``move`` seconds; the first step of a chapter starts at its own target, so a chapter plays the
+same whichever chapter came before it.
+"""
+from __future__ import annotations
+
+import bisect
+from collections import ChainMap
+from dataclasses import dataclass
+
+import numpy as np
+
+from llmviz.engine.camera import Camera as EngineCamera
+from llmviz.engine.camera_control import CameraTransition, Pose, frame_bounds, smootherstep
+from llmviz.scenes.layout import PRESET_DIRECTION, PRESET_FOV_Y
+
+from . import animations as anim
+from .format import Chapter, Step
+from .text import RenderedText, render_text
+
+FRAME_MARGIN = 1.2   # padding around a framed block or group
+END_EPSILON = 1e-9
+
+
+@dataclass(frozen=True)
+class Moment:
+    """Everything a chapter shows at one position of its timeline."""
+    chapter: int                 # index into the runner's chapters
+    chapter_number: int
+    step: int                    # 0-based step index
+    t: float                     # seconds since the chapter's start
+    step_time: float             # seconds since the step's start
+    camera: Pose
+    look_at: np.ndarray          # the point the step's camera frames (an orbit pivot for the UI)
+    focus: tuple                 # tensor / group ids in focus
+    focus_rows: np.ndarray       # layout rows of the focused blocks
+    dim: bool                    # dim every block not in focus
+    animations: tuple            # AnimationFrame per animation of the step
+    text: RenderedText | None    # None until the model's values have arrived
+    title: str
+    waiting: bool                # held at a pause point (or the chapter's end) until Space
+
+
+def live_values(live):
+    """A values callable for the runner from a LiveModel: the current trace over the weights."""
+    def values():
+        session = live.session
+        if session.trace is None or session.weights is None:
+            return None
+        return ChainMap(dict(session.trace), dict(session.weights))
+    return values
+
+
+class ChapterRunner:
+    def __init__(self, chapters: list[Chapter], layout, values=None, viewport=(1280, 720)):
+        if not chapters:
+            raise ValueError("no chapters to play")
+        self.chapters = list(chapters)
+        self.layout = layout
+        self.values = values or (lambda: None)
+        self.viewport = tuple(viewport)
+        self.chapter = 0
+        self.t = 0.0
+        self.playing = False
+        self.held: int | None = None  # step index the runner waits at (its end), None when not held
+        self._timelines = [self._timeline(c) for c in self.chapters]
+        self._targets = [self._camera_targets(c) for c in self.chapters]
+
+    # ------------------------------------------------------------------ timeline
+    @staticmethod
+    def _timeline(chapter: Chapter) -> tuple[list[float], list[float]]:
+        starts, t = [], 0.0
+        for step in chapter.steps:
+            starts.append(t)
+            t += step.duration
+        return starts, [s.duration for s in chapter.steps]
+
+    def timeline(self, chapter: int | None = None) -> list[tuple[float, float]]:
+        """(start, duration) of every step of a chapter, in seconds."""
+        starts, durations = self._timelines[self.chapter if chapter is None else chapter]
+        return list(zip(starts, durations))
+
+    @property
+    def current(self) -> Chapter:
+        return self.chapters[self.chapter]
+
+    @property
+    def duration(self) -> float:
+        return self.current.duration
+
+    @property
+    def step_index(self) -> int:
+        if self.held is not None:
+            return self.held
+        starts = self._timelines[self.chapter][0]
+        return max(0, min(len(starts) - 1, bisect.bisect_right(starts, self.t) - 1))
+
+    @property
+    def step(self) -> Step:
+        return self.current.steps[self.step_index]
+
+    @property
+    def at_end(self) -> bool:
+        return self.t >= self.duration - END_EPSILON
+
+    # ------------------------------------------------------------------ playback
+    def play(self) -> None:
+        self.playing = True
+
+    def pause(self) -> None:
+        self.playing = False
+
+    def press_space(self) -> None:
+        """Space: go on from a pause point (or into the next chapter at the end); else play/pause."""
+        if self.at_end:
+            if self.chapter + 1 < len(self.chapters):
+                self.go_to(self.chapter + 1)
+                self.playing = True
+        elif self.held is not None:
+            self.held, self.playing = None, True
+        else:
+            self.playing = not self.playing
+
+    def update(self, dt: float) -> None:
+        """Advance by dt seconds while playing; stop at the end of a step with a pause, or of the chapter."""
+        if not self.playing or dt <= 0:
+            return
+        starts, durations = self._timelines[self.chapter]
+        new_t = self.t + dt
+        for k, step in enumerate(self.current.steps):
+            end = starts[k] + durations[k]
+            # Crossing from before the end only: after Space at a pause point, t sits on the end and moves on.
+            if step.pause and self.t < end - END_EPSILON and new_t >= end - END_EPSILON:
+                self.t, self.held, self.playing = end, k, False
+                return
+        self.t = min(new_t, self.duration)
+        if self.at_end:
+            self.t, self.held, self.playing = self.duration, len(self.current.steps) - 1, False
+
+    # ------------------------------------------------------------------ navigation
+    def seek(self, t: float) -> None:
+        """Scrub to t seconds into the current chapter (play state unchanged)."""
+        self.t = min(max(0.0, float(t)), self.duration)
+        self.held = None
+
+    def go_to(self, chapter: int, step: int = 0) -> None:
+        if not 0 <= chapter < len(self.chapters):
+            raise IndexError(f"no chapter at index {chapter}")
+        self.chapter = chapter
+        n = len(self.current.steps)
+        if not 0 <= step < n:
+            raise IndexError(f"chapter {self.current.number} has steps 1 to {n}")
+        self.seek(self._timelines[chapter][0][step])
+
+    def go_to_step_end(self, step: int) -> None:
+        """The final state of a step: its camera arrived, its animations complete."""
+        starts, durations = self._timelines[self.chapter]
+        if not 0 <= step < len(starts):
+            raise IndexError(f"chapter {self.current.number} has steps 1 to {len(starts)}")
+        self.t, self.held = starts[step] + durations[step], step
+
+    def chapter_index(self, number: int) -> int:
+        for i, c in enumerate(self.chapters):
+            if c.number == number:
+                return i
+        raise KeyError(f"no chapter {number} (chapters: {', '.join(str(c.number) for c in self.chapters)})")
+
+    def next_step(self) -> None:
+        k = self.step_index
+        if k + 1 < len(self.current.steps):
+            self.seek(self._timelines[self.chapter][0][k + 1])
+        else:
+            self.next_chapter()
+
+    def previous_step(self) -> None:
+        k = self.step_index
+        if k > 0:
+            self.seek(self._timelines[self.chapter][0][k - 1])
+        elif self.chapter > 0:
+            self.go_to(self.chapter - 1, len(self.chapters[self.chapter - 1].steps) - 1)
+        else:
+            self.seek(0.0)
+
+    def next_chapter(self) -> None:
+        if self.chapter + 1 < len(self.chapters):
+            self.go_to(self.chapter + 1)
+
+    def previous_chapter(self) -> None:
+        self.go_to(max(0, self.chapter - 1))
+
+    # ------------------------------------------------------------------ what is shown
+    def _lens(self) -> EngineCamera:
+        return EngineCamera(fov_y=PRESET_FOV_Y, viewport=self.viewport)
+
+    def _box(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        layout = self.layout
+        try:
+            row = layout.index(name)
+            return layout.center[row].astype(np.float64), layout.size[row].astype(np.float64)
+        except KeyError:
+            g = layout.group_index(name)
+            return layout.group_center[g].astype(np.float64), layout.group_size[g].astype(np.float64)
+
+    def _camera_targets(self, chapter: Chapter) -> list[tuple[Pose, np.ndarray]]:
+        """Each step's camera target (a pose and the point it frames); a step without a camera keeps the last."""
+        targets, last = [], None
+        for step in chapter.steps:
+            cam = step.camera
+            if cam is not None:
+                lens = self._lens()
+                if cam.preset is not None or cam.eye is not None:
+                    eye, point = self.layout.presets[cam.preset] if cam.preset is not None else (cam.eye, cam.target)
+                    lens.position = np.asarray(eye, np.float64)
+                    lens.look_at(np.asarray(point, np.float64))
+                    last = (Pose.of(lens), np.asarray(point, np.float64))
+                else:
+                    center, size = self._box(cam.block)
+                    last = (frame_bounds(lens, center, size / 2, FRAME_MARGIN, direction=-PRESET_DIRECTION), center)
+            targets.append(last)
+        return targets
+
+    def camera_at(self, step: int, step_time: float) -> tuple[Pose, np.ndarray]:
+        targets = self._targets[self.chapter]
+        target, point = targets[step]
+        if step == 0:
+            return target, point
+        start = targets[step - 1][0]
+        move = self.current.steps[step].move
+        s = 1.0 if move <= 0 or step_time >= move else smootherstep(step_time / move)
+        if s >= 1.0:
+            return target, point
+        return CameraTransition(start, target, move).pose_at(s), point
+
+    def focus_rows(self, ids) -> np.ndarray:
+        """Layout rows of blocks named directly or lying anywhere under a named group."""
+        layout = self.layout
+        mask = np.zeros(len(layout.ids), bool)
+        for name in ids:
+            try:
+                mask[layout.index(name)] = True
+                continue
+            except KeyError:
+                pass
+            g = layout.group_index(name)
+            current = layout.group.copy()
+            while (current >= 0).any():
+                mask |= current == g
+                current = np.where(current >= 0, layout.group_parent[np.maximum(current, 0)], -1)
+        return np.flatnonzero(mask)
+
+    def _shape(self, tensor: str, values) -> tuple[int, int]:
+        if values is not None and tensor in values:
+            shape = np.shape(values[tensor])
+            return (shape[0], 1) if len(shape) == 1 else (shape[0], shape[1]) if len(shape) == 2 else (1, 1)
+        row = self.layout.index(tensor)
+        return int(self.layout.rows[row]), int(self.layout.cols[row])
+
+    def _point(self, tensor: str, token: int) -> np.ndarray:
+        """Front face of a tensor's block at a token's row (its centre for one-row blocks)."""
+        row = self.layout.index(tensor)
+        center, size, rows = self.layout.center[row], self.layout.size[row], int(self.layout.rows[row])
+        point = center.astype(np.float64).copy()
+        if rows > 1:
+            point[1] = center[1] + size[1] / 2 - (min(token, rows - 1) + 0.5) * size[1] / rows
+        point[2] = center[2] + size[2] / 2
+        return point
+
+    def _frame(self, a, step: Step, step_time: float, values) -> anim.AnimationFrame:
+        duration = a.duration if a.duration is not None else max(0.0, step.duration - a.delay)
+        p = anim.progress_at(step_time, a.delay, duration)
+        params = a.params
+        if a.kind == "fill":
+            return anim.fill(params["tensor"], self._shape(params["tensor"], values), p, params["order"])
+        if a.kind == "add":
+            return anim.add(params["tensor"], params["a"], params["b"], self._shape(params["tensor"], values), p)
+        if a.kind == "causal_mask":
+            return anim.causal_mask(params["tensor"], self._shape(params["tensor"], values), p)
+        if a.kind == "split":
+            return anim.split(params["tensor"], _index(params["index"], values), params["axis"], p)
+        token = params["token"]
+        return anim.packet(list(params["path"]), [self._point(t, token) for t in params["path"]], p)
+
+    def moment(self) -> Moment:
+        k = self.step_index
+        step = self.current.steps[k]
+        starts = self._timelines[self.chapter][0]
+        step_time = min(step.duration, max(0.0, self.t - starts[k]))
+        pose, point = self.camera_at(k, step_time)
+        values = self.values()
+        frames = tuple(self._frame(a, step, step_time, values) for a in step.animations)
+        text = render_text(step.text, values) if values is not None else None
+        return Moment(self.chapter, self.current.number, k, self.t, step_time, pose, point, step.focus,
+                      self.focus_rows(step.focus), step.dim and bool(step.focus), frames, text, step.title,
+                      self.held is not None or (self.at_end and not self.playing))
+
+
+def _index(index, values) -> int:
+    """A split's row or column: a literal, or read from the trace ("tokens[2]"), 0 until values arrive."""
+    if isinstance(index, int):
+        return index
+    name, _, rest = index.partition("[")
+    if values is None or name not in values:
+        return 0
+    return int(np.ravel(values[name])[int(rest.rstrip("]"))])

@@ -1,0 +1,189 @@
+"""Chapter text: numbers templated from the live trace and weights, and block references the UI lights on hover.
+
+Two kinds of markup, both checked when a chapter loads and filled in when a step is shown:
+
+  {value blocks.0.ln1.mean[3]}    one number, formatted like every number on screen (format_number)
+  {mean blocks.0.ln1.out[2,:]}    a reduction over a selection: mean, std, min, max, sum
+  {argmax probs[-1,:]}            an index;  {letter probs[-1,:]} the letter of the argmax (or of a token)
+  {vector embed.out[0,:4]}        a short list of numbers;  {shape embed.out} "6×48"
+  {input}  {tokens}               the input letters, the token indices of the whole sequence
+  [[blocks.0.attn.head.1.q|Q of head 1]]   a reference: shows "Q of head 1", hovering lights that block
+
+Selectors are integers (negative from the end), ``:`` and ``a:b``, one per axis; nothing is
+evaluated, so a chapter file cannot run code. ``{{`` and ``}}`` are literal braces.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from llmviz.models.sim.sort_task import ALPHABET
+from llmviz.scenes.dataflow import format_number
+
+_MARKUP = re.compile(r"\{\{|\}\}|\[\[([^\]|]+)(?:\|([^\]]*))?\]\]|\{([^{}]*)\}")
+_EXPRESSION = re.compile(r"^\s*(\w+)(?:\s+([A-Za-z_][\w.]*)(?:\[([^\]]*)\])?)?\s*$")
+_SELECTOR = re.compile(r"^\s*(?:(-?\d+)|(-?\d*)\s*:\s*(-?\d*))\s*$")
+REDUCTIONS = {"mean": np.mean, "std": np.std, "min": np.min, "max": np.max, "sum": np.sum}
+SELECTING = set(REDUCTIONS) | {"value", "argmax", "letter", "vector"}
+WORDS = {"input", "tokens"}
+VECTOR_LIMIT = 6  # a {vector} shows at most this many numbers, then "…"
+
+
+class TemplateError(ValueError):
+    """A malformed or unknown template; ``fragment`` is the text to point at in the file."""
+
+    def __init__(self, message: str, fragment: str):
+        super().__init__(message)
+        self.fragment = fragment
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A span of the rendered text that names a block: hovering it lights ``target`` (tensor or group id)."""
+    start: int
+    end: int
+    target: str
+
+
+@dataclass(frozen=True)
+class RenderedText:
+    text: str
+    references: tuple
+
+    @property
+    def targets(self) -> list[str]:
+        return [r.target for r in self.references]
+
+
+@dataclass(frozen=True)
+class _Expression:
+    func: str
+    tensor: str | None
+    selection: tuple | None  # per axis: int or slice
+
+
+def _parse_selection(text: str, fragment: str) -> tuple:
+    out = []
+    for part in text.split(","):
+        m = _SELECTOR.match(part)
+        if not m:
+            raise TemplateError(f"bad selector {part.strip()!r} in {fragment} (use integers, ':' or 'a:b')", fragment)
+        if m.group(1) is not None:
+            out.append(int(m.group(1)))
+        else:
+            out.append(slice(int(m.group(2)) if m.group(2) else None, int(m.group(3)) if m.group(3) else None))
+    return tuple(out)
+
+
+def _parse_expression(body: str) -> _Expression:
+    fragment = "{" + body + "}"
+    m = _EXPRESSION.match(body)
+    if not m:
+        raise TemplateError(f"cannot read template {fragment}", fragment)
+    func, tensor, selection = m.groups()
+    if func in WORDS:
+        if tensor:
+            raise TemplateError(f"{{{func}}} takes no tensor: {fragment}", fragment)
+        return _Expression(func, None, None)
+    if func == "shape":
+        if not tensor or selection is not None:
+            raise TemplateError(f"{{shape ID}} takes a tensor id and no selector: {fragment}", fragment)
+        return _Expression(func, tensor, None)
+    if func not in SELECTING:
+        known = ", ".join(sorted(SELECTING | WORDS | {"shape"}))
+        raise TemplateError(f"unknown template function {func!r} in {fragment} (known: {known})", fragment)
+    if not tensor:
+        raise TemplateError(f"{fragment} needs a tensor id, e.g. {{{func} embed.out[0,:]}}", fragment)
+    sel = _parse_selection(selection, fragment) if selection is not None else None
+    if func == "value" and (sel is None or any(isinstance(s, slice) for s in sel)):
+        raise TemplateError(f"{{value ...}} needs one index per axis (no ':'): {fragment}", fragment)
+    return _Expression(func, tensor, sel)
+
+
+def check_template(text: str, known_ids=None) -> list[str]:
+    """Validate every template and reference; returns the ids mentioned. TemplateError on the first problem."""
+    ids = []
+    for m in _MARKUP.finditer(text):
+        if m.group(0) in ("{{", "}}"):
+            continue
+        if m.group(1) is not None:
+            target, fragment = m.group(1).strip(), m.group(0)
+        else:
+            expr = _parse_expression(m.group(3))
+            target, fragment = expr.tensor, m.group(0)
+        if target is not None:
+            if known_ids is not None and target not in known_ids:
+                what = "block reference" if m.group(1) is not None else "template"
+                raise TemplateError(f"{what} {fragment}: no tensor or group {target!r} in the model", fragment)
+            ids.append(target)
+    stray = re.sub(r"\{\{|\}\}", "", _MARKUP.sub("", text))
+    for ch in "{}":
+        if ch in stray:
+            raise TemplateError(f"unmatched {ch!r} in the text (write {ch * 2} for a literal brace)", ch)
+    return ids
+
+
+def _letters(tokens) -> str:
+    return "".join(ALPHABET[int(t)] if 0 <= int(t) < len(ALPHABET) else "?" for t in np.ravel(tokens))
+
+
+def evaluate(expr: _Expression, values) -> str:
+    if expr.func == "input":
+        return _letters(values["tokens"])
+    if expr.func == "tokens":
+        return "[" + ", ".join(str(int(t)) for t in np.ravel(values["tokens"])) + "]"
+    try:
+        array = np.asarray(values[expr.tensor])
+    except KeyError:
+        raise TemplateError(f"no values for {expr.tensor!r} yet", expr.tensor) from None
+    if expr.func == "shape":
+        return "×".join(str(n) for n in array.shape)
+    if expr.selection is not None:
+        if len(expr.selection) != array.ndim:
+            raise TemplateError(f"{expr.tensor} has {array.ndim} axes, the template selects {len(expr.selection)}",
+                                expr.tensor)
+        try:
+            array = array[expr.selection]
+        except IndexError:
+            raise TemplateError(f"index out of range for {expr.tensor} of shape {array.shape}", expr.tensor) from None
+    picked = np.asarray(array, np.float64)
+    if picked.size == 0:
+        raise TemplateError(f"the selection of {expr.tensor} is empty", expr.tensor)
+    if expr.func == "value":
+        return format_number(picked)
+    if expr.func in REDUCTIONS:
+        return format_number(REDUCTIONS[expr.func](picked))
+    if expr.func == "argmax":
+        return str(int(np.argmax(picked)))
+    if expr.func == "letter":
+        return _letters(picked if picked.ndim == 0 else np.argmax(picked))
+    flat = picked.ravel()
+    shown = [format_number(v) for v in flat[:VECTOR_LIMIT]] + (["…"] if flat.size > VECTOR_LIMIT else [])
+    return "[" + ", ".join(shown) + "]"
+
+
+def render_text(text: str, values) -> RenderedText:
+    """Fill in the templates from ``values`` (tensor id -> array) and resolve references to spans."""
+    out: list[str] = []
+    refs = []
+    length = 0
+    last = 0
+    for m in _MARKUP.finditer(text):
+        piece = text[last:m.start()]
+        out.append(piece)
+        length += len(piece)
+        last = m.end()
+        if m.group(0) in ("{{", "}}"):
+            piece = m.group(0)[0]
+        elif m.group(1) is not None:
+            target = m.group(1).strip()
+            piece = (m.group(2) if m.group(2) is not None else target).strip()
+            refs.append(Reference(length, length + len(piece), target))
+        else:
+            piece = evaluate(_parse_expression(m.group(3)), values)
+        out.append(piece)
+        length += len(piece)
+    out.append(text[last:])
+    return RenderedText("".join(out), tuple(refs))
