@@ -13,7 +13,7 @@ from typing import Callable
 import numpy as np
 
 from .camera import Camera
-from .render.backend import Batch
+from .render.backend import INSTANCE_FLOATS, Batch
 from .runtime import Engine
 from .reference_loop import build_objects, cull_lod_per_entity
 
@@ -72,7 +72,7 @@ def run_frames(engine: Engine, path: BenchPath, frames: int, finish: Callable[[]
 
 def run_naive(engine: Engine, path: BenchPath, slots: np.ndarray, frames: int, finish: Callable[[], None]) -> dict:
     """One draw call per entity, every entity, every frame, at full-box LOD: the baseline."""
-    rows = np.empty((len(slots), engine.instancing._packed.shape[1]), np.float32)
+    rows = np.empty((len(slots), INSTANCE_FLOATS), np.float32)
     engine.transform.update()
     engine.instancing.pack(slots, rows)
     batch = [Batch(mesh=0, material=0, lod=1, instances=rows)]
