@@ -117,6 +117,30 @@ def _smooth(t: float) -> float:
     return t * t * (3.0 - 2.0 * t)
 
 
+def shown_values(frame: AnimationFrame, array) -> np.ndarray | None:
+    """The values a tensor's block shows at this frame, or None when the animation does not change them.
+
+    Cells not filled yet are NaN (drawn empty); while the causal mask falls, the masked cells of
+    rows it has not reached yet are empty too, and turn into −∞ as it passes. The scene writes
+    the result with ModelScene.write_values, as it writes a trace.
+    """
+    if frame.cells is None:
+        return None
+    values = np.array(array, np.float32, copy=True)
+    grid = values if values.ndim == 2 else values.reshape(-1, 1)
+    rows = min(grid.shape[0], frame.cells.shape[0])
+    cols = min(grid.shape[1], frame.cells.shape[1])
+    if frame.kind == "causal_mask":
+        waiting = np.zeros(grid.shape, bool)
+        waiting[:rows, :cols] = ~frame.masked[:rows, :cols]
+        grid[waiting & np.isneginf(grid)] = np.nan
+    else:
+        empty = np.ones(grid.shape, bool)
+        empty[:rows, :cols] = ~frame.cells[:rows, :cols]
+        grid[empty] = np.nan
+    return grid.reshape(values.shape)
+
+
 def progress_at(local_time: float, delay: float, duration: float) -> float:
     """An animation's progress at ``local_time`` seconds into its step."""
     if duration <= 0.0:

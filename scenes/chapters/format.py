@@ -26,6 +26,7 @@ step's ``[[step]]`` header, of a key inside it, or of the offending text itself.
 """
 from __future__ import annotations
 
+import functools
 import math
 import re
 import tomllib
@@ -163,8 +164,9 @@ def _check_type(value, expected) -> bool:
     return isinstance(value, types)
 
 
-def load_chapter(path, names: Names | None = None, number: int | None = None) -> Chapter:
-    """Parse and validate one chapter file; with ``names``, every id it mentions must exist in the model."""
+def load_chapter(path, names=None, number: int | None = None) -> Chapter:
+    """Parse and validate one chapter file; with ``names`` (Names, or model id -> Names), every id it
+    mentions must exist in the model."""
     path = Path(path)
     try:
         source = path.read_text(encoding="utf-8")
@@ -173,7 +175,7 @@ def load_chapter(path, names: Names | None = None, number: int | None = None) ->
     return parse_chapter(source, path, names, number)
 
 
-def parse_chapter(source: str, path, names: Names | None = None, number: int | None = None) -> Chapter:
+def parse_chapter(source: str, path, names=None, number: int | None = None) -> Chapter:
     path = Path(path)
     try:
         data = tomllib.loads(source)
@@ -194,6 +196,11 @@ def parse_chapter(source: str, path, names: Names | None = None, number: int | N
         if key not in data:
             raise ChapterError(path, 1, f"missing {key!r}" + (" (a chapter needs at least one [[step]])"
                                                                if key == "step" else ""))
+    if callable(names):  # a lookup model id -> Names: validate against the chapter's own model
+        try:
+            names = names(data.get("model", "nano-gpt"))
+        except (LookupError, ValueError) as err:
+            raise ChapterError(path, lines.find("model", key=True), f"model: {err}") from None
     if number is None:
         match = re.match(r"(\d+)", path.stem)
         number = int(match.group(1)) if match else 0
@@ -330,10 +337,11 @@ def chapter_files(folder=None) -> list[Path]:
     return sorted(folder.glob("[0-9]*.toml"), key=lambda p: int(re.match(r"\d+", p.name).group()))
 
 
-def load_chapters(names: Names | None = None, folder=None) -> list[Chapter]:
+def load_chapters(names=None, folder=None) -> list[Chapter]:
     return [load_chapter(p, names) for p in chapter_files(folder)]
 
 
+@functools.lru_cache(maxsize=8)
 def model_names(model_id: str = "nano-gpt") -> Names:
     """Names of a model's layout, without a renderer or weights (for validating and listing)."""
     from llmviz.models.registry import load_registry

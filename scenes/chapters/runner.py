@@ -48,6 +48,19 @@ class Moment:
     waiting: bool                # held at a pause point (or the chapter's end) until Space
 
 
+def _starts_durations(chapter: Chapter) -> tuple[list[float], list[float]]:
+    starts, t = [], 0.0
+    for step in chapter.steps:
+        starts.append(t)
+        t += step.duration
+    return starts, [s.duration for s in chapter.steps]
+
+
+def step_timeline(chapter: Chapter) -> list[tuple[float, float]]:
+    """(start, duration) in seconds of every step: the data's durations laid end to end."""
+    return list(zip(*_starts_durations(chapter)))
+
+
 def live_values(live):
     """A values callable for the runner from a LiveModel: the current trace over the weights."""
     def values():
@@ -70,18 +83,10 @@ class ChapterRunner:
         self.t = 0.0
         self.playing = False
         self.held: int | None = None  # step index the runner waits at (its end), None when not held
-        self._timelines = [self._timeline(c) for c in self.chapters]
+        self._timelines = [_starts_durations(c) for c in self.chapters]
         self._targets = [self._camera_targets(c) for c in self.chapters]
 
     # ------------------------------------------------------------------ timeline
-    @staticmethod
-    def _timeline(chapter: Chapter) -> tuple[list[float], list[float]]:
-        starts, t = [], 0.0
-        for step in chapter.steps:
-            starts.append(t)
-            t += step.duration
-        return starts, [s.duration for s in chapter.steps]
-
     def timeline(self, chapter: int | None = None) -> list[tuple[float, float]]:
         """(start, duration) of every step of a chapter, in seconds."""
         starts, durations = self._timelines[self.chapter if chapter is None else chapter]
@@ -286,6 +291,17 @@ class ChapterRunner:
             return anim.split(params["tensor"], _index(params["index"], values), params["axis"], p)
         token = params["token"]
         return anim.packet(list(params["path"]), [self._point(t, token) for t in params["path"]], p)
+
+    def animated_values(self, moment: Moment) -> dict:
+        """tensor id -> the array its block shows at this moment, for the tensors the animations change."""
+        values = self.values()
+        out = {}
+        for frame in moment.animations:
+            if values is not None and frame.tensor in values:
+                shown = anim.shown_values(frame, values[frame.tensor])
+                if shown is not None:
+                    out[frame.tensor] = shown
+        return out
 
     def moment(self) -> Moment:
         k = self.step_index

@@ -3,6 +3,7 @@
 Two kinds of markup, both checked when a chapter loads and filled in when a step is shown:
 
   {value blocks.0.ln1.mean[3]}    one number, formatted like every number on screen (format_number)
+  {term blocks.0.ln1.mean[3]}     the same, in parentheses when negative, for after an operator: "x − (−0.3)"
   {mean blocks.0.ln1.out[2,:]}    a reduction over a selection: mean, std, min, max, sum
   {argmax probs[-1,:]}            an index;  {letter probs[-1,:]} the letter of the argmax (or of a token)
   {vector embed.out[0,:4]}        a short list of numbers;  {shape embed.out} "6×48"
@@ -26,7 +27,7 @@ _MARKUP = re.compile(r"\{\{|\}\}|\[\[([^\]|]+)(?:\|([^\]]*))?\]\]|\{([^{}]*)\}")
 _EXPRESSION = re.compile(r"^\s*(\w+)(?:\s+([A-Za-z_][\w.]*)(?:\[([^\]]*)\])?)?\s*$")
 _SELECTOR = re.compile(r"^\s*(?:(-?\d+)|(-?\d*)\s*:\s*(-?\d*))\s*$")
 REDUCTIONS = {"mean": np.mean, "std": np.std, "min": np.min, "max": np.max, "sum": np.sum}
-SELECTING = set(REDUCTIONS) | {"value", "argmax", "letter", "vector"}
+SELECTING = set(REDUCTIONS) | {"value", "term", "argmax", "letter", "vector"}
 WORDS = {"input", "tokens"}
 VECTOR_LIMIT = 6  # a {vector} shows at most this many numbers, then "…"
 
@@ -97,8 +98,8 @@ def _parse_expression(body: str) -> _Expression:
     if not tensor:
         raise TemplateError(f"{fragment} needs a tensor id, e.g. {{{func} embed.out[0,:]}}", fragment)
     sel = _parse_selection(selection, fragment) if selection is not None else None
-    if func == "value" and (sel is None or any(isinstance(s, slice) for s in sel)):
-        raise TemplateError(f"{{value ...}} needs one index per axis (no ':'): {fragment}", fragment)
+    if func in ("value", "term") and (sel is None or any(isinstance(s, slice) for s in sel)):
+        raise TemplateError(f"{{{func} ...}} needs one index per axis (no ':'): {fragment}", fragment)
     return _Expression(func, tensor, sel)
 
 
@@ -153,6 +154,9 @@ def evaluate(expr: _Expression, values) -> str:
         raise TemplateError(f"the selection of {expr.tensor} is empty", expr.tensor)
     if expr.func == "value":
         return format_number(picked)
+    if expr.func == "term":
+        text = format_number(picked)
+        return f"({text})" if text.startswith("−") else text
     if expr.func in REDUCTIONS:
         return format_number(REDUCTIONS[expr.func](picked))
     if expr.func == "argmax":

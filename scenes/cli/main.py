@@ -10,7 +10,7 @@ import importlib
 import os
 import sys
 
-HEADLESS_COMMANDS = "llmviz render, llmviz bench, llmviz models, llmviz train, llmviz generate"
+HEADLESS_COMMANDS = "llmviz render, llmviz bench, llmviz models, llmviz train, llmviz generate, llmviz chapters"
 
 # name -> module that provides add_parser(subparsers); imported lazily on use.
 SUBCOMMANDS = {
@@ -19,6 +19,7 @@ SUBCOMMANDS = {
     "models": "llmviz.scenes.cli.models_cmd",
     "train": "llmviz.scenes.cli.train_cmd",
     "generate": "llmviz.scenes.cli.generate_cmd",
+    "chapters": "llmviz.scenes.cli.chapters_cmd",
 }
 
 
@@ -88,6 +89,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("llmviz: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (`llmviz models | head`): nothing more to say
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":

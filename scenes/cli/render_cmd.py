@@ -17,6 +17,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--camera", default="start",
                    help="'start', 'overview', a model's preset ('preset:first block'), 'path:T' (T in [0,1) on "
                         "the bench path) or 'X,Y,Z:TX,TY,TZ' (eye:target)")
+    p.add_argument("--chapter", type=int, help="show the end of a guided chapter's step (see llmviz chapters)")
+    p.add_argument("--step", type=int, default=1, help="with --chapter: the step number (default 1)")
     p.set_defaults(func=run)
 
 
@@ -85,6 +87,10 @@ def run(args) -> int:
     scene.attach(engine)
     if not scene.wait_for_values():
         raise CliError(f"llmviz: {args.scene}: the model's values did not arrive: {scene.live.session.error or 'timed out'}")
+    if args.chapter is not None:
+        from llmviz.scenes.cli.chapters_cmd import chapter_camera
+
+        engine.camera = chapter_camera(scene, engine, args.chapter, args.step)
     engine.frame(0.0)
     image = renderer.read_pixels()
     first_frame = process_age_s()

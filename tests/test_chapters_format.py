@@ -1,0 +1,132 @@
+"""Chapter files: every bundled chapter validates; malformed ones are reported as "file:line: problem"."""
+import json
+
+import numpy as np
+import pytest
+
+from llmviz.scenes.chapters import animations as anim
+from llmviz.scenes.chapters.format import (ChapterError, Names, chapter_files, load_chapters, model_names,
+                                           parse_chapter)
+from llmviz.scenes.chapters.text import TemplateError, check_template, render_text
+from llmviz.scenes.cli.main import SUBCOMMANDS, main
+
+
+@pytest.fixture(scope="module")
+def names():
+    return model_names("nano-gpt")
+
+
+def test_every_bundled_chapter_validates(names):
+    chapters = load_chapters(names)
+    assert [c.number for c in chapters] == list(range(1, 11))
+    assert len(chapter_files()) == 10
+    for chapter in chapters:
+        assert chapter.model == "nano-gpt" and chapter.title and chapter.steps
+        assert chapter.steps[0].camera is not None
+    # The issue's animations all appear somewhere: split, addition, progressive fill, mask, packet.
+    used = {a.kind for c in chapters for s in c.steps for a in s.animations}
+    assert used == {"split", "add", "fill", "causal_mask", "packet"}
+    assert any(s.pause for c in chapters for s in c.steps)
+
+
+GOOD = '''title = "T"
+model = "nano-gpt"
+
+[[step]]
+text = "Input {input}, first token [[tokens|here]]."
+duration = 2.0
+camera = "preset:overview"
+'''
+
+
+@pytest.mark.parametrize("source,line,needle", [
+    ('title = "T"\n[[step]]\ntext = "a"\nduration = = 2\n', 4, "not valid TOML"),
+    (GOOD + "colour = \"red\"\n", 8, "unknown step field 'colour'"),
+    (GOOD + 'focus = ["embed.out", "blocks.9.attn"]\n', 8, "no tensor or group 'blocks.9.attn'"),
+    (GOOD.replace("[[tokens|here]]", "[[blocks.0.nothing|here]]"), 5, "no tensor or group 'blocks.0.nothing'"),
+    (GOOD.replace("duration = 2.0", "duration = -1.5"), 6, "duration must be a positive number"),
+    (GOOD.replace("{input}", "{value embed.nope[0,0]}"), 5, "no tensor or group 'embed.nope'"),
+    (GOOD.replace("{input}", "{eval embed.out}"), 5, "unknown template function 'eval'"),
+    (GOOD.replace("{input}", "{value embed.out[0,:]}"), 5, "needs one index per axis"),
+    (GOOD.replace("preset:overview", "preset:sideways"), 7, "no camera preset 'sideways'"),
+    (GOOD.replace('camera = "preset:overview"\n', ""), 4, "first step must set a camera"),
+    (GOOD + '\n[[step.animate]]\nkind = "wobble"\n', 10, "animation kind 'wobble'"),
+    (GOOD + '\n[[step.animate]]\nkind = "add"\ntensor = "embed.out"\na = "embed.tok"\nb = "embed.posx"\n', 13,
+     "no tensor 'embed.posx'"),
+    (GOOD + '\n[[step.animate]]\nkind = "fill"\ntensor = "embed.out"\nduration = 5.0\n', 10, "runs past the end"),
+    (GOOD.replace('model = "nano-gpt"', 'model = "nano-gpt"\nauthor = "x"'), 3, "unknown chapter field 'author'"),
+    ('model = "nano-gpt"\n', 1, "missing 'title'"),
+])
+def test_malformed_chapter_names_file_line_and_problem(names, source, line, needle):
+    with pytest.raises(ChapterError) as info:
+        parse_chapter(source, "chapters/bad.toml", names)
+    message = str(info.value)
+    assert message.startswith(f"chapters/bad.toml:{line}: "), message
+    assert needle in message, message
+
+
+def test_good_chapter_parses_and_unknown_model_is_an_error(names):
+    chapter = parse_chapter(GOOD, "07-x.toml", names)
+    assert chapter.number == 7 and chapter.steps[0].duration == 2.0
+    with pytest.raises(ChapterError, match=r"^m.toml:2: model: "):
+        parse_chapter(GOOD.replace("nano-gpt", "no-such-model"), "m.toml", model_names)
+
+
+def test_text_templates_and_references():
+    values = {"tokens": np.array([2, 0, 1]), "x": np.array([[1.0, -2.5], [3.0, 4.0]]),
+              "p": np.array([[0.1, 0.7, 0.2]])}
+    rendered = render_text("{input} {tokens} {value x[0,1]} {term x[0,1]} {term x[1,0]} {mean x[:,0]} "
+                           "{max x[1,:]} {argmax p[-1,:]} {letter p[0,:]} {letter tokens[0]} {shape x} "
+                           "{vector x[1,:]} {{literal}} [[x|the X]]", values)
+    assert rendered.text == "CAB [2, 0, 1] −2.5 (−2.5) 3 2 4 1 B C 2×2 [3, 4] {literal} the X"
+    (ref,) = rendered.references
+    assert rendered.text[ref.start:ref.end] == "the X" and ref.target == "x"
+    assert check_template("{value x[0,0]} [[y]]", {"x", "y"}) == ["x", "y"]
+    for bad in ("{value x[0, a]}", "{ value }", "unclosed {", "{__import__ os}"):
+        with pytest.raises(TemplateError):
+            check_template(bad, {"x"})
+
+
+def test_animation_frames_are_pure_functions_of_progress():
+    mask = anim.causal_mask("s", (4, 4), 1.0)
+    assert (mask.masked == np.triu(np.ones((4, 4), bool), 1)).all()
+    half = anim.causal_mask("s", (4, 4), 0.5)
+    assert half.masked[:2].sum() == 3 + 2 and not half.masked[2:].any()  # rows 0 and 1 have fallen
+    counts = [anim.fill("t", (3, 5), p, "cells").cells.sum() for p in np.linspace(0, 1, 11)]
+    assert counts == sorted(counts) and counts[0] == 0 and counts[-1] == 15
+    assert anim.fill("t", (3, 5), 1 / 3, "rows").cells.sum() == 5
+    path = anim.packet(["a", "b", "c"], [[0, 0, 0], [0, -2, 0], [2, -2, 0]], 0.75)
+    assert np.allclose(path.position, [1, -2, 0]) and path.segment == 1 and path.tensor == "c"
+    split = anim.split("w", 2, "row", 1.0)
+    assert split.lift == split.travel == 1.0 and split.index == 2
+    add = anim.add("o", "a", "b", (6, 48), 0.5)
+    assert add.sources == ("a", "b") and add.cells[:3].all() and not add.cells[3:].any()
+    assert (anim.fill("t", (2, 2), 0.7).cells == anim.fill("t", (2, 2), 0.7).cells).all()
+
+
+def test_shown_values_empty_unfilled_cells_and_drop_the_mask_row_by_row():
+    scores = np.where(np.triu(np.ones((3, 3), bool), 1), -np.inf, 1.0)
+    shown = anim.shown_values(anim.causal_mask("s", (3, 3), 0.34), scores)
+    assert np.isneginf(shown[0, 1:]).all() and np.isnan(shown[1, 2]) and (shown[2, :] == 1.0).all()
+    assert np.array_equal(anim.shown_values(anim.causal_mask("s", (3, 3), 1.0), scores), scores)
+    vector = np.arange(4.0)
+    half = anim.shown_values(anim.fill("v", (4, 1), 0.5), vector)
+    assert half.shape == (4,) and np.array_equal(half[:2], [0, 1]) and np.isnan(half[2:]).all()
+    assert anim.shown_values(anim.split("w", 1, "row", 0.5), vector) is None
+
+
+def test_chapters_command_lists_chapters_as_json(capsys, monkeypatch):
+    monkeypatch.setitem(SUBCOMMANDS, "chapters", "llmviz.scenes.cli.chapters_cmd")
+    assert main(["chapters", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert [c["chapter"] for c in data] == list(range(1, 11))
+    first = data[1]["steps"]
+    assert first[0]["start"] == 0 and first[1]["start"] == first[0]["duration"]
+    assert main(["chapters"]) == 0
+    assert "Embedding" in capsys.readouterr().out
+
+
+def test_names_of_layout_cover_trace_ids(names):
+    assert isinstance(names, Names)
+    assert {"embed.out", "blocks.2.attn.head.2.softmax", "probs", "lm_head.weight"} <= names.tensors
+    assert {"blocks.0.attn.heads", "embed", "output"} <= names.groups
