@@ -209,3 +209,18 @@ def test_moe_forward_with_capacity_zeroes_dropped_tokens():
 def test_unknown_routing_is_an_error():
     with pytest.raises(ValueError, match="unknown routing"):
         routing.moe_forward(torch.zeros(2, 4), torch.zeros(3, 4), [], "nope")
+
+
+@pytest.mark.parametrize("name,kwargs", [("softmax_topk", {"k": 3}), ("switch", {}), ("gshard", {}),
+                                         ("deepseek_v3", {"k": 2, "n_groups": 2, "topk_groups": 1,
+                                                          "route_scale": 2.5})])
+def test_moe_forward_is_the_gate_weighted_sum_for_every_routing(name, kwargs):
+    g = torch.Generator().manual_seed(9)
+    x, w = torch.randn(T, HIDDEN, generator=g), torch.randn(N_EXPERTS, HIDDEN, generator=g)
+    mats = torch.randn(N_EXPERTS, HIDDEN, HIDDEN, generator=g)
+    experts = [lambda h, m=m: h @ m for m in mats]
+    y, rec = routing.moe_forward(x, w, experts, name, **kwargs)
+    want = torch.stack([sum(rec.gates[t, j] * (x[t] @ mats[rec.topk[t, j]]) for j in range(rec.topk.shape[1]))
+                        for t in range(T)])
+    torch.testing.assert_close(y, want, atol=1e-4, rtol=1e-5)
+    assert rec.aux_loss.ndim == 0 and (name != "deepseek_v3" or rec.aux_loss.item() == 0.0)

@@ -139,6 +139,8 @@ def deepseek_v3_gate(x: torch.Tensor, router_weight: torch.Tensor, bias: torch.T
     gradient); experts split into `n_groups` equal groups, each scored by the sum of its top-2
     (s + b); the best `topk_groups` groups are kept and the top-k experts chosen inside them.
     Weights use s without the bias: w = s_sel / Σ s_sel × route_scale. `probs` holds s.
+    Groups are always scored by the top-2 sum, as formulas.md states (the reference code falls back
+    to the group maximum only when it has no bias at all; V3 always has one). Defaults are V3's.
     """
     logits = F.linear(_flat(x), router_weight)
     scores = torch.sigmoid(logits.float())
