@@ -13,6 +13,7 @@ from llmviz.models.sim import sort_task
 from llmviz.scenes.nanogpt_session import NanoGptSession
 
 LIVE_MODELS = {"nano-gpt"}
+LIVE_MOE_MODELS = ("moe-4", "moe-8")  # trained here too: real routing, bound by scenes/moe_live.py
 
 
 def is_live(spec) -> bool:

@@ -34,6 +34,17 @@ class BuiltScene:
     live: object = None  # a LiveModel for models computing real values
     presets: dict = field(default_factory=dict)  # camera preset name -> (eye, target)
     status: str = ""  # what the values on screen are: real, simulated, or structure only
+    routing_source: object = None  # () -> SimulatedRouting, for MoE specs without weights (built on first use)
+    _routing: object = None
+
+    @property
+    def routing(self):
+        """Routing statistics to show: the live MoE's own, or simulated ones for MoE specs without weights."""
+        if self.live is not None and hasattr(self.live, "stats"):
+            return self.live
+        if self._routing is None and self.routing_source is not None:
+            self._routing = self.routing_source()
+        return self._routing
 
     def update(self, dt: float) -> bool:
         """Per-frame simulation work (polling the worker, uploading new values); True when values changed."""
@@ -68,13 +79,22 @@ def _build_stress(name: str, count: int, renderer) -> BuiltScene:
 
 
 def _build_model(spec, renderer, autoplay: bool = False) -> BuiltScene:
-    from llmviz.scenes.live import LiveModel, is_live
+    from llmviz.scenes.live import LIVE_MOE_MODELS, LiveModel, is_live
     from llmviz.scenes.model_scene import build_model_scene
     from llmviz.scenes.model_paths import model_path, preset_camera
 
-    live_model = is_live(spec)
-    scene = build_model_scene(spec, renderer, with_data=live_model)
-    live = LiveModel(scene, renderer, autoplay=autoplay) if live_model and renderer is not None else None
+    moe_live = spec.id in LIVE_MOE_MODELS
+    live_model = is_live(spec) or moe_live
+    # The small MoEs read text, so their blocks get rows for 32 characters rather than 11 tokens.
+    scene = build_model_scene(spec, renderer, with_data=live_model, n_tokens=32 if moe_live else None)
+    live = None
+    if live_model and renderer is not None:
+        if moe_live:
+            from llmviz.scenes.moe_live import LiveMoE
+
+            live = LiveMoE(scene, renderer, autoplay=autoplay)
+        else:
+            live = LiveModel(scene, renderer, autoplay=autoplay)
     presets = scene.layout.presets
 
     # A live model opens on its first block, where the cells are readable; others on the whole model.
@@ -87,10 +107,23 @@ def _build_model(spec, renderer, autoplay: bool = False) -> BuiltScene:
         status = "live: real trained weights, every cell is a computed value"
     else:
         status = "structure only: no weights loaded, no values shown"
+    simulated = spec.architecture.moe is not None and not moe_live
+    if simulated:
+        status += " · simulated routing (random router, random inputs)"
     if spec.speculative:
         status += " · speculative architecture (rumour), not a published design"
-    return BuiltScene(spec.id, scene.world, start, model_path(scene.layout), scene.block_slots,
-                      caption=f"{spec.name}", model=scene, live=live, presets=presets, status=status)
+    built = BuiltScene(spec.id, scene.world, start, model_path(scene.layout), scene.block_slots,
+                       caption=f"{spec.name}", model=scene, live=live, presets=presets, status=status)
+    if simulated:
+        built.routing_source = lambda: _simulated_routing(spec)
+    return built
+
+
+def _simulated_routing(spec):
+    # Imported on demand: routing imports torch, which a structure-only scene must not wait for.
+    from llmviz.scenes.moe_live import SimulatedRouting
+
+    return SimulatedRouting(spec)
 
 
 def scene_names() -> list[str]:

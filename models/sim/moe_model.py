@@ -192,6 +192,33 @@ class MoEGPT(nn.Module):
             raise RuntimeError(f"trace ids differ from trace_ids: {sorted(set(got) ^ {i for i, _ in ids})}")
         return ActivationTrace([(i, got[i].contiguous().numpy().copy(), axes) for i, axes in ids])
 
+    @torch.no_grad()
+    def weights(self) -> dict[str, "numpy.ndarray"]:
+        """Parameters as numpy under the layout's ids: attention split per head, each expert's
+        W_gate (d_ff, c), the shape the layout gives an expert block, and the attention biases
+        as the spec's (n_layers, 4·d_model) "attention biases" component (qkv then proj)."""
+        cfg, H, D = self.cfg, self.cfg.n_heads, self.cfg.head_dim
+        sd = {k: v.detach() for k, v in self.state_dict().items()}
+        named = {name: sd[name] for name in ("embed.tok.weight", "embed.pos.weight", "ln_f.weight",
+                                             "ln_f.bias", "lm_head.weight")}
+        biases = []
+        for i in range(cfg.n_layers):
+            p = f"blocks.{i}"
+            w = sd[f"{p}.attn.qkv.weight"].view(3, H, D, cfg.d_model)
+            b = sd[f"{p}.attn.qkv.bias"].view(3, H, D)
+            for h in range(H):
+                for j, letter in enumerate("qkv"):
+                    named[f"{p}.attn.head.{h}.w{letter}"] = w[j, h]
+                    named[f"{p}.attn.head.{h}.b{letter}"] = b[j, h]
+            for name in ("ln1.weight", "ln1.bias", "ln2.weight", "ln2.bias", "attn.proj.weight",
+                         "attn.proj.bias", "moe.router.weight"):
+                named[f"{p}.{name}"] = sd[f"{p}.{name}"]
+            for e in range(cfg.n_experts):
+                named[f"{p}.moe.expert.{e}"] = sd[f"{p}.moe.expert.{e}.gate.weight"]
+            biases.append(torch.cat([sd[f"{p}.attn.qkv.bias"], sd[f"{p}.attn.proj.bias"]]))
+        named["components.attention biases"] = torch.stack(biases)
+        return {k: v.contiguous().numpy().copy() for k, v in named.items()}
+
 
 # ---- weights on disk ---------------------------------------------------------------------
 

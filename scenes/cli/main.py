@@ -10,7 +10,7 @@ import importlib
 import os
 import sys
 
-HEADLESS_COMMANDS = "llmviz render, llmviz bench, llmviz models, llmviz train, llmviz generate, llmviz chapters"
+HEADLESS_COMMANDS = "llmviz render, llmviz bench, llmviz models, llmviz train, llmviz generate, llmviz chapters, llmviz routing"
 
 # name -> module that provides add_parser(subparsers); imported lazily on use.
 SUBCOMMANDS = {
@@ -20,6 +20,7 @@ SUBCOMMANDS = {
     "train": "llmviz.scenes.cli.train_cmd",
     "generate": "llmviz.scenes.cli.generate_cmd",
     "chapters": "llmviz.scenes.cli.chapters_cmd",
+    "routing": "llmviz.scenes.cli.routing_cmd",
 }
 
 

@@ -1,0 +1,480 @@
+"""Mixture-of-experts routing for the scene: the live small MoE models, simulated routing for MoE
+specs without weights, the routing statistics both produce, packet paths and trace export.
+
+`RoutingStats` is what every MoE panel and the packet animation read. It is computed from router
+logits alone (routing.py, with x = logits and an identity router), so changing top-k or the
+capacity factor recomputes it from the recorded logits without running the model again.
+"""
+from __future__ import annotations
+
+import colorsys
+import csv
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from llmviz.models.sim import moe_corpus
+from llmviz.models.sim.tick import SimulationRunner
+from llmviz.scenes.live import LIVE_MOE_MODELS  # re-exported: the one list of live MoE models
+
+DEFAULT_TEXT = "def f(x): return x+1"
+WEIGHTS_REQUEST = "weights"
+SIMULATED_TOKENS = 32
+SIMULATED_WIDTH = 128       # simulated router input width: the logits' statistics do not need 7168
+PACKET_STAGGER = 0.25       # seconds between successive tokens leaving the router
+PACKET_DURATION = 1.5       # seconds a packet takes from router to residual
+
+# spec routing name -> (routing.py router, renormalise the top-k)
+_SPEC_ROUTING = {"topk-softmax": ("softmax_topk", True), "softmax-topk": ("softmax_topk", False),
+                 "sigmoid-grouped": ("deepseek_v3", True)}
+
+
+@dataclass(frozen=True)
+class RouterConfig:
+    """How a model routes; top-k and capacity are chosen per computation, not here."""
+    routing: str = "softmax_topk"
+    norm_topk_prob: bool = True
+    n_groups: int = 1
+    topk_groups: int = 1
+    route_scale: float = 1.0
+    default_k: int = 2
+
+
+def router_config(spec) -> RouterConfig:
+    moe = spec.architecture.moe
+    if moe is None:
+        raise ValueError(f"{spec.id} has no mixture-of-experts layers")
+    name, norm = _SPEC_ROUTING[moe.routing]
+    return RouterConfig(name, norm, moe.n_groups or 1, moe.topk_groups or 1,
+                        moe.route_scale if moe.route_scale is not None else 1.0, moe.top_k)
+
+
+@dataclass
+class RoutingStats:
+    """Routing of T tokens through L MoE layers of E experts with top-k; arrays are (L, ...)."""
+    model_id: str
+    simulated: bool
+    config: RouterConfig
+    layers: np.ndarray          # (L,) block index of each MoE layer
+    tokens: np.ndarray          # (T,) token ids (alphabet indices; simulated runs use them too)
+    text: str
+    top_k: int
+    capacity_factor: float | None
+    capacity: int | None        # slots per expert, None when unlimited
+    logits: np.ndarray          # (L, T, E) router logits
+    bias: np.ndarray | None     # (L, E) DeepSeek-V3 selection bias, else None
+    probs: np.ndarray           # (L, T, E) softmax (sigmoid scores for DeepSeek-V3)
+    topk: np.ndarray            # (L, T, k) chosen experts, best first
+    gates: np.ndarray           # (L, T, k) weights the chosen experts' outputs get
+    dropped: np.ndarray         # (L, T, k) over capacity
+    counts: np.ndarray          # (L, E) assignments served (after drops): the heatmap
+    load: np.ndarray            # (L, E) assignments requested
+    mean_gate: np.ndarray       # (L, E) mean over tokens of the gate given to e (0 where not chosen)
+    aux_loss: np.ndarray        # (L,) the routing family's balancing loss, without coefficient
+    cv: np.ndarray              # (L,) coefficient of variation of the requested load
+
+    @property
+    def n_layers(self) -> int:
+        return int(self.logits.shape[0])
+
+    @property
+    def n_tokens(self) -> int:
+        return int(self.logits.shape[1])
+
+    @property
+    def n_experts(self) -> int:
+        return int(self.logits.shape[2])
+
+    @property
+    def top1(self) -> np.ndarray:
+        """(L, T) each token's first choice."""
+        return self.topk[..., 0]
+
+    @property
+    def n_dropped(self) -> np.ndarray:
+        """(L,) assignments dropped per layer."""
+        return self.dropped.sum(axis=(1, 2))
+
+
+def compute_stats(model_id: str, logits: np.ndarray, config: RouterConfig, layers, tokens, text: str,
+                  top_k: int | None = None, capacity_factor: float | None = None,
+                  bias: np.ndarray | None = None, simulated: bool = False) -> RoutingStats:
+    """Route recorded logits (L, T, E) again with routing.py at the given top-k and capacity."""
+    import torch
+
+    from llmviz.models.sim import routing
+
+    logits = np.asarray(logits, np.float32)
+    L, T, E = logits.shape
+    k = int(np.clip(config.default_k if top_k is None else top_k, 1, E))
+    if config.routing == "deepseek_v3":
+        # the top-k must fit inside the kept groups
+        k = min(k, E // config.n_groups * config.topk_groups)
+    eye = torch.eye(E)
+    cap = None if capacity_factor is None else routing.expert_capacity(T, E, capacity_factor, k)
+    out = {name: [] for name in ("probs", "topk", "gates", "dropped", "counts", "load", "aux", "cv")}
+    for layer in range(L):
+        x = torch.from_numpy(logits[layer])
+        b = None if bias is None else torch.from_numpy(np.asarray(bias[layer], np.float32))
+        r, aux = routing.route(x, eye, config.routing, k=k, norm_topk_prob=config.norm_topk_prob,
+                               expert_bias=b, n_groups=config.n_groups, topk_groups=config.topk_groups,
+                               route_scale=config.route_scale)
+        c = routing.apply_capacity(r.topk, E, cap)
+        for name, value in (("probs", r.probs), ("topk", r.topk), ("gates", r.gates), ("dropped", c.dropped),
+                            ("counts", c.kept), ("load", c.load)):
+            out[name].append(value.numpy())
+        out["aux"].append(float(aux))
+        out["cv"].append(c.load_cv)
+    topk, gates = np.stack(out["topk"]), np.stack(out["gates"]).astype(np.float32)
+    dense = np.zeros((L, T, E), np.float32)
+    np.put_along_axis(dense, topk, gates, axis=2)
+    return RoutingStats(model_id, simulated, config, np.asarray(layers, np.int64), np.asarray(tokens, np.int64),
+                        text, k, capacity_factor, cap, logits, None if bias is None else np.asarray(bias, np.float32),
+                        np.stack(out["probs"]).astype(np.float32), topk, gates, np.stack(out["dropped"]),
+                        np.stack(out["counts"]).astype(np.int64), np.stack(out["load"]).astype(np.int64),
+                        dense.mean(axis=1), np.array(out["aux"], np.float32), np.array(out["cv"], np.float32))
+
+
+def restat(stats: RoutingStats, top_k: int | None, capacity_factor: float | None) -> RoutingStats:
+    """The same logits routed with another top-k or capacity factor (no model run)."""
+    return compute_stats(stats.model_id, stats.logits, stats.config, stats.layers, stats.tokens, stats.text,
+                         top_k, capacity_factor, stats.bias, stats.simulated)
+
+
+def validate_text(text: str, limit: int) -> str | None:
+    """One-line problem with a text input for the small MoE models, or None."""
+    if not text:
+        return "the text is empty"
+    bad = sorted({ch for ch in text if ch not in moe_corpus.ALPHABET})
+    if bad:
+        return f"characters outside the alphabet (printable ASCII and newline): {''.join(bad)!r}"
+    if len(text) > limit:
+        return f"the text has {len(text)} characters; the context holds {limit}"
+    return None
+
+
+def expert_colors(n: int) -> np.ndarray:
+    """(n, 3) distinct RGB colours, one per expert, spread around the hue circle."""
+    hues = (np.arange(n) * 0.618034) % 1.0
+    return np.array([colorsys.hsv_to_rgb(h, 0.65, 0.95) for h in hues], np.float32)
+
+
+# ---------------------------------------------------------------- the live small MoE
+
+def _make_compute(variant: str, weights_path=None):
+    def make():
+        from llmviz.models.sim.moe_model import load_moe
+        model = load_moe(variant, weights_path)
+
+        def compute(request):
+            return model.weights() if request == WEIGHTS_REQUEST else model.trace(request)
+        return compute
+    return make
+
+
+class LiveMoE:
+    """A trained moe-4 / moe-8 bound to its scene: text in, trace on the blocks, routing stats out.
+
+    `update(dt)` once per frame collects finished traces (never blocks); `set_text`, `step`,
+    `toggle_play` and `set_routing` answer UI events.
+    """
+
+    def __init__(self, scene, renderer, variant: str | None = None, text: str = DEFAULT_TEXT,
+                 top_k: int | None = None, capacity_factor: float | None = None, weights_path=None,
+                 play_interval: float = 0.4, autoplay: bool = False):
+        from llmviz.models.sim.moe_model import variant_config
+
+        self.variant = variant or scene.spec.id
+        self.cfg = variant_config(self.variant)
+        self.scene, self.renderer = scene, renderer
+        self.simulated = False
+        self.top_k, self.capacity_factor = top_k, capacity_factor
+        self.config = RouterConfig("softmax_topk", True, default_k=self.cfg.top_k)
+        self.play_interval, self.playing = play_interval, False
+        self.stats: RoutingStats | None = None
+        self.trace = None
+        self.weights = None
+        self.error: str | None = None
+        self.stats_version = 0       # bumped when `stats` changes (new trace or new k / capacity)
+        self.values_version = 0      # bumped when block values change
+        self.tick_seconds: list[float] = []
+        self.tokens: list[int] = []
+        self.tokens_generated = 0
+        # autoplay (benchmarks): keep generating, restarting on a new corpus sample when full
+        self.autoplay = autoplay
+        self._samples = random.Random(7)
+        self._runner = SimulationRunner(_make_compute(self.variant, weights_path), coalesce=False)
+        self._runner.submit(WEIGHTS_REQUEST)
+        self._pending: int | None = None
+        self._queued = False
+        self._since_step = 0.0
+        problem = self.set_text(text)
+        if problem:
+            raise ValueError(problem)
+        self.playing = autoplay
+
+    @property
+    def session(self) -> LiveMoE:
+        """LiveModel's interface, where callers read live.session.error / .trace / .weights."""
+        return self
+
+    @property
+    def text(self) -> str:
+        return moe_corpus.decode(self.tokens)
+
+    @property
+    def busy(self) -> bool:
+        return self._pending is not None
+
+    # ------------------------------------------------------------------ events
+    def set_text(self, text: str) -> str | None:
+        """Trace a new text; returns the one-line problem, or None when accepted."""
+        problem = validate_text(text, self.cfg.context_length)
+        if problem:
+            return problem
+        self.tokens = moe_corpus.encode(text)
+        self.playing = False
+        self._submit()
+        return None
+
+    def set_routing(self, top_k: int | None, capacity_factor: float | None) -> None:
+        """Re-route the recorded logits at another top-k / capacity factor (the model is not re-run)."""
+        self.top_k, self.capacity_factor = top_k, capacity_factor
+        if self.stats is not None:
+            self.stats = restat(self.stats, top_k, capacity_factor)
+            self.stats_version += 1
+
+    def step(self) -> bool:
+        """Append the model's most likely next character and trace again; False when it cannot."""
+        if self.busy or self.trace is None or len(self.tokens) >= self.cfg.context_length:
+            return False
+        self.tokens = self.tokens + [int(np.argmax(self.trace["logits"][-1]))]
+        self.tokens_generated += 1
+        self._submit()
+        return True
+
+    def toggle_play(self) -> None:
+        self.playing = not self.playing
+        self._since_step = self.play_interval
+
+    # ------------------------------------------------------------------ per frame
+    def update(self, dt: float) -> bool:
+        """Collect finished work, write it to the blocks, advance playback; True when values changed."""
+        changed = False
+        for result in self._runner.poll():
+            changed |= self._handle(result)
+        if self.playing:
+            self._since_step += dt
+            if self._since_step >= self.play_interval and self.step():
+                self._since_step = 0.0
+            if len(self.tokens) >= self.cfg.context_length and not self.busy:
+                self.playing = False
+                if self.autoplay:
+                    domain = self._samples.choice(moe_corpus.DOMAINS)
+                    self.set_text(moe_corpus.sample(domain, self._samples)[: self.cfg.context_length // 2])
+                    self.playing = True
+        if changed:
+            self.values_version += 1
+        return changed
+
+    def wait(self, timeout: float = 20.0) -> bool:
+        """Block until the weights and the current trace are in (headless use and tests only)."""
+        deadline = time.monotonic() + timeout
+        while (self.busy or self.weights is None) and self.error is None:
+            remaining = deadline - time.monotonic()
+            result = self._runner.wait(remaining) if remaining > 0 else None
+            if result is None:
+                break
+            self._handle(result)
+        return not self.busy and self.weights is not None
+
+    def close(self) -> None:
+        self._runner.close()
+
+    def _handle(self, result) -> bool:
+        if result.error:
+            self.error = f"simulation: {result.error}"
+        if result.request == WEIGHTS_REQUEST:
+            self.weights = result.value
+            if self.weights is not None and self.renderer is not None:
+                self.scene.write_values(self.renderer, self.weights)
+            return self.weights is not None
+        if result.ticket != self._pending:
+            return False
+        self._pending = None
+        if self._queued:  # the text changed while this ran: trace the latest instead
+            self._queued = False
+            self._submit()
+            return False
+        if result.error:
+            return False
+        self.error = None
+        self.trace = result.value
+        self.tick_seconds.append(result.seconds)
+        if self.renderer is not None:
+            # Expert blocks show the expert's weights (d_ff, c); the trace's (t, c) contributions
+            # would overwrite a corner of them, so they are left out.
+            ids = [i for i in self.trace if ".moe.expert." not in i]
+            self.scene.write_values(self.renderer, self.trace, ids)
+        self._restat_from_trace()
+        return True
+
+    def _restat_from_trace(self) -> None:
+        n = self.cfg.n_layers
+        logits = np.stack([self.trace[f"blocks.{i}.moe.router"] for i in range(n)])
+        self.stats = compute_stats(self.variant, logits, self.config, range(n), self.tokens, self.text,
+                                   self.top_k, self.capacity_factor)
+        self.stats_version += 1
+
+    def _submit(self) -> None:
+        if self._pending is not None:
+            self._queued = True
+            return
+        self._pending = self._runner.submit(list(self.tokens))
+
+
+# ---------------------------------------------------------------- simulated routing
+
+class SimulatedRouting:
+    """Routing from a seeded random router on random inputs, for MoE specs without weights.
+
+    Each alphabet character gets a fixed random input vector, so the same text routes the same
+    way; each MoE layer has its own random router (and, for DeepSeek-V3, a zero selection bias:
+    the trained bias is not known). The spec's routing rule is applied exactly.
+    """
+
+    def __init__(self, spec, text: str = "", n_tokens: int = SIMULATED_TOKENS, seed: int = 0,
+                 top_k: int | None = None, capacity_factor: float | None = None):
+        arch = spec.architecture
+        self.spec, self.seed = spec, seed
+        self.simulated = True
+        self.config = router_config(spec)
+        self.layers = np.array([i for i in range(arch.n_layers) if arch.is_moe_layer(i)], np.int64)
+        self.n_experts = arch.moe.n_experts
+        width = min(arch.d_model, SIMULATED_WIDTH)
+        rng = np.random.default_rng(seed)
+        # Router rows of norm ~1 and unit inputs give logits of unit variance at any width.
+        self._routers = rng.normal(0, 1 / np.sqrt(width), (len(self.layers), self.n_experts, width)).astype(np.float32)
+        self._inputs = rng.normal(0, 1, (len(moe_corpus.ALPHABET), width)).astype(np.float32)
+        self._bias = (np.zeros((len(self.layers), self.n_experts), np.float32)
+                      if arch.moe.router_bias else None)
+        self._n_tokens = n_tokens
+        self.top_k, self.capacity_factor = top_k, capacity_factor
+        self.error: str | None = None
+        self.stats_version = 0
+        self.stats: RoutingStats | None = None
+        self.set_text(text)
+
+    def set_text(self, text: str) -> str | None:
+        if text:
+            bad = sorted({ch for ch in text if ch not in moe_corpus.ALPHABET})
+            if bad:
+                return f"characters outside the alphabet (printable ASCII and newline): {''.join(bad)!r}"
+            tokens = np.array(moe_corpus.encode(text), np.int64)
+        else:
+            tokens = np.random.default_rng(self.seed + 1).integers(0, len(moe_corpus.ALPHABET), self._n_tokens)
+            text = moe_corpus.decode(tokens)
+        logits = np.einsum("tw,lew->lte", self._inputs[tokens], self._routers)
+        self.stats = compute_stats(self.spec.id, logits, self.config, self.layers, tokens, text,
+                                   self.top_k, self.capacity_factor, self._bias, simulated=True)
+        self.stats_version += 1
+        return None
+
+    def set_routing(self, top_k: int | None, capacity_factor: float | None) -> None:
+        self.top_k, self.capacity_factor = top_k, capacity_factor
+        self.stats = restat(self.stats, top_k, capacity_factor)
+        self.stats_version += 1
+
+    def update(self, dt: float) -> bool:
+        return False
+
+    def close(self) -> None:
+        pass
+
+
+# ---------------------------------------------------------------- packets
+
+def _center(layout, tensor_id: str, fallback: str | None = None) -> np.ndarray:
+    try:
+        return layout.center[layout.index(tensor_id)]
+    except KeyError:
+        return layout.center[layout.index(fallback)]
+
+
+def routing_packets(layout, stats: RoutingStats, layer_row: int, tokens=None,
+                    stagger: float = PACKET_STAGGER, duration: float = PACKET_DURATION,
+                    lift: float | None = None) -> dict:
+    """PacketSystem.set_packets arguments for one MoE layer: per (token, rank) a path router →
+    expert → MoE out → residual, width and brightness by gate weight, colour by expert.
+
+    Token j leaves at j × stagger. A dropped assignment skips its expert (it passes through on
+    the residual) and is drawn grey. Paths run `lift` in front of the block centres (default:
+    the blocks' depth), since at the centres the blocks would hide the packets.
+    """
+    block = int(stats.layers[layer_row])
+    p = f"blocks.{block}"
+    tok = np.arange(stats.n_tokens) if tokens is None else np.asarray(tokens, np.int64)
+    router = _center(layout, f"{p}.moe.router")
+    out = _center(layout, f"{p}.moe.out")
+    resid = _center(layout, f"{p}.resid2", f"{p}.moe.out")
+    experts = np.stack([_center(layout, f"{p}.moe.expert.{e}") for e in range(stats.n_experts)])
+    chosen = stats.topk[layer_row, tok]                                   # (n, k)
+    dropped = stats.dropped[layer_row, tok].reshape(-1)
+    n, k = chosen.shape
+    pts = np.empty((n * k, 4, 3), np.float32)
+    pts[:, 0] = router
+    pts[:, 1] = experts[chosen.reshape(-1)]
+    pts[dropped, 1] = (router + out) / 2
+    pts[:, 2] = out
+    pts[:, 3] = resid
+    if lift is None:
+        ids = [f"{p}.moe.router", f"{p}.moe.out"]
+        lift = float(max(layout.size[layout.index(i), 2] for i in ids))
+    pts[:, :, 2] += lift
+    gates = stats.gates[layer_row, tok]
+    share = (gates / np.maximum(gates.sum(axis=1, keepdims=True), 1e-12)).reshape(-1)
+    color = np.c_[expert_colors(stats.n_experts)[chosen.reshape(-1)], np.ones(n * k, np.float32)]
+    color[dropped, :3] = 0.5
+    return {"waypoints": pts, "width": 0.3 + 0.7 * share, "brightness": 0.35 + 0.65 * share,
+            "color": color, "start": np.repeat(np.arange(n) * stagger, k), "duration": duration}
+
+
+def token_arrival_time(j: int, stagger: float = PACKET_STAGGER, duration: float = PACKET_DURATION) -> float:
+    """Clock time at which token j's packets reach the residual (for stepping token by token)."""
+    return j * stagger + duration
+
+
+# ---------------------------------------------------------------- export
+
+NPZ_FIELDS = ("layers", "tokens", "logits", "probs", "topk", "gates", "dropped", "counts", "load", "mean_gate",
+              "aux_loss", "cv")
+
+
+def export_routing(stats: RoutingStats, path) -> Path:
+    """Write the routing trace: .npz (every array) or .csv (one row per layer, token, rank)."""
+    path = Path(path)
+    if path.suffix == ".npz":
+        extra = {"top_k": stats.top_k, "capacity_factor": np.nan if stats.capacity_factor is None
+                 else stats.capacity_factor, "capacity": -1 if stats.capacity is None else stats.capacity,
+                 "simulated": stats.simulated, "model_id": stats.model_id, "text": stats.text,
+                 "routing": stats.config.routing}
+        np.savez_compressed(path, **{f: getattr(stats, f) for f in NPZ_FIELDS}, **extra)
+    elif path.suffix == ".csv":
+        L, T, k = stats.topk.shape
+        probs = np.take_along_axis(stats.probs, stats.topk, axis=2)
+        with path.open("w", newline="", encoding="utf-8") as f:
+            w = csv.writer(f)
+            w.writerow(["layer", "token", "char", "rank", "expert", "gate", "prob", "dropped"])
+            for li in range(L):
+                for t in range(T):
+                    ch = moe_corpus.ALPHABET[stats.tokens[t]] if 0 <= stats.tokens[t] < len(moe_corpus.ALPHABET) else ""
+                    for r in range(k):
+                        w.writerow([int(stats.layers[li]), t, ch, r, int(stats.topk[li, t, r]),
+                                    f"{stats.gates[li, t, r]:.6g}", f"{probs[li, t, r]:.6g}",
+                                    int(stats.dropped[li, t, r])])
+    else:
+        raise ValueError(f"export to .npz or .csv, not {path.suffix or 'no extension'!r}")
+    return path
