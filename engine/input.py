@@ -36,6 +36,8 @@ ACTIONS: dict[str, str] = {
     "toggle_mode": BUTTON, "next": BUTTON, "previous": BUTTON, "select": BUTTON, "back": BUTTON,
     "toggle_profiler": BUTTON, "frame_selection": BUTTON, "play_pause": BUTTON,
     "next_model": BUTTON, "previous_model": BUTTON,
+    "back_step": BUTTON, "next_chapter": BUTTON, "previous_chapter": BUTTON,
+    "toggle_chapters": BUTTON, "toggle_tour": BUTTON, "search": BUTTON,
     **{f"preset_{i}": BUTTON for i in range(1, 6)},
     **{f"bookmark_save_{i}": BUTTON for i in range(1, 10)},
     **{f"bookmark_go_{i}": BUTTON for i in range(1, 10)},

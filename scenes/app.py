@@ -6,11 +6,18 @@ and cell, before instancing so its outline and lit source cells show in the same
 imgui (menu bar, model banner, nano-GPT panel, tooltip, F3 profiler, key hints) — so the whole
 frame, window parts included, is timed and visible in one order.
 
+Every action (a key, a gamepad button, or a menu item, which presses its action for a frame) goes
+through ``do``: chapters (scenes/chapter_view.py: Space, N, Backspace, PageUp/PageDown, C), focus
+(scenes/focus.py: click or search, Esc steps out), the tour (scenes/tour.py: T) and bookmarks
+(the rig's Ctrl+1..9 / 1..9, kept per model by scenes/bookmarks.py). The user's bindings.toml in the
+config directory overrides the defaults; a malformed one is named (file:line: problem) and skipped.
+
 Switching model builds the new scene between two frames: the old one is closed, the data atlas
 emptied, a new Engine made around the same renderer, and the camera starts at the overview.
 """
 from __future__ import annotations
 
+import dataclasses
 import sys
 import threading
 import time
@@ -30,12 +37,22 @@ from llmviz.engine.render.gl import GLRenderer
 from llmviz.engine.runtime import Engine
 from llmviz.engine.systems.transform import world_box
 from llmviz.scenes import panels
+from llmviz.scenes.bookmarks import load_bookmarks, save_bookmarks
+from llmviz.scenes.focus import BLOCK, ComponentTree, Focus, Node
 from llmviz.scenes.hover import Reading, SourceHighlight, read_pick
+from llmviz.scenes.tour import Tour
 
 DEFAULT_SCENE = "nano-gpt"  # the live model: what a first-time user should see
-HINTS = ("WASD move · Q/E down/up · drag look · Shift faster · wheel zoom · Tab fly/orbit · click select · "
-         "F frame · Esc back · [ ] model · F5–F9 views · F3 profiler · Ctrl+1..9 save view · 1..9 go")
-LIVE_HINTS = " · N step · Space play/pause"
+HINTS = ("WASD move · Q/E down/up · drag look · Shift faster · wheel zoom · Tab fly/orbit · click focus · "
+         "F frame · Esc step out · Ctrl+F search · [ ] model · F5–F9 views · T tour · F3 profiler · "
+         "Ctrl+1..9 save view · 1..9 go")
+LIVE_HINTS = " · N step · Space play/pause · C chapters"
+CHAPTER_HINTS = ("Chapters: Space play/pause/continue · N next step · Backspace back a step · PageUp/PageDown chapters · "
+                 "C close · pad: Start, dpad ←/↓/↑ · drag to look around")
+# Actions the window itself runs (the rig runs toggle_mode and the bookmarks from the same snapshot).
+WINDOW_ACTIONS = ("toggle_profiler", "back", "frame_selection", "next_model", "previous_model", "play_pause", "next",
+                  "previous", "back_step", "next_chapter", "previous_chapter", "toggle_chapters", "toggle_tour",
+                  "search")
 
 
 def scene_extent(world) -> tuple[np.ndarray, float]:
@@ -45,6 +62,26 @@ def scene_extent(world) -> tuple[np.ndarray, float]:
         return np.zeros(3), 10.0
     lo, hi = (center - half).min(axis=0), (center + half).max(axis=0)
     return (lo + hi) / 2, max(1e-3, float(np.linalg.norm(hi - lo)) / 2)
+
+
+def user_bindings_path():
+    """The user's key bindings file: bindings.toml in the config directory (it may not exist)."""
+    from llmviz.models.registry import config_dir
+
+    return config_dir() / "bindings.toml"
+
+
+def load_user_bindings():
+    """(bindings, problem): the defaults with the user's file over them; a malformed user file is
+    reported (file, line and problem, in one line) and the defaults are used."""
+    from llmviz.engine.input import BindingsError
+
+    path = user_bindings_path()
+    try:
+        return load_bindings(path if path.exists() else None), None
+    except BindingsError as err:
+        print(f"llmviz: {err} (using the default bindings)", file=sys.stderr)
+        return load_bindings(), f"bindings not loaded: {err}"
 
 
 def _preset_key(name: str) -> str:
@@ -66,7 +103,8 @@ class ExplorerWindow(mglw.WindowConfig):
         panels.load_font()
         self.imgui = ModernglWindowRenderer(self.wnd)
         self.renderer = GLRenderer(self.ctx, self.wnd.fbo, self.wnd.buffer_size)
-        self.input = InputState(load_bindings())
+        bindings, problem = load_user_bindings()
+        self.input = InputState(bindings)
         self.overlay = ProfilerOverlay()
         # The profiler starts open on the stress test (that scene is about cost); F3 shows it anywhere.
         self.overlay.visible = (self.options.get("scene") or DEFAULT_SCENE).startswith("stress:")
@@ -80,7 +118,8 @@ class ExplorerWindow(mglw.WindowConfig):
         self.pending_scene: str | None = None
         self.switch_started = 0.0  # when the pending scene was chosen
         self.switch_seconds: float | None = None  # from choosing a model to its first frame on screen
-        self.notice = ""
+        self.notice = problem or ""
+        self.menu_actions: set[str] = set()  # actions chosen in a menu, pressed on the next frame
         try:
             from llmviz.engine.input import attach_pyglet_controllers
 
@@ -107,16 +146,28 @@ class ExplorerWindow(mglw.WindowConfig):
         rig.set_mode(scene.camera_mode)
         schedule = engine.schedule
         schedule.add("input", "input", self._input)
-        schedule.add("camera", "camera", lambda frame: self.rig.update(frame.dt, frame.actions))
+        schedule.add("camera", "camera", self._camera)
         schedule.add("lod", "picking", self._picking)  # after LOD fills visibility.drawn, before instancing reads the flags
         schedule.add("overlay", "imgui", self._overlay)
         self.scene, self.engine, self.rig = scene, engine, rig
         self.presets = panels.ordered_presets(scene.presets)
-        self.panel = panels.NanoGptPanel(scene.live.session) if scene.live is not None else None
+        # The nano-GPT panel drives a nano-GPT session; other live models (the small MoEs) bring their own panels.
+        from llmviz.scenes.live import LiveModel
+
+        self.panel = panels.NanoGptPanel(scene.live.session) if isinstance(scene.live, LiveModel) else None
         self.highlight = SourceHighlight(self.renderer, scene.model) if scene.model is not None else None
         self.hovered = self.selected = None
         self.reading: Reading | None = None
         self._reading_key = None
+        model = scene.model
+        self.tree = ComponentTree(model.layout) if model is not None else None
+        self.focus = Focus(self.tree, model, scene.world) if model is not None else None
+        self.tree_on, self.query, self._focus_search = False, "", False
+        self._details, self._details_key = None, None
+        self.tour = Tour(rig, model.layout) if model is not None else None
+        self.chapters = None  # a ChapterPlayer while the chapters are open
+        self.chapter_list = self._chapter_list(model)
+        rig.bookmarks.update(load_bookmarks(scene.name))
         if scene.model is not None:
             spec = scene.model.spec
             self.title_text, self.params_text = spec.name, panels.params_line(spec)
@@ -170,27 +221,138 @@ class ExplorerWindow(mglw.WindowConfig):
     # ------------------------------------------------------------------ systems
     def _input(self, frame) -> None:
         actions = self.input.frame(frame.dt)
+        if self.menu_actions:  # a menu item is its action pressed: the same path as its key or button
+            actions = dataclasses.replace(actions, pressed=actions.pressed | frozenset(self.menu_actions))
+            self.menu_actions.clear()
         frame.actions = actions
-        if actions.was_pressed("toggle_profiler"):
-            self.overlay.visible = not self.overlay.visible
-        if actions.was_pressed("back") and self.selected is not None:
-            self._set_flag(self.selected, False)
-            self.selected = None
-        if actions.was_pressed("frame_selection") and self.selected is not None:
-            self._focus(self.selected)
-        if actions.was_pressed("next_model"):
-            self.request_scene(self._neighbour(+1))
-        elif actions.was_pressed("previous_model"):
-            self.request_scene(self._neighbour(-1))
+        pressed = [name for name in WINDOW_ACTIONS if actions.was_pressed(name)]
+        if "back_step" in pressed and "previous" in pressed:  # one button bound to both (the d-pad's left)
+            pressed.remove("previous")
+        for name in pressed:
+            self.do(name)
         for i, name in enumerate(self.presets[:5], start=1):
             if actions.was_pressed(f"preset_{i}"):
                 self.go_to_preset(name)
-        if self.scene.live is not None:
-            session = self.scene.live.session
-            if actions.was_pressed("play_pause"):
-                session.toggle_play()
-            if actions.was_pressed("next"):
-                session.step()
+
+    def do(self, name: str) -> None:
+        """Run one window action (from a key, a gamepad button or a menu item)."""
+        player, live = self.chapters, self.scene.live
+        if name == "toggle_profiler":
+            self.overlay.visible = not self.overlay.visible
+        elif name == "back":
+            if player is not None:
+                self.toggle_chapters()  # Esc leaves the chapters
+            elif self.focus is not None and self.focus.node is not None:
+                self.focus.step_out()
+                self._after_focus_change(frame=True)
+            elif self.selected is not None:
+                self._set_flag(self.selected, False)
+                self.selected = None
+        elif name == "frame_selection":
+            if self.focus is not None and self.focus.node is not None:
+                self._frame_focus()
+            elif self.selected is not None:
+                self._focus(self.selected)
+        elif name == "next_model":
+            self.request_scene(self._neighbour(+1))
+        elif name == "previous_model":
+            self.request_scene(self._neighbour(-1))
+        elif name == "toggle_chapters":
+            self.toggle_chapters()
+        elif name == "toggle_tour" and self.tour is not None:
+            self.tour.toggle()
+        elif name == "search" and self.tree is not None:
+            self.tree_on = True
+            self._focus_search = True
+        elif player is not None:
+            if name == "play_pause":
+                player.press_space()
+            elif name == "next":
+                player.next_step()
+            elif name in ("previous", "back_step"):
+                player.previous_step()
+            elif name == "next_chapter":
+                player.next_chapter()
+            elif name == "previous_chapter":
+                player.previous_chapter()
+        elif live is not None:
+            if name == "play_pause":
+                live.session.toggle_play()
+            elif name == "next":
+                live.session.step()
+
+    # ------------------------------------------------------------------ chapters, focus, tour
+    def _chapter_list(self, model) -> list:
+        if model is None:
+            return []
+        from llmviz.scenes.chapters.format import ChapterError, load_chapters
+
+        try:
+            return [c for c in load_chapters() if c.model == model.layout.spec_id]
+        except (ChapterError, OSError) as err:  # a broken chapter file names itself; the window stays up
+            self.notice = f"chapters not loaded: {err}"
+            print(f"llmviz: {err}", file=sys.stderr)
+            return []
+
+    def toggle_chapters(self, chapter: int | None = None, step: int = 0) -> None:
+        """Open the chapters (at ``chapter``/``step`` if given) or, with none given, close them."""
+        if self.chapters is not None and chapter is None:
+            self.chapters.close()
+            self.chapters = None
+            self.rig.transition = None
+            return
+        if self.chapters is None:
+            if not self.chapter_list:
+                self.notice = "this model has no chapters (nano-GPT has)"
+                return
+            from llmviz.scenes.chapter_view import ChapterPlayer
+
+            try:
+                self.chapters = ChapterPlayer(self.scene, self.engine, self.rig, self.renderer, self.wnd.buffer_size)
+            except ValueError as err:
+                self.notice = str(err)
+                print(f"llmviz: {err}", file=sys.stderr)
+                return
+            if self.focus is not None:
+                self.focus.node = None  # the chapter owns the flags now
+            if self.tour is not None:
+                self.tour.stop()
+        if chapter is not None:
+            self.chapters.go_to(chapter, step)
+
+    def select_component(self, node: Node | None) -> None:
+        """Focus a component (block or group): frame it, highlight it, dim the rest; None clears."""
+        if self.focus is None:
+            return
+        if self.chapters is not None:
+            self.toggle_chapters()
+        if self.selected is not None:
+            self._set_flag(self.selected, False)
+            self.selected = None
+        self.focus.select(node)
+        self._after_focus_change(frame=True)
+
+    def _after_focus_change(self, frame: bool) -> None:
+        self._details_key = None
+        if frame and self.focus.node is not None:
+            self._frame_focus()
+
+    def _frame_focus(self) -> None:
+        center, half = self.focus.box(self.focus.node)
+        self.rig.focus(center, half)
+
+    def _camera(self, frame) -> None:
+        actions = frame.actions
+        self.rig.update(frame.dt, actions)
+        if any(name.startswith("bookmark_save_") for name in actions.pressed):
+            try:
+                save_bookmarks(self.scene.name, self.rig.bookmarks)
+            except OSError as err:
+                self.notice = f"cannot save bookmarks: {err}"
+        if self.tour is not None:
+            self.tour.update(frame.dt, actions.steers_camera)
+        if self.chapters is not None:
+            self.chapters.update(frame.dt, actions.steers_camera)
 
     def _picking(self, frame) -> None:
         if self.mouse is None or imgui.get_io().want_capture_mouse:
@@ -201,12 +363,23 @@ class ExplorerWindow(mglw.WindowConfig):
         hovered = None if hit is None else hit.slot
         if hovered != (self.hovered.slot if self.hovered else None):
             if self.hovered is not None and self.hovered.slot != self.selected:
-                self._set_flag(self.hovered.slot, False)
+                if self.focus is not None and self.focus.is_focused(self.hovered.slot):
+                    pass  # the focused component keeps its glow
+                else:
+                    self._set_flag(self.hovered.slot, False)
+                    if self.chapters is not None:
+                        self.chapters.refresh_flags()
             if hovered is not None:
                 self._set_flag(hovered, True)
+        elif hovered is not None and self.chapters is not None:
+            self._set_flag(hovered, True)  # a chapter step re-writes the flags; the hovered block keeps its glow
         self.hovered = hit
         self._read(hit)
         if frame.actions is not None and frame.actions.was_pressed("select") and hit is not None:
+            row = self.scene.model.row_of_slot[hit.slot] if self.scene.model is not None else -1
+            if row >= 0:
+                self.select_component(Node(BLOCK, int(row)))
+                return
             if self.selected is not None and self.selected != hit.slot:
                 self._set_flag(self.selected, False)
             self.selected = hit.slot
@@ -236,14 +409,29 @@ class ExplorerWindow(mglw.WindowConfig):
             imgui.get_io().mouse_pos = imgui.ImVec2(*self.fixed_pointer)
         imgui.new_frame()
         w, h = self.wnd.size
-        choice = panels.main_menu(self.catalog, self.scene.name, self.presets, self.overlay.visible, self.rig.mode)
+        state = panels.MenuState(self.chapter_list, self.chapters is not None,
+                                 self.tour is not None and self.tour.playing, self.tree_on,
+                                 tuple(sorted(self.rig.bookmarks)), self.focus is not None and self.focus.node is not None,
+                                 self.scene.live is not None)
+        choice = panels.main_menu(self.catalog, self.scene.name, self.presets, self.overlay.visible, self.rig.mode,
+                                  state)
         note = self.notice or (f"opened in {self.switch_seconds:.2f} s" if self.switch_seconds is not None else "")
+        if self.tour is not None and self.tour.playing:
+            note = f"tour: {self.tour.stop_name} ({self.tour.index + 1} of {len(self.tour.stops)}) · T stops"
         top = choice.height + panels.banner(choice.height, w, self.title_text, self.params_text, self.status_text,
                                             self.scene.live is not None, note) + 8
         self.overlay.draw(self.engine.profiler, position=(10.0, top))
-        if self.panel is not None:
-            self.panel.draw(w - panels.PANEL_WIDTH - 10, top)
-        panels.hint_bar(f"{self.rig.mode} mode · {HINTS}" + (LIVE_HINTS if self.panel else ""), w, h)
+        hint_h = 44.0
+        left = 10.0 + (300.0 if self.overlay.visible else 0.0)
+        if self.chapters is not None:
+            self._chapter_panels(left, top, h - top - hint_h, w)
+        else:
+            if self.panel is not None:
+                self.panel.draw(w - panels.PANEL_WIDTH - 10, top)
+            self._focus_panels(left, top, h - top - hint_h, w)
+        hints = CHAPTER_HINTS if self.chapters is not None else f"{self.rig.mode} mode · {HINTS}" + (
+            LIVE_HINTS if self.panel else "")
+        panels.hint_bar(hints, w, h)
         if self.reading is not None:
             panels.cell_tooltip(self.reading)
         elif self.hovered is not None:
@@ -258,6 +446,63 @@ class ExplorerWindow(mglw.WindowConfig):
             self.overlay.visible = not self.overlay.visible
         if choice.toggle_mode:
             self.rig.toggle_mode()
+        if choice.action:
+            self.menu_actions.add(choice.action)
+        if choice.chapter is not None:
+            self.toggle_chapters(*choice.chapter)
+
+    def _chapter_panels(self, left: float, top: float, height: float, width: float) -> None:
+        player = self.chapters
+        if player.moment is None:
+            return
+        choice = panels.ChapterChoice()
+        panels.chapter_contents(player.runner, left, top, height, choice)
+        panels.chapter_text_panel(player, width - panels.CHAPTER_PANEL_WIDTH - 10, top, choice)
+        player.light_reference(choice.hovered_reference)
+        if choice.go_to is not None:
+            player.go_to(*choice.go_to)
+        if choice.seek is not None:
+            player.seek(choice.seek)
+        if choice.action:
+            self.menu_actions.add(choice.action)
+        if choice.close:
+            self.toggle_chapters()
+
+    def _focus_panels(self, left: float, top: float, height: float, width: float) -> None:
+        if self.focus is None:
+            return
+        choice = panels.FocusChoice()
+        node = self.focus.node
+        crumbs_h = 0.0
+        if node is not None:
+            crumbs_h = panels.breadcrumbs(self.tree, node, left, top, choice) + 6
+            details = self._focus_details(node)
+            y = top + (0 if self.panel is None else 430)
+            panels.details_panel(details, width - panels.PANEL_WIDTH - 10, y)
+        if self.tree_on:
+            panels.component_tree(self.tree, node, self.query, left, top + crumbs_h, height - crumbs_h, choice,
+                                  self._focus_search)
+            self._focus_search = False
+        if choice.search is not None:
+            self.query = choice.search
+        if choice.clear:
+            self.select_component(None)
+        elif choice.select is not None:
+            self.select_component(choice.select)
+
+    def _focus_details(self, node: Node):
+        live = self.scene.live
+        version = live.values_version if live is not None else 0
+        if self._details_key != (node, version):
+            values = None
+            session = getattr(live, "session", None)
+            if getattr(session, "trace", None) is not None:
+                from collections import ChainMap
+
+                values = ChainMap(dict(session.trace), dict(getattr(session, "weights", None) or {}))
+            self._details = self.tree.details(node, values)
+            self._details_key = (node, version)
+        return self._details
 
     # ------------------------------------------------------------------ helpers
     def _set_flag(self, slot: int, on: bool) -> None:

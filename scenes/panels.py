@@ -69,6 +69,26 @@ class MenuChoice:
     toggle_profiler: bool = False
     toggle_mode: bool = False
     height: float = 0.0
+    action: str | None = None  # an input action chosen from a menu: the window runs it as if its key was pressed
+    chapter: tuple[int, int] | None = None  # (chapter index, step index) chosen in the Chapters menu
+
+
+@dataclass
+class MenuState:
+    """What the menus show beside the scene list: chapters, panels, bookmarks."""
+    chapters: list = None           # Chapter objects of this model, or None where it has none
+    chapters_on: bool = False
+    tour_on: bool = False
+    tree_on: bool = False
+    bookmarks: tuple = ()           # saved bookmark numbers
+    focused: bool = False
+    live: bool = False
+
+
+def _action_item(choice: MenuChoice, label: str, shortcut: str, action: str, selected: bool = False,
+                 enabled: bool = True) -> None:
+    if imgui.menu_item(label, shortcut, selected, enabled)[0]:
+        choice.action = action
 
 
 def model_catalog() -> list[CatalogEntry]:
@@ -104,7 +124,7 @@ def params_line(spec) -> str:
 
 
 def main_menu(catalog: list[CatalogEntry], current: str, presets: list[str], profiler_on: bool,
-              camera_mode: str) -> MenuChoice:
+              camera_mode: str, state: MenuState | None = None) -> MenuChoice:
     choice = MenuChoice()
     if not imgui.begin_main_menu_bar():
         return choice
@@ -127,13 +147,60 @@ def main_menu(catalog: list[CatalogEntry], current: str, presets: list[str], pro
         imgui.separator()
         if imgui.menu_item_simple("Orbit mode" if camera_mode == "fly" else "Fly mode", "Tab"):
             choice.toggle_mode = True
+        state = state or MenuState()
+        _action_item(choice, "Stop the tour" if state.tour_on else "Fly the tour", "T", "toggle_tour", state.tour_on)
+        imgui.separator()
+        if imgui.begin_menu("Save bookmark"):
+            for i in range(1, 10):
+                _action_item(choice, f"Bookmark {i}", f"Ctrl+{i}", f"bookmark_save_{i}", i in state.bookmarks)
+            imgui.end_menu()
+        if imgui.begin_menu("Go to bookmark", bool(state.bookmarks)):
+            for i in range(1, 10):
+                _action_item(choice, f"Bookmark {i}", str(i), f"bookmark_go_{i}", enabled=i in state.bookmarks)
+            imgui.end_menu()
+        imgui.separator()
+        _action_item(choice, "Frame the selection", "F", "frame_selection", enabled=state.focused)
+        _action_item(choice, "Step out of the focus", "Esc", "back", enabled=state.focused)
         imgui.end_menu()
+    _chapters_menu(choice, state or MenuState())
     if imgui.begin_menu("View"):
         if imgui.menu_item_simple("Profiler", "F3", profiler_on):
             choice.toggle_profiler = True
+        _action_item(choice, "Component tree and search", "Ctrl+F", "search", (state or MenuState()).tree_on)
+        imgui.separator()
+        _action_item(choice, "Next model", "]", "next_model")
+        _action_item(choice, "Previous model", "[", "previous_model")
+        imgui.end_menu()
+    if state is not None and state.live and imgui.begin_menu("Model run"):
+        _action_item(choice, "Step (one letter)", "N", "next")
+        _action_item(choice, "Play / pause", "Space", "play_pause")
         imgui.end_menu()
     imgui.end_main_menu_bar()
     return choice
+
+
+def _chapters_menu(choice: MenuChoice, state: MenuState) -> None:
+    if not imgui.begin_menu("Chapters"):
+        return
+    if not state.chapters:
+        imgui.text_disabled("this model has no chapters (nano-GPT has)")
+        imgui.end_menu()
+        return
+    _action_item(choice, "Close chapters" if state.chapters_on else "Open chapters", "C", "toggle_chapters",
+                 state.chapters_on)
+    _action_item(choice, "Play / pause / continue", "Space", "play_pause", enabled=state.chapters_on)
+    _action_item(choice, "Next step", "N", "next", enabled=state.chapters_on)
+    _action_item(choice, "Back a step", "Backspace", "back_step", enabled=state.chapters_on)
+    _action_item(choice, "Next chapter", "PageDown", "next_chapter", enabled=state.chapters_on)
+    _action_item(choice, "Previous chapter", "PageUp", "previous_chapter", enabled=state.chapters_on)
+    imgui.separator()
+    for i, chapter in enumerate(state.chapters):
+        if imgui.begin_menu(f"{chapter.number}. {chapter.title}"):
+            for k, step in enumerate(chapter.steps):
+                if imgui.menu_item_simple(f"{k + 1}. {step.title}"):
+                    choice.chapter = (i, k)
+            imgui.end_menu()
+    imgui.end_menu()
 
 
 def banner(top: float, width: float, title: str, params: str, status: str, live: bool, note: str = "") -> float:
@@ -301,3 +368,245 @@ class NanoGptPanel:
             imgui.progress_bar(float(probs[i]), imgui.ImVec2(220, 0), f"{probs[i]:.3f}")
             imgui.pop_style_color()
         imgui.text_colored(DIM_RGB, f"last forward pass {s.last_tick_seconds * 1000:.1f} ms (worker thread)")
+
+
+# --- chapters -----------------------------------------------------------------------------------
+
+REFERENCE_RGB = (0.55, 0.85, 1.00, 1.0)
+CHAPTER_PANEL_WIDTH = 440.0
+TOC_WIDTH = 250.0
+_PANEL = (imgui.WindowFlags_.no_saved_settings | imgui.WindowFlags_.no_move | imgui.WindowFlags_.no_focus_on_appearing
+          | imgui.WindowFlags_.no_collapse)
+
+
+@dataclass
+class ChapterChoice:
+    go_to: tuple[int, int] | None = None  # (chapter, step)
+    seek: float | None = None
+    action: str | None = None             # play_pause, back_step, next, next_chapter, previous_chapter
+    hovered_reference: str | None = None  # the block or group a hovered reference names
+    close: bool = False
+
+
+def chapter_contents(runner, x: float, y: float, height: float, choice: ChapterChoice) -> None:
+    """Table of contents: a list of every chapter (pick one) and the current chapter's steps; click to go.
+
+    Compact on purpose (the current chapter's steps only): the chapters frame their subject in the
+    middle and left of the view, and a full tree down the left edge would cover it.
+    """
+    imgui.set_next_window_pos(imgui.ImVec2(x, y), imgui.Cond_.always)
+    imgui.set_next_window_size_constraints(imgui.ImVec2(TOC_WIDTH, 0), imgui.ImVec2(TOC_WIDTH, height))
+    imgui.set_next_window_bg_alpha(0.85)
+    expanded, _ = imgui.begin("Contents", None, (_PANEL & ~imgui.WindowFlags_.no_collapse)
+                              | imgui.WindowFlags_.always_auto_resize)
+    if expanded:
+        current = runner.current
+        imgui.set_next_item_width(TOC_WIDTH - 16)
+        if imgui.begin_combo("##chapter", f"{current.number}. {current.title}", imgui.ComboFlags_.height_large):
+            for i, chapter in enumerate(runner.chapters):
+                if imgui.selectable(f"{chapter.number}. {chapter.title}##ch{i}", i == runner.chapter)[0]:
+                    choice.go_to = (i, 0)
+            imgui.end_combo()
+        for k, step in enumerate(current.steps):
+            if imgui.selectable(f"{k + 1}. {step.title}##st{k}", k == runner.step_index)[0]:
+                choice.go_to = (runner.chapter, k)
+        imgui.text_colored(DIM_RGB, f"chapter {runner.chapter + 1} of {len(runner.chapters)} · PageUp/PageDown")
+    imgui.end()
+
+
+def _wrapped_text_with_references(rendered, width: float, choice: ChapterChoice) -> None:
+    """The step's text word by word, wrapped to ``width``; references coloured, and reported when hovered."""
+    text = rendered.text
+    pieces, cursor = [], 0
+    for ref in sorted(rendered.references, key=lambda r: r.start):
+        if ref.start > cursor:
+            pieces.append((text[cursor:ref.start], None))
+        pieces.append((text[ref.start:ref.end], ref.target))
+        cursor = ref.end
+    pieces.append((text[cursor:], None))
+    space = imgui.calc_text_size(" ").x
+    line_width = 0.0
+    first = True
+    for piece, target in pieces:
+        for p, paragraph in enumerate(piece.split("\n")):
+            if p > 0:
+                first, line_width = True, 0.0  # the next word starts a new line
+            for word in paragraph.split(" "):
+                if not word:
+                    continue
+                w = imgui.calc_text_size(word).x
+                if not first:
+                    if line_width + space + w > width:
+                        line_width = 0.0
+                    else:
+                        imgui.same_line(0, space)
+                        line_width += space
+                if target is None:
+                    imgui.text(word)
+                else:
+                    imgui.text_colored(REFERENCE_RGB, word)
+                    if imgui.is_item_hovered():
+                        choice.hovered_reference = target
+                        imgui.set_tooltip(f"{target} (lit in the scene)")
+                line_width += w
+                first = False
+
+
+def chapter_text_panel(player, x: float, y: float, choice: ChapterChoice) -> None:
+    """The current step: chapter and step title, text with lit references, transport buttons and a scrub bar."""
+    runner, m = player.runner, player.moment
+    imgui.set_next_window_pos(imgui.ImVec2(x, y), imgui.Cond_.always)
+    imgui.set_next_window_size(imgui.ImVec2(CHAPTER_PANEL_WIDTH, 0), imgui.Cond_.always)
+    imgui.set_next_window_bg_alpha(0.9)
+    chapter = runner.current
+    expanded, _ = imgui.begin(f"Chapter {chapter.number}: {chapter.title}###chaptertext", None, _PANEL)
+    if expanded and m is not None:
+        imgui.text_colored(AMBER_RGB, f"Step {m.step + 1} of {len(chapter.steps)}: {m.title}")
+        imgui.separator()
+        if m.text is None:
+            imgui.text_colored(DIM_RGB, "waiting for the model's values…")
+        else:
+            _wrapped_text_with_references(m.text, CHAPTER_PANEL_WIDTH - 24, choice)
+        imgui.separator()
+        if imgui.button("<<##prevch"):
+            choice.action = "previous_chapter"
+        imgui.same_line()
+        if imgui.button("< Back"):
+            choice.action = "back_step"
+        imgui.same_line()
+        label = "Continue (Space)" if m.waiting else ("Pause (Space)" if runner.playing else "Play (Space)")
+        if imgui.button(label):
+            choice.action = "play_pause"
+        imgui.same_line()
+        if imgui.button("Next >"):
+            choice.action = "next"
+        imgui.same_line()
+        if imgui.button(">>##nextch"):
+            choice.action = "next_chapter"
+        imgui.same_line()
+        if imgui.button("Close"):
+            choice.close = True
+        imgui.set_next_item_width(CHAPTER_PANEL_WIDTH - 24)
+        changed, t = imgui.slider_float("##scrub", float(runner.t), 0.0, float(runner.duration),
+                                        f"%.1f s of {runner.duration:.1f} s")
+        if changed:
+            choice.seek = t
+        # Step marks under the slider: where each step starts.
+        draw = imgui.get_window_draw_list()
+        lo = imgui.get_item_rect_min()
+        hi = imgui.get_item_rect_max()
+        for start, _ in runner.timeline():
+            px = lo.x + (hi.x - lo.x) * (start / max(runner.duration, 1e-9))
+            draw.add_line(imgui.ImVec2(px, hi.y), imgui.ImVec2(px, hi.y + 4), imgui.get_color_u32(AMBER_RGB))
+        imgui.dummy(imgui.ImVec2(1, 2))
+        if m.waiting:
+            imgui.text_colored(DIM_RGB, "Space continues · Backspace back · PageUp/PageDown chapters")
+    imgui.end()
+
+
+# --- focus ---------------------------------------------------------------------------------------
+
+@dataclass
+class FocusChoice:
+    select: object = None   # a focus.Node to select
+    clear: bool = False
+    search: str | None = None
+
+
+def breadcrumbs(tree, node, x: float, y: float, choice: FocusChoice) -> float:
+    """model › Transformer 2 › Self-attention › head 1: each crumb a button; returns the bar's height."""
+    imgui.set_next_window_pos(imgui.ImVec2(x, y), imgui.Cond_.always)
+    imgui.set_next_window_bg_alpha(0.85)
+    imgui.begin("##breadcrumbs", None, imgui.WindowFlags_.no_decoration | imgui.WindowFlags_.no_saved_settings
+                | imgui.WindowFlags_.always_auto_resize | imgui.WindowFlags_.no_focus_on_appearing
+                | imgui.WindowFlags_.no_move)
+    path = tree.path(node)
+    for i, crumb in enumerate(path):
+        if i:
+            imgui.same_line(0, 4)
+            imgui.text_colored(DIM_RGB, "›")
+            imgui.same_line(0, 4)
+        if imgui.small_button(f"{tree.label(crumb)}##crumb{i}"):
+            choice.select = crumb
+    imgui.same_line(0, 12)
+    if imgui.small_button("x (Esc)"):
+        choice.clear = True
+    height = imgui.get_window_size().y
+    imgui.end()
+    return height
+
+
+def _tree_node(tree, g: int, selected, choice: FocusChoice, open_path: set) -> None:
+    from llmviz.scenes.focus import BLOCK, GROUP, Node
+
+    node = Node(GROUP, g)
+    flags = imgui.TreeNodeFlags_.open_on_arrow | imgui.TreeNodeFlags_.span_avail_width
+    if node == selected:
+        flags |= imgui.TreeNodeFlags_.selected
+    if g in open_path:
+        imgui.set_next_item_open(True, imgui.Cond_.always)
+    opened = imgui.tree_node_ex(f"{tree.label(node)}##g{g}", flags)
+    if imgui.is_item_clicked() and not imgui.is_item_toggled_open():
+        choice.select = node
+    if opened:
+        for child in tree.child_groups(g):
+            _tree_node(tree, int(child), selected, choice, open_path)
+        for row in tree.child_rows(g)[:400]:
+            leaf = Node(BLOCK, int(row))
+            if imgui.selectable(f"{tree.label(leaf)}##b{row}", leaf == selected)[0]:
+                choice.select = leaf
+        imgui.tree_pop()
+
+
+def component_tree(tree, selected, query: str, x: float, y: float, height: float, choice: FocusChoice,
+                   focus_search: bool = False) -> None:
+    """The component tree with a search box: type words ("layer 2 head 1"), click a result to focus it."""
+    imgui.set_next_window_pos(imgui.ImVec2(x, y), imgui.Cond_.always)
+    imgui.set_next_window_size(imgui.ImVec2(TOC_WIDTH + 40, height), imgui.Cond_.always)
+    imgui.set_next_window_bg_alpha(0.88)
+    expanded, _ = imgui.begin("Components", None, _PANEL)
+    if expanded:
+        if focus_search:
+            imgui.set_keyboard_focus_here()
+        imgui.set_next_item_width(-1)
+        changed, text = imgui.input_text_with_hint("##search", "search: attention head 1", query)
+        if changed:
+            choice.search = text
+        imgui.separator()
+        if query.strip():
+            results = tree.search(query)
+            if not results:
+                imgui.text_colored(DIM_RGB, "no component matches")
+            for node in results:
+                above = " › ".join(tree.label(n) for n in tree.path(node)[1:-1])
+                text = tree.label(node) + (f"  ·  {above}" if above else "")
+                if imgui.selectable(f"{text}##r{node.kind}{node.index}", node == selected)[0]:
+                    choice.select = node
+                if imgui.is_item_hovered():
+                    imgui.set_tooltip(tree.ident(node))
+        else:
+            open_path = set()
+            if selected is not None:
+                open_path = {n.index for n in tree.path(selected)[:-1]}
+            _tree_node(tree, 0, selected, choice, open_path)
+    imgui.end()
+
+
+def details_panel(details, x: float, y: float) -> None:
+    """The focused component: id, shape, parameters and value statistics."""
+    from llmviz.models.params import human
+
+    imgui.set_next_window_pos(imgui.ImVec2(x, y), imgui.Cond_.always)
+    imgui.set_next_window_size(imgui.ImVec2(PANEL_WIDTH, 0), imgui.Cond_.always)
+    imgui.set_next_window_bg_alpha(0.88)
+    imgui.begin(f"{details.title}###details", None, _PANEL)
+    imgui.text_colored(DIM_RGB, details.ident)
+    imgui.text(f"shape: {details.shape}")
+    imgui.text(f"parameters: {details.params:,}" + (f" ({human(details.params)})" if details.params >= 10_000 else ""))
+    if details.stats is not None:
+        lo, mean, hi, std = details.stats
+        imgui.text(f"values: min {format_number(lo)} · max {format_number(hi)}")
+        imgui.text(f"            mean {format_number(mean)} · std {format_number(std)}")
+    else:
+        imgui.text_colored(AMBER_RGB, "values: no trace (structure only)")
+    imgui.end()

@@ -119,6 +119,7 @@ class Scripted(ExplorerWindow):
             self.tap("F9")
         elif self.n == 13:
             seen["preset_transition"] = self.rig.transition is not None
+            seen["expected_next"] = self._neighbour(+1)
             self.tap("BRACKETRIGHT")
         elif self.n == 16:
             seen["after_next_model"] = s.name
@@ -148,6 +149,149 @@ def test_keys_hover_presets_and_model_switching_in_the_window(tmp_path):
     assert seen["reading"][:2] == ["probs", "t=1, v=2"] and seen["reading"][2].startswith("softmax")
     assert seen["lit_regions"] == 2  # the logits row it came from, and the hovered cell
     assert seen["preset_transition"] is True  # F9: a smooth move to the output preset
-    assert seen["after_next_model"] == "gpt-2-small"  # ]: the next model in the menu's order
+    # ]: the next model in the menu's order (the registry's; models are added to it over time)
+    assert seen["expected_next"] != "nano-gpt" and seen["after_next_model"] == seen["expected_next"]
     assert seen["switch_seconds"] is not None and seen["switch_seconds"] < 5.0
     assert seen["after_request"] == "gpt-3-175b" and seen["highlight_after_switch"] is True
+
+
+# Chapters, focus, tour and bookmarks driven from inside a real window: keys and gamepad buttons through
+# the same action table, and a menu item as its action; prints what it saw as JSON.
+CHAPTER_SCRIPT = r"""
+import json, os
+import moderngl_window as mglw
+import numpy as np
+from llmviz.engine.ecs.components import FLAG_DIMMED
+from llmviz.scenes.app import ExplorerWindow
+
+class Scripted(ExplorerWindow):
+    n = 0
+    seen = {}
+
+    def tap(self, key):
+        self.input.key_down(key)
+        self.taps.append(("key", key))
+
+    def pad(self, button):
+        self.input.pad_button(button, True)
+        self.taps.append(("pad", button))
+
+    def where(self):
+        r = self.chapters.runner
+        return [r.chapter, r.step_index]
+
+    def on_render(self, t, dt):
+        self.n += 1
+        self.taps = getattr(self, "taps", [])
+        for kind, name in self.taps:
+            self.input.key_up(name) if kind == "key" else self.input.pad_button(name, False)
+        self.taps = []
+        seen = self.seen
+        n = self.n
+        if n == 2:
+            self.scene.wait_for_values()
+            self.original = np.array(self.scene.live.session.trace["embed.tok"]) if "embed.tok" in self.scene.live.session.trace else None
+        elif n == 3:
+            self.tap("C")
+        elif n == 4:
+            seen["open"] = self.chapters is not None and self.where()
+            self.tap("PAGEDOWN")
+        elif n == 5:
+            seen["pagedown"] = self.where()
+            self.tap("N")
+        elif n == 6:
+            seen["n"] = self.where()
+            self.tap("BACKSPACE")
+        elif n == 7:
+            seen["backspace"] = self.where()
+            self.pad("dpdown")
+        elif n == 8:
+            seen["pad_dpdown"] = self.where()
+            self.pad("dpup")
+        elif n == 9:
+            seen["pad_dpup"] = self.where()
+            self.tap("SPACE")
+        elif n == 10:
+            seen["space_playing"] = self.chapters.runner.playing
+            self.pad("start")
+        elif n == 11:
+            seen["pad_start_playing"] = self.chapters.runner.playing
+            self.tap("PAGEUP")
+        elif n == 12:
+            seen["pageup"] = self.where()
+            seen["text"] = self.chapters.moment.text is not None
+            self.menu_actions.add("next_chapter")  # a menu item: its action, pressed
+        elif n == 13:
+            seen["menu_next_chapter"] = self.where()
+            self.tap("C")
+        elif n == 14:
+            seen["closed"] = self.chapters is None
+            flags = self.engine.world["renderable"]["flags"]
+            seen["no_dim_after_close"] = not (flags & FLAG_DIMMED).any()
+            self.select_component(self.tree.node_of("blocks.1.attn.head.1"))
+        elif n == 15:
+            seen["crumbs"] = [self.tree.label(x) for x in self.tree.path(self.focus.node)]
+            seen["dimmed"] = int((self.engine.world["renderable"]["flags"] & FLAG_DIMMED).astype(bool).sum())
+            seen["focus_moving"] = self.rig.transition is not None
+            self.tap("ESCAPE")
+        elif n == 16:
+            seen["after_esc"] = self.tree.ident(self.focus.node)
+            self.pad("b")
+        elif n == 17:
+            seen["after_pad_b"] = self.tree.ident(self.focus.node)
+            self.tap("T")
+        elif n == 18:
+            seen["tour"] = self.tour.playing
+            self.tap("T")
+            self.input.key_down("CTRL")
+        elif n == 19:
+            seen["tour_stopped"] = not self.tour.playing
+            self.tap("4")
+        elif n == 20:
+            self.input.key_up("CTRL")
+            path = os.path.join(os.environ["LLMVIZ_CONFIG_DIR"], "bookmarks", "nano-gpt.json")
+            seen["bookmark_file"] = sorted(json.load(open(path))["bookmarks"]) if os.path.exists(path) else None
+            self.select_component(None)
+            self.go_to_preset("output", duration=0.0)
+        elif n == 22:
+            layout = self.scene.model.layout
+            px, py, _ = self.engine.camera.project(layout.center[layout.index("probs")])[0]
+            self.fixed_pointer = self.mouse = (float(px), float(py))
+        elif n == 24:
+            self.tap("ENTER")  # select: the block under the pointer
+        elif n == 26:
+            seen["clicked"] = self.focus.node and self.tree.ident(self.focus.node)
+            print("SEEN " + json.dumps(seen))
+            self.wnd.close()
+        super().on_render(t, dt)
+
+ExplorerWindow.options = {"scene": "nano-gpt", "frames": None, "screenshot": None, "view": None, "hover": None}
+mglw.run_window_config(Scripted, args=["--window", "pyglet"])
+"""
+
+
+def test_chapter_keys_focus_tour_and_bookmarks_in_the_window(tmp_path):
+    import os
+
+    script = tmp_path / "chapters.py"
+    script.write_text(CHAPTER_SCRIPT)
+    env = {**os.environ, "LLMVIZ_CONFIG_DIR": str(tmp_path / "config")}
+    proc = subprocess.run([*XVFB, sys.executable, str(script)], capture_output=True, text=True, timeout=240, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    seen = json.loads(next(line for line in proc.stdout.splitlines() if line.startswith("SEEN "))[5:])
+    assert seen["open"] == [0, 0]             # C: the chapters open at chapter 1, step 1
+    assert seen["pagedown"] == [1, 0]         # PageDown: next chapter
+    assert seen["n"] == [1, 1]                # N: next step
+    assert seen["backspace"] == [1, 0]        # Backspace: back a step
+    assert seen["pad_dpdown"] == [2, 0]       # the gamepad's d-pad down: next chapter, as PageDown
+    assert seen["pad_dpup"] == [1, 0]         # d-pad up: previous chapter, as PageUp
+    assert seen["space_playing"] is True and seen["pad_start_playing"] is False  # Space and Start: play/pause
+    assert seen["pageup"] == [0, 0] and seen["text"] is True
+    assert seen["menu_next_chapter"] == [1, 0]
+    assert seen["closed"] and seen["no_dim_after_close"]
+    assert seen["crumbs"] == ["model", "Transformer 1", "Self-attention", "3 heads", "head 1"]
+    assert seen["dimmed"] > 50 and seen["focus_moving"]
+    assert seen["after_esc"] == "blocks.1.attn.heads" and seen["after_pad_b"] == "blocks.1.attn"
+    assert seen["tour"] and seen["tour_stopped"]
+    assert seen["bookmark_file"] == ["4"]
+    assert seen["clicked"] == "probs"  # selecting a block under the pointer focuses that block

@@ -1,0 +1,138 @@
+"""Chapters in the window: a ChapterRunner's moment driving the camera rig, the focus flags and the shown values.
+
+Each frame ``update(dt)`` advances the runner and, when the moment changed: eases the camera to a
+jumped-to position (a step, chapter or scrub) through the rig, or follows the step's own camera
+path while playing; writes the focus/dim flags when the step changes; writes the animations'
+arrays to their blocks (and, when an animation stops changing a tensor, the live trace's values
+back). ``close()`` puts the live values and flags back. Hovering a block reference in the text
+lights its blocks with ``light_reference``.
+"""
+from __future__ import annotations
+
+from collections import ChainMap
+
+import numpy as np
+
+from llmviz.engine.camera_control import Pose
+from llmviz.engine.ecs.components import FLAG_HIGHLIGHTED
+from llmviz.scenes.chapters.apply import apply_focus, chapter_runner
+
+JUMP_SECONDS = 0.8  # a step / chapter jump is a smooth move of this length
+
+
+class ChapterPlayer:
+    def __init__(self, scene, engine, rig, renderer, viewport):
+        self.scene, self.engine, self.rig, self.renderer = scene, engine, rig, renderer
+        self.runner = chapter_runner(scene, viewport)  # ValueError where the model has no chapters
+        self.moment = None
+        self._jump = True
+        self._last_pose: Pose | None = None
+        self._flags_key = None
+        self._values_key = None
+        self._written: set[str] = set()
+        self._lit: np.ndarray | None = None
+
+    # ------------------------------------------------------------------ controls (keys, panels)
+    def press_space(self) -> None:
+        before = self.runner.chapter
+        self.runner.press_space()
+        self._jump |= self.runner.chapter != before
+
+    def _nav(self, fn, *args) -> None:
+        fn(*args)
+        self._jump = True
+
+    def next_step(self):
+        self._nav(self.runner.next_step)
+
+    def previous_step(self):
+        self._nav(self.runner.previous_step)
+
+    def next_chapter(self):
+        self._nav(self.runner.next_chapter)
+
+    def previous_chapter(self):
+        self._nav(self.runner.previous_chapter)
+
+    def go_to(self, chapter: int, step: int = 0):
+        self._nav(self.runner.go_to, chapter, step)
+
+    def seek(self, t: float):
+        self._nav(self.runner.seek, t)
+
+    # ------------------------------------------------------------------ per frame
+    def update(self, dt: float, steering: bool = False) -> None:
+        runner = self.runner
+        runner.update(dt)
+        m = self.moment = runner.moment()
+        pose = m.camera
+        changed = self._last_pose is None or not (np.allclose(pose.position, self._last_pose.position)
+                                                  and np.allclose(pose.orientation, self._last_pose.orientation))
+        if changed:
+            if self._jump:
+                self.rig.move_to(pose.position, pose.orientation, JUMP_SECONDS)
+            elif self.rig.transition is None and not steering:
+                pose.apply(self.rig.camera)  # the step's own eased path, frame by frame
+            self.rig.orbit.target = np.array(m.look_at, np.float64)
+            self._last_pose = pose
+        self._jump = False
+        key = (m.chapter, m.step, m.dim)
+        if key != self._flags_key:
+            apply_focus(self.scene.model, self.engine.world, m.focus_rows, m.dim)
+            self._flags_key = key
+            self._lit = None
+        self._write_values(m)
+
+    def _live_source(self):
+        live = self.scene.live
+        session = getattr(live, "session", None)
+        if getattr(session, "trace", None) is None:
+            return None
+        return ChainMap(dict(session.trace), dict(getattr(session, "weights", None) or {}))
+
+    def _write_values(self, m) -> None:
+        live = self.scene.live
+        version = live.values_version if live is not None else 0
+        key = (m.chapter, m.step, round(m.t, 4), version)
+        if key == self._values_key:
+            return
+        self._values_key = key
+        arrays = self.runner.animated_values(m)
+        stale = self._written - set(arrays)
+        if stale:
+            self._restore(stale)
+        if arrays:
+            self.scene.model.write_values(self.renderer, arrays)
+        self._written = set(arrays)
+
+    def _restore(self, ids) -> None:
+        source = self._live_source()
+        if source is not None:
+            self.scene.model.write_values(self.renderer, source, ids=[i for i in ids if i in source])
+
+    def refresh_flags(self) -> None:
+        """Write the step's focus flags again on the next update (after a hover cleared one)."""
+        self._flags_key = None
+
+    def light_reference(self, target: str | None) -> None:
+        """Light the blocks a hovered text reference names (None: put the step's own flags back)."""
+        flags = self.engine.world["renderable"]["flags"]
+        slots = self.scene.model.block_slots
+        if target is None:
+            if self._lit is not None:
+                self._flags_key = None  # re-applied by the next update
+                self._lit = None
+            return
+        try:
+            rows = self.runner.focus_rows([target])
+        except KeyError:
+            return
+        self._lit = rows
+        flags[slots[rows]] |= flags.dtype.type(FLAG_HIGHLIGHTED)
+
+    def close(self) -> None:
+        """Leave the chapter: the live values back on the animated blocks, no focus flags."""
+        if self._written:
+            self._restore(self._written)
+        self._written = set()
+        apply_focus(self.scene.model, self.engine.world, np.array([], np.int64), False)
