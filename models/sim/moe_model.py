@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from llmviz.models.sim import moe_corpus, routing
-from llmviz.models.sim.nanogpt import NanoGPT, _Attention
+from llmviz.models.sim.nanogpt import NanoGPT, _Attention, attention_sublayer, embed, unembed
 from llmviz.models.sim.trace import ActivationTrace
 
 VARIANTS = {"moe-4": 4, "moe-8": 8}   # variant name → experts per layer
@@ -105,34 +105,12 @@ class MoEGPT(nn.Module):
         `record(id, tensor)`, when given, receives batch row 0's intermediates under the layout ids.
         """
         cfg = self.cfg
-        B, T = idx.shape
-        if T > cfg.context_length:
-            raise ValueError(f"{T} tokens exceed the context of {cfg.context_length}")
-        tok = self.embed["tok"](idx)
-        pos = self.embed["pos"].weight[:T]
-        x = tok + pos
-        if record is not None:
-            for name, t in (("tokens", idx[0]), ("embed.tok", tok[0]), ("embed.pos", pos), ("embed.out", x[0])):
-                record(name, t)
-        H, D = cfg.n_heads, cfg.head_dim
+        T = idx.shape[1]
+        x = embed(self, idx, record)
         records = []
         for i, blk in enumerate(self.blocks):
             p = f"blocks.{i}"
-            h = NanoGPT._layer_norm(blk.ln1, x, record, f"{p}.ln1")
-            q, k, v = blk.attn.qkv(h).view(B, T, 3, H, D).permute(2, 0, 3, 1, 4)
-            scores = (q @ k.transpose(-1, -2)) / math.sqrt(D)
-            masked = scores.masked_fill(blk.attn.causal[:T, :T], float("-inf"))
-            att = torch.softmax(masked, dim=-1)
-            heads = att @ v
-            a = blk.attn.proj(heads.transpose(1, 2).reshape(B, T, cfg.d_model))
-            x = x + a
-            if record is not None:
-                for hh in range(H):
-                    for name, t in (("q", q), ("k", k), ("v", v), ("scores", scores),
-                                    ("scores_masked", masked), ("softmax", att), ("out", heads)):
-                        record(f"{p}.attn.head.{hh}.{name}", t[0, hh])
-                record(f"{p}.attn.proj", a[0])
-                record(f"{p}.resid1", x[0])
+            x = attention_sublayer(cfg, blk, x, record, p)
             h = NanoGPT._layer_norm(blk.ln2, x, record, f"{p}.ln2")
             m, rec = routing.moe_forward(h, blk.moe.router.weight, list(blk.moe.expert), "softmax_topk",
                                          k=cfg.top_k, record_contributions=record is not None)
@@ -141,12 +119,7 @@ class MoEGPT(nn.Module):
             if record is not None:
                 self._record_moe(record, p, rec, T, m)
                 record(f"{p}.resid2", x[0])
-        h = NanoGPT._layer_norm(self.ln_f, x, record, "ln_f")
-        logits = self.lm_head(h)
-        if record is not None:
-            record("logits", logits[0])
-            record("probs", torch.softmax(logits[0], dim=-1))
-        return logits, records
+        return unembed(self, x, record), records
 
     def _record_moe(self, record, p: str, rec: routing.RoutingRecord, T: int, out: torch.Tensor) -> None:
         # batch row 0 is the first T of the flattened B·T tokens

@@ -103,54 +103,22 @@ class NanoGPT(nn.Module):
         `record(id, tensor)`, when given, receives every intermediate of batch row 0 under
         its tensor id; left out, nothing extra is computed.
         """
-        cfg = self.cfg
-        B, T = idx.shape
-        if T > cfg.context_length:
-            raise ValueError(f"{T} tokens exceed the context of {cfg.context_length}")
-        tok = self.embed["tok"](idx)
-        pos = self.embed["pos"].weight[:T]
-        x = tok + pos
-        if record is not None:
-            record("tokens", idx[0])
-            record("embed.tok", tok[0])
-            record("embed.pos", pos)
-            record("embed.out", x[0])
-        H, D = cfg.n_heads, cfg.head_dim
+        x = embed(self, idx, record)
         for i, blk in enumerate(self.blocks):
             p = f"blocks.{i}"
-            h = self._layer_norm(blk.ln1, x, record, f"{p}.ln1")
-            q, k, v = blk.attn.qkv(h).view(B, T, 3, H, D).permute(2, 0, 3, 1, 4)  # each (B, H, T, D)
-            scores = (q @ k.transpose(-1, -2)) / math.sqrt(D)
-            masked = scores.masked_fill(blk.attn.causal[:T, :T], float("-inf"))
-            att = torch.softmax(masked, dim=-1)
-            heads = att @ v
-            if record is not None:
-                for hh in range(H):
-                    hp = f"{p}.attn.head.{hh}"
-                    for name, t in (("q", q), ("k", k), ("v", v), ("scores", scores),
-                                    ("scores_masked", masked), ("softmax", att), ("out", heads)):
-                        record(f"{hp}.{name}", t[0, hh])
-            a = blk.attn.proj(heads.transpose(1, 2).reshape(B, T, cfg.d_model))
-            x = x + a
+            x = attention_sublayer(self.cfg, blk, x, record, p)
             h = self._layer_norm(blk.ln2, x, record, f"{p}.ln2")
             fc = blk.mlp.fc(h)
             g = F.gelu(fc, approximate="tanh")  # GPT-2's "gelu_new"
             m = blk.mlp.proj(g)
             if record is not None:
-                record(f"{p}.attn.proj", a[0])
-                record(f"{p}.resid1", x[0])
                 record(f"{p}.mlp.fc", fc[0])
                 record(f"{p}.mlp.gelu", g[0])
                 record(f"{p}.mlp.proj", m[0])
             x = x + m
             if record is not None:
                 record(f"{p}.resid2", x[0])
-        h = self._layer_norm(self.ln_f, x, record, "ln_f")
-        logits = self.lm_head(h)
-        if record is not None:
-            record("logits", logits[0])
-            record("probs", torch.softmax(logits[0], dim=-1))
-        return logits
+        return unembed(self, x, record)
 
     @staticmethod
     def _layer_norm(ln: nn.LayerNorm, x, record, prefix: str):
@@ -233,6 +201,57 @@ class NanoGPT(nn.Module):
             seq.append(choice)
             out.append({"token": choice, "probs": probs.tolist()})
         return out
+
+
+# ---- the GPT parts the small MoE shares (models/sim/moe_model.py) ------------------------
+
+def embed(model, idx: torch.Tensor, record) -> torch.Tensor:
+    """X = E_token[idx] + E_pos[t], recording tokens and both embeddings for batch row 0."""
+    T = idx.shape[1]
+    if T > model.cfg.context_length:
+        raise ValueError(f"{T} tokens exceed the context of {model.cfg.context_length}")
+    tok = model.embed["tok"](idx)
+    pos = model.embed["pos"].weight[:T]
+    x = tok + pos
+    if record is not None:
+        record("tokens", idx[0])
+        record("embed.tok", tok[0])
+        record("embed.pos", pos)
+        record("embed.out", x[0])
+    return x
+
+
+def attention_sublayer(cfg, blk, x: torch.Tensor, record, p: str) -> torch.Tensor:
+    """X + Attention(LN_1(X)) for one block (pre-LayerNorm, causal, fused qkv), recording every head."""
+    B, T, _ = x.shape
+    H, D = cfg.n_heads, cfg.head_dim
+    h = NanoGPT._layer_norm(blk.ln1, x, record, f"{p}.ln1")
+    q, k, v = blk.attn.qkv(h).view(B, T, 3, H, D).permute(2, 0, 3, 1, 4)  # each (B, H, T, D)
+    scores = (q @ k.transpose(-1, -2)) / math.sqrt(D)
+    masked = scores.masked_fill(blk.attn.causal[:T, :T], float("-inf"))
+    att = torch.softmax(masked, dim=-1)
+    heads = att @ v
+    a = blk.attn.proj(heads.transpose(1, 2).reshape(B, T, cfg.d_model))
+    x = x + a
+    if record is not None:
+        for hh in range(H):
+            hp = f"{p}.attn.head.{hh}"
+            for name, t in (("q", q), ("k", k), ("v", v), ("scores", scores),
+                            ("scores_masked", masked), ("softmax", att), ("out", heads)):
+                record(f"{hp}.{name}", t[0, hh])
+        record(f"{p}.attn.proj", a[0])
+        record(f"{p}.resid1", x[0])
+    return x
+
+
+def unembed(model, x: torch.Tensor, record) -> torch.Tensor:
+    """logits = LN_f(X) · W_unembedᵀ, recording the final norm, logits and probabilities."""
+    h = NanoGPT._layer_norm(model.ln_f, x, record, "ln_f")
+    logits = model.lm_head(h)
+    if record is not None:
+        record("logits", logits[0])
+        record("probs", torch.softmax(logits[0], dim=-1))
+    return logits
 
 
 # ---- weights on disk ---------------------------------------------------------------------
