@@ -17,11 +17,10 @@ from pathlib import Path
 import numpy as np
 
 from llmviz.models.sim import moe_corpus
-from llmviz.models.sim.tick import SimulationRunner
 from llmviz.scenes.live import LIVE_MOE_MODELS  # re-exported: the one list of live MoE models
+from llmviz.scenes.worker_session import WorkerSession, traced_model_compute
 
 DEFAULT_TEXT = "def f(x): return x+1"
-WEIGHTS_REQUEST = "weights"
 SIMULATED_TOKENS = 32
 SIMULATED_WIDTH = 128       # simulated router input width: the logits' statistics do not need 7168
 PACKET_STAGGER = 0.25       # seconds between successive tokens leaving the router
@@ -164,18 +163,16 @@ def expert_colors(n: int) -> np.ndarray:
 
 # ---------------------------------------------------------------- the live small MoE
 
-def _make_compute(variant: str, weights_path=None):
-    def make():
+def _load_moe(variant: str, weights_path=None):
+    def load():
         from llmviz.models.sim.moe_model import load_moe
-        model = load_moe(variant, weights_path)
 
-        def compute(request):
-            return model.weights() if request == WEIGHTS_REQUEST else model.trace(request)
-        return compute
-    return make
+        return load_moe(variant, weights_path)
+
+    return load
 
 
-class LiveMoE:
+class LiveMoE(WorkerSession):
     """A trained moe-4 / moe-8 bound to its scene: text in, trace on the blocks, routing stats out.
 
     `update(dt)` once per frame collects finished traces (never blocks); `set_text`, `step`,
@@ -195,9 +192,6 @@ class LiveMoE:
         self.config = RouterConfig("softmax_topk", True, default_k=self.cfg.top_k)
         self.play_interval, self.playing = play_interval, False
         self.stats: RoutingStats | None = None
-        self.trace = None
-        self.weights = None
-        self.error: str | None = None
         self.stats_version = 0       # bumped when `stats` changes (new trace or new k / capacity)
         self.values_version = 0      # bumped when block values change
         self.tick_seconds: list[float] = []
@@ -206,10 +200,7 @@ class LiveMoE:
         # autoplay (benchmarks): keep generating, restarting on a new corpus sample when full
         self.autoplay = autoplay
         self._samples = random.Random(7)
-        self._runner = SimulationRunner(_make_compute(self.variant, weights_path), coalesce=False)
-        self._runner.submit(WEIGHTS_REQUEST)
-        self._pending: int | None = None
-        self._queued = False
+        self._start_worker(traced_model_compute(_load_moe(self.variant, weights_path)))
         self._since_step = 0.0
         problem = self.set_text(text)
         if problem:
@@ -225,9 +216,6 @@ class LiveMoE:
     def text(self) -> str:
         return moe_corpus.decode(self.tokens)
 
-    @property
-    def busy(self) -> bool:
-        return self._pending is not None
 
     # ------------------------------------------------------------------ events
     def set_text(self, text: str) -> str | None:
@@ -263,9 +251,7 @@ class LiveMoE:
     # ------------------------------------------------------------------ per frame
     def update(self, dt: float) -> bool:
         """Collect finished work, write it to the blocks, advance playback; True when values changed."""
-        changed = False
-        for result in self._runner.poll():
-            changed |= self._handle(result)
+        changed = self.poll()
         if self.playing:
             self._since_step += dt
             if self._since_step >= self.play_interval and self.step():
@@ -281,38 +267,17 @@ class LiveMoE:
         return changed
 
     def wait(self, timeout: float = 20.0) -> bool:
-        """Block until the weights and the current trace are in (headless use and tests only)."""
-        deadline = time.monotonic() + timeout
-        while (self.busy or self.weights is None) and self.error is None:
-            remaining = deadline - time.monotonic()
-            result = self._runner.wait(remaining) if remaining > 0 else None
-            if result is None:
-                break
-            self._handle(result)
-        return not self.busy and self.weights is not None
+        return super().wait(timeout)
 
-    def close(self) -> None:
-        self._runner.close()
+    def _request(self):
+        return list(self.tokens)
 
-    def _handle(self, result) -> bool:
-        if result.error:
-            self.error = f"simulation: {result.error}"
-        if result.request == WEIGHTS_REQUEST:
-            self.weights = result.value
-            if self.weights is not None and self.renderer is not None:
-                self.scene.write_values(self.renderer, self.weights)
-            return self.weights is not None
-        if result.ticket != self._pending:
-            return False
-        self._pending = None
-        if self._queued:  # the text changed while this ran: trace the latest instead
-            self._queued = False
-            self._submit()
-            return False
-        if result.error:
-            return False
-        self.error = None
-        self.trace = result.value
+    def _on_weights(self) -> None:
+        if self.renderer is not None:
+            self.scene.write_values(self.renderer, self.weights)
+        self.values_version += 1
+
+    def _on_trace(self, result) -> None:
         self.tick_seconds.append(result.seconds)
         if self.renderer is not None:
             # Expert blocks show the expert's weights (d_ff, c); the trace's (t, c) contributions
@@ -320,7 +285,6 @@ class LiveMoE:
             ids = [i for i in self.trace if ".moe.expert." not in i]
             self.scene.write_values(self.renderer, self.trace, ids)
         self._restat_from_trace()
-        return True
 
     def _restat_from_trace(self) -> None:
         n = self.cfg.n_layers
@@ -328,13 +292,6 @@ class LiveMoE:
         self.stats = compute_stats(self.variant, logits, self.config, range(n), self.tokens, self.text,
                                    self.top_k, self.capacity_factor)
         self.stats_version += 1
-
-    def _submit(self) -> None:
-        if self._pending is not None:
-            self._queued = True
-            return
-        self._pending = self._runner.submit(list(self.tokens))
-
 
 # ---------------------------------------------------------------- simulated routing
 

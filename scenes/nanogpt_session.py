@@ -12,24 +12,18 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from llmviz.models.sim import sort_task
-from llmviz.models.sim.tick import SimulationRunner
+from llmviz.scenes.worker_session import WorkerSession, traced_model_compute
 
-WEIGHTS_REQUEST = "weights"
 DEFAULT_INPUT = "CBABBC"
 
 
-def _make_compute(weights_path=None):
-    def make():
+def _load_nanogpt(weights_path):
+    def load():
         from llmviz.models.sim.nanogpt import load_nanogpt
 
-        model = load_nanogpt(weights_path)
+        return load_nanogpt(weights_path)
 
-        def compute(request):
-            return model.weights() if request == WEIGHTS_REQUEST else model.trace(request)
-
-        return compute
-
-    return make
+    return load
 
 
 @dataclass
@@ -39,7 +33,7 @@ class GenerationStep:
 
 
 @dataclass
-class NanoGptSession:
+class NanoGptSession(WorkerSession):
     """Tokens, the latest trace for them, and the generation controls (step, play/pause, temperature)."""
 
     input_text: str = DEFAULT_INPUT
@@ -49,23 +43,13 @@ class NanoGptSession:
     weights_path: object = None
     tokens: list[int] = field(default_factory=list)
     steps: list[GenerationStep] = field(default_factory=list)
-    trace: object = None
-    weights: object = None
-    error: str | None = None
     playing: bool = False
 
     def __post_init__(self):
         self.tokens = sort_task.parse_input(self.input_text)
         self._rng = np.random.default_rng(self.seed)
-        # The session coalesces itself (one request in flight, the latest tokens queued behind it),
-        # so the runner must not drop the one-off weights request.
-        self._runner = SimulationRunner(_make_compute(self.weights_path), coalesce=False)
-        self._runner.submit(WEIGHTS_REQUEST)
-        self._pending_ticket = None
-        self._queued = False
+        self._start_worker(traced_model_compute(_load_nanogpt(self.weights_path)))
         self._since_step = 0.0
-        self.trace_version = 0  # bumped when a new trace arrives: the scene re-uploads its values
-        self.last_tick_seconds = 0.0
         self._submit()
 
     # ------------------------------------------------------------------ inputs
@@ -88,10 +72,6 @@ class NanoGptSession:
     @property
     def can_generate(self) -> bool:
         return len(self.tokens) < sort_task.INPUT_LENGTH * 2
-
-    @property
-    def busy(self) -> bool:
-        return self._pending_ticket is not None
 
     def next_distribution(self) -> np.ndarray | None:
         """P(next letter) at the last position, tempered as sampling will use it."""
@@ -121,33 +101,9 @@ class NanoGptSession:
         self._since_step = self.play_interval
 
     # ------------------------------------------------------------------ per frame
-    def _handle(self, result) -> bool:
-        if result.request == WEIGHTS_REQUEST:
-            if result.error:
-                self.error = f"simulation: {result.error}"
-            self.weights = result.value
-            return False
-        if result.ticket != self._pending_ticket:
-            return False
-        self._pending_ticket = None
-        if self._queued:  # the tokens changed while this ran: this trace is already stale
-            self._queued = False
-            self._submit()
-            return False
-        if result.error:
-            self.error = f"simulation: {result.error}"
-            return False
-        self.error = None
-        self.trace = result.value
-        self.last_tick_seconds = result.seconds
-        self.trace_version += 1
-        return True
-
     def update(self, dt: float) -> bool:
         """Collect finished work and advance playback; True when a new trace arrived."""
-        arrived = False
-        for result in self._runner.poll():
-            arrived |= self._handle(result)
+        arrived = self.poll()
         if self.playing:
             self._since_step += dt
             if self._since_step >= self.play_interval and self.step():
@@ -156,27 +112,8 @@ class NanoGptSession:
                 self.playing = False
         return arrived
 
-    def wait(self, timeout: float = 10.0) -> bool:
-        """Block until the weights and the trace of the current tokens are in (headless use and tests only)."""
-        import time
-
-        deadline = time.monotonic() + timeout
-        while (self.busy or self.weights is None) and self.error is None:
-            remaining = deadline - time.monotonic()
-            result = self._runner.wait(remaining) if remaining > 0 else None
-            if result is None:
-                break
-            self._handle(result)
-        return not self.busy and self.weights is not None
-
-    def close(self) -> None:
-        self._runner.close()
-
-    def _submit(self) -> None:
-        if self._pending_ticket is not None:
-            self._queued = True
-            return
-        self._pending_ticket = self._runner.submit(list(self.tokens))
+    def _request(self):
+        return list(self.tokens)
 
     @property
     def text(self) -> str:
