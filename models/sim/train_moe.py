@@ -5,7 +5,6 @@ On one machine the same seed gives the same weights: seeded generators, one torc
 """
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass
 
@@ -14,6 +13,7 @@ import torch.nn.functional as F
 
 from llmviz.models.sim import moe_corpus, routing
 from llmviz.models.sim.moe_model import MoEGPT, variant_config
+from llmviz.models.sim.train_nanogpt import gpt_adamw, warmup_cosine
 
 DEFAULT_SEED = 0
 DEFAULT_STEPS = 2500
@@ -38,11 +38,7 @@ class TrainResult:
 
 
 def _lr(step: int, steps: int) -> float:
-    # linear warm-up, then cosine decay to 10% of the peak
-    if step < WARMUP_STEPS:
-        return PEAK_LR * (step + 1) / WARMUP_STEPS
-    progress = (step - WARMUP_STEPS) / max(1, steps - WARMUP_STEPS)
-    return PEAK_LR * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+    return warmup_cosine(step, steps, PEAK_LR, WARMUP_STEPS, 0.1)
 
 
 @torch.inference_mode()
@@ -83,10 +79,7 @@ def train(variant: str, seed: int = DEFAULT_SEED, steps: int = DEFAULT_STEPS, lo
     cfg = variant_config(variant)
     model = MoEGPT(cfg)
     sampler = moe_corpus.WindowSampler(moe_corpus.build_corpus(seed, CORPUS_CHARS), cfg.context_length, seed + 1)
-    decay = [p for p in model.parameters() if p.dim() >= 2]
-    no_decay = [p for p in model.parameters() if p.dim() < 2]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1},
-                             {"params": no_decay, "weight_decay": 0.0}], lr=PEAK_LR, betas=(0.9, 0.95))
+    opt = gpt_adamw(model, PEAK_LR)
     start = last_log = time.perf_counter()
     model.train()
     loss_value = aux_value = float("nan")

@@ -41,13 +41,26 @@ def _tensors(inputs: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
             torch.tensor([p[1] for p in pairs], dtype=torch.long))
 
 
+def warmup_cosine(step: int, steps: int, peak: float, warmup: int, floor: float) -> float:
+    """Linear warm-up to ``peak``, then cosine decay to ``floor`` × peak: the usual GPT schedule."""
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    progress = (step - warmup) / max(1, steps - warmup)
+    return peak * (floor + (1.0 - floor) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def gpt_adamw(model, lr: float):
+    """AdamW as in GPT-2/minGPT: weight decay only on matrices (decaying gains and biases hurts)."""
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    no_decay = [p for p in model.parameters() if p.dim() < 2]
+    return torch.optim.AdamW([{"params": decay, "weight_decay": 0.1},
+                              {"params": no_decay, "weight_decay": 0.0}], lr=lr, betas=(0.9, 0.95))
+
+
 def _lr(step: int, steps: int) -> float:
-    # Linear warm-up, then cosine decay to 5% of the peak: the usual GPT recipe, which here
-    # ends training in a sharp minimum where every held-out input sorts correctly.
-    if step < WARMUP_STEPS:
-        return PEAK_LR * (step + 1) / WARMUP_STEPS
-    progress = (step - WARMUP_STEPS) / max(1, steps - WARMUP_STEPS)
-    return PEAK_LR * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
+    # Decay to 5% of the peak: here that ends training in a sharp minimum where every held-out
+    # input sorts correctly.
+    return warmup_cosine(step, steps, PEAK_LR, WARMUP_STEPS, 0.05)
 
 
 def held_out_sample(n: int = EVAL_SAMPLES, seed: int = EVAL_SEED) -> torch.Tensor:
@@ -72,11 +85,7 @@ def train(seed: int = DEFAULT_SEED, steps: int = DEFAULT_STEPS, log=print, log_e
     xs, ys = _tensors(train_inputs)
     batch_gen = torch.Generator().manual_seed(seed + 1)
 
-    # Weight decay only on matrices, as in GPT-2/minGPT: decaying gains and biases hurts.
-    decay = [p for p in model.parameters() if p.dim() >= 2]
-    no_decay = [p for p in model.parameters() if p.dim() < 2]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1},
-                             {"params": no_decay, "weight_decay": 0.0}], lr=PEAK_LR, betas=(0.9, 0.95))
+    opt = gpt_adamw(model, PEAK_LR)
     start = last_log = time.perf_counter()
     model.train()
     loss_value = float("nan")
