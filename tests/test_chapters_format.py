@@ -17,12 +17,17 @@ def names():
 
 
 def test_every_bundled_chapter_validates(names):
-    chapters = load_chapters(names)
-    assert [c.number for c in chapters] == list(range(1, 11))
-    assert len(chapter_files()) == 10
+    chapters = load_chapters(model_names)  # each against its own model, each step against its scene
+    assert [c.number for c in chapters] == list(range(1, 12))
+    assert len(chapter_files()) == 11
     for chapter in chapters:
-        assert chapter.model == "nano-gpt" and chapter.title and chapter.steps
+        assert chapter.model == ("moe-4" if chapter.number == 11 else "nano-gpt") and chapter.title and chapter.steps
         assert chapter.steps[0].camera is not None
+    # Chapter 9 shows the stack at GPT-2 small and GPT-3 scale, then comes back to nano-GPT.
+    stack = chapters[8]
+    scenes = [stack.scene_of(k) for k in range(len(stack.steps))]
+    assert {"gpt-2-small", "gpt-3-175b"} <= set(scenes) and scenes[-1] == "nano-gpt"
+    assert {s.camera.preset for s in stack.steps if s.scene} == {"overview", "first block"}
     # The animations all appear somewhere: split, addition, progressive fill, mask, packet.
     used = {a.kind for c in chapters for s in c.steps for a in s.animations}
     assert used == {"split", "add", "fill", "causal_mask", "packet"}
@@ -56,6 +61,14 @@ camera = "preset:overview"
     (GOOD + '\n[[step.animate]]\nkind = "fill"\ntensor = "embed.out"\nduration = 5.0\n', 10, "runs past the end"),
     (GOOD.replace('model = "nano-gpt"', 'model = "nano-gpt"\nauthor = "x"'), 3, "unknown chapter field 'author'"),
     ('model = "nano-gpt"\n', 1, "missing 'title'"),
+    (GOOD + 'scene = "gpt-99"\n', 8, "scene: unknown model 'gpt-99'"),
+    (GOOD + 'scene = "gpt-2-small"\n', 5, "{input} reads live values, which a step shown on scene 'gpt-2-small'"),
+    (GOOD.replace("{input}", "{layers}").replace("[[tokens|here]]", "[[blocks.11|here]]") + 'scene = "gpt-3"\n'
+     + 'focus = ["blocks.95.attn", "blocks.96"]\n', 9, "no tensor or group 'blocks.96'"),
+    (GOOD.replace("{input}", "{layers}").replace("[[tokens|here]]", "[[blocks.12|here]]")
+     + 'scene = "gpt-2-small"\n', 5, "no tensor or group 'blocks.12'"),
+    (GOOD.replace("{input}", "{layers}").replace("preset:overview", "preset:sideways") + 'scene = "gpt-2-small"\n', 7,
+     "no camera preset 'sideways'"),
 ])
 def test_malformed_chapter_names_file_line_and_problem(names, source, line, needle):
     with pytest.raises(ChapterError) as info:
@@ -70,6 +83,30 @@ def test_good_chapter_parses_and_unknown_model_is_an_error(names):
     assert chapter.number == 7 and chapter.steps[0].duration == 2.0
     with pytest.raises(ChapterError, match=r"^m.toml:2: model: "):
         parse_chapter(GOOD.replace("nano-gpt", "no-such-model"), "m.toml", model_names)
+
+
+def test_scene_steps_resolve_against_their_model_and_read_only_its_spec(names):
+    source = GOOD.replace("{input}", "{layers} {d_model} {heads} {param_count}").replace(
+        "[[tokens|here]]", "[[blocks.95|here]]") + 'scene = "gpt-3"\nfocus = ["blocks.95"]\n'
+    chapter = parse_chapter(source, "s.toml", names)
+    assert chapter.steps[0].scene == "gpt-3-175b" and chapter.scene_of(0) == "gpt-3-175b"
+    same = parse_chapter(GOOD + 'scene = "nano-gpt"\n', "s.toml", names)
+    assert same.steps[0].scene is None and same.scene_of(0) == "nano-gpt"
+    from llmviz.models.registry import load_registry
+
+    gpt3 = load_registry().get("gpt-3-175b")
+    assert render_text("{layers} {d_model} {heads} {d_ff} {param_count}", None, gpt3).text == \
+        "96 12,288 96 49,152 174.6B"
+    moe = load_registry().get("moe-4")
+    assert render_text("{experts} {top_k} {param_count} {active_params}", None, moe).text == "4 2 247.4K 149.1K"
+
+
+def test_moe_chapter_may_read_routing_values():
+    moe = model_names("moe-4")
+    assert {"blocks.0.moe.probs", "blocks.1.moe.topk", "blocks.0.moe.load", "blocks.0.moe.aux_loss"} <= moe.values
+    assert not moe.values & (moe.tensors | moe.groups)
+    with pytest.raises(ChapterError, match="no tensor or group 'blocks.0.moe.load'"):
+        parse_chapter(GOOD + 'focus = ["blocks.0.moe.load"]\n', "m.toml", moe)  # a value, not a block
 
 
 def test_text_templates_and_references():
@@ -119,11 +156,14 @@ def test_chapters_command_lists_chapters_as_json(capsys, monkeypatch):
     monkeypatch.setitem(SUBCOMMANDS, "chapters", "llmviz.scenes.cli.chapters_cmd")
     assert main(["chapters", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert [c["chapter"] for c in data] == list(range(1, 11))
+    assert [c["chapter"] for c in data] == list(range(1, 12))
+    assert data[10]["model"] == "moe-4" and {s["scene"] for s in data[10]["steps"]} == {"moe-4"}
+    assert [s["scene"] for s in data[8]["steps"]][3:] == ["gpt-2-small", "gpt-2-small", "gpt-3-175b", "nano-gpt"]
     first = data[1]["steps"]
     assert first[0]["start"] == 0 and first[1]["start"] == first[0]["duration"]
     assert main(["chapters"]) == 0
-    assert "Embedding" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "Embedding" in out and "Mixture of experts" in out and "on gpt-3-175b" in out
 
 
 def test_names_of_layout_cover_trace_ids(names):

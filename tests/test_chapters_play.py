@@ -20,7 +20,7 @@ def layout():
 
 @pytest.fixture(scope="module")
 def chapters():
-    return load_chapters(model_names("nano-gpt"))
+    return [c for c in load_chapters(model_names) if c.model == "nano-gpt"]
 
 
 def same_pose(a: Pose, b: Pose) -> bool:
@@ -28,7 +28,7 @@ def same_pose(a: Pose, b: Pose) -> bool:
 
 
 def test_timeline_is_deterministic_and_comes_from_the_durations(chapters, layout):
-    again = load_chapters(model_names("nano-gpt"))
+    again = [c for c in load_chapters(model_names) if c.model == "nano-gpt"]
     for a, b in zip(chapters, again):
         assert step_timeline(a) == step_timeline(b)
         starts = [s for s, _ in step_timeline(a)]
@@ -211,9 +211,48 @@ def test_apply_chapter_moment_sets_camera_and_focus(live):
     assert renderer.read_pixels()[:, :, :3].any()
     apply_chapter_moment(scene, engine, 1, 1)  # no focus: nothing dimmed or lit
     assert not (flags[slots] & (FLAG_DIMMED | FLAG_HIGHLIGHTED)).any()
-    for bad in ((11, 1), (2, 9), (2, 0)):
+    for bad in ((12, 1), (2, 9), (2, 0)):
         with pytest.raises(ValueError, match=r"--chapter"):
             apply_chapter_moment(scene, engine, *bad)
+    with pytest.raises(ValueError, match=r"^--chapter 11 --step 2: chapter 11 shows moe-4, not nano-gpt: "
+                                         r"use --scene moe-4$"):
+        apply_chapter_moment(scene, engine, 11, 2)
+    with pytest.raises(ValueError, match=r"chapter 9 step 6 shows gpt-3-175b, not nano-gpt: use --scene gpt-3-175b$"):
+        apply_chapter_moment(scene, engine, 9, 6)
+
+
+def test_scene_steps_use_their_models_layout_and_spec(chapters, layout):
+    runner = ChapterRunner(chapters, layout)
+    runner.go_to(runner.chapter_index(9))
+    stack = runner.current
+    scenes = [stack.scene_of(k) for k in range(len(stack.steps))]
+    assert scenes == ["nano-gpt"] * 3 + ["gpt-2-small", "gpt-2-small", "gpt-3-175b", "nano-gpt"]
+    gpt2, gpt3 = layout_model(load_registry().get("gpt-2-small")), layout_model(load_registry().get("gpt-3-175b"))
+    texts = {}
+    for k, (model, other) in enumerate(zip(scenes, [layout] * 3 + [gpt2, gpt2, gpt3, layout])):
+        runner.go_to(runner.chapter, k)
+        start = runner.moment()
+        runner.go_to_step_end(k)
+        moment = runner.moment()
+        assert moment.scene == start.scene == model
+        assert moment.text is None if model == "nano-gpt" else moment.text is not None
+        if k and scenes[k - 1] != model:  # a cut to another scene: already at the target at the step's start
+            assert same_pose(start.camera, moment.camera)
+        if stack.steps[k].camera is not None and stack.steps[k].camera.preset:
+            eye, target = other.presets[stack.steps[k].camera.preset]
+            assert np.allclose(moment.look_at, target) and np.allclose(moment.camera.position, eye)
+        if moment.focus:
+            assert len(moment.focus_rows) and moment.focus_rows.max() < len(other.ids)
+        texts[k] = moment.text.text if moment.text else ""
+        assert runner.animated_values(moment) == {} or model == "nano-gpt"
+    assert "12 blocks, each 768 wide with 12 heads" in texts[3] and "124.4M" in texts[3]
+    assert "3,072" in texts[4]
+    assert "96 of these blocks, 12,288 wide, 96 heads" in texts[5] and "174.6B" in texts[5]
+    # GPT-2's first block, focused, is found in GPT-2's layout (12 heads), not nano-GPT's (3).
+    runner.go_to_step_end(4)
+    rows = runner.moment().focus_rows
+    assert np.array_equal(rows, runner.focus_rows(["blocks.0"], gpt2))
+    assert len(rows) > len(runner.focus_rows(["blocks.0"], layout))
 
 
 def test_render_helper_reports_bad_numbers_as_one_cli_line(live):
@@ -227,3 +266,88 @@ def test_render_helper_reports_bad_numbers_as_one_cli_line(live):
     assert chapter_camera(scene, engine, 5, 2) is engine.camera
     with pytest.raises(CliError, match=r"^llmviz: --chapter 5 --step 7: chapter 5 has steps 1 to 3$"):
         chapter_camera(scene, engine, 5, 7)
+
+
+@pytest.fixture(scope="module")
+def moe():
+    headless = pytest.importorskip("llmviz.engine.render.headless")
+    from llmviz.scenes.registry import build_scene
+
+    renderer = headless.headless_renderer(SIZE)
+    scene = build_scene("moe-4", renderer)
+    assert scene.wait_for_values(), scene.live.session.error
+    yield scene, renderer
+    scene.close()
+    renderer.release()
+
+
+def test_moe_chapter_plays_headless_with_live_routing_numbers(moe):
+    from llmviz.scenes.chapters.apply import chapter_runner
+    from llmviz.scenes.chapters.runner import live_values
+
+    scene, _ = moe
+    values = live_values(scene.live)()
+    assert values is not None and {"blocks.0.moe.load", "blocks.1.moe.aux_loss", "blocks.0.moe.topk"} <= set(values)
+    runner = chapter_runner(scene, SIZE)
+    assert [c.number for c in runner.chapters] == [11]
+    (chapter,) = runner.chapters
+    runner.go_to_step_end(len(chapter.steps) - 1)
+    final = runner.moment().camera
+    runner.go_to(0)
+    runner.play()
+    seen, frames = set(), 0
+    while True:
+        runner.update(0.25)
+        moment = runner.moment()
+        frames += 1
+        assert moment.scene == "moe-4" and moment.text is not None and "{" not in moment.text.text
+        for tensor, shown in runner.animated_values(moment).items():
+            assert shown.shape == np.shape(scene.live.trace[tensor])
+        seen.add(moment.step)
+        if runner.at_end:
+            assert same_pose(moment.camera, final)
+            break
+        if moment.waiting:
+            runner.press_space()
+        assert frames < 5_000
+    assert seen == set(range(len(chapter.steps)))
+
+    def texts():
+        out = []
+        for k in range(len(chapter.steps)):
+            runner.go_to_step_end(k)
+            out.append(runner.moment().text.text)
+        return out
+
+    before = texts()
+    assert "def f(x): return x+1" in before[0] and "4 experts" in before[0]
+    live = scene.live
+    original = live.text
+    try:
+        assert live.set_text("The cat sat on the mat. It was warm.") is None
+        assert scene.wait_for_values()
+        after = texts()
+    finally:
+        live.set_text(original)
+        scene.wait_for_values()
+    assert sum(a != b for a, b in zip(before, after)) >= 5
+    assert texts() == before
+
+
+def test_render_helper_puts_the_moe_scene_at_a_chapter_11_step(moe):
+    from llmviz.engine.runtime import Engine
+    from llmviz.scenes.cli.chapters_cmd import chapter_camera
+    from llmviz.scenes.cli.main import CliError
+    from llmviz.scenes.model_paths import preset_camera
+
+    scene, renderer = moe
+    engine = Engine(scene.world, preset_camera(scene.presets["overview"], SIZE, scene.model.layout), renderer)
+    assert chapter_camera(scene, engine, 11, 2) is engine.camera
+    flags = scene.world["renderable"]["flags"]
+    router = scene.model.block_slots[scene.model.layout.index("blocks.0.moe.router")]
+    assert flags[router] & FLAG_HIGHLIGHTED
+    engine.frame(0.0)
+    assert renderer.read_pixels()[:, :, :3].any()
+    with pytest.raises(CliError, match=r"^llmviz: --chapter 2 --step 1: chapter 2 shows nano-gpt, not moe-4: "
+                                       r"use --scene nano-gpt$"):
+        chapter_camera(scene, engine, 2, 1)

@@ -6,7 +6,7 @@ import numpy as np
 from llmviz.engine.ecs.components import FLAG_DIMMED, FLAG_HIGHLIGHTED
 from llmviz.scenes.model_paths import preset_camera
 
-from .format import ChapterError, Names, load_chapters
+from .format import ChapterError, Names, load_chapters, model_names
 from .runner import ChapterRunner, live_values
 
 
@@ -24,12 +24,20 @@ def apply_focus(model_scene, world, focus_rows: np.ndarray, dim: bool) -> None:
     flags[slots[focus_rows]] |= flags.dtype.type(FLAG_HIGHLIGHTED)
 
 
+def _all_chapters(layout):
+    """Every bundled chapter, each validated against its own model (this scene's layout for its own)."""
+    own = Names.of_layout(layout)
+    return load_chapters(lambda model: own if model == layout.spec_id else model_names(model))
+
+
 def chapter_runner(scene, viewport) -> ChapterRunner:
     """A runner over the bundled chapters for a built model scene, validated against its layout."""
     layout = scene.model.layout
-    chapters = [c for c in load_chapters(Names.of_layout(layout)) if c.model == layout.spec_id]
+    everything = _all_chapters(layout)
+    chapters = [c for c in everything if c.model == layout.spec_id]
     if not chapters:
-        raise ValueError(f"no chapters for {layout.spec_id!r}")
+        others = sorted({c.model for c in everything})
+        raise ValueError(f"no chapters for {layout.spec_id!r} (chapters play on {', '.join(others)})")
     values = live_values(scene.live) if scene.live is not None else None
     return ChapterRunner(chapters, layout, values, viewport)
 
@@ -43,15 +51,28 @@ def apply_chapter_moment(scene, engine, chapter_number: int, step_number: int):
     if scene.model is None:
         raise ValueError(f"--chapter needs a model scene, not {scene.name!r}")
     camera = engine.camera
-    runner = chapter_runner(scene, camera.viewport)
+    layout = scene.model.layout
+    everything = _all_chapters(layout)
+    found = [c for c in everything if c.number == chapter_number]
+    if not found:
+        raise ValueError(f"--chapter {chapter_number} --step {step_number}: no chapter {chapter_number} "
+                         f"(chapters: {', '.join(str(c.number) for c in everything)})")
+    chapter = found[0]
+    own = chapter.model == layout.spec_id
+    values = live_values(scene.live) if own and scene.live is not None else None
+    runner = ChapterRunner([chapter], layout, values, camera.viewport)  # other models' layouts: built
     try:
-        runner.go_to(runner.chapter_index(chapter_number))
         runner.go_to_step_end(step_number - 1)
-    except (KeyError, IndexError) as err:
+    except IndexError as err:
         raise ValueError(f"--chapter {chapter_number} --step {step_number}: {err.args[0]}") from None
+    shown = runner.scene_of()
+    if shown != layout.spec_id:
+        what = f"chapter {chapter_number}" if shown == chapter.model else f"chapter {chapter_number} step {step_number}"
+        raise ValueError(f"--chapter {chapter_number} --step {step_number}: {what} shows {shown}, "
+                         f"not {layout.spec_id}: use --scene {shown}")
     moment = runner.moment()
     forward_point = moment.camera.position + np.asarray(_forward(moment.camera), np.float64)
-    preset_camera((moment.camera.position, forward_point), camera.viewport, runner.layout, camera)
+    preset_camera((moment.camera.position, forward_point), camera.viewport, layout, camera)
     moment.camera.apply(camera)  # the exact orientation, not one rebuilt from a look-at
     apply_focus(scene.model, scene.world, moment.focus_rows, moment.dim)
     return camera

@@ -15,6 +15,10 @@ duration in seconds, and optionally a camera move, a focus set, animations and a
                                       # { eye = [x, y, z], target = [x, y, z] }
     focus = ["embed.tok.weight", "embed.tok"]   # tensor or group ids; dim = false keeps the rest lit
     pause = true                      # wait for Space at the end of the step
+    scene = "gpt-2-small"             # optional: show another model's scene for this step (a registry
+                                      # id; default the chapter's model). Camera, focus and references
+                                      # resolve against that model's layout; its text may only use the
+                                      # spec templates ({layers}, {d_model}, {heads}, {param_count}, ...)
 
     [[step.animate]]
     kind = "split"                    # split | add | fill | causal_mask | packet
@@ -47,9 +51,13 @@ ANIMATION_REQUIRED = {"split": {"tensor", "index"}, "add": {"tensor", "a", "b"},
 ANIMATION_TIMING = {"kind": str, "delay": (int, float), "duration": (int, float)}
 FILL_ORDERS = ("rows", "columns", "cells")
 STEP_FIELDS = {"title": str, "text": str, "duration": (int, float), "camera": (str, dict),
-               "move": (int, float), "focus": list, "dim": bool, "pause": bool, "animate": list}
+               "move": (int, float), "focus": list, "dim": bool, "pause": bool, "animate": list,
+               "scene": str}
 CHAPTER_FIELDS = {"title": str, "model": str, "summary": str, "step": list}
 DEFAULT_MOVE = 1.5  # seconds a camera move takes, unless the step says otherwise
+# Values of an MoE layer a live trace (and runner.live_values) provides besides its blocks: the router's
+# softmax and top-k choice, and the routing statistics (tokens per expert, mean gate, auxiliary loss, cv).
+MOE_VALUES = ("probs", "topk", "load", "mean_gate", "aux_loss", "cv")
 _REFERENCE = re.compile(r"^([A-Za-z_][\w.]*)\[(-?\d+)\]$")
 
 
@@ -97,6 +105,7 @@ class Step:
     pause: bool = False
     animations: tuple = ()
     line: int = 0
+    scene: str | None = None  # registry id of the model shown for this step; None: the chapter's model
 
 
 @dataclass(frozen=True)
@@ -112,6 +121,10 @@ class Chapter:
     def duration(self) -> float:
         return sum(s.duration for s in self.steps)
 
+    def scene_of(self, step: int) -> str:
+        """The model id the window shows for a step: its ``scene``, else the chapter's model."""
+        return self.steps[step].scene or self.model
+
 
 @dataclass(frozen=True)
 class Names:
@@ -119,10 +132,18 @@ class Names:
     tensors: frozenset
     groups: frozenset
     presets: frozenset
+    values: frozenset = frozenset()  # ids templates may read that have no block (an MoE's probs, topk, load)
+    model: str | None = None
 
     @classmethod
     def of_layout(cls, layout) -> "Names":
-        return cls(frozenset(layout.ids), frozenset(layout.group_ids), frozenset(layout.presets))
+        values = set()
+        for tensor_id in layout.ids:
+            if tensor_id.endswith(".moe.router"):
+                prefix = tensor_id[: -len("router")]
+                values |= {prefix + v for v in MOE_VALUES}
+        return cls(frozenset(layout.ids), frozenset(layout.group_ids), frozenset(layout.presets), frozenset(values),
+                   getattr(layout, "spec_id", None))
 
 
 class _Lines:
@@ -196,6 +217,7 @@ def parse_chapter(source: str, path, names=None, number: int | None = None) -> C
         if key not in data:
             raise ChapterError(path, 1, f"missing {key!r}" + (" (a chapter needs at least one [[step]])"
                                                                if key == "step" else ""))
+    lookup = names if callable(names) else model_names if names is not None else None
     if callable(names):  # a lookup model id -> Names: validate against the chapter's own model
         try:
             names = names(data.get("model", "nano-gpt"))
@@ -204,13 +226,15 @@ def parse_chapter(source: str, path, names=None, number: int | None = None) -> C
     if number is None:
         match = re.match(r"(\d+)", path.stem)
         number = int(match.group(1)) if match else 0
-    steps = tuple(_parse_step(raw, i, path, lines, names) for i, raw in enumerate(data["step"]))
+    model = data.get("model", "nano-gpt")
+    steps = tuple(_parse_step(raw, i, path, lines, names, model, lookup) for i, raw in enumerate(data["step"]))
     if steps[0].camera is None:
         raise ChapterError(path, steps[0].line, "the first step must set a camera (a chapter plays on its own)")
     return Chapter(number, data["title"], data.get("model", "nano-gpt"), str(path), data.get("summary", ""), steps)
 
 
-def _parse_step(raw: dict, index: int, path, lines: _Lines, names: Names | None) -> Step:
+def _parse_step(raw: dict, index: int, path, lines: _Lines, names: Names | None, model: str = "nano-gpt",
+                lookup=None) -> Step:
     where = lines.step(index)
 
     def fail(problem: str, key: str | None = None, fragment: str | None = None):
@@ -232,18 +256,32 @@ def _parse_step(raw: dict, index: int, path, lines: _Lines, names: Names | None)
     if not (math.isfinite(move) and move >= 0):
         fail(f"move must be zero or more seconds, got {raw['move']}", "move")
 
-    known = (names.tensors | names.groups) if names else None
+    scene = None
+    if "scene" in raw:
+        try:
+            scene = _registry().get(raw["scene"]).id
+        except (LookupError, ValueError) as err:
+            fail(f"scene: {err.args[0] if err.args else err}", "scene")
+        if scene == _canonical(model):
+            scene = None  # the chapter's own model
+        elif names is not None:
+            try:
+                names = (lookup or model_names)(scene)
+            except (LookupError, ValueError) as err:
+                fail(f"scene {scene!r}: {err}", "scene")
+    known = (names.tensors | names.groups | names.values) if names else None
     try:
-        check_template(raw["text"], known)
+        check_template(raw["text"], known, live=scene)
     except TemplateError as err:
         fail(str(err), "text", err.fragment)
 
     camera = _parse_camera(raw["camera"], names, lambda p: fail(p, "camera")) if "camera" in raw else None
+    blocks = (names.tensors | names.groups) if names else None
     focus = tuple(raw.get("focus", ()))
     for item in focus:
         if not isinstance(item, str):
             fail("focus entries must be tensor or group ids (strings)", "focus")
-        if known is not None and item not in known:
+        if blocks is not None and item not in blocks:
             fail(f"focus: no tensor or group {item!r} in the model", fragment=f'"{item}"')
     animations = tuple(_parse_animation(a, names, fail) for a in raw.get("animate", ()))
     for a in animations:
@@ -252,7 +290,7 @@ def _parse_step(raw: dict, index: int, path, lines: _Lines, names: Names | None)
                  fragment=f'"{a.kind}"')
     return Step(title=raw.get("title", f"Step {index + 1}"), text=raw["text"], duration=duration, camera=camera,
                 move=min(move, duration), focus=focus, dim=raw.get("dim", True), pause=raw.get("pause", False),
-                animations=animations, line=where)
+                animations=animations, line=where, scene=scene)
 
 
 def _parse_camera(value, names: Names | None, fail) -> Camera:
@@ -341,7 +379,21 @@ def load_chapters(names=None, folder=None) -> list[Chapter]:
     return [load_chapter(p, names) for p in chapter_files(folder)]
 
 
-@functools.lru_cache(maxsize=8)
+@functools.lru_cache(maxsize=1)
+def _registry():
+    from llmviz.models.registry import load_registry
+
+    return load_registry()
+
+
+def _canonical(model_id: str) -> str:
+    try:
+        return _registry().get(model_id).id
+    except (LookupError, ValueError):
+        return model_id
+
+
+@functools.lru_cache(maxsize=16)
 def model_names(model_id: str = "nano-gpt") -> Names:
     """Names of a model's layout, without a renderer or weights (for validating and listing)."""
     from llmviz.models.registry import load_registry

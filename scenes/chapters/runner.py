@@ -8,10 +8,16 @@ playing forwards gave: the animation is replay, as in the LLM Visualization's wa
 Within a step the camera eases from the previous step's target to this step's over the step's
 ``move`` seconds; the first step of a chapter starts at its own target, so a chapter plays the
 same whichever chapter came before it.
+
+A step may show another model's scene (its ``scene`` field, e.g. GPT-3 after nano-GPT's stack):
+its camera, focus and references resolve against that model's layout (built once per id and
+cached), ``Moment.scene`` names the model the window must show, and the camera cuts rather than
+eases where the scene changes.
 """
 from __future__ import annotations
 
 import bisect
+import functools
 from collections import ChainMap
 from dataclasses import dataclass
 
@@ -23,7 +29,7 @@ from llmviz.scenes.layout import PRESET_DIRECTION, PRESET_FOV_Y
 
 from . import animations as anim
 from .format import Chapter, Step
-from .text import RenderedText, render_text
+from .text import ALPHABET_KEY, RenderedText, render_text
 
 FRAME_MARGIN = 1.2   # padding around a framed block or group
 END_EPSILON = 1e-9
@@ -46,6 +52,8 @@ class Moment:
     text: RenderedText | None    # None until the model's values have arrived
     title: str
     waiting: bool                # held at a pause point (or the chapter's end) until Space
+    scene: str = ""              # registry id of the model this step shows; the window switches to it
+                                 # when it differs from the open scene (camera and focus are in its layout)
 
 
 def _starts_durations(chapter: Chapter) -> tuple[list[float], list[float]]:
@@ -61,12 +69,47 @@ def step_timeline(chapter: Chapter) -> list[tuple[float, float]]:
     return list(zip(*_starts_durations(chapter)))
 
 
+@functools.lru_cache(maxsize=16)
+def model_spec(model_id: str):
+    from llmviz.models.registry import load_registry
+
+    return load_registry().get(model_id)
+
+
+@functools.lru_cache(maxsize=16)
+def scene_layout(model_id: str):
+    """A model's layout, built once per id (GPT-3's takes about 0.1 s)."""
+    from llmviz.scenes.layout import layout_model
+
+    return layout_model(model_spec(model_id))
+
+
+def _moe_extras(session) -> dict:
+    """A LiveMoE's routing statistics per layer, as values templates can read, and its alphabet."""
+    from llmviz.models.sim import moe_corpus
+
+    extras = {ALPHABET_KEY: moe_corpus.ALPHABET}
+    stats = getattr(session, "stats", None)
+    if stats is None:
+        return extras
+    for k, layer in enumerate(stats.layers):
+        prefix = f"blocks.{int(layer)}.moe."
+        extras[prefix + "load"] = np.asarray(stats.load[k], np.float64)
+        extras[prefix + "mean_gate"] = np.asarray(stats.mean_gate[k], np.float64)
+        extras[prefix + "aux_loss"] = np.atleast_1d(np.asarray(stats.aux_loss[k], np.float64))
+        extras[prefix + "cv"] = np.atleast_1d(np.asarray(stats.cv[k], np.float64))
+    return extras
+
+
 def live_values(live):
-    """A values callable for the runner from a LiveModel: the current trace over the weights."""
+    """A values callable for the runner from a LiveModel or a LiveMoE: the current trace over the weights
+    (and, for an MoE, its routing statistics: blocks.i.moe.load, .mean_gate, .aux_loss, .cv)."""
     def values():
         session = live.session
         if session.trace is None or session.weights is None:
             return None
+        if hasattr(session, "stats"):  # LiveMoE
+            return ChainMap(dict(session.trace), _moe_extras(session), dict(session.weights))
         return ChainMap(dict(session.trace), dict(session.weights))
     return values
 
@@ -76,7 +119,8 @@ class ChapterRunner:
         if not chapters:
             raise ValueError("no chapters to play")
         self.chapters = list(chapters)
-        self.layout = layout
+        self.layout = layout  # the open scene's layout (normally the chapters' own model); others are built
+        self._layouts = {getattr(layout, "spec_id", None): layout}
         self.values = values or (lambda: None)
         self.viewport = tuple(viewport)
         self.chapter = 0
@@ -201,11 +245,22 @@ class ChapterRunner:
         self.go_to(max(0, self.chapter - 1))
 
     # ------------------------------------------------------------------ what is shown
+    def scene_of(self, step: int | None = None, chapter: int | None = None) -> str:
+        """The model id a step shows (its ``scene``, else its chapter's model)."""
+        c = self.chapters[self.chapter if chapter is None else chapter]
+        return c.scene_of(self.step_index if step is None else step)
+
+    def layout_for(self, model_id: str):
+        """The layout a step's camera, focus and packets resolve against; built once per model id."""
+        if model_id not in self._layouts:
+            self._layouts[model_id] = scene_layout(model_id)
+        return self._layouts[model_id]
+
     def _lens(self) -> EngineCamera:
         return EngineCamera(fov_y=PRESET_FOV_Y, viewport=self.viewport)
 
-    def _box(self, name: str) -> tuple[np.ndarray, np.ndarray]:
-        layout = self.layout
+    def _box(self, name: str, layout=None) -> tuple[np.ndarray, np.ndarray]:
+        layout = layout if layout is not None else self.layout
         try:
             row = layout.index(name)
             return layout.center[row].astype(np.float64), layout.size[row].astype(np.float64)
@@ -216,17 +271,18 @@ class ChapterRunner:
     def _camera_targets(self, chapter: Chapter) -> list[tuple[Pose, np.ndarray]]:
         """Each step's camera target (a pose and the point it frames); a step without a camera keeps the last."""
         targets, last = [], None
-        for step in chapter.steps:
+        for k, step in enumerate(chapter.steps):
             cam = step.camera
+            layout = self.layout_for(chapter.scene_of(k))
             if cam is not None:
                 lens = self._lens()
                 if cam.preset is not None or cam.eye is not None:
-                    eye, point = self.layout.presets[cam.preset] if cam.preset is not None else (cam.eye, cam.target)
+                    eye, point = layout.presets[cam.preset] if cam.preset is not None else (cam.eye, cam.target)
                     lens.position = np.asarray(eye, np.float64)
                     lens.look_at(np.asarray(point, np.float64))
                     last = (Pose.of(lens), np.asarray(point, np.float64))
                 else:
-                    center, size = self._box(cam.block)
+                    center, size = self._box(cam.block, layout)
                     last = (frame_bounds(lens, center, size / 2, FRAME_MARGIN, direction=-PRESET_DIRECTION), center)
             targets.append(last)
         return targets
@@ -234,8 +290,8 @@ class ChapterRunner:
     def camera_at(self, step: int, step_time: float) -> tuple[Pose, np.ndarray]:
         targets = self._targets[self.chapter]
         target, point = targets[step]
-        if step == 0:
-            return target, point
+        if step == 0 or self.current.scene_of(step) != self.current.scene_of(step - 1):
+            return target, point  # a chapter's start, or a cut to another model's scene
         start = targets[step - 1][0]
         move = self.current.steps[step].move
         s = 1.0 if move <= 0 or step_time >= move else smootherstep(step_time / move)
@@ -243,9 +299,9 @@ class ChapterRunner:
             return target, point
         return CameraTransition(start, target, move).pose_at(s), point
 
-    def focus_rows(self, ids) -> np.ndarray:
+    def focus_rows(self, ids, layout=None) -> np.ndarray:
         """Layout rows of blocks named directly or lying anywhere under a named group."""
-        layout = self.layout
+        layout = layout if layout is not None else self.layout
         mask = np.zeros(len(layout.ids), bool)
         for name in ids:
             try:
@@ -260,40 +316,46 @@ class ChapterRunner:
                 current = np.where(current >= 0, layout.group_parent[np.maximum(current, 0)], -1)
         return np.flatnonzero(mask)
 
-    def _shape(self, tensor: str, values) -> tuple[int, int]:
+    def _shape(self, tensor: str, values, layout=None) -> tuple[int, int]:
         if values is not None and tensor in values:
             shape = np.shape(values[tensor])
             return (shape[0], 1) if len(shape) == 1 else (shape[0], shape[1]) if len(shape) == 2 else (1, 1)
-        row = self.layout.index(tensor)
-        return int(self.layout.rows[row]), int(self.layout.cols[row])
+        layout = layout if layout is not None else self.layout
+        row = layout.index(tensor)
+        return int(layout.rows[row]), int(layout.cols[row])
 
-    def _point(self, tensor: str, token: int) -> np.ndarray:
+    def _point(self, tensor: str, token: int, layout=None) -> np.ndarray:
         """Front face of a tensor's block at a token's row (its centre for one-row blocks)."""
-        row = self.layout.index(tensor)
-        center, size, rows = self.layout.center[row], self.layout.size[row], int(self.layout.rows[row])
+        layout = layout if layout is not None else self.layout
+        row = layout.index(tensor)
+        center, size, rows = layout.center[row], layout.size[row], int(layout.rows[row])
         point = center.astype(np.float64).copy()
         if rows > 1:
             point[1] = center[1] + size[1] / 2 - (min(token, rows - 1) + 0.5) * size[1] / rows
         point[2] = center[2] + size[2] / 2
         return point
 
-    def _frame(self, a, step: Step, step_time: float, values) -> anim.AnimationFrame:
+    def _frame(self, a, step: Step, step_time: float, values, layout=None) -> anim.AnimationFrame:
         duration = a.duration if a.duration is not None else max(0.0, step.duration - a.delay)
         p = anim.progress_at(step_time, a.delay, duration)
         params = a.params
         if a.kind == "fill":
-            return anim.fill(params["tensor"], self._shape(params["tensor"], values), p, params["order"])
+            return anim.fill(params["tensor"], self._shape(params["tensor"], values, layout), p, params["order"])
         if a.kind == "add":
-            return anim.add(params["tensor"], params["a"], params["b"], self._shape(params["tensor"], values), p)
+            return anim.add(params["tensor"], params["a"], params["b"],
+                            self._shape(params["tensor"], values, layout), p)
         if a.kind == "causal_mask":
-            return anim.causal_mask(params["tensor"], self._shape(params["tensor"], values), p)
+            return anim.causal_mask(params["tensor"], self._shape(params["tensor"], values, layout), p)
         if a.kind == "split":
             return anim.split(params["tensor"], _index(params["index"], values), params["axis"], p)
         token = params["token"]
-        return anim.packet(list(params["path"]), [self._point(t, token) for t in params["path"]], p)
+        return anim.packet(list(params["path"]), [self._point(t, token, layout) for t in params["path"]], p)
 
     def animated_values(self, moment: Moment) -> dict:
-        """tensor id -> the array its block shows at this moment, for the tensors the animations change."""
+        """tensor id -> the array its block shows at this moment, for the tensors the animations change
+        (none on a step shown on another model's scene: the live values are the chapter model's)."""
+        if self.chapters[moment.chapter].steps[moment.step].scene is not None:
+            return {}
         values = self.values()
         out = {}
         for frame in moment.animations:
@@ -309,12 +371,23 @@ class ChapterRunner:
         starts = self._timelines[self.chapter][0]
         step_time = min(step.duration, max(0.0, self.t - starts[k]))
         pose, point = self.camera_at(k, step_time)
-        values = self.values()
-        frames = tuple(self._frame(a, step, step_time, values) for a in step.animations)
-        text = render_text(step.text, values) if values is not None else None
+        scene = self.current.scene_of(k)
+        layout = self.layout_for(scene)
+        own = step.scene is None
+        values = self.values() if own else None  # another model's scene has no live values here
+        frames = tuple(self._frame(a, step, step_time, values, layout) for a in step.animations)
+        spec = _spec_or_none(scene)
+        text = render_text(step.text, values, spec) if (values is not None or not own) else None
         return Moment(self.chapter, self.current.number, k, self.t, step_time, pose, point, step.focus,
-                      self.focus_rows(step.focus), step.dim and bool(step.focus), frames, text, step.title,
-                      self.held is not None or (self.at_end and not self.playing))
+                      self.focus_rows(step.focus, layout), step.dim and bool(step.focus), frames, text, step.title,
+                      self.held is not None or (self.at_end and not self.playing), scene)
+
+
+def _spec_or_none(model_id: str):
+    try:
+        return model_spec(model_id)
+    except (LookupError, ValueError):
+        return None
 
 
 def _index(index, values) -> int:

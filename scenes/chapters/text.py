@@ -9,6 +9,9 @@ Two kinds of markup, both checked when a chapter loads and filled in when a step
   {vector embed.out[0,:4]}        a short list of numbers;  {shape embed.out} "6×48"
   {input}  {tokens}               the input letters, the token indices of the whole sequence
   [[blocks.0.attn.head.1.q|Q of head 1]]   a reference: shows "Q of head 1", hovering lights that block
+  {layers} {d_model} {heads} {d_ff} {experts} {param_count} {active_params}
+                                  read from the model spec (models.params for the counts), not the trace:
+                                  the only templates a step shown on another model's scene may use
 
 Selectors are integers (negative from the end), ``:`` and ``a:b``, one per axis; nothing is
 evaluated, so a chapter file cannot run code. ``{{`` and ``}}`` are literal braces.
@@ -29,6 +32,8 @@ _SELECTOR = re.compile(r"^\s*(?:(-?\d+)|(-?\d*)\s*:\s*(-?\d*))\s*$")
 REDUCTIONS = {"mean": np.mean, "std": np.std, "min": np.min, "max": np.max, "sum": np.sum}
 SELECTING = set(REDUCTIONS) | {"value", "term", "argmax", "letter", "vector"}
 WORDS = {"input", "tokens"}
+SPEC_WORDS = ("layers", "d_model", "heads", "d_ff", "experts", "top_k", "param_count", "active_params")
+ALPHABET_KEY = "#alphabet"  # a values entry naming the model's symbols (the MoE's 96 characters)
 VECTOR_LIMIT = 6  # a {vector} shows at most this many numbers, then "…"
 
 
@@ -84,7 +89,7 @@ def _parse_expression(body: str) -> _Expression:
     if not m:
         raise TemplateError(f"cannot read template {fragment}", fragment)
     func, tensor, selection = m.groups()
-    if func in WORDS:
+    if func in WORDS or func in SPEC_WORDS:
         if tensor:
             raise TemplateError(f"{{{func}}} takes no tensor: {fragment}", fragment)
         return _Expression(func, None, None)
@@ -93,7 +98,7 @@ def _parse_expression(body: str) -> _Expression:
             raise TemplateError(f"{{shape ID}} takes a tensor id and no selector: {fragment}", fragment)
         return _Expression(func, tensor, None)
     if func not in SELECTING:
-        known = ", ".join(sorted(SELECTING | WORDS | {"shape"}))
+        known = ", ".join(sorted(SELECTING | WORDS | set(SPEC_WORDS) | {"shape"}))
         raise TemplateError(f"unknown template function {func!r} in {fragment} (known: {known})", fragment)
     if not tensor:
         raise TemplateError(f"{fragment} needs a tensor id, e.g. {{{func} embed.out[0,:]}}", fragment)
@@ -103,8 +108,12 @@ def _parse_expression(body: str) -> _Expression:
     return _Expression(func, tensor, sel)
 
 
-def check_template(text: str, known_ids=None) -> list[str]:
-    """Validate every template and reference; returns the ids mentioned. TemplateError on the first problem."""
+def check_template(text: str, known_ids=None, live: str | None = None) -> list[str]:
+    """Validate every template and reference; returns the ids mentioned. TemplateError on the first problem.
+
+    ``live``: None where the step's live values are available; else the step's scene id, whose model
+    has no trace here, so only the spec templates ({layers}, {param_count}, ...) are allowed.
+    """
     ids = []
     for m in _MARKUP.finditer(text):
         if m.group(0) in ("{{", "}}"):
@@ -114,6 +123,10 @@ def check_template(text: str, known_ids=None) -> list[str]:
         else:
             expr = _parse_expression(m.group(3))
             target, fragment = expr.tensor, m.group(0)
+            if live is not None and expr.func not in SPEC_WORDS:
+                raise TemplateError(f"{fragment} reads live values, which a step shown on scene {live!r} does not "
+                                    f"have; use {', '.join('{' + w + '}' for w in SPEC_WORDS)}", fragment)
+            target = target if expr.func not in SPEC_WORDS else None
         if target is not None:
             if known_ids is not None and target not in known_ids:
                 what = "block reference" if m.group(1) is not None else "template"
@@ -126,13 +139,33 @@ def check_template(text: str, known_ids=None) -> list[str]:
     return ids
 
 
-def _letters(tokens) -> str:
-    return "".join(ALPHABET[int(t)] if 0 <= int(t) < len(ALPHABET) else "?" for t in np.ravel(tokens))
+def _letters(tokens, alphabet=ALPHABET) -> str:
+    shown = (alphabet[int(t)] if 0 <= int(t) < len(alphabet) else "?" for t in np.ravel(tokens))
+    return "".join("↵" if ch == "\n" else ch for ch in shown)
 
 
-def evaluate(expr: _Expression, values) -> str:
+def spec_value(func: str, spec) -> str:
+    """A spec template's text: sizes with thousands separators, parameter counts as models.params.human."""
+    from llmviz.models.params import count_params, human
+
+    if spec is None:
+        raise TemplateError(f"{{{func}}} needs the model spec", func)
+    arch = spec.architecture
+    if func in ("param_count", "active_params"):
+        count = count_params(spec)
+        return human(count.total if func == "param_count" else count.active)
+    number = {"layers": arch.n_layers, "d_model": arch.d_model, "heads": arch.n_heads,
+              "d_ff": arch.d_ff if arch.d_ff is not None else (arch.moe.expert_d_ff if arch.moe else None),
+              "experts": arch.moe.n_experts if arch.moe else 1, "top_k": arch.moe.top_k if arch.moe else 1}[func]
+    return "-" if number is None else f"{int(number):,}"
+
+
+def evaluate(expr: _Expression, values, spec=None) -> str:
+    if expr.func in SPEC_WORDS:
+        return spec_value(expr.func, spec)
+    alphabet = values.get(ALPHABET_KEY, ALPHABET) if hasattr(values, "get") else ALPHABET
     if expr.func == "input":
-        return _letters(values["tokens"])
+        return _letters(values["tokens"], alphabet)
     if expr.func == "tokens":
         return "[" + ", ".join(str(int(t)) for t in np.ravel(values["tokens"])) + "]"
     try:
@@ -162,14 +195,15 @@ def evaluate(expr: _Expression, values) -> str:
     if expr.func == "argmax":
         return str(int(np.argmax(picked)))
     if expr.func == "letter":
-        return _letters(picked if picked.ndim == 0 else np.argmax(picked))
+        return _letters(picked if picked.ndim == 0 else np.argmax(picked), alphabet)
     flat = picked.ravel()
     shown = [format_number(v) for v in flat[:VECTOR_LIMIT]] + (["…"] if flat.size > VECTOR_LIMIT else [])
     return "[" + ", ".join(shown) + "]"
 
 
-def render_text(text: str, values) -> RenderedText:
-    """Fill in the templates from ``values`` (tensor id -> array) and resolve references to spans."""
+def render_text(text: str, values, spec=None) -> RenderedText:
+    """Fill in the templates from ``values`` (tensor id -> array; None on another model's scene) and
+    ``spec`` (the step's model spec), and resolve references to spans."""
     out: list[str] = []
     refs = []
     length = 0
@@ -186,7 +220,7 @@ def render_text(text: str, values) -> RenderedText:
             piece = (m.group(2) if m.group(2) is not None else target).strip()
             refs.append(Reference(length, length + len(piece), target))
         else:
-            piece = evaluate(_parse_expression(m.group(3)), values)
+            piece = evaluate(_parse_expression(m.group(3)), values, spec)
         out.append(piece)
         length += len(piece)
     out.append(text[last:])

@@ -19,7 +19,7 @@ def describe(chapters, timelines) -> list[dict]:
         steps = []
         for k, (step, (start, duration)) in enumerate(zip(chapter.steps, timeline)):
             steps.append({"step": k + 1, "title": step.title, "start": round(start, 6), "duration": duration,
-                          "pause": step.pause, "camera": step.camera.describe() if step.camera else None,
+                          "pause": step.pause, "scene": chapter.scene_of(k), "camera": step.camera.describe() if step.camera else None,
                           "focus": list(step.focus), "animations": [a.kind for a in step.animations]})
         out.append({"chapter": chapter.number, "title": chapter.title, "model": chapter.model,
                     "summary": chapter.summary, "file": chapter.path, "duration": chapter.duration, "steps": steps})
@@ -46,7 +46,8 @@ def run(args) -> int:
         for step in chapter["steps"]:
             extras = ", ".join(step["animations"])
             print(f"      {step['step']}. {step['title']:<40} {step['start']:>6.1f} s +{step['duration']:g}"
-                  f"{'  ⏸' if step['pause'] else ''}{'  [' + extras + ']' if extras else ''}")
+                  f"{'  ⏸' if step['pause'] else ''}{'  [' + extras + ']' if extras else ''}"
+                  f"{'  on ' + step['scene'] if step['scene'] != chapter['model'] else ''}")
     return 0
 
 
