@@ -6,6 +6,12 @@ and cell, before instancing so its outline and lit source cells show in the same
 imgui (menu bar, model banner, nano-GPT panel, tooltip, F3 profiler, key hints) — so the whole
 frame, window parts included, is timed and visible in one order.
 
+Mixture-of-experts scenes (a scene with ``.routing``: the live moe-4 / moe-8, or simulated routing
+for MoE specs without weights, built in a background thread since it imports torch) also get the
+MoE window (scenes/moe_panels.py: text, play / pause / step token, gating, heatmap, load balance,
+specialisation, export), a PacketSystem in the instancing phase drawing the routing of the MoE
+layer in view, and their shared experts always lit. Space and N drive the routing animation there.
+
 Every action (a key, a gamepad button, or a menu item, which presses its action for a frame) goes
 through ``do``: chapters (scenes/chapter_view.py: Space, N, Backspace, PageUp/PageDown, C), focus
 (scenes/focus.py: click or search, Esc steps out), the tour (scenes/tour.py: T) and bookmarks
@@ -18,6 +24,7 @@ emptied, a new Engine made around the same renderer, and the camera starts at th
 from __future__ import annotations
 
 import dataclasses
+import re
 import sys
 import threading
 import time
@@ -28,13 +35,14 @@ from imgui_bundle import imgui
 from moderngl_window.integrations.imgui_bundle import ModernglWindowRenderer
 
 from llmviz.engine.camera_control import CameraRig
-from llmviz.engine.ecs.components import FLAG_HIGHLIGHTED
+from llmviz.engine.ecs.components import FLAG_DIMMED, FLAG_HIGHLIGHTED
 from llmviz.engine.input import InputState, load_bindings, moderngl_window_mouse_button, pyglet_key_name
 from llmviz.engine.math3d import quat_look_rotation
 from llmviz.engine.overlay import ProfilerOverlay
 from llmviz.engine.picking import pick
 from llmviz.engine.render.gl import GLRenderer
 from llmviz.engine.runtime import Engine
+from llmviz.engine.systems.packets import PacketSystem
 from llmviz.engine.systems.transform import world_box
 from llmviz.scenes import panels
 from llmviz.scenes.bookmarks import load_bookmarks, save_bookmarks
@@ -47,6 +55,8 @@ HINTS = ("WASD move · Q/E down/up · drag look · Shift faster · wheel zoom ·
          "F frame · Esc step out · Ctrl+F search · [ ] model · F5–F9 views · T tour · F3 profiler · "
          "Ctrl+1..9 save view · 1..9 go")
 LIVE_HINTS = " · N step · Space play/pause · C chapters"
+MOE_HINTS = " · Space play/pause routing · N step token"
+PACKET_REFRESH_S = 0.5  # how often the packets' layer follows the camera
 CHAPTER_HINTS = ("Chapters: Space play/pause/continue · N next step · Backspace back a step · PageUp/PageDown chapters · "
                  "C close · pad: Start, dpad ←/↓/↑ · drag to look around")
 # Actions the window itself runs (the rig runs toggle_mode and the bookmarks from the same snapshot).
@@ -82,6 +92,20 @@ def load_user_bindings():
     except BindingsError as err:
         print(f"llmviz: {err} (using the default bindings)", file=sys.stderr)
         return load_bindings(), f"bindings not loaded: {err}"
+
+
+def rumour_line(spec) -> str:
+    """For a speculative spec, the sentence of its notes that names the rumour it draws (else the
+    first real sentence, else its first source), for the banner; "" for published designs."""
+    if not getattr(spec, "speculative", False):
+        return ""
+    sentences = [x.strip() for x in re.split(r"(?<=[.!?])\s+(?=[A-Z])", spec.notes or "") if x.strip()]
+    named = [x for x in sentences if re.search(r"rumou?r", x, re.I)]
+    plain = [x for x in sentences if not x.rstrip(".").isupper()]
+    line = (named or plain or [str(s) for s in spec.sources[:1]] or ["no sources"])[0]
+    if len(line) > 220:
+        line = line[:219] + "…"
+    return f"Speculative, not a published design: {line}"
 
 
 def _preset_key(name: str) -> str:
@@ -174,6 +198,211 @@ class ExplorerWindow(mglw.WindowConfig):
         else:
             self.title_text, self.params_text = scene.caption, ""
         self.status_text = scene.status or "engine stress scene: no model, no values"
+        self.rumour_text = rumour_line(scene.model.spec) if scene.model is not None else ""
+        self._open_moe(scene, engine)
+
+    # ------------------------------------------------------------------ mixture of experts
+    def _open_moe(self, scene, engine) -> None:
+        """For MoE scenes: the routing source (built off the frame when simulated), the packet
+        system, and the shared experts lit."""
+        model = scene.model
+        self.routing = None
+        self.moe_panel = None
+        self.moe_error = ""
+        self._routing_ready: list = []  # (scene, routing, error) once ready; a list per scene, so a late
+        # thread of a scene switched away from cannot fill the next scene's
+        self._packets_key = None
+        self._packet_layer = None  # a layer row chosen in the heatmap; None: the one nearest the camera
+        self._packet_clock = 0.0
+        self.packets = None
+        self._routing_thread = None
+        ids = np.asarray(model.layout.ids if model is not None else [], dtype=str)
+        shared = np.char.find(ids, ".moe.shared.") >= 0 if len(ids) else np.zeros(0, bool)
+        self.shared_slots = np.asarray(model.block_slots[shared], np.int64) if len(ids) else np.zeros(0, np.int64)
+        self.is_moe = model is not None and (hasattr(scene.live, "stats") or scene.routing_source is not None)
+        if self.shared_slots.size:
+            engine.schedule.add("instancing", "shared_experts", self._light_shared, before="instancing")
+        if not self.is_moe:
+            return
+        self.packets = PacketSystem(base_size=self._packet_size(model.layout))
+        engine.schedule.add("simulation", "moe_routing", self._moe_update)
+        engine.schedule.add("instancing", "packets", self.packets, after="instancing")
+        if hasattr(scene.live, "stats"):
+            self._routing_ready.append((scene, scene.live, None))
+        else:  # simulated routing imports torch (a second or more): build it off the frame
+            self._routing_thread = threading.Thread(target=self._prepare_routing, args=(scene, self._routing_ready),
+                                                    name=f"routing {scene.name}", daemon=True)
+            self._routing_thread.start()
+
+    @staticmethod
+    def _packet_size(layout) -> float:
+        experts = [i for i, name in enumerate(layout.ids) if ".moe.expert." in name]
+        sizes = np.asarray(layout.size, np.float64)[experts or list(range(len(layout.ids)))]
+        return float(max(np.median(sizes[:, :2].min(axis=1)) * 0.18, 1e-3))
+
+    @staticmethod
+    def _prepare_routing(scene, ready: list) -> None:
+        try:
+            routing = scene.routing
+            from llmviz.scenes import moe_panels  # noqa: F401  (imports torch too, here rather than on a frame)
+            ready.append((scene, routing, None))
+        except Exception as err:  # a routing that fails to build is named in the panel; the window stays up
+            ready.append((scene, None, f"simulated routing failed: {err}"))
+
+    def wait_for_routing(self, timeout: float = 30.0) -> None:
+        """Headless only (screenshots, tests): block until simulated routing is built."""
+        if self._routing_thread is not None:
+            self._routing_thread.join(timeout)
+
+    def _moe_update(self, frame) -> None:
+        """Per frame: take the routing once it is ready, rebuild the packets when the stats (or the
+        layer in view) change, loop the animation."""
+        if self.moe_panel is None and self._routing_ready:
+            scene, routing, error = self._routing_ready[0]
+            if scene is self.scene and error:
+                self.moe_error = error  # the placeholder names it, in red
+            elif scene is self.scene:
+                from llmviz.scenes.moe_panels import MoePanel
+
+                self.routing = routing
+                name = scene.model.spec.name
+                simulated = getattr(routing, "simulated", False)
+                self.moe_panel = MoePanel(f"Mixture of experts: {name}" + (" (simulated routing)" if simulated else ""),
+                                          live=not simulated)
+                self.packets.playing = True
+        routing = self.routing
+        stats = getattr(routing, "stats", None)
+        if stats is None or not stats.n_layers or not stats.n_tokens:
+            return
+        self._packet_clock += frame.dt
+        row = self._packet_layer
+        if row is None or row >= stats.n_layers:
+            row = self._layer_in_view(stats) if (self._packets_key is None or self._packet_clock >= PACKET_REFRESH_S) \
+                else self._packets_key[1]
+        if self._packet_clock >= PACKET_REFRESH_S:
+            self._packet_clock = 0.0
+        key = (routing.stats_version, row)
+        if key != self._packets_key:
+            from llmviz.scenes.moe_live import routing_packets
+
+            try:
+                self.packets.set_packets(**routing_packets(self.scene.model.layout, stats, row))
+            except (KeyError, ValueError) as err:  # a layout without an expert block: no packets, a note
+                self.moe_error = f"no routing packets: {err}"
+                self.packets.set_packets(np.zeros((0, 2, 3), np.float32))
+            self._packets_key = key
+        if self.packets.playing and self.packets.time > self.packets.end_time + 0.5:
+            self.packets.seek(0.0)  # loop
+
+    def _layer_in_view(self, stats) -> int:
+        """The MoE layer row whose router is on screen nearest its centre; the first MoE layer when none is."""
+        layout = self.scene.model.layout
+        centers = []
+        for block in stats.layers:
+            try:
+                centers.append(layout.center[layout.index(f"blocks.{int(block)}.moe.router")])
+            except KeyError:
+                centers.append(np.full(3, np.inf))
+        camera = self.engine.camera
+        w, h = camera.viewport
+        centers = np.asarray(centers, np.float64)
+        finite = np.isfinite(centers).all(axis=1)
+        px = np.full((len(centers), 3), np.nan)
+        px[finite] = camera.project(centers[finite])
+        on_screen = finite & (px[:, 2] > 0) & (px[:, 0] >= 0) & (px[:, 0] <= w) & (px[:, 1] >= 0) & (px[:, 1] <= h)
+        if not on_screen.any():
+            return 0  # no router in view (the overview of a deep model, a dense block): the first MoE layer
+        off = np.hypot(px[:, 0] - w / 2, px[:, 1] - h / 2)
+        return int(np.argmin(np.where(on_screen, off, np.inf)))
+
+    @property
+    def moe_token(self) -> int:
+        """The token whose packets are half way along their paths at the animation's clock."""
+        from llmviz.scenes.moe_live import PACKET_DURATION, PACKET_STAGGER
+
+        stats = getattr(self.routing, "stats", None)
+        n = stats.n_tokens if stats is not None else 1
+        return int(np.clip(round((self.packets.time - PACKET_DURATION / 2) / PACKET_STAGGER), 0, max(n - 1, 0)))
+
+    def moe_play_pause(self) -> None:
+        if self.packets is not None:
+            self.packets.playing = not self.packets.playing
+
+    def moe_step(self) -> None:
+        """Pause and move the animation on by one token (its packets half way to their experts)."""
+        from llmviz.scenes.moe_live import PACKET_DURATION, PACKET_STAGGER
+
+        stats = getattr(self.routing, "stats", None)
+        if self.packets is None or stats is None:
+            return
+        self.packets.playing = False
+        j = (self.moe_token + 1) % max(stats.n_tokens, 1)
+        self.packets.seek(j * PACKET_STAGGER + PACKET_DURATION / 2)
+
+    def fly_to_expert(self, block: int, expert: int) -> None:
+        """Focus (and fly the camera to) expert ``expert`` of block ``block``; packets follow that layer."""
+        model = self.scene.model
+        try:
+            row = model.layout.index(f"blocks.{block}.moe.expert.{expert}")
+        except KeyError:
+            self.moe_error = f"no block for expert {expert} of layer {block}"
+            return
+        stats = getattr(self.routing, "stats", None)
+        if stats is not None:
+            rows = np.flatnonzero(np.asarray(stats.layers) == block)
+            self._packet_layer = int(rows[0]) if len(rows) else None
+        self.select_component(Node(BLOCK, int(row)))
+
+    def export_routing(self, folder=".") -> str:
+        """Write routing.npz and routing.csv into ``folder``; returns the confirmation line (raises OSError)."""
+        from pathlib import Path
+
+        from llmviz.scenes.moe_live import export_routing
+
+        stats = getattr(self.routing, "stats", None)
+        if stats is None:
+            raise OSError("no routing trace yet")
+        folder = Path(folder).expanduser()
+        if not folder.is_dir():
+            raise OSError(f"no such folder: {folder}")
+        written = [export_routing(stats, folder / name) for name in ("routing.npz", "routing.csv")]
+        return f"wrote {written[0].resolve()} and {written[1].name} ({stats.n_layers} layers × {stats.n_tokens} tokens)"
+
+    def _light_shared(self, frame) -> None:
+        """Shared experts are always lit, unless a focus elsewhere dims them."""
+        flags = self.engine.world["renderable"]["flags"]
+        slots = self.shared_slots
+        dimmed = (flags[slots] & flags.dtype.type(FLAG_DIMMED)) != 0
+        flags[slots[~dimmed]] |= flags.dtype.type(FLAG_HIGHLIGHTED)
+
+    def _moe_window(self, x: float, y: float, height: float) -> None:
+        if self.moe_panel is None:
+            panels.moe_placeholder(x, y, self.moe_error or "preparing simulated routing…", bool(self.moe_error))
+            return
+        stats = getattr(self.routing, "stats", None)
+        row = self._packets_key[1] if self._packets_key is not None else None
+        layer = f"layer {int(stats.layers[row])}" if stats is not None and row is not None and row < stats.n_layers else ""
+        choice = self.moe_panel.draw(x, y, height, self.routing, self.moe_token, self.packets.playing, layer)
+        if self.moe_error:
+            self.moe_panel.message, self.moe_panel.message_ok = self.moe_error, False
+            self.moe_error = ""
+        if choice.play_pause:
+            self.moe_play_pause()
+        if choice.step:
+            self.moe_step()
+        if choice.generate and hasattr(self.routing, "step"):
+            self.routing.step()
+        if choice.toggle_generation and hasattr(self.routing, "toggle_play"):
+            self.routing.toggle_play()
+        if choice.routing is not None:
+            self.routing.set_routing(*choice.routing)
+        if choice.fly_to is not None:
+            self.fly_to_expert(*choice.fly_to)
+        if choice.export:
+            try:
+                self.moe_panel.message, self.moe_panel.message_ok = self.export_routing(self.moe_panel.export_dir), True
+            except (OSError, ValueError) as err:
+                self.moe_panel.message, self.moe_panel.message_ok = f"export failed: {err}", False
 
     def request_scene(self, name: str) -> None:
         """Switch to scene ``name`` before the next frame (never inside one: its systems belong to the old engine)."""
@@ -275,6 +504,11 @@ class ExplorerWindow(mglw.WindowConfig):
                 player.next_chapter()
             elif name == "previous_chapter":
                 player.previous_chapter()
+        elif self.is_moe:
+            if name == "play_pause":
+                self.moe_play_pause()
+            elif name == "next":
+                self.moe_step()
         elif live is not None:
             if name == "play_pause":
                 live.session.toggle_play()
@@ -419,7 +653,7 @@ class ExplorerWindow(mglw.WindowConfig):
         if self.tour is not None and self.tour.playing:
             note = f"tour: {self.tour.stop_name} ({self.tour.index + 1} of {len(self.tour.stops)}) · T stops"
         top = choice.height + panels.banner(choice.height, w, self.title_text, self.params_text, self.status_text,
-                                            self.scene.live is not None, note) + 8
+                                            self.scene.live is not None, note, self.rumour_text) + 8
         self.overlay.draw(self.engine.profiler, position=(10.0, top))
         hint_h = 44.0
         left = 10.0 + (300.0 if self.overlay.visible else 0.0)
@@ -428,9 +662,11 @@ class ExplorerWindow(mglw.WindowConfig):
         else:
             if self.panel is not None:
                 self.panel.draw(w - panels.PANEL_WIDTH - 10, top)
+            if self.is_moe:
+                self._moe_window(w - panels.MOE_PANEL_WIDTH - 10, top, h - top - hint_h - 8)
             self._focus_panels(left, top, h - top - hint_h, w)
         hints = CHAPTER_HINTS if self.chapters is not None else f"{self.rig.mode} mode · {HINTS}" + (
-            LIVE_HINTS if self.panel else "")
+            LIVE_HINTS if self.panel else MOE_HINTS if self.is_moe else "")
         panels.hint_bar(hints, w, h)
         if self.reading is not None:
             panels.cell_tooltip(self.reading)
@@ -477,8 +713,9 @@ class ExplorerWindow(mglw.WindowConfig):
         if node is not None:
             crumbs_h = panels.breadcrumbs(self.tree, node, left, top, choice) + 6
             details = self._focus_details(node)
-            y = top + (0 if self.panel is None else 430)
-            panels.details_panel(details, width - panels.PANEL_WIDTH - 10, y)
+            y = top + (0 if self.panel is None else 430) + (crumbs_h if self.is_moe else 0)  # beside the MoE window
+            x = width - panels.PANEL_WIDTH - 10 - (panels.MOE_PANEL_WIDTH + 10 if self.is_moe else 0)
+            panels.details_panel(details, x, y)
         if self.tree_on:
             panels.component_tree(self.tree, node, self.query, left, top + crumbs_h, height - crumbs_h, choice,
                                   self._focus_search)
@@ -535,6 +772,7 @@ class ExplorerWindow(mglw.WindowConfig):
             # A screenshot is a check of what the scene shows: let a live model's first values land
             # (the worker needs a second or two to start) so the last frames draw them.
             self.scene.wait_for_values()
+            self.wait_for_routing()
         self.renderer.set_target(self.wnd.fbo, self.wnd.buffer_size)
         self.engine.frame(min(frame_time, 0.1))
         if switching:

@@ -262,3 +262,136 @@ def draw_specialisation(stats, text: str | None = None) -> np.ndarray:
             dl.add_text(imgui.ImVec2(x + 1, p.y + 1), _u32((0.05, 0.05, 0.08)), "/" if c == "\n" else c)
         imgui.dummy(imgui.ImVec2(cw * stats.n_tokens, ch))
     return top1
+
+
+# ---------------------------------------------------------------- the MoE window
+
+from llmviz.scenes.panels import MOE_PANEL_WIDTH  # noqa: E402  (the window places it)
+ERROR_RGB = imgui.ImVec4(1.0, 0.42, 0.38, 1.0)
+OK_RGB = imgui.ImVec4(0.45, 0.9, 0.5, 1.0)
+DIM_RGB = imgui.ImVec4(0.62, 0.64, 0.68, 1.0)
+MOE_TABS = ("Gating", "Heatmap", "Load balance", "Specialisation")
+
+
+class MoeChoice:
+    """What the user asked of the MoE window this frame (the window acts on it after drawing)."""
+
+    def __init__(self):
+        self.play_pause = False
+        self.step = False
+        self.generate = False
+        self.toggle_generation = False  # a live model: start / stop appending its next character
+        self.routing: tuple[int, float | None] | None = None  # new (top_k, capacity_factor)
+        self.fly_to: tuple[int, int] | None = None  # (block index, expert) clicked in the heatmap
+        self.export = False
+
+
+class MoePanel:
+    """The mixture-of-experts window: text in, play / pause / step the routing animation, the four
+    routing panels as tabs and the routing-trace export. Keeps only UI state (text being edited,
+    heatmap mode, export folder, the last message)."""
+
+    def __init__(self, title: str, live: bool):
+        self.title = title
+        self.live = live  # a trained model (moe-4 / moe-8) that can generate, not simulated routing
+        self.text: str | None = None
+        self.error: str | None = None
+        self.mode = HEATMAP_MODES[0]
+        self.export_dir = "."
+        self.message = ""
+        self.message_ok = True
+        self.select_tab: str | None = None  # a tab to bring forward on the next frame (one of MOE_TABS)
+
+    def draw(self, x: float, y: float, height: float, routing, token_index: int, playing: bool,
+             layer_label: str = "") -> MoeChoice:
+        choice = MoeChoice()
+        imgui.set_next_window_pos(imgui.ImVec2(x, y), imgui.Cond_.always)
+        # As tall as its contents, up to the room above the key hints (then it scrolls).
+        imgui.set_next_window_size_constraints(imgui.ImVec2(MOE_PANEL_WIDTH, 0),
+                                               imgui.ImVec2(MOE_PANEL_WIDTH, max(height, 120.0)))
+        imgui.set_next_window_bg_alpha(0.9)
+        expanded, _ = imgui.begin(self.title, None, imgui.WindowFlags_.no_saved_settings | imgui.WindowFlags_.no_move
+                                  | imgui.WindowFlags_.no_focus_on_appearing | imgui.WindowFlags_.always_auto_resize)
+        if expanded:
+            if routing is None or getattr(routing, "stats", None) is None:
+                imgui.text_colored(DIM_RGB, "preparing simulated routing…" if routing is None
+                                   else "waiting for the first routing trace…")
+                err = getattr(routing, "error", None)
+                if err:
+                    imgui.text_colored(ERROR_RGB, err)
+            else:
+                self._body(routing, token_index, playing, layer_label, choice)
+        imgui.end()
+        return choice
+
+    def _tab(self, name: str) -> bool:
+        flags = imgui.TabItemFlags_.set_selected if self.select_tab == name else 0
+        return imgui.begin_tab_item(name, None, flags)[0]
+
+    def _body(self, routing, token_index: int, playing: bool, layer_label: str, choice: MoeChoice) -> None:
+        stats = routing.stats
+        if self.text is None:
+            self.text = getattr(routing, "text", None) if self.live else stats.text
+            self.text = self.text or ""
+        imgui.text("Text")
+        imgui.same_line()
+        imgui.set_next_item_width(-1)
+        changed, text = imgui.input_text("##moe_text", self.text)
+        if changed:
+            self.text = text
+            self.error = routing.set_text(text) if text else "type some text to route"
+        if self.error:
+            imgui.text_colored(ERROR_RGB, self.error)
+        if getattr(routing, "error", None):
+            imgui.text_colored(ERROR_RGB, routing.error)
+        if imgui.button("Pause (Space)" if playing else "Play (Space)"):
+            choice.play_pause = True
+        imgui.same_line()
+        if imgui.button("Step token (N)"):
+            choice.step = True
+        if self.live:
+            imgui.same_line()
+            if imgui.button("Generate next char"):
+                choice.generate = True
+            imgui.same_line()
+            changed, _ = imgui.checkbox("auto", bool(getattr(routing, "playing", False)))
+            choice.toggle_generation = changed
+        t = int(np.clip(token_index, 0, stats.n_tokens - 1))
+        chars = stats.text if len(stats.text) >= stats.n_tokens else moe_corpus.decode(stats.tokens)
+        ch = chars[t] if t < len(chars) else "?"
+        imgui.text(f"token {t + 1} of {stats.n_tokens}: {ch!r}" + (f"   packets: {layer_label}" if layer_label else ""))
+        if imgui.begin_tab_bar("##moe_tabs"):
+            if self._tab("Gating"):
+                draw_gating(stats, t)
+                imgui.end_tab_item()
+            if self._tab("Heatmap"):
+                for mode, label in zip(HEATMAP_MODES, ("tokens routed", "mean gate weight")):
+                    if imgui.radio_button(label, self.mode == mode):
+                        self.mode = mode
+                    imgui.same_line()
+                imgui.new_line()
+                choice.fly_to = draw_heatmap(stats, self.mode)
+                imgui.text_colored(DIM_RGB, "click a cell to fly to that expert")
+                imgui.end_tab_item()
+            if self._tab("Load balance"):
+                k, factor = draw_load_balance(stats)
+                if (k, factor) != (int(stats.top_k), stats.capacity_factor):
+                    choice.routing = (k, factor)
+                imgui.end_tab_item()
+            if self._tab("Specialisation"):
+                draw_specialisation(stats, None)
+                imgui.end_tab_item()
+            imgui.end_tab_bar()
+            self.select_tab = None
+        imgui.separator()
+        imgui.text("Export folder")
+        imgui.same_line()
+        imgui.set_next_item_width(200)
+        _, self.export_dir = imgui.input_text("##moe_export", self.export_dir)
+        imgui.same_line()
+        if imgui.button("Export routing (npz, csv)"):
+            choice.export = True
+        if self.message:
+            imgui.push_text_wrap_pos(0.0)
+            imgui.text_colored(OK_RGB if self.message_ok else ERROR_RGB, self.message)
+            imgui.pop_text_wrap_pos()

@@ -203,12 +203,14 @@ def _chapters_menu(choice: MenuChoice, state: MenuState) -> None:
     imgui.end_menu()
 
 
-def banner(top: float, width: float, title: str, params: str, status: str, live: bool, note: str = "") -> float:
-    """The model's name, size and what its values are, across the top; returns its height."""
+def banner(top: float, width: float, title: str, params: str, status: str, live: bool, note: str = "",
+           rumour: str = "") -> float:
+    """The model's name, size and what its values are, across the top (and, for a speculative
+    design, the rumour it draws); returns its height."""
     # A fixed height from the font, not auto-resize: auto-sized windows only know their size a
     # frame late, and the panels below are placed from this height on the first frame.
     style = imgui.get_style()
-    height = 2 * imgui.get_text_line_height_with_spacing() + 2 * style.window_padding.y
+    height = (3 if rumour else 2) * imgui.get_text_line_height_with_spacing() + 2 * style.window_padding.y
     imgui.set_next_window_pos(imgui.ImVec2(0, top))
     imgui.set_next_window_size(imgui.ImVec2(width, height))
     imgui.push_style_color(imgui.Col_.window_bg, BANNER_BG)
@@ -222,9 +224,25 @@ def banner(top: float, width: float, title: str, params: str, status: str, live:
         imgui.text_colored(DIM_RGB, note)
     if status:
         imgui.text_colored(LIVE_RGB if live else AMBER_RGB, status)
+    if rumour:
+        imgui.text_colored(AMBER_RGB, rumour)
     imgui.end()
     imgui.pop_style_color()
     return height
+
+
+MOE_PANEL_WIDTH = 480.0  # the mixture-of-experts window (scenes/moe_panels.py), on the right
+
+
+def moe_placeholder(x: float, y: float, text: str, error: bool = False) -> None:
+    """The MoE window's place while its routing is being prepared (or could not be)."""
+    imgui.set_next_window_pos(imgui.ImVec2(x, y), imgui.Cond_.always)
+    imgui.set_next_window_size(imgui.ImVec2(MOE_PANEL_WIDTH, 0))
+    imgui.set_next_window_bg_alpha(0.88)
+    imgui.begin("Mixture of experts", None, imgui.WindowFlags_.no_saved_settings | imgui.WindowFlags_.no_move
+                | imgui.WindowFlags_.no_focus_on_appearing)
+    imgui.text_colored(ERROR_RGB if error else DIM_RGB, text)
+    imgui.end()
 
 
 def hint_bar(text: str, width: float, height: float) -> None:
