@@ -596,13 +596,14 @@ class ExplorerWindow(mglw.WindowConfig):
             hit = pick(self.engine.world, frame.visibility.drawn, origin, direction)
         hovered = None if hit is None else hit.slot
         if hovered != (self.hovered.slot if self.hovered else None):
-            if self.hovered is not None and self.hovered.slot != self.selected:
-                if self.focus is not None and self.focus.is_focused(self.hovered.slot):
-                    pass  # the focused component keeps its glow
-                else:
-                    self._set_flag(self.hovered.slot, False)
-                    if self.chapters is not None:
-                        self.chapters.refresh_flags()
+            left = self.hovered.slot if self.hovered is not None else None
+            # The block the pointer left loses its glow, unless it is selected or focused.
+            keeps_glow = left == self.selected or (self.focus is not None and left is not None
+                                                   and self.focus.is_focused(left))
+            if left is not None and not keeps_glow:
+                self._set_flag(left, False)
+                if self.chapters is not None:
+                    self.chapters.refresh_flags()
             if hovered is not None:
                 self._set_flag(hovered, True)
         elif hovered is not None and self.chapters is not None:
