@@ -8,21 +8,10 @@ import time
 
 import numpy as np
 import pytest
+from window_support import DRIVER, XVFB, colours, run_cli
 
 pytestmark = pytest.mark.skipif(shutil.which("xvfb-run") is None,
                                 reason="xvfb-run is not installed (make test installs it where apt-get is usable)")
-
-XVFB = ["xvfb-run", "-a", "-s", "-screen 0 1280x720x24"]
-
-
-def run_cli(*args, timeout=180):
-    return subprocess.run([*XVFB, sys.executable, "-m", "llmviz.scenes.cli.main", *args],
-                          capture_output=True, text=True, timeout=timeout)
-
-
-def colours(image):
-    return len(np.unique(image.reshape(-1, 3), axis=0))
-
 
 def test_moe_4_opens_with_the_moe_window(tmp_path):
     shot = tmp_path / "moe4.png"
@@ -47,27 +36,10 @@ def test_deepseek_v3_opens_fast_and_exits(tmp_path):
 
 # Drives a real window on moe-4: step a token, change top-k, fly to an expert from the heatmap's
 # handler, export the trace; then switches to DeepSeek-V3 (simulated routing, shared experts).
-SCRIPT = r"""
-import json, os, sys
-import moderngl_window as mglw
-import numpy as np
-from llmviz.engine.ecs.components import FLAG_HIGHLIGHTED
-from llmviz.scenes.app import ExplorerWindow
-
-class Scripted(ExplorerWindow):
-    n = 0
-    seen = {}
-
-    def tap(self, key):
-        self.input.key_down(key)
-        self.taps.append(key)
-
+SCRIPT = DRIVER + r"""
+class Scripted(Driven):
     def on_render(self, t, dt):
-        self.n += 1
-        self.taps = getattr(self, "taps", [])
-        for key in self.taps:
-            self.input.key_up(key)
-        self.taps = []
+        self.release_taps()
         s, seen = self.scene, self.seen
         if self.n == 2:
             s.wait_for_values()

@@ -6,21 +6,12 @@ import sys
 
 import numpy as np
 import pytest
+from window_support import DRIVER, XVFB, colours, run_cli
 
 pytestmark = pytest.mark.skipif(shutil.which("xvfb-run") is None,
                                 reason="xvfb-run is not installed (make test installs it where apt-get is usable)")
 
-XVFB = ["xvfb-run", "-a", "-s", "-screen 0 1280x720x24"]
 MENU_BAR_RGB = (36, 36, 36)  # ImGui's dark style: MenuBarBg 0.14 grey, opaque
-
-
-def run_cli(*args, timeout=180):
-    return subprocess.run([*XVFB, sys.executable, "-m", "llmviz.scenes.cli.main", *args],
-                          capture_output=True, text=True, timeout=timeout)
-
-
-def colours(image):
-    return len(np.unique(image.reshape(-1, 3), axis=0))
 
 
 def near(pixels, rgb, tol=40):
@@ -69,31 +60,15 @@ def test_large_model_opens_as_structure_only(tmp_path):
 
 # Drives a real window from inside: keys through the input table, the pointer held on a cell,
 # a preset key, then the next-model key and a menu-style switch; prints what it saw as JSON.
-SCRIPT = r"""
-import json, sys
-import moderngl_window as mglw
-from llmviz.scenes.app import ExplorerWindow
-
+SCRIPT = DRIVER + r"""
 def cell_center(layout, i, r, c):
-    import numpy as np
     center, size = layout.center[i], layout.size[i]
     return np.array([center[0] - size[0] / 2 + (c + 0.5) * size[0] / layout.cols[i],
                      center[1] + size[1] / 2 - (r + 0.5) * size[1] / layout.rows[i], center[2] + size[2] / 2])
 
-class Scripted(ExplorerWindow):
-    n = 0
-    seen = {}
-
-    def tap(self, key):
-        self.input.key_down(key)
-        self.taps.append(key)
-
+class Scripted(Driven):
     def on_render(self, t, dt):
-        self.n += 1
-        self.taps = getattr(self, "taps", [])
-        for key in self.taps:
-            self.input.key_up(key)
-        self.taps = []
+        self.release_taps()
         s, seen = self.scene, self.seen
         if self.n == 2:
             s.wait_for_values()
@@ -157,35 +132,14 @@ def test_keys_hover_presets_and_model_switching_in_the_window(tmp_path):
 
 # Chapters, focus, tour and bookmarks driven from inside a real window: keys and gamepad buttons through
 # the same action table, and a menu item as its action; prints what it saw as JSON.
-CHAPTER_SCRIPT = r"""
-import json, os
-import moderngl_window as mglw
-import numpy as np
-from llmviz.engine.ecs.components import FLAG_DIMMED
-from llmviz.scenes.app import ExplorerWindow
-
-class Scripted(ExplorerWindow):
-    n = 0
-    seen = {}
-
-    def tap(self, key):
-        self.input.key_down(key)
-        self.taps.append(("key", key))
-
-    def pad(self, button):
-        self.input.pad_button(button, True)
-        self.taps.append(("pad", button))
-
+CHAPTER_SCRIPT = DRIVER + r"""
+class Scripted(Driven):
     def where(self):
         r = self.chapters.runner
         return [r.chapter, r.step_index]
 
     def on_render(self, t, dt):
-        self.n += 1
-        self.taps = getattr(self, "taps", [])
-        for kind, name in self.taps:
-            self.input.key_up(name) if kind == "key" else self.input.pad_button(name, False)
-        self.taps = []
+        self.release_taps()
         seen = self.seen
         n = self.n
         if n == 2:
