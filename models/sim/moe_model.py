@@ -9,7 +9,6 @@ moe-4 has 4 experts per layer, moe-8 has 8. The attention half is the nano-GPT's
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import asdict, dataclass
 from importlib.resources import files
 from pathlib import Path
@@ -18,7 +17,8 @@ import torch
 from torch import nn
 
 from llmviz.models.sim import moe_corpus, routing
-from llmviz.models.sim.nanogpt import NanoGPT, _Attention, attention_sublayer, embed, unembed
+from llmviz.models.sim.nanogpt import (NanoGPT, _Attention, attention_sublayer, build_gpt_trunk, embed,
+                                       init_gpt2, unembed)
 from llmviz.models.sim.trace import ActivationTrace
 
 VARIANTS = {"moe-4": 4, "moe-8": 8}   # variant name → experts per layer
@@ -82,22 +82,9 @@ class MoEGPT(nn.Module):
 
     def __init__(self, cfg: MoEGPTConfig = MoEGPTConfig()):
         super().__init__()
-        self.cfg = cfg
-        self.embed = nn.ModuleDict({"tok": nn.Embedding(cfg.vocab_size, cfg.d_model),
-                                    "pos": nn.Embedding(cfg.context_length, cfg.d_model)})
-        self.blocks = nn.ModuleList(_Block(cfg) for _ in range(cfg.n_layers))
-        self.ln_f = nn.LayerNorm(cfg.d_model, eps=cfg.ln_eps)
-        self.lm_head = nn.Linear(cfg.d_model, cfg.vocab_size, bias=False)
-        for name, p in self.named_parameters():
-            # GPT-2 initialisation, residual outputs (attn.proj, expert down) scaled by depth
-            if name.endswith("bias"):
-                nn.init.zeros_(p)
-            elif ".ln" in name or name.startswith("ln_f"):
-                nn.init.ones_(p)
-            elif name.endswith("proj.weight") or name.endswith("down.weight"):
-                nn.init.normal_(p, 0.0, 0.02 / math.sqrt(2 * cfg.n_layers))
-            else:
-                nn.init.normal_(p, 0.0, 0.02)
+        build_gpt_trunk(self, cfg, _Block)
+        # The residual outputs here are attention's projection and each expert's down matrix.
+        init_gpt2(self, cfg.n_layers, residual_outputs=("proj.weight", "down.weight"))
 
     def forward(self, idx: torch.Tensor, record=None) -> tuple[torch.Tensor, list[routing.RoutingRecord]]:
         """idx (B, T) → (logits (B, T, vocab), one RoutingRecord per layer over all B·T tokens).

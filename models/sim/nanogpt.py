@@ -74,26 +74,8 @@ class NanoGPT(nn.Module):
 
     def __init__(self, cfg: NanoGPTConfig = NanoGPTConfig()):
         super().__init__()
-        self.cfg = cfg
-        self.embed = nn.ModuleDict({"tok": nn.Embedding(cfg.vocab_size, cfg.d_model),
-                                    "pos": nn.Embedding(cfg.context_length, cfg.d_model)})
-        self.blocks = nn.ModuleList(_Block(cfg) for _ in range(cfg.n_layers))
-        self.ln_f = nn.LayerNorm(cfg.d_model, eps=cfg.ln_eps)
-        self.lm_head = nn.Linear(cfg.d_model, cfg.vocab_size, bias=False)
-        self._init_gpt2()
-
-    def _init_gpt2(self) -> None:
-        # GPT-2's initialisation: N(0, 0.02) everywhere, residual projections scaled down by
-        # sqrt(2 * n_layers) so the residual stream's variance does not grow with depth.
-        for name, p in self.named_parameters():
-            if name.endswith("bias"):
-                nn.init.zeros_(p)
-            elif ".ln" in name or name.startswith("ln_f"):
-                nn.init.ones_(p)
-            elif name.endswith("proj.weight"):
-                nn.init.normal_(p, 0.0, 0.02 / math.sqrt(2 * self.cfg.n_layers))
-            else:
-                nn.init.normal_(p, 0.0, 0.02)
+        build_gpt_trunk(self, cfg, _Block)
+        init_gpt2(self, cfg.n_layers, residual_outputs=("proj.weight",))
 
     # ---- the one forward pass -------------------------------------------------------------
 
@@ -204,6 +186,30 @@ class NanoGPT(nn.Module):
 
 
 # ---- the GPT parts the small MoE shares (models/sim/moe_model.py) ------------------------
+
+def build_gpt_trunk(model: nn.Module, cfg, block_cls) -> None:
+    """Token and position embeddings, the blocks, the final norm and an untied, bias-free unembedding."""
+    model.cfg = cfg
+    model.embed = nn.ModuleDict({"tok": nn.Embedding(cfg.vocab_size, cfg.d_model),
+                                 "pos": nn.Embedding(cfg.context_length, cfg.d_model)})
+    model.blocks = nn.ModuleList(block_cls(cfg) for _ in range(cfg.n_layers))
+    model.ln_f = nn.LayerNorm(cfg.d_model, eps=cfg.ln_eps)
+    model.lm_head = nn.Linear(cfg.d_model, cfg.vocab_size, bias=False)
+
+
+def init_gpt2(model: nn.Module, n_layers: int, residual_outputs: tuple[str, ...]) -> None:
+    """GPT-2's initialisation: N(0, 0.02) everywhere, the matrices writing into the residual stream
+    (names ending in ``residual_outputs``) scaled down by sqrt(2 · n_layers) so its variance does
+    not grow with depth; biases 0, LayerNorm gains 1."""
+    for name, p in model.named_parameters():
+        if name.endswith("bias"):
+            nn.init.zeros_(p)
+        elif ".ln" in name or name.startswith("ln_f"):
+            nn.init.ones_(p)
+        elif name.endswith(residual_outputs):
+            nn.init.normal_(p, 0.0, 0.02 / math.sqrt(2 * n_layers))
+        else:
+            nn.init.normal_(p, 0.0, 0.02)
 
 def embed(model, idx: torch.Tensor, record) -> torch.Tensor:
     """X = E_token[idx] + E_pos[t], recording tokens and both embeddings for batch row 0."""
