@@ -1,14 +1,11 @@
 """The explorer window on mixture-of-experts scenes: the MoE window (gating, heatmap, load balance,
 specialisation, export), routing packets and shared experts, under a virtual X display."""
-import json
 import shutil
-import subprocess
-import sys
 import time
 
 import numpy as np
 import pytest
-from window_support import DRIVER, XVFB, colours, run_cli
+from window_support import DRIVER, colours, driver_footer, run_cli, run_driven
 
 pytestmark = pytest.mark.skipif(shutil.which("xvfb-run") is None,
                                 reason="xvfb-run is not installed (make test installs it where apt-get is usable)")
@@ -80,21 +77,13 @@ class Scripted(Driven):
             self.wnd.close()
         super().on_render(t, dt)
 
-ExplorerWindow.options = {"scene": "moe-4", "frames": None, "screenshot": None, "view": None, "hover": None}
-mglw.run_window_config(Scripted, args=["--window", "pyglet"])
-"""
+""" + driver_footer("moe-4")
 
 
 def test_moe_window_steps_reroutes_flies_exports_and_lights_shared_experts(tmp_path):
-    script = tmp_path / "drive.py"
-    script.write_text(SCRIPT)
     out = tmp_path / "export"
     out.mkdir()
-    proc = subprocess.run([*XVFB, sys.executable, str(script), str(out)], capture_output=True, text=True,
-                          timeout=240, cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    line = next(line for line in proc.stdout.splitlines() if line.startswith("SEEN "))
-    seen = json.loads(line[5:])
+    seen = run_driven(SCRIPT, tmp_path, out, cwd=tmp_path)
     assert seen["panel"] is True and seen["packets"] > 0 and seen["playing_before"] is True
     assert seen["playing_after_step"] is False and seen["token_after_step"] == 1  # N: paused, one token on
     assert seen["restat"] is True and seen["packets_top1"] == seen["n_tokens"]  # top-1: one packet a token

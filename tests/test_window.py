@@ -1,12 +1,9 @@
 """The real window: opens under a virtual X display, runs frames with the overlay, and saves what it showed."""
-import json
 import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pytest
-from window_support import DRIVER, XVFB, colours, run_cli
+from window_support import DRIVER, colours, driver_footer, run_cli, run_driven
 
 pytestmark = pytest.mark.skipif(shutil.which("xvfb-run") is None,
                                 reason="xvfb-run is not installed (make test installs it where apt-get is usable)")
@@ -107,18 +104,11 @@ class Scripted(Driven):
             self.wnd.close()
         super().on_render(t, dt)
 
-ExplorerWindow.options = {"scene": "nano-gpt", "frames": None, "screenshot": None, "view": "output", "hover": None}
-mglw.run_window_config(Scripted, args=["--window", "pyglet"])
-"""
+""" + driver_footer("nano-gpt", view="output")
 
 
 def test_keys_hover_presets_and_model_switching_in_the_window(tmp_path):
-    script = tmp_path / "drive.py"
-    script.write_text(SCRIPT)
-    proc = subprocess.run([*XVFB, sys.executable, str(script)], capture_output=True, text=True, timeout=240)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    line = next(line for line in proc.stdout.splitlines() if line.startswith("SEEN "))
-    seen = json.loads(line[5:])
+    seen = run_driven(SCRIPT, tmp_path)
     assert seen["text_after_step"] == "CBABBCA"  # N: one greedy letter appended
     assert seen["playing"] is True  # Space toggled play
     assert seen["reading"][:2] == ["probs", "t=1, v=2"] and seen["reading"][2].startswith("softmax")
@@ -219,20 +209,14 @@ class Scripted(Driven):
             self.wnd.close()
         super().on_render(t, dt)
 
-ExplorerWindow.options = {"scene": "nano-gpt", "frames": None, "screenshot": None, "view": None, "hover": None}
-mglw.run_window_config(Scripted, args=["--window", "pyglet"])
-"""
+""" + driver_footer("nano-gpt")
 
 
 def test_chapter_keys_focus_tour_and_bookmarks_in_the_window(tmp_path):
     import os
 
-    script = tmp_path / "chapters.py"
-    script.write_text(CHAPTER_SCRIPT)
     env = {**os.environ, "LLMVIZ_CONFIG_DIR": str(tmp_path / "config")}
-    proc = subprocess.run([*XVFB, sys.executable, str(script)], capture_output=True, text=True, timeout=240, env=env)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    seen = json.loads(next(line for line in proc.stdout.splitlines() if line.startswith("SEEN "))[5:])
+    seen = run_driven(CHAPTER_SCRIPT, tmp_path, env=env)
     assert seen["open"] == [0, 0]             # C: the chapters open at chapter 1, step 1
     assert seen["pagedown"] == [1, 0]         # PageDown: next chapter
     assert seen["n"] == [1, 1]                # N: next step

@@ -1,4 +1,5 @@
 """Shared by the window tests: running llmviz under a virtual X display, and a window class a test script drives."""
+import json
 import subprocess
 import sys
 
@@ -45,3 +46,19 @@ class Driven(ExplorerWindow):
             self.input.key_up(name) if kind == "key" else self.input.pad_button(name, False)
         self.taps = []
 '''
+
+
+def driver_footer(scene: str, view: str | None = None) -> str:
+    """The end of a driven-window script: open the window on ``scene`` with the Scripted class."""
+    options = {"scene": scene, "frames": None, "screenshot": None, "view": view, "hover": None}
+    return f"\nExplorerWindow.options = {options!r}\nmglw.run_window_config(Scripted, args=['--window', 'pyglet'])\n"
+
+
+def run_driven(script_text: str, tmp_path, *args, env=None, cwd=None, timeout=240) -> dict:
+    """Run a driven-window script under Xvfb; returns the dict it printed on its "SEEN " line."""
+    script = tmp_path / "drive.py"
+    script.write_text(script_text)
+    proc = subprocess.run([*XVFB, sys.executable, str(script), *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout, env=env, cwd=cwd)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return json.loads(next(line for line in proc.stdout.splitlines() if line.startswith("SEEN "))[5:])
