@@ -2,6 +2,7 @@
 live nano-GPT, numbers that follow the input, and `render --chapter`'s moment (camera and focus flags)."""
 import numpy as np
 import pytest
+from scene_support import live_scene
 
 from llmviz.engine.camera_control import Pose
 from llmviz.engine.ecs.components import FLAG_DIMMED, FLAG_HIGHLIGHTED
@@ -113,15 +114,8 @@ camera = "block:blocks.0.attn.head.1.q"
 
 @pytest.fixture(scope="module")
 def live():
-    headless = pytest.importorskip("llmviz.engine.render.headless")
-    from llmviz.scenes.registry import build_scene
-
-    renderer = headless.headless_renderer(SIZE)
-    scene = build_scene("nano-gpt", renderer)
-    assert scene.wait_for_values(), scene.live.session.error
-    yield scene, renderer
-    scene.close()
-    renderer.release()
+    with live_scene("nano-gpt", SIZE) as opened:
+        yield opened
 
 
 def test_every_chapter_plays_headless_to_its_final_camera_pose(live):
@@ -270,15 +264,8 @@ def test_render_helper_reports_bad_numbers_as_one_cli_line(live):
 
 @pytest.fixture(scope="module")
 def moe():
-    headless = pytest.importorskip("llmviz.engine.render.headless")
-    from llmviz.scenes.registry import build_scene
-
-    renderer = headless.headless_renderer(SIZE)
-    scene = build_scene("moe-4", renderer)
-    assert scene.wait_for_values(), scene.live.session.error
-    yield scene, renderer
-    scene.close()
-    renderer.release()
+    with live_scene("moe-4", SIZE) as opened:
+        yield opened
 
 
 def test_moe_chapter_plays_headless_with_live_routing_numbers(moe):

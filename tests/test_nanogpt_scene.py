@@ -1,6 +1,7 @@
 """The live nano-GPT scene: every cell on screen is the trace's value, and hovering a cell reports it."""
 import numpy as np
 import pytest
+from scene_support import live_scene
 
 from llmviz.engine.picking import pick
 from llmviz.engine.render import colormaps
@@ -15,18 +16,12 @@ SIZE = (1280, 720)
 
 @pytest.fixture(scope="module")
 def rendered():
-    headless = pytest.importorskip("llmviz.engine.render.headless")
-    renderer = headless.headless_renderer(SIZE)
-    scene = build_scene("nano-gpt", renderer)
-    assert scene.wait_for_values(), scene.live.session.error
-    camera = preset_camera(scene.presets["first head"], SIZE, scene.model.layout)
-    engine = Engine(scene.world, camera, renderer)
-    scene.attach(engine)
-    frame = engine.frame(0.0)
-    image = renderer.read_pixels()
-    yield scene, engine, frame, image
-    scene.close()
-    renderer.release()
+    with live_scene("nano-gpt", SIZE) as (scene, renderer):
+        camera = preset_camera(scene.presets["first head"], SIZE, scene.model.layout)
+        engine = Engine(scene.world, camera, renderer)
+        scene.attach(engine)
+        frame = engine.frame(0.0)
+        yield scene, engine, frame, renderer.read_pixels()
 
 
 def cell_center(layout, row_index, r, c):
