@@ -5,17 +5,14 @@ import time
 
 import numpy as np
 import pytest
-from window_support import DRIVER, colours, driver_footer, run_cli, run_driven
+from window_support import DRIVER, colours, driver_footer, run_cli, run_driven, window_screenshot
 
 pytestmark = pytest.mark.skipif(shutil.which("xvfb-run") is None,
                                 reason="xvfb-run is not installed (make test installs it where apt-get is usable)")
 
+
 def test_moe_4_opens_with_the_moe_window(tmp_path):
-    shot = tmp_path / "moe4.png"
-    proc = run_cli("--scene", "moe-4", "--frames", "40", "--screenshot", str(shot))
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    from PIL import Image
-    image = np.asarray(Image.open(shot).convert("RGB"))
+    image = window_screenshot(tmp_path, "--scene", "moe-4", "--frames", "40")
     assert image.shape == (720, 1280, 3)
     assert colours(image) > 400  # live values on the blocks and the gating bars in expert colours
     panel = image[90:400, 800:1270]  # the MoE window on the right: expert-coloured bars, not just text

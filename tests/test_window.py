@@ -3,7 +3,7 @@ import shutil
 
 import numpy as np
 import pytest
-from window_support import DRIVER, colours, driver_footer, run_cli, run_driven
+from window_support import DRIVER, colours, driver_footer, run_driven, window_screenshot
 
 pytestmark = pytest.mark.skipif(shutil.which("xvfb-run") is None,
                                 reason="xvfb-run is not installed (make test installs it where apt-get is usable)")
@@ -16,11 +16,7 @@ def near(pixels, rgb, tol=40):
 
 
 def test_window_renders_scene_and_overlay(tmp_path):
-    shot = tmp_path / "window.png"
-    proc = run_cli("--scene", "stress:5000", "--size", "960x540", "--frames", "20", "--screenshot", str(shot))
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    from PIL import Image
-    image = np.asarray(Image.open(shot).convert("RGB"))
+    image = window_screenshot(tmp_path, "--scene", "stress:5000", "--size", "960x540", "--frames", "20")
     assert image.shape == (540, 960, 3)
     # The profiler panel (ImGui's dark window) sits on the left over the scene; the key hints
     # span the bottom row; the scene itself has many colours.
@@ -30,11 +26,7 @@ def test_window_renders_scene_and_overlay(tmp_path):
 
 
 def test_nano_gpt_window_shows_values_menu_banner_and_panel(tmp_path):
-    shot = tmp_path / "nano.png"
-    proc = run_cli("--scene", "nano-gpt", "--frames", "40", "--screenshot", str(shot))
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    from PIL import Image
-    image = np.asarray(Image.open(shot).convert("RGB"))
+    image = window_screenshot(tmp_path, "--scene", "nano-gpt", "--frames", "40")
     assert image.shape == (720, 1280, 3)
     assert colours(image) > 400  # data cells in both colour maps, not flat boxes
     # The menu bar: its empty right part is exactly the menu colour along the whole top row.
@@ -47,11 +39,7 @@ def test_nano_gpt_window_shows_values_menu_banner_and_panel(tmp_path):
 
 
 def test_large_model_opens_as_structure_only(tmp_path):
-    shot = tmp_path / "gpt3.png"
-    proc = run_cli("--scene", "gpt-3", "--frames", "5", "--screenshot", str(shot))
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    from PIL import Image
-    banner = np.asarray(Image.open(shot).convert("RGB"))[24:72, :600]
+    banner = window_screenshot(tmp_path, "--scene", "gpt-3", "--frames", "5")[24:72, :600]
     assert near(banner, (255, 189, 71)).sum() > 50  # "structure only" in amber
 
 

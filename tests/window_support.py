@@ -13,6 +13,16 @@ def run_cli(*args, timeout=180):
                           capture_output=True, text=True, timeout=timeout)
 
 
+def window_screenshot(tmp_path, *args, timeout=180) -> np.ndarray:
+    """Open the window with ``args`` for a few frames, save its last frame, and return it as RGB."""
+    from PIL import Image
+
+    shot = tmp_path / "window.png"
+    proc = run_cli(*args, "--screenshot", str(shot), timeout=timeout)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return np.asarray(Image.open(shot).convert("RGB"))
+
+
 def colours(image):
     return len(np.unique(image.reshape(-1, 3), axis=0))
 
