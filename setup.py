@@ -8,7 +8,8 @@ import os
 from setuptools import setup
 
 ROOTS = {"engine": "llmviz.engine", "scenes": "llmviz.scenes", "models": "llmviz.models",
-         "shaders": "llmviz.shaders", "assets": "llmviz.assets"}
+         "shaders": "llmviz.shaders", "assets": "llmviz.assets",
+         "common": "llmviz.common"}
 
 
 def _packages():

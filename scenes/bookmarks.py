@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from llmviz.common.atomic import write_atomic
 from llmviz.engine.camera_control import Pose
 
 
@@ -44,13 +45,10 @@ def load_bookmarks(model: str, folder: Path | None = None) -> dict[int, Pose]:
 
 
 def save_bookmarks(model: str, bookmarks: dict[int, Pose], folder: Path | None = None) -> Path:
-    """Write atomically (a temporary file renamed over the old one), so a crash never leaves half a file."""
+    """Write atomically (llmviz.common.atomic), so a crash or a full disk never leaves half a file."""
     path = bookmarks_path(model, folder)
     path.parent.mkdir(parents=True, exist_ok=True)
     data = {"model": model, "bookmarks": {str(k): {"position": [float(v) for v in pose.position],
                                                    "orientation": [float(v) for v in pose.orientation]}
                                           for k, pose in sorted(bookmarks.items())}}
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(data, indent=1))
-    os.replace(tmp, path)
-    return path
+    return write_atomic(path, json.dumps(data, indent=1))

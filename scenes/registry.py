@@ -13,7 +13,11 @@ from llmviz.engine.bench import BenchPath
 from llmviz.engine.camera import Camera
 from llmviz.engine.ecs.world import World
 
-MAX_STRESS = 5_000_000
+# The stress scene's data textures (one 8x8 block per 40 boxes, in strips of 128) fill the renderer's
+# 2048x2048 data atlas at 2,621,440 boxes; the limit stays below that (tests/test_hostile_cli.py
+# recomputes it from the engine's constants).
+MAX_STRESS = 2_600_000
+MAX_SCENE_NAME = 200  # characters; longer is no scene name (and keeps int() of digit floods away)
 
 
 class SceneError(ValueError):
@@ -133,11 +137,14 @@ def scene_names() -> list[str]:
 def parse_scene(name: str):
     """("stress", N) or ("model", spec); SceneError naming what is accepted otherwise."""
     name = name.strip()
+    if not name or len(name) > MAX_SCENE_NAME:
+        raise SceneError(f"scene name must be 1 to {MAX_SCENE_NAME} characters; scenes are: {'; '.join(scene_names())}")
     match = re.fullmatch(r"stress:(\d+)", name)
     if match:
-        count = int(match.group(1))
+        digits = match.group(1).lstrip("0") or "0"
+        count = int(digits) if len(digits) <= 9 else MAX_STRESS + 1
         if not 1 <= count <= MAX_STRESS:
-            raise SceneError(f"scene {name!r}: N must be between 1 and {MAX_STRESS:,}")
+            raise SceneError(f"scene {name[:40]!r}: N must be between 1 and {MAX_STRESS:,}")
         return "stress", count
     from llmviz.models.registry import UnknownModelError, load_registry
 

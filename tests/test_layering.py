@@ -5,7 +5,9 @@ import pathlib
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-FORBIDDEN = {"engine": ("llmviz.models", "llmviz.scenes", "torch"), "models": ("llmviz.engine", "llmviz.scenes", "moderngl")}
+FORBIDDEN = {"engine": ("llmviz.models", "llmviz.scenes", "torch"), "models": ("llmviz.engine", "llmviz.scenes", "moderngl"),
+             # common/ is below all three: engine, models and scenes may use it, it uses none of them
+             "common": ("llmviz.engine", "llmviz.models", "llmviz.scenes", "torch", "moderngl", "numpy")}
 
 
 def imported_modules(path: pathlib.Path):

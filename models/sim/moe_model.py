@@ -17,8 +17,8 @@ import torch
 from torch import nn
 
 from llmviz.models.sim import moe_corpus, routing
-from llmviz.models.sim.nanogpt import (NanoGPT, _Attention, attention_sublayer, build_gpt_trunk, embed,
-                                       init_gpt2, unembed)
+from llmviz.models.sim.nanogpt import (NanoGPT, _Attention, attention_sublayer, build_gpt_trunk, checked_config,
+                                       embed, init_gpt2, safetensors_bytes, unembed)
 from llmviz.models.sim.trace import ActivationTrace
 
 VARIANTS = {"moe-4": 4, "moe-8": 8}   # variant name → experts per layer
@@ -187,21 +187,33 @@ def shipped_weights_path(variant: str):
     return files("llmviz.assets").joinpath("weights", f"{variant}.safetensors")
 
 
+CONFIG_FIELDS = {"n_experts": (int, 1, 64), "top_k": (int, 1, 64), "n_layers": (int, 1, 12),
+                 "d_model": (int, 1, 1024), "n_heads": (int, 1, 64), "expert_d_ff": (int, 1, 4096),
+                 "vocab_size": (int, len(moe_corpus.ALPHABET), len(moe_corpus.ALPHABET)),
+                 "context_length": (int, 1, 4096), "ln_eps": (float, 1e-12, 1e-1)}
+
+
 def save_safetensors(model: MoEGPT, variant: str, path, extra_metadata: dict | None = None) -> None:
-    from safetensors.torch import save_file
+    from llmviz.common.atomic import write_atomic
+
     # one sorted-JSON metadata key, so identical trainings write identical bytes (as nanogpt does)
     info = {"model": variant, "config": asdict(model.cfg), **(extra_metadata or {})}
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path),
-              metadata={"llmviz": json.dumps(info, sort_keys=True)})
+    write_atomic(path, safetensors_bytes(model, info))
+
+
+def _config(config: dict) -> MoEGPTConfig:
+    cfg = checked_config(MoEGPTConfig, config)
+    if cfg.top_k > cfg.n_experts:
+        raise ValueError(f"top_k {cfg.top_k} exceeds n_experts {cfg.n_experts}")
+    return cfg
 
 
 def load_moe(variant: str, path=None) -> MoEGPT:
-    """A trained MoE model: the shipped weights of `variant`, or a safetensors file from training."""
-    from safetensors.torch import load
-    data = (shipped_weights_path(variant) if path is None else Path(path)).read_bytes()
-    n = int.from_bytes(data[:8], "little")
-    info = json.loads(json.loads(data[8:8 + n])["__metadata__"]["llmviz"])
-    model = MoEGPT(MoEGPTConfig(**info["config"]))
-    model.load_state_dict(load(data))
-    return model.eval()
+    """A trained MoE model: the shipped weights of `variant`, or a safetensors file from training;
+    checked like nano-GPT's (weights_file.py) before the model is built."""
+    from llmviz.models.sim.weights_file import load_checked
+
+    source = shipped_weights_path(variant) if path is None else Path(path)
+    name = f"shipped weights {variant}.safetensors" if path is None else str(path)
+    return load_checked(source, lambda c: MoEGPT(_config(c)), CONFIG_FIELDS, name)

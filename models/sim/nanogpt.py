@@ -262,28 +262,37 @@ def unembed(model, x: torch.Tensor, record) -> torch.Tensor:
 
 # ---- weights on disk ---------------------------------------------------------------------
 
+# Bounds for a config read from a weights file, checked before the model is built: the sort task fixes
+# the vocabulary and context; the rest stays small enough to show every number.
+CONFIG_FIELDS = {"n_layers": (int, 1, 12), "d_model": (int, 1, 1024), "n_heads": (int, 1, 64),
+                 "vocab_size": (int, len(sort_task.ALPHABET), len(sort_task.ALPHABET)),
+                 "context_length": (int, sort_task.CONTEXT_LENGTH, sort_task.CONTEXT_LENGTH),
+                 "ln_eps": (float, 1e-12, 1e-1)}
+
+
+def safetensors_bytes(model: nn.Module, info: dict) -> bytes:
+    """The file's bytes; one metadata key holding sorted JSON, because safetensors writes several keys
+    in hash order, which would make two identical trainings produce different file bytes."""
+    from safetensors.torch import save
+
+    return save({k: v.contiguous() for k, v in model.state_dict().items()},
+                metadata={"llmviz": json.dumps(info, sort_keys=True)})
+
+
 def save_safetensors(model: NanoGPT, path, extra_metadata: dict | None = None) -> None:
-    from safetensors.torch import save_file
-    # One metadata key holding sorted JSON: safetensors writes several keys in hash order,
-    # which would make two identical trainings produce different file bytes.
+    from llmviz.common.atomic import write_atomic
+
     info = {"model": "nano-gpt", "config": asdict(model.cfg), **(extra_metadata or {})}
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path),
-              metadata={"llmviz": json.dumps(info, sort_keys=True)})
+    write_atomic(path, safetensors_bytes(model, info))
 
 
-def load_from_bytes(data: bytes) -> NanoGPT:
-    from safetensors.torch import load
-    info = json.loads(_metadata(data)["llmviz"])
-    model = NanoGPT(NanoGPTConfig(**info["config"]))
-    model.load_state_dict(load(data))
-    return model.eval()
-
-
-def _metadata(data: bytes) -> dict:
-    # safetensors layout: 8-byte little-endian header length, then a JSON header.
-    n = int.from_bytes(data[:8], "little")
-    return json.loads(data[8:8 + n]).get("__metadata__", {})
+def checked_config(cls, config: dict):
+    """A config dataclass from checked metadata; heads must divide the width."""
+    cfg = cls(**config)
+    if cfg.d_model % cfg.n_heads:
+        raise ValueError(f"n_heads {cfg.n_heads} does not divide d_model {cfg.d_model}")
+    return cfg
 
 
 def shipped_weights_path():
@@ -292,6 +301,10 @@ def shipped_weights_path():
 
 
 def load_nanogpt(path=None) -> NanoGPT:
-    """The trained sort model: the shipped weights, or a safetensors file from `train`."""
+    """The trained sort model: the shipped weights, or a safetensors file from `train`; a file that
+    does not fit the model raises WeightsError naming it and the tensor."""
+    from llmviz.models.sim.weights_file import load_checked
+
     source = shipped_weights_path() if path is None else Path(path)
-    return load_from_bytes(source.read_bytes())
+    name = f"shipped weights {SHIPPED_WEIGHTS[1]}" if path is None else str(path)
+    return load_checked(source, lambda c: NanoGPT(checked_config(NanoGPTConfig, c)), CONFIG_FIELDS, name)

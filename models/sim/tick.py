@@ -6,13 +6,26 @@ function itself, so importing torch and loading weights also stay off the render
 """
 from __future__ import annotations
 
+import atexit
 import collections
 import queue
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+
+_RUNNING: "weakref.WeakSet[SimulationRunner]" = weakref.WeakSet()
+
+
+@atexit.register
+def _close_all() -> None:
+    # A worker still inside torch while the interpreter tears down (Ctrl+C of render) can print
+    # "Exception in thread" or abort; every runner is told to stop and joined first.
+    for runner in list(_RUNNING):
+        runner.close(timeout=1.0)
 
 
 @dataclass(frozen=True)
@@ -43,6 +56,7 @@ class SimulationRunner:
         self._closed = False
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
+        _RUNNING.add(self)
 
     def submit(self, request: Any) -> int:
         with self._wake:
@@ -91,9 +105,20 @@ class SimulationRunner:
         # the other cores to rendering, and for 11-token inputs more threads only add overhead.
         torch.set_num_threads(1)
         try:
+            self._serve()
+        except BaseException:  # noqa: BLE001 - at interpreter exit (Ctrl+C) the thread ends quietly
+            if not self._closed:
+                raise
+
+    def _serve(self) -> None:
+        import torch
+
+        start_error = None
+        try:
             compute = self._make_compute()
         except Exception as exc:  # reported to the main thread instead of dying silently
-            self._results.put(TickResult(0, None, None, _one_line(exc), 0.0))
+            start_error = _one_line(exc)
+            self._results.put(TickResult(0, None, None, start_error, 0.0))
             compute = None
         while True:
             with self._wake:
@@ -104,7 +129,7 @@ class SimulationRunner:
                 ticket, request = self._pending.popleft()
             start = time.perf_counter()
             if compute is None:
-                value, error = None, "simulation failed to start"
+                value, error = None, f"simulation failed to start: {start_error}"
             else:
                 try:
                     with torch.inference_mode():

@@ -21,16 +21,49 @@ def parse_size(text: str, flag: str = "--size") -> tuple[int, int]:
     return w, h
 
 
-def check_output_path(path: str, flag: str = "--out") -> str:
-    """Fail before any work if the file cannot be written (missing folder, no permission, a folder)."""
+def shown(text: str, limit: int = 40) -> str:
+    """A user's value for a message: quoted (so newlines stay escaped, the message one line) and cut short."""
+    text = str(text)
+    return repr(text if len(text) <= limit else text[:limit] + "...")
+
+
+def parse_int(text, flag: str, low: int, high: int) -> int:
+    """An integer argument within [low, high]; ValueError naming the flag otherwise. Digits are
+    counted before int() so that a 5000-digit value is an error message, not Python's digit limit."""
+    digits = str(text).strip().lstrip("+-").lstrip("0")
+    if len(digits) > len(str(max(abs(low), abs(high)))):
+        raise ValueError(f"{flag} must be an integer between {low} and {high}, got {shown(text)}")
+    try:
+        value = int(str(text).strip())
+    except ValueError:
+        raise ValueError(f"{flag} {shown(text)} is not an integer") from None
+    if not low <= value <= high:
+        raise ValueError(f"{flag} must be an integer between {low} and {high}, got {value}")
+    return value
+
+
+def check_output_path(path: str, flag: str = "--out", suffixes: tuple[str, ...] = (), reserve: int = 0) -> str:
+    """Fail before any work if the file cannot be written: a wrong extension, a missing folder, a
+    folder or device in its place, no permission, a read-only or pseudo file system, or (with
+    ``reserve``) a disk without that many bytes free. A temporary file is tried, not access()."""
+    from llmviz.common.atomic import probe_writable
+
+    if not path:
+        raise CliError(f"llmviz: {flag} needs a file name")
     path = os.path.abspath(path)
     folder = os.path.dirname(path)
     if os.path.isdir(path):
         raise CliError(f"llmviz: {flag} {path!r} is a folder, not a file")
+    if suffixes and not path.lower().endswith(suffixes):
+        raise CliError(f"llmviz: {flag} {path!r}: the file name must end in {' or '.join(suffixes)}")
     if not os.path.isdir(folder):
         raise CliError(f"llmviz: {flag} {path!r}: folder {folder!r} does not exist")
-    if not os.access(folder, os.W_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):
-        raise CliError(f"llmviz: {flag} {path!r}: not writable")
+    if os.path.exists(path) and not os.path.isfile(path):
+        raise CliError(f"llmviz: {flag} {path!r} is not a regular file")
+    try:
+        probe_writable(path, reserve)
+    except OSError as err:
+        raise CliError(f"llmviz: {flag} {path!r}: not writable ({err.strerror or err})") from None
     return path
 
 

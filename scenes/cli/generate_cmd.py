@@ -2,10 +2,14 @@
 from __future__ import annotations
 
 import json
-import math
 import sys
 
+from llmviz.scenes.cli.common import shown
+
 GENERATORS = ("nano-gpt",)
+# 0 is greedy; below MIN the tempered logits overflow float32 and the probabilities turn into NaN.
+MIN_TEMPERATURE, MAX_TEMPERATURE = 0.01, 100.0
+MAX_SEED = 2**63 - 1  # torch's generator takes a signed 64-bit seed
 
 
 def add_parser(subparsers) -> None:
@@ -15,16 +19,17 @@ def add_parser(subparsers) -> None:
     p.add_argument("--model", default="nano-gpt", help="model: " + ", ".join(GENERATORS) + " (default nano-gpt)")
     p.add_argument("--input", default=None, help="six letters from A/B/C for nano-gpt, e.g. CBABBC")
     # Parsed in run() rather than by argparse so that every bad value gets one line, exit 2.
-    p.add_argument("--temperature", default="0", help="0 = greedy (default); above 0 samples")
-    p.add_argument("--seed", default="0", help="seed of the sampler when temperature > 0 (default 0)")
+    p.add_argument("--temperature", default="0",
+                   help=f"0 = greedy (default); {MIN_TEMPERATURE:g} to {MAX_TEMPERATURE:g} samples")
+    p.add_argument("--seed", default="0", help=f"seed of the sampler when temperature > 0, 0 to 2^63-1 (default 0)")
     p.add_argument("--weights", default=None, help="safetensors file instead of the shipped weights")
     p.add_argument("--json", action="store_true", help="print a JSON object with per-step probabilities")
     p.set_defaults(func=run)
 
 
-def _fail(message: str) -> int:
+def _fail(message: str, code: int = 2) -> int:
     print(f"llmviz generate: error: {message}", file=sys.stderr)
-    return 2
+    return code
 
 
 def run(args) -> int:
@@ -38,27 +43,32 @@ def run(args) -> int:
         tokens = sort_task.parse_input(args.input)
     except sort_task.SortInputError as exc:
         return _fail(str(exc))
+    from llmviz.scenes.cli.common import parse_int
+
     try:
         temperature = float(args.temperature)
     except ValueError:
-        return _fail(f"--temperature {args.temperature!r} is not a number")
-    if not math.isfinite(temperature) or temperature < 0:
-        return _fail(f"--temperature must be a finite number >= 0, got {args.temperature}")
+        return _fail(f"--temperature {shown(args.temperature)} is not a number")
+    if not (temperature == 0 or MIN_TEMPERATURE <= temperature <= MAX_TEMPERATURE):
+        return _fail(f"--temperature must be 0 (greedy) or between {MIN_TEMPERATURE:g} and {MAX_TEMPERATURE:g}, "
+                     f"got {shown(args.temperature)}")
     try:
-        seed = int(args.seed)
-    except ValueError:
-        return _fail(f"--seed {args.seed!r} is not an integer")
+        seed = parse_int(args.seed, "--seed", 0, MAX_SEED)
+    except ValueError as exc:
+        return _fail(str(exc))
 
     import torch
     from llmviz.models.sim.nanogpt import load_nanogpt
 
     torch.set_num_threads(1)  # 6 steps on 11 tokens: one thread is fastest and leaves the rest free
+    from llmviz.models.sim.weights_file import WeightsError
+
     try:
         model = load_nanogpt(args.weights)
-    except Exception as exc:  # missing or corrupt weights file: one line, not a traceback
-        print(f"llmviz generate: error: cannot load weights: {type(exc).__name__}: {exc}".splitlines()[0],
-              file=sys.stderr)
-        return 1
+    except WeightsError as exc:  # names the file and the tensor
+        return _fail(f"cannot load weights: {exc}", 1)
+    except Exception as exc:  # anything else a broken file provokes: still one line naming it
+        return _fail(f"cannot load weights {args.weights or 'shipped'}: {type(exc).__name__}: {exc}".splitlines()[0], 1)
     steps = model.generate(tokens, sort_task.INPUT_LENGTH, temperature=temperature, seed=seed)
     output = sort_task.decode(s["token"] for s in steps)
     if args.json:

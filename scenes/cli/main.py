@@ -37,6 +37,34 @@ def has_display() -> bool:
     return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
+def display_answers(timeout: float = 2.0) -> bool:
+    """Whether the X server that DISPLAY names accepts a connection (a stale DISPLAY, as over ssh
+    without forwarding, would otherwise fail deep inside the window library, after its log lines)."""
+    import re
+    import socket
+
+    display = os.environ.get("DISPLAY", "")
+    if not display or os.environ.get("WAYLAND_DISPLAY"):
+        return bool(display or os.environ.get("WAYLAND_DISPLAY"))
+    match = re.fullmatch(r"(?:unix)?(?P<host>[^:]*):(?P<n>\d+)(?:\.\d+)?", display)
+    if match is None:
+        return False
+    number, host = int(match["n"]), match["host"]
+    try:
+        if host in ("", "unix"):
+            with socket.socket(socket.AF_UNIX) as sock:
+                sock.settimeout(timeout)
+                try:
+                    sock.connect(f"/tmp/.X11-unix/X{number}")
+                except OSError:  # Linux also serves X on the abstract socket name
+                    sock.connect(f"\0/tmp/.X11-unix/X{number}")
+        else:
+            socket.create_connection((host, 6000 + number), timeout=timeout).close()
+    except (OSError, ValueError):
+        return False
+    return True
+
+
 def build_parser(command: str | None) -> argparse.ArgumentParser:
     parser = OneLineParser(prog="llmviz", description="3D explorer of large-language-model architectures. "
                            "Without a subcommand, opens the explorer window.")
@@ -63,10 +91,19 @@ def main(argv: list[str] | None = None) -> int:
     command = next((a for a in argv if a in SUBCOMMANDS), None)
     try:
         args = build_parser(command).parse_args(argv)
+        if args.command is not None and args.command != command:
+            # the first subcommand-like word was an option's value (`--view bench render`): parse again
+            args = build_parser(args.command).parse_args(argv)
         if args.command is None:
+            if args.frames is not None and args.frames < 1:
+                raise CliError(f"llmviz: --frames must be at least 1, got {args.frames}")
             if not has_display():
                 print(f"llmviz: no display found (DISPLAY is not set); the headless commands are: {HEADLESS_COMMANDS}",
                       file=sys.stderr)
+                return 2
+            if not display_answers():
+                print(f"llmviz: the display {os.environ.get('DISPLAY')!r} does not answer; the headless commands "
+                      f"are: {HEADLESS_COMMANDS}", file=sys.stderr)
                 return 2
             from llmviz.scenes.app import run_window
 

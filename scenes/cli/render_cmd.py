@@ -1,12 +1,16 @@
 """`llmviz render`: one frame of a scene to a PNG, headless, through the same renderer as the window."""
 from __future__ import annotations
 
+import math
+import os
 import re
 
 import numpy as np
 
 from llmviz.scenes.cli.common import check_output_path, headless_renderer, parse_size, process_age_s
 from llmviz.scenes.cli.main import CliError
+
+MAX_COORDINATE = 1e7  # world units; the largest model is a few thousand across
 
 
 def add_parser(subparsers) -> None:
@@ -18,41 +22,86 @@ def add_parser(subparsers) -> None:
                    help="'start', 'overview', a model's preset ('preset:first block'), 'path:T' (T in [0,1) on "
                         "the bench path) or 'X,Y,Z:TX,TY,TZ' (eye:target)")
     p.add_argument("--chapter", type=int, help="show the end of a guided chapter's step (see llmviz chapters)")
-    p.add_argument("--step", type=int, default=1, help="with --chapter: the step number (default 1)")
+    p.add_argument("--step", type=int, default=None, help="with --chapter: the step number (default 1)")
     p.set_defaults(func=run)
 
 
-def parse_camera(spec: str, scene, viewport):
+_NUMBER = r"\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*"
+_CAMERA_FORMS = "'start', 'overview', 'preset:NAME', 'path:T' or 'X,Y,Z:TX,TY,TZ'"
+
+
+def check_camera(spec: str) -> tuple:
+    """The --camera value as (kind, argument), checked before any scene is built."""
     spec = spec.strip()
-    if spec == "start":
+    if spec in ("start", "overview"):
+        return spec, None
+    if spec.startswith("preset:"):
+        return "preset", spec[len("preset:"):].strip()
+    match = re.fullmatch(f"path:{_NUMBER}", spec)
+    if match:
+        t = float(match.group(1))
+        if not math.isfinite(t):
+            raise CliError(f"llmviz: --camera {spec!r}: T must be a finite number")
+        return "path", t % 1.0
+    triple = ",".join([_NUMBER] * 3)
+    match = re.fullmatch(f"{triple}:{triple}", spec)
+    if match:
+        values = np.array([float(v) for v in match.groups()])
+        if not np.isfinite(values).all() or np.abs(values).max() > MAX_COORDINATE:
+            raise CliError(f"llmviz: --camera {spec!r}: coordinates must be finite and within "
+                           f"±{MAX_COORDINATE:g}")
+        eye, target = values[:3], values[3:]
+        if np.allclose(eye, target):
+            raise CliError(f"llmviz: --camera {spec!r}: the eye and the target are the same point")
+        return "pose", (eye, target)
+    raise CliError(f"llmviz: --camera {spec!r} is not {_CAMERA_FORMS}")
+
+
+def parse_camera(spec: str, scene, viewport):
+    kind, arg = check_camera(spec)
+    if kind == "start":
         return scene.start_camera(viewport)
     cam = scene.start_camera(viewport)
-    if spec == "overview":
+    if kind == "overview" and "overview" not in scene.presets:
         return _overview(scene, cam)
-    if spec.startswith("preset:"):
-        name = spec[len("preset:"):].strip()
-        if name not in scene.presets:
+    if kind == "overview":  # a model scene's bounds exist only after its first frame; its preset does now
+        kind, arg = "preset", "overview"
+    if kind == "preset":
+        if arg not in scene.presets:
             known = ", ".join(scene.presets) or "none for this scene"
             raise CliError(f"llmviz: --camera {spec!r}: no such preset; presets: {known}")
         from llmviz.scenes.model_paths import preset_camera
 
-        return preset_camera(scene.presets[name], viewport, scene.model.layout)
-    match = re.fullmatch(r"path:([0-9.]+)", spec)
-    if match:
-        scene.path.pose(float(match.group(1)) % 1.0, cam)
+        return preset_camera(scene.presets[arg], viewport, scene.model.layout)
+    if kind == "path":
+        scene.path.pose(arg, cam)
         return cam
-    number = r"\s*(-?[0-9.]+(?:e-?\d+)?)\s*"
-    triple = ",".join([number] * 3)
-    match = re.fullmatch(f"{triple}:{triple}", spec)
-    if match:
-        values = [float(v) for v in match.groups()]
-        eye, target = np.array(values[:3]), np.array(values[3:])
-        if np.allclose(eye, target):
-            raise CliError(f"llmviz: --camera {spec!r}: the eye and the target are the same point")
-        cam.position = eye
-        cam.look_at(target)
-        return cam
-    raise CliError(f"llmviz: --camera {spec!r} is not 'start', 'overview', 'path:T' or 'X,Y,Z:TX,TY,TZ'")
+    eye, target = arg
+    cam.position = eye
+    cam.look_at(target)
+    return cam
+
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+
+
+def image_suffixes() -> tuple[str, ...]:
+    """The image extensions --out accepts: the common ones this Pillow can write."""
+    from PIL import Image
+
+    Image.init()
+    known = Image.registered_extensions()
+    return tuple(ext for ext in IMAGE_SUFFIXES if known.get(ext) in Image.SAVE)
+
+
+def encode_image(pixels: np.ndarray, path: str) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format=Image.registered_extensions()[os.path.splitext(path)[1].lower()])
+    return buffer.getvalue()
 
 
 def _overview(scene, cam):
@@ -70,32 +119,43 @@ def _overview(scene, cam):
 
 
 def run(args) -> int:
-    from PIL import Image
-
+    from llmviz.common.atomic import write_atomic
     from llmviz.engine.runtime import Engine
-    from llmviz.scenes.registry import SceneError, build_scene
+    from llmviz.scenes.registry import SceneError, build_scene, parse_scene
 
+    # Everything the user typed is checked before the scene is built, so a typo costs no render.
     size = parse_size(args.size)
-    out = check_output_path(args.out)
+    if args.step is not None and args.chapter is None:
+        raise CliError("llmviz: --step needs --chapter")
+    check_camera(args.camera)
+    out = check_output_path(args.out, suffixes=image_suffixes(), reserve=size[0] * size[1] * 3)
+    try:
+        parse_scene(args.scene)
+    except SceneError as err:
+        raise CliError(f"llmviz: {err}") from None
     renderer = headless_renderer(size)
     try:
         scene = build_scene(args.scene, renderer)
     except SceneError as err:
         raise CliError(f"llmviz: {err}") from None
-    camera = parse_camera(args.camera, scene, size)
-    engine = Engine(scene.world, camera, renderer)
-    scene.attach(engine)
-    if not scene.wait_for_values():
-        raise CliError(f"llmviz: {args.scene}: the model's values did not arrive: {scene.live.session.error or 'timed out'}")
-    if args.chapter is not None:
-        from llmviz.scenes.cli.chapters_cmd import chapter_camera
+    try:
+        camera = parse_camera(args.camera, scene, size)
+        engine = Engine(scene.world, camera, renderer)
+        scene.attach(engine)
+        if not scene.wait_for_values():
+            raise CliError(f"llmviz: {args.scene}: the model's values did not arrive: "
+                           f"{scene.live.session.error or 'timed out'}")
+        if args.chapter is not None:
+            from llmviz.scenes.cli.chapters_cmd import chapter_camera
 
-        engine.camera = chapter_camera(scene, engine, args.chapter, args.step)
-    engine.frame(0.0)
-    image = renderer.read_pixels()
+            engine.camera = chapter_camera(scene, engine, args.chapter, args.step or 1)
+        engine.frame(0.0)
+        image = renderer.read_pixels()
+    finally:
+        scene.close()  # the simulation worker stops before the process exits, Ctrl+C included
     first_frame = process_age_s()
     try:
-        Image.fromarray(image[:, :, :3]).save(out)
+        write_atomic(out, encode_image(image[:, :, :3], out))
     except OSError as err:
         raise CliError(f"llmviz: --out {out!r}: cannot write: {err.strerror or err}") from None
     last = engine.profiler.last

@@ -6,6 +6,9 @@ import sys
 from pathlib import Path
 
 TRAINABLE = ("nano-gpt", "moe-4", "moe-8")
+MAX_SEED = 2**63 - 1      # torch.manual_seed takes a signed 64-bit seed
+MAX_STEPS = 1_000_000     # the shipped recipes take a few thousand
+RESERVE_BYTES = 4 * 2**20  # room the weights file needs, checked before training (they are under 2 MB)
 
 
 def add_parser(subparsers) -> None:
@@ -25,10 +28,16 @@ def _fail(message: str) -> int:
 
 
 def _output_path(args, shipped) -> Path | None:
+    """Where the weights go, checked now (writable, room on the disk) so a bad --out costs no training."""
+    from llmviz.scenes.cli.common import check_output_path
+
     if args.out is not None:
-        return Path(args.out)
-    # installed inside a zip, the package's assets are no folder and there is no file to overwrite
-    return shipped if isinstance(shipped, Path) else None
+        out = args.out
+    elif isinstance(shipped, Path):
+        out = str(shipped)
+    else:  # installed inside a zip, the package's assets are no folder and there is no file to overwrite
+        return None
+    return Path(check_output_path(out, "--out", suffixes=(".safetensors",), reserve=RESERVE_BYTES))
 
 
 def _save(save, out: Path) -> str | None:
@@ -44,11 +53,19 @@ def _save(save, out: Path) -> str | None:
 def run(args) -> int:
     if args.model not in TRAINABLE:
         return _fail(f"unknown model {args.model!r}; trainable: {', '.join(TRAINABLE)}")
-    if args.steps is not None and args.steps < 1:
-        return _fail("--steps must be at least 1")
-    if args.model == "nano-gpt":
-        return _run_nanogpt(args)
-    return _run_moe(args)
+    if args.steps is not None and not 1 <= args.steps <= MAX_STEPS:
+        return _fail(f"--steps must be between 1 and {MAX_STEPS:,}")
+    if args.seed is not None and not 0 <= args.seed <= MAX_SEED:
+        return _fail(f"--seed must be between 0 and {MAX_SEED} (2^63-1)")
+    from llmviz.scenes.cli.main import CliError
+
+    try:
+        if args.model == "nano-gpt":
+            return _run_nanogpt(args)
+        return _run_moe(args)
+    except CliError as exc:
+        return _fail(str(exc).removeprefix("llmviz: "))
+
 
 
 def _run_nanogpt(args) -> int:
