@@ -22,7 +22,7 @@ class ProfilerOverlay:
     def __init__(self):
         self.visible = True
 
-    def draw(self, profiler: Profiler, position=(10.0, 10.0)) -> None:
+    def draw(self, profiler: Profiler, position=(10.0, 10.0), *, quality: str = "", gpu_note: str = "") -> None:
         if not self.visible:
             return
         last = profiler.last
@@ -31,15 +31,18 @@ class ProfilerOverlay:
         flags = imgui.WindowFlags_.always_auto_resize | imgui.WindowFlags_.no_focus_on_appearing
         expanded, _ = imgui.begin("Profiler (F3)", None, flags)
         if expanded:
-            frame_ms = np.asarray(profiler.frame_ms, np.float32)
+            # Wall clock between presented frames: what reaches the screen, UI and swap included.
+            frame_ms = np.asarray(profiler.wall_ms or profiler.frame_ms, np.float32)
             median = float(np.median(frame_ms)) if len(frame_ms) else 0.0
-            imgui.text(f"FPS {profiler.fps:6.1f}    frame {median:6.2f} ms (median of {len(frame_ms)})")
+            imgui.text(f"FPS {profiler.fps:6.1f} (presented)    frame {median:6.2f} ms (median of {len(frame_ms)})")
+            imgui.text(f"CPU work per frame {profiler.cpu_frame_ms:6.2f} ms (median)"
+                       + (f"    quality: {quality}" if quality else ""))
             if len(frame_ms):
                 top = max(33.4, float(np.percentile(frame_ms, 99)) * 1.1)  # one slow start-up frame must not flatten the graph
                 imgui.plot_lines("##frame_ms", frame_ms, overlay_text=f"frame ms, 0-{top:.0f}", scale_min=0.0,
                                  scale_max=top, graph_size=imgui.ImVec2(320, 60))
             gpu = last.get("gpu_ms")
-            imgui.text(f"GPU {gpu:.2f} ms (timer query)" if gpu is not None else "GPU time: no timer queries on this driver")
+            imgui.text(f"GPU {gpu:.2f} ms (timer query)" if gpu is not None else f"GPU ms {gpu_note or 'n/a'}")
             imgui.separator()
             imgui.text("CPU ms per system (median)")
             if imgui.begin_table("systems", 2, imgui.TableFlags_.sizing_fixed_fit):

@@ -14,6 +14,7 @@ from .camera import Camera
 from .ecs.schedule import Schedule
 from .ecs.world import World
 from .profiler import Profiler
+from .systems.flag_layers import FlagLayers
 from .systems.instancing import InstancingSystem
 from .systems.labels import LabelSelector
 from .systems.transform import TransformSystem
@@ -45,6 +46,7 @@ class Engine:
         self.visibility = VisibilitySystem(world)
         self.lod = LodSystem(world)
         self.instancing = InstancingSystem(world)
+        self.flags = FlagLayers(world)  # the one writer of highlight / dim: modes set layers in it
         # Labels are laid out with the renderer's glyph atlas; without a renderer there is nothing to lay out.
         self.labels = LabelSelector(renderer.glyph_atlas) if renderer is not None else None
         self.clear_color = (0.06, 0.07, 0.09, 1.0)
@@ -52,6 +54,7 @@ class Engine:
         s.add("transform", "transform", self.transform)
         s.add("visibility", "frustum_hlod", self.visibility)
         s.add("lod", "lod", self.lod)
+        s.add("instancing", "flags", self.flags)
         s.add("instancing", "instancing", self.instancing)
         s.add("instancing", "labels", self._build_labels)
         s.add("render", "render", self._render)
@@ -59,9 +62,8 @@ class Engine:
     def _build_labels(self, frame: Frame) -> None:
         if self.labels is None:
             return
-        visible = np.zeros(self.world.size, bool)
-        visible[frame.visibility.in_view] = True
-        frame.glyphs = self.labels(self.world, visible, frame.camera)
+        # The in-view slots go in as they are (no world-sized mask): the cost follows what is in view.
+        frame.glyphs = self.labels(self.world, frame.visibility.in_view, frame.camera)
 
     def _render(self, frame: Frame) -> None:
         r = self.renderer
@@ -74,7 +76,8 @@ class Engine:
         r.end_frame()
 
     def frame(self, dt: float = 0.0, actions=None) -> Frame:
-        self.camera.viewport = self.renderer.size if self.renderer is not None else self.camera.viewport
+        if self.renderer is not None:  # the view's rectangle, not the whole target (split views)
+            self.camera.viewport = getattr(self.renderer, "view_size", self.renderer.size)
         frame = Frame(self.world, self.camera, dt, actions, clear_color=self.clear_color)
         self.profiler.begin()
         self.schedule.run(frame)

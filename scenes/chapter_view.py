@@ -5,7 +5,10 @@ jumped-to position (a step, chapter or scrub) through the rig, or follows the st
 path while playing; writes the focus/dim flags when the step changes; writes the animations'
 arrays to their blocks (and, when an animation stops changing a tensor, the live trace's values
 back). ``close()`` puts the live values and flags back. Hovering a block reference in the text
-lights its blocks with ``light_reference``.
+lights its blocks with ``light_reference``. Flags go through the engine's FlagLayers (layers
+"chapter" and "chapter_reference"), so hover and focus never overwrite them. A paused chapter
+costs nothing per frame: the moment is recomputed only when the runner's time, step or the
+live values changed.
 """
 from __future__ import annotations
 
@@ -14,7 +17,6 @@ from collections import ChainMap
 import numpy as np
 
 from llmviz.engine.camera_control import Pose
-from llmviz.engine.ecs.components import FLAG_HIGHLIGHTED
 from llmviz.scenes.chapters.apply import apply_focus, chapter_runner
 
 JUMP_SECONDS = 0.8  # a step / chapter jump is a smooth move of this length
@@ -30,7 +32,7 @@ class ChapterPlayer:
         self._flags_key = None
         self._values_key = None
         self._written: set[str] = set()
-        self._lit: np.ndarray | None = None
+        self._moment_key = None
 
     # ------------------------------------------------------------------ controls (keys, panels)
     def press_space(self) -> None:
@@ -64,6 +66,11 @@ class ChapterPlayer:
     def update(self, dt: float, steering: bool = False) -> None:
         runner = self.runner
         runner.update(dt)
+        live = self.scene.live
+        key = (runner.chapter, runner.step_index, runner.t, live.values_version if live is not None else 0)
+        if key == self._moment_key and not self._jump:
+            return  # paused, nothing new: no template parsing, no copies, no masks this frame
+        self._moment_key = key
         m = self.moment = runner.moment()
         pose = m.camera
         changed = self._last_pose is None or not (np.allclose(pose.position, self._last_pose.position)
@@ -78,9 +85,8 @@ class ChapterPlayer:
         self._jump = False
         key = (m.chapter, m.step, m.dim)
         if key != self._flags_key:
-            apply_focus(self.scene.model, self.engine.world, m.focus_rows, m.dim)
+            apply_focus(self.scene.model, self.engine.flags, m.focus_rows, m.dim)
             self._flags_key = key
-            self._lit = None
         self._write_values(m)
 
     def _live_source(self):
@@ -110,29 +116,21 @@ class ChapterPlayer:
         if source is not None:
             self.scene.model.write_values(self.renderer, source, ids=[i for i in ids if i in source])
 
-    def refresh_flags(self) -> None:
-        """Write the step's focus flags again on the next update (after a hover cleared one)."""
-        self._flags_key = None
-
     def light_reference(self, target: str | None) -> None:
-        """Light the blocks a hovered text reference names (None: put the step's own flags back)."""
-        flags = self.engine.world["renderable"]["flags"]
-        slots = self.scene.model.block_slots
+        """Light the blocks a hovered text reference names (None: only the step's own flags)."""
         if target is None:
-            if self._lit is not None:
-                self._flags_key = None  # re-applied by the next update
-                self._lit = None
+            self.engine.flags.clear("chapter_reference")
             return
         try:
             rows = self.runner.focus_rows([target])
         except KeyError:
             return
-        self._lit = rows
-        flags[slots[rows]] |= flags.dtype.type(FLAG_HIGHLIGHTED)
+        self.engine.flags.set("chapter_reference", self.scene.model.block_slots[rows])
 
     def close(self) -> None:
         """Leave the chapter: the live values back on the animated blocks, no focus flags."""
         if self._written:
             self._restore(self._written)
         self._written = set()
-        apply_focus(self.scene.model, self.engine.world, np.array([], np.int64), False)
+        apply_focus(self.scene.model, self.engine.flags, np.array([], np.int64), False)
+        self.engine.flags.clear("chapter_reference")

@@ -529,6 +529,7 @@ class FocusChoice:
     select: object = None   # a focus.Node to select
     clear: bool = False
     search: str | None = None
+    close_tree: bool = False  # the component tree's close button
 
 
 def breadcrumbs(tree, node, x: float, y: float, choice: FocusChoice) -> float:
@@ -577,12 +578,15 @@ def _tree_node(tree, g: int, selected, choice: FocusChoice, open_path: set) -> N
 
 
 def component_tree(tree, selected, query: str, x: float, y: float, height: float, choice: FocusChoice,
-                   focus_search: bool = False) -> None:
-    """The component tree with a search box: type words ("layer 2 head 1"), click a result to focus it."""
+                   focus_search: bool = False, results=None) -> None:
+    """The component tree with a search box: type words ("layer 2 head 1"), click a result to focus it.
+
+    ``results`` are the matches of ``query`` found off the frame (None while the search runs)."""
     imgui.set_next_window_pos(imgui.ImVec2(x, y), imgui.Cond_.always)
     imgui.set_next_window_size(imgui.ImVec2(TOC_WIDTH + 40, height), imgui.Cond_.always)
     imgui.set_next_window_bg_alpha(0.88)
-    expanded, _ = imgui.begin("Components", None, _PANEL)
+    expanded, still_open = imgui.begin("Components", True, _PANEL)
+    choice.close_tree = not still_open
     if expanded:
         if focus_search:
             imgui.set_keyboard_focus_here()
@@ -591,8 +595,9 @@ def component_tree(tree, selected, query: str, x: float, y: float, height: float
         if changed:
             choice.search = text
         imgui.separator()
-        if query.strip():
-            results = tree.search(query)
+        if query.strip() and results is None:
+            imgui.text_colored(DIM_RGB, "searching…")
+        elif query.strip():
             if not results:
                 imgui.text_colored(DIM_RGB, "no component matches")
             for node in results:

@@ -67,10 +67,10 @@ class BuiltScene:
             self.live.close()
 
 
-def _build_stress(name: str, count: int, renderer) -> BuiltScene:
+def _build_stress(name: str, count: int, renderer, data=None) -> BuiltScene:
     from llmviz.engine.stress import build_stress
 
-    scene = build_stress(count, renderer=renderer)
+    scene = build_stress(count, renderer=data or renderer)
 
     def start(viewport):
         cam = scene.camera_at(0.0)
@@ -82,7 +82,7 @@ def _build_stress(name: str, count: int, renderer) -> BuiltScene:
                       caption=f"stress: {count:,} boxes in {len(scene.groups):,} clusters", camera_mode="fly")
 
 
-def _build_model(spec, renderer, autoplay: bool = False) -> BuiltScene:
+def _build_model(spec, renderer, autoplay: bool = False, data=None) -> BuiltScene:
     from llmviz.scenes.live import LIVE_MOE_MODELS, LiveModel, is_live
     from llmviz.scenes.model_scene import build_model_scene
     from llmviz.scenes.model_paths import model_path, preset_camera
@@ -90,7 +90,7 @@ def _build_model(spec, renderer, autoplay: bool = False) -> BuiltScene:
     moe_live = spec.id in LIVE_MOE_MODELS
     live_model = is_live(spec) or moe_live
     # The small MoEs read text, so their blocks get rows for 32 characters rather than 11 tokens.
-    scene = build_model_scene(spec, renderer, with_data=live_model, n_tokens=32 if moe_live else None)
+    scene = build_model_scene(spec, data or renderer, with_data=live_model, n_tokens=32 if moe_live else None)
     live = None
     if live_model and renderer is not None:
         if moe_live:
@@ -154,9 +154,13 @@ def parse_scene(name: str):
         raise SceneError(f"unknown scene {name!r} ({err}); scenes are: {'; '.join(scene_names())}") from None
 
 
-def build_scene(name: str, renderer=None, autoplay: bool = False) -> BuiltScene:
-    """Build a scene by name; ``autoplay`` keeps a live model generating (benchmarks)."""
+def build_scene(name: str, renderer=None, autoplay: bool = False, data=None) -> BuiltScene:
+    """Build a scene by name; ``autoplay`` keeps a live model generating (benchmarks).
+
+    ``data`` (a DataStaging) takes the data atlas's allocations and uploads in place of the
+    renderer, so the scene can be built off the frame thread; nothing then touches GL.
+    """
     kind, arg = parse_scene(name)
     if kind == "stress":
-        return _build_stress(name, arg, renderer)
-    return _build_model(arg, renderer, autoplay)
+        return _build_stress(name, arg, renderer, data)
+    return _build_model(arg, renderer, autoplay, data)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 
 class AtlasFullError(RuntimeError):
     """A region did not fit in what is left of the atlas."""
@@ -61,3 +63,35 @@ class ShelfPacker:
     @property
     def used_fraction(self) -> float:
         return self.used_texels / float(self.width * self.height)
+
+
+class DataStaging:
+    """The data atlas's alloc/write calls, recorded off the frame thread and played back on it.
+
+    A scene built on a worker thread cannot touch GL; it allocates from a packer of its own and
+    queues its writes here. On the frame thread, ``apply(renderer)`` hands the packer to the
+    renderer (the old scene's regions are forgotten) and uploads what was queued, clearing the
+    highlight mask under each new region.
+    """
+
+    def __init__(self, width: int, height: int):
+        self.packer = ShelfPacker(width, height)
+        self.writes: list = []  # (x, y, float32 array)
+
+    def alloc_data(self, rows: int, cols: int) -> tuple[int, int]:
+        return self.packer.alloc(cols, rows)
+
+    def write_data(self, x: int, y: int, values) -> None:
+        self.writes.append((int(x), int(y), values))
+
+    def apply(self, renderer) -> int:
+        """Upload on the frame thread; returns the number of texels written."""
+        renderer.data_packer = self.packer
+        texels = 0
+        for x, y, values in self.writes:
+            values = np.asarray(values, np.float32)
+            renderer.write_data(x, y, values)
+            renderer.write_highlight(x, y, np.zeros(values.shape, np.uint8))
+            texels += values.size
+        self.writes = []
+        return texels

@@ -80,6 +80,17 @@ _VERTEX_LAYOUT = {"position": (0, 3), "normal": (3, 3)}
 _VERTEX_ATTRIBUTES = {"position": "in_position", "normal": "in_normal"}
 
 
+SOFTWARE_RASTERISERS = ("llvmpipe", "softpipe", "swrast", "lavapipe", "swiftshader")
+
+
+def timer_query_problem(ctx) -> str:
+    """Why GPU timer queries cannot be trusted on this context ("" where they can)."""
+    name = str(ctx.info.get("GL_RENDERER", "")).lower()
+    if any(soft in name for soft in SOFTWARE_RASTERISERS):
+        return "n/a: software renderer (its timer queries do not measure the drawing)"
+    return ""
+
+
 def _pow2_at_least(n: int) -> int:
     return 1 << max(0, int(n - 1).bit_length())
 
@@ -165,11 +176,24 @@ class GLRenderer(Renderer):
                                             _GLYPH_ATTRIBUTES, ("2f", "in_corner"))
 
         # GPU timing: a ring of queries; a frame reads the oldest one, submitted TIMER_LAG frames
-        # ago, so it does not wait for the GPU to finish the frames it just submitted.
-        try:
-            self._queries = [ctx.query(time=True) for _ in range(TIMER_LAG + 1)]
-        except Exception:  # no timer queries on this context (ES, old drivers): gpu_ms stays None
-            self._queries = None
+        # ago, so it does not wait for the GPU to finish the frames it just submitted. Software
+        # rasterisers answer timer queries with figures that jump between ~0 and the whole frame
+        # (llvmpipe draws on its own threads, after the query closes): those are not used.
+        self._queries = None
+        self.gpu_timing_note = timer_query_problem(ctx)
+        if not self.gpu_timing_note:
+            try:
+                self._queries = [ctx.query(time=True) for _ in range(TIMER_LAG + 1)]
+            except Exception:  # no timer queries on this context (ES, old drivers): gpu_ms stays None
+                self.gpu_timing_note = "n/a: no timer queries on this context"
+        # Where in the target the scene is drawn (GL pixels, origin bottom-left); None: all of it.
+        self.viewport: tuple[int, int, int, int] | None = None
+        # Below 1 the scene is drawn into a smaller offscreen image, then scaled up (adaptive quality).
+        self.render_scale = 1.0
+        self._screen = target
+        self._scaled: tuple | None = None  # (size, texture, depth, framebuffer)
+        self._blit_vao = None
+        self._uniform_cache: tuple | None = None  # (frame, camera key, values)
         self._frame = 0
         self._query_pending = [False] * (TIMER_LAG + 1)
         self._in_frame = False
@@ -189,8 +213,48 @@ class GLRenderer(Renderer):
         self._size = (int(size[0]), int(size[1]))
 
     def set_target(self, target: moderngl.Framebuffer, size=None) -> None:
-        self.target = target
+        self.target = self._screen = target
         self._size = tuple(size or target.size)
+
+    def set_viewport(self, rect: tuple[int, int, int, int] | None) -> None:
+        """Draw the next frames into this rectangle of the target (x, y from the bottom left), or all of it."""
+        self.viewport = None if rect is None else tuple(int(v) for v in rect)
+
+    @property
+    def view_rect(self) -> tuple[int, int, int, int]:
+        return self.viewport or (0, 0, *self._size)
+
+    @property
+    def view_size(self) -> tuple[int, int]:
+        """The size of the rectangle the scene is drawn into: a camera's viewport."""
+        x, y, w, h = self.view_rect
+        return max(1, w), max(1, h)
+
+    def _scaled_target(self, size: tuple[int, int]) -> moderngl.Framebuffer:
+        if self._scaled is None or self._scaled[0] != size:
+            self._release_scaled()
+            texture = self.ctx.texture(size, 4)
+            texture.filter = (moderngl.LINEAR, moderngl.LINEAR)
+            depth = self.ctx.depth_renderbuffer(size)
+            self._scaled = (size, texture, depth, self.ctx.framebuffer([texture], depth))
+        return self._scaled[3]
+
+    def _release_scaled(self) -> None:
+        if self._scaled is not None:
+            for obj in self._scaled[:0:-1]:
+                obj.release()
+            self._scaled = None
+
+    def _blit_scaled(self) -> None:
+        """Scale the reduced-resolution scene up into the view rectangle of the real target."""
+        if self._blit_vao is None:
+            self._blit_vao = self.ctx.vertex_array(self._program("blit", ()), [])
+        self._screen.use()
+        self.ctx.viewport = self.view_rect
+        self.ctx.disable(moderngl.DEPTH_TEST | moderngl.BLEND | moderngl.CULL_FACE)
+        self._scaled[1].use(UNIT_ATLAS)
+        self._blit_vao.program["u_image"].value = UNIT_ATLAS
+        self._blit_vao.render(moderngl.TRIANGLES, vertices=3)
 
     # ------------------------------------------------------------------ programs
     def _program(self, name: str, defines: tuple) -> moderngl.Program:
@@ -238,11 +302,18 @@ class GLRenderer(Renderer):
         if self._in_frame:
             raise RuntimeError("begin_frame called twice without end_frame")
         self._in_frame = True
+        rect = self.view_rect
+        w, h = self.view_size
+        scale = float(self.render_scale)
+        if scale < 0.999:
+            size = (max(1, int(w * scale)), max(1, int(h * scale)))
+            self.target = self._scaled_target(size)
+            rect = (0, 0, *size)
         self.target.use()
-        self.ctx.viewport = (0, 0, *self._size)
+        self.ctx.viewport = rect
         rgba = tuple(clear_color) + (1.0,) * (4 - len(clear_color))
         self._clear_rgb = rgba[:3]
-        self.target.clear(*rgba, depth=1.0, viewport=(0, 0, *self._size))
+        self.target.clear(*rgba, depth=1.0, viewport=rect)
         self.stats = RenderStats(gpu_ms=self.stats.gpu_ms)
         if self._queries is not None:
             self._queries[self._frame % len(self._queries)].__enter__()  # a moderngl Query begins on __enter__
@@ -261,19 +332,30 @@ class GLRenderer(Renderer):
                 self.stats.gpu_ms = self._queries[oldest].elapsed / 1e6
                 self._query_pending[oldest] = False
         self._frame += 1
+        if self.target is not self._screen:
+            self.target.depth_mask = True
+            self._blit_scaled()
+            self.target = self._screen
         self.stats.buffer_bytes = self.buffer_bytes()
         self.target.depth_mask = True  # leave the target as other drawers (UI overlay) expect it
+        self.target.use()
+        self.ctx.viewport = (0, 0, *self._size)  # the overlay draws over the whole target
 
     def _camera_values(self, camera, view: np.ndarray) -> dict[str, bytes]:
-        """The per-frame uniforms, computed once per draw call list (not per batch)."""
+        """The per-frame uniforms, computed once per frame and camera (boxes and labels share them)."""
+        key = (self._frame, id(camera), view.tobytes())
+        if self._uniform_cache is not None and self._uniform_cache[0] == key:
+            return self._uniform_cache[1]
         # The rows of the view rotation are the camera's right, up and backward axes in world space.
-        return {
+        values = {
             "u_view_proj": (camera.projection() @ view).T.astype("f4").tobytes(),
             "u_view_rotation": view[:3, :3].T.astype("f4").tobytes(),
             "u_camera_right": view[0, :3].astype("f4").tobytes(),
             "u_camera_up": view[1, :3].astype("f4").tobytes(),
             "u_fade_color": np.asarray(self._clear_rgb, "f4").tobytes(),
         }
+        self._uniform_cache = (key, values)
+        return values
 
     def _set_uniforms(self, program: moderngl.Program, values: dict[str, bytes]) -> None:
         # Which of the frame uniforms a program has is looked up once per program.
@@ -430,6 +512,9 @@ class GLRenderer(Renderer):
         return int(total)
 
     def release(self) -> None:
+        self._release_scaled()
+        if self._blit_vao is not None:
+            self._blit_vao.release()
         for stream in self._streams.values():
             stream.release()
         self._text_stream.release()

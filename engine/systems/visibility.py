@@ -181,6 +181,8 @@ class VisibilitySystem:
     def __init__(self, world: World, hysteresis: float = DEFAULT_HYSTERESIS):
         self.world = world
         self.hysteresis = hysteresis
+        # Scales every projected size: below 1, groups close and LODs coarsen sooner (adaptive quality).
+        self.detail = 1.0
         self._index: HierarchyIndex | None = None
         self._index_version = -1
         self.result = VisibilityResult()
@@ -203,7 +205,7 @@ class VisibilitySystem:
         group = world["group"]
         planes = camera.planes()
         eye = camera.position
-        focal = camera.focal_px
+        focal = camera.focal_px * self.detail
 
         cand, sizes, frames, opened_all = [], [], [], []
         result = VisibilityResult()

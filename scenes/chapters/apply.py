@@ -3,25 +3,23 @@ from __future__ import annotations
 
 import numpy as np
 
-from llmviz.engine.ecs.components import FLAG_DIMMED, FLAG_HIGHLIGHTED
 from llmviz.scenes.model_paths import preset_camera
 
 from .format import ChapterError, Names, load_chapters, model_names
 from .runner import ChapterRunner, live_values
 
 
-def apply_focus(model_scene, world, focus_rows: np.ndarray, dim: bool) -> None:
-    """Highlight the focused blocks and, with ``dim``, dim every other block; no focus clears both."""
-    flags = world["renderable"]["flags"]
+def apply_focus(model_scene, flags, focus_rows: np.ndarray, dim: bool) -> None:
+    """The chapter's layer of the engine's flags (FlagLayers): the focused blocks lit and, with
+    ``dim``, every other block dimmed; no focus clears the layer."""
     slots = model_scene.block_slots
-    both = flags.dtype.type(FLAG_HIGHLIGHTED | FLAG_DIMMED)
-    flags[slots] &= ~both  # numpy uint8 complement stays in range
+    focus_rows = np.asarray(focus_rows, np.int64)
     if len(focus_rows) == 0:
+        flags.clear("chapter")
         return
-    if dim:
-        flags[slots] |= flags.dtype.type(FLAG_DIMMED)
-        flags[slots[focus_rows]] &= ~flags.dtype.type(FLAG_DIMMED)
-    flags[slots[focus_rows]] |= flags.dtype.type(FLAG_HIGHLIGHTED)
+    rest = np.ones(len(slots), bool)
+    rest[focus_rows] = False
+    flags.set("chapter", slots[focus_rows], dim=slots[rest] if dim else None)
 
 
 def _all_chapters(layout):
@@ -74,7 +72,8 @@ def apply_chapter_moment(scene, engine, chapter_number: int, step_number: int):
     forward_point = moment.camera.position + np.asarray(_forward(moment.camera), np.float64)
     preset_camera((moment.camera.position, forward_point), camera.viewport, layout, camera)
     moment.camera.apply(camera)  # the exact orientation, not one rebuilt from a look-at
-    apply_focus(scene.model, scene.world, moment.focus_rows, moment.dim)
+    apply_focus(scene.model, engine.flags, moment.focus_rows, moment.dim)
+    engine.flags()
     return camera
 
 

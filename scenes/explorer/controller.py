@@ -1,0 +1,534 @@
+"""The Explorer: the controller behind the window and the headless tools — scenes, views, modes, actions, UI, frame stats.
+
+It owns everything a user interacts with and runs the same with or without a window: the window
+(scenes/app.py) feeds it events and presents its frames; ``llmviz bench --app``, the tests and
+exports drive it headless. One frame is one table of named systems: the Explorer's own schedule
+(events → actions, the scene loader's hand-over, the views, the UI), and inside each view the
+scene's engine schedule (model values, MoE routing, chapter animation, camera, transforms,
+culling, LOD, picking, flag composition, instancing, packets, labels, drawing). The profiler
+shows all of them, and its FPS is wall-clock time between presented frames.
+
+Views: a view is a scene session (scene + engine + camera rig + modes) and a rectangle of the
+target; the frame draws every view, then the UI once. Two views side by side is a list of two.
+
+Nothing waits on the frame thread: scenes are built by the loader on a worker (the old one keeps
+drawing, a progress line shows), search runs on a worker, torch runs on the models' workers.
+"""
+from __future__ import annotations
+
+import dataclasses
+import re
+import sys
+import threading
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from imgui_bundle import imgui
+
+from llmviz.engine.ecs.schedule import Schedule
+from llmviz.engine.input import InputState, load_bindings
+from llmviz.engine.math3d import quat_look_rotation
+from llmviz.engine.overlay import ProfilerOverlay
+from llmviz.engine.profiler import Profiler
+from llmviz.engine.quality import AdaptiveQuality
+from llmviz.scenes import panels
+from llmviz.scenes.bookmarks import load_bookmarks
+from llmviz.scenes.explorer.loader import SceneLoader, prepare_scene
+from llmviz.scenes.explorer.modes import (ChapterMode, ExploreMode, FocusMode, LiveMode, MoeMode,
+                                          shared_expert_slots)
+
+DEFAULT_SCENE = "nano-gpt"  # the live model: what a first-time user should see
+HINTS = ("WASD move · Q/E down/up · drag look · Shift faster · wheel zoom · Tab fly/orbit · click focus · "
+         "F frame · Esc step out · Ctrl+F search · [ ] model · F5–F9 views · T tour · F3 profiler · "
+         "Ctrl+1..9 save view · 1..9 go")
+LIVE_HINTS = " · N step · Space play/pause · C chapters"
+MOE_HINTS = " · Space play/pause routing · N step token"
+CHAPTER_HINTS = ("Chapters: Space play/pause/continue · N next step · Backspace back a step · PageUp/PageDown chapters · "
+                 "C close · pad: Start, dpad ←/↓/↑ · drag to look around")
+HINT_BAR_PX = 44.0
+
+
+def user_bindings_path():
+    """The user's key bindings file: bindings.toml in the config directory (it may not exist)."""
+    from llmviz.models.registry import config_dir
+
+    return config_dir() / "bindings.toml"
+
+
+def load_user_bindings():
+    """(bindings, problem): the defaults with the user's file over them; a malformed user file is
+    reported (file, line and problem, in one line) and the defaults are used."""
+    from llmviz.engine.input import BindingsError
+
+    path = user_bindings_path()
+    try:
+        return load_bindings(path if path.exists() else None), None
+    except BindingsError as err:
+        print(f"llmviz: {err} (using the default bindings)", file=sys.stderr)
+        return load_bindings(), f"bindings not loaded: {err}"
+
+
+def rumour_line(spec) -> str:
+    """For a speculative spec, the sentence of its notes that names the rumour it draws (else the
+    first real sentence, else its first source), for the banner; "" for published designs."""
+    if not getattr(spec, "speculative", False):
+        return ""
+    sentences = [x.strip() for x in re.split(r"(?<=[.!?])\s+(?=[A-Z])", spec.notes or "") if x.strip()]
+    named = [x for x in sentences if re.search(r"rumou?r", x, re.I)]
+    plain = [x for x in sentences if not x.rstrip(".").isupper()]
+    line = (named or plain or [str(s) for s in spec.sources[:1]] or ["no sources"])[0]
+    if len(line) > 220:
+        line = line[:219] + "…"
+    return f"Speculative, not a published design: {line}"
+
+
+def _preset_key(name: str) -> str:
+    return name.lower().replace("-", " ").replace("_", " ").strip()
+
+
+@dataclass
+class PanelArea:
+    """Where panels may go this frame (UI pixels): below the menu and banner, above the hint bar."""
+    left: float
+    top: float
+    height: float
+    width: float
+
+
+class SceneSession:
+    """One open scene: its engine, camera rig, presets and modes (made when it is swapped in)."""
+
+    def __init__(self, ex, prepared):
+        self.ex = ex
+        self.scene, self.engine, self.rig = prepared.scene, prepared.engine, prepared.rig
+        self.name = self.scene.name
+        self.model = self.scene.model
+        self.presets = panels.ordered_presets(self.scene.presets)
+        self.rig.bookmarks.update(load_bookmarks(self.name))
+        self.explore = ExploreMode(ex, self)
+        from llmviz.scenes.live import LiveModel
+
+        self.live_mode = LiveMode(ex, self) if isinstance(self.scene.live, LiveModel) else None
+        self.focus_mode = FocusMode(ex, self) if self.model is not None else None
+        self.chapters_mode = ChapterMode(ex, self) if self.model is not None else None
+        is_moe = self.model is not None and (hasattr(self.scene.live, "stats") or self.scene.routing_source is not None)
+        self.moe_mode = MoeMode(ex, self) if is_moe else None
+        # Priority for actions: an open chapter first, then a focus, a selection, the MoE, the live model.
+        self.modes = [m for m in (self.chapters_mode, self.focus_mode, self.explore, self.moe_mode, self.live_mode)
+                      if m is not None]
+        schedule = self.engine.schedule
+        schedule.add("camera", "camera", self._camera)
+        for mode in self.modes:
+            for phase, name, system, order in mode.systems():
+                schedule.add(phase, name, system, **order)
+        if self.model is not None:
+            shared = shared_expert_slots(self.model)
+            if len(shared):
+                self.engine.flags.set("shared_experts", shared, soft=True)
+        spec = self.model.spec if self.model is not None else None
+        self.title = spec.name if spec is not None else self.scene.caption
+        self.params = panels.params_line(spec) if spec is not None else ""
+        self.status = self.scene.status or "engine stress scene: no model, no values"
+        self.rumour = rumour_line(spec) if spec is not None else ""
+
+    @property
+    def chapters(self):
+        return self.chapters_mode.player if self.chapters_mode is not None else None
+
+    def _camera(self, frame) -> None:
+        actions = frame.actions
+        if actions is None:
+            return
+        self.rig.update(frame.dt, actions)
+        self.explore.save_bookmarks_if_asked(actions)
+
+    def handler(self, action: str):
+        for mode in self.modes:
+            fn = mode.handler(action)
+            if fn is not None:
+                return fn
+        return None
+
+    def go_to_preset(self, name: str, duration: float | None = None) -> None:
+        """A smooth move to one of the scene's camera presets; orbiting then turns around its target."""
+        eye, target = (np.asarray(v, np.float64) for v in self.scene.presets[name])
+        self.rig.move_to(eye, quat_look_rotation(target - eye), duration)
+        self.rig.orbit.target = target.copy()
+
+    def close(self) -> None:
+        for mode in self.modes:
+            mode.close()
+        scene = self.scene
+        if scene.live is not None:
+            # Closing joins the model's worker thread, which may still be importing torch: off the frame.
+            threading.Thread(target=scene.close, name=f"close {scene.name}", daemon=True).start()
+        else:
+            scene.close()
+
+
+@dataclass
+class View:
+    """A scene session drawn into a rectangle of the target: (x, y, w, h) as fractions, top-left origin."""
+    session: SceneSession
+    rect: tuple = (0.0, 0.0, 1.0, 1.0)
+
+    def pixels(self, size) -> tuple[int, int, int, int]:
+        """The rectangle in target pixels, top-left origin."""
+        w, h = size
+        x0, y0, fw, fh = self.rect
+        return int(round(x0 * w)), int(round(y0 * h)), max(1, int(round(fw * w))), max(1, int(round(fh * h)))
+
+
+class UiHost:
+    """Dear ImGui for the Explorer: one context per process, the bundled font, a renderer for the target.
+
+    The window passes its moderngl-window integration (which also feeds imgui the window's events);
+    headless, a plain moderngl renderer draws into the offscreen target and the Explorer feeds imgui."""
+
+    _context = None
+
+    def __init__(self, ctx, display_size, window_renderer_factory=None):
+        if UiHost._context is None:
+            UiHost._context = imgui.create_context()
+            panels.load_font()
+        imgui.set_current_context(UiHost._context)
+        if window_renderer_factory is not None:
+            self.renderer = window_renderer_factory()
+            self.headless = False
+        else:
+            from moderngl_window.integrations.imgui_bundle import ModernGLRenderer
+
+            self.renderer = ModernGLRenderer(ctx=ctx, display_size=tuple(display_size))
+            self.headless = True
+        self.io = imgui.get_io()
+
+    def resize(self, size) -> None:
+        self.io.display_size = imgui.ImVec2(*size)
+
+
+class Explorer:
+    """The explorer's controller. ``frame(dt)`` draws one frame into the renderer's target; the caller presents it
+    and calls ``presented()``. Events come in through ``key_down``/``key_up``/``pointer_moved``/… ."""
+
+    def __init__(self, renderer, scene: str = DEFAULT_SCENE, *, ui: bool = True, window_ui_factory=None,
+                 ui_size=None, bindings=None, adaptive_quality: bool = True, autoplay: bool = False):
+        self.renderer = renderer
+        self.autoplay = autoplay
+        if bindings is None:
+            bindings, problem = load_user_bindings()
+        else:
+            problem = None
+        self.notice = problem or ""
+        self.input = InputState(bindings)
+        self.overlay = ProfilerOverlay()
+        self.overlay.visible = scene.startswith("stress:")  # the stress scene is about cost; F3 shows it anywhere
+        self.profiler = Profiler()
+        self.quality = AdaptiveQuality(enabled=adaptive_quality)
+        self.catalog = panels.model_catalog()
+        self.loader = SceneLoader(renderer)
+        self.ui = UiHost(renderer.ctx, ui_size or renderer.size, window_ui_factory) if ui else None
+        self.pointer: tuple[float, float] | None = None  # target pixels; None: not over the window
+        self.menu_actions: set[str] = set()  # actions chosen in a menu, pressed on the next frame
+        self.switch_seconds: float | None = None  # from choosing a model to its first frame on screen
+        self._switch_started: float | None = None
+        self._frame_end: float | None = None
+        self.present_ms = 0.0  # time from the end of the frame's work to its presentation (swap, display)
+        self.frames = 0
+        self.global_actions = {"toggle_profiler": self.toggle_profiler, "next_model": lambda: self._step_model(+1),
+                               "previous_model": lambda: self._step_model(-1), "toggle_chapters": self.toggle_chapters,
+                               "toggle_tour": self.toggle_tour, "search": self.open_search, "quit": self.quit}
+        self.quit_requested = False
+        self.schedule = Schedule()
+        self.schedule.add("input", "events", self._input)
+        self.schedule.add("simulation", "scene_loader", self._take_loaded_scene)
+        self.schedule.add("render", "views", self._draw_views)
+        self.schedule.add("overlay", "ui", self._draw_ui)
+        self.schedule.add("overlay", "quality", self._adapt)
+        self.views: list[View] = []
+        self._open_now(scene)
+
+    # ------------------------------------------------------------------ scenes
+    @property
+    def session(self) -> SceneSession:
+        """The session the UI and the keys talk to: the first view's."""
+        return self.views[0].session
+
+    def _view_size(self, view: View | None = None):
+        rect = (view or View(None)).pixels(self.renderer.size)
+        return rect[2], rect[3]
+
+    def _open_now(self, name: str) -> None:
+        """Build and show ``name`` on this thread (start-up: there is no old scene to keep drawing)."""
+        prepared = prepare_scene(name, self.renderer, self._view_size(), autoplay=self.autoplay)
+        self._adopt(prepared)
+
+    def request_scene(self, name: str) -> None:
+        """Open ``name`` without stalling: the loader builds it on a worker; the current scene keeps drawing."""
+        if name == self.session.name and not self.loader.busy:
+            return
+        self._switch_started = time.perf_counter()
+        self.loader.request(name, self._view_size(), self.autoplay)
+
+    def _take_loaded_scene(self, frame) -> None:
+        result = self.loader.poll()
+        if result is None:
+            return
+        prepared, name, error = result
+        if error:
+            self.notice = error
+            print(f"llmviz: {error}", file=sys.stderr)
+            return
+        self._adopt(prepared)
+        self.notice = ""
+
+    def _adopt(self, prepared) -> None:
+        """Swap a prepared scene into the first view: staged uploads played back, modes made, the old one closed."""
+        prepared.staging.apply(self.renderer)
+        session = SceneSession(self, prepared)
+        if self.views:
+            old = self.views[0].session
+            self.views[0] = View(session, self.views[0].rect)
+            old.close()
+        else:
+            self.views.append(View(session))
+        self.quality.reset()
+        self._apply_quality()
+        self._pending_first_frame = True
+
+    def wait_for_scene(self, timeout: float = 60.0) -> None:
+        """Headless only: block until a requested scene is built, then swap it in."""
+        result = self.loader.wait(timeout)
+        if result is not None:
+            self.loader._done.insert(0, result)
+            self._take_loaded_scene(None)
+
+    def wait_for_values(self, timeout: float = 30.0) -> bool:
+        """Headless only: block until the live model's first values (and simulated routing) are ready."""
+        session = self.session
+        if session.moe_mode is not None:
+            session.moe_mode.wait(timeout)
+        return session.scene.wait_for_values(timeout)
+
+    def _step_model(self, step: int) -> None:
+        names = [entry.scene for entry in self.catalog]
+        current = self.loader.pending or self.session.name
+        here = names.index(current) if current in names else (-1 if step > 0 else 0)
+        self.request_scene(names[(here + step) % len(names)])
+
+    def start_at_preset(self, view: str) -> None:
+        names = {_preset_key(n): n for n in self.session.presets}
+        if _preset_key(view) in names:
+            self.session.go_to_preset(names[_preset_key(view)], duration=0.0)
+        else:
+            print(f"llmviz: scene {self.session.name!r} has no camera preset {view!r} "
+                  f"(presets: {', '.join(self.session.presets) or 'none'}); starting at the overview", file=sys.stderr)
+
+    # ------------------------------------------------------------------ actions
+    def do(self, name: str) -> bool:
+        """Run one action (a key, a gamepad button or a menu item); False when nothing takes it now."""
+        fn = self.global_actions.get(name) or self.session.handler(name)
+        if fn is None:
+            return False
+        fn()
+        return True
+
+    def toggle_profiler(self) -> None:
+        self.overlay.visible = not self.overlay.visible
+
+    def toggle_chapters(self, chapter: int | None = None, step: int = 0) -> None:
+        mode = self.session.chapters_mode
+        if mode is None:
+            self.notice = "this scene has no chapters (nano-GPT has)"
+            return
+        mode.toggle(chapter, step)
+
+    def toggle_tour(self) -> None:
+        self.session.explore.toggle_tour()
+
+    def open_search(self) -> None:
+        if self.session.focus_mode is not None:
+            self.session.focus_mode.open_search()
+
+    def quit(self) -> None:
+        self.quit_requested = True
+
+    # ------------------------------------------------------------------ events (from the window or a script)
+    def key_down(self, name: str) -> None:
+        self.input.key_down(name)
+
+    def key_up(self, name: str) -> None:
+        self.input.key_up(name)
+
+    def pointer_moved(self, x: float | None, y: float | None = None) -> None:
+        """The pointer at target pixel (x, y), top-left origin; None: it left the window."""
+        self.pointer = None if x is None else (float(x), float(y))
+
+    def pointer_for(self, session) -> tuple[float, float] | None:
+        """The pointer in the pixels of the view showing ``session``, or None (outside it, or over the UI)."""
+        if self.pointer is None or (self.ui is not None and self.ui.io.want_capture_mouse):
+            return None
+        for view in self.views:
+            if view.session is session:
+                x0, y0, w, h = view.pixels(self.renderer.size)
+                x, y = self.pointer[0] - x0, self.pointer[1] - y0
+                return (x, y) if 0 <= x < w and 0 <= y < h else None
+        return None
+
+    def type_text(self, text: str) -> None:
+        """Characters typed into the focused UI field (headless scripts; the window feeds imgui itself)."""
+        if self.ui is not None:
+            for ch in text:
+                self.ui.io.add_input_character(ord(ch))
+
+    @property
+    def ui_wants_keyboard(self) -> bool:
+        return self.ui is not None and self.ui.io.want_capture_keyboard
+
+    @property
+    def ui_wants_mouse(self) -> bool:
+        return self.ui is not None and self.ui.io.want_capture_mouse
+
+    # ------------------------------------------------------------------ the frame
+    def frame(self, dt: float) -> None:
+        """One whole frame: input, hand-over of a loaded scene, every view, the UI. Timed system by system."""
+        self.profiler.begin()
+        self._dt = min(max(float(dt), 0.0), 0.1)
+        self.schedule.run(self)
+        timings = {name: ms for name, ms in self.schedule.timings.items() if name != "views"}
+        for i, view in enumerate(self.views):
+            prefix = "" if i == 0 else f"view {i + 1}/"
+            timings.update({prefix + name: ms for name, ms in view.session.engine.schedule.timings.items()})
+        timings["present"] = self.present_ms
+        self.profiler.end(timings, **self.session.engine.counts(self._last_frame))
+        self._frame_end = time.perf_counter()
+        self.frames += 1
+
+    def presented(self) -> None:
+        """The frame reached the screen (the window swapped buffers; headless: the GPU finished)."""
+        now = time.perf_counter()
+        if self._frame_end is not None:
+            self.present_ms = (now - self._frame_end) * 1000.0
+        interval = self.profiler.presented(now)
+        self.quality.observe(interval)
+        if getattr(self, "_pending_first_frame", False) and self._switch_started is not None:
+            self.switch_seconds = now - self._switch_started
+            self._switch_started = None
+        self._pending_first_frame = False
+
+    def _input(self, ex) -> None:
+        actions = self.input.frame(self._dt)
+        if self.menu_actions:  # a menu item is its action pressed: the same path as its key or button
+            actions = dataclasses.replace(actions, pressed=actions.pressed | frozenset(self.menu_actions))
+            self.menu_actions.clear()
+        self._actions = actions
+        pressed = [name for name in actions.pressed if name in self.global_actions or self.session.handler(name)]
+        if "back_step" in pressed and "previous" in pressed:  # one button bound to both (the d-pad's left)
+            pressed.remove("previous")
+        for name in sorted(pressed):
+            self.do(name)
+        for i, name in enumerate(self.session.presets[:5], start=1):
+            if actions.was_pressed(f"preset_{i}"):
+                self.session.go_to_preset(name)
+
+    def _draw_views(self, ex) -> None:
+        r = self.renderer
+        target_h = r.size[1]
+        frame = None
+        for view in self.views:
+            x, y, w, h = view.pixels(r.size)
+            r.set_viewport(None if len(self.views) == 1 else (x, target_h - y - h, w, h))
+            frame = view.session.engine.frame(self._dt, self._actions)
+        r.set_viewport(None)
+        self._last_frame = frame
+
+    def _apply_quality(self) -> None:
+        level = self.quality.level
+        for view in self.views:
+            view.session.engine.visibility.detail = level.detail
+        self.renderer.render_scale = level.render_scale
+
+    def _adapt(self, ex) -> None:
+        self._apply_quality()
+
+    # ------------------------------------------------------------------ the UI
+    def _draw_ui(self, ex) -> None:
+        if self.ui is None:
+            return
+        io = self.ui.io
+        io.delta_time = max(self._dt, 1e-4)
+        if self.ui.headless:
+            io.display_size = imgui.ImVec2(*self.renderer.size)
+            if self.pointer is not None:
+                io.add_mouse_pos_event(*self.pointer)
+        imgui.new_frame()
+        w, h = io.display_size.x, io.display_size.y
+        session = self.session
+        chapters = session.chapters_mode
+        state = panels.MenuState(chapters.chapter_list if chapters else [], session.chapters is not None,
+                                 session.explore.tour is not None and session.explore.tour.playing,
+                                 session.focus_mode is not None and session.focus_mode.tree_on,
+                                 tuple(sorted(session.rig.bookmarks)),
+                                 session.focus_mode is not None and session.focus_mode.node is not None,
+                                 session.scene.live is not None)
+        choice = panels.main_menu(self.catalog, session.name, session.presets, self.overlay.visible, session.rig.mode,
+                                  state)
+        top = choice.height + panels.banner(choice.height, w, session.title, session.params, session.status,
+                                            session.scene.live is not None, self._note(), session.rumour) + 8
+        self.overlay.draw(self.profiler, position=(10.0, top), quality=self.quality.level.name
+                          if self.quality.enabled else "off", gpu_note=getattr(self.renderer, "gpu_timing_note", ""))
+        left = 10.0 + (300.0 if self.overlay.visible else 0.0)
+        area = PanelArea(left, top, h - top - HINT_BAR_PX, w)
+        if session.chapters is not None:
+            session.chapters_mode.panels(area)
+        else:
+            for mode in (session.live_mode, session.moe_mode, session.focus_mode):
+                if mode is not None:
+                    mode.panels(area)
+        panels.hint_bar(self._hints(), w, h)
+        session.explore.tooltip()
+        imgui.render()
+        self.ui.renderer.render(imgui.get_draw_data())
+        if choice.scene:
+            self.request_scene(choice.scene)
+        if choice.preset:
+            session.go_to_preset(choice.preset)
+        if choice.toggle_profiler:
+            self.toggle_profiler()
+        if choice.toggle_mode:
+            session.rig.toggle_mode()
+        if choice.action:
+            self.menu_actions.add(choice.action)
+        if choice.chapter is not None:
+            self.toggle_chapters(*choice.chapter)
+
+    def _note(self) -> str:
+        if self.loader.busy:
+            return f"opening {self.loader.pending}: {self.loader.stage} ({self.loader.fraction:.0%})"
+        tour = self.session.explore.tour
+        if tour is not None and tour.playing:
+            return f"tour: {tour.stop_name} ({tour.index + 1} of {len(tour.stops)}) · T stops"
+        if self.notice:
+            return self.notice
+        return f"opened in {self.switch_seconds:.2f} s" if self.switch_seconds is not None else ""
+
+    def _hints(self) -> str:
+        session = self.session
+        if session.chapters is not None:
+            return CHAPTER_HINTS
+        extra = LIVE_HINTS if session.live_mode else MOE_HINTS if session.moe_mode else ""
+        return f"{session.rig.mode} mode · {HINTS}{extra}"
+
+    # ------------------------------------------------------------------ stats
+    def stats(self) -> dict:
+        """Wall-clock figures of the frames so far, as the profiler and ``--stats-json`` report them."""
+        p = self.profiler
+        wall = np.asarray(p.wall_ms, np.float64)
+        return {"frames": self.frames, "fps_median": p.fps, "frame_ms_median": p.wall_frame_ms,
+                "frame_ms_max": float(wall.max()) if len(wall) else 0.0,
+                "frames_over_50ms": int((wall > 50.0).sum()), "cpu_frame_ms_median": p.cpu_frame_ms,
+                "systems_ms": p.system_medians(), "quality": self.quality.level.name}
+
+    def close(self) -> None:
+        for view in self.views:
+            view.session.close()
