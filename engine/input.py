@@ -23,6 +23,8 @@ from typing import Iterable, Mapping
 
 import numpy as np
 
+from llmviz.common.text import nesting_depth, one_line
+
 # --- the vocabulary ---------------------------------------------------------------------------
 
 BUTTON = "button"  # digital or analog 0..1 value, with a pressed-this-frame edge
@@ -91,13 +93,17 @@ def canonical_key_name(name: str) -> str:
 
 # --- bindings: parsing and validation --------------------------------------------------------
 
+MAX_BINDINGS_BYTES = 1 << 20  # the shipped table is 3 KB
+MAX_BINDINGS_NESTING = 8      # a bindings file needs 2 (a table of lists)
+
+
 class BindingsError(ValueError):
     """A bindings file that cannot be used; the message names the file, the line when known, and the problem."""
 
     def __init__(self, path, problem: str, line: int | None = None):
-        self.path, self.problem, self.line = str(path), problem, line
+        self.path, self.problem, self.line = str(path), one_line(problem), line
         where = f"{self.path}:{line}" if line else self.path
-        super().__init__(f"{where}: {problem}")
+        super().__init__(one_line(f"{where}: {self.problem}"))
 
 
 @dataclass(frozen=True)
@@ -185,6 +191,8 @@ class InputSettings:
     @staticmethod
     def problem(name: str, value: float) -> str | None:
         """Why ``value`` cannot be setting ``name``, or None when it can."""
+        if not math.isfinite(value) or value > 1e6:
+            return f"setting {name!r} must be a finite number (at most 1e6), got {value}"
         if name.endswith("dead_zone") and not 0.0 <= value < 1.0:
             return f"setting {name!r} must be in [0, 1), got {value}"
         if name == "press_threshold" and not 0.0 < value <= 1.0:
@@ -236,12 +244,21 @@ def load_bindings(user_path=None, *, defaults_path=None, actions: Mapping[str, s
 
 def _read_bindings_file(path: Path, actions: Mapping[str, str]):
     try:
-        raw = path.read_bytes()
+        info = path.stat()  # a missing file fails here, as "cannot read"
+        if not path.is_file() or info.st_size > MAX_BINDINGS_BYTES:
+            raise BindingsError(path, f"cannot read bindings file (not a regular file of at most "
+                                f"{MAX_BINDINGS_BYTES:,} bytes)")
+        with open(path, "rb") as f:
+            raw = f.read(MAX_BINDINGS_BYTES + 1)
     except OSError as exc:
         raise BindingsError(path, f"cannot read bindings file ({exc.strerror or exc})") from None
     try:
         text = raw.decode("utf-8")
+        if nesting_depth(text) > MAX_BINDINGS_NESTING:
+            raise BindingsError(path, f"tables and lists nest more than {MAX_BINDINGS_NESTING} deep")
         data = tomllib.loads(text)
+    except RecursionError:
+        raise BindingsError(path, "tables and lists nest too deeply") from None
     except UnicodeDecodeError as exc:
         raise BindingsError(path, f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except tomllib.TOMLDecodeError as exc:
@@ -276,8 +293,9 @@ def _read_bindings_file(path: Path, actions: Mapping[str, str]):
         line = _key_line(text, name)
         if name not in known:
             raise BindingsError(path, f"unknown setting {name!r} (known: {', '.join(sorted(known))})", line)
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise BindingsError(path, f"setting {name!r} must be a number, got {value!r}", line)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or (isinstance(value, int) and
+                                                                               abs(value) > 10**6):
+            raise BindingsError(path, f"setting {name!r} must be a number up to 1e6, got {str(value)[:40]}", line)
         problem = InputSettings.problem(name, float(value))
         if problem:
             raise BindingsError(path, problem, line)

@@ -11,14 +11,18 @@ import difflib
 import functools
 import json
 import os
-import shutil
+import stat
 import tomllib
 from importlib import resources
 from pathlib import Path
 
+from llmviz.common.text import nesting_depth
+
 from .spec import ModelSpec, SpecError, parse_spec
 
 SPEC_SUFFIXES = (".json", ".toml")
+MAX_SPEC_BYTES = 1 << 20  # the largest shipped spec is under 10 KB
+MAX_NESTING = 32          # objects and lists inside one another; a spec needs 5
 _BUILTIN_PACKAGE = __package__ + ".specs"
 _INDEX = "index.json"
 
@@ -48,6 +52,10 @@ def user_specs_dir() -> Path:
 
 def read_spec_text(text: str, name: str, origin: str = "") -> ModelSpec:
     """Parse JSON or TOML text (chosen by the file name's suffix) into a validated ModelSpec."""
+    if len(text) > MAX_SPEC_BYTES:
+        raise SpecError(name, None, f"{len(text):,} characters; a spec file may have at most {MAX_SPEC_BYTES:,}")
+    if nesting_depth(text) > MAX_NESTING:
+        raise SpecError(name, None, f"nests lists and objects more than {MAX_NESTING} deep")
     try:
         if name.endswith(".toml"):
             data = tomllib.loads(text)
@@ -58,17 +66,42 @@ def read_spec_text(text: str, name: str, origin: str = "") -> ModelSpec:
                         f"{error.colno}: {error.msg})") from None
     except tomllib.TOMLDecodeError as error:
         raise SpecError(name, None, f"not valid TOML ({error})") from None
+    except (ValueError, RecursionError) as error:  # e.g. an integer of more than 4300 digits
+        raise SpecError(name, None, f"cannot be read ({str(error).splitlines()[0][:80]})") from None
     return parse_spec(data, file=name, origin=origin)
 
 
-def load_spec_file(path: str | os.PathLike) -> ModelSpec:
+def read_spec_bytes(path: str | os.PathLike) -> bytes:
+    """A spec file's bytes; a FIFO, a device or a file over MAX_SPEC_BYTES is refused before reading."""
     path = Path(path)
     if path.suffix not in SPEC_SUFFIXES:
         raise SpecError(path.name, None, "a spec file must end in .json or .toml")
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise SpecError(path.name, None, f"cannot read the file ({error})") from None
+        info = os.stat(path)
+        if not stat.S_ISREG(info.st_mode):
+            raise SpecError(path.name, None, "not a regular file")
+        if info.st_size > MAX_SPEC_BYTES:
+            raise SpecError(path.name, None, f"{info.st_size:,} bytes; a spec file may have at most "
+                            f"{MAX_SPEC_BYTES:,}")
+        with open(path, "rb") as f:
+            data = f.read(MAX_SPEC_BYTES + 1)
+    except OSError as error:
+        raise SpecError(path.name, None, f"cannot read the file ({error.strerror or error})") from None
+    if len(data) > MAX_SPEC_BYTES:
+        raise SpecError(path.name, None, f"more than {MAX_SPEC_BYTES:,} bytes")
+    return data
+
+
+def _decode(data: bytes, name: str) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise SpecError(name, None, f"not UTF-8 text (byte {error.start})") from None
+
+
+def load_spec_file(path: str | os.PathLike) -> ModelSpec:
+    path = Path(path)
+    text = _decode(read_spec_bytes(path), path.name)
     return read_spec_text(text, path.name, origin=str(path))
 
 
@@ -161,22 +194,32 @@ def load_registry(include_user: bool = True, user_dir: Path | None = None) -> Re
 
 
 def add_user_spec(path: str | os.PathLike, user_dir: Path | None = None) -> tuple[ModelSpec, Path]:
-    """Validate a spec file and copy it to the user's spec folder as <id>.<suffix>.
+    """Validate a spec file and write it to the user's spec folder as <id>.<suffix>.
 
-    A file with the same id replaces the old one; an id (or alias) of a built-in is refused.
+    A file with the same id replaces the old one, atomically (llmviz.common.atomic: a failed write
+    leaves the old file); re-adding the stored file itself is a no-op. An id or alias that another
+    spec (built-in or user) uses as its id or alias is refused, so nothing is shadowed.
     """
+    from llmviz.common.atomic import write_atomic
+
     source = Path(path)
-    spec = load_spec_file(source)
-    builtins = Registry(list(builtin_specs()))
-    for key in (spec.id, *spec.aliases):
-        if key in builtins:
-            raise SpecError(source.name, "id" if key == spec.id else "aliases",
-                            f"{key!r} is a built-in model; choose another id")
+    data = read_spec_bytes(source)
+    spec = read_spec_text(_decode(data, source.name), source.name, origin=str(source))
     folder = user_dir or user_specs_dir()
+    builtins = Registry(list(builtin_specs()))
+    others = [s for s in load_registry(user_dir=folder) if s.id != spec.id or s.id in builtins]
+    owners = {key.lower(): other for other in others for key in (other.id, *other.aliases)}
+    for key in (spec.id, *spec.aliases):
+        other = owners.get(key.lower())
+        if other is not None:
+            what = "a built-in model" if other.id in builtins else f"used by {other.origin or other.id}"
+            raise SpecError(source.name, "id" if key == spec.id else "aliases",
+                            f"{key!r} is {what}" + (f" ({other.id})" if other.id != key else "")
+                            + "; choose another id")
     folder.mkdir(parents=True, exist_ok=True)
-    for old in user_spec_paths(folder):          # one file per id, whatever its suffix
-        if old.stem == spec.id:
-            old.unlink()
     target = folder / f"{spec.id}{source.suffix}"
-    shutil.copyfile(source, target)
+    write_atomic(target, data)
+    for old in user_spec_paths(folder):          # one file per id, whatever its suffix
+        if old.stem == spec.id and old.resolve() != target.resolve():
+            old.unlink()
     return spec, target

@@ -11,6 +11,13 @@ nested dataclasses, and a field left out takes its default. A minimal file:
 
 `parse_spec` turns the parsed data into a frozen ModelSpec or raises one SpecError naming the
 first field that is wrong and the rule it breaks. Pure stdlib: no torch, no rendering.
+
+Every size has a maximum (the `_size` fields below; layers at most 10,000, heads 1,024, experts
+1,024, widths 2^20, vocabularies and contexts 2^24), every list a length limit, and the whole
+model at most MAX_HEAD_BLOCKS attention heads and MAX_EXPERT_BLOCKS experts over all its layers.
+They are checked while the data is converted, before any rule builds a per-layer list, so a
+hostile file costs microseconds, not gigabytes; the limits sit well above every real model and
+below what the layout and the parameter counts can draw and add up.
 """
 from __future__ import annotations
 
@@ -22,6 +29,8 @@ import types
 import typing
 from dataclasses import dataclass, field
 from typing import Literal, Union
+
+from llmviz.common.text import one_line
 
 Kind = Literal["decoder-only", "encoder-decoder", "ssm", "hybrid", "multimodal"]
 # The sequence mixer of a layer; the feed-forward part is described separately (d_ff / moe).
@@ -43,10 +52,17 @@ ExpertLayout = Literal["grid", "circular"]
 StatedBasis = Literal["count", "label"]
 
 GATED_ACTIVATIONS = frozenset({"swiglu", "geglu"})
-_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._+-]*$")
-_COLOR_PATTERN = re.compile(r"^#[0-9a-fA-F]{6}$")
+_ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9._+-]{0,99}")  # fullmatch: "tiny\n" is no id
+_COLOR_PATTERN = re.compile(r"#[0-9a-fA-F]{6}")
 _COUNT_PATTERN = re.compile(r"(\d[\d,]*(?:\.\d+)?)\s*([KMBT])?", re.IGNORECASE)
 _UNITS = {"": 1, "K": 10**3, "M": 10**6, "B": 10**9, "T": 10**12}
+
+
+MAX_HEAD_BLOCKS = 200_000     # n_layers x n_heads over the whole model (GPT-3: 9,216)
+MAX_EXPERT_BLOCKS = 100_000   # MoE layers x experts (DeepSeek-V3: 14,848)
+MAX_LIST = 1_000              # entries in any list of a spec file
+MAX_TEXT = 100_000            # characters in any string of a spec file
+_WIDE, _HUGE = 2**20, 2**24
 
 
 class SpecError(ValueError):
@@ -57,21 +73,22 @@ class SpecError(ValueError):
         super().__init__(str(self))
 
     def __str__(self) -> str:
-        where = f"{self.field}: " if self.field else ""
-        return f"{self.file}: {where}{self.message}"
+        where = f"{one_line(self.field)}: " if self.field else ""
+        return one_line(f"{self.file}: {where}{self.message}")
 
 
-def _size(default=dataclasses.MISSING, *, minimum: int = 1):
-    """A dataclass field holding an integer size; `minimum` is checked when the file is read."""
-    return field(default=default, metadata={"min": minimum})
+def _size(default=dataclasses.MISSING, *, minimum: int = 1, maximum: int = _WIDE, items: int = 16):
+    """A dataclass field holding an integer size (or a tuple of them, at most ``items`` long);
+    ``minimum`` and ``maximum`` are checked when the file is read."""
+    return field(default=default, metadata={"min": minimum, "max": maximum, "items": items})
 
 
 @dataclass(frozen=True, kw_only=True)
 class LayerSet:
     """Which layers (0-based) something applies to: range(start, stop or n_layers, step)."""
-    start: int = _size(0, minimum=0)
-    step: int = _size(1)
-    stop: int | None = _size(None)
+    start: int = _size(0, minimum=0, maximum=10_000)
+    step: int = _size(1, maximum=10_000)
+    stop: int | None = _size(None, maximum=10_000)
 
     def __contains__(self, index: int) -> bool:
         inside = index >= self.start and (self.stop is None or index < self.stop)
@@ -80,16 +97,16 @@ class LayerSet:
 
 @dataclass(frozen=True, kw_only=True)
 class MoE:
-    n_experts: int = _size()
-    top_k: int = _size()
+    n_experts: int = _size(maximum=1_024)
+    top_k: int = _size(maximum=1_024)
     expert_d_ff: int = _size()
     routing: Routing
-    n_shared_experts: int = _size(0, minimum=0)
+    n_shared_experts: int = _size(0, minimum=0, maximum=64)
     shared_expert_d_ff: int | None = _size(None)   # defaults to expert_d_ff
     layers: LayerSet | None = None                  # None: every layer is MoE
     router_bias: bool = False                       # DeepSeek-V3's per-expert selection bias
-    n_groups: int | None = _size(None)
-    topk_groups: int | None = _size(None)
+    n_groups: int | None = _size(None, maximum=1_024)
+    topk_groups: int | None = _size(None, maximum=1_024)
     route_scale: float | None = None
     aux_loss_coef: float | None = None
 
@@ -107,12 +124,12 @@ class MLA:
 @dataclass(frozen=True, kw_only=True)
 class SSM:
     """Mamba (dt_rank) and Mamba-2 (head_dim, n_groups) block sizes; d_inner = expand * d_model."""
-    d_state: int = _size()
-    d_conv: int = _size()
-    expand: int = _size()
+    d_state: int = _size(maximum=4_096)
+    d_conv: int = _size(maximum=64)
+    expand: int = _size(maximum=64)
     dt_rank: int | None = _size(None)
     head_dim: int | None = _size(None)
-    n_groups: int = _size(1)
+    n_groups: int = _size(1, maximum=1_024)
     conv_bias: bool = True
     proj_bias: bool = False
     inner_norms: bool = False                       # Jamba: RMSNorm on dt, B and C
@@ -138,11 +155,11 @@ class Input:
     type: Literal["tokens", "patches", "conv1d"] = "tokens"
     patch_size: int | None = _size(None)
     image_size: int | None = _size(None)
-    channels: int = _size(3)
+    channels: int = _size(3, maximum=64)
     cls_token: bool = False
     in_channels: int | None = _size(None)           # conv1d: input features (e.g. 80 mel bins)
-    kernel: int | None = _size(None)
-    strides: tuple[int, ...] = ()                   # conv1d: one conv per stride, each to d_model
+    kernel: int | None = _size(None, maximum=1_024)
+    strides: tuple[int, ...] = _size((), maximum=64)                 # conv1d: one conv per stride, each to d_model
     bias: bool = True
 
     def n_positions(self) -> int | None:
@@ -155,18 +172,18 @@ class Input:
 class Stack:
     """A stack of identical-width layers with its embedding and final norm (shared by the main
     architecture and by encoder components such as vision towers)."""
-    n_layers: int = _size()
+    n_layers: int = _size(maximum=10_000)
     d_model: int = _size()
     norm: Norm
     pos_encoding: PosEncoding
-    n_heads: int | None = _size(None)
-    n_kv_heads: int | None = _size(None)            # None: equal to n_heads (MHA)
+    n_heads: int | None = _size(None, maximum=1_024)
+    n_kv_heads: int | None = _size(None, maximum=1_024)          # None: equal to n_heads (MHA)
     head_dim: int | None = _size(None)              # None: d_model // n_heads
     d_ff: int | None = _size(None)                  # dense FFN width; None: no dense FFN
     activation: Activation | None = None
-    vocab_size: int | None = _size(None)
-    vocab_pad_multiple: int = _size(1)              # embedding rows rounded up (Mamba pads to 8)
-    context_length: int | None = _size(None)
+    vocab_size: int | None = _size(None, maximum=_HUGE)
+    vocab_pad_multiple: int = _size(1, maximum=4_096)             # embedding rows rounded up (Mamba pads to 8)
+    context_length: int | None = _size(None, maximum=_HUGE)
     bias: bool = False                              # biases on the attention and MLP projections
     key_bias: bool | None = None                    # None: same as bias (Whisper's key has none)
     qk_norm: bool = False
@@ -212,7 +229,7 @@ class ProjectorComponent:
     type: Literal["projector"]
     name: str
     role: Role
-    dims: tuple[int, ...] = _size()
+    dims: tuple[int, ...] = _size(items=16)
     activation: Activation | None = None
     bias: bool = True
 
@@ -223,7 +240,7 @@ class ParameterComponent:
     type: Literal["parameter"]
     name: str
     role: Role
-    shape: tuple[int, ...] = _size()
+    shape: tuple[int, ...] = _size(items=8)
 
 
 Component = Union[EncoderComponent, ProjectorComponent, ParameterComponent]
@@ -235,13 +252,13 @@ _COMPONENT_TYPES = {"encoder": EncoderComponent, "projector": ProjectorComponent
 class Architecture(Stack):
     unembedding: Unembedding                        # required here: tied, untied or none
     mixer: Mixer = "attention"
-    sliding_window: int | None = _size(None)
+    sliding_window: int | None = _size(None, maximum=_HUGE)
     moe: MoE | None = None
     mla: MLA | None = None
     ssm: SSM | None = None
     rwkv: RWKV | None = None
     hybrid: Hybrid | None = None
-    mtp_modules: int = _size(0, minimum=0)          # DeepSeek-V3 multi-token prediction depth
+    mtp_modules: int = _size(0, minimum=0, maximum=16)         # DeepSeek-V3 multi-token prediction depth
     modalities: tuple[Modality, ...] = ("text",)
     fusion: Fusion | None = None
     components: tuple[Component, ...] = ()
@@ -355,9 +372,9 @@ def _describe(value: object) -> str:
     if isinstance(value, bool) or value is None:
         return {True: "true", False: "false", None: "null"}[value]
     if isinstance(value, (int, float)):
-        return f"the number {value}"
+        return f"the number {value}" if abs(value) < 10**30 else "a huge number"
     if isinstance(value, str):
-        return f"a string {value!r}"
+        return f"a string {value[:40]!r}" + ("..." if len(value) > 40 else "")
     return {list: "a list", dict: "an object"}.get(type(value), type(value).__name__)
 
 
@@ -384,13 +401,19 @@ def _convert(hint: object, value: object, path: str, file: str) -> object:
     if origin is tuple:
         if not isinstance(value, list):
             raise SpecError(file, path, f"expected a list, got {_describe(value)}")
+        if len(value) > MAX_LIST:
+            raise SpecError(file, path, f"has {len(value):,} entries; at most {MAX_LIST:,} are allowed")
         return tuple(_convert(args[0], item, f"{path}[{i}]", file) for i, item in enumerate(value))
     if dataclasses.is_dataclass(hint):
         return _convert_dataclass(hint, value, path, file)
     if hint is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise SpecError(file, path, f"expected a number, got {_describe(value)}")
+        if isinstance(value, int) and abs(value) > 10**300 or not math.isfinite(value):
+            raise SpecError(file, path, "must be a finite number")
         return float(value)
+    if hint is str and isinstance(value, str) and len(value) > MAX_TEXT:
+        raise SpecError(file, path, f"has {len(value):,} characters; at most {MAX_TEXT:,} are allowed")
     if not isinstance(value, hint) or (hint is int and isinstance(value, bool)):
         raise SpecError(file, path, f"expected {_TYPE_WORDS[hint]}, got {_describe(value)}")
     return value
@@ -400,7 +423,7 @@ def _convert_component(value: object, path: str, file: str) -> object:
     if not isinstance(value, dict):
         raise SpecError(file, path, f"expected an object, got {_describe(value)}")
     kind = value.get("type")
-    if kind not in _COMPONENT_TYPES:
+    if not isinstance(kind, str) or kind not in _COMPONENT_TYPES:
         raise SpecError(file, _join(path, "type"), f"unknown component type {kind!r}; expected one "
                         "of: " + ", ".join(_COMPONENT_TYPES))
     return _convert_dataclass(_COMPONENT_TYPES[kind], value, path, file)
@@ -429,14 +452,19 @@ def _convert_dataclass(cls: type, value: object, path: str, file: str) -> object
 
 
 def _check_minimum(f: dataclasses.Field, value: object, where: str, file: str) -> None:
-    minimum = f.metadata.get("min")
+    minimum, maximum = f.metadata.get("min"), f.metadata.get("max")
     if minimum is None or value is None:
         return
+    if isinstance(value, tuple) and len(value) > f.metadata["items"]:
+        raise SpecError(file, where, f"has {len(value)} entries; at most {f.metadata['items']} are allowed")
     for i, item in enumerate(value if isinstance(value, tuple) else (value,)):
+        at = f"{where}[{i}]" if isinstance(value, tuple) else where
         if item < minimum:
-            at = f"{where}[{i}]" if isinstance(value, tuple) else where
             rule = "must be positive" if minimum == 1 else f"must be at least {minimum}"
             raise SpecError(file, at, f"{rule}, got {item}")
+        if item > maximum:
+            shown = item if item < 10**30 else "a huge number"
+            raise SpecError(file, at, f"must be at most {maximum:,}, got {shown}")
 
 
 # ---------------------------------------------------------------- meaning: rules across fields
@@ -452,14 +480,17 @@ class _Checker:
 
     def run(self) -> None:
         spec, arch = self.spec, self.spec.architecture
-        if not _ID_PATTERN.match(spec.id):
+        if not _ID_PATTERN.fullmatch(spec.id):
             self.fail("id", f"{spec.id!r} must be lower case letters, digits and . _ + - "
                       "(starting with a letter or digit)")
         for i, alias in enumerate(spec.aliases):
-            if not _ID_PATTERN.match(alias):
+            if not _ID_PATTERN.fullmatch(alias):
                 self.fail(f"aliases[{i}]", f"{alias!r} is not a valid id")
         if not spec.name.strip():
             self.fail("name", "must not be empty")
+        if arch.hybrid is not None and not arch.hybrid.period:
+            self.fail("architecture.hybrid.period", "must list at least one mixer")
+        self.check_totals(arch)
         self.check_stack(arch, "architecture", arch.layer_mixers())
         self.check_architecture(arch)
         self.check_kind(arch)
@@ -470,6 +501,18 @@ class _Checker:
             if names.index(name) != i:
                 self.fail(f"architecture.components[{i}].name", f"{name!r} is used twice")
         self.check_bookkeeping()
+
+    def check_totals(self, arch: Architecture) -> None:
+        """Blocks the layout would draw over the whole model, bounded before anything is laid out."""
+        stacks = [("architecture", arch)] + [(f"architecture.components[{i}]", c) for i, c in
+                                             enumerate(arch.components) if isinstance(c, EncoderComponent)]
+        heads = sum(s.n_layers * (s.n_heads or 0) for _, s in stacks)
+        if heads > MAX_HEAD_BLOCKS:
+            self.fail("architecture.n_heads", f"{heads:,} attention heads over all layers; at most "
+                      f"{MAX_HEAD_BLOCKS:,} can be drawn")
+        if arch.moe is not None and arch.n_layers * arch.moe.n_experts > MAX_EXPERT_BLOCKS:
+            self.fail("architecture.moe.n_experts", f"{arch.n_layers * arch.moe.n_experts:,} experts over all "
+                      f"layers; at most {MAX_EXPERT_BLOCKS:,} can be drawn")
 
     def check_stack(self, stack: Stack, path: str, mixers: list[str]) -> None:
         attention_layers = [i for i, m in enumerate(mixers) if m == "attention"]
@@ -611,7 +654,7 @@ class _Checker:
             text = getattr(spec.stated, name)
             if text is not None and parse_count(text) is None:
                 self.fail(f"stated.{name}", f"no parameter count can be read from {text!r}")
-        if not _COLOR_PATTERN.match(spec.visual.color):
+        if not _COLOR_PATTERN.fullmatch(spec.visual.color):
             self.fail("visual.color", f"{spec.visual.color!r} is not a #rrggbb colour")
         if not (math.isfinite(spec.visual.layer_spacing) and spec.visual.layer_spacing > 0):
             self.fail("visual.layer_spacing", f"must be positive, got {spec.visual.layer_spacing}")

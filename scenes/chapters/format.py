@@ -58,15 +58,21 @@ DEFAULT_MOVE = 1.5  # seconds a camera move takes, unless the step says otherwis
 # Values of an MoE layer a live trace (and runner.live_values) provides besides its blocks: the router's
 # softmax and top-k choice, and the routing statistics (tokens per expert, mean gate, auxiliary loss, cv).
 MOE_VALUES = ("probs", "topk", "load", "mean_gate", "aux_loss", "cv")
-_REFERENCE = re.compile(r"^([A-Za-z_][\w.]*)\[(-?\d+)\]$")
+_REFERENCE = re.compile(r"([A-Za-z_][\w.]*)\[(-?\d{1,6})\]")  # fullmatch: no trailing newline
+MAX_CHAPTER_BYTES = 1 << 20  # a chapter is a few KB of text
+MAX_NESTING = 16             # tables and lists inside one another; a chapter needs 3
+MAX_STEPS = 500
+MAX_TOKEN = 4_095            # a packet's token position; the live models hold at most 64
 
 
 class ChapterError(ValueError):
     """A problem in a chapter file; prints as "file:line: problem"."""
 
     def __init__(self, file, line: int, problem: str):
-        self.file, self.line, self.problem = str(file), int(line), problem
-        super().__init__(f"{self.file}:{self.line}: {problem}")
+        from llmviz.common.text import one_line
+
+        self.file, self.line, self.problem = str(file), int(line), one_line(problem)
+        super().__init__(one_line(f"{self.file}:{self.line}: {self.problem}"))
 
 
 @dataclass(frozen=True)
@@ -134,6 +140,7 @@ class Names:
     presets: frozenset
     values: frozenset = frozenset()  # ids templates may read that have no block (an MoE's probs, topk, load)
     model: str | None = None
+    shapes: dict | None = field(default=None, compare=False, hash=False)  # tensor id -> (rows, cols)
 
     @classmethod
     def of_layout(cls, layout) -> "Names":
@@ -142,8 +149,11 @@ class Names:
             if tensor_id.endswith(".moe.router"):
                 prefix = tensor_id[: -len("router")]
                 values |= {prefix + v for v in MOE_VALUES}
+        shapes = None
+        if getattr(layout, "rows", None) is not None:
+            shapes = {t: (int(r), int(c)) for t, r, c in zip(layout.ids, layout.rows, layout.cols)}
         return cls(frozenset(layout.ids), frozenset(layout.group_ids), frozenset(layout.presets), frozenset(values),
-                   getattr(layout, "spec_id", None))
+                   getattr(layout, "spec_id", None), shapes)
 
 
 class _Lines:
@@ -190,16 +200,31 @@ def load_chapter(path, names=None, number: int | None = None) -> Chapter:
     mentions must exist in the model."""
     path = Path(path)
     try:
-        source = path.read_text(encoding="utf-8")
+        if path.stat().st_size > MAX_CHAPTER_BYTES or not path.is_file():
+            raise ChapterError(path, 1, f"not a regular file of at most {MAX_CHAPTER_BYTES:,} bytes")
+        with open(path, "rb") as f:
+            raw = f.read(MAX_CHAPTER_BYTES + 1)
     except OSError as err:
         raise ChapterError(path, 1, f"cannot read: {err.strerror or err}") from None
+    try:
+        source = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise ChapterError(path, raw[:err.start].count(b"\n") + 1, f"not UTF-8 text (byte {err.start})") from None
     return parse_chapter(source, path, names, number)
 
 
 def parse_chapter(source: str, path, names=None, number: int | None = None) -> Chapter:
+    from llmviz.common.text import nesting_depth
+
     path = Path(path)
+    if len(source) > MAX_CHAPTER_BYTES:
+        raise ChapterError(path, 1, f"more than {MAX_CHAPTER_BYTES:,} characters")
+    if nesting_depth(source) > MAX_NESTING:
+        raise ChapterError(path, 1, f"tables and lists nest more than {MAX_NESTING} deep")
     try:
         data = tomllib.loads(source)
+    except RecursionError:
+        raise ChapterError(path, 1, f"tables and lists nest too deeply") from None
     except tomllib.TOMLDecodeError as err:
         match = re.search(r"\(at line (\d+), column \d+\)|at end of document", str(err))
         line = int(match.group(1)) if match and match.group(1) else max(1, len(source.splitlines()))
@@ -227,6 +252,12 @@ def parse_chapter(source: str, path, names=None, number: int | None = None) -> C
         match = re.match(r"(\d+)", path.stem)
         number = int(match.group(1)) if match else 0
     model = data.get("model", "nano-gpt")
+    if not data["step"] or len(data["step"]) > MAX_STEPS:
+        raise ChapterError(path, lines.find("step", key=True), f"a chapter needs 1 to {MAX_STEPS} [[step]] tables")
+    for i, raw in enumerate(data["step"]):
+        if not isinstance(raw, dict):
+            raise ChapterError(path, lines.step(i) if i < len(lines.steps) else lines.find("step", key=True),
+                               f"step {i + 1}: each step is a [[step]] table, not {type(raw).__name__}")
     steps = tuple(_parse_step(raw, i, path, lines, names, model, lookup) for i, raw in enumerate(data["step"]))
     if steps[0].camera is None:
         raise ChapterError(path, steps[0].line, "the first step must set a camera (a chapter plays on its own)")
@@ -300,8 +331,9 @@ def _parse_camera(value, names: Names | None, fail) -> Camera:
         points = []
         for key in ("eye", "target"):
             p = value[key]
-            if not (isinstance(p, list) and len(p) == 3 and all(_check_type(v, (int, float)) for v in p)):
-                fail(f"camera {key} must be three numbers")
+            if not (isinstance(p, list) and len(p) == 3 and all(_check_type(v, (int, float)) for v in p)
+                    and all(math.isfinite(v) and abs(v) <= 1e7 for v in p)):
+                fail(f"camera {key} must be three finite numbers (within ±1e7)")
             points.append(tuple(float(v) for v in p))
         if points[0] == points[1]:
             fail("camera eye and target are the same point")
@@ -322,7 +354,7 @@ def _parse_animation(raw, names: Names | None, fail) -> Animation:
     if not isinstance(raw, dict):
         fail("each animation is a table with a kind", "animate")
     kind = raw.get("kind")
-    if kind not in ANIMATION_FIELDS:
+    if not isinstance(kind, str) or kind not in ANIMATION_FIELDS:
         fail(f"animation kind {kind!r} is not one of {', '.join(ANIMATION_FIELDS)}", "kind")
     fields = ANIMATION_FIELDS[kind]
     for key, value in raw.items():
@@ -342,22 +374,33 @@ def _parse_animation(raw, names: Names | None, fail) -> Animation:
             fail("split animation: axis is 'row' or 'column'", "axis")
         index = params["index"]
         if isinstance(index, str):
-            match = _REFERENCE.match(index)
+            match = _REFERENCE.fullmatch(index)
             if not match:
                 fail(f"split animation: index {index!r} is not an integer or ID[i]", fragment=index)
             ids.append(match.group(1))
     if kind == "fill" and params.setdefault("order", "rows") not in FILL_ORDERS:
         fail(f"fill animation: order is one of {', '.join(FILL_ORDERS)}", "order")
     if kind == "packet":
-        if len(params["path"]) < 2 or not all(isinstance(p, str) for p in params["path"]):
-            fail("packet animation: path is a list of at least two tensor ids", "path")
+        if not 2 <= len(params["path"]) <= 64 or not all(isinstance(p, str) for p in params["path"]):
+            fail("packet animation: path is a list of 2 to 64 tensor ids", "path")
         params.setdefault("token", 0)
+        if not 0 <= params["token"] <= MAX_TOKEN:
+            fail(f"packet animation: token is a position from 0 to {MAX_TOKEN}, got {params['token']}", "token")
     if names is not None:
         for tensor_id in ids:
             if not isinstance(tensor_id, str) or tensor_id not in names.tensors:
                 fail(f"{kind} animation: no tensor {tensor_id!r} in the model", fragment=f'"{tensor_id}"')
+    if kind == "split" and isinstance(params["index"], int) and names is not None and names.shapes:
+        rows, cols = names.shapes.get(params["tensor"], (None, None))
+        size = rows if params["axis"] == "row" else cols
+        if size is not None and not -size <= params["index"] < size:
+            fail(f"split animation: index {params['index']} is outside the {size} {params['axis']}s of "
+                 f"{params['tensor']!r}", "index")
     delay = float(raw.get("delay", 0.0))
     duration = float(raw["duration"]) if "duration" in raw else None
+    if not (math.isfinite(delay) and delay <= 1e6) or (duration is not None and not math.isfinite(duration)):
+        fail(f"{kind} animation: delay and duration must be finite numbers of seconds",
+             "delay" if not math.isfinite(delay) else "duration")
     if delay < 0 or (duration is not None and not duration > 0):
         fail(f"{kind} animation: delay must be >= 0 and duration > 0", "delay" if delay < 0 else "duration")
     return Animation(kind, params, delay, duration)

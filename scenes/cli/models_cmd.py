@@ -38,6 +38,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    for flag in ("add", "show"):
+        value = getattr(args, flag, None)
+        if value is not None and not value.strip():
+            print(f"llmviz models: --{flag} needs a {'file' if flag == 'add' else 'model id'}", file=sys.stderr)
+            return EXIT_BAD_INPUT
     if getattr(args, "add", None):
         return _add(args.add)
     registry = load_registry()
@@ -112,7 +117,8 @@ def _add(path: str) -> int:
         print(f"llmviz models: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except OSError as error:
-        print(f"llmviz models: cannot copy {path} into {user_specs_dir()}: {error}", file=sys.stderr)
+        print(f"llmviz models: cannot write {path!r} into {str(user_specs_dir())!r}: {error.strerror or error}",
+              file=sys.stderr)
         return EXIT_ENV
     print(f"added {spec.id} ({spec.name}) as {target}")
     return EXIT_OK

@@ -10,13 +10,19 @@ import json
 import math
 import sys
 
+# Simulated routing holds (layers x tokens x experts) arrays: DeepSeek-V3 (58 MoE layers x 256
+# experts) on 2,048 tokens peaks near 1 GB resident, torch included; 120,000 characters passed 4 GB.
+MAX_SIMULATED_CHARS = 2_048
+MAX_CAPACITY_FACTOR = 1_000.0  # above n_experts every expert takes every token anyway
+
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser("routing", help="show how a mixture-of-experts model routes a text (no display needed)",
                               description="Route a text through a mixture-of-experts model, e.g. "
                                           "`llmviz routing --model moe-4 --text \"def f(x): return x+1\"`.")
     p.add_argument("--model", default="moe-4", help="moe-4, moe-8 (trained) or any MoE spec (simulated routing)")
-    p.add_argument("--text", default=None, help="input text: printable ASCII, at most 64 characters for moe-4/moe-8")
+    p.add_argument("--text", default=None, help="input text: printable ASCII, at most 64 characters for moe-4/moe-8, "
+                                                "2,048 for simulated routing")
     # Parsed in run() so that every bad value gets one line and exit code 2.
     p.add_argument("--top-k", default=None, help="experts per token (default: the model's)")
     p.add_argument("--capacity-factor", default=None, help="expert capacity factor (default: unlimited)")
@@ -45,33 +51,32 @@ def run(args) -> int:
     problem = moe_live.validate_text(text, spec.architecture.context_length) if (live or text) else None
     if problem:
         return _fail(problem)
+    if not live and len(text) > MAX_SIMULATED_CHARS:
+        return _fail(f"the text has {len(text):,} characters; simulated routing takes at most {MAX_SIMULATED_CHARS:,}")
+    from llmviz.scenes.cli.common import check_output_path, parse_int, shown
+    from llmviz.scenes.cli.main import CliError
+
     top_k = None
     if args.top_k is not None:
-        try:
-            top_k = int(args.top_k)
-        except ValueError:
-            return _fail(f"--top-k {args.top_k!r} is not an integer")
         moe = spec.architecture.moe
         # group-limited routing can only choose among the experts of the kept groups
         k_max = moe.n_experts // moe.n_groups * moe.topk_groups if moe.n_groups else moe.n_experts
-        if not 1 <= top_k <= k_max:
-            return _fail(f"--top-k must be between 1 and {k_max}, got {top_k}")
+        try:
+            top_k = parse_int(args.top_k, "--top-k", 1, k_max)
+        except ValueError as exc:
+            return _fail(str(exc))
     factor = None
     if args.capacity_factor is not None:
         try:
             factor = float(args.capacity_factor)
         except ValueError:
-            return _fail(f"--capacity-factor {args.capacity_factor!r} is not a number")
-        if not math.isfinite(factor) or factor <= 0:
-            return _fail(f"--capacity-factor must be a finite number > 0, got {args.capacity_factor}")
+            return _fail(f"--capacity-factor {shown(args.capacity_factor)} is not a number")
+        if not (math.isfinite(factor) and 0 < factor <= MAX_CAPACITY_FACTOR):
+            return _fail(f"--capacity-factor must be a number > 0 and at most {MAX_CAPACITY_FACTOR:g}, "
+                         f"got {shown(args.capacity_factor)}")
     if args.out is not None:
-        from llmviz.scenes.cli.common import check_output_path
-        from llmviz.scenes.cli.main import CliError
-
-        if not args.out.endswith((".npz", ".csv")):
-            return _fail(f"--out {args.out!r}: the file must end in .npz or .csv")
         try:
-            args.out = check_output_path(args.out)
+            args.out = check_output_path(args.out, suffixes=(".npz", ".csv"), reserve=1 << 20)
         except CliError as exc:
             return _fail(str(exc).removeprefix("llmviz: "))
 
@@ -83,10 +88,14 @@ def run(args) -> int:
         from llmviz.models.sim import moe_corpus
         from llmviz.models.sim.moe_model import load_moe
 
+        from llmviz.models.sim.weights_file import WeightsError
+
         try:
             model = load_moe(spec.id)
-        except Exception as exc:  # missing or corrupt weights: one line, not a traceback
-            return _fail(f"cannot load weights: {type(exc).__name__}: {exc}".splitlines()[0])
+        except WeightsError as exc:  # names the file and the tensor
+            return _fail(f"cannot load weights: {exc}")
+        except Exception as exc:  # anything else a broken file provokes: still one line
+            return _fail(f"cannot load weights of {spec.id}: {type(exc).__name__}: {exc}".splitlines()[0])
         tokens = moe_corpus.encode(text)
         trace = model.trace(tokens)
         logits = np.stack([trace[f"blocks.{i}.moe.router"] for i in range(model.cfg.n_layers)])
@@ -95,7 +104,13 @@ def run(args) -> int:
     else:
         stats = moe_live.SimulatedRouting(spec, text, top_k=top_k, capacity_factor=factor).stats
     if args.out:
-        moe_live.export_routing(stats, args.out)
+        from llmviz.common.atomic import atomic_path
+
+        try:
+            with atomic_path(args.out) as tmp:  # a full disk leaves no partial file and the old one intact
+                moe_live.export_routing(stats, tmp)
+        except OSError as exc:
+            return _fail(f"--out {args.out!r}: cannot write: {exc.strerror or exc}")
 
     layers = [{"layer": int(stats.layers[r]), "cv": round(float(stats.cv[r]), 6),
                "aux_loss": round(float(stats.aux_loss[r]), 6), "dropped": int(stats.n_dropped[r]),
