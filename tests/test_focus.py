@@ -1,4 +1,7 @@
 """Focus mode: the component tree, search, framing a component's bounds, and dimming exactly the rest."""
+import itertools
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 
@@ -7,7 +10,9 @@ from llmviz.engine.ecs.components import FLAG_DIMMED, FLAG_HIGHLIGHTED
 from llmviz.engine.input import Actions
 from llmviz.engine.systems.transform import TransformSystem
 from llmviz.models.params import count_params
-from llmviz.scenes.focus import BLOCK, GROUP, ComponentTree, Focus, Node
+from llmviz.models.registry import load_registry
+from llmviz.scenes.focus import _WORD, BLOCK, GROUP, SEARCH_LIMIT, ComponentTree, Focus, Node, _matches
+from llmviz.scenes.layout import layout_model
 from llmviz.scenes.registry import build_scene
 
 CORNERS = np.array([[x, y, z] for x in (-1, 1) for y in (-1, 1) for z in (-1, 1)], np.float64)
@@ -99,3 +104,80 @@ def test_details_shape_params_and_stats(scene, focus):
     assert d.stats == pytest.approx((1.0, 2.5, 4.0, np.std([1, 2, 3, 4])))
     assert tree.details(q).stats is None
     assert tree.details(tree.node_of("blocks.0.attn")).params > d.params
+
+
+def brute_force_search(tree, query):
+    """Every group, then every block, scanned with _matches: what the indexed search must return (before its limit)."""
+    words = _WORD.findall(query.lower())
+    if not words:
+        return []
+    layout, texts = tree.layout, tree._group_texts()
+    groups = [Node(GROUP, g) for g, text in enumerate(texts)
+              if _matches(words, text) or _matches(words, layout.group_ids[g].lower())]
+    blocks = [Node(BLOCK, r) for r, (ident, label) in enumerate(zip(layout.ids, layout.label))
+              if _matches(words, f"{texts[g] if (g := int(layout.group[r])) >= 0 else ''} {label.lower()}")
+              or _matches(words, ident.lower())]
+    return groups + blocks
+
+
+def random_queries(tree, rng, count):
+    """Queries a user might type: words of a real component's texts (cut, reordered, off-by-one numbers), vocabulary
+    words, random letters and digits; each typed key by key (every prefix is a query)."""
+    layout, texts = tree.layout, tree._group_texts()
+    sources = texts + [g.lower() for g in layout.group_ids] + [i.lower() for i in layout.ids] + \
+        [f"{texts[g] if g >= 0 else ''} {label.lower()}" for g, label in zip(layout.group, layout.label)]
+    vocab = sorted({w for s in sources for w in _WORD.findall(s)})
+    for _ in range(count):
+        kind = rng.integers(4)
+        if kind < 2:
+            tokens = _WORD.findall(sources[rng.integers(len(sources))]) or ["x"]
+            picked = [tokens[i] for i in np.sort(rng.choice(len(tokens), min(len(tokens), rng.integers(1, 5)),
+                                                            replace=False))]
+            if kind == 1:
+                rng.shuffle(picked)
+            words = []
+            for w in picked:
+                if w.isdigit() and rng.random() < 0.3:
+                    w = str(max(0, int(w) + int(rng.integers(-1, 2))))
+                elif not w.isdigit() and len(w) > 2 and rng.random() < 0.5:
+                    a = int(rng.integers(len(w) - 1))
+                    w = w[a:a + int(rng.integers(1, len(w) - a + 1))]
+                words.append(w.upper() if rng.random() < 0.1 else w)
+        elif kind == 2:
+            words = [vocab[i] for i in rng.integers(len(vocab), size=rng.integers(1, 4))]
+        else:
+            words = ["".join(rng.choice(list("abcdehlmnopqstw0123456789 "), rng.integers(1, 7)))]
+        query = str(rng.choice([" ", ".", "_", " - "])).join(words)
+        yield from (query[:n] for n in range(1, len(query) + 1))
+
+
+@pytest.mark.parametrize("model_id", ["gpt-2-small", "jamba-v0.1"])
+def test_indexed_search_equals_the_brute_force_scan(model_id):
+    layout = layout_model(load_registry(include_user=False).get(model_id))
+    tree = ComponentTree(layout)
+    tree.build_search_index()
+    assert tree.search_index_ready
+    rng = np.random.default_rng(sum(map(ord, model_id)))
+    queries = list(dict.fromkeys(random_queries(tree, rng, 40)))
+    found_some = 0
+    for query in queries:
+        want = brute_force_search(tree, query)
+        found_some += bool(want)
+        for limit in (3, SEARCH_LIMIT, 10 ** 6):
+            assert tree.search(query, limit) == want[:limit], (query, limit)
+    assert found_some > len(queries) // 3  # the queries exercise matches, not only misses
+
+
+def test_indexed_search_on_odd_texts_and_blocks_outside_any_group():
+    """Leading zeros, Unicode digits, separators of the index's own (NUL), numbers in labels, and blocks with no group."""
+    layout = SimpleNamespace(
+        group_ids=["model", "a.1", "a.01", "a.1.b٣"], group_parent=np.array([-1, 0, 0, 1]),
+        group_label=["", "Stage 1", "Stage 01", "part\x00 ٣"],
+        ids=["a.1.x", "a.01.y", "free.2", "a.1.b٣.z1", "nul\x00 1", "a.1.x2"],
+        label=["X  t×12", "Y 1 1", "free 2 ×", "Z\x01 1", "", "x 12 12"],
+        group=np.array([1, 2, -1, 3, -1, 1]))
+    tree = ComponentTree(layout)
+    texts = sorted({w for s in tree._group_texts() + layout.ids + layout.label for w in _WORD.findall(s.lower())})
+    queries = [" ".join(c) for n in (1, 2, 3) for c in itertools.product(texts + ["0", "t"], repeat=n)]
+    for query in queries + ["stage 1 1", "٣ z 1", "nul 1", "free 2"]:
+        assert tree.search(query, 10 ** 6) == brute_force_search(tree, query), query

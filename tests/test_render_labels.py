@@ -146,3 +146,53 @@ def test_label_draws_upright_unmirrored_glyphs_at_its_anchor(renderer, atlas, bi
     mid_y, mid_x = (ys.min() + ys.max()) / 2, (xs.min() + xs.max()) / 2
     assert (ys > mid_y).sum() > 1.3 * (ys < mid_y).sum()
     assert (xs < mid_x).sum() > 1.3 * (xs > mid_x).sum()
+
+
+def test_selection_from_in_view_slots_matches_brute_force_on_many_labels(atlas):
+    rng = np.random.default_rng(11)
+    world, ids = labelled_world(rng, count=3000)
+    camera = Camera(position=np.array([0.0, 0.0, 12.0]), viewport=(1280, 720))
+    selector = LabelSelector(atlas)
+    for _ in range(3):
+        # In-view slots as the visibility system gives them: any order, some unlabelled, some twice.
+        in_view = rng.permutation(world.size)[: world.size // 2]
+        in_view = np.concatenate([in_view, in_view[:50]])
+        mask = np.zeros(world.capacity, bool)
+        mask[in_view] = True
+        want = reference_glyphs(world, mask, camera, atlas)
+        got = selector(world, in_view, camera)
+        assert len(want) > 1000 and got.shape == want.shape
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
+        np.testing.assert_array_equal(selector(world, mask, camera), got)
+        # A hidden label given another of the world's texts (no new string, no structural change)
+        # shows it once in view.
+        hidden = ids[:-5][~mask[world.slots(ids[:-5])]][:20]
+        text_index = world.column("label", "text_index")
+        world.set("label", hidden, text_index=text_index[world.slots(hidden)] + 1)
+        camera.position = camera.position + rng.normal(size=3)
+
+
+def test_labels_of_a_frame_allocate_nothing_world_sized(atlas):
+    """The engine's label step, once the table is built, allocates in proportion to the labels in view."""
+    import tracemalloc
+    from types import SimpleNamespace
+
+    from llmviz.engine.runtime import Engine, Frame
+    from llmviz.engine.systems.visibility import VisibilityResult
+
+    world = World(capacity=16)
+    n = 400_000
+    ids = world.spawn(n, transform={"position": np.c_[np.zeros((n, 2)), np.linspace(-40, 0, n)]})
+    world.add_labels(ids[::200], [f"layer {i}" for i in range(n // 200)], height=1.0, min_px=0.0)
+    camera = Camera(position=np.array([0.0, 0.0, 10.0]), viewport=(1280, 720))
+    engine = Engine(world, camera, renderer=SimpleNamespace(glyph_atlas=atlas))
+    frame = Frame(world, camera, visibility=VisibilityResult(in_view=np.arange(0, n, 97)))
+    engine._build_labels(frame)  # builds the table (world-sized slot map included): once, not per frame
+    tracemalloc.start()
+    try:
+        engine._build_labels(frame)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert 0 < len(frame.glyphs)
+    assert peak < world.size // 4, f"{peak} bytes for {len(frame.glyphs)} glyphs in a {world.size}-slot world"

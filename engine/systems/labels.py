@@ -2,9 +2,11 @@
 
 The layout of each label's text is cached, and the concatenation of all labels' glyphs (one
 table, with the label each row belongs to) is rebuilt only when the world's structure or the
-label texts change. A frame then is a handful of numpy operations: which labels pass (visible,
-in front of the camera, at least ``min_px`` tall), which glyph rows belong to them, and a
-gather of the per-label columns (anchor, height, colour) that may change every frame.
+label texts change. A frame then is a handful of numpy operations on the labels in view only
+(the visible slots map to their labels through a slot -> label array kept with the table): which
+pass (in front of the camera, at least ``min_px`` tall), which glyph rows belong to them, and a
+gather of the per-label columns (anchor, height, colour) that may change every frame. Nothing per
+frame costs in proportion to the world's size or its number of labels.
 """
 from __future__ import annotations
 
@@ -35,6 +37,7 @@ class LabelSelector:
         self.table = np.empty((0, LAYOUT_FLOATS), np.float32)  # every label's glyph quads
         self.label_first_row = np.empty(0, np.int64)    # per label: its first table row...
         self.label_rows = np.empty(0, np.int64)         # ...and how many rows it has
+        self._label_of_slot = np.full(1, -1, np.int64)  # world slot -> its index in self.slots, or -1
 
     def layout(self, text: str) -> np.ndarray:
         glyphs = self._layouts.get(text)
@@ -43,11 +46,13 @@ class LabelSelector:
         return glyphs
 
     def _stale(self, world) -> bool:
-        if self._version != world.structure_version or self._label_count != len(world.labels):
-            return True
-        # A label's text can be swapped with world.set (no structural change): compare indices.
-        current = world.column("label", "text_index")[self.slots]
-        return not np.array_equal(current, self._text_index)
+        return self._version != world.structure_version or self._label_count != len(world.labels)
+
+    def _texts_changed(self, world, labels: np.ndarray) -> bool:
+        """A label's text can be swapped with world.set (no structural change): compare the indices of
+        the labels about to be drawn (a hidden label's new text is noticed when it comes into view)."""
+        current = world.column("label", "text_index")[self.slots[labels]]
+        return not np.array_equal(current, self._text_index[labels])
 
     def rebuild(self, world) -> None:
         """Re-derive the glyph table from the label components (on structural change only)."""
@@ -71,6 +76,8 @@ class LabelSelector:
         self.table = unique_table[source] if len(source) else np.zeros((0, LAYOUT_FLOATS), np.float32)
         self.label_first_row = first_row
         self.label_rows = counts
+        self._label_of_slot = np.full(world.size + 1, -1, np.int64)
+        self._label_of_slot[slots] = np.arange(len(slots))
         self._text_index = text_index
         self._version = world.structure_version
         self._label_count = len(world.labels)
@@ -84,9 +91,25 @@ class LabelSelector:
         base = np.where(bounds.has[slots][:, None], center, position)
         return base + world.column("label", "offset")[slots]
 
-    def passing(self, world, visible: np.ndarray, camera) -> tuple[np.ndarray, np.ndarray]:
-        """Labels (indices into self.slots) visible, in front and at least min_px tall, and their anchors."""
-        candidates = np.flatnonzero(np.asarray(visible)[self.slots])
+    def in_view(self, visible) -> np.ndarray:
+        """Labels (indices into self.slots, ascending) of the visible entities.
+
+        ``visible``: the visible slots (non-negative) in any order, duplicates allowed
+        (VisibilityResult.in_view), or a boolean mask over slots.
+        """
+        visible = np.asarray(visible)
+        if visible.dtype == bool:
+            return np.flatnonzero(visible[self.slots])
+        # The map ends in one -1 that slots past it clip to (np.unique costs 40 µs: sort and check instead).
+        labels = np.take(self._label_of_slot, visible, mode="clip")
+        labels = np.sort(labels[labels >= 0])  # table order, as the mask gives it
+        if len(labels) > 1 and not (labels[1:] > labels[:-1]).all():
+            labels = np.unique(labels)
+        return labels
+
+    def passing(self, world, candidates: np.ndarray, camera) -> tuple[np.ndarray, np.ndarray]:
+        """Of the candidate labels (indices into self.slots), those in front and at least min_px tall,
+        and their anchors."""
         slots = self.slots[candidates]
         anchors = self.anchors(world, slots)
         depth = (anchors - camera.position) @ np.asarray(camera.forward)
@@ -95,12 +118,18 @@ class LabelSelector:
         return candidates[keep], anchors[keep]
 
     def __call__(self, world, visible: np.ndarray, camera) -> np.ndarray:
-        """Glyph rows (n, GLYPH_FLOATS) float32 of the labels that pass this frame."""
+        """Glyph rows (n, GLYPH_FLOATS) float32 of the labels that pass this frame.
+
+        ``visible``: the visible slots (cheapest: the cost then follows them) or a mask over slots.
+        """
         if self._stale(world):
             self.rebuild(world)
         if not len(self.slots):
             return np.zeros((0, GLYPH_FLOATS), np.float32)
-        labels, anchors = self.passing(world, visible, camera)
+        candidates = self.in_view(visible)
+        if self._texts_changed(world, candidates):
+            self.rebuild(world)  # same structure, so the same labels in the same order: candidates hold
+        labels, anchors = self.passing(world, candidates, camera)
         # One template row per passing label holds its per-label columns...
         slots = self.slots[labels]
         template = np.empty((len(labels), GLYPH_FLOATS), np.float32)
