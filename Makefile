@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml setup.py | cksum | cut -d' ' -f1)
 
-.PHONY: run test bench venv clean xvfb
+.PHONY: run test fuzz bench venv clean xvfb
 
 $(STAMP): pyproject.toml setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,10 @@ xvfb:
 
 test: $(STAMP) xvfb
 	$(BIN)/python -m pytest
+
+# Thousands of hypothesis cases per parser of user files (make test runs a few hundred).
+fuzz: $(STAMP)
+	LLMVIZ_FUZZ=1 $(BIN)/python -m pytest tests/test_fuzz_parsers.py -q
 
 bench: $(STAMP)
 	$(BIN)/llmviz bench --scene stress:100000 --frames 300 --json
