@@ -239,3 +239,66 @@ def test_a_broken_shipped_weights_file_is_named_by_the_simulation(tmp_path):
         runner.submit([0, 1])
         errors = [runner.wait(30).error for _ in range(2)]
     assert all("w.safetensors" in e and "NaN" in e for e in errors), errors
+
+
+# ---------------------------------------------------------------- chapters and bindings
+
+CHAPTER = """title = "T"
+model = "nano-gpt"
+
+[[step]]
+text = "hello"
+duration = 4.0
+camera = "preset:overview"
+{extra}
+"""
+
+
+@pytest.mark.parametrize("extra, match", [
+    ('[[step.animate]]\nkind = "split"\ntensor = "embed.tok.weight"\nindex = 999999', "outside"),
+    ('[[step.animate]]\nkind = "packet"\npath = ["embed.out", "blocks.0.resid1"]\ntoken = -99999', "token"),
+    ('[[step.animate]]\nkind = "fill"\ntensor = "embed.tok.weight"\ndelay = nan', "finite"),
+])
+def test_chapter_references_and_numbers_are_checked_when_loaded(extra, match):
+    from llmviz.scenes.chapters.format import ChapterError, model_names, parse_chapter
+
+    with pytest.raises(ChapterError, match=match) as err:
+        parse_chapter(CHAPTER.format(extra=extra), "03-x.toml", model_names("nano-gpt"))
+    assert str(err.value).startswith("03-x.toml:") and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("source", [
+    'title = "T"\nstep = []', 'title = "T"\nstep = [1, 2]', "a = " + "[" * 50_000 + "]" * 50_000,
+    'title = "T"\n[[step]]\ntext = "x"\nduration = 1\ncamera = { eye = [nan, 0, 0], target = [0, 0, 0] }',
+    'title = "T"\n[[step]]\ntext = "x"\nduration = 1\n"bad\\nfield" = 1',
+])
+def test_hostile_chapter_files_are_one_chapter_error(source):
+    from llmviz.scenes.chapters.format import ChapterError, parse_chapter
+
+    with pytest.raises(ChapterError) as err:
+        parse_chapter(source, "05-x.toml")
+    assert "\n" not in str(err.value)
+
+
+def test_a_non_utf8_chapter_names_its_line(tmp_path):
+    from llmviz.scenes.chapters.format import ChapterError, load_chapter
+
+    path = tmp_path / "04-x.toml"
+    path.write_bytes(b'title = "T"\n\xff\n')
+    with pytest.raises(ChapterError, match=r"04-x.toml:2: not UTF-8"):
+        load_chapter(path)
+
+
+@pytest.mark.parametrize("text", [
+    "[settings]\nstick_look_rate = nan", "[settings]\nstick_look_rate = inf",
+    "[settings]\nstick_look_rate = " + "9" * 400, "[bindings]\nx = " + "[" * 50_000 + "]" * 50_000,
+    '[bindings]\n"bad\\naction" = ["key:W"]',
+])
+def test_hostile_bindings_are_one_bindings_error(tmp_path, text):
+    from llmviz.engine.input import BindingsError, load_bindings
+
+    path = tmp_path / "bindings.toml"
+    path.write_text(text)
+    with pytest.raises(BindingsError) as err:
+        load_bindings(path)
+    assert str(path) in str(err.value) and "\n" not in str(err.value)
