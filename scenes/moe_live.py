@@ -4,19 +4,28 @@ specs without weights, the routing statistics both produce, packet paths and tra
 `RoutingStats` is what every MoE panel and the packet animation read. It is computed from router
 logits alone (routing.py, with x = logits and an identity router), so changing top-k or the
 capacity factor recomputes it from the recorded logits without running the model again.
+
+Recomputing runs torch (tens to hundreds of ms on DeepSeek-V3's 58 × 256 experts), so after the
+first statistics both routing sources compute on a `RoutingWorker` thread: `set_routing` and
+`set_text` return at once, `pending` is True until the newest request's statistics land, and
+`stats` / `stats_version` change when they do (collected when `stats` is read, so a reader that
+takes `stats` and then `stats_version` sees the two agree).
 """
 from __future__ import annotations
 
 import colorsys
 import csv
+import functools
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from llmviz.models.sim import moe_corpus
+from llmviz.models.sim.tick import SimulationRunner
 from llmviz.scenes.live import LIVE_MOE_MODELS  # re-exported: the one list of live MoE models
 from llmviz.scenes.worker_session import WorkerSession, traced_model_compute
 
@@ -155,10 +164,117 @@ def validate_text(text: str, limit: int) -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=16)
 def expert_colors(n: int) -> np.ndarray:
-    """(n, 3) distinct RGB colours, one per expert, spread around the hue circle."""
+    """(n, 3) distinct RGB colours, one per expert, spread around the hue circle (read-only:
+    cached, since the panels ask for them every frame)."""
     hues = (np.arange(n) * 0.618034) % 1.0
-    return np.array([colorsys.hsv_to_rgb(h, 0.65, 0.95) for h in hues], np.float32)
+    colors = np.array([colorsys.hsv_to_rgb(h, 0.65, 0.95) for h in hues], np.float32).reshape(n, 3)
+    colors.flags.writeable = False
+    return colors
+
+
+# ---------------------------------------------------------------- off the frame thread
+
+class RoutingWorker:
+    """Routing statistics computed on a worker thread: `post` returns at once, the newest post wins.
+
+    A post made while another computes replaces any post still waiting (the runner coalesces)
+    and makes the one computing stale: its result is dropped when it lands. The thread starts on
+    the first post, so a routing source that is never changed costs no thread.
+    """
+
+    def __init__(self, name: str = "llmviz-routing"):
+        self._name = name
+        self._runner: SimulationRunner | None = None
+        self._latest = 0   # ticket of the newest post
+        self._landed = 0   # ticket of the newest result taken
+
+    @property
+    def pending(self) -> bool:
+        return self._latest != self._landed
+
+    def post(self, compute: Callable[[], RoutingStats]) -> None:
+        if self._runner is None:
+            self._runner = SimulationRunner(lambda: _call, name=self._name)
+        self._latest = self._runner.submit(compute)
+
+    def take(self):
+        """The newest post's TickResult once it has landed, else None (never blocks)."""
+        newest = None
+        for result in self._runner.poll() if self._runner is not None else ():
+            newest = self._accept(result) or newest
+        return newest
+
+    def wait(self, timeout: float = 20.0):
+        """Block until the newest post has landed (headless use and tests only); its TickResult or None."""
+        deadline = time.monotonic() + timeout
+        newest = self.take()
+        while self.pending and (remaining := deadline - time.monotonic()) > 0:
+            result = self._runner.wait(remaining)
+            if result is None:
+                break
+            newest = self._accept(result) or newest
+        return newest
+
+    def _accept(self, result):
+        if result.ticket != self._latest:
+            return None  # stale: a newer request was posted while this one computed
+        self._landed = result.ticket
+        return result
+
+    def close(self) -> None:
+        if self._runner is not None:
+            self._runner.close()
+
+
+def _call(request):
+    return request()
+
+
+class _AsyncStats:
+    """`stats`, `stats_version`, `pending` and `wait_routing` for a routing source that posts its
+    recomputations to `self._routing` (a RoutingWorker)."""
+
+    _stats: RoutingStats | None = None
+    _stats_version = 0
+
+    @property
+    def stats(self) -> RoutingStats | None:
+        """The newest routing statistics that have landed (collecting any that just did)."""
+        self._collect()
+        return self._stats
+
+    @property
+    def stats_version(self) -> int:
+        """Bumped when `stats` changes (read `stats` first: that is when a landed result is taken)."""
+        return self._stats_version
+
+    @property
+    def pending(self) -> bool:
+        """A recomputation is on the worker: the panel shows "recomputing routing…" meanwhile."""
+        return self._routing.pending
+
+    def _set_stats(self, stats: RoutingStats) -> None:
+        self._stats = stats
+        self._stats_version += 1
+
+    def _collect(self, result=None) -> bool:
+        result = result or self._routing.take()
+        if result is None:
+            return False
+        if result.error:
+            self.error = f"routing: {result.error}"
+            return False
+        if self.error and self.error.startswith("routing: "):
+            self.error = None
+        self._set_stats(result.value)
+        return True
+
+    def wait_routing(self, timeout: float = 20.0) -> bool:
+        """Block until the newest request's statistics are in (headless use and tests only)."""
+        self._collect(self._routing.wait(timeout))
+        return not self.pending
 
 
 # ---------------------------------------------------------------- the live small MoE
@@ -172,11 +288,12 @@ def _load_moe(variant: str, weights_path=None):
     return load
 
 
-class LiveMoE(WorkerSession):
+class LiveMoE(_AsyncStats, WorkerSession):
     """A trained moe-4 / moe-8 bound to its scene: text in, trace on the blocks, routing stats out.
 
-    `update(dt)` once per frame collects finished traces (never blocks); `set_text`, `step`,
-    `toggle_play` and `set_routing` answer UI events.
+    `update(dt)` once per frame collects finished traces and statistics (never blocks); `set_text`,
+    `step`, `toggle_play` and `set_routing` answer UI events and return at once: the model runs on
+    the session's worker, the routing statistics of each trace on a RoutingWorker.
     """
 
     def __init__(self, scene, renderer, variant: str | None = None, text: str = DEFAULT_TEXT,
@@ -191,8 +308,7 @@ class LiveMoE(WorkerSession):
         self.top_k, self.capacity_factor = top_k, capacity_factor
         self.config = RouterConfig("softmax_topk", True, default_k=self.cfg.top_k)
         self.play_interval, self.playing = play_interval, False
-        self.stats: RoutingStats | None = None
-        self.stats_version = 0       # bumped when `stats` changes (new trace or new k / capacity)
+        self._routing = RoutingWorker(f"llmviz-routing {self.variant}")
         self.values_version = 0      # bumped when block values change
         self.tick_seconds: list[float] = []
         self.tokens: list[int] = []
@@ -229,11 +345,18 @@ class LiveMoE(WorkerSession):
         return None
 
     def set_routing(self, top_k: int | None, capacity_factor: float | None) -> None:
-        """Re-route the recorded logits at another top-k / capacity factor (the model is not re-run)."""
+        """Re-route the recorded logits at another top-k / capacity factor (the model is not re-run);
+        returns at once, the statistics follow when the worker has them."""
+        if (top_k, capacity_factor) == (self.top_k, self.capacity_factor):
+            return  # already requested (the panel repeats a request until its result lands)
         self.top_k, self.capacity_factor = top_k, capacity_factor
-        if self.stats is not None:
-            self.stats = restat(self.stats, top_k, capacity_factor)
-            self.stats_version += 1
+        if self.trace is not None:
+            self._post_stats()
+
+    @property
+    def pending(self) -> bool:
+        """A trace or its routing statistics are still being computed."""
+        return self.busy or self._routing.pending
 
     def step(self) -> bool:
         """Append the model's most likely next character and trace again; False when it cannot."""
@@ -252,6 +375,7 @@ class LiveMoE(WorkerSession):
     def update(self, dt: float) -> bool:
         """Collect finished work, write it to the blocks, advance playback; True when values changed."""
         changed = self.poll()
+        self._collect()
         if self.playing:
             self._since_step += dt
             if self._since_step >= self.play_interval and self.step():
@@ -267,7 +391,14 @@ class LiveMoE(WorkerSession):
         return changed
 
     def wait(self, timeout: float = 20.0) -> bool:
-        return super().wait(timeout)
+        """Block until the weights, the current trace and its routing statistics are in (headless, tests)."""
+        deadline = time.monotonic() + timeout
+        traced = super().wait(timeout)
+        return self.wait_routing(max(deadline - time.monotonic(), 0.0)) and traced
+
+    def close(self) -> None:
+        self._routing.close()
+        super().close()
 
     def _request(self):
         return list(self.tokens)
@@ -284,23 +415,29 @@ class LiveMoE(WorkerSession):
             # would overwrite a corner of them, so they are left out.
             ids = [i for i in self.trace if ".moe.expert." not in i]
             self.scene.write_values(self.renderer, self.trace, ids)
-        self._restat_from_trace()
+        self._post_stats(result.request)
 
-    def _restat_from_trace(self) -> None:
+    def _post_stats(self, tokens=None) -> None:
+        """Route the current trace's logits on the worker at the chosen top-k / capacity."""
         n = self.cfg.n_layers
         logits = np.stack([self.trace[f"blocks.{i}.moe.router"] for i in range(n)])
-        self.stats = compute_stats(self.variant, logits, self.config, range(n), self.tokens, self.text,
-                                   self.top_k, self.capacity_factor)
-        self.stats_version += 1
+        tokens = list(self.tokens if tokens is None else tokens)
+        args = (self.variant, logits, self.config, range(n), tokens, moe_corpus.decode(tokens),
+                self.top_k, self.capacity_factor)
+        self._routing.post(lambda: compute_stats(*args))
 
 # ---------------------------------------------------------------- simulated routing
 
-class SimulatedRouting:
+class SimulatedRouting(_AsyncStats):
     """Routing from a seeded random router on random inputs, for MoE specs without weights.
 
     Each alphabet character gets a fixed random input vector, so the same text routes the same
     way; each MoE layer has its own random router (and, for DeepSeek-V3, a zero selection bias:
     the trained bias is not known). The spec's routing rule is applied exactly.
+
+    The first statistics are computed in the constructor (callers build it off the frame, and
+    `llmviz routing` reads `.stats` at once); later `set_text` / `set_routing` calls post to a
+    RoutingWorker and return at once.
     """
 
     def __init__(self, spec, text: str = "", n_tokens: int = SIMULATED_TOKENS, seed: int = 0,
@@ -321,35 +458,54 @@ class SimulatedRouting:
         self._n_tokens = n_tokens
         self.top_k, self.capacity_factor = top_k, capacity_factor
         self.error: str | None = None
-        self.stats_version = 0
-        self.stats: RoutingStats | None = None
-        self.set_text(text)
+        self._routing = RoutingWorker(f"llmviz-routing {spec.id}")
+        self._tokens, self._text = self._input(text)
+        self._set_stats(self._compute(self._tokens, self._text, top_k, capacity_factor))
+
+    @property
+    def busy(self) -> bool:
+        """The same as `pending` (the live sessions' name for work in flight)."""
+        return self.pending
 
     def set_text(self, text: str) -> str | None:
-        if text:
-            bad = sorted({ch for ch in text if ch not in moe_corpus.ALPHABET})
-            if bad:
-                return f"characters outside the alphabet (printable ASCII and newline): {''.join(bad)!r}"
-            tokens = np.array(moe_corpus.encode(text), np.int64)
-        else:
-            tokens = np.random.default_rng(self.seed + 1).integers(0, len(moe_corpus.ALPHABET), self._n_tokens)
-            text = moe_corpus.decode(tokens)
-        logits = np.einsum("tw,lew->lte", self._inputs[tokens], self._routers)
-        self.stats = compute_stats(self.spec.id, logits, self.config, self.layers, tokens, text,
-                                   self.top_k, self.capacity_factor, self._bias, simulated=True)
-        self.stats_version += 1
+        """Route another text (empty: the seeded random tokens); returns the one-line problem, or None
+        when accepted. Returns at once; the statistics follow."""
+        bad = sorted({ch for ch in text if ch not in moe_corpus.ALPHABET})
+        if bad:
+            return f"characters outside the alphabet (printable ASCII and newline): {''.join(bad)!r}"
+        self._tokens, self._text = self._input(text)
+        self._post()
         return None
 
     def set_routing(self, top_k: int | None, capacity_factor: float | None) -> None:
+        """Route again at another top-k / capacity factor; returns at once, the statistics follow."""
+        if (top_k, capacity_factor) == (self.top_k, self.capacity_factor):
+            return  # already requested (the panel repeats a request until its result lands)
         self.top_k, self.capacity_factor = top_k, capacity_factor
-        self.stats = restat(self.stats, top_k, capacity_factor)
-        self.stats_version += 1
+        self._post()
 
     def update(self, dt: float) -> bool:
+        self._collect()
         return False
 
     def close(self) -> None:
-        pass
+        self._routing.close()
+
+    def _input(self, text: str) -> tuple[np.ndarray, str]:
+        if text:
+            return np.array(moe_corpus.encode(text), np.int64), text
+        tokens = np.random.default_rng(self.seed + 1).integers(0, len(moe_corpus.ALPHABET), self._n_tokens)
+        return tokens, moe_corpus.decode(tokens)
+
+    def _post(self) -> None:
+        args = (self._tokens, self._text, self.top_k, self.capacity_factor)
+        self._routing.post(lambda: self._compute(*args))
+
+    def _compute(self, tokens: np.ndarray, text: str, top_k, capacity_factor) -> RoutingStats:
+        """Runs on the worker (or in the constructor): reads only arrays fixed at construction."""
+        logits = np.einsum("tw,lew->lte", self._inputs[tokens], self._routers)
+        return compute_stats(self.spec.id, logits, self.config, self.layers, tokens, text,
+                             top_k, capacity_factor, self._bias, simulated=True)
 
 
 # ---------------------------------------------------------------- packets

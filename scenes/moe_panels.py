@@ -2,10 +2,15 @@
 balancing with top-k / capacity controls, and the input text coloured by top-1 expert.
 
 Each function draws into the current ImGui window from a `RoutingStats` (scenes/moe_live.py)
-and returns what the window needs to react to; none keeps state. Big expert counts are drawn
-with one draw-list call per cell, binned so a frame costs a few thousand calls at most.
+and returns what the window needs to react to. Big expert counts are binned so a frame draws a
+few thousand cells at most. What a frame draws is derived once per statistics object (a new
+object comes with every recomputation) and kept in small caches: the heatmap's and the gating
+bars' colours as packed ImGui colours, their rectangles as ready ImVec2 pairs (rebuilt only when
+the panel moves), so a frame is one draw-list call per cell and nothing else per cell.
 """
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 from imgui_bundle import imgui
@@ -25,6 +30,33 @@ _VIRIDIS = np.array([(0.267, 0.005, 0.329), (0.230, 0.322, 0.546), (0.128, 0.567
 
 def _u32(rgb, alpha: float = 1.0) -> int:
     return imgui.get_color_u32(imgui.ImVec4(float(rgb[0]), float(rgb[1]), float(rgb[2]), alpha))
+
+
+def pack_u32(rgb: np.ndarray, alpha: float = 1.0) -> np.ndarray:
+    """(..., 3) colours in [0, 1] as ImGui's packed u32 (IM_COL32: A << 24 | B << 16 | G << 8 | R,
+    each channel rounded as ImGui rounds), without one ImGui call per colour. Assumes the style's
+    global alpha is 1, as the panels leave it."""
+    rgba = np.concatenate([np.asarray(rgb, np.float32), np.full(np.shape(rgb)[:-1] + (1,), alpha, np.float32)], -1)
+    c = (np.clip(rgba, 0, 1) * 255.0 + 0.5).astype(np.uint64)
+    return c[..., 0] | c[..., 1] << 8 | c[..., 2] << 16 | c[..., 3] << 24
+
+
+class _PerStats:
+    """A few derived values per statistics object. The entry holds the object itself, so its id
+    cannot be reused by a newer one while the entry lives (ids of freed objects are)."""
+
+    def __init__(self, size: int = 8):
+        self.size = size
+        self._entries: dict = {}
+
+    def get(self, stats, key, make):
+        full = (id(stats), key)
+        entry = self._entries.get(full)
+        if entry is None or entry[0] is not stats:
+            if len(self._entries) >= self.size:
+                self._entries.pop(next(iter(self._entries)))
+            entry = self._entries[full] = (stats, make())
+        return entry[1]
 
 
 def viridis(values: np.ndarray) -> np.ndarray:
@@ -73,49 +105,82 @@ def _rows(child_id: str, n: int):
         imgui.end_child()
 
 
+class GatingView:
+    """What the gating tab draws for one token, derived once: per layer the bar heights (fractions of
+    the row's highest bar), the bar colours, the chosen experts and the row's caption; per row on
+    screen its rectangles, kept while the row stays where it is."""
+
+    def __init__(self, stats, t: int):
+        E = stats.n_experts
+        self.per_bar = -(-E // MAX_GATING_BARS)
+        self.n_bars = -(-E // self.per_bar)
+        probs = np.zeros((stats.n_layers, self.n_bars * self.per_bar), np.float32)
+        probs[:, :E] = stats.probs[:, t]
+        bars = probs.reshape(stats.n_layers, self.n_bars, self.per_bar).max(axis=2)
+        top = bars.max(axis=1, keepdims=True)
+        self.heights = bars / np.where(top > 0, top, 1.0)          # (L, n_bars) in [0, 1]
+        self.bar_colors = pack_u32(expert_colors(E)[:: self.per_bar], 0.6).tolist()
+        self.chosen = [[(int(e), float(g), float(stats.probs[row, t, e]))
+                        for e, g in zip(stats.topk[row, t], stats.gates[row, t])] for row in range(stats.n_layers)]
+        self.captions = ["   " + "  ".join(f"E{e} w={g:.3f}" + (" DROPPED" if d else "")
+                                           for (e, g, _), d in zip(self.chosen[row], stats.dropped[row, t]))
+                         for row in range(stats.n_layers)]
+        self.labels = [f"L{int(layer)}" for layer in stats.layers]
+        self.n_experts = E
+        self._rows: dict[int, tuple] = {}
+
+    def row_rects(self, row: int, x: float, y: float, width: float, height: float):
+        """((bar min, bar max, colour) per visible bar, (outline min, max) per chosen expert) at (x, y)."""
+        key = (x, y, width, height)
+        cached = self._rows.get(row)
+        if cached is None or cached[0] != key:
+            bar_w, expert_w = width / self.n_bars, width / self.n_experts
+            h = height * self.heights[row]
+            bars = [(imgui.ImVec2(x + b * bar_w, y + height - h[b]), imgui.ImVec2(x + b * bar_w + max(bar_w - 1, 1), y + height),
+                     self.bar_colors[b]) for b in np.flatnonzero(h >= 0.5).tolist()]   # shorter bars draw nothing
+            outlines = [(imgui.ImVec2(x + e * expert_w - 1, y - 1), imgui.ImVec2(x + e * expert_w + max(expert_w, 2) + 1, y + height + 1))
+                        for e, _, _ in self.chosen[row]]
+            cached = self._rows[row] = (key, bars, outlines)
+        return cached[1], cached[2]
+
+
+_gating_views = _PerStats()
+_BACKGROUND = 0.12, 0.13, 0.16
+
+
+def gating_view(stats, token_index: int) -> GatingView:
+    t = int(np.clip(token_index, 0, stats.n_tokens - 1))
+    return _gating_views.get(stats, t, lambda: GatingView(stats, t))
+
+
 def draw_gating(stats, token_index: int) -> list[list[tuple[int, float, float]]]:
     """Per layer, the token's router probabilities as bars, the chosen experts outlined with their
     weights. Returns per layer the token's [(expert, gate, prob), ...], best first."""
     _simulated_banner(stats)
     t = int(np.clip(token_index, 0, stats.n_tokens - 1))
+    view = gating_view(stats, t)
     ch = moe_corpus.ALPHABET[stats.tokens[t]] if 0 <= stats.tokens[t] < len(moe_corpus.ALPHABET) else "?"
     imgui.text(f"token {t} {ch!r}: router {'sigmoid scores' if stats.config.routing == 'deepseek_v3' else 'probabilities'},"
                f" top-{stats.top_k} outlined, weights renormalised")
-    E = stats.n_experts
-    per_bar = -(-E // MAX_GATING_BARS)
-    n_bars = -(-E // per_bar)
-    colors = expert_colors(E)[::per_bar]
-    probs_all = np.zeros((stats.n_layers, n_bars * per_bar), np.float32)
-    probs_all[:, :E] = stats.probs[:, t]
-    bars_all = probs_all.reshape(stats.n_layers, n_bars, per_bar).max(axis=2)
-    if per_bar > 1:
-        imgui.text_disabled(f"each bar: the highest of {per_bar} experts")
-    chosen_all = [[(int(stats.topk[row, t, r]), float(stats.gates[row, t, r]), float(stats.probs[row, t, stats.topk[row, t, r]]))
-                   for r in range(stats.top_k)] for row in range(stats.n_layers)]
+    if view.per_bar > 1:
+        imgui.text_disabled(f"each bar: the highest of {view.per_bar} experts")
     width = max(imgui.get_content_region_avail().x - 70.0, 40.0)
-    bar_w, expert_w = width / n_bars, width / E
     height = 36.0
+    background, white = _u32(_BACKGROUND), _u32((1, 1, 1))
     for row in _rows("##moe_gating", stats.n_layers):
         dl = imgui.get_window_draw_list()  # the scrolling child's list, so rows clip to it
-        bars = bars_all[row]
-        top = float(bars.max()) or 1.0
-        imgui.text(f"L{int(stats.layers[row])}")
+        imgui.text(view.labels[row])
         imgui.same_line(50)
         p = imgui.get_cursor_screen_pos()
-        dl.add_rect_filled(p, imgui.ImVec2(p.x + width, p.y + height), _u32((0.12, 0.13, 0.16)))
-        for b in range(n_bars):
-            h = height * float(bars[b]) / top
-            x = p.x + b * bar_w
-            dl.add_rect_filled(imgui.ImVec2(x, p.y + height - h), imgui.ImVec2(x + max(bar_w - 1, 1), p.y + height),
-                               _u32(colors[b], 0.6))
-        for e, _, _ in chosen_all[row]:
-            x = p.x + e * expert_w
-            dl.add_rect(imgui.ImVec2(x - 1, p.y - 1), imgui.ImVec2(x + max(expert_w, 2) + 1, p.y + height + 1),
-                        _u32((1, 1, 1)), 0.0, 0, 2.0)
+        bars, outlines = view.row_rects(row, p.x, p.y, width, height)
+        dl.add_rect_filled(p, imgui.ImVec2(p.x + width, p.y + height), background)
+        for a, b, color in bars:
+            dl.add_rect_filled(a, b, color)
+        for a, b in outlines:
+            dl.add_rect(a, b, white, 0.0, 0, 2.0)
         imgui.dummy(imgui.ImVec2(width, height))
-        imgui.text("   " + "  ".join(f"E{e} w={g:.3f}" + (" DROPPED" if d else "")
-                                     for (e, g, _), d in zip(chosen_all[row], stats.dropped[row, t])))
-    return chosen_all
+        imgui.text(view.captions[row])
+    return view.chosen
 
 
 def heatmap_values(stats, mode: str) -> tuple[np.ndarray, str]:
@@ -143,61 +208,101 @@ def heatmap_cell(stats, fx: float, fy: float) -> tuple[int, int] | None:
     return int(stats.layers[int(fy * stats.n_layers)]), int(fx * stats.n_experts)
 
 
+class HeatmapView:
+    """What the heatmap tab draws for one statistics object and mode, derived once: the (binned)
+    values, their colours (rows, cols, 3) and packed colours, the row labels; the cells' rectangles
+    (and numbers, where they fit) for one placement, kept while the panel stays where it is."""
+
+    def __init__(self, stats, mode: str):
+        values, self.caption = heatmap_values(stats, mode)
+        L, E = values.shape
+        binned = L > MAX_HEATMAP_ROWS or E > MAX_HEATMAP_COLUMNS
+        self.shown = _bin(values, MAX_HEATMAP_ROWS, MAX_HEATMAP_COLUMNS) if binned else values
+        self.rows, self.cols = self.shown.shape
+        self.note = f"binned: {-(-L // self.rows)} layer(s) × {-(-E // self.cols)} expert(s) per cell (mean)" if binned else ""
+        self.title = f"{self.caption}: {L} layers × {E} experts"
+        self.hi = float(np.nanmax(values)) if values.size and np.nanmax(values) > 0 else 1.0
+        self.colors = viridis(np.nan_to_num(self.shown / self.hi))
+        self.packed = pack_u32(self.colors)
+        self.labels = [f"L{int(stats.layers[min(r * -(-L // self.rows), L - 1)])}" for r in range(self.rows)]
+        self.mode = mode
+        self.number_colors = pack_u32(np.where(self.colors.mean(axis=-1, keepdims=True) > 0.5, 0.0, 1.0)
+                                      * np.ones(3, np.float32))
+        self.legend_max = f"{self.hi:.0f}" if mode == "tokens" else f"{self.hi:.3f}"
+        self._placed = None
+
+    def cells(self, x: float, y: float, cw: float, ch: float, numbers: bool):
+        """(min, max, colour) per cell and (position, colour, text) per number, for a grid at (x, y)."""
+        key = (x, y, cw, ch, numbers)
+        if self._placed is None or self._placed[0] != key:
+            packed, rects, texts = self.packed.tolist(), [], []
+            dark, shown = self.number_colors.tolist(), self.shown.tolist()
+            for r in range(self.rows):
+                top = y + r * ch
+                for c in range(self.cols):
+                    left = x + c * cw
+                    rects.append((imgui.ImVec2(left, top), imgui.ImVec2(left + cw - 1, top + ch - 1), packed[r][c]))
+                    if numbers:
+                        v = shown[r][c]
+                        texts.append((imgui.ImVec2(left + 2, top + 2), dark[r][c],
+                                      f"{int(round(v))}" if self.mode == "tokens" else f"{v:.2f}"))
+            self._placed = key, rects, texts
+        return self._placed[1], self._placed[2]
+
+
+_heatmap_views = _PerStats()
+_LEGEND = pack_u32(viridis(np.linspace(0, 1, 32))).tolist()
+
+
+def heatmap_view(stats, mode: str) -> HeatmapView:
+    return _heatmap_views.get(stats, mode, lambda: HeatmapView(stats, mode))
+
+
 def draw_heatmap(stats, mode: str = "tokens") -> tuple[int, int] | None:
     """Layers × experts, coloured by `mode` ("tokens" or "gate") with a legend and numbers when the
     cells are big enough. Returns (block index, expert) of a clicked cell, else None."""
     _simulated_banner(stats)
-    values, caption = heatmap_values(stats, mode)
-    L, E = values.shape
-    shown = _bin(values, MAX_HEATMAP_ROWS, MAX_HEATMAP_COLUMNS) if (L > MAX_HEATMAP_ROWS or E > MAX_HEATMAP_COLUMNS) else values
-    rows, cols = shown.shape
-    if shown is not values:
-        imgui.text_disabled(f"binned: {-(-L // rows)} layer(s) × {-(-E // cols)} expert(s) per cell (mean)")
-    hi = float(np.nanmax(values)) if values.size and np.nanmax(values) > 0 else 1.0
-    imgui.text(f"{caption}: {L} layers × {E} experts")
+    view = heatmap_view(stats, mode)
+    if view.note:
+        imgui.text_disabled(view.note)
+    imgui.text(view.title)
     label_w = 40.0
     width = max(imgui.get_content_region_avail().x - label_w, 40.0)
-    cw = width / cols
+    cw = width / view.cols
     ch = float(np.clip(cw, 8.0, 22.0))
     dl = imgui.get_window_draw_list()
     origin = imgui.get_cursor_screen_pos()
-    colors = viridis(np.nan_to_num(shown / hi))
-    numbers = cw >= 24.0
-    for r in range(rows):
-        y = origin.y + r * ch
-        dl.add_text(imgui.ImVec2(origin.x, y), _u32((0.8, 0.8, 0.85)), f"L{int(stats.layers[min(r * -(-L // rows), L - 1)])}")
-        for c in range(cols):
-            x = origin.x + label_w + c * cw
-            dl.add_rect_filled(imgui.ImVec2(x, y), imgui.ImVec2(x + cw - 1, y + ch - 1), _u32(colors[r, c]))
-            if numbers:
-                v = shown[r, c]
-                text = f"{int(round(v))}" if mode == "tokens" else f"{v:.2f}"
-                dark = colors[r, c].mean() > 0.5
-                dl.add_text(imgui.ImVec2(x + 2, y + 2), _u32((0, 0, 0) if dark else (1, 1, 1)), text)
+    rects, numbers = view.cells(origin.x + label_w, origin.y, cw, ch, cw >= 24.0)
+    grey = _u32((0.8, 0.8, 0.85))
+    for r, label in enumerate(view.labels):
+        dl.add_text(imgui.ImVec2(origin.x, origin.y + r * ch), grey, label)
+    for a, b, color in rects:
+        dl.add_rect_filled(a, b, color)
+    for at, color, text in numbers:
+        dl.add_text(at, color, text)
     imgui.set_cursor_screen_pos(imgui.ImVec2(origin.x + label_w, origin.y))
-    imgui.invisible_button("##moe_heatmap", imgui.ImVec2(cw * cols, ch * rows))
+    imgui.invisible_button("##moe_heatmap", imgui.ImVec2(cw * view.cols, ch * view.rows))
     clicked = None
     if imgui.is_item_clicked():
+        # the cell under the pointer by arithmetic, not by testing cells
         m = imgui.get_mouse_pos()
-        fx = (m.x - origin.x - label_w) / (cw * cols)
-        fy = (m.y - origin.y) / (ch * rows)
-        clicked = heatmap_cell(stats, fx, fy)
+        clicked = heatmap_cell(stats, (m.x - origin.x - label_w) / (cw * view.cols), (m.y - origin.y) / (ch * view.rows))
     # Legend: the colour scale from 0 to the maximum.
     p = imgui.get_cursor_screen_pos()
-    steps = 32
-    for i in range(steps):
+    for i, color in enumerate(_LEGEND):
         x = p.x + label_w + i * 6
-        dl.add_rect_filled(imgui.ImVec2(x, p.y), imgui.ImVec2(x + 6, p.y + 10), _u32(viridis(i / (steps - 1))))
-    dl.add_text(imgui.ImVec2(p.x, p.y - 2), _u32((0.8, 0.8, 0.85)), "0")
-    dl.add_text(imgui.ImVec2(p.x + label_w + steps * 6 + 6, p.y - 2), _u32((0.8, 0.8, 0.85)),
-                f"{hi:.0f}" if mode == "tokens" else f"{hi:.3f}")
-    imgui.dummy(imgui.ImVec2(label_w + steps * 6 + 60, 14))
+        dl.add_rect_filled(imgui.ImVec2(x, p.y), imgui.ImVec2(x + 6, p.y + 10), color)
+    dl.add_text(imgui.ImVec2(p.x, p.y - 2), grey, "0")
+    dl.add_text(imgui.ImVec2(p.x + label_w + len(_LEGEND) * 6 + 6, p.y - 2), grey, view.legend_max)
+    imgui.dummy(imgui.ImVec2(label_w + len(_LEGEND) * 6 + 60, 14))
     return clicked
 
 
-def draw_load_balance(stats) -> tuple[int, float | None]:
+def draw_load_balance(stats, requested: tuple[int, float | None] | None = None) -> tuple[int, float | None]:
     """Per layer CV of expert load, auxiliary loss, capacity and dropped assignments; controls for
-    top-k and the capacity factor. Returns (top_k, capacity_factor or None for unlimited)."""
+    top-k and the capacity factor, showing `requested` (top_k, capacity_factor) while statistics
+    for it are being computed, else the statistics' own. Returns (top_k, capacity_factor or None
+    for unlimited)."""
     _simulated_banner(stats)
     cap = "unlimited" if stats.capacity is None else f"{stats.capacity} per expert"
     imgui.text(f"top-{stats.top_k}, capacity {cap}; aux loss is {_aux_name(stats)}")
@@ -223,10 +328,11 @@ def draw_load_balance(stats) -> tuple[int, float | None]:
     k_max = stats.n_experts
     if stats.config.routing == "deepseek_v3":
         k_max = stats.n_experts // stats.config.n_groups * stats.config.topk_groups
-    _, k = imgui.slider_int("top-k", int(stats.top_k), 1, int(k_max))
-    limited = stats.capacity_factor is not None
+    shown_k, shown_factor = requested if requested is not None else (stats.top_k, stats.capacity_factor)
+    _, k = imgui.slider_int("top-k", int(min(shown_k, k_max)), 1, int(k_max))
+    limited = shown_factor is not None
     _, limited = imgui.checkbox("limit expert capacity", limited)
-    factor = stats.capacity_factor if stats.capacity_factor is not None else 1.0
+    factor = shown_factor if shown_factor is not None else 1.0
     if limited:
         _, factor = imgui.slider_float("capacity factor", float(factor), 0.25, 4.0, "%.2f")
     return int(k), (float(factor) if limited else None)
@@ -238,6 +344,11 @@ def _aux_name(stats) -> str:
     return "E · Σ f_e · P_e (transformers' Mixtral loss, no coefficient)"
 
 
+@functools.lru_cache(maxsize=16)
+def _packed_expert_colors(n: int) -> list[int]:
+    return pack_u32(expert_colors(n)).tolist()
+
+
 def draw_specialisation(stats, text: str | None = None) -> np.ndarray:
     """The input characters, one row per layer, each on its top-1 expert's colour, with a legend.
     Returns the (L, T) top-1 experts drawn."""
@@ -246,7 +357,9 @@ def draw_specialisation(stats, text: str | None = None) -> np.ndarray:
     chars = text if text is not None else stats.text
     if len(chars) < stats.n_tokens:
         chars = moe_corpus.decode(stats.tokens)
-    colors = expert_colors(stats.n_experts)
+    colors = _packed_expert_colors(stats.n_experts)
+    top1_rows = top1.tolist()
+    ink = _u32((0.05, 0.05, 0.08))
     counts = np.bincount(top1.reshape(-1), minlength=stats.n_experts)
     _expert_legend(stats.n_experts, counts)
     cw, ch = 9.0, 16.0
@@ -255,11 +368,11 @@ def draw_specialisation(stats, text: str | None = None) -> np.ndarray:
         imgui.text(f"L{int(stats.layers[row])}")
         imgui.same_line(50)
         p = imgui.get_cursor_screen_pos()
-        for t in range(stats.n_tokens):
+        for t, expert in enumerate(top1_rows[row]):
             x = p.x + t * cw
-            dl.add_rect_filled(imgui.ImVec2(x, p.y), imgui.ImVec2(x + cw - 1, p.y + ch), _u32(colors[top1[row, t]]))
+            dl.add_rect_filled(imgui.ImVec2(x, p.y), imgui.ImVec2(x + cw - 1, p.y + ch), colors[expert])
             c = chars[t]
-            dl.add_text(imgui.ImVec2(x + 1, p.y + 1), _u32((0.05, 0.05, 0.08)), "/" if c == "\n" else c)
+            dl.add_text(imgui.ImVec2(x + 1, p.y + 1), ink, "/" if c == "\n" else c)
         imgui.dummy(imgui.ImVec2(cw * stats.n_tokens, ch))
     return top1
 
@@ -271,6 +384,17 @@ ERROR_RGB = imgui.ImVec4(1.0, 0.42, 0.38, 1.0)
 OK_RGB = imgui.ImVec4(0.45, 0.9, 0.5, 1.0)
 DIM_RGB = imgui.ImVec4(0.62, 0.64, 0.68, 1.0)
 MOE_TABS = ("Gating", "Heatmap", "Load balance", "Specialisation")
+
+
+PENDING_LABEL = "recomputing routing…"
+
+
+def requested_routing(routing, stats) -> tuple[int, float | None]:
+    """(top_k, capacity_factor) the controls show: the newest request while its statistics are being
+    computed (so a slider does not jump back meanwhile), else the statistics' own."""
+    if not getattr(routing, "pending", False) or getattr(routing, "top_k", None) is None:
+        return int(stats.top_k), stats.capacity_factor
+    return int(routing.top_k), routing.capacity_factor
 
 
 class MoeChoice:
@@ -360,6 +484,9 @@ class MoePanel:
         chars = stats.text if len(stats.text) >= stats.n_tokens else moe_corpus.decode(stats.tokens)
         ch = chars[t] if t < len(chars) else "?"
         imgui.text(f"token {t + 1} of {stats.n_tokens}: {ch!r}" + (f"   packets: {layer_label}" if layer_label else ""))
+        if getattr(routing, "pending", False):  # the panel keeps showing the last statistics meanwhile
+            imgui.same_line()
+            imgui.text_colored(DIM_RGB, PENDING_LABEL)
         if imgui.begin_tab_bar("##moe_tabs"):
             if self._tab("Gating"):
                 draw_gating(stats, t)
@@ -374,8 +501,9 @@ class MoePanel:
                 imgui.text_colored(DIM_RGB, "click a cell to fly to that expert")
                 imgui.end_tab_item()
             if self._tab("Load balance"):
-                k, factor = draw_load_balance(stats)
-                if (k, factor) != (int(stats.top_k), stats.capacity_factor):
+                shown = requested_routing(routing, stats)
+                k, factor = draw_load_balance(stats, shown)
+                if (k, factor) != shown:
                     choice.routing = (k, factor)
                 imgui.end_tab_item()
             if self._tab("Specialisation"):

@@ -52,10 +52,12 @@ def test_routing_changes_do_not_rerun_the_model(live):
     session, _, _ = live
     ticks, version = len(session.tick_seconds), session.stats_version
     session.set_routing(3, 0.5)
+    assert session.wait_routing()
     assert session.stats.top_k == 3 and session.stats.capacity_factor == 0.5
     assert session.stats.n_dropped.sum() > 0
     assert session.stats_version == version + 1 and len(session.tick_seconds) == ticks
     session.set_routing(None, None)
+    assert session.wait_routing()
     assert session.stats.top_k == 2 and session.stats.n_dropped.sum() == 0
 
 
