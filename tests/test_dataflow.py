@@ -1,6 +1,5 @@
 """The dataflow declaration is right: every traced cell is recomputed from its declared sources."""
 import math
-import time
 
 import numpy as np
 import pytest
@@ -167,15 +166,20 @@ def test_format_number():
     assert format_number(381970.2) == "3.82e5"
 
 
-def test_explain_is_fast_enough_for_hover(real):
+def test_explain_resolves_each_tensor_once(real):
+    # hover stays cheap because the rule lookup (regex work) runs once per tensor id; what a call
+    # costs is a benchmark (benchmarks/timings.py: explain_us), not an assertion here
     trace, weights = real
     ids = list(trace)
-    explain(ids[-1], 0, 0, trace, weights)  # resolve() caches after the first look
-    start = time.perf_counter()
-    calls = 0
-    for _ in range(5):
-        for tensor_id in ids:
-            explain(tensor_id, 10, None if trace[tensor_id].ndim == 1 else 0, trace, weights)
-            calls += 1
-    per_call = (time.perf_counter() - start) / calls
-    assert per_call < 1e-3, f"{per_call * 1e6:.0f} µs per explain()"
+    resolve.cache_clear()
+
+    def hover_all():
+        return [explain(tensor_id, 10, None if trace[tensor_id].ndim == 1 else 0, trace, weights).tooltip
+                for tensor_id in ids]
+
+    first = hover_all()
+    looked_up = resolve.cache_info().misses
+    assert 0 < looked_up <= len(ids)
+    for _ in range(3):
+        assert hover_all() == first
+    assert resolve.cache_info().misses == looked_up and resolve.cache_info().hits > 0

@@ -57,12 +57,40 @@ def test_packed_buffer_is_reused_across_frames():
     world = scene.world
     TransformSystem(world).update()
     vis, lod, inst = VisibilitySystem(world), LodSystem(world), InstancingSystem(world)
-    buffers = set()
+    current, allocations, drew = inst._packed, 0, 0
     for t in np.linspace(0, 1, 20, endpoint=False):
         cam = scene.camera_at(float(t))
-        inst.build(lod.update(vis.update(cam)).drawn)
-        buffers.add(id(inst._packed))
-    assert len(buffers) <= 3  # grows by doubling at most a couple of times, never per frame
+        drawn = lod.update(vis.update(cam)).drawn
+        batches = inst.build(drawn)
+        # `is` on arrays held here (ids of freed arrays are reused, so comparing ids proves nothing)
+        if inst._packed is not current:
+            assert len(drawn) > len(current), "reallocated although the old buffer was big enough"
+            current, allocations = inst._packed, allocations + 1
+        # every batch is a view into the one buffer, not a copy
+        assert all(b.instances.base is current for b in batches)
+        drew += bool(batches)
+    assert allocations <= 2 and drew >= 10
+
+
+def test_packed_buffer_grows_by_doubling_only_when_outgrown():
+    scene = build_stress(5000, seed=5)
+    world = scene.world
+    TransformSystem(world).update()
+    inst = InstancingSystem(world)
+    boxes = world.slots(scene.boxes)
+    world["lod"]["level"][boxes] = 0  # as the LOD system would pick up close
+    first = inst._packed
+    inst.build(boxes[:100])
+    inst.build(boxes[:len(first)])
+    assert inst._packed is first
+    inst.build(boxes[:len(first) + 1])
+    grown = inst._packed
+    assert grown is not first and len(grown) == 2 * len(first)
+    for n in (10, len(grown), 500):
+        inst.build(boxes[:n])
+        assert inst._packed is grown
+    inst.build(boxes[:3 * len(first)])   # outgrown by more than twice: doubled until it fits
+    assert len(inst._packed) == 4 * len(first)
 
 
 def test_stress_scene_groups_cover_children():
@@ -71,6 +99,7 @@ def test_stress_scene_groups_cover_children():
     TransformSystem(world).update()
     from llmviz.engine.systems.transform import world_box
     boxes = world.slots(scene.boxes)
+    world["lod"]["level"][boxes] = 0  # as the LOD system would pick up close
     parents = world["parent"]["slot"][boxes]
     bc, bh = world_box(world, boxes)
     gc, gh = world_box(world, parents)

@@ -2,7 +2,6 @@
 grouped for hierarchical LOD, and fast enough for the largest registry models."""
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -310,13 +309,11 @@ def test_long_stacks_wrap_into_columns():
     assert h <= 3.5 * w
 
 
-def test_largest_models_lay_out_quickly():
-    # The real budget is well under 300 ms (see the report); machines are noisy, so loosely.
+def test_largest_models_lay_out():
+    # How long they take is a benchmark (benchmarks/timings.py: layout_ms), not an assertion here.
     for model_id in ("gpt-3-175b", "llama-3.1-405b"):
-        start = time.perf_counter()
         L = layout_model(spec(model_id))
-        assert time.perf_counter() - start < 2.0
-        assert len(L) > 100_000
+        assert len(L) > 100_000 and len(set(L.ids)) == len(L)
 
 
 def test_layout_imports_neither_torch_nor_a_renderer():

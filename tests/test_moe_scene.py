@@ -1,7 +1,6 @@
 """MoE routing for the scene: specs match the models, stats follow routing.py, re-routing,
 simulated DeepSeek-V3 group limits, export, packet paths and the live session."""
 import csv
-import time
 
 import numpy as np
 import pytest
@@ -167,13 +166,3 @@ def test_deepseek_packets_use_the_layout(registry):
     assert args["waypoints"].shape == (3 * 8, 4, 3)
     e = stats.topk[0, 0, 0]
     assert np.allclose(args["waypoints"][0, 1], layout.center[layout.index(f"blocks.3.moe.expert.{e}")])
-
-
-def test_moe_tick_is_fast(model4):
-    tokens = moe_corpus.encode(TEXT[:32])
-    model4.trace(tokens)
-    start = time.perf_counter()
-    for _ in range(5):
-        model4.trace(tokens)
-    # target 10 ms for 32 tokens (measured ~4 ms); loose because the cores are shared
-    assert (time.perf_counter() - start) / 5 < 0.05

@@ -1,7 +1,8 @@
-"""The simulation tick: torch on a worker thread, results polled without blocking, fast enough."""
-import statistics
+"""The simulation tick: torch on a worker thread, results polled without blocking.
+
+How long a traced forward takes is a benchmark (`llmviz bench --scene nano-gpt --json`: tick_ms_median;
+benchmarks/timings.py: nanogpt_trace_ms), not an assertion here."""
 import threading
-import time
 
 import pytest
 
@@ -26,9 +27,7 @@ def _wait_for(runner, timeout=20.0):
 def test_nanogpt_runner_posts_traces_and_poll_never_blocks():
     with nanogpt_runner() as runner:
         ticket = runner.submit(FULL_CONTEXT)
-        start = time.perf_counter()
         runner.poll()  # typically empty: the worker is still loading torch and the weights
-        assert time.perf_counter() - start < 0.01
         result = _wait_for(runner)
         assert result.ticket == ticket and result.error is None
         assert isinstance(result.value, ActivationTrace)
@@ -81,18 +80,24 @@ def test_startup_failure_is_reported_not_raised():
     with SimulationRunner(make_compute) as runner:
         assert _wait_for(runner).error == "FileNotFoundError: no weights"
         runner.submit([0])
-        assert _wait_for(runner).error == "simulation failed to start"
+        assert _wait_for(runner).error == "simulation failed to start: FileNotFoundError: no weights"
 
 
-def test_traced_forward_is_fast_enough_for_a_tick():
-    model = load_nanogpt()
-    for _ in range(20):
-        model.trace(FULL_CONTEXT)
-    times = []
-    for _ in range(200):
-        start = time.perf_counter()
-        model.trace(FULL_CONTEXT)
-        times.append(time.perf_counter() - start)
-    median_ms = statistics.median(times) * 1e3
-    print(f"traced nano-gpt forward, 11 tokens, 1 thread: median {median_ms:.2f} ms over 200 calls")
-    assert median_ms <= 5.0
+def test_poll_returns_while_the_worker_computes():
+    gate, busy = threading.Event(), threading.Event()
+
+    def make_compute():
+        def compute(request):
+            busy.set()
+            assert gate.wait(30), "the test never released the worker"
+            return request * 2
+        return compute
+
+    with SimulationRunner(make_compute) as runner:
+        ticket = runner.submit(21)
+        assert busy.wait(10)
+        # the worker is held mid-computation: a poll that waited for it would never return
+        assert runner.poll() == [] and runner.poll() == []
+        gate.set()
+        result = _wait_for(runner)
+    assert (result.ticket, result.value, result.error) == (ticket, 42, None)
