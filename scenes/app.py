@@ -32,6 +32,7 @@ class ExplorerWindow(mglw.WindowConfig):
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
+        self.wnd.exit_key = None  # Esc steps out (focus, search, chapters); Ctrl+Q, the menu or the close button quit
         self.renderer = GLRenderer(self.ctx, self.wnd.fbo, self.wnd.buffer_size)
         self.explorer = Explorer(self.renderer, self.options.get("scene") or DEFAULT_SCENE,
                                  window_ui_factory=lambda: ModernglWindowRenderer(self.wnd), ui_size=self.wnd.size,

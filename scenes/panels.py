@@ -170,6 +170,8 @@ def main_menu(catalog: list[CatalogEntry], current: str, presets: list[str], pro
         imgui.separator()
         _action_item(choice, "Next model", "]", "next_model")
         _action_item(choice, "Previous model", "[", "previous_model")
+        imgui.separator()
+        _action_item(choice, "Quit", "Ctrl+Q", "quit")
         imgui.end_menu()
     if state is not None and state.live and imgui.begin_menu("Model run"):
         _action_item(choice, "Step (one letter)", "N", "next")

@@ -76,7 +76,7 @@ def test_save_keeps_every_slot(tmp_path):
 def test_a_malformed_user_bindings_file_is_named_with_its_line(tmp_path, monkeypatch, capsys):
     pytest = __import__("pytest")
     pytest.importorskip("imgui_bundle")
-    from llmviz.scenes.app import load_user_bindings, user_bindings_path
+    from llmviz.scenes.explorer.controller import load_user_bindings, user_bindings_path
 
     monkeypatch.setenv("LLMVIZ_CONFIG_DIR", str(tmp_path))
     path = user_bindings_path()

@@ -74,8 +74,10 @@ class DataStaging:
     highlight mask under each new region.
     """
 
-    def __init__(self, width: int, height: int):
-        self.packer = ShelfPacker(width, height)
+    def __init__(self, width: int, height: int, packer: ShelfPacker | None = None):
+        # ``packer``: allocate beside what the renderer already holds (a second view's scene).
+        self.shared = packer is not None
+        self.packer = packer or ShelfPacker(width, height)
         self.writes: list = []  # (x, y, float32 array)
 
     def alloc_data(self, rows: int, cols: int) -> tuple[int, int]:
@@ -86,7 +88,8 @@ class DataStaging:
 
     def apply(self, renderer) -> int:
         """Upload on the frame thread; returns the number of texels written."""
-        renderer.data_packer = self.packer
+        if not self.shared:
+            renderer.data_packer = self.packer
         texels = 0
         for x, y, values in self.writes:
             values = np.asarray(values, np.float32)

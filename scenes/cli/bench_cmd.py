@@ -18,6 +18,13 @@ def add_parser(subparsers) -> None:
     p.add_argument("--frames", type=int, default=300, help="frames along the path (default 300)")
     p.add_argument("--size", default="1280x720", help="render size WxH (default 1280x720)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--app", action="store_true",
+                   help="also run the whole explorer frame (UI, picking, panels, live model) on the same path, "
+                        "and report it beside the bare engine")
+    p.add_argument("--interact", action="store_true",
+                   help="with --app: script a search, MoE top-k and text edits, a chapter, a model switch and back")
+    p.add_argument("--adaptive", action="store_true",
+                   help="with --app: let adaptive quality lower detail to hold 60 FPS (off: full detail, like the engine)")
     p.add_argument("--baseline-frames", type=int, default=5,
                    help="frames for the naive and per-entity baselines of stress scenes (default 5; 0 skips them)")
     p.set_defaults(func=run)
@@ -42,6 +49,8 @@ def run(args) -> int:
         raise CliError(f"llmviz: --frames must be at least 1, got {args.frames}")
     if args.baseline_frames < 0:
         raise CliError(f"llmviz: --baseline-frames must be 0 or more, got {args.baseline_frames}")
+    if (args.interact or args.adaptive) and not args.app:
+        raise CliError("llmviz bench: --interact and --adaptive need --app")
     renderer = headless_renderer(size)
     try:
         scene = build_scene(args.scene, renderer, autoplay=True)
@@ -79,13 +88,41 @@ def run(args) -> int:
         report["tick_ms_min"] = float(ticks.min()) if len(ticks) else None
         del session
     scene.close()
+    if args.app:
+        from llmviz.scenes.cli.bench_app import run_app
+
+        engine = {k: report.pop(k) for k in list(report) if k not in ("scene", "size", "first_frame_s")}
+        report["engine_fps_median"] = engine["fps_median"]
+        report["engine_fps_p5"] = engine["fps_p5"]
+        report["engine"] = engine
+        report.update(run_app(args, renderer, engine))
     report["gpu"] = renderer.ctx.info.get("GL_RENDERER", "unknown")
     report["machine"] = machine()
     if args.json:
         print(json.dumps(report, indent=None))
+    elif args.app:
+        print_app_report(report)
     else:
         print_report(report)
     return 0
+
+
+def print_app_report(r: dict) -> None:
+    print(f"scene {r['scene']} at {r['size']} on {r['gpu']}: the whole app frame (UI, picking, panels, live model)")
+    print(f"  app: wall {r['wall_fps']:.1f} FPS, median {r['fps_median']:.1f}, p5 {r['fps_p5']:.1f}; "
+          f"max frame {r['frame_ms_max']:.1f} ms, {r['frames_over_50ms']} frames over 50 ms; "
+          f"the profiler would show {r['profiler_fps']:.1f}")
+    print(f"  bare engine on the same path: {r['engine_fps_median']:.1f} FPS -> app/engine "
+          f"{r.get('ratio_app_vs_engine', float('nan')):.2f}")
+    print("  ms per system (median): " + ", ".join(f"{k} {v:.2f}" for k, v in r["systems_ms"].items()))
+    if "chapters_fps_median" in r:
+        print(f"  chapters playing: {r['chapters_fps_median']:.1f} FPS, {r['chapters_frames_over_50ms']} frames over 50 ms")
+    if "interact" in r:
+        i = r["interact"]
+        print(f"  interaction script: {i['frames']} frames, {i['frames_over_50ms']} over 50 ms, max {i['frame_ms_max']:.1f} ms")
+        for name, step in i["steps"].items():
+            print(f"    {name:10s} {step.get('frames_counted', 0):5d} frames, max {step.get('frame_ms_max', 0):6.1f} ms, "
+                  f"{step.get('frames_over_50ms', 0)} over 50 ms")
 
 
 def run_switching(args, size) -> int:

@@ -81,6 +81,8 @@ def build_parser(command: str | None) -> argparse.ArgumentParser:
     window.add_argument("--frames", type=int, default=None, help="close after this many frames (for checks)")
     window.add_argument("--screenshot", default=None, help="with --frames: save the last frame to this PNG")
     window.add_argument("--view", default=None, help="start at this camera preset (e.g. 'first block')")
+    window.add_argument("--stats-json", default=None,
+                        help="with --frames: write the window's wall-clock frame figures to this JSON file")
     # For screenshots of tooltips: hold the pointer still at window pixel X,Y.
     window.add_argument("--hover", default=None, help=argparse.SUPPRESS)
     return parser
@@ -119,7 +121,14 @@ def main(argv: list[str] | None = None) -> int:
                     assert len(hover) == 2
                 except (ValueError, AssertionError):
                     raise CliError(f"llmviz: --hover {args.hover!r} is not X,Y") from None
-            return run_window(args.scene, args.size, args.frames, args.screenshot, view=args.view, hover=hover)
+            if args.stats_json:
+                from llmviz.scenes.cli.common import check_output_path
+
+                args.stats_json = check_output_path(args.stats_json, "--stats-json")
+                if not args.frames:
+                    raise CliError("llmviz: --stats-json needs --frames N (the window closes after N frames)")
+            return run_window(args.scene, args.size, args.frames, args.screenshot, view=args.view, hover=hover,
+                              stats_json=args.stats_json)
         return int(args.func(args) or 0)
     except CliError as err:
         print(str(err), file=sys.stderr)

@@ -101,6 +101,7 @@ class SceneSession:
 
     def __init__(self, ex, prepared):
         self.ex = ex
+        self.prepared = prepared
         self.scene, self.engine, self.rig = prepared.scene, prepared.engine, prepared.rig
         self.name = self.scene.name
         self.model = self.scene.model
@@ -123,7 +124,7 @@ class SceneSession:
             for phase, name, system, order in mode.systems():
                 schedule.add(phase, name, system, **order)
         if self.model is not None:
-            shared = shared_expert_slots(self.model)
+            shared = prepared.shared_experts if prepared.shared_experts is not None else shared_expert_slots(self.model)
             if len(shared):
                 self.engine.flags.set("shared_experts", shared, soft=True)
         spec = self.model.spec if self.model is not None else None
@@ -207,6 +208,25 @@ class UiHost:
         self.io.display_size = imgui.ImVec2(*size)
 
 
+def warm_up() -> None:
+    """Import what later scenes need (torch for live and simulated routing) while the first scene is on
+    screen, then freeze what the imports made out of the cyclic collector's way.
+
+    Both would otherwise land on a frame the user is looking at: importing torch holds the
+    interpreter for ~0.2 s wherever it happens (its libraries load under the GIL), and a full
+    collection that walks its hundreds of thousands of long-lived objects costs 40-50 ms."""
+    import gc
+
+    try:
+        import torch  # noqa: F401
+
+        from llmviz.scenes import moe_live, moe_panels  # noqa: F401
+    except Exception:  # a missing or broken torch shows where a live model needs it, not here
+        return
+    gc.collect()
+    gc.freeze()
+
+
 class Explorer:
     """The explorer's controller. ``frame(dt)`` draws one frame into the renderer's target; the caller presents it
     and calls ``presented()``. Events come in through ``key_down``/``key_up``/``pointer_moved``/… ."""
@@ -247,6 +267,7 @@ class Explorer:
         self.schedule.add("overlay", "quality", self._adapt)
         self.views: list[View] = []
         self._open_now(scene)
+        threading.Thread(target=warm_up, name="warm-up", daemon=True).start()
 
     # ------------------------------------------------------------------ scenes
     @property
@@ -295,6 +316,17 @@ class Explorer:
         self.quality.reset()
         self._apply_quality()
         self._pending_first_frame = True
+
+    def add_view(self, name: str, rect) -> View:
+        """Show scene ``name`` in another rectangle of the frame (split screen); built here, beside the others."""
+        rect = tuple(float(v) for v in rect)
+        w, h = View(None, rect).pixels(self.renderer.size)[2:]
+        prepared = prepare_scene(name, self.renderer, (w, h), autoplay=self.autoplay, share_atlas=True)
+        prepared.staging.apply(self.renderer)
+        view = View(SceneSession(self, prepared), rect)
+        self.views.append(view)
+        self._apply_quality()
+        return view
 
     def wait_for_scene(self, timeout: float = 60.0) -> None:
         """Headless only: block until a requested scene is built, then swap it in."""

@@ -41,18 +41,22 @@ class PreparedScene:
     staging: DataStaging
     started: float  # perf_counter when it was requested
     build_seconds: float
+    tree: object = None  # the model's ComponentTree (focus mode), built here rather than on the frame
+    chapters: object = None  # (chapters of this model, error or "") read from the bundled files
+    shared_experts: object = None  # entity slots always lit
 
 
 def prepare_scene(name: str, renderer, viewport, *, autoplay: bool = False, started: float | None = None,
-                  progress=None) -> PreparedScene:
-    """Everything of opening ``name`` that needs no GL: safe on a worker thread."""
+                  progress=None, share_atlas: bool = False) -> PreparedScene:
+    """Everything of opening ``name`` that needs no GL: safe on a worker thread. ``share_atlas`` allocates
+    data regions beside the scenes already shown (another view) instead of replacing them."""
     from llmviz.scenes.registry import build_scene
 
     started = time.perf_counter() if started is None else started
     report = progress or (lambda stage, done: None)
     report("building the layout and the world", 0.1)
     width = renderer.data_packer.width if renderer is not None else 2048
-    staging = DataStaging(width, width)
+    staging = DataStaging(width, width, renderer.data_packer if share_atlas and renderer is not None else None)
     scene = build_scene(name, renderer, autoplay=autoplay, data=staging)
     report("placing the camera", 0.6)
     camera = scene.start_camera(viewport)
@@ -67,8 +71,18 @@ def prepare_scene(name: str, renderer, viewport, *, autoplay: bool = False, star
     center, radius = scene_extent(scene.world)
     rig = CameraRig(camera, scene_center=center, scene_radius=radius)
     rig.set_mode(scene.camera_mode)
+    tree = chapters = shared = None
+    if scene.model is not None:
+        from llmviz.scenes.explorer.modes import model_chapters, shared_expert_slots
+        from llmviz.scenes.focus import ComponentTree
+
+        report("indexing the components", 0.9)
+        tree = ComponentTree(scene.model.layout)
+        chapters = model_chapters(scene.model)
+        shared = shared_expert_slots(scene.model)
     report("ready", 1.0)
-    return PreparedScene(name, scene, engine, rig, staging, started, time.perf_counter() - started)
+    return PreparedScene(name, scene, engine, rig, staging, started, time.perf_counter() - started,
+                         tree, chapters, shared)
 
 
 class SceneLoader:

@@ -213,7 +213,7 @@ class FocusMode(Mode):
     def __init__(self, ex, session):
         super().__init__(ex, session)
         model = session.model
-        self.tree = ComponentTree(model.layout)
+        self.tree = session.prepared.tree or ComponentTree(model.layout)
         self.focus = Focus(self.tree, model, session.engine.world, session.engine.flags)
         self.tree_on = False
         self.query = ""
@@ -310,7 +310,9 @@ class ChapterMode(Mode):
     def __init__(self, ex, session):
         super().__init__(ex, session)
         self.player = None
-        self.chapter_list = self._load_list()
+        self.chapter_list, error = session.prepared.chapters or model_chapters(session.model)
+        if error:
+            self.ex.notice = error
         self.actions = {"back": self.close, "play_pause": self._player("press_space"),
                         "next": self._player("next_step"), "previous": self._player("previous_step"),
                         "back_step": self._player("previous_step"), "next_chapter": self._player("next_chapter"),
@@ -322,15 +324,6 @@ class ChapterMode(Mode):
     @property
     def active(self) -> bool:
         return self.player is not None
-
-    def _load_list(self) -> list:
-        from llmviz.scenes.chapters.format import ChapterError, load_chapters
-
-        try:
-            return [c for c in load_chapters() if c.model == self.session.model.layout.spec_id]
-        except (ChapterError, OSError) as err:  # a broken chapter file names itself; the window stays up
-            self.ex.notice = f"chapters not loaded: {err}"
-            return []
 
     def systems(self):
         return [("animation", "chapters", self._update, {})]
@@ -575,6 +568,16 @@ class MoeMode(Mode):
                 self.panel.message, self.panel.message_ok = self.export(self.panel.export_dir), True
             except (OSError, ValueError) as err:
                 self.panel.message, self.panel.message_ok = f"export failed: {err}", False
+
+
+def model_chapters(model) -> tuple[list, str]:
+    """(the bundled chapters that play on this model, an error line or "") — a broken file never stops the explorer."""
+    from llmviz.scenes.chapters.format import ChapterError, load_chapters
+
+    try:
+        return [c for c in load_chapters() if c.model == model.layout.spec_id], ""
+    except (ChapterError, OSError) as err:
+        return [], f"chapters not loaded: {err}"
 
 
 def shared_expert_slots(model) -> np.ndarray:
