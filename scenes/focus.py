@@ -237,6 +237,21 @@ _DIGITS = re.compile(r"\d+")  # the numbers of _WORD
 _PATTERN_WORD = re.compile(r"[a-z]+|" + _SLOT)
 
 
+_CHUNK_CHARS = 1 << 16
+
+
+def _chunks(joined: str) -> list[str]:
+    """``joined`` cut at separators into pieces of about _CHUNK_CHARS (each a run of whole texts)."""
+    out, start = [], 0
+    while True:
+        end = joined.find(_SEP, start + _CHUNK_CHARS)
+        if end < 0:
+            out.append(joined[start:])  # the rest, however short (an empty last text included)
+            return out
+        out.append(joined[start:end])
+        start = end + 1
+
+
 class _TokenTable:
     """Lower-case texts as patterns (token tuples: a word, or the int k of the text's k-th number)
     and, per text, its pattern and the codes of its numbers (-1 past the pattern's slots)."""
@@ -245,8 +260,12 @@ class _TokenTable:
         joined = _SEP.join(texts)
         if _SLOT in joined or joined.count(_SEP) != max(len(texts) - 1, 0):  # neither is a token: blank them
             joined = _SEP.join(t.replace(_SEP, " ").replace(_SLOT, " ") for t in texts)
-        # One regex pass over all texts at once (per-text calls cost 2 µs each, 0.25 s on GPT-3's ids).
-        shapes = _DIGITS.sub(_SLOT, joined).split(_SEP) if texts else []
+        # Regex passes over many texts at once (per-text calls cost 2 µs each, 0.25 s on GPT-3's ids),
+        # in chunks: one call over all of GPT-3 holds the interpreter for ~90 ms, and the index is
+        # built on a worker while frames are drawn, which must get the interpreter every few ms.
+        chunks = _chunks(joined)
+        shapes = list(itertools.chain.from_iterable(_DIGITS.sub(_SLOT, c).split(_SEP) for c in chunks)) \
+            if texts else []
         patterns: dict[str, int] = {}
         self.pattern = np.fromiter((patterns.setdefault(s, len(patterns)) for s in shapes), np.int64, len(shapes))
         self.tokens: list[tuple] = []
@@ -254,8 +273,8 @@ class _TokenTable:
             slot = itertools.count()
             self.tokens.append(tuple(next(slot) if t == _SLOT else t for t in _PATTERN_WORD.findall(shape)))
         self.numbers: dict[str, int] = {}  # number text -> code ("01" and "1" differ, as in _matches)
-        codes = np.fromiter((self.numbers.setdefault(x, len(self.numbers)) for x in _DIGITS.findall(joined)),
-                            np.int64)
+        numbers = itertools.chain.from_iterable(_DIGITS.findall(c) for c in chunks)
+        codes = np.fromiter((self.numbers.setdefault(x, len(self.numbers)) for x in numbers), np.int64)
         per_pattern = np.array([sum(isinstance(t, int) for t in p) for p in self.tokens] or [0], np.int64)
         per_text = per_pattern[self.pattern]
         first = np.cumsum(per_text) - per_text

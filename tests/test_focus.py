@@ -181,3 +181,14 @@ def test_indexed_search_on_odd_texts_and_blocks_outside_any_group():
     queries = [" ".join(c) for n in (1, 2, 3) for c in itertools.product(texts + ["0", "t"], repeat=n)]
     for query in queries + ["stage 1 1", "٣ z 1", "nul 1", "free 2"]:
         assert tree.search(query, 10 ** 6) == brute_force_search(tree, query), query
+
+
+@pytest.mark.parametrize("texts", [[""], ["a", ""], ["", ""], ["abc", "de", "", "f1", "", "x"], ["a" * 10, "b" * 10, ""]])
+def test_search_index_chunks_keep_every_text_in_place(monkeypatch, texts):
+    """The index cuts its regex passes into chunks (so a worker building it lets frames through):
+    cutting and splitting again gives back exactly the texts, empty ones included."""
+    from llmviz.scenes import focus
+
+    monkeypatch.setattr(focus, "_CHUNK_CHARS", 3)
+    chunks = focus._chunks(focus._SEP.join(texts))
+    assert [t for c in chunks for t in c.split(focus._SEP)] == texts

@@ -91,6 +91,7 @@ def run_app(args, renderer, engine_report: dict) -> dict:
         raise CliError(f"llmviz: {args.scene}: the explorer could not open it: {err}") from None
     if not ex.wait_for_values():
         raise CliError(f"llmviz: {args.scene}: the model's values did not arrive")
+    ex.warm_up.join(120)  # the start-up import of torch is not what a user meets after the first seconds
     session = ex.session
     ex.overlay.visible = False  # what a user has on screen by default; F3 is an extra window
     path = session.scene.path

@@ -47,6 +47,7 @@ MOE_HINTS = " · Space play/pause routing · N step token"
 CHAPTER_HINTS = ("Chapters: Space play/pause/continue · N next step · Backspace back a step · PageUp/PageDown chapters · "
                  "C close · pad: Start, dpad ←/↓/↑ · drag to look around")
 HINT_BAR_PX = 44.0
+SWITCH_INTERVAL_S = 0.001
 
 
 def user_bindings_path():
@@ -157,15 +158,24 @@ class SceneSession:
         self.rig.move_to(eye, quat_look_rotation(target - eye), duration)
         self.rig.orbit.target = target.copy()
 
-    def close(self) -> None:
-        for mode in self.modes:
-            mode.close()
-        scene = self.scene
-        if scene.live is not None:
-            # Closing joins the model's worker thread, which may still be importing torch: off the frame.
-            threading.Thread(target=scene.close, name=f"close {scene.name}", daemon=True).start()
-        else:
-            scene.close()
+    def close(self, wait: bool = False) -> threading.Thread:
+        """Stop the modes and the scene's workers. The chapter (which writes GL values) closes here;
+        the rest joins worker threads that may still be inside torch, so it runs off the frame thread
+        (``wait``: until it is done, as at exit, where a thread left inside torch aborts the process)."""
+        if self.chapters_mode is not None:
+            self.chapters_mode.close()
+
+        def finish():
+            for mode in self.modes:
+                if mode is not self.chapters_mode:
+                    mode.close()
+            self.scene.close()
+
+        closing = threading.Thread(target=finish, name=f"close {self.name}", daemon=True)
+        closing.start()
+        if wait:
+            closing.join(120)
+        return closing
 
 
 @dataclass
@@ -233,6 +243,9 @@ class Explorer:
 
     def __init__(self, renderer, scene: str = DEFAULT_SCENE, *, ui: bool = True, window_ui_factory=None,
                  ui_size=None, bindings=None, adaptive_quality: bool = True, autoplay: bool = False):
+        # Workers (scene loader, search, routing) share the interpreter with the frame thread: a
+        # shorter switch interval hands it back within 1 ms instead of 5 each time the frame yields it.
+        sys.setswitchinterval(SWITCH_INTERVAL_S)
         self.renderer = renderer
         self.autoplay = autoplay
         if bindings is None:
@@ -267,7 +280,8 @@ class Explorer:
         self.schedule.add("overlay", "quality", self._adapt)
         self.views: list[View] = []
         self._open_now(scene)
-        threading.Thread(target=warm_up, name="warm-up", daemon=True).start()
+        self.warm_up = threading.Thread(target=warm_up, name="warm-up", daemon=True)
+        self.warm_up.start()
 
     # ------------------------------------------------------------------ scenes
     @property
@@ -562,5 +576,7 @@ class Explorer:
                 "systems_ms": p.system_medians(), "quality": self.quality.level.name}
 
     def close(self) -> None:
+        """At exit: every session closed and its workers joined; a scene still building is closed too."""
         for view in self.views:
-            view.session.close()
+            view.session.close(wait=True)
+        self.loader.close()

@@ -78,6 +78,7 @@ def prepare_scene(name: str, renderer, viewport, *, autoplay: bool = False, star
 
         report("indexing the components", 0.9)
         tree = ComponentTree(scene.model.layout)
+        tree.build_search_index()  # here, not on the first keystroke
         chapters = model_chapters(scene.model)
         shared = shared_expert_slots(scene.model)
     report("ready", 1.0)
@@ -133,6 +134,17 @@ class SceneLoader:
                 else:
                     self._done.append(result)
                     self.pending = None
+
+    def close(self, timeout: float = 120.0) -> None:
+        """Drop what is queued, let a build in progress finish, and close whatever it built."""
+        with self._lock:
+            self._queued = None
+            thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+        while (result := self.poll()) is not None:
+            if result[0] is not None:
+                result[0].scene.close()
 
     def poll(self):
         """(PreparedScene or None, name, error) once a build finished; None while nothing finished."""

@@ -417,6 +417,16 @@ class MoeMode(Mode):
         except Exception as err:  # a routing that fails to build is named in the panel; the window stays up
             self._ready.append((None, f"simulated routing failed: {err}"))
 
+    def close(self) -> None:
+        if self.thread is not None:
+            # Still building simulated routing in torch: a thread left inside torch at exit aborts the process.
+            self.thread.join(60)
+            if self._ready and self._ready[0][0] is not None and self.routing is None:
+                self.routing = self._ready[0][0]
+        routing = getattr(self, "routing", None)
+        if routing is not None and routing is not self.session.scene.live and hasattr(routing, "close"):
+            routing.close()  # its routing worker thread; a live MoE closes with its scene
+
     def wait(self, timeout: float = 30.0) -> None:
         """Headless only (screenshots, tests): block until simulated routing is built."""
         if self.thread is not None:
