@@ -34,7 +34,7 @@ from llmviz.engine.profiler import Profiler
 from llmviz.engine.quality import AdaptiveQuality
 from llmviz.scenes import panels
 from llmviz.scenes.bookmarks import load_bookmarks
-from llmviz.scenes.explorer.loader import SceneLoader, prepare_scene
+from llmviz.scenes.explorer.loader import FrameGate, SceneLoader, prepare_scene
 from llmviz.scenes.explorer.modes import (ChapterMode, ExploreMode, FocusMode, LiveMode, MoeMode,
                                           shared_expert_slots)
 
@@ -259,7 +259,8 @@ class Explorer:
         self.profiler = Profiler()
         self.quality = AdaptiveQuality(enabled=adaptive_quality)
         self.catalog = panels.model_catalog()
-        self.loader = SceneLoader(renderer)
+        self.gate = FrameGate()
+        self.loader = SceneLoader(renderer, self.gate)
         self.ui = UiHost(renderer.ctx, ui_size or renderer.size, window_ui_factory) if ui else None
         self.pointer: tuple[float, float] | None = None  # target pixels; None: not over the window
         self.menu_actions: set[str] = set()  # actions chosen in a menu, pressed on the next frame
@@ -280,6 +281,8 @@ class Explorer:
         self.schedule.add("overlay", "quality", self._adapt)
         self.views: list[View] = []
         self._open_now(scene)
+        if hasattr(renderer, "warm_up"):
+            renderer.warm_up(self.session.engine.camera)
         self.warm_up = threading.Thread(target=warm_up, name="warm-up", daemon=True)
         self.warm_up.start()
 
@@ -440,7 +443,11 @@ class Explorer:
         """One whole frame: input, hand-over of a loaded scene, every view, the UI. Timed system by system."""
         self.profiler.begin()
         self._dt = min(max(float(dt), 0.0), 0.1)
-        self.schedule.run(self)
+        self.gate.drawing.set()
+        try:
+            self.schedule.run(self)
+        finally:
+            self.gate.drawing.clear()
         timings = {name: ms for name, ms in self.schedule.timings.items() if name != "views"}
         for i, view in enumerate(self.views):
             prefix = "" if i == 0 else f"view {i + 1}/"

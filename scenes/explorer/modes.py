@@ -393,7 +393,8 @@ class MoeMode(Mode):
         self._packets_key = None
         self.packet_layer = None  # a layer row chosen in the heatmap; None: the one nearest the camera
         self._packet_clock = 0.0
-        self.packets = PacketSystem(base_size=self._packet_size(model.layout))
+        size = session.prepared.packet_size or packet_size(model.layout)
+        self.packets = PacketSystem(base_size=size)
         self.thread = None
         if hasattr(scene.live, "stats"):
             self._ready.append((scene.live, None))
@@ -401,13 +402,6 @@ class MoeMode(Mode):
             self.thread = threading.Thread(target=self._prepare, name=f"routing {scene.name}", daemon=True)
             self.thread.start()
         self.actions = {"play_pause": self.play_pause, "next": self.step}
-
-    @staticmethod
-    def _packet_size(layout) -> float:
-        ids = np.asarray(layout.ids, dtype=str)
-        experts = np.flatnonzero(np.char.find(ids, ".moe.expert.") >= 0)
-        sizes = np.asarray(layout.size, np.float64)[experts if len(experts) else slice(None)]
-        return float(max(np.median(sizes[:, :2].min(axis=1)) * 0.18, 1e-3))
 
     def _prepare(self) -> None:
         try:
@@ -590,9 +584,19 @@ def model_chapters(model) -> tuple[list, str]:
         return [], f"chapters not loaded: {err}"
 
 
+def rows_containing(layout, part: str) -> np.ndarray:
+    """Layout rows whose id contains ``part``. A plain loop on purpose: numpy's string functions over
+    GPT-3's 122k ids hold the interpreter for ~40 ms in one call, and this runs beside drawn frames."""
+    return np.fromiter((i for i, name in enumerate(layout.ids) if part in name), np.int64)
+
+
 def shared_expert_slots(model) -> np.ndarray:
     """Entity slots of a model's shared experts (always lit, softly: a focus elsewhere still dims them)."""
-    ids = np.asarray(model.layout.ids, dtype=str)
-    if not len(ids):
-        return np.zeros(0, np.int64)
-    return np.asarray(model.block_slots[np.char.find(ids, ".moe.shared.") >= 0], np.int64)
+    return np.asarray(model.block_slots[rows_containing(model.layout, ".moe.shared.")], np.int64)
+
+
+def packet_size(layout) -> float:
+    """Routing packets' size: a fraction of the experts' typical face."""
+    experts = rows_containing(layout, ".moe.expert.")
+    sizes = np.asarray(layout.size, np.float64)[experts if len(experts) else slice(None)]
+    return float(max(np.median(sizes[:, :2].min(axis=1)) * 0.18, 1e-3))
