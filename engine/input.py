@@ -39,7 +39,7 @@ ACTIONS: dict[str, str] = {
     "toggle_profiler": BUTTON, "frame_selection": BUTTON, "play_pause": BUTTON,
     "next_model": BUTTON, "previous_model": BUTTON,
     "back_step": BUTTON, "next_chapter": BUTTON, "previous_chapter": BUTTON,
-    "toggle_chapters": BUTTON, "toggle_tour": BUTTON, "search": BUTTON, "quit": BUTTON,
+    "toggle_chapters": BUTTON, "toggle_tour": BUTTON, "search": BUTTON, "quit": BUTTON, "toggle_quality": BUTTON,
     **{f"preset_{i}": BUTTON for i in range(1, 6)},
     **{f"bookmark_save_{i}": BUTTON for i in range(1, 10)},
     **{f"bookmark_go_{i}": BUTTON for i in range(1, 10)},

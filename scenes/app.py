@@ -162,7 +162,7 @@ class ExplorerWindow(mglw.WindowConfig):
 
 def run_window(scene: str | None, size: str, frames: int | None = None, screenshot: str | None = None, *,
                view: str | None = None, hover: tuple[float, float] | None = None,
-               stats_json: str | None = None) -> int:
+               stats_json: str | None = None, adaptive: bool = True) -> int:
     """Open the explorer on ``scene``; ``view`` names a camera preset to start at, ``hover`` holds the
     pointer still at window pixel (x, y) (screenshots of tooltips and lit cells); with ``frames``,
     ``stats_json`` receives the window's wall-clock figures."""
@@ -177,7 +177,7 @@ def run_window(scene: str | None, size: str, frames: int | None = None, screensh
         return 2
     ExplorerWindow.window_size = parse_size(size)
     ExplorerWindow.options = {"scene": scene, "frames": frames, "screenshot": screenshot, "view": view,
-                              "hover": hover, "stats_json": stats_json}
+                              "hover": hover, "stats_json": stats_json, "adaptive": adaptive}
     try:
         mglw.run_window_config(ExplorerWindow, args=["--window", "pyglet"])
     except Exception as err:  # no GL 3.3 context, display refused, …: one line, not a traceback

@@ -83,6 +83,7 @@ class MenuState:
     bookmarks: tuple = ()           # saved bookmark numbers
     focused: bool = False
     live: bool = False
+    adaptive: bool = False          # adaptive quality on
 
 
 def _action_item(choice: MenuChoice, label: str, shortcut: str, action: str, selected: bool = False,
@@ -170,6 +171,8 @@ def main_menu(catalog: list[CatalogEntry], current: str, presets: list[str], pro
         imgui.separator()
         _action_item(choice, "Next model", "]", "next_model")
         _action_item(choice, "Previous model", "[", "previous_model")
+        _action_item(choice, "Adaptive quality (holds 60 FPS by lowering detail)", "", "toggle_quality",
+                     (state or MenuState()).adaptive)
         imgui.separator()
         _action_item(choice, "Quit", "Ctrl+Q", "quit")
         imgui.end_menu()

@@ -94,3 +94,26 @@ def test_engine_and_stress_render_do_not_import_torch():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_bench_app_reports_the_whole_frame_beside_the_bare_engine():
+    proc = subprocess.run([sys.executable, "-m", "llmviz.scenes.cli.main", "bench", "--scene", "stress:2000", "--app",
+                           "--interact", "--frames", "12", "--size", "320x180", "--baseline-frames", "0", "--json"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    r = json.loads(proc.stdout)
+    for key in ("fps_median", "fps_p5", "wall_fps", "engine_fps_median", "frame_ms_max", "frames_over_50ms",
+                "profiler_fps", "systems_ms", "ratio_app_vs_engine", "interact"):
+        assert key in r, key
+    # The app frame is the engine's systems plus the explorer's own, every one timed.
+    assert {"events", "ui", "picking", "camera", "flags", "frustum_hlod", "render", "present"} <= set(r["systems_ms"])
+    assert r["engine"]["frames"] == 12 and r["frames_counted"] == 12
+    steps = r["interact"]["steps"]
+    assert steps["switch"]["back_to"] == "stress:2000" and steps["switch"]["to"] != "stress:2000"
+    assert r["interact"]["frames"] >= sum(s["frames_counted"] for s in steps.values()) > 0
+
+
+def test_bench_interact_needs_app():
+    proc = subprocess.run([sys.executable, "-m", "llmviz.scenes.cli.main", "bench", "--scene", "stress:100",
+                           "--interact"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "need --app" in proc.stderr and "Traceback" not in proc.stderr

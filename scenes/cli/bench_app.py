@@ -179,7 +179,7 @@ def run_interaction(ex, renderer, driver) -> dict:
         run("switch", 10)
         if not target_back:
             away = ex.session.name
-            ex.do("previous_model")
+            ex.request_scene(here)  # back where it started ([ would go to the menu's neighbour)
     out = {name: t.summary() for name, t in steps.items()}
     if "search" in steps:
         out["search"]["results"] = getattr(steps["search"], "result_count", 0)

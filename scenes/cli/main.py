@@ -81,6 +81,8 @@ def build_parser(command: str | None) -> argparse.ArgumentParser:
     window.add_argument("--frames", type=int, default=None, help="close after this many frames (for checks)")
     window.add_argument("--screenshot", default=None, help="with --frames: save the last frame to this PNG")
     window.add_argument("--view", default=None, help="start at this camera preset (e.g. 'first block')")
+    window.add_argument("--fixed-quality", action="store_true",
+                        help="full detail always: no adaptive lowering of detail when frames are slow")
     window.add_argument("--stats-json", default=None,
                         help="with --frames: write the window's wall-clock frame figures to this JSON file")
     # For screenshots of tooltips: hold the pointer still at window pixel X,Y.
@@ -128,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
                 if not args.frames:
                     raise CliError("llmviz: --stats-json needs --frames N (the window closes after N frames)")
             return run_window(args.scene, args.size, args.frames, args.screenshot, view=args.view, hover=hover,
-                              stats_json=args.stats_json)
+                              stats_json=args.stats_json, adaptive=not args.fixed_quality)
         return int(args.func(args) or 0)
     except CliError as err:
         print(str(err), file=sys.stderr)
@@ -142,4 +144,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run as `python -m llmviz.scenes.cli.main`: use the package's module, not this __main__ copy, so the
+    # CliError the subcommands raise (imported from the package) is the one main() catches.
+    from llmviz.scenes.cli.main import main as package_main
+
+    sys.exit(package_main())

@@ -271,7 +271,8 @@ class Explorer:
         self.frames = 0
         self.global_actions = {"toggle_profiler": self.toggle_profiler, "next_model": lambda: self._step_model(+1),
                                "previous_model": lambda: self._step_model(-1), "toggle_chapters": self.toggle_chapters,
-                               "toggle_tour": self.toggle_tour, "search": self.open_search, "quit": self.quit}
+                               "toggle_tour": self.toggle_tour, "search": self.open_search, "quit": self.quit,
+                               "toggle_quality": self.toggle_quality}
         self.quit_requested = False
         self.schedule = Schedule()
         self.schedule.add("input", "events", self._input)
@@ -399,6 +400,12 @@ class Explorer:
         if self.session.focus_mode is not None:
             self.session.focus_mode.open_search()
 
+    def toggle_quality(self) -> None:
+        """Adaptive quality on or off (off: full detail whatever the frame time)."""
+        self.quality.enabled = not self.quality.enabled
+        self.quality.reset()
+        self._apply_quality()
+
     def quit(self) -> None:
         self.quit_requested = True
 
@@ -523,7 +530,7 @@ class Explorer:
                                  session.focus_mode is not None and session.focus_mode.tree_on,
                                  tuple(sorted(session.rig.bookmarks)),
                                  session.focus_mode is not None and session.focus_mode.node is not None,
-                                 session.scene.live is not None)
+                                 session.scene.live is not None, self.quality.enabled)
         choice = panels.main_menu(self.catalog, session.name, session.presets, self.overlay.visible, session.rig.mode,
                                   state)
         top = choice.height + panels.banner(choice.height, w, session.title, session.params, session.status,
