@@ -214,8 +214,14 @@ def init_gpt2(model: nn.Module, n_layers: int, residual_outputs: tuple[str, ...]
 def embed(model, idx: torch.Tensor, record) -> torch.Tensor:
     """X = E_token[idx] + E_pos[t], recording tokens and both embeddings for batch row 0."""
     T = idx.shape[1]
+    # Bad input is refused here, where training, tracing and generation all pass, with one line
+    # saying what is wrong (an empty sequence would otherwise give empty arrays and a torch warning).
+    if T == 0:
+        raise ValueError("empty input: at least one token is needed")
     if T > model.cfg.context_length:
         raise ValueError(f"{T} tokens exceed the context of {model.cfg.context_length}")
+    if int(idx.min()) < 0 or int(idx.max()) >= model.cfg.vocab_size:
+        raise ValueError(f"token ids must lie in 0..{model.cfg.vocab_size - 1}, got {idx.min()}..{idx.max()}")
     tok = model.embed["tok"](idx)
     pos = model.embed["pos"].weight[:T]
     x = tok + pos
