@@ -36,7 +36,9 @@ Kind = Literal["decoder-only", "encoder-decoder", "ssm", "hybrid", "multimodal"]
 # The sequence mixer of a layer; the feed-forward part is described separately (d_ff / moe).
 Mixer = Literal["attention", "mamba", "mamba2", "rwkv4", "rwkv6"]
 Norm = Literal["layernorm", "rmsnorm"]
-Activation = Literal["gelu", "quick_gelu", "relu", "relu2", "silu", "swiglu", "geglu"]
+# "gelu" is the exact erf GELU; "gelu_tanh" its tanh approximation (GPT-2's "gelu_new"), which
+# GPT-2 and the nano-GPT run: the spec names the function that runs.
+Activation = Literal["gelu", "gelu_tanh", "quick_gelu", "relu", "relu2", "silu", "swiglu", "geglu"]
 PosEncoding = Literal["learned", "rope", "sinusoidal", "alibi", "none"]
 Unembedding = Literal["tied", "untied", "none"]
 # topk-softmax: softmax over the k best logits (Mixtral; equal to softmax, top-k, renormalise).

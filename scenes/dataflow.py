@@ -67,7 +67,7 @@ DATAFLOW: list[tuple[str, str, str, list[str]]] = [
     *_layer_norm(f"{_B}.ln2", f"{_B}.resid1"),
     (f"{_B}.mlp.fc[t, f]", "linear", "b + dot(LN row, W row)",
      [f"{_B}.ln2.out[t, :]", f"{_B}.mlp.fc.weight[f, :]", f"{_B}.mlp.fc.bias[f]"]),
-    (f"{_B}.mlp.gelu[t, f]", "gelu", "GELU", [f"{_B}.mlp.fc[t, f]"]),
+    (f"{_B}.mlp.gelu[t, f]", "gelu_tanh", "GELU, tanh approximation", [f"{_B}.mlp.fc[t, f]"]),
     (f"{_B}.mlp.proj[t, c]", "linear", "b + dot(GELU row, W row)",
      [f"{_B}.mlp.gelu[t, :]", f"{_B}.mlp.proj.weight[c, :]", f"{_B}.mlp.proj.bias[c]"]),
     (f"{_B}.resid2[t, c]", "residual_add", "X + MLP(X)", [f"{_B}.resid1[t, c]", f"{_B}.mlp.proj[t, c]"]),
@@ -300,11 +300,11 @@ def _concat_projection(cell, vals):
 _GELU_C = math.sqrt(2.0 / math.pi)
 
 
-def _gelu(cell, vals):
+def _gelu_tanh(cell, vals):
     x = float(vals[0])
     inner = _GELU_C * (x + 0.044715 * x ** 3)  # GPT-2's tanh approximation ("gelu_new")
     return (0.5 * x * (1.0 + math.tanh(inner)),
-            f"GELU(x) = 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))) = 0.5·{_term(x)}·(1 + tanh({format_number(inner)})) "
+            f"GELU_tanh(x) = 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))) = 0.5·{_term(x)}·(1 + tanh({format_number(inner)})) "
             f"= {RESULT}")
 
 
@@ -313,7 +313,7 @@ OPS = {
     "ln_mean": _ln_mean, "ln_std": _ln_std, "ln_normalise": _ln_normalise,
     "linear": _linear, "unembed": _unembed, "scaled_dot": _scaled_dot, "causal_mask": _causal_mask,
     "softmax": _softmax, "prob_softmax": _softmax, "weighted_sum": _weighted_sum,
-    "concat_projection": _concat_projection, "gelu": _gelu,
+    "concat_projection": _concat_projection, "gelu_tanh": _gelu_tanh,
 }
 
 # ---- explain -----------------------------------------------------------------------------------

@@ -45,7 +45,7 @@ from .layout_parts import (ATTACHED_GAP, KIND_ACTIVATION, KIND_BIAS, KIND_COMPON
 EXPERT_SCALE = 0.25        # an expert is drawn at a quarter of its matrix's size: a bank of
                            # 256 stays beside the residual stream instead of dwarfing it
 BANK_ASPECT = 2.0          # head and expert banks about twice as wide as tall
-ACTIVATION_NAMES = {"gelu": "GELU", "quick_gelu": "QuickGELU", "relu": "ReLU", "relu2": "ReLU²",
+ACTIVATION_NAMES = {"gelu": "GELU", "gelu_tanh": "GELU (tanh)", "quick_gelu": "QuickGELU", "relu": "ReLU", "relu2": "ReLU²",
                     "silu": "SiLU", "swiglu": "SiLU", "geglu": "GELU"}
 
 
@@ -249,7 +249,7 @@ def mlp_band(d: Dims) -> tuple[Part, str]:
                        "mlp.down.bias" if bias else None)]
         out = "mlp.down"
     else:
-        act_id = "mlp.gelu" if arch.activation in (None, "gelu") else "mlp.act"
+        act_id = "mlp.gelu" if arch.activation in (None, "gelu", "gelu_tanh") else "mlp.act"
         rows = [linear("mlp.fc.weight", (f, c), "W_fc", "mlp.fc", (tok, f), "fc",
                        "mlp.fc.bias" if bias else None,
                        after=(block(act_id, KIND_ACTIVATION, (tok, f), act),)),
