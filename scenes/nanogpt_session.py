@@ -3,7 +3,8 @@
 The session never blocks a frame: it submits token lists to the simulation worker and picks
 the traces up in ``update``. The worker also hands over the weights once, so the main thread
 never imports torch. Sampling happens here, from the trace's probabilities, so what the screen
-shows is exactly the distribution the token was drawn from.
+shows is exactly the distribution the token was drawn from, with models/sim/sampling.py's sampler,
+the one `llmviz generate` uses: the same seed and temperature give the same letters in both.
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from llmviz.models.sim import sort_task
+from llmviz.models.sim.sampling import Sampler, next_token_distribution
 from llmviz.scenes.worker_session import WorkerSession, traced_model_compute
 
 DEFAULT_INPUT = "CBABBC"
@@ -47,7 +49,7 @@ class NanoGptSession(WorkerSession):
 
     def __post_init__(self):
         self.tokens = sort_task.parse_input(self.input_text)
-        self._rng = np.random.default_rng(self.seed)
+        self._sampler = Sampler(self.seed)
         self._start_worker(traced_model_compute(_load_nanogpt(self.weights_path)))
         self._since_step = 0.0
         self._submit()
@@ -61,7 +63,7 @@ class NanoGptSession(WorkerSession):
         except sort_task.SortInputError as err:
             return str(err)
         self.input_text, self.tokens, self.steps = text, tokens, []
-        self._rng = np.random.default_rng(self.seed)
+        self._sampler = Sampler(self.seed)
         self.playing = False
         self._submit()
         return None
@@ -77,18 +79,14 @@ class NanoGptSession(WorkerSession):
         """P(next letter) at the last position, tempered as sampling will use it."""
         if self.trace is None:
             return None
-        logits = np.asarray(self.trace["logits"][-1], np.float64)
-        if self.temperature > 0:
-            logits = logits / self.temperature
-        e = np.exp(logits - logits.max())
-        return e / e.sum()
+        return next_token_distribution(self.trace["logits"][-1], self.temperature)
 
     def step(self) -> bool:
         """Append one token drawn from the current trace; False if there is none yet or the output is full."""
         if self.busy or self.trace is None or not self.can_generate:
             return False
         probs = self.next_distribution()
-        token = int(np.argmax(probs)) if self.temperature == 0 else int(self._rng.choice(len(probs), p=probs))
+        token = self._sampler.pick(probs, self.temperature)
         self.steps.append(GenerationStep(token, probs))
         self.tokens = self.tokens + [token]
         if len(self.tokens) <= sort_task.CONTEXT_LENGTH:

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from llmviz.models.sim import sort_task
+from llmviz.models.sim.sampling import Sampler, next_token_distribution
 from llmviz.models.sim.tensor_ids import activation_ids, weight_ids
 from llmviz.models.sim.trace import ActivationTrace
 
@@ -164,22 +165,16 @@ class NanoGPT(nn.Module):
         """Continues one sequence; per step the chosen token and the distribution it came from.
 
         Temperature 0 is greedy (argmax; `probs` is then the plain softmax of the logits);
-        above 0, the token is sampled from softmax(logits / temperature) with a generator
-        seeded by `seed`, and `probs` is that tempered distribution.
+        above 0, the token is sampled from softmax(logits / temperature) by sampling.Sampler(seed),
+        the window's sampler too, and `probs` is that tempered distribution.
         """
-        if temperature < 0:
-            raise ValueError("temperature must be >= 0")
-        gen = torch.Generator().manual_seed(seed)
+        sampler = Sampler(seed)
         seq = list(tokens)
         out = []
         for _ in range(steps):
             logits = self.forward(torch.tensor([seq[-self.cfg.context_length:]]))[0, -1]
-            if temperature == 0:
-                probs = torch.softmax(logits, -1)
-                choice = int(probs.argmax())
-            else:
-                probs = torch.softmax(logits / temperature, -1)
-                choice = int(torch.multinomial(probs, 1, generator=gen))
+            probs = next_token_distribution(logits.numpy(), temperature)
+            choice = sampler.pick(probs, temperature)
             seq.append(choice)
             out.append({"token": choice, "probs": probs.tolist()})
         return out

@@ -9,7 +9,7 @@ from llmviz.scenes.cli.common import shown
 GENERATORS = ("nano-gpt",)
 # 0 is greedy; below MIN the tempered logits overflow float32 and the probabilities turn into NaN.
 MIN_TEMPERATURE, MAX_TEMPERATURE = 0.01, 100.0
-MAX_SEED = 2**63 - 1  # torch's generator takes a signed 64-bit seed
+MAX_SEED = 2**63 - 1  # the bound the CLI has always had (numpy's generator, models/sim/sampling.py, takes any)
 
 
 def add_parser(subparsers) -> None:
