@@ -204,3 +204,26 @@ def build_model_scene(spec: ModelSpec, renderer=None, *, with_data: bool = True,
             renderer.write_data(int(regions[i, 0]), int(regions[i, 1]),
                                 np.full((int(regions[i, 3]), int(regions[i, 2])), np.nan, np.float32))
     return ModelScene(spec, layout, world, block_slots, group_slots, regions)
+
+
+def build_outline_world(layout: Layout) -> tuple[World, np.ndarray]:
+    """The model's outline while its blocks are still being spawned: one translucent box per top-level
+    group (the embedding, each layer, the output), in the colours the full scene will have, with the
+    section titles. Returns the world and the slots of its boxes. A few hundred entities at most."""
+    top = np.flatnonzero(layout.group_parent == 0)
+    titled = np.flatnonzero(np.isin(layout.text_group, top)) if len(layout.text) else np.zeros(0, np.int64)
+    world = World(capacity=len(top) + len(titled) + 8)
+    colors = _group_colors(layout)[top]
+    boxes = world.spawn(len(top), transform={"position": layout.group_center[top],
+                                              "scale": np.maximum(layout.group_size[top], 1e-3)},
+                        bounds={}, renderable={"color": np.c_[colors, np.full(len(top), GROUP_PROXY_ALPHA)],
+                                               "material": MATERIAL_TRANSLUCENT},
+                        lod={"thresholds": PROXY_LOD_PX})
+    if len(titled):
+        heights = layout.text_height[titled]
+        texts = world.spawn(len(titled), transform={"position": layout.text_position[titled],
+                                                    "scale": np.c_[heights, heights, np.ones(len(titled))]},
+                            bounds={})
+        world.add_labels(texts, [layout.text[i] for i in titled], height=heights, color=(0.95, 0.95, 0.98, 1.0),
+                         min_px=8.0)
+    return world, world.slots(boxes)

@@ -82,7 +82,8 @@ def _build_stress(name: str, count: int, renderer, data=None) -> BuiltScene:
                       caption=f"stress: {count:,} boxes in {len(scene.groups):,} clusters", camera_mode="fly")
 
 
-def _build_model(spec, renderer, autoplay: bool = False, data=None) -> BuiltScene:
+def _build_model(spec, renderer, autoplay: bool = False, data=None, on_layout=None) -> BuiltScene:
+    from llmviz.scenes.layout import layout_model
     from llmviz.scenes.live import LIVE_MOE_MODELS, LiveModel, is_live
     from llmviz.scenes.model_scene import build_model_scene
     from llmviz.scenes.model_paths import model_path, preset_camera
@@ -90,7 +91,10 @@ def _build_model(spec, renderer, autoplay: bool = False, data=None) -> BuiltScen
     moe_live = spec.id in LIVE_MOE_MODELS
     live_model = is_live(spec) or moe_live
     # The small MoEs read text, so their blocks get rows for 32 characters rather than 11 tokens.
-    scene = build_model_scene(spec, data or renderer, with_data=live_model, n_tokens=32 if moe_live else None)
+    layout = layout_model(spec, 32 if moe_live else None)
+    if on_layout is not None:
+        on_layout(spec, layout)  # the outline can be shown while the blocks are spawned
+    scene = build_model_scene(spec, data or renderer, with_data=live_model, layout=layout)
     live = None
     if live_model and renderer is not None:
         if moe_live:
@@ -154,13 +158,14 @@ def parse_scene(name: str):
         raise SceneError(f"unknown scene {name!r} ({err}); scenes are: {'; '.join(scene_names())}") from None
 
 
-def build_scene(name: str, renderer=None, autoplay: bool = False, data=None) -> BuiltScene:
+def build_scene(name: str, renderer=None, autoplay: bool = False, data=None, on_layout=None) -> BuiltScene:
     """Build a scene by name; ``autoplay`` keeps a live model generating (benchmarks).
 
     ``data`` (a DataStaging) takes the data atlas's allocations and uploads in place of the
-    renderer, so the scene can be built off the frame thread; nothing then touches GL.
+    renderer, so the scene can be built off the frame thread; nothing then touches GL. ``on_layout(spec,
+    layout)`` is called for model scenes once the layout exists, before any entity (progressive loading).
     """
     kind, arg = parse_scene(name)
     if kind == "stress":
         return _build_stress(name, arg, renderer, data)
-    return _build_model(arg, renderer, autoplay, data)
+    return _build_model(arg, renderer, autoplay, data, on_layout)

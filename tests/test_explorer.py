@@ -52,6 +52,11 @@ def wait_until(ex, condition, timeout=60.0):
     return condition()
 
 
+def opened(ex, name):
+    """The scene ``name`` is on screen whole (not only its outline)."""
+    return lambda: ex.session.name == name and not ex.session.prepared.outline
+
+
 def cell_center(layout, i, r, c):
     center, size = layout.center[i], layout.size[i]
     return np.array([center[0] - size[0] / 2 + (c + 0.5) * size[0] / layout.cols[i],
@@ -91,12 +96,13 @@ def test_keys_hover_presets_and_switching_without_stalling(renderer):
         tap(ex, "BRACKETRIGHT")
         # The next model builds on a worker: the request returns at once and nano-GPT keeps drawing.
         assert time.perf_counter() - start < 5.0
-        assert wait_until(ex, lambda: ex.session.name == expected)
+        assert wait_until(ex, opened(ex, expected))
         frame(ex)
         assert ex.switch_seconds is not None and ex.notice == ""
         ex.request_scene("gpt-3-175b")
         assert ex.session.name == expected and ex.loader.busy  # still the old scene while the new one builds
-        assert wait_until(ex, lambda: ex.session.name == "gpt-3-175b")
+        assert not ex.session.prepared.outline
+        assert wait_until(ex, opened(ex, "gpt-3-175b"))
         assert not ex.session.explore.highlight.marked
     finally:
         ex.close()
@@ -239,7 +245,7 @@ def test_moe_routing_packets_experts_export_and_shared_experts(renderer, tmp_pat
         with np.load(tmp_path / "routing.npz") as data:
             assert data["topk"].shape[-1] == 1
         ex.request_scene("deepseek-v3")
-        assert wait_until(ex, lambda: ex.session.name == "deepseek-v3")
+        assert wait_until(ex, opened(ex, "deepseek-v3"))
         ds = ex.session.moe_mode
         ds.wait()
         assert wait_until(ex, lambda: ds.panel is not None and len(ds.packets) > 0)
@@ -302,4 +308,32 @@ def test_render_scale_draws_the_same_picture_with_fewer_pixels(renderer):
         assert np.abs(half - full).mean() < 12 and not np.array_equal(half, full)
     finally:
         renderer.render_scale = 1.0
+        ex.close()
+
+
+def test_a_model_shows_its_outline_first_then_its_blocks_where_the_user_looks(renderer):
+    ex = make(renderer, "stress:500")
+    try:
+        ex.request_scene("gpt-2-small")
+        states = []
+        end = time.perf_counter() + 60
+        moved = False
+        while time.perf_counter() < end:
+            frame(ex)
+            s = ex.session
+            state = (s.name, s.prepared.outline)
+            if not states or states[-1] != state:
+                states.append(state)
+            if s.prepared.outline and not moved:
+                s.rig.camera.position = s.rig.camera.position + np.array([1.0, 2.0, 3.0])  # the user flies meanwhile
+                moved_to = s.rig.camera.position.copy()
+                moved = True
+            if state == ("gpt-2-small", False):
+                break
+        assert states == [("stress:500", False), ("gpt-2-small", True), ("gpt-2-small", False)]
+        np.testing.assert_allclose(ex.session.engine.camera.position, moved_to)  # the full scene keeps the view
+        assert ex.outline_seconds is not None and ex.switch_seconds >= ex.outline_seconds
+        outline_boxes = ex.session.model.layout.group_parent == 0
+        assert outline_boxes.sum() > 12  # the outline had one box per top-level group: embedding, layers, output
+    finally:
         ex.close()

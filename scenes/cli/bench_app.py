@@ -170,21 +170,22 @@ def run_interaction(ex, renderer, driver) -> dict:
         ex.toggle_chapters()
     here = ex.session.name
     ex.do("next_model")
+    away = ex.loader.pending
     switch = steps.setdefault("switch", FrameTimes(4000))
-    driver.times = switch
-    for target_back in (False, True):
+    seconds = []
+    for target in (away, here):
+        driver.times = switch
         deadline = time.perf_counter() + SWITCH_TIMEOUT_S
-        while (ex.session.name == here) != target_back and time.perf_counter() < deadline:
-            driver.step()
+        while not (ex.session.name == target and not ex.session.prepared.outline) and time.perf_counter() < deadline:
+            driver.step()  # the outline, then the whole scene: every frame of the wait counts
         run("switch", 10)
-        if not target_back:
-            away = ex.session.name
+        seconds.append(ex.switch_seconds)
+        if target == away:
             ex.request_scene(here)  # back where it started ([ would go to the menu's neighbour)
     out = {name: t.summary() for name, t in steps.items()}
     if "search" in steps:
         out["search"]["results"] = getattr(steps["search"], "result_count", 0)
-    out["switch"]["to"] = away if "away" in locals() else None
-    out["switch"]["back_to"] = ex.session.name
+    out["switch"].update(to=away, back_to=ex.session.name, seconds=seconds)
     total = sum(t.over for t in steps.values())
     return {"steps": out, "frames_over_50ms": int(total), "frame_ms_max": float(max(t.max for t in steps.values())),
             "frames": int(sum(t.n for t in steps.values()))}

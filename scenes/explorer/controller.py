@@ -34,7 +34,7 @@ from llmviz.engine.profiler import Profiler
 from llmviz.engine.quality import AdaptiveQuality
 from llmviz.scenes import panels
 from llmviz.scenes.bookmarks import load_bookmarks
-from llmviz.scenes.explorer.loader import FrameGate, SceneLoader, prepare_scene
+from llmviz.scenes.explorer.loader import SceneLoader, prepare_scene
 from llmviz.scenes.explorer.modes import (ChapterMode, ExploreMode, FocusMode, LiveMode, MoeMode,
                                           shared_expert_slots)
 
@@ -259,12 +259,12 @@ class Explorer:
         self.profiler = Profiler()
         self.quality = AdaptiveQuality(enabled=adaptive_quality)
         self.catalog = panels.model_catalog()
-        self.gate = FrameGate()
-        self.loader = SceneLoader(renderer, self.gate)
+        self.loader = SceneLoader(renderer)
         self.ui = UiHost(renderer.ctx, ui_size or renderer.size, window_ui_factory) if ui else None
         self.pointer: tuple[float, float] | None = None  # target pixels; None: not over the window
         self.menu_actions: set[str] = set()  # actions chosen in a menu, pressed on the next frame
         self.switch_seconds: float | None = None  # from choosing a model to its first frame on screen
+        self.outline_seconds: float | None = None  # from choosing a model to its outline on screen
         self._switch_started: float | None = None
         self._frame_end: float | None = None
         self.present_ms = 0.0  # time from the end of the frame's work to its presentation (swap, display)
@@ -307,6 +307,7 @@ class Explorer:
         if name == self.session.name and not self.loader.busy:
             return
         self._switch_started = time.perf_counter()
+        self._pending_first_frame = False  # the first frame that counts is the new scene's
         self.loader.request(name, self._view_size(), self.autoplay)
 
     def _take_loaded_scene(self, frame) -> None:
@@ -322,18 +323,27 @@ class Explorer:
         self.notice = ""
 
     def _adopt(self, prepared) -> None:
-        """Swap a prepared scene into the first view: staged uploads played back, modes made, the old one closed."""
+        """Swap a prepared scene into the first view: staged uploads played back, modes made, the old one closed.
+
+        A model's outline comes first (progressive loading); when its full scene follows, the camera
+        stays where the user had it meanwhile."""
         prepared.staging.apply(self.renderer)
         session = SceneSession(self, prepared)
         if self.views:
             old = self.views[0].session
+            if old.prepared.outline and old.name == session.name:
+                session.rig.camera.position = old.rig.camera.position.copy()
+                session.rig.camera.orientation = old.rig.camera.orientation.copy()
+                session.rig.transition = old.rig.transition
             self.views[0] = View(session, self.views[0].rect)
             old.close()
         else:
             self.views.append(View(session))
         self.quality.reset()
         self._apply_quality()
-        self._pending_first_frame = True
+        self._pending_first_frame = not prepared.outline
+        if prepared.outline and self._switch_started is not None:
+            self.outline_seconds = time.perf_counter() - self._switch_started
 
     def add_view(self, name: str, rect) -> View:
         """Show scene ``name`` in another rectangle of the frame (split screen); built here, beside the others."""
@@ -347,11 +357,16 @@ class Explorer:
         return view
 
     def wait_for_scene(self, timeout: float = 60.0) -> None:
-        """Headless only: block until a requested scene is built, then swap it in."""
-        result = self.loader.wait(timeout)
-        if result is not None:
+        """Headless only: block until a requested scene is built (its outline, then the scene), swapping each in."""
+        end = time.perf_counter() + timeout
+        while time.perf_counter() < end:
+            result = self.loader.wait(max(0.0, end - time.perf_counter()))
+            if result is None:
+                return
             self.loader._done.insert(0, result)
             self._take_loaded_scene(None)
+            if result[0] is None or not result[0].outline:
+                return
 
     def wait_for_values(self, timeout: float = 30.0) -> bool:
         """Headless only: block until the live model's first values (and simulated routing) are ready."""
@@ -450,11 +465,7 @@ class Explorer:
         """One whole frame: input, hand-over of a loaded scene, every view, the UI. Timed system by system."""
         self.profiler.begin()
         self._dt = min(max(float(dt), 0.0), 0.1)
-        self.gate.drawing.set()
-        try:
-            self.schedule.run(self)
-        finally:
-            self.gate.drawing.clear()
+        self.schedule.run(self)
         timings = {name: ms for name, ms in self.schedule.timings.items() if name != "views"}
         for i, view in enumerate(self.views):
             prefix = "" if i == 0 else f"view {i + 1}/"

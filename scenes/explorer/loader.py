@@ -10,7 +10,6 @@ while another builds waits for it and then replaces it.
 """
 from __future__ import annotations
 
-import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -46,12 +45,37 @@ class PreparedScene:
     chapters: object = None  # (chapters of this model, error or "") read from the bundled files
     shared_experts: object = None  # entity slots always lit
     packet_size: float = 0.0  # routing packets' size (MoE scenes)
+    outline: bool = False  # only the model's outline: the full scene follows
+
+
+def prepare_outline(spec, layout, renderer, viewport, started: float) -> PreparedScene:
+    """The model's outline (scenes/model_scene.py build_outline_world) as a scene to show at once."""
+    from llmviz.scenes.model_paths import model_path, preset_camera
+    from llmviz.scenes.model_scene import build_outline_world
+    from llmviz.scenes.registry import BuiltScene
+
+    world, slots = build_outline_world(layout)
+    presets = layout.presets
+    scene = BuiltScene(spec.id, world, lambda vp: preset_camera(presets["overview"], vp, layout), model_path(layout),
+                       slots, caption=spec.name, presets=presets,
+                       status="loading: the model's outline; its blocks follow in a moment")
+    camera = scene.start_camera(viewport)
+    engine = Engine(world, camera, renderer)
+    engine.transform.update()
+    if engine.labels is not None:
+        engine.labels.rebuild(world)
+    center, radius = scene_extent(world)
+    rig = CameraRig(camera, scene_center=center, scene_radius=radius)
+    width = renderer.data_packer.width if renderer is not None else 2048
+    return PreparedScene(spec.id, scene, engine, rig, DataStaging(width, width, getattr(renderer, "data_packer", None)),
+                         started, time.perf_counter() - started, outline=True)
 
 
 def prepare_scene(name: str, renderer, viewport, *, autoplay: bool = False, started: float | None = None,
-                  progress=None, share_atlas: bool = False) -> PreparedScene:
+                  progress=None, share_atlas: bool = False, on_outline=None) -> PreparedScene:
     """Everything of opening ``name`` that needs no GL: safe on a worker thread. ``share_atlas`` allocates
-    data regions beside the scenes already shown (another view) instead of replacing them."""
+    data regions beside the scenes already shown (another view) instead of replacing them. ``on_outline``
+    receives the model's outline (a PreparedScene) as soon as its layout exists."""
     from llmviz.scenes.registry import build_scene
 
     started = time.perf_counter() if started is None else started
@@ -59,7 +83,12 @@ def prepare_scene(name: str, renderer, viewport, *, autoplay: bool = False, star
     report("building the layout and the world", 0.1)
     width = renderer.data_packer.width if renderer is not None else 2048
     staging = DataStaging(width, width, renderer.data_packer if share_atlas and renderer is not None else None)
-    scene = build_scene(name, renderer, autoplay=autoplay, data=staging)
+    on_layout = None
+    if on_outline is not None:
+        def on_layout(spec, layout):
+            on_outline(prepare_outline(spec, layout, renderer, viewport, started))
+            report("spawning the blocks", 0.3)
+    scene = build_scene(name, renderer, autoplay=autoplay, data=staging, on_layout=on_layout)
     report("placing the camera", 0.6)
     camera = scene.start_camera(viewport)
     engine = Engine(scene.world, camera, renderer)
@@ -90,39 +119,11 @@ def prepare_scene(name: str, renderer, viewport, *, autoplay: bool = False, star
                          tree, chapters, shared, size)
 
 
-class FrameGate:
-    """Lets background work give way to frames: the frame thread marks its frames, and a worker that
-    installed ``yield_to_frames`` pauses briefly, every couple of milliseconds of its own Python, while
-    a frame is being drawn. Both share one interpreter lock; without this a build on the worker
-    stretches frames to 30-50 ms on a two-core machine."""
-
-    def __init__(self, slice_s: float = 0.002, pause_s: float = 0.0005):
-        self.drawing = threading.Event()
-        self.slice_s, self.pause_s = slice_s, pause_s
-
-    def yield_to_frames(self) -> None:
-        """Call on the worker thread: from now on its Python function calls check the gate."""
-        clock, drawing, slice_s, pause_s = time.perf_counter, self.drawing, self.slice_s, self.pause_s
-        last = [clock()]
-
-        def check(frame, event, arg):
-            if event != "call":
-                return
-            now = clock()
-            if now - last[0] > slice_s:
-                if drawing.is_set():
-                    time.sleep(pause_s)  # releases the interpreter to the frame thread
-                last[0] = clock()
-
-        sys.setprofile(check)
-
-
 class SceneLoader:
     """One scene build at a time on a worker thread; ``poll()`` on the frame thread returns it once."""
 
-    def __init__(self, renderer, gate: FrameGate | None = None):
+    def __init__(self, renderer):
         self.renderer = renderer
-        self.gate = gate
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._queued: tuple | None = None  # (name, viewport, autoplay, started) waiting for the worker
@@ -146,8 +147,6 @@ class SceneLoader:
         self.stage, self.fraction = stage, fraction
 
     def _work(self) -> None:
-        if self.gate is not None:
-            self.gate.yield_to_frames()
         while True:
             with self._lock:
                 job, self._queued = self._queued, None
@@ -157,7 +156,7 @@ class SceneLoader:
             name, viewport, autoplay, started = job
             try:
                 prepared = prepare_scene(name, self.renderer, viewport, autoplay=autoplay, started=started,
-                                         progress=self._progress)
+                                         progress=self._progress, on_outline=self._post_outline)
                 result = (prepared, name, None)
             except Exception as err:  # a scene that fails to build is named on screen; the old one stays
                 result = (None, name, f"could not open {name}: {err}")
@@ -179,6 +178,11 @@ class SceneLoader:
         while (result := self.poll()) is not None:
             if result[0] is not None:
                 result[0].scene.close()
+
+    def _post_outline(self, prepared: PreparedScene) -> None:
+        with self._lock:
+            if self._queued is None:  # not already superseded by a newer request
+                self._done.append((prepared, prepared.name, None))
 
     def poll(self):
         """(PreparedScene or None, name, error) once a build finished; None while nothing finished."""
