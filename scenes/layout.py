@@ -177,14 +177,19 @@ def layout_model(spec: ModelSpec, n_tokens: int | None = None) -> Layout:
 def _wrap(items: list[Part], rooms: list[float], gap: float) -> tuple[list[float], list[float], int]:
     """Top y and residual-stream x of each item, stacked down and wrapped into columns.
 
-    Columns share one pitch (the widest item's reach left and right of the stream). The
-    number of columns makes the whole about as tall as WRAP_ASPECT times its width at most;
-    an item goes to the column its midpoint falls in, which balances their heights.
+    Columns share one pitch (the widest item's reach left and right of the stream), wide
+    enough that a view framing any one item alone (`_frame_alone`, the "first block" preset)
+    reaches no other column. The number of columns makes the whole about as tall as
+    WRAP_ASPECT times its width at most; an item goes to the column its midpoint falls in,
+    which balances their heights.
     """
     heights = np.array([p.height + room for p, room in zip(items, rooms)])
     left = max(-p.lo[0] for p in items)
     right = max(p.hi[0] for p in items)
-    pitch = (left + right) * (1.0 + COLUMN_GAP_FRAC)
+    # A tall item framed whole at PRESET_ASPECT shows PRESET_ASPECT × its height across, centred on it.
+    alone = max(max(PRESET_ASPECT * h, p.hi[0] - p.lo[0]) / 2 + abs(p.hi[0] + p.lo[0]) / 2
+                for p, h in zip(items, heights))
+    pitch = max((left + right) * (1.0 + COLUMN_GAP_FRAC), alone + max(left, right) + gap)
     total = float(heights.sum() + gap * (len(items) - 1))
     columns = max(1, min(len(items), math.ceil(math.sqrt(total / (WRAP_ASPECT * pitch)))))
     starts = np.concatenate([[0.0], np.cumsum(heights + gap)[:-1]])
@@ -253,6 +258,28 @@ def _frame(center: np.ndarray, size: np.ndarray) -> tuple[np.ndarray, np.ndarray
     return eye.astype(np.float32), center.astype(np.float32)
 
 
+def _frame_alone(g: int, lo: np.ndarray, hi: np.ndarray, others: np.ndarray, depth: float,
+                 margin: float = 1.1) -> tuple[np.ndarray, np.ndarray]:
+    """A square-on eye that sees group g's whole box (lo, hi in xy) and no part of the boxes `others`.
+
+    The view's rectangle on the blocks' front faces is centred on the box; it gets up to `margin`
+    times the box's fitting size, less where that would reach a neighbour (the layout leaves the
+    room: layers have a gap between them and columns the pitch `_wrap` gives them).
+    """
+    center, size = (lo[g] + hi[g]) / 2, hi[g] - lo[g]
+    half_h = max(size[1], size[0] / PRESET_ASPECT) / 2  # the box just fits
+    room = np.inf
+    for o in others:
+        d = np.abs((lo[o] + hi[o]) / 2 - center)
+        half = (hi[o] - lo[o]) / 2
+        # the rectangle (A·hh, hh) misses box o if it stops short of it along x or along y
+        room = min(room, max((d[0] - half[0]) / PRESET_ASPECT, d[1] - half[1]))
+    half_h = max(half_h, min(margin * half_h, room * 0.999))
+    distance = half_h / math.tan(math.radians(PRESET_FOV_Y) / 2) + depth / 2
+    target = np.array([center[0], center[1], 0.0])
+    return (target + np.array([0.0, 0.0, distance])).astype(np.float32), target.astype(np.float32)
+
+
 def _finish(spec: ModelSpec, n_tokens: int, whole: Part, columns: int) -> Layout:
     n = len(whole.ids)
     center = np.zeros((n, 3), np.float32)
@@ -278,6 +305,13 @@ def _finish(spec: ModelSpec, n_tokens: int, whole: Part, columns: int) -> Layout
     presets = {name: _frame(group_center[gindex[g]].astype(np.float64),
                             group_size[gindex[g]].astype(np.float64))
                for name, g in wanted.items() if g in gindex}
+    # A block preset shows that block and nothing of its neighbours: square on, so the view's
+    # edges run along the gaps between the stacked layers and columns.
+    top = np.flatnonzero(whole.gparent == 0)
+    for name in ("first block", "last block"):
+        if wanted[name] in gindex:
+            g = gindex[wanted[name]]
+            presets[name] = _frame_alone(g, lo, hi, top[top != g], float(group_size[g, 2]))
     return Layout(spec_id=spec.id, n_tokens=n_tokens, ids=whole.ids, kind=kind,
                   rows=whole.rows.astype(np.int64), cols=whole.cols.astype(np.int64),
                   center=center, size=size, color=_colors(spec, kind),
