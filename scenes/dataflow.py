@@ -1,4 +1,4 @@
-"""Where every number of the nano-GPT scene comes from: one dependency table, and hover explanations.
+"""Where every number of a live model's scene comes from (nano-GPT, moe-4, moe-8): one dependency table, and hover explanations.
 
 DATAFLOW declares, once and as data, how cell [row, col] of each activation is computed: the
 operation and the source cells, written the way a reader would, e.g.
@@ -34,8 +34,10 @@ LN_EPS = 1e-5  # GPT-2's layer_norm_epsilon, which the nano-GPT uses
 #   :                   the whole axis
 #   ..t                 positions 0..t, what causal attention lets position t see
 #   tokens[t]           the index stored in another tensor at the hovered row (embedding lookup)
-# Placeholders: {b} block, {h} head, {h*} every head of the block (one source each);
-# {resid_in} is the residual stream entering block b, {resid_out} the one leaving the last block.
+#   {e}                 the expert index bound by the target's id (a fixed column)
+# Placeholders: {b} block, {h} head, {h*} every head of the block (one source each), {e} expert,
+# {e*} every expert of the block; {resid_in} is the residual stream entering block b,
+# {resid_out} the one leaving the last block.
 
 
 def _layer_norm(ln: str, x: str) -> list[tuple[str, str, str, list[str]]]:
@@ -74,6 +76,27 @@ DATAFLOW: list[tuple[str, str, str, list[str]]] = [
     *_layer_norm("ln_f", "{resid_out}"),
     ("logits[t, v]", "unembed", "dot(ln_f row, unembedding row)", ["ln_f.out[t, :]", "lm_head.weight[v, :]"]),
     ("probs[t, v]", "prob_softmax", "softmax over the logits of", ["logits[t, :]"]),
+]
+
+
+# The small MoE models (models/sim/moe_model.py) share everything above but the MLP: a Mixtral-style
+# layer, a bias-free router, softmax over the top-k logits, SwiGLU experts without biases.
+# Their rules are tried first when the trace has experts.
+_M, _E = "blocks.{b}.moe", "blocks.{b}.moe.expert"
+
+MOE_DATAFLOW: list[tuple[str, str, str, list[str]]] = [
+    (f"{_M}.router[t, e]", "unembed", "router logit = dot(LN row, router row)",
+     [f"{_B}.ln2.out[t, :]", f"{_M}.router.weight[e, :]"]),
+    (f"{_M}.probs[t, e]", "prob_softmax", "softmax over the router logits of", [f"{_M}.router[t, :]"]),
+    (f"{_M}.topk[t, k]", "topk_index", "the k-th best expert", [f"{_M}.router[t, :]", f"{_M}.topk[t, :]"]),
+    (f"{_M}.gates[t, e]", "topk_gate", "softmax over the top-k logits", [f"{_M}.router[t, :]", f"{_M}.topk[t, :]"]),
+    (f"{_E}.{{e}}.out[t, c]", "expert_contribution", "gate · SwiGLU_e(LN row)",
+     [f"{_M}.gates[t, {{e}}]", f"{_B}.ln2.out[t, :]", f"{_E}.{{e}}[:, :]", f"{_E}.{{e}}.up.weight[:, :]",
+      f"{_E}.{{e}}.down.weight[c, :]"]),
+    (f"{_M}.out[t, c]", "moe_sum", "Σ over chosen experts gate · SwiGLU_e(LN row)",
+     [f"{_M}.gates[t, :]", f"{_B}.ln2.out[t, :]", f"{_E}.{{e*}}[:, :]", f"{_E}.{{e*}}.up.weight[:, :]",
+      f"{_E}.{{e*}}.down.weight[c, :]"]),
+    (f"{_B}.resid2[t, c]", "residual_add", "X + MoE(X)", [f"{_B}.resid1[t, c]", f"{_M}.out[t, c]"]),
 ]
 
 
@@ -116,6 +139,8 @@ def _split_ref(ref: str) -> tuple[str, list[str]]:
 def _selector(text: str, target_axes: tuple[str, ...]) -> tuple:
     if text == ":":
         return ("all",)
+    if text.startswith("{"):  # an index bound by the target's id, fixed when the rule is resolved
+        return ("param", text[1:-1])
     if text.startswith(".."):
         kind, axis, tensor = "upto", text[2:], None
     elif "[" in text:
@@ -138,7 +163,9 @@ class _Rule(NamedTuple):
 
 def _compile(target: str, op: str, label: str, refs: list[str]) -> _Rule:
     name, axes = _split_ref(target)
-    regex = re.escape(name).replace(r"\{b\}", r"(?P<b>\d+)").replace(r"\{h\}", r"(?P<h>\d+)")
+    regex = re.escape(name)
+    for key in "bhe":
+        regex = regex.replace(r"\{" + key + r"\}", rf"(?P<{key}>\d+)")
     sources = []
     for ref in refs:
         src, sels = _split_ref(ref)
@@ -147,12 +174,14 @@ def _compile(target: str, op: str, label: str, refs: list[str]) -> _Rule:
 
 
 _RULES = tuple(_compile(*row) for row in DATAFLOW)
+_MOE_RULES = tuple(_compile(*row) for row in MOE_DATAFLOW)
 
 
 @lru_cache(maxsize=4096)
-def resolve(tensor_id: str, n_layers: int, n_heads: int) -> Resolved:
-    """The declaration of one activation id, with placeholders filled in for this model size."""
-    for rule in _RULES:
+def resolve(tensor_id: str, n_layers: int, n_heads: int, n_experts: int = 0) -> Resolved:
+    """The declaration of one activation id, with placeholders filled in for this model size
+    (``n_experts`` > 0: a mixture-of-experts model, whose own rules come first)."""
+    for rule in (_MOE_RULES + _RULES) if n_experts else _RULES:
         m = rule.pattern.match(tensor_id)
         if m is None:
             continue
@@ -165,8 +194,13 @@ def resolve(tensor_id: str, n_layers: int, n_heads: int) -> Resolved:
                     src = src.replace("{" + alias + "}", _alias(alias, block, n_layers))
             for key, val in bound.items():
                 src = src.replace("{" + key + "}", val)
-            heads = range(n_heads) if "{h*}" in src else [None]
-            sources += [SourceSpec(src if h is None else src.replace("{h*}", str(h)), sels) for h in heads]
+            sels = tuple(("fixed", int(bound[s[1]])) if s[0] == "param" else s for s in sels)
+            for star, count in (("{h*}", n_heads), ("{e*}", n_experts)):
+                if star in src:
+                    sources += [SourceSpec(src.replace(star, str(i)), sels) for i in range(count)]
+                    break
+            else:
+                sources.append(SourceSpec(src, sels))
         return Resolved(tensor_id, rule.op, rule.label, rule.axes, tuple(sources))
     raise KeyError(f"no dataflow rule declares {tensor_id!r}")
 
@@ -308,12 +342,72 @@ def _gelu_tanh(cell, vals):
             f"= {RESULT}")
 
 
+def _best(logits: np.ndarray, k: int) -> np.ndarray:
+    """The k largest logits' experts, best first (ties to the lower index, as torch.topk on CPU)."""
+    return np.argsort(-logits, kind="stable")[:k]
+
+
+def _experts_text(chosen) -> str:
+    return ", ".join(str(int(e)) for e in chosen)
+
+
+def _topk_index(cell, vals):
+    logits, k = vals[0], len(vals[1])
+    chosen = _best(logits, k)
+    e = int(chosen[cell.col])
+    return float(e), (f"rank {cell.col} of the {len(logits)} router logits at t={cell.row} "
+                      f"(best first: experts {_experts_text(chosen)}): expert {RESULT}, logit {format_number(logits[e])}")
+
+
+def _topk_gate(cell, vals):
+    logits, k = vals[0], len(vals[1])
+    chosen = _best(logits, k)
+    if cell.col not in chosen:
+        return 0.0, f"expert {cell.col} is not among the top {k} (experts {_experts_text(chosen)}): gate {RESULT}"
+    top = logits[chosen]
+    e = np.exp(top - top.max())  # softmax over the k best only = softmax, top-k, renormalised
+    share = float(e[list(chosen).index(cell.col)] / e.sum())
+    return share, (f"expert {cell.col} is among the top {k} (experts {_experts_text(chosen)}): "
+                   f"exp({format_number(logits[cell.col])}) / Σ_top-{k} exp = {RESULT}")
+
+
+def _silu(x: np.ndarray) -> np.ndarray:
+    return x / (1.0 + np.exp(-x))
+
+
+def _swiglu_row(x, w_gate, w_up, w_down_row) -> float:
+    """Column c of W_down (SiLU(W_gate x) ⊙ W_up x), given W_down's row c."""
+    return float(w_down_row @ (_silu(w_gate @ x) * (w_up @ x)))
+
+
+def _expert_contribution(cell, vals):
+    gate, x, w_gate, w_up, w_down = vals
+    gate = float(gate)
+    if gate == 0:
+        return 0.0, f"this expert is not chosen at t={cell.row} (gate 0): contribution {RESULT}"
+    y = _swiglu_row(x, w_gate, w_up, w_down)
+    return gate * y, f"{cell.label} = {format_number(gate)}·{_term(y)} = {RESULT}"
+
+
+def _moe_sum(cell, vals):
+    gates, x, *weights = vals
+    n = len(weights) // 3
+    terms, total = [], 0.0
+    for e in np.flatnonzero(gates):  # only the chosen experts run
+        y = _swiglu_row(x, weights[e], weights[n + e], weights[2 * n + e])
+        total += float(gates[e]) * y
+        terms.append(f"{format_number(gates[e])}·{_term(y)} (expert {e})")
+    return total, f"Σ_chosen gate · SwiGLU_e(LN row) = {_sum_text(terms) or '0'} = {RESULT}"
+
+
 OPS = {
     "input": _input, "gather": _gather, "add": _add, "residual_add": _add,
     "ln_mean": _ln_mean, "ln_std": _ln_std, "ln_normalise": _ln_normalise,
     "linear": _linear, "unembed": _unembed, "scaled_dot": _scaled_dot, "causal_mask": _causal_mask,
     "softmax": _softmax, "prob_softmax": _softmax, "weighted_sum": _weighted_sum,
     "concat_projection": _concat_projection, "gelu_tanh": _gelu_tanh,
+    "topk_index": _topk_index, "topk_gate": _topk_gate, "expert_contribution": _expert_contribution,
+    "moe_sum": _moe_sum,
 }
 
 # ---- explain -----------------------------------------------------------------------------------
@@ -344,6 +438,12 @@ class Explanation:
         return f"{self.tensor_id}[{self.indices}] = {format_number(self.value)}\n{self.formula}"
 
 
+def n_experts(trace: Mapping) -> int:
+    """Experts per MoE layer of the model that produced a trace (0: no mixture of experts)."""
+    router = trace.get("blocks.0.moe.router") if hasattr(trace, "get") else None
+    return 0 if router is None else int(router.shape[-1])
+
+
 def model_size(trace: Mapping) -> tuple[int, int]:
     """(n_layers, n_heads) of the model that produced a trace, read from its ids."""
     n_layers = 0
@@ -360,6 +460,8 @@ def _span(sel: tuple, cell_index: dict[str, int], size: int, trace: Mapping) -> 
     kind = sel[0]
     if kind == "all":
         return 0, size, False
+    if kind == "fixed":
+        return sel[1], sel[1] + 1, True
     if kind == "at":
         i = cell_index[sel[1]]
         return i, i + 1, True
@@ -371,7 +473,7 @@ def _span(sel: tuple, cell_index: dict[str, int], size: int, trace: Mapping) -> 
 
 def explain(tensor_id: str, row: int, col: int | None, trace: Mapping, weights: Mapping) -> Explanation:
     """How cell [row, col] of an activation was computed (col is None for a 1-D tensor)."""
-    rule = resolve(tensor_id, *model_size(trace))
+    rule = resolve(tensor_id, *model_size(trace), n_experts(trace))
     target = trace[tensor_id]
     index = (row,) if target.ndim == 1 else (row, col)
     if len(rule.axes) != target.ndim or any(not 0 <= i < n for i, n in zip(index, target.shape)):

@@ -44,13 +44,24 @@ def shown_as_column(rows: int, cols: int) -> bool:
     return rows > 1 or cols == 1
 
 
-def _letters(tensor_id: str, index: tuple[int, ...], value: float) -> str:
-    """The nano-GPT's vocabulary in words: which letter a token id or a logit column stands for."""
-    alphabet = sort_task.ALPHABET
+_SYMBOL_NAMES = {" ": "space", "\n": "newline", "\t": "tab"}
+
+
+def symbol_name(alphabet: str, token: int) -> str:
+    """A token id in words, in the model's own vocabulary: "letter B" (nano-GPT), "character 'x'" or
+    "space" (the MoE models' printable ASCII)."""
+    ch = alphabet[token]
+    if ch in _SYMBOL_NAMES:
+        return _SYMBOL_NAMES[ch]
+    return f"letter {ch}" if alphabet.isalpha() else f"character '{ch}'"
+
+
+def _letters(alphabet: str, tensor_id: str, index: tuple[int, ...], value: float) -> str:
+    """Which symbol of the model's vocabulary a token id or a logit column stands for."""
     if tensor_id == "tokens" and 0 <= int(value) < len(alphabet):
-        return f"letter {alphabet[int(value)]}"
+        return symbol_name(alphabet, int(value))
     if tensor_id in ("logits", "probs") and len(index) == 2 and index[1] < len(alphabet):
-        return f"column v={index[1]} is letter {alphabet[index[1]]}"
+        return f"column v={index[1]} is {symbol_name(alphabet, index[1])}"
     return ""
 
 
@@ -98,8 +109,9 @@ def read_pick(model, live, slot: int, cell: tuple[int, int] | None) -> Reading |
         axes = ("i",) if len(info.index) == 1 else ("row", "col")
         return Reading(**base, indices=", ".join(f"{a}={i}" for a, i in zip(axes, info.index)), value=info.value,
                        note=info.note, cell=cell)
+    alphabet = getattr(live.session, "alphabet", sort_task.ALPHABET)
     return Reading(**base, indices=e.indices, value=e.value, formula=e.formula,
-                   note=_letters(tensor_id, info.index, e.value), sources=tuple(e.sources), cell=cell)
+                   note=_letters(alphabet, tensor_id, info.index, e.value), sources=tuple(e.sources), cell=cell)
 
 
 class SourceHighlight:

@@ -328,6 +328,8 @@ class LiveMoE(_AsyncStats, WorkerSession):
         """LiveModel's interface, where callers read live.session.error / .trace / .weights."""
         return self
 
+    alphabet = moe_corpus.ALPHABET  # the vocabulary, which the hover names tokens in
+
     @property
     def text(self) -> str:
         return moe_corpus.decode(self.tokens)
@@ -411,10 +413,9 @@ class LiveMoE(_AsyncStats, WorkerSession):
     def _on_trace(self, result) -> None:
         self.tick_seconds.append(result.seconds)
         if self.renderer is not None:
-            # Expert blocks show the expert's weights (d_ff, c); the trace's (t, c) contributions
-            # would overwrite a corner of them, so they are left out.
-            ids = [i for i in self.trace if ".moe.expert." not in i]
-            self.scene.write_values(self.renderer, self.trace, ids)
+            # Expert blocks show the expert's W_gate (d_ff, c); the trace's (t, c) contributions are
+            # named blocks.i.moe.expert.e.out, which no block shows, so they cannot land on them.
+            self.scene.write_values(self.renderer, self.trace)
         self._post_stats(result.request)
 
     def _post_stats(self, tokens=None) -> None:

@@ -47,6 +47,8 @@ class NanoGptSession(WorkerSession):
     steps: list[GenerationStep] = field(default_factory=list)
     playing: bool = False
 
+    alphabet = sort_task.ALPHABET  # the vocabulary, which the hover names tokens in
+
     def __post_init__(self):
         self.tokens = sort_task.parse_input(self.input_text)
         self._sampler = Sampler(self.seed)

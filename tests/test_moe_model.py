@@ -32,7 +32,7 @@ def test_trace_has_the_layout_moe_ids(model):
         assert trace[f"{p}.router"].shape == (T, n) and trace.axes(f"{p}.router") == ("t", "e")
         assert trace[f"{p}.gates"].shape == (T, n)
         assert trace[f"{p}.topk"].shape == (T, 2)
-        assert all(trace[f"{p}.expert.{e}"].shape == (T, c) for e in range(n))
+        assert all(trace[f"{p}.expert.{e}.out"].shape == (T, c) for e in range(n))
         assert trace[f"{p}.out"].shape == (T, c)
         assert f"blocks.{i}.ln2.out" in trace and f"blocks.{i}.resid2" in trace
 
@@ -48,7 +48,7 @@ def test_trace_numbers_agree_with_routing(model):
         gates = torch.from_numpy(trace[f"{p}.moe.gates"].copy())
         torch.testing.assert_close(gates.gather(1, r.topk), r.gates, atol=TOL, rtol=0)
         assert ((gates > 0).sum(1) == 2).all()
-        experts = sum(torch.from_numpy(trace[f"{p}.moe.expert.{e}"].copy()) for e in range(model.cfg.n_experts))
+        experts = sum(torch.from_numpy(trace[f"{p}.moe.expert.{e}.out"].copy()) for e in range(model.cfg.n_experts))
         out = torch.from_numpy(trace[f"{p}.moe.out"].copy())
         torch.testing.assert_close(experts, out, atol=TOL, rtol=0)
         resid = torch.from_numpy(trace[f"{p}.resid1"].copy()) + out
@@ -56,7 +56,7 @@ def test_trace_numbers_agree_with_routing(model):
         # an expert's contribution is zero exactly on the tokens that did not pick it
         for e in range(model.cfg.n_experts):
             picked = (r.topk == e).any(1)
-            assert (trace[f"{p}.moe.expert.{e}"][~picked.numpy()] == 0).all()
+            assert (trace[f"{p}.moe.expert.{e}.out"][~picked.numpy()] == 0).all()
 
 
 def test_batched_forward_matches_the_trace(model):

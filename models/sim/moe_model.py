@@ -117,7 +117,8 @@ class MoEGPT(nn.Module):
         dense = torch.zeros_like(rec.probs[:T]).scatter_(1, rec.topk[:T], rec.gates[:T])
         record(f"{p}.moe.gates", dense)
         for e in range(self.cfg.n_experts):
-            record(f"{p}.moe.expert.{e}", rec.contributions[:T, e])
+            # ".out", not the expert's own id: that one names its block, which shows W_gate
+            record(f"{p}.moe.expert.{e}.out", rec.contributions[:T, e])
         record(f"{p}.moe.out", out[0])
 
     def trace_ids(self) -> list[tuple[str, tuple[str, ...]]]:
@@ -136,14 +137,15 @@ class MoEGPT(nn.Module):
             ids += [(f"{p}.attn.proj", ("t", "c")), (f"{p}.resid1", ("t", "c"))] + ln(f"{p}.ln2")
             ids += [(f"{p}.moe.router", ("t", "e")), (f"{p}.moe.probs", ("t", "e")),
                     (f"{p}.moe.topk", ("t", "k")), (f"{p}.moe.gates", ("t", "e"))]
-            ids += [(f"{p}.moe.expert.{e}", ("t", "c")) for e in range(cfg.n_experts)]
+            ids += [(f"{p}.moe.expert.{e}.out", ("t", "c")) for e in range(cfg.n_experts)]
             ids += [(f"{p}.moe.out", ("t", "c")), (f"{p}.resid2", ("t", "c"))]
         return ids + ln("ln_f") + [("logits", ("t", "v")), ("probs", ("t", "v"))]
 
     @torch.inference_mode()
     def trace(self, tokens) -> ActivationTrace:
         """One sequence's intermediates: per MoE layer the router logits, probabilities, top-k,
-        gates (t, expert) and each expert's gate-weighted contribution (t, c), zero where unrouted."""
+        gates (t, expert) and each expert's gate-weighted contribution (t, c) as blocks.i.moe.expert.e.out,
+        zero where unrouted."""
         idx = torch.as_tensor(list(tokens), dtype=torch.long).view(1, -1)
         got: dict[str, torch.Tensor] = {}
         self.forward(idx, record=got.__setitem__)
@@ -155,8 +157,10 @@ class MoEGPT(nn.Module):
     @torch.no_grad()
     def weights(self) -> dict[str, "numpy.ndarray"]:
         """Parameters as numpy under the layout's ids: attention split per head, each expert's
-        W_gate (d_ff, c), the shape the layout gives an expert block, and the attention biases
-        as the spec's (n_layers, 4·d_model) "attention biases" component (qkv then proj)."""
+        W_gate (d_ff, c) under the expert's id, the shape the layout gives an expert block, its
+        W_up and W_down beside it (.up.weight, .down.weight: no block, read by the hover's
+        recomputation), and the attention biases as the spec's (n_layers, 4·d_model)
+        "attention biases" component (qkv then proj)."""
         cfg, H, D = self.cfg, self.cfg.n_heads, self.cfg.head_dim
         sd = {k: v.detach() for k, v in self.state_dict().items()}
         named = {name: sd[name] for name in ("embed.tok.weight", "embed.pos.weight", "ln_f.weight",
@@ -175,6 +179,8 @@ class MoEGPT(nn.Module):
                 named[f"{p}.{name}"] = sd[f"{p}.{name}"]
             for e in range(cfg.n_experts):
                 named[f"{p}.moe.expert.{e}"] = sd[f"{p}.moe.expert.{e}.gate.weight"]
+                for name in ("up.weight", "down.weight"):
+                    named[f"{p}.moe.expert.{e}.{name}"] = sd[f"{p}.moe.expert.{e}.{name}"]
             biases.append(torch.cat([sd[f"{p}.attn.qkv.bias"], sd[f"{p}.attn.proj.bias"]]))
         named["components.attention biases"] = torch.stack(biases)
         return {k: v.contiguous().numpy().copy() for k, v in named.items()}
