@@ -15,8 +15,12 @@ from llmviz.models.sim import sort_task
 from llmviz.scenes.dataflow import format_number
 
 FONT_PX = 15.0
-# Latin-1, Greek (μ σ Σ), punctuation (… – ′), arrows (→) and maths (√ − ≤ ∞ ·): the formulas' characters.
-GLYPH_RANGES = [0x0020, 0x00FF, 0x0370, 0x03FF, 0x2000, 0x206F, 0x2190, 0x21FF, 0x2200, 0x22FF, 0]
+# Every character our texts use and the scripts of the translations to come (0 ends the list):
+# Latin-1 and Latin Extended-A/B (é, ă, đ, ơ, ư), combining marks, Greek (μ σ Σ), phonetic subscripts
+# (ᵢ), Latin Extended Additional (Vietnamese ạ ế ữ), punctuation with super- and subscripts
+# (… – ′ ² q₂), arrows (→ ↵), maths (√ − ≤ ∞ ·), technical symbols, and Latin Extended-C (ⱼ).
+GLYPH_RANGES = [0x0020, 0x024F, 0x0300, 0x036F, 0x0370, 0x03FF, 0x1D00, 0x1DBF, 0x1E00, 0x1EFF,
+                0x2000, 0x209F, 0x2190, 0x21FF, 0x2200, 0x22FF, 0x2300, 0x23FF, 0x2C60, 0x2C7F, 0]
 
 LIVE_RGB = (0.45, 0.90, 0.50, 1.0)
 AMBER_RGB = (1.00, 0.74, 0.28, 1.0)

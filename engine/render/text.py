@@ -27,8 +27,20 @@ ATLAS_WIDTH = 512
 LINE_HEIGHT_EM = 1.2
 
 PRINTABLE_ASCII = "".join(chr(c) for c in range(32, 127))
-# Extra symbols for model diagrams; any the font lacks are dropped.
-SYMBOLS = "×·→←↑↓↔Σσ√≈≠≤≥±∞αβγδεθλμπτφω²³⁻ⁱ…⊕⊗°∑∏"
+
+
+def _span(first: int, last: int) -> str:
+    return "".join(chr(c) for c in range(first, last + 1))
+
+
+# Beyond ASCII, what labels and formulas are written in; any character the font lacks is dropped.
+# A chosen set, not whole Unicode blocks: the atlas holds about 800 glyphs at EM_PX.
+LATIN_1 = _span(0xA1, 0xFF)                                          # é, ü, ×, ·, ±, ², °
+VIETNAMESE = "ĂăĐđĨĩŨũƠơƯư" + _span(0x1EA0, 0x1EF9)               # with Latin-1's àáâãèéêìíòóôõùúý
+GREEK = _span(0x391, 0x3A1) + _span(0x3A3, 0x3A9) + _span(0x3B1, 0x3C9)
+SCRIPTS = _span(0x2070, 0x209C) + "ᵢᵣᵤᵥⱼ"                            # x², q₂, exp(sᵢ), Σⱼ
+SYMBOLS = "–—‘’“”′″‹›•…→←↑↓↔↵⇒−√∞≈≠≤≥∑∏⊕⊗⊙∈∂∇∫∝∼⋅"
+CHARACTERS = PRINTABLE_ASCII + LATIN_1 + VIETNAMESE + GREEK + SCRIPTS + SYMBOLS
 FALLBACK = "?"
 
 # Columns of a layout row: quad lower-left corner and size in em (y up), uv rect (u0, v0, u1, v1).
@@ -45,7 +57,7 @@ def _nearest_feature(features: np.ndarray, radius: int) -> tuple[np.ndarray, np.
     far = np.float32(radius + 1)
     seed = np.where(features, np.float32(0.0), far)
     column = seed.copy()
-    column_dy = np.zeros(features.shape, np.int32)
+    column_dy = np.zeros(features.shape, np.int8)  # offsets within the window fit a byte: less to move
     for dy in range(1, radius + 1):
         for here, there, step in ((np.s_[:-dy], np.s_[dy:], dy), (np.s_[dy:], np.s_[:-dy], -dy)):
             candidate = seed[there] + dy
@@ -55,7 +67,7 @@ def _nearest_feature(features: np.ndarray, radius: int) -> tuple[np.ndarray, np.
     column2 = column * column
     dist2 = column2.copy()
     near_dy = column_dy.copy()
-    near_dx = np.zeros(features.shape, np.int32)
+    near_dx = np.zeros(features.shape, np.int8)
     for dx in range(1, radius + 1):
         for here, there, step in ((np.s_[:, :-dx], np.s_[:, dx:], dx), (np.s_[:, dx:], np.s_[:, :-dx], -dx)):
             candidate = column2[there] + dx * dx
@@ -207,7 +219,7 @@ def _font_bytes() -> bytes:
     return importlib.resources.files("llmviz.assets").joinpath("fonts/DejaVuSans.ttf").read_bytes()
 
 
-def build_glyph_atlas(characters: str = PRINTABLE_ASCII + SYMBOLS) -> GlyphAtlas:
+def build_glyph_atlas(characters: str = CHARACTERS) -> GlyphAtlas:
     """Rasterise ``characters`` from the bundled font and build their distance-field atlas."""
     font = ImageFont.truetype(io.BytesIO(_font_bytes()), EM_PX)
     # A character the font lacks renders as the .notdef box: drop those (keep ASCII regardless).
