@@ -48,7 +48,7 @@ def test_cli_trains_a_few_steps_and_saves(capsys, tmp_path):
     model = load_moe("moe-4", out)
     assert model.cfg.n_experts == 4
     trace = model.trace(moe_corpus.encode("x = [1, 2]\n"))
-    assert "blocks.1.moe.expert.3" in trace
+    assert "blocks.1.moe.expert.3.out" in trace
 
 
 def test_cli_rejects_unknown_model(capsys):
