@@ -92,10 +92,9 @@ def test_keys_hover_presets_and_switching_without_stalling(renderer):
         assert ex.session.rig.transition is not None  # F9: a smooth move to the output preset
         names = [entry.scene for entry in ex.catalog]
         expected = names[(names.index("nano-gpt") + 1) % len(names)]
-        start = time.perf_counter()
         tap(ex, "BRACKETRIGHT")
-        # The next model builds on a worker: the request returns at once and nano-GPT keeps drawing.
-        assert time.perf_counter() - start < 5.0
+        # The next model builds on a worker: the frames went on while it was still being built.
+        assert ex.loader.busy and not opened(ex, expected)()
         assert wait_until(ex, opened(ex, expected))
         frame(ex)
         assert ex.switch_seconds is not None and ex.notice == ""

