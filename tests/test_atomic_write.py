@@ -1,7 +1,6 @@
 """The one atomic-write helper: the old file survives a full disk, a failing writer and Ctrl+C; no temp file is left."""
 import os
 import stat
-import subprocess
 import uuid
 
 import pytest
@@ -11,20 +10,6 @@ from llmviz.common.atomic import atomic_file, atomic_path, probe_writable, write
 
 def leftovers(folder):
     return sorted(p.name for p in folder.iterdir() if p.name.startswith("."))
-
-
-@pytest.fixture
-def full_fs(tmp_path):
-    """A 64 KiB tmpfs (needs root to mount); the test is skipped with the reason elsewhere."""
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tiny tmpfs needs root")
-    mount = tmp_path / "tiny"
-    mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)], capture_output=True)
-    if done.returncode:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
-    yield mount
-    subprocess.run(["umount", str(mount)], check=True)
 
 
 def test_replaces_the_file_and_keeps_its_mode(tmp_path):
@@ -65,20 +50,20 @@ def test_refuses_to_replace_a_device_or_a_folder(tmp_path):
         write_atomic(tmp_path, b"x")
 
 
-def test_full_disk_keeps_the_old_file_and_removes_the_temp(full_fs):
-    target = full_fs / "image.png"
+def test_full_disk_keeps_the_old_file_and_removes_the_temp(tiny_fs):
+    target = tiny_fs / "image.png"
     target.write_bytes(b"g" * 1000)
     with pytest.raises(OSError) as err:
         write_atomic(target, os.urandom(256 * 1024))
     assert err.value.errno == 28  # ENOSPC
     assert target.read_bytes() == b"g" * 1000
-    assert leftovers(full_fs) == []
+    assert leftovers(tiny_fs) == []
 
 
-def test_probe_finds_a_full_disk_before_the_work(full_fs, tmp_path):
+def test_probe_finds_a_full_disk_before_the_work(tiny_fs, tmp_path):
     with pytest.raises(OSError):
-        probe_writable(full_fs / "weights.safetensors", reserve=512 * 1024)
-    assert leftovers(full_fs) == []
+        probe_writable(tiny_fs / "weights.safetensors", reserve=512 * 1024)
+    assert leftovers(tiny_fs) == []
     probe_writable(tmp_path / f"{uuid.uuid4().hex}.bin", reserve=1024)
     assert leftovers(tmp_path) == []
 

@@ -2,7 +2,6 @@
 import json
 import os
 import stat
-import subprocess
 import tracemalloc
 
 import pytest
@@ -15,20 +14,6 @@ TINY = {"id": "tiny", "name": "Tiny GPT", "kind": "decoder-only", "sources": ["n
         "architecture": {"n_layers": 2, "d_model": 48, "n_heads": 4, "d_ff": 192, "vocab_size": 10,
                          "context_length": 8, "pos_encoding": "learned", "norm": "layernorm",
                          "activation": "gelu", "bias": True, "unembedding": "tied"}}
-
-
-@pytest.fixture
-def tiny_fs(tmp_path):
-    """A 64 KiB tmpfs, mounted where the suite runs as root; skipped with the reason elsewhere."""
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tiny tmpfs needs root")
-    mount = tmp_path / "tiny"
-    mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)], capture_output=True)
-    if done.returncode:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
-    yield mount
-    subprocess.run(["umount", str(mount)], check=True)
 
 
 def fill(folder):

@@ -11,7 +11,10 @@ import pytest
 def test_ctrl_c_during_bench_app_exits_cleanly(scene):
     proc = subprocess.Popen([sys.executable, "-m", "llmviz.scenes.cli.main", "bench", "--scene", scene, "--app",
                              "--frames", "3000", "--size", "320x180"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            # A runner started in the background ignores SIGINT, and children inherit
+                            # that: give the benchmark the disposition of a terminal's foreground.
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         # Interrupt once the app run is under way (its progress line), with workers (torch) busy.
         deadline = time.monotonic() + 240

@@ -117,6 +117,14 @@ def _measure(args, ex, renderer, engine_report: dict) -> dict:
               "adaptive_quality": bool(args.adaptive)}
     app = report.pop("app")
     report.update(app)
+    if args.ui_cost:  # the same path, the same picking and panels' work, nothing drawn by ImGui
+        ui, ex.ui = ex.ui, None
+        no_ui = FrameTimes(args.frames)
+        driver.times = no_ui
+        for i in range(args.frames):
+            driver.step(lambda: path.pose(i / max(1, args.frames), ex.session.engine.camera))
+        ex.ui = ui
+        report.update(no_ui.summary("without_ui_"))
     if session.chapters_mode is not None and session.chapters_mode.chapter_list:
         chapter_times = FrameTimes(args.frames // 3)
         driver.times = chapter_times

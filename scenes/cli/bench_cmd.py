@@ -23,6 +23,8 @@ def add_parser(subparsers) -> None:
                         "and report it beside the bare engine")
     p.add_argument("--interact", action="store_true",
                    help="with --app: script a search, MoE top-k and text edits, a chapter, a model switch and back")
+    p.add_argument("--ui-cost", action="store_true",
+                   help="with --app: run the path once more without the UI, to show what the UI costs")
     p.add_argument("--adaptive", action="store_true",
                    help="with --app: let adaptive quality lower detail to hold 60 FPS (off: full detail, like the engine)")
     p.add_argument("--baseline-frames", type=int, default=5,
@@ -47,8 +49,8 @@ def run(args) -> int:
         raise CliError(f"llmviz: --frames must be at least 1, got {args.frames}")
     if args.baseline_frames < 0:
         raise CliError(f"llmviz: --baseline-frames must be 0 or more, got {args.baseline_frames}")
-    if (args.interact or args.adaptive) and not args.app:
-        raise CliError("llmviz bench: --interact and --adaptive need --app")
+    if (args.interact or args.adaptive or args.ui_cost) and not args.app:
+        raise CliError("llmviz bench: --interact, --adaptive and --ui-cost need --app")
     renderer = headless_renderer(size)
     try:
         scene = build_scene(args.scene, renderer, autoplay=True)

@@ -20,6 +20,7 @@ from llmviz.engine.camera_control import CameraRig
 from llmviz.engine.render.datatex import DataStaging
 from llmviz.engine.runtime import Engine
 from llmviz.engine.systems.transform import world_box
+from llmviz.scenes.explorer.latest_job import LatestJob
 
 
 def scene_extent(world) -> tuple[np.ndarray, float]:
@@ -125,8 +126,7 @@ class SceneLoader:
     def __init__(self, renderer):
         self.renderer = renderer
         self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
-        self._queued: tuple | None = None  # (name, viewport, autoplay, started) waiting for the worker
+        self._job = LatestJob("scene loader")
         self._done: list = []  # (PreparedScene | None, name, error)
         self.pending: str | None = None  # the name being built, for the progress line
         self.stage, self.fraction = "", 0.0
@@ -136,52 +136,40 @@ class SceneLoader:
         return self.pending is not None
 
     def request(self, name: str, viewport, autoplay: bool = False) -> None:
-        with self._lock:
-            self._queued = (name, tuple(viewport), autoplay, time.perf_counter())
+        started = time.perf_counter()
+        with self._lock:  # ordered with a finishing build's check for a newer request
             self.pending = name
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._work, name="scene loader", daemon=True)
-                self._thread.start()
+            self._job.submit(lambda: self._build(name, tuple(viewport), autoplay, started))
 
     def _progress(self, stage: str, fraction: float) -> None:
         self.stage, self.fraction = stage, fraction
 
-    def _work(self) -> None:
-        while True:
-            with self._lock:
-                job, self._queued = self._queued, None
-                if job is None:
-                    self._thread = None
-                    return
-            name, viewport, autoplay, started = job
-            try:
-                prepared = prepare_scene(name, self.renderer, viewport, autoplay=autoplay, started=started,
-                                         progress=self._progress, on_outline=self._post_outline)
-                result = (prepared, name, None)
-            except Exception as err:  # a scene that fails to build is named on screen; the old one stays
-                result = (None, name, f"could not open {name}: {err}")
-            with self._lock:
-                superseded = self._queued is not None
-                if superseded and result[0] is not None:
-                    result[0].scene.close()  # a newer request came in: this one is never shown
-                else:
-                    self._done.append(result)
+    def _build(self, name: str, viewport, autoplay: bool, started: float) -> None:
+        try:
+            prepared = prepare_scene(name, self.renderer, viewport, autoplay=autoplay, started=started,
+                                     progress=self._progress, on_outline=self._post_outline)
+            result = (prepared, name, None)
+        except Exception as err:  # a scene that fails to build is named on screen; the old one stays
+            result = (None, name, f"could not open {name}: {err}")
+        with self._lock:
+            if self._job.superseded and result[0] is not None:
+                result[0].scene.close()  # a newer request came in: this one is never shown
+            else:
+                self._done.append(result)
+                if not self._job.superseded:
                     self.pending = None
 
     def close(self, timeout: float = 120.0) -> None:
         """Drop what is queued, let a build in progress finish, and close whatever it built."""
-        with self._lock:
-            self._queued = None
-            thread = self._thread
-        if thread is not None:
-            thread.join(timeout)
+        self._job.cancel()
+        self._job.join(timeout)
         while (result := self.poll()) is not None:
             if result[0] is not None:
                 result[0].scene.close()
 
     def _post_outline(self, prepared: PreparedScene) -> None:
         with self._lock:
-            if self._queued is None:  # not already superseded by a newer request
+            if not self._job.superseded:
                 self._done.append((prepared, prepared.name, None))
 
     def poll(self):
@@ -196,7 +184,7 @@ class SceneLoader:
             result = self.poll()
             if result is not None:
                 return result
-            if not self.busy and self._thread is None:
+            if not self.busy and self._job.idle:
                 return None
             time.sleep(0.005)
         return None

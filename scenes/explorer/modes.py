@@ -27,6 +27,7 @@ from llmviz.engine.systems.packets import PacketSystem
 from llmviz.engine.systems.transform import world_box
 from llmviz.scenes import panels
 from llmviz.scenes.bookmarks import save_bookmarks
+from llmviz.scenes.explorer.latest_job import LatestJob
 from llmviz.scenes.focus import BLOCK, ComponentTree, Focus, Node
 from llmviz.scenes.hover import Reading, SourceHighlight, read_pick
 from llmviz.scenes.tour import Tour
@@ -181,32 +182,6 @@ class LiveMode(Mode):
         self.panel.draw(area.width - panels.PANEL_WIDTH - 10, area.top)
 
 
-class _LatestJob:
-    """A one-slot worker: ``submit(fn)`` runs fn off the frame; a newer submission replaces a waiting one."""
-
-    def __init__(self, name: str):
-        self.name = name
-        self._lock = threading.Lock()
-        self._waiting = None
-        self._thread = None
-
-    def submit(self, fn) -> None:
-        with self._lock:
-            self._waiting = fn
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
-                self._thread.start()
-
-    def _run(self) -> None:
-        while True:
-            with self._lock:
-                fn, self._waiting = self._waiting, None
-                if fn is None:
-                    self._thread = None
-                    return
-            fn()
-
-
 class FocusMode(Mode):
     name = "focus"
 
@@ -220,7 +195,7 @@ class FocusMode(Mode):
         self.results: dict[str, list] = {}  # query -> nodes, filled by the search worker
         self._focus_search = False
         self._details, self._details_key = None, None
-        self._search = _LatestJob(f"search {session.scene.name}")
+        self._search = LatestJob(f"search {session.scene.name}")
         self.actions = {"back": self.step_out, "frame_selection": self.frame}
 
     @property
