@@ -4,7 +4,9 @@ Levels are a table, coarsest last: each lowers the detail scale of visibility/LO
 and blocks drop to cheaper LODs at a larger on-screen size) and, at the last levels, the render
 scale (fewer pixels for the software rasteriser). The controller looks at the median wall-clock
 frame time over a short window so one slow frame does not flip the level, and waits after each
-change so a level is judged on frames drawn at that level.
+change so a level is judged on frames drawn at that level. A step down that does not make frames
+at least GAIN faster is taken back and no lower level is tried for a while: when the time goes
+elsewhere (the buffer swap, the display server) less detail would only make the picture worse.
 """
 from __future__ import annotations
 
@@ -14,6 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 
 DEFAULT_BUDGET_MS = 1000.0 / 60.0
+GAIN = 0.9  # a lower level must bring the median frame time under this share of the level above's
+HOLD_FRAMES = 600  # after a useless step down, frames before lower levels are tried again
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,8 @@ class AdaptiveQuality:
         self.settle_frames = settle_frames
         self._times = collections.deque(maxlen=window)
         self._wait = settle_frames
+        self._before_drop: float | None = None  # the median that made the last step down
+        self._hold = 0  # frames left before a lower level may be tried again
 
     @property
     def level(self) -> QualityLevel:
@@ -54,20 +60,28 @@ class AdaptiveQuality:
         """Feed one frame's wall time; True when the level changed."""
         if not self.enabled or frame_ms is None:
             return False
-        self._times.append(float(frame_ms))
-        if self._wait > 0:
+        self._hold = max(0, self._hold - 1)
+        if self._wait > 0:  # frames just after a change show the change, not the level
             self._wait -= 1
             return False
+        self._times.append(float(frame_ms))
         if len(self._times) < self._times.maxlen:
             return False
         median = float(np.median(self._times))
-        step = 0
-        if median > self.budget_ms and self.index < len(LEVELS) - 1:
-            step = 1
-        elif median < self.budget_ms * self.headroom and self.index > 0:
-            step = -1
-        if not step:
-            return False
+        if self._before_drop is not None:  # the first judgement of a level just stepped down to
+            useless = median > self._before_drop * GAIN
+            self._before_drop = None
+            if useless:
+                self._hold = HOLD_FRAMES
+                return self._step(-1)
+        if median > self.budget_ms and self.index < len(LEVELS) - 1 and not self._hold:
+            self._before_drop = median
+            return self._step(1)
+        if median < self.budget_ms * self.headroom and self.index > 0:
+            return self._step(-1)
+        return False
+
+    def _step(self, step: int) -> bool:
         self.index += step
         self._times.clear()
         self._wait = self.settle_frames
@@ -78,3 +92,4 @@ class AdaptiveQuality:
         self.index = 0
         self._times.clear()
         self._wait = self.settle_frames
+        self._before_drop, self._hold = None, 0

@@ -9,10 +9,17 @@ def feed(quality, ms, frames):
     return changes
 
 
+def feed_scene(quality, full_ms, frames):
+    """Frames whose cost falls with the level's detail and pixels, as a scene's does."""
+    for _ in range(frames):
+        level = quality.level
+        quality.observe(full_ms * level.detail * level.render_scale)
+
+
 def test_slow_frames_lower_the_level_until_the_last_and_fast_ones_raise_it_back():
     q = AdaptiveQuality(budget_ms=16.7, window=5, settle_frames=3)
     assert q.level == LEVELS[0]
-    feed(q, 40.0, 500)
+    feed_scene(q, 400.0, 500)
     assert q.index == len(LEVELS) - 1 and q.level.render_scale < 1.0  # the last step lowers the pixels too
     details = [level.detail for level in LEVELS]
     assert details == sorted(details, reverse=True)
@@ -53,3 +60,23 @@ def test_the_menu_action_turns_adaptive_quality_off_and_back(tmp_path):
     finally:
         ex.close()
         renderer.release()
+
+
+def test_a_step_down_that_does_not_help_is_taken_back_and_not_retried_at_once():
+    from llmviz.engine.quality import HOLD_FRAMES
+
+    q = AdaptiveQuality(budget_ms=16.7, window=5, settle_frames=2)
+    # Frames cost 25 ms whatever the detail (the time goes to the display): one step down, judged
+    # useless, taken back; the level then stays full for the hold.
+    feed(q, 25.0, 40)
+    assert q.index == 0
+    feed(q, 25.0, HOLD_FRAMES // 2)
+    assert q.index == 0
+
+
+def test_a_step_down_that_helps_is_kept():
+    q = AdaptiveQuality(budget_ms=16.7, window=5, settle_frames=2)
+    feed(q, 25.0, 8)  # slow at full detail
+    assert q.index == 1
+    feed(q, 15.0, 30)  # much faster at the lower level, inside the budget, above the headroom line
+    assert q.index == 1

@@ -481,7 +481,8 @@ class Explorer:
         if self._frame_end is not None:
             self.present_ms = (now - self._frame_end) * 1000.0
         interval = self.profiler.presented(now)
-        self.quality.observe(interval)
+        if not self.warm_up.is_alive():  # start-up imports are not what the scene costs
+            self.quality.observe(interval)
         if getattr(self, "_pending_first_frame", False) and self._switch_started is not None:
             self.switch_seconds = now - self._switch_started
             self._switch_started = None
