@@ -112,7 +112,8 @@ class ExplorerWindow(mglw.WindowConfig):
         ui.key_event(key, action, modifiers)
         name = pyglet_key_name(key)
         if action == self.wnd.keys.ACTION_PRESS:
-            if not self.explorer.ui_wants_keyboard:
+            # Typing in a field keeps the keys, except Esc: it closes the search (or steps out) from anywhere.
+            if not self.explorer.ui_wants_keyboard or name == "ESCAPE":
                 self.explorer.key_down(name)
         elif action == self.wnd.keys.ACTION_RELEASE:
             self.explorer.key_up(name)

@@ -196,7 +196,7 @@ class FocusMode(Mode):
         self._focus_search = False
         self._details, self._details_key = None, None
         self._search = LatestJob(f"search {session.scene.name}")
-        self.actions = {"back": self.step_out, "frame_selection": self.frame}
+        self.actions = {"back": self.back, "frame_selection": self.frame}
 
     @property
     def node(self):
@@ -204,7 +204,14 @@ class FocusMode(Mode):
 
     @property
     def active(self) -> bool:
-        return self.focus.node is not None
+        return self.focus.node is not None or self.tree_on
+
+    def back(self) -> None:
+        """Esc: close the search first, then step out of the focus."""
+        if self.tree_on:
+            self.close_search()
+        elif self.focus.node is not None:
+            self.step_out()
 
     def open_search(self) -> None:
         self.tree_on = True
