@@ -568,8 +568,19 @@ NPZ_FIELDS = ("layers", "tokens", "logits", "probs", "topk", "gates", "dropped",
 
 
 def export_routing(stats: RoutingStats, path) -> Path:
-    """Write the routing trace: .npz (every array) or .csv (one row per layer, token, rank)."""
+    """Write the routing trace: .npz (every array) or .csv (one row per layer, token, rank), atomically:
+    a failure (a full disk) leaves no partial file and any old one as it was."""
+    from llmviz.common.atomic import atomic_path
+
     path = Path(path)
+    if path.suffix not in (".npz", ".csv"):
+        raise ValueError(f"export to .npz or .csv, not {path.suffix or 'no extension'!r}")
+    with atomic_path(path) as tmp:
+        _write_routing(stats, tmp)
+    return path
+
+
+def _write_routing(stats: RoutingStats, path: Path) -> None:
     if path.suffix == ".npz":
         extra = {"top_k": stats.top_k, "capacity_factor": np.nan if stats.capacity_factor is None
                  else stats.capacity_factor, "capacity": -1 if stats.capacity is None else stats.capacity,
@@ -589,6 +600,3 @@ def export_routing(stats: RoutingStats, path) -> Path:
                         w.writerow([int(stats.layers[li]), t, ch, r, int(stats.topk[li, t, r]),
                                     f"{stats.gates[li, t, r]:.6g}", f"{probs[li, t, r]:.6g}",
                                     int(stats.dropped[li, t, r])])
-    else:
-        raise ValueError(f"export to .npz or .csv, not {path.suffix or 'no extension'!r}")
-    return path

@@ -343,3 +343,28 @@ def test_a_model_shows_its_outline_first_then_its_blocks_where_the_user_looks(re
         assert outline_boxes.sum() > 12  # the outline had one box per top-level group: embedding, layers, output
     finally:
         ex.close()
+
+
+def test_a_chapter_step_that_fails_at_run_time_names_its_file_and_line_and_closes(renderer, monkeypatch):
+    import llmviz.scenes.chapters.runner as runner
+
+    ex = make(renderer, "nano-gpt")
+    try:
+        ex.wait_for_values()
+        frame(ex, 2)
+        ex.toggle_chapters()
+        frame(ex, 2)
+        chapter = ex.session.chapters.runner.current
+
+        def broken(*args, **kwargs):
+            raise KeyError("embed.tok")  # e.g. a template reading a tensor these values lack
+
+        monkeypatch.setattr(runner, "render_text", broken)
+        ex.session.chapters.next_step()
+        frame(ex, 2)
+        line = chapter.steps[1].line
+        assert ex.notice.startswith(f"{chapter.path}:{line}: step 2:") and "embed.tok" in ex.notice
+        assert ex.session.chapters is None  # closed; the explorer goes on
+        frame(ex)
+    finally:
+        ex.close()

@@ -28,7 +28,7 @@ from llmviz.engine.camera_control import CameraTransition, Pose, frame_bounds, s
 from llmviz.scenes.layout import PRESET_DIRECTION, PRESET_FOV_Y
 
 from . import animations as anim
-from .format import Chapter, Step
+from .format import Chapter, ChapterError, Step
 from .text import ALPHABET_KEY, RenderedText, render_text
 
 FRAME_MARGIN = 1.2   # padding around a framed block or group
@@ -366,6 +366,17 @@ class ChapterRunner:
         return out
 
     def moment(self) -> Moment:
+        """This instant of the chapter; a problem met while building it (a template that cannot be
+        filled from these values, an index out of range) is a ChapterError naming the step's file:line."""
+        try:
+            return self._moment()
+        except ChapterError:
+            raise
+        except (LookupError, ValueError, TypeError) as err:
+            step = self.current.steps[self.step_index]
+            raise ChapterError(self.current.path, step.line, f"step {self.step_index + 1}: {err}") from None
+
+    def _moment(self) -> Moment:
         k = self.step_index
         step = self.current.steps[k]
         starts = self._timelines[self.chapter][0]

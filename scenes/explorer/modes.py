@@ -311,8 +311,15 @@ class ChapterMode(Mode):
         return [("animation", "chapters", self._update, {})]
 
     def _update(self, frame) -> None:
-        if self.player is not None:
+        if self.player is None:
+            return
+        from llmviz.scenes.chapters.format import ChapterError
+
+        try:
             self.player.update(frame.dt, frame.actions.steers_camera if frame.actions is not None else False)
+        except ChapterError as err:  # a chapter that cannot be shown names its file:line; the window stays up
+            self.ex.notice = str(err)
+            self.close()
 
     def toggle(self, chapter: int | None = None, step: int = 0) -> None:
         """Open the chapters (at ``chapter``/``step`` if given) or, with none given, close them."""
