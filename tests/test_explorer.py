@@ -368,3 +368,24 @@ def test_a_chapter_step_that_fails_at_run_time_names_its_file_and_line_and_close
         frame(ex)
     finally:
         ex.close()
+
+
+def test_the_ui_font_is_sampled_nearest_and_draws_the_same_pixels_as_linear(renderer):
+    import moderngl
+
+    ex = make(renderer, "nano-gpt")
+    try:
+        ex.wait_for_values()
+        font = ex.ui.renderer._font_texture
+        assert font.filter == (moderngl.NEAREST, moderngl.NEAREST)
+        frame(ex, 3)
+        nearest = renderer.read_pixels()
+        font.filter = (moderngl.LINEAR, moderngl.LINEAR)
+        frame(ex)
+        linear = renderer.read_pixels()
+        font.filter = (moderngl.NEAREST, moderngl.NEAREST)
+        ui = np.zeros(nearest.shape[:2], bool)
+        ui[:80], ui[-44:] = True, True  # menu, banner and hint bar: text on panels
+        assert np.array_equal(nearest[ui], linear[ui])
+    finally:
+        ex.close()
