@@ -16,7 +16,7 @@ import math
 import re
 import sys
 import tomllib
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Iterable, Mapping
@@ -353,6 +353,7 @@ class Actions:
     values: Mapping[str, float] = field(default_factory=dict)  # button actions held (0..1), axis amounts
     deltas: Mapping[str, tuple[float, float]] = field(default_factory=dict)  # motion actions, pixels
     pressed: frozenset[str] = frozenset()  # button actions that went down since the previous frame
+    presses: Mapping[str, int] = field(default_factory=dict)  # how many times each went down since then
 
     def value(self, name: str) -> float:
         return self.values.get(name, 0.0)
@@ -362,6 +363,10 @@ class Actions:
 
     def was_pressed(self, name: str) -> bool:
         return name in self.pressed
+
+    def press_count(self, name: str) -> int:
+        """Times ``name`` went down since the previous frame (a menu item's press counts once)."""
+        return self.presses.get(name, 1 if name in self.pressed else 0)
 
     def is_held(self, name: str) -> bool:
         return self.values.get(name, 0.0) > 0.0
@@ -439,7 +444,8 @@ class InputState:
         self._pad_buttons: set[str] = set()
         self._sticks = {"left": [0.0, 0.0], "right": [0.0, 0.0]}
         self._triggers = {"lefttrigger": 0.0, "righttrigger": 0.0}
-        self._pressed: set[str] = set()
+        # Presses since the last frame, counted: 14 quick Backspaces between two frames are 14 steps back.
+        self._pressed: Counter[str] = Counter()
         self._deltas: dict[str, np.ndarray] = {}
         self._amounts: dict[str, float] = defaultdict(float)
         self.set_bindings(bindings if bindings is not None else load_bindings())
@@ -639,7 +645,7 @@ class InputState:
                     deltas[action] = deltas.get(action, np.zeros(2)) + step
         snapshot = Actions(values=values,
                            deltas={a: (float(d[0]), float(d[1])) for a, d in deltas.items() if d.any()},
-                           pressed=frozenset(self._pressed))
+                           pressed=frozenset(self._pressed), presses=dict(self._pressed))
         self._pressed.clear()
         self._deltas.clear()
         self._amounts.clear()

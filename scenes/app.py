@@ -21,6 +21,40 @@ from llmviz.engine.render.gl import GLRenderer
 from llmviz.scenes.explorer.controller import DEFAULT_SCENE, Explorer
 
 
+class QueuedImguiRenderer(ModernglWindowRenderer):
+    """moderngl-window's ImGui integration, with the pointer given to ImGui as queued events.
+
+    The stock integration sets ``io.mouse_down`` directly, so a quick click whose press and release
+    both land between two frames never reaches ImGui (a menu did not open). ImGui's event queue
+    keeps both and plays them over the next frames."""
+
+    def _button(self, button):
+        mouse = self.wnd.mouse
+        return {mouse.left: 0, mouse.right: 1, mouse.middle: 2}.get(button)
+
+    def _move(self, x, y) -> None:
+        self.io.add_mouse_pos_event(*self._mouse_pos_viewport(x, y))
+
+    def mouse_position_event(self, x, y, dx, dy):
+        self._move(x, y)
+
+    def mouse_drag_event(self, x, y, dx, dy):
+        self._move(x, y)
+
+    def mouse_press_event(self, x, y, button):
+        self._move(x, y)
+        if self._button(button) is not None:
+            self.io.add_mouse_button_event(self._button(button), True)
+
+    def mouse_release_event(self, x, y, button):
+        self._move(x, y)
+        if self._button(button) is not None:
+            self.io.add_mouse_button_event(self._button(button), False)
+
+    def mouse_scroll_event(self, x_offset, y_offset):
+        self.io.add_mouse_wheel_event(x_offset, y_offset)
+
+
 class ExplorerWindow(mglw.WindowConfig):
     gl_version = (3, 3)
     title = "llmviz"
@@ -35,7 +69,7 @@ class ExplorerWindow(mglw.WindowConfig):
         self.wnd.exit_key = None  # Esc steps out (focus, search, chapters); Ctrl+Q, the menu or the close button quit
         self.renderer = GLRenderer(self.ctx, self.wnd.fbo, self.wnd.buffer_size)
         self.explorer = Explorer(self.renderer, self.options.get("scene") or DEFAULT_SCENE,
-                                 window_ui_factory=lambda: ModernglWindowRenderer(self.wnd), ui_size=self.wnd.size,
+                                 window_ui_factory=lambda: QueuedImguiRenderer(self.wnd), ui_size=self.wnd.size,
                                  adaptive_quality=self.options.get("adaptive", True))
         hover = self.options.get("hover")
         self.fixed_pointer = self._to_buffer(*hover) if hover else None  # a pointer held still (screenshots, tests)

@@ -389,3 +389,24 @@ def test_the_ui_font_is_sampled_nearest_and_draws_the_same_pixels_as_linear(rend
         assert np.array_equal(nearest[ui], linear[ui])
     finally:
         ex.close()
+
+
+def test_quick_presses_between_two_frames_are_all_acted_on(renderer):
+    ex = make(renderer, "nano-gpt")
+    try:
+        ex.wait_for_values()
+        frame(ex)
+        ex.toggle_chapters()
+        frame(ex)
+        chapter = ex.session.chapters.runner.current
+        last = len(chapter.steps) - 1
+        assert last >= 3
+        ex.session.chapters.go_to(0, last)
+        frame(ex)
+        for _ in range(3):  # three Backspaces typed faster than one frame
+            ex.key_down("BACKSPACE")
+            ex.key_up("BACKSPACE")
+        frame(ex)
+        assert ex.session.chapters.runner.step_index == last - 3
+    finally:
+        ex.close()

@@ -81,3 +81,40 @@ def test_escape_in_the_real_window_does_not_quit(tmp_path):
     proc = subprocess.run([*XVFB, sys.executable, str(script)], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "STILL OPEN" in proc.stdout
+
+
+def test_a_quick_click_between_two_frames_opens_a_menu_in_the_real_window(tmp_path):
+    """Press and release land between two frames (a fast click): ImGui still sees the click."""
+    import subprocess
+    import sys
+
+    from PIL import Image
+    from window_support import XVFB
+
+    script = tmp_path / "click.py"
+    script.write_text(
+        "import sys\n"
+        "import moderngl_window as mglw\n"
+        "from llmviz.scenes.app import ExplorerWindow\n"
+        "class Scripted(ExplorerWindow):\n"
+        "    n = 0\n"
+        "    def on_render(self, t, dt):\n"
+        "        self.n += 1\n"
+        "        if self.n == 6:\n"
+        "            left = self.wnd.mouse.left\n"
+        "            self.on_mouse_position_event(225, 10, 0, 0)\n"
+        "            self.on_mouse_press_event(225, 10, left)\n"
+        "            self.on_mouse_release_event(225, 10, left)\n"
+        "        super().on_render(t, dt)\n"
+        "        if self.n in (5, 12):\n"
+        "            self._save_screenshot(sys.argv[1] + f'/shot{self.n}.png')\n"
+        "ExplorerWindow.options = {'scene': 'stress:500', 'frames': 14}\n"
+        "mglw.run_window_config(Scripted, args=['--window', 'pyglet'])\n")
+    proc = subprocess.run([*XVFB, sys.executable, str(script), str(tmp_path)], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    before = np.asarray(Image.open(tmp_path / "shot5.png").convert("RGB")).astype(int)
+    after = np.asarray(Image.open(tmp_path / "shot12.png").convert("RGB")).astype(int)
+    # The View menu drops down under its title: its items ("Profiler F3", ...) cover the scene there.
+    region = (slice(22, 120), slice(215, 420))
+    assert np.abs(after[region] - before[region]).max(axis=-1).mean() > 20

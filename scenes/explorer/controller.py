@@ -48,6 +48,7 @@ CHAPTER_HINTS = ("Chapters: Space play/pause/continue · N next step · Backspac
                  "C close · pad: Start, dpad ←/↓/↑ · drag to look around")
 HINT_BAR_PX = 44.0
 SWITCH_INTERVAL_S = 0.001
+MAX_REPEATS = 32  # presses of one action acted on in one frame (a key held down is one press)
 
 
 def user_bindings_path():
@@ -506,7 +507,8 @@ class Explorer:
         if "back_step" in pressed and "previous" in pressed:  # one button bound to both (the d-pad's left)
             pressed.remove("previous")
         for name in sorted(pressed):
-            self.do(name)
+            for _ in range(min(actions.press_count(name), MAX_REPEATS)):
+                self.do(name)
         for i, name in enumerate(self.session.presets[:5], start=1):
             if actions.was_pressed(f"preset_{i}"):
                 self.session.go_to_preset(name)
