@@ -113,6 +113,10 @@ class ExplorerWindow(mglw.WindowConfig):
                 self.wnd.close()
 
     def on_close(self) -> None:
+        if self.options.get("frames") is None:  # a user's session, not a scripted run: keep its size
+            from llmviz.scenes.window_size import remember_size
+
+            remember_size(self.wnd.size)
         self.explorer.close()  # stop the live models' worker threads
 
     def _write_stats(self, path: str) -> None:
@@ -195,7 +199,7 @@ class ExplorerWindow(mglw.WindowConfig):
         return x * ratio, y * ratio
 
 
-def run_window(scene: str | None, size: str, frames: int | None = None, screenshot: str | None = None, *,
+def run_window(scene: str | None, size: str | None, frames: int | None = None, screenshot: str | None = None, *,
                view: str | None = None, hover: tuple[float, float] | None = None,
                stats_json: str | None = None, adaptive: bool = True) -> int:
     """Open the explorer on ``scene``; ``view`` names a camera preset to start at, ``hover`` holds the
@@ -210,7 +214,9 @@ def run_window(scene: str | None, size: str, frames: int | None = None, screensh
     except SceneError as err:
         print(f"llmviz: {err}", file=sys.stderr)
         return 2
-    ExplorerWindow.window_size = parse_size(size)
+    from llmviz.scenes.window_size import choose_size
+
+    ExplorerWindow.window_size = choose_size(parse_size(size) if size else None)
     ExplorerWindow.options = {"scene": scene, "frames": frames, "screenshot": screenshot, "view": view,
                               "hover": hover, "stats_json": stats_json, "adaptive": adaptive}
     try:

@@ -17,6 +17,8 @@ def window_screenshot(tmp_path, *args, timeout=180) -> np.ndarray:
     from PIL import Image
 
     shot = tmp_path / "window.png"
+    if "--size" not in args:  # the window's own default follows the screen: tests pin the size
+        args = (*args, "--size", "1280x720")
     proc = run_cli(*args, "--screenshot", str(shot), timeout=timeout)
     assert proc.returncode == 0, proc.stderr[-2000:]
     return np.asarray(Image.open(shot).convert("RGB"))

@@ -77,7 +77,8 @@ def build_parser(command: str | None) -> argparse.ArgumentParser:
             sub.add_parser(name, help=f"see llmviz {name} --help")
     window = parser.add_argument_group("window")
     window.add_argument("--scene", default=None, help="scene to open (default: the stress scene)")
-    window.add_argument("--size", default="1280x720", help="window size WxH")
+    window.add_argument("--size", default=None,
+                        help="window size WxH (default: the size it was left at, else 90%% of the screen)")
     window.add_argument("--frames", type=int, default=None, help="close after this many frames (for checks)")
     window.add_argument("--screenshot", default=None, help="with --frames: save the last frame to this PNG")
     window.add_argument("--view", default=None, help="start at this camera preset (e.g. 'first block')")
