@@ -281,6 +281,28 @@ def frame_bounds(camera: Camera, center, half_extents, margin: float = 1.15, dir
     return Pose(center - f * distance, orientation)
 
 
+def fit_into_window(pose: Pose, target, camera: Camera, window) -> Pose:
+    """``pose`` moved so that what it framed in the whole viewport is framed in ``window`` instead:
+    (x0, y0, x1, y1) pixels of the viewport, top-left origin (the part no panel covers). The view
+    direction stays; the camera backs away by the ratio of the sizes and pans so ``target`` projects
+    to the window's centre."""
+    w, h = camera.viewport
+    x0, y0, x1, y1 = (float(v) for v in window)
+    share = min((x1 - x0) / max(w, 1), (y1 - y0) / max(h, 1))
+    if share <= 0.0 or share >= 0.999 and abs((x0 + x1) / 2 - w / 2) < 1 and abs((y0 + y1) / 2 - h / 2) < 1:
+        return pose
+    axes = math3d.quat_to_matrix(pose.orientation)  # columns: right, up, back
+    right, up, back = axes[:, 0], axes[:, 1], axes[:, 2]
+    target = np.asarray(target, np.float64)
+    depth = max(float(np.dot(target - pose.position, -back)), 2.0 * camera.near) / share
+    tan_y = math.tan(math.radians(camera.fov_y) / 2.0)
+    tan_x = tan_y * camera.aspect
+    cx = (x0 + x1) / w - 1.0  # the window's centre in normalised device coordinates
+    cy = 1.0 - (y0 + y1) / h
+    eye = target + back * depth - right * (cx * depth * tan_x) - up * (cy * depth * tan_y)
+    return Pose(eye, pose.orientation)
+
+
 # --- the rig ----------------------------------------------------------------------------------
 
 class CameraRig:
@@ -304,6 +326,8 @@ class CameraRig:
         self.mode = mode
         self.transition: CameraTransition | None = None
         self.bookmarks: dict[int, Pose] = {}
+        # The part of the viewport no panel covers (x0, y0, x1, y1, top-left origin); framing aims there.
+        self.window: tuple | None = None
 
     def set_scene_bounds(self, center, radius: float) -> None:
         """Tell the controllers how big the scene is (speeds and zoom limits follow)."""
@@ -330,9 +354,13 @@ class CameraRig:
 
     def focus(self, center, half_extents, margin: float = 1.15, direction=None) -> CameraTransition:
         """Fly to frame a box, and make its centre the orbit pivot."""
-        position, orientation = frame_bounds(self.camera, center, half_extents, margin, direction)
+        pose = self.framed(frame_bounds(self.camera, center, half_extents, margin, direction), center)
         self.orbit.target = np.array(center, np.float64)
-        return self.move_to(position, orientation)
+        return self.move_to(*pose)
+
+    def framed(self, pose: Pose, target) -> Pose:
+        """A pose that frames ``target`` in the whole viewport, made to frame it in the free window."""
+        return fit_into_window(pose, target, self.camera, self.window) if self.window is not None else pose
 
     def save_bookmark(self, slot: int) -> None:
         self.bookmarks[slot] = Pose.of(self.camera)

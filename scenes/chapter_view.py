@@ -76,10 +76,11 @@ class ChapterPlayer:
         changed = self._last_pose is None or not (np.allclose(pose.position, self._last_pose.position)
                                                   and np.allclose(pose.orientation, self._last_pose.orientation))
         if changed:
+            shown = self.rig.framed(pose, m.look_at)  # aimed at the part of the view the panels leave free
             if self._jump:
-                self.rig.move_to(pose.position, pose.orientation, JUMP_SECONDS)
+                self.rig.move_to(shown.position, shown.orientation, JUMP_SECONDS)
             elif self.rig.transition is None and not steering:
-                pose.apply(self.rig.camera)  # the step's own eased path, frame by frame
+                shown.apply(self.rig.camera)  # the step's own eased path, frame by frame
             self.rig.orbit.target = np.array(m.look_at, np.float64)
             self._last_pose = pose
         self._jump = False

@@ -410,3 +410,32 @@ def test_quick_presses_between_two_frames_are_all_acted_on(renderer):
         assert ex.session.chapters.runner.step_index == last - 3
     finally:
         ex.close()
+
+
+def test_focus_and_presets_frame_into_the_part_of_the_view_no_panel_covers(renderer):
+    ex = make(renderer, "nano-gpt")
+    try:
+        ex.wait_for_values()
+        frame(ex, 2)
+        s = ex.session
+        x0, y0, x1, y1 = s.rig.window
+        assert y0 > 60 and x1 < 1280 - 300  # below the menu and banner, left of the nano-GPT panel
+
+        def corners_in_window(center, half):
+            signs = np.array([[sx, sy, sz] for sx in (-1, 1) for sy in (-1, 1) for sz in (-1, 1)], float)
+            px = s.engine.camera.project(np.asarray(center) + signs * np.asarray(half))
+            return ((px[:, 0] >= x0 - 1) & (px[:, 0] <= x1 + 1) & (px[:, 1] >= y0 - 1) & (px[:, 1] <= y1 + 1)).all()
+
+        tree = s.focus_mode.tree
+        s.focus_mode.select(tree.node_of("blocks.1.attn"))
+        assert wait_until(ex, lambda: s.rig.transition is None, timeout=10)
+        frame(ex)
+        assert corners_in_window(*s.focus_mode.focus.box(s.focus_mode.node))
+        s.focus_mode.select(None)
+        layout = s.model.layout
+        i = layout.index("probs")
+        s.go_to_preset("output", duration=0.0)
+        frame(ex, 2)
+        assert corners_in_window(layout.center[i], layout.size[i] / 2)
+    finally:
+        ex.close()

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 from imgui_bundle import imgui
 
+from llmviz.engine.camera_control import Pose
 from llmviz.engine.ecs.schedule import Schedule
 from llmviz.engine.input import InputState, load_bindings
 from llmviz.engine.math3d import quat_look_rotation
@@ -156,7 +157,8 @@ class SceneSession:
     def go_to_preset(self, name: str, duration: float | None = None) -> None:
         """A smooth move to one of the scene's camera presets; orbiting then turns around its target."""
         eye, target = (np.asarray(v, np.float64) for v in self.scene.presets[name])
-        self.rig.move_to(eye, quat_look_rotation(target - eye), duration)
+        pose = self.rig.framed(Pose(eye, quat_look_rotation(target - eye)), target)
+        self.rig.move_to(*pose, duration)
         self.rig.orbit.target = target.copy()
 
     def close(self, wait: bool = False) -> threading.Thread:
@@ -561,6 +563,7 @@ class Explorer:
                           if self.quality.enabled else "off", gpu_note=getattr(self.renderer, "gpu_timing_note", ""))
         left = 10.0 + (300.0 if self.overlay.visible else 0.0)
         area = PanelArea(left, top, h - top - HINT_BAR_PX, w)
+        self._set_free_window(session, area, w, h)
         if session.chapters is not None:
             session.chapters_mode.panels(area)
         else:
@@ -583,6 +586,27 @@ class Explorer:
             self.menu_actions.add(choice.action)
         if choice.chapter is not None:
             self.toggle_chapters(*choice.chapter)
+
+    def _set_free_window(self, session, area: PanelArea, w: float, h: float) -> None:
+        """The part of the view no panel covers, in framebuffer pixels, for the rig's framing
+        (presets, focus, chapters aim there, not under the banner or a side panel)."""
+        left, right = area.left - 10.0, w
+        if session.chapters is not None:
+            left += panels.TOC_WIDTH + 20.0
+            right -= panels.CHAPTER_PANEL_WIDTH + 20.0
+        else:
+            if session.focus_mode is not None and session.focus_mode.tree_on:
+                left += panels.TOC_WIDTH + 50.0
+            if session.moe_mode is not None:
+                right -= panels.MOE_PANEL_WIDTH + 20.0
+            elif session.live_mode is not None or (session.focus_mode is not None and session.focus_mode.node):
+                right -= panels.PANEL_WIDTH + 20.0
+        if right - left < 0.25 * w:  # a narrow window: panels overlap the view whatever we do
+            left, right = 0.0, w
+        sx, sy = self.renderer.size[0] / max(w, 1.0), self.renderer.size[1] / max(h, 1.0)
+        window = (left * sx, area.top * sy, right * sx, (area.top + area.height) * sy)
+        for view in self.views:
+            view.session.rig.window = window if len(self.views) == 1 else None
 
     def _note(self) -> str:
         if self.loader.busy:
