@@ -59,59 +59,30 @@ def test_window_writes_its_wall_clock_stats(tmp_path):
 
 def test_escape_in_the_real_window_does_not_quit(tmp_path):
     """Esc steps out (of nothing, at the top level); the window stays open until its frames run out."""
-    import subprocess
-    import sys
+    from window_support import run_scripted_window
 
-    from window_support import XVFB
-
-    script = tmp_path / "esc.py"
-    script.write_text(
-        "import moderngl_window as mglw\n"
-        "from llmviz.scenes.app import ExplorerWindow\n"
-        "class Scripted(ExplorerWindow):\n"
-        "    n = 0\n"
-        "    def on_render(self, t, dt):\n"
-        "        self.n += 1\n"
-        "        if self.n == 3: self.on_key_event(self.wnd.keys.ESCAPE, self.wnd.keys.ACTION_PRESS, None)\n"
-        "        if self.n == 4: self.on_key_event(self.wnd.keys.ESCAPE, self.wnd.keys.ACTION_RELEASE, None)\n"
-        "        if self.n == 12: print('STILL OPEN', flush=True)\n"
-        "        super().on_render(t, dt)\n"
-        "ExplorerWindow.options = {'scene': 'stress:500', 'frames': 14}\n"
-        "mglw.run_window_config(Scripted, args=['--window', 'pyglet'])\n")
-    proc = subprocess.run([*XVFB, sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    proc = run_scripted_window(tmp_path, """
+if self.n == 3: self.on_key_event(self.wnd.keys.ESCAPE, self.wnd.keys.ACTION_PRESS, None)
+if self.n == 4: self.on_key_event(self.wnd.keys.ESCAPE, self.wnd.keys.ACTION_RELEASE, None)
+if self.n == 12: print('STILL OPEN', flush=True)
+""", "stress:500", 14)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "STILL OPEN" in proc.stdout
 
 
 def test_a_quick_click_between_two_frames_opens_a_menu_in_the_real_window(tmp_path):
     """Press and release land between two frames (a fast click): ImGui still sees the click."""
-    import subprocess
-    import sys
-
     from PIL import Image
-    from window_support import XVFB
+    from window_support import run_scripted_window
 
-    script = tmp_path / "click.py"
-    script.write_text(
-        "import sys\n"
-        "import moderngl_window as mglw\n"
-        "from llmviz.scenes.app import ExplorerWindow\n"
-        "class Scripted(ExplorerWindow):\n"
-        "    n = 0\n"
-        "    def on_render(self, t, dt):\n"
-        "        self.n += 1\n"
-        "        if self.n == 6:\n"
-        "            left = self.wnd.mouse.left\n"
-        "            self.on_mouse_position_event(225, 10, 0, 0)\n"
-        "            self.on_mouse_press_event(225, 10, left)\n"
-        "            self.on_mouse_release_event(225, 10, left)\n"
-        "        super().on_render(t, dt)\n"
-        "        if self.n in (5, 12):\n"
-        "            self._save_screenshot(sys.argv[1] + f'/shot{self.n}.png')\n"
-        "ExplorerWindow.options = {'scene': 'stress:500', 'frames': 14}\n"
-        "mglw.run_window_config(Scripted, args=['--window', 'pyglet'])\n")
-    proc = subprocess.run([*XVFB, sys.executable, str(script), str(tmp_path)], capture_output=True, text=True,
-                          timeout=120)
+    proc = run_scripted_window(tmp_path, """
+self.shots = (5, 12)
+if self.n == 6:
+    left = self.wnd.mouse.left
+    self.on_mouse_position_event(225, 10, 0, 0)
+    self.on_mouse_press_event(225, 10, left)
+    self.on_mouse_release_event(225, 10, left)
+""", "stress:500", 14)
     assert proc.returncode == 0, proc.stderr[-2000:]
     before = np.asarray(Image.open(tmp_path / "shot5.png").convert("RGB")).astype(int)
     after = np.asarray(Image.open(tmp_path / "shot12.png").convert("RGB")).astype(int)

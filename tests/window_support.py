@@ -1,4 +1,4 @@
-"""Shared by the window tests: running llmviz under a virtual X display, and a window class a test script drives."""
+"""Shared by the window tests: running llmviz under a virtual X display, and scripted windows."""
 import subprocess
 import sys
 
@@ -26,3 +26,28 @@ def window_screenshot(tmp_path, *args, timeout=180) -> np.ndarray:
 
 def colours(image):
     return len(np.unique(image.reshape(-1, 3), axis=0))
+
+
+def run_scripted_window(tmp_path, on_render: str, scene: str, frames: int, *args, timeout=120):
+    """Run the real window under Xvfb with ``on_render`` (statements, with ``self`` and ``self.n`` the frame
+    number, before the window's own on_render) and return the finished process."""
+    body = "".join(f"        {line}\n" for line in on_render.strip("\n").splitlines())
+    script = tmp_path / "scripted.py"
+    script.write_text(
+        "import sys\n"
+        "import moderngl_window as mglw\n"
+        "from llmviz.scenes.app import ExplorerWindow\n"
+        "class Scripted(ExplorerWindow):\n"
+        "    n = 0\n"
+        "    def on_render(self, t, dt):\n"
+        "        self.n += 1\n"
+        f"{body}"
+        "        super().on_render(t, dt)\n"
+        "        self.after_render()\n"
+        "    def after_render(self):\n"
+        "        if self.n in getattr(self, 'shots', ()):\n"
+        "            self._save_screenshot(sys.argv[1] + f'/shot{self.n}.png')\n"
+        f"ExplorerWindow.options = {{'scene': {scene!r}, 'frames': {int(frames)}}}\n"
+        "mglw.run_window_config(Scripted, args=['--window', 'pyglet'])\n")
+    return subprocess.run([*XVFB, sys.executable, str(script), str(tmp_path), *map(str, args)], capture_output=True,
+                          text=True, timeout=timeout)
