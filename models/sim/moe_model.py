@@ -8,7 +8,6 @@ moe-4 has 4 experts per layer, moe-8 has 8. The attention half is the nano-GPT's
 """
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
 from importlib.resources import files
 from pathlib import Path

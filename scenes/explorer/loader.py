@@ -84,12 +84,12 @@ def prepare_scene(name: str, renderer, viewport, *, autoplay: bool = False, star
     report("building the layout and the world", 0.1)
     width = renderer.data_packer.width if renderer is not None else 2048
     staging = DataStaging(width, width, renderer.data_packer if share_atlas and renderer is not None else None)
-    on_layout = None
-    if on_outline is not None:
-        def on_layout(spec, layout):
-            on_outline(prepare_outline(spec, layout, renderer, viewport, started))
-            report("spawning the blocks", 0.3)
-    scene = build_scene(name, renderer, autoplay=autoplay, data=staging, on_layout=on_layout)
+    def show_outline(spec, layout):
+        on_outline(prepare_outline(spec, layout, renderer, viewport, started))
+        report("spawning the blocks", 0.3)
+
+    scene = build_scene(name, renderer, autoplay=autoplay, data=staging,
+                        on_layout=show_outline if on_outline is not None else None)
     report("placing the camera", 0.6)
     camera = scene.start_camera(viewport)
     engine = Engine(scene.world, camera, renderer)
