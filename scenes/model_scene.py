@@ -22,7 +22,10 @@ from llmviz.scenes.layout import Layout, layout_model
 BLOCK_LOD_PX = (22.0, 3.0, 0.8, 0.0)  # cells, flat box, impostor quad, then nothing
 PROXY_LOD_PX = (2.0, 0.5, 0.0, 0.0)
 GROUP_EXPAND_PX = {"layer": 140.0, "bank": 110.0, "head": 70.0, "other": 90.0}
-MAX_LABELLED_BLOCKS = 4000  # above this, only blocks outside head banks carry captions
+SMALL_MODEL_BLOCKS = 4000  # above this, groups open later (their expand_px) so fewer blocks draw at once
+# Where labels would collide on screen the higher priority stays: section titles over block captions.
+TITLE_PRIORITY = 2.0
+CAPTION_PRIORITY = 1.0
 GROUP_PROXY_ALPHA = 0.55
 
 # Tensors whose values are probabilities (0..1) use a sequential map; everything else is signed.
@@ -137,7 +140,7 @@ def build_model_scene(spec: ModelSpec, renderer=None, *, with_data: bool = True,
     # Groups first, so a child's parent slot is known when it is spawned. A small model is drawn
     # whole at every distance (its groups always open); a big one relies on the proxies.
     group_kinds = [_group_kind(g) for g in layout.group_ids]
-    small = n_blocks <= MAX_LABELLED_BLOCKS
+    small = n_blocks <= SMALL_MODEL_BLOCKS
     expand_px = np.array([0.0 if small else GROUP_EXPAND_PX[k] for k in group_kinds], np.float32)
     group_ids = world.spawn(
         n_groups,
@@ -164,16 +167,15 @@ def build_model_scene(spec: ModelSpec, renderer=None, *, with_data: bool = True,
     )
     block_slots = world.slots(block_ids)
 
-    # Captions above blocks; big models caption only the blocks outside head banks.
-    in_head = np.array([".head." in layout.group_ids[g] for g in layout.group], bool)
-    captioned = np.ones(n_blocks, bool) if n_blocks <= MAX_LABELLED_BLOCKS else ~in_head
-    idx = np.flatnonzero(captioned)
+    # Every block carries its caption, in big models and small, live or structure only: the label
+    # layout shows those big enough on screen and not colliding with a more important one.
+    idx = np.arange(n_blocks)
     # Captions stay small next to their block: the gaps between blocks are about a cell or two.
     caption_height = np.clip(layout.size[idx, 0] * 0.05, 0.3, 1.2)
     world.add_labels(block_ids[idx], [layout.label[i] for i in idx], height=caption_height,
                      offset=np.c_[np.zeros(len(idx)), layout.size[idx, 1] / 2 + caption_height * 0.65,
                                   np.zeros(len(idx))],
-                     color=(0.80, 0.84, 0.90, 1.0), min_px=7.0)
+                     color=(0.80, 0.84, 0.90, 1.0), min_px=7.0, priority=CAPTION_PRIORITY)
 
     # Section labels ("Transformer 2", "C = 48") as label-only entities beside the group they title
     # (children of its parent), so a layer drawn as a closed proxy keeps its title.
@@ -185,7 +187,7 @@ def build_model_scene(spec: ModelSpec, renderer=None, *, with_data: bool = True,
         inside = titled_parent >= 0
         world.add("parent", text_ids[inside], slot=group_slots[titled_parent[inside]])
         world.add_labels(text_ids, list(layout.text), height=layout.text_height, color=(0.95, 0.95, 0.98, 1.0),
-                         min_px=8.0)
+                         min_px=8.0, priority=TITLE_PRIORITY)
 
     regions = np.zeros((n_blocks, 4), np.int32)
     if renderer is not None and with_data:
@@ -225,5 +227,5 @@ def build_outline_world(layout: Layout) -> tuple[World, np.ndarray]:
                                                     "scale": np.c_[heights, heights, np.ones(len(titled))]},
                             bounds={})
         world.add_labels(texts, [layout.text[i] for i in titled], height=heights, color=(0.95, 0.95, 0.98, 1.0),
-                         min_px=8.0)
+                         min_px=8.0, priority=TITLE_PRIORITY)
     return world, world.slots(boxes)

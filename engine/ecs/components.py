@@ -94,6 +94,9 @@ COMPONENTS: dict[str, ComponentSchema] = {
     }),
     # A text label: index into world.labels, world-space height of a line, offset from the
     # entity's box centre, and whether it faces the camera (billboard) or lies in the XY plane.
+    # Each frame labels are laid out on screen (engine/systems/label_layout.py): one whose natural
+    # size is under `min_px` is not shown; the rest are drawn at least LEGIBLE_PX tall, and where
+    # two would overlap the higher `priority` (then the larger on screen) wins.
     "label": ComponentSchema({
         "text_index": FieldSpec(np.int32, (), -1),
         "height": _f((), 1.0),
@@ -101,6 +104,7 @@ COMPONENTS: dict[str, ComponentSchema] = {
         "color": _f((4,), 1.0),
         "billboard": FieldSpec(bool, (), False),
         "min_px": _f((), 4.0),
+        "priority": _f((), 0.0),
     }),
     "pickable": ComponentSchema({
         "enabled": FieldSpec(bool, (), True),

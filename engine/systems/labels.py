@@ -34,7 +34,7 @@ class LabelSelector:
         self._text_index = np.empty(0, np.int32)
         self._label_count = -1
         self.slots = np.empty(0, np.int64)              # label entities, in table order
-        self.table = np.empty((0, LAYOUT_FLOATS), np.float32)  # every label's glyph quads
+        self.table = np.empty((0, LAYOUT_FLOATS), np.float32)  # the glyph quads of every distinct text
         self.label_first_row = np.empty(0, np.int64)    # per label: its first table row...
         self.label_rows = np.empty(0, np.int64)         # ...and how many rows it has
         self._label_of_slot = np.full(1, -1, np.int64)  # world slot -> its index in self.slots, or -1
@@ -59,23 +59,22 @@ class LabelSelector:
         slots = world.query("label")
         text_index = world.column("label", "text_index")[slots].copy()
         has_text = (text_index >= 0) & (text_index < len(world.labels))
-        # Lay out each distinct text once; labels sharing a text share its rows.
-        unique, inverse = np.unique(np.where(has_text, text_index, -1), return_inverse=True)
-        layouts = [self.layout(world.labels[i]) if i >= 0 else np.zeros((0, LAYOUT_FLOATS), np.float32)
-                   for i in unique.tolist()]
+        # Lay out each distinct string once (on a structural change only, not per frame).
+        texts = world.labels
+        distinct: dict[str, int] = {}
+        inverse = np.fromiter((distinct.setdefault(texts[i], len(distinct)) if ok else -1
+                               for i, ok in zip(text_index.tolist(), has_text.tolist())), np.int64, len(slots))
+        empty = np.zeros((0, LAYOUT_FLOATS), np.float32)
+        layouts = [self.layout(text) for text in distinct] + [empty]  # index -1: no text
         unique_counts = np.array([len(g) for g in layouts], np.int64)
         unique_starts = np.concatenate([[0], np.cumsum(unique_counts)[:-1]])
         unique_table = np.concatenate(layouts) if layouts else np.zeros((0, LAYOUT_FLOATS), np.float32)
-        counts = unique_counts[inverse]
-        # Row r of label k is unique_table[unique_starts[inverse[k]] + r]: build every index at once.
-        row_label = np.repeat(np.arange(len(slots)), counts)
-        first_row = np.concatenate([[0], np.cumsum(counts)[:-1]])
-        within = np.arange(len(row_label)) - first_row[row_label]
-        source = unique_starts[inverse][row_label] + within
+        # Labels sharing a text share its rows: the table holds each distinct text once (a big model's
+        # hundred thousand captions are a few hundred texts).
         self.slots = slots
-        self.table = unique_table[source] if len(source) else np.zeros((0, LAYOUT_FLOATS), np.float32)
-        self.label_first_row = first_row
-        self.label_rows = counts
+        self.table = unique_table
+        self.label_first_row = unique_starts[inverse]
+        self.label_rows = unique_counts[inverse]
         self._label_of_slot = np.full(world.size + 1, -1, np.int64)
         self._label_of_slot[slots] = np.arange(len(slots))
         self._text_index = text_index
