@@ -17,6 +17,7 @@ from llmviz.engine.ecs.world import World
 from llmviz.engine.render.backend import MATERIAL_TRANSLUCENT
 from llmviz.engine.render.colormaps import COLORMAP_DIVERGING, COLORMAP_VIRIDIS
 from llmviz.models.spec import ModelSpec
+from llmviz.engine.systems.label_layout import CAPTION
 from llmviz.scenes.layout import Layout, layout_model
 
 BLOCK_LOD_PX = (22.0, 3.0, 0.8, 0.0)  # cells, flat box, impostor quad, then nothing
@@ -26,6 +27,8 @@ SMALL_MODEL_BLOCKS = 4000  # above this, groups open later (their expand_px) so 
 # Where labels would collide on screen the higher priority stays: section titles over block captions.
 TITLE_PRIORITY = 2.0
 CAPTION_PRIORITY = 1.0
+# A caption shows once its natural size reaches this; the layout then draws it legible (11 px) where it fits.
+CAPTION_MIN_PX = 1.0
 GROUP_PROXY_ALPHA = 0.55
 
 # Tensors whose values are probabilities (0..1) use a sequential map; everything else is signed.
@@ -175,7 +178,8 @@ def build_model_scene(spec: ModelSpec, renderer=None, *, with_data: bool = True,
     world.add_labels(block_ids[idx], [layout.label[i] for i in idx], height=caption_height,
                      offset=np.c_[np.zeros(len(idx)), layout.size[idx, 1] / 2 + caption_height * 0.65,
                                   np.zeros(len(idx))],
-                     color=(0.80, 0.84, 0.90, 1.0), min_px=7.0, priority=CAPTION_PRIORITY)
+                     color=(0.80, 0.84, 0.90, 1.0), min_px=CAPTION_MIN_PX, priority=CAPTION_PRIORITY,
+                     placement=CAPTION)
 
     # Section labels ("Transformer 2", "C = 48") as label-only entities beside the group they title
     # (children of its parent), so a layer drawn as a closed proxy keeps its title.
