@@ -63,7 +63,7 @@ class Engine:
         if self.labels is None:
             return
         # The in-view slots go in as they are (no world-sized mask): the cost follows what is in view.
-        frame.glyphs = self.labels(self.world, frame.visibility.in_view, frame.camera)
+        frame.glyphs = self.labels(self.world, frame.visibility.in_view, frame.camera, frame.visibility.drawn)
 
     def _render(self, frame: Frame) -> None:
         r = self.renderer

@@ -105,6 +105,8 @@ COMPONENTS: dict[str, ComponentSchema] = {
         "billboard": FieldSpec(bool, (), False),
         "min_px": _f((), 4.0),
         "priority": _f((), 0.0),
+        # 0: drawn at its anchor or not at all; 1: a caption, which may move around its entity's box.
+        "placement": FieldSpec(np.int8, (), 0),
     }),
     "pickable": ComponentSchema({
         "enabled": FieldSpec(bool, (), True),

@@ -13,7 +13,27 @@ from __future__ import annotations
 import numpy as np
 
 from ..render.backend import GLYPH_FLOATS, GLYPH_SLICES
-from ..render.text import LAYOUT_FLOATS, GlyphAtlas
+from ..render.text import EM_PX, LAYOUT_FLOATS, PAD_PX, GlyphAtlas
+from .label_layout import LaidOut, entity_screen_boxes, lay_out
+
+# A glyph quad carries the distance field's padding around the ink; a text's box leaves it out.
+_INK_INSET_EM = (PAD_PX - 1) / EM_PX
+
+
+def text_extents(table: np.ndarray, starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """(n, 4) ink box (x0, y0, x1, y1) in em of each text whose glyph rows are table[start:start+count]."""
+    out = np.zeros((len(starts), 4), np.float32)
+    has = counts > 0
+    if not has.any():
+        return out
+    x0, y0 = table[:, 0], table[:, 1]
+    x1, y1 = x0 + table[:, 2], y0 + table[:, 3]
+    first = starts[has]
+    out[has, 0] = np.minimum.reduceat(x0, first) + _INK_INSET_EM
+    out[has, 1] = np.minimum.reduceat(y0, first) + _INK_INSET_EM
+    out[has, 2] = np.maximum.reduceat(x1, first) - _INK_INSET_EM
+    out[has, 3] = np.maximum.reduceat(y1, first) - _INK_INSET_EM
+    return out
 
 # The glyph layout columns (offset, size, uv) sit contiguously in GLYPH_LAYOUT, in layout order.
 _LAYOUT_COLUMNS = slice(GLYPH_SLICES["offset"].start, GLYPH_SLICES["uv"].stop)
@@ -38,6 +58,9 @@ class LabelSelector:
         self.label_first_row = np.empty(0, np.int64)    # per label: its first table row...
         self.label_rows = np.empty(0, np.int64)         # ...and how many rows it has
         self._label_of_slot = np.full(1, -1, np.int64)  # world slot -> its index in self.slots, or -1
+        self.label_extent = np.empty((0, 4), np.float32)  # per label: its text's ink box in em
+        self.ui_rects = np.empty((0, 4))  # view pixels (x0, y0, x1, y1) the UI covers: no label goes there
+        self.last = LaidOut()             # what the last frame drew, for reports and tests
 
     def layout(self, text: str) -> np.ndarray:
         glyphs = self._layouts.get(text)
@@ -75,6 +98,7 @@ class LabelSelector:
         self.table = unique_table
         self.label_first_row = unique_starts[inverse]
         self.label_rows = unique_counts[inverse]
+        self.label_extent = text_extents(unique_table, unique_starts, unique_counts)[inverse]
         self._label_of_slot = np.full(world.size + 1, -1, np.int64)
         self._label_of_slot[slots] = np.arange(len(slots))
         self._text_index = text_index
@@ -116,10 +140,32 @@ class LabelSelector:
         keep = (depth > camera.near) & (pixels >= world.column("label", "min_px")[slots])
         return candidates[keep], anchors[keep]
 
-    def __call__(self, world, visible: np.ndarray, camera) -> np.ndarray:
-        """Glyph rows (n, GLYPH_FLOATS) float32 of the labels that pass this frame.
+    @staticmethod
+    def boxes_of(world, slots: np.ndarray, camera) -> np.ndarray:
+        """Screen boxes (n, 4) of the entities' world bounds; NaN rows for those without bounds."""
+        bounds = world["world_bounds"]
+        out = np.full((len(slots), 4), np.nan)
+        has = bounds.has[slots]
+        s = slots[has]
+        centers = np.column_stack((bounds["cx"][s], bounds["cy"][s], bounds["cz"][s]))
+        halves = np.column_stack((bounds["hx"][s], bounds["hy"][s], bounds["hz"][s]))
+        out[has] = entity_screen_boxes(centers, halves, camera)
+        return out
+
+    @staticmethod
+    def obstacle_slots(world, drawn) -> np.ndarray:
+        """Of the drawn slots, the opaque boxes no label may cover (translucent group proxies may be)."""
+        if drawn is None:
+            return np.zeros(0, np.int64)
+        drawn = np.asarray(drawn, np.int64)
+        drawn = drawn[world["world_bounds"].has[drawn]]
+        return drawn[world.column("renderable", "material")[drawn] == 0]
+
+    def __call__(self, world, visible: np.ndarray, camera, drawn=None) -> np.ndarray:
+        """Glyph rows (n, GLYPH_FLOATS) float32 of the labels laid out this frame.
 
         ``visible``: the visible slots (cheapest: the cost then follows them) or a mask over slots.
+        ``drawn``: the slots drawn this frame; their opaque boxes are obstacles labels keep off.
         """
         if self._stale(world):
             self.rebuild(world)
@@ -128,14 +174,28 @@ class LabelSelector:
         candidates = self.in_view(visible)
         if self._texts_changed(world, candidates):
             self.rebuild(world)  # same structure, so the same labels in the same order: candidates hold
+        candidates = candidates[self.label_rows[candidates] > 0]  # a text with no ink draws nothing
         labels, anchors = self.passing(world, candidates, camera)
-        # One template row per passing label holds its per-label columns...
         slots = self.slots[labels]
+        heights = world.column("label", "height")[slots]
+        billboard = world.column("label", "billboard")[slots]
+        placement = world.column("label", "placement")[slots]
+        moving = placement != 0
+        entity_boxes = np.full((len(slots), 4), np.nan)
+        entity_boxes[moving] = self.boxes_of(world, slots[moving], camera)
+        obstacles = self.boxes_of(world, self.obstacle_slots(world, drawn), camera)
+        laid = lay_out(labels, anchors, heights, billboard, self.label_extent[labels],
+                       world.column("label", "priority")[slots], camera, self.ui_rects, placement,
+                       entity_boxes, obstacles)
+        self.last = laid
+        keep = np.searchsorted(labels, laid.labels)  # both ascending: the drawn ones among the passing
+        labels, anchors, slots = labels[keep], laid.anchors, slots[keep]
+        # One template row per drawn label holds its per-label columns...
         template = np.empty((len(labels), GLYPH_FLOATS), np.float32)
         template[:, GLYPH_SLICES["anchor"]] = anchors
-        template[:, GLYPH_SLICES["height"]] = world.column("label", "height")[slots, None]
+        template[:, GLYPH_SLICES["height"]] = (heights[keep] * laid.scale)[:, None]
         template[:, GLYPH_SLICES["color"]] = world.column("label", "color")[slots]
-        template[:, GLYPH_SLICES["billboard"]] = world.column("label", "billboard")[slots, None]
+        template[:, GLYPH_SLICES["billboard"]] = billboard[keep, None]
         # ...repeated once per glyph, then the glyph quads are filled in from the table rows of
         # those labels (built from their ranges: the cost follows the glyphs drawn, not all glyphs).
         counts = self.label_rows[labels]
