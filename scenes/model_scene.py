@@ -29,6 +29,7 @@ TITLE_PRIORITY = 2.0
 CAPTION_PRIORITY = 1.0
 # A caption shows once its natural size reaches this; the layout then draws it legible (11 px) where it fits.
 CAPTION_MIN_PX = 1.0
+TITLE_MIN_PX = 0.5  # section titles likewise: "Transformer 12" names a closed layer at overview distance
 GROUP_PROXY_ALPHA = 0.55
 
 # Tensors whose values are probabilities (0..1) use a sequential map; everything else is signed.
@@ -191,7 +192,7 @@ def build_model_scene(spec: ModelSpec, renderer=None, *, with_data: bool = True,
         inside = titled_parent >= 0
         world.add("parent", text_ids[inside], slot=group_slots[titled_parent[inside]])
         world.add_labels(text_ids, list(layout.text), height=layout.text_height, color=(0.95, 0.95, 0.98, 1.0),
-                         min_px=8.0, priority=TITLE_PRIORITY)
+                         min_px=TITLE_MIN_PX, priority=TITLE_PRIORITY)
 
     regions = np.zeros((n_blocks, 4), np.int32)
     if renderer is not None and with_data:
@@ -231,5 +232,5 @@ def build_outline_world(layout: Layout) -> tuple[World, np.ndarray]:
                                                     "scale": np.c_[heights, heights, np.ones(len(titled))]},
                             bounds={})
         world.add_labels(texts, [layout.text[i] for i in titled], height=heights, color=(0.95, 0.95, 0.98, 1.0),
-                         min_px=8.0, priority=TITLE_PRIORITY)
+                         min_px=TITLE_MIN_PX, priority=TITLE_PRIORITY)
     return world, world.slots(boxes)

@@ -23,6 +23,11 @@ def add_parser(subparsers) -> None:
                         "the bench path) or 'X,Y,Z:TX,TY,TZ' (eye:target)")
     p.add_argument("--chapter", type=int, help="show the end of a guided chapter's step (see llmviz chapters)")
     p.add_argument("--step", type=int, default=None, help="with --chapter: the step number (default 1)")
+    p.add_argument("--report", metavar="FILE.json",
+                   help="also write what the frame shows as JSON: labels (text, pixel height, box), overlaps, "
+                        "labels under the UI, the legend, unlabelled data blocks")
+    p.add_argument("--no-ui", action="store_true",
+                   help="the scene alone, without the explorer's menu, banner, panels and hint bar")
     p.set_defaults(func=run)
 
 
@@ -119,9 +124,7 @@ def _overview(scene, cam):
 
 
 def run(args) -> int:
-    from llmviz.common.atomic import write_atomic
-    from llmviz.engine.runtime import Engine
-    from llmviz.scenes.registry import SceneError, build_scene, parse_scene
+    from llmviz.scenes.registry import SceneError, parse_scene
 
     # Everything the user typed is checked before the scene is built, so a typo costs no render.
     size = parse_size(args.size)
@@ -129,11 +132,52 @@ def run(args) -> int:
         raise CliError("llmviz: --step needs --chapter")
     check_camera(args.camera)
     out = check_output_path(args.out, suffixes=image_suffixes(), reserve=size[0] * size[1] * 3)
+    report = None
+    if args.report is not None:
+        if args.no_ui:
+            raise CliError("llmviz: --report describes the whole frame, UI included: drop --no-ui")
+        report = check_output_path(args.report, suffixes=(".json",), reserve=1 << 20)
     try:
         parse_scene(args.scene)
     except SceneError as err:
         raise CliError(f"llmviz: {err}") from None
     renderer = headless_renderer(size)
+    if args.no_ui:
+        image, last = _render_scene(args, renderer, size)
+        written = None
+    else:
+        image, last, written = _render_app(args, renderer, size, report is not None)
+    first_frame = process_age_s()
+    _write(out, encode_image(image[:, :, :3], out), "--out")
+    if report is not None:
+        from llmviz.scenes.explorer.frame_report import report_json
+
+        _write(report, report_json(written), "--report")
+    print(f"wrote {out} ({size[0]}x{size[1]}): {last.get('visible', 0):,} of {last.get('entities', 0):,} "
+          f"entities drawn, {last.get('draw_calls', 0)} draw calls, {last.get('triangles', 0):,} triangles; "
+          f"first frame {first_frame:.2f} s after start")
+    if written is not None:
+        summary = written["summary"]
+        print(f"wrote {report}: {summary['labels']} labels (smallest {summary['min_pixel_height']:.1f} px), "
+              f"{summary['overlaps']} overlapping, {summary['under_ui']} under the UI, "
+              f"{summary['legend_entries']} legend entries, {summary['unlabelled_data_blocks']} unlabelled data blocks")
+    return 0
+
+
+def _write(path: str, data: bytes, option: str) -> None:
+    from llmviz.common.atomic import write_atomic
+
+    try:
+        write_atomic(path, data)
+    except OSError as err:
+        raise CliError(f"llmviz: {option} {path!r}: cannot write: {err.strerror or err}") from None
+
+
+def _render_scene(args, renderer, size):
+    """The scene alone through a bare engine (--no-ui)."""
+    from llmviz.engine.runtime import Engine
+    from llmviz.scenes.registry import SceneError, build_scene
+
     try:
         scene = build_scene(args.scene, renderer)
     except SceneError as err:
@@ -153,13 +197,75 @@ def run(args) -> int:
         image = renderer.read_pixels()
     finally:
         scene.close()  # the simulation worker stops before the process exits, Ctrl+C included
-    first_frame = process_age_s()
+    return image, engine.profiler.last
+
+
+SETTLE_FRAMES = 16  # frames drawn before the picture: camera moves end (0.8 s at 1/15 s), the UI settles
+SETTLE_DT = 1.0 / 15.0
+
+
+def _render_app(args, renderer, size, with_report: bool):
+    """The whole explorer frame as the window shows it (menu, banner, panels, hint bar, legend)."""
+    from llmviz.engine.input import load_bindings
+    from llmviz.scenes.explorer import Explorer
+    from llmviz.scenes.registry import SceneError
+
     try:
-        write_atomic(out, encode_image(image[:, :, :3], out))
-    except OSError as err:
-        raise CliError(f"llmviz: --out {out!r}: cannot write: {err.strerror or err}") from None
-    last = engine.profiler.last
-    print(f"wrote {out} ({size[0]}x{size[1]}): {last.get('visible', 0):,} of {last.get('entities', 0):,} "
-          f"entities drawn, {last.get('draw_calls', 0)} draw calls, {last.get('triangles', 0):,} triangles; "
-          f"first frame {first_frame:.2f} s after start")
-    return 0
+        ex = Explorer(renderer, args.scene, bindings=load_bindings(), adaptive_quality=False,
+                      background_imports=False)
+    except SceneError as err:
+        raise CliError(f"llmviz: {err}") from None
+    try:
+        if not ex.wait_for_values():
+            live = ex.session.scene.live
+            raise CliError(f"llmviz: {args.scene}: the model's values did not arrive: "
+                           f"{getattr(getattr(live, 'session', None), 'error', None) or 'timed out'}")
+        session = ex.session
+        if args.chapter is not None:
+            _open_chapter(ex, args.chapter, args.step or 1)
+        else:
+            camera = parse_camera(args.camera, session.scene, size)
+            session.rig.transition = None
+            session.rig.camera.position = np.asarray(camera.position, np.float64).copy()
+            session.rig.camera.orientation = np.asarray(camera.orientation, np.float64).copy()
+            kind, name = check_camera(args.camera)
+            name = "overview" if kind == "overview" else name
+            if kind in ("preset", "overview") and name in session.scene.presets:
+                ex.frame(0.0)  # the free window (panels) is known after one frame
+                session.go_to_preset(name, duration=0.0)
+        for _ in range(SETTLE_FRAMES):
+            ex.frame(SETTLE_DT)
+            ex.renderer.ctx.finish()
+            ex.presented()
+        written = None
+        if with_report:
+            from llmviz.scenes.explorer.frame_report import frame_report
+
+            written = frame_report(ex)
+        image = renderer.read_pixels()
+        last = dict(ex.session.engine.profiler.last)
+    finally:
+        ex.close()
+    return image, last, written
+
+
+def _open_chapter(ex, number: int, step: int) -> None:
+    """The explorer in chapter mode at the end of chapter ``number``'s step ``step`` (1-based)."""
+    mode = ex.session.chapters_mode
+    if mode is None:
+        raise CliError(f"llmviz: {ex.session.name}: this scene has no chapters (nano-GPT has)")
+    ex.frame(0.0)
+    mode.toggle(0, 0)
+    player = mode.player
+    if player is None:
+        raise CliError(f"llmviz: {ex.notice or 'the chapters could not open'}")
+    runner = player.runner
+    try:
+        index = runner.chapter_index(number)
+    except KeyError as err:
+        raise CliError(f"llmviz: --chapter {number}: {err.args[0]}") from None
+    steps = len(runner.chapters[index].steps)
+    if not 1 <= step <= steps:
+        raise CliError(f"llmviz: --step {step}: chapter {number} has steps 1 to {steps}")
+    player.go_to(index, step - 1)
+    runner.go_to_step_end(step - 1)

@@ -36,6 +36,7 @@ from llmviz.engine.quality import AdaptiveQuality
 from llmviz.scenes import panels
 from llmviz.scenes.bookmarks import load_bookmarks
 from llmviz.scenes.explorer.loader import SceneLoader, prepare_scene
+from llmviz.scenes.explorer.ui_cover import covered_rects, in_view_pixels
 from llmviz.scenes.explorer.modes import (ChapterMode, ExploreMode, FocusMode, LiveMode, MoeMode,
                                           shared_expert_slots)
 
@@ -253,7 +254,8 @@ class Explorer:
     and calls ``presented()``. Events come in through ``key_down``/``key_up``/``pointer_moved``/… ."""
 
     def __init__(self, renderer, scene: str = DEFAULT_SCENE, *, ui: bool = True, window_ui_factory=None,
-                 ui_size=None, bindings=None, adaptive_quality: bool = True, autoplay: bool = False):
+                 ui_size=None, bindings=None, adaptive_quality: bool = True, autoplay: bool = False,
+                 background_imports: bool = True):
         # Workers (scene loader, search, routing) share the interpreter with the frame thread: a
         # shorter switch interval hands it back within 1 ms instead of 5 each time the frame yields it.
         sys.setswitchinterval(SWITCH_INTERVAL_S)
@@ -292,10 +294,13 @@ class Explorer:
         self.schedule.add("overlay", "ui", self._draw_ui)
         self.schedule.add("overlay", "quality", self._adapt)
         self.views: list[View] = []
+        self.ui_rects = np.zeros((0, 4))  # display pixels the UI covered last frame
         self._open_now(scene)
         if hasattr(renderer, "warm_up"):
             renderer.warm_up(self.session.engine.camera)
-        self.warm_up = threading.Thread(target=warm_up, name="warm-up", daemon=True)
+        # A one-shot picture (`llmviz render`) has no later scene to warm up for.
+        self.warm_up = threading.Thread(target=warm_up if background_imports else (lambda: None),
+                                        name="warm-up", daemon=True)
         self.warm_up.start()
 
     # ------------------------------------------------------------------ scenes
@@ -523,6 +528,7 @@ class Explorer:
             x, y, w, h = view.pixels(r.size)
             r.set_viewport(None if len(self.views) == 1 else (x, target_h - y - h, w, h))
             frame = view.session.engine.frame(self._dt, self._actions)
+            view.session.last_drawn = frame.visibility.drawn  # for frame reports
         r.set_viewport(None)
         self._last_frame = frame
 
@@ -573,7 +579,9 @@ class Explorer:
         panels.hint_bar(self._hints(), w, h)
         session.explore.tooltip()
         imgui.render()
-        self.ui.renderer.render(imgui.get_draw_data())
+        draw_data = imgui.get_draw_data()
+        self._cover_views(covered_rects(draw_data), (w, h))
+        self.ui.renderer.render(draw_data)
         if choice.scene:
             self.request_scene(choice.scene)
         if choice.preset:
@@ -586,6 +594,16 @@ class Explorer:
             self.menu_actions.add(choice.action)
         if choice.chapter is not None:
             self.toggle_chapters(*choice.chapter)
+
+    def _cover_views(self, rects: np.ndarray, display_size) -> None:
+        """The UI's window rectangles, in each view's pixels, for its label layout (next frame's labels
+        keep out from under this frame's UI) and for frame reports."""
+        self.ui_rects = rects
+        for view in self.views:
+            labels = view.session.engine.labels
+            if labels is not None:
+                labels.ui_rects = in_view_pixels(rects, view.pixels(self.renderer.size), display_size,
+                                                 self.renderer.size)
 
     def _set_free_window(self, session, area: PanelArea, w: float, h: float) -> None:
         """The part of the view no panel covers, in framebuffer pixels, for the rig's framing
