@@ -34,6 +34,7 @@ MARGIN_PX = 4.0        # a moved caption's distance from its block
 MAX_CANDIDATES = 600   # labels that take part in the layout per frame, best ranked first
 MAX_ROUNDS = 64        # a longer chain of conflicts is cut: its undecided tail is hidden
 GRID_PX = 2            # cell of the obstacle occupancy grid
+DIRECT_PAIRS = 400_000  # label x obstacle tests done pair by pair below this; the grid above
 
 FIXED = 0     # drawn at its anchor or not at all
 CAPTION = 1   # may move around its entity's box: above, left, right, below
@@ -55,11 +56,38 @@ class LaidOut:
     hidden_over_limit: int = 0
 
 
-def _axes(billboard: np.ndarray, camera) -> tuple[np.ndarray, np.ndarray]:
+class View:
+    """What projecting needs from a camera, derived once per frame (the camera's own properties
+    rebuild matrices and rotate vectors on every access)."""
+
+    def __init__(self, camera):
+        if isinstance(camera, View):
+            self.__dict__.update(camera.__dict__)
+            return
+        self.camera = camera
+        self.view_projection = camera.view_projection()
+        self.viewport = camera.viewport
+        self.right = np.asarray(camera.right, np.float64)
+        self.up = np.asarray(camera.up, np.float64)
+        self.forward = np.asarray(camera.forward, np.float64)
+        self.position = np.asarray(camera.position, np.float64)
+        self.near = camera.near
+        self.fov_y, self.aspect = camera.fov_y, camera.aspect
+
+    def project(self, points: np.ndarray) -> np.ndarray:
+        """Pixels (x right, y down) and view depth, as Camera.project."""
+        m = self.view_projection
+        hom = points @ m[:, :3].T + m[:, 3]
+        w, h = self.viewport
+        inv = 1.0 / hom[:, 3]
+        return np.c_[(hom[:, 0] * inv + 1) * 0.5 * w, (1 - hom[:, 1] * inv) * 0.5 * h, hom[:, 3]]
+
+
+def _axes(billboard: np.ndarray, view: View) -> tuple[np.ndarray, np.ndarray]:
     """The world directions of a label's x and y (as shaders/text.glsl): the camera's for billboards."""
     bill = np.asarray(billboard, bool)[:, None]
-    axis_x = np.where(bill, np.asarray(camera.right, np.float64), np.array([1.0, 0.0, 0.0]))
-    axis_y = np.where(bill, np.asarray(camera.up, np.float64), np.array([0.0, 1.0, 0.0]))
+    axis_x = np.where(bill, view.right, np.array([1.0, 0.0, 0.0]))
+    axis_y = np.where(bill, view.up, np.array([0.0, 1.0, 0.0]))
     return axis_x, axis_y
 
 
@@ -72,6 +100,7 @@ def screen_boxes(anchors: np.ndarray, heights: np.ndarray, billboard: np.ndarray
     n = len(anchors)
     if not n:
         return np.zeros((0, 4)), np.zeros(0)
+    camera = View(camera)
     axis_x, axis_y = _axes(billboard, camera)
     h = np.asarray(heights, np.float64)[:, None, None]
     ex = extents.astype(np.float64)
@@ -91,6 +120,7 @@ def entity_screen_boxes(centers: np.ndarray, halves: np.ndarray, camera) -> np.n
     n = len(centers)
     if not n:
         return np.zeros((0, 4))
+    camera = View(camera)
     signs = np.array([[sx, sy, sz] for sx in (-1, 1) for sy in (-1, 1) for sz in (-1, 1)], np.float64)
     corners = centers[:, None, :] + signs[None] * halves[:, None, :]
     p = camera.project(corners.reshape(-1, 3)).reshape(n, 8, 3)
@@ -162,6 +192,14 @@ class Occupancy:
         return (t[y1, x1] - t[y0, x1] - t[y1, x0] + t[y0, x0]) > 0
 
 
+def covers(boxes: np.ndarray, obstacles: np.ndarray, size) -> np.ndarray:
+    """Whether each box overlaps an obstacle by more than a pixel: pair by pair when that is cheap,
+    else through the occupancy grid (thousands of drawn blocks)."""
+    if len(boxes) * len(obstacles) <= DIRECT_PAIRS:
+        return overlapping(boxes, obstacles + np.array([1.0, 1.0, -1.0, -1.0])).any(axis=1)
+    return Occupancy(obstacles, size).any_covered(boxes)
+
+
 def _unproject_onto(camera, pixels: np.ndarray, through: np.ndarray, normals: np.ndarray) -> np.ndarray:
     """World points under ``pixels`` on the planes through ``through`` with ``normals``."""
     w, h = camera.viewport
@@ -169,7 +207,7 @@ def _unproject_onto(camera, pixels: np.ndarray, through: np.ndarray, normals: np
     ndc_x = 2.0 * pixels[:, 0] / w - 1.0
     ndc_y = 1.0 - 2.0 * pixels[:, 1] / h
     local = np.c_[ndc_x * tan_half * camera.aspect, ndc_y * tan_half, -np.ones(len(pixels))]
-    rot = np.c_[np.asarray(camera.right), np.asarray(camera.up), -np.asarray(camera.forward)]
+    rot = np.c_[camera.right, camera.up, -camera.forward]
     directions = local @ rot.T
     origin = np.asarray(camera.position, np.float64)
     denom = np.einsum("ij,ij->i", directions, normals)
@@ -188,7 +226,7 @@ def _caption_anchors(anchors, boxes, anchors_px, entity_boxes, billboard, camera
     # The anchor keeps its place relative to the box.
     px = np.stack([lefts + (anchors_px[:, :1] - boxes[:, :1]), tops + (anchors_px[:, 1:2] - boxes[:, 1:2])], axis=2)
     n = len(anchors)
-    forward = np.asarray(camera.forward, np.float64)
+    forward = camera.forward
     normals = np.where(np.asarray(billboard, bool)[:, None], forward, np.array([0.0, 0.0, 1.0]))
     out = _unproject_onto(camera, px.reshape(-1, 2), np.repeat(anchors, _PLACES, axis=0),
                           np.repeat(normals, _PLACES, axis=0))
@@ -206,6 +244,7 @@ def lay_out(labels: np.ndarray, anchors: np.ndarray, heights: np.ndarray, billbo
     n = len(labels)
     if not n:
         return LaidOut()
+    camera = View(camera)
     heights = np.asarray(heights, np.float64)
     boxes, line = screen_boxes(anchors, heights, billboard, extents, camera)
     scale = np.maximum(1.0, LEGIBLE_PX / np.maximum(line, 1e-6))
@@ -237,7 +276,7 @@ def lay_out(labels: np.ndarray, anchors: np.ndarray, heights: np.ndarray, billbo
     grow = np.maximum(1.0, LEGIBLE_PX / np.maximum(natural_line, 1e-6))  # drawn = natural size x grow
     c_boxes, c_line = screen_boxes(flat_anchor, heights[src] * grow, billboard[src], extents[src], camera)
     w, h = camera.viewport
-    depth = (flat_anchor - np.asarray(camera.position)) @ np.asarray(camera.forward)
+    depth = (flat_anchor - camera.position) @ camera.forward
     valid &= (depth > camera.near) & (c_line >= LEGIBLE_PX - 1e-3)
     valid &= (c_boxes[:, 2] > 0) & (c_boxes[:, 0] < w) & (c_boxes[:, 3] > 0) & (c_boxes[:, 1] < h)
     under_ui = np.zeros(len(valid), bool)
@@ -245,7 +284,7 @@ def lay_out(labels: np.ndarray, anchors: np.ndarray, heights: np.ndarray, billbo
         under_ui = overlapping(c_boxes, np.asarray(ui_rects, np.float64).reshape(-1, 4)).any(axis=1)
     over_blocks = np.zeros(len(valid), bool)
     if obstacles is not None and len(obstacles):
-        over_blocks = Occupancy(obstacles, (w, h)).any_covered(c_boxes)
+        over_blocks = covers(c_boxes, obstacles, (w, h))
     free = valid & ~under_ui & ~over_blocks
     cand = np.flatnonzero(free)
     keep = greedy_keep(c_boxes[cand], group=owner[cand])

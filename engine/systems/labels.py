@@ -14,7 +14,7 @@ import numpy as np
 
 from ..render.backend import GLYPH_FLOATS, GLYPH_SLICES
 from ..render.text import EM_PX, LAYOUT_FLOATS, PAD_PX, GlyphAtlas
-from .label_layout import LaidOut, entity_screen_boxes, lay_out
+from .label_layout import LaidOut, View, entity_screen_boxes, lay_out
 
 # A glyph quad carries the distance field's padding around the ink; a text's box leaves it out.
 _INK_INSET_EM = (PAD_PX - 1) / EM_PX
@@ -179,13 +179,14 @@ class LabelSelector:
         slots = self.slots[labels]
         heights = world.column("label", "height")[slots]
         billboard = world.column("label", "billboard")[slots]
+        view = View(camera)
         placement = world.column("label", "placement")[slots]
         moving = placement != 0
         entity_boxes = np.full((len(slots), 4), np.nan)
-        entity_boxes[moving] = self.boxes_of(world, slots[moving], camera)
-        obstacles = self.boxes_of(world, self.obstacle_slots(world, drawn), camera)
+        entity_boxes[moving] = self.boxes_of(world, slots[moving], view)
+        obstacles = self.boxes_of(world, self.obstacle_slots(world, drawn), view)
         laid = lay_out(labels, anchors, heights, billboard, self.label_extent[labels],
-                       world.column("label", "priority")[slots], camera, self.ui_rects, placement,
+                       world.column("label", "priority")[slots], view, self.ui_rects, placement,
                        entity_boxes, obstacles)
         self.last = laid
         keep = np.searchsorted(labels, laid.labels)  # both ascending: the drawn ones among the passing
