@@ -155,6 +155,9 @@ def head_part(s: HeadShape, tok: Axis, own_kv: bool) -> Part:
     return vstack(rows + [hstack(pattern, align="top")], align="left")
 
 
+COMPACT_TITLE_HEADS = 16  # above this many heads, each tile is titled by its number only
+
+
 def _head_grid(head: Part, heads: range, scope: str, room_text: str) -> Part:
     """Query heads in a grid, each its own group titled "head h"."""
     room = title_room(head, room_text)
@@ -163,8 +166,10 @@ def _head_grid(head: Part, heads: range, scope: str, room_text: str) -> Part:
     ncols = grid_columns(len(heads), cell_w + gap, cell_h + gap, BANK_ASPECT)
     offsets = grid_offsets(len(heads), cell_w, cell_h, ncols, gap)
     names = [f"head {h}" for h in heads]
+    # In a big grid the tiles are narrower than "head 95" at a legible size: the number alone titles them.
+    titles = names if len(heads) <= COMPACT_TITLE_HEADS else [str(h) for h in heads]
     return tile(head, offsets, [f"{scope}.head.{h}" for h in heads], group_labels=names,
-                titles=names, title_h=room / 2)
+                titles=titles, title_h=room / 2)
 
 
 def head_bank(d: Dims, s: HeadShape, scope: str, n_heads: int, n_kv: int) -> Part:

@@ -285,7 +285,7 @@ class Explorer:
         self.global_actions = {"toggle_profiler": self.toggle_profiler, "next_model": lambda: self._step_model(+1),
                                "previous_model": lambda: self._step_model(-1), "toggle_chapters": self.toggle_chapters,
                                "toggle_tour": self.toggle_tour, "search": self.open_search, "quit": self.quit,
-                               "toggle_quality": self.toggle_quality}
+                               "toggle_quality": self.toggle_quality, "write_report": self.write_report}
         self.quit_requested = False
         self.schedule = Schedule()
         self.schedule.add("input", "events", self._input)
@@ -439,6 +439,29 @@ class Explorer:
 
     def quit(self) -> None:
         self.quit_requested = True
+
+    def write_report(self) -> threading.Thread:
+        """The View menu's "Write frame report": what the last frame showed, as JSON in the config
+        directory's reports folder (written on a worker; the banner names the file or the problem)."""
+        from llmviz.common.atomic import write_atomic
+        from llmviz.models.registry import config_dir
+        from llmviz.scenes.explorer.frame_report import frame_report, report_json
+
+        data = report_json(frame_report(self))
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        path = config_dir() / "reports" / f"frame-{re.sub(r'[^A-Za-z0-9._-]+', '_', self.session.name)}-{stamp}.json"
+
+        def write():
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                write_atomic(path, data)
+                self.notice = f"frame report written to {path}"
+            except OSError as err:
+                self.notice = f"frame report not written: {path}: {err.strerror or err}"
+
+        worker = threading.Thread(target=write, name="frame report", daemon=True)
+        worker.start()
+        return worker
 
     # ------------------------------------------------------------------ events (from the window or a script)
     def key_down(self, name: str) -> None:
