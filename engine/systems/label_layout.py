@@ -7,7 +7,8 @@ frame and in screen pixels, which of them are drawn, where and how big:
 - every label drawn is at least LEGIBLE_PX tall: a smaller one is scaled up about its anchor
   (its ``min_px`` bounds how far: at most LEGIBLE_PX / min_px times its natural size);
 - a caption (``placement`` CAPTION) may move: it is tried above its entity's box on screen, then
-  left of it, right of it, below it; a fixed label (titles, axis ticks) stays at its anchor;
+  left of it, right of it, below it, then above or below flush with either edge; a fixed label
+  (titles, axis ticks) stays at its anchor;
 - no label covers a drawn opaque block (the obstacles) or a rectangle of the UI (menu, banner,
   panels, hint bar, legend), and no two labels overlap: where they would, the higher priority
   stays (then the larger on screen, then the first) and the other moves or hides.
@@ -37,8 +38,8 @@ GRID_PX = 2            # cell of the obstacle occupancy grid
 DIRECT_PAIRS = 400_000  # label x obstacle tests done pair by pair below this; the grid above
 
 FIXED = 0     # drawn at its anchor or not at all
-CAPTION = 1   # may move around its entity's box: above, left, right, below
-_PLACES = 4
+CAPTION = 1   # may move around its entity's box: above, left, right, below, ...
+_PLACES = 8
 
 
 @dataclass
@@ -216,13 +217,18 @@ def _unproject_onto(camera, pixels: np.ndarray, through: np.ndarray, normals: np
 
 
 def _caption_anchors(anchors, boxes, anchors_px, entity_boxes, billboard, camera) -> np.ndarray:
-    """(n, 4, 3) world anchors that put each label's box above, left of, right of and below its entity's box."""
+    """(n, _PLACES, 3) world anchors that put each label's box around its entity's box (see below)."""
     bw, bh = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
     ex0, ey0, ex1, ey1 = entity_boxes.T
     cx, cy = (ex0 + ex1) / 2, (ey0 + ey1) / 2
-    # Desired box top-left corners of the four placements.
-    lefts = np.stack([cx - bw / 2, ex0 - MARGIN_PX - bw, ex1 + MARGIN_PX, cx - bw / 2], axis=1)
-    tops = np.stack([ey0 - MARGIN_PX - bh, cy - bh / 2, cy - bh / 2, ey1 + MARGIN_PX], axis=1)
+    # Desired box top-left corners of the placements, in order of preference: centred above, left,
+    # right, centred below, then above and below aligned with the block's left or right edge (a
+    # caption wider than its block, between neighbours).
+    above, below, mid = ey0 - MARGIN_PX - bh, ey1 + MARGIN_PX, cy - bh / 2
+    centred, flush_left, flush_right = cx - bw / 2, ex0, ex1 - bw
+    lefts = np.stack([centred, ex0 - MARGIN_PX - bw, ex1 + MARGIN_PX, centred,
+                      flush_left, flush_right, flush_left, flush_right], axis=1)
+    tops = np.stack([above, mid, mid, below, above, above, below, below], axis=1)
     # The anchor keeps its place relative to the box.
     px = np.stack([lefts + (anchors_px[:, :1] - boxes[:, :1]), tops + (anchors_px[:, 1:2] - boxes[:, 1:2])], axis=2)
     n = len(anchors)
@@ -254,7 +260,7 @@ def lay_out(labels: np.ndarray, anchors: np.ndarray, heights: np.ndarray, billbo
     rank = rank[:MAX_CANDIDATES]
     m = len(rank)
 
-    # Candidate placements: the anchor itself for fixed labels, four around the entity for captions.
+    # Candidate placements: the anchor itself for fixed labels, several around the entity for captions.
     cand_anchor = np.repeat(anchors[rank][:, None, :], _PLACES, axis=1)
     cand_valid = np.zeros((m, _PLACES), bool)
     cand_valid[:, 0] = True
