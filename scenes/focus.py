@@ -10,8 +10,11 @@ Search reads an index built once per model (a few hundred ms on GPT-3, on a work
 caller likes): the texts as a few token patterns with their numbers factored out, so a keystroke
 costs about a millisecond, not a regex over every block.
 
-Details for the panel: the component's shape, its parameter count (rows × cols of the learned
-weights and biases under it) and, where a trace exists, the min / mean / max / std of its values.
+Details for the panel: what the component does, its shape in model units ("128 × 12288 (head_dim ×
+d_model)", "96 heads × 128"), its parameter count (scenes/component_info.py: weights and biases, a
+whole expert's MLP, a component's own count; a group's is the sum below it) and, where a trace
+exists, the min / mean / max / std of its values. Never world units: how big a box is drawn says
+nothing about the model.
 """
 from __future__ import annotations
 
@@ -57,17 +60,22 @@ class Node:
 class Details:
     title: str
     ident: str
-    shape: str
-    params: int
+    shape: str           # a block's true rows × cols ("16 × 48"); a group's contents ("14 blocks")
+    params: int          # counted in the model's total
     stats: tuple | None  # (min, mean, max, std) or None without a trace
     blocks: int
+    role: str = ""       # what it does, in a sentence
+    units: str = ""      # the shape in model units: "16 × 48 (head_dim × d_model)", "3 heads × 16"
+    params_text: str = ""  # "768 parameters", "activation, not parameters: 16 values per token ..."
+    group: bool = False  # a group (its `shape` lists its contents), not one block
 
 
 class ComponentTree:
     """Groups and blocks of a layout as a tree: children, parents, labels, descendant rows, search."""
 
-    def __init__(self, layout):
+    def __init__(self, layout, spec=None):
         self.layout = layout
+        self.spec = spec  # the model's spec; None: the registry's spec of layout.spec_id, looked up on first use
         parent = np.asarray(layout.group_parent, np.int64)
         n_groups = len(layout.group_ids)
         # Child groups and child blocks of every group, sorted once (argsort, not a loop over blocks).
@@ -197,8 +205,19 @@ class ComponentTree:
         return out
 
     # ------------------------------------------------------------------ details
+    @property
+    def info(self):
+        """The layout's roles, model units and parameter counts (scenes/component_info.py), or None."""
+        from llmviz.scenes.component_info import info_for
+
+        return info_for(self.layout, self.spec)
+
     def params(self, node: Node) -> int:
-        rows = self.rows(node)
+        info = self.info
+        if info is not None:
+            counts = info.block_params if node.kind == BLOCK else info.group_params
+            return int(counts[node.index])
+        rows = self.rows(node)  # no spec to count by: the learned blocks' cells
         kind = np.asarray(self.layout.kind)[rows]
         learned = rows[(kind == KIND_WEIGHT) | (kind == KIND_BIAS)]
         return int((np.asarray(self.layout.rows, np.int64)[learned] * np.asarray(self.layout.cols, np.int64)[learned]).sum())
@@ -206,13 +225,14 @@ class ComponentTree:
     def details(self, node: Node, values=None) -> Details:
         layout = self.layout
         rows = self.rows(node)
+        info = self.info
         if node.kind == BLOCK:
             shape = f"{int(layout.rows[node.index])} × {int(layout.cols[node.index])}"
+            about = info.block(node.index) if info is not None else None
         else:
-            size = layout.group_size[node.index]
             subgroups = len(self.child_groups(node.index))
-            shape = f"{len(rows)} blocks" + (f", {subgroups} sub-groups" if subgroups else "") + \
-                f" (box {size[0]:.0f} × {size[1]:.0f} × {size[2]:.0f})"
+            shape = f"{len(rows):,} blocks" + (f", {subgroups:,} sub-groups" if subgroups else "")
+            about = info.group(node.index) if info is not None else None
         stats = None
         if values is not None:
             arrays = []
@@ -225,7 +245,11 @@ class ComponentTree:
                 data = data[np.isfinite(data)]
                 if len(data):
                     stats = (float(data.min()), float(data.mean()), float(data.max()), float(data.std()))
-        return Details(self.label(node), self.ident(node), shape, self.params(node), stats, len(rows))
+        params = self.params(node)
+        return Details(self.label(node), self.ident(node), shape, params, stats, len(rows),
+                       role=about.role if about else "", units=about.shape if about else "",
+                       params_text=about.params_text if about else f"{params:,} parameters",
+                       group=node.kind == GROUP)
 
 
 # ---------------------------------------------------------------------- search index

@@ -1,8 +1,11 @@
 """Reading the block under the pointer: its tensor, the hovered cell's value and formula, and the cells it came from.
 
 `read_pick` turns a pick (entity slot, data cell) on a model scene into a `Reading`: the tensor
-id with its true dimensions and, on a live model, the cell's indices in the trace, its value and
-the dataflow formula, with the source cells (the translation itself is scenes/inspect.py's).
+id with its true dimensions, what the component does, its shape in model units and its parameter
+count (scenes/component_info.py, for every model, live or structure only) and, on a live model,
+the cell's indices in the trace, its value and the dataflow formula, with the source cells (the
+translation itself is scenes/inspect.py's). A picked group is always a stand-in: the engine draws
+a group's box only while its children are skipped, and the reading says so.
 `SourceHighlight` lights those cells in the renderer's highlight mask and clears the previous
 ones, so only the current hover is lit. Source cells are marked the way `ModelScene.write_values`
 draws arrays: a 1-D array down a column when its block has several rows, else along a row.
@@ -14,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from llmviz.models.sim import sort_task
+from llmviz.scenes.component_info import info_for
 from llmviz.scenes.inspect import inspect_cell
 
 STRUCTURE_ONLY = "structure only: no weights loaded, no values shown"
@@ -33,6 +37,9 @@ class Reading:
     note: str = ""           # "structure only", "no token here yet", ...
     sources: tuple = ()      # dataflow.Source cells the value came from
     cell: tuple | None = None  # (row, col) of the hovered cell in its block, for lighting it too
+    role: str = ""           # what the component does, in a sentence
+    shape: str = ""          # in model units: "49152 × 12288 (d_ff × d_model)", "96 heads × 128"
+    params: str = ""         # "603,979,776 parameters (604.0M)", or what an activation holds per token
 
     @property
     def source_cells(self) -> int:
@@ -71,6 +78,7 @@ def _group_reading(model, slot: int) -> Reading | None:
         return None
     g = int(found[0])
     layout = model.layout
+    info = info_for(layout, getattr(model, "spec", None))
     # Every group below g: walk all groups' parent chains up at once (a few vector steps, not a loop per group).
     parent = layout.group_parent
     inside = np.arange(len(parent)) == g
@@ -79,8 +87,13 @@ def _group_reading(model, slot: int) -> Reading | None:
         ancestor = np.where(ancestor >= 0, parent[np.maximum(ancestor, 0)], -1)
         inside |= ancestor == g
     blocks = int(np.count_nonzero(inside[layout.group]))
-    return Reading(layout.group_ids[g], label=layout.group_label[g],
-                   note=f"{blocks:,} tensor blocks inside · click to fly to it")
+    about = info.group(g) if info is not None else None
+    # Only a closed group is drawn (and so picked): its box stands in for the blocks inside it.
+    note = (f"drawn as one stand-in box for the {blocks:,} tensor blocks inside; it opens into them when it "
+            f"is bigger on screen · click to fly to it")
+    return Reading(layout.group_ids[g], label=layout.group_label[g], note=note,
+                   role=about.role if about else "", shape=about.shape if about else "",
+                   params=about.params_text if about else "")
 
 
 def read_pick(model, live, slot: int, cell: tuple[int, int] | None) -> Reading | None:
@@ -94,7 +107,11 @@ def read_pick(model, live, slot: int, cell: tuple[int, int] | None) -> Reading |
         return _group_reading(model, slot)
     layout = model.layout
     row = layout.index(tensor_id)
-    base = dict(tensor_id=tensor_id, label=layout.label[row], dims=f"{layout.rows[row]} × {layout.cols[row]} cells")
+    info = info_for(layout, getattr(model, "spec", None))
+    about = info.block(row) if info is not None else None
+    base = dict(tensor_id=tensor_id, label=layout.label[row], dims=f"{layout.rows[row]} × {layout.cols[row]} cells",
+                role=about.role if about else "", shape=about.shape if about else "",
+                params=about.params_text if about else "")
     if live is None:
         return Reading(**base, note=STRUCTURE_ONLY)
     if cell is None:

@@ -177,6 +177,7 @@ def main_menu(catalog: list[CatalogEntry], current: str, presets: list[str], pro
         _action_item(choice, "Previous model", "[", "previous_model")
         _action_item(choice, "Adaptive quality (holds 60 FPS by lowering detail)", "", "toggle_quality",
                      (state or MenuState()).adaptive)
+        _action_item(choice, "Write frame report", "", "write_report")
         imgui.separator()
         _action_item(choice, "Quit", "Ctrl+Q", "quit")
         imgui.end_menu()
@@ -269,16 +270,36 @@ def hint_bar(text: str, width: float, height: float) -> None:
     imgui.pop_style_var()
 
 
-def cell_tooltip(reading) -> None:
-    """A hover reading (scenes/hover.py) as a tooltip: id and size, indices = value, formula, note."""
-    imgui.begin_tooltip()
-    imgui.push_text_wrap_pos(560)
-    imgui.text(reading.tensor_id)
+def tooltip_lines(reading) -> list[tuple[str, str]]:
+    """What the tooltip of a hover reading says, line by line, as (style, text): the component, what it
+    does, its shape in model units and its parameters, then the cell's value, formula and note."""
+    lines = [("id", reading.tensor_id)]
     if reading.label:
-        imgui.same_line(0, 12)
         # "(11 × 16 cells)" only where the caption's dimensions are symbolic ("t×16") or absent.
         shown = reading.dims and reading.dims.removesuffix(" cells").replace(" × ", "×") not in reading.label
-        imgui.text_colored(DIM_RGB, reading.label + (f"   ({reading.dims})" if shown else ""))
+        lines.append(("label", reading.label + (f"   ({reading.dims})" if shown else "")))
+    if reading.role:
+        lines.append(("role", reading.role))
+    if reading.shape:
+        lines.append(("shape", f"shape: {reading.shape}"))
+    if reading.params:
+        lines.append(("params", reading.params))
+    return lines
+
+
+def cell_tooltip(reading) -> None:
+    """A hover reading (scenes/hover.py) as a tooltip: id and caption, role, shape in model units, parameters,
+    then indices = value, formula, note."""
+    imgui.begin_tooltip()
+    imgui.push_text_wrap_pos(560)
+    for style, text in tooltip_lines(reading):
+        if style == "label":
+            imgui.same_line(0, 12)
+            imgui.text_colored(DIM_RGB, text)
+        elif style in ("id", "role"):
+            imgui.text(text)
+        else:
+            imgui.text_colored(FORMULA_RGB if style == "params" else DIM_RGB, text)
     if reading.indices:
         value = "" if reading.value is None else f" = {format_number(reading.value)}"
         imgui.text(f"[{reading.indices}]{value}")
@@ -624,17 +645,35 @@ def component_tree(tree, selected, query: str, x: float, y: float, height: float
     imgui.end()
 
 
-def details_panel(details, x: float, y: float) -> None:
-    """The focused component: id, shape, parameters and value statistics."""
-    from llmviz.models.params import human
+def details_lines(details) -> list[tuple[str, str]]:
+    """The details panel's text, line by line as (style, text): what the component does, its shape in
+    model units, its contents (a group) and its parameters; never the size of the box it is drawn as."""
+    lines = [("id", details.ident)]
+    if details.role:
+        lines.append(("role", details.role))
+    if details.units:
+        lines.append(("shape", f"shape: {details.units}"))
+    elif not details.group:
+        lines.append(("shape", f"shape: {details.shape}"))
+    if details.group:
+        lines.append(("shape", f"contains: {details.shape}"))
+    lines.append(("params", details.params_text or f"{details.params:,} parameters"))
+    return lines
 
+
+def details_panel(details, x: float, y: float) -> None:
+    """The focused component: id, role, shape in model units, parameters and value statistics."""
     imgui.set_next_window_pos(imgui.ImVec2(x, y), imgui.Cond_.always)
     imgui.set_next_window_size(imgui.ImVec2(PANEL_WIDTH, 0), imgui.Cond_.always)
     imgui.set_next_window_bg_alpha(0.88)
     imgui.begin(f"{details.title}###details", None, _PANEL)
-    imgui.text_colored(DIM_RGB, details.ident)
-    imgui.text(f"shape: {details.shape}")
-    imgui.text(f"parameters: {details.params:,}" + (f" ({human(details.params)})" if details.params >= 10_000 else ""))
+    imgui.push_text_wrap_pos(PANEL_WIDTH - 12)
+    for style, text in details_lines(details):
+        if style == "role":
+            imgui.text(text)
+        else:
+            imgui.text_colored(FORMULA_RGB if style == "params" else DIM_RGB, text)
+    imgui.pop_text_wrap_pos()
     if details.stats is not None:
         lo, mean, hi, std = details.stats
         imgui.text(f"values: min {format_number(lo)} · max {format_number(hi)}")
