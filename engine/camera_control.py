@@ -281,6 +281,57 @@ def frame_bounds(camera: Camera, center, half_extents, margin: float = 1.15, dir
     return Pose(center - f * distance, orientation)
 
 
+def frame_boxes(camera: Camera, centers, half_extents, direction=None, window=None, margin: float = 1.15,
+                up=WORLD_UP) -> Pose:
+    """The pose, looking along ``direction`` (default: the camera's current view), from which a set of
+    boxes (centers and half extents, shape (N, 3) or (3,)) fills ``window`` as far as ``margin`` allows.
+
+    ``window`` is (x0, y0, x1, y1) pixels of the camera's viewport, top-left origin (the part no panel
+    covers; None: the whole viewport). The boxes' projection lies inside the window shrunk by
+    ``margin`` about its centre and touches it along one axis: the exact perspective fit of every
+    corner, with the camera moved sideways as far as an off-centre window needs, not backed away.
+    """
+    centers = np.atleast_2d(np.asarray(centers, np.float64))
+    half = np.abs(np.atleast_2d(np.asarray(half_extents, np.float64)))
+    f = math3d.normalize(camera.forward if direction is None else np.asarray(direction, np.float64))
+    orientation = math3d.quat_look_rotation(f, up)
+    axes = math3d.quat_to_matrix(orientation)  # columns: camera right, up, back in world space
+    origin = (centers.min(axis=0) + centers.max(axis=0)) / 2.0  # keeps the numbers small
+    rel = centers - origin
+    w, h = camera.viewport
+    x0, y0, x1, y1 = (0.0, 0.0, float(w), float(h)) if window is None else (float(v) for v in window)
+    # The window in normalised device coordinates (y up), shrunk by the margin about its centre.
+    lo_x, hi_x, lo_y, hi_y = 2.0 * x0 / w - 1.0, 2.0 * x1 / w - 1.0, 1.0 - 2.0 * y1 / h, 1.0 - 2.0 * y0 / h
+    tan_y = math.tan(math.radians(camera.fov_y) / 2.0)
+    tans = (tan_y * camera.aspect, tan_y)
+    back = axes[:, 2]
+
+    def extreme(weights, sign: float) -> float:
+        # The largest (sign +1) or smallest (sign -1) of weights . corner over every corner of every box:
+        # per box it is weights . center +- |weights| . half, so no corner list is built.
+        values = rel @ weights + sign * (half @ np.abs(weights))
+        return float(values.max() if sign > 0 else values.min())
+
+    # Camera at origin + a*right + b*up + D*back. A corner at camera-axis coordinates (x, y, z) has view
+    # depth D - z and is inside along x when lo*tan*(D - z) <= x - a <= hi*tan*(D - z): some a fits
+    # every corner once (hi - lo)*tan*D >= max(x + hi*tan*z) - min(x + lo*tan*z); likewise along y.
+    spans, distance = [], float(extreme(back, 1.0)) + 2.0 * camera.near
+    for k, (lo, hi) in enumerate(((lo_x, hi_x), (lo_y, hi_y))):
+        mid, halfwidth = (lo + hi) / 2.0, (hi - lo) / (2.0 * max(margin, 1e-6))
+        lo, hi = mid - halfwidth, mid + halfwidth
+        top = extreme(axes[:, k] + hi * tans[k] * back, 1.0)
+        bottom = extreme(axes[:, k] + lo * tans[k] * back, -1.0)
+        spans.append((lo, hi, top, bottom))
+        if hi > lo:
+            distance = max(distance, (top - bottom) / ((hi - lo) * tans[k]))
+    offsets = []
+    for k, (lo, hi, top, bottom) in enumerate(spans):
+        # The feasible sideways offsets at this distance; the middle one centres the boxes in the window.
+        offsets.append(((top - hi * tans[k] * distance) + (bottom - lo * tans[k] * distance)) / 2.0)
+    eye = origin + axes[:, 0] * offsets[0] + axes[:, 1] * offsets[1] + back * distance
+    return Pose(eye, orientation)
+
+
 def fit_into_window(pose: Pose, target, camera: Camera, window) -> Pose:
     """``pose`` moved so that what it framed in the whole viewport is framed in ``window`` instead:
     (x0, y0, x1, y1) pixels of the viewport, top-left origin (the part no panel covers). The view

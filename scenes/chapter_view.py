@@ -1,6 +1,8 @@
 """Chapters in the window: a ChapterRunner's moment driving the camera rig, the focus flags and the shown values.
 
-Each frame ``update(dt)`` advances the runner and, when the moment changed: eases the camera to a
+Each frame ``update(dt)`` gives the runner the rig's viewport and free window (the part no panel
+covers: the step's blocks are framed to fill it; a change re-frames with a smooth move), advances
+the runner and, when the moment changed: eases the camera to a
 jumped-to position (a step, chapter or scrub) through the rig, or follows the step's own camera
 path while playing; writes the focus/dim flags when the step changes; writes the animations'
 arrays to their blocks (and, when an animation stops changing a tensor, the live trace's values
@@ -25,7 +27,7 @@ JUMP_SECONDS = 0.8  # a step / chapter jump is a smooth move of this length
 class ChapterPlayer:
     def __init__(self, scene, engine, rig, renderer, viewport):
         self.scene, self.engine, self.rig, self.renderer = scene, engine, rig, renderer
-        self.runner = chapter_runner(scene, viewport)  # ValueError where the model has no chapters
+        self.runner = chapter_runner(scene, viewport, rig.window)  # ValueError where the model has no chapters
         self.moment = None
         self._jump = True
         self._last_pose: Pose | None = None
@@ -65,6 +67,7 @@ class ChapterPlayer:
     # ------------------------------------------------------------------ per frame
     def update(self, dt: float, steering: bool = False) -> None:
         runner = self.runner
+        self._jump |= runner.set_view(self.rig.camera.viewport, self.rig.window)
         runner.update(dt)
         live = self.scene.live
         key = (runner.chapter, runner.step_index, runner.t, live.values_version if live is not None else 0)
@@ -76,11 +79,11 @@ class ChapterPlayer:
         changed = self._last_pose is None or not (np.allclose(pose.position, self._last_pose.position)
                                                   and np.allclose(pose.orientation, self._last_pose.orientation))
         if changed:
-            shown = self.rig.framed(pose, m.look_at)  # aimed at the part of the view the panels leave free
+            # The runner framed the pose into the rig's free window already (set_view above).
             if self._jump:
-                self.rig.move_to(shown.position, shown.orientation, JUMP_SECONDS)
+                self.rig.move_to(pose.position, pose.orientation, JUMP_SECONDS)
             elif self.rig.transition is None and not steering:
-                shown.apply(self.rig.camera)  # the step's own eased path, frame by frame
+                pose.apply(self.rig.camera)  # the step's own eased path, frame by frame
             self.rig.orbit.target = np.array(m.look_at, np.float64)
             self._last_pose = pose
         self._jump = False

@@ -48,6 +48,8 @@ camera = "preset:overview"
     ('title = "T"\n[[step]]\ntext = "a"\nduration = = 2\n', 4, "not valid TOML"),
     (GOOD + "colour = \"red\"\n", 8, "unknown step field 'colour'"),
     (GOOD + 'focus = ["embed.out", "blocks.9.attn"]\n', 8, "no tensor or group 'blocks.9.attn'"),
+    (GOOD + 'frame = ["model", "blocks.7"]\n', 8, "frame: no tensor or group 'blocks.7'"),
+    (GOOD + 'frame = "model"\n', 8, "'frame' must be a list"),
     (GOOD.replace("[[tokens|here]]", "[[blocks.0.nothing|here]]"), 5, "no tensor or group 'blocks.0.nothing'"),
     (GOOD.replace("duration = 2.0", "duration = -1.5"), 6, "duration must be a positive number"),
     (GOOD.replace("{input}", "{value embed.nope[0,0]}"), 5, "no tensor or group 'embed.nope'"),

@@ -1,4 +1,4 @@
-"""Puts a scene at one moment of a chapter (the camera, the focus and the dimming): `llmviz render --chapter`."""
+"""Puts a scene at one moment of a chapter (the camera, the focus and the dimming): `llmviz render --no-ui --chapter`."""
 from __future__ import annotations
 
 import numpy as np
@@ -28,8 +28,9 @@ def _all_chapters(layout):
     return load_chapters(lambda model: own if model == layout.spec_id else model_names(model))
 
 
-def chapter_runner(scene, viewport) -> ChapterRunner:
-    """A runner over the bundled chapters for a built model scene, validated against its layout."""
+def chapter_runner(scene, viewport, window=None) -> ChapterRunner:
+    """A runner over the bundled chapters for a built model scene, validated against its layout; its
+    cameras frame into ``window`` of the viewport (None: all of it)."""
     layout = scene.model.layout
     everything = _all_chapters(layout)
     chapters = [c for c in everything if c.model == layout.spec_id]
@@ -37,13 +38,17 @@ def chapter_runner(scene, viewport) -> ChapterRunner:
         others = sorted({c.model for c in everything})
         raise ValueError(f"no chapters for {layout.spec_id!r} (chapters play on {', '.join(others)})")
     values = live_values(scene.live) if scene.live is not None else None
-    return ChapterRunner(chapters, layout, values, viewport)
+    return ChapterRunner(chapters, layout, values, viewport, window)
 
 
-def apply_chapter_moment(scene, engine, chapter_number: int, step_number: int):
+def apply_chapter_moment(scene, engine, chapter_number: int, step_number: int, window=None):
     """Show the end of step ``step_number`` (1-based, as `llmviz chapters` lists) of chapter ``chapter_number``.
 
     Sets the engine camera to the step's final pose and the blocks' focus flags; returns the camera.
+    The step's blocks fill ``window`` (x0, y0, x1, y1 pixels of the camera's viewport), by default the
+    whole image: `llmviz render --no-ui --chapter` has no panels, so its picture is the step's blocks as
+    large as the margin allows. (`llmviz render --chapter` draws the whole app instead: its ChapterPlayer
+    frames the same blocks into the part of the view the panels leave free, as the window does.)
     ValueError (ChapterError included) with a one-line message for an unknown chapter or step.
     """
     if scene.model is None:
@@ -58,7 +63,7 @@ def apply_chapter_moment(scene, engine, chapter_number: int, step_number: int):
     chapter = found[0]
     own = chapter.model == layout.spec_id
     values = live_values(scene.live) if own and scene.live is not None else None
-    runner = ChapterRunner([chapter], layout, values, camera.viewport)  # other models' layouts: built
+    runner = ChapterRunner([chapter], layout, values, camera.viewport, window)  # other models' layouts: built
     try:
         runner.go_to_step_end(step_number - 1)
     except IndexError as err:

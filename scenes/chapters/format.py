@@ -14,6 +14,7 @@ duration in seconds, and optionally a camera move, a focus set, animations and a
     camera = "preset:embedding"       # or "block:embed.out" (a tensor or group id), or
                                       # { eye = [x, y, z], target = [x, y, z] }
     focus = ["embed.tok.weight", "embed.tok"]   # tensor or group ids; dim = false keeps the rest lit
+    frame = ["model"]                 # optional: what the camera frames, when not the focus
     pause = true                      # wait for Space at the end of the step
     scene = "gpt-2-small"             # optional: show another model's scene for this step (a registry
                                       # id; default the chapter's model). Camera, focus and references
@@ -24,6 +25,13 @@ duration in seconds, and optionally a camera move, a focus set, animations and a
     kind = "split"                    # split | add | fill | causal_mask | packet
     tensor = "embed.tok.weight"
     index = "tokens[0]"               # an int, or a trace reference read at play time
+
+Every step's camera frames the blocks the step explains: its ``frame`` ids, else its focus, else
+the block or group its ``block:`` camera names. They fill the part of the view no panel covers
+(margin ``runner.FRAME_MARGIN``). The camera field says where the camera looks from: a preset's or a
+pose's direction, or for ``block:`` the presets' view from above right; a step without one keeps the
+last direction (and, framing nothing of its own, the last view). A preset or pose on a step that
+frames nothing is shown as it stands, moved into the free part of the view.
 
 tomllib gives no positions for values, so lines are found in the source text: the line of a
 step's ``[[step]]`` header, of a key inside it, or of the offending text itself.
@@ -52,7 +60,7 @@ ANIMATION_TIMING = {"kind": str, "delay": (int, float), "duration": (int, float)
 FILL_ORDERS = ("rows", "columns", "cells")
 STEP_FIELDS = {"title": str, "text": str, "duration": (int, float), "camera": (str, dict),
                "move": (int, float), "focus": list, "dim": bool, "pause": bool, "animate": list,
-               "scene": str}
+               "scene": str, "frame": list}
 CHAPTER_FIELDS = {"title": str, "model": str, "summary": str, "step": list}
 DEFAULT_MOVE = 1.5  # seconds a camera move takes, unless the step says otherwise
 # Values of an MoE layer a live trace (and runner.live_values) provides besides its blocks: the router's
@@ -107,6 +115,7 @@ class Step:
     camera: Camera | None = None
     move: float = DEFAULT_MOVE
     focus: tuple = ()
+    frame: tuple = ()  # what the camera frames when it is not the focus (tensor or group ids)
     dim: bool = True
     pause: bool = False
     animations: tuple = ()
@@ -308,19 +317,20 @@ def _parse_step(raw: dict, index: int, path, lines: _Lines, names: Names | None,
 
     camera = _parse_camera(raw["camera"], names, lambda p: fail(p, "camera")) if "camera" in raw else None
     blocks = (names.tensors | names.groups) if names else None
-    focus = tuple(raw.get("focus", ()))
-    for item in focus:
-        if not isinstance(item, str):
-            fail("focus entries must be tensor or group ids (strings)", "focus")
-        if blocks is not None and item not in blocks:
-            fail(f"focus: no tensor or group {item!r} in the model", fragment=f'"{item}"')
+    focus, frame = tuple(raw.get("focus", ())), tuple(raw.get("frame", ()))
+    for key, items in (("focus", focus), ("frame", frame)):
+        for item in items:
+            if not isinstance(item, str):
+                fail(f"{key} entries must be tensor or group ids (strings)", key)
+            if blocks is not None and item not in blocks:
+                fail(f"{key}: no tensor or group {item!r} in the model", fragment=f'"{item}"')
     animations = tuple(_parse_animation(a, names, fail) for a in raw.get("animate", ()))
     for a in animations:
         if a.delay + (a.duration or 0.0) > duration + 1e-9:
             fail(f"animation {a.kind!r} runs past the end of the step ({a.delay} + {a.duration} > {duration} s)",
                  fragment=f'"{a.kind}"')
     return Step(title=raw.get("title", f"Step {index + 1}"), text=raw["text"], duration=duration, camera=camera,
-                move=min(move, duration), focus=focus, dim=raw.get("dim", True), pause=raw.get("pause", False),
+                move=min(move, duration), focus=focus, frame=frame, dim=raw.get("dim", True), pause=raw.get("pause", False),
                 animations=animations, line=where, scene=scene)
 
 

@@ -5,6 +5,12 @@ at that position (camera pose, focus, animation frames, text with live numbers) 
 from it by ``moment()``. So seeking backwards, stepping, or replaying gives exactly what
 playing forwards gave: the animation is replay, as in the LLM Visualization's walkthrough.
 
+Each step's camera frames the blocks the step explains (its ``frame`` ids, else its focus, else
+its ``block:`` camera's block) so that they fill the runner's ``window``: the part of the viewport
+no panel covers, as the window sets it (``set_view``; `llmviz render --chapter` draws the app and
+goes that way too), or the whole viewport (`llmviz render --no-ui --chapter`: no panels). The
+step's camera field gives the direction it looks from.
+
 Within a step the camera eases from the previous step's target to this step's over the step's
 ``move`` seconds; the first step of a chapter starts at its own target, so a chapter plays the
 same whichever chapter came before it.
@@ -24,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from llmviz.engine.camera import Camera as EngineCamera
-from llmviz.engine.camera_control import CameraTransition, Pose, frame_bounds, smootherstep
+from llmviz.engine.camera_control import CameraTransition, Pose, fit_into_window, frame_boxes, smootherstep
 from llmviz.scenes.layout import PRESET_DIRECTION, PRESET_FOV_Y
 
 from . import animations as anim
@@ -115,20 +121,33 @@ def live_values(live):
 
 
 class ChapterRunner:
-    def __init__(self, chapters: list[Chapter], layout, values=None, viewport=(1280, 720)):
+    def __init__(self, chapters: list[Chapter], layout, values=None, viewport=(1280, 720), window=None):
         if not chapters:
             raise ValueError("no chapters to play")
         self.chapters = list(chapters)
         self.layout = layout  # the open scene's layout (normally the chapters' own model); others are built
         self._layouts = {getattr(layout, "spec_id", None): layout}
         self.values = values or (lambda: None)
-        self.viewport = tuple(viewport)
+        self.viewport = tuple(int(v) for v in viewport)
+        self.window = None if window is None else tuple(float(v) for v in window)
         self.chapter = 0
         self.t = 0.0
         self.playing = False
         self.held: int | None = None  # step index the runner waits at (its end), None when not held
         self._timelines = [_starts_durations(c) for c in self.chapters]
-        self._targets = [self._camera_targets(c) for c in self.chapters]
+        self._shots = [self._step_shots(c) for c in self.chapters]
+        self._targets = [self._camera_targets(shots) for shots in self._shots]
+
+    def set_view(self, viewport, window=None) -> bool:
+        """The viewport and its free window (x0, y0, x1, y1 pixels, top-left origin; None: all of it)
+        the cameras frame into; returns whether that changed (the steps' poses are then new)."""
+        viewport = tuple(int(v) for v in viewport)
+        window = None if window is None else tuple(float(v) for v in window)
+        if viewport == self.viewport and window == self.window:
+            return False
+        self.viewport, self.window = viewport, window
+        self._targets = [self._camera_targets(shots) for shots in self._shots]
+        return True
 
     # ------------------------------------------------------------------ timeline
     def timeline(self, chapter: int | None = None) -> list[tuple[float, float]]:
@@ -259,31 +278,57 @@ class ChapterRunner:
     def _lens(self) -> EngineCamera:
         return EngineCamera(fov_y=PRESET_FOV_Y, viewport=self.viewport)
 
-    def _box(self, name: str, layout=None) -> tuple[np.ndarray, np.ndarray]:
-        layout = layout if layout is not None else self.layout
-        try:
-            row = layout.index(name)
-            return layout.center[row].astype(np.float64), layout.size[row].astype(np.float64)
-        except KeyError:
-            g = layout.group_index(name)
-            return layout.group_center[g].astype(np.float64), layout.group_size[g].astype(np.float64)
-
-    def _camera_targets(self, chapter: Chapter) -> list[tuple[Pose, np.ndarray]]:
-        """Each step's camera target (a pose and the point it frames); a step without a camera keeps the last."""
-        targets, last = [], None
+    def _step_shots(self, chapter: Chapter) -> list:
+        """What each step's camera shows, independent of the viewport: (direction, boxes) where boxes
+        are the (centers, half extents) of the blocks it frames, or (pose, point) for a preset or pose
+        shown as it stands; None keeps the previous step's view."""
+        shots, direction = [], -PRESET_DIRECTION
         for k, step in enumerate(chapter.steps):
-            cam = step.camera
-            layout = self.layout_for(chapter.scene_of(k))
-            if cam is not None:
+            cam, layout = step.camera, self.layout_for(chapter.scene_of(k))
+            fixed = None
+            if cam is not None and (cam.preset is not None or cam.eye is not None):
+                eye, point = layout.presets[cam.preset] if cam.preset is not None else (cam.eye, cam.target)
+                eye, point = np.asarray(eye, np.float64), np.asarray(point, np.float64)
+                direction = point - eye
                 lens = self._lens()
-                if cam.preset is not None or cam.eye is not None:
-                    eye, point = layout.presets[cam.preset] if cam.preset is not None else (cam.eye, cam.target)
-                    lens.position = np.asarray(eye, np.float64)
-                    lens.look_at(np.asarray(point, np.float64))
-                    last = (Pose.of(lens), np.asarray(point, np.float64))
-                else:
-                    center, size = self._box(cam.block, layout)
-                    last = (frame_bounds(lens, center, size / 2, FRAME_MARGIN, direction=-PRESET_DIRECTION), center)
+                lens.position = eye
+                lens.look_at(point)
+                fixed = (Pose.of(lens), point)
+            elif cam is not None:
+                direction = -PRESET_DIRECTION
+            ids = step.frame or step.focus or ((cam.block,) if cam is not None and cam.block else ())
+            if ids:
+                shots.append(("boxes", direction, self._boxes(ids, layout)))
+            else:
+                shots.append(("fixed", fixed) if fixed is not None else None)
+        return shots
+
+    def _boxes(self, ids, layout) -> tuple[np.ndarray, np.ndarray]:
+        """Centers and half extents of the blocks named or lying under the named groups (a group
+        without blocks: its own box)."""
+        centers, halves = [], []
+        for name in ids:
+            rows = self.focus_rows([name], layout)
+            if len(rows):
+                centers.append(layout.center[rows].astype(np.float64))
+                halves.append(layout.size[rows].astype(np.float64) / 2.0)
+            else:
+                g = layout.group_index(name)
+                centers.append(layout.group_center[g][None].astype(np.float64))
+                halves.append(layout.group_size[g][None].astype(np.float64) / 2.0)
+        return np.concatenate(centers), np.concatenate(halves)
+
+    def _camera_targets(self, shots) -> list[tuple[Pose, np.ndarray]]:
+        """Each step's camera target (a pose and the point it frames) for this viewport and window."""
+        targets, last, lens = [], None, self._lens()
+        for shot in shots:
+            if shot is not None and shot[0] == "boxes":
+                _, direction, (centers, halves) = shot
+                lo, hi = (centers - halves).min(axis=0), (centers + halves).max(axis=0)
+                last = (frame_boxes(lens, centers, halves, direction, self.window, FRAME_MARGIN), (lo + hi) / 2.0)
+            elif shot is not None:
+                pose, point = shot[1]
+                last = (fit_into_window(pose, point, lens, self.window) if self.window is not None else pose, point)
             targets.append(last)
         return targets
 

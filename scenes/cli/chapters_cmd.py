@@ -20,7 +20,7 @@ def describe(chapters, timelines) -> list[dict]:
         for k, (step, (start, duration)) in enumerate(zip(chapter.steps, timeline)):
             steps.append({"step": k + 1, "title": step.title, "start": round(start, 6), "duration": duration,
                           "pause": step.pause, "scene": chapter.scene_of(k), "camera": step.camera.describe() if step.camera else None,
-                          "focus": list(step.focus), "animations": [a.kind for a in step.animations]})
+                          "focus": list(step.focus), "frame": list(step.frame), "animations": [a.kind for a in step.animations]})
         out.append({"chapter": chapter.number, "title": chapter.title, "model": chapter.model,
                     "summary": chapter.summary, "file": chapter.path, "duration": chapter.duration, "steps": steps})
     return out
@@ -53,7 +53,8 @@ def run(args) -> int:
 
 
 def chapter_camera(scene, engine, chapter: int, step: int):
-    """For `llmviz render --chapter N --step K`: put the scene at that moment; bad numbers are one error line."""
+    """For `llmviz render --no-ui --chapter N --step K`: put the scene at that moment, its blocks filling the
+    whole image; bad numbers are one error line."""
     from llmviz.scenes.chapters.apply import apply_chapter_moment
 
     try:
