@@ -39,6 +39,7 @@ class BuiltScene:
     presets: dict = field(default_factory=dict)  # camera preset name -> (eye, target)
     status: str = ""  # what the values on screen are: real, simulated, or structure only
     routing_source: object = None  # () -> SimulatedRouting, for MoE specs without weights (built on first use)
+    start_preset: str | None = None  # the preset start_camera shows (re-framed by the window around its panels)
     _routing: object = None
 
     @property
@@ -121,7 +122,8 @@ def _build_model(spec, renderer, autoplay: bool = False, data=None, on_layout=No
     if spec.speculative:
         status += " · speculative architecture (rumour), not a published design"
     built = BuiltScene(spec.id, scene.world, start, model_path(scene.layout), scene.block_slots,
-                       caption=f"{spec.name}", model=scene, live=live, presets=presets, status=status)
+                       caption=f"{spec.name}", model=scene, live=live, presets=presets, status=status,
+                       start_preset=start_preset)
     if simulated:
         built.routing_source = lambda: _simulated_routing(spec)
     return built

@@ -136,6 +136,8 @@ class SceneSession:
         self.params = panels.params_line(spec) if spec is not None else ""
         self.status = self.scene.status or "engine stress scene: no model, no values"
         self.rumour = rumour_line(spec) if spec is not None else ""
+        # The start view is re-framed once the panels are known (first UI frame), unless the camera moved.
+        self.frame_start = getattr(self.scene, "start_preset", None) in self.scene.presets
 
     @property
     def chapters(self):
@@ -156,10 +158,15 @@ class SceneSession:
         return None
 
     def go_to_preset(self, name: str, duration: float | None = None) -> None:
-        """A smooth move to one of the scene's camera presets; orbiting then turns around its target."""
+        """A smooth move to one of the scene's camera presets (``duration`` 0: there at once); orbiting then
+        turns around its target."""
         eye, target = (np.asarray(v, np.float64) for v in self.scene.presets[name])
         pose = self.rig.framed(Pose(eye, quat_look_rotation(target - eye)), target)
-        self.rig.move_to(*pose, duration)
+        if duration == 0.0:
+            self.rig.transition = None
+            pose.apply(self.rig.camera)
+        else:
+            self.rig.move_to(*pose, duration)
         self.rig.orbit.target = target.copy()
 
     def close(self, wait: bool = False) -> threading.Thread:
@@ -348,6 +355,7 @@ class Explorer:
         if self.views:
             old = self.views[0].session
             if old.prepared.outline and old.name == session.name:
+                session.frame_start = old.frame_start  # the outline's start view, framed or not, carries over
                 session.rig.camera.position = old.rig.camera.position.copy()
                 session.rig.camera.orientation = old.rig.camera.orientation.copy()
                 session.rig.transition = old.rig.transition
@@ -648,6 +656,9 @@ class Explorer:
         window = (left * sx, area.top * sy, right * sx, (area.top + area.height) * sy)
         for view in self.views:
             view.session.rig.window = window if len(self.views) == 1 else None
+        if session.frame_start and session.rig.transition is None and not self._actions.steers_camera:
+            session.frame_start = False
+            session.go_to_preset(session.scene.start_preset, duration=0.0)
 
     def _note(self) -> str:
         if self.loader.busy:

@@ -58,7 +58,7 @@ def prepare_outline(spec, layout, renderer, viewport, started: float) -> Prepare
     world, slots = build_outline_world(layout)
     presets = layout.presets
     scene = BuiltScene(spec.id, world, lambda vp: preset_camera(presets["overview"], vp, layout), model_path(layout),
-                       slots, caption=spec.name, presets=presets,
+                       slots, caption=spec.name, presets=presets, start_preset="overview",
                        status="loading: the model's outline; its blocks follow in a moment")
     camera = scene.start_camera(viewport)
     engine = Engine(world, camera, renderer)
