@@ -1,15 +1,19 @@
 """Binds a model that computes real values (the trained nano-GPT) to its scene: traces in, data textures out.
 
 The session runs the model on the worker thread; each frame ``update`` collects what finished
-and writes the new values into the blocks' data regions. Weights are written once, when the
-worker hands them over. With ``autoplay`` the model keeps generating, restarting on new
-random inputs, which is what the benchmark measures ("while generating").
+and writes the new values into the blocks' data regions, and the trace's tokens on the token axes
+(scenes/axis_labels.py). Weights are written once, when the worker hands them over. ``cells``
+notes what every upload holds (finite, −∞, empty) for the colour legend (scenes/legend.py). With
+``autoplay`` the model keeps generating, restarting on new random inputs, which is what the
+benchmark measures ("while generating").
 """
 from __future__ import annotations
 
 import numpy as np
 
 from llmviz.models.sim import sort_task
+from llmviz.scenes.axis_labels import attach_axis_labels
+from llmviz.scenes.legend import watch_cells
 from llmviz.scenes.nanogpt_session import NanoGptSession
 
 LIVE_MODELS = {"nano-gpt"}
@@ -32,6 +36,8 @@ class LiveModel:
         self.tick_seconds: list[float] = []  # worker time of every trace shown, for the benchmark
         self._shown_trace = 0  # session.trace_version last written to the blocks
         self._rng = np.random.default_rng(7)
+        self.cells = watch_cells(scene)
+        self.axis_labels = attach_axis_labels(scene, self.session.alphabet)
         if autoplay:
             self.session.play_interval = 0.1
             self.session.playing = True
@@ -46,6 +52,7 @@ class LiveModel:
             changed = True
         if session.trace_version != self._shown_trace:
             self.scene.write_values(self.renderer, session.trace)
+            self.axis_labels.show_tokens(session.trace["tokens"])
             self._shown_trace = session.trace_version
             self.tick_seconds.append(session.last_tick_seconds)
             self.tokens_generated += 1 if session.steps else 0

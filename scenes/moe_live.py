@@ -26,6 +26,8 @@ import numpy as np
 
 from llmviz.models.sim import moe_corpus
 from llmviz.models.sim.tick import SimulationRunner
+from llmviz.scenes.axis_labels import attach_axis_labels
+from llmviz.scenes.legend import watch_cells
 from llmviz.scenes.live import LIVE_MOE_MODELS  # re-exported: the one list of live MoE models
 from llmviz.scenes.worker_session import WorkerSession, traced_model_compute
 
@@ -316,6 +318,10 @@ class LiveMoE(_AsyncStats, WorkerSession):
         # autoplay (benchmarks): keep generating, restarting on a new corpus sample when full
         self.autoplay = autoplay
         self._samples = random.Random(7)
+        # What the uploads hold, for the colour legend; the trace's characters on the token axes
+        # (no scene: the routing benchmark runs the model alone).
+        self.cells = watch_cells(scene) if scene is not None else None
+        self.axis_labels = attach_axis_labels(scene, self.alphabet) if scene is not None else None
         self._start_worker(traced_model_compute(_load_moe(self.variant, weights_path)))
         self._since_step = 0.0
         problem = self.set_text(text)
@@ -416,6 +422,8 @@ class LiveMoE(_AsyncStats, WorkerSession):
             # Expert blocks show the expert's W_gate (d_ff, c); the trace's (t, c) contributions are
             # named blocks.i.moe.expert.e.out, which no block shows, so they cannot land on them.
             self.scene.write_values(self.renderer, self.trace)
+        if self.axis_labels is not None:
+            self.axis_labels.show_tokens(self.trace["tokens"])
         self._post_stats(result.request)
 
     def _post_stats(self, tokens=None) -> None:
