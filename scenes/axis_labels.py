@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from llmviz.engine.systems.label_layout import LEGIBLE_PX
+
 # How a symbol without ink is written on an axis.
 VISIBLE_SYMBOLS = {" ": "·", "\n": "↵", "\t": "→"}
 VOCABULARY_COLUMNS = ("logits", "probs")
@@ -26,9 +28,9 @@ AXIS_PRIORITY = 0.5          # below block captions (1) and section titles (2): 
 LETTER_FRAC = 0.75           # a letter's line height, as a fraction of its row's (or column's) pitch
 GAP_FRAC = 0.75              # its centre this many pitches outside the block's edge (clear of its back face
                              # seen at an angle)
-# Shown only from this many pixels: the label layout draws nothing smaller than its legible size (11 px)
-# and scales smaller labels up about their anchor, which would push a letter across its neighbours' rows.
-MIN_PX = 11.0
+# Shown only from the legible size on: the label layout scales a smaller label up about its anchor (by
+# at most LEGIBLE_PX / min_px), which would push a letter across its neighbours' rows.
+MIN_PX = LEGIBLE_PX
 TOKEN_RGB = (0.98, 0.86, 0.42, 1.0)       # the tokens block's colour: these are the input's letters
 VOCABULARY_RGB = (0.72, 0.80, 0.92, 1.0)
 
@@ -75,21 +77,6 @@ class AxisLabels:
         known = (ids >= 0) & (ids < self.vocabulary)
         index[np.flatnonzero(inside)[known]] = self.text_base + ids[known]
         self.world.set("label", self.ids[self.token], text_index=index)
-
-    def texts(self, block_row: int, axis: int = ROWS) -> list[str]:
-        """The texts along one axis of one block, in order ("" where blank or not labelled): for tests."""
-        chosen = np.flatnonzero((self.block_row == block_row) & (self.axis == axis))
-        chosen = chosen[np.argsort(self._along(chosen), kind="stable")]
-        slots = self.world.slots(self.ids[chosen])
-        index = self.world.column("label", "text_index")[slots]
-        labels = self.world.labels
-        return [labels[i] if 0 <= i < len(labels) else "" for i in index.tolist()]
-
-    def _along(self, chosen: np.ndarray) -> np.ndarray:
-        slots = self.world.slots(self.ids[chosen])
-        position = self.world.column("transform", "position")[slots]
-        # Rows run down (-y), columns run right (+x).
-        return np.where(self.axis[chosen] == ROWS, -position[:, 1], position[:, 0])
 
 
 def _outside_blocks(points: np.ndarray, half: np.ndarray, layout) -> np.ndarray:
