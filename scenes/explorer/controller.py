@@ -136,8 +136,9 @@ class SceneSession:
         self.params = panels.params_line(spec) if spec is not None else ""
         self.status = self.scene.status or "engine stress scene: no model, no values"
         self.rumour = rumour_line(spec) if spec is not None else ""
-        # The start view is re-framed once the panels are known (first UI frame), unless the camera moved.
-        self.frame_start = getattr(self.scene, "start_preset", None) in self.scene.presets
+        # The preset to re-frame once the panels are known (first UI frame), unless the camera moved first.
+        start = getattr(self.scene, "start_preset", None)
+        self.frame_start = start if start in self.scene.presets else None
 
     @property
     def chapters(self):
@@ -409,6 +410,7 @@ class Explorer:
         names = {_preset_key(n): n for n in self.session.presets}
         if _preset_key(view) in names:
             self.session.go_to_preset(names[_preset_key(view)], duration=0.0)
+            self.session.frame_start = names[_preset_key(view)]  # framed around the panels once they are known
         else:
             print(f"llmviz: scene {self.session.name!r} has no camera preset {view!r} "
                   f"(presets: {', '.join(self.session.presets) or 'none'}); starting at the overview", file=sys.stderr)
@@ -656,9 +658,9 @@ class Explorer:
         window = (left * sx, area.top * sy, right * sx, (area.top + area.height) * sy)
         for view in self.views:
             view.session.rig.window = window if len(self.views) == 1 else None
-        if session.frame_start and session.rig.transition is None and not self._actions.steers_camera:
-            session.frame_start = False
-            session.go_to_preset(session.scene.start_preset, duration=0.0)
+        if session.frame_start and not self._actions.steers_camera:
+            name, session.frame_start = session.frame_start, None
+            session.go_to_preset(name, duration=0.0)
 
     def _note(self) -> str:
         if self.loader.busy:
