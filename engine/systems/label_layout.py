@@ -260,22 +260,23 @@ def lay_out(labels: np.ndarray, anchors: np.ndarray, heights: np.ndarray, billbo
     rank = rank[:MAX_CANDIDATES]
     m = len(rank)
 
-    # Candidate placements: the anchor itself for fixed labels, several around the entity for captions.
-    cand_anchor = np.repeat(anchors[rank][:, None, :], _PLACES, axis=1)
-    cand_valid = np.zeros((m, _PLACES), bool)
-    cand_valid[:, 0] = True
+    # Candidate placements: the anchor itself for fixed labels, several around the entity for captions,
+    # in rank order (a label's candidates together, in order of preference).
+    moving = np.zeros(m, bool)
     if placement is not None and entity_boxes is not None:
         moving = (np.asarray(placement)[rank] == CAPTION) & np.isfinite(entity_boxes[rank]).all(axis=1)
-        if moving.any():
-            r = rank[moving]
-            scaled, _ = screen_boxes(anchors[r], heights[r] * scale[r], billboard[r], extents[r], camera)
-            anchors_px = camera.project(anchors[r])[:, :2]
-            cand_anchor[moving] = _caption_anchors(anchors[r], scaled, anchors_px, entity_boxes[r],
-                                                   billboard[r], camera)
-            cand_valid[moving] = True
-    owner = np.repeat(np.arange(m), _PLACES)           # candidate -> rank position of its label
-    flat_anchor = cand_anchor.reshape(-1, 3)
-    valid = cand_valid.reshape(-1)
+    counts = np.where(moving, _PLACES, 1)
+    owner = np.repeat(np.arange(m), counts)            # candidate -> rank position of its label
+    first = np.cumsum(counts) - counts
+    flat_anchor = np.empty((len(owner), 3))
+    flat_anchor[first[~moving]] = anchors[rank[~moving]]
+    if moving.any():
+        r = rank[moving]
+        scaled, _ = screen_boxes(anchors[r], heights[r] * scale[r], billboard[r], extents[r], camera)
+        anchors_px = camera.project(anchors[r])[:, :2]
+        around = _caption_anchors(anchors[r], scaled, anchors_px, entity_boxes[r], billboard[r], camera)
+        flat_anchor[(first[moving][:, None] + np.arange(_PLACES)).reshape(-1)] = around.reshape(-1, 3)
+    valid = np.ones(len(owner), bool)
     src = rank[owner]
     # Exact boxes at each candidate's own anchor and drawn size (perspective changes both a little).
     _, natural_line = screen_boxes(flat_anchor, heights[src], billboard[src], extents[src], camera)
@@ -302,11 +303,13 @@ def lay_out(labels: np.ndarray, anchors: np.ndarray, heights: np.ndarray, billbo
     chosen = chosen[order]
     label_pos = src[chosen]
 
-    def hidden_by(mask):  # labels with a valid placement, none free, some placement lost to ``mask``
-        per_label = (valid & mask).reshape(m, _PLACES).any(axis=1)
-        return int((per_label & ~placed).sum())
+    def per_label(mask):  # whether any of a label's candidates has ``mask``
+        return np.bincount(owner[mask], minlength=m) > 0
+
+    def hidden_by(mask):  # labels placed nowhere that lost some valid placement to ``mask``
+        return int((per_label(valid & mask) & ~placed).sum())
 
     return LaidOut(labels[label_pos], flat_anchor[chosen], c_boxes[chosen], c_line[chosen], grow[chosen],
-                   hidden_collisions=int((~placed & free.reshape(m, _PLACES).any(axis=1)).sum()),
+                   hidden_collisions=int((~placed & per_label(free)).sum()),
                    hidden_under_ui=hidden_by(under_ui), hidden_over_blocks=hidden_by(over_blocks),
                    hidden_over_limit=over_limit)

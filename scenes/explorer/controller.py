@@ -136,6 +136,9 @@ class SceneSession:
         self.params = panels.params_line(spec) if spec is not None else ""
         self.status = self.scene.status or "engine stress scene: no model, no values"
         self.rumour = rumour_line(spec) if spec is not None else ""
+        from llmviz.scenes.legend import LegendView
+
+        self.legend = LegendView()  # what the colours of the data cells in view mean
         # The preset to re-frame once the panels are known (first UI frame), unless the camera moved first.
         start = getattr(self.scene, "start_preset", None)
         self.frame_start = start if start in self.scene.presets else None
@@ -303,6 +306,7 @@ class Explorer:
         self.schedule.add("overlay", "quality", self._adapt)
         self.views: list[View] = []
         self.ui_rects = np.zeros((0, 4))  # display pixels the UI covered last frame
+        self.legend_report: list[dict] = []  # the legend drawn last frame, for frame reports
         self._open_now(scene)
         if hasattr(renderer, "warm_up"):
             renderer.warm_up(self.session.engine.camera)
@@ -609,6 +613,8 @@ class Explorer:
             for mode in (session.live_mode, session.moe_mode, session.focus_mode):
                 if mode is not None:
                     mode.panels(area)
+        session.legend.draw(session.engine, session.scene.live, area.left - 10.0, area.top + area.height)
+        self.legend_report = session.legend.report()
         panels.hint_bar(self._hints(), w, h)
         session.explore.tooltip()
         imgui.render()
