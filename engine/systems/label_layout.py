@@ -116,15 +116,21 @@ def screen_boxes(anchors: np.ndarray, heights: np.ndarray, billboard: np.ndarray
     return boxes, line
 
 
+_FACE_SIGNS = np.array([[sx, sy] for sx in (-1, 1) for sy in (-1, 1)], np.float64)
+
+
 def entity_screen_boxes(centers: np.ndarray, halves: np.ndarray, camera) -> np.ndarray:
-    """Pixel boxes (n, 4) of world boxes (centre, half extents): the bounds of their 8 projected corners."""
+    """Pixel boxes (n, 4) of world boxes (centre, half extents): the bounds of the projected corners of
+    their z face nearer the camera. Blocks are thin slabs facing z, and seen at an angle the bounds of
+    all 8 corners would also cover the gap beside the slab, where a caption or a row letter fits."""
     n = len(centers)
     if not n:
         return np.zeros((0, 4))
     camera = View(camera)
-    signs = np.array([[sx, sy, sz] for sx in (-1, 1) for sy in (-1, 1) for sz in (-1, 1)], np.float64)
-    corners = centers[:, None, :] + signs[None] * halves[:, None, :]
-    p = camera.project(corners.reshape(-1, 3)).reshape(n, 8, 3)
+    near_z = centers[:, 2] + np.where(camera.position[2] >= centers[:, 2], 1.0, -1.0) * halves[:, 2]
+    xy = centers[:, None, :2] + _FACE_SIGNS[None] * halves[:, None, :2]
+    corners = np.concatenate([xy, np.repeat(near_z[:, None, None], 4, axis=1)], axis=2)
+    p = camera.project(corners.reshape(-1, 3)).reshape(n, 4, 3)
     return np.c_[p[..., 0].min(1), p[..., 1].min(1), p[..., 0].max(1), p[..., 1].max(1)]
 
 
