@@ -201,3 +201,25 @@ def test_labels_of_a_frame_allocate_nothing_world_sized(atlas):
         tracemalloc.stop()
     assert 0 < len(frame.glyphs)
     assert peak < world.size // 4, f"{peak} bytes for {len(frame.glyphs)} glyphs in a {world.size}-slot world"
+
+
+def test_a_text_swap_updates_only_that_label(atlas):
+    """A live model rewriting its row letters: the labels change text without a rebuild of every label,
+    and what is drawn matches the brute-force reference with the new texts (one a string new to the table)."""
+    rng = np.random.default_rng(2)
+    world, ids = labelled_world(rng, count=80)
+    camera = Camera(position=np.array([0.0, 0.0, 10.0]), viewport=(800, 600))
+    visible = np.ones(world.capacity, bool)
+    selector = LabelSelector(atlas)
+    selector(world, visible, camera)
+    rebuilds = []
+    original = selector.rebuild
+    selector.rebuild = lambda w: (rebuilds.append(1), original(w))
+    world.labels.append("brand-new text ∑")
+    text_index = world.column("label", "text_index")
+    slots = world.slots(ids[:6])
+    world.set("label", ids[:6], text_index=np.r_[len(world.labels) - 1, text_index[slots[1:]][::-1]])
+    got = selector(world, visible, camera)
+    assert rebuilds == []
+    np.testing.assert_allclose(got, reference_glyphs(world, visible, camera, atlas, drawn_scales(selector)),
+                               rtol=1e-6, atol=1e-6)

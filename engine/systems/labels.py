@@ -52,7 +52,9 @@ class LabelSelector:
         self._layouts: dict[str, np.ndarray] = {}  # text -> (n, LAYOUT_FLOATS), kept across rebuilds
         self._version = None
         self._text_index = np.empty(0, np.int32)
-        self._label_count = -1
+        self._distinct: dict[str, int] = {}  # text -> its index in the per-text arrays below
+        self._starts = self._counts = np.zeros(0, np.int64)
+        self._extents = np.zeros((0, 4), np.float32)
         self.slots = np.empty(0, np.int64)              # label entities, in table order
         self.table = np.empty((0, LAYOUT_FLOATS), np.float32)  # the glyph quads of every distinct text
         self.label_first_row = np.empty(0, np.int64)    # per label: its first table row...
@@ -69,13 +71,33 @@ class LabelSelector:
         return glyphs
 
     def _stale(self, world) -> bool:
-        return self._version != world.structure_version or self._label_count != len(world.labels)
+        return self._version != world.structure_version
 
-    def _texts_changed(self, world, labels: np.ndarray) -> bool:
-        """A label's text can be swapped with world.set (no structural change): compare the indices of
-        the labels about to be drawn (a hidden label's new text is noticed when it comes into view)."""
+    def _retext_changed(self, world, labels: np.ndarray) -> None:
+        """A label's text can be swapped with world.set (no structural change): of the labels about to
+        be drawn, those whose text index moved get their new text's rows (a hidden label's new text is
+        noticed when it comes into view). Only the changed labels are touched: a live model rewriting
+        its row letters costs a fraction of a millisecond, not a rebuild of every label."""
         current = world.column("label", "text_index")[self.slots[labels]]
-        return not np.array_equal(current, self._text_index[labels])
+        moved = labels[current != self._text_index[labels]]
+        if not len(moved):
+            return
+        texts = world.labels
+        for label, index in zip(moved.tolist(), world.column("label", "text_index")[self.slots[moved]].tolist()):
+            text = texts[index] if 0 <= index < len(texts) else None
+            distinct = self._distinct.get(text) if text is not None else -1
+            if distinct is None:  # a string no label had: lay it out once and add its rows
+                glyphs = self.layout(text)
+                distinct = self._distinct[text] = len(self._starts)
+                self._starts = np.append(self._starts, len(self.table))
+                self._counts = np.append(self._counts, len(glyphs))
+                self._extents = np.vstack([self._extents, text_extents(glyphs, np.zeros(1, np.int64),
+                                                                       np.array([len(glyphs)]))])
+                self.table = np.concatenate([self.table, glyphs])
+            self.label_first_row[label] = self._starts[distinct] if distinct >= 0 else 0
+            self.label_rows[label] = self._counts[distinct] if distinct >= 0 else 0
+            self.label_extent[label] = self._extents[distinct] if distinct >= 0 else 0.0
+            self._text_index[label] = index
 
     def rebuild(self, world) -> None:
         """Re-derive the glyph table from the label components (on structural change only)."""
@@ -96,14 +118,17 @@ class LabelSelector:
         # hundred thousand captions are a few hundred texts).
         self.slots = slots
         self.table = unique_table
+        extents = text_extents(unique_table, unique_starts, unique_counts)
         self.label_first_row = unique_starts[inverse]
         self.label_rows = unique_counts[inverse]
-        self.label_extent = text_extents(unique_table, unique_starts, unique_counts)[inverse]
+        self.label_extent = extents[inverse]
+        # Per distinct text (the last row: no text), for labels whose text changes later.
+        self._distinct = distinct
+        self._starts, self._counts, self._extents = unique_starts, unique_counts, extents
         self._label_of_slot = np.full(world.size + 1, -1, np.int64)
         self._label_of_slot[slots] = np.arange(len(slots))
         self._text_index = text_index
         self._version = world.structure_version
-        self._label_count = len(world.labels)
 
     @staticmethod
     def anchors(world, slots: np.ndarray) -> np.ndarray:
@@ -172,8 +197,7 @@ class LabelSelector:
         if not len(self.slots):
             return np.zeros((0, GLYPH_FLOATS), np.float32)
         candidates = self.in_view(visible)
-        if self._texts_changed(world, candidates):
-            self.rebuild(world)  # same structure, so the same labels in the same order: candidates hold
+        self._retext_changed(world, candidates)
         candidates = candidates[self.label_rows[candidates] > 0]  # a text with no ink draws nothing
         labels, anchors = self.passing(world, candidates, camera)
         slots = self.slots[labels]
