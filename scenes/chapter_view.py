@@ -25,9 +25,12 @@ JUMP_SECONDS = 0.8  # a step / chapter jump is a smooth move of this length
 
 
 class ChapterPlayer:
-    def __init__(self, scene, engine, rig, renderer, viewport):
+    def __init__(self, scene, engine, rig, renderer, viewport, runner=None):
+        """``runner``: carry a chapter on in another scene (a step that shows another model: the window
+        switches to it and the same runner, at the same moment, drives it there)."""
         self.scene, self.engine, self.rig, self.renderer = scene, engine, rig, renderer
-        self.runner = chapter_runner(scene, viewport, rig.window)  # ValueError where the model has no chapters
+        # ValueError where the model has no chapters
+        self.runner = runner if runner is not None else chapter_runner(scene, viewport, rig.window)
         self.moment = None
         self._jump = True
         self._last_pose: Pose | None = None
@@ -107,6 +110,8 @@ class ChapterPlayer:
         if key == self._values_key:
             return
         self._values_key = key
+        if m.scene and self.scene.model is not None and m.scene != self.scene.model.layout.spec_id:
+            return  # this step shows another model: the window is switching to it
         arrays = self.runner.animated_values(m)
         stale = self._written - set(arrays)
         if stale:

@@ -260,8 +260,8 @@ def lay_out(labels: np.ndarray, anchors: np.ndarray, heights: np.ndarray, billbo
     heights = np.asarray(heights, np.float64)
     boxes, line = screen_boxes(anchors, heights, billboard, extents, camera)
     scale = np.maximum(1.0, LEGIBLE_PX / np.maximum(line, 1e-6))
-    # Rank: priority first, then size on screen; lexsort's last key is the primary one.
-    rank = np.lexsort((np.arange(n), -line * scale, -np.asarray(priority, np.float64)))
+    # Rank: priority first, then natural size on screen; lexsort's last key is the primary one.
+    rank = np.lexsort((np.arange(n), -line, -np.asarray(priority, np.float64)))  # natural size: a layer title over a head title
     over_limit = max(0, n - MAX_CANDIDATES)
     rank = rank[:MAX_CANDIDATES]
     m = len(rank)

@@ -16,6 +16,8 @@ from ..render.backend import GLYPH_FLOATS, GLYPH_SLICES
 from ..render.text import EM_PX, LAYOUT_FLOATS, PAD_PX, GlyphAtlas
 from .label_layout import LaidOut, View, entity_screen_boxes, lay_out
 
+OBSTACLE_MIN_PX = 8.0  # drawn blocks at least this big on screen (both sides) keep labels off
+
 # A glyph quad carries the distance field's padding around the ink; a text's box leaves it out.
 _INK_INSET_EM = (PAD_PX - 1) / EM_PX
 
@@ -209,6 +211,9 @@ class LabelSelector:
         entity_boxes = np.full((len(slots), 4), np.nan)
         entity_boxes[moving] = self.boxes_of(world, slots[moving], view)
         obstacles = self.boxes_of(world, self.obstacle_slots(world, drawn), view)
+        # A speck of a block (a far layer's parts) may sit under a label: only blocks big enough to read count.
+        obstacles = obstacles[((obstacles[:, 2] - obstacles[:, 0]) >= OBSTACLE_MIN_PX)
+                              & ((obstacles[:, 3] - obstacles[:, 1]) >= OBSTACLE_MIN_PX)]
         laid = lay_out(labels, anchors, heights, billboard, self.label_extent[labels],
                        world.column("label", "priority")[slots], view, self.ui_rects, placement,
                        entity_boxes, obstacles)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import time
 
 import numpy as np
 
@@ -233,6 +234,16 @@ def _render_app(args, renderer, size, with_report: bool):
             if kind in ("preset", "overview") and name in session.scene.presets:
                 ex.frame(0.0)  # the free window (panels) is known after one frame
                 session.go_to_preset(name, duration=0.0)
+        if args.chapter is not None:  # a step showing another model opens it first (chapter 9)
+            deadline = time.perf_counter() + 120.0
+            while time.perf_counter() < deadline:
+                ex.frame(SETTLE_DT)
+                ex.renderer.ctx.finish()
+                ex.presented()
+                chapters = ex.session.chapters
+                if chapters is not None and chapters.moment is not None and not ex.loader.busy \
+                        and chapters.moment.scene in ("", ex.session.name):
+                    break
         for _ in range(SETTLE_FRAMES):
             ex.frame(SETTLE_DT)
             ex.renderer.ctx.finish()

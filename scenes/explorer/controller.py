@@ -330,8 +330,10 @@ class Explorer:
         prepared = prepare_scene(name, self.renderer, self._view_size(), autoplay=self.autoplay)
         self._adopt(prepared)
 
-    def request_scene(self, name: str) -> None:
-        """Open ``name`` without stalling: the loader builds it on a worker; the current scene keeps drawing."""
+    def request_scene(self, name: str, then=None) -> None:
+        """Open ``name`` without stalling: the loader builds it on a worker; the current scene keeps drawing.
+        ``then(session)`` runs once its full scene (not its outline) is on screen."""
+        self._after_open = (name, then) if then is not None else None
         if name == self.session.name and not self.loader.busy:
             return
         self._switch_started = time.perf_counter()
@@ -371,6 +373,10 @@ class Explorer:
         self.quality.reset()
         self._apply_quality()
         self._pending_first_frame = not prepared.outline
+        after = getattr(self, "_after_open", None)
+        if after is not None and not prepared.outline and after[0] == session.name:
+            self._after_open = None
+            after[1](session)
         if prepared.outline and self._switch_started is not None:
             self.outline_seconds = time.perf_counter() - self._switch_started
 

@@ -294,6 +294,7 @@ class ChapterMode(Mode):
     def __init__(self, ex, session):
         super().__init__(ex, session)
         self.player = None
+        self._switching = None  # the scene a step asked for, while it loads
         self.chapter_list, error = session.prepared.chapters or model_chapters(session.model)
         if error:
             self.ex.notice = error
@@ -322,6 +323,31 @@ class ChapterMode(Mode):
         except ChapterError as err:  # a chapter that cannot be shown names its file:line; the window stays up
             self.ex.notice = str(err)
             self.close()
+            return
+        self._follow_scene()
+
+    def _follow_scene(self) -> None:
+        """A step that shows another model (chapter 9's GPT-2 and GPT-3): open it, and carry the chapter
+        on there with the same runner at the same moment (and back again for the next step)."""
+        moment = self.player.moment
+        wanted = moment.scene if moment is not None else ""
+        if not wanted or wanted == self.session.name or wanted == self._switching:
+            return
+        self._switching = wanted
+        runner = self.player.runner
+        self.ex.request_scene(wanted, then=lambda session: session.chapters_mode.resume(runner))
+
+    def resume(self, runner) -> None:
+        """Carry on a chapter another scene was playing (its runner, at its moment), in this scene."""
+        from llmviz.scenes.chapter_view import ChapterPlayer
+
+        s = self.session
+        self.player = ChapterPlayer(s.scene, s.engine, s.rig, self.ex.renderer, s.engine.camera.viewport, runner)
+        self._switching = None
+        if s.focus_mode is not None:
+            s.focus_mode.focus.select(None)
+        if s.explore.tour is not None:
+            s.explore.tour.stop()
 
     def toggle(self, chapter: int | None = None, step: int = 0) -> None:
         """Open the chapters (at ``chapter``/``step`` if given) or, with none given, close them."""
