@@ -116,3 +116,45 @@ def test_render_report_describes_the_picture(tmp_path):
         x0, y0, x1, y1 = (int(round(v)) for v in item["box"])
         assert ink[max(0, y0):y1 + 1, max(0, x0):x1 + 1].any(), item
     assert "labels" in proc.stdout and "under the UI" in proc.stdout
+
+
+def cells_in_view(ex) -> bool:
+    """Whether the frame drew some data block at full detail (its cells), from the world alone."""
+    session = ex.session
+    world = session.engine.world
+    drawn = np.asarray(getattr(session, "last_drawn", np.zeros(0, np.int64)), np.int64)
+    drawn = drawn[world["datatex"].has[drawn]]
+    region = world.column("datatex", "region")[drawn]
+    level = world.column("lod", "level")[drawn]
+    return bool(((region[:, 2] > 0) & (level == 0)).any())
+
+
+def test_every_chapter_step_meets_the_targets_and_explains_its_colours(renderer):
+    """Each step at its end, as the window shows it: the label targets, and a legend whenever cells show.
+    (Steps on another model open it: tests/test_chapter_scenes.py; here the ones on nano-GPT.)"""
+    from llmviz.scenes.explorer.frame_report import frame_report
+
+    ex = explorer(renderer, "nano-gpt")
+    try:
+        settle(ex, 1)
+        mode = ex.session.chapters_mode
+        mode.toggle(0, 0)
+        runner = mode.player.runner
+        steps = with_cells = 0
+        for c, chapter in enumerate(runner.chapters):
+            for k in range(len(chapter.steps)):
+                if runner.scene_of(k, c) != "nano-gpt":
+                    continue
+                mode.player.go_to(c, k)
+                runner.go_to_step_end(k)
+                settle(ex, 12)
+                report = frame_report(ex)
+                where = f"chapter {chapter.number} step {k + 1}"
+                check(report, where)
+                if cells_in_view(ex):
+                    with_cells += 1
+                    assert report["legend"], f"{where}: data cells in view and no legend"
+                steps += 1
+        assert steps >= 35 and with_cells >= 30
+    finally:
+        ex.close()
