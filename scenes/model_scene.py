@@ -4,7 +4,9 @@ Everything is spawned in a few bulk calls from the layout's columns. A block who
 dimensions fit gets a region of the data atlas, one texel per cell, so a trace (or weights)
 can be shown by writing arrays into those regions; blocks of log-compressed tensors stay flat
 colour. Groups are the engine's hierarchy: far away, a layer or a head bank is one
-translucent proxy box, and its children are never visited.
+translucent proxy box, and its children are never visited. The residual stream and the lines
+between blocks (scenes/flow_lines.py) are thin boxes in the same hierarchy; values written to
+blocks send pulses along the lines into them (scenes/flow_pulses.py, registered by `attach`).
 """
 from __future__ import annotations
 
@@ -18,10 +20,13 @@ from llmviz.engine.render.backend import MATERIAL_TRANSLUCENT
 from llmviz.engine.render.colormaps import COLORMAP_DIVERGING, COLORMAP_VIRIDIS
 from llmviz.models.spec import ModelSpec
 from llmviz.engine.systems.label_layout import CAPTION
+from llmviz.scenes.flow_lines import FlowLines, flow_lines
+from llmviz.scenes.flow_pulses import FlowPulses
 from llmviz.scenes.layout import Layout, layout_model
 
 BLOCK_LOD_PX = (22.0, 3.0, 0.8, 0.0)  # cells, flat box, impostor quad, then nothing
 PROXY_LOD_PX = (2.0, 0.5, 0.0, 0.0)
+LINE_LOD_PX = (1e30, 0.5, 0.0, 0.0)  # connection lines: always the flat box (no cells, no outline)
 GROUP_EXPAND_PX = {"layer": 140.0, "bank": 110.0, "head": 70.0, "other": 90.0}
 SMALL_MODEL_BLOCKS = 4000  # above this, groups open later (their expand_px) so fewer blocks draw at once
 # Where labels would collide on screen the higher priority stays: section titles over block captions.
@@ -87,10 +92,15 @@ class ModelScene:
     group_slots: np.ndarray  # layout group -> entity slot
     regions: np.ndarray  # layout row -> (x, y, cols, rows) in the data atlas; cols 0 where no data
     row_of_slot: np.ndarray = field(default=None)  # entity slot -> layout row, -1 for groups and labels
+    flow: FlowLines | None = None  # the residual stream and the connections, as paths and segments
+    line_slots: np.ndarray = field(default=None)  # flow segment -> entity slot
+    pulses: FlowPulses | None = field(default=None)  # light along the lines when values arrive
 
     def __post_init__(self):
         self.row_of_slot = np.full(self.world.size, -1, np.int64)
         self.row_of_slot[self.block_slots] = np.arange(len(self.block_slots))
+        if self.flow is not None and self.pulses is None:
+            self.pulses = FlowPulses(self.flow, self.world, self.line_slots, len(self.layout.ids))
 
     def tensor_at(self, slot: int) -> str | None:
         row = self.row_of_slot[slot] if 0 <= slot < len(self.row_of_slot) else -1
@@ -102,6 +112,12 @@ class ModelScene:
     def has_data(self, tensor_id: str) -> bool:
         return self.regions[self.layout.index(tensor_id), 2] > 0
 
+    def attach(self, engine) -> None:
+        """Register the scene's own per-frame work in the engine's schedule: the pulses along the
+        connection lines (after instancing, so they follow this frame's culling)."""
+        if self.pulses is not None:
+            engine.schedule.add("instancing", "flow_pulses", self.pulses, after="instancing")
+
     def write_values(self, renderer, arrays, ids=None) -> int:
         """Show arrays (id -> numpy) on their blocks: padded to the block with NaN (empty cells); returns blocks written.
 
@@ -109,6 +125,7 @@ class ModelScene:
         the block's token rows leaves the later rows empty.
         """
         written = 0
+        shown = []
         value_range = self.world["datatex"]["value_range"]
         colormap = self.world["datatex"]["colormap"]
         for tensor_id in (ids if ids is not None else arrays.keys()):
@@ -131,6 +148,9 @@ class ModelScene:
             value_range[slot] = (lo, hi)
             colormap[slot] = cmap
             written += 1
+            shown.append(row)
+        if self.pulses is not None and shown:
+            self.pulses.trigger(shown)  # values arrived: pulses run into these blocks
         return written
 
 
@@ -139,7 +159,8 @@ def build_model_scene(spec: ModelSpec, renderer=None, *, with_data: bool = True,
     """Spawn the model's layout into a new world; with a renderer and ``with_data``, allocate data regions."""
     layout = layout or layout_model(spec, n_tokens)
     n_blocks, n_groups, n_texts = len(layout.ids), len(layout.group_ids), len(layout.text)
-    world = World(capacity=n_blocks + n_groups + n_texts + 16)
+    flow = flow_lines(layout)
+    world = World(capacity=n_blocks + n_groups + n_texts + len(flow) + 16)
 
     # Groups first, so a child's parent slot is known when it is spawned. A small model is drawn
     # whole at every distance (its groups always open); a big one relies on the proxies.
@@ -194,6 +215,18 @@ def build_model_scene(spec: ModelSpec, renderer=None, *, with_data: bool = True,
         world.add_labels(text_ids, list(layout.text), height=layout.text_height, color=(0.95, 0.95, 0.98, 1.0),
                          min_px=TITLE_MIN_PX, priority=TITLE_PRIORITY)
 
+    # The residual stream and the connections between blocks: thin boxes, children of the innermost
+    # group each piece lies in, so a closed layer or head draws none of its lines.
+    line_ids = world.spawn(
+        len(flow),
+        transform={"position": flow.seg_center, "scale": flow.seg_size},
+        bounds={},
+        renderable={"color": np.c_[flow.seg_color(), np.ones(len(flow))]},
+        lod={"thresholds": LINE_LOD_PX},
+        parent={"slot": group_slots[flow.seg_group]},
+    )
+    line_slots = world.slots(line_ids)
+
     regions = np.zeros((n_blocks, 4), np.int32)
     if renderer is not None and with_data:
         # One texel per cell whatever the drawn size: a log-compressed block just has narrower cells.
@@ -210,7 +243,7 @@ def build_model_scene(spec: ModelSpec, renderer=None, *, with_data: bool = True,
         for i in with_region:
             renderer.write_data(int(regions[i, 0]), int(regions[i, 1]),
                                 np.full((int(regions[i, 3]), int(regions[i, 2])), np.nan, np.float32))
-    return ModelScene(spec, layout, world, block_slots, group_slots, regions)
+    return ModelScene(spec, layout, world, block_slots, group_slots, regions, flow=flow, line_slots=line_slots)
 
 
 def build_outline_world(layout: Layout) -> tuple[World, np.ndarray]:

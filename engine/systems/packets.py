@@ -5,6 +5,8 @@ paths are one (P, W, 3) array), a width, a brightness, an RGBA colour, a start t
 duration. `update(t)` places every packet at constant speed along its path in one numpy pass and
 packs the packets in flight into instance rows (INSTANCE_LAYOUT) of one reused buffer, drawn as a
 single instanced box batch. The system knows nothing about what the packets stand for.
+`polyline_lengths` and `along_polylines` are the interpolation itself, shared with other
+movers along paths (the pulses on a model's connection lines).
 """
 from __future__ import annotations
 
@@ -17,6 +19,31 @@ from ..render.backend import (INSTANCE_SLICES, MATERIAL_OPAQUE, MATERIAL_TRANSLU
 from ..render.meshes import MESH_BOX
 
 PACKET_LOD = 1  # the flat box: a packet is a few pixels wide, cells would be wasted
+
+
+def polyline_lengths(waypoints: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Cumulative arc length at each waypoint (P, W) and each segment's length (P, W-1, at least
+    1e-12) of polylines (P, W, 3): what `along_polylines` interpolates with."""
+    seg = np.linalg.norm(np.diff(waypoints, axis=1), axis=2)
+    cum = np.concatenate([np.zeros((len(waypoints), 1), np.float32), np.cumsum(seg, axis=1)], axis=1)
+    return cum.astype(np.float32), np.maximum(seg, 1e-12)
+
+
+def along_polylines(waypoints: np.ndarray, cum: np.ndarray, seg_len: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """(P, 3) points a fraction u (P,) of the way along each polyline at constant speed; u >= 1 is
+    exactly the last waypoint and u <= 0 the first. Padding (repeated last points) is never entered."""
+    n, w = waypoints.shape[:2]
+    s = u * cum[:, -1]
+    # Segment holding s: how many interior waypoints lie before it.
+    seg = (cum[:, 1:-1] < s[:, None]).sum(axis=1) if w > 2 else np.zeros(n, np.int64)
+    rows = np.arange(n)
+    a = waypoints[rows, seg]
+    b = waypoints[rows, seg + 1]
+    frac = ((s - cum[rows, seg]) / seg_len[rows, seg]).clip(0.0, 1.0)
+    pos = a + (b - a) * frac[:, None]
+    done = u >= 1.0
+    pos[done] = waypoints[done, -1]
+    return pos
 
 
 class PacketSystem:
@@ -50,9 +77,7 @@ class PacketSystem:
         self.start = np.broadcast_to(np.asarray(start, np.float64), (n,)).copy()
         self.duration = np.maximum(np.broadcast_to(np.asarray(duration, np.float64), (n,)), 1e-9)
         # Cumulative arc length at each waypoint, so update() only interpolates.
-        seg = np.linalg.norm(np.diff(pts, axis=1), axis=2)                   # (P, W-1)
-        self._seg_len = np.maximum(seg, 1e-12)
-        self._cum = np.concatenate([np.zeros((n, 1), np.float32), np.cumsum(seg, axis=1)], axis=1)
+        self._cum, self._seg_len = polyline_lengths(pts)
         self._total = self._cum[:, -1].copy()
         self._rows = empty_instances(n)
         self._rows[:, INSTANCE_SLICES["region"]] = 0.0
@@ -86,19 +111,9 @@ class PacketSystem:
         Before its start a packet sits on its first waypoint and after its end on its last,
         both exactly (no interpolation rounding at the ends).
         """
-        n, w = self.waypoints.shape[:2]
         u = np.clip((t - self.start) / self.duration, 0.0, 1.0).astype(np.float32)
-        s = u * self._total
-        # Segment holding s: how many interior waypoints lie before it.
-        seg = (self._cum[:, 1:-1] < s[:, None]).sum(axis=1) if w > 2 else np.zeros(n, np.int64)
-        rows = np.arange(n)
-        a = self.waypoints[rows, seg]
-        b = self.waypoints[rows, seg + 1]
-        frac = ((s - self._cum[rows, seg]) / self._seg_len[rows, seg]).clip(0.0, 1.0)
-        pos = a + (b - a) * frac[:, None]
-        done = u >= 1.0
-        pos[done] = self.waypoints[done, -1]
-        flying = (t >= self.start) & ~done
+        pos = along_polylines(self.waypoints, self._cum, self._seg_len, u)
+        flying = (t >= self.start) & (u < 1.0)
         return pos, flying
 
     def update(self, t: float | None = None) -> Batch:
