@@ -8,14 +8,15 @@
 - taps: a horizontal line from the spine into each norm that reads the stream;
 - edges: every other connection, routed orthogonally around the blocks (scenes/flow_route.py).
   A line into a block computed by a matrix goes into that matrix (the norm's output into W_fc,
-  then W_fc to fc), as the LLM Visualization draws it. A line that reaches into a repeated
-  unit (a head, a K/V group, an expert) from outside goes to that unit's box, or, where the
-  units are many or the lines would cross them, once to the bank that holds them all.
+  then W_fc to fc), as the LLM Visualization draws it. Lines between a block and the repeated
+  units of a bank (every head, every expert) reach the bank once and fan out inside it in a
+  comb (scenes/flow_comb.py). A line is no wider than the side of a block it meets.
 
 Every path is cut where it crosses the boxes of the hierarchy groups it passes through and each
-piece becomes a child of the innermost group holding it, so a closed layer (drawn as its proxy)
-draws no line of its own and a distant model costs no more than before. Lines are thin boxes
-half a cell deep, inside the blocks' depth, so a line passing behind a block disappears into it.
+piece becomes a child of the innermost group holding it (scenes/flow_hierarchy.py), so a closed
+layer or head (drawn as its proxy) draws no line of its own. Lines are thin boxes half a cell
+deep, inside the blocks' depth, so a line passing behind a block disappears into it; collinear
+pieces of one group merge into one box.
 
 A layer is routed once per distinct kind of layer and copied with an offset (GPT-3's 96 layers
 are one routing), and a head's lines once per bank. numpy only, no renderer.
@@ -27,7 +28,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .flow_comb import clean_polyline, comb_paths
 from .flow_graph import IN, FlowGraph, flow_graph, weight_of
+from .flow_hierarchy import (Hierarchy, common_group, cut_at_groups, endpoint_box, endpoint_group, lift,
+                             unit_group)
 from .flow_route import route
 from .layout import KIND_RESIDUAL, Layout
 
@@ -42,10 +46,6 @@ LAYER_WIDTH_FRAC = 0.07    # line widths follow at least this share of a layer's
 MIN_WIDTH = 0.5
 LINE_DEPTH = 0.5           # z thickness; blocks are 1 deep
 
-BUS_AT = 0.3               # a comb's bus lies this far across the gap from the row it serves
-COMB_FRAC = 0.2            # a comb's lines: at most this share of the gaps between the rows they run in
-MEMBER_GROUP = re.compile(r".*\.(?:head|kv_head)\.\d+$")
-MEMBER_BLOCK = re.compile(r".*\.(?:expert|shared)\.\d+$")
 _DIGITS = re.compile(r"\d+")
 
 
@@ -90,76 +90,6 @@ class FlowLines:
         return KIND_COLORS[self.seg_kind]
 
 
-# ---------------------------------------------------------------- the hierarchy, as arrays
-
-class _Tree:
-    """Boxes of blocks and groups (xy), nesting depths, ancestors and children of the layout."""
-
-    def __init__(self, layout: Layout):
-        self.layout = layout
-        c, h = layout.center[:, :2].astype(np.float64), layout.size[:, :2].astype(np.float64) / 2
-        self.block_box = np.c_[c - h, c + h]
-        gc, gh = layout.group_center[:, :2].astype(np.float64), layout.group_size[:, :2].astype(np.float64) / 2
-        self.group_box = np.c_[gc - gh, gc + gh]
-        parent = layout.group_parent
-        self.parent = parent
-        depth = np.zeros(len(parent), np.int64)
-        p = parent.copy()
-        while (p >= 0).any():
-            depth += p >= 0
-            p = np.where(p >= 0, parent[np.maximum(p, 0)], -1)
-        self.depth = depth
-        order = np.argsort(layout.group, kind="stable")
-        self._block_order = order
-        self._block_start = np.searchsorted(layout.group[order], np.arange(len(parent) + 1))
-        gorder = np.argsort(parent, kind="stable")
-        gorder = gorder[parent[gorder] >= 0]
-        self._group_order = gorder
-        self._group_start = np.searchsorted(parent[gorder], np.arange(len(parent) + 1))
-        self.member = np.array([bool(MEMBER_GROUP.match(g)) for g in layout.group_ids])
-
-    def child_blocks(self, g: int) -> np.ndarray:
-        return self._block_order[self._block_start[g]:self._block_start[g + 1]]
-
-    def child_groups(self, g: int) -> np.ndarray:
-        return self._group_order[self._group_start[g]:self._group_start[g + 1]]
-
-    def ancestors(self, g: int) -> list[int]:
-        out = []
-        while g >= 0:
-            out.append(int(g))
-            g = int(self.parent[g])
-        return out
-
-
-# An endpoint of a drawn line: a block ("b", row), a group's box ("g", group) or a point on the
-# spine ("p", (x, y), the group holding it).
-def _ep_box(tree: _Tree, ep, half: float) -> np.ndarray:
-    kind, value = ep[0], ep[1]
-    if kind == "b":
-        return tree.block_box[value]
-    if kind == "g":
-        return tree.group_box[value]
-    x, y = value
-    return np.array([x - half, y - half, x + half, y + half])
-
-
-def _ep_group(tree: _Tree, ep) -> int:
-    if ep[0] == "b":
-        return int(tree.layout.group[ep[1]])
-    if ep[0] == "g":
-        return int(tree.parent[ep[1]])
-    return int(ep[2])
-
-
-def _lca(tree: _Tree, ga: int, gb: int) -> int:
-    above = set(tree.ancestors(ga))
-    for g in tree.ancestors(gb):
-        if g in above:
-            return g
-    return 0
-
-
 # ---------------------------------------------------------------- one unit's connections
 
 @dataclass
@@ -173,29 +103,10 @@ class _Edge:
     fan: tuple | None = None   # (bank, the endpoint outside it, which side is the member)
 
 
-def _lift(tree: _Tree, ep, lca: int):
-    """A block inside a repeated unit below `lca` becomes that unit: (endpoint, bank or -1)."""
-    if ep[0] != "b":
-        return ep, -1
-    layout = tree.layout
-    row = ep[1]
-    outer = -1
-    g = int(layout.group[row])
-    while g >= 0 and g != lca:
-        if tree.member[g]:
-            outer = g
-        g = int(tree.parent[g])
-    if outer >= 0:
-        return ("g", outer), int(tree.parent[outer])
-    if MEMBER_BLOCK.match(layout.ids[row]) and int(layout.group[row]) != lca:
-        return ep, int(layout.group[row])
-    return ep, -1
-
-
 class _Router:
     """Routes the edges of the units, with the obstacles each one's hierarchy shows around it."""
 
-    def __init__(self, layout: Layout, graph: FlowGraph, tree: _Tree, stream_width: float):
+    def __init__(self, layout: Layout, graph: FlowGraph, tree: Hierarchy, stream_width: float):
         self.layout, self.graph, self.tree = layout, graph, tree
         self.s = stream_width
         rows = np.flatnonzero(layout.kind == KIND_RESIDUAL)
@@ -216,7 +127,7 @@ class _Router:
         groups holding either end below it."""
         chain = [lca]
         for ep in (a, b):
-            g = _ep_group(self.tree, ep)
+            g = endpoint_group(self.tree, ep)
             while g >= 0 and g != lca:
                 chain.append(g)
                 g = int(self.tree.parent[g])
@@ -245,7 +156,7 @@ class _Router:
     def route_edge(self, e: _Edge, neighbours: set):
         """(points (k, 2), crossings, width, chain) of one edge."""
         tree = self.tree
-        lca = _lca(tree, _ep_group(tree, e.a), _ep_group(tree, e.b))
+        lca = common_group(tree, endpoint_group(tree, e.a), endpoint_group(tree, e.b))
         w = self.width(e.kind, lca)
         key = self._member_key(e, lca)
         if key is not None and key in self._member_cache:
@@ -265,7 +176,7 @@ class _Router:
 
     def _route(self, e: _Edge, w: float, hard: np.ndarray, soft: np.ndarray):
         tree = self.tree
-        a, b = _ep_box(tree, e.a, w / 2), _ep_box(tree, e.b, w / 2)
+        a, b = endpoint_box(tree, e.a, w / 2), endpoint_box(tree, e.b, w / 2)
         # The same boxes around the same obstacles (a sub-block shared by several kinds of layer,
         # Jamba's Mamba band with an MLP or with experts) route the same way, moved.
         origin = a[:2].copy()
@@ -298,47 +209,13 @@ class _Router:
 SIDE_FRAC = 0.6  # a line is at most this share of the side of a block it leaves or enters
 
 
-def _side_cap(tree: _Tree, ep, leg: np.ndarray) -> float:
+def _side_cap(tree: Hierarchy, ep, leg: np.ndarray) -> float:
     """The widest a line may be where its leg meets a block: a share of that side's length."""
     if ep[0] != "b" or len(leg) < 2:
         return np.inf
     x0, y0, x1, y1 = tree.block_box[ep[1]]
     horizontal = abs(leg[1][1] - leg[0][1]) < 1e-9
     return SIDE_FRAC * ((y1 - y0) if horizontal else (x1 - x0))
-
-
-def _pieces(tree: _Tree, points: np.ndarray, chain: list[int]) -> list[tuple[np.ndarray, np.ndarray, int]]:
-    """The path cut at the chain's group boxes, each piece with the innermost group that holds it."""
-    lca = chain[0]
-    inner = [g for g in chain[1:]]
-    out = []
-    for p, q in zip(points[:-1], points[1:]):
-        axis = 0 if abs(q[1] - p[1]) < 1e-9 else 1
-        other = 1 - axis
-        lo, hi = min(p[axis], q[axis]), max(p[axis], q[axis])
-        cuts = {lo, hi}
-        for g in inner:
-            box = tree.group_box[g]
-            if box[other] <= p[other] <= box[other + 2]:
-                for c in (box[axis], box[axis + 2]):
-                    if lo < c < hi:
-                        cuts.add(float(c))
-        cuts = sorted(cuts)
-        for c0, c1 in zip(cuts[:-1], cuts[1:]):
-            mid = (c0 + c1) / 2
-            best, best_depth = lca, -1
-            for g in inner:
-                box = tree.group_box[g]
-                if box[other] <= p[other] <= box[other + 2] and box[axis] <= mid <= box[axis + 2] \
-                        and tree.depth[g] > best_depth:
-                    best, best_depth = g, tree.depth[g]
-            a = p.copy()
-            b = p.copy()
-            a[axis], b[axis] = c0, c1
-            if q[axis] < p[axis]:
-                a, b = b, a
-            out.append((a, b, best))
-    return out
 
 
 MAX_POINTS = 12  # a routed path has at most 5 legs, and a comb into a bank adds up to 5
@@ -404,18 +281,12 @@ def _stream_x(layout: Layout, unit) -> float:
     return float(layout.center[rows[0], 0])
 
 
-def _unit_group(tree: _Tree, row: int) -> int:
-    """The top-level group (a layer, the embedding, the output) holding a block."""
-    chain = tree.ancestors(int(tree.layout.group[row]))
-    return chain[-2] if len(chain) >= 2 else chain[-1]
-
-
-def _on_stream(tree: _Tree, row: int, sx: float) -> bool:
+def _on_stream(tree: Hierarchy, row: int, sx: float) -> bool:
     x0, _, x1, _ = tree.block_box[row]
     return x0 - 1e-6 <= sx <= x1 + 1e-6
 
 
-def _stream_links(layout: Layout, tree: _Tree, unit, tpl) -> tuple[list, list]:
+def _stream_links(layout: Layout, tree: Hierarchy, unit, tpl) -> tuple[list, list]:
     """Local indices of the blocks on the stream that the stream entering a unit feeds: the first
     continues the spine into the unit; any other (DeepSeek's MTP module under the output) is routed
     on its own. The same for every unit of a kind, so found once per template."""
@@ -427,7 +298,7 @@ def _stream_links(layout: Layout, tree: _Tree, unit, tpl) -> tuple[list, list]:
     return spine, far
 
 
-def _unit_edges(layout: Layout, graph: FlowGraph, tree: _Tree, unit, tpl) -> list[_Edge]:
+def _unit_edges(layout: Layout, graph: FlowGraph, tree: Hierarchy, unit, tpl) -> list[_Edge]:
     """The edges to draw inside one unit, before routing: taps, weights as entries, lifted endpoints."""
     rows = unit.rows
     is_stream = layout.kind == KIND_RESIDUAL
@@ -453,7 +324,7 @@ def _unit_edges(layout: Layout, graph: FlowGraph, tree: _Tree, unit, tpl) -> lis
             continue  # the spine (_stream_links)
         if src_stream and not _on_stream(tree, dst, sx):
             # A tap: from the spine, level with the block it feeds.
-            a = ("p", (sx, float(layout.center[dst, 1])), _unit_group(tree, dst))
+            a = ("p", (sx, float(layout.center[dst, 1])), unit_group(tree, dst))
             add(a, ("b", dst), KIND_BRANCH, (src, dst), start, end)
             continue
         kind = KIND_STREAM if src_stream and is_stream[dst] else \
@@ -477,9 +348,9 @@ def _unit_edges(layout: Layout, graph: FlowGraph, tree: _Tree, unit, tpl) -> lis
     # Lift endpoints inside repeated units; the lifted ones form a fan per bank.
     lifted: dict[tuple, _Edge] = {}
     for e in edges.values():
-        lca = _lca(tree, _ep_group(tree, e.a), _ep_group(tree, e.b))
-        a, bank_a = _lift(tree, e.a, lca)
-        b, bank_b = _lift(tree, e.b, lca)
+        lca = common_group(tree, endpoint_group(tree, e.a), endpoint_group(tree, e.b))
+        a, bank_a = lift(tree, e.a, lca)
+        b, bank_b = lift(tree, e.b, lca)
         if bank_a >= 0 and bank_b >= 0:
             continue  # unit to unit across banks: no such flow in these families
         fan = (bank_b, a, "b") if bank_b >= 0 else (bank_a, b, "a") if bank_a >= 0 else None
@@ -529,12 +400,12 @@ def _route_unit(layout, graph, tree, unit, tpl, router: _Router, sink: _Collecte
         (fans.setdefault(e.fan, []) if e.fan is not None else plain).append(e)
     for e in plain:
         points, _, w, chain = router.route_edge(e, neighbours(e))
-        sink.add(points, e.kind, w, e.start, e.end, e.pairs, _pieces(tree, points, chain))
+        sink.add(points, e.kind, w, e.start, e.end, e.pairs, cut_at_groups(tree, points, chain))
     for (bank, other, side), members in fans.items():
         _route_fan(tree, router, sink, bank, other, side, members, neighbours)
 
 
-def _route_fan(tree: _Tree, router: _Router, sink: _Collected, bank: int, other, side: str,
+def _route_fan(tree: Hierarchy, router: _Router, sink: _Collected, bank: int, other, side: str,
                members: list[_Edge], neighbours) -> None:
     """Lines between one block and every unit of a bank (each head, each expert): one line to the
     bank's box, then a comb inside it, a bus along each row of units with a drop into each, joined
@@ -544,12 +415,12 @@ def _route_fan(tree: _Tree, router: _Router, sink: _Collected, bank: int, other,
     all_pairs = [p for e in members for p in e.pairs]
     whole = _Edge(other, ("g", bank), members[0].kind, all_pairs, 0.0, 0.0) if inward else \
         _Edge(("g", bank), other, members[0].kind, all_pairs, 0.0, 0.0)
-    lca = _lca(tree, _ep_group(tree, whole.a), _ep_group(tree, whole.b))
+    lca = common_group(tree, endpoint_group(tree, whole.a), endpoint_group(tree, whole.b))
     if lca == bank:
         # The block is inside the bank (a K/V group's keys and its query heads): start at its edge.
         w = router.width(members[0].kind, lca)
-        box = _ep_box(tree, other, 0.0)
-        grid = np.array([_ep_box(tree, u, 0.0) for u in units])
+        box = endpoint_box(tree, other, 0.0)
+        grid = np.array([endpoint_box(tree, u, 0.0) for u in units])
         above = box[1] >= grid[:, 3].max()
         below = box[3] <= grid[:, 1].min()
         cx = (box[0] + box[2]) / 2
@@ -560,109 +431,23 @@ def _route_fan(tree: _Tree, router: _Router, sink: _Collected, bank: int, other,
         if not inward:
             outside = outside[::-1]
         entry = outside[-1]
-    combs, w_comb = _comb(tree, bank, units, entry, inward, w)
+    combs, w_comb = comb_paths(tree, bank, units, entry, inward, w)
     for e, comb in zip(members, combs):
-        chain = router.chain(e.a, e.b, _lca(tree, _ep_group(tree, e.a), _ep_group(tree, e.b)))
-        pieces = _pieces(tree, outside, chain) if len(outside) > 1 else []
+        chain = router.chain(e.a, e.b, common_group(tree, endpoint_group(tree, e.a), endpoint_group(tree, e.b)))
+        pieces = cut_at_groups(tree, outside, chain) if len(outside) > 1 else []
         widths = [w] * len(pieces)
-        inner = _pieces(tree, comb, chain)
+        inner = cut_at_groups(tree, comb, chain)
         pieces += inner
         widths += [w_comb] * len(inner)
-        points = _clean(np.concatenate([outside, comb[1:]]))
+        points = clean_polyline(np.concatenate([outside, comb[1:]]))
         if not inward:
             points = points[::-1]
         sink.add(points, e.kind, w_comb, e.start, e.end, e.pairs, pieces, widths)
 
 
-def _clean(points) -> np.ndarray:
-    """A polyline without repeated points or points where it goes straight on (plain Python: a
-    dozen points, thousands of times)."""
-    out: list[tuple[float, float]] = []
-    for x, y in (tuple(p) for p in np.asarray(points, np.float64).tolist()):
-        if out and abs(x - out[-1][0]) + abs(y - out[-1][1]) <= 1e-9:
-            continue
-        if len(out) >= 2:
-            (x0, y0), (x1, y1) = out[-2], out[-1]
-            if (abs(x0 - x1) <= 1e-9 and abs(x1 - x) <= 1e-9) or (abs(y0 - y1) <= 1e-9 and abs(y1 - y) <= 1e-9):
-                out[-1] = (x, y)  # straight on (axis-aligned legs): drop the middle point
-                continue
-        out.append((x, y))
-    return np.array(out, np.float64)
-
-
-def _comb(tree: _Tree, bank: int, units: list, entry: np.ndarray, inward: bool, width: float) -> list[np.ndarray]:
-    """From the entry point on (or at) the bank's box to each unit, in the gaps between its rows:
-    buses above the rows for lines going in (below them for lines coming out), a trunk on the side
-    of the rows nearest the entry. Returns the paths, each from the entry point to the unit's edge,
-    and the comb's line width."""
-    boxes = np.array([_ep_box(tree, u, 0.0) for u in units])
-    bank_box = tree.group_box[bank]
-    # Rows: units whose vertical extents overlap, top row first.
-    order = np.argsort(-(boxes[:, 1] + boxes[:, 3]), kind="stable")
-    row = np.zeros(len(units), np.int64)
-    r, floor = 0, None  # floor: the lowest bottom of the row being filled
-    for i in order:
-        if floor is not None and boxes[i, 3] <= floor:
-            r, floor = r + 1, boxes[i, 1]
-        else:
-            floor = boxes[i, 1] if floor is None else min(floor, boxes[i, 1])
-        row[i] = r
-    n_rows = r + 1
-    top = np.array([boxes[row == k, 3].max() for k in range(n_rows)])
-    bottom = np.array([boxes[row == k, 1].min() for k in range(n_rows)])
-    # Buses in the gap above each row for lines going in, below each row for lines coming out,
-    # each nearer its own row, so the two never share a line (nor do the two trunks).
-    if inward:
-        bus = top + BUS_AT * (np.r_[bank_box[3], bottom[:-1]] - top)
-        near = 0
-    else:
-        bus = bottom - BUS_AT * (bottom - np.r_[top[1:], bank_box[1]])
-        near = n_rows - 1
-    # Drops: a block's caption sits over its centre, so a drop into a block comes in left of it.
-    is_block = np.array([u[0] == "b" for u in units])
-    drop_x = np.where(is_block, boxes[:, 0] + 0.2 * (boxes[:, 2] - boxes[:, 0]), (boxes[:, 0] + boxes[:, 2]) / 2)
-    drop_end = boxes[:, 3] if inward else boxes[:, 1]
-    col_gap = float(np.median(_row_gaps(boxes, row)))
-    row_gap = float(np.median(np.r_[bank_box[3] - top[0], bottom[:-1] - top[1:]]))
-    # Two buses share each gap between rows (in and out), so the comb's lines are finer than the
-    # line that reaches the bank: a fraction of the gaps, never wider than that line.
-    width = min(width, COMB_FRAC * row_gap, COMB_FRAC * col_gap if col_gap > 0 else np.inf)
-    width = max(MIN_WIDTH, width)
-    gap = max(width * 2.0, col_gap)
-    reach = gap * (BUS_AT if inward else 1.0 - BUS_AT)
-    left, right = boxes[:, 0].min() - reach, boxes[:, 2].max() + reach
-    trunk = left if abs(entry[0] - left) <= abs(entry[0] - right) else right
-    on_near_edge = abs(entry[1] - (bank_box[3] if inward else bank_box[1])) < 1e-6 * (1 + abs(entry[1])) \
-        or (entry[1] >= top.max() if inward else entry[1] <= bottom.min())
-    out = []
-    for i in range(len(units)):
-        k = row[i]
-        if on_near_edge:
-            pts = [entry, (entry[0], bus[near])]
-            if k != near:
-                pts += [(trunk, bus[near]), (trunk, bus[k])]
-        else:  # entered from a side: along to the trunk, then to the row
-            trunk = left if entry[0] <= (left + right) / 2 else right
-            pts = [entry, (trunk, entry[1]), (trunk, bus[k])]
-        pts += [(drop_x[i], bus[k]), (drop_x[i], drop_end[i])]
-        out.append(_clean(np.array(pts, np.float64)))
-    return out, width
-
-
-def _row_gaps(boxes: np.ndarray, row: np.ndarray) -> np.ndarray:
-    """Horizontal gaps between neighbours in the same row (the grid's column gaps)."""
-    gaps = []
-    for k in np.unique(row):
-        b = boxes[row == k]
-        b = b[np.argsort(b[:, 0])]
-        g = b[1:, 0] - b[:-1, 2]
-        gaps += g[g > 0].tolist()
-    return np.array(gaps) if gaps else np.array([0.0])
-
-
 # ---------------------------------------------------------------- the whole model
 
-def _spine_gap(layout: Layout, tree: _Tree) -> float:
+def _spine_gap(layout: Layout, tree: Hierarchy) -> float:
     """The gap between stacked top-level groups (layers), for the stubs where the stream changes column."""
     top = np.flatnonzero(layout.group_parent == 0)
     boxes = tree.group_box[top]
@@ -679,7 +464,7 @@ def _add_spine(layout, graph, tree, router: _Router, sink: _Collected, src: int,
     start, end = float(depth[src]), float(depth[dst])
     a, b = tree.block_box[src], tree.block_box[dst]
     ax, bx = (a[0] + a[2]) / 2, (b[0] + b[2]) / 2
-    chain = [_lca(tree, int(layout.group[src]), int(layout.group[dst]))]
+    chain = [common_group(tree, int(layout.group[src]), int(layout.group[dst]))]
     for row in (src, dst):
         g = int(layout.group[row])
         while g >= 0 and g != chain[0]:
@@ -688,14 +473,16 @@ def _add_spine(layout, graph, tree, router: _Router, sink: _Collected, src: int,
     if abs(ax - bx) < 1e-3 * max(1.0, abs(ax)) or (min(a[2], b[2]) > max(a[0], b[0])):
         x = (max(a[0], b[0]) + min(a[2], b[2])) / 2
         points = np.array([(x, a[1]), (x, b[3])])
-        sink.add(points, KIND_STREAM, w, start, end, [(src, dst)], _pieces(tree, points, chain))
+        sink.add(points, KIND_STREAM, w, start, end, [(src, dst)], cut_at_groups(tree, points, chain))
         return
     # A new column: a stub out of the bottom of one and into the top of the next.
     half_gap = 0.5 * _spine_gap(layout, tree)
-    for row, pts, (s0, s1) in (
-            (src, np.array([(ax, a[1]), (ax, tree.group_box[_unit_group(tree, src), 1] - half_gap)]), (start, (start + end) / 2)),
-            (dst, np.array([(bx, tree.group_box[_unit_group(tree, dst), 3] + half_gap), (bx, b[3])]), ((start + end) / 2, end))):
-        sink.add(pts, KIND_STREAM, w, s0, s1, [(src, dst)], _pieces(tree, pts, chain))
+    below = tree.group_box[unit_group(tree, src), 1] - half_gap
+    above = tree.group_box[unit_group(tree, dst), 3] + half_gap
+    middle = (start + end) / 2
+    for pts, s0, s1 in ((np.array([(ax, a[1]), (ax, below)]), start, middle),
+                        (np.array([(bx, above), (bx, b[3])]), middle, end)):
+        sink.add(pts, KIND_STREAM, w, s0, s1, [(src, dst)], cut_at_groups(tree, pts, chain))
 
 
 def _copy_chunk(layout: Layout, chunk: dict, ref, unit) -> dict:
@@ -747,7 +534,7 @@ def _line_scale(layout: Layout) -> float:
 def flow_lines(layout: Layout, graph: FlowGraph | None = None) -> FlowLines:
     """The model's spine, taps and edges as paths and segments (see the module docstring)."""
     graph = graph or flow_graph(layout)
-    tree = _Tree(layout)
+    tree = Hierarchy(layout)
     router = _Router(layout, graph, tree, _line_scale(layout))
     by_key: dict = {}
     for unit in graph.units:
@@ -770,7 +557,7 @@ def flow_lines(layout: Layout, graph: FlowGraph | None = None) -> FlowLines:
             e = _Edge(("b", src), ("b", dst), KIND_BRANCH, [(src, dst)], float(graph.depth[src]),
                       float(graph.depth[dst]))
             points, _, w, chain = router.route_edge(e, set())
-            sink.add(points, e.kind, w, e.start, e.end, e.pairs, _pieces(tree, points, chain))
+            sink.add(points, e.kind, w, e.start, e.end, e.pairs, cut_at_groups(tree, points, chain))
     chunks.append(_merge(sink.freeze()))
     # One set of arrays: each chunk's path and segment indices shifted past the chunks before it.
     paths = np.cumsum([0] + [len(c["kind"]) for c in chunks])

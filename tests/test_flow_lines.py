@@ -11,7 +11,7 @@ from llmviz.models.registry import load_registry
 from llmviz.scenes import dataflow
 from llmviz.scenes.flow_graph import is_node
 from llmviz.scenes.flow_lines import KIND_COLORS, KIND_STREAM, LINE_DEPTH, flow_lines
-from llmviz.scenes.layout import KIND_RESIDUAL, KIND_WEIGHT, layout_model
+from llmviz.scenes.layout import KIND_RESIDUAL, layout_model
 from llmviz.scenes.model_scene import build_model_scene
 
 REGISTRY = load_registry()
