@@ -13,6 +13,7 @@ from .flow_hierarchy import Hierarchy, endpoint_box
 
 BUS_AT = 0.3               # a comb's bus lies this far across the gap from the row it serves
 COMB_FRAC = 0.2            # a comb's lines: at most this share of the gaps between the rows they run in
+DROP_AT = 0.2              # where along a unit's top (or bottom) its drop meets it
 MIN_WIDTH = 0.5
 
 
@@ -45,9 +46,8 @@ def comb_paths(tree: Hierarchy, bank: int, units: list, entry: np.ndarray, inwar
     else:
         bus = bottom - BUS_AT * (bottom - np.r_[top[1:], bank_box[1]])
         near = n_rows - 1
-    # Drops: a block's caption sits over its centre, so a drop into a block comes in left of it.
-    is_block = np.array([u[0] == "b" for u in units])
-    drop_x = np.where(is_block, boxes[:, 0] + 0.2 * (boxes[:, 2] - boxes[:, 0]), (boxes[:, 0] + boxes[:, 2]) / 2)
+    # Drops come in left of centre: captions and titles ("head 3", "expert 17") sit over the centre.
+    drop_x = boxes[:, 0] + DROP_AT * (boxes[:, 2] - boxes[:, 0])
     drop_end = boxes[:, 3] if inward else boxes[:, 1]
     col_gap = float(np.median(_row_gaps(boxes, row)))
     row_gap = float(np.median(np.r_[bank_box[3] - top[0], bottom[:-1] - top[1:]]))

@@ -140,8 +140,8 @@ def path_cost(paths: np.ndarray, crossed: np.ndarray, width: float) -> np.ndarra
 
 def route(a, b, obstacles, width: float, soft=None) -> tuple[np.ndarray, int]:
     """The cheapest orthogonal path from box a to box b: (points (k, 2) without repeats, obstacles
-    crossed). `soft` boxes may be crossed, the length behind them costing SOFT_COST times more (blocks
-    the line is related to: it may pass behind a thin one rather than make a detour round it)."""
+    crossed). `soft` boxes (blocks the line is related to) may be crossed: freely by a straight line,
+    by a bent one at SOFT_COST times the length it runs behind them."""
     a = np.asarray(a, np.float64)
     b = np.asarray(b, np.float64)
     obstacles = np.asarray(obstacles, np.float64).reshape(-1, 4)
@@ -159,7 +159,10 @@ def route(a, b, obstacles, width: float, soft=None) -> tuple[np.ndarray, int]:
     # The endpoints are obstacles too: a path may leave a and enter b only once, at its ends.
     half = width * (0.5 + CLEARANCE)
     crossed = crossings(paths, np.concatenate([obstacles, a[None], b[None]]), half)
-    cost = path_cost(paths, crossed, width) + hidden_length(paths, soft, half) * SOFT_COST
+    # A straight line may pass behind related blocks (it still reads as one line, like the MLP's
+    # output behind W_proj into the stream); a bent one pays for what it hides, corners above all.
+    legs = (np.abs(np.diff(paths, axis=1)).sum(axis=2) > 1e-9).sum(axis=1)
+    cost = path_cost(paths, crossed, width) + hidden_length(paths, soft, half) * SOFT_COST * (legs > 1)
     best = int(np.argmin(cost))
     points = paths[best]
     keep = np.r_[True, np.abs(np.diff(points, axis=0)).sum(axis=1) > 1e-9]
