@@ -16,6 +16,7 @@ from ..render.backend import GLYPH_FLOATS, GLYPH_SLICES
 from ..render.text import EM_PX, LAYOUT_FLOATS, PAD_PX, GlyphAtlas
 from .label_layout import LaidOut, View, entity_screen_boxes, lay_out
 
+CAPTION_BLOCK_PX = 40.0  # a caption shows once its block is this big on screen (or the caption min_px tall)
 OBSTACLE_MIN_PX = 8.0  # drawn blocks at least this big on screen (both sides) keep labels off
 
 # A glyph quad carries the distance field's padding around the ink; a text's box leaves it out.
@@ -158,13 +159,19 @@ class LabelSelector:
         return labels
 
     def passing(self, world, candidates: np.ndarray, camera) -> tuple[np.ndarray, np.ndarray]:
-        """Of the candidate labels (indices into self.slots), those in front and at least min_px tall,
-        and their anchors."""
+        """Of the candidate labels (indices into self.slots), those in front and at least min_px tall
+        (a caption also when its block is at least CAPTION_BLOCK_PX across on screen: a big model's
+        blocks are huge beside their captions), and their anchors."""
         slots = self.slots[candidates]
         anchors = self.anchors(world, slots)
         depth = (anchors - camera.position) @ np.asarray(camera.forward)
-        pixels = world.column("label", "height")[slots] * camera.focal_px / np.maximum(depth, 1e-9)
-        keep = (depth > camera.near) & (pixels >= world.column("label", "min_px")[slots])
+        near = camera.focal_px / np.maximum(depth, 1e-9)
+        pixels = world.column("label", "height")[slots] * near
+        big_enough = pixels >= world.column("label", "min_px")[slots]
+        bounds = world["world_bounds"]
+        caption = (world.column("label", "placement")[slots] != 0) & bounds.has[slots]
+        big_enough |= caption & (2.0 * bounds["radius"][slots] * near >= CAPTION_BLOCK_PX)
+        keep = (depth > camera.near) & big_enough
         return candidates[keep], anchors[keep]
 
     @staticmethod
