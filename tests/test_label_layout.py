@@ -145,3 +145,24 @@ def test_reported_boxes_hold_the_rendered_glyphs(atlas, renderer, tilted):
         # The box is not much bigger than its ink either: the ink spans most of its height.
         rows = np.flatnonzero(region.any(axis=1))
         assert rows.max() - rows.min() + 1 >= 0.5 * (y1 - y0)
+
+
+def test_a_big_block_shows_its_caption_however_small_the_caption_is_in_the_world(atlas):
+    from llmviz.engine.systems.label_layout import CAPTION
+    from llmviz.engine.systems.labels import CAPTION_BLOCK_PX
+
+    world = World(capacity=4)
+    camera = Camera(position=np.array([0.0, 0.0, 10.0]), viewport=SIZE)
+    half = CAPTION_BLOCK_PX * 10.0 / camera.focal_px  # a block about 2 × CAPTION_BLOCK_PX wide on screen
+    ids = world.spawn(2, transform={"position": np.array([[-2.5, 0.0, 0.0], [2.5, 0.0, 0.0]])})
+    world.add("world_bounds", ids, cx=np.array([-2.5, 2.5]), cy=np.zeros(2), cz=np.zeros(2),
+              hx=np.array([half, half / 8]), hy=np.array([half, half / 8]), hz=np.full(2, 0.01),
+              radius=np.array([half * 1.42, half / 8 * 1.42]))
+    # Captions 0.2 px tall at their world size, far under their own min_px.
+    world.add_labels(ids, ["big block", "small block"], height=0.2 * 10.0 / camera.focal_px, min_px=1.0,
+                     placement=CAPTION, offset=np.array([[0.0, half * 1.1, 0.0], [0.0, half / 8 * 1.1, 0.0]]))
+    selector = LabelSelector(atlas)
+    selector(world, np.arange(world.size), camera)
+    drawn = selector.slots[selector.last.labels].tolist()
+    assert drawn == [int(world.slots(ids[:1])[0])]  # the big block's caption only
+    assert selector.last.pixel_height[0] >= LEGIBLE_PX - 1e-6
