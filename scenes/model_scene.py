@@ -20,6 +20,7 @@ from llmviz.engine.render.backend import MATERIAL_TRANSLUCENT
 from llmviz.engine.render.colormaps import COLORMAP_DIVERGING, COLORMAP_VIRIDIS
 from llmviz.models.spec import ModelSpec
 from llmviz.engine.systems.label_layout import CAPTION
+from llmviz.scenes.flow_dim import FlowDimming
 from llmviz.scenes.flow_lines import FlowLines, flow_lines
 from llmviz.scenes.flow_pulses import FlowPulses
 from llmviz.scenes.layout import Layout, layout_model
@@ -113,9 +114,12 @@ class ModelScene:
         return self.regions[self.layout.index(tensor_id), 2] > 0
 
     def attach(self, engine) -> None:
-        """Register the scene's own per-frame work in the engine's schedule: the pulses along the
-        connection lines (after instancing, so they follow this frame's culling)."""
+        """Register the scene's own per-frame work in the engine's schedule: lines that fade with the
+        blocks they join (after the flags are composed) and the pulses along them (after
+        instancing, so they follow this frame's culling)."""
         if self.pulses is not None:
+            dimming = FlowDimming(self.flow, self.world, engine.flags, self.block_slots, self.line_slots)
+            engine.schedule.add("instancing", "flow_dim", dimming, after="flags")
             engine.schedule.add("instancing", "flow_pulses", self.pulses, after="instancing")
 
     def write_values(self, renderer, arrays, ids=None) -> int:

@@ -340,3 +340,30 @@ def test_pulses_skip_lines_a_closed_group_hides():
 
     behind = sum(hidden(p) for p in flying)
     assert behind > 0 and pulses.last_count <= len(flying) - behind
+
+
+def test_lines_fade_with_the_blocks_they_join():
+    from llmviz.engine.ecs.components import FLAG_DIMMED
+
+    scene = build_model_scene(REGISTRY.get("nano-gpt"), None, with_data=False)
+    layout, flow = scene.layout, scene.flow
+    camera = Camera(position=np.array([0.0, 0.0, 3000.0]), viewport=(320, 240))
+    engine = Engine(scene.world, camera)
+    scene.attach(engine)
+    lit = np.array([layout.index("blocks.0.mlp.fc"), layout.index("blocks.0.mlp.gelu")])
+    rest = np.setdiff1d(np.arange(len(layout.ids)), lit)
+    engine.flags.set("chapter", scene.block_slots[lit], dim=scene.block_slots[rest])  # as a chapter focus does
+    engine.frame(0.0)
+    engine.frame(0.0)  # the lines' layer lands one frame after the blocks'
+    flags = scene.world["renderable"]["flags"][scene.line_slots]
+    dimmed = (flags & FLAG_DIMMED) != 0
+    for seg in range(len(flow)):
+        paths = np.flatnonzero([seg in flow.path_segments[flow.path_seg_offsets[p]:flow.path_seg_offsets[p + 1]]
+                                for p in range(flow.n_paths)])
+        rows = set(flow.pair_src[np.isin(flow.pair_path, paths)]) | set(flow.pair_dst[np.isin(flow.pair_path, paths)])
+        touches_lit = bool(rows & set(lit.tolist()))
+        assert dimmed[seg] != touches_lit or not rows, (seg, sorted(layout.ids[r] for r in rows))
+    engine.flags.clear("chapter")
+    engine.frame(0.0)
+    engine.frame(0.0)
+    assert not (scene.world["renderable"]["flags"][scene.line_slots] & FLAG_DIMMED).any()
