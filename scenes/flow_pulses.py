@@ -65,9 +65,12 @@ class FlowPulses:
             self._pending.append(rows)
 
     def _start_pulses(self) -> None:
-        rows = np.unique(np.concatenate(self._pending))
+        n_rows = len(self._pair_starts) - 1
+        rows = np.concatenate(self._pending)
         self._pending.clear()
-        rows = rows[(rows >= 0) & (rows < len(self._pair_starts) - 1)]
+        mask = np.zeros(n_rows, bool)  # a mask, not np.unique: a whole trace is every block
+        mask[rows[(rows >= 0) & (rows < n_rows)]] = True
+        rows = np.flatnonzero(mask)
         if not len(rows):
             return
         lo, hi = self._pair_starts[rows], self._pair_starts[rows + 1]
@@ -75,8 +78,9 @@ class FlowPulses:
         if counts.sum() == 0:
             return
         pairs = self._pair_order[_ranges(lo, counts)]
-        paths = np.unique(self.flow.pair_path[pairs])
-        paths = paths[self._has_length[paths]]
+        hit = np.zeros(self.flow.n_paths, bool)
+        hit[self.flow.pair_path[pairs]] = True
+        paths = np.flatnonzero(hit & self._has_length)
         if not len(paths):
             return
         f = self.flow
