@@ -58,6 +58,8 @@ class BuiltScene:
     def attach(self, engine) -> None:
         """Register this scene's per-frame simulation work in the engine's simulation phase."""
         engine.schedule.add("simulation", "model_values", lambda frame: self.update(frame.dt))
+        if self.model is not None:  # the flow lines' pulses and their dimming with the blocks they join
+            self.model.attach(engine)
 
     def wait_for_values(self, timeout: float = 30.0) -> bool:
         """Headless only: block until a live model's first values are on its blocks."""
