@@ -384,9 +384,14 @@ def test_the_ui_font_is_sampled_nearest_and_draws_the_same_pixels_as_linear(rend
         frame(ex)
         linear = renderer.read_pixels()
         font.filter = (moderngl.NEAREST, moderngl.NEAREST)
+        frame(ex)
+        again = renderer.read_pixels()
         ui = np.zeros(nearest.shape[:2], bool)
         ui[:80], ui[-44:] = True, True  # menu, banner and hint bar: text on panels
-        assert np.array_equal(nearest[ui], linear[ui])
+        # The banner is translucent: where the scene moved behind it (a flow pulse) the pixels differ anyway.
+        still = ui & (nearest == again).all(axis=-1)
+        assert still.sum() > 0.95 * ui.sum()
+        assert np.array_equal(nearest[still], linear[still])
     finally:
         ex.close()
 
