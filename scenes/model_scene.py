@@ -28,14 +28,18 @@ from llmviz.scenes.layout import Layout, layout_model
 BLOCK_LOD_PX = (22.0, 3.0, 0.8, 0.0)  # cells, flat box, impostor quad, then nothing
 PROXY_LOD_PX = (2.0, 0.5, 0.0, 0.0)
 LINE_LOD_PX = (1e30, 0.5, 0.0, 0.0)  # connection lines: always the flat box (no cells, no outline)
-GROUP_EXPAND_PX = {"layer": 140.0, "bank": 110.0, "head": 70.0, "other": 90.0}
+# A head opens with its bank (0): a bank never mixes detailed heads with stand-ins.
+GROUP_EXPAND_PX = {"layer": 140.0, "bank": 110.0, "head": 0.0, "other": 90.0}
 SMALL_MODEL_BLOCKS = 4000  # above this, groups open later (their expand_px) so fewer blocks draw at once
 # Where labels would collide on screen the higher priority stays: section titles over block captions.
 TITLE_PRIORITY = 2.0
 CAPTION_PRIORITY = 1.0
 # A caption shows once its natural size reaches this; the layout then draws it legible (11 px) where it fits.
 CAPTION_MIN_PX = 1.0
-TITLE_MIN_PX = 0.5  # section titles likewise: "Transformer 12" names a closed layer at overview distance
+# Section titles likewise: "Transformer 12" names a closed layer at overview distance; the titles of
+# what is inside a layer (its attention, MLP, heads) wait until they are nearer legible size.
+TITLE_MIN_PX = 0.5
+INNER_TITLE_MIN_PX = 1.5
 GROUP_PROXY_ALPHA = 0.55
 
 # Tensors whose values are probabilities (0..1) use a sequential map; everything else is signed.
@@ -217,7 +221,7 @@ def build_model_scene(spec: ModelSpec, renderer=None, *, with_data: bool = True,
         inside = titled_parent >= 0
         world.add("parent", text_ids[inside], slot=group_slots[titled_parent[inside]])
         world.add_labels(text_ids, list(layout.text), height=layout.text_height, color=(0.95, 0.95, 0.98, 1.0),
-                         min_px=TITLE_MIN_PX, priority=TITLE_PRIORITY)
+                         min_px=title_min_px(layout), priority=TITLE_PRIORITY)
 
     # The residual stream and the connections between blocks: thin boxes, children of the innermost
     # group each piece lies in, so a closed layer or head draws none of its lines.
@@ -248,6 +252,21 @@ def build_model_scene(spec: ModelSpec, renderer=None, *, with_data: bool = True,
             renderer.write_data(int(regions[i, 0]), int(regions[i, 1]),
                                 np.full((int(regions[i, 3]), int(regions[i, 2])), np.nan, np.float32))
     return ModelScene(spec, layout, world, block_slots, group_slots, regions, flow=flow, line_slots=line_slots)
+
+
+def group_depth(layout: Layout) -> np.ndarray:
+    """Each group's depth in the hierarchy: the root 0, a layer 1, its parts 2, ..."""
+    depth = np.zeros(len(layout.group_parent), np.int64)
+    parent = layout.group_parent.copy()
+    while (parent >= 0).any():
+        depth += parent >= 0
+        parent = np.where(parent >= 0, layout.group_parent[np.maximum(parent, 0)], -1)
+    return depth
+
+
+def title_min_px(layout: Layout) -> np.ndarray:
+    """Per section title, the natural size it needs to show (a layer's title long before its heads')."""
+    return np.where(group_depth(layout)[layout.text_group] <= 1, TITLE_MIN_PX, INNER_TITLE_MIN_PX)
 
 
 def build_outline_world(layout: Layout) -> tuple[World, np.ndarray]:
