@@ -21,6 +21,7 @@ SUBCOMMANDS = {
     "generate": "llmviz.scenes.cli.generate_cmd",
     "chapters": "llmviz.scenes.cli.chapters_cmd",
     "routing": "llmviz.scenes.cli.routing_cmd",
+    "export-hf": "llmviz.scenes.cli.export_cmd",
 }
 
 

@@ -1,0 +1,282 @@
+"""Our trained small models written out in transformers' format: a folder with config.json and
+model.safetensors that `AutoModelForCausalLM.from_pretrained(folder)` loads and that computes
+the logits our simulation computes.
+
+One table entry per exportable model says which transformers architecture it is exactly, how
+the config's fields come from our spec, and how our parameter names map onto transformers'
+(with the transposes GPT-2's Conv1D needs). A model is only listed when it *is* that
+architecture; the spec is checked against the architecture's requirements before anything is
+written. Writing needs neither transformers nor a network: config.json is plain JSON.
+
+Models with weights but no exact transformers class (moe-4, moe-8) and models that are
+structure only (no weights) raise ExportError, one line saying which model, why and what can
+be exported. The folder appears whole or not at all (llmviz.common.atomic for every file).
+"""
+from __future__ import annotations
+
+import contextlib
+import importlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from llmviz.common.atomic import atomic_path, write_atomic
+
+CONFIG_FILE, WEIGHTS_FILE = "config.json", "model.safetensors"
+OUTPUT_FILES = (CONFIG_FILE, WEIGHTS_FILE)
+MAX_PATH_CHARS = 4096  # PATH_MAX on Linux: longer is a mistake, not a folder
+
+
+class ExportError(ValueError):
+    """A model or folder that cannot be exported to: one line, naming the model or the folder."""
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """One transformers architecture, as data: what a spec must be, its config, its tensor names."""
+    model_type: str
+    config_class: str
+    model_class: str
+    # spec.architecture field -> the value it must have for the model to be exactly this architecture
+    requires: dict
+    # transformers config field -> spec.architecture field it is read from
+    config_from_spec: dict
+    # transformers config field -> attribute of the loaded model's cfg (what the spec does not hold)
+    config_from_model: dict
+    # transformers config fields fixed by this architecture as we build it
+    config_constants: dict
+    # (our state_dict name, transformers' name, transpose); "{i}" stands for the layer index
+    tensors: tuple
+    layer_tensors: tuple
+
+
+_GPT2_LAYER = tuple(
+    [(f"blocks.{{i}}.{ours}.{p}", f"transformer.h.{{i}}.{theirs}.{p}", False)
+     for ours, theirs in (("ln1", "ln_1"), ("ln2", "ln_2")) for p in ("weight", "bias")]
+    # GPT-2's Conv1D stores its weight as (in, out), the transpose of nn.Linear's (out, in).
+    + [(f"blocks.{{i}}.{ours}.{p}", f"transformer.h.{{i}}.{theirs}.{p}", p == "weight")
+       for ours, theirs in (("attn.qkv", "attn.c_attn"), ("attn.proj", "attn.c_proj"),
+                            ("mlp.fc", "mlp.c_fc"), ("mlp.proj", "mlp.c_proj"))
+       for p in ("weight", "bias")])
+
+GPT2 = Architecture(
+    model_type="gpt2", config_class="GPT2Config", model_class="GPT2LMHeadModel",
+    requires={"kind": "decoder-only", "mixer": "attention", "pos_encoding": "learned", "norm": "layernorm",
+              "activation": "gelu_tanh", "bias": True, "key_bias": None, "n_kv_heads": None, "qk_norm": False,
+              "causal": True, "pre_norm": False, "final_norm": True, "moe": None, "mla": None,
+              "sliding_window": None, "unembedding": "untied", "components": ()},
+    config_from_spec={"n_layer": "n_layers", "n_embd": "d_model", "n_head": "n_heads", "n_inner": "d_ff",
+                      "vocab_size": "vocab_size", "n_positions": "context_length"},
+    config_from_model={"layer_norm_epsilon": "ln_eps"},
+    # Our models have no dropout; the vocabulary has no begin/end token (GPT-2's 50256 lies outside it);
+    # the unembedding is its own matrix (lm_head.weight is written, not tied to wte).
+    config_constants={"activation_function": "gelu_new", "resid_pdrop": 0.0, "embd_pdrop": 0.0,
+                      "attn_pdrop": 0.0, "scale_attn_weights": True, "scale_attn_by_inverse_layer_idx": False,
+                      "reorder_and_upcast_attn": False, "add_cross_attention": False,
+                      "bos_token_id": None, "eos_token_id": None, "pad_token_id": None,
+                      "tie_word_embeddings": False, "use_cache": True},
+    tensors=(("embed.tok.weight", "transformer.wte.weight", False),
+             ("embed.pos.weight", "transformer.wpe.weight", False),
+             ("ln_f.weight", "transformer.ln_f.weight", False),
+             ("ln_f.bias", "transformer.ln_f.bias", False),
+             ("lm_head.weight", "lm_head.weight", False)),
+    layer_tensors=_GPT2_LAYER)
+
+
+@dataclass(frozen=True)
+class Exportable:
+    architecture: Architecture
+    loader: str  # "module:function" returning the trained torch model (imported only when exporting)
+
+
+# Every model that exports. New small models are built to be exactly a transformers architecture
+# and join this table with theirs.
+EXPORTABLE = {
+    "nano-gpt": Exportable(GPT2, "llmviz.models.sim.nanogpt:load_nanogpt"),
+}
+
+# Models with trained weights that no transformers class computes exactly.
+_MOE_REASON = ("no transformers class computes it exactly: its Mixtral-style experts sit in a GPT with learned "
+               "positions, LayerNorm and attention biases, where Mixtral has rotary positions, RMSNorm and "
+               "no biases")
+NOT_EXACT = {"moe-4": _MOE_REASON, "moe-8": _MOE_REASON}
+
+
+@dataclass
+class Exported:
+    """What was written: the folder, each file with its size, the parameters and how to load them."""
+    model_id: str
+    folder: Path
+    model_class: str
+    files: list = field(default_factory=list)  # (name, bytes)
+    parameters: int = 0
+
+    @property
+    def load_line(self) -> str:
+        return (f"from transformers import AutoModelForCausalLM; "
+                f"model = AutoModelForCausalLM.from_pretrained({str(self.folder)!r})")
+
+
+# ---- which model ---------------------------------------------------------------------------
+
+def exportable_ids() -> list[str]:
+    return list(EXPORTABLE)
+
+
+def resolve(model_id: str, registry=None):
+    """(spec, Exportable) for a model that exports; ExportError saying why for any other."""
+    from llmviz.models.registry import UnknownModelError, load_registry
+
+    registry = registry if registry is not None else load_registry()
+    can = f"exportable: {', '.join(EXPORTABLE)}"
+    try:
+        spec = registry.get(model_id)
+    except UnknownModelError as err:
+        raise ExportError(f"{err}; {can}") from None
+    if spec.id in NOT_EXACT:
+        raise ExportError(f"cannot export {spec.id}: {NOT_EXACT[spec.id]}; {can}")
+    if spec.id not in EXPORTABLE:
+        raise ExportError(f"cannot export {spec.id}: it is structure only (llmviz has no trained weights for it); "
+                          f"{can}")
+    entry = EXPORTABLE[spec.id]
+    arch = spec.architecture
+    for name, wanted in entry.architecture.requires.items():
+        got = getattr(spec, name) if name == "kind" else getattr(arch, name)
+        if got != wanted:
+            raise ExportError(f"cannot export {spec.id}: its spec has {name} = {got!r}, but "
+                              f"{entry.architecture.model_class} needs {wanted!r}")
+    return spec, entry
+
+
+# ---- what is written -----------------------------------------------------------------------
+
+def hf_config(spec, entry: Exportable, model) -> dict:
+    """config.json's fields: the architecture's constants, the spec's shape, the model's epsilon."""
+    arch = entry.architecture
+    if spec.architecture.head_dim not in (None, spec.architecture.d_model // spec.architecture.n_heads):
+        raise ExportError(f"cannot export {spec.id}: head_dim {spec.architecture.head_dim} is not "
+                          f"d_model / n_heads, which {arch.model_class} assumes")
+    config = {"architectures": [arch.model_class], "model_type": arch.model_type}
+    for theirs, ours in arch.config_from_spec.items():
+        value = getattr(spec.architecture, ours)
+        built = getattr(model.cfg, ours, value)
+        if built != value:  # the weights and the spec must describe one model
+            raise ExportError(f"cannot export {spec.id}: the spec says {ours} = {value}, its weights {built}")
+        config[theirs] = value
+    config.update({theirs: getattr(model.cfg, ours) for theirs, ours in arch.config_from_model.items()})
+    config.update(arch.config_constants)
+    return config
+
+
+def hf_tensors(entry: Exportable, model) -> dict:
+    """transformers' name -> contiguous float32 tensor; every parameter mapped exactly once."""
+    arch = entry.architecture
+    names = list(arch.tensors) + [(o.format(i=i), t.format(i=i), tr)
+                                   for i in range(model.cfg.n_layers) for o, t, tr in arch.layer_tensors]
+    state = {k: v.detach() for k, v in model.state_dict().items()}
+    unmapped = sorted(set(state) - {o for o, _, _ in names})
+    if unmapped:
+        raise ExportError(f"cannot export: {unmapped[0]!r} has no {arch.model_class} name")
+    absent = [o for o, _, _ in names if o not in state]
+    if absent:
+        raise ExportError(f"cannot export: the table names {absent[0]!r}, which the model does not have")
+    out = {}
+    for ours, theirs, transpose in names:
+        tensor = state[ours].float()
+        out[theirs] = (tensor.T if transpose else tensor).contiguous().clone()
+    return out
+
+
+def build_files(spec, entry: Exportable) -> tuple[dict, int]:
+    """({file name: bytes}, parameter count) for one model, its trained weights loaded."""
+    import torch
+    from safetensors.torch import save
+
+    from llmviz.models.params import count_params
+
+    module, function = entry.loader.split(":")
+    with torch.inference_mode():
+        model = getattr(importlib.import_module(module), function)()
+    config = hf_config(spec, entry, model)
+    tensors = hf_tensors(entry, model)
+    parameters = sum(t.numel() for t in tensors.values())
+    counted = count_params(spec).total
+    if parameters != counted:
+        raise ExportError(f"cannot export {spec.id}: {parameters:,} parameters written, the spec counts {counted:,}")
+    # "format": "pt" is what transformers' loader looks for in a safetensors file's metadata.
+    weights = save(tensors, metadata={"format": "pt", "llmviz_model": spec.id})
+    files = {CONFIG_FILE: (json.dumps(config, indent=2, sort_keys=True) + "\n").encode("utf-8"),
+             WEIGHTS_FILE: weights}
+    return files, parameters
+
+
+# ---- where it is written -------------------------------------------------------------------
+
+def check_folder(folder, force: bool = False) -> Path:
+    """The absolute folder, if it can receive the export: its parent exists, and it is missing, empty,
+    or (with force) a folder whose files of those names are regular files."""
+    text = os.fspath(folder)
+    if not text or "\0" in text or len(text) > MAX_PATH_CHARS:
+        raise ExportError("the output folder needs a name of 1 to 4096 characters without NUL")
+    path = Path(os.path.abspath(text))
+    if not path.parent.is_dir():
+        raise ExportError(f"folder {str(path.parent)!r} does not exist (export-hf makes only the last folder)")
+    if path.exists() and not path.is_dir():
+        raise ExportError(f"{str(path)!r} exists and is not a folder")
+    if path.is_dir() and not _is_empty(path):
+        clash = [name for name in OUTPUT_FILES if os.path.lexists(path / name)]
+        if not force:
+            hit = (f"would overwrite {', '.join(clash)}" if clash
+                   else f"would add {', '.join(OUTPUT_FILES)} beside its files")
+            raise ExportError(f"{str(path)!r} is not empty; the export {hit}; pass --force to write into it")
+        odd = [name for name in clash if not (path / name).is_file() or (path / name).is_symlink()]
+        if odd:
+            raise ExportError(f"{str(path / odd[0])!r} is not a regular file; it would not be replaced")
+    return path
+
+
+def _is_empty(path: Path) -> bool:
+    with os.scandir(path) as entries:  # one entry is enough to know (a huge folder is not listed)
+        return next(entries, None) is None
+
+
+def write_folder(path: Path, files: dict) -> None:
+    """Writes the files so that the folder is whole or untouched.
+
+    A missing or empty folder is staged as a hidden sibling and renamed into place in one step. A
+    non-empty folder (--force) gets every file written to a temporary beside it first, then each
+    renamed over its target; any failure before that removes the temporaries and leaves it as it was.
+    """
+    if path.is_dir() and not _is_empty(path):
+        with contextlib.ExitStack() as stack:
+            temporaries = [(stack.enter_context(atomic_path(path / name)), data) for name, data in files.items()]
+            for tmp, data in temporaries:
+                tmp.write_bytes(data)
+        return
+    stage = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+    try:
+        for name, data in files.items():
+            write_atomic(stage / name, data)
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(stage, (path.stat().st_mode & 0o7777) if path.is_dir() else 0o777 & ~mask)
+        os.rename(stage, path)  # replaces an empty folder; fails, leaving it, if one appeared with files
+    except BaseException:
+        for name in files:
+            with contextlib.suppress(OSError):
+                os.unlink(stage / name)
+        with contextlib.suppress(OSError):
+            os.rmdir(stage)
+        raise
+
+
+def export(model_id: str, folder, force: bool = False, registry=None) -> Exported:
+    """Writes MODEL to FOLDER in transformers' format; ExportError for a model or folder that cannot be."""
+    spec, entry = resolve(model_id, registry)
+    path = check_folder(folder, force)
+    files, parameters = build_files(spec, entry)
+    write_folder(path, files)
+    return Exported(spec.id, path, entry.architecture.model_class,
+                    [(name, len(data)) for name, data in files.items()], parameters)
