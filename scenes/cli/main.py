@@ -10,8 +10,6 @@ import importlib
 import os
 import sys
 
-HEADLESS_COMMANDS = "llmviz render, llmviz bench, llmviz models, llmviz train, llmviz generate, llmviz chapters, llmviz routing"
-
 # name -> module that provides add_parser(subparsers); imported lazily on use.
 SUBCOMMANDS = {
     "render": "llmviz.scenes.cli.render_cmd",
@@ -23,6 +21,7 @@ SUBCOMMANDS = {
     "routing": "llmviz.scenes.cli.routing_cmd",
     "export-hf": "llmviz.scenes.cli.export_cmd",
 }
+HEADLESS_COMMANDS = ", ".join(f"llmviz {name}" for name in SUBCOMMANDS)
 
 
 class CliError(Exception):
