@@ -166,3 +166,26 @@ def test_a_big_block_shows_its_caption_however_small_the_caption_is_in_the_world
     drawn = selector.slots[selector.last.labels].tolist()
     assert drawn == [int(world.slots(ids[:1])[0])]  # the big block's caption only
     assert selector.last.pixel_height[0] >= LEGIBLE_PX - 1e-6
+
+
+def test_a_still_view_reuses_its_layout_and_a_moved_one_does_not(atlas, monkeypatch):
+    import llmviz.engine.systems.labels as labels_module
+
+    rng = np.random.default_rng(9)
+    world, ids = crowded_world(rng, count=80)
+    camera = Camera(position=np.array([0.0, 0.0, 8.0]), viewport=SIZE)
+    selector = LabelSelector(atlas)
+    calls = []
+    real = labels_module.lay_out
+    monkeypatch.setattr(labels_module, "lay_out", lambda *a, **k: (calls.append(1), real(*a, **k))[1])
+    everything = np.arange(world.size)
+    first = selector(world, everything, camera)
+    again = selector(world, everything, camera)
+    assert len(calls) == 1 and np.array_equal(first, again)
+    camera.position = camera.position + np.array([0.3, 0.0, 0.0])
+    selector(world, everything, camera)
+    world.set("label", ids[:3], color=np.array([1.0, 0.0, 0.0, 1.0]))
+    selector(world, everything, camera)
+    selector.ui_rects = np.array([[0.0, 0.0, SIZE[0], 30.0]])
+    selector(world, everything, camera)
+    assert len(calls) == 4

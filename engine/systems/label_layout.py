@@ -119,6 +119,18 @@ def screen_boxes(anchors: np.ndarray, heights: np.ndarray, billboard: np.ndarray
 _FACE_SIGNS = np.array([[sx, sy] for sx in (-1, 1) for sy in (-1, 1)], np.float64)
 
 
+def line_heights(anchors: np.ndarray, heights: np.ndarray, billboard: np.ndarray, camera) -> np.ndarray:
+    """Pixel height of one line of each label drawn with world line height ``heights`` (two points each)."""
+    n = len(anchors)
+    if not n:
+        return np.zeros(0)
+    camera = View(camera)
+    _, axis_y = _axes(billboard, camera)
+    points = np.concatenate([anchors, anchors + axis_y * np.asarray(heights, np.float64)[:, None]])
+    p = camera.project(points)[:, :2]
+    return np.hypot(p[n:, 0] - p[:n, 0], p[n:, 1] - p[:n, 1])
+
+
 def entity_screen_boxes(centers: np.ndarray, halves: np.ndarray, camera) -> np.ndarray:
     """Pixel boxes (n, 4) of world boxes (centre, half extents): the bounds of the projected corners of
     their z face nearer the camera. Blocks are thin slabs facing z, and seen at an angle the bounds of
@@ -258,10 +270,11 @@ def lay_out(labels: np.ndarray, anchors: np.ndarray, heights: np.ndarray, billbo
         return LaidOut()
     camera = View(camera)
     heights = np.asarray(heights, np.float64)
-    boxes, line = screen_boxes(anchors, heights, billboard, extents, camera)
+    line = line_heights(anchors, heights, billboard, camera)
     scale = np.maximum(1.0, LEGIBLE_PX / np.maximum(line, 1e-6))
-    # Rank: priority first, then natural size on screen; lexsort's last key is the primary one.
-    rank = np.lexsort((np.arange(n), -line, -np.asarray(priority, np.float64)))  # natural size: a layer title over a head title
+    # Rank: priority first, then natural size on screen (a layer's title over a head's); lexsort's
+    # last key is the primary one. Only the best ranked go on: boxes are computed for those alone.
+    rank = np.lexsort((np.arange(n), -line, -np.asarray(priority, np.float64)))
     over_limit = max(0, n - MAX_CANDIDATES)
     rank = rank[:MAX_CANDIDATES]
     m = len(rank)
@@ -276,17 +289,22 @@ def lay_out(labels: np.ndarray, anchors: np.ndarray, heights: np.ndarray, billbo
     first = np.cumsum(counts) - counts
     flat_anchor = np.empty((len(owner), 3))
     flat_anchor[first[~moving]] = anchors[rank[~moving]]
+    grow = np.empty(len(owner))
+    grow[first[~moving]] = scale[rank[~moving]]        # a fixed label stays where its natural size was taken
     if moving.any():
         r = rank[moving]
         scaled, _ = screen_boxes(anchors[r], heights[r] * scale[r], billboard[r], extents[r], camera)
         anchors_px = camera.project(anchors[r])[:, :2]
         around = _caption_anchors(anchors[r], scaled, anchors_px, entity_boxes[r], billboard[r], camera)
-        flat_anchor[(first[moving][:, None] + np.arange(_PLACES)).reshape(-1)] = around.reshape(-1, 3)
+        at = (first[moving][:, None] + np.arange(_PLACES)).reshape(-1)
+        flat_anchor[at] = around.reshape(-1, 3)
+        # A moved caption's natural size is taken again where it went (perspective changes it a little).
+        src_at = rank[owner[at]]
+        grow[at] = np.maximum(1.0, LEGIBLE_PX / np.maximum(
+            line_heights(flat_anchor[at], heights[src_at], billboard[src_at], camera), 1e-6))
     valid = np.ones(len(owner), bool)
     src = rank[owner]
-    # Exact boxes at each candidate's own anchor and drawn size (perspective changes both a little).
-    _, natural_line = screen_boxes(flat_anchor, heights[src], billboard[src], extents[src], camera)
-    grow = np.maximum(1.0, LEGIBLE_PX / np.maximum(natural_line, 1e-6))  # drawn = natural size x grow
+    # Exact boxes at each candidate's own anchor and drawn size: drawn = natural size x grow.
     c_boxes, c_line = screen_boxes(flat_anchor, heights[src] * grow, billboard[src], extents[src], camera)
     w, h = camera.viewport
     depth = (flat_anchor - camera.position) @ camera.forward

@@ -66,6 +66,7 @@ class LabelSelector:
         self.label_extent = np.empty((0, 4), np.float32)  # per label: its text's ink box in em
         self.ui_rects = np.empty((0, 4))  # view pixels (x0, y0, x1, y1) the UI covers: no label goes there
         self.last = LaidOut()             # what the last frame drew, for reports and tests
+        self._layout_key, self._layout_out = None, None  # the last layout's inputs and glyph rows
 
     def layout(self, text: str) -> np.ndarray:
         glyphs = self._layouts.get(text)
@@ -132,6 +133,7 @@ class LabelSelector:
         self._label_of_slot[slots] = np.arange(len(slots))
         self._text_index = text_index
         self._version = world.structure_version
+        self._layout_key = None
 
     @staticmethod
     def anchors(world, slots: np.ndarray) -> np.ndarray:
@@ -221,6 +223,13 @@ class LabelSelector:
         # A speck of a block (a far layer's parts) may sit under a label: only blocks big enough to read count.
         obstacles = obstacles[((obstacles[:, 2] - obstacles[:, 0]) >= OBSTACLE_MIN_PX)
                               & ((obstacles[:, 3] - obstacles[:, 1]) >= OBSTACLE_MIN_PX)]
+        colors = world.column("label", "color")[slots]
+        # A still camera over a still scene (most frames) lays out what it laid out last frame.
+        key = b"".join(np.ascontiguousarray(a).tobytes() for a in (
+            view.view_projection, np.asarray(view.viewport, np.float64), labels, anchors, heights, colors,
+            self.label_first_row[labels], np.asarray(self.ui_rects, np.float64), obstacles, entity_boxes))
+        if key == self._layout_key:
+            return self._layout_out
         laid = lay_out(labels, anchors, heights, billboard, self.label_extent[labels],
                        world.column("label", "priority")[slots], view, self.ui_rects, placement,
                        entity_boxes, obstacles)
@@ -231,7 +240,7 @@ class LabelSelector:
         template = np.empty((len(labels), GLYPH_FLOATS), np.float32)
         template[:, GLYPH_SLICES["anchor"]] = anchors
         template[:, GLYPH_SLICES["height"]] = (heights[keep] * laid.scale)[:, None]
-        template[:, GLYPH_SLICES["color"]] = world.column("label", "color")[slots]
+        template[:, GLYPH_SLICES["color"]] = colors[keep]
         template[:, GLYPH_SLICES["billboard"]] = billboard[keep, None]
         # ...repeated once per glyph, then the glyph quads are filled in from the table rows of
         # those labels (built from their ranges: the cost follows the glyphs drawn, not all glyphs).
@@ -240,4 +249,5 @@ class LabelSelector:
         rows = np.repeat(self.label_first_row[labels] - (np.cumsum(counts) - counts), counts)
         rows += np.arange(len(rows))
         out[:, _LAYOUT_COLUMNS] = self.table[rows]
+        self._layout_key, self._layout_out = key, out
         return out
