@@ -4,14 +4,21 @@
     llmviz models --json       the same as a JSON list
     llmviz models --show ID    one spec: shape, parameters, sources, notes
     llmviz models --add FILE   validate a spec file and copy it into the user's spec folder
+    llmviz models --import-config PATH [--json] [--add] [--id ID]
+                               a Hugging Face config.json (or a folder holding one) as a spec,
+                               printed with its counts; --add keeps it in the user's specs
 
-Problems with a user's file are one line on stderr and exit code 2, never a traceback.
+Problems with a user's file are one line on stderr and exit code 2, never a traceback; an
+imported config is written only once its whole spec is valid, and atomically.
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
+import tempfile
+from pathlib import Path
 
 from llmviz.models.params import count_params, human
 from llmviz.models.registry import (Registry, UnknownModelError, add_user_spec, load_registry,
@@ -29,20 +36,28 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         description="List the model architectures llmviz knows, with parameter counts computed "
                     f"from each spec. User specs are read from {user_specs_dir()}.")
     parser.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
-    action = parser.add_mutually_exclusive_group()
-    action.add_argument("--show", metavar="ID", help="print one spec with its sources and notes")
-    action.add_argument("--add", metavar="FILE",
-                        help="validate a spec file (.json or .toml) and add it to the user's specs")
+    parser.add_argument("--show", metavar="ID", help="print one spec with its sources and notes")
+    # --add FILE adds a spec file; a bare --add after --import-config keeps the imported spec.
+    parser.add_argument("--add", metavar="FILE", nargs="?", const=True,
+                        help="validate a spec file (.json or .toml) and add it to the user's specs; "
+                             "with --import-config, no FILE: add the imported spec")
+    parser.add_argument("--import-config", metavar="PATH",
+                        help="read a Hugging Face config.json (or a folder holding one) into a "
+                             "spec and print it with its counts (nothing is downloaded)")
+    parser.add_argument("--id", metavar="ID", dest="model_id",
+                        help="with --import-config: the spec's id (default: from the folder's name)")
     parser.set_defaults(func=run)
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
-    for flag in ("add", "show"):
-        value = getattr(args, flag, None)
-        if value is not None and not value.strip():
-            print(f"llmviz models: --{flag} needs a {'file' if flag == 'add' else 'model id'}", file=sys.stderr)
-            return EXIT_BAD_INPUT
+    problem = _argument_problem(args)
+    if problem:
+        print(f"llmviz models: {problem}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if getattr(args, "import_config", None):
+        return _import(args.import_config, add=args.add is True, as_json=args.json,
+                       model_id=getattr(args, "model_id", None))
     if getattr(args, "add", None):
         return _add(args.add)
     registry = load_registry()
@@ -55,6 +70,28 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(table(registry))
     return EXIT_OK
+
+
+def _argument_problem(args: argparse.Namespace) -> str | None:
+    """What is wrong with the combination of options, or None (--show, --add FILE and
+    --import-config are separate actions; a bare --add and --id belong to --import-config)."""
+    show, add = getattr(args, "show", None), getattr(args, "add", None)
+    imported, model_id = getattr(args, "import_config", None), getattr(args, "model_id", None)
+    for flag, value, what in (("show", show, "model id"), ("add", add, "file"),
+                              ("import-config", imported, "path"), ("id", model_id, "id")):
+        if isinstance(value, str) and not value.strip():
+            return f"--{flag} needs a {what}"
+    actions = [f"--{flag}" for flag, value in (("show", show), ("import-config", imported),
+                                               ("add", add if isinstance(add, str) else None))
+               if value is not None]
+    if len(actions) > 1:
+        return f"{actions[0]} and {actions[1]} cannot be used together" + (
+            " (with --import-config, --add takes no file)" if imported and isinstance(add, str) else "")
+    if add is True and not imported:
+        return "--add needs a file"
+    if model_id is not None and not imported:
+        return "--id names an imported spec; use it with --import-config"
+    return None
 
 
 def summary(spec: ModelSpec) -> dict:
@@ -124,6 +161,75 @@ def _add(path: str) -> int:
     return EXIT_OK
 
 
+def _import(path: str, add: bool, as_json: bool, model_id: str | None) -> int:
+    """Read a config.json into a spec, print it with its counts, and with ``add`` keep it."""
+    from llmviz.models.hf_config import import_config
+
+    try:
+        imported = import_config(path, model_id=model_id)
+    except SpecError as error:
+        print(f"llmviz models: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    target = None
+    if add:
+        try:
+            target = _add_imported(imported)
+        except SpecError as error:
+            message = error.message.replace("choose another id", "choose another with --id")
+            print(f"llmviz models: {SpecError(str(imported.path), error.field, message)}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        except OSError as error:
+            print(f"llmviz models: cannot write {imported.spec.id!r} into {str(user_specs_dir())!r}: "
+                  f"{error.strerror or error}", file=sys.stderr)
+            return EXIT_ENV
+    spec = imported.spec
+    if as_json:
+        print(json.dumps(_details(spec) | {"spec": imported.data,
+                                           "added": str(target) if target else None}, indent=2))
+    else:
+        print(describe(spec))
+        if target:
+            print(f"added {spec.id} ({spec.name}) as {target}")
+    return EXIT_OK
+
+
+def _add_imported(imported) -> Path:
+    """The imported spec written as <id>.json through `add_user_spec`: the same validation, id
+    rules (a user spec of the same id is replaced, a built-in id refused) and atomic write."""
+    with tempfile.TemporaryDirectory(prefix="llmviz-import-") as folder:
+        staged = Path(folder) / f"{imported.spec.id}.json"
+        staged.write_text(json.dumps(imported.data, indent=2) + "\n", encoding="utf-8")
+        _, target = add_user_spec(staged)
+    return target
+
+
+def _details(spec: ModelSpec) -> dict:
+    """--show --json: the summary row with sources, notes and where the parameters go."""
+    return summary(spec) | {"sources": list(spec.sources), "notes": spec.notes,
+                            "groups": count_params(spec).groups,
+                            "per_layer": layer_counts(spec.architecture)}
+
+
+def layer_counts(arch: Architecture) -> list[dict]:
+    """Each kind of layer in the main stack (its mixer, MoE or MLP) with the parameters of one:
+    counted as the growth of the whole model's total when the stack gains that layer, so the
+    figures follow count_params exactly."""
+    kinds: dict[tuple, dict] = {}
+    arch = dataclasses.replace(arch, mtp_modules=0)     # MTP is outside the total and the stack
+    for index, mixer in enumerate(arch.layer_mixers()):
+        moe = arch.is_moe_layer(index)
+        ffn = None if mixer.startswith("rwkv") else "MoE" if moe else "MLP" if arch.d_ff else None
+        first_rwkv = index == 0 and mixer.startswith("rwkv")       # layer 0 also norms the embedding
+        key = (mixer, ffn, first_rwkv)
+        if key not in kinds:
+            grown = count_params(dataclasses.replace(arch, n_layers=index + 1)).total
+            before = count_params(dataclasses.replace(arch, n_layers=index)).total
+            name = mixer + (f" + {ffn}" if ffn else "") + (" (with ln0)" if first_rwkv else "")
+            kinds[key] = {"kind": name, "first": index, "layers": 0, "params": grown - before}
+        kinds[key]["layers"] += 1
+    return list(kinds.values())
+
+
 def _show(registry: Registry, model_id: str, as_json: bool) -> int:
     try:
         spec = registry.get(model_id)
@@ -131,8 +237,7 @@ def _show(registry: Registry, model_id: str, as_json: bool) -> int:
         print(f"llmviz models: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
     if as_json:
-        print(json.dumps(summary(spec) | {"sources": list(spec.sources), "notes": spec.notes,
-                                          "groups": count_params(spec).groups}, indent=2))
+        print(json.dumps(_details(spec), indent=2))
     else:
         print(describe(spec))
     return EXIT_OK
@@ -181,6 +286,8 @@ def describe(spec: ModelSpec) -> str:
         lines.append(f"active per token: {human(counted.active)}"
                      + (f"; stated {spec.stated.active}" if spec.stated.active else ""))
     lines.append("  " + ", ".join(f"{group} {human(n)}" for group, n in counted.groups.items()))
+    lines.append("per layer: " + ", ".join(f"{kind['kind']} {human(kind['params'])} x {kind['layers']}"
+                                           for kind in layer_counts(arch)))
     for group, n in counted.excluded.items():
         lines.append(f"  not in the total: {group} {human(n)}")
     lines.append("sources:")
