@@ -619,7 +619,10 @@ class Explorer:
             for mode in (session.live_mode, session.moe_mode, session.focus_mode):
                 if mode is not None:
                     mode.panels(area)
-        session.legend.draw(session.engine, session.scene.live, area.left - 10.0, area.top + area.height)
+        legend_left = area.left - 10.0
+        if session.chapters is None and session.focus_mode is not None and session.focus_mode.tree_on:
+            legend_left += panels.TOC_WIDTH + 20.0  # beside the component tree, not under it
+        session.legend.draw(session.engine, session.scene.live, legend_left, area.top + area.height)
         self.legend_report = session.legend.report()
         panels.hint_bar(self._hints(), w, h)
         session.explore.tooltip()
