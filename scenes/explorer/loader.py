@@ -110,7 +110,7 @@ def prepare_scene(name: str, renderer, viewport, *, autoplay: bool = False, star
         from llmviz.scenes.focus import ComponentTree
 
         report("indexing the components", 0.9)
-        tree = ComponentTree(scene.model.layout)
+        tree = ComponentTree(scene.model.layout, scene.model.spec)
         tree.build_search_index()  # here, not on the first keystroke
         chapters = model_chapters(scene.model)
         shared = shared_expert_slots(scene.model)

@@ -189,8 +189,6 @@ class FocusMode(Mode):
         super().__init__(ex, session)
         model = session.model
         self.tree = session.prepared.tree or ComponentTree(model.layout, model.spec)
-        if self.tree.spec is None:  # a tree prepared without the spec counts by this scene's, not a registry look-up
-            self.tree.spec = model.spec
         self.focus = Focus(self.tree, model, session.engine.world, session.engine.flags)
         self.tree_on = False
         self.query = ""
