@@ -264,6 +264,7 @@ class Architecture(Stack):
     modalities: tuple[Modality, ...] = ("text",)
     fusion: Fusion | None = None
     components: tuple[Component, ...] = ()
+    prefix_lm: bool = False                         # image tokens and the text prefix attend both ways (PaliGemma)
 
     @property
     def tied_embeddings(self) -> bool:

@@ -31,8 +31,8 @@ from llmviz.models.spec import (GATED_ACTIVATIONS, Architecture, EncoderComponen
                                 ParameterComponent, ProjectorComponent)
 from llmviz.scenes.component_roles import (BLOCK_ROLES, COMPONENT_ROLES, GROUP_ROLES, KIND_ROLES,
                                            UNIT_NAMES, Role)
-from llmviz.scenes.layout_blocks import ACTIVATION_NAMES
-from llmviz.scenes.layout_parts import (KIND_BIAS, KIND_COMPONENT, KIND_EXPERT, KIND_NORM_STAT,
+from llmviz.scenes.layout_blocks import ACTIVATION_NAMES, as_architecture
+from llmviz.scenes.layout_parts import (KIND_BIAS, KIND_BUFFER, KIND_COMPONENT, KIND_EXPERT, KIND_NORM_STAT,
                                         KIND_RESIDUAL, KIND_SCORES, KIND_TOKENS, KIND_WEIGHT)
 
 
@@ -94,6 +94,13 @@ def units(arch: Architecture) -> dict[str, int]:
     put("positions", arch.input.n_positions() or arch.context_length)
     if arch.pos_encoding == "learned":
         put("learned_positions", arch.input.n_positions() or arch.context_length)
+    if arch.input.type == "conv1d":
+        src = arch.input
+        put("n_mels", src.in_channels)
+        put("kernel", src.kernel)
+        put("frames", (arch.context_length or 0) * math.prod(src.strides))
+        put("conv1_in", src.in_channels * src.kernel)
+        put("conv_in", arch.d_model * src.kernel)
     if arch.input.type == "patches":
         put("patch_size", arch.input.patch_size)
         put("n_patches", (arch.input.image_size // arch.input.patch_size) ** 2)
@@ -155,6 +162,8 @@ def _words(arch: Architecture) -> dict[str, str]:
 
 def _features(arch: Architecture) -> set[str]:
     f = {arch.norm, arch.unembedding}
+    if arch.prefix_lm:
+        f.add("prefix_lm")
     if arch.mla is not None:
         f.add("mla")
     elif arch.n_heads and arch.kv_heads < arch.n_heads:
@@ -213,21 +222,10 @@ class Undrawn:
 
 
 def undrawn(arch: Architecture) -> list[Undrawn]:
-    """The learned tensors of `arch` that scenes/layout_blocks.py draws no block for, layer by layer."""
+    """The learned tensors of `arch` that the layout draws no block for, layer by layer (the stems of
+    image and audio stacks, their biases and [CLS] token included, are drawn whole)."""
     out: list[Undrawn] = []
-    source, d = arch.input, arch.d_model
-    if source.type == "patches":
-        if source.bias:
-            out.append(Undrawn("embed", "embedding", "patch embedding bias", d))
-        if source.cls_token:
-            out.append(Undrawn("embed", "embedding", "class token", d))
-    elif source.type == "conv1d":
-        # The layout draws the first convolution's weight; its bias and the later convolutions are not drawn.
-        later, n_in = 0, source.in_channels
-        for k, _ in enumerate(source.strides):
-            later += linear_params(n_in * source.kernel, d, source.bias) if k else (d if source.bias else 0)
-            n_in = d
-        out.append(Undrawn("embed", "embedding", "convolution biases and later convolutions", later))
+    d = arch.d_model
     for i, mixer in enumerate(arch.layer_mixers()):
         if mixer == "attention" and arch.mla is not None:
             if arch.mla.q_lora_rank is not None:
@@ -264,7 +262,17 @@ def block_params(layout, arch: Architecture) -> np.ndarray:
             out[layout.index("lm_head.weight")] = 0                           # W_E holds these numbers
         except KeyError:
             pass
+    for tensor_id in APART:          # drawn, but not in the model's count (params.py leaves them out)
+        try:
+            out[layout.index(tensor_id)] = 0
+        except KeyError:
+            pass
     return out
+
+
+# Blocks drawn whose parameters the model's count leaves out: a ViT's classifier, whose size depends
+# on the label set (the layout draws ImageNet-1k's).
+APART = ("classifier.weight", "classifier.bias")
 
 
 def _depth(parent: np.ndarray) -> np.ndarray:
@@ -278,6 +286,16 @@ def _depth(parent: np.ndarray) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------- descriptions
+
+@dataclass(frozen=True)
+class _Stack:
+    """An encoder's own context for its blocks' texts: its architecture, sizes, words, features, tokens."""
+    arch: Architecture
+    units: dict
+    fields: dict
+    features: set
+    n_tokens: int
+
 
 @dataclass(frozen=True)
 class Description:
@@ -299,8 +317,22 @@ class LayoutInfo:
         self.layout, self.spec = layout, spec
         arch = self.arch = spec.architecture
         self.units = units(arch)
+        from llmviz.scenes.layouts import family_of
+        from llmviz.scenes.layouts.vit import IMAGENET_CLASSES
+
+        family = family_of(spec)
+        if family == "vit":
+            self.units["n_classes"] = IMAGENET_CLASSES
         self.fields = {**self.units, **_words(arch)}
-        self.features = _features(arch)
+        self.features = _features(arch) | {family}
+        # Each encoder laid out as a stack of its own ("vision.", "audio."): its sizes, words and features.
+        self.stacks: dict[str, _Stack] = {}
+        for comp in arch.components:
+            if isinstance(comp, EncoderComponent) and f"{comp.name}." in getattr(layout, "stacks", {}):
+                sub = as_architecture(comp)
+                u = units(sub)
+                self.stacks[f"{comp.name}."] = _Stack(sub, u, {**u, **_words(sub)}, _features(sub) | {"encoder"},
+                                                      sub.input.n_positions() or sub.context_length)
         self.block_params = block_params(layout, arch)
         self.undrawn = undrawn(arch)
         count = count_params(spec)
@@ -335,11 +367,19 @@ class LayoutInfo:
         return 0
 
     # ------------------------------------------------------------------ blocks
-    def _layer_context(self, ident: str) -> tuple[dict, set]:
+    def _stack_of(self, ident: str) -> tuple[str, "_Stack | None"]:
+        """The id inside its stack ("vision.blocks.3.attn" -> "blocks.3.attn") and the stack's context."""
+        for prefix, stack in self.stacks.items():
+            if ident.startswith(prefix):
+                return ident[len(prefix):], stack
+        return ident, None
+
+    def _layer_context(self, ident: str, stack: "_Stack | None" = None) -> tuple[dict, set]:
         numbers = [int(n) for n in _NUMBER.findall(ident)]
-        fields, features = dict(self.fields), set(self.features)
-        if ident.startswith("blocks.") and numbers and numbers[0] < self.arch.n_layers:
-            words, layer_features = _layer_words(self.arch, numbers[0])
+        arch = stack.arch if stack is not None else self.arch
+        fields, features = dict(stack.fields if stack else self.fields), set(stack.features if stack else self.features)
+        if ident.startswith("blocks.") and numbers and numbers[0] < arch.n_layers:
+            words, layer_features = _layer_words(arch, numbers[0])
             fields.update(words)
             features |= layer_features
         if numbers:
@@ -349,13 +389,15 @@ class LayoutInfo:
     def block(self, row: int) -> Description:
         layout = self.layout
         ident, kind = layout.ids[row], int(layout.kind[row])
-        fields, features = self._layer_context(ident)
         if kind == KIND_COMPONENT:
             return self._component(row, ident)
+        ident, stack = self._stack_of(ident)
+        fields, features = self._layer_context(ident, stack)
+        unit_sizes = stack.units if stack is not None else self.units
         role = _find(_BLOCK_TABLE, ident, features)
         text = " ".join(_fill(role.text, fields)) if role is not None else KIND_ROLES.get(kind, "")
         dims = _label_dims(layout.label[row], int(layout.rows[row]), int(layout.cols[row]))
-        names = [self._axis_name(d, role.axes[k] if role is not None and k < len(role.axes) else "")
+        names = [self._axis_name(d, role.axes[k] if role is not None and k < len(role.axes) else "", unit_sizes)
                  for k, d in enumerate(dims)]
         shape = _shape_text(dims, names)
         params = int(self.block_params[row])
@@ -366,15 +408,23 @@ class LayoutInfo:
             bias = " + biases" if self.arch.bias else ""
             return Description(text, shape, params, f"{_count_text(params)}: {matrices} × {c:,} × {r:,}{bias}")
         if kind in _LEARNED:
+            if params == 0 and ident in APART:
+                cells = int(layout.rows[row]) * int(layout.cols[row])
+                return Description(text, shape, 0, f"{cells:,} parameters, reported apart: not in the "
+                                                   f"{human(self.total)} total (the label set decides its size)")
             if params == 0 and ident == "lm_head.weight":
                 tied = int(layout.rows[row]) * int(layout.cols[row])
                 return Description(text, shape, 0, f"no parameters of its own: tied to W_E, whose "
                                                    f"{tied:,} are counted once, in the embedding")
             return Description(text, shape, params, _count_text(params))
+        if kind == KIND_BUFFER:
+            cells = int(layout.rows[row]) * int(layout.cols[row])
+            return Description(text, shape, 0, f"buffer: {cells:,} fixed values the model holds (not learned), "
+                                               f"not parameters")
         # Activations, scores, the residual stream, norm statistics, the input: computed, not learned.
         what = {KIND_TOKENS: "input", KIND_SCORES: "computed scores",
                 KIND_NORM_STAT: "per-token statistic", KIND_RESIDUAL: "residual stream"}.get(kind, "activation")
-        drawn = f"drawn for t = {layout.n_tokens} tokens"
+        drawn = f"drawn for t = {stack.n_tokens if stack is not None else layout.n_tokens} tokens"
         if not dims or dims[0] != "t":
             return Description(text, shape, 0, f"{what}, not parameters")
         rest = list(zip(dims[1:], names[1:]))
@@ -388,7 +438,8 @@ class LayoutInfo:
             values = f"{width:,} value{'s' if width != 1 else ''} per token{unit}"
         return Description(text, shape, 0, f"{what}, not parameters: {values}; {drawn}")
 
-    def _axis_name(self, dim: str, candidates: str) -> str:
+    def _axis_name(self, dim: str, candidates: str, unit_sizes: dict | None = None) -> str:
+        sizes = self.units if unit_sizes is None else unit_sizes
         options = candidates.split("|") if candidates else []
         if dim == "t":
             return "key positions" if "keys" in options else "tokens"
@@ -396,7 +447,7 @@ class LayoutInfo:
         for name in options:
             if name == "keys" and value is not None and value == self.units.get("memory"):
                 return UNIT_NAMES["memory"]
-            if self.units.get(name) == value:
+            if sizes.get(name) == value:
                 return UNIT_NAMES.get(name, name)
         return ""
 
@@ -428,8 +479,8 @@ class LayoutInfo:
     # ------------------------------------------------------------------ groups
     def group(self, g: int) -> Description:
         layout = self.layout
-        ident = layout.group_ids[g]
-        fields, features = self._layer_context(ident)
+        ident, stack = self._stack_of(layout.group_ids[g])
+        fields, features = self._layer_context(ident, stack)
         role = _find(_GROUP_TABLE, ident, features)
         text = " ".join(_fill(role.text, fields)) if role is not None else ""
         shape = ", ".join(_fill(role.shape, fields)) if role is not None else ""

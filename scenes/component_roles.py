@@ -40,8 +40,20 @@ BLOCK_ROLES: tuple[Role, ...] = (
     # ---- the input and the embedding
     R("tokens", "The input: one token id per position; each picks its row of the token embedding.", ("t",)),
     R("patches", "The input image cut into {n_patches} patches of {patch_size}×{patch_size} pixels, "
-                 "each flattened to {patch_dim} numbers.", ("t", "patch_dim")),
-    R("features", "The input features, one row per frame.", ("t", "*")),
+                 "each flattened to {patch_dim} numbers.", ("n_patches", "patch_dim")),
+    R("features", ("The input: a log-mel spectrogram, {n_mels} mel bands per frame, {frames} frames.",),
+      ("frames", "n_mels")),
+    R("embed.patch.bias", "Bias of the patch embedding, added to every patch's vector.", ("d_model",)),
+    R("embed.cls", "The learned [CLS] token: one d_model vector put before the patches; after the last layer "
+                   "its vector stands for the whole image.", ("d_model",)),
+    R("embed.conv{1,2,3}.weight", "A 1-D convolution over time (kernel {kernel}), drawn as the matrix it is: each "
+                            "output frame is this matrix times a window of {kernel} input frames.",
+      ("d_model", "conv1_in|conv_in")),
+    R("embed.conv{1,2,3}.bias", "Bias of the convolution.", ("d_model",)),
+    R("embed.conv{1,2,3}", "The convolution's output, one d_model vector per frame.", ("frames|positions", "d_model")),
+    R("embed.conv{1,2,3}_act", "The convolution's output through GELU.", ("frames|positions", "d_model")),
+    R("embed.{image,audio}", "The encoder's tokens (through the projector, if there is one), placed before the "
+                             "text tokens: the decoder reads them as a prefix.", ("", "d_model")),
     R("embed.tok.weight", "Token embedding W_E: one learned row of d_model numbers per vocabulary entry; "
                           "a token's vector is its row.", ("vocab", "d_model")),
     R("embed.tok", "Each input token's row of W_E.", ("t", "d_model")),
@@ -118,6 +130,9 @@ BLOCK_ROLES: tuple[Role, ...] = (
     R(f"{_HEADS}.k_rope", "The keys rotated by RoPE, like the queries.", ("t", "head_dim")),
     R(f"{_HEADS}.scores", "Attention scores: each query's dot product with every key, divided by the square "
                           "root of the key width.", ("t", "keys")),
+    R(f"{_HEADS}.scores_masked", "The scores with the prefix-LM mask: the image tokens and the text prompt "
+                                 "see each other both ways; only the rest is causal.", ("t", "keys"),
+      when="prefix_lm"),
     R(f"{_HEADS}.scores_masked", "The scores with the causal mask: no token may look at a later one (−∞ "
                                  "above the diagonal).", ("t", "keys")),
     R(f"{_HEADS}.softmax", "Attention weights: each row of scores through softmax, summing to 1: how much "
@@ -267,6 +282,28 @@ BLOCK_ROLES: tuple[Role, ...] = (
       ("vocab", "d_model")),
     R("logits", "Logits: each token's score for every vocabulary entry, as the next token.", ("t", "vocab")),
     R("probs", "Probabilities: the logits through softmax; the next token is drawn from them.", ("t", "vocab")),
+    R("pool", "The one token the head reads: the [CLS] token's vector (an image tower) or the end-of-text "
+              "token's (a text tower).", ("d_model",)),
+    R("image_features", "The image's patch tokens after the tower, [CLS] dropped: what the decoder's prefix is "
+                        "made of.", ("n_patches", "d_model")),
+    R("classifier.weight", "Classifier head: one row per class ({n_classes} ImageNet classes drawn). Its size "
+                           "depends on the label set, so it is not in the model's parameter count.",
+      ("n_classes", "d_model")),
+    R("classifier.bias", "Bias of the classifier, one per class (not in the count, like the classifier).",
+      ("n_classes",)),
+    R("classifier", "Class logits: the [CLS] token's score for every class.", ("n_classes",)),
+    R("contrast.image", "The image embedding divided by its length: a point in the shared embedding space.",
+      ("output_dim",)),
+    R("contrast.text", "The text embedding divided by its length: a point in the same space.", ("output_dim",)),
+    R("contrast.logits", "The score: the cosine similarity of the image and text embeddings times e^s, s the "
+                         "learned logit scale."),
+    R("logit_scale", "Logit scale s: one learned scalar; e^s sharpens the similarities (an inverse "
+                     "temperature)."),
+    R("projector.fc{1,2,3,4}.weight", "A projector layer: maps each image token to the next width (the last one to the "
+                              "decoder's d_model)."),
+    R("projector.fc{1,2,3,4}.bias", "Bias of this projector layer."),
+    R("projector.fc{1,2,3,4}", "Each image token after this projector layer."),
+    R("projector.act{1,2,3}", "The projector's activation between its layers."),
     R("proj.weight", "Final projection to the {output_dim}-wide output embedding.", ("output_dim", "d_model")),
     R("proj", "Each token's output embedding.", ("t", "output_dim")),
     R("mtp.#", "Multi-token prediction module: predicts the token after next from the last layer's output (one "
@@ -292,6 +329,16 @@ GROUP_ROLES: tuple[Role, ...] = (
              "{learned_positions} positions × d_model {d_model}")),
     R("components", "The parts outside the language stack (encoders, projectors, free tensors), each drawn "
                     "as one block."),
+    R("output", "Classifier head: the final norm, the [CLS] token's vector and the classifier over the classes.",
+      when="vit"),
+    R("output", "Pooled output: the final norm, the one token the tower is read at, and its projection into the "
+                "shared embedding space.", when="clip", shape=("d_model {d_model} → {output_dim}",)),
+    R("output", "The encoder's output: its final norm, which the decoder reads (its cross-attention keys and "
+                "values, or its prefix tokens).", when="encoder", shape=("d_model {d_model}",)),
+    R("contrast", "The shared embedding space: both towers' embeddings, normalised, and their similarity scaled "
+                  "by the learned logit scale."),
+    R("projector", "The projector: an MLP that maps the vision tower's tokens into the decoder's width; they "
+                   "enter the decoder as a prefix."),
     R("output", "Output: the final norm and the unembedding, which turns each token's last vector into "
                 "scores over the vocabulary.", shape=("d_model {d_model} → vocabulary {vocab}",
                                                       "d_model {d_model} → {output_dim}")),

@@ -8,7 +8,14 @@ MLPs, experts, Mamba and RWKV. A block no rule names is computed from the block 
 (layout order is computation order), so a new family still gets the chain of its blocks.
 Placeholders: {in} the residual stream entering (the last stream block before it), {ln} the
 last norm output before it, {prev} the block before it, {kv} the K/V group of a query head;
-a source may list alternatives (the first that exists is used) and "*" stands for every index.
+a source may list alternatives (the first that exists is used) and "*" stands for every index;
+{@name} is a block of another stack, named by the layout's `links` (the encoder's output that
+cross-attention reads, the projector's image tokens the decoder's prefix is made of).
+
+A model is a list of stacks, each under its own id prefix ("audio.", "vision."): a block's unit is
+its layer ("vision.blocks.3"), else its stack's part before or after the layers, else its own top
+group (a projector, the shared embedding space); ids are matched without the stack's prefix, and
+the stream starts again at each stack.
 
 Weights and biases are not nodes here: a matrix feeds its output beside it, which the drawing
 shows by sending a line into the weight (`weight_of`). The model is cut into units (the part
@@ -36,16 +43,22 @@ FLOW_RULES: list[tuple[str, list]] = [
     # embedding and what feeds it
     (r"embed\.tok", ["tokens"]),
     (r"embed\.patch", ["patches"]),
-    (r"embed\.conv", ["features"]),
+    (r"embed\.conv1?", ["features"]),
+    (r"embed\.conv(?P<k>\d+)_act", ["embed.conv{k}"]),
+    (r"embed\.conv2", ["embed.conv1_act"]),
     (r"embed\.pos", []),
-    (r"embed\.out", [("embed.tok", "embed.patch", "embed.conv", "tokens", "patches", "features"),
-                     "embed.pos", "components.projector"]),
+    (r"embed\.(?P<m>image|audio)", ["{@{m}}"]),
+    (r"embed\.out", [("embed.tok", "embed.patch", "embed.conv2_act", "embed.conv", "tokens", "patches",
+                      "features"), "embed.pos", "embed.image", "embed.audio", "components.projector"]),
     (r"components\.projector", ["components.vision"]),
+    # a projector between two stacks: its first layer reads the tower's output
+    (r"(?P<p>\w+)\.fc1", ["{@projector_in}"]),
+    (r"(?P<p>\w+)\.act(?P<k>\d+)", ["{p}.fc{k}"]),
     (r"components\.\w+", []),
     (r"tokens|patches|features", []),
     # attention: MLA latents, per-head (or per K/V group) projections, the pattern, the output projection
     (rf"{_ATT}\.(?:q_latent|kv_latent|k_rope)", ["{ln}"]),
-    (r"cross_attn\.(?:head|kv_head)\.\d+\.(?:k|v)", []),   # from the encoder's memory, not drawn
+    (r"cross_attn\.(?:head|kv_head)\.\d+\.(?:k|v)", ["{@memory}"]),   # from the encoder's output
     (rf"{_ATT}\.head\.(?P<h>\d+)\.q", [("{a}.q_latent", "{ln}")]),
     (rf"{_ATT}\.(?:head|kv_head)\.\d+\.(?:k|v)", [("{a}.kv_latent", "{ln}")]),
     (r"(?P<u>.+)\.(?P<r>q|k)_rope", ["{u}.{r}"]),
@@ -89,8 +102,13 @@ FLOW_RULES: list[tuple[str, list]] = [
     (r"channel_mix\.out", ["channel_mix.value", "channel_mix.receptance"]),
     # after the last layer
     (r"logits", [("ln_f.out", "{in}")]),
-    (r"probs", ["logits"]),
-    (r"proj", [("ln_f.out", "{in}")]),
+    (r"probs", [("logits", "classifier")]),
+    (r"pool|image_features", [("ln_f.out", "{in}")]),
+    (r"classifier", ["pool"]),
+    (r"proj", [("pool", "image_features", "ln_f.out", "{in}")]),
+    # CLIP's shared embedding space: the two towers' embeddings, their scaled similarity
+    (r"contrast\.(?P<m>image|text)", ["{@{m}}"]),
+    (r"contrast\.logits", ["contrast.image", "contrast.text"]),
     (r"mtp\.0", ["{in}"]),
 ]
 _COMPILED = [(re.compile(pattern + "$"), sources) for pattern, sources in FLOW_RULES]
@@ -134,6 +152,7 @@ class Template:
     dst: np.ndarray
     depth: np.ndarray  # per local node: steps after the stream entering (which is 0)
     out_depth: float   # depth of the unit's last stream block (what the next unit receives)
+    ext: list = field(default_factory=list)  # (link name, local node): edges from another stack's block
 
 
 @dataclass
@@ -173,34 +192,63 @@ def _top_groups(layout: Layout) -> np.ndarray:
         top = np.where(climb, up, top)
 
 
-_LAYER_GROUP = re.compile(r"blocks\.\d+$")
+_LAYER_GROUP = re.compile(r"(?:(?P<p>.+\.))?blocks\.\d+$")
+_SECTION = re.compile(r"(?:(?P<p>.+\.))?(?:embed|output)$")
+
+
+def _group_units(layout: Layout) -> tuple[list[str], list[bool]]:
+    """Per group: the stack it belongs to ("" the main stack, "vision." a tower, a projector's own
+    id) and whether it is a layer."""
+    stacks, layers = [], []
+    for g in layout.group_ids:
+        m = _LAYER_GROUP.match(g)
+        if m:
+            stacks.append(m.group("p") or "")
+            layers.append(True)
+            continue
+        m = _SECTION.match(g)
+        stacks.append((m.group("p") or "") if m else g + ".")
+        layers.append(False)
+    return stacks, layers
 
 
 def _units(layout: Layout) -> list[Unit]:
     rows = np.flatnonzero(is_node(layout.kind))
     top = _top_groups(layout)[layout.group[rows]]
-    is_layer = np.array([bool(_LAYER_GROUP.match(g)) for g in layout.group_ids])
-    in_layer = np.flatnonzero(is_layer[top])
-    first = in_layer[0] if len(in_layer) else len(rows)
-    last = in_layer[-1] if len(in_layer) else len(rows) - 1
-    pieces = [("before", np.arange(0, first))]
-    # Layers keep their blocks together in layout order; one slice per layer.
-    if len(in_layer):
-        cuts = np.flatnonzero(np.diff(top[in_layer])) + 1
-        pieces += [(layout.group_ids[top[chunk[0]]], chunk) for chunk in np.split(in_layer, cuts)]
-    pieces.append(("after", np.arange(last + 1, len(rows))))
+    g_stack, g_layer = _group_units(layout)
+    own = {st: not (lay or _SECTION.match(g)) for g, st, lay in zip(layout.group_ids, g_stack, g_layer)}
+    # Runs of rows: a layer each; else the rows of one stack before (or after) its layers.
+    pieces: list[tuple[str, str, bool, np.ndarray]] = []
+    seen_layers: set[str] = set()
+    cuts = np.flatnonzero(np.diff(top)) + 1
+    for chunk in np.split(np.arange(len(rows)), cuts):
+        if not len(chunk):
+            continue
+        g = int(top[chunk[0]])
+        stack, layer = g_stack[g], g_layer[g]
+        if layer:
+            pieces.append((layout.group_ids[g], stack, True, chunk))
+            seen_layers.add(stack)
+            continue
+        name = stack + ("after" if stack in seen_layers else "before")
+        if pieces and pieces[-1][0] == name:
+            pieces[-1] = (name, stack, False, np.concatenate([pieces[-1][3], chunk]))
+        else:
+            pieces.append((name, stack, False, chunk))
     units = []
     stream = layout.kind == KIND_RESIDUAL
     ids = layout.ids
-    in_row = -1
-    for name, idx in pieces:
-        if len(idx) == 0:
-            continue
+    in_row, current = -1, None
+    for name, stack, layer, idx in pieces:
+        if stack != current:            # a new stack: its stream starts afresh
+            in_row, current = -1, stack
         urows = rows[idx]
-        cut = len(name) + 1 if name.startswith("blocks.") else 0
+        # A layer's ids relative to it, a stack's stem and output without the stack's prefix; a
+        # group of its own (a projector) keeps its whole ids.
+        cut = len(name) + 1 if layer else (0 if own[stack] else len(stack))
         urels = [ids[r][cut:] for r in urows.tolist()]
         ustream = stream[urows]
-        key = ("layer" if cut else name, tuple(urels), ustream.tobytes(), in_row >= 0)
+        key = (("layer", stack) if layer else name, tuple(urels), ustream.tobytes(), in_row >= 0)
         out_rows = urows[ustream]
         out_row = int(out_rows[-1]) if len(out_rows) else in_row
         units.append(Unit(name, urows, urels, key, in_row, out_row))
@@ -221,8 +269,9 @@ def _kv_rel(layout: Layout, row: int, unit: str) -> str | None:
     return gid[len(prefix):] if gid.startswith(prefix) else gid
 
 
-def _template(rels: list[str], stream: tuple, kv: tuple, has_in: bool) -> Template:
+def _template(rels: list[str], stream: tuple, kv: tuple, has_in: bool, links=()) -> Template:
     index = {r: i for i, r in enumerate(rels)}
+    ext: list[tuple[str, int]] = []
     norm_out = [bool(_NORM_OUT.match(r)) for r in rels]
     src, dst = [], []
     last_stream, last_norm = (IN if has_in else None), None  # before block i, in layout order
@@ -240,6 +289,12 @@ def _template(rels: list[str], stream: tuple, kv: tuple, has_in: bool) -> Templa
         found: list[int] = []
         for spec in sources:
             for alternative in (spec if isinstance(spec, tuple) else (spec,)):
+                link = _link(alternative, bound)
+                if link is not None:
+                    if link in links:
+                        ext.append((link, i))
+                        break
+                    continue
                 hits = _resolve(alternative, special, bound, index)
                 if hits:
                     found += hits
@@ -256,7 +311,18 @@ def _template(rels: list[str], stream: tuple, kv: tuple, has_in: bool) -> Templa
     depth = _depths(len(rels), src_a, dst_a)
     stream_idx = [i for i, s in enumerate(stream) if s]
     out_depth = float(depth[stream_idx[-1]]) if stream_idx else 0.0
-    return Template(src_a, dst_a, depth, out_depth)
+    return Template(src_a, dst_a, depth, out_depth, ext)
+
+
+def _link(alternative: str, bound: dict) -> str | None:
+    """"{@memory}" (or "{@{m}}" with m bound) -> "memory": a block of another stack; else None."""
+    if not alternative.startswith("{@"):
+        return None
+    try:
+        text = _PLACEHOLDER.sub(lambda m: bound[m.group(1)], alternative[2:-1])
+    except KeyError:
+        return ""
+    return text
 
 
 def _resolve(alternative: str, special: dict, bound: dict, index: dict) -> list[int]:
@@ -298,9 +364,18 @@ def _depths(n: int, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     return depth
 
 
+def _has(layout: Layout, tensor_id: str) -> bool:
+    try:
+        layout.index(tensor_id)
+    except KeyError:
+        return False
+    return True
+
+
 def flow_graph(layout: Layout) -> FlowGraph:
     """Every block-level edge of the model, and each node's depth (steps from the input)."""
     units = _units(layout)
+    links = {name: target for name, target in getattr(layout, "links", {}).items() if _has(layout, target)}
     templates: dict = {}
     src, dst = [], []
     depth = np.full(len(layout.ids), np.nan)
@@ -310,12 +385,15 @@ def flow_graph(layout: Layout) -> FlowGraph:
         if tpl is None:
             stream = tuple(bool(b) for b in layout.kind[unit.rows] == KIND_RESIDUAL)
             kv = tuple(_kv_rel(layout, r, unit.name) for r in unit.rows.tolist())
-            tpl = templates[unit.key] = _template(unit.rels, stream, kv, unit.in_row >= 0)
+            tpl = templates[unit.key] = _template(unit.rels, stream, kv, unit.in_row >= 0, links)
         unit.depth0 = d0
         depth[unit.rows] = d0 + tpl.depth
         s = np.where(tpl.src == IN, unit.in_row, unit.rows[np.maximum(tpl.src, 0)])
         src.append(s)
         dst.append(unit.rows[tpl.dst])
+        if tpl.ext:  # edges from another stack: the encoder's output, the projector's tokens
+            src.append(np.array([layout.index(links[name]) for name, _ in tpl.ext], np.int64))
+            dst.append(unit.rows[[i for _, i in tpl.ext]])
         if unit.out_row != unit.in_row:
             d0 = float(depth[unit.out_row])
     return FlowGraph(np.concatenate(src) if src else np.zeros(0, np.int64),

@@ -26,23 +26,18 @@ import numpy as np
 
 from llmviz.models.spec import ModelSpec
 
-from .layout_blocks import (LAYER_NAMES, embedding_section, layer_template, make_dims,
-                            output_section)
-from .layout_parts import (CHAR_WIDTH_EM, GAP_MIN, KIND_ACTIVATION, KIND_BIAS, KIND_COMPONENT,
-                           KIND_EXPERT, KIND_NAMES, KIND_NORM_STAT, KIND_RESIDUAL, KIND_SCORES,
-                           KIND_TOKENS, KIND_WEIGHT, LINEAR_LIMIT, Part, display_length, grouped,
-                           merge, shift, tile, title_height)
+from .layout_parts import (CHAR_WIDTH_EM, GAP_MIN, KIND_ACTIVATION, KIND_BIAS, KIND_BUFFER,
+                           KIND_COMPONENT, KIND_EXPERT, KIND_NAMES, KIND_NORM_STAT, KIND_RESIDUAL,
+                           KIND_SCORES, KIND_TOKENS, KIND_WEIGHT, LINEAR_LIMIT, Part, display_length,
+                           grouped, merge, shift)
+from .layouts import FAMILIES, FamilyLayout, StackPart, family_of
 
 __all__ = ["Layout", "layout_model", "default_tokens", "display_length", "LINEAR_LIMIT",
            "KIND_ACTIVATION", "KIND_RESIDUAL", "KIND_WEIGHT", "KIND_BIAS", "KIND_NORM_STAT",
-           "KIND_SCORES", "KIND_TOKENS", "KIND_EXPERT", "KIND_COMPONENT", "KIND_NAMES",
+           "KIND_SCORES", "KIND_TOKENS", "KIND_EXPERT", "KIND_COMPONENT", "KIND_BUFFER", "KIND_NAMES",
            "BLOCK_DEPTH", "PRESET_FOV_Y", "PRESET_ASPECT"]
 
 BLOCK_DEPTH = 1.0          # every block is one cell deep: tensors are slabs facing +z
-WRAP_ASPECT = 3.0          # wrap the stack once it is taller than this times its width
-COLUMN_GAP_FRAC = 0.15     # gap between wrapped columns, as a fraction of a column's width
-LAYER_GAP_FRAC = 0.05      # gap between layers, as a fraction of a layer's height (× spec spacing)
-LAYER_TITLE_FRAC = 0.03    # "Transformer 3": line height as a fraction of the layer's width
 GROUP_MARGIN = 0.5         # a group's bounds reach this far past its children...
 GROUP_MARGIN_FRAC = 0.01   # ... plus this fraction of its largest extent
 PRESET_FOV_Y = 60.0        # presets frame their target for the engine camera's default lens
@@ -59,6 +54,7 @@ _KIND_COLORS = {
     KIND_SCORES: (0.98, 0.66, 0.42),
     KIND_TOKENS: (0.98, 0.86, 0.42),
     KIND_COMPONENT: (0.72, 0.72, 0.76),
+    KIND_BUFFER: (0.70, 0.72, 0.86),
 }
 
 
@@ -105,6 +101,10 @@ class Layout:
     text_group: np.ndarray
     presets: dict[str, tuple[np.ndarray, np.ndarray]]
     columns: int
+    # Where one stack's output enters another ("memory": "audio.ln_f.out"), for scenes/flow_graph.py.
+    links: dict[str, str] = field(default_factory=dict)
+    # Each stack's id prefix and title ("": "Whisper base", "audio.": "Audio encoder").
+    stacks: dict[str, str] = field(default_factory=dict)
     # Id -> row lookups, built on first use (a 120k-entry dict is not free, and not always needed).
     _index: dict[str, int] | None = field(default=None, init=False, repr=False)
     _group_index: dict[str, int] | None = field(default=None, init=False, repr=False)
@@ -134,76 +134,49 @@ def default_tokens(spec: ModelSpec) -> int:
 
 
 def layout_model(spec: ModelSpec, n_tokens: int | None = None) -> Layout:
-    """Place every tensor of `spec` for a sequence of `n_tokens` tokens (default_tokens)."""
+    """Place every tensor of `spec` for a sequence of `n_tokens` tokens (default_tokens).
+
+    The spec's family (scenes/layouts/registry.py) lays the model out as stacks, each whole under
+    its own id prefix; they stand side by side, tops level, the main stack where it was drawn."""
     arch = spec.architecture
     t = default_tokens(spec) if n_tokens is None else int(n_tokens)
     context = arch.input.n_positions() or arch.context_length
     if t < 1 or (context is not None and t > context):
         raise ValueError(f"n_tokens must be between 1 and the context ({context}), got {n_tokens}")
-    dims = make_dims(arch, t)
-    circular = spec.visual.expert_layout == "circular"
-
-    templates: dict[tuple, Part] = {}
-    keys = []
-    for i, mixer in enumerate(arch.layer_mixers()):
-        key = (mixer, arch.is_moe_layer(i), arch.has_ffn(i))
-        if key not in templates:
-            templates[key] = layer_template(dims, *key, circular=circular)
-        keys.append(key)
-    titles = [f"{LAYER_NAMES[key[0]]} {i}" for i, key in enumerate(keys)]
-    width = max(p.width for p in templates.values())
-    title_h = title_height(width, max(titles, key=len), LAYER_TITLE_FRAC)
-
-    embed = embedding_section(dims)
-    output = output_section(dims)
-    items = [embed] + [templates[k] for k in keys] + ([output] if output is not None else [])
-    rooms = [0.0] + [2.0 * title_h] * len(keys) + ([0.0] if output is not None else [])
-    layer_h = float(np.median([templates[k].height + 2.0 * title_h for k in keys]))
-    gap = max(GAP_MIN, LAYER_GAP_FRAC * layer_h * spec.visual.layer_spacing)
-    tops, xs, columns = _wrap(items, rooms, gap)
-
-    parts = [shift(embed, xs[0], tops[0] - embed.hi[1])]
-    for i, key in enumerate(keys):
-        tpl = templates[key]
-        offset = [(xs[i + 1], tops[i + 1] - rooms[i + 1] - tpl.hi[1])]
-        parts.append(tile(tpl, offset, [f"blocks.{i}"], group_labels=[titles[i]],
-                          titles=[titles[i]], title_h=title_h))
-    if output is not None:
-        parts.append(shift(output, xs[-1], tops[-1] - output.hi[1]))
-    whole = grouped(merge(parts), "model", spec.name)
-    return _finish(spec, t, whole, columns)
+    family = FAMILIES[family_of(spec)](spec, t)
+    whole = grouped(merge(_side_by_side(family.stacks)), "model", spec.name)
+    return _finish(spec, family, whole)
 
 
-def _wrap(items: list[Part], rooms: list[float], gap: float) -> tuple[list[float], list[float], int]:
-    """Top y and residual-stream x of each item, stacked down and wrapped into columns.
+STACK_GAP_FRAC = 0.08      # gap between stacks, as a fraction of the wider neighbour
 
-    Columns share one pitch (the widest item's reach left and right of the stream), wide
-    enough that a view framing any one item alone (`_frame_alone`, the "first block" preset)
-    reaches no other column. The number of columns makes the whole about as tall as
-    WRAP_ASPECT times its width at most; an item goes to the column its midpoint falls in,
-    which balances their heights.
-    """
-    heights = np.array([p.height + room for p, room in zip(items, rooms)])
-    left = max(-p.lo[0] for p in items)
-    right = max(p.hi[0] for p in items)
-    # A tall item framed whole at PRESET_ASPECT shows PRESET_ASPECT × its height across, centred on it.
-    alone = max(max(PRESET_ASPECT * h, p.hi[0] - p.lo[0]) / 2 + abs(p.hi[0] + p.lo[0]) / 2
-                for p, h in zip(items, heights))
-    pitch = max((left + right) * (1.0 + COLUMN_GAP_FRAC), alone + max(left, right) + gap)
-    total = float(heights.sum() + gap * (len(items) - 1))
-    columns = max(1, min(len(items), math.ceil(math.sqrt(total / (WRAP_ASPECT * pitch)))))
-    starts = np.concatenate([[0.0], np.cumsum(heights + gap)[:-1]])
-    column = np.minimum(((starts + heights / 2) / (total / columns)).astype(np.int64), columns - 1)
-    columns = int(column.max()) + 1
-    tops, xs = [], []
-    y, current = 0.0, 0
-    for h, col in zip(heights, column):
-        if col != current:
-            y, current = 0.0, col
-        tops.append(y)
-        xs.append(left + col * pitch)
-        y -= h + gap
-    return tops, xs, columns
+
+def _side_by_side(stacks: list[StackPart]) -> list[Part]:
+    """The stacks left to right, tops level, the main stack unmoved (a decoder is where it was)."""
+    if len(stacks) == 1:
+        return [stacks[0].part]
+    # How far past its left and right edges a view framing one of its top groups alone reaches (the
+    # block presets): the gap to a neighbour is at least that, so such a view shows no other stack.
+    reach = []
+    for s in stacks:
+        lo, hi = _group_bounds(s.part)
+        top = np.flatnonzero(s.part.gparent == -1)
+        half = np.maximum(PRESET_ASPECT * (hi[top, 1] - lo[top, 1]), hi[top, 0] - lo[top, 0]) / 2
+        cx = (lo[top, 0] + hi[top, 0]) / 2
+        reach.append((max(0.0, float(s.part.lo[0] - (cx - half).min())) if len(top) else 0.0,
+                      max(0.0, float((cx + half).max() - s.part.hi[0])) if len(top) else 0.0))
+    lefts, x = [], 0.0
+    for k, s in enumerate(stacks):
+        if k:
+            x += 1.05 * max(GAP_MIN, STACK_GAP_FRAC * max(s.part.width, stacks[k - 1].part.width),
+                            reach[k - 1][1], reach[k][0])
+        lefts.append(x)
+        x += s.part.width
+    m = next((k for k, s in enumerate(stacks) if s.main), 0)
+    main = stacks[m].part
+    origin = lefts[m] - main.lo[0]
+    return [shift(s.part, lefts[k] - s.part.lo[0] - origin, main.hi[1] - s.part.hi[1])
+            for k, s in enumerate(stacks)]
 
 
 def _hex_rgb(color: str) -> np.ndarray:
@@ -264,7 +237,7 @@ def _frame_alone(g: int, lo: np.ndarray, hi: np.ndarray, others: np.ndarray, dep
 
     The view's rectangle on the blocks' front faces is centred on the box; it gets up to `margin`
     times the box's fitting size, less where that would reach a neighbour (the layout leaves the
-    room: layers have a gap between them and columns the pitch `_wrap` gives them).
+    room: layers have a gap between them and columns the pitch layouts.stack.wrap gives them).
     """
     center, size = (lo[g] + hi[g]) / 2, hi[g] - lo[g]
     half_h = max(size[1], size[0] / PRESET_ASPECT) / 2  # the box just fits
@@ -280,7 +253,9 @@ def _frame_alone(g: int, lo: np.ndarray, hi: np.ndarray, others: np.ndarray, dep
     return (target + np.array([0.0, 0.0, distance])).astype(np.float32), target.astype(np.float32)
 
 
-def _finish(spec: ModelSpec, n_tokens: int, whole: Part, columns: int) -> Layout:
+def _finish(spec: ModelSpec, family: FamilyLayout, whole: Part) -> Layout:
+    n_tokens = family.n_tokens
+    columns = max(s.columns for s in family.stacks)
     n = len(whole.ids)
     center = np.zeros((n, 3), np.float32)
     center[:, :2] = whole.center
@@ -312,6 +287,16 @@ def _finish(spec: ModelSpec, n_tokens: int, whole: Part, columns: int) -> Layout
         if wanted[name] in gindex:
             g = gindex[wanted[name]]
             presets[name] = _frame_alone(g, lo, hi, top[top != g], float(group_size[g, 2]))
+    # Each other stack (an encoder, a tower, a projector) framed whole: its top-level groups' box.
+    for s in family.stacks:
+        if s.main:
+            continue
+        mine = [g for g in top.tolist() if whole.gids[g] == s.prefix.rstrip(".") or whole.gids[g].startswith(s.prefix)]
+        if mine:
+            b_lo, b_hi = lo[mine].min(axis=0), hi[mine].max(axis=0)
+            box_c = np.array([*(b_lo + b_hi) / 2, 0.0])
+            box_s = np.array([*(b_hi - b_lo), 2.0 * BLOCK_DEPTH])
+            presets[s.title.lower()] = _frame(box_c, box_s)
     return Layout(spec_id=spec.id, n_tokens=n_tokens, ids=whole.ids, kind=kind,
                   rows=whole.rows.astype(np.int64), cols=whole.cols.astype(np.int64),
                   center=center, size=size, color=_colors(spec, kind),
@@ -320,4 +305,5 @@ def _finish(spec: ModelSpec, n_tokens: int, whole: Part, columns: int) -> Layout
                   group_label=whole.glabel, group_center=group_center, group_size=group_size,
                   text=whole.text, text_position=text_position,
                   text_height=whole.theight.astype(np.float32),
-                  text_group=whole.tgroup.astype(np.int64), presets=presets, columns=columns)
+                  text_group=whole.tgroup.astype(np.int64), presets=presets, columns=columns,
+                  links=dict(family.links), stacks={s.prefix: s.title for s in family.stacks})

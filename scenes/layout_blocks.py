@@ -1,5 +1,6 @@
-"""The pieces of a model the layout draws (embedding, attention, MLP, MoE, Mamba, RWKV, output)
-as Parts whose block ids are the tensor ids the simulation trace uses.
+"""The pieces every stack shares (norms, linear rows, attention, MLP, the token embedding and the
+output) as Parts whose block ids are the tensor ids the simulation trace uses; the other mixers
+(MoE, Mamba, RWKV) and the families' own stems live in scenes/layouts/, one module each.
 
 Dense GPT-style models get exactly the ids of models/sim/tensor_ids.py. Other families add
 ids in the same style, relative to "blocks.{i}" inside a layer:
@@ -30,11 +31,12 @@ resid2 after the feed-forward part.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
 from llmviz.models.spec import (GATED_ACTIVATIONS, Architecture, EncoderComponent,
-                                ParameterComponent, ProjectorComponent)
+                                ParameterComponent, ProjectorComponent, Stack)
 
 from .layout_parts import (ATTACHED_GAP, KIND_ACTIVATION, KIND_BIAS, KIND_COMPONENT, KIND_EXPERT,
                            KIND_NORM_STAT, KIND_RESIDUAL, KIND_SCORES, KIND_TOKENS, KIND_WEIGHT,
@@ -42,9 +44,7 @@ from .layout_parts import (ATTACHED_GAP, KIND_ACTIVATION, KIND_BIAS, KIND_COMPON
                            grid_offsets, grouped, hstack, merge, ring_offsets, shift, side_label,
                            tile, title_room, titled, vstack)
 
-EXPERT_SCALE = 0.25        # an expert is drawn at a quarter of its matrix's size: a bank of
-                           # 256 stays beside the residual stream instead of dwarfing it
-BANK_ASPECT = 2.0          # head and expert banks about twice as wide as tall
+BANK_ASPECT = 2.0          # head banks about twice as wide as tall
 ACTIVATION_NAMES = {"gelu": "GELU", "gelu_tanh": "GELU (tanh)", "quick_gelu": "QuickGELU", "relu": "ReLU", "relu2": "ReLU²",
                     "silu": "SiLU", "swiglu": "SiLU", "geglu": "GELU"}
 
@@ -56,10 +56,18 @@ class Dims:
     tok: Axis                  # the token axis, labelled "t"
     vocab: int | None          # embedding rows, padded like the checkpoint
     memory: int                # positions cross-attention reads (the encoder's output length)
+    mask: str = "causal mask"  # the masked scores' caption (a prefix-LM says which part is causal)
 
     @property
     def c(self) -> int:
         return self.arch.d_model
+
+
+def as_architecture(stack: Stack) -> Architecture:
+    """An encoder component (a Stack) as a plain attention Architecture, so every piece reads one type."""
+    if isinstance(stack, Architecture):
+        return stack
+    return Architecture(**{f.name: getattr(stack, f.name) for f in dataclasses.fields(Stack)})
 
 
 def make_dims(arch: Architecture, n_tokens: int) -> Dims:
@@ -125,6 +133,7 @@ class HeadShape:
     bias_v: bool
     rope: bool                 # separate rotated q and k blocks
     causal: bool
+    mask: str = "causal mask"
 
 
 def kv_rows(prefix: str, s: HeadShape) -> list[Part]:
@@ -149,7 +158,7 @@ def head_part(s: HeadShape, tok: Axis, own_kv: bool) -> Part:
     rows = [q_row] + (kv_rows("", s) if own_kv else [])
     pattern = [block("scores", KIND_SCORES, (tok, s.keys), "scores")]
     if s.causal:
-        pattern.append(block("scores_masked", KIND_SCORES, (tok, s.keys), "causal mask"))
+        pattern.append(block("scores_masked", KIND_SCORES, (tok, s.keys), s.mask))
     pattern += [block("softmax", KIND_SCORES, (tok, s.keys), "softmax"),
                 block("out", KIND_ACTIVATION, (tok, s.v), "head out")]
     return vstack(rows + [hstack(pattern, align="top")], align="left")
@@ -222,13 +231,13 @@ def attention_band(d: Dims, cross: bool = False) -> tuple[Part, str]:
         shape = HeadShape(wq=(qk, q_in), wk=(mla.qk_nope_head_dim, mla.kv_lora_rank),
                           wv=(mla.v_head_dim, mla.kv_lora_rank), qk=qk, v=mla.v_head_dim,
                           keys=tok, bias_q=False, bias_k=False, bias_v=False, rope=False,
-                          causal=arch.causal)
+                          causal=arch.causal, mask=d.mask)
     else:
         hd = arch.head_width
         shape = HeadShape(wq=(hd, c), wk=(hd, c), wv=(hd, c), qk=hd, v=hd,
                           keys=d.memory if cross else tok, bias_q=arch.bias, bias_k=key_bias,
                           bias_v=arch.bias, rope=arch.pos_encoding == "rope" and not cross,
-                          causal=arch.causal and not cross)
+                          causal=arch.causal and not cross, mask=d.mask)
     parts.append(head_bank(d, shape, scope, n_heads, n_kv))
     parts.append(linear(f"{scope}.proj.weight", (c, n_heads * shape.v), "W_o", f"{scope}.proj",
                         (tok, c), "attention out", f"{scope}.proj.bias" if arch.bias else None))
@@ -265,202 +274,43 @@ def mlp_band(d: Dims) -> tuple[Part, str]:
     return grouped(titled(band, "MLP", frac=0.05), "mlp", "MLP"), out
 
 
-def _expert_bank(d: Dims, count: int, d_ff: int, scope: str, name: str, circular: bool) -> Part:
-    expert = block("", KIND_EXPERT, (d_ff, d.c), name, scale=EXPERT_SCALE)
-    room = title_room(expert, f"{name} {count - 1}")
-    cell_w, cell_h = expert.width, expert.height + room
-    gap = gap_for([cell_w, cell_h])
-    if circular:
-        offsets = ring_offsets(count, cell_w, cell_h, gap)
-    else:
-        ncols = grid_columns(count, cell_w + gap, cell_h + gap, BANK_ASPECT)
-        offsets = grid_offsets(count, cell_w, cell_h, ncols, gap)
-    names = [f"{name} {e}" for e in range(count)]
-    return tile(expert, offsets, [f"{scope}.{e}" for e in range(count)], titles=names,
-                title_h=room / 2)
-
-
-def moe_band(d: Dims, circular: bool) -> tuple[Part, str]:
-    arch, c, tok, moe = d.arch, d.c, d.tok, d.arch.moe
-    n = moe.n_experts
-    norm = norm_part("ln2", d, "LayerNorm" if arch.norm == "layernorm" else "RMSNorm")
-    router = linear("moe.router.weight", (n, c), "W_router", "moe.router", (tok, n),
-                    "router logits", "moe.router.bias" if moe.router_bias else None, "bias",
-                    after=(block("moe.gates", KIND_SCORES, (tok, n), f"gates, top-{moe.top_k}"),),
-                    out_kind=KIND_SCORES)
-    experts = _expert_bank(d, n, moe.expert_d_ff, "moe.expert", "expert", circular)
-    title = f"{n} experts, top-{moe.top_k}"
-    parts = [norm, router, grouped(titled(experts, title, frac=0.05), "moe.experts", title)]
-    if moe.n_shared_experts:
-        shared = _expert_bank(d, moe.n_shared_experts, moe.shared_expert_d_ff or moe.expert_d_ff,
-                              "moe.shared", "shared expert", circular=False)
-        parts.append(grouped(shared, "moe.shared", "shared experts"))
-    parts.append(block("moe.out", KIND_ACTIVATION, (tok, c), "MoE out"))
-    band = vstack(parts, align="left")
-    return grouped(titled(band, "Mixture of experts", frac=0.05), "moe", "Mixture of experts"), \
-        "moe.out"
-
-
-# ---------------------------------------------------------------- state-space and RWKV mixers
-
-def mamba_band(d: Dims, mixer: str) -> tuple[Part, str]:
-    """The projections and scan of a Mamba (or Mamba-2) block, one labelled block each."""
-    arch, c, tok, ssm = d.arch, d.c, d.tok, d.arch.ssm
-    inner, n = ssm.expand * c, ssm.d_state
-    pb = ssm.proj_bias
-
-    def b(name: str, on: bool) -> str | None:
-        return f"mamba.{name}.bias" if on else None
-
-    rows = [norm_part("ln1", d, "LayerNorm" if arch.norm == "layernorm" else "RMSNorm")]
-    if mixer == "mamba":
-        r = ssm.dt_rank
-        rows += [
-            linear("mamba.x.weight", (inner, c), "W_x", "mamba.x", (tok, inner), "x", b("x", pb)),
-            linear("mamba.z.weight", (inner, c), "W_z", "mamba.z", (tok, inner), "z (gate)", b("z", pb)),
-            linear("mamba.conv.weight", (inner, ssm.d_conv), "conv1d", "mamba.conv", (tok, inner),
-                   "conv", b("conv", ssm.conv_bias),
-                   after=(block("mamba.conv_act", KIND_ACTIVATION, (tok, inner), "SiLU"),)),
-            linear("mamba.dt_low.weight", (r, inner), "W_dt_low", "mamba.dt_low", (tok, r), "Δ low-rank"),
-            linear("mamba.B.weight", (n, inner), "W_B", "mamba.B", (tok, n), "B"),
-            linear("mamba.C.weight", (n, inner), "W_C", "mamba.C", (tok, n), "C"),
-            linear("mamba.dt.weight", (inner, r), "W_dt", "mamba.dt", (tok, inner), "Δ (softplus)",
-                   "mamba.dt.bias"),
-            hstack([block("mamba.A_log", KIND_WEIGHT, (inner, n), "A_log"),
-                    block("mamba.D", KIND_WEIGHT, (inner,), "D")], align="top"),
-        ]
-        scan = [block("mamba.y", KIND_ACTIVATION, (tok, inner), "scan y"),
-                block("mamba.gated", KIND_ACTIVATION, (tok, inner), "y·SiLU(z)")]
-        rows.append(hstack(scan, align="top"))
-        title = "Mamba (selective SSM)"
-    else:
-        heads = inner // ssm.head_dim
-        xbc = inner + 2 * ssm.n_groups * n
-        rows += [
-            linear("mamba.z.weight", (inner, c), "W_z", "mamba.z", (tok, inner), "z (gate)", b("z", pb)),
-            linear("mamba.xBC.weight", (xbc, c), "W_xBC", "mamba.xBC", (tok, xbc), "x, B, C", b("xBC", pb)),
-            linear("mamba.dt.weight", (heads, c), "W_dt", "mamba.dt", (tok, heads), "Δ per head",
-                   "mamba.dt_bias", "dt bias"),
-            linear("mamba.conv.weight", (xbc, ssm.d_conv), "conv1d", "mamba.conv", (tok, xbc), "conv",
-                   b("conv", ssm.conv_bias),
-                   after=(block("mamba.conv_act", KIND_ACTIVATION, (tok, xbc), "SiLU"),)),
-            hstack([block("mamba.A_log", KIND_WEIGHT, (heads,), "A_log"),
-                    block("mamba.D", KIND_WEIGHT, (heads,), "D")], align="top"),
-            block("mamba.y", KIND_ACTIVATION, (tok, inner), "scan y"),
-            vstack([block("mamba.norm.weight", KIND_WEIGHT, (inner,), "γ"),
-                    block("mamba.norm", KIND_ACTIVATION, (tok, inner), "gated RMSNorm")],
-                   gap=ATTACHED_GAP, align="left"),
-        ]
-        title = "Mamba-2 (state-space duality)"
-    rows.append(linear("mamba.out.weight", (c, inner), "W_out", "mamba.out", (tok, c), "mixer out",
-                       b("out", pb)))
-    band = vstack(rows, align="right")
-    return grouped(titled(band, title, frac=0.05), "mamba", title), "mamba.out"
-
-
-def _vectors(prefix: str, names: list[str], width: int) -> Part:
-    return vstack([block(f"{prefix}.{n}", KIND_WEIGHT, (width,), n) for n in names],
-                  gap=ATTACHED_GAP, align="left")
-
-
-def time_mix_band(d: Dims, mixer: str) -> tuple[Part, str]:
-    """RWKV time mixing: token-shift mixes, key/value/receptance, the WKV recurrence, output."""
-    arch, c, tok = d.arch, d.c, d.tok
-    p = "time_mix"
-    rows = [norm_part("ln1", d, "LayerNorm")]
-    names = ["mix_k", "mix_v", "mix_r"] if mixer == "rwkv4" else \
-        ["mix_x", "mix_w", "mix_k", "mix_v", "mix_r", "mix_g"]
-    rows.append(_vectors(p, names, c))
-    if mixer == "rwkv6":
-        lora, dl = arch.rwkv.mix_lora_dim, arch.rwkv.decay_lora_dim
-        rows.append(hstack([block(f"{p}.mix_lora_a", KIND_WEIGHT, (c, 5 * lora), "mix LoRA A"),
-                            block(f"{p}.mix_lora_b", KIND_WEIGHT, (5 * lora, c), "mix LoRA B"),
-                            block(f"{p}.decay_lora_a", KIND_WEIGHT, (c, dl), "decay LoRA A"),
-                            block(f"{p}.decay_lora_b", KIND_WEIGHT, (dl, c), "decay LoRA B")],
-                           align="top"))
-    projections = ["receptance", "key", "value"] + (["gate"] if mixer == "rwkv6" else [])
-    for name in projections:
-        rows.append(linear(f"{p}.{name}.weight", (c, c), f"W_{name[0]}", f"{p}.{name}", (tok, c), name))
-    rows.append(_vectors(p, ["decay", "bonus"], c))
-    rows.append(block(f"{p}.wkv", KIND_ACTIVATION, (tok, c), "WKV"))
-    if mixer == "rwkv6":
-        rows.append(vstack([block(f"{p}.ln_x.weight", KIND_WEIGHT, (c,), "γ"),
-                            block(f"{p}.ln_x", KIND_ACTIVATION, (tok, c), "GroupNorm")],
-                           gap=ATTACHED_GAP, align="left"))
-    rows.append(linear(f"{p}.out.weight", (c, c), "W_o", f"{p}.out", (tok, c), "time-mix out"))
-    band = vstack(rows, align="right")
-    return grouped(titled(band, "Time mixing", frac=0.05), p, "Time mixing"), f"{p}.out"
-
-
-def channel_mix_band(d: Dims) -> tuple[Part, str]:
-    """RWKV channel mixing: a squared-ReLU MLP gated by a receptance."""
-    c, tok, f = d.c, d.tok, d.arch.d_ff
-    p = "channel_mix"
-    rows = [norm_part("ln2", d, "LayerNorm"), _vectors(p, ["mix_k", "mix_r"], c),
-            linear(f"{p}.key.weight", (f, c), "W_k", f"{p}.key", (tok, f), "key",
-                   after=(block(f"{p}.act", KIND_ACTIVATION, (tok, f), "ReLU²"),)),
-            linear(f"{p}.value.weight", (c, f), "W_v", f"{p}.value", (tok, c), "value"),
-            linear(f"{p}.receptance.weight", (c, c), "W_r", f"{p}.receptance", (tok, c), "receptance"),
-            block(f"{p}.out", KIND_ACTIVATION, (tok, c), "σ(r)·value")]
-    band = vstack(rows, align="left")
-    return grouped(titled(band, "Channel mixing", frac=0.05), p, "Channel mixing"), f"{p}.out"
-
-
-# ---------------------------------------------------------------- one layer
-
-LAYER_NAMES = {"attention": "Transformer", "mamba": "Mamba", "mamba2": "Mamba-2",
-               "rwkv4": "RWKV", "rwkv6": "RWKV"}
-
-
-def layer_template(d: Dims, mixer: str, moe: bool, ffn: bool, circular: bool) -> Part:
-    """One layer around the residual stream at x = 0: the mixer left of it, the feed-forward
-    part right of it and below, each sub-block's residual block level with its output."""
-    bands: list[tuple[str, Part, str, str]] = []
-    if mixer == "attention":
-        bands.append(("left", *attention_band(d), "resid1"))
-        if d.arch.cross_attention:
-            bands.append(("left", *attention_band(d, cross=True), "resid_cross"))
-    elif mixer in ("mamba", "mamba2"):
-        bands.append(("left", *mamba_band(d, mixer), "resid1"))
-    else:
-        bands.append(("left", *time_mix_band(d, mixer), "resid1"))
-        bands.append(("right", *channel_mix_band(d), "resid2"))
-    if ffn and not mixer.startswith("rwkv"):
-        bands.append(("right", *(moe_band(d, circular) if moe else mlp_band(d)), "resid2"))
-    half = display_length(d.c) / 2
-    side_gap = gap_for([2 * half])
-    gap = gap_for([b.height for _, b, _, _ in bands]) / 2
-    parts, y = [], 0.0
-    for side, band, out_id, resid_id in bands:
-        dx = -half - side_gap - band.hi[0] if side == "left" else half + side_gap - band.lo[0]
-        placed = shift(band, dx, y - band.hi[1])
-        out_y = placed.center[placed.find(out_id), 1]
-        parts += [placed, shift(block(resid_id, KIND_RESIDUAL, (d.tok, d.c), "residual"), 0.0, out_y)]
-        y = placed.lo[1] - gap
-    return merge(parts)
-
-
 # ---------------------------------------------------------------- embedding and output
 
-def embedding_section(d: Dims) -> Part:
-    """Input, token (and position) embedding around the residual stream's first block."""
+def stream_start(d: Dims, text: str) -> Part:
+    """The residual stream's first block ("C = 48" over it, "T = 11" beside it), and a stack's
+    pre-norm (ln0) right of it, centred on the stream (x = 0)."""
+    arch, c, tok = d.arch, d.c, d.tok
+    half = display_length(c) / 2
+    side_gap = gap_for([2 * half])
+    out = block("embed.out", KIND_RESIDUAL, (tok, c), text)
+    # "C = 48" and "T = 11": sized by the stream's width, but no taller than about two of
+    # its blocks, so "T" stays beside the rows it counts.
+    label_h = min(0.15 * display_length(c), 2.0 * (tok.n + 1))
+    out = side_label(titled(out, f"C = {c}", height=label_h), f"T = {tok.n}", 0, label_h)
+    if arch.pre_norm or arch.mixer.startswith("rwkv"):
+        ln0 = norm_part("ln0", d, "LayerNorm" if arch.norm == "layernorm" else "RMSNorm")
+        out = merge([out, shift(ln0, half + side_gap - ln0.lo[0], out.center[0, 1] - ln0.center[-1, 1])])
+    return center_on(out, "embed.out")
+
+
+def stem_section(d: Dims, inputs: Part, text: str, title: str) -> Part:
+    """A stack's stem: its inputs (left of the stream, ending at its edge) above the stream's
+    first block, grouped as "embed"."""
+    half = display_length(d.c) / 2
+    placed = shift(inputs, -half - inputs.hi[0], -inputs.hi[1])
+    section = vstack([placed, stream_start(d, text)], align="keep")
+    return grouped(titled(section, title, frac=0.05), "embed", title)
+
+
+def embedding_section(d: Dims, with_components: bool = True) -> Part:
+    """Tokens, token (and position) embedding around the residual stream's first block
+    (image and audio stems: scenes/layouts/vit.py and whisper.py)."""
     arch, c, tok = d.arch, d.c, d.tok
     source = arch.input
     positional = arch.pos_encoding in ("learned", "sinusoidal")
-    if source.type == "patches":
-        width = source.channels * source.patch_size ** 2
-        left = [block("patches", KIND_TOKENS, (tok, width), "patches"),
-                block("embed.patch.weight", KIND_WEIGHT, (c, width), "W_patch")]
-        sum_id = "embed.patch"
-    elif source.type == "conv1d":
-        left = [block("features", KIND_TOKENS, (tok, source.in_channels), "features"),
-                block("embed.conv.weight", KIND_WEIGHT, (c, source.in_channels * source.kernel),
-                      "conv stem")]
-        sum_id = "embed.conv"
-    else:
-        left = [block("tokens", KIND_TOKENS, (tok,), "tokens"),
-                block("embed.tok.weight", KIND_WEIGHT, (d.vocab, c), "W_E token embedding")]
-        sum_id = "embed.tok"
+    left = [block("tokens", KIND_TOKENS, (tok,), "tokens"),
+            block("embed.tok.weight", KIND_WEIGHT, (d.vocab, c), "W_E token embedding")]
+    sum_id = "embed.tok"
     half = display_length(c) / 2
     side_gap = gap_for([2 * half])
     rows = []
@@ -476,18 +326,9 @@ def embedding_section(d: Dims) -> Part:
     else:
         left_row = hstack(left)
         rows.append(shift(left_row, -half - left_row.hi[0], -left_row.hi[1]))
-    name = "embedding" if positional or source.type == "tokens" else "input embedding"
-    out = block("embed.out", KIND_RESIDUAL, (tok, c), "tokens + positions" if positional else name)
-    # "C = 48" and "T = 11": sized by the stream's width, but no taller than about two of
-    # its blocks, so "T" stays beside the rows it counts.
-    label_h = min(0.15 * display_length(c), 2.0 * (tok.n + 1))
-    out = side_label(titled(out, f"C = {c}", height=label_h), f"T = {tok.n}", 0, label_h)
-    if arch.pre_norm or arch.mixer.startswith("rwkv"):
-        ln0 = norm_part("ln0", d, "LayerNorm" if arch.norm == "layernorm" else "RMSNorm")
-        out = merge([out, shift(ln0, half + side_gap - ln0.lo[0], out.center[0, 1] - ln0.center[-1, 1])])
-    rows.append(center_on(out, "embed.out"))
+    rows.append(stream_start(d, "tokens + positions" if positional else "embedding"))
     section = vstack(rows, align="keep")
-    if arch.components:
+    if arch.components and with_components:
         comps = components_part(d)
         section = merge([section, shift(comps, section.lo[0] - gap_for([comps.width]) - comps.hi[0],
                                         section.hi[1] - comps.hi[1])])

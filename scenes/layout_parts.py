@@ -27,9 +27,10 @@ KIND_NORM_STAT = 4    # per-token statistic of a norm (mean, std, rms)
 KIND_SCORES = 5       # attention scores, masked scores, softmax; router logits and gates
 KIND_TOKENS = 6       # the input (token ids, image patches)
 KIND_EXPERT = 7       # one MoE expert, drawn as one small block standing for its matrices
-KIND_COMPONENT = 8    # a whole component (vision tower, projector, MTP module) as one block
+KIND_COMPONENT = 8    # a whole component (MTP module, a free tensor) as one block
+KIND_BUFFER = 9       # a fixed tensor the model holds but does not learn (Whisper's sinusoids)
 KIND_NAMES = ("activation", "residual", "weight", "bias", "norm-stat", "scores", "tokens",
-              "expert", "component")
+              "expert", "component", "buffer")
 
 # Up to this many cells a dimension is drawn one world unit per cell; beyond it, logarithmically.
 LINEAR_LIMIT = 64
@@ -144,6 +145,15 @@ def empty() -> Part:
     return Part([], np.empty(0, np.int8), np.empty(0, np.int64), np.empty(0, np.int64),
                 np.empty((0, 2)), np.empty((0, 2)), [], np.empty(0, np.int64),
                 *_empty_groups(), *_empty_texts(), np.zeros(2), np.zeros(2))
+
+
+def renamed(part: Part, prefix: str) -> Part:
+    """The part with every block and group id prefixed ("vision." + "blocks.3.attn"): a stack of its own."""
+    if not prefix:
+        return part
+    return Part([prefix + i for i in part.ids], part.kind, part.rows, part.cols, part.center, part.size,
+                part.label, part.group, [prefix + g for g in part.gids], part.gparent, part.glabel,
+                part.text, part.tpos, part.theight, part.tgroup, part.lo, part.hi)
 
 
 def shift(part: Part, dx: float, dy: float) -> Part:

@@ -266,11 +266,11 @@ def test_other_families_have_labelled_blocks():
     assert "blocks.1.moe.expert.15" in ids and "blocks.0.mlp.down" in ids
     assert jamba.group_label[jamba.group_index("blocks.0")] == "Mamba 0"
     whisper = set(laid("whisper-base").ids)
-    assert {"blocks.0.cross_attn.head.7.k", "blocks.0.resid_cross", "components.audio"} <= whisper
+    assert {"blocks.0.cross_attn.head.7.k", "blocks.0.resid_cross", "audio.blocks.5.mlp.proj"} <= whisper
     i = laid("whisper-base").index("blocks.0.cross_attn.head.0.scores")
     assert laid("whisper-base").cols[i] == 1500
     llava = set(laid("llava-1.5-7b").ids)
-    assert {"components.vision", "components.projector"} <= llava
+    assert {"vision.blocks.23.attn.head.15.q", "projector.fc2"} <= llava
     vit = set(laid("vit-b-16").ids)
     assert {"patches", "embed.patch.weight", "embed.pos"} <= vit and "logits" not in vit
 

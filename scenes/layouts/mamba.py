@@ -1,0 +1,62 @@
+"""Mamba and Mamba-2 sequence mixers: projections, convolution, selective scan, gate, output."""
+from __future__ import annotations
+
+from ..layout_blocks import Dims, linear, norm_part
+from ..layout_parts import (ATTACHED_GAP, KIND_ACTIVATION, KIND_BIAS, KIND_EXPERT, KIND_SCORES,
+                            KIND_WEIGHT, block, gap_for, grid_columns, grid_offsets, grouped, hstack,
+                            ring_offsets, tile, title_room, titled, vstack)
+
+
+def mamba_band(d: Dims, mixer: str) -> tuple[Part, str]:
+    """The projections and scan of a Mamba (or Mamba-2) block, one labelled block each."""
+    arch, c, tok, ssm = d.arch, d.c, d.tok, d.arch.ssm
+    inner, n = ssm.expand * c, ssm.d_state
+    pb = ssm.proj_bias
+
+    def b(name: str, on: bool) -> str | None:
+        return f"mamba.{name}.bias" if on else None
+
+    rows = [norm_part("ln1", d, "LayerNorm" if arch.norm == "layernorm" else "RMSNorm")]
+    if mixer == "mamba":
+        r = ssm.dt_rank
+        rows += [
+            linear("mamba.x.weight", (inner, c), "W_x", "mamba.x", (tok, inner), "x", b("x", pb)),
+            linear("mamba.z.weight", (inner, c), "W_z", "mamba.z", (tok, inner), "z (gate)", b("z", pb)),
+            linear("mamba.conv.weight", (inner, ssm.d_conv), "conv1d", "mamba.conv", (tok, inner),
+                   "conv", b("conv", ssm.conv_bias),
+                   after=(block("mamba.conv_act", KIND_ACTIVATION, (tok, inner), "SiLU"),)),
+            linear("mamba.dt_low.weight", (r, inner), "W_dt_low", "mamba.dt_low", (tok, r), "Δ low-rank"),
+            linear("mamba.B.weight", (n, inner), "W_B", "mamba.B", (tok, n), "B"),
+            linear("mamba.C.weight", (n, inner), "W_C", "mamba.C", (tok, n), "C"),
+            linear("mamba.dt.weight", (inner, r), "W_dt", "mamba.dt", (tok, inner), "Δ (softplus)",
+                   "mamba.dt.bias"),
+            hstack([block("mamba.A_log", KIND_WEIGHT, (inner, n), "A_log"),
+                    block("mamba.D", KIND_WEIGHT, (inner,), "D")], align="top"),
+        ]
+        scan = [block("mamba.y", KIND_ACTIVATION, (tok, inner), "scan y"),
+                block("mamba.gated", KIND_ACTIVATION, (tok, inner), "y·SiLU(z)")]
+        rows.append(hstack(scan, align="top"))
+        title = "Mamba (selective SSM)"
+    else:
+        heads = inner // ssm.head_dim
+        xbc = inner + 2 * ssm.n_groups * n
+        rows += [
+            linear("mamba.z.weight", (inner, c), "W_z", "mamba.z", (tok, inner), "z (gate)", b("z", pb)),
+            linear("mamba.xBC.weight", (xbc, c), "W_xBC", "mamba.xBC", (tok, xbc), "x, B, C", b("xBC", pb)),
+            linear("mamba.dt.weight", (heads, c), "W_dt", "mamba.dt", (tok, heads), "Δ per head",
+                   "mamba.dt_bias", "dt bias"),
+            linear("mamba.conv.weight", (xbc, ssm.d_conv), "conv1d", "mamba.conv", (tok, xbc), "conv",
+                   b("conv", ssm.conv_bias),
+                   after=(block("mamba.conv_act", KIND_ACTIVATION, (tok, xbc), "SiLU"),)),
+            hstack([block("mamba.A_log", KIND_WEIGHT, (heads,), "A_log"),
+                    block("mamba.D", KIND_WEIGHT, (heads,), "D")], align="top"),
+            block("mamba.y", KIND_ACTIVATION, (tok, inner), "scan y"),
+            vstack([block("mamba.norm.weight", KIND_WEIGHT, (inner,), "γ"),
+                    block("mamba.norm", KIND_ACTIVATION, (tok, inner), "gated RMSNorm")],
+                   gap=ATTACHED_GAP, align="left"),
+        ]
+        title = "Mamba-2 (state-space duality)"
+    rows.append(linear("mamba.out.weight", (c, inner), "W_out", "mamba.out", (tok, c), "mixer out",
+                       b("out", pb)))
+    band = vstack(rows, align="right")
+    return grouped(titled(band, title, frac=0.05), "mamba", title), "mamba.out"
