@@ -79,7 +79,7 @@ def _group_colors(layout: Layout) -> np.ndarray:
 
 
 def _group_kind(group_id: str) -> str:
-    if re.fullmatch(r"blocks\.\d+", group_id):
+    if re.fullmatch(r"(\w+\.)?blocks\.\d+", group_id):  # a decoder's layers and an encoder's ("audio.blocks.3")
         return "layer"
     if group_id.endswith(".heads") or group_id.endswith(".experts"):
         return "bank"
