@@ -57,7 +57,7 @@ def test_json_lists_every_builtin_with_the_keys(capsys):
 def test_table_has_one_row_per_model_in_human_units(capsys):
     assert models() == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].split() == ["ID", "NAME", "KIND", "LAYERS", "WIDTH", "HEADS", "EXPERTS",
+    assert lines[0].split() == ["ID", "NAME", "KIND", "LAYERS", "WIDTH", "HEADS", "STACKS", "EXPERTS",
                                 "TOTAL", "ACTIVE", "SPECULATIVE"]
     assert len(lines) == 1 + len(builtin_specs())
     deepseek = next(line for line in lines if line.startswith("deepseek-v3 "))

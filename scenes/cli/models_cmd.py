@@ -21,6 +21,7 @@ import tempfile
 from pathlib import Path
 
 from llmviz.models.params import count_params, human
+from llmviz.models.stacks import main_stack, model_buffers, model_stacks
 from llmviz.models.registry import (Registry, UnknownModelError, add_user_spec, load_registry,
                                     user_specs_dir)
 from llmviz.models.spec import (Architecture, EncoderComponent, ModelSpec, ParameterComponent,
@@ -110,15 +111,18 @@ def summary(spec: ModelSpec) -> dict:
         "params_stated_basis": spec.stated.basis if spec.stated.total else None,
         "speculative": spec.speculative, "invented": list(spec.invented),
         "origin": spec.origin,
+        "main_stack": main_stack(spec).name,
+        "stacks": [stack.as_dict() for stack in model_stacks(spec)],
+        "buffers": model_buffers(spec),
     }
 
 
 def table(registry: Registry) -> str:
-    header = ("ID", "NAME", "KIND", "LAYERS", "WIDTH", "HEADS", "EXPERTS", "TOTAL", "ACTIVE",
+    header = ("ID", "NAME", "KIND", "LAYERS", "WIDTH", "HEADS", "STACKS", "EXPERTS", "TOTAL", "ACTIVE",
               "SPECULATIVE")
     rows = [header] + [_row(spec) for spec in registry]
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    right = {3, 4, 5, 7, 8}        # numbers line up on the right
+    right = {3, 4, 5, 6, 8, 9}     # numbers line up on the right
     lines = ["  ".join(cell.rjust(w) if i in right else cell.ljust(w)
                        for i, (cell, w) in enumerate(zip(row, widths))).rstrip() for row in rows]
     return "\n".join(lines)
@@ -127,9 +131,11 @@ def table(registry: Registry) -> str:
 def _row(spec: ModelSpec) -> tuple[str, ...]:
     arch, counted = spec.architecture, count_params(spec)
     name = spec.name if len(spec.name) <= _NAME_WIDTH else spec.name[:_NAME_WIDTH - 3] + "..."
-    return (spec.id, name, spec.kind, str(arch.n_layers), str(arch.d_model), _heads(arch),
-            _experts(arch), human(counted.total), human(counted.active),
-            "yes" if spec.speculative else "")
+    main = main_stack(spec)  # CLIP's vision tower, not its text tower; --json lists every stack
+    stacks = model_stacks(spec)
+    return (spec.id, name, spec.kind, str(main.layers), str(main.width), _heads(main.stack),
+            str(len(stacks)) if len(stacks) > 1 else "1", _experts(arch), human(counted.total),
+            human(counted.active), "yes" if spec.speculative else "")
 
 
 def _heads(stack: Stack) -> str:
