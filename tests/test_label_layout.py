@@ -189,3 +189,19 @@ def test_a_still_view_reuses_its_layout_and_a_moved_one_does_not(atlas, monkeypa
     selector.ui_rects = np.array([[0.0, 0.0, SIZE[0], 30.0]])
     selector(world, everything, camera)
     assert len(calls) == 4
+
+
+def test_block_boxes_are_the_bounds_of_their_near_face_corners():
+    """The obstacle boxes (projected by linearity) against the near face's four corners projected one by one."""
+    from llmviz.engine.systems.label_layout import entity_screen_boxes
+
+    rng = np.random.default_rng(1)
+    camera = Camera(position=np.array([3.0, 2.0, 12.0]), viewport=(800, 600))
+    camera.look_at([0.0, 0.0, 0.0])
+    centers, halves = rng.uniform(-4, 4, (300, 3)), rng.uniform(0.1, 1.5, (300, 3))
+    got = entity_screen_boxes(centers, halves, camera)
+    for (cx, cy, cz), (hx, hy, hz), box in zip(centers, halves, got):
+        z = cz + (hz if camera.position[2] >= cz else -hz)
+        corners = camera.project([[cx + sx * hx, cy + sy * hy, z] for sx in (-1, 1) for sy in (-1, 1)])
+        want = [corners[:, 0].min(), corners[:, 1].min(), corners[:, 0].max(), corners[:, 1].max()]
+        np.testing.assert_allclose(box, want, atol=1e-6)

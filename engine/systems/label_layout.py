@@ -116,9 +116,6 @@ def screen_boxes(anchors: np.ndarray, heights: np.ndarray, billboard: np.ndarray
     return boxes, line
 
 
-_FACE_SIGNS = np.array([[sx, sy] for sx in (-1, 1) for sy in (-1, 1)], np.float64)
-
-
 def line_heights(anchors: np.ndarray, heights: np.ndarray, billboard: np.ndarray, camera) -> np.ndarray:
     """Pixel height of one line of each label drawn with world line height ``heights`` (two points each)."""
     n = len(anchors)
@@ -134,16 +131,28 @@ def line_heights(anchors: np.ndarray, heights: np.ndarray, billboard: np.ndarray
 def entity_screen_boxes(centers: np.ndarray, halves: np.ndarray, camera) -> np.ndarray:
     """Pixel boxes (n, 4) of world boxes (centre, half extents): the bounds of the projected corners of
     their z face nearer the camera. Blocks are thin slabs facing z, and seen at an angle the bounds of
-    all 8 corners would also cover the gap beside the slab, where a caption or a row letter fits."""
+    all 8 corners would also cover the gap beside the slab, where a caption or a row letter fits.
+
+    Thousands of drawn blocks are obstacles every frame, so the corners are projected by linearity
+    (the centre's clip coordinates plus each axis' share) rather than built as points."""
     n = len(centers)
     if not n:
         return np.zeros((0, 4))
     camera = View(camera)
-    near_z = centers[:, 2] + np.where(camera.position[2] >= centers[:, 2], 1.0, -1.0) * halves[:, 2]
-    xy = centers[:, None, :2] + _FACE_SIGNS[None] * halves[:, None, :2]
-    corners = np.concatenate([xy, np.repeat(near_z[:, None, None], 4, axis=1)], axis=2)
-    p = camera.project(corners.reshape(-1, 3)).reshape(n, 4, 3)
-    return np.c_[p[..., 0].min(1), p[..., 1].min(1), p[..., 0].max(1), p[..., 1].max(1)]
+    m = camera.view_projection
+    toward = np.where(camera.position[2] >= centers[:, 2], 1.0, -1.0) * halves[:, 2]
+    base = centers @ m[:, :3].T + m[:, 3] + toward[:, None] * m[:, 2]  # the near face's centre, clip space
+    ax = halves[:, 0:1] * m[:, 0]
+    ay = halves[:, 1:2] * m[:, 1]
+    w, h = camera.viewport
+    xs, ys = [], []
+    for corner in (base - ax - ay, base + ax - ay, base - ax + ay, base + ax + ay):
+        inv = 1.0 / corner[:, 3]
+        xs.append(corner[:, 0] * inv)
+        ys.append(corner[:, 1] * inv)
+    xs, ys = np.stack(xs), np.stack(ys)
+    return np.c_[(xs.min(0) + 1) * 0.5 * w, (1 - ys.max(0)) * 0.5 * h,
+                 (xs.max(0) + 1) * 0.5 * w, (1 - ys.min(0)) * 0.5 * h]
 
 
 def overlapping(a: np.ndarray, b: np.ndarray, gap: float = 0.0) -> np.ndarray:
