@@ -299,9 +299,8 @@ def _deepseek_v3(cfg: _Config, family: Family) -> dict:
         "layers": {"start": first_moe} if first_moe else None,
         "router_bias": True, "n_groups": v["n_groups"], "topk_groups": v["topk_groups"],
         "route_scale": v["route_scale"]})
-    cfg.notes.append("the router's balancing bias (e_score_correction_bias) is counted as a "
-                     "parameter, as DeepSeek's inference/model.py declares it; transformers keeps "
-                     "it as a buffer")
+    cfg.notes.append("the router's balancing bias (e_score_correction_bias) is a buffer, as in "
+                     "transformers: listed apart from the parameters")
     if v["mtp_modules"]:
         arch["mtp_modules"] = v["mtp_modules"]
         cfg.notes.append(f"num_nextn_predict_layers {v['mtp_modules']}: the multi-token-prediction "

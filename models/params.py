@@ -226,7 +226,9 @@ def _count_layer(stack: Stack, index: int, mixer: str, tally: _Tally, prefix: st
         shared_d_ff = moe.shared_expert_d_ff or moe.expert_d_ff
         tally.add(prefix + "shared_experts",
                   moe.n_shared_experts * expert_params(stack, shared_d_ff))
-        tally.add(prefix + "router", linear_params(d, moe.n_experts, moe.router_bias))
+        # DeepSeek-V3's router bias is moved by its load-balancing rule, not by gradients: a buffer
+        # (models/stacks.py lists it), not a parameter, as transformers keeps it too.
+        tally.add(prefix + "router", linear_params(d, moe.n_experts, False))
         tally.add(prefix + "norms", norm_params(stack, d))
     elif stack.d_ff is not None:
         tally.add(prefix + "mlp", _mlp(d, stack.d_ff, stack.activation, stack.bias))

@@ -64,10 +64,17 @@ def main_stack(spec: ModelSpec) -> StackInfo:
 
 
 def model_buffers(spec: ModelSpec) -> list[dict]:
-    """Non-trainable tensors the model holds beside its parameters: fixed sinusoidal position tables."""
+    """Non-trainable tensors the model holds beside its parameters: fixed sinusoidal position tables,
+    and DeepSeek-V3's router selection bias (moved by its load-balancing rule, not by gradients)."""
     out = []
     for s in model_stacks(spec):
         if s.stack is not None and s.stack.pos_encoding == "sinusoidal" and s.tokens:
             out.append({"name": f"{s.name} positions", "stack": s.name, "shape": [s.tokens, s.width],
                         "kind": "sinusoidal position table", "values": s.tokens * s.width})
+    arch = spec.architecture
+    if arch.moe is not None and arch.moe.router_bias:
+        layers = len(arch.moe_layer_indices())
+        out.append({"name": "router selection bias", "stack": model_stacks(spec)[0].name,
+                    "shape": [layers, arch.moe.n_experts], "kind": "per-expert bias of the top-k choice",
+                    "values": layers * arch.moe.n_experts})
     return out

@@ -170,8 +170,9 @@ BLOCK_ROLES: tuple[Role, ...] = (
     # ---- mixture of experts
     R("blocks.#.moe.router.weight", "Router W_router: scores each token against each of the {n_experts} "
                                     "experts.", ("n_experts", "d_model")),
-    R("blocks.#.moe.router.bias", "Per-expert balancing bias: added to the scores only to choose the experts, "
-                                  "so the load evens out without an auxiliary loss.", ("n_experts",)),
+    R("blocks.#.moe.router.bias", "Per-expert balancing bias, a buffer: added to the scores only to choose the "
+                                  "experts, and moved by the load-balancing rule rather than learned, so the load "
+                                  "evens out without an auxiliary loss.", ("n_experts",)),
     R("blocks.#.moe.router", "Router scores: each token's affinity for each expert.", ("t", "n_experts")),
     R("blocks.#.moe.gates", "Gate weights: the top-{top_k} experts each token is sent to, and how much each "
                             "one's output counts.", ("t", "n_experts")),

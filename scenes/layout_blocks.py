@@ -90,12 +90,13 @@ def center_on(part: Part, block_id: str) -> Part:
 
 def linear(w_id: str, w_shape, w_name: str, out_id: str, out_shape, out_name: str,
            bias_id: str | None = None, bias_name: str = "b", after: tuple[Part, ...] = (),
-           out_kind: int = KIND_ACTIVATION) -> Part:
-    """A weight and, right of it, its output (with the bias over it and what follows below)."""
+           out_kind: int = KIND_ACTIVATION, bias_kind: int = KIND_BIAS) -> Part:
+    """A weight and, right of it, its output (with the bias over it and what follows below).
+    ``bias_kind`` KIND_BUFFER: a bias that is not learned by gradients (DeepSeek-V3's router)."""
     weight = block(w_id, KIND_WEIGHT, w_shape, w_name)
     out = block(out_id, out_kind, out_shape, out_name)
     if bias_id is not None:
-        out = vstack([block(bias_id, KIND_BIAS, (w_shape[0],), bias_name), out],
+        out = vstack([block(bias_id, bias_kind, (w_shape[0],), bias_name), out],
                      gap=ATTACHED_GAP, align="left")
     if after:
         out = vstack([out, *after], align="left")

@@ -7,8 +7,8 @@ exceptions, each taken from the transformers model itself and each said in the s
 
 - whisper: the encoder's sinusoidal position table is fixed (a frozen nn.Embedding in
   transformers, a buffer in openai/whisper); we count learned parameters only.
-- deepseek_v3: the router's balancing bias (e_score_correction_bias) is a parameter in DeepSeek's
-  inference/model.py and in our built-in DeepSeek-V3 spec, a buffer in transformers.
+(deepseek_v3's router balancing bias, e_score_correction_bias, is a buffer here as in transformers:
+`llmviz models --json` lists it under "buffers"; the counts are exact.)
 - qwen2, qwen2_moe: q/k/v carry biases while o_proj and the MLP do not, and Qwen2-MoE gates its
   shared expert with a d x 1 linear; the spec format has one bias switch and no shared-expert
   gate, so neither is counted.
@@ -49,9 +49,6 @@ def named(model, *endings):
 def frozen(model):
     return sum(p.numel() for p in model.parameters() if not p.requires_grad)
 
-
-def balancing_bias(model):
-    return sum(b.numel() for n, b in model.named_buffers() if n.endswith("e_score_correction_bias"))
 
 
 def qkv_biases(model):
@@ -103,11 +100,11 @@ CASES = {
     "deepseek_v3": (lambda: T.DeepseekV3Config(**DECODER | dict(num_key_value_heads=6), **MLA,
                                                q_lora_rank=24, n_shared_experts=1, n_group=2,
                                                topk_group=1, first_k_dense_replace=1),
-                    "AutoModelForCausalLM", lambda m: -balancing_bias(m), "e_score_correction_bias"),
+                    "AutoModelForCausalLM", None, None),
     "deepseek_v3-full-rank-q": (lambda: T.DeepseekV3Config(
         **DECODER | dict(num_key_value_heads=6), **MLA, q_lora_rank=None, n_shared_experts=2,
         n_group=3, topk_group=2, first_k_dense_replace=0),
-        "AutoModelForCausalLM", lambda m: -balancing_bias(m), "e_score_correction_bias"),
+        "AutoModelForCausalLM", None, None),
     "mamba": (lambda: T.MambaConfig(hidden_size=72, num_hidden_layers=3, vocab_size=V, state_size=6,
                                     conv_kernel=3, expand=2, time_step_rank="auto"),
               "AutoModelForCausalLM", None, None),
@@ -205,7 +202,7 @@ def test_per_layer_counts_match_the_transformers_layers(tmp_path, name):
     layers = next(m for m in model.modules() if isinstance(m, torch.nn.ModuleList) and len(m) == n)
     for kind in models_cmd.layer_counts(spec.architecture):
         layer = layers[kind["first"]]
-        theirs = sum(p.numel() for p in layer.parameters()) + balancing_bias(layer)
+        theirs = sum(p.numel() for p in layer.parameters())
         assert kind["params"] == theirs, kind
     assert sum(kind["layers"] for kind in models_cmd.layer_counts(spec.architecture)) == n
 

@@ -56,3 +56,21 @@ def test_every_row_has_stacks_and_a_main_stack_among_them():
         assert row["stacks"], model_id
         assert row["main_stack"] in {s["name"] for s in row["stacks"]}, model_id
         assert isinstance(row["buffers"], list)
+
+
+def test_deepseek_lists_its_router_selection_bias_as_a_buffer_not_a_parameter():
+    """transformers' DeepseekV3Config defaults are DeepSeek-V3's own: 61 layers, the first 3 dense, 256
+    routed experts; its model holds e_score_correction_bias as a buffer, one per MoE layer."""
+    from llmviz.models.params import count_params
+    from llmviz.models.registry import builtin_specs
+
+    config = transformers.DeepseekV3Config()
+    rows = models_json()
+    [buffer] = [b for b in rows["deepseek-v3"]["buffers"] if b["name"] == "router selection bias"]
+    moe_layers = config.num_hidden_layers - config.first_k_dense_replace
+    assert buffer["shape"] == [moe_layers, config.n_routed_experts]
+    spec = next(s for s in builtin_specs() if s.id == "deepseek-v3")
+    without_bias = spec.architecture.moe.__class__(**{**vars(spec.architecture.moe), "router_bias": False})
+    plain = spec.__class__(**{**vars(spec), "architecture": spec.architecture.__class__(
+        **{**vars(spec.architecture), "moe": without_bias})})
+    assert count_params(spec).total == count_params(plain).total  # the bias adds no parameter

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..layout_blocks import Dims, linear, norm_part
-from ..layout_parts import (ATTACHED_GAP, KIND_ACTIVATION, KIND_BIAS, KIND_EXPERT, KIND_SCORES,
+from ..layout_parts import (ATTACHED_GAP, KIND_ACTIVATION, KIND_BIAS, KIND_BUFFER, KIND_EXPERT, KIND_SCORES,
                             KIND_WEIGHT, block, gap_for, grid_columns, grid_offsets, grouped, hstack,
                             ring_offsets, tile, title_room, titled, vstack)
 
@@ -31,9 +31,9 @@ def moe_band(d: Dims, circular: bool) -> tuple[Part, str]:
     n = moe.n_experts
     norm = norm_part("ln2", d, "LayerNorm" if arch.norm == "layernorm" else "RMSNorm")
     router = linear("moe.router.weight", (n, c), "W_router", "moe.router", (tok, n),
-                    "router logits", "moe.router.bias" if moe.router_bias else None, "bias",
+                    "router logits", "moe.router.bias" if moe.router_bias else None, "selection bias (buffer)",
                     after=(block("moe.gates", KIND_SCORES, (tok, n), f"gates, top-{moe.top_k}"),),
-                    out_kind=KIND_SCORES)
+                    out_kind=KIND_SCORES, bias_kind=KIND_BUFFER)
     experts = _expert_bank(d, n, moe.expert_d_ff, "moe.expert", "expert", circular)
     title = f"{n} experts, top-{moe.top_k}"
     parts = [norm, router, grouped(titled(experts, title, frac=0.05), "moe.experts", title)]
