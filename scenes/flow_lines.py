@@ -558,6 +558,23 @@ def flow_lines(layout: Layout, graph: FlowGraph | None = None) -> FlowLines:
                       float(graph.depth[dst]))
             points, _, w, chain = router.route_edge(e, set())
             sink.add(points, e.kind, w, e.start, e.end, e.pairs, cut_at_groups(tree, points, chain))
+    # Across stacks (the encoder's output into each decoder layer's cross-attention, the projector's
+    # tokens into the decoder): one line per layer and source, into the first block it feeds there.
+    links = getattr(layout, "links", {})
+    for unit in graph.units:
+        ext = graph.templates[unit.key].ext
+        first: dict[str, int] = {}
+        for name, i in ext:
+            first.setdefault(name, int(unit.rows[i]))
+        for name, dst in first.items():
+            try:
+                src = layout.index(links[name])
+            except KeyError:
+                continue
+            e = _Edge(("b", src), ("b", dst), KIND_BRANCH, [(src, dst)], float(graph.depth[src]),
+                      float(graph.depth[dst]))
+            points, _, w, chain = router.route_edge(e, set())
+            sink.add(points, e.kind, w, e.start, e.end, e.pairs, cut_at_groups(tree, points, chain))
     chunks.append(_merge(sink.freeze()))
     # One set of arrays: each chunk's path and segment indices shifted past the chunks before it.
     paths = np.cumsum([0] + [len(c["kind"]) for c in chunks])

@@ -367,3 +367,19 @@ def test_lines_fade_with_the_blocks_they_join():
     engine.frame(0.0)
     engine.frame(0.0)
     assert not (scene.world["renderable"]["flags"][scene.line_slots] & FLAG_DIMMED).any()
+
+
+def test_lines_cross_stacks_from_the_encoder_output_into_every_decoder_layer():
+    """Whisper: each decoder layer's cross-attention is joined by a line to the audio encoder's output
+    (the block the layout names as the decoder's memory), not only by the flow graph's edges."""
+    from llmviz.models.registry import builtin_specs
+    from llmviz.scenes.flow_lines import flow_lines
+    from llmviz.scenes.layout import layout_model
+
+    spec = next(s for s in builtin_specs() if s.id == "whisper-base")
+    layout = layout_model(spec)
+    memory = layout.index(layout.links["memory"])
+    lines = flow_lines(layout)
+    into = {layout.ids[int(d)] for s, d in zip(lines.pair_src, lines.pair_dst) if int(s) == memory}
+    for layer in range(spec.architecture.n_layers):
+        assert any(t.startswith(f"blocks.{layer}.cross_attn.") for t in into), (layer, sorted(into))
