@@ -72,6 +72,10 @@ CASES = {
     "camera-double-dot": ["render", "--scene", "stress:10", "--out", "OUT", "--camera", "1..2,0,0:0,0,0"],
     "camera-overflow": ["render", "--scene", "stress:10", "--out", "OUT", "--camera", "1e400,0,0:0,0,0"],
     "step-without-chapter": ["render", "--scene", "stress:10", "--out", "OUT", "--step", "2"],
+    "report-not-json": ["render", "--scene", "stress:10", "--out", "OUT", "--report", "r.txt"],
+    "report-missing-folder": ["render", "--scene", "stress:10", "--out", "OUT", "--report", "/nonexistent/r.json"],
+    "report-proc": ["render", "--scene", "stress:10", "--out", "OUT", "--report", "/proc/r.json"],
+    "report-without-ui": ["render", "--scene", "stress:10", "--out", "OUT", "--report", "r.json", "--no-ui"],
     # generate
     "temperature-tiny": ["generate", "--input", "CBABBC", "--temperature", "1e-300"],
     "seed-2-64": ["generate", "--input", "CBABBC", "--seed", str(2**64)],

@@ -137,7 +137,7 @@ def run(args) -> int:
     if args.report is not None:
         if args.no_ui:
             raise CliError("llmviz: --report describes the whole frame, UI included: drop --no-ui")
-        report = check_output_path(args.report, suffixes=(".json",), reserve=1 << 20)
+        report = check_output_path(args.report, "--report", suffixes=(".json",), reserve=1 << 20)
     try:
         parse_scene(args.scene)
     except SceneError as err:
