@@ -269,7 +269,7 @@ def _open_chapter(ex, number: int, step: int) -> None:
     mode.toggle(0, 0)
     player = mode.player
     if player is None:
-        raise CliError(f"llmviz: {ex.notice or 'the chapters could not open'}")
+        raise CliError(f"llmviz: --chapter {number}: {ex.session.name}: {ex.notice or 'the chapters could not open'}")
     runner = player.runner
     try:
         index = runner.chapter_index(number)
