@@ -559,6 +559,8 @@ def _llava(cfg: _Config, family: Family) -> dict:
                 "dims": [tower["d_model"] * n_features, arch["d_model"], arch["d_model"]],
                 "activation": _activation(cfg, v["projector_act"], gated=False),
                 "bias": v["projector_bias"]}]}
+    if isinstance(layers, int):
+        tower["feature_layer"] = layers
     cfg.notes.append(f"image features are taken from vision layer(s) {layers}; transformers builds "
                      "(and counts) the whole tower")
     if v["tied"] or arch["unembedding"] == "tied":          # either setting ties the head

@@ -223,6 +223,9 @@ class EncoderComponent(Stack):
     name: str
     role: Role
     causal: bool = False
+    # Which layer's output the model reads (transformers' hidden_states index: -1 the last layer's,
+    # -2 the one before it, as LLaVA does); None: the tower's own output, after its final norm.
+    feature_layer: int | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -640,6 +643,10 @@ class _Checker:
             self.fail(f"{path}.name", "must not be empty")
         if isinstance(component, EncoderComponent):
             self.check_stack(component, path, component.layer_mixers())
+            f = component.feature_layer
+            if f is not None and not -component.n_layers <= f <= -1:
+                self.fail(f"{path}.feature_layer", f"must be from -{component.n_layers} (the first layer's "
+                                                   f"output) to -1 (the last layer's), not {f}")
         elif isinstance(component, ProjectorComponent):
             if len(component.dims) < 2:
                 self.fail(f"{path}.dims", "needs at least an input and an output width")

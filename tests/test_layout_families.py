@@ -317,3 +317,32 @@ def test_vit_b_16_matches_transformers():
                                     intermediate_size=3072, image_size=224, patch_size=16, num_labels=1000)
     model = _meta(transformers.ViTForImageClassification, config)
     _compare(layout_model(spec), model, {}, _stack_archs(spec))
+
+
+def test_llava_projector_reads_the_vision_layer_transformers_names():
+    """LlavaConfig's vision_feature_layer (-2: the output of the layer before the last, hidden_states[-2])
+    is the block the projector's input is linked to, not the tower's final norm."""
+    import transformers
+
+    from llmviz.models.registry import builtin_specs
+    from llmviz.scenes.layout import layout_model
+
+    spec = next(s for s in builtin_specs() if s.id == "llava-1.5-7b")
+    tower = next(c for c in spec.architecture.components if getattr(c, "role", "") == "vision-encoder")
+    feature_layer = transformers.LlavaConfig().vision_feature_layer
+    layout = layout_model(spec)
+    assert layout.links["projector_in"] == f"vision.blocks.{tower.n_layers + feature_layer}.resid2"
+    layout.index(layout.links["projector_in"])  # a block the layout draws
+
+
+def test_a_feature_layer_outside_the_tower_is_a_clear_error():
+    import json
+
+    from importlib import resources
+
+    from llmviz.models.spec import SpecError, parse_spec
+
+    data = json.loads(resources.files("llmviz.models.specs").joinpath("llava-1.5-7b.json").read_text())
+    data["architecture"]["components"][0]["feature_layer"] = -30
+    with pytest.raises(SpecError, match="feature_layer"):
+        parse_spec(data, "llava.json")

@@ -87,6 +87,8 @@ def lay_out(spec: ModelSpec, n_tokens: int) -> FamilyLayout:
             stack, ed = audio_encoder(spec, comp, tower_output)
             kind = "audio"
         out, n = _handed_on(ed)
+        if comp.feature_layer is not None:  # an earlier layer's output, before the final norm (LLaVA's -2)
+            out = f"blocks.{comp.n_layers + comp.feature_layer}.resid2"
         stacks.append(stack)
         links[kind] = stack.prefix + out
         prefixes.append((kind, n))
