@@ -202,9 +202,11 @@ def _import(path: str, add: bool, as_json: bool, model_id: str | None) -> int:
 def _add_imported(imported) -> Path:
     """The imported spec written as <id>.json through `add_user_spec`: the same validation, id
     rules (a user spec of the same id is replaced, a built-in id refused) and atomic write."""
+    from llmviz.common.atomic import write_atomic
+
     with tempfile.TemporaryDirectory(prefix="llmviz-import-") as folder:
         staged = Path(folder) / f"{imported.spec.id}.json"
-        staged.write_text(json.dumps(imported.data, indent=2) + "\n", encoding="utf-8")
+        write_atomic(staged, json.dumps(imported.data, indent=2) + "\n")  # the one write path, even for a staging file
         _, target = add_user_spec(staged)
     return target
 
