@@ -13,6 +13,7 @@ from llmviz.scenes.flow_graph import is_node
 from llmviz.scenes.flow_lines import KIND_COLORS, KIND_STREAM, LINE_DEPTH, flow_lines
 from llmviz.scenes.layout import KIND_RESIDUAL, layout_model
 from llmviz.scenes.model_scene import build_model_scene
+from gl_support import headless_or_skip
 
 REGISTRY = load_registry()
 _LAYER = re.compile(r"blocks\.(\d+)\.")
@@ -225,13 +226,7 @@ def test_a_closed_layer_draws_none_of_its_lines():
 
 @pytest.fixture(scope="module")
 def renderer():
-    headless = pytest.importorskip("llmviz.engine.render.headless")
-    try:
-        r = headless.headless_renderer((640, 480))
-    except Exception as exc:  # only when no EGL/OpenGL at all
-        pytest.skip(f"no headless OpenGL context: {exc}")
-    yield r
-    r.release()
+    yield from headless_or_skip((640, 480))
 
 
 def test_a_render_shows_the_line_between_two_blocks(renderer, nano):
@@ -261,24 +256,30 @@ class _NoRenderer:
         pass
 
 
-def test_pulses_run_in_order_along_the_lines_and_only_on_drawn_lines():
-    spec = REGISTRY.get("nano-gpt")
-    scene = build_model_scene(spec, None, with_data=False)
-    layout = scene.layout
-    scene.regions[:, 2:] = 1  # pretend every block has data, so write_values reaches the pulses
-    eye, target = layout.presets["overview"]
+def overview_engine(model: str, with_regions: bool = False):
+    """A model's scene (no renderer) with an engine whose camera sits at its overview preset, attached."""
+    scene = build_model_scene(REGISTRY.get(model), None, with_data=False)
+    if with_regions:
+        scene.regions[:, 2:] = 1  # pretend every block has data, so write_values reaches the pulses
+    eye, target = scene.layout.presets["overview"]
     camera = Camera(position=np.asarray(eye, np.float64), viewport=(640, 360))
     camera.look_at(target)
     camera.far = 1e6
     engine = Engine(scene.world, camera)
     scene.attach(engine)
+    return scene, engine, camera
+
+
+def test_pulses_run_in_order_along_the_lines_and_only_on_drawn_lines():
+    scene, engine, camera = overview_engine("nano-gpt", with_regions=True)
+    layout = scene.layout
     assert "instancing/flow_pulses" in engine.schedule.order()
     engine.frame(0.0)
     arrays = {tensor_id: np.zeros((1, 1), np.float32) for tensor_id in layout.ids}
     scene.write_values(_NoRenderer(), arrays)  # a whole trace arrived
     pulses = scene.pulses
     flow = scene.flow
-    n_layers = spec.architecture.n_layers
+    n_layers = REGISTRY.get("nano-gpt").architecture.n_layers
 
     def stage(row):  # where a block sits in the model: -1 before the layers, then each layer, then after
         m = _LAYER.match(layout.ids[row])
@@ -317,15 +318,8 @@ def test_pulses_run_in_order_along_the_lines_and_only_on_drawn_lines():
 
 
 def test_pulses_skip_lines_a_closed_group_hides():
-    spec = REGISTRY.get("gpt-2-medium")
-    scene = build_model_scene(spec, None, with_data=False)
+    scene, engine, camera = overview_engine("gpt-2-medium")
     layout, flow = scene.layout, scene.flow
-    eye, target = layout.presets["overview"]
-    camera = Camera(position=np.asarray(eye, np.float64), viewport=(640, 360))
-    camera.look_at(target)
-    camera.far = 1e6
-    engine = Engine(scene.world, camera)
-    scene.attach(engine)
     engine.frame(0.0)
     scene.pulses.trigger(np.arange(len(layout.ids)))
     engine.frame(2.0)

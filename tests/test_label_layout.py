@@ -9,6 +9,7 @@ from llmviz.engine.ecs.world import World
 from llmviz.engine.render.text import build_glyph_atlas
 from llmviz.engine.systems.label_layout import LEGIBLE_PX, greedy_keep
 from llmviz.engine.systems.labels import LabelSelector
+from gl_support import headless_or_skip
 
 SIZE = (480, 320)
 
@@ -107,13 +108,7 @@ def test_a_label_smaller_than_legible_is_drawn_legible(atlas):
 
 @pytest.fixture(scope="module")
 def renderer(atlas):
-    headless = pytest.importorskip("llmviz.engine.render.headless")
-    try:
-        r = headless.headless_renderer(SIZE, glyph_atlas=atlas)
-    except Exception as exc:  # only when no EGL/OpenGL at all
-        pytest.skip(f"no headless OpenGL context: {exc}")
-    yield r
-    r.release()
+    yield from headless_or_skip(SIZE, glyph_atlas=atlas)
 
 
 @pytest.mark.parametrize("tilted", [False, True])

@@ -10,6 +10,7 @@ from llmviz.engine.render import (INSTANCE_DIMMED, INSTANCE_FLOATS, INSTANCE_HIG
 from llmviz.engine.render import colormaps
 from llmviz.engine.render.gl import shader_source
 from llmviz.engine.render.meshes import MESH_FAMILIES
+from gl_support import headless_or_skip
 
 SIZE = (320, 240)
 BACKGROUND = (0.1, 0.1, 0.1, 1.0)
@@ -17,13 +18,7 @@ BACKGROUND = (0.1, 0.1, 0.1, 1.0)
 
 @pytest.fixture(scope="module")
 def renderer():
-    headless = pytest.importorskip("llmviz.engine.render.headless")
-    try:
-        r = headless.headless_renderer(SIZE)
-    except Exception as exc:  # only when no EGL/OpenGL at all
-        pytest.skip(f"no headless OpenGL context: {exc}")
-    yield r
-    r.release()
+    yield from headless_or_skip(SIZE)
 
 
 def front_camera(z=5.0):

@@ -8,6 +8,7 @@ from llmviz.engine.ecs.world import World
 from llmviz.engine.render import GLYPH_FLOATS
 from llmviz.engine.render.text import build_glyph_atlas
 from llmviz.engine.systems.labels import LabelSelector
+from gl_support import headless_or_skip
 
 SIZE = (320, 240)
 BACKGROUND = (0.0, 0.0, 0.0, 1.0)
@@ -20,13 +21,7 @@ def atlas():
 
 @pytest.fixture(scope="module")
 def renderer(atlas):
-    headless = pytest.importorskip("llmviz.engine.render.headless")
-    try:
-        r = headless.headless_renderer(SIZE, glyph_atlas=atlas)
-    except Exception as exc:  # only when no EGL/OpenGL at all
-        pytest.skip(f"no headless OpenGL context: {exc}")
-    yield r
-    r.release()
+    yield from headless_or_skip(SIZE, glyph_atlas=atlas)
 
 
 def reference_glyphs(world, visible, camera, atlas, drawn=None):
