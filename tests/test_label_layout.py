@@ -200,3 +200,20 @@ def test_block_boxes_are_the_bounds_of_their_near_face_corners():
         corners = camera.project([[cx + sx * hx, cy + sy * hy, z] for sx in (-1, 1) for sy in (-1, 1)])
         want = [corners[:, 0].min(), corners[:, 1].min(), corners[:, 0].max(), corners[:, 1].max()]
         np.testing.assert_allclose(box, want, atol=1e-6)
+
+
+def test_the_occupancy_grid_never_misses_a_block_a_box_overlaps():
+    """With thousands of obstacles the layout tests boxes on a grid: whatever the pairwise test finds
+    covered, the grid finds covered too (it may be stricter by a grid cell, never looser)."""
+    from llmviz.engine.systems.label_layout import Occupancy, overlapping
+
+    rng = np.random.default_rng(4)
+    size = (640, 360)
+    xy = rng.uniform(0, 600, (2000, 2)) * [1, 0.55]
+    obstacles = np.c_[xy, xy + rng.uniform(8, 40, (2000, 2))]
+    xy = rng.uniform(0, 620, (500, 2)) * [1, 0.55]
+    boxes = np.c_[xy, xy + rng.uniform(5, 60, (500, 2))]
+    pairwise = overlapping(boxes, obstacles + np.array([1.0, 1.0, -1.0, -1.0])).any(axis=1)
+    grid = Occupancy(obstacles, size).any_covered(boxes)
+    assert pairwise.any() and (~pairwise).any()
+    assert not (pairwise & ~grid).any()

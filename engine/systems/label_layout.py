@@ -192,7 +192,7 @@ class Occupancy:
         diff = np.zeros((self.gh + 1, self.gw + 1), np.int32)
         if len(boxes):
             # Shrunk by a pixel: touching a block's edge is not covering it.
-            c = self._cells(boxes + np.array([1.0, 1.0, -1.0, -1.0]), inward=False)
+            c = self._cells(boxes + np.array([1.0, 1.0, -1.0, -1.0]))
             ok = (c[:, 2] > c[:, 0]) & (c[:, 3] > c[:, 1])
             x0, y0, x1, y1 = c[ok].T
             np.add.at(diff, (y0, x0), 1)
@@ -203,10 +203,9 @@ class Occupancy:
         self.table = np.zeros((self.gh + 1, self.gw + 1), np.int32)
         self.table[1:, 1:] = covered.cumsum(0).cumsum(1)
 
-    def _cells(self, boxes: np.ndarray, inward: bool) -> np.ndarray:
-        lo = np.ceil(boxes[:, :2] / GRID_PX) if inward else np.floor(boxes[:, :2] / GRID_PX)
-        hi = np.floor(boxes[:, 2:] / GRID_PX) if inward else np.ceil(boxes[:, 2:] / GRID_PX)
-        cells = np.c_[lo, hi]
+    def _cells(self, boxes: np.ndarray) -> np.ndarray:
+        """The grid cells each box touches (snapped outwards), clipped to the grid."""
+        cells = np.c_[np.floor(boxes[:, :2] / GRID_PX), np.ceil(boxes[:, 2:] / GRID_PX)]
         cells[:, [0, 2]] = np.clip(cells[:, [0, 2]], 0, self.gw)
         cells[:, [1, 3]] = np.clip(cells[:, [1, 3]], 0, self.gh)
         return cells.astype(np.int64)
@@ -215,7 +214,7 @@ class Occupancy:
         """Whether each box touches a covered cell."""
         if not len(boxes):
             return np.zeros(0, bool)
-        x0, y0, x1, y1 = self._cells(boxes, inward=False).T
+        x0, y0, x1, y1 = self._cells(boxes).T
         t = self.table
         return (t[y1, x1] - t[y0, x1] - t[y1, x0] + t[y0, x0]) > 0
 
