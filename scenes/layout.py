@@ -105,6 +105,8 @@ class Layout:
     links: dict[str, str] = field(default_factory=dict)
     # Each stack's id prefix and title ("": "Whisper base", "audio.": "Audio encoder").
     stacks: dict[str, str] = field(default_factory=dict)
+    # The main stack's prefix-LM positions, which attend to each other both ways (0: causal).
+    mask_prefix: int = 0
     # Id -> row lookups, built on first use (a 120k-entry dict is not free, and not always needed).
     _index: dict[str, int] | None = field(default=None, init=False, repr=False)
     _group_index: dict[str, int] | None = field(default=None, init=False, repr=False)
@@ -117,6 +119,12 @@ class Layout:
         if self._index is None:
             self._index = {tensor_id: i for i, tensor_id in enumerate(self.ids)}
         return self._index[tensor_id]
+
+    def masked_scores(self) -> list[tuple[int, int]]:
+        """(row, prefix) of every masked-scores block: the prefix-LM positions of its stack (0: causal)."""
+        others = [p for p in self.stacks if p]
+        return [(i, 0 if any(ident.startswith(p) for p in others) else self.mask_prefix)
+                for i, ident in enumerate(self.ids) if ident.endswith(".scores_masked")]
 
     def group_index(self, group_id: str) -> int:
         if self._group_index is None:
@@ -306,4 +314,5 @@ def _finish(spec: ModelSpec, family: FamilyLayout, whole: Part) -> Layout:
                   text=whole.text, text_position=text_position,
                   text_height=whole.theight.astype(np.float32),
                   text_group=whole.tgroup.astype(np.int64), presets=presets, columns=columns,
-                  links=dict(family.links), stacks={s.prefix: s.title for s in family.stacks})
+                  links=dict(family.links), stacks={s.prefix: s.title for s in family.stacks},
+                  mask_prefix=family.bidirectional)

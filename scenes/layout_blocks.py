@@ -35,6 +35,7 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
+from llmviz.models.attention_mask import mask_caption
 from llmviz.models.spec import (GATED_ACTIVATIONS, Architecture, EncoderComponent,
                                 ParameterComponent, ProjectorComponent, Stack)
 
@@ -56,11 +57,15 @@ class Dims:
     tok: Axis                  # the token axis, labelled "t"
     vocab: int | None          # embedding rows, padded like the checkpoint
     memory: int                # positions cross-attention reads (the encoder's output length)
-    mask: str = "causal mask"  # the masked scores' caption (a prefix-LM says which part is causal)
+    bidirectional: int = 0     # a prefix-LM's first positions, which attend to each other both ways
 
     @property
     def c(self) -> int:
         return self.arch.d_model
+
+    @property
+    def mask(self) -> str:
+        return mask_caption(self.tok.n, self.bidirectional)
 
 
 def as_architecture(stack: Stack) -> Architecture:

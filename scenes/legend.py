@@ -30,8 +30,8 @@ TITLE = "cell colours"
 MASKED_TEXT = "−∞ masked"
 EMPTY_TEXT = "empty"
 # shaders/box.glsl draws a −∞ cell as diagonal stripes of these two colours (the causal mask's "removed").
-MASKED_DARK_RGB = (0.09, 0.09, 0.11)
-MASKED_LIGHT_RGB = (0.20, 0.20, 0.24)
+MASKED_DARK_RGB = (0.05, 0.05, 0.07)
+MASKED_LIGHT_RGB = (0.27, 0.27, 0.32)
 MAP_NAMES = {index: name for name, index in colormaps.NAMES.items()}
 BAR_WIDTH = 180.0
 BAR_HEIGHT = 12.0
@@ -131,7 +131,7 @@ class CellContents:
     and whether its colour range is fixed by meaning rather than by its values.
 
     A freshly built scene's data regions are all NaN (build_model_scene fills them), so every data
-    block starts empty and without values. ``version`` is bumped by every upload.
+    block starts empty and without values; a masked-scores block also holds its mask's −∞ from the start. ``version`` is bumped by every upload.
     """
 
     def __init__(self, scene):
@@ -143,6 +143,7 @@ class CellContents:
         self.fixed = np.zeros(size, bool)
         with_data = scene.regions[:, 2] > 0
         self.empty[slots[with_data]] = True
+        self.masked[slots[scene.masked_rows]] = True  # painted with their mask at build
         rows = np.flatnonzero(with_data)
         self.fixed[slots[rows]] = [fixed_range(scene.layout.ids[i]) for i in rows.tolist()]  # once, at build
         # Region origin -> block slot: an upload names its region by the texel it starts at.
@@ -207,6 +208,15 @@ def watch_cells(scene) -> CellContents:
 
 
 # ---------------------------------------------------------------- the entries
+
+def scene_cells(built) -> CellContents | None:
+    """What a built scene's data blocks hold: its live model's record, or for a structure-only model
+    the blocks as built (empty, masks painted); None for scenes without model blocks."""
+    cells = getattr(built.live, "cells", None)
+    if cells is None and built.model is not None:
+        cells = watch_cells(built.model)
+    return cells
+
 
 def cells_in_view(world, visible) -> np.ndarray:
     """Slots (ascending, distinct) of the data blocks whose cells are drawn: visible, with a data region,
@@ -285,10 +295,10 @@ class LegendView:
         self._colors: dict[LegendEntry, list] = {}  # entry -> its bar's packed colours
         self.rect = None  # the window's (x, y, w, h) last drawn, UI pixels
 
-    def update(self, engine, live=None) -> CellLegend:
-        """The legend of what ``engine`` drew last frame; ``live``: the scene's live model (its ``cells``)."""
+    def update(self, engine, cells: CellContents | None = None) -> CellLegend:
+        """The legend of what ``engine`` drew last frame; ``cells``: what the scene's blocks hold
+        (``scene_cells``)."""
         world = engine.world
-        cells = getattr(live, "cells", None)
         slots = cells_in_view(world, engine.visibility.result.drawn)
         datatex = world["datatex"]
         # The columns of the blocks in view are part of the key: a write changes a range without any
@@ -301,10 +311,10 @@ class LegendView:
             self._colors = {e: self._colors[e] for e in self.legend.entries if e in self._colors}
         return self.legend
 
-    def draw(self, engine, live, area_left: float, area_bottom: float):
+    def draw(self, engine, cells: CellContents | None, area_left: float, area_bottom: float):
         """Update and draw (between imgui.new_frame() and imgui.render()); the window's (x, y, w, h) in UI
         pixels, or None when nothing is shown (no data cells in view)."""
-        legend = self.update(engine, live)
+        legend = self.update(engine, cells)
         self.rect = draw_legend(legend, area_left, area_bottom, self._colors)
         return self.rect
 

@@ -18,6 +18,7 @@ import numpy as np
 from llmviz.engine.ecs.world import World
 from llmviz.engine.render.backend import MATERIAL_TRANSLUCENT
 from llmviz.engine.render.colormaps import COLORMAP_DIVERGING, COLORMAP_VIRIDIS
+from llmviz.models.attention_mask import masked_scores_template
 from llmviz.models.spec import ModelSpec
 from llmviz.engine.systems.label_layout import CAPTION
 from llmviz.scenes.flow_dim import FlowDimming
@@ -100,6 +101,8 @@ class ModelScene:
     flow: FlowLines | None = None  # the residual stream and the connections, as paths and segments
     line_slots: np.ndarray = field(default=None)  # flow segment -> entity slot
     pulses: FlowPulses | None = field(default=None)  # light along the lines when values arrive
+    # Layout rows whose cells show their attention mask from the start (−∞ where a score is removed).
+    masked_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
 
     def __post_init__(self):
         self.row_of_slot = np.full(self.world.size, -1, np.int64)
@@ -236,6 +239,8 @@ def build_model_scene(spec: ModelSpec, renderer=None, *, with_data: bool = True,
     line_slots = world.slots(line_ids)
 
     regions = np.zeros((n_blocks, 4), np.int32)
+    masked = layout.masked_scores()
+    initial: dict[int, np.ndarray] = {}  # layout row -> what its cells hold before values arrive
     if renderer is not None and with_data:
         # One texel per cell whatever the drawn size: a log-compressed block just has narrower cells.
         fits = (layout.rows <= 2048) & (layout.cols <= 2048) & (layout.rows * layout.cols <= 1 << 20)
@@ -244,14 +249,36 @@ def build_model_scene(spec: ModelSpec, renderer=None, *, with_data: bool = True,
             r, c = (int(v) for v in rows_cols[i])
             x, y = renderer.alloc_data(r, c)
             regions[i] = (x, y, c, r)
-        with_region = np.flatnonzero(regions[:, 2] > 0)
+        # Until the first values arrive the data cells read "empty", not zero; a mask's removed cells
+        # already show (they are known before any value is).
+        for row, prefix in masked:
+            if regions[row, 2]:
+                initial[row] = masked_scores_template(int(layout.rows[row]), int(layout.cols[row]), prefix)
+        for i in np.flatnonzero(regions[:, 2] > 0):
+            cells = initial.get(int(i))
+            if cells is None:
+                cells = np.full((int(regions[i, 3]), int(regions[i, 2])), np.nan, np.float32)
+            renderer.write_data(int(regions[i, 0]), int(regions[i, 1]), cells)
+    elif renderer is not None and masked:
+        # A structure-only model shows no values, but its masks are structure: every head of a stack has
+        # the same one, so the heads share one region per distinct mask.
+        shared: dict[tuple[int, int, int], tuple[int, int]] = {}
+        for row, prefix in masked:
+            r, c = int(layout.rows[row]), int(layout.cols[row])
+            if r > 2048 or c > 2048 or r * c > 1 << 20:
+                continue
+            if (r, c, prefix) not in shared:
+                shared[r, c, prefix] = renderer.alloc_data(r, c)
+                initial[row] = masked_scores_template(r, c, prefix)
+                renderer.write_data(*shared[r, c, prefix], initial[row])
+            regions[row] = (*shared[r, c, prefix], c, r)
+    with_region = np.flatnonzero(regions[:, 2] > 0)
+    if len(with_region):
         world.add("datatex", block_ids[with_region], region=regions[with_region],
                   value_range=(-1.0, 1.0), colormap=COLORMAP_DIVERGING)
-        # Until the first values arrive, the data cells read "empty", not zero.
-        for i in with_region:
-            renderer.write_data(int(regions[i, 0]), int(regions[i, 1]),
-                                np.full((int(regions[i, 3]), int(regions[i, 2])), np.nan, np.float32))
-    return ModelScene(spec, layout, world, block_slots, group_slots, regions, flow=flow, line_slots=line_slots)
+    masked_rows = np.array([row for row, _ in masked if regions[row, 2]], np.int64)
+    return ModelScene(spec, layout, world, block_slots, group_slots, regions, flow=flow, line_slots=line_slots,
+                      masked_rows=masked_rows)
 
 
 def group_depth(layout: Layout) -> np.ndarray:

@@ -38,6 +38,7 @@ void main() {
 
 #elif defined FRAGMENT_SHADER
 
+const float MASK_STRIPE_PX = 8.0;  // one dark and one light diagonal stripe
 uniform sampler2D u_atlas;  // R32F data atlas, read with texelFetch: exact cells, no filtering
 uniform sampler2D u_highlight;  // R8 mask beside the atlas: cells marked here are drawn highlighted
 
@@ -71,8 +72,9 @@ void main() {
         float value = texelFetch(u_atlas, ivec2(v_region.xy + 0.5) + index, 0).r;
         if (isinf(value)) {
             // The causal mask's -inf: dark diagonal hatching, so "removed" reads differently from "small".
-            float stripe = step(0.5, fract((cell.x - cell.y) * 2.0));
-            rgb = mix(vec3(0.09, 0.09, 0.11), vec3(0.20, 0.20, 0.24), stripe);
+            // Striped in screen pixels, not cells: a 264 x 264 mask seen whole still shows its hatch.
+            float stripe = step(0.5, fract((gl_FragCoord.x - gl_FragCoord.y) / MASK_STRIPE_PX));
+            rgb = mix(vec3(0.05, 0.05, 0.07), vec3(0.27, 0.27, 0.32), stripe);
         } else {
             rgb = colormap(value, v_range, v_colormap);  // unlit: the map's colour, undistorted
         }

@@ -104,7 +104,7 @@ def test_uploads_update_the_flags_and_the_cached_view(nano):
     scene, renderer = nano
     engine, frame = view(scene, renderer, "embedding")
     legend_view = LegendView()
-    before = legend_view.update(engine, scene.live)
+    before = legend_view.update(engine, scene.live.cells)
     assert not before.masked
     # A chapter writes its animated values through the same method: a −∞ on a block in view is seen.
     tensor_id = "embed.tok"
@@ -113,26 +113,37 @@ def test_uploads_update_the_flags_and_the_cached_view(nano):
     changed[0, 0] = -np.inf
     try:
         scene.model.write_values(renderer, {tensor_id: changed})
-        assert legend_view.update(engine, scene.live).masked
+        assert legend_view.update(engine, scene.live.cells).masked
     finally:
         scene.model.write_values(renderer, {tensor_id: values})
-    assert not legend_view.update(engine, scene.live).masked
+    assert not legend_view.update(engine, scene.live.cells).masked
 
 
-def test_a_structure_only_model_has_no_legend():
+def test_a_structure_only_model_has_no_colour_bar_only_its_masks():
+    """No values, so no colour bar; what a structure-only model does show is its causal masks (the −∞
+    cells, painted at build) beside empty cells, and the legend names exactly those two."""
     headless = pytest.importorskip("llmviz.engine.render.headless")
+    from llmviz.scenes.legend import cells_in_view, scene_cells
     from llmviz.scenes.registry import build_scene
 
     renderer = headless.headless_renderer((640, 360))
     scene = build_scene("gpt-3-175b", renderer)
     try:
-        for preset in ("overview", "first block"):
-            engine = Engine(scene.world, preset_camera(scene.presets[preset], (640, 360), scene.model.layout), renderer)
+        layout = scene.model.layout
+        mask = layout.index("blocks.0.attn.head.0.scores_masked")
+        near = Camera(position=layout.center[mask] + [0.0, 0.0, 4.0 * layout.size[mask, 0]], viewport=(640, 360))
+        near.look_at(layout.center[mask])
+        overview = preset_camera(scene.presets["overview"], (640, 360), layout)
+        for camera, masks_drawn in ((overview, False), (near, True)):
+            engine = Engine(scene.world, camera, renderer)
             frame = engine.frame(0.0)
             assert len(frame.visibility.drawn) > 0
-            legend = legend_entries(scene.world, frame.visibility.drawn)
-            assert not legend and legend.report() == []
-            assert LegendView().update(engine, scene.live) == legend
+            legend = LegendView().update(engine, scene_cells(scene))
+            assert legend.entries == ()
+            masks = scene.model.block_slots[scene.model.masked_rows]
+            in_view = np.intersect1d(cells_in_view(scene.world, frame.visibility.drawn), masks)
+            assert (len(in_view) > 0) == masks_drawn
+            assert legend.report() == ([{"swatch": MASKED_TEXT}, {"swatch": EMPTY_TEXT}] if masks_drawn else [])
     finally:
         scene.close()
         renderer.release()

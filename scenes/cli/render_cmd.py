@@ -226,6 +226,7 @@ def _render_app(args, renderer, size, with_report: bool):
             _open_chapter(ex, args.chapter, args.step or 1)
         else:
             camera = parse_camera(args.camera, session.scene, size)
+            session.frame_start = None  # the view asked for, not the start view framed on the first frame
             session.rig.transition = None
             session.rig.camera.position = np.asarray(camera.position, np.float64).copy()
             session.rig.camera.orientation = np.asarray(camera.orientation, np.float64).copy()

@@ -37,6 +37,7 @@ from llmviz.scenes import panels
 from llmviz.scenes.bookmarks import load_bookmarks
 from llmviz.scenes.explorer.loader import SceneLoader, prepare_scene
 from llmviz.scenes.explorer.ui_cover import covered_rects, in_view_pixels
+from llmviz.scenes.legend import LegendView, scene_cells
 from llmviz.scenes.explorer.modes import (ChapterMode, ExploreMode, FocusMode, LiveMode, MoeMode,
                                           shared_expert_slots)
 
@@ -136,8 +137,6 @@ class SceneSession:
         self.params = panels.params_line(spec) if spec is not None else ""
         self.status = self.scene.status or "engine stress scene: no model, no values"
         self.rumour = rumour_line(spec) if spec is not None else ""
-        from llmviz.scenes.legend import LegendView
-
         self.legend = LegendView()  # what the colours of the data cells in view mean
         # The preset to re-frame once the panels are known (first UI frame), unless the camera moved first.
         start = getattr(self.scene, "start_preset", None)
@@ -622,7 +621,7 @@ class Explorer:
         legend_left = area.left - 10.0
         if session.chapters is None and session.focus_mode is not None and session.focus_mode.tree_on:
             legend_left += panels.TOC_WIDTH + 20.0  # beside the component tree, not under it
-        session.legend.draw(session.engine, session.scene.live, legend_left, area.top + area.height)
+        session.legend.draw(session.engine, scene_cells(session.scene), legend_left, area.top + area.height)
         self.legend_report = session.legend.report()
         panels.hint_bar(self._hints(), w, h)
         session.explore.tooltip()

@@ -30,6 +30,7 @@ class FamilyLayout:
     stacks: list[StackPart]                  # left to right
     n_tokens: int                            # the main stack's token axis
     links: dict[str, str] = field(default_factory=dict)   # "memory": "audio.ln_f.out", ...
+    bidirectional: int = 0                   # the main stack's prefix-LM positions (models/attention_mask.py)
 
 
 FamilyFn = Callable[[ModelSpec, int], FamilyLayout]

@@ -102,10 +102,9 @@ def lay_out(spec: ModelSpec, n_tokens: int) -> FamilyLayout:
     d = make_dims(arch, n_prefix + n_tokens)
     if arch.prefix_lm:
         prompt = max(1, n_tokens // 2)
-        d = dataclasses.replace(d, mask=f"prefix-LM mask: first {n_prefix + prompt} both ways, "
-                                        f"last {n_tokens - prompt} causal")
+        d = dataclasses.replace(d, bidirectional=n_prefix + prompt)
     part, columns = stack_part(d, prefix_stem(d, n_tokens, prefixes), output_section(d),
                                spacing=spec.visual.layer_spacing,
                                circular=spec.visual.expert_layout == "circular")
     stacks.append(StackPart("", "Text decoder", part, columns, main=True))
-    return FamilyLayout(stacks, d.tok.n, links)
+    return FamilyLayout(stacks, d.tok.n, links, bidirectional=d.bidirectional)
