@@ -6,8 +6,10 @@ every non-trainable buffer (Whisper's sinusoidal encoder positions), which are n
 """
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass
 
+from llmviz.models.inventory import BUFFER, model_tensors
 from llmviz.models.spec import Architecture, EncoderComponent, ModelSpec, ProjectorComponent, Stack
 
 
@@ -63,18 +65,32 @@ def main_stack(spec: ModelSpec) -> StackInfo:
     return max(stacks, key=lambda s: (s.layers * s.width * s.width, s is stacks[0]))
 
 
+# What each kind of buffer is, by its id inside its stack (models/inventory.py declares them).
+_BUFFER_KINDS = {"embed.pos": ("positions", "sinusoidal position table"),
+                 "moe.router.bias": ("router selection bias", "per-expert bias of the top-k choice")}
+_LAYER = re.compile(r"^blocks\.\d+\.")
+
+
 def model_buffers(spec: ModelSpec) -> list[dict]:
-    """Non-trainable tensors the model holds beside its parameters: fixed sinusoidal position tables,
-    and DeepSeek-V3's router selection bias (moved by its load-balancing rule, not by gradients)."""
-    out = []
-    for s in model_stacks(spec):
-        if s.stack is not None and s.stack.pos_encoding == "sinusoidal" and s.tokens:
-            out.append({"name": f"{s.name} positions", "stack": s.name, "shape": [s.tokens, s.width],
-                        "kind": "sinusoidal position table", "values": s.tokens * s.width})
-    arch = spec.architecture
-    if arch.moe is not None and arch.moe.router_bias:
-        layers = len(arch.moe_layer_indices())
-        out.append({"name": "router selection bias", "stack": model_stacks(spec)[0].name,
-                    "shape": [layers, arch.moe.n_experts], "kind": "per-expert bias of the top-k choice",
-                    "values": layers * arch.moe.n_experts})
-    return out
+    """Non-trainable tensors the model holds beside its parameters, from its inventory: fixed sinusoidal
+    position tables, and DeepSeek-V3's router selection bias (moved by its load-balancing rule, not by
+    gradients). A buffer every layer holds is listed once, with the layers as its first axis."""
+    stacks = model_stacks(spec)
+    by_prefix = {f"{s.name}.": s.name for s in stacks[1:]}  # a component's stack is named after it
+    out: dict[tuple[str, str], dict] = {}
+    for t in model_tensors(spec, keep=lambda t: t.kind == BUFFER):
+        prefix = next((p for p in by_prefix if t.id.startswith(p)), "")
+        stack = by_prefix.get(prefix, stacks[0].name)
+        inner = t.id[len(prefix):]
+        per_layer = _LAYER.match(inner) is not None
+        inner = _LAYER.sub("", inner)
+        name, kind = _BUFFER_KINDS.get(inner, (inner, "buffer"))
+        name = f"{stack} {name}" if name == "positions" else name
+        entry = out.get((stack, inner))
+        if entry is None:
+            out[stack, inner] = {"name": name, "stack": stack, "shape": ([1] if per_layer else []) + list(t.shape),
+                                 "kind": kind, "values": t.count}
+        else:
+            entry["shape"][0] += 1
+            entry["values"] += t.count
+    return list(out.values())

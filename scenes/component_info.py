@@ -25,8 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from llmviz.models.params import (component_params, count_params, expert_params, human,
-                                  linear_params, mtp_module_params, norm_params)
+from llmviz.models.inventory import COMPONENT, folded, model_tensors
+from llmviz.models.params import count_params, expert_params, human, mtp_module_params
 from llmviz.models.spec import (GATED_ACTIVATIONS, Architecture, EncoderComponent, ModelSpec,
                                 ParameterComponent, ProjectorComponent)
 from llmviz.scenes.component_roles import (BLOCK_ROLES, COMPONENT_ROLES, GROUP_ROLES, KIND_ROLES,
@@ -222,28 +222,9 @@ class Undrawn:
 
 
 def undrawn(arch: Architecture) -> list[Undrawn]:
-    """The learned tensors of `arch` that the layout draws no block for, layer by layer (the stems of
-    image and audio stacks, their biases and [CLS] token included, are drawn whole)."""
-    out: list[Undrawn] = []
-    d = arch.d_model
-    for i, mixer in enumerate(arch.layer_mixers()):
-        if mixer == "attention" and arch.mla is not None:
-            if arch.mla.q_lora_rank is not None:
-                out.append(Undrawn(f"blocks.{i}.attn", "attention", "q_norm γ (of the query latent)",
-                                   norm_params(arch, arch.mla.q_lora_rank)))
-            out.append(Undrawn(f"blocks.{i}.attn", "attention", "kv_norm γ (of the KV latent)",
-                               norm_params(arch, arch.mla.kv_lora_rank)))
-        elif mixer == "attention" and arch.qk_norm:
-            for scope, category in (("attn", "attention"),) + ((("cross_attn", "cross_attention"),)
-                                                               if arch.cross_attention else ()):
-                out.append(Undrawn(f"blocks.{i}.{scope}", category, "q_norm and k_norm γ (per-head QK norms)",
-                                   2 * norm_params(arch, arch.head_width)))
-        elif mixer == "mamba" and arch.ssm.inner_norms:
-            out.append(Undrawn(f"blocks.{i}.mamba", "ssm", "RMSNorm γ of Δ, B and C",
-                               arch.ssm.dt_rank + 2 * arch.ssm.d_state))
-        elif mixer == "rwkv6":
-            out.append(Undrawn(f"blocks.{i}.time_mix", "time_mix", "GroupNorm shift β (ln_x.bias)", d))
-    return out
+    """The learned tensors of `arch` that the layout draws no block for (models/inventory.py declares
+    them), each with the scope it is folded into."""
+    return [Undrawn(t.id.rsplit(".", 1)[0], t.group, t.what, t.count) for t in folded(arch)]
 
 
 def block_params(layout, arch: Architecture) -> np.ndarray:
@@ -253,18 +234,11 @@ def block_params(layout, arch: Architecture) -> np.ndarray:
     out = np.where(np.isin(kind, _LEARNED), rows * cols, 0).astype(np.int64)
     experts = kind == KIND_EXPERT
     out[experts] = expert_params(arch, rows[experts])        # an expert block is (its d_ff) × d_model
-    components = {f"components.{c.name}": c for c in arch.components}
-    for row in np.flatnonzero(kind == KIND_COMPONENT):
-        component = components.get(layout.ids[row])
-        out[row] = component_params(component) if component is not None else 0  # mtp.k: reported apart
-    if arch.unembedding == "tied":
+    # Outside the layers, what a block holds is not its cells: a component stands for a whole stack, a
+    # tied W_U's numbers are W_E's, a ViT's classifier and the MTP modules are reported apart.
+    for t in model_tensors(arch, keep=lambda t: t.kind == COMPONENT or not t.counted, layers=False):
         try:
-            out[layout.index("lm_head.weight")] = 0                           # W_E holds these numbers
-        except KeyError:
-            pass
-    for tensor_id in APART:          # drawn, but not in the model's count (params.py leaves them out)
-        try:
-            out[layout.index(tensor_id)] = 0
+            out[layout.index(t.id)] = t.params
         except KeyError:
             pass
     return out

@@ -30,6 +30,8 @@ from .layout_parts import (CHAR_WIDTH_EM, GAP_MIN, KIND_ACTIVATION, KIND_BIAS, K
                            KIND_COMPONENT, KIND_EXPERT, KIND_NAMES, KIND_NORM_STAT, KIND_RESIDUAL,
                            KIND_SCORES, KIND_TOKENS, KIND_WEIGHT, LINEAR_LIMIT, Part, display_length,
                            grouped, merge, shift)
+from llmviz.models.inventory import BIAS, BUFFER, COMPONENT, EXPERT, WEIGHT, drawn_shape, model_tensors
+
 from .layouts import FAMILIES, FamilyLayout, StackPart, family_of
 
 __all__ = ["Layout", "layout_model", "default_tokens", "display_length", "LINEAR_LIMIT",
@@ -153,7 +155,51 @@ def layout_model(spec: ModelSpec, n_tokens: int | None = None) -> Layout:
         raise ValueError(f"n_tokens must be between 1 and the context ({context}), got {n_tokens}")
     family = FAMILIES[family_of(spec)](spec, t)
     whole = grouped(merge(_side_by_side(family.stacks)), "model", spec.name)
-    return _finish(spec, family, whole)
+    layout = _finish(spec, family, whole)
+    check_against_inventory(spec, layout)
+    return layout
+
+
+class LayoutMismatch(ValueError):
+    """The layout draws a learned tensor or buffer the model's inventory (models/inventory.py) does not
+    declare, leaves one out, or draws it with another shape or kind."""
+
+
+_DRAWN_KINDS = {KIND_WEIGHT: WEIGHT, KIND_BIAS: BIAS, KIND_BUFFER: BUFFER, KIND_EXPERT: EXPERT,
+                KIND_COMPONENT: COMPONENT}
+
+
+def check_against_inventory(spec: ModelSpec, layout: Layout) -> None:
+    """Every learned block and buffer the layout draws is one tensor of the model's inventory, with its
+    shape and kind, and every tensor the inventory says is drawn has its block. A component block is a
+    stand-in for a whole component, so only its presence is checked."""
+    declared = [t for t in model_tensors(spec) if t.drawn]
+    rows = np.flatnonzero(np.isin(layout.kind, list(_DRAWN_KINDS)))
+    kinds = [_DRAWN_KINDS[k] for k in layout.kind[rows].tolist()]
+    stand_in = np.array([k == COMPONENT for k in kinds], bool)
+    r = np.where(stand_in, 0, layout.rows[rows]).tolist()
+    c = np.where(stand_in, 0, layout.cols[rows]).tolist()
+    drawn = set(zip((layout.ids[i] for i in rows.tolist()), kinds, r, c))
+    wanted = {(t.id, t.kind, *((0, 0) if t.kind == COMPONENT else drawn_shape(t))) for t in declared}
+    if drawn == wanted:
+        return
+    expected = {t.id: t for t in declared}
+    problems = []
+    seen = set()
+    for ident, kind, n_rows, n_cols in drawn:
+        seen.add(ident)
+        t = expected.get(ident)
+        if t is None:
+            problems.append(f"{ident} is drawn but not declared")
+        elif t.kind != kind:
+            problems.append(f"{ident} is drawn as a {kind}, declared a {t.kind}")
+        elif kind != COMPONENT and (n_rows, n_cols) != drawn_shape(t):
+            problems.append(f"{ident} is drawn {n_rows}×{n_cols}, declared {'×'.join(map(str, t.shape))}")
+    problems += [f"{ident} is declared but not drawn" for ident in expected.keys() - seen]
+    if problems:
+        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+        raise LayoutMismatch(f"{spec.id}: the layout disagrees with the model's tensors: "
+                             f"{'; '.join(sorted(problems)[:3])}{more}")
 
 
 STACK_GAP_FRAC = 0.08      # gap between stacks, as a fraction of the wider neighbour

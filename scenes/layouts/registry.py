@@ -1,7 +1,8 @@
 """The family registry: which layout function draws a spec, and what a family's layout hands back.
 
 A family is one module with one function `(spec, n_tokens) -> FamilyLayout`, registered here under
-a name with the rule that picks it (FAMILY_RULES, tried in order). A FamilyLayout is the model as a
+the name models/inventory.py gives it (its FAMILY_RULES say which specs belong to it, and its tensors
+are declared there). A FamilyLayout is the model as a
 list of stacks, left to right, each laid out whole under its own id prefix, plus the named blocks
 where one stack's output enters another (`links`, read by scenes/flow_graph.py).
 """
@@ -10,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-from llmviz.models.spec import Architecture, ModelSpec
+from llmviz.models.inventory import FAMILY_RULES, family_of  # noqa: F401  (the rules are the models' own)
+from llmviz.models.spec import ModelSpec
 
 from ..layout_parts import Part
 
@@ -35,24 +37,13 @@ class FamilyLayout:
 
 FamilyFn = Callable[[ModelSpec, int], FamilyLayout]
 FAMILIES: dict[str, FamilyFn] = {}
-
-# (family, rule) in order: the first rule true of the architecture picks the family.
-FAMILY_RULES: list[tuple[str, Callable[[Architecture], bool]]] = [
-    ("encoder-decoder", lambda a: a.cross_attention),
-    ("clip", lambda a: a.fusion == "contrastive"),
-    ("vision-language", lambda a: a.fusion in ("prefix-tokens", "native")),
-    ("vit", lambda a: a.input.type == "patches"),
-    ("decoder", lambda a: True),
-]
+FAMILY_NAMES = [name for name, _ in FAMILY_RULES]
 
 
 def register(name: str) -> Callable[[FamilyFn], FamilyFn]:
     def put(fn: FamilyFn) -> FamilyFn:
+        if name not in FAMILY_NAMES:
+            raise ValueError(f"no family {name!r} in models/inventory.py's FAMILY_RULES")
         FAMILIES[name] = fn
         return fn
     return put
-
-
-def family_of(spec: ModelSpec) -> str:
-    arch = spec.architecture
-    return next(name for name, rule in FAMILY_RULES if rule(arch))

@@ -7,6 +7,9 @@ head takes the [CLS] token's vector after the final norm to the classifier.
 """
 from __future__ import annotations
 
+# The classifier's size depends on the label set, which the spec leaves out of the count; the layout
+# draws ImageNet-1k's (the set ViT-B/16 is evaluated on) and says it is not in the total.
+from llmviz.models.inventory import IMAGENET_CLASSES
 from llmviz.models.spec import EncoderComponent, ModelSpec
 
 from ..layout_blocks import (Dims, as_architecture, center_on, linear, make_dims, norm_part,
@@ -16,9 +19,6 @@ from ..layout_parts import (KIND_ACTIVATION, KIND_SCORES, KIND_TOKENS, KIND_WEIG
 from .registry import FamilyLayout, StackPart, register
 from .stack import stack_part
 
-# The classifier's size depends on the label set, which the spec leaves out of the count; the
-# layout draws ImageNet-1k's (the set ViT-B/16 is evaluated on) and says it is not in the total.
-IMAGENET_CLASSES = 1000
 
 
 def n_patches(d: Dims) -> int:
