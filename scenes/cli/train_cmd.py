@@ -1,11 +1,12 @@
-"""`llmviz train nano-gpt|moe-4|moe-8`: reproduces a shipped small model's weights from a seed, headless."""
+"""`llmviz train nano-gpt|moe-4|moe-8|mamba-tiny`: reproduces a shipped small model's weights from a seed, headless."""
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import sys
 from pathlib import Path
 
-TRAINABLE = ("nano-gpt", "moe-4", "moe-8")
+TRAINABLE = ("nano-gpt", "moe-4", "moe-8", "mamba-tiny")
 MAX_SEED = 2**63 - 1      # torch.manual_seed takes a signed 64-bit seed
 MAX_STEPS = 1_000_000     # the shipped recipes take a few thousand
 RESERVE_BYTES = 4 * 2**20  # room the weights file needs, checked before training (they are under 2 MB)
@@ -62,10 +63,11 @@ def run(args) -> int:
     try:
         if args.model == "nano-gpt":
             return _run_nanogpt(args)
+        if args.model == "mamba-tiny":
+            return _run_mamba(args)
         return _run_moe(args)
     except CliError as exc:
         return _fail(str(exc).removeprefix("llmviz: "))
-
 
 
 def _run_nanogpt(args) -> int:
@@ -115,5 +117,30 @@ def _run_moe(args) -> int:
     print("held-out loss (nats/char): " + ", ".join(f"{d} {v:.3f}" for d, v in result.eval_loss.items()))
     for line in train_moe.format_report(result.top1_share):
         print(line)
+    print(f"saved {out} (sha256 {digest}...)")
+    return 0
+
+
+def _run_mamba(args) -> int:
+    from llmviz.models.sim import train_mamba
+    from llmviz.models.sim.mamba_model import MambaTinyConfig, save_safetensors, shipped_weights_path
+
+    out = _output_path(args, shipped_weights_path())
+    if out is None:
+        return _fail("the package's assets are not a folder; pass --out PATH")
+    if importlib.util.find_spec("transformers") is None:
+        return _fail("mamba-tiny is a transformers MambaForCausalLM; install transformers (pip install 'llmviz[dev]')")
+    seed = train_mamba.DEFAULT_SEED if args.seed is None else args.seed
+    steps = train_mamba.DEFAULT_STEPS if args.steps is None else args.steps
+    c = MambaTinyConfig()
+    print(f"training mamba-tiny ({c.n_layers} Mamba layers, d_model {c.d_model}, d_state {c.d_state}, "
+          f"mixed corpus) seed {seed}, {steps} steps, batch {train_mamba.BATCH_SIZE} x {train_mamba.CONTEXT} "
+          f"characters, 1 torch thread", flush=True)
+    result = train_mamba.train(seed=seed, steps=steps, log=lambda line: print(line, flush=True))
+    digest = _save(lambda: save_safetensors(result.model, out, {"seed": seed, "steps": steps}), out)
+    if digest is None:
+        return 1
+    print(f"trained in {result.seconds:.1f}s, final loss {result.final_loss:.4g}")
+    print("held-out loss (nats/char): " + ", ".join(f"{d} {v:.3f}" for d, v in result.eval_loss.items()))
     print(f"saved {out} (sha256 {digest}...)")
     return 0
