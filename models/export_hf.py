@@ -8,7 +8,8 @@ the config's fields come from our spec, and how our parameter names map onto tra
 architecture; the spec is checked against the architecture's requirements before anything is
 written. Writing needs neither transformers nor a network: config.json is plain JSON.
 
-Models with weights but no exact transformers class (moe-4, moe-8) and models that are
+nano-gpt is GPT2LMHeadModel; mamba-tiny is MambaForCausalLM (it is built as one, so its names
+map onto themselves). Models with weights but no exact transformers class (moe-4, moe-8) and models that are
 structure only (no weights) raise ExportError, one line saying which model, why and what can
 be exported. The folder appears whole or not at all (llmviz.common.atomic for every file).
 """
@@ -85,6 +86,35 @@ GPT2 = Architecture(
     layer_tensors=_GPT2_LAYER)
 
 
+# Mamba-1 as transformers' MambaForCausalLM: our mamba-tiny *is* that class, so its weights file
+# already uses transformers' names; the table maps each onto itself. The head is tied to the
+# embedding (tie_word_embeddings), so lm_head.weight is not written: transformers re-ties it.
+_MAMBA_LAYER = tuple((f"backbone.layers.{{i}}.{name}", f"backbone.layers.{{i}}.{name}", False)
+                     for name in ("norm.weight", "mixer.A_log", "mixer.D", "mixer.conv1d.weight",
+                                  "mixer.conv1d.bias", "mixer.in_proj.weight", "mixer.x_proj.weight",
+                                  "mixer.dt_proj.weight", "mixer.dt_proj.bias", "mixer.out_proj.weight"))
+
+MAMBA = Architecture(
+    model_type="mamba", config_class="MambaConfig", model_class="MambaForCausalLM",
+    requires={"kind": "ssm", "mixer": "mamba", "hybrid": None, "pos_encoding": "none", "norm": "rmsnorm",
+              "activation": "silu", "pre_norm": False, "final_norm": True, "moe": None, "d_ff": None,
+              "unembedding": "tied", "vocab_pad_multiple": 1, "components": (),
+              "ssm.proj_bias": False, "ssm.conv_bias": True, "ssm.inner_norms": False},
+    config_from_spec={"num_hidden_layers": "n_layers", "hidden_size": "d_model", "vocab_size": "vocab_size",
+                      "state_size": "ssm.d_state", "conv_kernel": "ssm.d_conv", "expand": "ssm.expand",
+                      "time_step_rank": "ssm.dt_rank"},
+    config_from_model={"layer_norm_epsilon": "rms_eps"},
+    # The slow torch path (no kernels, no mamba.py), fp32 residuals; the alphabet has no special
+    # tokens, newline (0) stands in for pad/bos/eos as in mamba_model.mamba_config.
+    config_constants={"use_bias": False, "use_conv_bias": True, "hidden_act": "silu", "residual_in_fp32": True,
+                      "rescale_prenorm_residual": False, "use_mambapy": False, "use_associative_scan": False,
+                      "tie_word_embeddings": True, "use_cache": True,
+                      "pad_token_id": 0, "bos_token_id": 0, "eos_token_id": 0},
+    tensors=(("backbone.embeddings.weight", "backbone.embeddings.weight", False),
+             ("backbone.norm_f.weight", "backbone.norm_f.weight", False)),
+    layer_tensors=_MAMBA_LAYER)
+
+
 @dataclass(frozen=True)
 class Exportable:
     architecture: Architecture
@@ -95,6 +125,7 @@ class Exportable:
 # and join this table with theirs.
 EXPORTABLE = {
     "nano-gpt": Exportable(GPT2, "llmviz.models.sim.nanogpt:load_nanogpt"),
+    "mamba-tiny": Exportable(MAMBA, "llmviz.models.sim.mamba_model:load_weights"),
 }
 
 # Models with trained weights that no transformers class computes exactly.
@@ -141,27 +172,35 @@ def resolve(model_id: str, registry=None):
         raise ExportError(f"cannot export {spec.id}: it is structure only (llmviz has no trained weights for it); "
                           f"{can}")
     entry = EXPORTABLE[spec.id]
-    arch = spec.architecture
     for name, wanted in entry.architecture.requires.items():
-        got = getattr(spec, name) if name == "kind" else getattr(arch, name)
+        got = spec.kind if name == "kind" else _spec_field(spec.architecture, name)
         if got != wanted:
             raise ExportError(f"cannot export {spec.id}: its spec has {name} = {got!r}, but "
                               f"{entry.architecture.model_class} needs {wanted!r}")
     return spec, entry
 
 
+def _spec_field(arch, name: str):
+    """A spec.architecture field by dotted name ("ssm.d_state"); None below a missing section."""
+    value = arch
+    for part in name.split("."):
+        value = getattr(value, part, None) if value is not None else None
+    return value
+
+
 # ---- what is written -----------------------------------------------------------------------
 
 def hf_config(spec, entry: Exportable, model) -> dict:
     """config.json's fields: the architecture's constants, the spec's shape, the model's epsilon."""
-    arch = entry.architecture
-    if spec.architecture.head_dim not in (None, spec.architecture.d_model // spec.architecture.n_heads):
-        raise ExportError(f"cannot export {spec.id}: head_dim {spec.architecture.head_dim} is not "
+    arch, sa = entry.architecture, spec.architecture
+    if sa.n_heads is not None and sa.head_dim not in (None, sa.d_model // sa.n_heads):
+        raise ExportError(f"cannot export {spec.id}: head_dim {sa.head_dim} is not "
                           f"d_model / n_heads, which {arch.model_class} assumes")
     config = {"architectures": [arch.model_class], "model_type": arch.model_type}
     for theirs, ours in arch.config_from_spec.items():
-        value = getattr(spec.architecture, ours)
-        built = getattr(model.cfg, ours, value)
+        value = _spec_field(sa, ours)
+        # the loaded model's config names a field as the spec's last part does (ssm.d_state: d_state)
+        built = getattr(model.cfg, ours.rsplit(".", 1)[-1], value)
         if built != value:  # the weights and the spec must describe one model
             raise ExportError(f"cannot export {spec.id}: the spec says {ours} = {value}, its weights {built}")
         config[theirs] = value

@@ -1,4 +1,4 @@
-"""`llmviz export-hf`: nano-GPT written in transformers' format loads with from_pretrained and computes
+"""`llmviz export-hf`: nano-GPT and mamba-tiny written in transformers' format load with from_pretrained and compute
 what our simulation computes (transformers' own forward is the reference); models that cannot be
 exported and folders that cannot receive them fail in one line and leave nothing behind."""
 import contextlib
@@ -261,3 +261,61 @@ def test_a_failed_forced_write_leaves_the_old_files(capsys, tmp_path, monkeypatc
     assert code == 1 and "Input/output error" in one_line(err)
     assert len(calls) == 2
     assert snapshot(tmp_path) == before  # the first file written was never renamed over its target
+
+
+# ---- mamba-tiny: transformers' MambaForCausalLM ----------------------------------------------
+
+@pytest.fixture(scope="module")
+def mamba_exported(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("export") / "mamba-tiny-hf"
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = main(["export-hf", "mamba-tiny", str(folder)])
+    assert code == 0
+    return folder, out.getvalue()
+
+
+def test_mamba_round_trip_loads_as_mamba_and_computes_our_logits(mamba_exported):
+    from llmviz.models.sim import mamba_trace
+    from llmviz.models.sim.mamba_model import load_mamba
+
+    folder, out = mamba_exported
+    assert sorted(p.name for p in folder.iterdir()) == FILES
+    model, info = transformers.AutoModelForCausalLM.from_pretrained(folder, output_loading_info=True)
+    assert not info["missing_keys"] and not info["unexpected_keys"] and not info["mismatched_keys"], info
+    assert type(model) is transformers.MambaForCausalLM
+    assert model.lm_head.weight.data_ptr() == model.backbone.embeddings.weight.data_ptr()  # tied again
+    ours = load_mamba()
+    generator = torch.Generator().manual_seed(0)
+    for length in (1, 5, 33):
+        tokens = torch.randint(96, (length,), generator=generator).tolist()
+        with torch.inference_mode():
+            theirs = model.eval()(torch.tensor([tokens])).logits[0].numpy()
+        np.testing.assert_allclose(mamba_trace.trace(ours, tokens)["logits"], theirs, rtol=TOL, atol=TOL)
+    assert f"{sum(p.numel() for p in model.parameters()):,} parameters" in out
+    family = transformers.MambaForCausalLM.from_pretrained(folder)
+    for name, value in family.state_dict().items():
+        assert torch.equal(value, ours.state_dict()[name]), name
+
+
+def test_mamba_config_fields_match_the_spec(mamba_exported):
+    arch = load_registry(include_user=False).get("mamba-tiny").architecture
+    raw = json.loads((mamba_exported[0] / "config.json").read_text())
+    assert raw["model_type"] == "mamba" and raw["architectures"] == ["MambaForCausalLM"]
+    for field, expected in (("num_hidden_layers", arch.n_layers), ("hidden_size", arch.d_model),
+                            ("vocab_size", arch.vocab_size), ("state_size", arch.ssm.d_state),
+                            ("conv_kernel", arch.ssm.d_conv), ("expand", arch.ssm.expand),
+                            ("time_step_rank", arch.ssm.dt_rank)):
+        assert raw[field] == expected, field
+    assert raw["tie_word_embeddings"] is True and raw["use_bias"] is False and raw["use_conv_bias"] is True
+
+
+def test_mamba_export_needs_no_transformers(tmp_path):
+    import sys
+
+    # transformers made unimportable: the export reads the checked weights file and writes JSON
+    code = ("import sys; sys.modules['transformers'] = None; from llmviz.scenes.cli.main import main; "
+            f"sys.exit(main(['export-hf', 'mamba-tiny', {str(tmp_path / 'out')!r}]))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == FILES
