@@ -318,7 +318,7 @@ FAMILY_RULES: list[tuple[str, Callable[[Architecture], bool]]] = [
     ("decoder", lambda a: True),
 ]
 # Families whose encoders and projectors are laid out whole; the others draw a component as one block.
-WHOLE_COMPONENTS = ("encoder-decoder", "clip", "vision-language")
+WHOLE_COMPONENTS = ("encoder-decoder", "clip", "vision-language", "vit")
 IMAGENET_CLASSES = 1000  # a ViT's classifier is ImageNet-1k's, drawn, but not in the spec's count
 
 
@@ -369,7 +369,7 @@ def model_tensors(spec: ModelSpec | Architecture, keep: Callable[[Tensor], bool]
         tensors = _component_tensors(component, family in WHOLE_COMPONENTS, keep=keep, layers=layers)
         out += [t for t in tensors if keep is None or keep(t)]  # (a stack's are already kept)
     extra = []
-    if family == "vit":
+    if family == "vit" and not any(c.name == "classifier" for c in arch.components):
         extra += [t._replace(group="classifier", counted=False)
                   for t in _linear("classifier", IMAGENET_CLASSES, arch.d_model, True, "classifier")]
     if arch.mtp_modules:

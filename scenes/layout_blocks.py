@@ -280,6 +280,22 @@ def mlp_band(d: Dims) -> tuple[Part, str]:
     return grouped(titled(band, "MLP", frac=0.05), "mlp", "MLP"), out
 
 
+# ---------------------------------------------------------------- projectors
+
+def projector_part(p: ProjectorComponent, n: int) -> tuple[Part, str]:
+    """Linear(dims[0] → dims[1]), activation, Linear(...) ... over the n image tokens."""
+    rows, dims = [], p.dims
+    act = ACTIVATION_NAMES.get(p.activation or "", "activation")
+    for k, (a, b) in enumerate(zip(dims, dims[1:])):
+        name = f"{p.name}.fc{k + 1}"
+        after = (block(f"{p.name}.act{k + 1}", KIND_ACTIVATION, (n, b), act),) if k < len(dims) - 2 else ()
+        rows.append(linear(f"{name}.weight", (b, a), f"W{k + 1}", name, (n, b), f"fc{k + 1} out",
+                           f"{name}.bias" if p.bias else None, "b", after=after))
+    title = "Projector: " + " → ".join(str(x) for x in dims)
+    return grouped(titled(vstack(rows, align="left"), title, frac=0.05), p.name, title), \
+        f"{p.name}.fc{len(dims) - 1}"
+
+
 # ---------------------------------------------------------------- embedding and output
 
 def stream_start(d: Dims, text: str) -> Part:

@@ -10,10 +10,10 @@ from __future__ import annotations
 # The classifier's size depends on the label set, which the spec leaves out of the count; the layout
 # draws ImageNet-1k's (the set ViT-B/16 is evaluated on) and says it is not in the total.
 from llmviz.models.inventory import IMAGENET_CLASSES
-from llmviz.models.spec import EncoderComponent, ModelSpec
+from llmviz.models.spec import EncoderComponent, ModelSpec, ParameterComponent, ProjectorComponent
 
 from ..layout_blocks import (Dims, as_architecture, center_on, linear, make_dims, norm_part,
-                             stem_section)
+                             projector_part, stem_section)
 from ..layout_parts import (KIND_ACTIVATION, KIND_SCORES, KIND_TOKENS, KIND_WEIGHT, Part, block,
                             grouped, hstack, titled, vstack)
 from .registry import FamilyLayout, StackPart, register
@@ -52,14 +52,25 @@ def final_norm(d: Dims) -> Part:
                      "ln_f.out")
 
 
-def classifier_head(d: Dims, classes: int = IMAGENET_CLASSES) -> Part:
-    """Final norm, the [CLS] token's vector, the classifier and the class probabilities."""
+def classifier_head(d: Dims, components=()) -> Part:
+    """Final norm, the [CLS] token's vector, the spec's heads on it (a pooler, a classifier of its own
+    label set), and the class probabilities; without a classifier of its own, ImageNet-1k's, drawn
+    and said to be outside the count."""
     rows = [final_norm(d) if d.arch.final_norm else None,
-            block("pool", KIND_ACTIVATION, (d.c,), "[CLS] token's vector"),
-            linear("classifier.weight", (classes, d.c), f"classifier W ({classes} ImageNet classes)",
-                   "classifier", (classes,), "class logits", "classifier.bias", "b"),
-            block("probs", KIND_SCORES, (classes,), "class probabilities")]
-    return grouped(titled(vstack(rows, align="left"), "Classifier head", frac=0.05), "output", "Classifier head")
+            block("pool", KIND_ACTIVATION, (d.c,), "[CLS] token's vector")]
+    heads = [c for c in components if isinstance(c, ProjectorComponent)]
+    rows += [projector_part(p, 1)[0] for p in heads]
+    rows += [block(c.name, KIND_WEIGHT, tuple(c.shape) or (1,), c.name) for c in components
+             if isinstance(c, ParameterComponent)]
+    own = next((p for p in heads if p.name == "classifier"), None)
+    if own is None:
+        rows.append(linear("classifier.weight", (IMAGENET_CLASSES, d.c),
+                           f"classifier W ({IMAGENET_CLASSES} ImageNet classes)", "classifier",
+                           (IMAGENET_CLASSES,), "class logits", "classifier.bias", "b"))
+    classes = own.dims[-1] if own is not None else IMAGENET_CLASSES
+    rows.append(block("probs", KIND_SCORES, (classes,), "class probabilities"))
+    return grouped(titled(vstack([r for r in rows if r is not None], align="left"), "Classifier head", frac=0.05),
+                   "output", "Classifier head")
 
 
 def vision_tower(spec: ModelSpec, comp: EncoderComponent, output) -> tuple[StackPart, Dims]:
@@ -77,5 +88,6 @@ def lay_out(spec: ModelSpec, n_tokens: int) -> FamilyLayout:
     arch = spec.architecture
     t = arch.input.n_positions()
     d = make_dims(arch, t)
-    part, columns = stack_part(d, patch_stem(d), classifier_head(d), spacing=spec.visual.layer_spacing)
+    part, columns = stack_part(d, patch_stem(d), classifier_head(d, arch.components),
+                               spacing=spec.visual.layer_spacing)
     return FamilyLayout([StackPart("", spec.name, part, columns, main=True)], t)

@@ -9,8 +9,7 @@ import dataclasses
 
 from llmviz.models.spec import EncoderComponent, ModelSpec, ProjectorComponent
 
-from ..layout_blocks import (ACTIVATION_NAMES, Dims, linear, make_dims, output_section,
-                             stem_section)
+from ..layout_blocks import Dims, linear, make_dims, output_section, projector_part, stem_section
 from ..layout_parts import (KIND_ACTIVATION, KIND_TOKENS, KIND_WEIGHT, Axis, Part, block, grouped, hstack,
                             titled, vstack)
 from .registry import FamilyLayout, StackPart, register
@@ -45,20 +44,6 @@ def _handed_on(d: Dims) -> tuple[str, int]:
     if arch.input.type == "patches" and arch.input.cls_token:
         return "image_features", n
     return ("ln_f.out" if arch.final_norm else f"blocks.{arch.n_layers - 1}.resid2"), n
-
-
-def projector_part(p: ProjectorComponent, n: int) -> tuple[Part, str]:
-    """Linear(dims[0] → dims[1]), activation, Linear(...) ... over the n image tokens."""
-    rows, dims = [], p.dims
-    act = ACTIVATION_NAMES.get(p.activation or "", "activation")
-    for k, (a, b) in enumerate(zip(dims, dims[1:])):
-        name = f"{p.name}.fc{k + 1}"
-        after = (block(f"{p.name}.act{k + 1}", KIND_ACTIVATION, (n, b), act),) if k < len(dims) - 2 else ()
-        rows.append(linear(f"{name}.weight", (b, a), f"W{k + 1}", name, (n, b), f"fc{k + 1} out",
-                           f"{name}.bias" if p.bias else None, "b", after=after))
-    title = "Projector: " + " → ".join(str(x) for x in dims)
-    return grouped(titled(vstack(rows, align="left"), title, frac=0.05), p.name, title), \
-        f"{p.name}.fc{len(dims) - 1}"
 
 
 def prefix_stem(d: Dims, n_text: int, prefixes: list[tuple[str, int]]) -> Part:
