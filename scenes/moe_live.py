@@ -16,7 +16,6 @@ from __future__ import annotations
 import colorsys
 import csv
 import functools
-import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,10 +25,8 @@ import numpy as np
 
 from llmviz.models.sim import moe_corpus
 from llmviz.models.sim.tick import SimulationRunner
-from llmviz.scenes.axis_labels import attach_axis_labels
-from llmviz.scenes.legend import watch_cells
 from llmviz.scenes.live import LIVE_MOE_MODELS  # re-exported: the one list of live MoE models
-from llmviz.scenes.worker_session import WorkerSession, traced_model_compute
+from llmviz.scenes.text_live import LiveTextModel
 
 DEFAULT_TEXT = "def f(x): return x+1"
 SIMULATED_TOKENS = 32
@@ -152,18 +149,6 @@ def restat(stats: RoutingStats, top_k: int | None, capacity_factor: float | None
     """The same logits routed with another top-k or capacity factor (no model run)."""
     return compute_stats(stats.model_id, stats.logits, stats.config, stats.layers, stats.tokens, stats.text,
                          top_k, capacity_factor, stats.bias, stats.simulated)
-
-
-def validate_text(text: str, limit: int) -> str | None:
-    """One-line problem with a text input for the small MoE models, or None."""
-    if not text:
-        return "the text is empty"
-    bad = sorted({ch for ch in text if ch not in moe_corpus.ALPHABET})
-    if bad:
-        return f"characters outside the alphabet (printable ASCII and newline): {''.join(bad)!r}"
-    if len(text) > limit:
-        return f"the text has {len(text)} characters; the context holds {limit}"
-    return None
 
 
 @functools.lru_cache(maxsize=16)
@@ -290,7 +275,7 @@ def _load_moe(variant: str, weights_path=None):
     return load
 
 
-class LiveMoE(_AsyncStats, WorkerSession):
+class LiveMoE(_AsyncStats, LiveTextModel):
     """A trained moe-4 / moe-8 bound to its scene: text in, trace on the blocks, routing stats out.
 
     `update(dt)` once per frame collects finished traces and statistics (never blocks); `set_text`,
@@ -305,53 +290,14 @@ class LiveMoE(_AsyncStats, WorkerSession):
 
         self.variant = variant or scene.spec.id
         self.cfg = variant_config(self.variant)
-        self.scene, self.renderer = scene, renderer
         self.simulated = False
         self.top_k, self.capacity_factor = top_k, capacity_factor
         self.config = RouterConfig("softmax_topk", True, default_k=self.cfg.top_k)
-        self.play_interval, self.playing = play_interval, False
         self._routing = RoutingWorker(f"llmviz-routing {self.variant}")
-        self.values_version = 0      # bumped when block values change
-        self.tick_seconds: list[float] = []
-        self.tokens: list[int] = []
-        self.tokens_generated = 0
-        # autoplay (benchmarks): keep generating, restarting on a new corpus sample when full
-        self.autoplay = autoplay
-        self._samples = random.Random(7)
-        # What the uploads hold, for the colour legend; the trace's characters on the token axes
-        # (no scene: the routing benchmark runs the model alone).
-        self.cells = watch_cells(scene) if scene is not None else None
-        self.axis_labels = attach_axis_labels(scene, self.alphabet) if scene is not None else None
-        self._start_worker(traced_model_compute(_load_moe(self.variant, weights_path)))
-        self._since_step = 0.0
-        problem = self.set_text(text)
-        if problem:
-            raise ValueError(problem)
-        self.playing = autoplay
-
-    @property
-    def session(self) -> LiveMoE:
-        """LiveModel's interface, where callers read live.session.error / .trace / .weights."""
-        return self
-
-    alphabet = moe_corpus.ALPHABET  # the vocabulary, which the hover names tokens in
-
-    @property
-    def text(self) -> str:
-        return moe_corpus.decode(self.tokens)
-
+        super().__init__(scene, renderer, _load_moe(self.variant, weights_path), self.cfg.context_length, text,
+                         play_interval=play_interval, autoplay=autoplay)
 
     # ------------------------------------------------------------------ events
-    def set_text(self, text: str) -> str | None:
-        """Trace a new text; returns the one-line problem, or None when accepted."""
-        problem = validate_text(text, self.cfg.context_length)
-        if problem:
-            return problem
-        self.tokens = moe_corpus.encode(text)
-        self.playing = False
-        self._submit()
-        return None
-
     def set_routing(self, top_k: int | None, capacity_factor: float | None) -> None:
         """Re-route the recorded logits at another top-k / capacity factor (the model is not re-run);
         returns at once, the statistics follow when the worker has them."""
@@ -366,37 +312,9 @@ class LiveMoE(_AsyncStats, WorkerSession):
         """A trace or its routing statistics are still being computed."""
         return self.busy or self._routing.pending
 
-    def step(self) -> bool:
-        """Append the model's most likely next character and trace again; False when it cannot."""
-        if self.busy or self.trace is None or len(self.tokens) >= self.cfg.context_length:
-            return False
-        self.tokens = self.tokens + [int(np.argmax(self.trace["logits"][-1]))]
-        self.tokens_generated += 1
-        self._submit()
-        return True
-
-    def toggle_play(self) -> None:
-        self.playing = not self.playing
-        self._since_step = self.play_interval
-
     # ------------------------------------------------------------------ per frame
-    def update(self, dt: float) -> bool:
-        """Collect finished work, write it to the blocks, advance playback; True when values changed."""
-        changed = self.poll()
+    def _per_frame(self) -> None:
         self._collect()
-        if self.playing:
-            self._since_step += dt
-            if self._since_step >= self.play_interval and self.step():
-                self._since_step = 0.0
-            if len(self.tokens) >= self.cfg.context_length and not self.busy:
-                self.playing = False
-                if self.autoplay:
-                    domain = self._samples.choice(moe_corpus.DOMAINS)
-                    self.set_text(moe_corpus.sample(domain, self._samples)[: self.cfg.context_length // 2])
-                    self.playing = True
-        if changed:
-            self.values_version += 1
-        return changed
 
     def wait(self, timeout: float = 20.0) -> bool:
         """Block until the weights, the current trace and its routing statistics are in (headless, tests)."""
@@ -408,22 +326,10 @@ class LiveMoE(_AsyncStats, WorkerSession):
         self._routing.close()
         super().close()
 
-    def _request(self):
-        return list(self.tokens)
-
-    def _on_weights(self) -> None:
-        if self.renderer is not None:
-            self.scene.write_values(self.renderer, self.weights)
-        self.values_version += 1
-
     def _on_trace(self, result) -> None:
-        self.tick_seconds.append(result.seconds)
-        if self.renderer is not None:
-            # Expert blocks show the expert's W_gate (d_ff, c); the trace's (t, c) contributions are
-            # named blocks.i.moe.expert.e.out, which no block shows, so they cannot land on them.
-            self.scene.write_values(self.renderer, self.trace)
-        if self.axis_labels is not None:
-            self.axis_labels.show_tokens(self.trace["tokens"])
+        # Expert blocks show the expert's W_gate (d_ff, c); the trace's (t, c) contributions are
+        # named blocks.i.moe.expert.e.out, which no block shows, so they cannot land on them.
+        super()._on_trace(result)
         self._post_stats(result.request)
 
     def _post_stats(self, tokens=None) -> None:

@@ -87,14 +87,15 @@ def _build_stress(name: str, count: int, renderer, data=None) -> BuiltScene:
 
 def _build_model(spec, renderer, autoplay: bool = False, data=None, on_layout=None) -> BuiltScene:
     from llmviz.scenes.layout import layout_model
-    from llmviz.scenes.live import LIVE_MOE_MODELS, LiveModel, is_live
+    from llmviz.scenes.live import LIVE_MOE_MODELS, LIVE_SSM_MODELS, TEXT_CONTEXT, LiveModel, is_live
     from llmviz.scenes.model_scene import build_model_scene
     from llmviz.scenes.model_paths import model_path, preset_camera
 
     moe_live = spec.id in LIVE_MOE_MODELS
-    live_model = is_live(spec) or moe_live
-    # The small MoEs read text, so their blocks get rows for 32 characters rather than 11 tokens.
-    layout = layout_model(spec, 32 if moe_live else None)
+    ssm_live = spec.id in LIVE_SSM_MODELS
+    live_model = is_live(spec) or moe_live or ssm_live
+    # The small character models read text, so their blocks get rows for 32 characters rather than 11 tokens.
+    layout = layout_model(spec, TEXT_CONTEXT if moe_live or ssm_live else None)
     if on_layout is not None:
         on_layout(spec, layout)  # the outline can be shown while the blocks are spawned
     scene = build_model_scene(spec, data or renderer, with_data=live_model, layout=layout)
@@ -104,6 +105,10 @@ def _build_model(spec, renderer, autoplay: bool = False, data=None, on_layout=No
             from llmviz.scenes.moe_live import LiveMoE
 
             live = LiveMoE(scene, renderer, autoplay=autoplay)
+        elif ssm_live:
+            from llmviz.scenes.ssm_live import LiveMamba
+
+            live = LiveMamba(scene, renderer, autoplay=autoplay)
         else:
             live = LiveModel(scene, renderer, autoplay=autoplay)
     presets = scene.layout.presets

@@ -39,6 +39,7 @@ def _fail(message: str) -> int:
 def run(args) -> int:
     from llmviz.models.registry import UnknownModelError, load_registry
     from llmviz.scenes import moe_live
+    from llmviz.scenes.text_live import validate_text
 
     try:
         spec = load_registry().get(args.model)
@@ -48,7 +49,7 @@ def run(args) -> int:
         return _fail(f"{spec.id} has no mixture-of-experts layers")
     live = spec.id in moe_live.LIVE_MOE_MODELS
     text = args.text if args.text is not None else (moe_live.DEFAULT_TEXT if live else "")
-    problem = moe_live.validate_text(text, spec.architecture.context_length) if (live or text) else None
+    problem = validate_text(text, spec.architecture.context_length) if (live or text) else None
     if problem:
         return _fail(problem)
     if not live and len(text) > MAX_SIMULATED_CHARS:

@@ -115,7 +115,8 @@ class SceneSession:
         self.explore = ExploreMode(ex, self)
         from llmviz.scenes.live import LiveModel
 
-        self.live_mode = LiveMode(ex, self) if isinstance(self.scene.live, LiveModel) else None
+        live_kind = isinstance(self.scene.live, LiveModel) or getattr(self.scene.live, "kind", None) == "ssm"
+        self.live_mode = LiveMode(ex, self) if live_kind else None
         self.focus_mode = FocusMode(ex, self) if self.model is not None else None
         self.chapters_mode = ChapterMode(ex, self) if self.model is not None else None
         is_moe = self.model is not None and (hasattr(self.scene.live, "stats") or self.scene.routing_source is not None)

@@ -168,14 +168,19 @@ class ExploreMode(Mode):
 
 
 class LiveMode(Mode):
-    """The nano-GPT session's panel and keys."""
+    """A live model's panel and keys: nano-GPT's, or a live state-space model's."""
 
     name = "live"
 
     def __init__(self, ex, session):
         super().__init__(ex, session)
         live = session.scene.live
-        self.panel = panels.NanoGptPanel(live.session)
+        if getattr(live, "kind", None) == "ssm":
+            from llmviz.scenes.ssm_panels import SsmPanel
+
+            self.panel = SsmPanel(live)
+        else:
+            self.panel = panels.NanoGptPanel(live.session)
         self.actions = {"play_pause": live.session.toggle_play, "next": live.session.step}
 
     def panels(self, area) -> None:

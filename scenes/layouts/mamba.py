@@ -1,10 +1,27 @@
-"""Mamba and Mamba-2 sequence mixers: projections, convolution, selective scan, gate, output."""
+"""Mamba and Mamba-2 sequence mixers: projections, convolution, selective scan (Mamba-1's state drawn per
+token), gate, output."""
 from __future__ import annotations
 
 from ..layout_blocks import Dims, linear, norm_part
 from ..layout_parts import (ATTACHED_GAP, KIND_ACTIVATION, KIND_BIAS, KIND_EXPERT, KIND_SCORES,
                             KIND_WEIGHT, block, gap_for, grid_columns, grid_offsets, grouped, hstack,
                             ring_offsets, tile, title_room, titled, vstack)
+
+
+# The scan's terms per token, h_t = Ā_t ⊙ h_{t−1} + B̄_t x_t with Ā = exp(ΔA), B̄ = ΔB (captions say it so,
+# as the label font has no combining macron).
+SCAN_ROWS = (("dA", "exp(ΔA)"), ("dBx", "ΔB·x"), ("h", "h"))
+
+
+def scan_table(d: Dims, inner: int, n: int) -> Part:
+    """The selective scan token by token, time running left to right: for every t, the decay Ā_t =
+    exp(Δ_t A), the input B̄_t x_t and the state h_t they make, each d_inner × d_state (the shape of A)."""
+    rows = []
+    for name, symbol in SCAN_ROWS:
+        cells = [block(f"mamba.{name}.{t}", KIND_ACTIVATION, (inner, n), f"{symbol} t={t}") for t in range(d.tok.n)]
+        rows.append(hstack(cells, align="top"))
+    title = "selective scan over time: h_t = exp(Δ_t A) ⊙ h_{t−1} + Δ_t B_t x_t"
+    return grouped(titled(vstack(rows, align="left"), title, frac=0.04), "mamba.scan", title)
 
 
 def mamba_band(d: Dims, mixer: str) -> tuple[Part, str]:
@@ -33,8 +50,10 @@ def mamba_band(d: Dims, mixer: str) -> tuple[Part, str]:
             hstack([block("mamba.A_log", KIND_WEIGHT, (inner, n), "A_log"),
                     block("mamba.D", KIND_WEIGHT, (inner,), "D")], align="top"),
         ]
-        scan = [block("mamba.y", KIND_ACTIVATION, (tok, inner), "scan y"),
-                block("mamba.gated", KIND_ACTIVATION, (tok, inner), "y·SiLU(z)")]
+        rows.append(scan_table(d, inner, n))
+        scan = [block("mamba.y", KIND_ACTIVATION, (tok, inner), "scan y = C·h + D·x"),
+                block("mamba.gated", KIND_ACTIVATION, (tok, inner), "y·SiLU(z)"),
+                block("mamba.alpha", KIND_SCORES, (tok, tok), f"hidden attention α (mean of {inner} channels)")]
         rows.append(hstack(scan, align="top"))
         title = "Mamba (selective SSM)"
     else:

@@ -1,0 +1,114 @@
+"""The live state-space model's panel: the text and its continuation, step / play, P(next character), and the
+recurrent state's size beside the KV cache an attention model of the same width would hold."""
+from __future__ import annotations
+
+import numpy as np
+from imgui_bundle import imgui
+
+from llmviz.scenes.panels import (AMBER_RGB, BAR_RGB, BAR_TOP_RGB, DIM_RGB, ERROR_RGB, GENERATED_RGB, INPUT_RGB,
+                                  PANEL_WIDTH)
+from llmviz.scenes.ssm_live import state_bytes
+
+TOP_CHARACTERS = 5
+
+
+def kv_cache_bytes(spec, tokens: int) -> int:
+    """float32 bytes of the keys and values a same-width attention model keeps for `tokens` positions:
+    per layer, per position, a key and a value of d_model each."""
+    arch = spec.architecture
+    return 4 * 2 * arch.n_layers * arch.d_model * tokens
+
+
+def _size(n: int) -> str:
+    return f"{n / 1024:.1f} KiB" if n < 1 << 20 else f"{n / (1 << 20):.1f} MiB"
+
+
+def shown_char(ch: str, quoted: bool = False) -> str:
+    """A character as the panel writes it: a newline as \\n; in a list of candidates, a space as "space"."""
+    if ch == "\n":
+        return "\\n"
+    return "space" if quoted and ch == " " else ch
+
+
+class SsmPanel:
+    """Draws a LiveMamba's state; edits go back to it (set_text, step, toggle_play), which return at once."""
+
+    def __init__(self, live):
+        self.live = live
+        self.text = live.text
+        self.error: str | None = None
+
+    def draw(self, x: float, y: float) -> None:
+        s = self.live
+        imgui.set_next_window_pos(imgui.ImVec2(x, y), imgui.Cond_.always)
+        imgui.set_next_window_size(imgui.ImVec2(PANEL_WIDTH, 0))
+        imgui.set_next_window_bg_alpha(0.88)
+        expanded, _ = imgui.begin(f"{s.spec.name if s.spec else 'mamba'}: selective scan", None,
+                                  imgui.WindowFlags_.no_saved_settings | imgui.WindowFlags_.no_move
+                                  | imgui.WindowFlags_.no_focus_on_appearing)
+        if expanded:
+            self._input(s)
+            imgui.separator()
+            self._sequence(s)
+            imgui.separator()
+            self._next(s)
+            imgui.separator()
+            self._state(s)
+            if s.error:
+                imgui.text_colored(ERROR_RGB, s.error)
+        imgui.end()
+
+    def _input(self, s) -> None:
+        imgui.text(f"Text (up to {s.context_length} characters)")
+        imgui.set_next_item_width(-1)
+        changed, text = imgui.input_text("##ssm_text", self.text)
+        if changed:
+            self.text = text
+            self.error = s.set_text(text)
+        if self.error:
+            imgui.text_colored(ERROR_RGB, self.error)
+        if imgui.button("Step (N)"):
+            s.step()
+        imgui.same_line()
+        if imgui.button("Pause (Space)" if s.playing else "Play (Space)"):
+            s.toggle_play()
+
+    def _sequence(self, s) -> None:
+        n_input = s.n_typed
+        imgui.text("Sequence:")
+        imgui.push_text_wrap_pos(PANEL_WIDTH - 12)
+        imgui.text_colored(INPUT_RGB, "".join(shown_char(s.alphabet[t]) for t in s.tokens[:n_input]))
+        if len(s.tokens) > n_input:
+            imgui.same_line(0, 0)
+            imgui.text_colored(GENERATED_RGB, "".join(shown_char(s.alphabet[t]) for t in s.tokens[n_input:]))
+        imgui.pop_text_wrap_pos()
+        imgui.text_colored(INPUT_RGB, "typed")
+        imgui.same_line()
+        imgui.text_colored(GENERATED_RGB, "generated (greedy)")
+
+    def _next(self, s) -> None:
+        imgui.text("P(next character)" + ("   computing…" if s.busy else ""))
+        if s.trace is None:
+            imgui.text_colored(DIM_RGB, "waiting for the first forward pass…")
+            return
+        probs = np.asarray(s.trace["probs"][-1], np.float64)
+        order = np.argsort(-probs)[:TOP_CHARACTERS]
+        for rank, k in enumerate(order.tolist()):
+            imgui.text(shown_char(s.alphabet[k], quoted=True))
+            imgui.same_line(60)
+            imgui.push_style_color(imgui.Col_.plot_histogram, BAR_TOP_RGB if rank == 0 else BAR_RGB)
+            imgui.progress_bar(float(probs[k]), imgui.ImVec2(220, 0), f"{probs[k]:.3f}")
+            imgui.pop_style_color()
+        imgui.text_colored(DIM_RGB, f"last forward pass {s.last_tick_seconds * 1000:.1f} ms (worker thread)")
+
+    def _state(self, s) -> None:
+        if s.spec is None:
+            return
+        n = len(s.tokens)
+        fixed = state_bytes(s.spec)
+        imgui.push_text_wrap_pos(PANEL_WIDTH - 12)
+        imgui.text(f"Recurrent state: {_size(fixed)}, the same at any length")
+        imgui.text_colored(DIM_RGB, f"an attention model of this width would cache {_size(kv_cache_bytes(s.spec, n))} "
+                                    f"of keys and values for these {n} characters, growing with each")
+        imgui.text_colored(AMBER_RGB, "trained here on the llmviz corpus (llmviz train mamba-tiny)")
+        imgui.pop_text_wrap_pos()
