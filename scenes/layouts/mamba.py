@@ -3,9 +3,7 @@ token), gate, output."""
 from __future__ import annotations
 
 from ..layout_blocks import Dims, linear, norm_part
-from ..layout_parts import (ATTACHED_GAP, KIND_ACTIVATION, KIND_BIAS, KIND_EXPERT, KIND_SCORES,
-                            KIND_WEIGHT, block, gap_for, grid_columns, grid_offsets, grouped, hstack,
-                            ring_offsets, tile, title_room, titled, vstack)
+from ..layout_parts import ATTACHED_GAP, KIND_ACTIVATION, KIND_SCORES, KIND_WEIGHT, Part, block, grouped, hstack, titled, vstack
 
 
 # The scan's terms per token, h_t = Ā_t ⊙ h_{t−1} + B̄_t x_t with Ā = exp(ΔA), B̄ = ΔB (captions say it so,
