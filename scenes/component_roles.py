@@ -229,6 +229,15 @@ BLOCK_ROLES: tuple[Role, ...] = (
       ("t", "d_inner|ssm_heads")),
     R("blocks.#.mamba.y", "The selective scan's output: each token's read-out of the state after it.",
       ("t", "d_inner")),
+    R("blocks.#.mamba.dA.#", "The decay exp(Δ·A) at this token: how much of each state entry survives the step "
+                             "(near 1 keeps it, near 0 forgets it), per channel and state.", ("d_inner", "d_state")),
+    R("blocks.#.mamba.dBx.#", "What this token writes into the state: Δ·B·x, per channel and state.",
+      ("d_inner", "d_state")),
+    R("blocks.#.mamba.h.#", "The state after this token, h = exp(ΔA)·h_prev + ΔB·x: a fixed-size memory of "
+                            "everything so far, d_inner × d_state whatever the length.", ("d_inner", "d_state")),
+    R("blocks.#.mamba.alpha", "Mamba's hidden attention (Ali, Zimerman & Wolf 2024): how much token t' feeds "
+                              "token t's output through the scan, C_t·(Π exp(ΔA))·ΔB_t', averaged over the "
+                              "channels; zero for later tokens.", ("t", "t")),
     R("blocks.#.mamba.gated", "y · SiLU(z): the scan's output, gated.", ("t", "d_inner")),
     R("blocks.#.mamba.norm", "The scan's output gated by SiLU(z) and RMS-normalised.", ("t", "d_inner")),
     R("blocks.#.mamba.out.weight", "Output projection out_proj: brings the d_inner channels back to d_model.",
@@ -391,6 +400,9 @@ GROUP_ROLES: tuple[Role, ...] = (
     R("blocks.#.moe.shared", "Shared experts: every token passes through them, beside its routed ones.",
       shape=("{n_shared} shared × {expert_matrices} matrices of {d_model} × {shared_d_ff} "
              "(d_model × shared_d_ff)",)),
+    R("blocks.#.mamba.scan", "The selective scan over time, one column per token: the decay exp(ΔA), the "
+                             "input ΔB·x and the state h they make: h_t = exp(ΔA_t)·h_(t−1) + ΔB_t·x_t.",
+      shape=("d_inner {d_inner} × d_state {d_state} per token",)),
     R("blocks.#.mamba", "Mamba-2 (state-space duality): a recurrence with one scalar decay per head, whose "
                         "step size and input and output matrices depend on the token.", when="mamba2",
       shape=("{ssm_heads} heads × {ssm_head_dim}", "d_state {d_state}", "d_inner {d_inner}")),

@@ -1,4 +1,4 @@
-"""Where every number of a live model's scene comes from (nano-GPT, moe-4, moe-8): one dependency table, and hover explanations.
+"""Where every number of a live model's scene comes from (nano-GPT, moe-4, moe-8, mamba-tiny): one dependency table, and hover explanations.
 
 DATAFLOW declares, once and as data, how cell [row, col] of each activation is computed: the
 operation and the source cells, written the way a reader would, e.g.
@@ -100,11 +100,53 @@ MOE_DATAFLOW: list[tuple[str, str, str, list[str]]] = [
 ]
 
 
-def _alias(name: str, block: int | None, n_layers: int) -> str:
-    """The residual stream a rule reads, which depends on where its block sits."""
+# The small Mamba (models/sim/mamba_trace.py): RMSNorm, no attention, no MLP; each layer is one mixer
+# whose selective scan the scene draws per token ({s}: the step, so mamba.h.{s} is the state after token
+# s). Its layers end at resid1, so the residual aliases read resid1 there. Tried first on a Mamba trace.
+_S = "blocks.{b}.mamba"
+
+
+def _rms_norm(ln: str, x: str) -> list[tuple[str, str, str, list[str]]]:
+    return [
+        (f"{ln}.rms[t]", "rms", "rms", [f"{x}[t, :]"]),
+        (f"{ln}.out[t, c]", "rms_normalise", "x/rms·γ", [f"{x}[t, c]", f"{ln}.rms[t]", f"{ln}.weight[c]"]),
+    ]
+
+
+MAMBA_DATAFLOW: list[tuple[str, str, str, list[str]]] = [
+    ("embed.out[t, c]", "gather", "E_token", ["tokens[t]", "embed.tok.weight[tokens[t], c]"]),
+    *_rms_norm(f"{_B}.ln1", "{resid_in}"),
+    (f"{_S}.x[t, i]", "unembed", "x = dot(norm row, W_x row)", [f"{_B}.ln1.out[t, :]", f"{_S}.x.weight[i, :]"]),
+    (f"{_S}.z[t, i]", "unembed", "z = dot(norm row, W_z row)", [f"{_B}.ln1.out[t, :]", f"{_S}.z.weight[i, :]"]),
+    (f"{_S}.conv[t, i]", "causal_conv", "causal conv over the last positions",
+     [f"{_S}.x[..t, i]", f"{_S}.conv.weight[i, :]", f"{_S}.conv.bias[i]"]),
+    (f"{_S}.conv_act[t, i]", "silu", "SiLU", [f"{_S}.conv[t, i]"]),
+    (f"{_S}.dt_low[t, r]", "unembed", "Δ low-rank = dot(x row, W row)",
+     [f"{_S}.conv_act[t, :]", f"{_S}.dt_low.weight[r, :]"]),
+    (f"{_S}.B[t, n]", "unembed", "B = dot(x row, W_B row)", [f"{_S}.conv_act[t, :]", f"{_S}.B.weight[n, :]"]),
+    (f"{_S}.C[t, n]", "unembed", "C = dot(x row, W_C row)", [f"{_S}.conv_act[t, :]", f"{_S}.C.weight[n, :]"]),
+    (f"{_S}.dt[t, i]", "softplus_linear", "Δ = softplus(b + dot(Δ low-rank row, W row))",
+     [f"{_S}.dt_low[t, :]", f"{_S}.dt.weight[i, :]", f"{_S}.dt.bias[i]"]),
+    (f"{_S}.dA.{{s}}[i, n]", "ssm_decay", "exp(Δ·A), A = −exp(A_log)",
+     [f"{_S}.dt[{{s}}, i]", f"{_S}.A_log[i, n]"]),
+    (f"{_S}.dBx.{{s}}[i, n]", "ssm_input", "Δ·B·x", [f"{_S}.dt[{{s}}, i]", f"{_S}.B[{{s}}, n]", f"{_S}.conv_act[{{s}}, i]"]),
+    (f"{_S}.h.{{s}}[i, n]", "scan_step", "h = exp(ΔA)·h_prev + ΔB·x",
+     [f"{_S}.dA.{{s}}[i, n]", f"{_S}.dBx.{{s}}[i, n]", f"{_S}.h.{{s-1}}[i, n]"]),
+    (f"{_S}.y[t, i]", "ssm_output", "y = C·h + D·x",
+     [f"{_S}.C[t, :]", f"{_S}.h[t, i, :]", f"{_S}.D[i]", f"{_S}.conv_act[t, i]"]),
+    (f"{_S}.gated[t, i]", "silu_gate", "y·SiLU(z)", [f"{_S}.y[t, i]", f"{_S}.z[t, i]"]),
+    (f"{_S}.out[t, c]", "unembed", "dot(gated row, W_out row)", [f"{_S}.gated[t, :]", f"{_S}.out.weight[c, :]"]),
+    (f"{_B}.resid1[t, c]", "residual_add", "X + Mamba(X)", ["{resid_in}[t, c]", f"{_S}.out[t, c]"]),
+    *_rms_norm("ln_f", "{resid_out}"),
+]
+
+
+def _alias(name: str, block: int | None, n_layers: int, last: str = "resid2") -> str:
+    """The residual stream a rule reads, which depends on where its block sits (``last``: the id a
+    layer's stream ends at, resid2, or resid1 for a Mamba layer)."""
     if name == "resid_in":
-        return "embed.out" if block == 0 else f"blocks.{block - 1}.resid2"
-    return f"blocks.{n_layers - 1}.resid2" if n_layers else "embed.out"  # resid_out
+        return "embed.out" if block == 0 else f"blocks.{block - 1}.{last}"
+    return f"blocks.{n_layers - 1}.{last}" if n_layers else "embed.out"  # resid_out
 
 
 # ---- parsing the table (once, at import) -------------------------------------------------------
@@ -164,7 +206,7 @@ class _Rule(NamedTuple):
 def _compile(target: str, op: str, label: str, refs: list[str]) -> _Rule:
     name, axes = _split_ref(target)
     regex = re.escape(name)
-    for key in "bhe":
+    for key in "bhes":
         regex = regex.replace(r"\{" + key + r"\}", rf"(?P<{key}>\d+)")
     sources = []
     for ref in refs:
@@ -175,13 +217,16 @@ def _compile(target: str, op: str, label: str, refs: list[str]) -> _Rule:
 
 _RULES = tuple(_compile(*row) for row in DATAFLOW)
 _MOE_RULES = tuple(_compile(*row) for row in MOE_DATAFLOW)
+_MAMBA_RULES = tuple(_compile(*row) for row in MAMBA_DATAFLOW)
 
 
 @lru_cache(maxsize=4096)
-def resolve(tensor_id: str, n_layers: int, n_heads: int, n_experts: int = 0) -> Resolved:
+def resolve(tensor_id: str, n_layers: int, n_heads: int, n_experts: int = 0, mamba: bool = False) -> Resolved:
     """The declaration of one activation id, with placeholders filled in for this model size
-    (``n_experts`` > 0: a mixture-of-experts model, whose own rules come first)."""
-    for rule in (_MOE_RULES + _RULES) if n_experts else _RULES:
+    (``n_experts`` > 0: a mixture-of-experts model, whose own rules come first; ``mamba``: the small
+    Mamba's, likewise)."""
+    rules = (_MAMBA_RULES if mamba else ()) + (_MOE_RULES if n_experts else ()) + _RULES
+    for rule in rules:
         m = rule.pattern.match(tensor_id)
         if m is None:
             continue
@@ -191,7 +236,12 @@ def resolve(tensor_id: str, n_layers: int, n_heads: int, n_experts: int = 0) -> 
         for src, sels in rule.sources:
             for alias in ("resid_in", "resid_out"):
                 if "{" + alias + "}" in src:
-                    src = src.replace("{" + alias + "}", _alias(alias, block, n_layers))
+                    src = src.replace("{" + alias + "}", _alias(alias, block, n_layers,
+                                                                "resid1" if mamba else "resid2"))
+            if "{s-1}" in src:  # the previous scan step; before the first there is none (the state starts at 0)
+                if int(bound["s"]) == 0:
+                    continue
+                src = src.replace("{s-1}", str(int(bound["s"]) - 1))
             for key, val in bound.items():
                 src = src.replace("{" + key + "}", val)
             sels = tuple(("fixed", int(bound[s[1]])) if s[0] == "param" else s for s in sels)
@@ -400,7 +450,71 @@ def _moe_sum(cell, vals):
     return total, f"Σ_chosen gate · SwiGLU_e(LN row) = {_sum_text(terms) or '0'} = {RESULT}"
 
 
+def _rms(cell, vals):
+    x = vals[0]
+    ms = float(np.mean(x ** 2))
+    return math.sqrt(ms + LN_EPS), f"rms = √(mean(x²) + ε) over {x.size} values = √({format_number(ms)} + {LN_EPS:g}) = {RESULT}"
+
+
+def _rms_normalise(cell, vals):
+    x, rms, g = (float(v) for v in vals)
+    return x / rms * g, f"{cell.label} = {format_number(x)}/{format_number(rms)}·{_term(g)} = {RESULT}"
+
+
+def _causal_conv(cell, vals):
+    x, w, b = vals                       # x: positions 0..t of this channel; w: the kernel, oldest tap first
+    window = x[-len(w):]
+    taps = w[len(w) - len(window):]      # near the start, the taps before position 0 meet zero padding
+    terms = [f"{format_number(a)}·{_term(v)}" for a, v in zip(taps, window)]
+    return float(b) + float(taps @ window), f"{cell.label}: {format_number(b)} + {_sum_text(terms)} = {RESULT}"
+
+
+def _silu_op(cell, vals):
+    x = float(vals[0])
+    return x / (1.0 + math.exp(-x)), f"SiLU(x) = x·σ(x) = {_term(x)}·σ({format_number(x)}) = {RESULT}"
+
+
+def _softplus_linear(cell, vals):
+    x, w, b = vals
+    pre = float(b) + float(x @ w)
+    return float(np.logaddexp(0.0, pre)), f"Δ = softplus({format_number(b)} + dot) = ln(1 + e^{_term(pre)}) = {RESULT}"
+
+
+def _ssm_decay(cell, vals):
+    dt, a_log = float(vals[0]), float(vals[1])
+    a = -math.exp(a_log)
+    return math.exp(dt * a), f"exp(Δ·A) = exp({format_number(dt)}·{_term(a)}) = {RESULT}"
+
+
+def _ssm_input(cell, vals):
+    dt, b, x = (float(v) for v in vals)
+    return dt * b * x, f"Δ·B·x = {format_number(dt)}·{_term(b)}·{_term(x)} = {RESULT}"
+
+
+def _scan_step(cell, vals):
+    if len(vals) == 2:                   # the first step: the state before it is zero
+        return float(vals[1]), f"h = exp(ΔA)·0 + ΔB·x = {format_number(vals[1])} (the state starts at 0) = {RESULT}"
+    a, bx, prev = (float(v) for v in vals)
+    return a * prev + bx, f"h = {format_number(a)}·{_term(prev)} + {_term(bx)} = {RESULT}"
+
+
+def _ssm_output(cell, vals):
+    c, h, d, x = vals
+    read = float(c @ h)
+    return read + float(d) * float(x), (f"y = Σ_n C·h ({c.size} states) + D·x = {format_number(read)} + "
+                                        f"{format_number(d)}·{_term(x)} = {RESULT}")
+
+
+def _silu_gate(cell, vals):
+    y, z = float(vals[0]), float(vals[1])
+    gate = z / (1.0 + math.exp(-z))
+    return y * gate, f"y·SiLU(z) = {format_number(y)}·{_term(gate)} = {RESULT}"
+
+
 OPS = {
+    "rms": _rms, "rms_normalise": _rms_normalise, "causal_conv": _causal_conv, "silu": _silu_op,
+    "softplus_linear": _softplus_linear, "ssm_decay": _ssm_decay, "ssm_input": _ssm_input,
+    "scan_step": _scan_step, "ssm_output": _ssm_output, "silu_gate": _silu_gate,
     "input": _input, "gather": _gather, "add": _add, "residual_add": _add,
     "ln_mean": _ln_mean, "ln_std": _ln_std, "ln_normalise": _ln_normalise,
     "linear": _linear, "unembed": _unembed, "scaled_dot": _scaled_dot, "causal_mask": _causal_mask,
@@ -444,10 +558,15 @@ def n_experts(trace: Mapping) -> int:
     return 0 if router is None else int(router.shape[-1])
 
 
+def is_mamba(trace: Mapping) -> bool:
+    return "blocks.0.mamba.x" in trace
+
+
 def model_size(trace: Mapping) -> tuple[int, int]:
     """(n_layers, n_heads) of the model that produced a trace, read from its ids."""
+    last = "resid1" if is_mamba(trace) else "resid2"
     n_layers = 0
-    while f"blocks.{n_layers}.resid2" in trace:
+    while f"blocks.{n_layers}.{last}" in trace:
         n_layers += 1
     n_heads = 0
     while f"blocks.0.attn.head.{n_heads}.q" in trace:
@@ -473,7 +592,7 @@ def _span(sel: tuple, cell_index: dict[str, int], size: int, trace: Mapping) -> 
 
 def explain(tensor_id: str, row: int, col: int | None, trace: Mapping, weights: Mapping) -> Explanation:
     """How cell [row, col] of an activation was computed (col is None for a 1-D tensor)."""
-    rule = resolve(tensor_id, *model_size(trace), n_experts(trace))
+    rule = resolve(tensor_id, *model_size(trace), n_experts(trace), is_mamba(trace))
     target = trace[tensor_id]
     index = (row,) if target.ndim == 1 else (row, col)
     if len(rule.axes) != target.ndim or any(not 0 <= i < n for i, n in zip(index, target.shape)):

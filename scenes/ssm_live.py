@@ -51,11 +51,11 @@ class _TracedMamba:
 
 def state_bytes(spec) -> int:
     """Bytes of mamba's recurrent state in float32, whatever the sequence length: per layer the SSM state
-    (d_inner × d_state) and the convolution's window (d_inner × (d_conv − 1))."""
+    (d_inner × d_state) and the convolution's window as transformers' cache keeps it (d_inner × d_conv)."""
     arch = spec.architecture
     ssm = arch.ssm
     inner = ssm.expand * arch.d_model
-    return 4 * arch.n_layers * inner * (ssm.d_state + ssm.d_conv - 1)
+    return 4 * arch.n_layers * inner * (ssm.d_state + ssm.d_conv)
 
 
 class LiveMamba(LiveTextModel):

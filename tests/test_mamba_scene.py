@@ -1,0 +1,99 @@
+"""mamba-tiny in the scene: every drawn number of its trace recomputes from the dataflow declaration (the scan
+cell by cell: h_t = exp(ΔA)·h_{t−1} + ΔB·x), the scan's per-token blocks hold the trace's state, and the live
+session fills them."""
+import math
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from llmviz.models.registry import load_registry  # noqa: E402
+from llmviz.models.sim import mamba_trace  # noqa: E402
+from llmviz.models.sim.mamba_model import load_mamba  # noqa: E402
+from llmviz.models.sim.moe_corpus import encode  # noqa: E402
+from llmviz.scenes.dataflow import explain, format_number  # noqa: E402
+from llmviz.scenes.layout import layout_model  # noqa: E402
+from llmviz.scenes.ssm_live import scene_arrays, state_bytes  # noqa: E402
+
+SPEC = load_registry(include_user=False).get("mamba-tiny")
+TEXT = "def f(x): return x+1"
+TOL = 2e-4
+
+
+@pytest.fixture(scope="module")
+def traced():
+    model = load_mamba()
+    trace = scene_arrays(mamba_trace.trace(model, encode(TEXT)), model.config.num_hidden_layers)
+    return model, trace, dict(mamba_trace.weights(model).items())
+
+
+def test_the_scan_blocks_are_the_traces_state(traced):
+    model, trace, _ = traced
+    raw = mamba_trace.trace(model, encode(TEXT))
+    T = len(TEXT)
+    for t in (0, 5, T - 1):
+        assert np.array_equal(trace[f"blocks.1.mamba.h.{t}"], raw["blocks.1.mamba.h"][t])
+        assert np.allclose(trace[f"blocks.0.mamba.dBx.{t}"],
+                           raw["blocks.0.mamba.dB"][t] * raw["blocks.0.mamba.conv_act"][t][:, None])
+    # The state after the last token is the one the recurrent form carries on (transformers' cache, per
+    # tests/test_mamba_tiny.py).
+    ssm, _ = mamba_trace.final_state(model, encode(TEXT))
+    assert np.allclose(trace[f"blocks.0.mamba.h.{T - 1}"], ssm[0], atol=1e-6)
+
+
+def test_every_drawn_mamba_number_recomputes_from_its_declaration(traced):
+    _, trace, weights = traced
+    layout = layout_model(SPEC, 32)
+    drawn = set(layout.ids)
+    rng = np.random.default_rng(0)
+    checked = 0
+    for tensor_id, values in trace.items():
+        if tensor_id not in drawn or tensor_id.endswith(".alpha"):
+            continue
+        cells = list(np.ndindex(*values.shape))
+        for k in rng.choice(len(cells), min(6, len(cells)), replace=False):
+            cell = cells[k]
+            ex = explain(tensor_id, cell[0], cell[1] if len(cell) > 1 else None, trace, weights)
+            value = float(values[cell])
+            assert abs(ex.recomputed - value) <= TOL * max(1.0, abs(value)), f"{tensor_id}{cell}: {ex.formula}"
+            assert format_number(value) in ex.formula
+            checked += 1
+    assert checked > 6 * 150
+
+
+def test_a_state_cell_names_its_three_sources(traced):
+    _, trace, weights = traced
+    ex = explain("blocks.0.mamba.h.4", 7, 3, trace, weights)
+    assert [s.tensor_id for s in ex.sources] == ["blocks.0.mamba.dA.4", "blocks.0.mamba.dBx.4", "blocks.0.mamba.h.3"]
+    first = explain("blocks.0.mamba.h.0", 7, 3, trace, weights)
+    assert [s.tensor_id for s in first.sources] == ["blocks.0.mamba.dA.0", "blocks.0.mamba.dBx.0"]
+    assert "starts at 0" in first.formula
+
+
+def test_state_bytes_are_the_recurrent_states_size():
+    model = load_mamba()
+    ssm, conv = mamba_trace.final_state(model, encode("ab"))
+    assert state_bytes(SPEC) == 4 * (ssm.size + conv.size)   # the cache as transformers keeps it
+
+
+def test_the_live_session_fills_the_scan():
+    headless = pytest.importorskip("llmviz.engine.render.headless")
+    from llmviz.scenes.registry import build_scene
+
+    renderer = headless.headless_renderer((320, 180))
+    scene = build_scene("mamba-tiny", renderer)
+    try:
+        live = scene.live
+        assert live.wait(60) and live.error is None
+        T = len(live.tokens)
+        cells = live.cells
+        slots = scene.model.block_slots
+        filled = cells.flags(slots[[scene.model.layout.index(f"blocks.0.mamba.h.{t}") for t in range(32)]])[0]
+        assert filled[:T].all() and not filled[T:].any()   # one column per character so far, the rest empty
+        before = live.text
+        assert live.step() and live.wait(60)
+        assert live.text.startswith(before) and len(live.text) == len(before) + 1
+        assert live.tokens[-1] == int(np.argmax(mamba_trace.trace(load_mamba(), live.tokens[:-1])["logits"][-1]))
+    finally:
+        scene.close()
