@@ -85,6 +85,8 @@ class SsmPanel:
         imgui.text_colored(INPUT_RGB, "typed")
         imgui.same_line()
         imgui.text_colored(GENERATED_RGB, "generated (greedy)")
+        if len(s.tokens) >= s.context_length:
+            imgui.text_colored(DIM_RGB, f"all {s.context_length} columns of the scan are full: edit the text to start again")
 
     def _next(self, s) -> None:
         imgui.text("P(next character)" + ("   computing…" if s.busy else ""))

@@ -6,19 +6,20 @@ from ..layout_blocks import Dims, linear, norm_part
 from ..layout_parts import ATTACHED_GAP, KIND_ACTIVATION, KIND_SCORES, KIND_WEIGHT, Part, block, grouped, hstack, titled, vstack
 
 
-# The scan's terms per token, h_t = Ā_t ⊙ h_{t−1} + B̄_t x_t with Ā = exp(ΔA), B̄ = ΔB (captions say it so,
-# as the label font has no combining macron).
-SCAN_ROWS = (("dA", "exp(ΔA)"), ("dBx", "ΔB·x"), ("h", "h"))
+# The scan's terms per token, h_t = Ā_t ⊙ h_{t−1} + B̄_t x_t with Ā = exp(ΔA), B̄ = ΔB (written so, as the
+# label font has no combining macron). Each row is titled once; its blocks are captioned by their token.
+SCAN_ROWS = (("dA", "decay exp(ΔA) at each token"), ("dBx", "input ΔB·x at each token"),
+             ("h", "state h after each token"))
 
 
 def scan_table(d: Dims, inner: int, n: int) -> Part:
     """The selective scan token by token, time running left to right: for every t, the decay Ā_t =
     exp(Δ_t A), the input B̄_t x_t and the state h_t they make, each d_inner × d_state (the shape of A)."""
     rows = []
-    for name, symbol in SCAN_ROWS:
-        cells = [block(f"mamba.{name}.{t}", KIND_ACTIVATION, (inner, n), f"{symbol} t={t}") for t in range(d.tok.n)]
-        rows.append(hstack(cells, align="top"))
-    title = "selective scan over time: h_t = exp(Δ_t A) ⊙ h_{t−1} + Δ_t B_t x_t"
+    for name, title in SCAN_ROWS:
+        cells = [block(f"mamba.{name}.{t}", KIND_ACTIVATION, (inner, n), f"t={t}") for t in range(d.tok.n)]
+        rows.append(titled(hstack(cells, align="top"), title, frac=0.03))
+    title = "selective scan over time: h_t = exp(Δ_t A) ⊙ h_(t−1) + Δ_t B_t x_t"
     return grouped(titled(vstack(rows, align="left"), title, frac=0.04), "mamba.scan", title)
 
 
