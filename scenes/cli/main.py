@@ -20,6 +20,7 @@ SUBCOMMANDS = {
     "chapters": "llmviz.scenes.cli.chapters_cmd",
     "routing": "llmviz.scenes.cli.routing_cmd",
     "export-hf": "llmviz.scenes.cli.export_cmd",
+    "scan": "llmviz.scenes.cli.scan_cmd",
 }
 HEADLESS_COMMANDS = ", ".join(f"llmviz {name}" for name in SUBCOMMANDS)
 

@@ -1,0 +1,298 @@
+"""`llmviz scan`: streams a long sequence through a small state-space model's recurrent form, headless,
+and reports what it cost: the state it carries, the memory it grew by, the time per token.
+
+The tokens go through chunk by chunk with the state carried from one call to the next, which gives
+the same logits and final state as one forward over the whole sequence (tests/test_mamba_tiny.py), so
+memory stays at one chunk's activations however long the sequence is. The tokens themselves are
+drawn chunk by chunk too (seeded), never held whole.
+
+STATE_SPACE_MODELS is the table of models this command (and `llmviz generate`) can run: one entry
+names how to load a model, run a chunk from a state, step one token and list the state's tensors.
+Nothing here imports torch until a scan starts, so bad arguments are answered at once.
+"""
+from __future__ import annotations
+
+import json
+import random
+import resource
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+from typing import Callable, Iterator
+
+from llmviz.scenes.cli.common import parse_int, shown
+
+MAX_LENGTH = 10_000_000   # ~10 minutes at mamba-tiny's pace here; the memory would not mind more
+CHUNK = 512               # tokens per call: big enough that per-call overhead vanishes, small in memory
+MAX_SEED = 2**63 - 1      # as `llmviz generate`
+SOURCES = ("corpus", "random")
+PROGRESS_AFTER_S = 2.0    # shorter scans print nothing on stderr
+
+
+@dataclass(frozen=True)
+class StateSpaceModel:
+    """How to run one small recurrent text model. `run(model, ids, state)` feeds a list of token ids
+    from `state` (None: the start) and returns (the last token's logits as numpy (vocab,), the new
+    state); `step(model, token, state)` is the same for one token, the recurrent form generation uses;
+    `state_tensors(state)` names the state's tensors; `width_depth(model)` is (d_model, layers)."""
+
+    load: Callable[[str | None], object]
+    run: Callable
+    step: Callable
+    state_tensors: Callable[[object], dict]
+    width_depth: Callable[[object], tuple[int, int]]
+    alphabet: Callable[[], str]
+    needs: tuple[str, ...] = ()       # modules beyond torch that loading it imports
+    max_input: int = 10_000           # characters `llmviz generate` accepts as its input
+
+
+# ---- mamba-tiny --------------------------------------------------------------------------------
+
+def _mamba_load(path):
+    from llmviz.models.sim.mamba_model import load_mamba
+
+    return load_mamba(path)
+
+
+def _mamba_run(model, ids, state):
+    import torch
+    from llmviz.models.sim import mamba_trace
+
+    with torch.inference_mode():
+        logits, state = mamba_trace.forward(model, torch.tensor([list(ids)], dtype=torch.long), state)
+    return logits[0, -1].numpy().copy(), state
+
+
+def _mamba_step(model, token, state):
+    from llmviz.models.sim import mamba_trace
+
+    return mamba_trace.step(model, int(token), state)
+
+
+def _mamba_state_tensors(state) -> dict:
+    return {"ssm": state.ssm, "conv": state.conv}
+
+
+def _mamba_width_depth(model) -> tuple[int, int]:
+    return int(model.config.hidden_size), int(model.config.num_hidden_layers)
+
+
+def _corpus_alphabet() -> str:
+    from llmviz.models.sim import moe_corpus
+
+    return moe_corpus.ALPHABET
+
+
+STATE_SPACE_MODELS: dict[str, StateSpaceModel] = {
+    "mamba-tiny": StateSpaceModel(load=_mamba_load, run=_mamba_run, step=_mamba_step,
+                                  state_tensors=_mamba_state_tensors, width_depth=_mamba_width_depth,
+                                  alphabet=_corpus_alphabet, needs=("transformers",)),
+}
+
+
+# ---- the command -------------------------------------------------------------------------------
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "scan", help="stream a long sequence through a state-space model's recurrent form (no display needed)",
+        description="Stream N tokens through a small state-space model chunk by chunk, the state carried between "
+                    "chunks, and report the state's size, peak memory and time per token, e.g. "
+                    "`llmviz scan --model mamba-tiny --length 131072 --json`.")
+    p.add_argument("--model", default="mamba-tiny",
+                   help="model: " + ", ".join(STATE_SPACE_MODELS) + " (default mamba-tiny)")
+    # Parsed in run() rather than by argparse so that every bad value gets one line, exit 2.
+    p.add_argument("--length", default=None, help=f"tokens to stream, 1 to {MAX_LENGTH:,}")
+    p.add_argument("--tokens", default="corpus",
+                   help="where the tokens come from: corpus (the training corpus's generator, default) or random")
+    p.add_argument("--seed", default="0", help="seed of the tokens, 0 to 2^63-1 (default 0)")
+    p.add_argument("--weights", default=None, help="safetensors file instead of the shipped weights")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=run)
+
+
+def _fail(message: str, code: int = 2) -> int:
+    print(f"llmviz scan: error: {message}", file=sys.stderr)
+    return code
+
+
+def missing_module(entry: StateSpaceModel) -> str | None:
+    """The first module the model needs that is not installed, or None."""
+    import importlib.util
+
+    return next((name for name in entry.needs if importlib.util.find_spec(name) is None), None)
+
+
+def load_model(entry: StateSpaceModel, model_id: str, weights):
+    """(model, None) or (None, a one-line reason) — what a broken weights file provokes, never a traceback."""
+    from llmviz.models.sim.weights_file import WeightsError
+
+    try:
+        return entry.load(weights), None
+    except WeightsError as exc:  # names the file and the tensor
+        return None, f"cannot load weights: {exc}"
+    except Exception as exc:  # anything else a broken file provokes: still one line naming it
+        return None, f"cannot load {model_id} weights {weights or 'shipped'}: {type(exc).__name__}: {exc}".splitlines()[0]
+
+
+def token_chunks(source: str, seed: int, length: int, vocab: int, chunk: int = CHUNK) -> Iterator[list[int]]:
+    """`length` token ids in lists of `chunk` (the last shorter), drawn as they are needed: samples of
+    the training corpus (domains in a seeded random order) or uniform random ids below `vocab`."""
+    left = length
+    if source == "random":
+        import numpy as np
+
+        rng = np.random.default_rng(seed)
+        while left:
+            n = min(chunk, left)
+            yield rng.integers(0, vocab, n).tolist()
+            left -= n
+        return
+    from llmviz.models.sim import moe_corpus
+
+    rng, pending = random.Random(seed), []
+    while left:
+        n = min(chunk, left)
+        while len(pending) < n:
+            pending += moe_corpus.encode(moe_corpus.sample(rng.choice(moe_corpus.DOMAINS), rng))
+        yield pending[:n]
+        pending = pending[n:]
+        left -= n
+
+
+def _mb(kilobytes_or_bytes: int) -> float:
+    # ru_maxrss is kilobytes on Linux, bytes on macOS
+    return kilobytes_or_bytes / (1024 * 1024 if sys.platform == "darwin" else 1024)
+
+
+def peak_rss_mb() -> float:
+    return _mb(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+
+
+def current_rss_mb() -> float | None:
+    """Resident memory now (Linux /proc), which unlike the peak can also show a scan that grows nothing."""
+    import os
+
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+class ScanProgress:
+    """Tokens done / N and tokens per second on stderr once a scan has run PROGRESS_AFTER_S: one line
+    updated in place on a terminal, a new line every 10 s elsewhere (a log file stays short)."""
+
+    def __init__(self, clock=time.perf_counter, stream=None):
+        self.clock, self.stream = clock, stream or sys.stderr
+        self.live = self.stream.isatty()
+        self.start = self.clock()
+        self.last = None   # when the last line was printed
+
+    def __call__(self, done: int, total: int) -> None:
+        now = self.clock()
+        elapsed = now - self.start
+        if elapsed < PROGRESS_AFTER_S:
+            return
+        finished = done >= total
+        if self.last is not None and now - self.last < (0.25 if self.live else 10.0) and not finished:
+            return
+        if self.last is None and finished and not self.live:
+            return  # a scan that ends just past the threshold needs no lone progress line in a log
+        self.last = now
+        text = f"scan: {done:,}/{total:,} tokens, {done / elapsed:,.0f} tokens/s, {elapsed:.1f} s"
+        if self.live:
+            print("\r" + text, end="\n" if finished else "", file=self.stream, flush=True)
+        else:
+            print(text, file=self.stream, flush=True)
+
+
+def scan(entry: StateSpaceModel, model, length: int, seed: int = 0, source: str = "corpus",
+         chunk: int = CHUNK, progress=None):
+    """Streams `length` tokens through `model` from the zero state → (final state, seconds per token of
+    each chunk, total seconds including drawing the tokens)."""
+    vocab = len(entry.alphabet())
+    state, per_token, done = None, [], 0
+    start = time.perf_counter()
+    for ids in token_chunks(source, seed, length, vocab, chunk):
+        t = time.perf_counter()
+        _, state = entry.run(model, ids, state)
+        per_token.append((time.perf_counter() - t) / len(ids))
+        done += len(ids)
+        if progress is not None:
+            progress(done, length)
+    return state, per_token, time.perf_counter() - start
+
+
+def state_report(entry: StateSpaceModel, state) -> tuple[int, dict[str, list[int]]]:
+    """(bytes of the state's tensors as they are held, their shapes)."""
+    tensors = entry.state_tensors(state)
+    return (sum(t.numel() * t.element_size() for t in tensors.values()),
+            {name: list(t.shape) for name, t in tensors.items()})
+
+
+def run(args) -> int:
+    entry = STATE_SPACE_MODELS.get(args.model)
+    if entry is None:
+        return _fail(f"unknown model {shown(args.model)}; available: {', '.join(STATE_SPACE_MODELS)}")
+    if args.length is None:
+        return _fail(f"--length is required, e.g. --length 131072 (1 to {MAX_LENGTH:,} tokens)")
+    try:
+        length = parse_int(args.length, "--length", 1, MAX_LENGTH)
+        seed = parse_int(args.seed, "--seed", 0, MAX_SEED)
+    except ValueError as exc:
+        return _fail(str(exc))
+    if args.tokens not in SOURCES:
+        return _fail(f"--tokens must be one of {', '.join(SOURCES)}, got {shown(args.tokens)}")
+    missing = missing_module(entry)
+    if missing:
+        return _fail(f"{args.model} needs {missing}; install it (pip install 'llmviz[dev]')")
+
+    import torch
+
+    # One sequence of small matrices, paced by the scan's per-token loop: more threads only add overhead
+    # (and this machine's cores are shared).
+    torch.set_num_threads(1)
+    model, problem = load_model(entry, args.model, args.weights)
+    if problem:
+        return _fail(problem, 1)
+    rss_before, peak_before = current_rss_mb(), peak_rss_mb()
+    state, per_token, seconds = scan(entry, model, length, seed, args.tokens, progress=ScanProgress())
+    peak_after, rss_after = peak_rss_mb(), current_rss_mb()
+
+    state_bytes, shapes = state_report(entry, state)
+    width, depth = entry.width_depth(model)
+    kv_bytes = 2 * depth * width * length * 4
+    compared = (f"the keys and values an attention model of the same width (d_model {width}) and depth "
+                f"({depth} layers) would cache for {length:,} tokens, 2 x layers x d_model x tokens x 4 bytes (float32)")
+    result = {
+        "model": args.model, "tokens": length, "source": args.tokens, "seed": seed,
+        "chunk": CHUNK, "chunks": len(per_token), "torch_threads": torch.get_num_threads(),
+        "state_bytes": state_bytes, "state_shapes": shapes, "state_dtype": "float32",
+        "kv_cache_bytes_same_width": kv_bytes,
+        "kv_cache_note": f"a comparison, not a measured model: {compared}",
+        "rss_before_mb": None if rss_before is None else round(rss_before, 1),
+        "rss_after_mb": None if rss_after is None else round(rss_after, 1),
+        "peak_rss_before_mb": round(peak_before, 1),
+        "peak_rss_mb": round(peak_after, 1),
+        "peak_rss_growth_mb": round(peak_after - peak_before, 1),
+        "ms_per_token": round(1000 * seconds / length, 4),
+        "ms_per_token_median_chunk": round(1000 * statistics.median(per_token), 4),
+        "seconds": round(seconds, 3),
+    }
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    shape_text = ", ".join(f"{name} {'x'.join(map(str, s))}" for name, s in shapes.items())
+    print(f"{args.model}: {length:,} tokens ({args.tokens}, seed {seed}) in {seconds:.2f} s, "
+          f"{len(per_token)} chunks of {CHUNK}")
+    print(f"  state carried:      {state_bytes:,} bytes ({shape_text}, float32), the same at any length")
+    print(f"  attention KV cache: {kv_bytes:,} bytes at this length, {compared} (a comparison, not a measured model)")
+    if rss_before is not None:
+        print(f"  resident memory:    {rss_before:.1f} MB before the scan, {rss_after:.1f} MB after")
+    print(f"  peak RSS:           {peak_before:.1f} MB before the scan, {peak_after:.1f} MB after "
+          f"(+{peak_after - peak_before:.1f} MB)")
+    print(f"  time per token:     {result['ms_per_token']:.4f} ms overall, "
+          f"{result['ms_per_token_median_chunk']:.4f} ms median over chunks")
+    return 0

@@ -1,0 +1,240 @@
+"""`llmviz scan` and `llmviz generate --model mamba-tiny`: the streamed state is the full forward's, the
+figures are what the config says, generation steps the recurrent form and agrees with the full forward."""
+import io
+import json
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("safetensors")
+pytest.importorskip("transformers")
+torch.set_num_threads(1)
+
+from llmviz.models.sim import mamba_model, mamba_trace, moe_corpus  # noqa: E402
+from llmviz.scenes.cli import generate_cmd, scan_cmd  # noqa: E402
+from llmviz.scenes.cli.main import main  # noqa: E402
+
+ENTRY = scan_cmd.STATE_SPACE_MODELS["mamba-tiny"]
+TOL = dict(rtol=1e-5, atol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def model():
+    return mamba_model.load_mamba()
+
+
+def run_cli(capsys, *argv):
+    code = main(list(argv))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def full_forward_state(model, tokens):
+    with torch.inference_mode():
+        _, state = mamba_trace.forward(model, torch.tensor([tokens]))
+    return state
+
+
+# ---- scan --------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("source", scan_cmd.SOURCES)
+def test_streamed_state_equals_one_full_forward(model, source):
+    state, per_token, _ = scan_cmd.scan(ENTRY, model, 1500, seed=5, source=source)
+    assert len(per_token) == 3  # 512 + 512 + 476: the state crossed two chunk borders
+    tokens = [t for chunk in scan_cmd.token_chunks(source, 5, 1500, len(moe_corpus.ALPHABET)) for t in chunk]
+    assert len(tokens) == 1500 and 0 <= min(tokens) and max(tokens) < len(moe_corpus.ALPHABET)
+    full = full_forward_state(model, tokens)
+    np.testing.assert_allclose(state.ssm.numpy(), full.ssm.numpy(), **TOL)
+    np.testing.assert_allclose(state.conv.numpy(), full.conv.numpy(), **TOL)
+
+
+def test_tokens_are_seeded_and_the_corpus_is_its_text():
+    draw = lambda seed: [t for c in scan_cmd.token_chunks("corpus", seed, 2000, 96, chunk=300) for t in c]
+    assert draw(1) == draw(1) != draw(2)
+    assert [len(c) for c in scan_cmd.token_chunks("corpus", 1, 2000, 96, chunk=300)] == [300] * 6 + [200]
+    text = moe_corpus.decode(draw(1))
+    assert any(word in text for word in ("def ", "User:", "The ", "="))
+
+
+def test_scan_json_figures_follow_from_the_config(capsys):
+    code, out, _ = run_cli(capsys, "scan", "--model", "mamba-tiny", "--length", "1500", "--json", "--seed", "3")
+    assert code == 0
+    assert out.count("\n") == 1  # one JSON object, nothing else on stdout
+    doc = json.loads(out)
+    ints = ("tokens", "state_bytes", "kv_cache_bytes_same_width", "chunks", "chunk", "seed", "torch_threads")
+    floats = ("peak_rss_mb", "peak_rss_before_mb", "peak_rss_growth_mb", "rss_before_mb", "rss_after_mb",
+              "ms_per_token", "ms_per_token_median_chunk", "seconds")
+    for key in ints:
+        assert type(doc[key]) is int, key
+    for key in floats:
+        assert isinstance(doc[key], (int, float)) and not isinstance(doc[key], bool), key
+        assert doc[key] >= 0 or key == "peak_rss_growth_mb", key
+    assert isinstance(doc["kv_cache_note"], str) and "not a measured model" in doc["kv_cache_note"]
+    assert doc["model"] == "mamba-tiny" and doc["tokens"] == 1500 and doc["chunks"] == 3 and doc["seed"] == 3
+    assert doc["peak_rss_mb"] >= doc["peak_rss_before_mb"]
+    # independently of the code under test: the config the shipped weights carry
+    cfg = mamba_model.load_weights().cfg
+    inner = cfg.expand * cfg.d_model
+    assert doc["state_shapes"] == {"ssm": [1, cfg.n_layers, inner, cfg.d_state],
+                                   "conv": [1, cfg.n_layers, inner, cfg.d_conv]}
+    assert doc["state_bytes"] == 4 * (cfg.n_layers * inner * cfg.d_state + cfg.n_layers * inner * cfg.d_conv)
+    assert doc["kv_cache_bytes_same_width"] == 2 * cfg.n_layers * cfg.d_model * 1500 * 4
+
+
+def test_scan_text_report(capsys):
+    code, out, err = run_cli(capsys, "scan", "--length", "600", "--tokens", "random")
+    assert code == 0 and "Traceback" not in err
+    assert "600 tokens" in out and "20,480 bytes" in out and "ms median over chunks" in out
+
+
+def test_progress_waits_two_seconds_then_reports_tokens_per_second():
+    now = [0.0]
+    stream = io.StringIO()
+    progress = scan_cmd.ScanProgress(clock=lambda: now[0], stream=stream)
+    now[0] = 1.0
+    progress(512, 10_000)
+    assert stream.getvalue() == ""
+    now[0] = 4.0
+    progress(2048, 10_000)
+    assert stream.getvalue() == "scan: 2,048/10,000 tokens, 512 tokens/s, 4.0 s\n"
+    now[0] = 5.0
+    progress(2560, 10_000)  # not a line a second in a log
+    now[0] = 6.0
+    progress(10_000, 10_000)  # but always the end
+    assert stream.getvalue().splitlines()[-1].startswith("scan: 10,000/10,000 tokens")
+    assert len(stream.getvalue().splitlines()) == 2
+
+
+@pytest.mark.parametrize("argv", [
+    [],                                        # no --length
+    ["--length", "0"],
+    ["--length", "-5"],
+    ["--length", "10000001"],
+    ["--length", "1e6"],
+    ["--length", "many"],
+    ["--length", "9" * 5000],
+    ["--length", "100", "--model", "gpt-5"],
+    ["--length", "100", "--model", "nano-gpt"],  # not a state-space model
+    ["--length", "100", "--seed", "-1"],
+    ["--length", "100", "--seed", "x"],
+    ["--length", "100", "--tokens", "poems"],
+    ["--length", "100", "--bogus"],
+])
+def test_scan_bad_arguments_are_one_line_and_exit_2(capsys, argv):
+    code, out, err = run_cli(capsys, "scan", *argv)
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and "Traceback" not in err
+    if "--model" in argv:
+        assert "mamba-tiny" in err  # names what is supported
+
+
+def test_scan_names_each_bad_argument(capsys):
+    assert "--length" in run_cli(capsys, "scan", "--length", "0")[2]
+    assert "--seed" in run_cli(capsys, "scan", "--length", "5", "--seed", "x")[2]
+    assert "--tokens" in run_cli(capsys, "scan", "--length", "5", "--tokens", "x")[2]
+
+
+def test_scan_missing_weights_file_is_one_line(capsys, tmp_path):
+    code, out, err = run_cli(capsys, "scan", "--length", "10", "--weights", str(tmp_path / "none.safetensors"))
+    assert code == 1 and out == "" and err.count("\n") == 1 and "cannot load" in err
+
+
+# ---- generate ----------------------------------------------------------------------------------
+
+def argmax_by_full_forward(model, ids, n):
+    """The reference: the whole sequence through the full forward each time, argmax of the last logits."""
+    seq = list(ids)
+    for _ in range(n):
+        with torch.inference_mode():
+            logits, _ = mamba_trace.forward(model, torch.tensor([seq]))
+        seq.append(int(logits[0, -1].argmax()))
+    return seq[len(ids):]
+
+
+def generate_json(capsys, *argv):
+    code, out, err = run_cli(capsys, "generate", "--model", "mamba-tiny", "--json", *argv)
+    assert code == 0, err
+    return json.loads(out)
+
+
+@pytest.mark.parametrize("text", ["The old river ", "User: how are you?\nBot:", "def add(x, y):\n"])
+def test_greedy_generation_equals_the_full_forward_argmax_loop(capsys, model, text):
+    doc = generate_json(capsys, "--input", text, "--max-tokens", "40")
+    assert doc["input_ids"] == moe_corpus.encode(text)
+    assert doc["output_ids"] == argmax_by_full_forward(model, doc["input_ids"], 40)
+    assert doc["output"] == moe_corpus.decode(doc["output_ids"])
+    assert [s["token_id"] for s in doc["steps"]] == doc["output_ids"]
+    assert "".join(s["token"] for s in doc["steps"]) == doc["output"]
+    for s in doc["steps"]:
+        assert len(s["probs"]) == len(moe_corpus.ALPHABET) == 96
+        assert abs(sum(s["probs"]) - 1) < 1e-6 and min(s["probs"]) >= 0
+        assert int(np.argmax(s["probs"])) == s["token_id"]
+
+
+def test_greedy_probabilities_are_the_full_forward_softmax(model):
+    ids = moe_corpus.encode("12+7=")
+    steps = generate_cmd.generate_text(ENTRY, model, ids, 8)
+    seq = ids + [s["token"] for s in steps]
+    with torch.inference_mode():
+        logits, _ = mamba_trace.forward(model, torch.tensor([seq]))
+    want = torch.softmax(logits[0, len(ids) - 1:-1].double(), dim=-1).numpy()
+    np.testing.assert_allclose(np.array([s["probs"] for s in steps]), want, rtol=1e-4, atol=1e-6)
+
+
+def test_generation_steps_the_recurrent_form(model, monkeypatch):
+    """The input goes through in chunks once; every new token is one step from the carried state."""
+    calls = {"run": [], "step": 0}
+    entry = scan_cmd.StateSpaceModel(
+        load=ENTRY.load, run=lambda m, ids, s: calls["run"].append(len(ids)) or ENTRY.run(m, ids, s),
+        step=lambda m, t, s: calls.__setitem__("step", calls["step"] + 1) or ENTRY.step(m, t, s),
+        state_tensors=ENTRY.state_tensors, width_depth=ENTRY.width_depth, alphabet=ENTRY.alphabet)
+    ids = moe_corpus.encode("The quiet garden " * 40)  # 680 characters: two chunks
+    steps = generate_cmd.generate_text(entry, model, ids, 12)
+    assert calls == {"run": [512, 168], "step": 11}
+    assert [s["token"] for s in steps] == argmax_by_full_forward(model, ids, 12)
+
+
+def test_same_seed_same_text_at_temperature_1(capsys):
+    runs = [generate_json(capsys, "--input", "The ", "--max-tokens", "60", "--temperature", "1", "--seed", seed)
+            for seed in ("7", "7", "8")]
+    assert runs[0] == runs[1]
+    assert runs[0]["output"] != runs[2]["output"]
+    assert runs[0]["temperature"] == 1.0 and runs[0]["seed"] == 7 and len(runs[0]["output_ids"]) == 60
+    for s in runs[0]["steps"]:
+        assert abs(sum(s["probs"]) - 1) < 1e-6
+
+
+def test_generate_text_output_is_the_continuation(capsys, model):
+    code, out, err = run_cli(capsys, "generate", "--model", "mamba-tiny", "--input", "The old river ",
+                             "--max-tokens", "20")
+    assert code == 0 and err == ""
+    want = moe_corpus.decode(argmax_by_full_forward(model, moe_corpus.encode("The old river "), 20))
+    assert out == want + "\n"
+
+
+@pytest.mark.parametrize("argv", [
+    ["--model", "mamba-tiny"],                                     # no input
+    ["--model", "mamba-tiny", "--input", ""],
+    ["--model", "mamba-tiny", "--input", "café"],                  # outside the alphabet
+    ["--model", "mamba-tiny", "--input", "tab\there"],
+    ["--model", "mamba-tiny", "--input", "a" * 10_001],            # longer than the input limit
+    ["--model", "mamba-tiny", "--input", "a", "--max-tokens", "0"],
+    ["--model", "mamba-tiny", "--input", "a", "--max-tokens", "1001"],
+    ["--model", "mamba-tiny", "--input", "a", "--max-tokens", "ten"],
+    ["--model", "mamba-tiny", "--input", "a", "--temperature", "-1"],
+    ["--model", "mamba-tiny", "--input", "a", "--seed", "x"],
+    ["--model", "nano-gpt", "--input", "CBABBC", "--max-tokens", "3"],
+    ["--model", "mamba-large", "--input", "a"],
+])
+def test_generate_bad_arguments_are_one_line_and_exit_2(capsys, argv):
+    code, out, err = run_cli(capsys, "generate", *argv)
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and err.startswith("llmviz generate: error: ") and "Traceback" not in err
+
+
+def test_generate_lists_the_text_models_and_keeps_nano_gpt(capsys):
+    err = run_cli(capsys, "generate", "--model", "gpt-5", "--input", "CBABBC")[2]
+    assert "nano-gpt" in err and "mamba-tiny" in err
+    code, out, err = run_cli(capsys, "generate", "--input", "CBABBC")
+    assert (code, out, err) == (0, "ABBBCC\n", "")
