@@ -18,10 +18,11 @@ def names():
 
 def test_every_bundled_chapter_validates(names):
     chapters = load_chapters(model_names)  # each against its own model, each step against its scene
-    assert [c.number for c in chapters] == list(range(1, 12))
-    assert len(chapter_files()) == 11
+    assert [c.number for c in chapters] == list(range(1, 13))
+    assert len(chapter_files()) == 12
+    models = {11: "moe-4", 12: "mamba-tiny"}
     for chapter in chapters:
-        assert chapter.model == ("moe-4" if chapter.number == 11 else "nano-gpt") and chapter.title and chapter.steps
+        assert chapter.model == models.get(chapter.number, "nano-gpt") and chapter.title and chapter.steps
         assert chapter.steps[0].camera is not None
     # Chapter 9 shows the stack at GPT-2 small and GPT-3 scale, then comes back to nano-GPT.
     stack = chapters[8]
@@ -158,7 +159,7 @@ def test_chapters_command_lists_chapters_as_json(capsys, monkeypatch):
     monkeypatch.setitem(SUBCOMMANDS, "chapters", "llmviz.scenes.cli.chapters_cmd")
     assert main(["chapters", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert [c["chapter"] for c in data] == list(range(1, 12))
+    assert [c["chapter"] for c in data] == list(range(1, 13))
     assert data[10]["model"] == "moe-4" and {s["scene"] for s in data[10]["steps"]} == {"moe-4"}
     assert [s["scene"] for s in data[8]["steps"]][3:] == ["gpt-2-small", "gpt-2-small", "gpt-3-175b", "nano-gpt"]
     first = data[1]["steps"]

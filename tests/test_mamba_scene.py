@@ -97,3 +97,30 @@ def test_the_live_session_fills_the_scan():
         assert live.tokens[-1] == int(np.argmax(mamba_trace.trace(load_mamba(), live.tokens[:-1])["logits"][-1]))
     finally:
         scene.close()
+
+
+def test_the_scan_chapter_plays_with_the_live_traces_numbers():
+    """Chapter 12 on the live mamba-tiny: every step renders from the trace, and the scan step's arithmetic,
+    h_3 = exp(ΔA)_3 · h_2 + ΔB·x_3, holds for the numbers it prints (recomputed here from the trace)."""
+    from scene_support import live_scene
+
+    from llmviz.scenes.chapters.apply import chapter_runner
+
+    with live_scene("mamba-tiny", (320, 180)) as (scene, _):
+        runner = chapter_runner(scene, (320, 180))
+        assert [c.number for c in runner.chapters] == [12]
+        (chapter,) = runner.chapters
+        texts = []
+        for k in range(len(chapter.steps)):
+            runner.go_to_step_end(k)
+            moment = runner.moment()
+            assert moment.scene == "mamba-tiny" and "{" not in moment.text.text
+            texts.append(moment.text.text)
+        trace = scene.live.trace
+        p = "blocks.0.mamba"
+        h2, a3, bx3, h3 = (float(trace[f"{p}.{name}"][0, 0]) for name in ("h.2", "dA.3", "dBx.3", "h.3"))
+        assert abs(a3 * h2 + bx3 - h3) <= 1e-6 * max(1.0, abs(h3))
+        scan = next(t for t in texts if "h_prev" in t)
+        for number in (h2, a3, bx3, h3):
+            assert format_number(number) in scan
+        assert scene.live.text in texts[0]

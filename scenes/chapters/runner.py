@@ -108,15 +108,18 @@ def _moe_extras(session) -> dict:
 
 
 def live_values(live):
-    """A values callable for the runner from a LiveModel or a LiveMoE: the current trace over the weights
-    (and, for an MoE, its routing statistics: blocks.i.moe.load, .mean_gate, .aux_loss, .cv)."""
+    """A values callable for the runner from a live model (nano-GPT, a small MoE, mamba-tiny): the current
+    trace over the weights, with the model's alphabet (and, for an MoE, its routing statistics:
+    blocks.i.moe.load, .mean_gate, .aux_loss, .cv)."""
     def values():
         session = live.session
         if session.trace is None or session.weights is None:
             return None
         if hasattr(session, "stats"):  # LiveMoE
             return ChainMap(dict(session.trace), _moe_extras(session), dict(session.weights))
-        return ChainMap(dict(session.trace), dict(session.weights))
+        alphabet = getattr(session, "alphabet", None)
+        extras = {ALPHABET_KEY: alphabet} if alphabet is not None else {}
+        return ChainMap(dict(session.trace), extras, dict(session.weights))
     return values
 
 
