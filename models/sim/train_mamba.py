@@ -11,7 +11,6 @@ machine, one torch thread, ending at a training loss of 0.48 nats per character.
 """
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 import torch
@@ -20,6 +19,7 @@ import torch.nn.functional as F
 from llmviz.models.sim import mamba_trace, moe_corpus
 from llmviz.models.sim.mamba_model import build_model
 from llmviz.models.sim.train_nanogpt import warmup_cosine
+from llmviz.models.sim.training import run_steps
 
 DEFAULT_SEED = 0
 DEFAULT_STEPS = 1800
@@ -84,23 +84,12 @@ def train(seed: int = DEFAULT_SEED, steps: int = DEFAULT_STEPS, log=print, log_e
     model = build_model()
     sampler = moe_corpus.WindowSampler(moe_corpus.build_corpus(seed, CORPUS_CHARS), CONTEXT, seed + 1)
     opt = mamba_adamw(model, PEAK_LR)
-    model.train()
-    start = last_log = time.perf_counter()
-    loss_value = float("nan")
-    for step in range(steps):
-        for group in opt.param_groups:
-            group["lr"] = _lr(step, steps)
+
+    def step_loss(step):
         x, y, _ = sampler.batch(BATCH_SIZE)
         loss = _loss(model, x, y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        loss_value = loss.item()
-        now = time.perf_counter()
-        if now - last_log >= log_every_s or step == steps - 1:
-            log(f"step {step + 1:5d}/{steps}  loss {loss_value:.4f}  elapsed {now - start:6.1f}s")
-            last_log = now
-    seconds = time.perf_counter() - start
-    model.eval()
+        return loss, {"loss": loss.item()}, ""
+
+    shown, seconds = run_steps(model, opt, steps, lambda step: _lr(step, steps), step_loss, log, log_every_s)
+    loss_value = shown["loss"]
     return TrainResult(model, steps, loss_value, seconds, held_out_loss(model) if report else {})

@@ -5,7 +5,6 @@ On one machine the same seed gives the same weights: seeded generators, one torc
 """
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 import torch
@@ -14,6 +13,7 @@ import torch.nn.functional as F
 from llmviz.models.sim import moe_corpus, routing
 from llmviz.models.sim.moe_model import MoEGPT, variant_config
 from llmviz.models.sim.train_nanogpt import gpt_adamw, warmup_cosine
+from llmviz.models.sim.training import run_steps
 
 DEFAULT_SEED = 0
 DEFAULT_STEPS = 2500
@@ -80,30 +80,17 @@ def train(variant: str, seed: int = DEFAULT_SEED, steps: int = DEFAULT_STEPS, lo
     model = MoEGPT(cfg)
     sampler = moe_corpus.WindowSampler(moe_corpus.build_corpus(seed, CORPUS_CHARS), cfg.context_length, seed + 1)
     opt = gpt_adamw(model, PEAK_LR)
-    start = last_log = time.perf_counter()
-    model.train()
-    loss_value = aux_value = float("nan")
-    for step in range(steps):
-        for group in opt.param_groups:
-            group["lr"] = _lr(step, steps)
+
+    def step_loss(step):
         x, y, _ = sampler.batch(BATCH_SIZE)
         logits, records = model(x)
         ce = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
         # transformers' Mixtral loss over all layers' router logits together, as its trainer computes it
         aux = routing.mixtral_load_balancing_loss([r.logits for r in records], cfg.top_k)
-        loss = ce + AUX_LOSS_COEF * aux
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        loss_value, aux_value = ce.item(), aux.item()
-        now = time.perf_counter()
-        if now - last_log >= log_every_s or step == steps - 1:
-            cv = max(r.load_cv for r in records)
-            log(f"step {step + 1:5d}/{steps}  loss {loss_value:.4f}  aux {aux_value:.4f} "
-                f"(uniform = {cfg.top_k})  max load CV {cv:.2f}  elapsed {now - start:6.1f}s")
-            last_log = now
-    seconds = time.perf_counter() - start
-    model.eval()
+        note = f"(uniform aux = {cfg.top_k})  max load CV {max(r.load_cv for r in records):.2f}"
+        return ce + AUX_LOSS_COEF * aux, {"loss": ce.item(), "aux": aux.item()}, note
+
+    shown, seconds = run_steps(model, opt, steps, lambda step: _lr(step, steps), step_loss, log, log_every_s)
+    loss_value, aux_value = shown["loss"], shown["aux"]
     losses, shares = routing_report(model) if report else ({}, [])
     return TrainResult(model, steps, loss_value, aux_value, seconds, losses, shares)

@@ -7,7 +7,6 @@ every random draw comes from seeded generators and torch runs on a single thread
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
 
 import torch
@@ -15,6 +14,7 @@ import torch.nn.functional as F
 
 from llmviz.models.sim import sort_task
 from llmviz.models.sim.nanogpt import NanoGPT, NanoGPTConfig
+from llmviz.models.sim.training import run_steps
 
 DEFAULT_SEED = 0
 DEFAULT_STEPS = 1000
@@ -86,27 +86,16 @@ def train(seed: int = DEFAULT_SEED, steps: int = DEFAULT_STEPS, log=print, log_e
     batch_gen = torch.Generator().manual_seed(seed + 1)
 
     opt = gpt_adamw(model, PEAK_LR)
-    start = last_log = time.perf_counter()
-    model.train()
-    loss_value = float("nan")
-    for step in range(steps):
-        for group in opt.param_groups:
-            group["lr"] = _lr(step, steps)
+
+    def step_loss(step):
         pick = torch.randint(len(xs), (BATCH_SIZE,), generator=batch_gen)
         logits = model(xs[pick])
         loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), ys[pick].reshape(-1),
                                ignore_index=sort_task.IGNORE_INDEX)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        loss_value = loss.item()
-        now = time.perf_counter()
-        if now - last_log >= log_every_s or step == steps - 1:
-            log(f"step {step + 1:5d}/{steps}  loss {loss_value:.4g}  elapsed {now - start:6.1f}s")
-            last_log = now
-    seconds = time.perf_counter() - start
-    model.eval()
+        return loss, {"loss": loss.item()}, ""
+
+    shown, seconds = run_steps(model, opt, steps, lambda step: _lr(step, steps), step_loss, log, log_every_s)
+    loss_value = shown["loss"]
     held = sort_accuracy(model, held_out_sample())
     everything = sort_accuracy(model, torch.tensor(sort_task.all_inputs(), dtype=torch.long))
     return TrainResult(model, steps, loss_value, seconds, held, everything)
