@@ -1,0 +1,249 @@
+"""mamba2-tiny: a small character-level Mamba-2 that is exactly transformers' Mamba2ForCausalLM,
+its config, its shipped weights, how they are read, and its transformers folder.
+
+Shape: 2 Mamba-2 layers, d_model 64, expand 2 (d_inner 128) in 8 heads of head_dim 16, d_state 16,
+one group of B and C, d_conv 4 (the conv runs over x, B and C: 160 channels), RMSNorm, the gated
+RMSNorm before out_proj, tied embeddings, the moe_corpus alphabet (96 symbols, no padding).
+transformers runs it on its torch path (no CUDA kernels): the chunked SSD scan, with chunk_size 16
+so that the scene's and the tests' sequences span several chunks. mamba2_trace.py recomputes it as
+the token-by-token recurrence. The weights file is the model's state dict under transformers'
+tensor names, so the transformers folder (export_hf_folder) copies it as it is.
+
+The file helpers that do not depend on the family come from mamba_model.py.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from importlib.resources import files
+from pathlib import Path
+
+from llmviz.models.sim import moe_corpus
+from llmviz.models.sim.mamba_model import safetensors_bytes
+
+MODEL_ID = "mamba2-tiny"
+SHIPPED_WEIGHTS = ("weights", f"{MODEL_ID}.safetensors")
+LOADER = "llmviz.models.sim.mamba2_model:load_weights"   # what export_hf calls to read the weights
+
+
+@dataclass(frozen=True)
+class Mamba2TinyConfig:
+    n_layers: int = 2
+    d_model: int = 64
+    d_state: int = 16
+    d_conv: int = 4
+    expand: int = 2
+    head_dim: int = 16
+    n_groups: int = 1
+    # Positions per SSD chunk in transformers' scan; only the rounding depends on it. Small, so
+    # that a sequence of a few dozen characters crosses chunk boundaries (the inter-chunk recurrence).
+    chunk_size: int = 16
+    vocab_size: int = len(moe_corpus.ALPHABET)
+    rms_eps: float = 1e-5
+
+    @property
+    def d_inner(self) -> int:
+        return self.expand * self.d_model
+
+    @property
+    def n_heads(self) -> int:
+        return self.d_inner // self.head_dim
+
+    @property
+    def conv_dim(self) -> int:
+        """The conv's channels: x (d_inner), then B and C (n_groups · d_state each)."""
+        return self.d_inner + 2 * self.n_groups * self.d_state
+
+
+# Bounds for a config read from a weights file, checked before anything is built from it
+# (weights_file.llmviz_config). The alphabet fixes the vocabulary.
+CONFIG_FIELDS = {"n_layers": (int, 1, 12), "d_model": (int, 1, 1024), "d_state": (int, 1, 256),
+                 "d_conv": (int, 1, 16), "expand": (int, 1, 8), "head_dim": (int, 1, 1024),
+                 "n_groups": (int, 1, 64), "chunk_size": (int, 1, 4096),
+                 "vocab_size": (int, len(moe_corpus.ALPHABET), len(moe_corpus.ALPHABET)),
+                 "rms_eps": (float, 1e-12, 1e-1)}
+
+
+def checked_config(config: dict | Mamba2TinyConfig | None = None) -> Mamba2TinyConfig:
+    """Our config from a dict (defaults where a field is missing); head_dim must divide d_inner
+    and n_groups the heads (each group's B and C serve n_heads / n_groups heads)."""
+    if isinstance(config, Mamba2TinyConfig):
+        cfg = config
+    else:
+        known = {f.name for f in fields(Mamba2TinyConfig)}
+        unknown = sorted(set(config or {}) - known)
+        if unknown:
+            raise ValueError(f"config: unknown field {unknown[0]!r}; known: {', '.join(sorted(known))}")
+        cfg = Mamba2TinyConfig(**(config or {}))
+    if cfg.d_inner % cfg.head_dim:
+        raise ValueError(f"config: head_dim {cfg.head_dim} does not divide d_inner {cfg.d_inner}")
+    if cfg.n_heads % cfg.n_groups:
+        raise ValueError(f"config: n_groups {cfg.n_groups} does not divide the {cfg.n_heads} heads")
+    return cfg
+
+
+def mamba2_config(config: dict | Mamba2TinyConfig | None = None):
+    """transformers.Mamba2Config for our config."""
+    from transformers import Mamba2Config
+
+    c = checked_config(config)
+    return Mamba2Config(
+        vocab_size=c.vocab_size, hidden_size=c.d_model, state_size=c.d_state, num_hidden_layers=c.n_layers,
+        layer_norm_epsilon=c.rms_eps, expand=c.expand, conv_kernel=c.d_conv, head_dim=c.head_dim,
+        num_heads=c.n_heads, n_groups=c.n_groups, chunk_size=c.chunk_size,
+        use_bias=False, use_conv_bias=True, hidden_act="silu", residual_in_fp32=True,
+        rescale_prenorm_residual=False, tie_word_embeddings=True,
+        # the alphabet has no special tokens: newline (0) stands in so generate() has something
+        pad_token_id=0, bos_token_id=0, eos_token_id=0)
+
+
+def our_config(model) -> Mamba2TinyConfig:
+    """Our config read back from a built Mamba2ForCausalLM (what the weights file stores)."""
+    hf = model.config
+    return Mamba2TinyConfig(n_layers=hf.num_hidden_layers, d_model=hf.hidden_size, d_state=hf.state_size,
+                            d_conv=hf.conv_kernel, expand=hf.expand, head_dim=hf.head_dim, n_groups=hf.n_groups,
+                            chunk_size=hf.chunk_size, vocab_size=hf.vocab_size,
+                            rms_eps=float(hf.layer_norm_epsilon))
+
+
+def state_shapes(config: dict | Mamba2TinyConfig | None = None) -> dict[str, tuple[int, ...]]:
+    """The weights file's tensors and shapes, under transformers' names (mamba2.py's layout: in_proj
+    gives z, then x·B·C, then Δ per head); lm_head is tied, so absent."""
+    c = checked_config(config)
+    shapes = {"backbone.embeddings.weight": (c.vocab_size, c.d_model)}
+    for i in range(c.n_layers):
+        m = f"backbone.layers.{i}.mixer"
+        shapes.update({
+            f"backbone.layers.{i}.norm.weight": (c.d_model,), f"{m}.dt_bias": (c.n_heads,),
+            f"{m}.A_log": (c.n_heads,), f"{m}.D": (c.n_heads,),
+            f"{m}.conv1d.weight": (c.conv_dim, 1, c.d_conv), f"{m}.conv1d.bias": (c.conv_dim,),
+            f"{m}.in_proj.weight": (c.d_inner + c.conv_dim + c.n_heads, c.d_model),
+            f"{m}.norm.weight": (c.d_inner,), f"{m}.out_proj.weight": (c.d_model, c.d_inner)})
+    shapes["backbone.norm_f.weight"] = (c.d_model,)
+    return shapes
+
+
+def build_model(config: dict | Mamba2TinyConfig | None = None):
+    """A fresh Mamba2ForCausalLM (transformers' init, from torch's global generator), float32, eval mode."""
+    from transformers import Mamba2ForCausalLM
+
+    model = Mamba2ForCausalLM(mamba2_config(config)).float()
+    return model.eval()
+
+
+# ---- weights on disk ---------------------------------------------------------------------
+
+def save_safetensors(model, path, extra_metadata: dict | None = None) -> None:
+    """Writes the weights through llmviz.common.atomic: the old file stays whole if anything fails."""
+    from llmviz.common.atomic import write_atomic
+
+    info = {"model": MODEL_ID, "config": asdict(our_config(model)), **(extra_metadata or {})}
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, safetensors_bytes(model, info))
+
+
+def shipped_weights_path():
+    """The bundled weights as an importlib.resources Traversable (works from a wheel too)."""
+    return files("llmviz.assets").joinpath(*SHIPPED_WEIGHTS)
+
+
+class Mamba2Weights:
+    """A weights file's contents, checked, without a transformers model: `cfg` (our config) and
+    `state_dict()` under transformers' names. weights_file.load_checked builds it twice: first on
+    torch's meta device for the expected shapes (state_shapes), then to receive the tensors."""
+
+    def __init__(self, cfg: Mamba2TinyConfig):
+        import torch
+
+        self.cfg = cfg
+        self._state = {name: torch.empty(shape) for name, shape in state_shapes(cfg).items()}
+
+    def state_dict(self) -> dict:
+        return dict(self._state)
+
+    def load_state_dict(self, state: dict) -> None:
+        if set(state) != set(self._state):
+            raise ValueError(f"tensors {sorted(set(state) ^ set(self._state))} do not fit {MODEL_ID}")
+        self._state = dict(state)
+
+    def eval(self) -> "Mamba2Weights":
+        return self
+
+
+def load_weights(path=None) -> Mamba2Weights:
+    """The shipped weights, or a file from `llmviz train mamba2-tiny`, checked (weights_file.py: size,
+    header, config, names, shapes, finite values) — needs no transformers."""
+    from llmviz.models.sim.weights_file import load_checked
+
+    source = shipped_weights_path() if path is None else Path(path)
+    name = f"shipped weights {SHIPPED_WEIGHTS[1]}" if path is None else str(path)
+    return load_checked(source, lambda c: Mamba2Weights(checked_config(c)), CONFIG_FIELDS, name)
+
+
+def load_mamba2(path=None):
+    """The trained mamba2-tiny as a transformers Mamba2ForCausalLM, in eval mode (see load_weights)."""
+    import torch
+
+    weights = load_weights(path)
+    with torch.random.fork_rng(devices=[]):  # building draws an init we overwrite: leave the caller's RNG be
+        model = build_model(weights.cfg)
+    missing, unexpected = model.load_state_dict(weights.state_dict(), strict=False)
+    if unexpected or set(missing) != {"lm_head.weight"}:
+        raise RuntimeError(f"{MODEL_ID} weights: missing {missing}, unexpected {unexpected}")
+    model.tie_weights()  # the head is the embedding, as the file (which holds it once) means
+    if model.lm_head.weight.data_ptr() != model.backbone.embeddings.weight.data_ptr():
+        raise RuntimeError(f"{MODEL_ID}: lm_head is not tied to the embedding after loading")
+    return model.eval()
+
+
+# ---- the transformers folder ---------------------------------------------------------------
+
+# Mamba-2 as transformers' Mamba2ForCausalLM, as an export_hf.Architecture's fields: the model *is*
+# that class, so every name maps onto itself. num_heads and chunk_size are not spec fields (the
+# spec derives the heads from d_inner / head_dim), so they come from the weights' config. The head
+# is tied: lm_head.weight is not written, transformers re-ties it. time_step_limit stays at
+# transformers' default (0, inf): written out it would be JSON's non-standard Infinity.
+_MAMBA2_LAYER = tuple((f"backbone.layers.{{i}}.{name}", f"backbone.layers.{{i}}.{name}", False)
+                      for name in ("norm.weight", "mixer.dt_bias", "mixer.A_log", "mixer.D",
+                                   "mixer.conv1d.weight", "mixer.conv1d.bias", "mixer.in_proj.weight",
+                                   "mixer.norm.weight", "mixer.out_proj.weight"))
+
+HF_ARCHITECTURE = dict(
+    model_type="mamba2", config_class="Mamba2Config", model_class="Mamba2ForCausalLM",
+    requires={"kind": "ssm", "mixer": "mamba2", "hybrid": None, "pos_encoding": "none", "norm": "rmsnorm",
+              "activation": "silu", "pre_norm": False, "final_norm": True, "moe": None, "d_ff": None,
+              "unembedding": "tied", "vocab_pad_multiple": 1, "components": (),
+              "ssm.proj_bias": False, "ssm.conv_bias": True, "ssm.inner_norms": False},
+    config_from_spec={"num_hidden_layers": "n_layers", "hidden_size": "d_model", "vocab_size": "vocab_size",
+                      "state_size": "ssm.d_state", "conv_kernel": "ssm.d_conv", "expand": "ssm.expand",
+                      "head_dim": "ssm.head_dim", "n_groups": "ssm.n_groups"},
+    config_from_model={"layer_norm_epsilon": "rms_eps", "num_heads": "n_heads", "chunk_size": "chunk_size"},
+    config_constants={"use_bias": False, "use_conv_bias": True, "hidden_act": "silu", "residual_in_fp32": True,
+                      "rescale_prenorm_residual": False, "tie_word_embeddings": True, "use_cache": True,
+                      "pad_token_id": 0, "bos_token_id": 0, "eos_token_id": 0},
+    tensors=(("backbone.embeddings.weight", "backbone.embeddings.weight", False),
+             ("backbone.norm_f.weight", "backbone.norm_f.weight", False)),
+    layer_tensors=_MAMBA2_LAYER)
+
+
+def export_hf_folder(folder, force: bool = False, registry=None):
+    """Writes the shipped mamba2-tiny to FOLDER as config.json + model.safetensors that
+    Mamba2ForCausalLM.from_pretrained loads, through export_hf's own checks and writers (the spec
+    against the architecture, the folder, the count, the all-or-nothing write); an export_hf.Exported.
+    Needs no transformers. Until export_hf's table lists mamba2-tiny, this is how it is exported."""
+    from llmviz.models import export_hf
+    from llmviz.models.registry import load_registry
+
+    registry = registry if registry is not None else load_registry()
+    spec = registry.get(MODEL_ID)
+    arch = export_hf.Architecture(**HF_ARCHITECTURE)
+    entry = export_hf.Exportable(arch, LOADER)
+    for name, wanted in arch.requires.items():   # as export_hf.resolve checks a listed model
+        got = spec.kind if name == "kind" else export_hf._spec_field(spec.architecture, name)
+        if got != wanted:
+            raise export_hf.ExportError(f"cannot export {spec.id}: its spec has {name} = {got!r}, but "
+                                        f"{arch.model_class} needs {wanted!r}")
+    path = export_hf.check_folder(folder, force)
+    written, parameters = export_hf.build_files(spec, entry)
+    export_hf.write_folder(path, written)
+    return export_hf.Exported(spec.id, path, arch.model_class,
+                              [(name, len(data)) for name, data in written.items()], parameters)
