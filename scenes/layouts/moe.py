@@ -2,9 +2,8 @@
 from __future__ import annotations
 
 from ..layout_blocks import Dims, linear, norm_part
-from ..layout_parts import (ATTACHED_GAP, KIND_ACTIVATION, KIND_BIAS, KIND_BUFFER, KIND_EXPERT, KIND_SCORES,
-                            KIND_WEIGHT, block, gap_for, grid_columns, grid_offsets, grouped, hstack,
-                            ring_offsets, tile, title_room, titled, vstack)
+from ..layout_parts import (KIND_ACTIVATION, KIND_BUFFER, KIND_EXPERT, KIND_SCORES, Part, block, gap_for,
+                            grid_columns, grid_offsets, grouped, ring_offsets, tile, title_room, titled, vstack)
 
 EXPERT_SCALE = 0.25        # an expert is drawn at a quarter of its matrix's size: a bank of
                            # 256 stays beside the residual stream instead of dwarfing it

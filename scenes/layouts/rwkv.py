@@ -2,9 +2,7 @@
 from __future__ import annotations
 
 from ..layout_blocks import Dims, linear, norm_part
-from ..layout_parts import (ATTACHED_GAP, KIND_ACTIVATION, KIND_BIAS, KIND_EXPERT, KIND_SCORES,
-                            KIND_WEIGHT, block, gap_for, grid_columns, grid_offsets, grouped, hstack,
-                            ring_offsets, tile, title_room, titled, vstack)
+from ..layout_parts import ATTACHED_GAP, KIND_ACTIVATION, KIND_WEIGHT, Part, block, grouped, hstack, titled, vstack
 
 
 def _vectors(prefix: str, names: list[str], width: int) -> Part:
