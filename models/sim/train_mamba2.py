@@ -2,7 +2,8 @@
 models, deterministically from a seed, and reports its held-out loss per domain.
 
 The recipe is mamba-tiny's (train_mamba.py: its batch, window, schedule, AdamW without decay on
-A_log, corpus and held-out draw), so the two families are compared on equal terms. On one machine
+A_log, corpus and held-out draw; training.run_steps' loop), so the two families are compared on
+equal terms. On one machine
 the same seed gives the same weights: transformers' initialisation draws from torch's global
 generator, seeded here; batches come from a seeded generator; torch runs on one thread. The loss
 is computed by mamba2_trace.forward, the function the trace records, over the model's own
@@ -14,15 +15,14 @@ machine, one torch thread, ending at a training loss of 0.50 nats per character 
 """
 from __future__ import annotations
 
-import time
-
 import torch
 import torch.nn.functional as F
 
 from llmviz.models.sim import mamba2_trace, moe_corpus
 from llmviz.models.sim.mamba2_model import build_model
-from llmviz.models.sim.train_mamba import (BATCH_SIZE, CONTEXT, CORPUS_CHARS, EVAL_SEED, EVAL_WINDOWS, TrainResult,
-                                           _lr, mamba_adamw)
+from llmviz.models.sim.train_mamba import (BATCH_SIZE, CONTEXT, CORPUS_CHARS, EVAL_SEED, EVAL_WINDOWS, PEAK_LR,
+                                           TrainResult, _lr, mamba_adamw)
+from llmviz.models.sim.training import run_steps
 
 DEFAULT_SEED = 0
 DEFAULT_STEPS = 1800
@@ -54,24 +54,13 @@ def train(seed: int = DEFAULT_SEED, steps: int = DEFAULT_STEPS, log=print, log_e
     torch.manual_seed(seed)
     model = build_model()
     sampler = moe_corpus.WindowSampler(moe_corpus.build_corpus(seed, CORPUS_CHARS), CONTEXT, seed + 1)
-    opt = mamba_adamw(model, _lr(0, steps))
-    model.train()
-    start = last_log = time.perf_counter()
-    loss_value = float("nan")
-    for step in range(steps):
-        for group in opt.param_groups:
-            group["lr"] = _lr(step, steps)
+    opt = mamba_adamw(model, PEAK_LR)
+
+    def step_loss(step):
         x, y, _ = sampler.batch(BATCH_SIZE)
         loss = _loss(model, x, y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        loss_value = loss.item()
-        now = time.perf_counter()
-        if now - last_log >= log_every_s or step == steps - 1:
-            log(f"step {step + 1:5d}/{steps}  loss {loss_value:.4f}  elapsed {now - start:6.1f}s")
-            last_log = now
-    seconds = time.perf_counter() - start
-    model.eval()
+        return loss, {"loss": loss.item()}, ""
+
+    shown, seconds = run_steps(model, opt, steps, lambda step: _lr(step, steps), step_loss, log, log_every_s)
+    loss_value = shown["loss"]
     return TrainResult(model, steps, loss_value, seconds, held_out_loss(model) if report else {})
