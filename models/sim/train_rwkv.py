@@ -1,9 +1,9 @@
 """Trains rwkv-tiny (a transformers RwkvForCausalLM) on the four-domain corpus of the small MoE
 models, deterministically from a seed, and reports its held-out loss per domain.
 
-The recipe is train_mamba's: on one machine the same seed gives the same weights (transformers'
-RWKV initialisation draws from torch's global generator, seeded here; batches come from a seeded
-generator; torch runs on one thread). The loss is computed by rwkv_trace.forward, the function
+The recipe is train_mamba's, on the shared loop of training.run_steps: on one machine the same
+seed gives the same weights (transformers' RWKV initialisation draws from torch's global
+generator, seeded here; batches come from a seeded generator; torch runs on one thread). The loss is computed by rwkv_trace.forward, the function
 the trace records, over the model's own parameters (the tests hold it to transformers' forward).
 
 The defaults (2000 steps of 16 windows of 64 characters) took 171-178 s on the 2-core development
@@ -12,8 +12,6 @@ machine, one torch thread, ending at a training loss of 0.537 nats per character
 """
 from __future__ import annotations
 
-import time
-
 import torch
 import torch.nn.functional as F
 
@@ -21,6 +19,7 @@ from llmviz.models.sim import moe_corpus, rwkv_trace
 from llmviz.models.sim.rwkv_model import RwkvTinyConfig, build_model
 from llmviz.models.sim.train_mamba import TrainResult
 from llmviz.models.sim.train_nanogpt import warmup_cosine
+from llmviz.models.sim.training import run_steps
 
 DEFAULT_SEED = 0
 DEFAULT_STEPS = 2000
@@ -79,23 +78,12 @@ def train(seed: int = DEFAULT_SEED, steps: int = DEFAULT_STEPS, log=print, log_e
     model = build_model()
     sampler = moe_corpus.WindowSampler(moe_corpus.build_corpus(seed, CORPUS_CHARS), CONTEXT, seed + 1)
     opt = rwkv_adamw(model, PEAK_LR)
-    model.train()
-    start = last_log = time.perf_counter()
-    loss_value = float("nan")
-    for step in range(steps):
-        for group in opt.param_groups:
-            group["lr"] = _lr(step, steps)
+
+    def step_loss(step):
         x, y, _ = sampler.batch(BATCH_SIZE)
         loss = _loss(model, x, y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        loss_value = loss.item()
-        now = time.perf_counter()
-        if now - last_log >= log_every_s or step == steps - 1:
-            log(f"step {step + 1:5d}/{steps}  loss {loss_value:.4f}  elapsed {now - start:6.1f}s")
-            last_log = now
-    seconds = time.perf_counter() - start
-    model.eval()
+        return loss, {"loss": loss.item()}, ""
+
+    shown, seconds = run_steps(model, opt, steps, lambda step: _lr(step, steps), step_loss, log, log_every_s)
+    loss_value = shown["loss"]
     return TrainResult(model, steps, loss_value, seconds, held_out_loss(model) if report else {})
