@@ -382,7 +382,7 @@ def test_a_trained_file_round_trips(tmp_path):
 
 def test_export_is_a_folder_rwkv_for_causal_lm_loads(tmp_path, model):
     folder = tmp_path / "rwkv-tiny-hf"
-    exported = rwkv_model.export_hf(folder)
+    exported = rwkv_model.export_hf_folder(folder)
     assert sorted(p.name for p in folder.iterdir()) == ["config.json", "model.safetensors"]
     assert exported.parameters == sum(p.numel() for p in model.parameters())
     config = json.loads((folder / "config.json").read_text())
@@ -397,4 +397,16 @@ def test_export_is_a_folder_rwkv_for_causal_lm_loads(tmp_path, model):
     close(rwkv_trace.trace(model, tokens)["logits"], hf_forward(loaded, tokens).logits[0], "exported logits")
     from llmviz.models.export_hf import ExportError
     with pytest.raises(ExportError, match="not empty"):
-        rwkv_model.export_hf(folder)
+        rwkv_model.export_hf_folder(folder)
+
+
+def test_the_export_needs_no_transformers(tmp_path):
+    import subprocess
+    import sys
+
+    # transformers made unimportable: the export reads the checked weights file and writes JSON
+    code = ("import sys; sys.modules['transformers'] = None; from llmviz.models.sim import rwkv_model; "
+            f"rwkv_model.export_hf_folder({str(tmp_path / 'out')!r})")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["config.json", "model.safetensors"]

@@ -226,9 +226,11 @@ RWKV = Architecture(
 EXPORTABLE = Exportable(RWKV, "llmviz.models.sim.rwkv_model:load_weights")
 
 
-def export_hf(folder, force: bool = False, registry=None) -> Exported:
+def export_hf_folder(folder, force: bool = False, registry=None) -> Exported:
     """Writes rwkv-tiny to FOLDER as transformers' RwkvForCausalLM (config.json + model.safetensors),
-    through export_hf's checks and atomic folder writer, as `llmviz export-hf` does for mamba-tiny."""
+    through export_hf's own checks and writers (the spec against the architecture, the folder, the
+    count, the all-or-nothing write); an export_hf.Exported. Needs no transformers. Until
+    export_hf's table lists rwkv-tiny, this is how it is exported (mamba2_model has the same)."""
     from llmviz.models import export_hf as ex
     from llmviz.models.registry import load_registry
 
