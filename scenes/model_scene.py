@@ -45,7 +45,7 @@ GROUP_PROXY_ALPHA = 0.55
 
 # Tensors whose values are probabilities (0..1) use a sequential map, and so does Mamba's decay
 # exp(ΔA), in (0, 1] (Δ > 0, A < 0); everything else is signed.
-_PROBABILITY = re.compile(r"(softmax|probs|\.mamba\.dA\.\d+)$")
+_PROBABILITY = re.compile(r"(softmax|probs|\.mamba\.dA(\.\d+)?)$")
 _TOKENS = re.compile(r"^tokens$")
 _NONNEGATIVE = re.compile(r"\.std$")
 

@@ -1,4 +1,4 @@
-"""The live mamba-tiny: its trace on the scene's blocks, the selective scan split into one block per token.
+"""The live small Mambas (mamba-tiny, mamba2-tiny): their traces on the scene's blocks, the selective scan split into one block per token.
 
 models/sim/mamba_trace.py records the scan as (T, d_inner, d_state) arrays; the scene draws it as a
 table over time (scenes/layouts/mamba.py, scan_table): for each t the decay Ā_t, the input B̄_t x_t and
@@ -15,56 +15,87 @@ from llmviz.scenes.text_live import LiveTextModel
 DEFAULT_TEXT = "the old river runs "
 
 
+def _per_token(out: dict, prefix: str, dA: np.ndarray, dBx: np.ndarray, h: np.ndarray) -> None:
+    for t in range(dA.shape[0]):
+        out[f"{prefix}.dA.{t}"], out[f"{prefix}.dBx.{t}"], out[f"{prefix}.h.{t}"] = dA[t], dBx[t], h[t]
+
+
 def scene_arrays(trace, n_layers: int) -> dict[str, np.ndarray]:
-    """The trace under the scene's ids: every array as recorded, plus the scan per token and α's mean."""
+    """A Mamba-1 trace under the scene's ids: every array as recorded, plus the scan per token and α's mean."""
     out = dict(trace.items())
     for i in range(n_layers):
         p = f"blocks.{i}.mamba"
         x = out[f"{p}.conv_act"]                       # (T, d_inner): what the scan reads
-        dA, dB, h = out[f"{p}.dA"], out[f"{p}.dB"], out[f"{p}.h"]
-        dBx = dB * x[:, :, None]
-        for t in range(dA.shape[0]):
-            out[f"{p}.dA.{t}"], out[f"{p}.dBx.{t}"], out[f"{p}.h.{t}"] = dA[t], dBx[t], h[t]
+        _per_token(out, p, out[f"{p}.dA"], out[f"{p}.dB"] * x[:, :, None], out[f"{p}.h"])
         out[f"{p}.alpha"] = out[f"{p}.alpha"].mean(axis=0)   # (T, T): row t, how much each s feeds y_t
     return out
 
 
-class _TracedMamba:
+def scene_arrays_mamba2(trace, n_layers: int) -> dict[str, np.ndarray]:
+    """A Mamba-2 trace under the scene's ids: the scan per token as d_inner × d_state blocks (heads × head_dim
+    rows), each head's one decay spread over its entries, the input Δ·x ⊗ B."""
+    out = dict(trace.items())
+    for i in range(n_layers):
+        p = f"blocks.{i}.mamba"
+        h = out[f"{p}.h"]                              # (T, heads, head_dim, d_state)
+        T, heads, head_dim, n = h.shape
+        inner = heads * head_dim
+        act, dt = out[f"{p}.conv_act"], out[f"{p}.dt"]     # (T, xBC width), (T, heads)
+        groups = (act.shape[1] - inner) // (2 * n)
+        x = act[:, :inner].reshape(T, heads, head_dim)
+        B = np.repeat(act[:, inner:inner + groups * n].reshape(T, groups, n), heads // groups, axis=1)
+        dBx = (dt[:, :, None] * x)[..., None] * B[:, :, None, :]   # (T, heads, head_dim, d_state)
+        dA = np.broadcast_to(out[f"{p}.dA"][:, :, None, None], h.shape)
+        _per_token(out, p, dA.reshape(T, inner, n), dBx.reshape(T, inner, n), h.reshape(T, inner, n))
+    return out
+
+
+# What each live state-space model is: its loader, its trace module and how its trace becomes scene arrays.
+SSM_MODELS = {
+    "mamba-tiny": ("llmviz.models.sim.mamba_model", "load_mamba", "llmviz.models.sim.mamba_trace", scene_arrays),
+    "mamba2-tiny": ("llmviz.models.sim.mamba2_model", "load_mamba2", "llmviz.models.sim.mamba2_trace",
+                    scene_arrays_mamba2),
+}
+
+
+class _TracedSsm:
     """The worker's model: `.weights()` and `.trace(tokens)` under the scene's ids."""
 
-    def __init__(self, weights_path=None):
-        from llmviz.models.sim.mamba_model import load_mamba
+    def __init__(self, model_id: str, weights_path=None):
+        import importlib
 
-        self.model = load_mamba(weights_path)
+        model_module, loader, trace_module, self._arrays = SSM_MODELS[model_id]
+        self.model = getattr(importlib.import_module(model_module), loader)(weights_path)
+        self._trace = importlib.import_module(trace_module)
         self.n_layers = self.model.config.num_hidden_layers
 
     def weights(self):
-        from llmviz.models.sim import mamba_trace
-
-        return mamba_trace.weights(self.model)
+        return self._trace.weights(self.model)
 
     def trace(self, tokens):
-        from llmviz.models.sim import mamba_trace
-
-        return scene_arrays(mamba_trace.trace(self.model, tokens), self.n_layers)
+        return self._arrays(self._trace.trace(self.model, tokens), self.n_layers)
 
 
 def state_bytes(spec) -> int:
-    """Bytes of mamba's recurrent state in float32, whatever the sequence length: per layer the SSM state
-    (d_inner × d_state) and the convolution's window as transformers' cache keeps it (d_inner × d_conv)."""
+    """Bytes of a Mamba's recurrent state in float32, whatever the sequence length: per layer the SSM state
+    (d_inner × d_state) and the convolution's window as transformers' cache keeps it (d_conv inputs of
+    the convolved channels: d_inner for Mamba-1, x, B and C for Mamba-2)."""
     arch = spec.architecture
     ssm = arch.ssm
     inner = ssm.expand * arch.d_model
-    return 4 * arch.n_layers * inner * (ssm.d_state + ssm.d_conv)
+    convolved = inner + (2 * ssm.n_groups * ssm.d_state if arch.mixer == "mamba2" else 0)
+    return 4 * arch.n_layers * (inner * ssm.d_state + convolved * ssm.d_conv)
 
 
 class LiveMamba(LiveTextModel):
-    """mamba-tiny bound to its scene: text in, the scan's every term on the blocks, greedy generation."""
+    """A small Mamba (SSM_MODELS) bound to its scene: text in, the scan's every term on the blocks, greedy
+    generation."""
 
     kind = "ssm"
 
     def __init__(self, scene, renderer, text: str = DEFAULT_TEXT, weights_path=None,
                  play_interval: float = 0.4, autoplay: bool = False):
         self.spec = scene.spec if scene is not None else None
-        super().__init__(scene, renderer, lambda: _TracedMamba(weights_path), TEXT_CONTEXT, text,
+        model_id = scene.spec.id if scene is not None else "mamba-tiny"
+        super().__init__(scene, renderer, lambda: _TracedSsm(model_id, weights_path), TEXT_CONTEXT, text,
                          play_interval=play_interval, autoplay=autoplay)

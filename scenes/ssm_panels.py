@@ -112,5 +112,5 @@ class SsmPanel:
         imgui.text(f"Recurrent state: {_size(fixed)}, the same at any length")
         imgui.text_colored(DIM_RGB, f"an attention model of this width would cache {_size(kv_cache_bytes(s.spec, n))} "
                                     f"of keys and values for these {n} characters, growing with each")
-        imgui.text_colored(AMBER_RGB, "trained here on the llmviz corpus (llmviz train mamba-tiny)")
+        imgui.text_colored(AMBER_RGB, f"trained here on the llmviz corpus (llmviz train {s.spec.id})")
         imgui.pop_text_wrap_pos()

@@ -29,8 +29,6 @@ TOL = dict(atol=1e-5, rtol=1e-5)
 # Shorter than and equal to the conv width, inside one chunk, exactly one and several chunks, and
 # lengths that leave a part-filled last chunk (transformers pads it).
 LENGTHS = (1, 3, 4, 15, 16, 17, 40, 64)
-# The scan's intermediates the trace records but the scene does not draw yet.
-NOT_YET_DRAWN = {"mamba.dA", "mamba.h"}
 
 
 @pytest.fixture(scope="module")
@@ -328,19 +326,23 @@ def test_training_gradients_equal_transformers(model):
 # ---- the trace's ids are the scene's ------------------------------------------------------
 
 def test_every_id_is_a_layout_block_with_its_shape(model, spec):
+    """What the scene draws is fed by the trace as the scene shows it (scenes/ssm_live.py): every recorded
+    array under its id, the scan's (T, …) arrays split into one block per token, and nothing left unfed."""
+    from llmviz.scenes.ssm_live import scene_arrays_mamba2
+
     tokens = random_tokens(11, seed=1)
     tr, w = mamba2_trace.trace(model, tokens), mamba2_trace.weights(model)
     layout = layout_model(spec, n_tokens=len(tokens))
     blocks = {bid: (int(r), int(c)) for bid, r, c in zip(layout.ids, layout.rows, layout.cols)}
-    undrawn = {k for k in tr if k.split(".", 2)[-1] in NOT_YET_DRAWN}
-    assert undrawn == {f"blocks.{i}.{s}" for i in range(2) for s in NOT_YET_DRAWN}
-    assert NOT_YET_DRAWN == set(mamba2_trace.SCAN_IDS)
-    assert not undrawn & set(blocks)   # when the scene draws them, move them out of NOT_YET_DRAWN
-    drawn = (set(tr) - undrawn) | set(w)
+    shown = scene_arrays_mamba2(tr, 2)
+    per_token = {f"blocks.{i}.mamba.{s}" for i in range(2) for s in ('h',)}   # drawn as .0, .1, …
+    assert per_token <= set(tr) and not per_token & set(blocks)
+    assert {f"blocks.0.mamba.h.{t}" for t in range(len(tokens))} <= set(blocks)
+    drawn = (set(shown) - per_token) | set(w)
     assert drawn <= set(blocks), sorted(drawn - set(blocks))
     assert set(blocks) <= drawn, sorted(set(blocks) - drawn)   # nothing in the scene is left unfed
     for bid in drawn:
-        array = tr[bid] if bid in tr else w[bid]
+        array = shown[bid] if bid in shown else w[bid]
         rows, cols = blocks[bid]
         assert array.dtype in (np.float32, np.int64), bid
         assert array.shape == (rows, cols) or (array.ndim == 1 and array.size == rows * cols), (bid, array.shape)

@@ -17,7 +17,8 @@ from ..render.text import EM_PX, LAYOUT_FLOATS, PAD_PX, GlyphAtlas
 from .label_layout import LaidOut, View, entity_screen_boxes, lay_out
 
 CAPTION_BLOCK_PX = 40.0  # a caption shows once its block is this big on screen (or the caption min_px tall)
-OBSTACLE_MIN_PX = 8.0  # drawn blocks at least this big on screen (both sides) keep labels off
+OBSTACLE_MIN_PX = 8.0  # drawn blocks at least this big on screen (both sides) keep labels off, and so do
+OBSTACLE_THIN_PX = 3.0  # thin ones (a column of a table over time) at least this wide with the same area
 
 # A glyph quad carries the distance field's padding around the ink; a text's box leaves it out.
 _INK_INSET_EM = (PAD_PX - 1) / EM_PX
@@ -221,8 +222,10 @@ class LabelSelector:
         entity_boxes[moving] = self.boxes_of(world, slots[moving], view)
         obstacles = self.boxes_of(world, self.obstacle_slots(world, drawn), view)
         # A speck of a block (a far layer's parts) may sit under a label: only blocks big enough to read count.
-        obstacles = obstacles[((obstacles[:, 2] - obstacles[:, 0]) >= OBSTACLE_MIN_PX)
-                              & ((obstacles[:, 3] - obstacles[:, 1]) >= OBSTACLE_MIN_PX)]
+        w, h = obstacles[:, 2] - obstacles[:, 0], obstacles[:, 3] - obstacles[:, 1]
+        big = ((w >= OBSTACLE_MIN_PX) & (h >= OBSTACLE_MIN_PX)) | (
+            (np.minimum(w, h) >= OBSTACLE_THIN_PX) & (w * h >= OBSTACLE_MIN_PX ** 2))
+        obstacles = obstacles[big]
         colors = world.column("label", "color")[slots]
         # A still camera over a still scene (most frames) lays out what it laid out last frame.
         key = b"".join(np.ascontiguousarray(a).tobytes() for a in (

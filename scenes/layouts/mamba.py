@@ -14,11 +14,17 @@ SCAN_ROWS = (("dA", "decay exp(ΔA) at each token"), ("dBx", "input ΔB·x at ea
 
 def scan_table(d: Dims, inner: int, n: int) -> Part:
     """The selective scan token by token, time running left to right: for every t, the decay Ā_t =
-    exp(Δ_t A), the input B̄_t x_t and the state h_t they make, each d_inner × d_state (the shape of A)."""
+    exp(Δ_t A), the input B̄_t x_t and the state h_t they make, each d_inner × d_state (the shape of A).
+    Mamba-2's decay is one number per head; its table shows it on every entry of that head's state
+    (d_inner = heads × head_dim), so both families read h_t = Ā_t ⊙ h_{t−1} + B̄_t x_t cell by cell."""
     rows = []
     for name, title in SCAN_ROWS:
-        cells = [block(f"mamba.{name}.{t}", KIND_ACTIVATION, (inner, n), f"t={t}") for t in range(d.tok.n)]
-        rows.append(titled(hstack(cells, align="top"), title, frac=0.03))
+        cells = hstack([block(f"mamba.{name}.{t}", KIND_ACTIVATION, (inner, n), "") for t in range(d.tok.n)],
+                       align="top")
+        # The row's title gives the shape once; each block is captioned by its token alone, so the
+        # captions of thirty-two thin blocks stay short.
+        cells.label[:] = [f"t={t}" for t in range(d.tok.n)]
+        rows.append(titled(cells, f"{title} ({inner}×{n} each)", frac=0.03))
     title = "selective scan over time: h_t = exp(Δ_t A) ⊙ h_(t−1) + Δ_t B_t x_t"
     return grouped(titled(vstack(rows, align="left"), title, frac=0.04), "mamba.scan", title)
 
@@ -68,6 +74,8 @@ def mamba_band(d: Dims, mixer: str) -> tuple[Part, str]:
                    after=(block("mamba.conv_act", KIND_ACTIVATION, (tok, xbc), "SiLU"),)),
             hstack([block("mamba.A_log", KIND_WEIGHT, (heads,), "A_log"),
                     block("mamba.D", KIND_WEIGHT, (heads,), "D")], align="top"),
+            block("mamba.dA", KIND_ACTIVATION, (tok, heads), "decay exp(ΔA), one per head"),
+            scan_table(d, inner, n),
             block("mamba.y", KIND_ACTIVATION, (tok, inner), "scan y"),
             vstack([block("mamba.norm.weight", KIND_WEIGHT, (inner,), "γ"),
                     block("mamba.norm", KIND_ACTIVATION, (tok, inner), "gated RMSNorm")],
