@@ -8,7 +8,8 @@ the config's fields come from our spec, and how our parameter names map onto tra
 architecture; the spec is checked against the architecture's requirements before anything is
 written. Writing needs neither transformers nor a network: config.json is plain JSON.
 
-nano-gpt is GPT2LMHeadModel; mamba-tiny is MambaForCausalLM (it is built as one, so its names
+nano-gpt is GPT2LMHeadModel; mamba2-tiny is Mamba2ForCausalLM, rwkv-tiny RwkvForCausalLM and mamba-tiny is
+MambaForCausalLM (it is built as one, so its names
 map onto themselves). Models with weights but no exact transformers class (moe-4, moe-8) and models that are
 structure only (no weights) raise ExportError, one line saying which model, why and what can
 be exported. The folder appears whole or not at all (llmviz.common.atomic for every file).
@@ -115,6 +116,71 @@ MAMBA = Architecture(
     layer_tensors=_MAMBA_LAYER)
 
 
+# Mamba-2 as transformers' Mamba2ForCausalLM: mamba2-tiny is built as one (names map onto themselves);
+# num_heads and chunk_size come from the weights' config; time_step_limit keeps its default (0, inf).
+_MAMBA2_LAYER = tuple((f"backbone.layers.{{i}}.{name}", f"backbone.layers.{{i}}.{name}", False)
+                      for name in ("norm.weight", "mixer.dt_bias", "mixer.A_log", "mixer.D",
+                                   "mixer.conv1d.weight", "mixer.conv1d.bias", "mixer.in_proj.weight",
+                                   "mixer.norm.weight", "mixer.out_proj.weight"))
+
+MAMBA2 = Architecture(
+    model_type="mamba2", config_class="Mamba2Config", model_class="Mamba2ForCausalLM",
+    requires={"kind": "ssm", "mixer": "mamba2", "hybrid": None, "pos_encoding": "none", "norm": "rmsnorm",
+              "activation": "silu", "pre_norm": False, "final_norm": True, "moe": None, "d_ff": None,
+              "unembedding": "tied", "vocab_pad_multiple": 1, "components": (),
+              "ssm.proj_bias": False, "ssm.conv_bias": True, "ssm.inner_norms": False},
+    config_from_spec={"num_hidden_layers": "n_layers", "hidden_size": "d_model", "vocab_size": "vocab_size",
+                      "state_size": "ssm.d_state", "conv_kernel": "ssm.d_conv", "expand": "ssm.expand",
+                      "head_dim": "ssm.head_dim", "n_groups": "ssm.n_groups"},
+    config_from_model={"layer_norm_epsilon": "rms_eps", "num_heads": "n_heads", "chunk_size": "chunk_size"},
+    config_constants={"use_bias": False, "use_conv_bias": True, "hidden_act": "silu", "residual_in_fp32": True,
+                      "rescale_prenorm_residual": False, "tie_word_embeddings": True, "use_cache": True,
+                      "pad_token_id": 0, "bos_token_id": 0, "eos_token_id": 0},
+    tensors=(("backbone.embeddings.weight", "backbone.embeddings.weight", False),
+             ("backbone.norm_f.weight", "backbone.norm_f.weight", False)),
+    layer_tensors=_MAMBA2_LAYER)
+
+
+# RWKV-4 as transformers' RwkvForCausalLM: rwkv-tiny is built as one (names map onto themselves); its head
+# is untied and written.
+_RWKV_LAYER = tuple((f"rwkv.blocks.{{i}}.{name}", f"rwkv.blocks.{{i}}.{name}", False) for name in (
+    "ln1.weight", "ln1.bias", "ln2.weight", "ln2.bias",
+    "attention.time_decay", "attention.time_first", "attention.time_mix_key", "attention.time_mix_value",
+    "attention.time_mix_receptance", "attention.key.weight", "attention.value.weight",
+    "attention.receptance.weight", "attention.output.weight",
+    "feed_forward.time_mix_key", "feed_forward.time_mix_receptance", "feed_forward.key.weight",
+    "feed_forward.receptance.weight", "feed_forward.value.weight"))
+
+# transformers RwkvConfig fields that are constants of rwkv-tiny (models/sim/rwkv_model.py builds with them).
+RWKV_CONSTANTS = {
+    # no halving of the hidden state every few layers at inference (transformers' default 6 would
+    # divide weights in place when switching to eval; with 2 layers it would be a no-op, but 0 says so)
+    "rescale_every": 0,
+    "tie_word_embeddings": False,   # RWKV-4's head is its own matrix
+    "use_cache": True,
+    # the alphabet has no special tokens: newline (0) stands in so generate() has something
+    "bos_token_id": 0, "eos_token_id": 0, "pad_token_id": 0}
+
+RWKV = Architecture(
+    model_type="rwkv", config_class="RwkvConfig", model_class="RwkvForCausalLM",
+    requires={"kind": "ssm", "mixer": "rwkv4", "hybrid": None, "pos_encoding": "none", "norm": "layernorm",
+              "activation": "relu2", "bias": False, "pre_norm": False, "final_norm": True, "moe": None,
+              "unembedding": "untied", "vocab_pad_multiple": 1, "components": ()},
+    config_from_spec={"num_hidden_layers": "n_layers", "hidden_size": "d_model",
+                      "attention_hidden_size": "d_model", "intermediate_size": "d_ff",
+                      "vocab_size": "vocab_size", "context_length": "context_length"},
+    config_from_model={"layer_norm_epsilon": "ln_eps"},
+    config_constants=RWKV_CONSTANTS,
+    tensors=(("rwkv.embeddings.weight", "rwkv.embeddings.weight", False),
+             # RWKV's LayerNorm after the embedding: ours is ln0, transformers keeps it in block 0
+             ("rwkv.blocks.0.pre_ln.weight", "rwkv.blocks.0.pre_ln.weight", False),
+             ("rwkv.blocks.0.pre_ln.bias", "rwkv.blocks.0.pre_ln.bias", False),
+             ("rwkv.ln_out.weight", "rwkv.ln_out.weight", False),
+             ("rwkv.ln_out.bias", "rwkv.ln_out.bias", False),
+             ("head.weight", "head.weight", False)),
+    layer_tensors=_RWKV_LAYER)
+
+
 @dataclass(frozen=True)
 class Exportable:
     architecture: Architecture
@@ -126,6 +192,8 @@ class Exportable:
 EXPORTABLE = {
     "nano-gpt": Exportable(GPT2, "llmviz.models.sim.nanogpt:load_nanogpt"),
     "mamba-tiny": Exportable(MAMBA, "llmviz.models.sim.mamba_model:load_weights"),
+    "mamba2-tiny": Exportable(MAMBA2, "llmviz.models.sim.mamba2_model:load_weights"),
+    "rwkv-tiny": Exportable(RWKV, "llmviz.models.sim.rwkv_model:load_weights"),
 }
 
 # Models with trained weights that no transformers class computes exactly.

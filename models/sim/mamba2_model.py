@@ -197,53 +197,11 @@ def load_mamba2(path=None):
 
 # ---- the transformers folder ---------------------------------------------------------------
 
-# Mamba-2 as transformers' Mamba2ForCausalLM, as an export_hf.Architecture's fields: the model *is*
-# that class, so every name maps onto itself. num_heads and chunk_size are not spec fields (the
-# spec derives the heads from d_inner / head_dim), so they come from the weights' config. The head
-# is tied: lm_head.weight is not written, transformers re-ties it. time_step_limit stays at
-# transformers' default (0, inf): written out it would be JSON's non-standard Infinity.
-_MAMBA2_LAYER = tuple((f"backbone.layers.{{i}}.{name}", f"backbone.layers.{{i}}.{name}", False)
-                      for name in ("norm.weight", "mixer.dt_bias", "mixer.A_log", "mixer.D",
-                                   "mixer.conv1d.weight", "mixer.conv1d.bias", "mixer.in_proj.weight",
-                                   "mixer.norm.weight", "mixer.out_proj.weight"))
-
-HF_ARCHITECTURE = dict(
-    model_type="mamba2", config_class="Mamba2Config", model_class="Mamba2ForCausalLM",
-    requires={"kind": "ssm", "mixer": "mamba2", "hybrid": None, "pos_encoding": "none", "norm": "rmsnorm",
-              "activation": "silu", "pre_norm": False, "final_norm": True, "moe": None, "d_ff": None,
-              "unembedding": "tied", "vocab_pad_multiple": 1, "components": (),
-              "ssm.proj_bias": False, "ssm.conv_bias": True, "ssm.inner_norms": False},
-    config_from_spec={"num_hidden_layers": "n_layers", "hidden_size": "d_model", "vocab_size": "vocab_size",
-                      "state_size": "ssm.d_state", "conv_kernel": "ssm.d_conv", "expand": "ssm.expand",
-                      "head_dim": "ssm.head_dim", "n_groups": "ssm.n_groups"},
-    config_from_model={"layer_norm_epsilon": "rms_eps", "num_heads": "n_heads", "chunk_size": "chunk_size"},
-    config_constants={"use_bias": False, "use_conv_bias": True, "hidden_act": "silu", "residual_in_fp32": True,
-                      "rescale_prenorm_residual": False, "tie_word_embeddings": True, "use_cache": True,
-                      "pad_token_id": 0, "bos_token_id": 0, "eos_token_id": 0},
-    tensors=(("backbone.embeddings.weight", "backbone.embeddings.weight", False),
-             ("backbone.norm_f.weight", "backbone.norm_f.weight", False)),
-    layer_tensors=_MAMBA2_LAYER)
-
 
 def export_hf_folder(folder, force: bool = False, registry=None):
     """Writes the shipped mamba2-tiny to FOLDER as config.json + model.safetensors that
-    Mamba2ForCausalLM.from_pretrained loads, through export_hf's own checks and writers (the spec
-    against the architecture, the folder, the count, the all-or-nothing write); an export_hf.Exported.
-    Needs no transformers. Until export_hf's table lists mamba2-tiny, this is how it is exported."""
+    Mamba2ForCausalLM.from_pretrained loads: `llmviz export-hf mamba2-tiny` (models/export_hf.py, whose
+    table has it); an export_hf.Exported."""
     from llmviz.models import export_hf
-    from llmviz.models.registry import load_registry
 
-    registry = registry if registry is not None else load_registry()
-    spec = registry.get(MODEL_ID)
-    arch = export_hf.Architecture(**HF_ARCHITECTURE)
-    entry = export_hf.Exportable(arch, LOADER)
-    for name, wanted in arch.requires.items():   # as export_hf.resolve checks a listed model
-        got = spec.kind if name == "kind" else export_hf._spec_field(spec.architecture, name)
-        if got != wanted:
-            raise export_hf.ExportError(f"cannot export {spec.id}: its spec has {name} = {got!r}, but "
-                                        f"{arch.model_class} needs {wanted!r}")
-    path = export_hf.check_folder(folder, force)
-    written, parameters = export_hf.build_files(spec, entry)
-    export_hf.write_folder(path, written)
-    return export_hf.Exported(spec.id, path, arch.model_class,
-                              [(name, len(data)) for name, data in written.items()], parameters)
+    return export_hf.export(MODEL_ID, folder, force, registry)

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, fields
 from importlib.resources import files
 from pathlib import Path
 
-from llmviz.models.export_hf import Architecture, Exportable, Exported
+from llmviz.models.export_hf import RWKV_CONSTANTS, Exported
 from llmviz.models.sim import moe_corpus
 
 MODEL_ID = "rwkv-tiny"
@@ -57,17 +57,6 @@ def checked_config(config: dict | RwkvTinyConfig | None = None) -> RwkvTinyConfi
     return RwkvTinyConfig(**(config or {}))
 
 
-# transformers RwkvConfig fields that are constants of rwkv-tiny; the export writes the same.
-HF_CONSTANTS = {
-    # no halving of the hidden state every few layers at inference (transformers' default 6 would
-    # divide weights in place when switching to eval; with 2 layers it would be a no-op, but 0 says so)
-    "rescale_every": 0,
-    "tie_word_embeddings": False,   # RWKV-4's head is its own matrix
-    "use_cache": True,
-    # the alphabet has no special tokens: newline (0) stands in so generate() has something
-    "bos_token_id": 0, "eos_token_id": 0, "pad_token_id": 0}
-
-
 def rwkv_config(config: dict | RwkvTinyConfig | None = None):
     """transformers.RwkvConfig for our config."""
     from transformers import RwkvConfig
@@ -75,7 +64,7 @@ def rwkv_config(config: dict | RwkvTinyConfig | None = None):
     c = checked_config(config)
     return RwkvConfig(vocab_size=c.vocab_size, context_length=c.context_length, hidden_size=c.d_model,
                       num_hidden_layers=c.n_layers, attention_hidden_size=c.d_model, intermediate_size=c.d_ff,
-                      layer_norm_epsilon=c.ln_eps, **HF_CONSTANTS)
+                      layer_norm_epsilon=c.ln_eps, **RWKV_CONSTANTS)
 
 
 def our_config(model) -> RwkvTinyConfig:
@@ -194,54 +183,9 @@ def load_rwkv(path=None):
 
 # ---- transformers folder -----------------------------------------------------------------
 
-# RWKV-4 as transformers' RwkvForCausalLM, in export_hf's table form: our weights already use
-# transformers' names, so each maps onto itself; the head is untied and written.
-_RWKV_LAYER = tuple((f"rwkv.blocks.{{i}}.{name}", f"rwkv.blocks.{{i}}.{name}", False) for name in (
-    "ln1.weight", "ln1.bias", "ln2.weight", "ln2.bias",
-    "attention.time_decay", "attention.time_first", "attention.time_mix_key", "attention.time_mix_value",
-    "attention.time_mix_receptance", "attention.key.weight", "attention.value.weight",
-    "attention.receptance.weight", "attention.output.weight",
-    "feed_forward.time_mix_key", "feed_forward.time_mix_receptance", "feed_forward.key.weight",
-    "feed_forward.receptance.weight", "feed_forward.value.weight"))
-
-RWKV = Architecture(
-    model_type="rwkv", config_class="RwkvConfig", model_class="RwkvForCausalLM",
-    requires={"kind": "ssm", "mixer": "rwkv4", "hybrid": None, "pos_encoding": "none", "norm": "layernorm",
-              "activation": "relu2", "bias": False, "pre_norm": False, "final_norm": True, "moe": None,
-              "unembedding": "untied", "vocab_pad_multiple": 1, "components": ()},
-    config_from_spec={"num_hidden_layers": "n_layers", "hidden_size": "d_model",
-                      "attention_hidden_size": "d_model", "intermediate_size": "d_ff",
-                      "vocab_size": "vocab_size", "context_length": "context_length"},
-    config_from_model={"layer_norm_epsilon": "ln_eps"},
-    config_constants=HF_CONSTANTS,
-    tensors=(("rwkv.embeddings.weight", "rwkv.embeddings.weight", False),
-             # RWKV's LayerNorm after the embedding: ours is ln0, transformers keeps it in block 0
-             ("rwkv.blocks.0.pre_ln.weight", "rwkv.blocks.0.pre_ln.weight", False),
-             ("rwkv.blocks.0.pre_ln.bias", "rwkv.blocks.0.pre_ln.bias", False),
-             ("rwkv.ln_out.weight", "rwkv.ln_out.weight", False),
-             ("rwkv.ln_out.bias", "rwkv.ln_out.bias", False),
-             ("head.weight", "head.weight", False)),
-    layer_tensors=_RWKV_LAYER)
-
-EXPORTABLE = Exportable(RWKV, "llmviz.models.sim.rwkv_model:load_weights")
-
-
 def export_hf_folder(folder, force: bool = False, registry=None) -> Exported:
-    """Writes rwkv-tiny to FOLDER as transformers' RwkvForCausalLM (config.json + model.safetensors),
-    through export_hf's own checks and writers (the spec against the architecture, the folder, the
-    count, the all-or-nothing write); an export_hf.Exported. Needs no transformers. Until
-    export_hf's table lists rwkv-tiny, this is how it is exported (mamba2_model has the same)."""
-    from llmviz.models import export_hf as ex
-    from llmviz.models.registry import load_registry
+    """Writes rwkv-tiny to FOLDER as transformers' RwkvForCausalLM (config.json + model.safetensors):
+    `llmviz export-hf rwkv-tiny` (models/export_hf.py, whose table has it); an export_hf.Exported."""
+    from llmviz.models import export_hf
 
-    spec = (registry if registry is not None else load_registry(include_user=False)).get(MODEL_ID)
-    for name, wanted in RWKV.requires.items():
-        got = spec.kind if name == "kind" else ex._spec_field(spec.architecture, name)
-        if got != wanted:
-            raise ex.ExportError(f"cannot export {spec.id}: its spec has {name} = {got!r}, but "
-                                 f"{RWKV.model_class} needs {wanted!r}")
-    path = ex.check_folder(folder, force)
-    out, parameters = ex.build_files(spec, EXPORTABLE)
-    ex.write_folder(path, out)
-    return Exported(spec.id, path, RWKV.model_class, [(name, len(data)) for name, data in out.items()], parameters)
-
+    return export_hf.export(MODEL_ID, folder, force, registry)

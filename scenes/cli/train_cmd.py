@@ -1,4 +1,4 @@
-"""`llmviz train nano-gpt|moe-4|moe-8|mamba-tiny`: reproduces a shipped small model's weights from a seed, headless."""
+"""`llmviz train nano-gpt|moe-4|moe-8|mamba-tiny|mamba2-tiny|rwkv-tiny`: reproduces a shipped small model's weights from a seed, headless."""
 from __future__ import annotations
 
 import hashlib
@@ -6,7 +6,7 @@ import importlib.util
 import sys
 from pathlib import Path
 
-TRAINABLE = ("nano-gpt", "moe-4", "moe-8", "mamba-tiny")
+TRAINABLE = ("nano-gpt", "moe-4", "moe-8", "mamba-tiny", "mamba2-tiny", "rwkv-tiny")
 MAX_SEED = 2**63 - 1      # torch.manual_seed takes a signed 64-bit seed
 MAX_STEPS = 1_000_000     # the shipped recipes take a few thousand
 RESERVE_BYTES = 4 * 2**20  # room the weights file needs, checked before training (they are under 2 MB)
@@ -63,8 +63,8 @@ def run(args) -> int:
     try:
         if args.model == "nano-gpt":
             return _run_nanogpt(args)
-        if args.model == "mamba-tiny":
-            return _run_mamba(args)
+        if args.model in TRANSFORMERS_MODELS:
+            return _run_transformers_model(args)
         return _run_moe(args)
     except CliError as exc:
         return _fail(str(exc).removeprefix("llmviz: "))
@@ -121,23 +121,36 @@ def _run_moe(args) -> int:
     return 0
 
 
-def _run_mamba(args) -> int:
-    from llmviz.models.sim import train_mamba
-    from llmviz.models.sim.mamba_model import MambaTinyConfig, save_safetensors, shipped_weights_path
+# The small text models built as transformers architectures: (training module, model module, class,
+# what the banner says of the config). Each model module has save_safetensors and shipped_weights_path;
+# each training module DEFAULT_SEED, DEFAULT_STEPS, BATCH_SIZE, CONTEXT and train(seed, steps, log).
+TRANSFORMERS_MODELS = {
+    "mamba-tiny": ("train_mamba", "mamba_model", "MambaForCausalLM",
+                   lambda c: f"{c.n_layers} Mamba layers, d_model {c.d_model}, d_state {c.d_state}"),
+    "mamba2-tiny": ("train_mamba2", "mamba2_model", "Mamba2ForCausalLM",
+                    lambda c: f"{c.n_layers} Mamba-2 layers, d_model {c.d_model}, {c.n_heads} heads of "
+                              f"{c.head_dim}, d_state {c.d_state}"),
+    "rwkv-tiny": ("train_rwkv", "rwkv_model", "RwkvForCausalLM",
+                  lambda c: f"{c.n_layers} RWKV-4 layers, d_model {c.d_model}, d_ff {c.d_ff}"),
+}
 
-    out = _output_path(args, shipped_weights_path())
+
+def _run_transformers_model(args) -> int:
+    train_name, model_name, class_name, describe = TRANSFORMERS_MODELS[args.model]
+    trainer = importlib.import_module(f"llmviz.models.sim.{train_name}")
+    module = importlib.import_module(f"llmviz.models.sim.{model_name}")
+    out = _output_path(args, module.shipped_weights_path())
     if out is None:
         return _fail("the package's assets are not a folder; pass --out PATH")
     if importlib.util.find_spec("transformers") is None:
-        return _fail("mamba-tiny is a transformers MambaForCausalLM; install transformers (pip install 'llmviz[dev]')")
-    seed = train_mamba.DEFAULT_SEED if args.seed is None else args.seed
-    steps = train_mamba.DEFAULT_STEPS if args.steps is None else args.steps
-    c = MambaTinyConfig()
-    print(f"training mamba-tiny ({c.n_layers} Mamba layers, d_model {c.d_model}, d_state {c.d_state}, "
-          f"mixed corpus) seed {seed}, {steps} steps, batch {train_mamba.BATCH_SIZE} x {train_mamba.CONTEXT} "
-          f"characters, 1 torch thread", flush=True)
-    result = train_mamba.train(seed=seed, steps=steps, log=lambda line: print(line, flush=True))
-    digest = _save(lambda: save_safetensors(result.model, out, {"seed": seed, "steps": steps}), out)
+        return _fail(f"{args.model} is a transformers {class_name}; install transformers (pip install 'llmviz[dev]')")
+    seed = trainer.DEFAULT_SEED if args.seed is None else args.seed
+    steps = trainer.DEFAULT_STEPS if args.steps is None else args.steps
+    config = next(v for k, v in vars(module).items() if k.endswith("TinyConfig"))()
+    print(f"training {args.model} ({describe(config)}, mixed corpus) seed {seed}, {steps} steps, batch "
+          f"{trainer.BATCH_SIZE} x {trainer.CONTEXT} characters, 1 torch thread", flush=True)
+    result = trainer.train(seed=seed, steps=steps, log=lambda line: print(line, flush=True))
+    digest = _save(lambda: module.save_safetensors(result.model, out, {"seed": seed, "steps": steps}), out)
     if digest is None:
         return 1
     print(f"trained in {result.seconds:.1f}s, final loss {result.final_loss:.4g}")
