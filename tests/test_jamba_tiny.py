@@ -1,0 +1,689 @@
+"""jamba-tiny: the shipped weights are a transformers JambaForCausalLM, and llmviz's traced forward
+(models/sim/jamba_trace.py) computes what transformers computes — logits, hidden states, router
+logits, the load-balancing loss, the modules' outputs, the cache (keys and values that grow, a Mamba
+state that does not) — with attention, the scan with Jamba's inner norms and the MoE recomputed here
+in numpy from the formulas. Every id is the layout's; training is deterministic from a seed; the
+spec counts exactly transformers' parameters; the exported folder loads with from_pretrained."""
+import json
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+transformers = pytest.importorskip("transformers")
+torch.set_num_threads(1)
+
+from llmviz.models import inventory  # noqa: E402
+from llmviz.models.params import count_params  # noqa: E402
+from llmviz.models.registry import load_registry  # noqa: E402
+from llmviz.models.sim import jamba_model, jamba_trace, moe_corpus, train_jamba  # noqa: E402
+from llmviz.models.sim.weights_file import WeightsError  # noqa: E402
+from llmviz.scenes.layout import layout_model  # noqa: E402
+
+TOL = dict(atol=1e-5, rtol=1e-5)
+LENGTHS = (1, 3, 4, 17, 64)          # shorter than, equal to and longer than the conv width
+# What the trace records that the layout draws no block for, by layer kind (the id after "blocks.{i}.").
+MAMBA_UNDRAWN = {"mamba.dA", "mamba.dB", "mamba.h", "mamba.alpha",            # the scan, drawn per token
+                 "mamba.dt_low_norm", "mamba.B_norm", "mamba.C_norm"}       # Jamba's inner norms' outputs
+MOE_UNDRAWN = {"moe.probs", "moe.topk"}                                     # + moe.expert.{e}.out
+WEIGHT_UNDRAWN = {"mamba.inner_norms"}                                      # + moe.expert.{e}.up/down.weight
+
+
+@pytest.fixture(scope="module")
+def model():
+    return jamba_model.load_jamba()
+
+
+@pytest.fixture(scope="module")
+def spec():
+    return load_registry(include_user=False).get("jamba-tiny")
+
+
+def random_tokens(length: int, seed: int) -> list[int]:
+    return torch.randint(len(moe_corpus.ALPHABET), (length,), generator=torch.Generator().manual_seed(seed)).tolist()
+
+
+def hf_forward(model, tokens, **kwargs):
+    with torch.inference_mode():
+        return model(torch.tensor([tokens]), **kwargs)
+
+
+def close(ours, theirs, what):
+    np.testing.assert_allclose(ours, np.asarray(theirs), err_msg=what, **TOL)
+
+
+def layer_plan(model):
+    """(mixer, is MoE) per layer, read from transformers' own config properties."""
+    cfg = model.config
+    return [(kind, n > 1) for kind, n in zip(cfg.layers_block_type, cfg.layers_num_experts)]
+
+
+def silu(x):
+    return x / (1 + np.exp(-x))
+
+
+def rms_norm(x, weight, eps):
+    x = np.asarray(x, dtype=np.float64)
+    return x / np.sqrt((x ** 2).mean(-1, keepdims=True) + eps) * weight
+
+
+# ---- the weights are transformers' model ---------------------------------------------------
+
+def test_shipped_weights_load_into_jamba_for_causal_lm(model):
+    from safetensors.torch import load_file
+
+    assert type(model) is transformers.JambaForCausalLM
+    cfg = model.config
+    assert (cfg.num_hidden_layers, cfg.hidden_size, cfg.num_attention_heads, cfg.num_key_value_heads) == (4, 64, 4, 2)
+    assert (cfg.num_experts, cfg.num_experts_per_tok, cfg.intermediate_size) == (4, 2, 128)
+    assert (cfg.mamba_d_state, cfg.mamba_d_conv, cfg.mamba_expand, cfg.mamba_dt_rank) == (16, 4, 2, math.ceil(64 / 16))
+    assert cfg.layers_block_type == ["mamba", "mamba", "attention", "mamba"]
+    assert [n > 1 for n in cfg.layers_num_experts] == [False, True, False, True]
+    assert cfg.vocab_size == len(moe_corpus.ALPHABET) == 96 and cfg.tie_word_embeddings is False
+    # independently of load_jamba: the file's tensors into a fresh transformers model from a hand-written config
+    fresh = transformers.JambaForCausalLM(transformers.JambaConfig(
+        vocab_size=96, hidden_size=64, intermediate_size=128, num_hidden_layers=4, num_attention_heads=4,
+        num_key_value_heads=2, num_experts=4, num_experts_per_tok=2, expert_layer_period=2, expert_layer_offset=1,
+        attn_layer_period=4, attn_layer_offset=2, mamba_d_state=16, mamba_d_conv=4, mamba_expand=2,
+        mamba_dt_rank=4, tie_word_embeddings=False, pad_token_id=None))
+    missing, unexpected = fresh.load_state_dict(load_file(str(jamba_model.shipped_weights_path())), strict=False)
+    assert missing == [] and unexpected == []
+    for name, value in fresh.state_dict().items():
+        assert torch.equal(value, model.state_dict()[name]), name
+    assert model.lm_head.weight.data_ptr() != model.model.embed_tokens.weight.data_ptr()   # untied, as Jamba
+    assert model.model.embed_tokens.padding_idx is None   # no frozen row: id 0 is the newline
+
+
+def test_state_shapes_are_transformers_names_and_shapes(model):
+    theirs = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    assert jamba_model.state_shapes(jamba_model.our_config(model)) == theirs
+
+
+def test_parameter_count_is_small_and_the_spec_counts_it_exactly(model, spec):
+    theirs = sum(p.numel() for p in model.parameters())
+    assert theirs <= 400_000
+    assert count_params(spec).total == theirs
+    assert spec.kind == "hybrid" and not spec.architecture.tied_embeddings
+    assert spec.architecture.layer_mixers() == model.config.layers_block_type
+    assert [spec.architecture.is_moe_layer(i) for i in range(4)] == [moe for _, moe in layer_plan(model)]
+    assert spec.architecture.moe.aux_loss_coef == model.config.router_aux_loss_coef == jamba_model.AUX_LOSS_COEF
+
+
+def test_the_inventory_is_transformers_tensors_one_by_one(model, spec):
+    """Every counted tensor of our inventory is one of the weights (the same number of values), and
+    the weights hold every transformers parameter exactly once."""
+    w = jamba_trace.weights(model)
+    counted = [t for t in inventory.model_tensors(spec) if t.counted]
+    for t in counted:
+        if t.kind == inventory.EXPERT:   # one block for the expert's whole SwiGLU
+            parts = [f"{t.id}", f"{t.id}.up.weight", f"{t.id}.down.weight"]
+            assert sum(w[p].size for p in parts) == t.count, t.id
+        else:
+            assert w[t.id].size == t.count, t.id
+    assert sum(w[k].size for k in w) == sum(p.numel() for p in model.parameters())
+    assert {t.id for t in inventory.folded(spec)} == {f"blocks.{i}.mamba.inner_norms" for i in (0, 1, 3)}
+
+
+def test_a_damaged_weights_file_is_refused_in_one_line(tmp_path, model):
+    from safetensors.torch import save
+
+    state = jamba_model.state_tensors(model)
+    name = "model.layers.1.feed_forward.experts.gate_up_proj"
+    state[name] = state[name][:, :128].contiguous()
+    info = {"model": "jamba-tiny", "config": {"n_layers": 4}}
+    path = tmp_path / "bad.safetensors"
+    path.write_bytes(save(state, metadata={"llmviz": json.dumps(info)}))
+    with pytest.raises(WeightsError, match="gate_up_proj.*shape"):
+        jamba_model.load_jamba(path)
+
+
+# ---- the trace computes what transformers computes -----------------------------------------
+
+@pytest.mark.parametrize("length", LENGTHS)
+def test_logits_and_hidden_states_equal_transformers(model, length):
+    tokens = random_tokens(length, seed=length)
+    last = {}
+
+    def keep(module, args, output):   # returns None: the output is left as it is
+        last["out"] = output[0].clone()
+
+    handle = model.model.layers[-1].register_forward_hook(keep)
+    try:
+        theirs = hf_forward(model, tokens, output_hidden_states=True, use_cache=False)
+    finally:
+        handle.remove()
+    tr = jamba_trace.trace(model, tokens)
+    close(tr["logits"], theirs.logits[0], "logits")
+    close(tr["probs"], torch.softmax(theirs.logits[0], -1), "probs")
+    # transformers' hidden_states: the embedding, the output of every layer but the last, then the final norm's
+    hidden, L = theirs.hidden_states, model.config.num_hidden_layers
+    assert len(hidden) == L + 1
+    close(tr["embed.out"], hidden[0][0], "embedding")
+    for i in range(L - 1):
+        close(tr[f"blocks.{i}.resid2"], hidden[i + 1][0], f"layer {i} output")
+    close(tr[f"blocks.{L - 1}.resid2"], last["out"], "last layer output")
+    close(tr["ln_f.out"], hidden[-1][0], "final norm")
+
+
+def test_a_batch_through_forward_equals_transformers(model):
+    """The training path: several rows at once, as train_jamba calls it."""
+    idx = torch.stack([torch.tensor(random_tokens(21, seed=s)) for s in (31, 32, 33)])
+    with torch.inference_mode():
+        ours, _, router = jamba_trace.forward(model, idx)
+        theirs = model(idx, output_router_logits=True, use_cache=False)
+    close(ours, theirs.logits, "batched logits")
+    for a, b in zip(router, theirs.router_logits):
+        close(a, b, "batched router logits")
+
+
+@pytest.mark.parametrize("length", (1, 9, 40))
+def test_router_logits_and_load_balancing_loss_equal_transformers(model, length):
+    tokens = random_tokens(length, seed=50 + length)
+    picked = {}
+
+    def keep(i):
+        def hook(module, args, output):
+            picked[i] = [t.detach().clone() for t in output]   # (logits, top-k weights, top-k index)
+        return hook
+
+    moe_layers = [i for i, (_, moe) in enumerate(layer_plan(model)) if moe]
+    handles = [model.model.layers[i].feed_forward.router.register_forward_hook(keep(i)) for i in moe_layers]
+    try:
+        theirs = hf_forward(model, tokens, output_router_logits=True, use_cache=False)
+    finally:
+        for h in handles:
+            h.remove()
+    tr = jamba_trace.trace(model, tokens)
+    assert len(theirs.router_logits) == len(moe_layers)
+    for i, logits in zip(moe_layers, theirs.router_logits):
+        close(tr[f"blocks.{i}.moe.router"], logits, f"layer {i} router logits")
+        _, weights, index = picked[i]
+        assert np.array_equal(tr[f"blocks.{i}.moe.topk"], index.numpy()), f"layer {i} chosen experts"
+        dense = np.zeros((length, model.config.num_experts))
+        np.put_along_axis(dense, index.numpy(), weights.numpy(), axis=1)
+        close(tr[f"blocks.{i}.moe.gates"], dense, f"layer {i} gates")
+    with torch.inference_mode():
+        _, _, router = jamba_trace.forward(model, torch.tensor([tokens]))
+        ours = jamba_trace.routing.mixtral_load_balancing_loss(router, model.config.num_experts_per_tok)
+    close(ours, theirs.aux_loss, "load-balancing loss")
+
+
+def test_training_loss_equals_transformers_loss_with_its_aux_term(model):
+    """train_jamba's objective is what transformers computes from labels with output_router_logits."""
+    tokens = random_tokens(33, seed=77)
+    # transformers shifts the labels itself and ignores the last position (-100); ours come shifted
+    x, y = torch.tensor([tokens]), torch.tensor([tokens[1:] + [-100]])
+    with torch.inference_mode():
+        ce, aux, _ = train_jamba._losses(model, x, y)
+        theirs = model(x, labels=x, output_router_logits=True, use_cache=False)
+    close(aux, theirs.aux_loss, "load-balancing loss")
+    close(ce + train_jamba.AUX_LOSS_COEF * aux, theirs.loss, "loss")
+
+
+def test_module_outputs_equal_transformers_modules(model):
+    """Hooks on transformers' own modules catch what goes into and out of each projection and norm."""
+    tokens = random_tokens(23, seed=7)
+    seen = {}
+
+    def keep(name):
+        def hook(module, args, output):
+            out = output[0] if isinstance(output, tuple) else output
+            first = lambda t: (t[0] if t.dim() == 3 else t).detach().clone()  # noqa: E731  batch row 0
+            seen[name] = (first(args[0]) if args else None, first(out))
+        return hook
+
+    parts = {"attention": ("input_layernorm", "pre_ff_layernorm", "self_attn.q_proj", "self_attn.k_proj",
+                           "self_attn.v_proj", "self_attn.o_proj"),
+             "mamba": ("input_layernorm", "pre_ff_layernorm", "mamba.in_proj", "mamba.x_proj", "mamba.dt_layernorm",
+                       "mamba.b_layernorm", "mamba.c_layernorm", "mamba.out_proj", "mamba")}
+    handles = []
+    for i, (kind, moe) in enumerate(layer_plan(model)):
+        for part in parts[kind] + (("feed_forward.experts",) if moe else ("feed_forward",)):
+            module = model.get_submodule(f"model.layers.{i}.{part}")
+            handles.append(module.register_forward_hook(keep(f"{i}.{part}")))
+    try:
+        hf_forward(model, tokens, use_cache=False)
+    finally:
+        for h in handles:
+            h.remove()
+    tr = jamba_trace.trace(model, tokens)
+    cfg = model.config
+    inner, r, n = cfg.mamba_expand * cfg.hidden_size, cfg.mamba_dt_rank, cfg.mamba_d_state
+    hd = cfg.hidden_size // cfg.num_attention_heads
+    for i, (kind, moe) in enumerate(layer_plan(model)):
+        p = f"blocks.{i}"
+        close(tr[f"{p}.ln1.out"], seen[f"{i}.input_layernorm"][1], "input_layernorm")
+        close(tr[f"{p}.ln2.out"], seen[f"{i}.pre_ff_layernorm"][1], "pre_ff_layernorm")
+        if kind == "attention":
+            q = seen[f"{i}.self_attn.q_proj"][1]
+            for h in range(cfg.num_attention_heads):
+                close(tr[f"{p}.attn.head.{h}.q"], q[:, h * hd:(h + 1) * hd], f"head {h} q")
+            for g in range(cfg.num_key_value_heads):
+                close(tr[f"{p}.attn.kv_head.{g}.k"], seen[f"{i}.self_attn.k_proj"][1][:, g * hd:(g + 1) * hd], "k")
+                close(tr[f"{p}.attn.kv_head.{g}.v"], seen[f"{i}.self_attn.v_proj"][1][:, g * hd:(g + 1) * hd], "v")
+            heads, out = seen[f"{i}.self_attn.o_proj"]
+            close(np.concatenate([tr[f"{p}.attn.head.{h}.out"] for h in range(4)], axis=1), heads, "heads' outputs")
+            close(tr[f"{p}.attn.proj"], out, "o_proj")
+        else:
+            xz = seen[f"{i}.mamba.in_proj"][1]
+            close(tr[f"{p}.mamba.x"], xz[:, :inner], "x")
+            close(tr[f"{p}.mamba.z"], xz[:, inner:], "z")
+            conv_act, dbc = seen[f"{i}.mamba.x_proj"]
+            close(tr[f"{p}.mamba.conv_act"], conv_act, "conv_act")
+            close(tr[f"{p}.mamba.dt_low"], dbc[:, :r], "dt_low")
+            close(tr[f"{p}.mamba.B"], dbc[:, r:r + n], "B")
+            close(tr[f"{p}.mamba.C"], dbc[:, r + n:], "C")
+            close(tr[f"{p}.mamba.dt_low_norm"], seen[f"{i}.mamba.dt_layernorm"][1], "dt norm")
+            close(tr[f"{p}.mamba.B_norm"], seen[f"{i}.mamba.b_layernorm"][1], "B norm")
+            close(tr[f"{p}.mamba.C_norm"], seen[f"{i}.mamba.c_layernorm"][1], "C norm")
+            gated, out = seen[f"{i}.mamba.out_proj"]
+            close(tr[f"{p}.mamba.gated"], gated, "gated")
+            close(tr[f"{p}.mamba.out"], out, "out_proj")
+            close(tr[f"{p}.mamba.out"], seen[f"{i}.mamba"][1], "mixer")
+        if moe:
+            close(tr[f"{p}.moe.out"], seen[f"{i}.feed_forward.experts"][1], "experts' sum")
+        else:
+            close(tr[f"{p}.mlp.down"], seen[f"{i}.feed_forward"][1], "MLP")
+
+
+def test_attention_follows_the_formula(model):
+    """softmax(q·kᵀ/√d + causal mask)·v per query head, head h reading KV group h // (4 / 2)."""
+    tokens = random_tokens(13, seed=9)
+    tr, w = jamba_trace.trace(model, tokens), jamba_trace.weights(model)
+    p, T = "blocks.2", len(tokens)
+    x = tr[f"{p}.ln1.out"].astype(np.float64)
+    future = np.triu(np.ones((T, T), dtype=bool), k=1)
+    outs = []
+    for h in range(4):
+        g = h // 2
+        q = x @ w[f"{p}.attn.head.{h}.wq"].T
+        k, v = x @ w[f"{p}.attn.kv_head.{g}.wk"].T, x @ w[f"{p}.attn.kv_head.{g}.wv"].T
+        close(tr[f"{p}.attn.head.{h}.q"], q, "q")
+        close(tr[f"{p}.attn.kv_head.{g}.k"], k, "k")
+        scores = q @ k.T / math.sqrt(q.shape[1])
+        close(tr[f"{p}.attn.head.{h}.scores"], scores, "scores")
+        masked = np.where(future, -np.inf, scores)
+        assert np.array_equal(np.isinf(tr[f"{p}.attn.head.{h}.scores_masked"]), future)
+        e = np.exp(masked - masked.max(-1, keepdims=True))
+        att = e / e.sum(-1, keepdims=True)
+        close(tr[f"{p}.attn.head.{h}.softmax"], att, "softmax")
+        close(tr[f"{p}.attn.head.{h}.out"], att @ v, "head out")
+        outs.append(att @ v)
+    close(tr[f"{p}.attn.proj"], np.concatenate(outs, 1) @ w[f"{p}.attn.proj.weight"].T, "proj")
+    close(tr[f"{p}.resid1"], tr["blocks.1.resid2"] + tr[f"{p}.attn.proj"], "residual")
+
+
+def test_scan_with_inner_norms_follows_the_formulas(model):
+    """Recomputed in float64 numpy from the trace's inputs and the weights (formulas.md, plus Jamba's
+    RMSNorms on Δ-low, B and C between x_proj and dt_proj)."""
+    tokens = random_tokens(19, seed=3)
+    tr, w = jamba_trace.trace(model, tokens), jamba_trace.weights(model)
+    eps, r, n = model.config.rms_norm_eps, model.config.mamba_dt_rank, model.config.mamba_d_state
+    for i, (kind, _) in enumerate(layer_plan(model)):
+        if kind != "mamba":
+            continue
+        p = f"blocks.{i}"
+        resid_in = tr["embed.out"] if i == 0 else tr[f"blocks.{i - 1}.resid2"]
+        close(tr[f"{p}.ln1.rms"], np.sqrt((resid_in.astype(np.float64) ** 2).mean(-1) + eps), "rms")
+        close(tr[f"{p}.ln1.out"], rms_norm(resid_in, w[f"{p}.ln1.weight"], eps), "ln1")
+        x = tr[f"{p}.mamba.x"].astype(np.float64)
+        kernel, k = w[f"{p}.mamba.conv.weight"], model.config.mamba_d_conv
+        padded = np.concatenate([np.zeros((k - 1, x.shape[1])), x])
+        conv = np.stack([(padded[t:t + k] * kernel.T).sum(0) for t in range(len(x))]) + w[f"{p}.mamba.conv.bias"]
+        close(tr[f"{p}.mamba.conv"], conv, "causal depthwise conv")
+        u = silu(conv)
+        close(tr[f"{p}.mamba.conv_act"], u, "SiLU")
+        close(tr[f"{p}.mamba.B"], u @ w[f"{p}.mamba.B.weight"].T, "B = W_B x")
+        gamma = w[f"{p}.mamba.inner_norms"]
+        dt_n = rms_norm(tr[f"{p}.mamba.dt_low"], gamma[:r], eps)
+        B_n = rms_norm(tr[f"{p}.mamba.B"], gamma[r:r + n], eps)
+        C_n = rms_norm(tr[f"{p}.mamba.C"], gamma[r + n:], eps)
+        close(tr[f"{p}.mamba.dt_low_norm"], dt_n, "Δ-low norm")
+        close(tr[f"{p}.mamba.B_norm"], B_n, "B norm")
+        close(tr[f"{p}.mamba.C_norm"], C_n, "C norm")
+        dt = np.logaddexp(0, dt_n @ w[f"{p}.mamba.dt.weight"].T.astype(np.float64) + w[f"{p}.mamba.dt.bias"])
+        close(tr[f"{p}.mamba.dt"], dt, "softplus dt")
+        A = -np.exp(w[f"{p}.mamba.A_log"].astype(np.float64))
+        dA, dB = np.exp(dt[:, :, None] * A), dt[:, :, None] * B_n[:, None, :]
+        close(tr[f"{p}.mamba.dA"], dA, "dA")
+        close(tr[f"{p}.mamba.dB"], dB, "dB")
+        h, hs = np.zeros(A.shape), []
+        for t in range(len(tokens)):
+            h = dA[t] * h + dB[t] * u[t][:, None]
+            hs.append(h)
+        close(tr[f"{p}.mamba.h"], np.stack(hs), "state h")
+        y = np.einsum("tin,tn->ti", np.stack(hs), C_n) + w[f"{p}.mamba.D"] * u
+        close(tr[f"{p}.mamba.y"], y, "y")
+        z = tr[f"{p}.mamba.z"].astype(np.float64)
+        close(tr[f"{p}.mamba.gated"], y * silu(z), "gated")
+        # the implicit attention reproduces y from the normed C (Ali, Zimerman & Wolf 2024)
+        alpha = tr[f"{p}.mamba.alpha"].astype(np.float64)
+        assert not np.triu(alpha, k=1).any()
+        close(np.einsum("its,si->ti", alpha, u) + w[f"{p}.mamba.D"] * u, tr[f"{p}.mamba.y"], "α·x + D·x")
+
+
+def test_feed_forward_follows_the_formulas(model):
+    """MoE: p = softmax(router logits), the top-2 by p, gates p unrenormalised (JambaTopKRouter),
+    y = Σ gate · W_down(SiLU(W_gate x) ⊙ W_up x); the dense layers' SwiGLU likewise."""
+    tokens = random_tokens(15, seed=21)
+    tr, w = jamba_trace.trace(model, tokens), jamba_trace.weights(model)
+    for i, (_, moe) in enumerate(layer_plan(model)):
+        p = f"blocks.{i}"
+        x = tr[f"{p}.ln2.out"].astype(np.float64)
+
+        def swiglu(gate, up, down):
+            return (silu(x @ gate.T) * (x @ up.T)) @ down.T
+
+        if moe:
+            logits = x @ w[f"{p}.moe.router.weight"].T
+            close(tr[f"{p}.moe.router"], logits, "router logits")
+            probs = np.exp(logits - logits.max(-1, keepdims=True))
+            probs /= probs.sum(-1, keepdims=True)
+            close(tr[f"{p}.moe.probs"], probs, "router probabilities")
+            top = np.argsort(-probs, axis=1, kind="stable")[:, :2]
+            assert np.array_equal(np.sort(tr[f"{p}.moe.topk"], 1), np.sort(top, 1))
+            gates = np.zeros_like(probs)
+            np.put_along_axis(gates, top, np.take_along_axis(probs, top, 1), axis=1)
+            close(tr[f"{p}.moe.gates"], gates, "gates (not renormalised)")
+            assert (gates.sum(1) < 1).all()
+            out = 0
+            for e in range(4):
+                y = gates[:, e:e + 1] * swiglu(w[f"{p}.moe.expert.{e}"], w[f"{p}.moe.expert.{e}.up.weight"],
+                                               w[f"{p}.moe.expert.{e}.down.weight"])
+                close(tr[f"{p}.moe.expert.{e}.out"], y, f"expert {e}")
+                out = out + y
+            close(tr[f"{p}.moe.out"], out, "MoE out")
+        else:
+            gate = x @ w[f"{p}.mlp.gate.weight"].T
+            close(tr[f"{p}.mlp.act"], silu(gate), "SiLU(gate)")
+            close(tr[f"{p}.mlp.down"], swiglu(w[f"{p}.mlp.gate.weight"], w[f"{p}.mlp.up.weight"],
+                                              w[f"{p}.mlp.down.weight"]), "MLP")
+        close(tr[f"{p}.resid2"], tr[f"{p}.resid1"] + (tr[f"{p}.moe.out"] if moe else tr[f"{p}.mlp.down"]), "residual")
+
+
+# ---- the cache: keys and values grow, the state stays -------------------------------------
+
+@pytest.mark.parametrize("length", (1, 3, 4, 30))
+def test_final_cache_equals_transformers_cache_and_its_sizes(model, length):
+    tokens = random_tokens(length, seed=100 + length)
+    cache = hf_forward(model, tokens, use_cache=True).cache
+    state = jamba_trace.final_state(model, tokens)
+    assert state.n_tokens == length
+    kv = ssm = 0
+    for i, (kind, _) in enumerate(layer_plan(model)):
+        layer = cache.layers[i]
+        if kind == "attention":
+            close(state.keys[i], layer.keys, f"layer {i} keys")
+            close(state.values[i], layer.values, f"layer {i} values")
+            kv += layer.keys.numel() + layer.values.numel()
+        else:
+            close(state.ssm[i], cache.get_recurrent_state(i), f"layer {i} ssm state")
+            close(state.conv[i], cache.get_conv_state(i), f"layer {i} conv state")
+            ssm += cache.get_recurrent_state(i).numel() + cache.get_conv_state(i).numel()
+    sizes = jamba_trace.cache_sizes(model, length)
+    assert (sizes["kv_values"], sizes["state_values"]) == (kv, ssm)
+    assert sizes["kv_bytes"] == 4 * kv and sizes["state_bytes"] == 4 * ssm
+    assert jamba_trace.cache_sizes(jamba_model.our_config(model), length) == sizes
+
+
+def test_the_kv_cache_grows_and_the_mamba_state_stays():
+    cfg = jamba_model.JambaTinyConfig()
+    sizes = [jamba_trace.cache_sizes(cfg, t) for t in (0, 1, 10, 1000)]
+    assert len({s["state_values"] for s in sizes}) == 1
+    per_token = 2 * 1 * cfg.n_kv_heads * cfg.head_dim      # one attention layer
+    assert [s["kv_values"] for s in sizes] == [0, per_token, 10 * per_token, 1000 * per_token]
+    assert sizes[0]["state_values"] == 3 * cfg.d_inner * (cfg.d_state + cfg.d_conv)   # three Mamba layers
+
+
+def test_chunks_and_steps_carried_by_the_cache_give_the_full_forward(model):
+    tokens = random_tokens(40, seed=11)
+    full = jamba_trace.trace(model, tokens)["logits"]
+    state, stepped = None, []
+    for token in tokens[:12]:
+        logits, state = jamba_trace.step(model, token, state)
+        stepped.append(logits)
+    close(np.stack(stepped), full[:12], "token by token")
+    state, parts = None, []
+    for chunk in (tokens[:7], tokens[7:8], tokens[8:25], tokens[25:]):
+        with torch.inference_mode():
+            logits, state, _ = jamba_trace.forward(model, torch.tensor([chunk]), state)
+        parts.append(logits[0].numpy())
+    close(np.concatenate(parts), full, "chunk by chunk")
+    assert state.n_tokens == len(tokens)
+
+
+def test_transformers_own_cached_decoding_agrees_with_our_forward(model):
+    tokens = random_tokens(12, seed=5)
+    out = hf_forward(model, tokens[:5], use_cache=True)
+    theirs = [out.logits[0, -1]]
+    for token in tokens[5:]:
+        out = hf_forward(model, [token], cache=out.cache, use_cache=True)
+        theirs.append(out.logits[0, -1])
+    full = jamba_trace.trace(model, tokens)["logits"]
+    close(full[4:], torch.stack(theirs), "transformers' cached path")
+
+
+# ---- the trace's ids are the scene's ------------------------------------------------------
+
+def scene_blocks(tr, w, plan):
+    """The trace and weights under the scene's ids: the Mamba layers' scan split per token and α's
+    channel mean, as scenes/ssm_live.scene_arrays does for mamba-tiny (which expects Mamba layers only)."""
+    out = {**dict(tr.items()), **dict(w.items())}
+    for i, (kind, _) in enumerate(plan):
+        if kind == "mamba":
+            p = f"blocks.{i}.mamba"
+            dBx = out[f"{p}.dB"] * out[f"{p}.conv_act"][:, :, None]
+            for t in range(out[f"{p}.dA"].shape[0]):
+                out[f"{p}.dA.{t}"], out[f"{p}.dBx.{t}"], out[f"{p}.h.{t}"] = out[f"{p}.dA"][t], dBx[t], out[f"{p}.h"][t]
+            out[f"{p}.alpha"] = out[f"{p}.alpha"].mean(axis=0)
+    return out
+
+
+def test_every_id_is_a_layout_block_with_its_shape(model, spec):
+    tokens = random_tokens(11, seed=1)
+    tr, w = jamba_trace.trace(model, tokens), jamba_trace.weights(model)
+    plan = layer_plan(model)
+    layout = layout_model(spec, n_tokens=len(tokens))
+    blocks = {bid: (int(r), int(c)) for bid, r, c in zip(layout.ids, layout.rows, layout.cols)}
+    undrawn = set()
+    for i, (kind, moe) in enumerate(plan):
+        p = f"blocks.{i}"
+        if kind == "mamba":
+            undrawn |= {f"{p}.{s}" for s in MAMBA_UNDRAWN | WEIGHT_UNDRAWN}
+        if moe:
+            undrawn |= {f"{p}.{s}" for s in MOE_UNDRAWN}
+            undrawn |= {f"{p}.moe.expert.{e}.{s}" for e in range(4) for s in ("out", "up.weight", "down.weight")}
+    assert set(jamba_trace.MOE_EXTRA_IDS) == MOE_UNDRAWN
+    assert {s.removeprefix("mamba.") for s in jamba_trace.SCAN_IDS + jamba_trace.INNER_NORM_IDS} == \
+        {s.removeprefix("mamba.") for s in MAMBA_UNDRAWN}
+    ours = set(tr) | set(w)
+    assert undrawn <= ours, sorted(undrawn - ours)
+    drawn = ours - undrawn
+    assert drawn <= set(blocks), sorted(drawn - set(blocks))
+    # the weights' undrawn ids are the inventory's folded tensors and the experts' other matrices
+    assert {k for k in w if k in undrawn and ".moe.expert." not in k} == {t.id for t in inventory.folded(spec)}
+    # nothing in the scene is left unfed, once the scan is split per token as the live scene does
+    fed = scene_blocks(tr, w, plan)
+    assert set(blocks) <= set(fed), sorted(set(blocks) - set(fed))
+    for bid, (rows, cols) in blocks.items():
+        array = fed[bid]
+        assert array.dtype in (np.float32, np.int64), bid
+        assert array.shape == (rows, cols) or (array.ndim == 1 and array.size == rows * cols), (bid, array.shape)
+    for bid in tr:
+        assert len(tr.axes(bid)) == tr[bid].ndim
+        assert all(a in jamba_trace.JAMBA_AXES or a in ("t", "t'", "c", "d", "hd", "f", "v") for a in tr.axes(bid))
+
+
+def test_weights_are_the_slices_of_transformers_tensors(model):
+    w, sd = jamba_trace.weights(model), model.state_dict()
+    m, a, f = "model.layers.1.mamba", "model.layers.2.self_attn", "model.layers.3.feed_forward.experts"
+    assert np.array_equal(np.concatenate([w["blocks.1.mamba.x.weight"], w["blocks.1.mamba.z.weight"]]),
+                          sd[f"{m}.in_proj.weight"].numpy())
+    assert np.array_equal(np.concatenate([w["blocks.1.mamba.dt_low.weight"], w["blocks.1.mamba.B.weight"],
+                                          w["blocks.1.mamba.C.weight"]]), sd[f"{m}.x_proj.weight"].numpy())
+    assert np.array_equal(w["blocks.1.mamba.inner_norms"], np.concatenate(
+        [sd[f"{m}.{k}_layernorm.weight"].numpy() for k in ("dt", "b", "c")]))
+    assert np.array_equal(w["blocks.1.mamba.conv.weight"], sd[f"{m}.conv1d.weight"][:, 0].numpy())
+    assert np.array_equal(np.concatenate([w[f"blocks.2.attn.head.{h}.wq"] for h in range(4)]),
+                          sd[f"{a}.q_proj.weight"].numpy())
+    assert np.array_equal(np.concatenate([w[f"blocks.2.attn.kv_head.{g}.wv"] for g in range(2)]),
+                          sd[f"{a}.v_proj.weight"].numpy())
+    assert np.array_equal(np.concatenate([w["blocks.3.moe.expert.2"], w["blocks.3.moe.expert.2.up.weight"]]),
+                          sd[f"{f}.gate_up_proj"][2].numpy())
+    assert np.array_equal(w["blocks.3.moe.expert.2.down.weight"], sd[f"{f}.down_proj"][2].numpy())
+    assert not np.array_equal(w["lm_head.weight"], w["embed.tok.weight"])
+
+
+def test_bad_tokens_fail_in_one_line(model):
+    with pytest.raises(ValueError, match=r"tokens: ids must lie in \[0, 96\)"):
+        jamba_trace.trace(model, [3, 96])
+    with pytest.raises(ValueError, match="at least one token"):
+        jamba_trace.trace(model, [])
+
+
+# ---- training ------------------------------------------------------------------------------
+
+def test_training_a_few_steps_twice_gives_identical_bytes():
+    runs = [train_jamba.train(seed=3, steps=3, log=lambda line: None, report=False) for _ in range(2)]
+    data = [jamba_model.safetensors_bytes(r.model, {"seed": 3}) for r in runs]
+    assert data[0] == data[1]
+    other = train_jamba.train(seed=4, steps=3, log=lambda line: None, report=False)
+    assert jamba_model.safetensors_bytes(other.model, {"seed": 3}) != data[0]
+    assert math.isfinite(runs[0].final_loss) and math.isfinite(runs[0].final_aux)
+
+
+def test_a_saved_training_loads_back(tmp_path):
+    lines = []
+    result = train_jamba.train(seed=1, steps=2, log=lines.append)
+    out = tmp_path / "j.safetensors"
+    jamba_model.save_safetensors(result.model, out, {"seed": 1, "steps": 2})
+    assert "step     2/2" in lines[-1] and set(result.eval_loss) == set(moe_corpus.DOMAINS)
+    assert len(result.top1_share) == 2 and all(abs(sum(s) - 1) < 1e-6 for s in result.top1_share[0].values())
+    loaded = jamba_model.load_jamba(out)
+    for name, value in result.model.state_dict().items():
+        assert torch.equal(value, loaded.state_dict()[name]), name
+
+
+# ---- transformers' folder -------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("export") / "jamba-tiny-hf"
+    assert jamba_model.export_hf_folder(folder) == folder
+    return folder
+
+
+def test_the_exported_folder_loads_with_from_pretrained_and_computes_our_logits(exported, model):
+    assert sorted(p.name for p in exported.iterdir()) == ["config.json", "model.safetensors"]
+    loaded = transformers.JambaForCausalLM.from_pretrained(str(exported)).eval()
+    auto = transformers.AutoModelForCausalLM.from_pretrained(str(exported)).eval()
+    assert type(auto) is transformers.JambaForCausalLM
+    for name, value in model.state_dict().items():
+        assert torch.equal(value, loaded.state_dict()[name]), name
+    for length in (1, 6, 29):
+        tokens = random_tokens(length, seed=300 + length)
+        close(jamba_trace.trace(model, tokens)["logits"], hf_forward(loaded, tokens).logits[0], "exported logits")
+
+
+def test_the_exported_config_matches_the_spec(exported, spec):
+    arch, raw = spec.architecture, json.loads((exported / "config.json").read_text())
+    assert raw["model_type"] == "jamba" and raw["architectures"] == ["JambaForCausalLM"]
+    for field, expected in (("num_hidden_layers", arch.n_layers), ("hidden_size", arch.d_model),
+                            ("num_attention_heads", arch.n_heads), ("num_key_value_heads", arch.n_kv_heads),
+                            ("intermediate_size", arch.d_ff), ("vocab_size", arch.vocab_size),
+                            ("num_experts", arch.moe.n_experts), ("num_experts_per_tok", arch.moe.top_k),
+                            ("expert_layer_offset", arch.moe.layers.start),
+                            ("expert_layer_period", arch.moe.layers.step),
+                            ("mamba_d_state", arch.ssm.d_state), ("mamba_d_conv", arch.ssm.d_conv),
+                            ("mamba_expand", arch.ssm.expand), ("mamba_dt_rank", arch.ssm.dt_rank),
+                            ("router_aux_loss_coef", arch.moe.aux_loss_coef)):
+        assert raw[field] == expected, field
+    assert raw["tie_word_embeddings"] is False and arch.unembedding == "untied"
+    config = transformers.JambaConfig(**{k: v for k, v in raw.items() if k not in ("architectures", "model_type")})
+    assert config.layers_block_type == list(arch.layer_mixers())
+
+
+def test_a_folder_with_files_is_refused_and_left_as_it_was(tmp_path):
+    from llmviz.models.export_hf import ExportError
+
+    (tmp_path / "keep.txt").write_text("mine")
+    with pytest.raises(ExportError, match="not empty"):
+        jamba_model.export_hf_folder(tmp_path)
+    assert [p.name for p in tmp_path.iterdir()] == ["keep.txt"]
+
+
+def test_export_needs_no_transformers(tmp_path):
+    code = ("import sys; sys.modules['transformers'] = None; from llmviz.models.sim import jamba_model; "
+            f"jamba_model.export_hf_folder({str(tmp_path / 'out')!r})")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["config.json", "model.safetensors"]
+
+
+# What models/export_hf.py needs for `llmviz export-hf jamba-tiny` (not wired yet): its table entry,
+# checked here to write what export_hf_folder writes. Once EXPORTABLE has it, that is used.
+def proposed_export_entry():
+    from llmviz.models.export_hf import Architecture, Exportable
+
+    mamba = ("A_log", "D", "conv1d.weight", "conv1d.bias", "in_proj.weight", "x_proj.weight", "dt_proj.weight",
+             "dt_proj.bias", "out_proj.weight", "dt_layernorm.weight", "b_layernorm.weight", "c_layernorm.weight")
+    attention = ("q_proj.weight", "k_proj.weight", "v_proj.weight", "o_proj.weight")
+    mlp, moe = ("gate_proj.weight", "up_proj.weight", "down_proj.weight"), ("router.weight",
+                                                                             "experts.gate_up_proj",
+                                                                             "experts.down_proj")
+    period = ("mamba", "mamba", "attention", "mamba")
+    names = ["model.embed_tokens.weight", "model.final_layernorm.weight", "lm_head.weight"]
+    for i in range(4):
+        p = f"model.layers.{i}"
+        names += ([f"{p}.self_attn.{n}" for n in attention] if period[i] == "attention"
+                  else [f"{p}.mamba.{n}" for n in mamba])
+        names += [f"{p}.feed_forward.{n}" for n in (moe if i % 2 == 1 else mlp)]
+        names += [f"{p}.input_layernorm.weight", f"{p}.pre_ff_layernorm.weight"]
+    jamba = Architecture(
+        model_type="jamba", config_class="JambaConfig", model_class="JambaForCausalLM",
+        requires={"kind": "hybrid", "hybrid.period": period, "pos_encoding": "none", "norm": "rmsnorm",
+                  "activation": "swiglu", "bias": False, "qk_norm": False, "head_dim": None, "mla": None,
+                  "sliding_window": None, "unembedding": "untied", "vocab_pad_multiple": 1, "components": (),
+                  "ssm.proj_bias": False, "ssm.conv_bias": True, "ssm.inner_norms": True,
+                  "moe.routing": "softmax-topk", "moe.n_shared_experts": 0, "moe.router_bias": False,
+                  "moe.expert_d_ff": 128, "moe.layers.stop": None},
+        config_from_spec={"num_hidden_layers": "n_layers", "hidden_size": "d_model", "intermediate_size": "d_ff",
+                          "num_attention_heads": "n_heads", "num_key_value_heads": "n_kv_heads",
+                          "vocab_size": "vocab_size", "num_experts": "moe.n_experts",
+                          "num_experts_per_tok": "moe.top_k", "expert_layer_offset": "moe.layers.start",
+                          "expert_layer_period": "moe.layers.step", "router_aux_loss_coef": "moe.aux_loss_coef",
+                          "mamba_d_state": "ssm.d_state", "mamba_d_conv": "ssm.d_conv",
+                          "mamba_expand": "ssm.expand", "mamba_dt_rank": "ssm.dt_rank"},
+        config_from_model={"rms_norm_eps": "rms_eps", "attn_layer_period": "attn_layer_period",
+                           "attn_layer_offset": "attn_layer_offset"},
+        config_constants={"hidden_act": "silu", "mamba_conv_bias": True, "mamba_proj_bias": False,
+                          "tie_word_embeddings": False, "attention_dropout": 0.0, "max_position_embeddings": 64,
+                          "use_mamba_kernels": False, "use_mambapy": False, "use_associative_scan": False,
+                          "use_cache": True, "pad_token_id": None, "bos_token_id": 0, "eos_token_id": 0},
+        tensors=tuple((n, n, False) for n in names), layer_tensors=())
+    return Exportable(jamba, "llmviz.models.sim.jamba_model:load_weights")
+
+
+def test_export_hf_with_the_proposed_entry_writes_the_same_folder(spec):
+    from llmviz.models import export_hf
+
+    entry = export_hf.EXPORTABLE.get("jamba-tiny") or proposed_export_entry()
+    for name, wanted in entry.architecture.requires.items():
+        got = spec.kind if name == "kind" else export_hf._spec_field(spec.architecture, name)
+        assert got == wanted, name
+    from safetensors.torch import load
+
+    from llmviz.models.sim.weights_file import parse_header
+
+    files, parameters = export_hf.build_files(spec, entry)
+    ours = jamba_model.hf_folder_files()
+    assert set(files) == set(ours) and files["config.json"] == ours["config.json"]
+    # the same tensors and metadata (safetensors writes a two-key metadata in no fixed order)
+    theirs_w, ours_w = files["model.safetensors"], ours["model.safetensors"]
+    assert parse_header(theirs_w, "export_hf") == parse_header(ours_w, "ours")
+    a, b = load(theirs_w), load(ours_w)
+    assert set(a) == set(b) and all(torch.equal(a[k], b[k]) for k in a)
+    assert parameters == count_params(spec).total
