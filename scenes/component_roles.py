@@ -268,6 +268,15 @@ BLOCK_ROLES: tuple[Role, ...] = (
     R("blocks.#.time_mix.decay", "Per-channel decay w: how fast the WKV state forgets.", ("d_model",)),
     R("blocks.#.time_mix.bonus", "Bonus u (time_first): the extra weight of the current token in the WKV sum.",
       ("d_model",)),
+    R("blocks.#.{time_mix,channel_mix}.shift", "Token shift: each row holds the previous token's input (zeros "
+                                              "before the first), which the mixes blend with this token's.",
+      ("t", "d_model")),
+    R("blocks.#.time_mix.num", "The recurrence's numerator after each token: the past values weighted by e^key, "
+                               "decayed by exp(−exp(decay)) at every step; a fixed-size state per channel.",
+      ("t", "d_model")),
+    R("blocks.#.time_mix.den", "The recurrence's denominator after each token: the same decayed sum of e^key "
+                               "alone; WKV divides the numerator by it (with the bonus for the current token).",
+      ("t", "d_model")),
     R("blocks.#.time_mix.wkv", "The WKV recurrence: for each token, a decaying average of the past values, "
                                "weighted by their keys.", ("t", "d_model")),
     R("blocks.#.time_mix.ln_x.weight", "Scale of the per-head GroupNorm on the WKV output.", ("d_model",)),

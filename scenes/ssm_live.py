@@ -1,4 +1,4 @@
-"""The live small Mambas (mamba-tiny, mamba2-tiny): their traces on the scene's blocks, the selective scan split into one block per token.
+"""The live small recurrent models (mamba-tiny, mamba2-tiny, rwkv-tiny): their traces on the scene's blocks, a Mamba's selective scan split into one block per token.
 
 models/sim/mamba_trace.py records the scan as (T, d_inner, d_state) arrays; the scene draws it as a
 table over time (scenes/layouts/mamba.py, scan_table): for each t the decay Ā_t, the input B̄_t x_t and
@@ -55,6 +55,9 @@ SSM_MODELS = {
     "mamba-tiny": ("llmviz.models.sim.mamba_model", "load_mamba", "llmviz.models.sim.mamba_trace", scene_arrays),
     "mamba2-tiny": ("llmviz.models.sim.mamba2_model", "load_mamba2", "llmviz.models.sim.mamba2_trace",
                     scene_arrays_mamba2),
+    # RWKV's state after each token (numerator, denominator, the shifted inputs) is (T, d): drawn as recorded.
+    "rwkv-tiny": ("llmviz.models.sim.rwkv_model", "load_rwkv", "llmviz.models.sim.rwkv_trace",
+                  lambda trace, n_layers: dict(trace.items())),
 }
 
 
@@ -77,10 +80,13 @@ class _TracedSsm:
 
 
 def state_bytes(spec) -> int:
-    """Bytes of a Mamba's recurrent state in float32, whatever the sequence length: per layer the SSM state
-    (d_inner × d_state) and the convolution's window as transformers' cache keeps it (d_conv inputs of
-    the convolved channels: d_inner for Mamba-1, x, B and C for Mamba-2)."""
+    """Bytes of a recurrent model's state in float32, whatever the sequence length, as transformers' cache
+    keeps it. A Mamba, per layer: the SSM state (d_inner × d_state) and the convolution's window (d_conv
+    inputs of the convolved channels: d_inner for Mamba-1, x, B and C for Mamba-2). RWKV-4, per layer and
+    channel: the previous inputs of time and channel mixing, the WKV numerator, denominator and exponent."""
     arch = spec.architecture
+    if arch.mixer.startswith("rwkv"):
+        return 4 * arch.n_layers * 5 * arch.d_model
     ssm = arch.ssm
     inner = ssm.expand * arch.d_model
     convolved = inner + (2 * ssm.n_groups * ssm.d_state if arch.mixer == "mamba2" else 0)
@@ -88,8 +94,8 @@ def state_bytes(spec) -> int:
 
 
 class LiveMamba(LiveTextModel):
-    """A small Mamba (SSM_MODELS) bound to its scene: text in, the scan's every term on the blocks, greedy
-    generation."""
+    """A small recurrent model (SSM_MODELS: the Mambas, RWKV) bound to its scene: text in, its state's every
+    term on the blocks, greedy generation."""
 
     kind = "ssm"
 

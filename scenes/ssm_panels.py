@@ -43,7 +43,8 @@ class SsmPanel:
         imgui.set_next_window_pos(imgui.ImVec2(x, y), imgui.Cond_.always)
         imgui.set_next_window_size(imgui.ImVec2(PANEL_WIDTH, 0))
         imgui.set_next_window_bg_alpha(0.88)
-        expanded, _ = imgui.begin(f"{s.spec.name if s.spec else 'mamba'}: selective scan", None,
+        what = "WKV recurrence" if s.spec is not None and s.spec.architecture.mixer.startswith("rwkv") else "selective scan"
+        expanded, _ = imgui.begin(f"{s.spec.name if s.spec else 'state-space model'}: {what}", None,
                                   imgui.WindowFlags_.no_saved_settings | imgui.WindowFlags_.no_move
                                   | imgui.WindowFlags_.no_focus_on_appearing)
         if expanded:

@@ -14,7 +14,8 @@ def time_mix_band(d: Dims, mixer: str) -> tuple[Part, str]:
     """RWKV time mixing: token-shift mixes, key/value/receptance, the WKV recurrence, output."""
     arch, c, tok = d.arch, d.c, d.tok
     p = "time_mix"
-    rows = [norm_part("ln1", d, "LayerNorm")]
+    rows = [norm_part("ln1", d, "LayerNorm"),
+            block(f"{p}.shift", KIND_ACTIVATION, (tok, c), "token shift: the previous token's input")]
     names = ["mix_k", "mix_v", "mix_r"] if mixer == "rwkv4" else \
         ["mix_x", "mix_w", "mix_k", "mix_v", "mix_r", "mix_g"]
     rows.append(_vectors(p, names, c))
@@ -29,6 +30,10 @@ def time_mix_band(d: Dims, mixer: str) -> tuple[Part, str]:
     for name in projections:
         rows.append(linear(f"{p}.{name}.weight", (c, c), f"W_{name[0]}", f"{p}.{name}", (tok, c), name))
     rows.append(_vectors(p, ["decay", "bonus"], c))
+    # The recurrence's state after each token, per channel: WKV is its numerator over its denominator,
+    # each decayed by exp(−exp(decay)) per step before the token adds e^k·v and e^k.
+    rows.append(hstack([block(f"{p}.num", KIND_ACTIVATION, (tok, c), "state: numerator a"),
+                        block(f"{p}.den", KIND_ACTIVATION, (tok, c), "state: denominator b")], align="top"))
     rows.append(block(f"{p}.wkv", KIND_ACTIVATION, (tok, c), "WKV"))
     if mixer == "rwkv6":
         rows.append(vstack([block(f"{p}.ln_x.weight", KIND_WEIGHT, (c,), "γ"),
@@ -43,7 +48,9 @@ def channel_mix_band(d: Dims) -> tuple[Part, str]:
     """RWKV channel mixing: a squared-ReLU MLP gated by a receptance."""
     c, tok, f = d.c, d.tok, d.arch.d_ff
     p = "channel_mix"
-    rows = [norm_part("ln2", d, "LayerNorm"), _vectors(p, ["mix_k", "mix_r"], c),
+    rows = [norm_part("ln2", d, "LayerNorm"),
+            block(f"{p}.shift", KIND_ACTIVATION, (tok, c), "token shift: the previous token's input"),
+            _vectors(p, ["mix_k", "mix_r"], c),
             linear(f"{p}.key.weight", (f, c), "W_k", f"{p}.key", (tok, f), "key",
                    after=(block(f"{p}.act", KIND_ACTIVATION, (tok, f), "ReLU²"),)),
             linear(f"{p}.value.weight", (c, f), "W_v", f"{p}.value", (tok, c), "value"),
