@@ -1,7 +1,7 @@
 """mamba-tiny in the scene: every drawn number of its trace recomputes from the dataflow declaration (the scan
 cell by cell: h_t = exp(ΔA)·h_{t−1} + ΔB·x), the scan's per-token blocks hold the trace's state, and the live
 session fills them."""
-import math
+import re
 
 import numpy as np
 import pytest
@@ -124,3 +124,40 @@ def test_the_scan_chapter_plays_with_the_live_traces_numbers():
         for number in (h2, a3, bx3, h3):
             assert format_number(number) in scan
         assert scene.live.text in texts[0]
+
+
+@pytest.mark.parametrize("model_id", ["mamba2-tiny", "rwkv-tiny"])
+def test_the_other_recurrent_models_are_live_and_fill_every_block(model_id):
+    """mamba2-tiny and rwkv-tiny in their scenes: every block the layout draws gets the trace's or the weights'
+    values, and a step appends the model's greedy next character."""
+    from scene_support import live_scene
+
+    with live_scene(model_id, (320, 180)) as (scene, _):
+        live = scene.live
+        shown = set(live.trace) | set(live.weights)
+        layout = scene.model.layout
+        # The scan's columns past the text are empty until generation reaches them.
+        later = {i for i in layout.ids if re.search(r"\.(\d+)$", i) and ".mamba." in i
+                 and int(i.rsplit(".", 1)[1]) >= len(live.tokens)}
+        assert set(layout.ids) - later <= shown, sorted(set(layout.ids) - later - shown)[:5]
+        before = list(live.tokens)
+        expected = int(np.argmax(live.trace["logits"][-1]))
+        assert live.step() and live.wait(60)
+        assert live.tokens == before + [expected]
+
+
+def test_mamba2s_scan_blocks_satisfy_the_recurrence():
+    """The per-token blocks drawn for Mamba-2 (each head's decay spread over its entries, Δ·x⊗B, the state)
+    are the recurrence itself: h_t = exp(ΔA)_t ⊙ h_(t−1) + (Δ·x⊗B)_t, from h_(−1) = 0."""
+    from llmviz.models.sim import mamba2_trace
+    from llmviz.models.sim.mamba2_model import load_mamba2
+    from llmviz.scenes.ssm_live import scene_arrays_mamba2
+
+    model = load_mamba2()
+    shown = scene_arrays_mamba2(mamba2_trace.trace(model, encode(TEXT)), model.config.num_hidden_layers)
+    for layer in range(model.config.num_hidden_layers):
+        p = f"blocks.{layer}.mamba"
+        h = np.zeros_like(shown[f"{p}.h.0"])
+        for t in range(len(TEXT)):
+            h = shown[f"{p}.dA.{t}"] * h + shown[f"{p}.dBx.{t}"]
+            assert np.allclose(h, shown[f"{p}.h.{t}"], atol=1e-6), (layer, t)
