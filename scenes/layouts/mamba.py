@@ -8,8 +8,8 @@ from ..layout_parts import ATTACHED_GAP, KIND_ACTIVATION, KIND_SCORES, KIND_WEIG
 
 # The scan's terms per token, h_t = Ā_t ⊙ h_{t−1} + B̄_t x_t with Ā = exp(ΔA), B̄ = ΔB (written so, as the
 # label font has no combining macron). Each row is titled once; its blocks are captioned by their token.
-SCAN_ROWS = (("dA", "decay exp(ΔA) at each token"), ("dBx", "input ΔB·x at each token"),
-             ("h", "state h after each token"))
+SCAN_ROWS = (("dA", "exp(ΔA)", "decay exp(ΔA) at each token"), ("dBx", "ΔB·x", "input ΔB·x at each token"),
+             ("h", "h", "state h after each token"))
 
 
 def scan_table(d: Dims, inner: int, n: int) -> Part:
@@ -18,12 +18,12 @@ def scan_table(d: Dims, inner: int, n: int) -> Part:
     Mamba-2's decay is one number per head; its table shows it on every entry of that head's state
     (d_inner = heads × head_dim), so both families read h_t = Ā_t ⊙ h_{t−1} + B̄_t x_t cell by cell."""
     rows = []
-    for name, title in SCAN_ROWS:
+    for name, symbol, title in SCAN_ROWS:
         cells = hstack([block(f"mamba.{name}.{t}", KIND_ACTIVATION, (inner, n), "") for t in range(d.tok.n)],
                        align="top")
-        # The row's title gives the shape once; each block is captioned by its token alone, so the
-        # captions of thirty-two thin blocks stay short.
-        cells.label[:] = [f"t={t}" for t in range(d.tok.n)]
+        # The row's title gives the shape once; each block's caption names only its term and token, so
+        # the captions of thirty-two thin blocks stay short.
+        cells.label[:] = [f"{symbol} t={t}" for t in range(d.tok.n)]
         rows.append(titled(cells, f"{title} ({inner}×{n} each)", frac=0.03))
     title = "selective scan over time: h_t = exp(Δ_t A) ⊙ h_(t−1) + Δ_t B_t x_t"
     return grouped(titled(vstack(rows, align="left"), title, frac=0.04), "mamba.scan", title)
