@@ -8,7 +8,7 @@ the config's fields come from our spec, and how our parameter names map onto tra
 architecture; the spec is checked against the architecture's requirements before anything is
 written. Writing needs neither transformers nor a network: config.json is plain JSON.
 
-nano-gpt is GPT2LMHeadModel; mamba2-tiny is Mamba2ForCausalLM, rwkv-tiny RwkvForCausalLM and mamba-tiny is
+nano-gpt is GPT2LMHeadModel; jamba-tiny is JambaForCausalLM; mamba2-tiny is Mamba2ForCausalLM, rwkv-tiny RwkvForCausalLM and mamba-tiny is
 MambaForCausalLM (it is built as one, so its names
 map onto themselves). Models with weights but no exact transformers class (moe-4, moe-8) and models that are
 structure only (no weights) raise ExportError, one line saying which model, why and what can
@@ -181,6 +181,52 @@ RWKV = Architecture(
     layer_tensors=_RWKV_LAYER)
 
 
+# jamba-tiny as transformers' JambaForCausalLM: built as one, so names map onto themselves. Its layers differ
+# (Mamba or attention, MLP or MoE), so the table names every tensor of its pattern, which `requires` pins;
+# Jamba needs the experts as wide as the dense MLPs, which the table cannot express, so the width is pinned too.
+_JAMBA_PERIOD = ("mamba", "mamba", "attention", "mamba")
+
+
+def _jamba_names() -> tuple[str, ...]:
+    mamba = ("A_log", "D", "conv1d.weight", "conv1d.bias", "in_proj.weight", "x_proj.weight", "dt_proj.weight",
+             "dt_proj.bias", "out_proj.weight", "dt_layernorm.weight", "b_layernorm.weight", "c_layernorm.weight")
+    attention = ("q_proj.weight", "k_proj.weight", "v_proj.weight", "o_proj.weight")
+    mlp, moe = ("gate_proj.weight", "up_proj.weight", "down_proj.weight"), \
+        ("router.weight", "experts.gate_up_proj", "experts.down_proj")
+    names = ["model.embed_tokens.weight", "model.final_layernorm.weight", "lm_head.weight"]
+    for i, mixer in enumerate(_JAMBA_PERIOD):
+        p = f"model.layers.{i}"
+        names += ([f"{p}.self_attn.{n}" for n in attention] if mixer == "attention"
+                  else [f"{p}.mamba.{n}" for n in mamba])
+        names += [f"{p}.feed_forward.{n}" for n in (moe if i % 2 == 1 else mlp)]
+        names += [f"{p}.input_layernorm.weight", f"{p}.pre_ff_layernorm.weight"]
+    return tuple(names)
+
+
+JAMBA = Architecture(
+    model_type="jamba", config_class="JambaConfig", model_class="JambaForCausalLM",
+    requires={"kind": "hybrid", "hybrid.period": _JAMBA_PERIOD, "pos_encoding": "none", "norm": "rmsnorm",
+              "activation": "swiglu", "bias": False, "qk_norm": False, "head_dim": None, "mla": None,
+              "sliding_window": None, "unembedding": "untied", "vocab_pad_multiple": 1, "components": (),
+              "ssm.proj_bias": False, "ssm.conv_bias": True, "ssm.inner_norms": True,
+              "moe.routing": "softmax-topk", "moe.n_shared_experts": 0, "moe.router_bias": False,
+              "moe.expert_d_ff": 128, "moe.layers.stop": None},
+    config_from_spec={"num_hidden_layers": "n_layers", "hidden_size": "d_model", "intermediate_size": "d_ff",
+                      "num_attention_heads": "n_heads", "num_key_value_heads": "n_kv_heads",
+                      "vocab_size": "vocab_size", "num_experts": "moe.n_experts",
+                      "num_experts_per_tok": "moe.top_k", "expert_layer_offset": "moe.layers.start",
+                      "expert_layer_period": "moe.layers.step", "router_aux_loss_coef": "moe.aux_loss_coef",
+                      "mamba_d_state": "ssm.d_state", "mamba_d_conv": "ssm.d_conv",
+                      "mamba_expand": "ssm.expand", "mamba_dt_rank": "ssm.dt_rank"},
+    config_from_model={"rms_norm_eps": "rms_eps", "attn_layer_period": "attn_layer_period",
+                       "attn_layer_offset": "attn_layer_offset"},
+    config_constants={"hidden_act": "silu", "mamba_conv_bias": True, "mamba_proj_bias": False,
+                      "tie_word_embeddings": False, "attention_dropout": 0.0, "max_position_embeddings": 64,
+                      "use_mamba_kernels": False, "use_mambapy": False, "use_associative_scan": False,
+                      "use_cache": True, "pad_token_id": None, "bos_token_id": 0, "eos_token_id": 0},
+    tensors=tuple((n, n, False) for n in _jamba_names()), layer_tensors=())
+
+
 @dataclass(frozen=True)
 class Exportable:
     architecture: Architecture
@@ -194,6 +240,7 @@ EXPORTABLE = {
     "mamba-tiny": Exportable(MAMBA, "llmviz.models.sim.mamba_model:load_weights"),
     "mamba2-tiny": Exportable(MAMBA2, "llmviz.models.sim.mamba2_model:load_weights"),
     "rwkv-tiny": Exportable(RWKV, "llmviz.models.sim.rwkv_model:load_weights"),
+    "jamba-tiny": Exportable(JAMBA, "llmviz.models.sim.jamba_model:load_weights"),
 }
 
 # Models with trained weights that no transformers class computes exactly.

@@ -269,27 +269,9 @@ def load_jamba(path=None):
 
 # ---- transformers' folder ----------------------------------------------------------------
 
-HF_ARCHITECTURE = "JambaForCausalLM"
+def export_hf_folder(folder, force: bool = False) -> Path:
+    """Writes the trained jamba-tiny to FOLDER as transformers' JambaForCausalLM (`llmviz export-hf
+    jamba-tiny`, models/export_hf.py's table); the folder appears whole or not at all. Returns it."""
+    from llmviz.models import export_hf
 
-
-def hf_folder_files(weights: JambaWeights | None = None) -> dict[str, bytes]:
-    """{config.json, model.safetensors} for transformers' from_pretrained: the config's fields
-    (hf_config_dict) and the weights under their own names. Needs no transformers."""
-    from safetensors.torch import save
-
-    w = load_weights() if weights is None else weights
-    config = {"architectures": [HF_ARCHITECTURE], "model_type": "jamba", **hf_config_dict(w.cfg)}
-    tensors = {k: v.float().contiguous().clone() for k, v in w.state_dict().items()}
-    # "format": "pt" is what transformers' loader looks for in a safetensors file's metadata
-    return {"config.json": (json.dumps(config, indent=2, sort_keys=True) + "\n").encode("utf-8"),
-            "model.safetensors": save(tensors, metadata={"format": "pt", "llmviz_model": MODEL_ID})}
-
-
-def export_hf_folder(folder, force: bool = False, weights_path=None) -> Path:
-    """Writes the trained jamba-tiny to FOLDER as transformers' JambaForCausalLM; the folder appears
-    whole or not at all (export_hf's checks and staged write). Returns the absolute folder."""
-    from llmviz.models.export_hf import check_folder, write_folder
-
-    path = check_folder(folder, force)
-    write_folder(path, hf_folder_files(load_weights(weights_path)))
-    return path
+    return export_hf.export(MODEL_ID, folder, force).folder

@@ -1,4 +1,4 @@
-"""`llmviz train nano-gpt|moe-4|moe-8|mamba-tiny|mamba2-tiny|rwkv-tiny`: reproduces a shipped small model's weights from a seed, headless."""
+"""`llmviz train nano-gpt|moe-4|moe-8|mamba-tiny|mamba2-tiny|rwkv-tiny|jamba-tiny`: reproduces a shipped small model's weights from a seed, headless."""
 from __future__ import annotations
 
 import hashlib
@@ -6,7 +6,7 @@ import importlib.util
 import sys
 from pathlib import Path
 
-TRAINABLE = ("nano-gpt", "moe-4", "moe-8", "mamba-tiny", "mamba2-tiny", "rwkv-tiny")
+TRAINABLE = ("nano-gpt", "moe-4", "moe-8", "mamba-tiny", "mamba2-tiny", "rwkv-tiny", "jamba-tiny")
 MAX_SEED = 2**63 - 1      # torch.manual_seed takes a signed 64-bit seed
 MAX_STEPS = 1_000_000     # the shipped recipes take a few thousand
 RESERVE_BYTES = 4 * 2**20  # room the weights file needs, checked before training (they are under 2 MB)
@@ -121,22 +121,34 @@ def _run_moe(args) -> int:
     return 0
 
 
+def _routing_lines(result, config) -> list[str]:
+    """A mixture of experts' balance and top-1 shares after training (jamba-tiny's MoE layers)."""
+    from llmviz.models.sim.train_moe import format_report
+
+    return [f"load-balancing loss {result.final_aux:.4g} (uniform routing = {config.top_k})",
+            *format_report(result.top1_share)]
+
+
 # The small text models built as transformers architectures: (training module, model module, class,
-# what the banner says of the config). Each model module has save_safetensors and shipped_weights_path;
-# each training module DEFAULT_SEED, DEFAULT_STEPS, BATCH_SIZE, CONTEXT and train(seed, steps, log).
+# what the banner says of the config, extra lines after training or None). Each model module has
+# save_safetensors and shipped_weights_path; each training module DEFAULT_SEED, DEFAULT_STEPS,
+# BATCH_SIZE, CONTEXT and train(seed, steps, log).
 TRANSFORMERS_MODELS = {
     "mamba-tiny": ("train_mamba", "mamba_model", "MambaForCausalLM",
-                   lambda c: f"{c.n_layers} Mamba layers, d_model {c.d_model}, d_state {c.d_state}"),
+                   lambda c: f"{c.n_layers} Mamba layers, d_model {c.d_model}, d_state {c.d_state}", None),
     "mamba2-tiny": ("train_mamba2", "mamba2_model", "Mamba2ForCausalLM",
                     lambda c: f"{c.n_layers} Mamba-2 layers, d_model {c.d_model}, {c.n_heads} heads of "
-                              f"{c.head_dim}, d_state {c.d_state}"),
+                              f"{c.head_dim}, d_state {c.d_state}", None),
     "rwkv-tiny": ("train_rwkv", "rwkv_model", "RwkvForCausalLM",
-                  lambda c: f"{c.n_layers} RWKV-4 layers, d_model {c.d_model}, d_ff {c.d_ff}"),
+                  lambda c: f"{c.n_layers} RWKV-4 layers, d_model {c.d_model}, d_ff {c.d_ff}", None),
+    "jamba-tiny": ("train_jamba", "jamba_model", "JambaForCausalLM",
+                   lambda c: f"{c.n_layers} layers: {', '.join(c.layer_kinds())}; {c.n_experts} experts, "
+                             f"top-{c.top_k}", _routing_lines),
 }
 
 
 def _run_transformers_model(args) -> int:
-    train_name, model_name, class_name, describe = TRANSFORMERS_MODELS[args.model]
+    train_name, model_name, class_name, describe, report = TRANSFORMERS_MODELS[args.model]
     trainer = importlib.import_module(f"llmviz.models.sim.{train_name}")
     module = importlib.import_module(f"llmviz.models.sim.{model_name}")
     out = _output_path(args, module.shipped_weights_path())
@@ -155,5 +167,7 @@ def _run_transformers_model(args) -> int:
         return 1
     print(f"trained in {result.seconds:.1f}s, final loss {result.final_loss:.4g}")
     print("held-out loss (nats/char): " + ", ".join(f"{d} {v:.3f}" for d, v in result.eval_loss.items()))
+    for line in report(result, config) if report else ():
+        print(line)
     print(f"saved {out} (sha256 {digest}...)")
     return 0
