@@ -25,7 +25,6 @@ import numpy as np
 
 from llmviz.models.sim import moe_corpus
 from llmviz.models.sim.tick import SimulationRunner
-from llmviz.scenes.live import LIVE_MOE_MODELS  # re-exported: the one list of live MoE models
 from llmviz.scenes.text_live import LiveTextModel
 
 DEFAULT_TEXT = "def f(x): return x+1"
@@ -275,26 +274,25 @@ def _load_moe(variant: str, weights_path=None):
     return load
 
 
-class LiveMoE(_AsyncStats, LiveTextModel):
-    """A trained moe-4 / moe-8 bound to its scene: text in, trace on the blocks, routing stats out.
+class LiveRouted(_AsyncStats, LiveTextModel):
+    """A small trained text model with mixture-of-experts layers, bound to its scene: text in, trace on the
+    blocks, routing stats out (of the layers `moe_layers`, under `config`).
 
     `update(dt)` once per frame collects finished traces and statistics (never blocks); `set_text`,
     `step`, `toggle_play` and `set_routing` answer UI events and return at once: the model runs on
     the session's worker, the routing statistics of each trace on a RoutingWorker.
     """
 
-    def __init__(self, scene, renderer, variant: str | None = None, text: str = DEFAULT_TEXT,
-                 top_k: int | None = None, capacity_factor: float | None = None, weights_path=None,
+    def __init__(self, scene, renderer, model_id: str, load_model, context_length: int, config: RouterConfig,
+                 moe_layers, text: str, top_k: int | None = None, capacity_factor: float | None = None,
                  play_interval: float = 0.4, autoplay: bool = False):
-        from llmviz.models.sim.moe_model import variant_config
-
-        self.variant = variant or scene.spec.id
-        self.cfg = variant_config(self.variant)
+        self.variant = model_id
         self.simulated = False
         self.top_k, self.capacity_factor = top_k, capacity_factor
-        self.config = RouterConfig("softmax_topk", True, default_k=self.cfg.top_k)
-        self._routing = RoutingWorker(f"llmviz-routing {self.variant}")
-        super().__init__(scene, renderer, _load_moe(self.variant, weights_path), self.cfg.context_length, text,
+        self.config = config
+        self.moe_layers = list(moe_layers)
+        self._routing = RoutingWorker(f"llmviz-routing {model_id}")
+        super().__init__(scene, renderer, load_model, context_length, text,
                          play_interval=play_interval, autoplay=autoplay)
 
     # ------------------------------------------------------------------ events
@@ -334,12 +332,26 @@ class LiveMoE(_AsyncStats, LiveTextModel):
 
     def _post_stats(self, tokens=None) -> None:
         """Route the current trace's logits on the worker at the chosen top-k / capacity."""
-        n = self.cfg.n_layers
-        logits = np.stack([self.trace[f"blocks.{i}.moe.router"] for i in range(n)])
+        logits = np.stack([self.trace[f"blocks.{i}.moe.router"] for i in self.moe_layers])
         tokens = list(self.tokens if tokens is None else tokens)
-        args = (self.variant, logits, self.config, range(n), tokens, moe_corpus.decode(tokens),
+        args = (self.variant, logits, self.config, list(self.moe_layers), tokens, moe_corpus.decode(tokens),
                 self.top_k, self.capacity_factor)
         self._routing.post(lambda: compute_stats(*args))
+
+
+class LiveMoE(LiveRouted):
+    """A trained moe-4 / moe-8: every layer's MLP is a Mixtral-style MoE, softmax top-k renormalised."""
+
+    def __init__(self, scene, renderer, variant: str | None = None, text: str = DEFAULT_TEXT,
+                 top_k: int | None = None, capacity_factor: float | None = None, weights_path=None,
+                 play_interval: float = 0.4, autoplay: bool = False):
+        from llmviz.models.sim.moe_model import variant_config
+
+        variant = variant or scene.spec.id
+        self.cfg = variant_config(variant)
+        super().__init__(scene, renderer, variant, _load_moe(variant, weights_path), self.cfg.context_length,
+                         RouterConfig("softmax_topk", True, default_k=self.cfg.top_k), range(self.cfg.n_layers),
+                         text, top_k, capacity_factor, play_interval, autoplay)
 
 # ---------------------------------------------------------------- simulated routing
 

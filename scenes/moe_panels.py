@@ -161,7 +161,8 @@ def draw_gating(stats, token_index: int) -> list[list[tuple[int, float, float]]]
     view = gating_view(stats, t)
     ch = moe_corpus.ALPHABET[stats.tokens[t]] if 0 <= stats.tokens[t] < len(moe_corpus.ALPHABET) else "?"
     imgui.text(f"token {t} {ch!r}: router {'sigmoid scores' if stats.config.routing == 'deepseek_v3' else 'probabilities'},"
-               f" top-{stats.top_k} outlined, weights renormalised")
+               f" top-{stats.top_k} outlined, weights "
+               f"{'renormalised over the chosen' if stats.config.norm_topk_prob else 'the probabilities themselves'}")
     if view.per_bar > 1:
         imgui.text_disabled(f"each bar: the highest of {view.per_bar} experts")
     width = max(imgui.get_content_region_avail().x - 70.0, 40.0)
@@ -511,6 +512,13 @@ class MoePanel:
                 imgui.end_tab_item()
             imgui.end_tab_bar()
             self.select_tab = None
+        memory = getattr(routing, "memory_lines", None)   # a hybrid's attention cache beside its Mamba state
+        if memory is not None:
+            imgui.separator()
+            imgui.push_text_wrap_pos(0.0)
+            for line in memory():
+                imgui.text(line)
+            imgui.pop_text_wrap_pos()
         imgui.separator()
         imgui.text("Export folder")
         imgui.same_line()

@@ -87,15 +87,17 @@ def _build_stress(name: str, count: int, renderer, data=None) -> BuiltScene:
 
 def _build_model(spec, renderer, autoplay: bool = False, data=None, on_layout=None) -> BuiltScene:
     from llmviz.scenes.layout import layout_model
-    from llmviz.scenes.live import LIVE_MOE_MODELS, LIVE_SSM_MODELS, TEXT_CONTEXT, LiveModel, is_live
+    from llmviz.scenes.live import (LIVE_HYBRID_MODELS, LIVE_MOE_MODELS, LIVE_SSM_MODELS, TEXT_CONTEXT, LiveModel,
+                                    is_live)
     from llmviz.scenes.model_scene import build_model_scene
     from llmviz.scenes.model_paths import model_path, preset_camera
 
     moe_live = spec.id in LIVE_MOE_MODELS
     ssm_live = spec.id in LIVE_SSM_MODELS
-    live_model = is_live(spec) or moe_live or ssm_live
+    hybrid_live = spec.id in LIVE_HYBRID_MODELS
+    live_model = is_live(spec) or moe_live or ssm_live or hybrid_live
     # The small character models read text, so their blocks get rows for 32 characters rather than 11 tokens.
-    layout = layout_model(spec, TEXT_CONTEXT if moe_live or ssm_live else None)
+    layout = layout_model(spec, TEXT_CONTEXT if moe_live or ssm_live or hybrid_live else None)
     if on_layout is not None:
         on_layout(spec, layout)  # the outline can be shown while the blocks are spawned
     scene = build_model_scene(spec, data or renderer, with_data=live_model, layout=layout)
@@ -109,6 +111,10 @@ def _build_model(spec, renderer, autoplay: bool = False, data=None, on_layout=No
             from llmviz.scenes.ssm_live import LiveMamba
 
             live = LiveMamba(scene, renderer, autoplay=autoplay)
+        elif hybrid_live:
+            from llmviz.scenes.hybrid_live import LiveJamba
+
+            live = LiveJamba(scene, renderer, autoplay=autoplay)
         else:
             live = LiveModel(scene, renderer, autoplay=autoplay)
     presets = scene.layout.presets
@@ -123,7 +129,7 @@ def _build_model(spec, renderer, autoplay: bool = False, data=None, on_layout=No
         status = "live: real trained weights, every cell is a computed value"
     else:
         status = "structure only: no weights loaded, no values shown"
-    simulated = spec.architecture.moe is not None and not moe_live
+    simulated = spec.architecture.moe is not None and not moe_live and not hybrid_live
     if simulated:
         status += " · simulated routing (random router, random inputs)"
     if spec.speculative:

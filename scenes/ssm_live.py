@@ -21,10 +21,13 @@ def _per_token(out: dict, prefix: str, dA: np.ndarray, dBx: np.ndarray, h: np.nd
 
 
 def scene_arrays(trace, n_layers: int) -> dict[str, np.ndarray]:
-    """A Mamba-1 trace under the scene's ids: every array as recorded, plus the scan per token and α's mean."""
+    """A Mamba-1 trace under the scene's ids: every array as recorded, plus, on each Mamba layer (all of
+    mamba-tiny's, three of jamba-tiny's four), the scan per token and α's mean."""
     out = dict(trace.items())
     for i in range(n_layers):
         p = f"blocks.{i}.mamba"
+        if f"{p}.h" not in out:                        # a hybrid's attention layer
+            continue
         x = out[f"{p}.conv_act"]                       # (T, d_inner): what the scan reads
         _per_token(out, p, out[f"{p}.dA"], out[f"{p}.dB"] * x[:, :, None], out[f"{p}.h"])
         out[f"{p}.alpha"] = out[f"{p}.alpha"].mean(axis=0)   # (T, T): row t, how much each s feeds y_t

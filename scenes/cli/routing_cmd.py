@@ -39,6 +39,7 @@ def _fail(message: str) -> int:
 def run(args) -> int:
     from llmviz.models.registry import UnknownModelError, load_registry
     from llmviz.scenes import moe_live
+    from llmviz.scenes.live import LIVE_MOE_MODELS
     from llmviz.scenes.text_live import validate_text
 
     try:
@@ -47,7 +48,7 @@ def run(args) -> int:
         return _fail(str(exc))
     if spec.architecture.moe is None:
         return _fail(f"{spec.id} has no mixture-of-experts layers")
-    live = spec.id in moe_live.LIVE_MOE_MODELS
+    live = spec.id in LIVE_MOE_MODELS
     text = args.text if args.text is not None else (moe_live.DEFAULT_TEXT if live else "")
     problem = validate_text(text, spec.architecture.context_length) if (live or text) else None
     if problem:
