@@ -185,8 +185,16 @@ def state_shapes(config: dict | JambaTinyConfig | None = None) -> dict[str, tupl
 def build_model(config: dict | JambaTinyConfig | None = None):
     """A fresh JambaForCausalLM (transformers' init, from torch's global generator), float32, eval mode."""
     from transformers import JambaForCausalLM
+    from transformers.utils import logging as hf_logging
 
-    return JambaForCausalLM(jamba_config(config)).float().eval()
+    # transformers 5 says use_mamba_kernels=False "has no effect" when a Mamba layer is built (on CPU the torch
+    # path is taken anyway); the field stays in config.json for other versions, the notice out of the terminal.
+    previous = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        return JambaForCausalLM(jamba_config(config)).float().eval()
+    finally:
+        hf_logging.set_verbosity(previous)
 
 
 def parameter_count(model) -> int:
