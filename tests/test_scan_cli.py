@@ -1,7 +1,10 @@
-"""`llmviz scan` and `llmviz generate --model mamba-tiny`: the streamed state is the full forward's, the
-figures are what the config says, generation steps the recurrent form and agrees with the full forward."""
+"""`llmviz scan` and `llmviz generate` for the recurrent text models (mamba-tiny, mamba2-tiny, rwkv-tiny):
+the streamed state is the full forward's, the figures are what each config says, generation steps the
+recurrent form and agrees with the full forward."""
+import dataclasses
 import io
 import json
+import math
 
 import numpy as np
 import pytest
@@ -11,17 +14,62 @@ pytest.importorskip("safetensors")
 pytest.importorskip("transformers")
 torch.set_num_threads(1)
 
-from llmviz.models.sim import mamba_model, mamba_trace, moe_corpus  # noqa: E402
+from llmviz.models.sim import (mamba2_model, mamba2_trace, mamba_model, mamba_trace, moe_corpus,  # noqa: E402
+                               rwkv_model, rwkv_trace)
 from llmviz.scenes.cli import generate_cmd, scan_cmd  # noqa: E402
 from llmviz.scenes.cli.main import main  # noqa: E402
 
-ENTRY = scan_cmd.STATE_SPACE_MODELS["mamba-tiny"]
 TOL = dict(rtol=1e-5, atol=1e-6)
 
 
-@pytest.fixture(scope="module")
-def model():
-    return mamba_model.load_mamba()
+def _mamba_shapes(cfg) -> dict:
+    inner = cfg.expand * cfg.d_model
+    return {"ssm": [1, cfg.n_layers, inner, cfg.d_state], "conv": [1, cfg.n_layers, inner, cfg.d_conv]}
+
+
+def _mamba2_shapes(cfg) -> dict:
+    # worked out from the fields, not the config's d_inner / n_heads / conv_dim properties
+    inner = cfg.expand * cfg.d_model
+    return {"ssm": [1, cfg.n_layers, inner // cfg.head_dim, cfg.head_dim, cfg.d_state],
+            "conv": [1, cfg.n_layers, inner + 2 * cfg.n_groups * cfg.d_state, cfg.d_conv]}
+
+
+def _rwkv_shapes(cfg) -> dict:
+    # transformers' RWKV state: 5 tensors of (batch, d_model, layers), in its order
+    return {name: [1, cfg.d_model, cfg.n_layers] for name in ("ffn_shift", "att_shift", "num", "den", "max")}
+
+
+# model id -> (its model module, its trace module, its state class, the state's shapes from the config)
+MODELS = {
+    "mamba-tiny": (mamba_model, mamba_trace, mamba_trace.MambaState, _mamba_shapes),
+    "mamba2-tiny": (mamba2_model, mamba2_trace, mamba2_trace.Mamba2State, _mamba2_shapes),
+    "rwkv-tiny": (rwkv_model, rwkv_trace, rwkv_trace.RwkvState, _rwkv_shapes),
+}
+LOADERS = {"mamba-tiny": mamba_model.load_mamba, "mamba2-tiny": mamba2_model.load_mamba2,
+           "rwkv-tiny": rwkv_model.load_rwkv}
+by_model = pytest.mark.parametrize("model_id", list(MODELS))
+
+
+def test_the_table_lists_the_three_models():
+    assert list(scan_cmd.STATE_SPACE_MODELS) == list(MODELS)
+    assert generate_cmd.GENERATORS == ("nano-gpt", *MODELS)
+
+
+_loaded: dict = {}
+
+
+@pytest.fixture
+def model(model_id):
+    """Each model loaded once for the module, with the loader the model module ships (not the table's)."""
+    if model_id not in _loaded:
+        _loaded[model_id] = LOADERS[model_id]()
+    return _loaded[model_id]
+
+
+def expected_shapes(model_id) -> dict:
+    """The state's tensors and shapes from the config in the shipped weights file, read without the code under test."""
+    module, _, _, shapes = MODELS[model_id]
+    return shapes(module.load_weights().cfg)
 
 
 def run_cli(capsys, *argv):
@@ -30,23 +78,36 @@ def run_cli(capsys, *argv):
     return code, out.out, out.err
 
 
-def full_forward_state(model, tokens):
+def full_forward(model_id, model, tokens):
     with torch.inference_mode():
-        _, state = mamba_trace.forward(model, torch.tensor([tokens]))
-    return state
+        return MODELS[model_id][1].forward(model, torch.tensor([tokens]))
 
 
 # ---- scan --------------------------------------------------------------------------------------
 
+@by_model
 @pytest.mark.parametrize("source", scan_cmd.SOURCES)
-def test_streamed_state_equals_one_full_forward(model, source):
-    state, per_token, _ = scan_cmd.scan(ENTRY, model, 1500, seed=5, source=source)
+def test_streamed_state_equals_one_full_forward(model_id, model, source):
+    entry = scan_cmd.STATE_SPACE_MODELS[model_id]
+    state, per_token, _ = scan_cmd.scan(entry, model, 1500, seed=5, source=source)
     assert len(per_token) == 3  # 512 + 512 + 476: the state crossed two chunk borders
     tokens = [t for chunk in scan_cmd.token_chunks(source, 5, 1500, len(moe_corpus.ALPHABET)) for t in chunk]
     assert len(tokens) == 1500 and 0 <= min(tokens) and max(tokens) < len(moe_corpus.ALPHABET)
-    full = full_forward_state(model, tokens)
-    np.testing.assert_allclose(state.ssm.numpy(), full.ssm.numpy(), **TOL)
-    np.testing.assert_allclose(state.conv.numpy(), full.conv.numpy(), **TOL)
+    _, full = full_forward(model_id, model, tokens)
+    names = [f.name for f in dataclasses.fields(full)]
+    assert names == list(expected_shapes(model_id))  # every tensor the state class carries is compared
+    for name in names:
+        np.testing.assert_allclose(getattr(state, name).numpy(), getattr(full, name).numpy(), **TOL, err_msg=name)
+
+
+@by_model
+def test_the_scanned_logits_are_the_full_forwards(model_id, model):
+    entry = scan_cmd.STATE_SPACE_MODELS[model_id]
+    tokens = moe_corpus.encode("The old river " * 50)  # 700 tokens: two chunks
+    _, state = entry.run(model, tokens[:512], None)
+    logits, _ = entry.run(model, tokens[512:], state)
+    full, _ = full_forward(model_id, model, tokens)
+    np.testing.assert_allclose(logits, full[0, -1].numpy(), **TOL)
 
 
 def test_tokens_are_seeded_and_the_corpus_is_its_text():
@@ -57,8 +118,9 @@ def test_tokens_are_seeded_and_the_corpus_is_its_text():
     assert any(word in text for word in ("def ", "User:", "The ", "="))
 
 
-def test_scan_json_figures_follow_from_the_config(capsys):
-    code, out, _ = run_cli(capsys, "scan", "--model", "mamba-tiny", "--length", "1500", "--json", "--seed", "3")
+@by_model
+def test_scan_json_figures_follow_from_the_config(capsys, model_id):
+    code, out, _ = run_cli(capsys, "scan", "--model", model_id, "--length", "1500", "--json", "--seed", "3")
     assert code == 0
     assert out.count("\n") == 1  # one JSON object, nothing else on stdout
     doc = json.loads(out)
@@ -71,21 +133,31 @@ def test_scan_json_figures_follow_from_the_config(capsys):
         assert isinstance(doc[key], (int, float)) and not isinstance(doc[key], bool), key
         assert doc[key] >= 0 or key == "peak_rss_growth_mb", key
     assert isinstance(doc["kv_cache_note"], str) and "not a measured model" in doc["kv_cache_note"]
-    assert doc["model"] == "mamba-tiny" and doc["tokens"] == 1500 and doc["chunks"] == 3 and doc["seed"] == 3
+    assert doc["model"] == model_id and doc["tokens"] == 1500 and doc["chunks"] == 3 and doc["seed"] == 3
     assert doc["peak_rss_mb"] >= doc["peak_rss_before_mb"]
     # independently of the code under test: the config the shipped weights carry
-    cfg = mamba_model.load_weights().cfg
-    inner = cfg.expand * cfg.d_model
-    assert doc["state_shapes"] == {"ssm": [1, cfg.n_layers, inner, cfg.d_state],
-                                   "conv": [1, cfg.n_layers, inner, cfg.d_conv]}
-    assert doc["state_bytes"] == 4 * (cfg.n_layers * inner * cfg.d_state + cfg.n_layers * inner * cfg.d_conv)
+    shapes = expected_shapes(model_id)
+    assert doc["state_shapes"] == shapes
+    assert doc["state_bytes"] == 4 * sum(math.prod(shape) for shape in shapes.values())
+    assert doc["state_dtype"] == "float32"
+    cfg = MODELS[model_id][0].load_weights().cfg
     assert doc["kv_cache_bytes_same_width"] == 2 * cfg.n_layers * cfg.d_model * 1500 * 4
 
 
-def test_scan_text_report(capsys):
-    code, out, err = run_cli(capsys, "scan", "--length", "600", "--tokens", "random")
+def test_the_state_sizes_are_these():
+    # the figures written out once, so a config change that moves them is seen
+    assert {m: 4 * sum(math.prod(s) for s in expected_shapes(m).values()) for m in MODELS} == {
+        "mamba-tiny": 20_480, "mamba2-tiny": 21_504, "rwkv-tiny": 2_560}
+
+
+@by_model
+def test_scan_text_report(capsys, model_id):
+    code, out, err = run_cli(capsys, "scan", "--model", model_id, "--length", "600", "--tokens", "random")
     assert code == 0 and "Traceback" not in err
-    assert "600 tokens" in out and "20,480 bytes" in out and "ms median over chunks" in out
+    state_bytes = 4 * sum(math.prod(s) for s in expected_shapes(model_id).values())
+    assert "600 tokens" in out and f"{state_bytes:,} bytes" in out and "ms median over chunks" in out
+    for name, shape in expected_shapes(model_id).items():
+        assert f"{name} {'x'.join(map(str, shape))}" in out
 
 
 def test_progress_waits_two_seconds_then_reports_tokens_per_second():
@@ -115,18 +187,22 @@ def test_progress_waits_two_seconds_then_reports_tokens_per_second():
     ["--length", "many"],
     ["--length", "9" * 5000],
     ["--length", "100", "--model", "gpt-5"],
-    ["--length", "100", "--model", "nano-gpt"],  # not a state-space model
+    ["--length", "100", "--model", "nano-gpt"],  # not a recurrent model
+    ["--length", "100", "--model", "rwkv"],
     ["--length", "100", "--seed", "-1"],
     ["--length", "100", "--seed", "x"],
     ["--length", "100", "--tokens", "poems"],
     ["--length", "100", "--bogus"],
+    ["--model", "rwkv-tiny"],
+    ["--model", "mamba2-tiny", "--length", "0"],
+    ["--model", "rwkv-tiny", "--length", "100", "--tokens", "poems"],
 ])
 def test_scan_bad_arguments_are_one_line_and_exit_2(capsys, argv):
     code, out, err = run_cli(capsys, "scan", *argv)
     assert code == 2 and out == ""
     assert err.count("\n") == 1 and "Traceback" not in err
-    if "--model" in argv:
-        assert "mamba-tiny" in err  # names what is supported
+    if "--model" in argv and argv[argv.index("--model") + 1] not in MODELS:
+        assert all(m in err for m in MODELS)  # names what is supported
 
 
 def test_scan_names_each_bad_argument(capsys):
@@ -135,34 +211,48 @@ def test_scan_names_each_bad_argument(capsys):
     assert "--tokens" in run_cli(capsys, "scan", "--length", "5", "--tokens", "x")[2]
 
 
-def test_scan_missing_weights_file_is_one_line(capsys, tmp_path):
-    code, out, err = run_cli(capsys, "scan", "--length", "10", "--weights", str(tmp_path / "none.safetensors"))
+@by_model
+def test_scan_missing_weights_file_is_one_line(capsys, tmp_path, model_id):
+    code, out, err = run_cli(capsys, "scan", "--model", model_id, "--length", "10",
+                             "--weights", str(tmp_path / "none.safetensors"))
     assert code == 1 and out == "" and err.count("\n") == 1 and "cannot load" in err
+
+
+@pytest.mark.parametrize("model_id, other", [("mamba-tiny", "rwkv-tiny"), ("mamba2-tiny", "mamba-tiny"),
+                                             ("rwkv-tiny", "mamba2-tiny")])
+@pytest.mark.parametrize("command", ["scan", "generate"])
+def test_another_models_weights_are_one_line(capsys, model_id, other, command):
+    weights = str(MODELS[other][0].shipped_weights_path())
+    extra = ["--length", "10"] if command == "scan" else ["--input", "The "]
+    code, out, err = run_cli(capsys, command, "--model", model_id, "--weights", weights, *extra)
+    assert code == 1 and out == "" and err.count("\n") == 1 and "cannot load" in err and "Traceback" not in err
 
 
 # ---- generate ----------------------------------------------------------------------------------
 
-def argmax_by_full_forward(model, ids, n):
+def argmax_by_full_forward(model_id, model, ids, n):
     """The reference: the whole sequence through the full forward each time, argmax of the last logits."""
     seq = list(ids)
     for _ in range(n):
-        with torch.inference_mode():
-            logits, _ = mamba_trace.forward(model, torch.tensor([seq]))
+        logits, _ = full_forward(model_id, model, seq)
         seq.append(int(logits[0, -1].argmax()))
     return seq[len(ids):]
 
 
-def generate_json(capsys, *argv):
-    code, out, err = run_cli(capsys, "generate", "--model", "mamba-tiny", "--json", *argv)
+def generate_json(capsys, model_id, *argv):
+    code, out, err = run_cli(capsys, "generate", "--model", model_id, "--json", *argv)
     assert code == 0, err
+    assert out.count("\n") == 1  # one JSON object
     return json.loads(out)
 
 
+@by_model
 @pytest.mark.parametrize("text", ["The old river ", "User: how are you?\nBot:", "def add(x, y):\n"])
-def test_greedy_generation_equals_the_full_forward_argmax_loop(capsys, model, text):
-    doc = generate_json(capsys, "--input", text, "--max-tokens", "40")
+def test_greedy_generation_equals_the_full_forward_argmax_loop(capsys, model_id, model, text):
+    doc = generate_json(capsys, model_id, "--input", text, "--max-tokens", "40")
+    assert doc["model"] == model_id and doc["vocabulary"] == moe_corpus.ALPHABET
     assert doc["input_ids"] == moe_corpus.encode(text)
-    assert doc["output_ids"] == argmax_by_full_forward(model, doc["input_ids"], 40)
+    assert doc["output_ids"] == argmax_by_full_forward(model_id, model, doc["input_ids"], 40)
     assert doc["output"] == moe_corpus.decode(doc["output_ids"])
     assert [s["token_id"] for s in doc["steps"]] == doc["output_ids"]
     assert "".join(s["token"] for s in doc["steps"]) == doc["output"]
@@ -172,62 +262,75 @@ def test_greedy_generation_equals_the_full_forward_argmax_loop(capsys, model, te
         assert int(np.argmax(s["probs"])) == s["token_id"]
 
 
-def test_greedy_probabilities_are_the_full_forward_softmax(model):
+@by_model
+def test_greedy_probabilities_are_the_full_forward_softmax(model_id, model):
     ids = moe_corpus.encode("12+7=")
-    steps = generate_cmd.generate_text(ENTRY, model, ids, 8)
+    steps = generate_cmd.generate_text(scan_cmd.STATE_SPACE_MODELS[model_id], model, ids, 8)
     seq = ids + [s["token"] for s in steps]
-    with torch.inference_mode():
-        logits, _ = mamba_trace.forward(model, torch.tensor([seq]))
+    logits, _ = full_forward(model_id, model, seq)
     want = torch.softmax(logits[0, len(ids) - 1:-1].double(), dim=-1).numpy()
     np.testing.assert_allclose(np.array([s["probs"] for s in steps]), want, rtol=1e-4, atol=1e-6)
 
 
-def test_generation_steps_the_recurrent_form(model, monkeypatch):
+@by_model
+def test_generation_steps_the_recurrent_form(model_id, model):
     """The input goes through in chunks once; every new token is one step from the carried state."""
     calls = {"run": [], "step": 0}
+    table = scan_cmd.STATE_SPACE_MODELS[model_id]
     entry = scan_cmd.StateSpaceModel(
-        load=ENTRY.load, run=lambda m, ids, s: calls["run"].append(len(ids)) or ENTRY.run(m, ids, s),
-        step=lambda m, t, s: calls.__setitem__("step", calls["step"] + 1) or ENTRY.step(m, t, s),
-        state_tensors=ENTRY.state_tensors, width_depth=ENTRY.width_depth, alphabet=ENTRY.alphabet)
+        load=table.load, run=lambda m, ids, s: calls["run"].append(len(ids)) or table.run(m, ids, s),
+        step=lambda m, t, s: calls.__setitem__("step", calls["step"] + 1) or table.step(m, t, s),
+        state_tensors=table.state_tensors, width_depth=table.width_depth, alphabet=table.alphabet)
     ids = moe_corpus.encode("The quiet garden " * 40)  # 680 characters: two chunks
     steps = generate_cmd.generate_text(entry, model, ids, 12)
     assert calls == {"run": [512, 168], "step": 11}
-    assert [s["token"] for s in steps] == argmax_by_full_forward(model, ids, 12)
+    assert [s["token"] for s in steps] == argmax_by_full_forward(model_id, model, ids, 12)
 
 
-def test_same_seed_same_text_at_temperature_1(capsys):
-    runs = [generate_json(capsys, "--input", "The ", "--max-tokens", "60", "--temperature", "1", "--seed", seed)
-            for seed in ("7", "7", "8")]
+@by_model
+def test_same_seed_same_text_at_temperature_1(capsys, model_id):
+    runs = [generate_json(capsys, model_id, "--input", "The ", "--max-tokens", "60", "--temperature", "1",
+                          "--seed", seed) for seed in ("7", "7", "8")]
     assert runs[0] == runs[1]
     assert runs[0]["output"] != runs[2]["output"]
     assert runs[0]["temperature"] == 1.0 and runs[0]["seed"] == 7 and len(runs[0]["output_ids"]) == 60
     for s in runs[0]["steps"]:
-        assert abs(sum(s["probs"]) - 1) < 1e-6
+        assert abs(sum(s["probs"]) - 1) < 1e-6 and min(s["probs"]) >= 0
 
 
-def test_generate_text_output_is_the_continuation(capsys, model):
-    code, out, err = run_cli(capsys, "generate", "--model", "mamba-tiny", "--input", "The old river ",
+@by_model
+def test_generate_text_output_is_the_continuation(capsys, model_id, model):
+    code, out, err = run_cli(capsys, "generate", "--model", model_id, "--input", "The old river ",
                              "--max-tokens", "20")
     assert code == 0 and err == ""
-    want = moe_corpus.decode(argmax_by_full_forward(model, moe_corpus.encode("The old river "), 20))
+    want = moe_corpus.decode(argmax_by_full_forward(model_id, model, moe_corpus.encode("The old river "), 20))
     assert out == want + "\n"
 
 
+@pytest.mark.parametrize("model_id", list(MODELS))
 @pytest.mark.parametrize("argv", [
-    ["--model", "mamba-tiny"],                                     # no input
-    ["--model", "mamba-tiny", "--input", ""],
-    ["--model", "mamba-tiny", "--input", "café"],                  # outside the alphabet
-    ["--model", "mamba-tiny", "--input", "tab\there"],
-    ["--model", "mamba-tiny", "--input", "a" * 10_001],            # longer than the input limit
-    ["--model", "mamba-tiny", "--input", "a", "--max-tokens", "0"],
-    ["--model", "mamba-tiny", "--input", "a", "--max-tokens", "1001"],
-    ["--model", "mamba-tiny", "--input", "a", "--max-tokens", "ten"],
-    ["--model", "mamba-tiny", "--input", "a", "--temperature", "-1"],
-    ["--model", "mamba-tiny", "--input", "a", "--seed", "x"],
+    [],                                                   # no input
+    ["--input", ""],
+    ["--input", "café"],                                  # outside the alphabet
+    ["--input", "tab\there"],
+    ["--input", "a" * 10_001],                            # longer than the input limit
+    ["--input", "a", "--max-tokens", "0"],
+    ["--input", "a", "--max-tokens", "1001"],
+    ["--input", "a", "--max-tokens", "ten"],
+    ["--input", "a", "--temperature", "-1"],
+    ["--input", "a", "--seed", "x"],
+])
+def test_generate_bad_arguments_are_one_line_and_exit_2(capsys, model_id, argv):
+    code, out, err = run_cli(capsys, "generate", "--model", model_id, *argv)
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and err.startswith("llmviz generate: error: ") and "Traceback" not in err
+
+
+@pytest.mark.parametrize("argv", [
     ["--model", "nano-gpt", "--input", "CBABBC", "--max-tokens", "3"],
     ["--model", "mamba-large", "--input", "a"],
 ])
-def test_generate_bad_arguments_are_one_line_and_exit_2(capsys, argv):
+def test_generate_bad_model_arguments_are_one_line_and_exit_2(capsys, argv):
     code, out, err = run_cli(capsys, "generate", *argv)
     assert code == 2 and out == ""
     assert err.count("\n") == 1 and err.startswith("llmviz generate: error: ") and "Traceback" not in err
@@ -235,6 +338,6 @@ def test_generate_bad_arguments_are_one_line_and_exit_2(capsys, argv):
 
 def test_generate_lists_the_text_models_and_keeps_nano_gpt(capsys):
     err = run_cli(capsys, "generate", "--model", "gpt-5", "--input", "CBABBC")[2]
-    assert "nano-gpt" in err and "mamba-tiny" in err
+    assert "nano-gpt" in err and all(m in err for m in MODELS)
     code, out, err = run_cli(capsys, "generate", "--input", "CBABBC")
     assert (code, out, err) == (0, "ABBBCC\n", "")

@@ -1,7 +1,8 @@
 """`llmviz generate`: runs a shipped model on an input headless and prints its continuation.
 
-nano-gpt sorts six letters; the small text models of scan_cmd.STATE_SPACE_MODELS (mamba-tiny) continue
-a text token by token in their recurrent form, so each new token costs the same time and memory.
+nano-gpt sorts six letters; the small text models of scan_cmd.STATE_SPACE_MODELS (mamba-tiny,
+mamba2-tiny, rwkv-tiny: whatever that table lists, nothing here names one) continue a text token by
+token in their recurrent form, so each new token costs the same time and memory.
 """
 from __future__ import annotations
 

@@ -1,13 +1,16 @@
-"""`llmviz scan`: streams a long sequence through a small state-space model's recurrent form, headless,
-and reports what it cost: the state it carries, the memory it grew by, the time per token.
+"""`llmviz scan`: streams a long sequence through a small recurrent model's recurrent form (the
+state-space models mamba-tiny and mamba2-tiny, the linear-attention RNN rwkv-tiny), headless, and
+reports what it cost: the state it carries, the memory it grew by, the time per token.
 
 The tokens go through chunk by chunk with the state carried from one call to the next, which gives
-the same logits and final state as one forward over the whole sequence (tests/test_mamba_tiny.py), so
-memory stays at one chunk's activations however long the sequence is. The tokens themselves are
-drawn chunk by chunk too (seeded), never held whole.
+the same logits and final state as one forward over the whole sequence (tests/test_mamba_tiny.py,
+test_mamba2_tiny.py, test_rwkv_tiny.py, test_scan_cli.py), so memory stays at one chunk's activations
+however long the sequence is. The tokens themselves are drawn chunk by chunk too (seeded), never
+held whole.
 
 STATE_SPACE_MODELS is the table of models this command (and `llmviz generate`) can run: one entry
-names how to load a model, run a chunk from a state, step one token and list the state's tensors.
+names how to load a model, run a chunk from a state, step one token and list the state's tensors
+(whatever they are: the table assumes no SSM/conv split).
 Nothing here imports torch until a scan starts, so bad arguments are answered at once.
 """
 from __future__ import annotations
@@ -19,11 +22,12 @@ import statistics
 import sys
 import time
 from dataclasses import dataclass
+from functools import partial
 from typing import Callable, Iterator
 
 from llmviz.scenes.cli.common import parse_int, shown
 
-MAX_LENGTH = 10_000_000   # ~10 minutes at mamba-tiny's pace here; the memory would not mind more
+MAX_LENGTH = 10_000_000   # minutes to an hour at these models' pace here; the memory would not mind more
 CHUNK = 512               # tokens per call: big enough that per-call overhead vanishes, small in memory
 MAX_SEED = 2**63 - 1      # as `llmviz generate`
 SOURCES = ("corpus", "random")
@@ -35,7 +39,8 @@ class StateSpaceModel:
     """How to run one small recurrent text model. `run(model, ids, state)` feeds a list of token ids
     from `state` (None: the start) and returns (the last token's logits as numpy (vocab,), the new
     state); `step(model, token, state)` is the same for one token, the recurrent form generation uses;
-    `state_tensors(state)` names the state's tensors; `width_depth(model)` is (d_model, layers)."""
+    `state_tensors(state)` names every tensor the state carries (name -> tensor, any number of them);
+    `width_depth(model)` is (d_model, layers)."""
 
     load: Callable[[str | None], object]
     run: Callable
@@ -47,34 +52,47 @@ class StateSpaceModel:
     max_input: int = 10_000           # characters `llmviz generate` accepts as its input
 
 
-# ---- mamba-tiny --------------------------------------------------------------------------------
+# ---- the models --------------------------------------------------------------------------------
+# All of them are transformers models recomputed by a trace module of the same shape (forward(model,
+# idx, state) -> (logits, state), step(model, token, state)) whose state is a dataclass of tensors, so
+# one entry is two dotted names; a model that breaks that shape gets its own callables instead.
 
-def _mamba_load(path):
-    from llmviz.models.sim.mamba_model import load_mamba
+def _import(dotted: str):
+    # import here, not at the top: the table must not pull in torch before the arguments are checked
+    import importlib
 
-    return load_mamba(path)
+    module, _, name = dotted.partition(":")
+    found = importlib.import_module(module)
+    return getattr(found, name) if name else found
 
 
-def _mamba_run(model, ids, state):
+def _traced_load(loader: str, path):
+    return _import(loader)(path)
+
+
+def _traced_run(trace: str, model, ids, state):
     import torch
-    from llmviz.models.sim import mamba_trace
 
     with torch.inference_mode():
-        logits, state = mamba_trace.forward(model, torch.tensor([list(ids)], dtype=torch.long), state)
+        logits, state = _import(trace).forward(model, torch.tensor([list(ids)], dtype=torch.long), state)
     return logits[0, -1].numpy().copy(), state
 
 
-def _mamba_step(model, token, state):
-    from llmviz.models.sim import mamba_trace
-
-    return mamba_trace.step(model, int(token), state)
+def _traced_step(trace: str, model, token, state):
+    return _import(trace).step(model, int(token), state)
 
 
-def _mamba_state_tensors(state) -> dict:
-    return {"ssm": state.ssm, "conv": state.conv}
+def dataclass_tensors(state) -> dict:
+    """Every field of a state dataclass, in its order: what the model carries from token to token
+    (mamba's ssm and conv, RWKV's two shifts and its WKV numerator, denominator and maximum), so
+    no family's split is assumed and a field added to a state class is counted without an edit here."""
+    import dataclasses
+
+    return {f.name: getattr(state, f.name) for f in dataclasses.fields(state)}
 
 
-def _mamba_width_depth(model) -> tuple[int, int]:
+def _hf_width_depth(model) -> tuple[int, int]:
+    # every model here is a transformers model, whose config names width and depth alike
     return int(model.config.hidden_size), int(model.config.num_hidden_layers)
 
 
@@ -84,10 +102,18 @@ def _corpus_alphabet() -> str:
     return moe_corpus.ALPHABET
 
 
+def traced_model(loader: str, trace: str) -> StateSpaceModel:
+    """The entry of a model loaded by `loader` ("module:function", taking a weights path or None) and
+    run by the trace module `trace` on the moe_corpus alphabet."""
+    return StateSpaceModel(load=partial(_traced_load, loader), run=partial(_traced_run, trace),
+                           step=partial(_traced_step, trace), state_tensors=dataclass_tensors,
+                           width_depth=_hf_width_depth, alphabet=_corpus_alphabet, needs=("transformers",))
+
+
 STATE_SPACE_MODELS: dict[str, StateSpaceModel] = {
-    "mamba-tiny": StateSpaceModel(load=_mamba_load, run=_mamba_run, step=_mamba_step,
-                                  state_tensors=_mamba_state_tensors, width_depth=_mamba_width_depth,
-                                  alphabet=_corpus_alphabet, needs=("transformers",)),
+    "mamba-tiny": traced_model("llmviz.models.sim.mamba_model:load_mamba", "llmviz.models.sim.mamba_trace"),
+    "mamba2-tiny": traced_model("llmviz.models.sim.mamba2_model:load_mamba2", "llmviz.models.sim.mamba2_trace"),
+    "rwkv-tiny": traced_model("llmviz.models.sim.rwkv_model:load_rwkv", "llmviz.models.sim.rwkv_trace"),
 }
 
 
@@ -95,8 +121,9 @@ STATE_SPACE_MODELS: dict[str, StateSpaceModel] = {
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
-        "scan", help="stream a long sequence through a state-space model's recurrent form (no display needed)",
-        description="Stream N tokens through a small state-space model chunk by chunk, the state carried between "
+        "scan", help="stream a long sequence through a recurrent model's recurrent form (no display needed)",
+        description="Stream N tokens through a small recurrent model (" + ", ".join(STATE_SPACE_MODELS) + ") "
+                    "chunk by chunk, the state carried between "
                     "chunks, and report the state's size, peak memory and time per token, e.g. "
                     "`llmviz scan --model mamba-tiny --length 131072 --json`.")
     p.add_argument("--model", default="mamba-tiny",
@@ -225,11 +252,13 @@ def scan(entry: StateSpaceModel, model, length: int, seed: int = 0, source: str 
     return state, per_token, time.perf_counter() - start
 
 
-def state_report(entry: StateSpaceModel, state) -> tuple[int, dict[str, list[int]]]:
-    """(bytes of the state's tensors as they are held, their shapes)."""
+def state_report(entry: StateSpaceModel, state) -> tuple[int, dict[str, list[int]], str]:
+    """(bytes of the state's tensors as they are held, their shapes, their dtype(s) as torch names them,
+    e.g. "float32": read off the tensors, so a model carrying another precision is reported as it is)."""
     tensors = entry.state_tensors(state)
+    dtypes = sorted({str(t.dtype).removeprefix("torch.") for t in tensors.values()})
     return (sum(t.numel() * t.element_size() for t in tensors.values()),
-            {name: list(t.shape) for name, t in tensors.items()})
+            {name: list(t.shape) for name, t in tensors.items()}, "/".join(dtypes))
 
 
 def run(args) -> int:
@@ -261,7 +290,7 @@ def run(args) -> int:
     state, per_token, seconds = scan(entry, model, length, seed, args.tokens, progress=ScanProgress())
     peak_after, rss_after = peak_rss_mb(), current_rss_mb()
 
-    state_bytes, shapes = state_report(entry, state)
+    state_bytes, shapes, dtype = state_report(entry, state)
     width, depth = entry.width_depth(model)
     kv_bytes = 2 * depth * width * length * 4
     compared = (f"the keys and values an attention model of the same width (d_model {width}) and depth "
@@ -269,7 +298,7 @@ def run(args) -> int:
     result = {
         "model": args.model, "tokens": length, "source": args.tokens, "seed": seed,
         "chunk": CHUNK, "chunks": len(per_token), "torch_threads": torch.get_num_threads(),
-        "state_bytes": state_bytes, "state_shapes": shapes, "state_dtype": "float32",
+        "state_bytes": state_bytes, "state_shapes": shapes, "state_dtype": dtype,
         "kv_cache_bytes_same_width": kv_bytes,
         "kv_cache_note": f"a comparison, not a measured model: {compared}",
         "rss_before_mb": None if rss_before is None else round(rss_before, 1),
@@ -287,7 +316,7 @@ def run(args) -> int:
     shape_text = ", ".join(f"{name} {'x'.join(map(str, s))}" for name, s in shapes.items())
     print(f"{args.model}: {length:,} tokens ({args.tokens}, seed {seed}) in {seconds:.2f} s, "
           f"{len(per_token)} chunks of {CHUNK}")
-    print(f"  state carried:      {state_bytes:,} bytes ({shape_text}, float32), the same at any length")
+    print(f"  state carried:      {state_bytes:,} bytes ({shape_text}, {dtype}), the same at any length")
     print(f"  attention KV cache: {kv_bytes:,} bytes at this length, {compared} (a comparison, not a measured model)")
     if rss_before is not None:
         print(f"  resident memory:    {rss_before:.1f} MB before the scan, {rss_after:.1f} MB after")
