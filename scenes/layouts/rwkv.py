@@ -32,8 +32,8 @@ def time_mix_band(d: Dims, mixer: str) -> tuple[Part, str]:
     rows.append(_vectors(p, ["decay", "bonus"], c))
     # The recurrence's state after each token, per channel: WKV is its numerator over its denominator,
     # each decayed by exp(−exp(decay)) per step before the token adds e^k·v and e^k.
-    rows.append(hstack([block(f"{p}.num", KIND_ACTIVATION, (tok, c), "state: numerator a"),
-                        block(f"{p}.den", KIND_ACTIVATION, (tok, c), "state: denominator b")], align="top"))
+    rows.append(block(f"{p}.num", KIND_ACTIVATION, (tok, c), "state: numerator a"))
+    rows.append(block(f"{p}.den", KIND_ACTIVATION, (tok, c), "state: denominator b"))
     rows.append(block(f"{p}.wkv", KIND_ACTIVATION, (tok, c), "WKV"))
     if mixer == "rwkv6":
         rows.append(vstack([block(f"{p}.ln_x.weight", KIND_WEIGHT, (c,), "γ"),
