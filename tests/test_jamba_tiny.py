@@ -4,26 +4,25 @@ logits, the load-balancing loss, the modules' outputs, the cache (keys and value
 state that does not) — with attention, the scan with Jamba's inner norms and the MoE recomputed here
 in numpy from the formulas. Every id is the layout's; training is deterministic from a seed; the
 spec counts exactly transformers' parameters; the exported folder loads with from_pretrained."""
-import json
 import math
-import subprocess
-import sys
 
 import numpy as np
 import pytest
+from tiny_model_support import (
+    assert_a_saved_training_loads_back, assert_bad_tokens_fail_in_one_line,
+    assert_blocks_are_fed_with_their_shapes, assert_config_fields, assert_damaged_file_is_refused,
+    assert_every_array_names_its_axes, assert_export_refuses_a_non_empty_folder, assert_exported_logits_are_ours,
+    assert_implicit_attention_reproduces_y, assert_logits_and_probs_equal, assert_mamba_projections,
+    assert_mamba_weights_are_the_slices, assert_shipped_file_loads_into, assert_spec_counts_every_parameter,
+    assert_state_shapes_are_transformers, assert_steps_and_chunks_give_the_full_logits,
+    assert_the_export_loads_with_from_pretrained, assert_the_export_needs_no_transformers,
+    assert_training_is_deterministic, assert_transformers_own_decoding_agrees, causal_conv, close, exported_config,
+    hf_forward, layout_blocks, model_fixture, random_tokens, recording, rms, selective_scan, silu, spec_fixture,
+    torch, transformers)
 
-torch = pytest.importorskip("torch")
-transformers = pytest.importorskip("transformers")
-torch.set_num_threads(1)
+from llmviz.models import inventory
+from llmviz.models.sim import jamba_model, jamba_trace, moe_corpus, train_jamba
 
-from llmviz.models import inventory  # noqa: E402
-from llmviz.models.params import count_params  # noqa: E402
-from llmviz.models.registry import load_registry  # noqa: E402
-from llmviz.models.sim import jamba_model, jamba_trace, moe_corpus, train_jamba  # noqa: E402
-from llmviz.models.sim.weights_file import WeightsError  # noqa: E402
-from llmviz.scenes.layout import layout_model  # noqa: E402
-
-TOL = dict(atol=1e-5, rtol=1e-5)
 LENGTHS = (1, 3, 4, 17, 64)          # shorter than, equal to and longer than the conv width
 # What the trace records that the layout draws no block for, by layer kind (the id after "blocks.{i}.").
 MAMBA_UNDRAWN = {"mamba.dA", "mamba.dB", "mamba.h", "mamba.alpha",            # the scan, drawn per token
@@ -32,37 +31,14 @@ MOE_UNDRAWN = {"moe.probs", "moe.topk"}                                     # + 
 WEIGHT_UNDRAWN = {"mamba.inner_norms"}                                      # + moe.expert.{e}.up/down.weight
 
 
-@pytest.fixture(scope="module")
-def model():
-    return jamba_model.load_jamba()
-
-
-@pytest.fixture(scope="module")
-def spec():
-    return load_registry(include_user=False).get("jamba-tiny")
-
-
-def random_tokens(length: int, seed: int) -> list[int]:
-    return torch.randint(len(moe_corpus.ALPHABET), (length,), generator=torch.Generator().manual_seed(seed)).tolist()
-
-
-def hf_forward(model, tokens, **kwargs):
-    with torch.inference_mode():
-        return model(torch.tensor([tokens]), **kwargs)
-
-
-def close(ours, theirs, what):
-    np.testing.assert_allclose(ours, np.asarray(theirs), err_msg=what, **TOL)
+model = model_fixture(jamba_model.load_jamba)
+spec = spec_fixture("jamba-tiny")
 
 
 def layer_plan(model):
     """(mixer, is MoE) per layer, read from transformers' own config properties."""
     cfg = model.config
     return [(kind, n > 1) for kind, n in zip(cfg.layers_block_type, cfg.layers_num_experts)]
-
-
-def silu(x):
-    return x / (1 + np.exp(-x))
 
 
 def rms_norm(x, weight, eps):
@@ -73,8 +49,6 @@ def rms_norm(x, weight, eps):
 # ---- the weights are transformers' model ---------------------------------------------------
 
 def test_shipped_weights_load_into_jamba_for_causal_lm(model):
-    from safetensors.torch import load_file
-
     assert type(model) is transformers.JambaForCausalLM
     cfg = model.config
     assert (cfg.num_hidden_layers, cfg.hidden_size, cfg.num_attention_heads, cfg.num_key_value_heads) == (4, 64, 4, 2)
@@ -89,23 +63,17 @@ def test_shipped_weights_load_into_jamba_for_causal_lm(model):
         num_key_value_heads=2, num_experts=4, num_experts_per_tok=2, expert_layer_period=2, expert_layer_offset=1,
         attn_layer_period=4, attn_layer_offset=2, mamba_d_state=16, mamba_d_conv=4, mamba_expand=2,
         mamba_dt_rank=4, tie_word_embeddings=False, pad_token_id=None))
-    missing, unexpected = fresh.load_state_dict(load_file(str(jamba_model.shipped_weights_path())), strict=False)
-    assert missing == [] and unexpected == []
-    for name, value in fresh.state_dict().items():
-        assert torch.equal(value, model.state_dict()[name]), name
+    assert_shipped_file_loads_into(fresh, model, jamba_model.shipped_weights_path())   # nothing missing or unexpected
     assert model.lm_head.weight.data_ptr() != model.model.embed_tokens.weight.data_ptr()   # untied, as Jamba
     assert model.model.embed_tokens.padding_idx is None   # no frozen row: id 0 is the newline
 
 
 def test_state_shapes_are_transformers_names_and_shapes(model):
-    theirs = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    assert jamba_model.state_shapes(jamba_model.our_config(model)) == theirs
+    assert_state_shapes_are_transformers(jamba_model, model)
 
 
 def test_parameter_count_is_small_and_the_spec_counts_it_exactly(model, spec):
-    theirs = sum(p.numel() for p in model.parameters())
-    assert theirs <= 400_000
-    assert count_params(spec).total == theirs
+    assert_spec_counts_every_parameter(spec, model, at_most=400_000)
     assert spec.kind == "hybrid" and not spec.architecture.tied_embeddings
     assert spec.architecture.layer_mixers() == model.config.layers_block_type
     assert [spec.architecture.is_moe_layer(i) for i in range(4)] == [moe for _, moe in layer_plan(model)]
@@ -128,16 +96,9 @@ def test_the_inventory_is_transformers_tensors_one_by_one(model, spec):
 
 
 def test_a_damaged_weights_file_is_refused_in_one_line(tmp_path, model):
-    from safetensors.torch import save
-
-    state = jamba_model.state_tensors(model)
-    name = "model.layers.1.feed_forward.experts.gate_up_proj"
-    state[name] = state[name][:, :128].contiguous()
-    info = {"model": "jamba-tiny", "config": {"n_layers": 4}}
-    path = tmp_path / "bad.safetensors"
-    path.write_bytes(save(state, metadata={"llmviz": json.dumps(info)}))
-    with pytest.raises(WeightsError, match="gate_up_proj.*shape"):
-        jamba_model.load_jamba(path)
+    assert_damaged_file_is_refused(tmp_path, jamba_model.load_jamba, jamba_model.state_tensors(model),
+                                   "model.layers.1.feed_forward.experts.gate_up_proj", np.s_[:, :128], "jamba-tiny",
+                                   n_layers=4)
 
 
 # ---- the trace computes what transformers computes -----------------------------------------
@@ -145,21 +106,13 @@ def test_a_damaged_weights_file_is_refused_in_one_line(tmp_path, model):
 @pytest.mark.parametrize("length", LENGTHS)
 def test_logits_and_hidden_states_equal_transformers(model, length):
     tokens = random_tokens(length, seed=length)
-    last = {}
-
-    def keep(module, args, output):   # returns None: the output is left as it is
-        last["out"] = output[0].clone()
-
-    handle = model.model.layers[-1].register_forward_hook(keep)
-    try:
+    L = model.config.num_hidden_layers
+    with recording(model, {"out": f"model.layers.{L - 1}"}, lambda args, output: output[0].clone()) as last:
         theirs = hf_forward(model, tokens, output_hidden_states=True, use_cache=False)
-    finally:
-        handle.remove()
     tr = jamba_trace.trace(model, tokens)
-    close(tr["logits"], theirs.logits[0], "logits")
-    close(tr["probs"], torch.softmax(theirs.logits[0], -1), "probs")
+    assert_logits_and_probs_equal(tr, theirs)
     # transformers' hidden_states: the embedding, the output of every layer but the last, then the final norm's
-    hidden, L = theirs.hidden_states, model.config.num_hidden_layers
+    hidden = theirs.hidden_states
     assert len(hidden) == L + 1
     close(tr["embed.out"], hidden[0][0], "embedding")
     for i in range(L - 1):
@@ -182,20 +135,11 @@ def test_a_batch_through_forward_equals_transformers(model):
 @pytest.mark.parametrize("length", (1, 9, 40))
 def test_router_logits_and_load_balancing_loss_equal_transformers(model, length):
     tokens = random_tokens(length, seed=50 + length)
-    picked = {}
-
-    def keep(i):
-        def hook(module, args, output):
-            picked[i] = [t.detach().clone() for t in output]   # (logits, top-k weights, top-k index)
-        return hook
-
     moe_layers = [i for i, (_, moe) in enumerate(layer_plan(model)) if moe]
-    handles = [model.model.layers[i].feed_forward.router.register_forward_hook(keep(i)) for i in moe_layers]
-    try:
+    routers = {i: f"model.layers.{i}.feed_forward.router" for i in moe_layers}
+    every_output = lambda args, output: [t.detach().clone() for t in output]  # noqa: E731  logits, top-k weights, index
+    with recording(model, routers, every_output) as picked:
         theirs = hf_forward(model, tokens, output_router_logits=True, use_cache=False)
-    finally:
-        for h in handles:
-            h.remove()
     tr = jamba_trace.trace(model, tokens)
     assert len(theirs.router_logits) == len(moe_layers)
     for i, logits in zip(moe_layers, theirs.router_logits):
@@ -226,29 +170,20 @@ def test_training_loss_equals_transformers_loss_with_its_aux_term(model):
 def test_module_outputs_equal_transformers_modules(model):
     """Hooks on transformers' own modules catch what goes into and out of each projection and norm."""
     tokens = random_tokens(23, seed=7)
-    seen = {}
 
-    def keep(name):
-        def hook(module, args, output):
-            out = output[0] if isinstance(output, tuple) else output
-            first = lambda t: (t[0] if t.dim() == 3 else t).detach().clone()  # noqa: E731  batch row 0
-            seen[name] = (first(args[0]) if args else None, first(out))
-        return hook
+    def first_rows(args, output):
+        out = output[0] if isinstance(output, tuple) else output
+        first = lambda t: (t[0] if t.dim() == 3 else t).detach().clone()  # noqa: E731  batch row 0
+        return first(args[0]) if args else None, first(out)
 
     parts = {"attention": ("input_layernorm", "pre_ff_layernorm", "self_attn.q_proj", "self_attn.k_proj",
                            "self_attn.v_proj", "self_attn.o_proj"),
              "mamba": ("input_layernorm", "pre_ff_layernorm", "mamba.in_proj", "mamba.x_proj", "mamba.dt_layernorm",
                        "mamba.b_layernorm", "mamba.c_layernorm", "mamba.out_proj", "mamba")}
-    handles = []
-    for i, (kind, moe) in enumerate(layer_plan(model)):
-        for part in parts[kind] + (("feed_forward.experts",) if moe else ("feed_forward",)):
-            module = model.get_submodule(f"model.layers.{i}.{part}")
-            handles.append(module.register_forward_hook(keep(f"{i}.{part}")))
-    try:
+    modules = {f"{i}.{part}": f"model.layers.{i}.{part}" for i, (kind, moe) in enumerate(layer_plan(model))
+               for part in parts[kind] + (("feed_forward.experts",) if moe else ("feed_forward",))}
+    with recording(model, modules, first_rows) as seen:
         hf_forward(model, tokens, use_cache=False)
-    finally:
-        for h in handles:
-            h.remove()
     tr = jamba_trace.trace(model, tokens)
     cfg = model.config
     inner, r, n = cfg.mamba_expand * cfg.hidden_size, cfg.mamba_dt_rank, cfg.mamba_d_state
@@ -268,20 +203,11 @@ def test_module_outputs_equal_transformers_modules(model):
             close(np.concatenate([tr[f"{p}.attn.head.{h}.out"] for h in range(4)], axis=1), heads, "heads' outputs")
             close(tr[f"{p}.attn.proj"], out, "o_proj")
         else:
-            xz = seen[f"{i}.mamba.in_proj"][1]
-            close(tr[f"{p}.mamba.x"], xz[:, :inner], "x")
-            close(tr[f"{p}.mamba.z"], xz[:, inner:], "z")
-            conv_act, dbc = seen[f"{i}.mamba.x_proj"]
-            close(tr[f"{p}.mamba.conv_act"], conv_act, "conv_act")
-            close(tr[f"{p}.mamba.dt_low"], dbc[:, :r], "dt_low")
-            close(tr[f"{p}.mamba.B"], dbc[:, r:r + n], "B")
-            close(tr[f"{p}.mamba.C"], dbc[:, r + n:], "C")
+            assert_mamba_projections(tr, p, seen[f"{i}.mamba.in_proj"], seen[f"{i}.mamba.x_proj"],
+                                     seen[f"{i}.mamba.out_proj"], inner, r, n)
             close(tr[f"{p}.mamba.dt_low_norm"], seen[f"{i}.mamba.dt_layernorm"][1], "dt norm")
             close(tr[f"{p}.mamba.B_norm"], seen[f"{i}.mamba.b_layernorm"][1], "B norm")
             close(tr[f"{p}.mamba.C_norm"], seen[f"{i}.mamba.c_layernorm"][1], "C norm")
-            gated, out = seen[f"{i}.mamba.out_proj"]
-            close(tr[f"{p}.mamba.gated"], gated, "gated")
-            close(tr[f"{p}.mamba.out"], out, "out_proj")
             close(tr[f"{p}.mamba.out"], seen[f"{i}.mamba"][1], "mixer")
         if moe:
             close(tr[f"{p}.moe.out"], seen[f"{i}.feed_forward.experts"][1], "experts' sum")
@@ -327,12 +253,10 @@ def test_scan_with_inner_norms_follows_the_formulas(model):
             continue
         p = f"blocks.{i}"
         resid_in = tr["embed.out"] if i == 0 else tr[f"blocks.{i - 1}.resid2"]
-        close(tr[f"{p}.ln1.rms"], np.sqrt((resid_in.astype(np.float64) ** 2).mean(-1) + eps), "rms")
+        close(tr[f"{p}.ln1.rms"], rms(resid_in, eps), "rms")
         close(tr[f"{p}.ln1.out"], rms_norm(resid_in, w[f"{p}.ln1.weight"], eps), "ln1")
-        x = tr[f"{p}.mamba.x"].astype(np.float64)
-        kernel, k = w[f"{p}.mamba.conv.weight"], model.config.mamba_d_conv
-        padded = np.concatenate([np.zeros((k - 1, x.shape[1])), x])
-        conv = np.stack([(padded[t:t + k] * kernel.T).sum(0) for t in range(len(x))]) + w[f"{p}.mamba.conv.bias"]
+        assert w[f"{p}.mamba.conv.weight"].shape[1] == model.config.mamba_d_conv
+        conv = causal_conv(tr[f"{p}.mamba.x"], w[f"{p}.mamba.conv.weight"], w[f"{p}.mamba.conv.bias"])
         close(tr[f"{p}.mamba.conv"], conv, "causal depthwise conv")
         u = silu(conv)
         close(tr[f"{p}.mamba.conv_act"], u, "SiLU")
@@ -350,19 +274,14 @@ def test_scan_with_inner_norms_follows_the_formulas(model):
         dA, dB = np.exp(dt[:, :, None] * A), dt[:, :, None] * B_n[:, None, :]
         close(tr[f"{p}.mamba.dA"], dA, "dA")
         close(tr[f"{p}.mamba.dB"], dB, "dB")
-        h, hs = np.zeros(A.shape), []
-        for t in range(len(tokens)):
-            h = dA[t] * h + dB[t] * u[t][:, None]
-            hs.append(h)
-        close(tr[f"{p}.mamba.h"], np.stack(hs), "state h")
-        y = np.einsum("tin,tn->ti", np.stack(hs), C_n) + w[f"{p}.mamba.D"] * u
+        hs = selective_scan(dA, dB, u)
+        close(tr[f"{p}.mamba.h"], hs, "state h")
+        y = np.einsum("tin,tn->ti", hs, C_n) + w[f"{p}.mamba.D"] * u
         close(tr[f"{p}.mamba.y"], y, "y")
         z = tr[f"{p}.mamba.z"].astype(np.float64)
         close(tr[f"{p}.mamba.gated"], y * silu(z), "gated")
         # the implicit attention reproduces y from the normed C (Ali, Zimerman & Wolf 2024)
-        alpha = tr[f"{p}.mamba.alpha"].astype(np.float64)
-        assert not np.triu(alpha, k=1).any()
-        close(np.einsum("its,si->ti", alpha, u) + w[f"{p}.mamba.D"] * u, tr[f"{p}.mamba.y"], "α·x + D·x")
+        assert_implicit_attention_reproduces_y(tr[f"{p}.mamba.alpha"], u, w[f"{p}.mamba.D"], tr[f"{p}.mamba.y"])
 
 
 def test_feed_forward_follows_the_formulas(model):
@@ -440,30 +359,13 @@ def test_the_kv_cache_grows_and_the_mamba_state_stays():
 
 def test_chunks_and_steps_carried_by_the_cache_give_the_full_forward(model):
     tokens = random_tokens(40, seed=11)
-    full = jamba_trace.trace(model, tokens)["logits"]
-    state, stepped = None, []
-    for token in tokens[:12]:
-        logits, state = jamba_trace.step(model, token, state)
-        stepped.append(logits)
-    close(np.stack(stepped), full[:12], "token by token")
-    state, parts = None, []
-    for chunk in (tokens[:7], tokens[7:8], tokens[8:25], tokens[25:]):
-        with torch.inference_mode():
-            logits, state, _ = jamba_trace.forward(model, torch.tensor([chunk]), state)
-        parts.append(logits[0].numpy())
-    close(np.concatenate(parts), full, "chunk by chunk")
+    state = assert_steps_and_chunks_give_the_full_logits(model, jamba_trace, tokens, n_steps=12)
     assert state.n_tokens == len(tokens)
 
 
 def test_transformers_own_cached_decoding_agrees_with_our_forward(model):
-    tokens = random_tokens(12, seed=5)
-    out = hf_forward(model, tokens[:5], use_cache=True)
-    theirs = [out.logits[0, -1]]
-    for token in tokens[5:]:
-        out = hf_forward(model, [token], cache=out.cache, use_cache=True)
-        theirs.append(out.logits[0, -1])
-    full = jamba_trace.trace(model, tokens)["logits"]
-    close(full[4:], torch.stack(theirs), "transformers' cached path")
+    assert_transformers_own_decoding_agrees(model, jamba_trace, random_tokens(12, seed=5), prefix=5,
+                                            what="transformers' cached path")
 
 
 # ---- the trace's ids are the scene's ------------------------------------------------------
@@ -486,8 +388,7 @@ def test_every_id_is_a_layout_block_with_its_shape(model, spec):
     tokens = random_tokens(11, seed=1)
     tr, w = jamba_trace.trace(model, tokens), jamba_trace.weights(model)
     plan = layer_plan(model)
-    layout = layout_model(spec, n_tokens=len(tokens))
-    blocks = {bid: (int(r), int(c)) for bid, r, c in zip(layout.ids, layout.rows, layout.cols)}
+    blocks = layout_blocks(spec, len(tokens))
     undrawn = set()
     for i, (kind, moe) in enumerate(plan):
         p = f"blocks.{i}"
@@ -508,25 +409,18 @@ def test_every_id_is_a_layout_block_with_its_shape(model, spec):
     # nothing in the scene is left unfed, once the scan is split per token as the live scene does
     fed = scene_blocks(tr, w, plan)
     assert set(blocks) <= set(fed), sorted(set(blocks) - set(fed))
-    for bid, (rows, cols) in blocks.items():
-        array = fed[bid]
-        assert array.dtype in (np.float32, np.int64), bid
-        assert array.shape == (rows, cols) or (array.ndim == 1 and array.size == rows * cols), (bid, array.shape)
+    assert_blocks_are_fed_with_their_shapes(blocks, fed)
+    assert_every_array_names_its_axes(tr)
     for bid in tr:
-        assert len(tr.axes(bid)) == tr[bid].ndim
         assert all(a in jamba_trace.JAMBA_AXES or a in ("t", "t'", "c", "d", "hd", "f", "v") for a in tr.axes(bid))
 
 
 def test_weights_are_the_slices_of_transformers_tensors(model):
     w, sd = jamba_trace.weights(model), model.state_dict()
     m, a, f = "model.layers.1.mamba", "model.layers.2.self_attn", "model.layers.3.feed_forward.experts"
-    assert np.array_equal(np.concatenate([w["blocks.1.mamba.x.weight"], w["blocks.1.mamba.z.weight"]]),
-                          sd[f"{m}.in_proj.weight"].numpy())
-    assert np.array_equal(np.concatenate([w["blocks.1.mamba.dt_low.weight"], w["blocks.1.mamba.B.weight"],
-                                          w["blocks.1.mamba.C.weight"]]), sd[f"{m}.x_proj.weight"].numpy())
+    assert_mamba_weights_are_the_slices(w, sd, "blocks.1.mamba", m)
     assert np.array_equal(w["blocks.1.mamba.inner_norms"], np.concatenate(
         [sd[f"{m}.{k}_layernorm.weight"].numpy() for k in ("dt", "b", "c")]))
-    assert np.array_equal(w["blocks.1.mamba.conv.weight"], sd[f"{m}.conv1d.weight"][:, 0].numpy())
     assert np.array_equal(np.concatenate([w[f"blocks.2.attn.head.{h}.wq"] for h in range(4)]),
                           sd[f"{a}.q_proj.weight"].numpy())
     assert np.array_equal(np.concatenate([w[f"blocks.2.attn.kv_head.{g}.wv"] for g in range(2)]),
@@ -538,33 +432,22 @@ def test_weights_are_the_slices_of_transformers_tensors(model):
 
 
 def test_bad_tokens_fail_in_one_line(model):
-    with pytest.raises(ValueError, match=r"tokens: ids must lie in \[0, 96\)"):
-        jamba_trace.trace(model, [3, 96])
-    with pytest.raises(ValueError, match="at least one token"):
-        jamba_trace.trace(model, [])
+    assert_bad_tokens_fail_in_one_line(jamba_trace, model)
 
 
 # ---- training ------------------------------------------------------------------------------
 
 def test_training_a_few_steps_twice_gives_identical_bytes():
-    runs = [train_jamba.train(seed=3, steps=3, log=lambda line: None, report=False) for _ in range(2)]
-    data = [jamba_model.safetensors_bytes(r.model, {"seed": 3}) for r in runs]
-    assert data[0] == data[1]
-    other = train_jamba.train(seed=4, steps=3, log=lambda line: None, report=False)
-    assert jamba_model.safetensors_bytes(other.model, {"seed": 3}) != data[0]
-    assert math.isfinite(runs[0].final_loss) and math.isfinite(runs[0].final_aux)
+    runs = assert_training_is_deterministic(train_jamba, jamba_model)
+    assert math.isfinite(runs[0].final_aux)
 
 
 def test_a_saved_training_loads_back(tmp_path):
     lines = []
     result = train_jamba.train(seed=1, steps=2, log=lines.append)
-    out = tmp_path / "j.safetensors"
-    jamba_model.save_safetensors(result.model, out, {"seed": 1, "steps": 2})
     assert "step     2/2" in lines[-1] and set(result.eval_loss) == set(moe_corpus.DOMAINS)
     assert len(result.top1_share) == 2 and all(abs(sum(s) - 1) < 1e-6 for s in result.top1_share[0].values())
-    loaded = jamba_model.load_jamba(out)
-    for name, value in result.model.state_dict().items():
-        assert torch.equal(value, loaded.state_dict()[name]), name
+    assert_a_saved_training_loads_back(result, jamba_model, jamba_model.load_jamba, tmp_path / "j.safetensors")
 
 
 # ---- transformers' folder -------------------------------------------------------------------
@@ -577,49 +460,32 @@ def exported(tmp_path_factory):
 
 
 def test_the_exported_folder_loads_with_from_pretrained_and_computes_our_logits(exported, model):
-    assert sorted(p.name for p in exported.iterdir()) == ["config.json", "model.safetensors"]
-    loaded = transformers.JambaForCausalLM.from_pretrained(str(exported)).eval()
-    auto = transformers.AutoModelForCausalLM.from_pretrained(str(exported)).eval()
-    assert type(auto) is transformers.JambaForCausalLM
-    for name, value in model.state_dict().items():
-        assert torch.equal(value, loaded.state_dict()[name]), name
-    for length in (1, 6, 29):
-        tokens = random_tokens(length, seed=300 + length)
-        close(jamba_trace.trace(model, tokens)["logits"], hf_forward(loaded, tokens).logits[0], "exported logits")
+    loaded, _ = assert_the_export_loads_with_from_pretrained(exported, model, transformers.JambaForCausalLM)
+    assert_exported_logits_are_ours(model, jamba_trace, loaded, lengths=(1, 6, 29), seed=300)
 
 
 def test_the_exported_config_matches_the_spec(exported, spec):
-    arch, raw = spec.architecture, json.loads((exported / "config.json").read_text())
-    assert raw["model_type"] == "jamba" and raw["architectures"] == ["JambaForCausalLM"]
-    for field, expected in (("num_hidden_layers", arch.n_layers), ("hidden_size", arch.d_model),
-                            ("num_attention_heads", arch.n_heads), ("num_key_value_heads", arch.n_kv_heads),
-                            ("intermediate_size", arch.d_ff), ("vocab_size", arch.vocab_size),
-                            ("num_experts", arch.moe.n_experts), ("num_experts_per_tok", arch.moe.top_k),
-                            ("expert_layer_offset", arch.moe.layers.start),
-                            ("expert_layer_period", arch.moe.layers.step),
-                            ("mamba_d_state", arch.ssm.d_state), ("mamba_d_conv", arch.ssm.d_conv),
-                            ("mamba_expand", arch.ssm.expand), ("mamba_dt_rank", arch.ssm.dt_rank),
-                            ("router_aux_loss_coef", arch.moe.aux_loss_coef)):
-        assert raw[field] == expected, field
+    arch, raw = spec.architecture, exported_config(exported, "jamba", "JambaForCausalLM")
+    assert_config_fields(raw, (("num_hidden_layers", arch.n_layers), ("hidden_size", arch.d_model),
+                               ("num_attention_heads", arch.n_heads), ("num_key_value_heads", arch.n_kv_heads),
+                               ("intermediate_size", arch.d_ff), ("vocab_size", arch.vocab_size),
+                               ("num_experts", arch.moe.n_experts), ("num_experts_per_tok", arch.moe.top_k),
+                               ("expert_layer_offset", arch.moe.layers.start),
+                               ("expert_layer_period", arch.moe.layers.step),
+                               ("mamba_d_state", arch.ssm.d_state), ("mamba_d_conv", arch.ssm.d_conv),
+                               ("mamba_expand", arch.ssm.expand), ("mamba_dt_rank", arch.ssm.dt_rank),
+                               ("router_aux_loss_coef", arch.moe.aux_loss_coef)))
     assert raw["tie_word_embeddings"] is False and arch.unembedding == "untied"
     config = transformers.JambaConfig(**{k: v for k, v in raw.items() if k not in ("architectures", "model_type")})
     assert config.layers_block_type == list(arch.layer_mixers())
 
 
 def test_a_folder_with_files_is_refused_and_left_as_it_was(tmp_path):
-    from llmviz.models.export_hf import ExportError
-
     (tmp_path / "keep.txt").write_text("mine")
-    with pytest.raises(ExportError, match="not empty"):
-        jamba_model.export_hf_folder(tmp_path)
-    assert [p.name for p in tmp_path.iterdir()] == ["keep.txt"]
+    assert_export_refuses_a_non_empty_folder(jamba_model.export_hf_folder, tmp_path)
 
 
 def test_export_needs_no_transformers(tmp_path):
-    code = ("import sys; sys.modules['transformers'] = None; from llmviz.models.sim import jamba_model; "
-            f"jamba_model.export_hf_folder({str(tmp_path / 'out')!r})")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["config.json", "model.safetensors"]
+    assert_the_export_needs_no_transformers("jamba_model", tmp_path / "out")
 
 

@@ -4,48 +4,25 @@ blocks' projections, the final recurrent state, the recurrent form — with the 
 denominator, the token shift and the mixes checked against formulas recomputed here in numpy.
 Training is deterministic from a seed; the spec counts exactly transformers' parameters; the
 export is a folder RwkvForCausalLM.from_pretrained loads."""
-import json
-import math
-
 import numpy as np
 import pytest
+from tiny_model_support import (
+    assert_a_saved_training_loads_back, assert_bad_tokens_fail_in_one_line, assert_damaged_file_is_refused,
+    assert_every_array_names_its_axes, assert_export_refuses_a_non_empty_folder, assert_exported_logits_are_ours,
+    assert_ids_are_the_blocks, assert_logits_and_hidden_states_equal, assert_models_command_lists,
+    assert_shipped_file_loads_into, assert_spec_counts_every_parameter, assert_state_shapes_are_transformers,
+    assert_steps_and_chunks_give_the_full_logits, assert_the_export_loads_with_from_pretrained,
+    assert_the_export_needs_no_transformers, assert_training_is_deterministic,
+    assert_transformers_own_decoding_agrees, close, exported_config, hf_forward, layout_blocks, model_fixture,
+    random_tokens, recording, spec_fixture, torch, transformers)
 
-torch = pytest.importorskip("torch")
-transformers = pytest.importorskip("transformers")
-torch.set_num_threads(1)
+from llmviz.models.params import count_params
+from llmviz.models.sim import moe_corpus, rwkv_model, rwkv_trace, train_rwkv
 
-from llmviz.models.params import count_params, human  # noqa: E402
-from llmviz.models.registry import load_registry  # noqa: E402
-from llmviz.models.sim import moe_corpus, rwkv_model, rwkv_trace, train_rwkv  # noqa: E402
-from llmviz.models.sim.weights_file import WeightsError  # noqa: E402
-from llmviz.scenes.cli.main import main  # noqa: E402
-from llmviz.scenes.layout import layout_model  # noqa: E402
-
-TOL = dict(atol=1e-5, rtol=1e-5)
 LENGTHS = (1, 2, 17, 64, 90)          # one token, a few, the training window and past it
 
-
-@pytest.fixture(scope="module")
-def model():
-    return rwkv_model.load_rwkv()
-
-
-@pytest.fixture(scope="module")
-def spec():
-    return load_registry(include_user=False).get("rwkv-tiny")
-
-
-def random_tokens(length: int, seed: int) -> list[int]:
-    return torch.randint(len(moe_corpus.ALPHABET), (length,), generator=torch.Generator().manual_seed(seed)).tolist()
-
-
-def hf_forward(model, tokens, **kwargs):
-    with torch.inference_mode():
-        return model(torch.tensor([tokens]), **kwargs)
-
-
-def close(ours, theirs, what, **tol):
-    np.testing.assert_allclose(ours, np.asarray(theirs), err_msg=what, **(tol or TOL))
+model = model_fixture(rwkv_model.load_rwkv)
+spec = spec_fixture("rwkv-tiny")
 
 
 def sigmoid(x):
@@ -55,8 +32,6 @@ def sigmoid(x):
 # ---- the weights are transformers' model ---------------------------------------------------
 
 def test_shipped_weights_load_into_rwkv_for_causal_lm(model):
-    from safetensors.torch import load_file
-
     assert type(model) is transformers.RwkvForCausalLM
     cfg = model.config
     assert (cfg.num_hidden_layers, cfg.hidden_size, cfg.attention_hidden_size, cfg.intermediate_size,
@@ -66,9 +41,7 @@ def test_shipped_weights_load_into_rwkv_for_causal_lm(model):
     fresh = transformers.RwkvForCausalLM(transformers.RwkvConfig(
         vocab_size=96, context_length=64, hidden_size=64, num_hidden_layers=2, attention_hidden_size=64,
         intermediate_size=256, rescale_every=0, tie_word_embeddings=False))
-    fresh.load_state_dict(load_file(str(rwkv_model.shipped_weights_path())), strict=True)
-    for name, value in fresh.state_dict().items():
-        assert torch.equal(value, model.state_dict()[name]), name
+    assert_shipped_file_loads_into(fresh, model, rwkv_model.shipped_weights_path())   # nothing missing or unexpected
     # RWKV-4's head is its own matrix, as transformers' RwkvConfig has it by default
     assert not cfg.tie_word_embeddings
     assert model.head.weight.data_ptr() != model.rwkv.embeddings.weight.data_ptr()
@@ -76,14 +49,11 @@ def test_shipped_weights_load_into_rwkv_for_causal_lm(model):
 
 
 def test_state_shapes_are_transformers_names_and_shapes(model):
-    theirs = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    assert rwkv_model.state_shapes(rwkv_model.our_config(model)) == theirs
+    assert_state_shapes_are_transformers(rwkv_model, model)
 
 
 def test_parameter_count_is_small_and_the_spec_counts_it_exactly(model, spec):
-    theirs = sum(p.numel() for p in model.parameters())
-    assert theirs <= 300_000
-    assert count_params(spec).total == theirs
+    assert_spec_counts_every_parameter(spec, model, at_most=300_000)
     assert not spec.architecture.tied_embeddings and spec.kind == "ssm" and spec.architecture.mixer == "rwkv4"
     # the spec's shape is the model's
     a = spec.architecture
@@ -106,38 +76,20 @@ def test_a_differently_shaped_spec_still_counts_transformers_exactly():
 
 
 def test_models_command_lists_it_with_that_count(capsys, model):
-    assert main(["models"]) == 0
-    rows = [line for line in capsys.readouterr().out.splitlines() if line.split()[:1] == ["rwkv-tiny"]]
-    assert len(rows) == 1, rows
-    assert human(sum(p.numel() for p in model.parameters())) in rows[0].split(), rows[0]
+    assert_models_command_lists(capsys, "rwkv-tiny", model)
 
 
 def test_a_damaged_weights_file_is_refused_in_one_line(tmp_path, model):
-    from safetensors.torch import save
-
-    state = rwkv_model.state_tensors(model)
-    state["rwkv.blocks.1.attention.time_decay"] = state["rwkv.blocks.1.attention.time_decay"][:8].contiguous()
-    path = tmp_path / "bad.safetensors"
-    path.write_bytes(save(state, metadata={"llmviz": json.dumps({"model": "rwkv-tiny", "config": {"n_layers": 2}})}))
-    with pytest.raises(WeightsError, match="time_decay.*shape"):
-        rwkv_model.load_rwkv(path)
+    assert_damaged_file_is_refused(tmp_path, rwkv_model.load_rwkv, rwkv_model.state_tensors(model),
+                                   "rwkv.blocks.1.attention.time_decay", np.s_[:8], "rwkv-tiny", n_layers=2)
 
 
 # ---- the trace computes what transformers computes -----------------------------------------
 
 @pytest.mark.parametrize("length", LENGTHS)
 def test_logits_and_hidden_states_equal_transformers(model, length):
-    tokens = random_tokens(length, seed=length)
-    theirs = hf_forward(model, tokens, output_hidden_states=True, use_cache=False)
-    trace = rwkv_trace.trace(model, tokens)
-    close(trace["logits"], theirs.logits[0], "logits")
-    close(trace["probs"], torch.softmax(theirs.logits[0], -1), "probs")
     # transformers' hidden_states: each block's output, then the final LayerNorm's (no embedding)
-    hidden = theirs.hidden_states
-    assert len(hidden) == model.config.num_hidden_layers + 1
-    for i in range(model.config.num_hidden_layers):
-        close(trace[f"blocks.{i}.resid2"], hidden[i][0], f"layer {i} output")
-    close(trace["ln_f.out"], hidden[-1][0], "final norm")
+    assert_logits_and_hidden_states_equal(model, rwkv_trace, length, resid="resid2")
 
 
 def test_an_untrained_model_of_another_shape_also_equals_transformers():
@@ -161,29 +113,13 @@ def test_an_untrained_model_of_another_shape_also_equals_transformers():
 def test_block_intermediates_equal_transformers_modules(model):
     """Hooks on transformers' own modules catch what goes into and out of each projection."""
     tokens = random_tokens(23, seed=7)
-    seen = {}
-
-    def keep(name):
-        def hook(module, args, output):
-            out = output[0] if isinstance(output, tuple) else output
-            seen[name] = (args[0][0].detach().clone(), out[0].detach().clone())
-        return hook
-
     parts = ("pre_ln", "ln1", "ln2", "attention", "attention.key", "attention.value", "attention.receptance",
              "attention.output", "feed_forward", "feed_forward.key", "feed_forward.value",
              "feed_forward.receptance")
-    handles = []
-    for i in range(model.config.num_hidden_layers):
-        for part in parts:
-            if part == "pre_ln" and i > 0:
-                continue
-            module = model.get_submodule(f"rwkv.blocks.{i}.{part}")
-            handles.append(module.register_forward_hook(keep(f"{i}.{part}")))
-    try:
+    modules = {f"{i}.{part}": f"rwkv.blocks.{i}.{part}" for i in range(model.config.num_hidden_layers)
+               for part in parts if part != "pre_ln" or i == 0}
+    with recording(model, modules) as seen:
         hf_forward(model, tokens, use_cache=False)
-    finally:
-        for h in handles:
-            h.remove()
     tr = rwkv_trace.trace(model, tokens)
     close(tr["ln0.out"], seen["0.pre_ln"][1], "ln0 (pre_ln)")
     for i in range(model.config.num_hidden_layers):
@@ -279,32 +215,15 @@ def test_final_state_equals_transformers_state(model, length):
 
 def test_the_recurrent_form_gives_the_full_forward_logits(model):
     tokens = random_tokens(40, seed=11)
-    full = rwkv_trace.trace(model, tokens)["logits"]
-    state, stepped = None, []
-    for token in tokens:
-        logits, state = rwkv_trace.step(model, token, state)
-        stepped.append(logits)
-    close(np.stack(stepped), full, "token by token")
-    # chunks carried by the state, as a long sequence streams
-    state, parts = None, []
-    for chunk in (tokens[:7], tokens[7:8], tokens[8:25], tokens[25:]):
-        with torch.inference_mode():
-            logits, state = rwkv_trace.forward(model, torch.tensor([chunk]), state)
-        parts.append(logits[0].numpy())
-    close(np.concatenate(parts), full, "chunk by chunk")
+    # token by token, then chunks carried by the state, as a long sequence streams
+    state = assert_steps_and_chunks_give_the_full_logits(model, rwkv_trace, tokens)
     for ours, streamed in zip(rwkv_trace.final_state(model, tokens), state.as_list()):
         close(streamed[0], ours, "streamed state")
 
 
 def test_transformers_own_state_passing_agrees_with_our_steps(model):
     tokens = random_tokens(12, seed=5)
-    out = hf_forward(model, tokens[:5], use_cache=True)
-    theirs = [out.logits[0, -1]]
-    for token in tokens[5:]:
-        out = hf_forward(model, [token], state=out.state, use_cache=True)
-        theirs.append(out.logits[0, -1])
-    full = rwkv_trace.trace(model, tokens)["logits"]
-    close(full[4:], torch.stack(theirs), "transformers' recurrent path")
+    assert_transformers_own_decoding_agrees(model, rwkv_trace, tokens, prefix=5, carry="state")
     # and our state goes into transformers' model: the same next logits
     with torch.inference_mode():
         _, state = rwkv_trace.forward(model, torch.tensor([tokens[:9]]))
@@ -318,20 +237,12 @@ def test_transformers_own_state_passing_agrees_with_our_steps(model):
 def test_every_id_is_a_layout_block_with_its_shape(model, spec):
     tokens = random_tokens(11, seed=1)
     tr, w = rwkv_trace.trace(model, tokens), rwkv_trace.weights(model)
-    layout = layout_model(spec, n_tokens=len(tokens))
-    blocks = {bid: (int(r), int(c)) for bid, r, c in zip(layout.ids, layout.rows, layout.cols)}
+    blocks = layout_blocks(spec, len(tokens))
     state = {f"blocks.{i}.{s}" for i in range(2) for s in rwkv_trace.STATE_IDS}
     assert state <= set(blocks)           # the state per token is drawn, as recorded
-    drawn = set(tr) | set(w)
-    assert drawn <= set(blocks), sorted(drawn - set(blocks))
-    assert set(blocks) <= drawn, sorted(set(blocks) - drawn)   # nothing in the scene is left unfed
-    for bid in drawn:
-        array = tr[bid] if bid in tr else w[bid]
-        rows, cols = blocks[bid]
-        assert array.dtype in (np.float32, np.int64), bid
-        assert array.shape == (rows, cols) or (array.ndim == 1 and array.size == rows * cols), (bid, array.shape)
+    assert_ids_are_the_blocks(set(tr) | set(w), blocks, tr, w)
+    assert_every_array_names_its_axes(tr)
     for bid in tr:
-        assert len(tr.axes(bid)) == tr[bid].ndim
         assert np.isfinite(tr[bid]).all(), bid
 
 
@@ -350,59 +261,31 @@ def test_weights_are_transformers_tensors(model):
 
 
 def test_bad_tokens_fail_in_one_line(model):
-    with pytest.raises(ValueError, match=r"tokens: ids must lie in \[0, 96\)"):
-        rwkv_trace.trace(model, [3, 96])
-    with pytest.raises(ValueError, match="at least one token"):
-        rwkv_trace.trace(model, [])
+    assert_bad_tokens_fail_in_one_line(rwkv_trace, model)
 
 
 # ---- training and export -------------------------------------------------------------------
 
 def test_training_a_few_steps_twice_gives_identical_bytes():
-    runs = [train_rwkv.train(seed=3, steps=3, log=lambda line: None, report=False) for _ in range(2)]
-    data = [rwkv_model.safetensors_bytes(r.model, {"seed": 3}) for r in runs]
-    assert data[0] == data[1]
-    other = train_rwkv.train(seed=4, steps=3, log=lambda line: None, report=False)
-    assert rwkv_model.safetensors_bytes(other.model, {"seed": 3}) != data[0]
-    assert math.isfinite(runs[0].final_loss)
+    assert_training_is_deterministic(train_rwkv, rwkv_model)
 
 
 def test_a_trained_file_round_trips(tmp_path):
     result = train_rwkv.train(seed=1, steps=2, log=lambda line: None, report=False)
-    out = tmp_path / "r.safetensors"
-    rwkv_model.save_safetensors(result.model, out, {"seed": 1, "steps": 2})
-    loaded = rwkv_model.load_rwkv(out)
-    for name, value in result.model.state_dict().items():
-        assert torch.equal(value, loaded.state_dict()[name]), name
+    assert_a_saved_training_loads_back(result, rwkv_model, rwkv_model.load_rwkv, tmp_path / "r.safetensors")
 
 
 def test_export_is_a_folder_rwkv_for_causal_lm_loads(tmp_path, model):
     folder = tmp_path / "rwkv-tiny-hf"
     exported = rwkv_model.export_hf_folder(folder)
-    assert sorted(p.name for p in folder.iterdir()) == ["config.json", "model.safetensors"]
     assert exported.parameters == sum(p.numel() for p in model.parameters())
-    config = json.loads((folder / "config.json").read_text())
-    assert config["model_type"] == "rwkv" and config["architectures"] == ["RwkvForCausalLM"]
+    config = exported_config(folder, "rwkv", "RwkvForCausalLM")
     assert config["tie_word_embeddings"] is False and config["rescale_every"] == 0
-    loaded = transformers.RwkvForCausalLM.from_pretrained(folder).eval()
-    for name, value in model.state_dict().items():
-        assert torch.equal(value, loaded.state_dict()[name]), name
-    auto = transformers.AutoModelForCausalLM.from_pretrained(folder)
-    assert type(auto) is transformers.RwkvForCausalLM
-    tokens = random_tokens(20, seed=21)
-    close(rwkv_trace.trace(model, tokens)["logits"], hf_forward(loaded, tokens).logits[0], "exported logits")
-    from llmviz.models.export_hf import ExportError
-    with pytest.raises(ExportError, match="not empty"):
-        rwkv_model.export_hf_folder(folder)
+    loaded, _ = assert_the_export_loads_with_from_pretrained(folder, model, transformers.RwkvForCausalLM)
+    assert_exported_logits_are_ours(model, rwkv_trace, loaded, lengths=(20,), seed=1)   # seed 21
+    assert_export_refuses_a_non_empty_folder(rwkv_model.export_hf_folder, folder)
 
 
 def test_the_export_needs_no_transformers(tmp_path):
-    import subprocess
-    import sys
-
     # transformers made unimportable: the export reads the checked weights file and writes JSON
-    code = ("import sys; sys.modules['transformers'] = None; from llmviz.models.sim import rwkv_model; "
-            f"rwkv_model.export_hf_folder({str(tmp_path / 'out')!r})")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["config.json", "model.safetensors"]
+    assert_the_export_needs_no_transformers("rwkv_model", tmp_path / "out")
