@@ -18,15 +18,13 @@ transformers at module level.
 """
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, fields
-from importlib.resources import files
+from dataclasses import dataclass
 from pathlib import Path
 
 from llmviz.models.sim import moe_corpus
+from llmviz.models.sim.text_model_files import ALPHABET_VOCAB, TextModelFiles, config_from
 
 MODEL_ID = "jamba-tiny"
-SHIPPED_WEIGHTS = ("weights", f"{MODEL_ID}.safetensors")
 # Switch's α: Jamba ships 0.001, which barely moves the router in a run of a few minutes (as moe-4
 # and moe-8 found); the config carries it so transformers' own training loss is ours.
 AUX_LOSS_COEF = 0.01
@@ -79,31 +77,18 @@ CONFIG_FIELDS = {"n_layers": (int, 1, 12), "d_model": (int, 1, 1024), "n_heads":
                  "top_k": (int, 1, 64), "attn_layer_period": (int, 1, 64), "attn_layer_offset": (int, 0, 63),
                  "expert_layer_period": (int, 1, 64), "expert_layer_offset": (int, 0, 63),
                  "d_state": (int, 1, 256), "d_conv": (int, 1, 16), "expand": (int, 1, 8), "dt_rank": (int, 1, 256),
-                 "vocab_size": (int, len(moe_corpus.ALPHABET), len(moe_corpus.ALPHABET)),
-                 "rms_eps": (float, 1e-12, 1e-1)}
+                 **ALPHABET_VOCAB, "rms_eps": (float, 1e-12, 1e-1)}
 
 
 def checked_config(config: dict | JambaTinyConfig | None = None) -> JambaTinyConfig:
     """Our config from a dict (defaults where a field is missing), its sizes consistent."""
-    if isinstance(config, JambaTinyConfig):
-        cfg = config
-    else:
-        known = {f.name for f in fields(JambaTinyConfig)}
-        unknown = sorted(set(config or {}) - known)
-        if unknown:
-            raise ValueError(f"config: unknown field {unknown[0]!r}; known: {', '.join(sorted(known))}")
-        cfg = JambaTinyConfig(**(config or {}))
-    problems = [(cfg.d_model % cfg.n_heads, f"n_heads {cfg.n_heads} does not divide d_model {cfg.d_model}"),
-                (cfg.n_heads % cfg.n_kv_heads, f"n_kv_heads {cfg.n_kv_heads} does not divide n_heads {cfg.n_heads}"),
-                (cfg.top_k > cfg.n_experts, f"top_k {cfg.top_k} exceeds n_experts {cfg.n_experts}"),
-                (cfg.dt_rank > cfg.d_model, f"dt_rank {cfg.dt_rank} exceeds d_model {cfg.d_model}"),
-                (cfg.attn_layer_offset >= cfg.attn_layer_period, "attn_layer_offset must be below attn_layer_period"),
-                (cfg.expert_layer_offset >= cfg.expert_layer_period,
-                 "expert_layer_offset must be below expert_layer_period")]
-    for bad, message in problems:
-        if bad:
-            raise ValueError(f"config: {message}")
-    return cfg
+    return config_from(JambaTinyConfig, config, lambda c: [
+        (c.d_model % c.n_heads, f"n_heads {c.n_heads} does not divide d_model {c.d_model}"),
+        (c.n_heads % c.n_kv_heads, f"n_kv_heads {c.n_kv_heads} does not divide n_heads {c.n_heads}"),
+        (c.top_k > c.n_experts, f"top_k {c.top_k} exceeds n_experts {c.n_experts}"),
+        (c.dt_rank > c.d_model, f"dt_rank {c.dt_rank} exceeds d_model {c.d_model}"),
+        (c.attn_layer_offset >= c.attn_layer_period, "attn_layer_offset must be below attn_layer_period"),
+        (c.expert_layer_offset >= c.expert_layer_period, "expert_layer_offset must be below expert_layer_period")])
 
 
 def hf_config_dict(config: dict | JambaTinyConfig | None = None) -> dict:
@@ -203,76 +188,10 @@ def parameter_count(model) -> int:
 
 # ---- weights on disk ---------------------------------------------------------------------
 
-def state_tensors(model) -> dict:
-    """The tensors a weights file holds: the whole state dict (the head is untied, so nothing is shared)."""
-    return {k: v.detach().float().contiguous() for k, v in model.state_dict().items()}
-
-
-def safetensors_bytes(model, info: dict) -> bytes:
-    """The file's bytes; one metadata key of sorted JSON so identical trainings write identical bytes."""
-    from safetensors.torch import save
-
-    return save(state_tensors(model), metadata={"llmviz": json.dumps(info, sort_keys=True)})
-
-
-def save_safetensors(model, path, extra_metadata: dict | None = None) -> None:
-    """Writes the weights through llmviz.common.atomic: the old file stays whole if anything fails."""
-    from llmviz.common.atomic import write_atomic
-
-    info = {"model": MODEL_ID, "config": asdict(our_config(model)), **(extra_metadata or {})}
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, safetensors_bytes(model, info))
-
-
-def shipped_weights_path():
-    """The bundled weights as an importlib.resources Traversable (works from a wheel too)."""
-    return files("llmviz.assets").joinpath(*SHIPPED_WEIGHTS)
-
-
-class JambaWeights:
-    """A weights file's contents, checked, without a transformers model: `cfg` (our config) and
-    `state_dict()` under transformers' names. weights_file.load_checked builds it twice: first on
-    torch's meta device for the expected shapes (state_shapes), then to receive the tensors."""
-
-    def __init__(self, cfg: JambaTinyConfig):
-        import torch
-
-        self.cfg = cfg
-        self._state = {name: torch.empty(shape) for name, shape in state_shapes(cfg).items()}
-
-    def state_dict(self) -> dict:
-        return dict(self._state)
-
-    def load_state_dict(self, state: dict) -> None:
-        if set(state) != set(self._state):
-            raise ValueError(f"tensors {sorted(set(state) ^ set(self._state))} do not fit jamba-tiny")
-        self._state = dict(state)
-
-    def eval(self) -> "JambaWeights":
-        return self
-
-
-def load_weights(path=None) -> JambaWeights:
-    """The shipped weights, or a file from train_jamba, checked (weights_file.py: size, header,
-    config, names, shapes, finite values) — needs no transformers."""
-    from llmviz.models.sim.weights_file import load_checked
-
-    source = shipped_weights_path() if path is None else Path(path)
-    name = f"shipped weights {SHIPPED_WEIGHTS[1]}" if path is None else str(path)
-    return load_checked(source, lambda c: JambaWeights(checked_config(c)), CONFIG_FIELDS, name)
-
-
-def load_jamba(path=None):
-    """The trained jamba-tiny as a transformers JambaForCausalLM, in eval mode (see load_weights)."""
-    import torch
-
-    weights = load_weights(path)
-    with torch.random.fork_rng(devices=[]):  # building draws an init we overwrite: leave the caller's RNG be
-        model = build_model(weights.cfg)
-    missing, unexpected = model.load_state_dict(weights.state_dict(), strict=False)
-    if missing or unexpected:
-        raise RuntimeError(f"jamba-tiny weights: missing {missing}, unexpected {unexpected}")
-    return model.eval()
+# The head is its own matrix (Jamba does not tie it), so the file is the whole state dict.
+FILES = TextModelFiles(MODEL_ID, CONFIG_FIELDS, checked_config, our_config, state_shapes, build_model)
+state_tensors, safetensors_bytes, save_safetensors = FILES.state_tensors, FILES.safetensors_bytes, FILES.save
+shipped_weights_path, load_weights, load_jamba = FILES.shipped_weights_path, FILES.load_weights, FILES.load_model
 
 
 # ---- transformers' folder ----------------------------------------------------------------

@@ -8,13 +8,13 @@ It follows transformers' torch path (modeling_jamba.py) and shared/reference/for
 - every layer: x ← x + mixer(RMSNorm(x)); x ← x + ffn(RMSNorm(x)) (input_layernorm, pre_ff_layernorm);
 - attention (JambaAttention): no positional encoding, grouped-query heads (head h reads KV group
   h // (heads / kv_heads), as repeat_kv lays them out), softmax(q·kᵀ/√d + causal mask)·v, o_proj;
-- Mamba (JambaMambaMixer): Mamba-1's selective scan as in mamba_trace, except that Δ-low, B and C
-  each pass through an RMSNorm after x_proj (Jamba's "additional norms"), so Δ = softplus(W_dt ·
-  norm(Δ-low) + b), B̄ = Δ·norm(B), y = norm(C)·h + D ⊙ x;
+- Mamba (JambaMambaMixer): Mamba-1's selective scan, mamba_trace.mamba_mixer, with Δ-low, B and C
+  each through an RMSNorm after x_proj (Jamba's "additional norms", its inner_norm_eps), so
+  Δ = softplus(W_dt · norm(Δ-low) + b), B̄ = Δ·norm(B), y = norm(C)·h + D ⊙ x;
 - feed-forward: a SwiGLU MLP, or the MoE (JambaSparseMoeBlock): softmax over the experts, the top-2
   weights kept unnormalised, y = Σ gate · SwiGLU_e(x), through routing.moe_forward.
-The RMSNorm, the implicit attention and the token checks are mamba_trace's, imported. Its mixer is
-not: Jamba's inner norms sit inside it, between x_proj and dt_proj.
+The RMSNorm, the mixer and the implicit attention are mamba_trace's, the token checks and the
+trace's assembly sequence_trace's.
 
 Tests (tests/test_jamba_tiny.py) hold it to transformers' logits, hidden states, router logits,
 load-balancing loss and cache.
@@ -27,9 +27,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from llmviz.models.sim import routing
-from llmviz.models.sim.mamba_trace import MAMBA_AXES, _rms_norm, _token_tensor, implicit_attention
+from llmviz.models.sim import routing, sequence_trace
+from llmviz.models.sim.mamba_trace import MAMBA_AXES, _rms_norm, implicit_attention, mamba_mixer
 from llmviz.models.sim.moe_model import MOE_AXES
+from llmviz.models.sim.sequence_trace import token_tensor
 from llmviz.models.sim.trace import ActivationTrace
 
 # Axis names beyond tensor_ids.AXES: Mamba's, with the conv tap renamed "w" because the MoE's "k" is
@@ -118,43 +119,6 @@ def _attention(attn, u: torch.Tensor, past_k: torch.Tensor, past_v: torch.Tensor
     return out, k, v
 
 
-def _mixer(mixer, u: torch.Tensor, ssm0: torch.Tensor, conv0: torch.Tensor, eps: float, record, p: str):
-    """One Jamba Mamba mixer over u (B, T, c) from its state; returns (output, final ssm, final conv)."""
-    r, n, inner = int(mixer.time_step_rank), mixer.ssm_state_size, mixer.intermediate_size
-    x, z = F.linear(u, mixer.in_proj.weight, mixer.in_proj.bias).chunk(2, dim=-1)   # (B, T, d_inner) each
-    # causal depthwise conv over the previous d_conv-1 inputs (the state) and this call's
-    window = torch.cat([conv0, x.transpose(1, 2)], dim=-1)                          # (B, d_inner, K + T)
-    conv = F.conv1d(window[..., 1:], mixer.conv1d.weight, mixer.conv1d.bias, groups=inner).transpose(1, 2)
-    conv_state = window[..., -mixer.conv_kernel_size:]
-    xc = F.silu(conv)
-    dt_low, B, C = torch.split(F.linear(xc, mixer.x_proj.weight), [r, n, n], dim=-1)
-    # Jamba's inner RMSNorms, what makes this mixer differ from Mamba-1's
-    dt_n = _rms_norm(dt_low, mixer.dt_layernorm.weight, eps, None, "")
-    B_n = _rms_norm(B, mixer.b_layernorm.weight, eps, None, "")
-    C_n = _rms_norm(C, mixer.c_layernorm.weight, eps, None, "")
-    dt = F.softplus(F.linear(dt_n, mixer.dt_proj.weight) + mixer.dt_proj.bias)      # (B, T, d_inner)
-    A = -torch.exp(mixer.A_log.float())                                             # (d_inner, N)
-    dA = torch.exp(dt[..., None] * A)                                               # (B, T, d_inner, N)
-    dB = dt[..., None] * B_n[:, :, None, :]
-    dBx = dB * xc[..., None]
-    # unbound once rather than indexed per step: the same arithmetic, and a backward pass without a
-    # zero-filled (B, T, d_inner, N) gradient per token (see mamba_trace)
-    h, states = ssm0, []
-    for a_t, bx_t in zip(dA.unbind(1), dBx.unbind(1)):
-        h = a_t * h + bx_t
-        states.append(h)
-    hs = torch.stack(states, dim=1)                                                 # (B, T, d_inner, N)
-    y = torch.matmul(hs, C_n[..., None])[..., 0] + xc * mixer.D                     # C_t · h_t + D ⊙ x_t
-    gated = y * F.silu(z)
-    out = F.linear(gated, mixer.out_proj.weight, mixer.out_proj.bias)
-    if record is not None:
-        for name, value in (("x", x), ("z", z), ("conv", conv), ("conv_act", xc), ("dt_low", dt_low), ("B", B),
-                            ("C", C), ("dt_low_norm", dt_n), ("B_norm", B_n), ("C_norm", C_n), ("dt", dt),
-                            ("dA", dA), ("dB", dB), ("h", hs), ("y", y), ("gated", gated), ("out", out)):
-            record(f"{p}.mamba.{name}", value[0])
-    return out, h, conv_state
-
-
 def _expert_callables(experts) -> list:
     """JambaExperts' fused tensors as one SwiGLU callable per expert: gate_up_proj[e] holds the gate
     rows then the up rows (its .chunk(2)), down_proj[e] the output matrix."""
@@ -205,14 +169,11 @@ def forward(model, idx: torch.Tensor, state: JambaState | None = None, record=No
     """
     cfg, lm = model.config, model.model
     eps, top_k = cfg.rms_norm_eps, cfg.num_experts_per_tok
-    if idx.dim() != 2 or idx.shape[1] < 1:
-        raise ValueError(f"idx must be (batch, tokens) with at least one token, got shape {tuple(idx.shape)}")
+    sequence_trace.check_batch(idx)
     state = initial_state(model, idx.shape[0]) if state is None else state
     new = JambaState()
     x = F.embedding(idx, lm.embed_tokens.weight)
-    if record is not None:
-        record("tokens", idx[0])
-        record("embed.out", x[0])
+    sequence_trace.record_embedding(record, idx, x)
     router_logits = []
     for i, (layer, (kind, moe)) in enumerate(zip(lm.layers, layer_kinds(model))):
         p = f"blocks.{i}"
@@ -220,7 +181,8 @@ def forward(model, idx: torch.Tensor, state: JambaState | None = None, record=No
         if kind == "attention":
             out, new.keys[i], new.values[i] = _attention(layer.self_attn, h, state.keys[i], state.values[i], record, p)
         else:
-            out, new.ssm[i], new.conv[i] = _mixer(layer.mamba, h, state.ssm[i], state.conv[i], eps, record, p)
+            out, new.ssm[i], new.conv[i] = mamba_mixer(layer.mamba, h, state.ssm[i], state.conv[i], record, p,
+                                                       inner_norm_eps=eps)
         x = x + out
         if record is not None:
             record(f"{p}.resid1", x[0])
@@ -234,10 +196,7 @@ def forward(model, idx: torch.Tensor, state: JambaState | None = None, record=No
         if record is not None:
             record(f"{p}.resid2", x[0])
     h = _rms_norm(x, lm.final_layernorm.weight, eps, record, "ln_f")
-    logits = F.linear(h, model.lm_head.weight)
-    if record is not None:
-        record("logits", logits[0])
-        record("probs", torch.softmax(logits[0], dim=-1))
+    logits = sequence_trace.lm_head(h, model.lm_head.weight, record)
     return logits, new, router_logits
 
 
@@ -338,18 +297,12 @@ def trace(model, tokens) -> ActivationTrace:
     """One sequence's intermediates, float32 numpy (token ids and top-k int64) under the layout's
     ids, plus the scan's dA, dB, h and implicit attention α per Mamba layer (SCAN_IDS), the inner
     norms' outputs (INNER_NORM_IDS) and the MoE's probabilities, top-k and per-expert outputs."""
-    idx = _token_tensor(tokens, model.config.vocab_size)
-    got: dict[str, torch.Tensor] = {}
-    forward(model, idx, record=got.__setitem__)
-    arrays = {k: v.detach().contiguous().numpy().copy() for k, v in got.items()}
+    arrays = sequence_trace.recorded(forward, model, tokens)
     for i, (kind, _) in enumerate(layer_kinds(model)):
         if kind == "mamba":
             p = f"blocks.{i}.mamba"
             arrays[f"{p}.alpha"] = implicit_attention(arrays[f"{p}.dA"], arrays[f"{p}.dB"], arrays[f"{p}.C_norm"])
-    ids = trace_ids(model)
-    if set(arrays) != {i for i, _ in ids}:
-        raise RuntimeError(f"trace ids differ from trace_ids: {sorted(set(arrays) ^ {i for i, _ in ids})}")
-    return ActivationTrace([(i, arrays[i], axes) for i, axes in ids])
+    return sequence_trace.in_order(arrays, trace_ids(model))
 
 
 @torch.inference_mode()
@@ -398,7 +351,7 @@ def weights(model) -> ActivationTrace:
         else:
             for name in ("gate", "up", "down"):
                 named[f"{p}.mlp.{name}.weight"] = sd[f"{f}.{name}_proj.weight"]
-    return ActivationTrace([(i, named[i].contiguous().numpy().copy(), axes) for i, axes in weight_ids(model)])
+    return sequence_trace.in_order(sequence_trace.numpy_copies(named), weight_ids(model), "weight")
 
 
 # ---- the cache: keys and values grow, the Mamba state does not -----------------------------------
@@ -420,7 +373,7 @@ def cache_sizes(model_or_cfg, n_tokens: int, bytes_per_value: int = 4) -> dict[s
 @torch.inference_mode()
 def final_state(model, tokens) -> JambaState:
     """The cache after `tokens` (batch 1)."""
-    _, state, _ = forward(model, _token_tensor(tokens, model.config.vocab_size))
+    _, state, _ = forward(model, token_tensor(tokens, model.config.vocab_size))
     return state
 
 
@@ -428,6 +381,5 @@ def final_state(model, tokens) -> JambaState:
 def step(model, token: int, state: JambaState | None = None) -> tuple[np.ndarray, JambaState]:
     """One token from `state` (default: empty) → (logits (vocab,), new state): the keys and values
     gain a row, the Mamba state is replaced by one of the same size."""
-    logits, state, _ = forward(model, _token_tensor([token], model.config.vocab_size), state)
-    return logits[0, -1].numpy().copy(), state
+    return sequence_trace.step(forward, model, token, state)
 

@@ -9,19 +9,16 @@ so that the scene's and the tests' sequences span several chunks. mamba2_trace.p
 the token-by-token recurrence. The weights file is the model's state dict under transformers'
 tensor names, so the transformers folder (export_hf_folder) copies it as it is.
 
-The file helpers that do not depend on the family come from mamba_model.py.
+The weights file's functions are text_model_files', as for the other transformers-format models.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
-from importlib.resources import files
-from pathlib import Path
+from dataclasses import dataclass
 
 from llmviz.models.sim import moe_corpus
-from llmviz.models.sim.mamba_model import safetensors_bytes
+from llmviz.models.sim.text_model_files import ALPHABET_VOCAB, TextModelFiles, config_from
 
 MODEL_ID = "mamba2-tiny"
-SHIPPED_WEIGHTS = ("weights", f"{MODEL_ID}.safetensors")
 LOADER = "llmviz.models.sim.mamba2_model:load_weights"   # what export_hf calls to read the weights
 
 
@@ -58,27 +55,20 @@ class Mamba2TinyConfig:
 # (weights_file.llmviz_config). The alphabet fixes the vocabulary.
 CONFIG_FIELDS = {"n_layers": (int, 1, 12), "d_model": (int, 1, 1024), "d_state": (int, 1, 256),
                  "d_conv": (int, 1, 16), "expand": (int, 1, 8), "head_dim": (int, 1, 1024),
-                 "n_groups": (int, 1, 64), "chunk_size": (int, 1, 4096),
-                 "vocab_size": (int, len(moe_corpus.ALPHABET), len(moe_corpus.ALPHABET)),
+                 "n_groups": (int, 1, 64), "chunk_size": (int, 1, 4096), **ALPHABET_VOCAB,
                  "rms_eps": (float, 1e-12, 1e-1)}
+
+
+def _problems(c: Mamba2TinyConfig):
+    yield c.d_inner % c.head_dim, f"head_dim {c.head_dim} does not divide d_inner {c.d_inner}"
+    # reached only when head_dim divides d_inner, so that n_heads means what it says
+    yield c.n_heads % c.n_groups, f"n_groups {c.n_groups} does not divide the {c.n_heads} heads"
 
 
 def checked_config(config: dict | Mamba2TinyConfig | None = None) -> Mamba2TinyConfig:
     """Our config from a dict (defaults where a field is missing); head_dim must divide d_inner
     and n_groups the heads (each group's B and C serve n_heads / n_groups heads)."""
-    if isinstance(config, Mamba2TinyConfig):
-        cfg = config
-    else:
-        known = {f.name for f in fields(Mamba2TinyConfig)}
-        unknown = sorted(set(config or {}) - known)
-        if unknown:
-            raise ValueError(f"config: unknown field {unknown[0]!r}; known: {', '.join(sorted(known))}")
-        cfg = Mamba2TinyConfig(**(config or {}))
-    if cfg.d_inner % cfg.head_dim:
-        raise ValueError(f"config: head_dim {cfg.head_dim} does not divide d_inner {cfg.d_inner}")
-    if cfg.n_heads % cfg.n_groups:
-        raise ValueError(f"config: n_groups {cfg.n_groups} does not divide the {cfg.n_heads} heads")
-    return cfg
+    return config_from(Mamba2TinyConfig, config, _problems)
 
 
 def mamba2_config(config: dict | Mamba2TinyConfig | None = None):
@@ -126,73 +116,16 @@ def build_model(config: dict | Mamba2TinyConfig | None = None):
     """A fresh Mamba2ForCausalLM (transformers' init, from torch's global generator), float32, eval mode."""
     from transformers import Mamba2ForCausalLM
 
-    model = Mamba2ForCausalLM(mamba2_config(config)).float()
-    return model.eval()
+    return Mamba2ForCausalLM(mamba2_config(config)).float().eval()
 
 
 # ---- weights on disk ---------------------------------------------------------------------
 
-def save_safetensors(model, path, extra_metadata: dict | None = None) -> None:
-    """Writes the weights through llmviz.common.atomic: the old file stays whole if anything fails."""
-    from llmviz.common.atomic import write_atomic
-
-    info = {"model": MODEL_ID, "config": asdict(our_config(model)), **(extra_metadata or {})}
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, safetensors_bytes(model, info))
-
-
-def shipped_weights_path():
-    """The bundled weights as an importlib.resources Traversable (works from a wheel too)."""
-    return files("llmviz.assets").joinpath(*SHIPPED_WEIGHTS)
-
-
-class Mamba2Weights:
-    """A weights file's contents, checked, without a transformers model: `cfg` (our config) and
-    `state_dict()` under transformers' names. weights_file.load_checked builds it twice: first on
-    torch's meta device for the expected shapes (state_shapes), then to receive the tensors."""
-
-    def __init__(self, cfg: Mamba2TinyConfig):
-        import torch
-
-        self.cfg = cfg
-        self._state = {name: torch.empty(shape) for name, shape in state_shapes(cfg).items()}
-
-    def state_dict(self) -> dict:
-        return dict(self._state)
-
-    def load_state_dict(self, state: dict) -> None:
-        if set(state) != set(self._state):
-            raise ValueError(f"tensors {sorted(set(state) ^ set(self._state))} do not fit {MODEL_ID}")
-        self._state = dict(state)
-
-    def eval(self) -> "Mamba2Weights":
-        return self
-
-
-def load_weights(path=None) -> Mamba2Weights:
-    """The shipped weights, or a file from `llmviz train mamba2-tiny`, checked (weights_file.py: size,
-    header, config, names, shapes, finite values) — needs no transformers."""
-    from llmviz.models.sim.weights_file import load_checked
-
-    source = shipped_weights_path() if path is None else Path(path)
-    name = f"shipped weights {SHIPPED_WEIGHTS[1]}" if path is None else str(path)
-    return load_checked(source, lambda c: Mamba2Weights(checked_config(c)), CONFIG_FIELDS, name)
-
-
-def load_mamba2(path=None):
-    """The trained mamba2-tiny as a transformers Mamba2ForCausalLM, in eval mode (see load_weights)."""
-    import torch
-
-    weights = load_weights(path)
-    with torch.random.fork_rng(devices=[]):  # building draws an init we overwrite: leave the caller's RNG be
-        model = build_model(weights.cfg)
-    missing, unexpected = model.load_state_dict(weights.state_dict(), strict=False)
-    if unexpected or set(missing) != {"lm_head.weight"}:
-        raise RuntimeError(f"{MODEL_ID} weights: missing {missing}, unexpected {unexpected}")
-    model.tie_weights()  # the head is the embedding, as the file (which holds it once) means
-    if model.lm_head.weight.data_ptr() != model.backbone.embeddings.weight.data_ptr():
-        raise RuntimeError(f"{MODEL_ID}: lm_head is not tied to the embedding after loading")
-    return model.eval()
+# The head is tied to backbone.embeddings.weight: the file holds that matrix once (transformers re-ties it).
+FILES = TextModelFiles(MODEL_ID, CONFIG_FIELDS, checked_config, our_config, state_shapes, build_model,
+                       tied_head=("lm_head.weight", "backbone.embeddings.weight"))
+state_tensors, safetensors_bytes, save_safetensors = FILES.state_tensors, FILES.safetensors_bytes, FILES.save
+shipped_weights_path, load_weights, load_mamba2 = FILES.shipped_weights_path, FILES.load_weights, FILES.load_model
 
 
 # ---- the transformers folder ---------------------------------------------------------------

@@ -21,11 +21,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
-from llmviz.models.sim.mamba_trace import _rms_norm, _token_tensor
+from llmviz.models.sim import sequence_trace
+from llmviz.models.sim.mamba_trace import backbone_forward, backbone_streaming
 from llmviz.models.sim.trace import ActivationTrace
 
 # Axis names beyond tensor_ids.AXES ("t", "c", "v")
@@ -111,37 +111,14 @@ def _mixer(mixer, u: torch.Tensor, ssm0: torch.Tensor, conv0: torch.Tensor, reco
 
 
 def forward(model, idx: torch.Tensor, state: Mamba2State | None = None, record=None):
-    """idx (B, T) token ids → (logits (B, T, vocab), the state after the last token).
+    """idx (B, T) token ids → (logits (B, T, vocab), the state after the last token): mamba_trace's
+    backbone (the same embeddings, norms, residuals and tied head) around the Mamba-2 mixer.
 
     From `state` (default: zeros), so calling it chunk by chunk with the returned state gives the
     logits of the whole sequence. `record(id, tensor)`, when given, receives batch row 0's
     intermediates under the layout ids. Differentiable: training calls it.
     """
-    backbone = model.backbone
-    eps = model.config.layer_norm_epsilon
-    if idx.dim() != 2 or idx.shape[1] < 1:
-        raise ValueError(f"idx must be (batch, tokens) with at least one token, got shape {tuple(idx.shape)}")
-    state = initial_state(model, idx.shape[0]) if state is None else state
-    x = backbone.embeddings(idx)
-    if record is not None:
-        record("tokens", idx[0])
-        record("embed.out", x[0])
-    ssm, conv = [], []
-    for i, layer in enumerate(backbone.layers):
-        p = f"blocks.{i}"
-        h = _rms_norm(x, layer.norm.weight, eps, record, f"{p}.ln1")
-        out, s, c = _mixer(layer.mixer, h, state.ssm[:, i], state.conv[:, i], record, p)
-        x = x + out
-        ssm.append(s)
-        conv.append(c)
-        if record is not None:
-            record(f"{p}.resid1", x[0])
-    h = _rms_norm(x, backbone.norm_f.weight, eps, record, "ln_f")
-    logits = F.linear(h, model.lm_head.weight)
-    if record is not None:
-        record("logits", logits[0])
-        record("probs", torch.softmax(logits[0], dim=-1))
-    return logits, Mamba2State(torch.stack(ssm, dim=1), torch.stack(conv, dim=1))
+    return backbone_forward(model, idx, state, record, _mixer, initial_state, Mamba2State)
 
 
 # ---- ids -------------------------------------------------------------------------------------
@@ -180,14 +157,8 @@ def weight_ids(n_layers: int) -> list[tuple[str, tuple[str, ...]]]:
 def trace(model, tokens) -> ActivationTrace:
     """One sequence's intermediates, float32 numpy under the layout's ids, plus the scan's exp(ΔA)
     and state h per layer (SCAN_IDS)."""
-    idx = _token_tensor(tokens, model.config.vocab_size)
-    got: dict[str, torch.Tensor] = {}
-    forward(model, idx, record=got.__setitem__)
-    arrays = {k: v.detach().contiguous().numpy().copy() for k, v in got.items()}
-    ids = trace_ids(model.config.num_hidden_layers)
-    if set(arrays) != {i for i, _ in ids}:
-        raise RuntimeError(f"trace ids differ from trace_ids: {sorted(set(arrays) ^ {i for i, _ in ids})}")
-    return ActivationTrace([(i, arrays[i], axes) for i, axes in ids])
+    arrays = sequence_trace.recorded(forward, model, tokens)
+    return sequence_trace.in_order(arrays, trace_ids(model.config.num_hidden_layers))
 
 
 @torch.inference_mode()
@@ -208,22 +179,11 @@ def weights(model) -> ActivationTrace:
             f"{p}.mamba.conv.weight": sd[f"{m}.conv1d.weight"][:, 0], f"{p}.mamba.conv.bias": sd[f"{m}.conv1d.bias"],
             f"{p}.mamba.A_log": sd[f"{m}.A_log"], f"{p}.mamba.D": sd[f"{m}.D"],
             f"{p}.mamba.norm.weight": sd[f"{m}.norm.weight"], f"{p}.mamba.out.weight": sd[f"{m}.out_proj.weight"]})
-    return ActivationTrace([(i, named[i].contiguous().numpy().copy(), axes)
-                            for i, axes in weight_ids(s["layers"])])
+    return sequence_trace.in_order(sequence_trace.numpy_copies(named), weight_ids(s["layers"]), "weight")
 
 
 # ---- state and streaming ---------------------------------------------------------------------
 
-@torch.inference_mode()
-def final_state(model, tokens) -> tuple[np.ndarray, np.ndarray]:
-    """(ssm state (layers, n_heads, head_dim, d_state), conv state (layers, conv_dim, d_conv)) after `tokens`."""
-    _, state = forward(model, _token_tensor(tokens, model.config.vocab_size))
-    return state.ssm[0].numpy().copy(), state.conv[0].numpy().copy()
-
-
-@torch.inference_mode()
-def step(model, token: int, state: Mamba2State | None = None) -> tuple[np.ndarray, Mamba2State]:
-    """The recurrent form: one token from `state` (default: zeros) → (logits (vocab,), new state).
-    A sequence of any length streams through in constant memory."""
-    logits, state = forward(model, _token_tensor([token], model.config.vocab_size), state)
-    return logits[0, -1].numpy().copy(), state
+# final_state: (ssm (layers, n_heads, head_dim, d_state), conv (layers, conv_dim, d_conv)) after the tokens;
+# step: one token from a state (default: zeros) → (logits (vocab,), new state), as mamba_trace's
+final_state, step = backbone_streaming(forward)

@@ -9,15 +9,12 @@ state dict under transformers' tensor names, so `llmviz export-hf` copies it as 
 """
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, fields
-from importlib.resources import files
-from pathlib import Path
+from dataclasses import dataclass
 
 from llmviz.models.sim import moe_corpus
+from llmviz.models.sim.text_model_files import ALPHABET_VOCAB, TextModelFiles, config_from
 
 MODEL_ID = "mamba-tiny"
-SHIPPED_WEIGHTS = ("weights", f"{MODEL_ID}.safetensors")
 
 
 @dataclass(frozen=True)
@@ -39,24 +36,14 @@ class MambaTinyConfig:
 # Bounds for a config read from a weights file, checked before anything is built from it
 # (weights_file.llmviz_config). The alphabet fixes the vocabulary.
 CONFIG_FIELDS = {"n_layers": (int, 1, 12), "d_model": (int, 1, 1024), "d_state": (int, 1, 256),
-                 "d_conv": (int, 1, 16), "expand": (int, 1, 8), "dt_rank": (int, 1, 256),
-                 "vocab_size": (int, len(moe_corpus.ALPHABET), len(moe_corpus.ALPHABET)),
+                 "d_conv": (int, 1, 16), "expand": (int, 1, 8), "dt_rank": (int, 1, 256), **ALPHABET_VOCAB,
                  "rms_eps": (float, 1e-12, 1e-1)}
 
 
 def checked_config(config: dict | MambaTinyConfig | None = None) -> MambaTinyConfig:
     """Our config from a dict (defaults where a field is missing); dt_rank may not exceed d_model."""
-    if isinstance(config, MambaTinyConfig):
-        cfg = config
-    else:
-        known = {f.name for f in fields(MambaTinyConfig)}
-        unknown = sorted(set(config or {}) - known)
-        if unknown:
-            raise ValueError(f"config: unknown field {unknown[0]!r}; known: {', '.join(sorted(known))}")
-        cfg = MambaTinyConfig(**(config or {}))
-    if cfg.dt_rank > cfg.d_model:
-        raise ValueError(f"config: dt_rank {cfg.dt_rank} exceeds d_model {cfg.d_model}")
-    return cfg
+    return config_from(MambaTinyConfig, config,
+                       lambda c: [(c.dt_rank > c.d_model, f"dt_rank {c.dt_rank} exceeds d_model {c.d_model}")])
 
 
 def mamba_config(config: dict | MambaTinyConfig | None = None):
@@ -104,8 +91,7 @@ def build_model(config: dict | MambaTinyConfig | None = None):
     """A fresh MambaForCausalLM (transformers' init, from torch's global generator), float32, eval mode."""
     from transformers import MambaForCausalLM
 
-    model = MambaForCausalLM(mamba_config(config)).float()
-    return model.eval()
+    return MambaForCausalLM(mamba_config(config)).float().eval()
 
 
 def parameter_count(model) -> int:
@@ -115,78 +101,8 @@ def parameter_count(model) -> int:
 
 # ---- weights on disk ---------------------------------------------------------------------
 
-def state_tensors(model) -> dict:
-    """The tensors a weights file holds: the state dict without lm_head.weight, which is tied to
-    backbone.embeddings.weight (safetensors refuses two names for one storage; transformers re-ties
-    it on load)."""
-    return {k: v.detach().contiguous() for k, v in model.state_dict().items() if k != "lm_head.weight"}
-
-
-def safetensors_bytes(model, info: dict) -> bytes:
-    """The file's bytes; one metadata key of sorted JSON so identical trainings write identical bytes."""
-    from safetensors.torch import save
-
-    return save(state_tensors(model), metadata={"llmviz": json.dumps(info, sort_keys=True)})
-
-
-def save_safetensors(model, path, extra_metadata: dict | None = None) -> None:
-    """Writes the weights through llmviz.common.atomic: the old file stays whole if anything fails."""
-    from llmviz.common.atomic import write_atomic
-
-    info = {"model": MODEL_ID, "config": asdict(our_config(model)), **(extra_metadata or {})}
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, safetensors_bytes(model, info))
-
-
-def shipped_weights_path():
-    """The bundled weights as an importlib.resources Traversable (works from a wheel too)."""
-    return files("llmviz.assets").joinpath(*SHIPPED_WEIGHTS)
-
-
-class MambaWeights:
-    """A weights file's contents, checked, without a transformers model: `cfg` (our config) and
-    `state_dict()` under transformers' names. weights_file.load_checked builds it twice: first on
-    torch's meta device for the expected shapes (state_shapes), then to receive the tensors."""
-
-    def __init__(self, cfg: MambaTinyConfig):
-        import torch
-
-        self.cfg = cfg
-        self._state = {name: torch.empty(shape) for name, shape in state_shapes(cfg).items()}
-
-    def state_dict(self) -> dict:
-        return dict(self._state)
-
-    def load_state_dict(self, state: dict) -> None:
-        if set(state) != set(self._state):
-            raise ValueError(f"tensors {sorted(set(state) ^ set(self._state))} do not fit mamba-tiny")
-        self._state = dict(state)
-
-    def eval(self) -> "MambaWeights":
-        return self
-
-
-def load_weights(path=None) -> MambaWeights:
-    """The shipped weights, or a file from `llmviz train mamba-tiny`, checked (weights_file.py: size,
-    header, config, names, shapes, finite values) — needs no transformers."""
-    from llmviz.models.sim.weights_file import load_checked
-
-    source = shipped_weights_path() if path is None else Path(path)
-    name = f"shipped weights {SHIPPED_WEIGHTS[1]}" if path is None else str(path)
-    return load_checked(source, lambda c: MambaWeights(checked_config(c)), CONFIG_FIELDS, name)
-
-
-def load_mamba(path=None):
-    """The trained mamba-tiny as a transformers MambaForCausalLM, in eval mode (see load_weights)."""
-    import torch
-
-    weights = load_weights(path)
-    with torch.random.fork_rng(devices=[]):  # building draws an init we overwrite: leave the caller's RNG be
-        model = build_model(weights.cfg)
-    missing, unexpected = model.load_state_dict(weights.state_dict(), strict=False)
-    if unexpected or set(missing) != {"lm_head.weight"}:
-        raise RuntimeError(f"mamba-tiny weights: missing {missing}, unexpected {unexpected}")
-    model.tie_weights()  # the head is the embedding, as the file (which holds it once) means
-    if model.lm_head.weight.data_ptr() != model.backbone.embeddings.weight.data_ptr():
-        raise RuntimeError("mamba-tiny: lm_head is not tied to the embedding after loading")
-    return model.eval()
+# The head is tied to backbone.embeddings.weight: the file holds that matrix once (transformers re-ties it).
+FILES = TextModelFiles(MODEL_ID, CONFIG_FIELDS, checked_config, our_config, state_shapes, build_model,
+                       tied_head=("lm_head.weight", "backbone.embeddings.weight"))
+state_tensors, safetensors_bytes, save_safetensors = FILES.state_tensors, FILES.safetensors_bytes, FILES.save
+shipped_weights_path, load_weights, load_mamba = FILES.shipped_weights_path, FILES.load_weights, FILES.load_model

@@ -16,6 +16,9 @@ training step (measured here at batch 32 × 64 characters: 1.1 s a step against 
 The implicit attention α costs O(T² · d_inner · d_state): fine for the scene's short sequences;
 stream long ones with `step` or `forward` and its state instead of tracing them.
 
+Its backbone (backbone_forward, backbone_streaming) also runs mamba2_trace's Mamba-2 mixer, and its
+mixer, with inner norms, jamba_trace's Mamba layers.
+
 Tests (tests/test_mamba_tiny.py) hold it to transformers' logits, hidden states and cache.
 """
 from __future__ import annotations
@@ -26,6 +29,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from llmviz.models.sim import sequence_trace
+from llmviz.models.sim.sequence_trace import token_tensor
 from llmviz.models.sim.trace import ActivationTrace
 
 # Axis names beyond tensor_ids.AXES ("t", "t'", "c", "v")
@@ -71,9 +76,12 @@ def _rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float, record, prefix:
     return out
 
 
-def _mixer(mixer, u: torch.Tensor, ssm0: torch.Tensor, conv0: torch.Tensor, record, p: str):
+def mamba_mixer(mixer, u: torch.Tensor, ssm0: torch.Tensor, conv0: torch.Tensor, record, p: str,
+                inner_norm_eps: float | None = None):
     """One Mamba mixer over u (B, T, c) from state (ssm0 (B, d_inner, N), conv0 (B, d_inner, K));
-    returns (output (B, T, c), final ssm state, final conv state)."""
+    returns (output (B, T, c), final ssm state, final conv state). With `inner_norm_eps`, Jamba's
+    mixer (jamba_trace): Δ-low, B and C each pass through an RMSNorm (its dt_layernorm, b_layernorm,
+    c_layernorm) between x_proj and the scan, and are recorded before and after it."""
     r, n = int(mixer.time_step_rank), mixer.ssm_state_size
     xz = F.linear(u, mixer.in_proj.weight, mixer.in_proj.bias)
     x, z = xz.chunk(2, dim=-1)                                      # (B, T, d_inner) each
@@ -84,6 +92,13 @@ def _mixer(mixer, u: torch.Tensor, ssm0: torch.Tensor, conv0: torch.Tensor, reco
     conv_state = window[..., -mixer.conv_kernel_size:]
     xc = F.silu(conv)
     dt_low, B, C = torch.split(F.linear(xc, mixer.x_proj.weight), [r, n, n], dim=-1)
+    shown = [("x", x), ("z", z), ("conv", conv), ("conv_act", xc), ("dt_low", dt_low), ("B", B), ("C", C)]
+    if inner_norm_eps is not None:
+        # Jamba's inner RMSNorms, what makes its mixer differ from Mamba-1's
+        dt_low = _rms_norm(dt_low, mixer.dt_layernorm.weight, inner_norm_eps, None, "")
+        B = _rms_norm(B, mixer.b_layernorm.weight, inner_norm_eps, None, "")
+        C = _rms_norm(C, mixer.c_layernorm.weight, inner_norm_eps, None, "")
+        shown += [("dt_low_norm", dt_low), ("B_norm", B), ("C_norm", C)]
     dt = F.softplus(F.linear(dt_low, mixer.dt_proj.weight) + mixer.dt_proj.bias)  # (B, T, d_inner)
     A = -torch.exp(mixer.A_log.float())                             # (d_inner, N)
     dA = torch.exp(dt[..., None] * A)                               # (B, T, d_inner, N)
@@ -98,9 +113,8 @@ def _mixer(mixer, u: torch.Tensor, ssm0: torch.Tensor, conv0: torch.Tensor, reco
     gated = y * F.silu(z)
     out = F.linear(gated, mixer.out_proj.weight, mixer.out_proj.bias)
     if record is not None:
-        for name, value in (("x", x), ("z", z), ("conv", conv), ("conv_act", xc), ("dt_low", dt_low),
-                            ("B", B), ("C", C), ("dt", dt), ("dA", dA), ("dB", dB), ("h", hs),
-                            ("y", y), ("gated", gated), ("out", out)):
+        for name, value in shown + [("dt", dt), ("dA", dA), ("dB", dB), ("h", hs), ("y", y), ("gated", gated),
+                                    ("out", out)]:
             record(f"{p}.mamba.{name}", value[0])
     return out, h, conv_state
 
@@ -112,31 +126,32 @@ def forward(model, idx: torch.Tensor, state: MambaState | None = None, record=No
     the logits of the whole sequence. `record(id, tensor)`, when given, receives batch row 0's
     intermediates under the layout ids. Differentiable: training calls it.
     """
+    return backbone_forward(model, idx, state, record, mamba_mixer, initial_state, MambaState)
+
+
+def backbone_forward(model, idx: torch.Tensor, state, record, mixer, initial, state_class):
+    """The backbone MambaForCausalLM and Mamba2ForCausalLM share: embeddings; per layer x + mixer(RMSNorm(x))
+    with `mixer(layer.mixer, h, ssm0, conv0, record, prefix)` → (out, ssm, conv); the final RMSNorm; the tied
+    head. From `state` (None: `initial(model, batch)`); returns (logits, `state_class(ssm, conv)`)."""
     backbone = model.backbone
     eps = model.config.layer_norm_epsilon
-    if idx.dim() != 2 or idx.shape[1] < 1:
-        raise ValueError(f"idx must be (batch, tokens) with at least one token, got shape {tuple(idx.shape)}")
-    state = initial_state(model, idx.shape[0]) if state is None else state
+    sequence_trace.check_batch(idx)
+    state = initial(model, idx.shape[0]) if state is None else state
     x = backbone.embeddings(idx)
-    if record is not None:
-        record("tokens", idx[0])
-        record("embed.out", x[0])
+    sequence_trace.record_embedding(record, idx, x)
     ssm, conv = [], []
     for i, layer in enumerate(backbone.layers):
         p = f"blocks.{i}"
         h = _rms_norm(x, layer.norm.weight, eps, record, f"{p}.ln1")
-        out, s, c = _mixer(layer.mixer, h, state.ssm[:, i], state.conv[:, i], record, p)
+        out, s, c = mixer(layer.mixer, h, state.ssm[:, i], state.conv[:, i], record, p)
         x = x + out
         ssm.append(s)
         conv.append(c)
         if record is not None:
             record(f"{p}.resid1", x[0])
     h = _rms_norm(x, backbone.norm_f.weight, eps, record, "ln_f")
-    logits = F.linear(h, model.lm_head.weight)
-    if record is not None:
-        record("logits", logits[0])
-        record("probs", torch.softmax(logits[0], dim=-1))
-    return logits, MambaState(torch.stack(ssm, dim=1), torch.stack(conv, dim=1))
+    logits = sequence_trace.lm_head(h, model.lm_head.weight, record)
+    return logits, state_class(torch.stack(ssm, dim=1), torch.stack(conv, dim=1))
 
 
 # ---- ids -------------------------------------------------------------------------------------
@@ -173,30 +188,15 @@ def weight_ids(n_layers: int) -> list[tuple[str, tuple[str, ...]]]:
 
 # ---- one sequence ----------------------------------------------------------------------------
 
-def _token_tensor(tokens, vocab: int) -> torch.Tensor:
-    idx = torch.as_tensor(np.asarray(list(tokens), dtype=np.int64)).view(1, -1)
-    if idx.numel() < 1:
-        raise ValueError("tokens: at least one token is needed")
-    if int(idx.min()) < 0 or int(idx.max()) >= vocab:
-        raise ValueError(f"tokens: ids must lie in [0, {vocab}), got {int(idx.min())}..{int(idx.max())}")
-    return idx
-
-
 @torch.inference_mode()
 def trace(model, tokens) -> ActivationTrace:
     """One sequence's intermediates, float32 numpy under the layout's ids, plus the scan's
     dA, dB, h and the implicit attention α per layer (SCAN_IDS)."""
-    idx = _token_tensor(tokens, model.config.vocab_size)
-    got: dict[str, torch.Tensor] = {}
-    forward(model, idx, record=got.__setitem__)
-    arrays = {k: v.detach().contiguous().numpy().copy() for k, v in got.items()}
+    arrays = sequence_trace.recorded(forward, model, tokens)
     for i in range(model.config.num_hidden_layers):
         p = f"blocks.{i}.mamba"
         arrays[f"{p}.alpha"] = implicit_attention(arrays[f"{p}.dA"], arrays[f"{p}.dB"], arrays[f"{p}.C"])
-    ids = trace_ids(model.config.num_hidden_layers)
-    if set(arrays) != {i for i, _ in ids}:
-        raise RuntimeError(f"trace ids differ from trace_ids: {sorted(set(arrays) ^ {i for i, _ in ids})}")
-    return ActivationTrace([(i, arrays[i], axes) for i, axes in ids])
+    return sequence_trace.in_order(arrays, trace_ids(model.config.num_hidden_layers))
 
 
 @torch.inference_mode()
@@ -219,7 +219,7 @@ def weights(model) -> ActivationTrace:
             f"{p}.mamba.dt.weight": sd[f"{m}.dt_proj.weight"], f"{p}.mamba.dt.bias": sd[f"{m}.dt_proj.bias"],
             f"{p}.mamba.A_log": sd[f"{m}.A_log"], f"{p}.mamba.D": sd[f"{m}.D"],
             f"{p}.mamba.out.weight": sd[f"{m}.out_proj.weight"]})
-    return ActivationTrace([(i, named[i].contiguous().numpy().copy(), axes) for i, axes in weight_ids(n_layers)])
+    return sequence_trace.in_order(sequence_trace.numpy_copies(named), weight_ids(n_layers), "weight")
 
 
 def implicit_attention(dA: np.ndarray, dB: np.ndarray, C: np.ndarray) -> np.ndarray:
@@ -240,16 +240,24 @@ def implicit_attention(dA: np.ndarray, dB: np.ndarray, C: np.ndarray) -> np.ndar
 
 # ---- state and streaming ---------------------------------------------------------------------
 
-@torch.inference_mode()
-def final_state(model, tokens) -> tuple[np.ndarray, np.ndarray]:
-    """(ssm state (layers, d_inner, d_state), conv state (layers, d_inner, d_conv)) after `tokens`."""
-    _, state = forward(model, _token_tensor(tokens, model.config.vocab_size))
-    return state.ssm[0].numpy().copy(), state.conv[0].numpy().copy()
+def backbone_streaming(forward):
+    """(final_state, step) over a backbone `forward`, this module's or mamba2_trace's: both families
+    carry the same two-part state (MambaState, Mamba2State), so they stream alike."""
+
+    @torch.inference_mode()
+    def final_state(model, tokens) -> tuple[np.ndarray, np.ndarray]:
+        """(ssm state, conv state) after `tokens`, batch row 0: (layers, d_inner, d_state) and
+        (layers, d_inner, d_conv) here, Mamba2State's shapes without the batch for Mamba-2."""
+        _, state = forward(model, token_tensor(tokens, model.config.vocab_size))
+        return state.ssm[0].numpy().copy(), state.conv[0].numpy().copy()
+
+    @torch.inference_mode()
+    def step(model, token: int, state=None) -> tuple[np.ndarray, object]:
+        """The recurrent form: one token from `state` (default: zeros) → (logits (vocab,), new state).
+        A sequence of any length streams through in constant memory."""
+        return sequence_trace.step(forward, model, token, state)
+
+    return final_state, step
 
 
-@torch.inference_mode()
-def step(model, token: int, state: MambaState | None = None) -> tuple[np.ndarray, MambaState]:
-    """The recurrent form: one token from `state` (default: zeros) → (logits (vocab,), new state).
-    A sequence of any length streams through in constant memory."""
-    logits, state = forward(model, _token_tensor([token], model.config.vocab_size), state)
-    return logits[0, -1].numpy().copy(), state
+final_state, step = backbone_streaming(forward)

@@ -12,16 +12,13 @@ transformers' tensor names, so the export copies it as it is.
 """
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, fields
-from importlib.resources import files
-from pathlib import Path
+from dataclasses import dataclass
 
 from llmviz.models.export_hf import RWKV_CONSTANTS, Exported
 from llmviz.models.sim import moe_corpus
+from llmviz.models.sim.text_model_files import ALPHABET_VOCAB, TextModelFiles, config_from
 
 MODEL_ID = "rwkv-tiny"
-SHIPPED_WEIGHTS = ("weights", f"{MODEL_ID}.safetensors")
 LN_EPS = 1e-5  # fixed: transformers' final LayerNorm (ln_out) ignores layer_norm_epsilon and uses 1e-5
 
 
@@ -42,19 +39,12 @@ class RwkvTinyConfig:
 # Bounds for a config read from a weights file, checked before anything is built from it
 # (weights_file.llmviz_config). The alphabet fixes the vocabulary.
 CONFIG_FIELDS = {"n_layers": (int, 1, 12), "d_model": (int, 1, 1024), "d_ff": (int, 1, 8192),
-                 "context_length": (int, 1, 1 << 20),
-                 "vocab_size": (int, len(moe_corpus.ALPHABET), len(moe_corpus.ALPHABET))}
+                 "context_length": (int, 1, 1 << 20), **ALPHABET_VOCAB}
 
 
 def checked_config(config: dict | RwkvTinyConfig | None = None) -> RwkvTinyConfig:
     """Our config from a dict (defaults where a field is missing)."""
-    if isinstance(config, RwkvTinyConfig):
-        return config
-    known = {f.name for f in fields(RwkvTinyConfig)}
-    unknown = sorted(set(config or {}) - known)
-    if unknown:
-        raise ValueError(f"config: unknown field {unknown[0]!r}; known: {', '.join(sorted(known))}")
-    return RwkvTinyConfig(**(config or {}))
+    return config_from(RwkvTinyConfig, config)
 
 
 def rwkv_config(config: dict | RwkvTinyConfig | None = None):
@@ -101,8 +91,7 @@ def build_model(config: dict | RwkvTinyConfig | None = None):
     """A fresh RwkvForCausalLM (transformers' RWKV init, from torch's global generator), float32, eval mode."""
     from transformers import RwkvForCausalLM
 
-    model = RwkvForCausalLM(rwkv_config(config)).float()
-    return model.eval()
+    return RwkvForCausalLM(rwkv_config(config)).float().eval()
 
 
 def parameter_count(model) -> int:
@@ -111,74 +100,10 @@ def parameter_count(model) -> int:
 
 # ---- weights on disk ---------------------------------------------------------------------
 
-def state_tensors(model) -> dict:
-    """The tensors a weights file holds: the whole state dict (nothing is tied)."""
-    return {k: v.detach().contiguous() for k, v in model.state_dict().items()}
-
-
-def safetensors_bytes(model, info: dict) -> bytes:
-    """The file's bytes; one metadata key of sorted JSON so identical trainings write identical bytes."""
-    from safetensors.torch import save
-
-    return save(state_tensors(model), metadata={"llmviz": json.dumps(info, sort_keys=True)})
-
-
-def save_safetensors(model, path, extra_metadata: dict | None = None) -> None:
-    """Writes the weights through llmviz.common.atomic: the old file stays whole if anything fails."""
-    from llmviz.common.atomic import write_atomic
-
-    info = {"model": MODEL_ID, "config": asdict(our_config(model)), **(extra_metadata or {})}
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, safetensors_bytes(model, info))
-
-
-def shipped_weights_path():
-    """The bundled weights as an importlib.resources Traversable (works from a wheel too)."""
-    return files("llmviz.assets").joinpath(*SHIPPED_WEIGHTS)
-
-
-class RwkvWeights:
-    """A weights file's contents, checked, without a transformers model: `cfg` (our config) and
-    `state_dict()` under transformers' names. weights_file.load_checked builds it twice: first on
-    torch's meta device for the expected shapes (state_shapes), then to receive the tensors."""
-
-    def __init__(self, cfg: RwkvTinyConfig):
-        import torch
-
-        self.cfg = cfg
-        self._state = {name: torch.empty(shape) for name, shape in state_shapes(cfg).items()}
-
-    def state_dict(self) -> dict:
-        return dict(self._state)
-
-    def load_state_dict(self, state: dict) -> None:
-        if set(state) != set(self._state):
-            raise ValueError(f"tensors {sorted(set(state) ^ set(self._state))} do not fit rwkv-tiny")
-        self._state = dict(state)
-
-    def eval(self) -> "RwkvWeights":
-        return self
-
-
-def load_weights(path=None) -> RwkvWeights:
-    """The shipped weights, or a file from train_rwkv, checked (weights_file.py: size, header,
-    config, names, shapes, finite values) — needs no transformers."""
-    from llmviz.models.sim.weights_file import load_checked
-
-    source = shipped_weights_path() if path is None else Path(path)
-    name = f"shipped weights {SHIPPED_WEIGHTS[1]}" if path is None else str(path)
-    return load_checked(source, lambda c: RwkvWeights(checked_config(c)), CONFIG_FIELDS, name)
-
-
-def load_rwkv(path=None):
-    """The trained rwkv-tiny as a transformers RwkvForCausalLM, in eval mode (see load_weights)."""
-    import torch
-
-    weights = load_weights(path)
-    with torch.random.fork_rng(devices=[]):  # building draws an init we overwrite: leave the caller's RNG be
-        model = build_model(weights.cfg)
-    model.load_state_dict(weights.state_dict(), strict=True)
-    return model.eval()
+# The head is its own matrix (head.weight), so the file is the whole state dict.
+FILES = TextModelFiles(MODEL_ID, CONFIG_FIELDS, checked_config, our_config, state_shapes, build_model)
+state_tensors, safetensors_bytes, save_safetensors = FILES.state_tensors, FILES.safetensors_bytes, FILES.save
+shipped_weights_path, load_weights, load_rwkv = FILES.shipped_weights_path, FILES.load_weights, FILES.load_model
 
 
 # ---- transformers folder -----------------------------------------------------------------

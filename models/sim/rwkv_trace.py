@@ -27,6 +27,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from llmviz.models.sim import sequence_trace
+from llmviz.models.sim.sequence_trace import token_tensor
 from llmviz.models.sim.trace import ActivationTrace
 
 # State the trace records that the layout does not draw (yet): the WKV numerator and denominator
@@ -141,16 +143,13 @@ def forward(model, idx: torch.Tensor, state: RwkvState | None = None, record=Non
     intermediates under the layout ids. Differentiable: training calls it.
     """
     cfg, rwkv = model.config, model.rwkv
-    if idx.dim() != 2 or idx.shape[1] < 1:
-        raise ValueError(f"idx must be (batch, tokens) with at least one token, got shape {tuple(idx.shape)}")
+    sequence_trace.check_batch(idx)
     if 0 < cfg.rescale_every <= cfg.num_hidden_layers:
         # transformers would halve the hidden state every rescale_every layers at inference
         raise ValueError(f"rwkv_trace computes rescale_every = 0 models, this one has {cfg.rescale_every}")
     state = initial_state(model, idx.shape[0]) if state is None else state
     x = F.embedding(idx, rwkv.embeddings.weight)
-    if record is not None:
-        record("tokens", idx[0])
-        record("embed.out", x[0])
+    sequence_trace.record_embedding(record, idx, x)
     new = {name: [] for name in ("ffn_shift", "att_shift", "num", "den", "max")}
     for i, block in enumerate(rwkv.blocks):
         p = f"blocks.{i}"
@@ -171,10 +170,7 @@ def forward(model, idx: torch.Tensor, state: RwkvState | None = None, record=Non
         if record is not None:
             record(f"{p}.resid2", x[0])
     h = _layer_norm(x, rwkv.ln_out, record, "ln_f")
-    logits = F.linear(h, model.head.weight)
-    if record is not None:
-        record("logits", logits[0])
-        record("probs", torch.softmax(logits[0], dim=-1))
+    logits = sequence_trace.lm_head(h, model.head.weight, record)
     return logits, RwkvState(**{name: torch.stack(parts, dim=-1) for name, parts in new.items()})
 
 
@@ -222,26 +218,12 @@ def weight_ids(n_layers: int) -> list[tuple[str, tuple[str, ...]]]:
 
 # ---- one sequence ----------------------------------------------------------------------------
 
-def _token_tensor(tokens, vocab: int) -> torch.Tensor:
-    idx = torch.as_tensor(np.asarray(list(tokens), dtype=np.int64)).view(1, -1)
-    if idx.numel() < 1:
-        raise ValueError("tokens: at least one token is needed")
-    if int(idx.min()) < 0 or int(idx.max()) >= vocab:
-        raise ValueError(f"tokens: ids must lie in [0, {vocab}), got {int(idx.min())}..{int(idx.max())}")
-    return idx
-
-
 @torch.inference_mode()
 def trace(model, tokens) -> ActivationTrace:
     """One sequence's intermediates, float32 numpy under the layout's ids, plus the WKV state
     and the shifted inputs per token (STATE_IDS)."""
-    idx = _token_tensor(tokens, model.config.vocab_size)
-    got: dict[str, torch.Tensor] = {}
-    forward(model, idx, record=got.__setitem__)
-    ids = trace_ids(model.config.num_hidden_layers)
-    if set(got) != {i for i, _ in ids}:
-        raise RuntimeError(f"trace ids differ from trace_ids: {sorted(set(got) ^ {i for i, _ in ids})}")
-    return ActivationTrace([(i, got[i].detach().contiguous().numpy().copy(), axes) for i, axes in ids])
+    arrays = sequence_trace.recorded(forward, model, tokens)
+    return sequence_trace.in_order(arrays, trace_ids(model.config.num_hidden_layers))
 
 
 @torch.inference_mode()
@@ -270,7 +252,7 @@ def weights(model) -> ActivationTrace:
             f"{p}.channel_mix.value.weight": sd[f"{m}.value.weight"],
             f"{p}.channel_mix.receptance.weight": sd[f"{m}.receptance.weight"]})
     ids = weight_ids(model.config.num_hidden_layers)
-    return ActivationTrace([(i, named[i].contiguous().numpy().copy(), axes) for i, axes in ids])
+    return sequence_trace.in_order(sequence_trace.numpy_copies(named), ids, "weight")
 
 
 # ---- state and streaming ---------------------------------------------------------------------
@@ -279,7 +261,7 @@ def weights(model) -> ActivationTrace:
 def final_state(model, tokens) -> list[np.ndarray]:
     """The state after `tokens` as transformers returns it (`state` with use_cache=True, batch row
     0): [ffn shift, attention shift, num, den, max], each (d_model, layers)."""
-    _, state = forward(model, _token_tensor(tokens, model.config.vocab_size))
+    _, state = forward(model, token_tensor(tokens, model.config.vocab_size))
     return [s[0].numpy().copy() for s in state.as_list()]
 
 
@@ -287,5 +269,4 @@ def final_state(model, tokens) -> list[np.ndarray]:
 def step(model, token: int, state: RwkvState | None = None) -> tuple[np.ndarray, RwkvState]:
     """The recurrent form: one token from `state` (default: zeros) → (logits (vocab,), new state).
     A sequence of any length streams through in constant memory."""
-    logits, state = forward(model, _token_tensor([token], model.config.vocab_size), state)
-    return logits[0, -1].numpy().copy(), state
+    return sequence_trace.step(forward, model, token, state)
