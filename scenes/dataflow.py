@@ -130,8 +130,10 @@ MAMBA_DATAFLOW: list[tuple[str, str, str, list[str]]] = [
     (f"{_S}.dA.{{s}}[i, n]", "ssm_decay", "exp(Δ·A), A = −exp(A_log)",
      [f"{_S}.dt[{{s}}, i]", f"{_S}.A_log[i, n]"]),
     (f"{_S}.dBx.{{s}}[i, n]", "ssm_input", "Δ·B·x", [f"{_S}.dt[{{s}}, i]", f"{_S}.B[{{s}}, n]", f"{_S}.conv_act[{{s}}, i]"]),
+    (f"{_S}.h_init[i, n]", "carried", "the state before the first column: zeros, or what the characters "
+     "before the window left", []),
     (f"{_S}.h.{{s}}[i, n]", "scan_step", "h = exp(ΔA)·h_prev + ΔB·x",
-     [f"{_S}.dA.{{s}}[i, n]", f"{_S}.dBx.{{s}}[i, n]", f"{_S}.h.{{s-1}}[i, n]"]),
+     [f"{_S}.dA.{{s}}[i, n]", f"{_S}.dBx.{{s}}[i, n]", f"{_S}.h.{{s-1}}[i, n]"]),   # h_init before the first
     (f"{_S}.y[t, i]", "ssm_output", "y = C·h + D·x",
      [f"{_S}.C[t, :]", f"{_S}.h[t, i, :]", f"{_S}.D[i]", f"{_S}.conv_act[t, i]"]),
     (f"{_S}.gated[t, i]", "silu_gate", "y·SiLU(z)", [f"{_S}.y[t, i]", f"{_S}.z[t, i]"]),
@@ -238,10 +240,9 @@ def resolve(tensor_id: str, n_layers: int, n_heads: int, n_experts: int = 0, mam
                 if "{" + alias + "}" in src:
                     src = src.replace("{" + alias + "}", _alias(alias, block, n_layers,
                                                                 "resid1" if mamba else "resid2"))
-            if "{s-1}" in src:  # the previous scan step; before the first there is none (the state starts at 0)
-                if int(bound["s"]) == 0:
-                    continue
-                src = src.replace("{s-1}", str(int(bound["s"]) - 1))
+            if "{s-1}" in src:  # the previous scan step; before the first, the state the window starts from
+                step = int(bound["s"])
+                src = src.replace(".{s-1}", "_init") if step == 0 else src.replace("{s-1}", str(step - 1))
             for key, val in bound.items():
                 src = src.replace("{" + key + "}", val)
             sels = tuple(("fixed", int(bound[s[1]])) if s[0] == "param" else s for s in sels)
@@ -491,9 +492,11 @@ def _ssm_input(cell, vals):
     return dt * b * x, f"Δ·B·x = {format_number(dt)}·{_term(b)}·{_term(x)} = {RESULT}"
 
 
+def _carried(cell, vals):
+    return cell.value, f"{cell.label}: {RESULT}"
+
+
 def _scan_step(cell, vals):
-    if len(vals) == 2:                   # the first step: the state before it is zero
-        return float(vals[1]), f"h = exp(ΔA)·0 + ΔB·x = {format_number(vals[1])} (the state starts at 0) = {RESULT}"
     a, bx, prev = (float(v) for v in vals)
     return a * prev + bx, f"h = {format_number(a)}·{_term(prev)} + {_term(bx)} = {RESULT}"
 
@@ -514,7 +517,7 @@ def _silu_gate(cell, vals):
 OPS = {
     "rms": _rms, "rms_normalise": _rms_normalise, "causal_conv": _causal_conv, "silu": _silu_op,
     "softplus_linear": _softplus_linear, "ssm_decay": _ssm_decay, "ssm_input": _ssm_input,
-    "scan_step": _scan_step, "ssm_output": _ssm_output, "silu_gate": _silu_gate,
+    "scan_step": _scan_step, "carried": _carried, "ssm_output": _ssm_output, "silu_gate": _silu_gate,
     "input": _input, "gather": _gather, "add": _add, "residual_add": _add,
     "ln_mean": _ln_mean, "ln_std": _ln_std, "ln_normalise": _ln_normalise,
     "linear": _linear, "unembed": _unembed, "scaled_dot": _scaled_dot, "causal_mask": _causal_mask,

@@ -15,12 +15,20 @@ from llmviz.scenes.text_live import LiveTextModel
 DEFAULT_TEXT = "the old river runs "
 
 
-def _per_token(out: dict, prefix: str, dA: np.ndarray, dBx: np.ndarray, h: np.ndarray) -> None:
+def _per_token(out: dict, prefix: str, dA: np.ndarray, dBx: np.ndarray, h: np.ndarray, h_init) -> None:
     for t in range(dA.shape[0]):
         out[f"{prefix}.dA.{t}"], out[f"{prefix}.dBx.{t}"], out[f"{prefix}.h.{t}"] = dA[t], dBx[t], h[t]
+    out[f"{prefix}.h_init"] = np.zeros_like(h[0]) if h_init is None else np.asarray(h_init, np.float32)
 
 
-def scene_arrays(trace, n_layers: int) -> dict[str, np.ndarray]:
+def _initial_ssm(state, layer: int, shape) -> np.ndarray | None:
+    """Layer `layer`'s SSM state in `state` (batch row 0), reshaped to the scan's blocks; None for no state."""
+    if state is None:
+        return None
+    return state.ssm[0, layer].detach().float().numpy().reshape(shape)
+
+
+def scene_arrays(trace, n_layers: int, state=None) -> dict[str, np.ndarray]:
     """A Mamba-1 trace under the scene's ids: every array as recorded, plus, on each Mamba layer (all of
     mamba-tiny's, three of jamba-tiny's four), the scan per token and α's mean."""
     out = dict(trace.items())
@@ -29,12 +37,13 @@ def scene_arrays(trace, n_layers: int) -> dict[str, np.ndarray]:
         if f"{p}.h" not in out:                        # a hybrid's attention layer
             continue
         x = out[f"{p}.conv_act"]                       # (T, d_inner): what the scan reads
-        _per_token(out, p, out[f"{p}.dA"], out[f"{p}.dB"] * x[:, :, None], out[f"{p}.h"])
+        h = out[f"{p}.h"]
+        _per_token(out, p, out[f"{p}.dA"], out[f"{p}.dB"] * x[:, :, None], h, _initial_ssm(state, i, h.shape[1:]))
         out[f"{p}.alpha"] = out[f"{p}.alpha"].mean(axis=0)   # (T, T): row t, how much each s feeds y_t
     return out
 
 
-def scene_arrays_mamba2(trace, n_layers: int) -> dict[str, np.ndarray]:
+def scene_arrays_mamba2(trace, n_layers: int, state=None) -> dict[str, np.ndarray]:
     """A Mamba-2 trace under the scene's ids: the scan per token as d_inner × d_state blocks (heads × head_dim
     rows), each head's one decay spread over its entries, the input Δ·x ⊗ B."""
     out = dict(trace.items())
@@ -49,7 +58,8 @@ def scene_arrays_mamba2(trace, n_layers: int) -> dict[str, np.ndarray]:
         B = np.repeat(act[:, inner:inner + groups * n].reshape(T, groups, n), heads // groups, axis=1)
         dBx = (dt[:, :, None] * x)[..., None] * B[:, :, None, :]   # (T, heads, head_dim, d_state)
         dA = np.broadcast_to(out[f"{p}.dA"][:, :, None, None], h.shape)
-        _per_token(out, p, dA.reshape(T, inner, n), dBx.reshape(T, inner, n), h.reshape(T, inner, n))
+        _per_token(out, p, dA.reshape(T, inner, n), dBx.reshape(T, inner, n), h.reshape(T, inner, n),
+                   _initial_ssm(state, i, (inner, n)))
     return out
 
 
@@ -60,12 +70,14 @@ SSM_MODELS = {
                     scene_arrays_mamba2),
     # RWKV's state after each token (numerator, denominator, the shifted inputs) is (T, d): drawn as recorded.
     "rwkv-tiny": ("llmviz.models.sim.rwkv_model", "load_rwkv", "llmviz.models.sim.rwkv_trace",
-                  lambda trace, n_layers: dict(trace.items())),
+                  lambda trace, n_layers, state=None: dict(trace.items())),
 }
 
 
 class _TracedSsm:
-    """The worker's model: `.weights()` and `.trace(tokens)` under the scene's ids."""
+    """The worker's model: `.weights()` and `.trace(tokens)` under the scene's ids. A text longer than the
+    scene's window is traced over its last TEXT_CONTEXT characters from the state the earlier ones left,
+    which is carried forward token by token as the text grows (a stream costs the same at any length)."""
 
     def __init__(self, model_id: str, weights_path=None):
         import importlib
@@ -74,12 +86,32 @@ class _TracedSsm:
         self.model = getattr(importlib.import_module(model_module), loader)(weights_path)
         self._trace = importlib.import_module(trace_module)
         self.n_layers = self.model.config.num_hidden_layers
+        self._carried: tuple[list[int], object] = ([], None)  # tokens before the window, the state after them
 
     def weights(self):
         return self._trace.weights(self.model)
 
+    def _state_after(self, tokens: list[int]):
+        import torch
+
+        if not tokens:
+            return None
+        done, state = self._carried
+        if tokens[:len(done)] != done:      # a new text: start again from nothing
+            done, state = [], None
+        new = tokens[len(done):]
+        if new:
+            with torch.inference_mode():
+                _, state = self._trace.forward(self.model, torch.tensor([new]), state)
+        self._carried = (list(tokens), state)
+        return state
+
     def trace(self, tokens):
-        return self._arrays(self._trace.trace(self.model, tokens), self.n_layers)
+        tokens = list(tokens)
+        before = tokens[:-TEXT_CONTEXT] if len(tokens) > TEXT_CONTEXT else []
+        state = self._state_after(before)
+        window = tokens[len(before):]
+        return self._arrays(self._trace.trace(self.model, window, state), self.n_layers, state)
 
 
 def state_bytes(spec) -> int:
@@ -101,6 +133,7 @@ class LiveMamba(LiveTextModel):
     term on the blocks, greedy generation."""
 
     kind = "ssm"
+    streams = True  # past the window the state carries on: the scene shows the last TEXT_CONTEXT characters
 
     def __init__(self, scene, renderer, text: str = DEFAULT_TEXT, weights_path=None,
                  play_interval: float = 0.4, autoplay: bool = False):

@@ -10,6 +10,7 @@ from llmviz.scenes.panels import (AMBER_RGB, BAR_RGB, BAR_TOP_RGB, DIM_RGB, ERRO
 from llmviz.scenes.ssm_live import state_bytes
 
 TOP_CHARACTERS = 5
+SHOWN_CHARACTERS = 160  # of a long stream, the panel shows its end
 
 
 def kv_cache_bytes(spec, tokens: int) -> int:
@@ -75,18 +76,25 @@ class SsmPanel:
             s.toggle_play()
 
     def _sequence(self, s) -> None:
-        n_input = s.n_typed
-        imgui.text("Sequence:")
+        n_input, n = s.n_typed, len(s.tokens)
+        first = max(0, n - SHOWN_CHARACTERS)          # a long stream: its end, which the scan shows
+        imgui.text("Sequence:" + (f" (the last {SHOWN_CHARACTERS} of {n} characters)" if first else ""))
         imgui.push_text_wrap_pos(PANEL_WIDTH - 12)
-        imgui.text_colored(INPUT_RGB, "".join(shown_char(s.alphabet[t]) for t in s.tokens[:n_input]))
-        if len(s.tokens) > n_input:
+        typed = "".join(shown_char(s.alphabet[t]) for t in s.tokens[first:n_input])
+        imgui.text_colored(INPUT_RGB, ("…" if first else "") + typed)
+        if n > max(n_input, first):
             imgui.same_line(0, 0)
-            imgui.text_colored(GENERATED_RGB, "".join(shown_char(s.alphabet[t]) for t in s.tokens[n_input:]))
+            imgui.text_colored(GENERATED_RGB, "".join(shown_char(s.alphabet[t]) for t in s.tokens[max(n_input, first):]))
         imgui.pop_text_wrap_pos()
         imgui.text_colored(INPUT_RGB, "typed")
         imgui.same_line()
         imgui.text_colored(GENERATED_RGB, "generated (greedy)")
-        if len(s.tokens) >= s.context_length:
+        if n > s.context_length:
+            imgui.push_text_wrap_pos(PANEL_WIDTH - 12)
+            imgui.text_colored(DIM_RGB, f"the blocks show the last {s.context_length} characters; the state "
+                                        f"carries the {n - s.context_length} before them (h before t=0)")
+            imgui.pop_text_wrap_pos()
+        elif s.full:
             imgui.text_colored(DIM_RGB, f"all {s.context_length} columns of the scan are full: edit the text to start again")
 
     def _next(self, s) -> None:

@@ -38,6 +38,11 @@ class LiveTextModel(WorkerSession):
     """
 
     alphabet = moe_corpus.ALPHABET  # the vocabulary, which the hover and the token axes name tokens in
+    # A recurrent model keeps generating past the scene's window: the scene shows the last `context_length`
+    # characters, the state carries the rest (scenes/ssm_live.py). Bounded so a forgotten autoplay stops.
+    streams = False
+    STREAM_LIMIT = 100_000
+    AUTOPLAY_STREAM = 2_000  # a benchmark's stream restarts on a new sample after this many characters
 
     def __init__(self, scene, renderer, load_model, context_length: int, text: str,
                  play_interval: float = 0.4, autoplay: bool = False):
@@ -86,9 +91,14 @@ class LiveTextModel(WorkerSession):
             return None
         return int(np.argmax(self.trace["logits"][-1]))
 
+    @property
+    def full(self) -> bool:
+        """No more characters can be generated (the context, or a stream's limit)."""
+        return len(self.tokens) >= (self.STREAM_LIMIT if self.streams else self.context_length)
+
     def step(self) -> bool:
         """Append the model's most likely next character and trace again; False when it cannot."""
-        if self.busy or self.trace is None or len(self.tokens) >= self.context_length:
+        if self.busy or self.trace is None or self.full:
             return False
         self.tokens = self.tokens + [self.next_token()]
         self.tokens_generated += 1
@@ -108,7 +118,8 @@ class LiveTextModel(WorkerSession):
             self._since_step += dt
             if self._since_step >= self.play_interval and self.step():
                 self._since_step = 0.0
-            if len(self.tokens) >= self.context_length and not self.busy:
+            limit = self.AUTOPLAY_STREAM if self.streams and self.autoplay else None
+            if (self.full or (limit is not None and len(self.tokens) >= limit)) and not self.busy:
                 self.playing = False
                 if self.autoplay:
                     domain = self._samples.choice(moe_corpus.DOMAINS)

@@ -67,8 +67,9 @@ def test_a_state_cell_names_its_three_sources(traced):
     ex = explain("blocks.0.mamba.h.4", 7, 3, trace, weights)
     assert [s.tensor_id for s in ex.sources] == ["blocks.0.mamba.dA.4", "blocks.0.mamba.dBx.4", "blocks.0.mamba.h.3"]
     first = explain("blocks.0.mamba.h.0", 7, 3, trace, weights)
-    assert [s.tensor_id for s in first.sources] == ["blocks.0.mamba.dA.0", "blocks.0.mamba.dBx.0"]
-    assert "starts at 0" in first.formula
+    assert [s.tensor_id for s in first.sources] == ["blocks.0.mamba.dA.0", "blocks.0.mamba.dBx.0",
+                                                    "blocks.0.mamba.h_init"]
+    assert trace["blocks.0.mamba.h_init"][7, 3] == 0 and "·0 +" in first.formula   # a text from the start
 
 
 def test_state_bytes_are_the_recurrent_states_size():
@@ -161,3 +162,30 @@ def test_mamba2s_scan_blocks_satisfy_the_recurrence():
         for t in range(len(TEXT)):
             h = shown[f"{p}.dA.{t}"] * h + shown[f"{p}.dBx.{t}"]
             assert np.allclose(h, shown[f"{p}.h.{t}"], atol=1e-6), (layer, t)
+
+
+def test_a_stream_past_the_window_shows_its_end_from_the_carried_state():
+    """Generating past the 32 columns, the scene shows the last 32 characters traced from the state the
+    earlier ones left: the same numbers as tracing the whole text at once, and h before t=0 is the state
+    after the character just before the window."""
+    from scene_support import live_scene
+
+    from llmviz.scenes.live import TEXT_CONTEXT
+
+    with live_scene("mamba-tiny", (320, 180)) as (scene, _):
+        live = scene.live
+        assert live.set_text("def f(x): return x+1 if x else") is None and live.wait(60)
+        while len(live.tokens) < TEXT_CONTEXT + 5:
+            assert live.step() and live.wait(60)
+        tokens = list(live.tokens)
+        whole = mamba_trace.trace(load_mamba(), tokens)
+        offset = len(tokens) - TEXT_CONTEXT
+        shown = live.trace
+        assert list(shown["tokens"]) == tokens[offset:]
+        for t in (0, 7, TEXT_CONTEXT - 1):
+            assert np.allclose(shown[f"blocks.1.mamba.h.{t}"], whole["blocks.1.mamba.h"][offset + t], atol=1e-5)
+        assert np.allclose(shown["blocks.0.mamba.h_init"], whole["blocks.0.mamba.h"][offset - 1], atol=1e-5)
+        assert np.allclose(shown["logits"], whole["logits"][offset:], atol=1e-4)
+        # and the next character is the whole text's greedy continuation
+        assert live.next_token() == int(np.argmax(whole["logits"][-1]))
+

@@ -189,10 +189,11 @@ def weight_ids(n_layers: int) -> list[tuple[str, tuple[str, ...]]]:
 # ---- one sequence ----------------------------------------------------------------------------
 
 @torch.inference_mode()
-def trace(model, tokens) -> ActivationTrace:
+def trace(model, tokens, state=None) -> ActivationTrace:
     """One sequence's intermediates, float32 numpy under the layout's ids, plus the scan's
-    dA, dB, h and the implicit attention α per layer (SCAN_IDS)."""
-    arrays = sequence_trace.recorded(forward, model, tokens)
+    dA, dB, h and the implicit attention α per layer (SCAN_IDS).
+    From `state` (default: zeros): the state after earlier tokens, left untraced."""
+    arrays = sequence_trace.recorded(forward, model, tokens, state)
     for i in range(model.config.num_hidden_layers):
         p = f"blocks.{i}.mamba"
         arrays[f"{p}.alpha"] = implicit_attention(arrays[f"{p}.dA"], arrays[f"{p}.dB"], arrays[f"{p}.C"])

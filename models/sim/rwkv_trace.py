@@ -219,10 +219,11 @@ def weight_ids(n_layers: int) -> list[tuple[str, tuple[str, ...]]]:
 # ---- one sequence ----------------------------------------------------------------------------
 
 @torch.inference_mode()
-def trace(model, tokens) -> ActivationTrace:
+def trace(model, tokens, state=None) -> ActivationTrace:
     """One sequence's intermediates, float32 numpy under the layout's ids, plus the WKV state
-    and the shifted inputs per token (STATE_IDS)."""
-    arrays = sequence_trace.recorded(forward, model, tokens)
+    and the shifted inputs per token (STATE_IDS).
+    From `state` (default: zeros): the state after earlier tokens, left untraced."""
+    arrays = sequence_trace.recorded(forward, model, tokens, state)
     return sequence_trace.in_order(arrays, trace_ids(model.config.num_hidden_layers))
 
 

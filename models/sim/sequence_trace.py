@@ -48,10 +48,11 @@ def numpy_copies(tensors: dict) -> dict[str, np.ndarray]:
     return {k: v.detach().contiguous().numpy().copy() for k, v in tensors.items()}
 
 
-def recorded(forward, model, tokens) -> dict[str, np.ndarray]:
-    """Everything `forward(model, idx, record=...)` records for one sequence, as numpy arrays."""
+def recorded(forward, model, tokens, state=None) -> dict[str, np.ndarray]:
+    """Everything `forward(model, idx, state, record=...)` records for one sequence, as numpy arrays; from
+    `state` (None: the model's zero state), the state after earlier tokens that are not traced."""
     got: dict[str, torch.Tensor] = {}
-    forward(model, token_tensor(tokens, model.config.vocab_size), record=got.__setitem__)
+    forward(model, token_tensor(tokens, model.config.vocab_size), state, record=got.__setitem__)
     return numpy_copies(got)
 
 

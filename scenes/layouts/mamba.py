@@ -19,11 +19,15 @@ def scan_table(d: Dims, inner: int, n: int) -> Part:
     (d_inner = heads × head_dim), so both families read h_t = Ā_t ⊙ h_{t−1} + B̄_t x_t cell by cell."""
     rows = []
     for name, symbol, title in SCAN_ROWS:
-        cells = hstack([block(f"mamba.{name}.{t}", KIND_ACTIVATION, (inner, n), "") for t in range(d.tok.n)],
-                       align="top")
+        blocks = [block(f"mamba.{name}.{t}", KIND_ACTIVATION, (inner, n), "") for t in range(d.tok.n)]
+        captions = [f"{symbol} t={t}" for t in range(d.tok.n)]
+        if name == "h":  # the state the first column starts from: zeros, or what a longer stream carried in
+            blocks.insert(0, block("mamba.h_init", KIND_ACTIVATION, (inner, n), ""))
+            captions.insert(0, "h before t=0")
+        cells = hstack(blocks, align="top")
         # The row's title gives the shape once; each block's caption names only its term and token, so
         # the captions of thirty-two thin blocks stay short.
-        cells.label[:] = [f"{symbol} t={t}" for t in range(d.tok.n)]
+        cells.label[:] = captions
         rows.append(titled(cells, f"{title} ({inner}×{n} each)", frac=0.03))
     title = "selective scan over time: h_t = exp(Δ_t A) ⊙ h_(t−1) + Δ_t B_t x_t"
     return grouped(titled(vstack(rows, align="left"), title, frac=0.04), "mamba.scan", title)
