@@ -18,9 +18,9 @@ def names():
 
 def test_every_bundled_chapter_validates(names):
     chapters = load_chapters(model_names)  # each against its own model, each step against its scene
-    assert [c.number for c in chapters] == list(range(1, 14))
-    assert len(chapter_files()) == 13
-    models = {11: "moe-4", 12: "mamba-tiny", 13: "rwkv-tiny"}
+    assert [c.number for c in chapters] == list(range(1, 15))
+    assert len(chapter_files()) == 14
+    models = {11: "moe-4", 12: "mamba-tiny", 13: "rwkv-tiny", 14: "jamba-tiny"}
     for chapter in chapters:
         assert chapter.model == models.get(chapter.number, "nano-gpt") and chapter.title and chapter.steps
         assert chapter.steps[0].camera is not None
@@ -159,8 +159,9 @@ def test_chapters_command_lists_chapters_as_json(capsys, monkeypatch):
     monkeypatch.setitem(SUBCOMMANDS, "chapters", "llmviz.scenes.cli.chapters_cmd")
     assert main(["chapters", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert [c["chapter"] for c in data] == list(range(1, 14))
+    assert [c["chapter"] for c in data] == list(range(1, 15))
     assert data[10]["model"] == "moe-4" and {s["scene"] for s in data[10]["steps"]} == {"moe-4"}
+    assert data[13]["model"] == "jamba-tiny" and {s["scene"] for s in data[13]["steps"]} == {"jamba-tiny"}
     assert [s["scene"] for s in data[8]["steps"]][3:] == ["gpt-2-small", "gpt-2-small", "gpt-3-175b", "nano-gpt"]
     first = data[1]["steps"]
     assert first[0]["start"] == 0 and first[1]["start"] == first[0]["duration"]
