@@ -18,3 +18,45 @@ def live_scene(name: str, size):
     finally:
         scene.close()
         renderer.release()
+
+
+def same_pose(a, b) -> bool:
+    """Two camera poses equal to rounding."""
+    import numpy as np
+
+    return np.allclose(a.position, b.position, atol=1e-9) and np.allclose(a.orientation, b.orientation, atol=1e-9)
+
+
+def play_live_chapter(scene, size, number: int):
+    """Play chapter `number` on a live scene from its start to its end as a viewer would (Space at each
+    pause): every moment shows the scene's model with its text rendered (no template left) and animations
+    shaped like the trace's tensors, every step is visited, and the end is the last step's camera.
+    Returns (runner, chapter) for further checks."""
+    import numpy as np
+
+    from llmviz.scenes.chapters.apply import chapter_runner
+
+    runner = chapter_runner(scene, size)
+    assert [c.number for c in runner.chapters] == [number]
+    (chapter,) = runner.chapters
+    runner.go_to_step_end(len(chapter.steps) - 1)
+    final = runner.moment().camera
+    runner.go_to(0)
+    runner.play()
+    seen, frames = set(), 0
+    while True:
+        runner.update(0.25)
+        moment = runner.moment()
+        frames += 1
+        assert moment.scene == scene.name and moment.text is not None and "{" not in moment.text.text
+        for tensor, shown in runner.animated_values(moment).items():
+            assert shown.shape == np.shape(scene.live.trace[tensor])
+        seen.add(moment.step)
+        if runner.at_end:
+            assert same_pose(moment.camera, final)
+            break
+        if moment.waiting:
+            runner.press_space()
+        assert frames < 5_000
+    assert seen == set(range(len(chapter.steps)))
+    return runner, chapter

@@ -11,9 +11,8 @@ import pytest
 
 pytest.importorskip("torch")
 
-from scene_support import live_scene  # noqa: E402
+from scene_support import live_scene, play_live_chapter  # noqa: E402
 
-from llmviz.engine.camera_control import Pose  # noqa: E402
 from llmviz.scenes.chapters.format import load_chapter, model_names  # noqa: E402
 
 SIZE = (320, 180)
@@ -44,9 +43,6 @@ def close(shown: float, exact: float) -> bool:
     """``shown`` is ``exact`` printed to 4 significant digits (with float32 slack)."""
     return abs(shown - exact) <= ulp(shown) * 1.001 + 1e-6 * abs(exact) + 1e-9
 
-
-def same_pose(a: Pose, b: Pose) -> bool:
-    return np.allclose(a.position, b.position, atol=1e-9) and np.allclose(a.orientation, b.orientation, atol=1e-9)
 
 
 @pytest.fixture(scope="module")
@@ -182,32 +178,8 @@ def test_the_hybrid_chapter_is_chapter_14_on_jamba_tiny():
 
 
 def test_the_hybrid_chapter_plays_headless_on_the_live_trace(jamba):
-    from llmviz.scenes.chapters.apply import chapter_runner
-
     scene, _ = jamba
-    runner = chapter_runner(scene, SIZE)
-    assert [c.number for c in runner.chapters] == [14]
-    (chapter,) = runner.chapters
-    runner.go_to_step_end(len(chapter.steps) - 1)
-    final = runner.moment().camera
-    runner.go_to(0)
-    runner.play()
-    seen, frames = set(), 0
-    while True:
-        runner.update(0.25)
-        moment = runner.moment()
-        frames += 1
-        assert moment.scene == "jamba-tiny" and moment.text is not None and "{" not in moment.text.text
-        for tensor, shown in runner.animated_values(moment).items():
-            assert shown.shape == np.shape(scene.live.trace[tensor])
-        seen.add(moment.step)
-        if runner.at_end:
-            assert same_pose(moment.camera, final)
-            break
-        if moment.waiting:
-            runner.press_space()
-        assert frames < 5_000
-    assert seen == set(range(len(chapter.steps)))
+    runner, chapter = play_live_chapter(scene, SIZE, 14)
     for k in range(len(chapter.steps)):
         runner.go_to_step_end(k)
         text = runner.moment().text

@@ -2,7 +2,7 @@
 live nano-GPT, numbers that follow the input, and `render --chapter`'s moment (camera and focus flags)."""
 import numpy as np
 import pytest
-from scene_support import live_scene
+from scene_support import live_scene, play_live_chapter, same_pose
 
 from llmviz.engine.camera_control import Pose
 from llmviz.engine.ecs.components import FLAG_DIMMED, FLAG_HIGHLIGHTED
@@ -23,9 +23,6 @@ def layout():
 def chapters():
     return [c for c in load_chapters(model_names) if c.model == "nano-gpt"]
 
-
-def same_pose(a: Pose, b: Pose) -> bool:
-    return np.allclose(a.position, b.position, atol=1e-9) and np.allclose(a.orientation, b.orientation, atol=1e-9)
 
 
 def test_timeline_is_deterministic_and_comes_from_the_durations(chapters, layout):
@@ -285,35 +282,12 @@ def moe():
 
 
 def test_moe_chapter_plays_headless_with_live_routing_numbers(moe):
-    from llmviz.scenes.chapters.apply import chapter_runner
     from llmviz.scenes.chapters.runner import live_values
 
     scene, _ = moe
     values = live_values(scene.live)()
     assert values is not None and {"blocks.0.moe.load", "blocks.1.moe.aux_loss", "blocks.0.moe.topk"} <= set(values)
-    runner = chapter_runner(scene, SIZE)
-    assert [c.number for c in runner.chapters] == [11]
-    (chapter,) = runner.chapters
-    runner.go_to_step_end(len(chapter.steps) - 1)
-    final = runner.moment().camera
-    runner.go_to(0)
-    runner.play()
-    seen, frames = set(), 0
-    while True:
-        runner.update(0.25)
-        moment = runner.moment()
-        frames += 1
-        assert moment.scene == "moe-4" and moment.text is not None and "{" not in moment.text.text
-        for tensor, shown in runner.animated_values(moment).items():
-            assert shown.shape == np.shape(scene.live.trace[tensor])
-        seen.add(moment.step)
-        if runner.at_end:
-            assert same_pose(moment.camera, final)
-            break
-        if moment.waiting:
-            runner.press_space()
-        assert frames < 5_000
-    assert seen == set(range(len(chapter.steps)))
+    runner, chapter = play_live_chapter(scene, SIZE, 11)
 
     def texts():
         out = []
