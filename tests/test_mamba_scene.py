@@ -72,10 +72,23 @@ def test_a_state_cell_names_its_three_sources(traced):
     assert trace["blocks.0.mamba.h_init"][7, 3] == 0 and "·0 +" in first.formula   # a text from the start
 
 
-def test_state_bytes_are_the_recurrent_states_size():
-    model = load_mamba()
-    ssm, conv = mamba_trace.final_state(model, encode("ab"))
-    assert state_bytes(SPEC) == 4 * (ssm.size + conv.size)   # the cache as transformers keeps it
+@pytest.mark.parametrize("model_id, model_module, trace_module", [
+    ("mamba-tiny", "mamba_model:load_mamba", "mamba_trace"),
+    ("mamba2-tiny", "mamba2_model:load_mamba2", "mamba2_trace"),
+    ("rwkv-tiny", "rwkv_model:load_rwkv", "rwkv_trace"),
+])
+def test_state_bytes_are_the_recurrent_states_size(model_id, model_module, trace_module):
+    """The panel's state size, from the spec alone, is the size of the state the model really carries (the
+    cache as transformers keeps it), measured on its tensors."""
+    import dataclasses
+    import importlib
+
+    module, loader = model_module.split(":")
+    model = getattr(importlib.import_module(f"llmviz.models.sim.{module}"), loader)()
+    trace = importlib.import_module(f"llmviz.models.sim.{trace_module}")
+    _, state = trace.forward(model, torch.tensor([encode("ab")]))
+    carried = sum(getattr(state, f.name).numel() * 4 for f in dataclasses.fields(state))
+    assert state_bytes(load_registry(include_user=False).get(model_id)) == carried
 
 
 def test_the_live_session_fills_the_scan():
