@@ -1,6 +1,7 @@
-"""`llmviz scan` and `llmviz generate` for the recurrent text models (mamba-tiny, mamba2-tiny, rwkv-tiny):
-the streamed state is the full forward's, the figures are what each config says, generation steps the
-recurrent form and agrees with the full forward."""
+"""`llmviz scan` and `llmviz generate` for the recurrent text models (mamba-tiny, mamba2-tiny, rwkv-tiny)
+and the hybrid jamba-tiny: the streamed state (and jamba's key/value cache) is the full forward's, the
+figures are what each config says (jamba's fixed Mamba state and growing KV cache apart), generation
+steps the recurrent form and agrees with the full forward."""
 import dataclasses
 import io
 import json
@@ -14,8 +15,8 @@ pytest.importorskip("safetensors")
 pytest.importorskip("transformers")
 torch.set_num_threads(1)
 
-from llmviz.models.sim import (mamba2_model, mamba2_trace, mamba_model, mamba_trace, moe_corpus,  # noqa: E402
-                               rwkv_model, rwkv_trace)
+from llmviz.models.sim import (jamba_model, jamba_trace, mamba2_model, mamba2_trace, mamba_model,  # noqa: E402
+                               mamba_trace, moe_corpus, rwkv_model, rwkv_trace)
 from llmviz.scenes.cli import generate_cmd, scan_cmd  # noqa: E402
 from llmviz.scenes.cli.main import main  # noqa: E402
 
@@ -39,18 +40,41 @@ def _rwkv_shapes(cfg) -> dict:
     return {name: [1, cfg.d_model, cfg.n_layers] for name in ("ffn_shift", "att_shift", "num", "den", "max")}
 
 
-# model id -> (its model module, its trace module, its state class, the state's shapes from the config)
+def _jamba_layers(cfg) -> tuple[list[int], list[int]]:
+    # Jamba's pattern from the fields (not the config's layer_kinds): attention where i % period == offset
+    attention = [i for i in range(cfg.n_layers) if i % cfg.attn_layer_period == cfg.attn_layer_offset]
+    return attention, [i for i in range(cfg.n_layers) if i not in attention]
+
+
+def _jamba_shapes(cfg) -> dict:
+    # the fixed part, per Mamba layer: ssm (batch, d_inner, d_state), conv (batch, d_inner, d_conv)
+    inner, mamba = cfg.expand * cfg.d_model, _jamba_layers(cfg)[1]
+    return {**{f"ssm.{i}": [1, inner, cfg.d_state] for i in mamba},
+            **{f"conv.{i}": [1, inner, cfg.d_conv] for i in mamba}}
+
+
+def _jamba_kv_shapes(cfg, n_tokens: int) -> dict:
+    # the growing part, per attention layer: keys and values (batch, kv_heads, tokens, head_dim)
+    attention, head_dim = _jamba_layers(cfg)[0], cfg.d_model // cfg.n_heads
+    return {**{f"keys.{i}": [1, cfg.n_kv_heads, n_tokens, head_dim] for i in attention},
+            **{f"values.{i}": [1, cfg.n_kv_heads, n_tokens, head_dim] for i in attention}}
+
+
+# model id -> (its model module, its trace module, its state class, the state's fixed shapes from the config)
 MODELS = {
     "mamba-tiny": (mamba_model, mamba_trace, mamba_trace.MambaState, _mamba_shapes),
     "mamba2-tiny": (mamba2_model, mamba2_trace, mamba2_trace.Mamba2State, _mamba2_shapes),
     "rwkv-tiny": (rwkv_model, rwkv_trace, rwkv_trace.RwkvState, _rwkv_shapes),
+    "jamba-tiny": (jamba_model, jamba_trace, jamba_trace.JambaState, _jamba_shapes),
 }
+# model id -> the shapes of what grows with the tokens, from the config and the length (none: recurrent)
+GROWING = {"jamba-tiny": _jamba_kv_shapes}
 LOADERS = {"mamba-tiny": mamba_model.load_mamba, "mamba2-tiny": mamba2_model.load_mamba2,
-           "rwkv-tiny": rwkv_model.load_rwkv}
+           "rwkv-tiny": rwkv_model.load_rwkv, "jamba-tiny": jamba_model.load_jamba}
 by_model = pytest.mark.parametrize("model_id", list(MODELS))
 
 
-def test_the_table_lists_the_three_models():
+def test_the_table_lists_the_four_models():
     assert list(scan_cmd.STATE_SPACE_MODELS) == list(MODELS)
     assert generate_cmd.GENERATORS == ("nano-gpt", *MODELS)
 
@@ -66,10 +90,39 @@ def model(model_id):
     return _loaded[model_id]
 
 
+def shipped_config(model_id):
+    return MODELS[model_id][0].load_weights().cfg
+
+
 def expected_shapes(model_id) -> dict:
-    """The state's tensors and shapes from the config in the shipped weights file, read without the code under test."""
-    module, _, _, shapes = MODELS[model_id]
-    return shapes(module.load_weights().cfg)
+    """The fixed state's tensors and shapes from the config in the shipped weights file, read without the
+    code under test."""
+    return MODELS[model_id][3](shipped_config(model_id))
+
+
+def expected_growing_shapes(model_id, n_tokens: int) -> dict:
+    """The tensors that grow with the tokens and their shapes after `n_tokens`, from the config ({} for a
+    recurrent model)."""
+    return GROWING[model_id](shipped_config(model_id), n_tokens) if model_id in GROWING else {}
+
+
+def expected_kv_bytes(model_id, n_tokens: int) -> int:
+    """2 (keys and values) x kv_heads x head_dim x tokens x 4 bytes x attention layers, from the config."""
+    if model_id not in GROWING:
+        return 0
+    cfg = shipped_config(model_id)
+    attention_layers = sum(i % cfg.attn_layer_period == cfg.attn_layer_offset for i in range(cfg.n_layers))
+    return 2 * cfg.n_kv_heads * (cfg.d_model // cfg.n_heads) * n_tokens * 4 * attention_layers
+
+
+def state_tensors(state) -> dict:
+    """The state's tensors by name, flattened here (not with the code under test): a field holding a dict
+    of per-layer tensors (JambaState's) gives "field.layer"."""
+    out = {}
+    for f in dataclasses.fields(state):
+        value = getattr(state, f.name)
+        out.update({f"{f.name}.{k}": v for k, v in value.items()} if isinstance(value, dict) else {f.name: value})
+    return out
 
 
 def run_cli(capsys, *argv):
@@ -79,8 +132,10 @@ def run_cli(capsys, *argv):
 
 
 def full_forward(model_id, model, tokens):
+    """(logits, state) of one forward over `tokens` (jamba's also returns router logits: dropped)."""
     with torch.inference_mode():
-        return MODELS[model_id][1].forward(model, torch.tensor([tokens]))
+        out = MODELS[model_id][1].forward(model, torch.tensor([tokens]))
+    return out[0], out[1]
 
 
 # ---- scan --------------------------------------------------------------------------------------
@@ -94,10 +149,13 @@ def test_streamed_state_equals_one_full_forward(model_id, model, source):
     tokens = [t for chunk in scan_cmd.token_chunks(source, 5, 1500, len(moe_corpus.ALPHABET)) for t in chunk]
     assert len(tokens) == 1500 and 0 <= min(tokens) and max(tokens) < len(moe_corpus.ALPHABET)
     _, full = full_forward(model_id, model, tokens)
-    names = [f.name for f in dataclasses.fields(full)]
-    assert names == list(expected_shapes(model_id))  # every tensor the state class carries is compared
-    for name in names:
-        np.testing.assert_allclose(getattr(state, name).numpy(), getattr(full, name).numpy(), **TOL, err_msg=name)
+    want, got = state_tensors(full), state_tensors(state)
+    # every tensor the state class carries is compared: the fixed state and, for jamba, the keys and values
+    expected = {**expected_shapes(model_id), **expected_growing_shapes(model_id, 1500)}
+    assert sorted(want) == sorted(got) == sorted(expected)
+    for name in want:
+        assert list(got[name].shape) == expected[name], name
+        np.testing.assert_allclose(got[name].numpy(), want[name].numpy(), **TOL, err_msg=name)
 
 
 @by_model
@@ -124,7 +182,8 @@ def test_scan_json_figures_follow_from_the_config(capsys, model_id):
     assert code == 0
     assert out.count("\n") == 1  # one JSON object, nothing else on stdout
     doc = json.loads(out)
-    ints = ("tokens", "state_bytes", "kv_cache_bytes_same_width", "chunks", "chunk", "seed", "torch_threads")
+    ints = ("tokens", "state_bytes", "kv_cache_bytes", "total_cache_bytes", "kv_cache_bytes_same_width", "chunks",
+            "chunk", "seed", "torch_threads")
     floats = ("peak_rss_mb", "peak_rss_before_mb", "peak_rss_growth_mb", "rss_before_mb", "rss_after_mb",
               "ms_per_token", "ms_per_token_median_chunk", "seconds")
     for key in ints:
@@ -140,14 +199,40 @@ def test_scan_json_figures_follow_from_the_config(capsys, model_id):
     assert doc["state_shapes"] == shapes
     assert doc["state_bytes"] == 4 * sum(math.prod(shape) for shape in shapes.values())
     assert doc["state_dtype"] == "float32"
-    cfg = MODELS[model_id][0].load_weights().cfg
+    # what grows with the tokens, apart: jamba's attention keys and values, nothing for a recurrent model
+    assert doc["kv_cache_shapes"] == expected_growing_shapes(model_id, 1500)
+    assert doc["kv_cache_bytes"] == expected_kv_bytes(model_id, 1500)
+    assert doc["kv_cache_bytes_per_token"] == expected_kv_bytes(model_id, 1)
+    assert doc["kv_cache_grows"] is (model_id in GROWING) and doc["state_grows"] is False
+    assert doc["total_cache_bytes"] == doc["state_bytes"] + doc["kv_cache_bytes"]
+    cfg = shipped_config(model_id)
     assert doc["kv_cache_bytes_same_width"] == 2 * cfg.n_layers * cfg.d_model * 1500 * 4
 
 
 def test_the_state_sizes_are_these():
     # the figures written out once, so a config change that moves them is seen
     assert {m: 4 * sum(math.prod(s) for s in expected_shapes(m).values()) for m in MODELS} == {
-        "mamba-tiny": 20_480, "mamba2-tiny": 21_504, "rwkv-tiny": 2_560}
+        "mamba-tiny": 20_480, "mamba2-tiny": 21_504, "rwkv-tiny": 2_560, "jamba-tiny": 30_720}
+    # jamba's one attention layer: 2 x 2 KV heads x 16 x 4 bytes a token
+    assert {m: expected_kv_bytes(m, 8192) for m in MODELS} == {
+        "mamba-tiny": 0, "mamba2-tiny": 0, "rwkv-tiny": 0, "jamba-tiny": 2_097_152}
+
+
+@pytest.mark.parametrize("model_id", list(GROWING))
+def test_the_kv_cache_is_measured_and_grows_linearly_the_state_does_not(model_id, model):
+    entry = scan_cmd.STATE_SPACE_MODELS[model_id]
+    reports = {n: scan_cmd.state_report(entry, scan_cmd.scan(entry, model, n, seed=2)[0]) for n in (1, 600, 1200)}
+    for n, report in reports.items():
+        assert report.growing_shapes == expected_growing_shapes(model_id, n)
+        assert report.growing_bytes == expected_kv_bytes(model_id, n)
+        assert report.fixed_shapes == expected_shapes(model_id)
+        assert report.fixed_bytes == 4 * sum(math.prod(s) for s in expected_shapes(model_id).values())
+        assert report.total_bytes == report.fixed_bytes + report.growing_bytes
+    assert reports[1200].growing_bytes == 2 * reports[600].growing_bytes == 1200 * reports[1].growing_bytes
+    assert reports[1].fixed_bytes == reports[1200].fixed_bytes
+    # and the model's own account of its cache agrees
+    sizes = jamba_trace.cache_sizes(model, 1200)
+    assert (sizes["kv_bytes"], sizes["state_bytes"]) == (reports[1200].growing_bytes, reports[1200].fixed_bytes)
 
 
 @by_model
@@ -156,8 +241,18 @@ def test_scan_text_report(capsys, model_id):
     assert code == 0 and "Traceback" not in err
     state_bytes = 4 * sum(math.prod(s) for s in expected_shapes(model_id).values())
     assert "600 tokens" in out and f"{state_bytes:,} bytes" in out and "ms median over chunks" in out
-    for name, shape in expected_shapes(model_id).items():
+    for name, shape in {**expected_shapes(model_id), **expected_growing_shapes(model_id, 600)}.items():
         assert f"{name} {'x'.join(map(str, shape))}" in out
+    state_line = next(line for line in out.splitlines() if "state carried:" in line)
+    assert "the same at any length" in state_line
+    if model_id in GROWING:  # the text says which part grows, and by how much
+        kv_line = next(line for line in out.splitlines() if "KV cache carried:" in line)
+        kv_bytes = expected_kv_bytes(model_id, 600)
+        assert f"{kv_bytes:,} bytes" in kv_line and "GROWS" in kv_line
+        assert f"{expected_kv_bytes(model_id, 1)} bytes per token" in kv_line
+        assert f"{state_bytes + kv_bytes:,} bytes" in out
+    else:
+        assert "GROWS" not in out and "KV cache carried" not in out
 
 
 def test_progress_waits_two_seconds_then_reports_tokens_per_second():
@@ -196,6 +291,8 @@ def test_progress_waits_two_seconds_then_reports_tokens_per_second():
     ["--model", "rwkv-tiny"],
     ["--model", "mamba2-tiny", "--length", "0"],
     ["--model", "rwkv-tiny", "--length", "100", "--tokens", "poems"],
+    ["--model", "jamba-tiny", "--length", "65537"],       # past the hybrid's bound
+    ["--model", "jamba-tiny", "--length", "1000000"],
 ])
 def test_scan_bad_arguments_are_one_line_and_exit_2(capsys, argv):
     code, out, err = run_cli(capsys, "scan", *argv)
@@ -203,6 +300,13 @@ def test_scan_bad_arguments_are_one_line_and_exit_2(capsys, argv):
     assert err.count("\n") == 1 and "Traceback" not in err
     if "--model" in argv and argv[argv.index("--model") + 1] not in MODELS:
         assert all(m in err for m in MODELS)  # names what is supported
+
+
+def test_scan_jamba_length_bound_says_why(capsys):
+    assert scan_cmd.STATE_SPACE_MODELS["jamba-tiny"].max_length == 65_536
+    assert all(scan_cmd.STATE_SPACE_MODELS[m].max_length == scan_cmd.MAX_LENGTH for m in MODELS if m not in GROWING)
+    err = run_cli(capsys, "scan", "--model", "jamba-tiny", "--length", "65537")[2]
+    assert "--length" in err and "65,536" in err and "attention" in err and "jamba-tiny" in err
 
 
 def test_scan_names_each_bad_argument(capsys):
@@ -219,7 +323,7 @@ def test_scan_missing_weights_file_is_one_line(capsys, tmp_path, model_id):
 
 
 @pytest.mark.parametrize("model_id, other", [("mamba-tiny", "rwkv-tiny"), ("mamba2-tiny", "mamba-tiny"),
-                                             ("rwkv-tiny", "mamba2-tiny")])
+                                             ("rwkv-tiny", "jamba-tiny"), ("jamba-tiny", "mamba2-tiny")])
 @pytest.mark.parametrize("command", ["scan", "generate"])
 def test_another_models_weights_are_one_line(capsys, model_id, other, command):
     weights = str(MODELS[other][0].shipped_weights_path())

@@ -1,8 +1,10 @@
 """`llmviz generate`: runs a shipped model on an input headless and prints its continuation.
 
 nano-gpt sorts six letters; the small text models of scan_cmd.STATE_SPACE_MODELS (mamba-tiny,
-mamba2-tiny, rwkv-tiny: whatever that table lists, nothing here names one) continue a text token by
-token in their recurrent form, so each new token costs the same time and memory.
+mamba2-tiny, rwkv-tiny, jamba-tiny: whatever that table lists, nothing here names one) continue a
+text token by token in their recurrent form, the cache carried from step to step: for the recurrent
+models a fixed state, so each new token costs the same time and memory; for the hybrid jamba-tiny
+also its attention layer's keys and values, which gain a row per token.
 """
 from __future__ import annotations
 
@@ -33,7 +35,7 @@ def add_parser(subparsers) -> None:
     # Parsed in run() rather than by argparse so that every bad value gets one line, exit 2.
     p.add_argument("--temperature", default="0",
                    help=f"0 = greedy (default); {MIN_TEMPERATURE:g} to {MAX_TEMPERATURE:g} samples")
-    p.add_argument("--seed", default="0", help=f"seed of the sampler when temperature > 0, 0 to 2^63-1 (default 0)")
+    p.add_argument("--seed", default="0", help="seed of the sampler when temperature > 0, 0 to 2^63-1 (default 0)")
     p.add_argument("--weights", default=None, help="safetensors file instead of the shipped weights")
     p.add_argument("--json", action="store_true", help="print a JSON object with per-step probabilities")
     p.set_defaults(func=run)
@@ -111,7 +113,8 @@ def run(args) -> int:
 def generate_text(entry, model, input_ids: list[int], max_tokens: int, temperature: float = 0.0,
                   seed: int = 0) -> list[dict]:
     """Continues `input_ids`: the input goes through in chunks (its state carried), then each new token is
-    one recurrent step from the state, so memory does not grow with the text. Per step the chosen token
+    one recurrent step from the state, so nothing is recomputed (a recurrent model's memory does not grow
+    with the text; a hybrid's key/value cache grows by a row a token). Per step the chosen token
     and the distribution it came from (the plain softmax at temperature 0, else the tempered one that
     sampling.Sampler(seed) draws from, as nano-gpt and the window do)."""
     from llmviz.models.sim.sampling import Sampler, next_token_distribution

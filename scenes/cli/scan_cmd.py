@@ -1,6 +1,7 @@
 """`llmviz scan`: streams a long sequence through a small recurrent model's recurrent form (the
-state-space models mamba-tiny and mamba2-tiny, the linear-attention RNN rwkv-tiny), headless, and
-reports what it cost: the state it carries, the memory it grew by, the time per token.
+state-space models mamba-tiny and mamba2-tiny, the linear-attention RNN rwkv-tiny, and the hybrid
+jamba-tiny, whose attention layer also keeps keys and values), headless, and reports what it cost:
+the state it carries, the cache it grew, the memory it grew by, the time per token.
 
 The tokens go through chunk by chunk with the state carried from one call to the next, which gives
 the same logits and final state as one forward over the whole sequence (tests/test_mamba_tiny.py,
@@ -10,7 +11,10 @@ held whole.
 
 STATE_SPACE_MODELS is the table of models this command (and `llmviz generate`) can run: one entry
 names how to load a model, run a chunk from a state, step one token and list the state's tensors
-(whatever they are: the table assumes no SSM/conv split).
+(whatever they are: the table assumes no SSM/conv split), which of them grow with the tokens (a
+hybrid's key/value cache: reported apart from the fixed state, both measured off the carried
+tensors) and the longest scan worth starting (an attention layer makes each chunk dearer than the
+last, so the whole scan is quadratic in its length).
 Nothing here imports torch until a scan starts, so bad arguments are answered at once.
 """
 from __future__ import annotations
@@ -40,7 +44,10 @@ class StateSpaceModel:
     from `state` (None: the start) and returns (the last token's logits as numpy (vocab,), the new
     state); `step(model, token, state)` is the same for one token, the recurrent form generation uses;
     `state_tensors(state)` names every tensor the state carries (name -> tensor, any number of them);
-    `width_depth(model)` is (d_model, layers)."""
+    `growing` the state fields among them that grow with the tokens (a key/value cache: a tensor
+    named "field" or "field.<anything>" belongs to field), the rest being the fixed state;
+    `width_depth(model)` is (d_model, layers); `max_length` the longest --length, `length_note` why
+    it is lower than MAX_LENGTH when it is."""
 
     load: Callable[[str | None], object]
     run: Callable
@@ -50,6 +57,9 @@ class StateSpaceModel:
     alphabet: Callable[[], str]
     needs: tuple[str, ...] = ()       # modules beyond torch that loading it imports
     max_input: int = 10_000           # characters `llmviz generate` accepts as its input
+    growing: tuple[str, ...] = ()     # state fields that grow with the tokens (none: a recurrent model)
+    max_length: int = MAX_LENGTH      # the longest `llmviz scan --length`
+    length_note: str = ""             # why max_length is what it is, when it is not MAX_LENGTH
 
 
 # ---- the models --------------------------------------------------------------------------------
@@ -74,8 +84,9 @@ def _traced_run(trace: str, model, ids, state):
     import torch
 
     with torch.inference_mode():
-        logits, state = _import(trace).forward(model, torch.tensor([list(ids)], dtype=torch.long), state)
-    return logits[0, -1].numpy().copy(), state
+        # (logits, state, ...): a trace may return more after them (jamba_trace the router logits)
+        out = _import(trace).forward(model, torch.tensor([list(ids)], dtype=torch.long), state)
+    return out[0][0, -1].numpy().copy(), out[1]
 
 
 def _traced_step(trace: str, model, token, state):
@@ -85,10 +96,19 @@ def _traced_step(trace: str, model, token, state):
 def dataclass_tensors(state) -> dict:
     """Every field of a state dataclass, in its order: what the model carries from token to token
     (mamba's ssm and conv, RWKV's two shifts and its WKV numerator, denominator and maximum), so
-    no family's split is assumed and a field added to a state class is counted without an edit here."""
+    no family's split is assumed and a field added to a state class is counted without an edit here.
+    A field that holds a dict of tensors (jamba's per-layer keys, values, ssm and conv) gives one
+    entry per key, "field.key" ("keys.2", "ssm.0")."""
     import dataclasses
 
-    return {f.name: getattr(state, f.name) for f in dataclasses.fields(state)}
+    tensors = {}
+    for f in dataclasses.fields(state):
+        value = getattr(state, f.name)
+        if isinstance(value, dict):
+            tensors.update({f"{f.name}.{key}": tensor for key, tensor in value.items()})
+        else:
+            tensors[f.name] = value
+    return tensors
 
 
 def _hf_width_depth(model) -> tuple[int, int]:
@@ -102,18 +122,33 @@ def _corpus_alphabet() -> str:
     return moe_corpus.ALPHABET
 
 
-def traced_model(loader: str, trace: str) -> StateSpaceModel:
+def traced_model(loader: str, trace: str, **more) -> StateSpaceModel:
     """The entry of a model loaded by `loader` ("module:function", taking a weights path or None) and
-    run by the trace module `trace` on the moe_corpus alphabet."""
+    run by the trace module `trace` on the moe_corpus alphabet; `more` sets the other fields
+    (growing, max_length, length_note)."""
     return StateSpaceModel(load=partial(_traced_load, loader), run=partial(_traced_run, trace),
                            step=partial(_traced_step, trace), state_tensors=dataclass_tensors,
-                           width_depth=_hf_width_depth, alphabet=_corpus_alphabet, needs=("transformers",))
+                           width_depth=_hf_width_depth, alphabet=_corpus_alphabet, needs=("transformers",), **more)
 
+
+# jamba-tiny's attention layer attends from each chunk to every cached key, so a chunk costs more the
+# further in it is (here: ~0.05 s at the start, then +~8 ms per 512 cached tokens, more once the scores
+# outgrow the caches) and one chunk's scores take 4 heads x 512 x cached tokens x 4 bytes, three times
+# over (scores, masked, softmax). Measured on this 2-core machine, one thread: 8,192 tokens 1.7 s and
+# +0.26 GB peak RSS; 65,536 tokens 102 s and +1.7 GB. Twice that would be ~4x the time (~7 min) and
+# twice the memory, past what a command that says nothing for minutes should ask.
+JAMBA_MAX_LENGTH = 65_536
 
 STATE_SPACE_MODELS: dict[str, StateSpaceModel] = {
     "mamba-tiny": traced_model("llmviz.models.sim.mamba_model:load_mamba", "llmviz.models.sim.mamba_trace"),
     "mamba2-tiny": traced_model("llmviz.models.sim.mamba2_model:load_mamba2", "llmviz.models.sim.mamba2_trace"),
     "rwkv-tiny": traced_model("llmviz.models.sim.rwkv_model:load_rwkv", "llmviz.models.sim.rwkv_trace"),
+    "jamba-tiny": traced_model(
+        "llmviz.models.sim.jamba_model:load_jamba", "llmviz.models.sim.jamba_trace",
+        growing=("keys", "values"), max_length=JAMBA_MAX_LENGTH,
+        length_note="its attention layer attends to every cached token, so each chunk costs more than the "
+                    "last and the scan grows with the square of the length (8,192 tokens take about 2 s, "
+                    "65,536 under 2 minutes and 1.7 GB)"),
 }
 
 
@@ -124,12 +159,17 @@ def add_parser(subparsers) -> None:
         "scan", help="stream a long sequence through a recurrent model's recurrent form (no display needed)",
         description="Stream N tokens through a small recurrent model (" + ", ".join(STATE_SPACE_MODELS) + ") "
                     "chunk by chunk, the state carried between "
-                    "chunks, and report the state's size, peak memory and time per token, e.g. "
+                    "chunks, and report the state's size (and a hybrid's growing key/value cache apart), "
+                    "peak memory and time per token, e.g. "
                     "`llmviz scan --model mamba-tiny --length 131072 --json`.")
     p.add_argument("--model", default="mamba-tiny",
                    help="model: " + ", ".join(STATE_SPACE_MODELS) + " (default mamba-tiny)")
     # Parsed in run() rather than by argparse so that every bad value gets one line, exit 2.
-    p.add_argument("--length", default=None, help=f"tokens to stream, 1 to {MAX_LENGTH:,}")
+    bounds = "; ".join(f"{m} at most {e.max_length:,}" for m, e in STATE_SPACE_MODELS.items()
+                       if e.max_length != MAX_LENGTH)
+    p.add_argument("--length", default=None,
+                   help=f"tokens to stream, 1 to {MAX_LENGTH:,}"
+                        + (f" ({bounds}: its attention grows)" if bounds else ""))
     p.add_argument("--tokens", default="corpus",
                    help="where the tokens come from: corpus (the training corpus's generator, default) or random")
     p.add_argument("--seed", default="0", help="seed of the tokens, 0 to 2^63-1 (default 0)")
@@ -252,13 +292,47 @@ def scan(entry: StateSpaceModel, model, length: int, seed: int = 0, source: str 
     return state, per_token, time.perf_counter() - start
 
 
-def state_report(entry: StateSpaceModel, state) -> tuple[int, dict[str, list[int]], str]:
-    """(bytes of the state's tensors as they are held, their shapes, their dtype(s) as torch names them,
-    e.g. "float32": read off the tensors, so a model carrying another precision is reported as it is)."""
+@dataclass(frozen=True)
+class StateReport:
+    """The carried tensors as they are held after a scan, split in two: `fixed` the state the same at
+    any length (a recurrent model's all of it, jamba's Mamba ssm and conv), `growing` what grows with
+    the tokens (jamba's attention keys and values; empty for a recurrent model). Bytes are numel x
+    element size of the tensors themselves, shapes name -> list, dtype(s) as torch names them (e.g.
+    "float32", so a model carrying another precision is reported as it is)."""
+
+    fixed_bytes: int
+    fixed_shapes: dict[str, list[int]]
+    growing_bytes: int
+    growing_shapes: dict[str, list[int]]
+    dtype: str
+
+    @property
+    def total_bytes(self) -> int:
+        return self.fixed_bytes + self.growing_bytes
+
+
+def _field(name: str) -> str:
+    return name.partition(".")[0]
+
+
+def state_report(entry: StateSpaceModel, state) -> StateReport:
+    """What `state` holds, measured off its tensors, the fields `entry.growing` names apart."""
     tensors = entry.state_tensors(state)
+    unknown = set(entry.growing) - {_field(name) for name in tensors}
+    if unknown:  # a table naming a field the state lacks would report a cache of 0 bytes as measured
+        raise ValueError(f"the state has no field {', '.join(sorted(unknown))}")
     dtypes = sorted({str(t.dtype).removeprefix("torch.") for t in tensors.values()})
-    return (sum(t.numel() * t.element_size() for t in tensors.values()),
-            {name: list(t.shape) for name, t in tensors.items()}, "/".join(dtypes))
+    parts = {False: {}, True: {}}
+    for name, t in tensors.items():
+        parts[_field(name) in entry.growing][name] = t
+    size = lambda part: sum(t.numel() * t.element_size() for t in part.values())  # noqa: E731
+    shapes = lambda part: {name: list(t.shape) for name, t in part.items()}  # noqa: E731
+    return StateReport(size(parts[False]), shapes(parts[False]), size(parts[True]), shapes(parts[True]),
+                       "/".join(dtypes))
+
+
+def _shape_text(shapes: dict[str, list[int]]) -> str:
+    return ", ".join(f"{name} {'x'.join(map(str, s))}" for name, s in shapes.items())
 
 
 def run(args) -> int:
@@ -266,12 +340,16 @@ def run(args) -> int:
     if entry is None:
         return _fail(f"unknown model {shown(args.model)}; available: {', '.join(STATE_SPACE_MODELS)}")
     if args.length is None:
-        return _fail(f"--length is required, e.g. --length 131072 (1 to {MAX_LENGTH:,} tokens)")
+        return _fail(f"--length is required, e.g. --length 131072 (1 to {entry.max_length:,} tokens"
+                     f"{' for ' + args.model if entry.max_length != MAX_LENGTH else ''})")
     try:
         length = parse_int(args.length, "--length", 1, MAX_LENGTH)
         seed = parse_int(args.seed, "--seed", 0, MAX_SEED)
     except ValueError as exc:
         return _fail(str(exc))
+    if length > entry.max_length:
+        return _fail(f"--length for {args.model} must be at most {entry.max_length:,}, got {length:,}: "
+                     f"{entry.length_note or 'the longest scan it runs'}")
     if args.tokens not in SOURCES:
         return _fail(f"--tokens must be one of {', '.join(SOURCES)}, got {shown(args.tokens)}")
     missing = missing_module(entry)
@@ -290,15 +368,22 @@ def run(args) -> int:
     state, per_token, seconds = scan(entry, model, length, seed, args.tokens, progress=ScanProgress())
     peak_after, rss_after = peak_rss_mb(), current_rss_mb()
 
-    state_bytes, shapes, dtype = state_report(entry, state)
+    report = state_report(entry, state)
     width, depth = entry.width_depth(model)
     kv_bytes = 2 * depth * width * length * 4
     compared = (f"the keys and values an attention model of the same width (d_model {width}) and depth "
                 f"({depth} layers) would cache for {length:,} tokens, 2 x layers x d_model x tokens x 4 bytes (float32)")
+    grows = bool(report.growing_shapes)
     result = {
         "model": args.model, "tokens": length, "source": args.tokens, "seed": seed,
         "chunk": CHUNK, "chunks": len(per_token), "torch_threads": torch.get_num_threads(),
-        "state_bytes": state_bytes, "state_shapes": shapes, "state_dtype": dtype,
+        # the fixed part only: what grows is kv_cache_bytes, and the two together total_cache_bytes
+        "state_bytes": report.fixed_bytes, "state_shapes": report.fixed_shapes, "state_dtype": report.dtype,
+        "state_grows": False,
+        "kv_cache_bytes": report.growing_bytes, "kv_cache_shapes": report.growing_shapes,
+        "kv_cache_grows": grows,
+        "kv_cache_bytes_per_token": round(report.growing_bytes / length, 3),
+        "total_cache_bytes": report.total_bytes,
         "kv_cache_bytes_same_width": kv_bytes,
         "kv_cache_note": f"a comparison, not a measured model: {compared}",
         "rss_before_mb": None if rss_before is None else round(rss_before, 1),
@@ -308,20 +393,28 @@ def run(args) -> int:
         "peak_rss_growth_mb": round(peak_after - peak_before, 1),
         "ms_per_token": round(1000 * seconds / length, 4),
         "ms_per_token_median_chunk": round(1000 * statistics.median(per_token), 4),
+        "ms_per_token_last_chunk": round(1000 * per_token[-1], 4),
         "seconds": round(seconds, 3),
     }
     if args.json:
         print(json.dumps(result))
         return 0
-    shape_text = ", ".join(f"{name} {'x'.join(map(str, s))}" for name, s in shapes.items())
+    dtype = report.dtype
     print(f"{args.model}: {length:,} tokens ({args.tokens}, seed {seed}) in {seconds:.2f} s, "
           f"{len(per_token)} chunks of {CHUNK}")
-    print(f"  state carried:      {state_bytes:,} bytes ({shape_text}, {dtype}), the same at any length")
+    print(f"  state carried:      {report.fixed_bytes:,} bytes ({_shape_text(report.fixed_shapes)}, {dtype}), "
+          "the same at any length")
+    if grows:
+        print(f"  KV cache carried:   {report.growing_bytes:,} bytes "
+              f"({_shape_text(report.growing_shapes)}, {dtype}), GROWS with the tokens: {result['kv_cache_bytes_per_token']:,g} bytes per token, measured")
+        print(f"  total carried:      {report.total_bytes:,} bytes at this length "
+              f"({report.fixed_bytes:,} fixed + {report.growing_bytes:,} growing)")
     print(f"  attention KV cache: {kv_bytes:,} bytes at this length, {compared} (a comparison, not a measured model)")
     if rss_before is not None:
         print(f"  resident memory:    {rss_before:.1f} MB before the scan, {rss_after:.1f} MB after")
     print(f"  peak RSS:           {peak_before:.1f} MB before the scan, {peak_after:.1f} MB after "
           f"(+{peak_after - peak_before:.1f} MB)")
     print(f"  time per token:     {result['ms_per_token']:.4f} ms overall, "
-          f"{result['ms_per_token_median_chunk']:.4f} ms median over chunks")
+          f"{result['ms_per_token_median_chunk']:.4f} ms median over chunks, "
+          f"{result['ms_per_token_last_chunk']:.4f} ms in the last")
     return 0
