@@ -235,6 +235,9 @@ BLOCK_ROLES: tuple[Role, ...] = (
       ("d_inner", "d_state")),
     R("blocks.#.mamba.h.#", "The state after this token, h = exp(ΔA)·h_prev + ΔB·x: a fixed-size memory of "
                             "everything so far, d_inner × d_state whatever the length.", ("d_inner", "d_state")),
+    R("blocks.#.mamba.h_init", "The state the scan's first column starts from: zeros for a text read from its "
+                               "start, or what the characters before the window left in a longer stream.",
+      ("d_inner", "d_state")),
     R("blocks.#.mamba.alpha", "Mamba's hidden attention (Ali, Zimerman & Wolf 2024): how much token t' feeds "
                               "token t's output through the scan, C_t·(Π exp(ΔA))·ΔB_t', averaged over the "
                               "channels; zero for later tokens.", ("t", "t")),

@@ -370,20 +370,6 @@ def test_transformers_own_cached_decoding_agrees_with_our_forward(model):
 
 # ---- the trace's ids are the scene's ------------------------------------------------------
 
-def scene_blocks(tr, w, plan):
-    """The trace and weights under the scene's ids: the Mamba layers' scan split per token and α's
-    channel mean, as scenes/ssm_live.scene_arrays does for mamba-tiny (which expects Mamba layers only)."""
-    out = {**dict(tr.items()), **dict(w.items())}
-    for i, (kind, _) in enumerate(plan):
-        if kind == "mamba":
-            p = f"blocks.{i}.mamba"
-            dBx = out[f"{p}.dB"] * out[f"{p}.conv_act"][:, :, None]
-            for t in range(out[f"{p}.dA"].shape[0]):
-                out[f"{p}.dA.{t}"], out[f"{p}.dBx.{t}"], out[f"{p}.h.{t}"] = out[f"{p}.dA"][t], dBx[t], out[f"{p}.h"][t]
-            out[f"{p}.alpha"] = out[f"{p}.alpha"].mean(axis=0)
-    return out
-
-
 def test_every_id_is_a_layout_block_with_its_shape(model, spec):
     tokens = random_tokens(11, seed=1)
     tr, w = jamba_trace.trace(model, tokens), jamba_trace.weights(model)
@@ -407,7 +393,9 @@ def test_every_id_is_a_layout_block_with_its_shape(model, spec):
     # the weights' undrawn ids are the inventory's folded tensors and the experts' other matrices
     assert {k for k in w if k in undrawn and ".moe.expert." not in k} == {t.id for t in inventory.folded(spec)}
     # nothing in the scene is left unfed, once the scan is split per token as the live scene does
-    fed = scene_blocks(tr, w, plan)
+    from llmviz.scenes.ssm_live import scene_arrays
+
+    fed = {**scene_arrays(tr, len(plan)), **dict(w.items())}
     assert set(blocks) <= set(fed), sorted(set(blocks) - set(fed))
     assert_blocks_are_fed_with_their_shapes(blocks, fed)
     assert_every_array_names_its_axes(tr)
