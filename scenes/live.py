@@ -18,7 +18,7 @@ from llmviz.scenes.nanogpt_session import NanoGptSession
 
 LIVE_MODELS = {"nano-gpt"}
 LIVE_MOE_MODELS = ("moe-4", "moe-8")  # trained here too: real routing, bound by scenes/moe_live.py
-LIVE_SSM_MODELS = ("mamba-tiny", "mamba2-tiny", "rwkv-tiny")  # trained here too: the scan's state, bound by scenes/ssm_live.py
+LIVE_SSM_MODELS = ("mamba-tiny", "mamba-copy", "mamba2-tiny", "rwkv-tiny")  # trained here too: the scan's state, bound by scenes/ssm_live.py
 LIVE_HYBRID_MODELS = ("jamba-tiny",)  # trained here too: attention, Mamba and MoE, bound by scenes/hybrid_live.py
 TEXT_CONTEXT = 32                     # characters the small text models' scenes lay out
 

@@ -66,6 +66,8 @@ def scene_arrays_mamba2(trace, n_layers: int, state=None) -> dict[str, np.ndarra
 # What each live state-space model is: its loader, its trace module and how its trace becomes scene arrays.
 SSM_MODELS = {
     "mamba-tiny": ("llmviz.models.sim.mamba_model", "load_mamba", "llmviz.models.sim.mamba_trace", scene_arrays),
+    # mamba-tiny's architecture trained on selective copying (Gu & Dao 2023): Δ follows the letters to keep.
+    "mamba-copy": ("llmviz.models.sim.train_copy", "load_mamba_copy", "llmviz.models.sim.mamba_trace", scene_arrays),
     "mamba2-tiny": ("llmviz.models.sim.mamba2_model", "load_mamba2", "llmviz.models.sim.mamba2_trace",
                     scene_arrays_mamba2),
     # RWKV's state after each token (numerator, denominator, the shifted inputs) is (T, d): drawn as recorded.

@@ -6,7 +6,7 @@ import importlib.util
 import sys
 from pathlib import Path
 
-TRAINABLE = ("nano-gpt", "moe-4", "moe-8", "mamba-tiny", "mamba2-tiny", "rwkv-tiny", "jamba-tiny")
+TRAINABLE = ("nano-gpt", "moe-4", "moe-8", "mamba-tiny", "mamba-copy", "mamba2-tiny", "rwkv-tiny", "jamba-tiny")
 MAX_SEED = 2**63 - 1      # torch.manual_seed takes a signed 64-bit seed
 MAX_STEPS = 1_000_000     # the shipped recipes take a few thousand
 RESERVE_BYTES = 4 * 2**20  # room the weights file needs, checked before training (they are under 2 MB)
@@ -135,15 +135,18 @@ def _routing_lines(result, config) -> list[str]:
 # BATCH_SIZE, CONTEXT and train(seed, steps, log).
 TRANSFORMERS_MODELS = {
     "mamba-tiny": ("train_mamba", "mamba_model", "MambaForCausalLM",
-                   lambda c: f"{c.n_layers} Mamba layers, d_model {c.d_model}, d_state {c.d_state}", None),
+                   lambda c: f"{c.n_layers} Mamba layers, d_model {c.d_model}, d_state {c.d_state}, mixed corpus", None),
     "mamba2-tiny": ("train_mamba2", "mamba2_model", "Mamba2ForCausalLM",
                     lambda c: f"{c.n_layers} Mamba-2 layers, d_model {c.d_model}, {c.n_heads} heads of "
-                              f"{c.head_dim}, d_state {c.d_state}", None),
+                              f"{c.head_dim}, d_state {c.d_state}, mixed corpus", None),
     "rwkv-tiny": ("train_rwkv", "rwkv_model", "RwkvForCausalLM",
-                  lambda c: f"{c.n_layers} RWKV-4 layers, d_model {c.d_model}, d_ff {c.d_ff}", None),
+                  lambda c: f"{c.n_layers} RWKV-4 layers, d_model {c.d_model}, d_ff {c.d_ff}, mixed corpus", None),
+    "mamba-copy": ("train_copy", "train_copy", "MambaForCausalLM",
+                   lambda c: f"mamba-tiny's {c.n_layers} Mamba layers, the selective-copying task",
+                   lambda result, config: [f"held-out exact match {100 * result.accuracy:.1f}%"]),
     "jamba-tiny": ("train_jamba", "jamba_model", "JambaForCausalLM",
                    lambda c: f"{c.n_layers} layers: {', '.join(c.layer_kinds())}; {c.n_experts} experts, "
-                             f"top-{c.top_k}", _routing_lines),
+                             f"top-{c.top_k}, mixed corpus", _routing_lines),
 }
 
 
@@ -159,7 +162,7 @@ def _run_transformers_model(args) -> int:
     seed = trainer.DEFAULT_SEED if args.seed is None else args.seed
     steps = trainer.DEFAULT_STEPS if args.steps is None else args.steps
     config = next(v for k, v in vars(module).items() if k.endswith("TinyConfig"))()
-    print(f"training {args.model} ({describe(config)}, mixed corpus) seed {seed}, {steps} steps, batch "
+    print(f"training {args.model} ({describe(config)}) seed {seed}, {steps} steps, batch "
           f"{trainer.BATCH_SIZE} x {trainer.CONTEXT} characters, 1 torch thread", flush=True)
     result = trainer.train(seed=seed, steps=steps, log=lambda line: print(line, flush=True))
     digest = _save(lambda: module.save_safetensors(result.model, out, {"seed": seed, "steps": steps}), out)
