@@ -60,3 +60,16 @@ def play_live_chapter(scene, size, number: int):
         assert frames < 5_000
     assert seen == set(range(len(chapter.steps)))
     return runner, chapter
+
+
+@contextlib.contextmanager
+def with_text(scene, text: str):
+    """The live scene traced on another text inside the block, its own text restored (and traced) after."""
+    live = scene.live
+    original = live.text
+    try:
+        assert live.set_text(text) is None and scene.wait_for_values()
+        yield
+    finally:
+        live.set_text(original)
+        scene.wait_for_values()

@@ -11,7 +11,7 @@ import pytest
 
 pytest.importorskip("torch")
 
-from scene_support import live_scene, play_live_chapter  # noqa: E402
+from scene_support import live_scene, play_live_chapter, with_text  # noqa: E402
 
 from llmviz.scenes.chapters.format import load_chapter, model_names  # noqa: E402
 
@@ -347,16 +347,9 @@ def check_the_printed_arithmetic(scene):
 
 def test_the_numbers_follow_the_input(jamba):
     scene, _ = jamba
-    live = scene.live
     before = step_texts(scene)
-    original = live.text
-    try:
-        assert live.set_text("a river of words, one by one") is None
-        assert scene.wait_for_values()
+    with with_text(scene, "a river of words, one by one"):
         after = step_texts(scene)
         check_the_printed_arithmetic(scene)
-    finally:
-        live.set_text(original)
-        scene.wait_for_values()
     assert sum(before[k] != after[k] for k in before) >= 7
     assert step_texts(scene) == before
