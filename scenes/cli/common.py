@@ -11,13 +11,14 @@ from llmviz.scenes.cli.main import CliError
 MAX_SIDE = 8192
 
 
-def parse_size(text: str, flag: str = "--size") -> tuple[int, int]:
+def parse_size(text: str, flag: str = "--size", max_side: int = MAX_SIDE) -> tuple[int, int]:
+    """WIDTHxHEIGHT, each side 16 to ``max_side`` (a tiled picture may be larger than a window)."""
     match = re.fullmatch(r"\s*(\d+)\s*[xX×]\s*(\d+)\s*", text or "")
     if not match:
         raise CliError(f"llmviz: {flag} {text!r} is not WIDTHxHEIGHT (for example 1280x720)")
     w, h = int(match.group(1)), int(match.group(2))
-    if not (16 <= w <= MAX_SIDE and 16 <= h <= MAX_SIDE):
-        raise CliError(f"llmviz: {flag} {text!r}: width and height must be between 16 and {MAX_SIDE}")
+    if not (16 <= w <= max_side and 16 <= h <= max_side):
+        raise CliError(f"llmviz: {flag} {text!r}: width and height must be between 16 and {max_side}")
     return w, h
 
 

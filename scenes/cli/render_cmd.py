@@ -1,6 +1,7 @@
 """`llmviz render`: one frame of a scene to a PNG, headless, through the same renderer as the window."""
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import re
@@ -12,18 +13,35 @@ from llmviz.scenes.cli.common import check_output_path, headless_renderer, parse
 from llmviz.scenes.cli.main import CliError
 
 MAX_COORDINATE = 1e7  # world units; the largest model is a few thousand across
+MAX_RENDER_SIDE = 32768  # a tiled picture's side; memory is one band of tiles (engine/render/tiled.py)
+ONE_PASS_SIDE = 4096  # larger pictures are tiled: a 4096 x 4096 target is 128 MiB of colour and depth
+# A .png streams band by band; other formats are assembled whole, as uint8 RGB, up to this many bytes.
+MAX_ASSEMBLED_BYTES = 512 << 20
+MAX_RESERVE = 256 << 20  # disk room asked for before a big render (a scene's PNG compresses far below W x H x 3)
 
 
-def add_parser(subparsers) -> None:
-    p = subparsers.add_parser("render", help="render one frame of a scene to a PNG (headless)")
-    p.add_argument("--scene", required=True, help="scene name, e.g. stress:100000")
-    p.add_argument("--size", default="1280x720", help="image size WxH (default 1280x720)")
-    p.add_argument("--out", required=True, help="PNG file to write")
+def add_view_arguments(p) -> None:
+    """The flags that say which view to show: render, export and link take the same ones."""
+    p.add_argument("--scene", default=None, help="scene name, e.g. stress:100000 or gpt-2-small (or give --link)")
     p.add_argument("--camera", default="start",
                    help="'start', 'overview', a model's preset ('preset:first block'), 'path:T' (T in [0,1) on "
                         "the bench path) or 'X,Y,Z:TX,TY,TZ' (eye:target)")
     p.add_argument("--chapter", type=int, help="show the end of a guided chapter's step (see llmviz chapters)")
     p.add_argument("--step", type=int, default=None, help="with --chapter: the step number (default 1)")
+    p.add_argument("--text", default=None, help="a live model's input text, traced before the picture")
+    p.add_argument("--link", default=None, help="an llmviz:// link (see llmviz link): the view it holds")
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser("render", help="render one frame of a scene to a PNG (headless)")
+    add_view_arguments(p)
+    p.add_argument("--size", default="1280x720",
+                   help=f"image size WxH (default 1280x720), up to {MAX_RENDER_SIDE} a side: beyond "
+                        f"{ONE_PASS_SIDE} px it is drawn in tiles")
+    p.add_argument("--out", required=True, help="PNG file to write")
+    p.add_argument("--tile", default=None, metavar="PX",
+                   help="draw the picture in square tiles of this side (default: one pass up to "
+                        f"{ONE_PASS_SIDE} px a side, tiles of the OpenGL limit or 2048 beyond)")
     p.add_argument("--report", metavar="FILE.json",
                    help="also write what the frame shows as JSON: labels (text, pixel height, box), overlaps, "
                         "labels under the UI, the legend, unlabelled data blocks")
@@ -124,45 +142,137 @@ def _overview(scene, cam):
     return cam
 
 
-def run(args) -> int:
+def apply_link(args) -> None:
+    """Fill the view's arguments (scene, camera, chapter, step, text) from ``--link``; a link and a flag
+    that both say where to look is an error, as is neither naming a scene."""
+    from llmviz.scenes.link import FIELDS, LinkError, parse_link
+
+    link = getattr(args, "link", None)
+    if link is None:
+        if args.scene is None:
+            raise CliError(f"llmviz {args.command}: the following arguments are required: --scene (or --link)")
+        return
+    try:
+        view = parse_link(link)
+    except LinkError as err:
+        raise CliError(f"llmviz: --link: {err}") from None
+    given = [name for name in FIELDS if getattr(args, name, None) not in (None, _DEFAULTS.get(name))]
+    if given:
+        raise CliError(f"llmviz: --link already holds the view: drop --{given[0]}")
+    for name in FIELDS:
+        if getattr(view, name) is not None:
+            setattr(args, name, getattr(view, name))
+
+
+_DEFAULTS = {"camera": "start"}  # a flag left at its default does not compete with a link
+
+
+def check_view(args) -> None:
+    """Everything the user typed about the view, checked before the scene is built (a typo costs no render)."""
     from llmviz.scenes.registry import SceneError, parse_scene
 
-    # Everything the user typed is checked before the scene is built, so a typo costs no render.
-    size = parse_size(args.size)
+    apply_link(args)
     if args.step is not None and args.chapter is None:
         raise CliError("llmviz: --step needs --chapter")
     check_camera(args.camera)
-    out = check_output_path(args.out, suffixes=image_suffixes(), reserve=size[0] * size[1] * 3)
+    from llmviz.scenes.link import MAX_TEXT_CHARS
+
+    if args.text is not None and (not args.text.strip() or len(args.text) > MAX_TEXT_CHARS):
+        raise CliError(f"llmviz: --text must be 1 to {MAX_TEXT_CHARS} characters")
+    try:
+        parse_scene(args.scene)
+    except SceneError as err:
+        raise CliError(f"llmviz: {err}") from None
+
+
+def run(args) -> int:
+    check_view(args)
+    size = parse_size(args.size, max_side=MAX_RENDER_SIDE)
+    tile = None
+    if args.tile is not None:
+        from llmviz.scenes.cli.common import parse_int
+
+        try:
+            tile = parse_int(args.tile, "--tile", 16, MAX_RENDER_SIDE)
+        except ValueError as err:
+            raise CliError(f"llmviz: {err}") from None
+    tiled = tile is not None or max(size) > ONE_PASS_SIDE
+    out = check_output_path(args.out, suffixes=image_suffixes(), reserve=min(size[0] * size[1] * 3, MAX_RESERVE))
+    if tiled and not out.lower().endswith(".png") and size[0] * size[1] * 3 > MAX_ASSEMBLED_BYTES:
+        raise CliError(f"llmviz: --size {size[0]}x{size[1]}: a {os.path.splitext(out)[1]} this large is built whole "
+                       f"({size[0] * size[1] * 3 >> 20} MiB, above the {MAX_ASSEMBLED_BYTES >> 20} MiB bound); "
+                       f"write a .png (streamed band by band) or a smaller size")
     report = None
     if args.report is not None:
         if args.no_ui:
             raise CliError("llmviz: --report describes the whole frame, UI included: drop --no-ui")
         report = check_output_path(args.report, "--report", suffixes=(".json",), reserve=1 << 20)
-    try:
-        parse_scene(args.scene)
-    except SceneError as err:
-        raise CliError(f"llmviz: {err}") from None
-    renderer = headless_renderer(size)
+    renderer = _renderer(size, tile) if tiled else headless_renderer(size)
+    picture = Picture(renderer, out, size)
     if args.no_ui:
-        image, last = _render_scene(args, renderer, size)
+        with scene_alone(args, renderer, size) as (scene, engine):
+            picture.write()
+            last = engine.profiler.last
         written = None
     else:
-        image, last, written = _render_app(args, renderer, size, report is not None)
-    first_frame = process_age_s()
-    _write(out, encode_image(image[:, :, :3], out), "--out")
+        last, written = _render_app(args, renderer, size, report is not None, picture)
     if report is not None:
         from llmviz.scenes.explorer.frame_report import report_json
 
         _write(report, report_json(written), "--report")
-    print(f"wrote {out} ({size[0]}x{size[1]}): {last.get('visible', 0):,} of {last.get('entities', 0):,} "
+    tiles = f", {renderer.grid.count} tiles of {renderer.grid.side} px" if tiled else ""
+    print(f"wrote {out} ({size[0]}x{size[1]}{tiles}): {last.get('visible', 0):,} of {last.get('entities', 0):,} "
           f"entities drawn, {last.get('draw_calls', 0)} draw calls, {last.get('triangles', 0):,} triangles; "
-          f"first frame {first_frame:.2f} s after start")
+          f"first frame {picture.first_frame:.2f} s after start")
     if written is not None:
         summary = written["summary"]
         print(f"wrote {report}: {summary['labels']} labels (smallest {summary['min_pixel_height']:.1f} px), "
               f"{summary['overlaps']} overlapping, {summary['under_ui']} under the UI, "
               f"{summary['legend_entries']} legend entries, {summary['unlabelled_data_blocks']} unlabelled data blocks")
     return 0
+
+
+def _renderer(size, tile):
+    """A tiled renderer for the picture; a tile side beyond this OpenGL's limit is an error naming --tile."""
+    from llmviz.engine.render.tiled import TiledRenderer
+
+    try:
+        return TiledRenderer(size, tile)
+    except ValueError as err:
+        raise CliError(f"llmviz: --tile {tile}: {err}") from None
+    except Exception as err:  # the GL stack's own exceptions vary by driver
+        raise CliError(f"llmviz: cannot start headless OpenGL (EGL): {err}") from None
+
+
+class Picture:
+    """Writes the renderer's picture to ``out`` once the frame is drawn: read back whole (one pass) or
+    band by band from a tiled renderer (a .png streamed, other formats assembled as uint8)."""
+
+    def __init__(self, renderer, out: str, size):
+        self.renderer, self.out, self.size = renderer, out, size
+        self.first_frame = 0.0
+
+    def write(self, overlay=None) -> None:
+        """``overlay(rect)``: what a tiled renderer draws over each tile (the UI; one pass has it already)."""
+        self.first_frame = process_age_s()
+        bands = getattr(self.renderer, "bands", None)
+        if bands is None:
+            _write(self.out, encode_image(self.renderer.read_pixels()[:, :, :3], self.out), "--out")
+            return
+        from llmviz.scenes.cli.common import Progress
+
+        progress = Progress(f"rendering {self.size[0]}x{self.size[1]} in tiles")
+        if not self.out.lower().endswith(".png"):
+            _write(self.out, encode_image(np.concatenate(list(bands(overlay, progress))), self.out), "--out")
+            return
+        from llmviz.common.atomic import atomic_file
+        from llmviz.engine.render.png_stream import write_png
+
+        try:
+            with atomic_file(self.out) as f:
+                write_png(f, self.size, bands(overlay, progress))
+        except OSError as err:
+            raise CliError(f"llmviz: --out {self.out!r}: cannot write: {err.strerror or err}") from None
 
 
 def _write(path: str, data: bytes, option: str) -> None:
@@ -174,8 +284,26 @@ def _write(path: str, data: bytes, option: str) -> None:
         raise CliError(f"llmviz: {option} {path!r}: cannot write: {err.strerror or err}") from None
 
 
-def _render_scene(args, renderer, size):
-    """The scene alone through a bare engine (--no-ui)."""
+def apply_text(scene, text: str) -> None:
+    """Trace a live scene's model on ``text`` and wait for its values; a scene with no live model, or text its
+    model refuses, is one error line naming --text."""
+    live = scene.live
+    setter = None
+    for owner in (live, getattr(live, "session", None)):
+        setter = setter or getattr(owner, "set_text", None) or getattr(owner, "set_input", None)
+    if setter is None:
+        raise CliError(f"llmviz: --text: {scene.name} computes no values to trace a text on")
+    problem = setter(text)
+    if problem:
+        raise CliError(f"llmviz: --text {text[:40]!r}: {problem}")
+    if not scene.wait_for_values():
+        raise CliError(f"llmviz: --text: the values of {scene.name} on that text did not arrive")
+
+
+@contextlib.contextmanager
+def scene_alone(args, renderer, size):
+    """The scene through a bare engine (no UI), at the view ``args`` asks for, its frame drawn: yields
+    (scene, engine) and closes the scene after (its simulation worker stops, Ctrl+C included)."""
     from llmviz.engine.runtime import Engine
     from llmviz.scenes.registry import SceneError, build_scene
 
@@ -190,23 +318,25 @@ def _render_scene(args, renderer, size):
         if not scene.wait_for_values():
             raise CliError(f"llmviz: {args.scene}: the model's values did not arrive: "
                            f"{scene.live.session.error or 'timed out'}")
+        if getattr(args, "text", None) is not None:
+            apply_text(scene, args.text)
         if args.chapter is not None:
             from llmviz.scenes.cli.chapters_cmd import chapter_camera
 
             engine.camera = chapter_camera(scene, engine, args.chapter, args.step or 1)
         engine.frame(0.0)
-        image = renderer.read_pixels()
+        yield scene, engine
     finally:
-        scene.close()  # the simulation worker stops before the process exits, Ctrl+C included
-    return image, engine.profiler.last
+        scene.close()
 
 
 SETTLE_FRAMES = 16  # frames drawn before the picture: camera moves end (0.8 s at 1/15 s), the UI settles
 SETTLE_DT = 1.0 / 15.0
 
 
-def _render_app(args, renderer, size, with_report: bool):
-    """The whole explorer frame as the window shows it (menu, banner, panels, hint bar, legend)."""
+def _render_app(args, renderer, size, with_report: bool, picture: Picture):
+    """The whole explorer frame as the window shows it (menu, banner, panels, hint bar, legend), written
+    by ``picture``; returns the frame's figures and its report (or None)."""
     from llmviz.engine.input import load_bindings
     from llmviz.scenes.explorer import Explorer
     from llmviz.scenes.registry import SceneError
@@ -222,6 +352,8 @@ def _render_app(args, renderer, size, with_report: bool):
             raise CliError(f"llmviz: {args.scene}: the model's values did not arrive: "
                            f"{getattr(getattr(live, 'session', None), 'error', None) or 'timed out'}")
         session = ex.session
+        if args.text is not None:
+            apply_text(session.scene, args.text)
         if args.chapter is not None:
             _open_chapter(ex, args.chapter, args.step or 1)
         else:
@@ -254,11 +386,18 @@ def _render_app(args, renderer, size, with_report: bool):
             from llmviz.scenes.explorer.frame_report import frame_report
 
             written = frame_report(ex)
-        image = renderer.read_pixels()
+        overlay = None
+        if hasattr(renderer, "bands") and ex.ui is not None:  # the UI of the last frame, drawn into each tile
+            from imgui_bundle import imgui
+
+            from llmviz.engine.render.tiled import imgui_tile_drawer
+
+            overlay = imgui_tile_drawer(ex.ui.renderer, imgui.get_draw_data())
+        picture.write(overlay)
         last = dict(ex.session.engine.profiler.last)
     finally:
         ex.close()
-    return image, last, written
+    return last, written
 
 
 def _open_chapter(ex, number: int, step: int) -> None:
