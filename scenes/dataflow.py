@@ -1,4 +1,4 @@
-"""Where every number of a live model's scene comes from (nano-GPT, moe-4, moe-8, mamba-tiny): one dependency table, and hover explanations.
+"""Where every number of a live model's scene comes from (nano-GPT, the MoEs, the Mambas, RWKV, Jamba): one dependency table per family, and hover explanations.
 
 DATAFLOW declares, once and as data, how cell [row, col] of each activation is computed: the
 operation and the source cells, written the way a reader would, e.g.
@@ -10,6 +10,10 @@ source cells of one hovered cell from a trace and the weights, recomputes the ce
 and says how ("b + dot(row, W row) = 0.013 + 1.204 = 1.217"). Highlighting, tooltips and
 animation pacing all read this one declaration, so they cannot disagree with each other, and
 the tests prove the declaration right by recomputing every tensor from it.
+
+Each model family (FAMILIES: nano-GPT, the MoEs, mamba-tiny here; mamba2-tiny, rwkv-tiny and jamba-tiny in
+dataflow_recurrent.py) is a list of such tables, tried in order, the family detected from a trace's ids
+(`model_shape`).
 
 Numbers only: no torch here, so the hover path stays cheap (tens of microseconds a cell).
 """
@@ -35,9 +39,16 @@ LN_EPS = 1e-5  # GPT-2's layer_norm_epsilon, which the nano-GPT uses
 #   ..t                 positions 0..t, what causal attention lets position t see
 #   tokens[t]           the index stored in another tensor at the hovered row (embedding lookup)
 #   {e}                 the expert index bound by the target's id (a fixed column)
-# Placeholders: {b} block, {h} head, {h*} every head of the block (one source each), {e} expert,
-# {e*} every expert of the block; {resid_in} is the residual stream entering block b,
-# {resid_out} the one leaving the last block.
+#   t-1                 the previous position; at t=0 the reference after " | " is read instead (the
+#                       state carried in from before the window)
+#   t:                  positions t.. to the end (the carried conv inputs the first positions still read)
+#   name(i, n)          the index or range INDEX_MAPS[name] gives for those indices (a head's channels,
+#                       a group's columns of a packed tensor)
+# A reference ending in "?" may be absent from the trace, and is then read as no cells (the conv inputs
+# carried in from before the window exist only past the text's start).
+# Placeholders: {b} block, {h} head, {h*} every head of the block (one source each), {kv} head h's KV
+# group, {g} a KV group, {e} expert, {e*} every expert of the block; {resid_in} is the residual stream
+# entering block b, {resid_out} the one leaving the last block.
 
 
 def _layer_norm(ln: str, x: str) -> list[tuple[str, str, str, list[str]]]:
@@ -106,6 +117,10 @@ MOE_DATAFLOW: list[tuple[str, str, str, list[str]]] = [
 _S = "blocks.{b}.mamba"
 
 
+# Models without positional embeddings read the token's row alone.
+TOKEN_EMBEDDING = ("embed.out[t, c]", "gather", "E_token", ["tokens[t]", "embed.tok.weight[tokens[t], c]"])
+
+
 def _rms_norm(ln: str, x: str) -> list[tuple[str, str, str, list[str]]]:
     return [
         (f"{ln}.rms[t]", "rms", "rms", [f"{x}[t, :]"]),
@@ -114,12 +129,12 @@ def _rms_norm(ln: str, x: str) -> list[tuple[str, str, str, list[str]]]:
 
 
 MAMBA_DATAFLOW: list[tuple[str, str, str, list[str]]] = [
-    ("embed.out[t, c]", "gather", "E_token", ["tokens[t]", "embed.tok.weight[tokens[t], c]"]),
+    TOKEN_EMBEDDING,
     *_rms_norm(f"{_B}.ln1", "{resid_in}"),
     (f"{_S}.x[t, i]", "unembed", "x = dot(norm row, W_x row)", [f"{_B}.ln1.out[t, :]", f"{_S}.x.weight[i, :]"]),
     (f"{_S}.z[t, i]", "unembed", "z = dot(norm row, W_z row)", [f"{_B}.ln1.out[t, :]", f"{_S}.z.weight[i, :]"]),
     (f"{_S}.conv[t, i]", "causal_conv", "causal conv over the last positions",
-     [f"{_S}.x[..t, i]", f"{_S}.conv.weight[i, :]", f"{_S}.conv.bias[i]"]),
+     [f"{_S}.x[..t, i]", f"{_S}.conv.weight[i, :]", f"{_S}.conv.bias[i]", f"{_S}.conv_init[i, t:]?"]),
     (f"{_S}.conv_act[t, i]", "silu", "SiLU", [f"{_S}.conv[t, i]"]),
     (f"{_S}.dt_low[t, r]", "unembed", "Δ low-rank = dot(x row, W row)",
      [f"{_S}.conv_act[t, :]", f"{_S}.dt_low.weight[r, :]"]),
@@ -143,21 +158,53 @@ MAMBA_DATAFLOW: list[tuple[str, str, str, list[str]]] = [
 ]
 
 
-def _alias(name: str, block: int | None, n_layers: int, last: str = "resid2") -> str:
-    """The residual stream a rule reads, which depends on where its block sits (``last``: the id a
-    layer's stream ends at, resid2, or resid1 for a Mamba layer)."""
+@dataclass(frozen=True)
+class Family:
+    """One model family's declaration: its rule tables, tried in order, each for every layer (kind None) or
+    only for layers of one kind (LAYER_KINDS); where its residual stream starts (`first`: what enters block
+    0) and ends in each layer (`last`: resid2, or resid1 where a layer is one mixer); its norms' ε."""
+    tables: tuple[tuple[str | None, list], ...]
+    last: str = "resid2"
+    first: str = "embed.out"
+    eps: float = LN_EPS
+
+
+# dataflow_recurrent.py adds mamba2, rwkv and jamba.
+FAMILIES: dict[str, Family] = {
+    "gpt": Family(((None, DATAFLOW),)),
+    "moe": Family(((None, MOE_DATAFLOW), (None, DATAFLOW))),
+    "mamba": Family(((None, MAMBA_DATAFLOW), (None, DATAFLOW)), last="resid1"),
+}
+
+# How a trace says which family made it: the first of these ids it holds, else "gpt".
+FAMILY_MARKERS = (("jamba", "blocks.0.ln2.rms"), ("rwkv", "blocks.0.time_mix.wkv"), ("mamba2", "blocks.0.mamba.xBC"),
+                  ("mamba", "blocks.0.mamba.x"), ("moe", "blocks.0.moe.router"))
+
+# A hybrid's layers differ: what marks a block as holding each kind of part (Family tables may be kept to one).
+LAYER_KINDS = {"attention": "attn.proj", "mamba": "mamba.out", "moe": "moe.out", "mlp": "mlp.down"}
+
+# Index maps the `name(axes)` selectors call: (trace, block, *the cell's indices) -> an index or a range.
+INDEX_MAPS: dict[str, object] = {}
+
+
+def _alias(name: str, block: int | None, n_layers: int, family: Family) -> str:
+    """The residual stream a rule reads, which depends on where its block sits."""
     if name == "resid_in":
-        return "embed.out" if block == 0 else f"blocks.{block - 1}.{last}"
-    return f"blocks.{n_layers - 1}.{last}" if n_layers else "embed.out"  # resid_out
+        return family.first if block == 0 else f"blocks.{block - 1}.{family.last}"
+    return f"blocks.{n_layers - 1}.{family.last}" if n_layers else family.first  # resid_out
 
 
 # ---- parsing the table (once, at import) -------------------------------------------------------
 
 class SourceSpec(NamedTuple):
-    """One source tensor of a resolved rule and a selector per axis: ('at', axis),
-    ('all',), ('upto', axis) or ('via', index_tensor_id, axis)."""
+    """One source tensor of a resolved rule and a selector per axis: ('at', axis), ('all',), ('upto', axis),
+    ('via', index_tensor_id, axis), ('fixed', index), ('prev', axis), ('from', axis) or ('map', name, axes,
+    block); `at_first`: what a 'prev' selector reads at the first position instead; `optional`: absent from
+    some traces, then read as no cells."""
     tensor_id: str
     selectors: tuple[tuple, ...]
+    at_first: "SourceSpec | None" = None
+    optional: bool = False
 
 
 @dataclass(frozen=True)
@@ -168,16 +215,21 @@ class Resolved:
     label: str
     axes: tuple[str, ...]
     sources: tuple[SourceSpec, ...]
+    eps: float = LN_EPS
 
     @property
     def source_ids(self) -> tuple[str, ...]:
         return tuple(s.tensor_id for s in self.sources)
 
 
+_SELECTOR_COMMA = re.compile(r",(?![^()]*\))")  # a comma between selectors, not inside a map's arguments
+_MAP = re.compile(r"(\w+)\((.*)\)$")
+
+
 def _split_ref(ref: str) -> tuple[str, list[str]]:
     # Split at the first "[" so a nested selector such as tokens[t] stays whole.
     name, _, inner = ref.partition("[")
-    return name, [s.strip() for s in inner[:-1].split(",")]
+    return name, [s.strip() for s in _SELECTOR_COMMA.split(inner[:-1])]
 
 
 def _selector(text: str, target_axes: tuple[str, ...]) -> tuple:
@@ -185,7 +237,17 @@ def _selector(text: str, target_axes: tuple[str, ...]) -> tuple:
         return ("all",)
     if text.startswith("{"):  # an index bound by the target's id, fixed when the rule is resolved
         return ("param", text[1:-1])
-    if text.startswith(".."):
+    mapped = _MAP.match(text)
+    if mapped:
+        axes = tuple(a.strip() for a in mapped.group(2).split(",") if a.strip())
+        if not set(axes) <= set(target_axes):
+            raise ValueError(f"selector {text!r} names axes {axes}, not all of {target_axes}")
+        return ("map", mapped.group(1), axes)
+    if text.endswith("-1"):
+        kind, axis, tensor = "prev", text[:-2], None
+    elif text.endswith(":"):
+        kind, axis, tensor = "from", text[:-1], None
+    elif text.startswith(".."):
         kind, axis, tensor = "upto", text[2:], None
     elif "[" in text:
         tensor, axes = _split_ref(text)
@@ -202,57 +264,77 @@ class _Rule(NamedTuple):
     op: str
     label: str
     axes: tuple[str, ...]
-    sources: tuple[tuple[str, tuple[tuple, ...]], ...]
+    sources: tuple[tuple[str, tuple[tuple, ...], tuple | None, bool], ...]  # (id, selectors, t-1's at t=0, optional)
+    kind: str | None = None  # the layer kind the rule is kept to (LAYER_KINDS), None for any
 
 
-def _compile(target: str, op: str, label: str, refs: list[str]) -> _Rule:
+def _compile(target: str, op: str, label: str, refs: list[str], kind: str | None = None) -> _Rule:
     name, axes = _split_ref(target)
     regex = re.escape(name)
-    for key in "bhes":
+    for key in "bhesg":
         regex = regex.replace(r"\{" + key + r"\}", rf"(?P<{key}>\d+)")
+
+    def parsed(ref: str) -> tuple[str, tuple[tuple, ...]]:
+        src, sels = _split_ref(ref)
+        return src, tuple(_selector(s, tuple(axes)) for s in sels)
+
     sources = []
     for ref in refs:
-        src, sels = _split_ref(ref)
-        sources.append((src, tuple(_selector(s, tuple(axes)) for s in sels)))
-    return _Rule(re.compile(regex + "$"), op, label, tuple(axes), tuple(sources))
+        primary, _, at_first = ref.removesuffix("?").partition(" | ")
+        sources.append((*parsed(primary), parsed(at_first) if at_first else None, ref.endswith("?")))
+    return _Rule(re.compile(regex + "$"), op, label, tuple(axes), tuple(sources), kind)
 
 
-_RULES = tuple(_compile(*row) for row in DATAFLOW)
-_MOE_RULES = tuple(_compile(*row) for row in MOE_DATAFLOW)
-_MAMBA_RULES = tuple(_compile(*row) for row in MAMBA_DATAFLOW)
+@lru_cache(maxsize=None)
+def _rules(family: str) -> tuple[_Rule, ...]:
+    return tuple(_compile(*row, kind) for kind, table in FAMILIES[family].tables for row in table)
+
+
+def _fill(src: str, sels: tuple[tuple, ...], bound: dict[str, str], block: int | None, n_layers: int,
+          n_heads: int, n_kv_heads: int, family: Family) -> tuple[str, tuple[tuple, ...]]:
+    """One source reference with this tensor id's placeholders filled in."""
+    for alias in ("resid_in", "resid_out"):
+        if "{" + alias + "}" in src:
+            src = src.replace("{" + alias + "}", _alias(alias, block, n_layers, family))
+    if "{s-1}" in src:  # the previous scan step; before the first, the state the window starts from
+        step = int(bound["s"])
+        src = src.replace(".{s-1}", "_init") if step == 0 else src.replace("{s-1}", str(step - 1))
+    if "{kv}" in src:   # grouped-query attention: the query heads of one KV group are adjacent
+        src = src.replace("{kv}", str(int(bound["h"]) * n_kv_heads // n_heads))
+    for key, val in bound.items():
+        src = src.replace("{" + key + "}", val)
+    return src, tuple(("fixed", int(bound[s[1]])) if s[0] == "param" else
+                      (*s, block) if s[0] == "map" else s for s in sels)
 
 
 @lru_cache(maxsize=4096)
-def resolve(tensor_id: str, n_layers: int, n_heads: int, n_experts: int = 0, mamba: bool = False) -> Resolved:
-    """The declaration of one activation id, with placeholders filled in for this model size
-    (``n_experts`` > 0: a mixture-of-experts model, whose own rules come first; ``mamba``: the small
-    Mamba's, likewise)."""
-    rules = (_MAMBA_RULES if mamba else ()) + (_MOE_RULES if n_experts else ()) + _RULES
-    for rule in rules:
+def resolve(tensor_id: str, n_layers: int, n_heads: int, n_experts: int = 0, family: str | None = None,
+            n_kv_heads: int = 0, layer_kinds: tuple[tuple[str, ...], ...] = ()) -> Resolved:
+    """The declaration of one activation id, with placeholders filled in for this model size: the first
+    rule of the family's tables (FAMILIES; None: "moe" with experts, else "gpt") that matches it and, where
+    the rule is kept to one kind of layer, whose block has that kind (``layer_kinds``, per block)."""
+    family = family or ("moe" if n_experts else "gpt")
+    spec = FAMILIES[family]
+    for rule in _rules(family):
         m = rule.pattern.match(tensor_id)
         if m is None:
             continue
         bound = m.groupdict()
         block = int(bound["b"]) if "b" in bound else None
+        if rule.kind is not None and (block is None or rule.kind not in layer_kinds[block]):
+            continue
         sources = []
-        for src, sels in rule.sources:
-            for alias in ("resid_in", "resid_out"):
-                if "{" + alias + "}" in src:
-                    src = src.replace("{" + alias + "}", _alias(alias, block, n_layers,
-                                                                "resid1" if mamba else "resid2"))
-            if "{s-1}" in src:  # the previous scan step; before the first, the state the window starts from
-                step = int(bound["s"])
-                src = src.replace(".{s-1}", "_init") if step == 0 else src.replace("{s-1}", str(step - 1))
-            for key, val in bound.items():
-                src = src.replace("{" + key + "}", val)
-            sels = tuple(("fixed", int(bound[s[1]])) if s[0] == "param" else s for s in sels)
+        for src, sels, at_first, optional in rule.sources:
+            src, sels = _fill(src, sels, bound, block, n_layers, n_heads, n_kv_heads, spec)
+            first = None if at_first is None else SourceSpec(*_fill(*at_first, bound, block, n_layers, n_heads,
+                                                                       n_kv_heads, spec))
             for star, count in (("{h*}", n_heads), ("{e*}", n_experts)):
                 if star in src:
                     sources += [SourceSpec(src.replace(star, str(i)), sels) for i in range(count)]
                     break
             else:
-                sources.append(SourceSpec(src, sels))
-        return Resolved(tensor_id, rule.op, rule.label, rule.axes, tuple(sources))
+                sources.append(SourceSpec(src, sels, first, optional))
+        return Resolved(tensor_id, rule.op, rule.label, rule.axes, tuple(sources), spec.eps)
     raise KeyError(f"no dataflow rule declares {tensor_id!r}")
 
 
@@ -294,6 +376,7 @@ class _Cell(NamedTuple):
     col: int | None
     label: str
     value: float  # the trace's number; only the input op (nothing to recompute from) reads it
+    eps: float = LN_EPS  # the family's norm ε
 
 
 def _input(cell, vals):
@@ -319,8 +402,8 @@ def _ln_mean(cell, vals):
 def _ln_std(cell, vals):
     x, mu = vals[0], float(vals[1])
     var = float(np.mean((x - mu) ** 2))
-    return (math.sqrt(var + LN_EPS),
-            f"σ = √(mean((x − μ)²) + ε) over {x.size} values = √({format_number(var)} + {LN_EPS:g}) = {RESULT}")
+    return (math.sqrt(var + cell.eps),
+            f"σ = √(mean((x − μ)²) + ε) over {x.size} values = √({format_number(var)} + {cell.eps:g}) = {RESULT}")
 
 
 def _ln_normalise(cell, vals):
@@ -373,13 +456,17 @@ def _weighted_sum(cell, vals):
 
 
 def _concat_projection(cell, vals):
-    *heads, w, b = vals
+    has_bias = np.ndim(vals[-1]) == 0     # a bias-free projection (Jamba's o_proj) ends with W_O's row
+    *heads, w = vals[:-1] if has_bias else vals
     parts, start = [], 0
     for h in heads:  # W_O's row, cut into the columns each head's output meets
         parts.append(float(h @ w[start:start + h.size]))
         start += h.size
-    terms = [_term(p) for p in parts]
-    return float(b) + sum(parts), f"{cell.label} = {format_number(b)} + {_sum_text(terms)} = {RESULT}"
+    terms = _sum_text([_term(p) for p in parts])
+    if not has_bias:
+        return sum(parts), f"{cell.label} = {terms} = {RESULT}"
+    b = vals[-1]
+    return float(b) + sum(parts), f"{cell.label} = {format_number(b)} + {terms} = {RESULT}"
 
 
 _GELU_C = math.sqrt(2.0 / math.pi)
@@ -454,7 +541,8 @@ def _moe_sum(cell, vals):
 def _rms(cell, vals):
     x = vals[0]
     ms = float(np.mean(x ** 2))
-    return math.sqrt(ms + LN_EPS), f"rms = √(mean(x²) + ε) over {x.size} values = √({format_number(ms)} + {LN_EPS:g}) = {RESULT}"
+    return math.sqrt(ms + cell.eps), (f"rms = √(mean(x²) + ε) over {x.size} values = √({format_number(ms)} + "
+                                      f"{cell.eps:g}) = {RESULT}")
 
 
 def _rms_normalise(cell, vals):
@@ -463,8 +551,8 @@ def _rms_normalise(cell, vals):
 
 
 def _causal_conv(cell, vals):
-    x, w, b = vals                       # x: positions 0..t of this channel; w: the kernel, oldest tap first
-    window = x[-len(w):]
+    x, w, b, carried = vals              # x: positions 0..t of this channel; w: the kernel, oldest tap first
+    window = np.concatenate([carried, x])[-len(w):]   # carried: the inputs before the window it still reaches
     taps = w[len(w) - len(window):]      # near the start, the taps before position 0 meet zero padding
     terms = [f"{format_number(a)}·{_term(v)}" for a, v in zip(taps, window)]
     return float(b) + float(taps @ window), f"{cell.label}: {format_number(b)} + {_sum_text(terms)} = {RESULT}"
@@ -555,26 +643,51 @@ class Explanation:
         return f"{self.tensor_id}[{self.indices}] = {format_number(self.value)}\n{self.formula}"
 
 
+def _count(trace: Mapping, pattern: str) -> int:
+    n = 0
+    while pattern.format(n) in trace:
+        n += 1
+    return n
+
+
+def family(trace: Mapping) -> str:
+    """Which of FAMILIES produced a trace, read from its ids."""
+    return next((name for name, marker in FAMILY_MARKERS if marker in trace), "gpt")
+
+
+class ModelShape(NamedTuple):
+    """What `resolve` needs to know of the model behind a trace, in its argument order."""
+    n_layers: int
+    n_heads: int
+    n_experts: int
+    family: str
+    n_kv_heads: int
+    layer_kinds: tuple[tuple[str, ...], ...]
+
+
+def model_shape(trace: Mapping) -> ModelShape:
+    """The family and sizes of the model that produced a trace, read from its ids: heads and experts from
+    the first block that has them (a hybrid's first block may have neither)."""
+    name = family(trace)
+    n_layers = _count(trace, "blocks.{}." + FAMILIES[name].last)
+    kinds = tuple(tuple(kind for kind, marker in LAYER_KINDS.items() if f"blocks.{b}.{marker}" in trace)
+                  for b in range(n_layers))
+    attention = next((b for b in range(n_layers) if "attention" in kinds[b]), 0)
+    moe = next((b for b in range(n_layers) if "moe" in kinds[b]), 0)
+    router = trace.get(f"blocks.{moe}.moe.router") if hasattr(trace, "get") else None
+    return ModelShape(n_layers, _count(trace, f"blocks.{attention}.attn.head.{{}}.q"),
+                      0 if router is None else int(router.shape[-1]), name,
+                      _count(trace, f"blocks.{attention}.attn.kv_head.{{}}.k"), kinds)
+
+
 def n_experts(trace: Mapping) -> int:
     """Experts per MoE layer of the model that produced a trace (0: no mixture of experts)."""
-    router = trace.get("blocks.0.moe.router") if hasattr(trace, "get") else None
-    return 0 if router is None else int(router.shape[-1])
-
-
-def is_mamba(trace: Mapping) -> bool:
-    return "blocks.0.mamba.x" in trace
+    return model_shape(trace).n_experts
 
 
 def model_size(trace: Mapping) -> tuple[int, int]:
     """(n_layers, n_heads) of the model that produced a trace, read from its ids."""
-    last = "resid1" if is_mamba(trace) else "resid2"
-    n_layers = 0
-    while f"blocks.{n_layers}.{last}" in trace:
-        n_layers += 1
-    n_heads = 0
-    while f"blocks.0.attn.head.{n_heads}.q" in trace:
-        n_heads += 1
-    return n_layers, n_heads
+    return model_shape(trace)[:2]
 
 
 def _span(sel: tuple, cell_index: dict[str, int], size: int, trace: Mapping) -> tuple[int, int, bool]:
@@ -584,18 +697,31 @@ def _span(sel: tuple, cell_index: dict[str, int], size: int, trace: Mapping) -> 
         return 0, size, False
     if kind == "fixed":
         return sel[1], sel[1] + 1, True
-    if kind == "at":
-        i = cell_index[sel[1]]
+    if kind in ("at", "prev"):
+        i = cell_index[sel[1]] - (kind == "prev")
         return i, i + 1, True
     if kind == "upto":
         return 0, cell_index[sel[1]] + 1, False
+    if kind == "from":
+        i = min(cell_index[sel[1]], size)
+        return i, size, False
+    if kind == "map":
+        _, name, axes, block = sel
+        at = INDEX_MAPS[name](trace, block, *(cell_index[a] for a in axes))
+        return (at.start, at.stop, False) if isinstance(at, range) else (at, at + 1, True)
     i = int(trace[sel[1]][cell_index[sel[2]]])  # via: an index stored in another tensor
     return i, i + 1, True
 
 
+def _at_first(spec: SourceSpec, cell_index: dict[str, int]) -> SourceSpec:
+    """The source read: at the first position, a 'prev' selector's reference reads what was carried in."""
+    first = spec.at_first is not None and any(s[0] == "prev" and cell_index[s[1]] == 0 for s in spec.selectors)
+    return spec.at_first if first else spec
+
+
 def explain(tensor_id: str, row: int, col: int | None, trace: Mapping, weights: Mapping) -> Explanation:
     """How cell [row, col] of an activation was computed (col is None for a 1-D tensor)."""
-    rule = resolve(tensor_id, *model_size(trace), n_experts(trace), is_mamba(trace))
+    rule = resolve(tensor_id, *model_shape(trace))
     target = trace[tensor_id]
     index = (row,) if target.ndim == 1 else (row, col)
     if len(rule.axes) != target.ndim or any(not 0 <= i < n for i, n in zip(index, target.shape)):
@@ -603,13 +729,18 @@ def explain(tensor_id: str, row: int, col: int | None, trace: Mapping, weights: 
     cell_index = dict(zip(rule.axes, index))
     sources, vals = [], []
     for spec in rule.sources:
+        spec = _at_first(spec, cell_index)
+        if spec.optional and spec.tensor_id not in trace:
+            vals.append(np.zeros(0))
+            continue
         arr = trace[spec.tensor_id] if spec.tensor_id in trace else weights[spec.tensor_id]
         spans = [_span(sel, cell_index, n, trace) for sel, n in zip(spec.selectors, arr.shape)]
         vals.append(np.asarray(arr[tuple(a if one else slice(a, b) for a, b, one in spans)], np.float64))
         axes_idx = [np.arange(a, b) for a, b, _ in spans]
-        sources.append(Source(spec.tensor_id, axes_idx[0], axes_idx[1] if len(axes_idx) > 1 else None))
+        if all(len(i) for i in axes_idx):  # a selection of no cells (carried inputs no longer reached) names nothing
+            sources.append(Source(spec.tensor_id, axes_idx[0], axes_idx[1] if len(axes_idx) > 1 else None))
     value = float(target[index])
-    recomputed, template = OPS[rule.op](_Cell(row, col, rule.label, value), vals)
+    recomputed, template = OPS[rule.op](_Cell(row, col, rule.label, value, rule.eps), vals)
     # The answer printed is the trace's own number once the recomputation agrees with it, so
     # the tooltip's headline and the formula's end never differ by a last rounding digit.
     agrees = value == recomputed or abs(value - recomputed) <= 1e-4 * max(1.0, abs(value))
@@ -617,3 +748,8 @@ def explain(tensor_id: str, row: int, col: int | None, trace: Mapping, weights: 
     return Explanation(tensor_id, row, col, rule.op, value,
                        ", ".join(f"{a}={i}" for a, i in cell_index.items()), formula, sources,
                        recomputed, rule.op == "causal_mask" and col > row)
+
+
+# The recurrent families' tables, ops and index maps join FAMILIES, OPS and INDEX_MAPS there; imported last,
+# as it builds on the helpers above.
+from llmviz.scenes import dataflow_recurrent  # noqa: E402,F401

@@ -28,6 +28,13 @@ def _initial_ssm(state, layer: int, shape) -> np.ndarray | None:
     return state.ssm[0, layer].detach().float().numpy().reshape(shape)
 
 
+def _carry_conv(out: dict, prefix: str, state, layer: int) -> None:
+    """Past the window, the conv inputs before it that its first positions still read, (channels, d_conv − 1)
+    oldest first, under `prefix`.conv_init; without a state the window starts the text (zero padding)."""
+    if state is not None:
+        out[f"{prefix}.conv_init"] = state.conv[0, layer, :, 1:].detach().float().numpy()
+
+
 def scene_arrays(trace, n_layers: int, state=None) -> dict[str, np.ndarray]:
     """A Mamba-1 trace under the scene's ids: every array as recorded, plus, on each Mamba layer (all of
     mamba-tiny's, three of jamba-tiny's four), the scan per token and α's mean."""
@@ -39,6 +46,7 @@ def scene_arrays(trace, n_layers: int, state=None) -> dict[str, np.ndarray]:
         x = out[f"{p}.conv_act"]                       # (T, d_inner): what the scan reads
         h = out[f"{p}.h"]
         _per_token(out, p, out[f"{p}.dA"], out[f"{p}.dB"] * x[:, :, None], h, _initial_ssm(state, i, h.shape[1:]))
+        _carry_conv(out, p, state, i)
         out[f"{p}.alpha"] = out[f"{p}.alpha"].mean(axis=0)   # (T, T): row t, how much each s feeds y_t
     return out
 
@@ -60,6 +68,28 @@ def scene_arrays_mamba2(trace, n_layers: int, state=None) -> dict[str, np.ndarra
         dA = np.broadcast_to(out[f"{p}.dA"][:, :, None, None], h.shape)
         _per_token(out, p, dA.reshape(T, inner, n), dBx.reshape(T, inner, n), h.reshape(T, inner, n),
                    _initial_ssm(state, i, (inner, n)))
+        _carry_conv(out, p, state, i)
+    return out
+
+
+def scene_arrays_rwkv(trace, n_layers: int, state=None) -> dict[str, np.ndarray]:
+    """An RWKV trace under the scene's ids, drawn as recorded, plus what each layer carried in from before the
+    window (zeros from the start): both mixes' previous input and the WKV numerator and denominator (unscaled,
+    num·e^max, as the trace records them), which the first position's shift and WKV read."""
+    out = dict(trace.items())
+    for i in range(n_layers):
+        p = f"blocks.{i}"
+        if state is None:
+            zeros = np.zeros(out[f"{p}.time_mix.num"].shape[1], np.float32)
+            carried = dict.fromkeys(("time_mix.shift", "channel_mix.shift", "time_mix.num", "time_mix.den"), zeros)
+        else:
+            layer = {name: getattr(state, name)[0, :, i].double()
+                     for name in ("att_shift", "ffn_shift", "num", "den", "max")}
+            scale = layer["max"].exp()                     # the state keeps num, den scaled by e^−max
+            carried = {"time_mix.shift": layer["att_shift"], "channel_mix.shift": layer["ffn_shift"],
+                       "time_mix.num": layer["num"] * scale, "time_mix.den": layer["den"] * scale}
+        for name, value in carried.items():
+            out[f"{p}.{name}_init"] = np.asarray(value, np.float32)
     return out
 
 
@@ -70,9 +100,9 @@ SSM_MODELS = {
     "mamba-copy": ("llmviz.models.sim.train_copy", "load_mamba_copy", "llmviz.models.sim.mamba_trace", scene_arrays),
     "mamba2-tiny": ("llmviz.models.sim.mamba2_model", "load_mamba2", "llmviz.models.sim.mamba2_trace",
                     scene_arrays_mamba2),
-    # RWKV's state after each token (numerator, denominator, the shifted inputs) is (T, d): drawn as recorded.
-    "rwkv-tiny": ("llmviz.models.sim.rwkv_model", "load_rwkv", "llmviz.models.sim.rwkv_trace",
-                  lambda trace, n_layers, state=None: dict(trace.items())),
+    # RWKV's state after each token (numerator, denominator, the shifted inputs) is (T, d): drawn as recorded,
+    # with what was carried in before the window.
+    "rwkv-tiny": ("llmviz.models.sim.rwkv_model", "load_rwkv", "llmviz.models.sim.rwkv_trace", scene_arrays_rwkv),
 }
 
 
