@@ -506,6 +506,12 @@ class GLRenderer(Renderer):
             raise ValueError(f"a {rows}x{cols} block at ({x}, {y}) falls outside the {size}x{size} data atlas")
         self.data_atlas.write(values.tobytes(), viewport=(int(x), int(y), cols, rows))
 
+    def read_data(self) -> np.ndarray:
+        """The whole data atlas, (size, size) float32 with [y, x] the texel of region (x, y), as the shaders
+        read it (for vector export: one read, then regions are slices)."""
+        size = self.data_packer.width
+        return np.frombuffer(self.data_atlas.read(), np.float32).reshape(size, size)
+
     def reset_data(self) -> None:
         """Empty the data atlas and the highlight mask and forget every region (another scene takes over)."""
         self.data_packer.reset()

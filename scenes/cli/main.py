@@ -1,4 +1,4 @@
-"""The `llmviz` command: the explorer window, and the headless subcommands (render, bench, models, train, link, …).
+"""The `llmviz` command: the explorer window, and the headless subcommands (render, bench, models, train, export, link, …).
 
 Subcommand modules are imported only when their command runs, so `llmviz render` of the
 stress scene never imports torch. Bad arguments give one error line and exit code 2.
@@ -20,6 +20,7 @@ SUBCOMMANDS = {
     "chapters": "llmviz.scenes.cli.chapters_cmd",
     "routing": "llmviz.scenes.cli.routing_cmd",
     "export-hf": "llmviz.scenes.cli.export_cmd",
+    "export": "llmviz.scenes.cli.export_views",
     "link": "llmviz.scenes.cli.link_cmd",
     "scan": "llmviz.scenes.cli.scan_cmd",
 }
