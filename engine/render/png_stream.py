@@ -2,7 +2,7 @@
 
 Pillow encodes a whole image held in memory; a tiled 16K picture arrives one row of tiles at a time,
 and each band is filtered ("Sub": each byte minus the one a pixel to its left, vectorised) and fed to
-one zlib stream whose output goes to the file as IDAT chunks. Nothing larger than one band is held.
+one zlib stream whose output goes to the file as IDAT chunks. Nothing larger than one band is held (and a few rows of it filtered at a time).
 """
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import numpy as np
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
 FILTER_SUB = 1
 IDAT_BYTES = 1 << 20  # compressed bytes gathered before a chunk is written
+CHUNK_ROWS = 64  # rows filtered at once (a 16384-wide row is 48 KiB)
 MAX_SIDE = 2 ** 31 - 1  # the format's limit on either side
 
 
@@ -50,7 +51,8 @@ def write_png(file: BinaryIO, size: tuple[int, int], bands: Iterable[np.ndarray]
         rows += len(band)
         if rows > h:
             raise ValueError(f"the bands hold more than the image's {h} rows")
-        pending.append(packer.compress(sub_filtered(band)))
+        for start in range(0, len(band), CHUNK_ROWS):  # filtered a few rows at a time: no copy of the band
+            pending.append(packer.compress(sub_filtered(band[start:start + CHUNK_ROWS])))
         if sum(map(len, pending)) >= IDAT_BYTES:
             written += file.write(_chunk(b"IDAT", b"".join(pending)))
             pending = []

@@ -35,6 +35,7 @@ MARGIN_PX = 4.0        # a moved caption's distance from its block
 MAX_CANDIDATES = 600   # labels that take part in the layout per frame, best ranked first
 MAX_ROUNDS = 64        # a longer chain of conflicts is cut: its undecided tail is hidden
 GRID_PX = 2            # cell of the obstacle occupancy grid
+MAX_GRID_CELLS = 4_000_000  # the grid's cells at most (3840 x 2160 at GRID_PX is 2.1 million)
 DIRECT_PAIRS = 400_000  # label x obstacle tests done pair by pair below this; the grid above
 
 FIXED = 0     # drawn at its anchor or not at all
@@ -188,7 +189,10 @@ class Occupancy:
     """Which parts of the view are covered by obstacles (drawn blocks): a summed-area table on a grid."""
 
     def __init__(self, boxes: np.ndarray, size):
-        self.gw, self.gh = int(np.ceil(size[0] / GRID_PX)) + 1, int(np.ceil(size[1] / GRID_PX)) + 1
+        # Cells grow past GRID_PX only for views beyond MAX_GRID_CELLS of them (a tiled 8K picture and up),
+        # so the grid's memory stays bounded (about 24 bytes a cell) whatever the picture's size.
+        self.cell = max(GRID_PX, int(np.ceil(np.sqrt(size[0] * size[1] / MAX_GRID_CELLS))))
+        self.gw, self.gh = int(np.ceil(size[0] / self.cell)) + 1, int(np.ceil(size[1] / self.cell)) + 1
         diff = np.zeros((self.gh + 1, self.gw + 1), np.int32)
         if len(boxes):
             # Shrunk by a pixel: touching a block's edge is not covering it.
@@ -199,13 +203,13 @@ class Occupancy:
             np.add.at(diff, (y0, x1), -1)
             np.add.at(diff, (y1, x0), -1)
             np.add.at(diff, (y1, x1), 1)
-        covered = (diff.cumsum(0).cumsum(1)[: self.gh, : self.gw] > 0).astype(np.int32)
+        covered = (diff.cumsum(0, dtype=np.int32).cumsum(1, dtype=np.int32)[: self.gh, : self.gw] > 0).astype(np.int32)
         self.table = np.zeros((self.gh + 1, self.gw + 1), np.int32)
-        self.table[1:, 1:] = covered.cumsum(0).cumsum(1)
+        self.table[1:, 1:] = covered.cumsum(0, dtype=np.int32).cumsum(1, dtype=np.int32)
 
     def _cells(self, boxes: np.ndarray) -> np.ndarray:
         """The grid cells each box touches (snapped outwards), clipped to the grid."""
-        cells = np.c_[np.floor(boxes[:, :2] / GRID_PX), np.ceil(boxes[:, 2:] / GRID_PX)]
+        cells = np.c_[np.floor(boxes[:, :2] / self.cell), np.ceil(boxes[:, 2:] / self.cell)]
         cells[:, [0, 2]] = np.clip(cells[:, [0, 2]], 0, self.gw)
         cells[:, [1, 3]] = np.clip(cells[:, [1, 3]], 0, self.gh)
         return cells.astype(np.int64)
