@@ -43,6 +43,6 @@ def run_svg(args) -> int:
     c = drawn.counts
     behind = f"; {c['behind']} reaching behind the camera left out" if c["behind"] else ""
     print(f"wrote {out} ({size[0]}x{size[1]}, {len(drawn.svg.encode()):,} bytes): {c['blocks']} blocks, "
-          f"{c['lines']} connection lines, {c['groups']} group outlines, {c['labels']} labels, {c['cells']:,} cells "
+          f"{c['boxes']} other boxes, {c['lines']} connection lines, {c['groups']} group outlines, {c['labels']} labels, {c['cells']:,} cells "
           f"as shapes, {c['images']} blocks' cells as images{behind}")
     return 0

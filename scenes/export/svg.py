@@ -36,6 +36,7 @@ AMBIENT, DIFFUSE = 0.45, 0.55
 OUTLINE_SHADE = 0.35  # shaders/box.glsl: edges in the block's colour times this
 GRID_LINE_CELL_PX = 6.0  # shaders/box.glsl fades grid lines in between 3 and 8 px cells
 OUTLINE_PX = 0.6
+HIGHLIGHT_OUTLINE, HIGHLIGHT_OUTLINE_PX = "#ffd140", 2.5  # shaders/box.glsl: a highlighted block's frame
 MIN_LINE_PX = 0.75  # a connection thinner than this on screen is still drawn (the rasteriser drops some)  # the shader's 1-pixel outline lies inside the face; an SVG stroke straddles the edge
 MASKED_DARK, MASKED_LIGHT = "#0d0d12", "#454552"  # legend.MASKED_*_RGB: a −∞ cell's stripes
 
@@ -43,6 +44,9 @@ MASKED_DARK, MASKED_LIGHT = "#0d0d12", "#454552"  # legend.MASKED_*_RGB: a −�
 _CORNERS = np.array([[(i & 1) - 0.5, ((i >> 1) & 1) - 0.5, ((i >> 2) & 1) - 0.5] for i in range(8)])
 _FACES = np.array([[1, 3, 7, 5], [0, 4, 6, 2], [2, 6, 7, 3], [0, 1, 5, 4], [4, 5, 7, 6], [0, 2, 3, 1]])
 _NORMALS = np.array([[1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0], [0, 0, 1], [0, 0, -1]], np.float64)
+
+
+COUNTED_AS = {"block": "blocks", "line": "lines", "group": "groups", "box": "boxes"}
 
 
 @dataclass
@@ -177,14 +181,16 @@ class _Writer:
             opening = f'<g class="block" data-id={quoteattr(tensor)}>'
         else:
             opening = f'<g class="{kind}">'
-        self.counts[kind + "s"] += 1
+        self.counts[COUNTED_AS[kind]] += 1
         parts = [opening, title]
         region = row[INSTANCE_SLICES["region"]]
         cols, rows_n = int(region[2]), int(region[3])
         for f, rgb, alpha in faces:
             quad = px[_FACES[f]]
             opacity = f' fill-opacity="{alpha:.3f}"' if alpha < 0.999 else ""
-            outline = _hex(rgb * OUTLINE_SHADE) if kind != "group" else "none"
+            highlighted = bool(flags & INSTANCE_HIGHLIGHTED)
+            outline = HIGHLIGHT_OUTLINE if highlighted else _hex(rgb * OUTLINE_SHADE) if kind != "group" else "none"
+            outline_px = HIGHLIGHT_OUTLINE_PX if highlighted else OUTLINE_PX
             data_face = f in (4, 5) and cols > 0 and rows_n > 0 and lod == LOD_DETAIL
             if data_face:
                 parts.append(self._cells(row, rotation, f, cols, rows_n, flags, alpha))
@@ -193,7 +199,7 @@ class _Writer:
             if outline != "none":  # the shader mixes the outline in before the alpha: it fades with the face
                 stroke_fade = f' stroke-opacity="{alpha:.3f}"' if alpha < 0.999 else ""
                 parts.append(f'<polygon points="{_points(quad)}" fill="none" stroke="{outline}" '
-                             f'stroke-width="{OUTLINE_PX}"{stroke_fade}/>')
+                             f'stroke-width="{outline_px}"{stroke_fade}/>')
         parts.append("</g>")
         self.parts.append("".join(parts))
 
