@@ -96,3 +96,17 @@ def test_bad_arguments_are_one_line(tmp_path, monkeypatch, capsys, argv, needle)
 def test_export_hf_is_still_its_own_command(capsys):
     assert main(["export-hf", "no-such-model", "/nonexistent/folder"]) == 2
     assert "export-hf" in capsys.readouterr().err
+
+
+def test_a_scene_without_model_blocks_exports_its_boxes(tmp_path):
+    out = tmp_path / "stress.svg"
+    assert main(["export", "svg", "--scene", "stress:300", "--size", "320x180", "--out", str(out)]) == 0
+    boxes = [g for g in ET.parse(out).getroot().iter(SVG + "g") if g.get("class") == "box"]
+    args = types.SimpleNamespace(scene="stress:300", camera="start", chapter=None, step=None, text=None)
+    renderer = headless_renderer((320, 180))
+    try:
+        with scene_alone(args, renderer, (320, 180)) as (_, engine):
+            drawn = len(engine.visibility.result.drawn)
+    finally:
+        renderer.release()
+    assert len(boxes) == drawn > 10
