@@ -5,7 +5,19 @@ scores from it, and the captions name the same prefix.
 """
 from __future__ import annotations
 
+import re
+
 import numpy as np
+
+# Blocks whose cells for later keys are removed by construction: attention's masked scores (−∞ before the
+# softmax), and what a recurrent layer's output reads from each earlier token — Mamba's and RWKV's hidden
+# attention α and Mamba-2's SSD matrices, zero for later tokens because the recurrence has not reached them.
+_MASKED_BLOCK = re.compile(r".*\.(scores_masked|alpha|ssd\.\d+)$")
+
+
+def is_masked_block(tensor_id: str) -> bool:
+    """Whether the block's query × key cells follow a mask (the scene hatches the removed ones)."""
+    return _MASKED_BLOCK.fullmatch(tensor_id) is not None
 
 
 def key_visible(n_queries: int, n_keys: int, prefix: int = 0) -> np.ndarray:

@@ -334,7 +334,8 @@ def _mamba2(cfg: _Config, family: Family) -> dict:
         cfg.fail("num_heads", f"{v['num_heads']} heads x head_dim {v['head_dim']} is not "
                  f"expand x hidden_size = {inner} (transformers refuses such a config too)")
     ssm = {"d_state": v["d_state"], "d_conv": v["d_conv"], "expand": v["expand"],
-           "head_dim": v["head_dim"], "n_groups": v["n_groups"], "conv_bias": v["conv_bias"],
+           "head_dim": v["head_dim"], "n_groups": v["n_groups"], "chunk_size": v["chunk_size"],
+           "conv_bias": v["conv_bias"],
            "proj_bias": v["proj_bias"]}
     return _ssm_stack(cfg, v, "mamba2", ssm)
 
@@ -669,7 +670,7 @@ MODEL_TYPES: dict[str, Family] = {
         "tied": ("tie_word_embeddings", "flag", True)}),
     "mamba2": Family("ssm", _mamba2, _SSM_KEYS | {
         "head_dim": ("head_dim", "size"), "num_heads": ("num_heads", "size"),
-        "n_groups": ("n_groups", "size", 1),
+        "n_groups": ("n_groups", "size", 1), "chunk_size": ("chunk_size", "size", 256),
         "tied": ("tie_word_embeddings", "flag", False)}),
     "rwkv": Family("ssm", _rwkv, {
         "n_layers": ("num_hidden_layers", "layers"), "d_model": ("hidden_size", "size"),

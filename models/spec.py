@@ -132,6 +132,7 @@ class SSM:
     dt_rank: int | None = _size(None)
     head_dim: int | None = _size(None)
     n_groups: int = _size(1, maximum=1_024)
+    chunk_size: int | None = _size(None, maximum=1 << 20)   # Mamba-2: tokens per SSD chunk (None: not stated)
     conv_bias: bool = True
     proj_bias: bool = False
     inner_norms: bool = False                       # Jamba: RMSNorm on dt, B and C

@@ -241,6 +241,11 @@ BLOCK_ROLES: tuple[Role, ...] = (
     R("blocks.#.mamba.alpha", "Mamba's hidden attention (Ali, Zimerman & Wolf 2024): how much token t' feeds "
                               "token t's output through the scan, C_t·(Π exp(ΔA))·ΔB_t', averaged over the "
                               "channels; zero for later tokens.", ("t", "t")),
+    R("blocks.#.mamba.ssd.#", "Mamba-2's scan as one matrix per head (state-space duality, Dao & Gu 2024): "
+                              "M[t,t'] = C_t·B_t' · the decays between them · Δ_t', so y = M·x + D·x, the same sum "
+                              "as the recurrence. transformers computes it in chunks: each chunk's diagonal block as "
+                              "a matrix product, the state (h at a chunk's end) between them. Zero for later tokens.",
+      ("t", "t")),
     R("blocks.#.mamba.gated", "y · SiLU(z): the scan's output, gated.", ("t", "d_inner")),
     R("blocks.#.mamba.norm", "The scan's output gated by SiLU(z) and RMS-normalised.", ("t", "d_inner")),
     R("blocks.#.mamba.out.weight", "Output projection out_proj: brings the d_inner channels back to d_model.",
@@ -249,6 +254,10 @@ BLOCK_ROLES: tuple[Role, ...] = (
     R("blocks.#.mamba.out", "The mixer's output for each token, added to the residual stream.",
       ("t", "d_model")),
     # ---- RWKV time mixing and channel mixing
+    R("blocks.#.time_mix.alpha", "RWKV-4's hidden attention: WKV at token t is a weighted mean of the values of "
+                                 "tokens t' ≤ t, weight ∝ e^(k_t' − (t−1−t')·w), e^(u + k_t) for t itself; averaged "
+                                 "over the channels. Rows sum to 1 from the text's start; in a longer stream the "
+                                 "state carried in takes the rest.", ("t", "t")),
     R(_MIX, "Token-shift mix: per channel, how much of the previous token is blended into this one before a "
             "projection (k key, v value, r receptance, g gate, w decay, x the data-dependent mixes).",
       ("d_model",)),

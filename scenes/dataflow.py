@@ -151,6 +151,8 @@ MAMBA_DATAFLOW: list[tuple[str, str, str, list[str]]] = [
      [f"{_S}.dA.{{s}}[i, n]", f"{_S}.dBx.{{s}}[i, n]", f"{_S}.h.{{s-1}}[i, n]"]),   # h_init before the first
     (f"{_S}.y[t, i]", "ssm_output", "y = C·h + D·x",
      [f"{_S}.C[t, :]", f"{_S}.h[t, i, :]", f"{_S}.D[i]", f"{_S}.conv_act[t, i]"]),
+    (f"{_S}.alpha[t, u]", "hidden_attention", "α = mean over channels of C_t·(Π exp(ΔA))·ΔB_u",
+     [f"{_S}.C[t, :]", f"{_S}.dA[..t, :, :]", f"{_S}.dB[u, :, :]"]),
     (f"{_S}.gated[t, i]", "silu_gate", "y·SiLU(z)", [f"{_S}.y[t, i]", f"{_S}.z[t, i]"]),
     (f"{_S}.out[t, c]", "unembed", "dot(gated row, W_out row)", [f"{_S}.gated[t, :]", f"{_S}.out.weight[c, :]"]),
     (f"{_B}.resid1[t, c]", "residual_add", "X + Mamba(X)", ["{resid_in}[t, c]", f"{_S}.out[t, c]"]),
@@ -240,7 +242,8 @@ def _selector(text: str, target_axes: tuple[str, ...]) -> tuple:
     mapped = _MAP.match(text)
     if mapped:
         axes = tuple(a.strip() for a in mapped.group(2).split(",") if a.strip())
-        if not set(axes) <= set(target_axes):
+        # an argument in braces is an index bound by the target's id ({h}: the head of mamba.ssd.{h})
+        if not {a for a in axes if not a.startswith("{")} <= set(target_axes):
             raise ValueError(f"selector {text!r} names axes {axes}, not all of {target_axes}")
         return ("map", mapped.group(1), axes)
     if text.endswith("-1"):
@@ -303,8 +306,11 @@ def _fill(src: str, sels: tuple[tuple, ...], bound: dict[str, str], block: int |
         src = src.replace("{kv}", str(int(bound["h"]) * n_kv_heads // n_heads))
     for key, val in bound.items():
         src = src.replace("{" + key + "}", val)
+    def bound_args(axes: tuple) -> tuple:
+        return tuple(int(bound[a[1:-1]]) if a.startswith("{") else a for a in axes)
+
     return src, tuple(("fixed", int(bound[s[1]])) if s[0] == "param" else
-                      (*s, block) if s[0] == "map" else s for s in sels)
+                      (s[0], s[1], bound_args(s[2]), block) if s[0] == "map" else s for s in sels)
 
 
 @lru_cache(maxsize=4096)
@@ -707,7 +713,7 @@ def _span(sel: tuple, cell_index: dict[str, int], size: int, trace: Mapping) -> 
         return i, size, False
     if kind == "map":
         _, name, axes, block = sel
-        at = INDEX_MAPS[name](trace, block, *(cell_index[a] for a in axes))
+        at = INDEX_MAPS[name](trace, block, *(a if isinstance(a, int) else cell_index[a] for a in axes))
         return (at.start, at.stop, False) if isinstance(at, range) else (at, at + 1, True)
     i = int(trace[sel[1]][cell_index[sel[2]]])  # via: an index stored in another tensor
     return i, i + 1, True

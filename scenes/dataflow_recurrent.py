@@ -1,4 +1,4 @@
-"""Where every number of mamba2-tiny, rwkv-tiny and jamba-tiny comes from: their dataflow tables, the operations and index maps those need, joined to dataflow.py's FAMILIES, OPS and INDEX_MAPS.
+"""Where every number of mamba2-tiny, rwkv-tiny and jamba-tiny comes from: their dataflow tables, the operations and index maps those need (and the hidden-attention operations every recurrent family's α uses), joined to dataflow.py's FAMILIES, OPS and INDEX_MAPS.
 
 Written in dataflow.py's notation (see its declaration), and reusing its tables where the arithmetic is
 the same: Mamba-2 shares Mamba-1's z, SiLU, scan step and residual; Jamba's Mamba layers are Mamba-1's
@@ -42,6 +42,9 @@ MAMBA2_DATAFLOW = [
      [f"{_S}.dt[{{s}}, head(i)]", f"{_S}.conv_act[{{s}}, B(i, n)]", f"{_S}.conv_act[{{s}}, i]"]),
     (f"{_S}.y[t, i]", "ssm_output", "y = C·h + D·x",
      [f"{_S}.conv_act[t, C(i)]", f"{_S}.h[t, head(i), in_head(i), :]", f"{_S}.D[head(i)]", f"{_S}.conv_act[t, i]"]),
+    (f"{_S}.ssd.{{h}}[t, u]", "ssd_entry", "M = C_t·B_u · a_(u+1)…a_t · Δ_u",
+     [f"{_S}.conv_act[t, C_of_head({{h}})]", f"{_S}.conv_act[u, B_of_head({{h}})]", f"{_S}.dA[..t, {{h}}]",
+      f"{_S}.dt[u, {{h}}]"]),
     (f"{_S}.norm[t, i]", "gated_rms_norm", "y·SiLU(z), RMS-normalised over its group, ·γ",
      [f"{_S}.y[t, group(i)]", f"{_S}.z[t, group(i)]", f"{_S}.norm.weight[i]"]),
     (f"{_S}.out[t, c]", "unembed", "dot(normed row, W_out row)", [f"{_S}.norm[t, :]", f"{_S}.out.weight[c, :]"]),
@@ -102,6 +105,8 @@ RWKV_DATAFLOW = [
     (f"{_T}.wkv[t, c]", "wkv", "wkv_t = (num_{t−1} + e^(u+k)·v)/(den_{t−1} + e^(u+k))",
      [f"{_T}.num[t-1, c] | {_T}.num_init[c]", f"{_T}.den[t-1, c] | {_T}.den_init[c]", f"{_T}.bonus[c]",
       f"{_T}.key[t, c]", f"{_T}.value[t, c]"]),
+    (f"{_T}.alpha[t, u]", "wkv_attention", "mean over channels of u's share of wkv_t's weights",
+     [f"{_T}.key[..t, :]", f"{_T}.decay[:]", f"{_T}.bonus[:]", f"{_T}.den_init[:]"]),
     (f"{_T}.out[t, c]", "sigmoid_gated_linear", "dot(W_o row, σ(r)⊙wkv)",
      [f"{_T}.receptance[t, :]", f"{_T}.wkv[t, :]", f"{_T}.out.weight[c, :]"]),
     (f"{_B}.resid1[t, c]", "residual_add", "X + TimeMix(X)", ["{resid_in}[t, c]", f"{_T}.out[t, c]"]),
@@ -142,6 +147,8 @@ JAMBA_MAMBA = [
      [f"{_S}.dt[{{s}}, i]", f"{_S}.B[{{s}}, :]", f"{_S}.inner_norms[B_gamma()]", f"{_S}.conv_act[{{s}}, i]"]),
     (f"{_S}.y[t, i]", "ssm_output_normed", "y = RMSNorm(C)·h + D·x",
      [f"{_S}.C[t, :]", f"{_S}.inner_norms[C_gamma()]", f"{_S}.h[t, i, :]", f"{_S}.D[i]", f"{_S}.conv_act[t, i]"]),
+    (f"{_S}.alpha[t, u]", "hidden_attention", "α = mean over channels of RMSNorm(C)_t·(Π exp(ΔA))·ΔB_u",
+     [f"{_S}.C_norm[t, :]", f"{_S}.dA[..t, :, :]", f"{_S}.dB[u, :, :]"]),
 ]
 
 JAMBA_MOE_GATES = [
@@ -230,6 +237,61 @@ def _sigmoid_gate(cell, vals):
     return gate * v, f"σ(r)·value = σ({format_number(r)})·{_term(v)} = {format_number(gate)}·{_term(v)} = {RESULT}"
 
 
+def _listed(values: np.ndarray, limit: int = 3) -> str:
+    """The first few of many per-channel numbers, for a formula that averages them."""
+    shown = [format_number(v) for v in values[:limit]]
+    return ", ".join(shown + (["…"] if len(values) > limit else []))
+
+
+def _later(cell) -> tuple[float, str] | None:
+    """A later token's cell of what a recurrence reads: zero, since the scan has not reached it."""
+    if cell.col > cell.row:
+        return 0.0, f"token {cell.col} comes after token {cell.row}: the recurrence has not read it yet, {RESULT}"
+    return None
+
+
+def _ssd_entry(cell, vals):
+    later = _later(cell)
+    if later:
+        return later
+    C, B, decays, dt = vals[0], vals[1], vals[2], float(vals[3])
+    t, u = cell.row, cell.col
+    cb, kept = float(C @ B), float(np.prod(decays[u + 1:t + 1]))
+    return cb * kept * dt, (f"M = C_t·B_u · a_(u+1)…a_t · Δ_u = {format_number(cb)} · {format_number(kept)} "
+                            f"({t - u} decays) · {format_number(dt)} = {RESULT}")
+
+
+def _hidden_attention(cell, vals):
+    later = _later(cell)
+    if later:
+        return later
+    C, decays, dB = vals[0], vals[1], vals[2]          # C_t (n,), exp(ΔA) for tokens 0..t (t+1, i, n), ΔB_u (i, n)
+    t, u = cell.row, cell.col
+    kept = np.prod(decays[u + 1:t + 1], axis=0)        # (i, n): what survives from u to t
+    per_channel = (kept * dB) @ C
+    return float(per_channel.mean()), (f"α = mean over {per_channel.size} channels of Σ_n C_t·(Π exp(ΔA))·ΔB_u, "
+                                       f"{t - u} decays: mean of {_listed(per_channel)} = {RESULT}")
+
+
+def _wkv_attention(cell, vals):
+    later = _later(cell)
+    if later:
+        return later
+    keys, decay, bonus, den_before = vals            # keys (t+1, d); decay, bonus, den_before (d,)
+    t, u = cell.row, cell.col
+    w = np.exp(decay)                                # time_decay as stored: the factor per step is e^(−w)
+    steps = t - 1 - np.arange(t)                     # steps each earlier token has decayed by at t
+    logits = np.vstack([keys[:t] - steps[:, None] * w, (bonus + keys[t])[None]])   # (t+1, d)
+    carried = np.log(np.maximum(den_before, 0.0)) - t * w if np.any(den_before > 0) else np.full_like(w, -np.inf)
+    top = np.maximum(logits.max(axis=0), carried)
+    weights = np.exp(logits - top)
+    share = weights[u] / (weights.sum(axis=0) + np.exp(carried - top))
+    own = f"e^(u+k_{t})" if u == t else f"e^(k_{u} − {t - 1 - u}·w)"
+    return float(share.mean()), (f"α = mean over {share.size} channels of {own} / Σ_(s≤{t}) its weights"
+                                 f"{' (and the state carried in)' if np.isfinite(carried).any() else ''} = "
+                                 f"mean of {_listed(share)} = {RESULT}")
+
+
 def _product(cell, vals):
     a, b = float(vals[0]), float(vals[1])
     return a * b, f"{cell.label} = {format_number(a)}·{_term(b)} = {RESULT}"
@@ -259,6 +321,7 @@ def _inner_normed(base, what: str, at: int = 0, one: bool = False):
 
 
 OPS.update({
+    "ssd_entry": _ssd_entry, "hidden_attention": _hidden_attention, "wkv_attention": _wkv_attention,
     "gated_rms_norm": _gated_rms_norm, "mixed_linear": _mixed_linear, "token_shift": _token_shift,
     "wkv_state": _wkv_state, "wkv": _wkv, "sigmoid_gated_linear": _sigmoid_gated_linear,
     "relu_squared": _relu_squared, "sigmoid_gate": _sigmoid_gate, "product": _product, "topk_prob": _topk_prob,
@@ -268,6 +331,9 @@ OPS.update({
 })
 
 INDEX_MAPS.update({
+    # conv_act's B or C columns that head h reads: those of its group
+    "B_of_head": lambda trace, block, h: _packed_columns(0)(trace, block, h * _mamba2_sizes(trace, block)[1]),
+    "C_of_head": lambda trace, block, h: _packed_columns(1)(trace, block, h * _mamba2_sizes(trace, block)[1]),
     "head": lambda trace, block, i: i // _mamba2_sizes(trace, block)[1],
     "in_head": lambda trace, block, i: i % _mamba2_sizes(trace, block)[1],
     "B": lambda trace, block, i, n: _packed_columns(0)(trace, block, i)[n],

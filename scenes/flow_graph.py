@@ -89,11 +89,14 @@ FLOW_RULES: list[tuple[str, list]] = [
     (r"mamba\.conv_act", ["mamba.conv"]),
     (r"mamba\.(?:dt_low|B|C)", ["mamba.conv_act"]),
     (r"mamba\.y", ["mamba.conv_act", "mamba.dt", "mamba.B", "mamba.C"]),
+    # what each token's output reads from the earlier ones: Mamba's hidden attention, Mamba-2's SSD matrices
+    (r"mamba\.(?:alpha|ssd\.\d+)", ["mamba.conv_act", "mamba.dt", "mamba.B", "mamba.C", "mamba.dA"]),
     (r"mamba\.(?:gated|norm)", ["mamba.y", "mamba.z"]),
     (r"mamba\.out", [("mamba.gated", "mamba.norm")]),
     # RWKV time mixing and channel mixing
     (r"time_mix\.(?:receptance|key|value|gate)", ["{ln}"]),
     (r"time_mix\.wkv", ["time_mix.key", "time_mix.value"]),
+    (r"time_mix\.alpha", ["time_mix.key"]),
     (r"time_mix\.ln_x", ["time_mix.wkv"]),
     (r"time_mix\.out", [("time_mix.ln_x", "time_mix.wkv"), "time_mix.receptance", "time_mix.gate"]),
     (r"channel_mix\.(?:key|receptance)", ["{ln}"]),

@@ -71,6 +71,6 @@ def inspect_cell(model_scene, live, slot: int, cell: tuple[int, int] | None) -> 
         return CellInfo(tensor_id, dims, index, value, note="a weight, learned in training")
     try:
         explanation = dataflow.explain(tensor_id, index[0], index[1] if len(index) > 1 else None, trace, weights)
-    except KeyError:  # a value shown without a declared formula (mamba's hidden attention α, a mean over channels)
+    except KeyError:  # a value shown without a declared formula (none of the live models has one today)
         return CellInfo(tensor_id, dims, index, value, note="computed by the model; no formula declared for it")
     return CellInfo(tensor_id, dims, index, value, explanation)

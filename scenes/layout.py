@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from llmviz.models.attention_mask import is_masked_block
 from llmviz.models.spec import ModelSpec
 
 from .layout_parts import (CHAR_WIDTH_EM, GAP_MIN, KIND_ACTIVATION, KIND_BIAS, KIND_BUFFER,
@@ -123,10 +124,11 @@ class Layout:
         return self._index[tensor_id]
 
     def masked_scores(self) -> list[tuple[int, int]]:
-        """(row, prefix) of every masked-scores block: the prefix-LM positions of its stack (0: causal)."""
+        """(row, prefix) of every masked block (attention's masked scores, a recurrent layer's hidden attention):
+        the prefix-LM positions of its stack (0: causal)."""
         others = [p for p in self.stacks if p]
         return [(i, 0 if any(ident.startswith(p) for p in others) else self.mask_prefix)
-                for i, ident in enumerate(self.ids) if ident.endswith(".scores_masked")]
+                for i, ident in enumerate(self.ids) if is_masked_block(ident)]
 
     def group_index(self, group_id: str) -> int:
         if self._group_index is None:

@@ -255,15 +255,17 @@ def titled(part: Part, text: str, frac: float = 0.06, height: float | None = Non
 
 
 def side_label(part: Part, text: str, block_index: int, height: float) -> Part:
-    """A text label left of one block of the part (a dimension such as "T = 11")."""
+    """A text label left of one block of the part (a dimension such as "T = 11"); one or more lines."""
     cx, cy = part.center[block_index]
     left = cx - part.size[block_index, 0] / 2
-    width = CHAR_WIDTH_EM * height * len(text)
+    lines = text.split("\n")
+    width = CHAR_WIDTH_EM * height * max(len(line) for line in lines)
     x = left - 0.5 * height - width / 2
     label = Part([], np.empty(0, np.int8), np.empty(0, np.int64), np.empty(0, np.int64),
                  np.empty((0, 2)), np.empty((0, 2)), [], np.empty(0, np.int64), *_empty_groups(),
                  [text], np.array([[x, cy]]), np.array([height]), np.array([-1], np.int64),
-                 np.array([x - width / 2, cy - height / 2]), np.array([x + width / 2, cy + height / 2]))
+                 np.array([x - width / 2, cy - len(lines) * height / 2]),
+                 np.array([x + width / 2, cy + len(lines) * height / 2]))
     return merge([part, label])
 
 

@@ -18,7 +18,7 @@ import numpy as np
 from llmviz.engine.ecs.world import World
 from llmviz.engine.render.backend import MATERIAL_TRANSLUCENT
 from llmviz.engine.render.colormaps import COLORMAP_DIVERGING, COLORMAP_VIRIDIS
-from llmviz.models.attention_mask import masked_scores_template
+from llmviz.models.attention_mask import key_visible, masked_scores_template
 from llmviz.models.spec import ModelSpec
 from llmviz.engine.systems.label_layout import CAPTION
 from llmviz.scenes.flow_dim import FlowDimming
@@ -45,7 +45,7 @@ GROUP_PROXY_ALPHA = 0.55
 
 # Tensors whose values are probabilities (0..1) use a sequential map, and so does Mamba's decay
 # exp(ΔA), in (0, 1] (Δ > 0, A < 0); everything else is signed.
-_PROBABILITY = re.compile(r"(softmax|probs|\.mamba\.dA(\.\d+)?)$")
+_PROBABILITY = re.compile(r"(softmax|probs|\.mamba\.dA(\.\d+)?|\.time_mix\.alpha)$")  # RWKV-4's α: softmax weights
 _TOKENS = re.compile(r"^tokens$")
 _NONNEGATIVE = re.compile(r"\.std$")
 
@@ -106,6 +106,9 @@ class ModelScene:
     masked_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
 
     def __post_init__(self):
+        # Values written to a masked block keep its mask: the cells a mask removes show −∞ (hatched), whether
+        # the model wrote −∞ there (attention's scores) or a zero nothing could change (a scan's later tokens).
+        self._mask_prefix = {row: prefix for row, prefix in self.layout.masked_scores()}
         self.row_of_slot = np.full(self.world.size, -1, np.int64)
         self.row_of_slot[self.block_slots] = np.arange(len(self.block_slots))
         if self.flow is not None and self.pulses is None:
@@ -154,6 +157,8 @@ class ModelScene:
             block = np.full((rows, cols), np.nan, np.float32)
             r, c = min(rows, values.shape[0]), min(cols, values.shape[1])
             block[:r, :c] = values[:r, :c]
+            if row in self._mask_prefix:
+                block[~key_visible(rows, cols, self._mask_prefix[row]) & ~np.isnan(block)] = -np.inf
             renderer.write_data(x, y, block)
             slot = self.block_slots[row]
             (lo, hi), cmap = value_style(tensor_id, block)

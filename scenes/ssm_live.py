@@ -14,6 +14,17 @@ from llmviz.scenes.text_live import LiveTextModel
 
 DEFAULT_TEXT = "the old river runs "
 
+# The text a model opens on where the corpus's is not its task: mamba-copy reads a window of letters among dots
+# and the marker, and generating copies the letters (held-out sequence 0 of models/sim/selective_copy.py).
+OPENING_TEXT = {"mamba-copy": "F..D..B..B.G.B...H...B..|"}
+# What each model was trained on where it is not the corpus of the small MoE models.
+TRAINING_DATA = {"mamba-copy": "selective copying: 8 letters among 16 dots, then '|' and the letters"}
+
+# Characters whose step size Δ the panel compares, per model: what the model should keep against what it should
+# let pass (selective copying's letters and dots, models/sim/selective_copy.py's DATA and NOISE).
+# Only the characters before the marker count: the answer's letters after it are the model's own output.
+DELTA_CLASSES = {"mamba-copy": ((("letters", "ABCDEFGH"), ("dots", ".")), "|")}
+
 
 def _per_token(out: dict, prefix: str, dA: np.ndarray, dBx: np.ndarray, h: np.ndarray, h_init) -> None:
     for t in range(dA.shape[0]):
@@ -53,7 +64,10 @@ def scene_arrays(trace, n_layers: int, state=None) -> dict[str, np.ndarray]:
 
 def scene_arrays_mamba2(trace, n_layers: int, state=None) -> dict[str, np.ndarray]:
     """A Mamba-2 trace under the scene's ids: the scan per token as d_inner × d_state blocks (heads × head_dim
-    rows), each head's one decay spread over its entries, the input Δ·x ⊗ B."""
+    rows), each head's one decay spread over its entries, the input Δ·x ⊗ B; and the same scan as one T × T
+    matrix per head, its SSD form, over the window's characters."""
+    from llmviz.models.sim.mamba2_trace import ssd_matrices   # on the worker: it brings torch
+
     out = dict(trace.items())
     for i in range(n_layers):
         p = f"blocks.{i}.mamba"
@@ -63,12 +77,17 @@ def scene_arrays_mamba2(trace, n_layers: int, state=None) -> dict[str, np.ndarra
         act, dt = out[f"{p}.conv_act"], out[f"{p}.dt"]     # (T, xBC width), (T, heads)
         groups = (act.shape[1] - inner) // (2 * n)
         x = act[:, :inner].reshape(T, heads, head_dim)
-        B = np.repeat(act[:, inner:inner + groups * n].reshape(T, groups, n), heads // groups, axis=1)
+        B_group, C_group = (act[:, inner + k * groups * n:inner + (k + 1) * groups * n].reshape(T, groups, n)
+                            for k in (0, 1))
+        B = np.repeat(B_group, heads // groups, axis=1)           # each group's B serves its heads
         dBx = (dt[:, :, None] * x)[..., None] * B[:, :, None, :]   # (T, heads, head_dim, d_state)
         dA = np.broadcast_to(out[f"{p}.dA"][:, :, None, None], h.shape)
         _per_token(out, p, dA.reshape(T, inner, n), dBx.reshape(T, inner, n), h.reshape(T, inner, n),
                    _initial_ssm(state, i, (inner, n)))
         _carry_conv(out, p, state, i)
+        ssd = ssd_matrices(dt, out[f"{p}.dA"], B_group, C_group)
+        for head in range(heads):                      # the scan as one T × T matrix per head (SSD)
+            out[f"{p}.ssd.{head}"] = ssd[head]
     return out
 
 
@@ -90,6 +109,7 @@ def scene_arrays_rwkv(trace, n_layers: int, state=None) -> dict[str, np.ndarray]
                        "time_mix.num": layer["num"] * scale, "time_mix.den": layer["den"] * scale}
         for name, value in carried.items():
             out[f"{p}.{name}_init"] = np.asarray(value, np.float32)
+        out[f"{p}.time_mix.alpha"] = out[f"{p}.time_mix.alpha"].mean(axis=0)   # (T, T), rows sum to 1 from zero
     return out
 
 
@@ -167,9 +187,32 @@ class LiveMamba(LiveTextModel):
     kind = "ssm"
     streams = True  # past the window the state carries on: the scene shows the last TEXT_CONTEXT characters
 
-    def __init__(self, scene, renderer, text: str = DEFAULT_TEXT, weights_path=None,
+    def __init__(self, scene, renderer, text: str | None = None, weights_path=None,
                  play_interval: float = 0.4, autoplay: bool = False):
         self.spec = scene.spec if scene is not None else None
         model_id = scene.spec.id if scene is not None else "mamba-tiny"
+        text = OPENING_TEXT.get(model_id, DEFAULT_TEXT) if text is None else text
         super().__init__(scene, renderer, lambda: _TracedSsm(model_id, weights_path), TEXT_CONTEXT, text,
                          play_interval=play_interval, autoplay=autoplay)
+
+
+def step_sizes(trace, tokens, alphabet: str, model_id: str | None, layer: int = 0):
+    """Layer `layer`'s step size Δ per character of the window, the mean over its channels (Mamba) or heads
+    (Mamba-2), and per DELTA_CLASSES class of `model_id` its mean Δ over the window (None for a class absent
+    from the text); None for a model without Δ (RWKV). Large Δ writes the token into the state, small Δ lets
+    it pass: selectivity."""
+    dt = trace.get(f"blocks.{layer}.mamba.dt") if trace is not None else None
+    if dt is None:
+        return None
+    per_char = np.asarray(dt, np.float64).mean(axis=1)
+    text = "".join(alphabet[t] for t in tokens)
+    declared, marker = DELTA_CLASSES.get(model_id, ((), None))
+    end = text.find(marker) if marker else -1
+    compared = len(text) if end < 0 else end            # positions before the marker (all without one)
+    start = len(text) - len(per_char)                    # the window's first position in the text
+    window = text[start:]
+    classes = []
+    for name, chars in declared:
+        picked = np.array([ch in chars and start + i < compared for i, ch in enumerate(window)])
+        classes.append((name, float(per_char[picked].mean()) if picked.any() else None))
+    return per_char.astype(np.float32), classes

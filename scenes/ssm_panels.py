@@ -7,9 +7,10 @@ from imgui_bundle import imgui
 
 from llmviz.scenes.panels import (AMBER_RGB, BAR_RGB, BAR_TOP_RGB, DIM_RGB, ERROR_RGB, GENERATED_RGB, INPUT_RGB,
                                   PANEL_WIDTH)
-from llmviz.scenes.ssm_live import state_bytes
+from llmviz.scenes.ssm_live import TRAINING_DATA, state_bytes, step_sizes
 
 TOP_CHARACTERS = 5
+DELTA_STRIP_PX = 36   # height of the Δ-per-character bars
 SHOWN_CHARACTERS = 160  # of a long stream, the panel shows its end
 
 
@@ -55,6 +56,7 @@ class SsmPanel:
             imgui.separator()
             self._next(s)
             imgui.separator()
+            self._selectivity(s)
             self._state(s)
             if s.error:
                 imgui.text_colored(ERROR_RGB, s.error)
@@ -112,6 +114,40 @@ class SsmPanel:
             imgui.pop_style_color()
         imgui.text_colored(DIM_RGB, f"last forward pass {s.last_tick_seconds * 1000:.1f} ms (worker thread)")
 
+    def _selectivity(self, s) -> None:
+        """Layer 0's step size Δ under each character of the window: where the model writes into its state."""
+        found = step_sizes(s.trace, s.tokens, s.alphabet, s.spec.id if s.spec else None)
+        if found is None:
+            return
+        per_char, classes = found
+        top = float(per_char.max()) if len(per_char) else 0.0
+        over = "heads" if s.spec is not None and s.spec.architecture.mixer == "mamba2" else "channels"
+        imgui.text(f"Step size Δ per character (layer 0, mean of {over})")
+        dl = imgui.get_window_draw_list()
+        origin = imgui.get_cursor_screen_pos()
+        width = PANEL_WIDTH - 24
+        bar = width / max(len(per_char), 1)
+        window = [s.alphabet[t] for t in list(s.tokens)[-len(per_char):]]
+        color, text_color = imgui.get_color_u32(imgui.ImVec4(*BAR_RGB)), imgui.get_color_u32(imgui.ImVec4(*DIM_RGB))
+        for k, (value, ch) in enumerate(zip(per_char.tolist(), window)):
+            x0 = origin.x + k * bar
+            h = DELTA_STRIP_PX * (value / top if top > 0 else 0.0)
+            dl.add_rect_filled(imgui.ImVec2(x0 + 1, origin.y + DELTA_STRIP_PX - h),
+                               imgui.ImVec2(x0 + bar - 1, origin.y + DELTA_STRIP_PX), color)
+            if bar >= 7:
+                dl.add_text(imgui.ImVec2(x0 + bar / 2 - 3, origin.y + DELTA_STRIP_PX + 1), text_color,
+                            shown_char(ch).replace("\\n", "↵") if ch != " " else "·")
+        imgui.dummy(imgui.ImVec2(width, DELTA_STRIP_PX + imgui.get_text_line_height() + 2))
+        imgui.text_colored(DIM_RGB, f"the tallest bar is Δ = {top:.3f}")
+        shown = [(name, mean) for name, mean in classes if mean is not None]
+        if len(shown) == 2 and shown[1][1] > 0:
+            (a, ma), (b, mb) = shown
+            imgui.push_text_wrap_pos(PANEL_WIDTH - 12)
+            imgui.text(f"mean Δ on {a} {ma:.3f}, on {b} {mb:.3f}: {ma / mb:.2f}× — the state takes in the {a} "
+                       f"and lets the {b} pass")
+            imgui.pop_text_wrap_pos()
+        imgui.separator()
+
     def _state(self, s) -> None:
         if s.spec is None:
             return
@@ -121,5 +157,6 @@ class SsmPanel:
         imgui.text(f"Recurrent state: {_size(fixed)}, the same at any length")
         imgui.text_colored(DIM_RGB, f"an attention model of this width would cache {_size(kv_cache_bytes(s.spec, n))} "
                                     f"of keys and values for these {n} characters, growing with each")
-        imgui.text_colored(AMBER_RGB, f"trained here on the llmviz corpus (llmviz train {s.spec.id})")
+        data = TRAINING_DATA.get(s.spec.id, "the llmviz corpus (code, arithmetic, prose, chat)")
+        imgui.text_colored(AMBER_RGB, f"trained here on {data} (llmviz train {s.spec.id})")
         imgui.pop_text_wrap_pos()

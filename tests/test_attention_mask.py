@@ -77,3 +77,26 @@ def test_a_live_model_starts_with_its_mask_and_its_trace_replaces_it():
     # Each head has a region of its own in a live scene: the trace writes real scores into it.
     other = scene.regions[scene.layout.index("blocks.0.attn.head.1.scores_masked")]
     assert tuple(other[:2]) != (x, y)
+
+
+@pytest.mark.parametrize("model_id, tensor_id", [("mamba-tiny", "blocks.1.mamba.alpha"),
+                                                 ("mamba2-tiny", "blocks.0.mamba.ssd.3"),
+                                                 ("rwkv-tiny", "blocks.1.time_mix.alpha")])
+def test_a_recurrent_layers_hidden_attention_keeps_its_mask_when_values_arrive(model_id, tensor_id):
+    """What a recurrent layer's output reads from each token (Mamba's and RWKV's α, Mamba-2's SSD matrices) is
+    zero for later tokens because the recurrence has not reached them: the scene hatches those cells as it does
+    attention's masked scores, before values arrive and after, and the earlier tokens' cells show the values."""
+    staging = DataStaging(4096, 4096)
+    scene = build_model_scene(REGISTRY.get(model_id), staging, with_data=True, n_tokens=12)
+    row = scene.layout.index(tensor_id)
+    assert row in scene.masked_rows.tolist()
+    x, y, cols, rows = (int(v) for v in scene.regions[row])
+    visible = _by_definition(rows, cols, 0)
+    first = {(wx, wy): v for wx, wy, v in staging.writes}[x, y]
+    assert (np.isneginf(first) == ~visible).all()
+    values = np.tril(np.random.default_rng(0).uniform(0.1, 1.0, (7, 7))).astype(np.float32)  # 7 tokens so far
+    staging.writes.clear()
+    scene.write_values(staging, {tensor_id: values}, [tensor_id])
+    (written,) = [v for wx, wy, v in staging.writes if (wx, wy) == (x, y)]
+    assert (written[:7, :7] == np.where(visible[:7, :7], values, -np.inf)).all()
+    assert np.isnan(written[7:]).all() and np.isnan(written[:, 7:]).all()   # no token there yet: empty

@@ -170,6 +170,17 @@ def check_the_printed_arithmetic(scene):
     assert close(out, value / (1 + np.exp(-r)), digits=3) and close(out, ref[f"{q}.out"][5, 0])
     assert close(resid2, resid1 + out, digits=3) and close(resid2, ref["blocks.0.resid2"][5, 0])
 
+    # The hidden attention: the last character's weights on itself and on the one before, each channel's
+    # exp(u + k_t) and exp(k_(t−1)) over the sum of all its weights (brute force), averaged over the channels.
+    (attention_text,) = [t for t in texts if "hidden attention" in t.lower() and "puts" in t]
+    m = re.search(rf"puts {N} on itself and {N} on the one before", attention_text)
+    assert m, attention_text
+    key, u, w = ref[f"{p}.key"].astype(np.float64), W[f"{p}.bonus"], np.exp(W[f"{p}.decay"])
+    T = key.shape[0]
+    weights = np.stack([np.exp(key[i] - (T - 2 - i) * w) for i in range(T - 1)] + [np.exp(u + key[-1])])
+    share = weights / weights.sum(axis=0)                       # (T, channels): the last row, per channel
+    assert close(number(m.group(1)), share[-1].mean()) and close(number(m.group(2)), share[-2].mean())
+
 
 def test_the_numbers_follow_the_input(rwkv):
     scene, _ = rwkv

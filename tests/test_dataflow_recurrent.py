@@ -2,7 +2,6 @@
 dataflow declaration, against the traces (which tests/test_mamba2_tiny.py, test_rwkv_tiny.py and test_jamba_tiny.py
 hold to transformers), names the sources its formula reads, and reads the carried state past the window."""
 import importlib
-import re
 
 import numpy as np
 import pytest
@@ -20,7 +19,6 @@ REGISTRY = load_registry(include_user=False)
 TEXT = "def f(x): return x+1"
 LONG_TEXT = "the old river runs under the bridge and on past the mill"   # longer than the window
 TOL = 2e-4
-NO_FORMULA = re.compile(r"\.(alpha|ssd\.\d+)$")   # drawn without a declared formula: α's mean, the SSD matrices
 MODELS = {  # model id: (model module, loader, trace module, scene arrays) as the live scene builds them
     **SSM_MODELS,
     "jamba-tiny": ("llmviz.models.sim.jamba_model", "load_jamba", "llmviz.models.sim.jamba_trace", scene_arrays),
@@ -70,7 +68,7 @@ def _sources(ex):
 
 def test_every_drawn_activation_recomputes_from_its_declaration(traced):
     model_id, trace, weights = traced
-    drawn = [i for i in layout_model(REGISTRY.get(model_id), 32).ids if i in trace and not NO_FORMULA.search(i)]
+    drawn = [i for i in layout_model(REGISTRY.get(model_id), 32).ids if i in trace]
     rng = np.random.default_rng(0)
     for tensor_id in drawn:
         cells = list(np.ndindex(*trace[tensor_id].shape))
@@ -164,3 +162,20 @@ def test_past_the_window_the_first_positions_read_the_carried_state(model_id):
     first = explain(ids[0], 0, 3, trace, weights)
     assert _sources(first)[-1].endswith("_init")      # t=0 reads what was carried in
     assert np.allclose(trace[ids[0]], whole[ids[0]][offset:], rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("model_id, tensor_id", [("mamba-tiny", "blocks.0.mamba.alpha"),
+                                                 ("mamba2-tiny", "blocks.1.mamba.ssd.5"),
+                                                 ("rwkv-tiny", "blocks.0.time_mix.alpha"),
+                                                 ("jamba-tiny", "blocks.3.mamba.alpha")])
+def test_what_each_token_reads_explains_itself_row_by_row(model_id, tensor_id):
+    """The hidden attention α and the SSD matrices: every cell of a whole row recomputes from its sources (each
+    token's reading of the earlier ones), the diagonal and the first column included, and a later token's
+    cell says why it is zero."""
+    trace, weights = _scene(model_id)
+    values = trace[tensor_id]
+    t = values.shape[0] - 1
+    for u in range(t + 1):
+        _check(tensor_id, (t, u), trace, weights)
+    later = explain(tensor_id, 2, 5, trace, weights)
+    assert later.recomputed == 0.0 == float(values[2, 5]) and "has not read it" in later.formula

@@ -225,6 +225,46 @@ def test_training_gradients_equal_transformers(model):
         np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), atol=1e-5, rtol=1e-4, err_msg=name)
 
 
+def test_the_ssd_matrices_are_the_scan_in_its_dual_form(model, spec):
+    """The scene's per-head SSD matrices: each entry is its definition C_t·B_s · a_(s+1)…a_t · Δ_s (a product
+    taken here term by term), M·x + D·x is the trace's y, and so is the chunked sum the caption describes —
+    inside each chunk of the spec's chunk_size, M's diagonal block times x, plus what the state at the chunk's
+    start (the scan table's h) carries in."""
+    from llmviz.scenes.ssm_live import scene_arrays_mamba2
+
+    assert spec.architecture.ssm.chunk_size == model.config.chunk_size
+    chunk = spec.architecture.ssm.chunk_size
+    tokens = random_tokens(2 * chunk + 5, seed=23)                  # three chunks, the last one short
+    shown = scene_arrays_mamba2(mamba2_trace.trace(model, tokens), 2)
+    w = mamba2_trace.weights(model)
+    inner, H, P, N, G, _ = sizes(model)
+    T = len(tokens)
+    for i in range(2):
+        p = f"blocks.{i}.mamba"
+        act = shown[f"{p}.conv_act"].astype(np.float64)
+        x = act[:, :inner].reshape(T, H, P)
+        B, C = (act[:, inner + k * G * N:inner + (k + 1) * G * N].reshape(T, G, N) for k in (0, 1))
+        dt, a = shown[f"{p}.dt"].astype(np.float64), shown[f"{p}.dA"].astype(np.float64)
+        M = np.stack([shown[f"{p}.ssd.{h}"] for h in range(H)]).astype(np.float64)
+        for h, t, s in ((0, 9, 2), (H - 1, T - 1, 0), (3, 20, 20), (5, 4, 11)):
+            g = h // (H // G)
+            expected = (C[t, g] @ B[s, g]) * np.prod(a[s + 1:t + 1, h]) * dt[s, h] if s <= t else 0.0
+            assert abs(M[h, t, s] - expected) <= 1e-5 * max(1.0, abs(expected)), (h, t, s)
+        D = w[f"{p}.D"].astype(np.float64)[None, :, None]
+        y = shown[f"{p}.y"].reshape(T, H, P)
+        close(y, np.einsum("hts,shp->thp", M, x) + D * x, f"layer {i}: M·x + D·x")
+        chunked = np.empty_like(x)
+        for start in range(0, T, chunk):
+            part = slice(start, min(T, start + chunk))
+            inside = np.einsum("hts,shp->thp", M[:, part, part], x[part])
+            before = shown[f"{p}.h.{start - 1}"] if start else shown[f"{p}.h_init"]   # (inner, N)
+            decay = np.cumprod(a[part], axis=0)                                       # a_start … a_t
+            C_heads = np.repeat(C[part], H // G, axis=1)                              # (len, H, N)
+            carried = np.einsum("thn,hpn->thp", C_heads, before.reshape(H, P, N)) * decay[:, :, None]
+            chunked[part] = inside + carried + D * x[part]
+        close(y, chunked, f"layer {i}: chunk by chunk")
+
+
 # ---- the trace's ids are the scene's ------------------------------------------------------
 
 def test_every_id_is_a_layout_block_with_its_shape(model, spec):
@@ -239,7 +279,8 @@ def test_every_id_is_a_layout_block_with_its_shape(model, spec):
     per_token = {f"blocks.{i}.mamba.{s}" for i in range(2) for s in ('h',)}   # drawn as .0, .1, …
     assert per_token <= set(tr) and not per_token & set(blocks)
     assert {f"blocks.0.mamba.h.{t}" for t in range(len(tokens))} <= set(blocks)
-    assert_ids_are_the_blocks((set(shown) - per_token) | set(w), blocks, shown, w)
+    hover_only = {bid for bid in shown if bid.endswith(".conv_init")}   # the conv inputs carried in, not drawn
+    assert_ids_are_the_blocks((set(shown) - per_token - hover_only) | set(w), blocks, shown, w)
     for source in (tr, w):
         assert_every_array_names_its_axes(source)
         for bid in source:
@@ -300,7 +341,7 @@ def test_export_config_fields_match_the_spec_and_the_model(exported, spec, model
                                ("conv_kernel", arch.ssm.d_conv), ("expand", arch.ssm.expand),
                                ("head_dim", arch.ssm.head_dim), ("n_groups", arch.ssm.n_groups),
                                ("num_heads", arch.ssm.expand * arch.d_model // arch.ssm.head_dim),
-                               ("chunk_size", model.config.chunk_size)))
+                               ("chunk_size", model.config.chunk_size), ("chunk_size", arch.ssm.chunk_size)))
     assert raw["tie_word_embeddings"] is True and raw["use_bias"] is False and raw["use_conv_bias"] is True
 
 

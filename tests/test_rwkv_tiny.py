@@ -235,15 +235,49 @@ def test_transformers_own_state_passing_agrees_with_our_steps(model):
 # ---- the trace's ids are the scene's ------------------------------------------------------
 
 def test_every_id_is_a_layout_block_with_its_shape(model, spec):
+    """What the scene draws is the trace as the scene shows it (scenes/ssm_live.py): every recorded array
+    under its id, the hidden attention α (d_model, T, T) as its mean over the channels, and nothing unfed."""
+    from llmviz.scenes.ssm_live import scene_arrays_rwkv
+
     tokens = random_tokens(11, seed=1)
     tr, w = rwkv_trace.trace(model, tokens), rwkv_trace.weights(model)
     blocks = layout_blocks(spec, len(tokens))
     state = {f"blocks.{i}.{s}" for i in range(2) for s in rwkv_trace.STATE_IDS}
     assert state <= set(blocks)           # the state per token is drawn, as recorded
-    assert_ids_are_the_blocks(set(tr) | set(w), blocks, tr, w)
+    shown = scene_arrays_rwkv(tr, 2)
+    drawn = {bid for bid in shown if bid in tr} | set(w)        # the carried-in rows (…_init) feed the hover only
+    assert_ids_are_the_blocks(drawn, blocks, shown, w)
     assert_every_array_names_its_axes(tr)
     for bid in tr:
         assert np.isfinite(tr[bid]).all(), bid
+
+
+@pytest.mark.parametrize("carried", (0, 13))
+def test_the_hidden_attention_reproduces_wkv(model, carried):
+    """α from the keys and the decay alone, applied to the values, gives the trace's WKV (transformers-checked)
+    channel by channel; from the start each row sums to 1 (a softmax attention), and in a stream the share
+    the rows leave is the carried state's, num/den of the state handed in."""
+    tokens = random_tokens(40, seed=12)
+    state = None
+    if carried:
+        with torch.inference_mode():
+            _, state = rwkv_trace.forward(model, torch.tensor([tokens[:carried]]))
+    tr = rwkv_trace.trace(model, tokens[carried:], state)
+    for i in range(2):
+        p = f"blocks.{i}.time_mix"
+        alpha = tr[f"{p}.alpha"].astype(np.float64)
+        v = tr[f"{p}.value"].astype(np.float64)
+        T = v.shape[0]
+        assert alpha.shape == (model.config.hidden_size, T, T)
+        assert np.all(np.triu(alpha, 1) == 0) and alpha.min() >= 0          # causal weights
+        read = np.einsum("cts,sc->tc", alpha, v)
+        share = 1.0 - alpha.sum(-1)                                          # (c, T)
+        if state is None:
+            assert np.abs(share).max() <= 1e-6
+        else:
+            before = (state.num[0, :, i] / state.den[0, :, i]).double().numpy()
+            read += (share * before[:, None]).T
+        close(tr[f"{p}.wkv"], read, f"layer {i}: α·v")
 
 
 def test_weights_are_transformers_tensors(model):

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -181,6 +182,27 @@ def weights(model) -> ActivationTrace:
             f"{p}.mamba.A_log": sd[f"{m}.A_log"], f"{p}.mamba.D": sd[f"{m}.D"],
             f"{p}.mamba.norm.weight": sd[f"{m}.norm.weight"], f"{p}.mamba.out.weight": sd[f"{m}.out_proj.weight"]})
     return sequence_trace.in_order(sequence_trace.numpy_copies(named), weight_ids(s["layers"]), "weight")
+
+
+# ---- the SSD form ---------------------------------------------------------------------------
+
+def ssd_matrices(dt: np.ndarray, dA: np.ndarray, B: np.ndarray, C: np.ndarray) -> np.ndarray:
+    """M (heads, T, T), the scan as one lower-triangular matrix per head (Dao & Gu 2024, state-space
+    duality): M_h[t, s] = (C_t · B_s) · a_{s+1} ⋯ a_t · Δ_s for s ≤ t, else 0, with a = exp(ΔA), so that
+    y_t = Σ_s M_h[t, s] · x_s + D_h · x_t for every channel of head h, from a zero state.
+
+    dt, dA (T, heads); B, C (T, groups, d_state), each group serving heads / groups heads. The decay
+    products are differences of cumulative log decays (segment sums, as SSD computes them), in
+    float64: every product is at most 1, so nothing overflows."""
+    T, heads = dt.shape
+    groups = B.shape[1]
+    per_group = heads // groups
+    cb = np.einsum("tgn,sgn->gts", C.astype(np.float64), B.astype(np.float64))        # (groups, T, T)
+    cb = np.repeat(cb, per_group, axis=0)                                             # (heads, T, T)
+    log_a = np.cumsum(np.log(dA.astype(np.float64)), axis=0).T                        # (heads, T)
+    causal = np.tril(np.ones((T, T), bool))
+    decay = np.where(causal, np.exp(np.where(causal, log_a[:, :, None] - log_a[:, None, :], 0.0)), 0.0)
+    return (cb * decay * dt.astype(np.float64).T[:, None, :]).astype(np.float32)
 
 
 # ---- state and streaming ---------------------------------------------------------------------

@@ -188,6 +188,7 @@ def trace_ids(n_layers: int) -> list[tuple[str, tuple[str, ...]]]:
         ids += _ln_ids(f"{p}.ln1")
         ids += [(f"{p}.time_mix.{name}", ("t", "c"))
                 for name in ("shift", "receptance", "key", "value", "num", "den", "wkv", "out")]
+        ids.append((f"{p}.time_mix.alpha", ("c", "t", "t'")))
         ids += [(f"{p}.resid1", ("t", "c"))] + _ln_ids(f"{p}.ln2")
         ids += [(f"{p}.channel_mix.shift", ("t", "c")), (f"{p}.channel_mix.key", ("t", "f")),
                 (f"{p}.channel_mix.act", ("t", "f"))]
@@ -221,10 +222,39 @@ def weight_ids(n_layers: int) -> list[tuple[str, tuple[str, ...]]]:
 @torch.inference_mode()
 def trace(model, tokens, state=None) -> ActivationTrace:
     """One sequence's intermediates, float32 numpy under the layout's ids, plus the WKV state
-    and the shifted inputs per token (STATE_IDS).
+    and the shifted inputs per token (STATE_IDS) and the implicit attention α per layer.
     From `state` (default: zeros): the state after earlier tokens, left untraced."""
     arrays = sequence_trace.recorded(forward, model, tokens, state)
+    for i, block in enumerate(model.rwkv.blocks):
+        att = block.attention
+        carried = None if state is None else \
+            (torch.log(state.den[0, :, i].double()) + state.max[0, :, i].double()).detach().numpy()
+        arrays[f"blocks.{i}.time_mix.alpha"] = implicit_attention(
+            arrays[f"blocks.{i}.time_mix.key"], torch.exp(att.time_decay).numpy(), att.time_first.numpy(), carried)
     return sequence_trace.in_order(arrays, trace_ids(model.config.num_hidden_layers))
+
+
+def implicit_attention(key: np.ndarray, decay: np.ndarray, bonus: np.ndarray,
+                       carried_log_den: np.ndarray | None = None) -> np.ndarray:
+    """α (d_model, T, T): the WKV output as attention, per channel c,
+    wkv_t = Σ_{s≤t} α[c, t, s] · v_s (+ the carried state's share), with
+    α[c, t, s] ∝ e^{−(t−1−s)·w + k_s} for s < t and e^{u + k_t} for s = t, normalised over s ≤ t and, in a
+    stream, the state carried in (whose denominator, e^{carried_log_den}, has decayed by e^{−t·w} at t).
+    Rows sum to 1 from a zero state: RWKV-4's time mixing is a softmax attention whose scores are the
+    key plus a distance penalty, computed as a recurrence.
+
+    key (T, d_model), decay w = exp(time_decay) and bonus u = time_first (d_model,); float64 inside."""
+    T = key.shape[0]
+    k, w, u = key.astype(np.float64).T, decay.astype(np.float64), bonus.astype(np.float64)   # k (d, T)
+    t, s = np.arange(T)[:, None], np.arange(T)[None, :]
+    logits = np.where(s < t, -(t - 1 - s)[None] * w[:, None, None] + k[:, None, :], -np.inf)
+    logits[:, np.arange(T), np.arange(T)] = u[:, None] + k
+    carried = np.full((len(w), T), -np.inf) if carried_log_den is None else \
+        carried_log_den.astype(np.float64)[:, None] - np.arange(T)[None] * w[:, None]
+    top = np.maximum(logits.max(-1), carried)                                  # (d, T)
+    weights = np.exp(logits - top[..., None])
+    total = weights.sum(-1) + np.exp(carried - top)
+    return (weights / total[..., None]).astype(np.float32)
 
 
 @torch.inference_mode()

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..layout_blocks import Dims, linear, norm_part
-from ..layout_parts import ATTACHED_GAP, KIND_ACTIVATION, KIND_WEIGHT, Part, block, grouped, hstack, titled, vstack
+from ..layout_parts import ATTACHED_GAP, KIND_ACTIVATION, KIND_SCORES, KIND_WEIGHT, Part, block, grouped, hstack, titled, vstack
 
 
 def _vectors(prefix: str, names: list[str], width: int) -> Part:
@@ -35,6 +35,8 @@ def time_mix_band(d: Dims, mixer: str) -> tuple[Part, str]:
     rows.append(block(f"{p}.num", KIND_ACTIVATION, (tok, c), "state: numerator a"))
     rows.append(block(f"{p}.den", KIND_ACTIVATION, (tok, c), "state: denominator b"))
     rows.append(block(f"{p}.wkv", KIND_ACTIVATION, (tok, c), "WKV"))
+    if mixer == "rwkv4":   # RWKV-4's WKV is a softmax attention per channel: its weights, averaged
+        rows.append(block(f"{p}.alpha", KIND_SCORES, (tok, tok), f"hidden attention (mean of {c} channels)"))
     if mixer == "rwkv6":
         rows.append(vstack([block(f"{p}.ln_x.weight", KIND_WEIGHT, (c,), "γ"),
                             block(f"{p}.ln_x", KIND_ACTIVATION, (tok, c), "GroupNorm")],
