@@ -22,6 +22,7 @@ SUBCOMMANDS = {
     "export-hf": "llmviz.scenes.cli.export_cmd",
     "export": "llmviz.scenes.cli.export_views",
     "link": "llmviz.scenes.cli.link_cmd",
+    "video": "llmviz.scenes.cli.video_cmd",
     "scan": "llmviz.scenes.cli.scan_cmd",
 }
 HEADLESS_COMMANDS = ", ".join(f"llmviz {name}" for name in SUBCOMMANDS)

@@ -1,1 +1,1 @@
-"""Exports of a view as files other programs open: a vector schematic (svg.py); a self-contained page later."""
+"""Exports of a view as files other programs open: a vector schematic (svg.py), a video of a replayed script (video.py), a self-contained page later."""
