@@ -88,6 +88,8 @@ class MenuState:
     focused: bool = False
     live: bool = False
     adaptive: bool = False          # adaptive quality on
+    comparing: bool = False         # a compare set is shown (or being chosen)
+    cameras_in_step: bool = True    # the compare set's cameras follow the leading view
 
 
 def _action_item(choice: MenuChoice, label: str, shortcut: str, action: str, selected: bool = False,
@@ -173,6 +175,9 @@ def main_menu(catalog: list[CatalogEntry], current: str, presets: list[str], pro
             choice.toggle_profiler = True
         _action_item(choice, "Component tree and search", "Ctrl+F", "search", (state or MenuState()).tree_on)
         imgui.separator()
+        _action_item(choice, "Compare models side by side…", "M", "toggle_compare", (state or MenuState()).comparing)
+        _action_item(choice, "Cameras in step (compare)", "L", "toggle_camera_sync",
+                     (state or MenuState()).cameras_in_step, enabled=(state or MenuState()).comparing)
         _action_item(choice, "Next model", "]", "next_model")
         _action_item(choice, "Previous model", "[", "previous_model")
         _action_item(choice, "Adaptive quality (holds 60 FPS by lowering detail)", "", "toggle_quality",

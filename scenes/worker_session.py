@@ -7,6 +7,7 @@ the runner must not coalesce: it would drop the one-off weights request.
 from __future__ import annotations
 
 import abc
+import threading
 import time
 
 from llmviz.models.sim.tick import SimulationRunner
@@ -14,10 +15,16 @@ from llmviz.models.sim.tick import SimulationRunner
 WEIGHTS_REQUEST = "weights"
 
 
+# One model loads at a time: transformers resolves its classes lazily and not thread-safely, so two workers
+# starting together (a compare set of live models) could each see a half-initialised module.
+_LOADING = threading.Lock()
+
+
 def traced_model_compute(load_model):
     """Worker-side compute for a model with `.weights()` and `.trace(tokens)`; loading happens on the worker."""
     def make():
-        model = load_model()
+        with _LOADING:
+            model = load_model()
 
         def compute(request):
             return model.weights() if request == WEIGHTS_REQUEST else model.trace(request)

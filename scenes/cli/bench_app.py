@@ -93,9 +93,27 @@ def run_app(args, renderer, engine_report: dict) -> dict:
         raise CliError(f"llmviz: {args.scene}: the model's values did not arrive")
     ex.warm_up.join(120)  # the start-up import of torch is not what a user meets after the first seconds
     try:  # a Ctrl+C mid-run still closes the explorer's workers
+        if getattr(args, "compare", None):
+            _open_compare(ex, renderer, [args.scene] + [n.strip() for n in args.compare.split(",")])
         return _measure(args, ex, renderer, engine_report)
     finally:
         ex.close()
+
+
+def _open_compare(ex, renderer, names: list[str]) -> None:
+    """The compare set built as the window builds it (frames drawn meanwhile), its live values arrived."""
+    problem = ex.compare.open(names)
+    if problem:
+        raise CliError(f"llmviz bench: --compare: {problem}")
+    deadline = time.perf_counter() + SWITCH_TIMEOUT_S
+    while ex.compare.build is not None and time.perf_counter() < deadline:
+        ex.frame(1.0 / 60.0)
+        renderer.ctx.finish()
+        ex.presented()
+    if not ex.compare.on:
+        raise CliError(f"llmviz bench: --compare: {ex.notice or 'the compare set was not built in time'}")
+    for view in ex.views:
+        view.session.scene.wait_for_values()
 
 
 def _measure(args, ex, renderer, engine_report: dict) -> dict:

@@ -27,6 +27,8 @@ def add_parser(subparsers) -> None:
                    help="with --app: run the path once more without the UI, to show what the UI costs")
     p.add_argument("--adaptive", action="store_true",
                    help="with --app: let adaptive quality lower detail to hold 60 FPS (off: full detail, like the engine)")
+    p.add_argument("--compare", metavar="B[,C,D]",
+                   help="with --app: the scene beside these models in a compare set (split views, cameras in step)")
     p.add_argument("--baseline-frames", type=int, default=5,
                    help="frames for the naive and per-entity baselines of stress scenes (default 5; 0 skips them)")
     p.set_defaults(func=run)
@@ -49,8 +51,8 @@ def run(args) -> int:
         raise CliError(f"llmviz: --frames must be at least 1, got {args.frames}")
     if args.baseline_frames < 0:
         raise CliError(f"llmviz: --baseline-frames must be 0 or more, got {args.baseline_frames}")
-    if (args.interact or args.adaptive or args.ui_cost) and not args.app:
-        raise CliError("llmviz bench: --interact, --adaptive and --ui-cost need --app")
+    if (args.interact or args.adaptive or args.ui_cost or args.compare) and not args.app:
+        raise CliError("llmviz bench: --interact, --adaptive, --ui-cost and --compare need --app")
     renderer = headless_renderer(size)
     try:
         scene = build_scene(args.scene, renderer, autoplay=True)

@@ -35,6 +35,7 @@ from llmviz.engine.profiler import Profiler
 from llmviz.engine.quality import AdaptiveQuality
 from llmviz.scenes import panels
 from llmviz.scenes.bookmarks import load_bookmarks
+from llmviz.scenes.explorer.compare import CompareMode
 from llmviz.scenes.explorer.loader import SceneLoader, prepare_scene
 from llmviz.scenes.explorer.ui_cover import covered_rects, in_view_pixels
 from llmviz.scenes.legend import LegendView, scene_cells
@@ -44,11 +45,15 @@ from llmviz.scenes.explorer.modes import (ChapterMode, ExploreMode, FocusMode, L
 DEFAULT_SCENE = "nano-gpt"  # the live model: what a first-time user should see
 HINTS = ("WASD move · Q/E down/up · drag look · Shift faster · wheel zoom · Tab fly/orbit · click focus · "
          "F frame · Esc step out · Ctrl+F search · [ ] model · F5–F9 views · T tour · F3 profiler · "
-         "Ctrl+1..9 save view · 1..9 go")
+         "Ctrl+1..9 save view · 1..9 go · M compare")
 LIVE_HINTS = " · N step · Space play/pause · C chapters"
 MOE_HINTS = " · Space play/pause routing · N step token"
 CHAPTER_HINTS = ("Chapters: Space play/pause/continue · N next step · Backspace back a step · PageUp/PageDown chapters · "
                  "C close · pad: Start, dpad ←/↓/↑ · drag to look around")
+COMPARE_HINTS = ("Compare: the view under the pointer leads · L cameras in step or free · M back to one view · "
+                 "N / Space step and play every live model")
+# Actions every view of a compare set takes together: the live models run on one timeline.
+SHARED_TIMELINE = ("next", "play_pause")
 HINT_BAR_PX = 44.0
 SWITCH_INTERVAL_S = 0.001
 MAX_REPEATS = 32  # presses of one action acted on in one frame (a key held down is one press)
@@ -284,6 +289,7 @@ class Explorer:
         self.quality = AdaptiveQuality(enabled=adaptive_quality)
         self.catalog = panels.model_catalog()
         self.loader = SceneLoader(renderer)
+        self.compare = CompareMode(self)
         self.ui = UiHost(renderer.ctx, ui_size or renderer.size, window_ui_factory) if ui else None
         self.pointer: tuple[float, float] | None = None  # target pixels; None: not over the window
         self.menu_actions: set[str] = set()  # actions chosen in a menu, pressed on the next frame
@@ -296,11 +302,13 @@ class Explorer:
         self.global_actions = {"toggle_profiler": self.toggle_profiler, "next_model": lambda: self._step_model(+1),
                                "previous_model": lambda: self._step_model(-1), "toggle_chapters": self.toggle_chapters,
                                "toggle_tour": self.toggle_tour, "search": self.open_search, "quit": self.quit,
-                               "toggle_quality": self.toggle_quality, "write_report": self.write_report}
+                               "toggle_quality": self.toggle_quality, "write_report": self.write_report,
+                               "toggle_compare": self.compare.toggle, "toggle_camera_sync": self.compare.toggle_sync}
         self.quit_requested = False
         self.schedule = Schedule()
         self.schedule.add("input", "events", self._input)
         self.schedule.add("simulation", "scene_loader", self._take_loaded_scene)
+        self.schedule.add("simulation", "compare_loader", self.compare.poll)
         self.schedule.add("render", "views", self._draw_views)
         self.schedule.add("overlay", "ui", self._draw_ui)
         self.schedule.add("overlay", "quality", self._adapt)
@@ -318,8 +326,8 @@ class Explorer:
     # ------------------------------------------------------------------ scenes
     @property
     def session(self) -> SceneSession:
-        """The session the UI and the keys talk to: the first view's."""
-        return self.views[0].session
+        """The session the UI and the keys talk to: the first view's, or in a compare set the leading view's."""
+        return self.views[self.compare.leader if self.compare.on else 0].session
 
     def _view_size(self, view: View | None = None):
         rect = (view or View(None)).pixels(self.renderer.size)
@@ -334,6 +342,12 @@ class Explorer:
         """Open ``name`` without stalling: the loader builds it on a worker; the current scene keeps drawing.
         ``then(session)`` runs once its full scene (not its outline) is on screen."""
         self._after_open = (name, then) if then is not None else None
+        if self.compare.on:  # a compare set changes the leading view's model: the set is built again
+            names = list(self.compare.names)
+            names[self.compare.leader] = name
+            if name not in self.compare.names:
+                self.compare.open(names)
+            return
         if name == self.session.name and not self.loader.busy:
             return
         self._switch_started = time.perf_counter()
@@ -431,6 +445,9 @@ class Explorer:
         fn = self.global_actions.get(name) or self.session.handler(name)
         if fn is None:
             return False
+        if self.compare.on and name in SHARED_TIMELINE and self.session.chapters is None:
+            self.compare.timeline(name)
+            return True
         fn()
         return True
 
@@ -567,11 +584,23 @@ class Explorer:
         r = self.renderer
         target_h = r.size[1]
         frame = None
-        for view in self.views:
+        comparing = self.compare.on
+        order = list(range(len(self.views)))
+        if comparing:  # the leading view moves first, so the others can follow it in the same frame
+            self.compare.lead_from_pointer()
+            order.remove(self.compare.leader)
+            order.insert(0, self.compare.leader)
+        for k in order:
+            view = self.views[k]
             x, y, w, h = view.pixels(r.size)
             r.set_viewport(None if len(self.views) == 1 else (x, target_h - y - h, w, h))
-            frame = view.session.engine.frame(self._dt, self._actions)
-            view.session.last_drawn = frame.visibility.drawn  # for frame reports
+            actions = self.compare.actions_for(k, self._actions) if comparing else self._actions
+            drawn = view.session.engine.frame(self._dt, actions)
+            view.session.last_drawn = drawn.visibility.drawn  # for frame reports
+            if k == order[0]:
+                frame = drawn
+                if comparing:
+                    self.compare.follow()
         r.set_viewport(None)
         self._last_frame = frame
 
@@ -603,7 +632,8 @@ class Explorer:
                                  session.focus_mode is not None and session.focus_mode.tree_on,
                                  tuple(sorted(session.rig.bookmarks)),
                                  session.focus_mode is not None and session.focus_mode.node is not None,
-                                 session.scene.live is not None, self.quality.enabled)
+                                 session.scene.live is not None, self.quality.enabled,
+                                 self.compare.on or self.compare.chooser_open, self.compare.sync)
         choice = panels.main_menu(self.catalog, session.name, session.presets, self.overlay.visible, session.rig.mode,
                                   state)
         top = choice.height + panels.banner(choice.height, w, session.title, session.params, session.status,
@@ -616,7 +646,9 @@ class Explorer:
         if session.chapters is not None:
             session.chapters_mode.panels(area)
         else:
-            for mode in (session.live_mode, session.moe_mode, session.focus_mode):
+            # In a compare set the live models share one panel (compare.draw): input, outputs side by side.
+            modes = (session.focus_mode,) if self.compare.on else (session.live_mode, session.moe_mode, session.focus_mode)
+            for mode in modes:
                 if mode is not None:
                     mode.panels(area)
         legend_left = area.left - 10.0
@@ -624,6 +656,7 @@ class Explorer:
             legend_left += panels.TOC_WIDTH + 20.0  # beside the component tree, not under it
         session.legend.draw(session.engine, scene_cells(session.scene), legend_left, area.top + area.height)
         self.legend_report = session.legend.report()
+        self.compare.draw(area)
         panels.hint_bar(self._hints(), w, h)
         session.explore.tooltip()
         imgui.render()
@@ -678,6 +711,9 @@ class Explorer:
             session.go_to_preset(name, duration=0.0)
 
     def _note(self) -> str:
+        build = self.compare.build
+        if build is not None:
+            return f"building the compare set: {build.stage} ({build.fraction:.0%})"
         if self.loader.busy:
             return f"opening {self.loader.pending}: {self.loader.stage} ({self.loader.fraction:.0%})"
         tour = self.session.explore.tour
@@ -691,6 +727,8 @@ class Explorer:
         session = self.session
         if session.chapters is not None:
             return CHAPTER_HINTS
+        if self.compare.on:
+            return COMPARE_HINTS
         extra = LIVE_HINTS if session.live_mode else MOE_HINTS if session.moe_mode else ""
         return f"{session.rig.mode} mode · {HINTS}{extra}"
 
@@ -706,6 +744,7 @@ class Explorer:
 
     def close(self) -> None:
         """At exit: every session closed and its workers joined; a scene still building is closed too."""
+        self.compare.close()
         for view in self.views:
             view.session.close(wait=True)
         self.loader.close()

@@ -73,9 +73,10 @@ def prepare_outline(spec, layout, renderer, viewport, started: float) -> Prepare
 
 
 def prepare_scene(name: str, renderer, viewport, *, autoplay: bool = False, started: float | None = None,
-                  progress=None, share_atlas: bool = False, on_outline=None) -> PreparedScene:
+                  progress=None, share_atlas: bool = False, packer=None, on_outline=None) -> PreparedScene:
     """Everything of opening ``name`` that needs no GL: safe on a worker thread. ``share_atlas`` allocates
-    data regions beside the scenes already shown (another view) instead of replacing them. ``on_outline``
+    data regions beside the scenes already shown (another view) instead of replacing them; ``packer``, beside
+    those of scenes prepared but not shown yet (a compare set, swapped in together). ``on_outline``
     receives the model's outline (a PreparedScene) as soon as its layout exists."""
     from llmviz.scenes.registry import build_scene
 
@@ -83,7 +84,9 @@ def prepare_scene(name: str, renderer, viewport, *, autoplay: bool = False, star
     report = progress or (lambda stage, done: None)
     report("building the layout and the world", 0.1)
     width = renderer.data_packer.width if renderer is not None else 2048
-    staging = DataStaging(width, width, renderer.data_packer if share_atlas and renderer is not None else None)
+    if packer is None and share_atlas and renderer is not None:
+        packer = renderer.data_packer
+    staging = DataStaging(width, width, packer)
     def show_outline(spec, layout):
         on_outline(prepare_outline(spec, layout, renderer, viewport, started))
         report("spawning the blocks", 0.3)
