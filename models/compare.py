@@ -335,12 +335,12 @@ def _kind_of(component: str) -> str:
 
 
 def _biases(f: Facts) -> str | None:
-    """Which components hold bias vectors, from the inventory (so a new family needs no rule here)."""
+    """Which components' projections hold bias vectors, from the inventory (so a new family needs no rule here)."""
     holders = []
     for key in f.layer_kinds:
         for t in layer_tensors(f.arch, key):
             kind = _kind_of(t.id.split(".")[0])
-            if t.kind == BIAS and kind not in holders:
+            if t.kind == BIAS and kind not in holders and kind != "norm":   # a LayerNorm's shift is the norm's
                 holders.append(kind)
     return ", ".join(holders) or None
 

@@ -24,6 +24,7 @@ SUBCOMMANDS = {
     "link": "llmviz.scenes.cli.link_cmd",
     "video": "llmviz.scenes.cli.video_cmd",
     "scan": "llmviz.scenes.cli.scan_cmd",
+    "compare": "llmviz.scenes.cli.compare_cmd",
 }
 HEADLESS_COMMANDS = ", ".join(f"llmviz {name}" for name in SUBCOMMANDS)
 

@@ -47,6 +47,8 @@ def add_parser(subparsers) -> None:
                         "labels under the UI, the legend, unlabelled data blocks")
     p.add_argument("--no-ui", action="store_true",
                    help="the scene alone, without the explorer's menu, banner, panels and hint bar")
+    p.add_argument("--compare", metavar="A,B[,C,D]", default=None,
+                   help="2 to 4 model ids side by side, one view each, at the same --camera (no UI; see llmviz compare)")
     p.set_defaults(func=run)
 
 
@@ -186,6 +188,10 @@ def check_view(args) -> None:
 
 
 def run(args) -> int:
+    if args.compare is not None:
+        from llmviz.scenes.export.compare_pictures import run_split
+
+        return run_split(args)
     check_view(args)
     size = parse_size(args.size, max_side=MAX_RENDER_SIDE)
     tile = None
@@ -357,16 +363,7 @@ def _render_app(args, renderer, size, with_report: bool, picture: Picture):
         if args.chapter is not None:
             _open_chapter(ex, args.chapter, args.step or 1)
         else:
-            camera = parse_camera(args.camera, session.scene, size)
-            session.frame_start = None  # the view asked for, not the start view framed on the first frame
-            session.rig.transition = None
-            session.rig.camera.position = np.asarray(camera.position, np.float64).copy()
-            session.rig.camera.orientation = np.asarray(camera.orientation, np.float64).copy()
-            kind, name = check_camera(args.camera)
-            name = "overview" if kind == "overview" else name
-            if kind in ("preset", "overview") and name in session.scene.presets:
-                ex.frame(0.0)  # the free window (panels) is known after one frame
-                session.go_to_preset(name, duration=0.0)
+            aim(ex, session, args.camera, size)
         if args.chapter is not None:  # a step showing another model opens it first (chapter 9)
             deadline = time.perf_counter() + 120.0
             while time.perf_counter() < deadline:
@@ -398,6 +395,20 @@ def _render_app(args, renderer, size, with_report: bool, picture: Picture):
     finally:
         ex.close()
     return last, written
+
+
+def aim(ex, session, camera_spec: str, size) -> None:
+    """Put an explorer session's camera where ``--camera`` says, at once (a preset framed as the explorer frames it)."""
+    camera = parse_camera(camera_spec, session.scene, size)
+    session.frame_start = None  # the view asked for, not the start view framed on the first frame
+    session.rig.transition = None
+    session.rig.camera.position = np.asarray(camera.position, np.float64).copy()
+    session.rig.camera.orientation = np.asarray(camera.orientation, np.float64).copy()
+    kind, name = check_camera(camera_spec)
+    name = "overview" if kind == "overview" else name
+    if kind in ("preset", "overview") and name in session.scene.presets:
+        ex.frame(0.0)  # the free window (panels) is known after one frame
+        session.go_to_preset(name, duration=0.0)
 
 
 def _open_chapter(ex, number: int, step: int) -> None:
