@@ -53,6 +53,7 @@ COUNTED_AS = {"block": "blocks", "line": "lines", "group": "groups", "box": "box
 class Schematic:
     svg: str
     counts: dict = field(default_factory=dict)  # blocks, lines, groups, boxes, labels, cells, images, behind
+    block_ids: list = field(default_factory=list)  # tensor id of each <g class="block">, in drawing order
 
 
 def _hex(rgb) -> str:
@@ -109,6 +110,7 @@ class _Writer:
                        "behind": 0}
         self._atlas = None
         self.background = engine.clear_color
+        self.block_ids: list[str] = []
 
     def atlas(self) -> np.ndarray:
         if self._atlas is None:
@@ -177,6 +179,7 @@ class _Writer:
         title = ""
         if kind == "block":
             tensor = self.scene.model.tensor_at(int(slot))
+            self.block_ids.append(tensor)
             title = f"<title>{escape(tensor)}</title>"
             opening = f'<g class="block" data-id={quoteattr(tensor)}>'
         else:
@@ -342,4 +345,4 @@ def schematic(engine, scene, renderer) -> Schematic:
     writer.boxes()
     writer.labels()
     writer.legend()
-    return Schematic(writer.document(), writer.counts)
+    return Schematic(writer.document(), writer.counts, writer.block_ids)
