@@ -86,6 +86,11 @@ class ExplorerWindow(mglw.WindowConfig):
             self.controllers = None
         if self.options.get("view"):
             self.explorer.start_at_preset(self.options["view"])
+        self.explorer.share.clipboard = self.wnd._window.set_clipboard_text  # pyglet's, for "Copy link"
+        if self.options.get("link_view") is not None:  # `llmviz open LINK`
+            from llmviz.scenes.explorer.share import apply_view
+
+            self.explorer.notice = apply_view(self.explorer, self.options["link_view"]) or self.explorer.notice
 
     # ------------------------------------------------------------------ frames
     def on_render(self, time_s: float, frame_time: float) -> None:
@@ -201,10 +206,10 @@ class ExplorerWindow(mglw.WindowConfig):
 
 def run_window(scene: str | None, size: str | None, frames: int | None = None, screenshot: str | None = None, *,
                view: str | None = None, hover: tuple[float, float] | None = None,
-               stats_json: str | None = None, adaptive: bool = True) -> int:
+               stats_json: str | None = None, adaptive: bool = True, link_view=None) -> int:
     """Open the explorer on ``scene``; ``view`` names a camera preset to start at, ``hover`` holds the
     pointer still at window pixel (x, y) (screenshots of tooltips and lit cells); with ``frames``,
-    ``stats_json`` receives the window's wall-clock figures."""
+    ``stats_json`` receives the window's wall-clock figures; ``link_view`` (a link.LinkView) is the view to start at."""
     from llmviz.scenes.cli.common import parse_size
     from llmviz.scenes.registry import SceneError, parse_scene
 
@@ -218,7 +223,7 @@ def run_window(scene: str | None, size: str | None, frames: int | None = None, s
 
     ExplorerWindow.window_size = choose_size(parse_size(size) if size else None)
     ExplorerWindow.options = {"scene": scene, "frames": frames, "screenshot": screenshot, "view": view,
-                              "hover": hover, "stats_json": stats_json, "adaptive": adaptive}
+                              "hover": hover, "stats_json": stats_json, "adaptive": adaptive, "link_view": link_view}
     try:
         mglw.run_window_config(ExplorerWindow, args=["--window", "pyglet"])
     except Exception as err:  # no GL 3.3 context, display refused, …: one line, not a traceback

@@ -23,6 +23,7 @@ SUBCOMMANDS = {
     "export": "llmviz.scenes.cli.export_views",
     "link": "llmviz.scenes.cli.link_cmd",
     "video": "llmviz.scenes.cli.video_cmd",
+    "open": "llmviz.scenes.cli.open_cmd",
     "scan": "llmviz.scenes.cli.scan_cmd",
     "compare": "llmviz.scenes.cli.compare_cmd",
 }

@@ -37,6 +37,7 @@ from llmviz.scenes import panels
 from llmviz.scenes.bookmarks import load_bookmarks
 from llmviz.scenes.explorer.compare import CompareMode
 from llmviz.scenes.explorer.loader import SceneLoader, prepare_scene
+from llmviz.scenes.explorer.share import Share
 from llmviz.scenes.explorer.ui_cover import covered_rects, in_view_pixels
 from llmviz.scenes.legend import LegendView, scene_cells
 from llmviz.scenes.explorer.modes import (ChapterMode, ExploreMode, FocusMode, LiveMode, MoeMode,
@@ -289,6 +290,7 @@ class Explorer:
         self.quality = AdaptiveQuality(enabled=adaptive_quality)
         self.catalog = panels.model_catalog()
         self.loader = SceneLoader(renderer)
+        self.share = Share(self)  # the Share menu: copy link, export picture / SVG
         self.compare = CompareMode(self)
         self.ui = UiHost(renderer.ctx, ui_size or renderer.size, window_ui_factory) if ui else None
         self.pointer: tuple[float, float] | None = None  # target pixels; None: not over the window
@@ -636,6 +638,7 @@ class Explorer:
                                  self.compare.on or self.compare.chooser_open, self.compare.sync)
         choice = panels.main_menu(self.catalog, session.name, session.presets, self.overlay.visible, session.rig.mode,
                                   state)
+        self.share.menu()
         top = choice.height + panels.banner(choice.height, w, session.title, session.params, session.status,
                                             session.scene.live is not None, self._note(), session.rumour) + 8
         self.overlay.draw(self.profiler, position=(10.0, top), quality=self.quality.level.name

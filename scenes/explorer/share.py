@@ -1,0 +1,199 @@
+"""Sharing from the window: the current view as an llmviz:// link (copied, and shown to select), and its picture or SVG.
+
+The Share menu sits after the main menu bar's own menus (ImGui appends to a menu bar opened twice
+in one frame). "Copy link" puts the link of what the window shows (scene, camera pose, open
+chapter and step, the live model's input) on the clipboard and opens a small panel holding it as
+selectable text, for a desktop without a clipboard. "Export picture…" and "Export SVG…" write
+llmviz-SCENE-TIME.png / .svg in the current folder by running `llmviz render --link` / `llmviz
+export svg --link` of that link at the window's size in a child process, started from a worker
+thread: the window's frame never waits for it, and the file is the same one the command line makes
+(written atomically there). A notice in the banner names the file, or the problem.
+
+``apply_view`` does the reverse for `llmviz open LINK`: the window's Explorer put at a link's view
+without waiting (the chapter shows "waiting for the model's values" until they arrive).
+"""
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+from imgui_bundle import imgui
+
+from llmviz.scenes.link import LinkError, LinkView, make_link
+
+LINK_PANEL_WIDTH = 620.0
+EXPORT_TIMEOUT_S = 600
+
+
+def _number(x: float) -> str:
+    return f"{x:.6g}"
+
+
+def current_view(ex) -> LinkView:
+    """What the window shows now, as a link's fields."""
+    session = ex.session
+    camera = session.rig.camera
+    eye = np.asarray(camera.position, np.float64)
+    target = np.asarray(session.rig.orbit.target, np.float64)
+    distance = float(np.linalg.norm(target - eye))
+    # The point the camera looks at, at its orbit distance (the pose is what a link keeps; roll is level).
+    point = eye + np.asarray(camera.forward, np.float64) * (distance if distance > 1e-6 else 1.0)
+    pose = ",".join(map(_number, eye)) + ":" + ",".join(map(_number, point))
+    chapter = step = None
+    player = session.chapters
+    if player is not None:
+        chapter, step = player.runner.current.number, player.runner.step_index + 1
+    live = session.scene.live
+    text = getattr(getattr(live, "session", None), "input_text", None) or getattr(live, "text", None)
+    return LinkView(session.name, pose, chapter, step, text if isinstance(text, str) and text else None)
+
+
+class Share:
+    """The Share menu, the link panel and the exports' workers of one Explorer."""
+
+    def __init__(self, ex, clipboard=None):
+        self.ex = ex
+        self.clipboard = clipboard  # set_text(str) of the window system; None: ImGui's own
+        self.link: str | None = None  # shown in the panel while not None
+        self.workers: list[threading.Thread] = []
+
+    # ------------------------------------------------------------------ menu and panel (inside the UI frame)
+    def menu(self) -> None:
+        if not imgui.begin_main_menu_bar():
+            return
+        if imgui.begin_menu("Share"):
+            if imgui.menu_item_simple("Copy link", "", False):
+                self.copy_link()
+            imgui.separator()
+            if imgui.menu_item_simple("Export picture…"):
+                self.export("png")
+            if imgui.menu_item_simple("Export SVG…"):
+                self.export("svg")
+            imgui.end_menu()
+        imgui.end_main_menu_bar()
+        self.panel()
+
+    def panel(self) -> None:
+        if self.link is None:
+            return
+        w = self.ex.ui.io.display_size.x if self.ex.ui is not None else 1280.0
+        imgui.set_next_window_pos(imgui.ImVec2(max(10.0, (w - LINK_PANEL_WIDTH) / 2), 90.0), imgui.Cond_.appearing)
+        imgui.set_next_window_size(imgui.ImVec2(LINK_PANEL_WIDTH, 0), imgui.Cond_.appearing)
+        opened, keep = imgui.begin("Link to this view###sharelink", True, imgui.WindowFlags_.no_collapse)
+        if opened:
+            imgui.text_wrapped("Paste it anywhere; `llmviz open LINK` or `llmviz render --link LINK --out F.png` "
+                               "reopens this view. Select the text below to copy it by hand.")
+            imgui.set_next_item_width(-1)
+            imgui.input_text("##link", self.link, imgui.InputTextFlags_.read_only | imgui.InputTextFlags_.auto_select_all)
+            if imgui.button("Copy again"):
+                self.copy_link()
+            imgui.same_line()
+            if imgui.button("Close"):
+                keep = False
+        imgui.end()
+        if not keep:
+            self.link = None
+
+    # ------------------------------------------------------------------ actions
+    def view_link(self) -> str | None:
+        try:
+            return make_link(current_view(self.ex))
+        except LinkError as err:
+            self.ex.notice = f"no link for this view: {err}"
+            return None
+
+    def copy_link(self) -> None:
+        link = self.view_link()
+        if link is None:
+            return
+        self.link = link
+        try:
+            imgui.set_clipboard_text(link)  # ImGui's own: a paste into any field of the window
+            if self.clipboard is not None:
+                self.clipboard(link)  # the desktop's (pyglet)
+            self.ex.notice = "link copied to the clipboard"
+        except Exception as err:  # a window system without a clipboard: the panel still shows the link
+            self.ex.notice = f"no clipboard ({err}): select the link in the panel"
+
+    def export(self, kind: str, folder: str = ".") -> threading.Thread | None:
+        """Write the view's picture (``png``) or schematic (``svg``) into ``folder`` from a child process."""
+        link = self.view_link()
+        if link is None:
+            return None
+        w, h = self.ex.renderer.size
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        name = f"llmviz-{re.sub(r'[^A-Za-z0-9._-]+', '_', self.ex.session.name)}-{stamp}.{kind}"
+        from pathlib import Path
+
+        path = Path(folder).resolve() / name
+        command = ["render"] if kind == "png" else ["export", "svg"]
+        command = [sys.executable, "-m", "llmviz.scenes.cli.main", *command, "--link", link,
+                   "--size", f"{w}x{h}", "--out", str(path)]
+        self.ex.notice = f"exporting {name}…"
+
+        def run():
+            try:
+                done = subprocess.run(command, capture_output=True, text=True, timeout=EXPORT_TIMEOUT_S,
+                                      stdin=subprocess.DEVNULL)
+            except (OSError, subprocess.TimeoutExpired) as err:
+                self.ex.notice = f"{name} not written: {err}"
+                return
+            lines = (done.stderr or done.stdout or "").strip().splitlines()
+            self.ex.notice = (f"wrote {path}" if done.returncode == 0
+                              else f"{name} not written: {lines[-1] if lines else f'exit {done.returncode}'}")
+
+        worker = threading.Thread(target=run, name=f"export {kind}", daemon=True)
+        worker.start()
+        self.workers.append(worker)
+        return worker
+
+
+def apply_view(ex, view: LinkView) -> str | None:
+    """Put the Explorer at a link's view: the input text, then the chapter and step or the camera; returns
+    a problem line (shown as the notice) or None. Nothing here waits for the model."""
+    session = ex.session
+    if view.text is not None:
+        live = session.scene.live
+        owner = getattr(live, "session", None)
+        setter = getattr(live, "set_text", None) or getattr(owner, "set_input", None)
+        problem = setter(view.text) if setter is not None else f"{session.name} takes no input text"
+        if problem:
+            return f"link text not used: {problem}"
+    if view.chapter is not None:
+        mode = session.chapters_mode
+        if mode is None:
+            return f"{session.name} has no chapters"
+        mode.toggle(0, 0)
+        player = mode.player
+        if player is None:
+            return ex.notice or "the chapters could not open"
+        try:
+            index = player.runner.chapter_index(view.chapter)
+            player.go_to(index, (view.step or 1) - 1)
+            player.runner.go_to_step_end((view.step or 1) - 1)
+        except (KeyError, IndexError) as err:
+            mode.close()
+            return f"link: {err.args[0]}"
+        return None
+    if view.camera is not None:
+        from llmviz.scenes.cli.main import CliError
+        from llmviz.scenes.cli.render_cmd import check_camera, parse_camera
+
+        try:
+            kind, name = check_camera(view.camera)
+            camera = parse_camera(view.camera, session.scene, ex.renderer.size)
+        except CliError as err:
+            return str(err)
+        session.frame_start = None
+        session.rig.transition = None
+        session.rig.camera.position = np.asarray(camera.position, np.float64).copy()
+        session.rig.camera.orientation = np.asarray(camera.orientation, np.float64).copy()
+        if kind == "pose":
+            session.rig.orbit.target = np.asarray(name[1], np.float64).copy()
+        elif kind in ("preset", "overview") and (name or "overview") in session.scene.presets:
+            session.frame_start = name or "overview"  # framed into the panels' free window on the first UI frame
+    return None
