@@ -34,15 +34,11 @@ class _TracedJamba:
 
 def cache_bytes(spec, tokens: int) -> tuple[int, int]:
     """(attention layers' key/value cache, Mamba layers' state) in float32 bytes after `tokens` tokens:
-    the first grows by a key and a value per KV head per token, the second stays the same."""
+    the first grows by a key and a value per KV head per token, the second stays the same (models/cache.py)."""
+    from llmviz.models.cache import kv_cache_values, recurrent_state_values
+
     arch = spec.architecture
-    mixers = arch.layer_mixers()
-    attention = mixers.count("attention")
-    ssm = arch.ssm
-    inner = ssm.expand * arch.d_model
-    kv = 4 * attention * 2 * arch.kv_heads * arch.head_width * tokens
-    state = 4 * (len(mixers) - attention) * inner * (ssm.d_state + ssm.d_conv)
-    return kv, state
+    return 4 * kv_cache_values(arch, tokens), 4 * recurrent_state_values(arch)
 
 
 class LiveJamba(LiveRouted):

@@ -168,16 +168,10 @@ class _TracedSsm:
 
 def state_bytes(spec) -> int:
     """Bytes of a recurrent model's state in float32, whatever the sequence length, as transformers' cache
-    keeps it. A Mamba, per layer: the SSM state (d_inner × d_state) and the convolution's window (d_conv
-    inputs of the convolved channels: d_inner for Mamba-1, x, B and C for Mamba-2). RWKV-4, per layer and
-    channel: the previous inputs of time and channel mixing, the WKV numerator, denominator and exponent."""
-    arch = spec.architecture
-    if arch.mixer.startswith("rwkv"):
-        return 4 * arch.n_layers * 5 * arch.d_model
-    ssm = arch.ssm
-    inner = ssm.expand * arch.d_model
-    convolved = inner + (2 * ssm.n_groups * ssm.d_state if arch.mixer == "mamba2" else 0)
-    return 4 * arch.n_layers * (inner * ssm.d_state + convolved * ssm.d_conv)
+    keeps it (models/cache.py: a Mamba's SSM state and conv window, RWKV's shifts and WKV sums)."""
+    from llmviz.models.cache import recurrent_state_values
+
+    return 4 * recurrent_state_values(spec.architecture)
 
 
 class LiveMamba(LiveTextModel):

@@ -7,14 +7,23 @@ import numpy as np
 import pytest
 
 from llmviz.models.registry import load_registry
-from llmviz.scenes.explorer.compare import LayoutIndex, corresponding_group, focus_group
+from llmviz.models.compare import corresponding_id
+from llmviz.scenes.explorer.compare import LayoutIndex, focus_group
 from llmviz.scenes.layout import layout_model
 
 REGISTRY = load_registry(include_user=False)
 
 
 def _index(model_id: str) -> LayoutIndex:
-    return LayoutIndex(layout_model(REGISTRY.get(model_id)))
+    spec = REGISTRY.get(model_id)
+    return LayoutIndex(spec, layout_model(spec))
+
+
+def corresponding_group(source: LayoutIndex, group_id: str, target: LayoutIndex) -> str | None:
+    """What camera sync aims at: models/compare.py's corresponding id, a group the target layout draws."""
+    found = corresponding_id(source.spec, group_id, target.spec)
+    assert found is None or found in target.groups, found
+    return found
 
 
 @pytest.fixture(scope="module")
@@ -25,16 +34,14 @@ def indexes():
 
 def test_the_layer_at_the_same_depth_and_the_same_part(indexes):
     small, medium = indexes["gpt-2-small"], indexes["gpt-2-medium"]
-    assert (small.layers[""], medium.layers[""]) == (12, 24)
     assert corresponding_group(small, "blocks.3.attn", medium) == "blocks.6.attn"
-    assert corresponding_group(medium, "blocks.7.mlp", small) == "blocks.3.mlp"
+    assert corresponding_group(medium, "blocks.7.mlp", small) == "blocks.4.mlp"   # round(7 × 12 / 24)
     assert corresponding_group(small, "blocks.11", medium) == "blocks.22"
     # layer i of 32 ↔ layer 2i of 64, and attention ↔ the recurrent mixer where a model has no attention
     llama, mamba = indexes["llama-3-8b"], indexes["mamba2-2.7b"]
-    assert (llama.layers[""], mamba.layers[""]) == (32, 64)
     for i in (0, 4, 31):
         assert corresponding_group(llama, f"blocks.{i}.attn", mamba) == f"blocks.{2 * i}.mamba"
-    assert corresponding_group(mamba, "blocks.9.mamba", llama) == "blocks.4.attn"
+    assert corresponding_group(mamba, "blocks.9.mamba", llama) == "blocks.5.attn"
     # a mixture of experts ↔ the dense MLP in the same place, both ways; the parts outside the layers by id
     assert corresponding_group(indexes["mixtral-8x7b"], "blocks.5.moe", indexes["mistral-7b"]) == "blocks.5.mlp"
     assert corresponding_group(indexes["mistral-7b"], "blocks.5.mlp", indexes["mixtral-8x7b"]) == "blocks.5.moe"
@@ -186,3 +193,33 @@ def test_a_set_that_cannot_be_compared_is_one_line_and_nothing_changes(explorer,
     problem = ex.compare.open(names)
     assert says in problem and "\n" not in problem and ex.notice == problem
     assert ex.compare.build is None and len(ex.views) == 1
+
+
+def test_the_differences_are_lit_in_the_views_that_have_them(explorer):
+    """llama-3-8b against mistral-7b: the sliding window is Mistral's, so its attention is lit in Mistral's view
+    and not in Llama's; hovering that difference in the panel lights it alone, strongly; the table is
+    models/compare.py's for the same pair."""
+    from llmviz.models.compare import compare
+
+    ex, renderer = explorer("llama-3-8b")
+    open_set(ex, renderer, ["llama-3-8b", "mistral-7b"])
+    c = ex.compare.comparison
+    assert c.as_dict() == compare([REGISTRY.get("llama-3-8b"), REGISTRY.get("mistral-7b")]).as_dict()
+    window = next(d for d, diff in enumerate(c.differences) if "sliding window" in diff.component.lower())
+    assert c.differences[window].models == ("mistral-7b",)
+    llama, mistral = (view.session for view in ex.views)
+    lit = ex.compare.lit
+    assert window not in lit[0] and window in lit[1]
+    layout = mistral.model.layout
+    attention = {int(mistral.model.block_slots[layout.index(f"blocks.{i}.attn.head.0.wq")]) for i in range(32)}
+    assert attention <= set(lit[1][window].tolist())
+    mlp = int(mistral.model.block_slots[layout.index("blocks.0.mlp.up.weight")])
+    assert mlp not in set(lit[1][window].tolist())
+    soft = mistral.engine.flags.layers["compare_differences"]
+    assert soft.soft and attention <= set(soft.lit.tolist())
+    ex.compare._highlight(window)
+    focus = mistral.engine.flags.layers["compare_focus"]
+    assert not focus.soft and set(focus.lit.tolist()) == set(lit[1][window].tolist())
+    assert "compare_focus" not in llama.engine.flags.layers
+    ex.compare._highlight(None)
+    assert "compare_focus" not in mistral.engine.flags.layers

@@ -5,7 +5,9 @@ shows): every scene allocates its data cells in one shared atlas, and the frame 
 views in at once. The view under the pointer leads: it takes the keys and the mouse; with sync on
 (L), every other view's camera is put at the same place relative to the corresponding component —
 the layer at the same relative depth (layer i of 32 ↔ layer 2i of 64), the same part of it (attention
-↔ attention, MoE ↔ MLP, attention ↔ a recurrent mixer) — so moving in one view moves the others.
+↔ attention, MoE ↔ MLP, attention ↔ a recurrent mixer: models/compare.py's correspondence) — so moving in
+one view moves the others. The models' differences (models/compare.py) are lit softly in every view, the one
+under the pointer in the differences panel strongly, beside the table of what each model costs.
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ import numpy as np
 
 from llmviz.engine.camera_control import Pose
 from llmviz.engine.input import Actions
+from llmviz.models.compare import corresponding_id
 
 MIN_MODELS, MAX_MODELS = 2, 4
 
@@ -27,60 +30,23 @@ VIEW_RECTS = {
     4: ((0.0, 0.0, 0.5, 0.5), (0.5, 0.0, 0.5, 0.5), (0.0, 0.5, 0.5, 0.5), (0.5, 0.5, 0.5, 0.5)),
 }
 
-# A component of a layer, by the group id's part after "blocks.{i}.", and what stands for it in a model that
-# has no such part, best first: a dense MLP for a mixture of experts, a recurrent mixer for attention.
-PART_EQUIVALENTS = {
-    "attn": ("attn", "mamba", "time_mix"),
-    "mamba": ("mamba", "attn", "time_mix"),
-    "time_mix": ("time_mix", "mamba", "attn"),
-    "mlp": ("mlp", "moe", "channel_mix"),
-    "moe": ("moe", "mlp", "channel_mix"),
-    "channel_mix": ("channel_mix", "mlp", "moe"),
-    "cross_attn": ("cross_attn", "attn"),
-}
-_LAYER_PART = re.compile(r"^(?P<stack>(?:[a-z_]+\.)?)blocks\.(?P<layer>\d+)(?:\.(?P<part>[a-z_]+))?$")
+# A layer or one of its parts (under a tower's prefix too): where a camera can be in a model.
+_LAYER_PART = re.compile(r"^(?:[a-z_]+\.)?blocks\.\d+(?:\.[a-z_]+)?$")
 
 
 class LayoutIndex:
     """What camera sync looks up in one model's layout, computed once when its view opens (GPT-3 has tens of
     thousands of groups: nothing here may walk them every frame)."""
 
-    def __init__(self, layout):
-        self.layout = layout
-        self.ids = set(layout.group_ids)
-        self.layers: dict[str, int] = {}          # layers per stack prefix ("" the main stack, "vision." a tower)
-        candidates = []
-        for g, gid in enumerate(layout.group_ids):
-            m = _LAYER_PART.match(gid)
-            if m and m.group("part") is None:
-                self.layers[m.group("stack")] = max(self.layers.get(m.group("stack"), 0), int(m.group("layer")) + 1)
-            if m or (layout.group_parent[g] <= 0 and gid):
-                candidates.append(g)              # where a camera can be "at": layers, their parts, top groups
+    def __init__(self, spec, layout):
+        self.spec, self.layout = spec, layout
+        candidates = [g for g, gid in enumerate(layout.group_ids)  # where a camera can be "at": layers, their
+                      if _LAYER_PART.match(gid) or (layout.group_parent[g] <= 0 and gid)]   # parts, top groups
         self.candidates = np.asarray(candidates, np.int64)
+        self.groups = set(layout.group_ids)
         self.centers = layout.group_center[self.candidates, :2]
         self.half = layout.group_size[self.candidates, :2] / 2
         self.area = np.prod(layout.group_size[self.candidates, :2], axis=1)
-
-
-def corresponding_group(source: LayoutIndex, group_id: str, target: LayoutIndex) -> str | None:
-    """The group of the target model that corresponds to `group_id` of the source: the layer at the same
-    relative depth of the same stack (the main one if the target lacks it), the same part or its nearest
-    equivalent (PART_EQUIVALENTS), else the whole layer; a group outside the layers (the embedding, the
-    output) by its own id. None when the target has nothing like it."""
-    m = _LAYER_PART.match(group_id)
-    if m is None:
-        return group_id if group_id in target.ids else None
-    stack = m.group("stack") if m.group("stack") in target.layers else ""
-    n_source, n_target = source.layers.get(m.group("stack"), 1), target.layers.get(stack, 0)
-    if n_target == 0:
-        return None
-    # The same fraction of the depth: layer i of n_s ↔ layer ⌊i·n_t/n_s⌋ (layer i of 32 ↔ layer 2i of 64).
-    layer = min(int(m.group("layer")) * n_target // n_source, n_target - 1)
-    base = f"{stack}blocks.{layer}"
-    for part in PART_EQUIVALENTS.get(m.group("part"), (m.group("part"),)) if m.group("part") else ():
-        if f"{base}.{part}" in target.ids:
-            return f"{base}.{part}"
-    return base if base in target.ids else None
 
 
 def focus_group(index: LayoutIndex, camera) -> int:
@@ -105,8 +71,8 @@ def corresponding_pose(source: LayoutIndex, camera, target: LayoutIndex) -> Pose
     """Where the target model's camera goes to show what the source camera shows: the same offset from the
     corresponding component, scaled by the two components' sizes, looking the same way."""
     group = focus_group(source, camera)
-    target_id = corresponding_group(source, source.layout.group_ids[group], target)
-    if target_id is None:
+    target_id = corresponding_id(source.spec, source.layout.group_ids[group], target.spec)
+    if target_id is None or target_id not in target.groups:
         return None
     to = target.layout.group_index(target_id)
     source_center = np.asarray(source.layout.group_center[group], np.float64)
@@ -115,12 +81,42 @@ def corresponding_pose(source: LayoutIndex, camera, target: LayoutIndex) -> Pose
     return Pose(target_center + offset * _scale(target.layout, to), np.asarray(camera.orientation, np.float64))
 
 
+def _component_kinds(model):
+    """A function: a set of component kinds ("attention", "mlp", "moe", "norm", …) → the entity slots of the
+    model's blocks and groups of those kinds (models/compare.py's path_of names each layout id's kind)."""
+    from llmviz.models.compare import path_of
+
+    layout = model.layout
+
+    def kind(ident: str) -> str | None:
+        parts = ident.split(".")
+        key = ".".join(parts[:3]) if parts[0] == "blocks" else parts[0]   # the component an id belongs to
+        if key not in cache:
+            path = path_of(model.spec, key)
+            cache[key] = None if path is None else path.kind
+        return cache[key]
+
+    cache: dict[str, str | None] = {}
+    block_kinds = np.array([kind(i) or "" for i in layout.ids], dtype=object)
+    group_kinds = np.array([kind(g) or "" if g else "" for g in layout.group_ids], dtype=object)
+
+    def slots(kinds: set[str]) -> np.ndarray:
+        wanted = np.array(sorted(kinds), dtype=object)
+        return np.concatenate([model.block_slots[np.isin(block_kinds, wanted)],
+                               model.group_slots[np.isin(group_kinds, wanted)]]).astype(np.int64)
+
+    return slots
+
+
 class CompareBuild:
     """The compare set's scenes built in one job on a worker, into one shared data atlas."""
 
     def __init__(self, renderer, names: list[str], viewports: list[tuple[int, int]], autoplay: bool = False):
         self.names = list(names)
         self.prepared: list = []
+        self.comparison = None      # models/compare.py's Comparison of the set
+        self.lit: list[dict] = []   # per view: difference index -> entity slots it lights
+        self.notes: list[str] = []
         self.error: str | None = None
         self.stage, self.fraction = "starting", 0.0
         self.cancelled = False
@@ -150,10 +146,33 @@ class CompareBuild:
                                          packer=packer)
                 packer = prepared.staging.packer     # the next scenes allocate beside this one's cells
                 self.prepared.append(prepared)
+            self.stage = "comparing the models"
+            self._compare()
         except Exception as err:  # the set is not shown; the views stay as they were, the banner says why
             self.error = f"could not compare {', '.join(self.names)}: {err}"
         if self.cancelled or self.error:
             self.discard()
+
+    def _compare(self) -> None:
+        """The table and differences (models/compare.py), and per view the entity slots each difference lights."""
+        from llmviz.models.compare import CompareError, compare
+
+        models = [p.scene.model for p in self.prepared]
+        self.comparison, self.lit = None, [dict() for _ in models]
+        if any(m is None for m in models):
+            return                                   # a scene without a model (the stress scene) has no specs
+        try:
+            self.comparison = compare([m.spec for m in models])
+        except CompareError as err:
+            self.notes = [str(err)]
+            return
+        for k, model in enumerate(models):
+            kinds_of = _component_kinds(model)
+            for d, difference in enumerate(self.comparison.differences):
+                if model.spec.id in difference.models and set(difference.kinds) - {"layer"}:
+                    slots = kinds_of(set(difference.kinds) - {"layer"})
+                    if len(slots):
+                        self.lit[k][d] = slots
 
     def discard(self) -> None:
         for prepared in self.prepared:
@@ -162,6 +181,16 @@ class CompareBuild:
 
     def join(self, timeout: float = 120.0) -> None:
         self._thread.join(timeout)
+
+
+def _number(value) -> str:
+    """A table value: integers with thousands separators, large ones in K/M/G/T, others to 3 significant digits."""
+    v = float(value)
+    if abs(v) >= 1e5:
+        for scale, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "K")):
+            if abs(v) >= scale:
+                return f"{v / scale:.3g}{suffix}"
+    return f"{int(v):,}" if v == int(v) else f"{v:.3g}"
 
 
 class CompareMode:
@@ -177,6 +206,9 @@ class CompareMode:
         self.chosen: list[str] = []       # ticked in the chooser
         self._last_pose: tuple | None = None
         self.indexes: list[LayoutIndex | None] = []   # per view, for camera sync
+        self.comparison = None
+        self.lit: list[dict] = []
+        self.hovered: int | None = None               # the difference under the pointer in the panel
 
     @property
     def on(self) -> bool:
@@ -230,7 +262,12 @@ class CompareMode:
         for session in old:
             session.close()
         self.names = list(build.names)
-        self.indexes = [LayoutIndex(v.session.model.layout) if v.session.model is not None else None
+        self.comparison, self.lit, self.hovered = build.comparison, build.lit, None
+        for view, lit in zip(self.ex.views, self.lit):
+            if lit:
+                view.session.engine.flags.set("compare_differences", np.unique(np.concatenate(list(lit.values()))),
+                                              soft=True)
+        self.indexes = [LayoutIndex(v.session.model.spec, v.session.model.layout) if v.session.model is not None else None
                         for v in self.ex.views]
         self.leader = 0
         self._last_pose = None
@@ -318,6 +355,7 @@ class CompareMode:
         if not self.on:
             return
         self._outputs(imgui, area)
+        self._table(imgui, area)
         ui_scale = self.ex.ui.io.display_size.x / max(self.ex.renderer.size[0], 1)
         draw = imgui.get_foreground_draw_list()
         for k, view in enumerate(self.ex.views):
@@ -398,6 +436,72 @@ class CompareMode:
                 imgui.end_table()
             imgui.text_colored(imgui.ImVec4(0.62, 0.65, 0.70, 1.0), "N steps and Space plays every model at once")
         imgui.end()
+
+    def _highlight(self, difference: int | None) -> None:
+        """Light one difference strongly in every view (None: only the soft light of all of them)."""
+        if difference == self.hovered:
+            return
+        self.hovered = difference
+        for view, lit in zip(self.ex.views, self.lit):
+            flags = view.session.engine.flags
+            if difference is not None and difference in lit:
+                flags.set("compare_focus", lit[difference])
+            else:
+                flags.clear("compare_focus")
+
+    def _table(self, imgui, area) -> None:
+        """What each model costs, the larger and smaller value of each row marked, and the differences list."""
+        c = self.comparison
+        if c is None:
+            return
+        imgui.set_next_window_pos(imgui.ImVec2(area.left, area.top + 40.0), imgui.Cond_.appearing)
+        imgui.set_next_window_size(imgui.ImVec2(200.0 + 130.0 * len(c.models), min(area.height - 60.0, 380.0)),
+                                   imgui.Cond_.appearing)
+        imgui.set_next_window_bg_alpha(0.9)
+        expanded, _ = imgui.begin(f"What they cost (context {c.context:,} tokens)", None,
+                                  imgui.WindowFlags_.no_saved_settings)
+        hovered = None
+        if expanded:
+            larger, smaller = imgui.ImVec4(1.0, 0.74, 0.28, 1.0), imgui.ImVec4(0.55, 0.78, 1.0, 1.0)
+            flags = imgui.TableFlags_.borders_inner_h | imgui.TableFlags_.row_bg | imgui.TableFlags_.sizing_fixed_fit
+            if imgui.begin_table("cost", 1 + len(c.models), flags):
+                imgui.table_setup_column("")
+                for m in c.models:
+                    imgui.table_setup_column(m)
+                imgui.table_headers_row()
+                for row in c.rows:
+                    imgui.table_next_row()
+                    imgui.table_next_column()
+                    shown_unit = row.unit and row.unit not in row.label
+                    imgui.text(row.label + (f" ({row.unit})" if shown_unit else ""))
+                    if imgui.is_item_hovered():
+                        imgui.set_tooltip(row.formula)
+                    for m in c.models:
+                        imgui.table_next_column()
+                        value = row.values.get(m)
+                        text = "—" if value is None else _number(value)
+                        if m in row.largest:
+                            imgui.text_colored(larger, text)
+                        elif m in row.smallest:
+                            imgui.text_colored(smaller, text)
+                        else:
+                            imgui.text(text)
+                imgui.end_table()
+            imgui.text_colored(larger, "larger")
+            imgui.same_line()
+            imgui.text_colored(smaller, "smaller")
+            imgui.same_line()
+            imgui.text_colored(imgui.ImVec4(0.62, 0.65, 0.70, 1.0), "· hover a row for its formula")
+            imgui.separator()
+            imgui.text(f"Differences ({len(c.differences)}), lit in the views; hover one to light it alone")
+            for d, difference in enumerate(c.differences):
+                imgui.push_text_wrap_pos(0.0)
+                imgui.bullet_text(f"{difference.component}: {difference.what}")
+                imgui.pop_text_wrap_pos()
+                if imgui.is_item_hovered():
+                    hovered = d
+        imgui.end()
+        self._highlight(hovered)
 
     def _chooser(self, imgui, area) -> None:
         imgui.set_next_window_pos(imgui.ImVec2(area.left, area.top), imgui.Cond_.appearing)
