@@ -110,3 +110,15 @@ def test_bad_arguments_are_one_line(tmp_path, capsys):
     assert main(["export", "html", "--scene", "nano-gpt", "--out", str(tmp_path / "x.svg")]) == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "--out" in err and ".html" in err
+
+
+def test_a_view_with_pulses_in_flight_exports(tmp_path):
+    """The overview's first frame has the values' opening wave of flow pulses in flight (a batch appended
+    after the entities' own): the page is the entities, a block per drawn model block."""
+    out = tmp_path / "overview.html"
+    assert main(["export", "html", "--scene", "nano-gpt", "--camera", "overview", "--size", "640x360",
+                 "--out", str(out)]) == 0
+    parser = PageParser()
+    parser.feed(out.read_text(encoding="utf-8"))
+    blocks = [a for t, a in parser.tags if t == "g" and a.get("class") == "block"]
+    assert len(blocks) > 100 and len(json.loads(parser.scripts["blocks"])) == len({a["data-id"] for a in blocks})

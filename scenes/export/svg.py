@@ -120,13 +120,16 @@ class _Writer:
     # ------------------------------------------------------------------ boxes
     def boxes(self) -> None:
         instancing = self.engine.instancing
-        if not instancing.batches:
+        # The entities' batches only: the pulses and packets in flight that systems append after them
+        # (scenes/flow_pulses.py, engine/systems/packets.py) are moments of an animation, not the schematic.
+        batches = instancing.batches[:len(instancing.batch_slots)]
+        if not batches:
             return
-        rows = np.concatenate([b.instances for b in instancing.batches]).astype(np.float64)
+        rows = np.concatenate([b.instances for b in batches]).astype(np.float64)
         slots = np.concatenate(instancing.batch_slots)
-        lods = np.concatenate([np.full(len(b.instances), b.lod) for b in instancing.batches])
+        lods = np.concatenate([np.full(len(b.instances), b.lod) for b in batches])
         translucent = np.concatenate([np.full(len(b.instances), b.material == MATERIAL_TRANSLUCENT)
-                                      for b in instancing.batches])
+                                      for b in batches])
         center, size = rows[:, INSTANCE_SLICES["center"]], rows[:, INSTANCE_SLICES["size"]]
         rotation = quat_to_matrix(rows[:, INSTANCE_SLICES["rotation"]])  # (n, 3, 3)
         # World corners (n, 8, 3), their pixels and depths.
