@@ -454,9 +454,10 @@ class CompareMode:
         c = self.comparison
         if c is None:
             return
-        imgui.set_next_window_pos(imgui.ImVec2(area.left, area.top + 40.0), imgui.Cond_.appearing)
-        imgui.set_next_window_size(imgui.ImVec2(200.0 + 130.0 * len(c.models), min(area.height - 60.0, 380.0)),
-                                   imgui.Cond_.appearing)
+        width = 200.0 + 130.0 * len(c.models)
+        # Top right, over the last view's far side: the leading view on the left stays clear.
+        imgui.set_next_window_pos(imgui.ImVec2(area.width - width - 10.0, area.top + 40.0), imgui.Cond_.appearing)
+        imgui.set_next_window_size(imgui.ImVec2(width, min(area.height - 60.0, 380.0)), imgui.Cond_.appearing)
         imgui.set_next_window_bg_alpha(0.9)
         expanded, _ = imgui.begin(f"What they cost (context {c.context:,} tokens)", None,
                                   imgui.WindowFlags_.no_saved_settings)
