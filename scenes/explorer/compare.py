@@ -183,6 +183,12 @@ class CompareBuild:
         self._thread.join(timeout)
 
 
+def _plain(_color, text: str) -> None:
+    from imgui_bundle import imgui
+
+    imgui.text(text)
+
+
 def _number(value) -> str:
     """A table value: integers with thousands separators, large ones in K/M/G/T, others to 3 significant digits."""
     v = float(value)
@@ -494,6 +500,22 @@ class CompareMode:
             imgui.same_line()
             imgui.text_colored(imgui.ImVec4(0.62, 0.65, 0.70, 1.0), "· hover a row for its formula")
             imgui.separator()
+            if imgui.collapsing_header("Feature matrix"):
+                if imgui.begin_table("features", 1 + len(c.models), flags):
+                    imgui.table_setup_column("")
+                    for m in c.models:
+                        imgui.table_setup_column(m)
+                    imgui.table_headers_row()
+                    for feature in c.features:
+                        imgui.table_next_row()
+                        imgui.table_next_column()
+                        (imgui.text_colored if feature.differs else _plain)(larger, feature.label)
+                        for m in c.models:
+                            imgui.table_next_column()
+                            value = feature.values.get(m)
+                            imgui.text("—" if value is None else str(value))
+                    imgui.end_table()
+                imgui.text_colored(larger, "a feature in amber differs between the models")
             imgui.text(f"Differences ({len(c.differences)}), lit in the views; hover one to light it alone")
             for d, difference in enumerate(c.differences):
                 imgui.push_text_wrap_pos(0.0)
