@@ -81,3 +81,13 @@ def test_open_refuses_a_bad_link_in_one_line(link, words, capsys):
     assert main(["open", link]) == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and words in err
+
+
+def test_the_menus_tour_recording_writes_a_video(explorer, tmp_path):
+    from llmviz.scenes.export.video import decode_frames
+
+    worker = explorer.share.export("mp4", folder=str(tmp_path), script=["--tour", "--seconds", "1", "--fps", "10"])
+    worker.join(300)
+    (written,) = list(tmp_path.iterdir())
+    assert written.suffix == ".mp4" and str(written) in explorer.notice
+    assert len(decode_frames(written, SIZE)) == 10

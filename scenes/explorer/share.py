@@ -7,7 +7,8 @@ selectable text, for a desktop without a clipboard. "Export picture…" and "Exp
 llmviz-SCENE-TIME.png / .svg in the current folder by running `llmviz render --link` / `llmviz
 export svg --link` of that link at the window's size in a child process, started from a worker
 thread: the window's frame never waits for it, and the file is the same one the command line makes
-(written atomically there). A notice in the banner names the file, or the problem.
+(written atomically there). "Record this chapter" / "Record the tour" run `llmviz video` the same way
+(the chapter from its start, at the window's size). A notice in the banner names the file, or the problem.
 
 ``apply_view`` does the reverse for `llmviz open LINK`: the window's Explorer put at a link's view
 without waiting (the chapter shows "waiting for the model's values" until they arrive).
@@ -73,6 +74,12 @@ class Share:
                 self.export("png")
             if imgui.menu_item_simple("Export SVG…"):
                 self.export("svg")
+            imgui.separator()
+            player = self.ex.session.chapters
+            if imgui.menu_item_simple("Record this chapter (MP4)…", "", False, player is not None):
+                self.export("mp4", script=["--chapter", str(player.runner.current.number)])
+            if imgui.menu_item_simple("Record the tour (MP4)…", "", False, self.ex.session.explore.tour is not None):
+                self.export("mp4", script=["--tour"])
             imgui.end_menu()
         imgui.end_main_menu_bar()
         self.panel()
@@ -119,20 +126,22 @@ class Share:
         except Exception as err:  # a window system without a clipboard: the panel still shows the link
             self.ex.notice = f"no clipboard ({err}): select the link in the panel"
 
-    def export(self, kind: str, folder: str = ".") -> threading.Thread | None:
-        """Write the view's picture (``png``) or schematic (``svg``) into ``folder`` from a child process."""
+    def export(self, kind: str, folder: str = ".", script=None) -> threading.Thread | None:
+        """Write the view's picture (``png``) or schematic (``svg``), or a video (``mp4``) of ``script`` (the
+        `llmviz video` flags: a chapter or the tour of this scene), into ``folder`` from a child process."""
         link = self.view_link()
         if link is None:
             return None
         w, h = self.ex.renderer.size
+        w, h = w - w % 2, h - h % 2  # H.264's 4:2:0 wants even sides
         stamp = time.strftime("%Y%m%d-%H%M%S")
         name = f"llmviz-{re.sub(r'[^A-Za-z0-9._-]+', '_', self.ex.session.name)}-{stamp}.{kind}"
         from pathlib import Path
 
         path = Path(folder).resolve() / name
-        command = ["render"] if kind == "png" else ["export", "svg"]
-        command = [sys.executable, "-m", "llmviz.scenes.cli.main", *command, "--link", link,
-                   "--size", f"{w}x{h}", "--out", str(path)]
+        view = (["video", *script, "--scene", self.ex.session.name] if kind == "mp4"
+                else ["render", "--link", link] if kind == "png" else ["export", "svg", "--link", link])
+        command = [sys.executable, "-m", "llmviz.scenes.cli.main", *view, "--size", f"{w}x{h}", "--out", str(path)]
         self.ex.notice = f"exporting {name}…"
 
         def run():
