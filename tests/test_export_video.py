@@ -113,3 +113,13 @@ def test_bad_arguments_are_one_line_naming_the_flag(extra, flag, tmp_path, capsy
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and flag in err
     assert _folder_listing(tmp_path) == []
+
+
+def test_a_chapter_that_opens_other_models_records_the_same_bytes(tmp_path):
+    """Chapter 9 shows GPT-2 and GPT-3 (scenes built by the loader's worker, awaited): the same frames twice,
+    and no wall-clock figure ("opened in 0.2 s") in them."""
+    args = ["video", "--chapter", "9", "--scene", "nano-gpt", "--size", "320x180", "--fps", "2", "--seconds", "34"]
+    for name in ("a.mp4", "b.mp4"):
+        assert main([*args, "--out", str(tmp_path / name)]) == 0
+    assert (tmp_path / "a.mp4").read_bytes() == (tmp_path / "b.mp4").read_bytes()
+    assert len(decode_frames(tmp_path / "a.mp4", (320, 180))) == 68

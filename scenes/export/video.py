@@ -310,6 +310,7 @@ def record(ex, script: Script, writer: VideoWriter, progress=None) -> int:
             ex.frame(0.0)
         ex.renderer.ctx.finish()
         ex.presented()
+        ex.switch_seconds = None  # "opened in 0.22 s" after a scene switch is wall-clock time: not in a replay
         writer.write(ex.renderer.read_pixels()[:, :, :3])
         i += 1
         if progress is not None:
