@@ -26,6 +26,7 @@ SUBCOMMANDS = {
     "open": "llmviz.scenes.cli.open_cmd",
     "scan": "llmviz.scenes.cli.scan_cmd",
     "compare": "llmviz.scenes.cli.compare_cmd",
+    "attention": "llmviz.scenes.cli.attention_cmd",
 }
 HEADLESS_COMMANDS = ", ".join(f"llmviz {name}" for name in SUBCOMMANDS)
 
