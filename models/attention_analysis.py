@@ -19,7 +19,7 @@ Layers may have different head counts (a hybrid's attention layer beside its sin
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -385,8 +385,8 @@ class HeadsAnalysis:
     flow: np.ndarray | None               # (T, T) on input 0, None past flow_max_tokens
     flow_note: str = ""
     cut: str = ""                         # how the tree was cut, in words
+    cut_height: float | None = None       # the distance the cut lies at (None: cut into k groups)
     inputs: int = 0
-    extra: dict = field(default_factory=dict)
 
     @property
     def dendrogram(self) -> Dendrogram:
@@ -433,4 +433,5 @@ def analyse(batch, token_lists, k: int | None = None, threshold: float | None = 
         flow, note = None, f"flow is computed for inputs of at most {flow_max_tokens} tokens; this one has {T}"
     cut = (f"cut into {k} groups" if k is not None else f"cut at a distance of {threshold:.3g}"
            + (" (the widest gap between merge heights)" if widest_gap else ""))
-    return HeadsAnalysis(heads, distances, linkage, clusters, patterns, rollout(current), flow, note, cut, len(batch))
+    return HeadsAnalysis(heads, distances, linkage, clusters, patterns, rollout(current), flow, note, cut,
+                         threshold if k is None else None, len(batch))

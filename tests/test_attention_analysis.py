@@ -343,3 +343,76 @@ def test_hostile_arguments_get_one_line_naming_the_argument(argv, names, capsys)
     code, out, err = _run(capsys, *argv)
     assert code == 2 and out == ""
     assert len(err.strip().splitlines()) == 1 and names in err and "Traceback" not in err
+
+
+# ---------------------------------------------------------------- the heads view
+
+def test_a_heatmaps_runs_cover_every_cell_off_the_background_in_its_colour():
+    pytest.importorskip("imgui_bundle")
+    from llmviz.scenes.heads_view import heatmap
+
+    rng = np.random.default_rng(12)
+    values = random_attention(rng, 1, 1, 9)[0][0]
+    heat = heatmap(values)
+    painted = np.full((9, 9), heat.background, np.int64)
+    for (x0, y0, x1, y1), colour in zip(heat.runs.astype(int), heat.colours):
+        assert y1 == y0 + 1 and x1 > x0
+        assert (painted[y0, x0:x1] == heat.background).all()        # runs never overlap
+        painted[y0, x0:x1] = colour
+    again = heatmap(values)
+    assert heat.colours == again.colours and np.array_equal(heat.runs, again.runs)
+    assert (painted[np.triu_indices(9, 1)] == heat.background).all()  # the causal mask's cells are background
+    assert len(set(painted[np.tril_indices(9)].tolist())) > 3
+
+
+def test_h_opens_the_heads_view_of_the_live_trace_and_a_click_flies_to_the_head():
+    pytest.importorskip("torch")
+    headless = pytest.importorskip("llmviz.engine.render.headless")
+    from imgui_bundle import imgui
+
+    from llmviz.engine.input import load_bindings
+    from llmviz.scenes.explorer import Explorer
+
+    bindings = load_bindings()
+    assert bindings.inputs_for("toggle_heads") == ["key:H"]
+    renderer = headless.HeadlessRenderer((1280, 720))
+    ex = Explorer(renderer, "jamba-tiny", bindings=bindings, adaptive_quality=False)
+    try:
+        ex.wait_for_scene()
+        assert ex.wait_for_values()
+
+        def frame(n=1):
+            for _ in range(n):
+                ex.frame(1 / 60)
+                renderer.ctx.finish()
+                ex.presented()
+
+        heads = ex.session.heads_mode
+        assert heads is not None and not heads.open
+        ex.key_down("H")
+        frame()
+        ex.key_up("H")
+        frame()
+        assert heads.open and heads.wait(120), heads.error
+        live = ex.session.scene.live.session.trace
+        current = heads.result.current
+        assert current.tokens == [int(t) for t in live["tokens"]]
+        assert current.ids[2] == [f"blocks.2.attn.head.{h}.softmax" for h in range(4)]
+        assert np.array_equal(current.layers[2][1], live["blocks.2.attn.head.1.softmax"])
+        assert np.array_equal(current.layers[0][0], live["blocks.0.mamba.alpha"])   # the channel mean drawn
+        frame(3)
+        target = "blocks.2.attn.head.1.softmax"
+        x, y, side = heads.panel.tile_boxes[target]
+        ex.pointer_moved(x + side / 2, y + side / 2)
+        frame(2)
+        imgui.get_io().add_mouse_button_event(0, True)
+        frame()
+        imgui.get_io().add_mouse_button_event(0, False)
+        frame(2)
+        node = ex.session.focus_mode.node
+        assert node is not None and ex.session.model.layout.ids[node.index] == target
+        ex.do("toggle_heads")
+        assert not heads.open
+    finally:
+        ex.close()
+        renderer.release()

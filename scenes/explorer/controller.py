@@ -127,9 +127,12 @@ class SceneSession:
         self.chapters_mode = ChapterMode(ex, self) if self.model is not None else None
         is_moe = self.model is not None and (hasattr(self.scene.live, "stats") or self.scene.routing_source is not None)
         self.moe_mode = MoeMode(ex, self) if is_moe else None
+        from llmviz.scenes.heads_view import heads_mode
+
+        self.heads_mode = heads_mode(ex, self)  # H: every head's attention, clustered (scenes/heads_view.py)
         # Priority for actions: an open chapter first, then a focus, a selection, the MoE, the live model.
-        self.modes = [m for m in (self.chapters_mode, self.focus_mode, self.explore, self.moe_mode, self.live_mode)
-                      if m is not None]
+        self.modes = [m for m in (self.chapters_mode, self.focus_mode, self.explore, self.moe_mode, self.live_mode,
+                                  self.heads_mode) if m is not None]
         schedule = self.engine.schedule
         schedule.add("camera", "camera", self._camera)
         for mode in self.modes:
@@ -650,7 +653,8 @@ class Explorer:
             session.chapters_mode.panels(area)
         else:
             # In a compare set the live models share one panel (compare.draw): input, outputs side by side.
-            modes = (session.focus_mode,) if self.compare.on else (session.live_mode, session.moe_mode, session.focus_mode)
+            modes = (session.focus_mode,) if self.compare.on else (session.live_mode, session.moe_mode, session.focus_mode,
+                                                                   session.heads_mode)
             for mode in modes:
                 if mode is not None:
                     mode.panels(area)

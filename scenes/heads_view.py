@@ -1,0 +1,417 @@
+"""The heads view (H): every head of every layer of the live model as a grid of attention heatmaps for the
+current input, coloured by cluster and captioned with its named pattern; the clustering's dendrogram; the
+rollout and flow matrices. A click on a head flies to its block in the model.
+
+The analysis (scenes/attention_live.py, models/attention_analysis.py) runs on this view's own worker,
+with its own copy of the model for the batch of inputs the clustering pools over; the frame thread only
+hands it the live trace (an immutable mapping) and draws the last result, saying "computing…" while a
+newer one is on its way. What a frame draws is derived once per result on the worker: each heatmap as
+horizontal runs of equal colour (cells at the background colour left out), packed ImGui colours, cell
+rectangles in cell units; a frame turns those into screen rectangles (cached while the window stays put)
+and makes one draw-list call per run.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from imgui_bundle import imgui
+
+from llmviz.scenes.explorer.modes import Mode
+from llmviz.scenes.panels import AMBER_RGB, DIM_RGB, ERROR_RGB
+
+COLOUR_LEVELS = 32          # colour steps of a heatmap: runs of one step are drawn as one rectangle
+TILE_PX = 150               # a head's heatmap is about this wide, in whole pixels per cell
+MIN_CELL_PX, MAX_CELL_PX = 2, 20
+MATRIX_PX = 220             # the rollout and flow matrices
+DENDROGRAM_H = 130
+LEAF_PX = 34                # dendrogram width per head
+MARGIN = 10.0
+GREY = (0.55, 0.55, 0.6)
+
+
+def _cell_px(tokens: int, width: int) -> int:
+    return int(np.clip(width // max(tokens, 1), MIN_CELL_PX, MAX_CELL_PX))
+
+
+@dataclass(frozen=True)
+class Heatmap:
+    """A matrix ready to draw: runs (n, 4) as x0, y0, x1, y1 in cells, their packed colours, the background."""
+
+    runs: np.ndarray
+    colours: list[int]
+    background: int
+    size: int                 # T
+
+
+def heatmap(values: np.ndarray) -> Heatmap:
+    """Runs of equal colour along each row of a (T, T) matrix of weights in [0, 1] (magma of √weight, the
+    colours of `llmviz attention`'s PNGs, in COLOUR_LEVELS steps); the lowest step is the background."""
+    from llmviz.engine.render.colormaps import COLORMAP_MAGMA, LUTS
+    from llmviz.scenes.moe_panels import pack_u32
+
+    T = len(values)
+    level = np.clip(np.sqrt(np.clip(values, 0, 1)) * COLOUR_LEVELS, 0, COLOUR_LEVELS - 1).astype(np.int64)
+    lut = LUTS[COLORMAP_MAGMA][np.linspace(0, len(LUTS[COLORMAP_MAGMA]) - 1, COLOUR_LEVELS).astype(np.int64)]
+    packed = pack_u32(lut)
+    padded = np.pad(level, ((0, 0), (1, 1)), constant_values=-1)
+    starts = np.argwhere(padded[:, 1:-1] != padded[:, :-2])           # (row, col) where a run begins
+    ends = np.argwhere(padded[:, 1:-1] != padded[:, 2:])              # (row, col) where a run ends, same order
+    keep = level[starts[:, 0], starts[:, 1]] > 0
+    starts, ends = starts[keep], ends[keep]
+    runs = np.stack([starts[:, 1], starts[:, 0], ends[:, 1] + 1, starts[:, 0] + 1], 1).astype(np.float64)
+    colours = packed[level[starts[:, 0], starts[:, 1]]].astype(np.int64).tolist()
+    return Heatmap(runs.reshape(-1, 4), colours, int(packed[0]), T)
+
+
+@dataclass
+class HeadsResult:
+    """What the worker hands the view for one trace."""
+
+    model_id: str
+    current: object            # attention_live.TracedHeads
+    analysis: object           # attention_analysis.HeadsAnalysis
+    tiles: list[list[Heatmap]]
+    rollout: Heatmap
+    flow: Heatmap | None
+    cluster_rgb: np.ndarray    # (groups, 3)
+
+
+class _Analyser:
+    """The worker's side: a copy of the model, and `trace(request)` = the analysis of one live trace
+    (named so that worker_session.traced_model_compute serves it, loading under its one-at-a-time lock)."""
+
+    def __init__(self, model_id: str):
+        import torch
+
+        from llmviz.scenes.attention_live import attention_models
+
+        torch.set_num_threads(1)
+        self.model_id = model_id
+        self.entry = attention_models()[model_id]
+        self.model = self.entry.load(None)
+
+    def weights(self):
+        return None
+
+    def trace(self, request) -> HeadsResult:
+        from llmviz.scenes.attention_live import analyse_heads, heads_of
+        from llmviz.scenes.moe_live import expert_colors
+
+        live_trace, seed = request
+        current = heads_of(live_trace, [int(t) for t in live_trace["tokens"]], self.entry.alphabet)
+        analysis = analyse_heads(self.entry, self.model, current, seed=seed)
+        distributions = current.distributions
+        tiles = [[heatmap(head) for head in layer] for layer in distributions]
+        flow = heatmap(analysis.flow) if analysis.flow is not None else None
+        groups = int(analysis.clusters.max()) + 1
+        return HeadsResult(self.model_id, current, analysis, tiles, heatmap(analysis.rollout[-1]), flow,
+                           np.asarray(expert_colors(groups)))
+
+
+class _Rects:
+    """A heatmap's screen rectangles, remade only when its origin or cell size changes."""
+
+    def __init__(self):
+        self._key = None
+        self._rects: list = []
+
+    def draw(self, dl, heat: Heatmap, x: float, y: float, cell: float) -> None:
+        key = (id(heat), x, y, cell)
+        if key != self._key:
+            xy = heat.runs * cell + np.array([x, y, x, y])
+            self._rects = [(imgui.ImVec2(a, b), imgui.ImVec2(c, d), colour)
+                           for (a, b, c, d), colour in zip(xy.tolist(), heat.colours)]
+            self._key = key
+        dl.add_rect_filled(imgui.ImVec2(x, y), imgui.ImVec2(x + heat.size * cell, y + heat.size * cell),
+                           heat.background)
+        for a, b, colour in self._rects:
+            dl.add_rect_filled(a, b, colour)
+
+
+def _rgba(rgb, alpha: float = 1.0) -> tuple:
+    return float(rgb[0]), float(rgb[1]), float(rgb[2]), alpha
+
+
+class HeadsPanel:
+    """The window: header, the grid of heads, the dendrogram, rollout and flow. `draw` returns the tensor id
+    of a head clicked this frame, or None."""
+
+    def __init__(self):
+        self._rects: dict = {}
+        self.tile_boxes: dict[str, tuple[float, float, float]] = {}   # tensor id -> last drawn (x, y, side)
+        self._width = None
+        self.raise_next = True
+
+    def _rects_for(self, key) -> _Rects:
+        rects = self._rects.get(key)
+        if rects is None:
+            rects = self._rects[key] = _Rects()
+        return rects
+
+    @staticmethod
+    def content_width(result: HeadsResult | None) -> float:
+        """Pixels the widest part needs: a row of heads, the dendrogram, or rollout beside flow."""
+        if result is None:
+            return 520.0
+        T = len(result.current.tokens)
+        heads = max(len(layer) for layer in result.tiles)
+        grid = heads * (_cell_px(T, TILE_PX) * T + 14)
+        tree = len(result.analysis.heads) * LEAF_PX + 40
+        matrices = 2 * (_cell_px(T, MATRIX_PX) * T + 14) + 30
+        return float(max(grid, tree, matrices, 520)) + 2 * MARGIN
+
+    def draw(self, area, result: HeadsResult | None, computing: bool, error: str, message: str) -> str | None:
+        # as wide as its content, at most the view less the live model's panel beside it
+        width = min(self.content_width(result), max(area.width - area.left - MARGIN - 400.0, 520.0))
+        imgui.set_next_window_pos(imgui.ImVec2(area.left, area.top), imgui.Cond_.appearing)
+        imgui.set_next_window_size(imgui.ImVec2(width, area.height - MARGIN), imgui.Cond_.always
+                                   if self._width != width else imgui.Cond_.appearing)
+        self._width = width
+        imgui.set_next_window_bg_alpha(1.0)   # opaque: the model's panels and legend stay out of the heatmaps
+        if self.raise_next:     # just opened: in front of the panels drawn after it (the legend)
+            imgui.set_next_window_focus()
+            self.raise_next = False
+        title = f"Attention heads: {result.model_id}" if result is not None else "Attention heads"
+        expanded, _ = imgui.begin(f"{title}###heads", None, imgui.WindowFlags_.no_saved_settings
+                                  | imgui.WindowFlags_.horizontal_scrollbar)
+        clicked = None
+        if expanded:
+            if error:
+                imgui.text_colored(ERROR_RGB, error)
+            if computing:
+                imgui.text_colored(AMBER_RGB, "computing…")
+            if result is None:
+                imgui.text_colored(DIM_RGB, "the clusters, patterns, rollout and flow of the current input follow")
+            else:
+                clicked = self._body(result)
+            if message:
+                imgui.text_colored(ERROR_RGB, message)
+        imgui.end()
+        return clicked
+
+    def _body(self, r: HeadsResult) -> str | None:
+        a, current = r.analysis, r.current
+        text = "".join(current.labels).replace("\n", "⏎")
+        imgui.text(f"input: {text}  ({len(current.tokens)} tokens)")
+        imgui.push_text_wrap_pos(0.0)
+        imgui.text_colored(DIM_RGB, f"{len(a.heads)} heads in {int(a.clusters.max()) + 1} clusters by the mean "
+                                    f"Jensen–Shannon divergence of their rows over {a.inputs} inputs, {a.cut}; "
+                                    "frame colour = cluster; colour: √weight; click a head to fly to it")
+        imgui.pop_text_wrap_pos()
+        clicked = self._grid(r)
+        imgui.separator()
+        self._dendrogram(r)
+        imgui.separator()
+        self._matrices(r)
+        return clicked
+
+    def _grid(self, r: HeadsResult) -> str | None:
+        a, current = r.analysis, r.current
+        T = len(current.tokens)
+        cell = _cell_px(T, TILE_PX)
+        side = cell * T
+        dl = imgui.get_window_draw_list()
+        clicked = None
+        index = 0
+        for layer, (block, tiles) in enumerate(zip(current.blocks, r.tiles)):
+            imgui.text_colored(DIM_RGB, f"layer {block}: {current.kinds[layer]}")
+            for head, heat in enumerate(tiles):
+                if head:
+                    imgui.same_line()
+                rgb = r.cluster_rgb[a.clusters[index]]
+                pattern = a.patterns[index]
+                imgui.begin_group()
+                imgui.text_colored(_rgba(rgb), f"L{block} H{head}: {pattern.name}")
+                p = imgui.get_cursor_screen_pos()
+                x, y = float(p.x) + 3.0, float(p.y) + 3.0
+                self._rects_for(("tile", layer, head)).draw(dl, heat, x, y, cell)
+                self.tile_boxes[current.ids[layer][head]] = (x, y, float(side))
+                dl.add_rect(imgui.ImVec2(x - 2, y - 2), imgui.ImVec2(x + side + 2, y + side + 2),
+                            imgui.get_color_u32(imgui.ImVec4(*_rgba(rgb))), 0.0, 0, 2.0)
+                imgui.invisible_button(f"##head{layer}.{head}", imgui.ImVec2(side + 6, side + 6))
+                if imgui.is_item_hovered():
+                    self._tooltip(r, layer, head, index, x, y, cell)
+                if imgui.is_item_clicked():
+                    clicked = current.ids[layer][head]
+                imgui.end_group()
+                index += 1
+        return clicked
+
+    def _tooltip(self, r: HeadsResult, layer: int, head: int, index: int, x: float, y: float, cell: float) -> None:
+        current, pattern = r.current, r.analysis.patterns[index]
+        mouse = imgui.get_mouse_pos()
+        T = len(current.tokens)
+        q, k = int((mouse.y - y) // cell), int((mouse.x - x) // cell)
+        imgui.begin_tooltip()
+        imgui.text(f"{current.ids[layer][head]}  (cluster {int(r.analysis.clusters[index])})")
+        imgui.text(pattern.reason)
+        scores = ", ".join(f"{name} {value:.2f}" for name, value in pattern.scores.items() if np.isfinite(value))
+        imgui.text_colored(DIM_RGB, f"scores: {scores}")
+        if 0 <= q < T and 0 <= k < T:
+            weight = r.current.distributions[layer][head][q, k]
+            raw = current.layers[layer][head][q, k]
+            imgui.text(f"query {q} {current.labels[q]!r} reads key {k} {current.labels[k]!r}: {weight:.4f}"
+                       + ("" if np.isclose(weight, raw) else f" (trace value {raw:.4g})"))
+        imgui.text_colored(DIM_RGB, "click: fly to this head")
+        imgui.end_tooltip()
+
+    def _dendrogram(self, r: HeadsResult) -> None:
+        a, current = r.analysis, r.current
+        tree = a.dendrogram
+        n = len(a.heads)
+        imgui.text("clustering (average linkage; height = mean JS divergence)")
+        p = imgui.get_cursor_screen_pos()
+        x0, y0 = float(p.x) + 20.0, float(p.y) + 6.0
+        top = max(float(a.linkage[:, 2].max()) if len(a.linkage) else 1.0, 1e-6)
+        dl = imgui.get_window_draw_list()
+
+        def at(x, h):
+            return imgui.ImVec2(x0 + x * LEAF_PX + LEAF_PX / 2, y0 + DENDROGRAM_H * (1.0 - h / top))
+
+        leaf_cluster = {leaf: int(a.clusters[leaf]) for leaf in range(n)}
+        node_cluster = dict(leaf_cluster)
+        for i, ((xa, ha, xb, hb, h), (ca, cb, _, _)) in enumerate(zip(tree.links, a.linkage)):
+            same = node_cluster.get(int(ca)) is not None and node_cluster.get(int(ca)) == node_cluster.get(int(cb))
+            node_cluster[n + i] = node_cluster[int(ca)] if same else None
+            colour = imgui.get_color_u32(imgui.ImVec4(*_rgba(r.cluster_rgb[node_cluster[int(ca)]] if same else GREY)))
+            for start, end in ((at(xa, ha), at(xa, h)), (at(xa, h), at(xb, h)), (at(xb, h), at(xb, hb))):
+                dl.add_line(start, end, colour, 1.5)
+        if a.cut_height is not None and a.cut_height <= top:
+            left, right = at(-0.5, a.cut_height), at(n - 0.5, a.cut_height)
+            dl.add_line(left, right, imgui.get_color_u32(imgui.ImVec4(*AMBER_RGB)), 1.0)
+        for position, leaf in enumerate(tree.order.tolist()):
+            layer, head = a.heads[leaf]
+            base = at(position, 0.0)
+            dl.add_text(imgui.ImVec2(base.x - 14, base.y + 4), imgui.get_color_u32(
+                imgui.ImVec4(*_rgba(r.cluster_rgb[leaf_cluster[leaf]]))), f"{current.blocks[layer]}.{head}")
+        imgui.dummy(imgui.ImVec2(n * LEAF_PX + 40, DENDROGRAM_H + 28))
+        imgui.text_colored(DIM_RGB, "leaves: layer.head; amber: where the tree is cut")
+
+    def _matrices(self, r: HeadsResult) -> None:
+        a, current = r.analysis, r.current
+        T = len(current.tokens)
+        cell = _cell_px(T, MATRIX_PX)
+        side = cell * T
+        label_w = 14.0 if T <= 40 else 0.0
+        shown = [("rollout (after the last layer)", r.rollout), ("attention flow", r.flow)]
+        dl = imgui.get_window_draw_list()
+        for i, (name, heat) in enumerate(shown):
+            if i:
+                imgui.same_line(0, 30)
+            imgui.begin_group()
+            imgui.text(name)
+            p = imgui.get_cursor_screen_pos()
+            x, y = float(p.x) + label_w, float(p.y)
+            if heat is None:
+                imgui.text_colored(DIM_RGB, a.flow_note)
+            else:
+                self._rects_for(("matrix", name)).draw(dl, heat, x, y, cell)
+                if label_w:
+                    colour = imgui.get_color_u32(imgui.ImVec4(*DIM_RGB))
+                    for t, label in enumerate(current.labels):
+                        shown_label = {"\n": "⏎", " ": "␣"}.get(label, label)
+                        dl.add_text(imgui.ImVec2(x - label_w + 2, y + t * cell + cell / 2 - 8), colour, shown_label)
+                imgui.dummy(imgui.ImVec2(side + label_w, side + 4))
+                imgui.text_colored(DIM_RGB, "row: output token, column: input token")
+            imgui.end_group()
+
+
+class HeadsMode(Mode):
+    """H opens and closes the heads view of the live model; its analysis runs on a worker while open."""
+
+    name = "heads"
+
+    def __init__(self, ex, session, model_id: str):
+        super().__init__(ex, session)
+        self.model_id = model_id
+        self.open = False
+        self.result: HeadsResult | None = None
+        self.error = ""
+        self.message = ""
+        self.seed = 0
+        self.panel = HeadsPanel()
+        self._runner = None
+        self._asked = -1            # the live trace version last handed to the worker
+        self._ticket = None         # the worker's ticket for it, until its result lands
+        self.actions = {"toggle_heads": self.toggle}
+
+    def toggle(self) -> None:
+        self.open = not self.open
+        self.panel.raise_next = self.open
+
+    @property
+    def computing(self) -> bool:
+        return self._ticket is not None
+
+    def systems(self):
+        return [("simulation", "heads_view", self._update, {})]
+
+    def _update(self, frame) -> None:
+        if not self.open:
+            return
+        live = self.session.scene.live.session
+        if self._runner is None:
+            from llmviz.models.sim.tick import SimulationRunner
+            from llmviz.scenes.worker_session import traced_model_compute
+
+            model_id = self.model_id
+            self._runner = SimulationRunner(traced_model_compute(lambda: _Analyser(model_id)),
+                                            name=f"llmviz-heads {model_id}")
+        if live.trace is not None and live.trace_version != self._asked:
+            self._asked = live.trace_version
+            self._ticket = self._runner.submit((live.trace, self.seed))
+        for result in self._runner.poll():
+            if result.ticket != self._ticket:
+                continue        # an older trace's analysis: a newer one is on its way
+            self._ticket = None
+            if result.error:
+                self.error = f"analysis failed: {result.error}"
+            else:
+                self.result, self.error = result.value, ""
+
+    def wait(self, timeout: float = 60.0) -> bool:
+        """Headless (screenshots, tests): block until the current trace's analysis is in."""
+        import time
+
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            self._update(None)
+            if self.result is not None and not self.computing:
+                return True
+            time.sleep(0.05)
+        return False
+
+    def fly_to(self, tensor_id: str) -> None:
+        from llmviz.scenes.focus import BLOCK, Node
+
+        model, focus = self.session.model, self.session.focus_mode
+        try:
+            row = model.layout.index(tensor_id)
+        except KeyError:
+            self.message = f"no block for {tensor_id} in this scene"
+            return
+        self.message = ""
+        if focus is not None:
+            focus.select(Node(BLOCK, int(row)))
+
+    def panels(self, area) -> None:
+        if not self.open:
+            return
+        clicked = self.panel.draw(area, self.result, self.computing, self.error, self.message)
+        if clicked is not None:
+            self.fly_to(clicked)
+
+    def close(self) -> None:
+        if self._runner is not None:
+            self._runner.close()
+
+
+def heads_mode(ex, session) -> HeadsMode | None:
+    """The heads view of a scene whose live model has attention to show (attention_live.MODEL_IDS)."""
+    from llmviz.scenes.attention_live import MODEL_IDS
+
+    live, model = session.scene.live, session.model
+    if live is None or model is None or model.spec.id not in MODEL_IDS:
+        return None
+    return HeadsMode(ex, session, model.spec.id)
