@@ -917,14 +917,19 @@ def _spec_data(root: _Config, model_id: str, source: str) -> dict:
 def import_config(path: str | os.PathLike, model_id: str | None = None) -> ImportedConfig:
     """Read a config.json (or a folder holding one) and return the validated spec made from it."""
     config, file = read_config(path)
-    model_id = model_id or default_id(file)
+    return spec_from_config(config, model_id or default_id(file), file)
+
+
+def spec_from_config(config: dict, model_id: str, file: str | os.PathLike) -> ImportedConfig:
+    """The validated spec of a config already read (a config.json, or one a trace file carries) and the spec
+    file's data; errors name `file` and the config's field at fault."""
     root = _Config(config, str(file))
-    data = _spec_data(root, model_id, str(file.resolve()))
+    data = _spec_data(root, model_id, str(Path(file).resolve()))
     try:
         spec = parse_spec(data, file=str(file), origin=str(file))
     except SpecError as error:
         raise SpecError(str(file), _spec_field(error.field, root.origins), error.message) from None
-    return ImportedConfig(spec, data, file)
+    return ImportedConfig(spec, data, Path(file))
 
 
 def _spec_field(field: str | None, origins: dict) -> str:

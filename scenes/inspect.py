@@ -61,7 +61,10 @@ def inspect_cell(model_scene, live, slot: int, cell: tuple[int, int] | None) -> 
     trace, weights = session.trace, session.weights
     source = trace if trace is not None and tensor_id in trace else weights
     if source is None or tensor_id not in source:
-        return CellInfo(tensor_id, dims, None, None, note="values not computed yet")
+        recorded = not getattr(session, "explains", True)
+        return CellInfo(tensor_id, dims, None, None,
+                        note="not in the recording (llmviz records what hooks can see)" if recorded
+                        else "values not computed yet")
     values = source[tensor_id]
     index = array_index(values, int(layout.rows[row_index]), *cell)
     if index is None:
@@ -69,6 +72,8 @@ def inspect_cell(model_scene, live, slot: int, cell: tuple[int, int] | None) -> 
     value = float(values[index])
     if source is weights:
         return CellInfo(tensor_id, dims, index, value, note="a weight, learned in training")
+    if not getattr(session, "explains", True):   # a recording of a model llmviz has no dataflow rules for
+        return CellInfo(tensor_id, dims, index, value, note="recorded from the model's own forward pass")
     try:
         explanation = dataflow.explain(tensor_id, index[0], index[1] if len(index) > 1 else None, trace, weights)
     except KeyError:  # a value shown without a declared formula (none of the live models has one today)

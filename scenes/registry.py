@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
 from llmviz.engine.bench import BenchPath
@@ -150,7 +151,9 @@ def _simulated_routing(spec):
 
 
 def scene_names() -> list[str]:
-    return ["stress:N (N boxes, e.g. stress:100000)", "any model id of `llmviz models` (e.g. nano-gpt, gpt-3)"]
+    return ["stress:N (N boxes, e.g. stress:100000)", "any model id of `llmviz models` (e.g. nano-gpt, gpt-3)",
+            "folder:DIR (a local Hugging Face model folder, computed by transformers)",
+            "trace:FILE.llmtrace (a forward pass recorded with llmviz trace)"]
 
 
 def parse_scene(name: str):
@@ -158,6 +161,9 @@ def parse_scene(name: str):
     name = name.strip()
     if not name or len(name) > MAX_SCENE_NAME:
         raise SceneError(f"scene name must be 1 to {MAX_SCENE_NAME} characters; scenes are: {'; '.join(scene_names())}")
+    recorded = re.fullmatch(r"(folder|trace):(.+)", name, re.S)
+    if recorded:
+        return recorded.group(1), recorded.group(2)
     match = re.fullmatch(r"stress:(\d+)", name)
     if match:
         digits = match.group(1).lstrip("0") or "0"
@@ -183,4 +189,47 @@ def build_scene(name: str, renderer=None, autoplay: bool = False, data=None, on_
     kind, arg = parse_scene(name)
     if kind == "stress":
         return _build_stress(name, arg, renderer, data)
+    if kind in ("folder", "trace"):
+        return _build_recorded(name, kind, arg, renderer, data, on_layout)
     return _build_model(arg, renderer, autoplay, data, on_layout)
+
+
+def _build_recorded(name: str, kind: str, path: str, renderer, data=None, on_layout=None) -> BuiltScene:
+    """A user's model with the values of one recorded pass (scenes/recorded.py): its layout from the stored
+    config, laid out for the recording's tokens."""
+    from llmviz.models.hf_config import spec_from_config
+    from llmviz.models.hf_record import RecordError
+    from llmviz.models.spec import SpecError
+    from llmviz.models.trace_file import TraceFileError
+    from llmviz.scenes.layout import layout_model
+    from llmviz.scenes.model_paths import model_path, preset_camera
+    from llmviz.scenes.model_scene import build_model_scene
+    from llmviz.scenes.recorded import RecordedModel, drawn_values, recording
+
+    try:
+        config, recorded, strings, source = recording(kind, path)
+        file = Path(path) / "config.json" if kind == "folder" else Path(path)
+        spec = spec_from_config(config, _recorded_id(path), file).spec
+    except (RecordError, TraceFileError, SpecError) as err:
+        raise SceneError(str(err)) from None
+    n_tokens = len(recorded["tokens"])
+    layout = layout_model(spec, n_tokens)
+    if on_layout is not None:
+        on_layout(spec, layout)
+    scene = build_model_scene(spec, data or renderer, with_data=True, layout=layout)
+    shown, left_out = drawn_values(layout, recorded)
+    live = RecordedModel(scene, renderer, shown, strings, source) if renderer is not None else None
+    presets = scene.layout.presets
+    start_preset = "first block" if "first block" in presets else "overview"
+    status = f"recorded: {len(shown)} tensors {source} on {n_tokens} tokens; other blocks empty"
+    if left_out:
+        status += f" · {len(left_out)} recorded tensors not drawn"
+    return BuiltScene(name, scene.world, lambda vp: preset_camera(presets[start_preset], vp, scene.layout),
+                      model_path(scene.layout), scene.block_slots, caption=spec.name, model=scene, live=live,
+                      presets=presets, status=status, start_preset=start_preset)
+
+
+def _recorded_id(path: str) -> str:
+    """A spec id for a user's folder or trace: its name, lower case, safe characters."""
+    stem = Path(path).name if Path(path).is_dir() else Path(path).stem
+    return re.sub(r"[^a-z0-9._-]+", "-", stem.lower()).strip("-") or "model"

@@ -24,6 +24,7 @@ SUBCOMMANDS = {
     "link": "llmviz.scenes.cli.link_cmd",
     "video": "llmviz.scenes.cli.video_cmd",
     "open": "llmviz.scenes.cli.open_cmd",
+    "trace": "llmviz.scenes.cli.trace_cmd",
     "scan": "llmviz.scenes.cli.scan_cmd",
     "compare": "llmviz.scenes.cli.compare_cmd",
     "attention": "llmviz.scenes.cli.attention_cmd",

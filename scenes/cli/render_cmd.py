@@ -30,6 +30,8 @@ def add_view_arguments(p) -> None:
     p.add_argument("--step", type=int, default=None, help="with --chapter: the step number (default 1)")
     p.add_argument("--text", default=None, help="a live model's input text, traced before the picture")
     p.add_argument("--link", default=None, help="an llmviz:// link (see llmviz link): the view it holds")
+    p.add_argument("--trace", default=None, metavar="FILE.llmtrace",
+                   help="a forward pass recorded with llmviz trace: the scene trace:FILE")
 
 
 def add_parser(subparsers) -> None:
@@ -150,6 +152,10 @@ def apply_link(args) -> None:
     from llmviz.scenes.link import FIELDS, LinkError, parse_link
 
     link = getattr(args, "link", None)
+    if getattr(args, "trace", None) is not None:
+        if args.scene is not None:
+            raise CliError("llmviz: --trace is the scene trace:FILE: drop --scene")
+        args.scene = f"trace:{args.trace}"
     if link is None:
         if args.scene is None:
             raise CliError(f"llmviz {args.command}: the following arguments are required: --scene (or --link)")

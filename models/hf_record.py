@@ -1,0 +1,236 @@
+"""A local Hugging Face model computed by transformers, with forward hooks recording what the layout shows under its ids.
+
+`open_folder(DIR)` loads a folder (config.json and *.safetensors, never a pickle; local files only,
+no remote code) and `record(model, token_ids)` runs one forward pass with hooks that keep each
+recorded tensor under the layout's id (scenes/layout_blocks.py's scheme): the embedding, every
+norm's output, each attention head's probabilities, the sub-blocks' outputs and the residual stream
+after each, the MLP's inner activations, a mixture of experts' router logits, the final norm, the
+logits and probabilities.
+
+What is recorded per family is declared in HOOKS: a module path inside layer {i} and the ids its
+output (or input) goes under. The residual stream after the mixer is the layer's input plus the
+mixer's output, as the layout draws it.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+MAX_PARAMETERS = 500_000_000   # traced on a CPU in under a minute at 32 tokens; larger ones are recorded elsewhere
+MAX_TOKENS = 4096              # positions one recorded pass holds (each head keeps T × T)
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
+
+# Where each family keeps its layers and the parts around them: (embedding, layers, final norm, head), and the id
+# the token embedding's output goes under (GPT-2 adds positions after it: its embed.out is the first hidden state).
+BACKBONES = {
+    "decoder": ("model.embed_tokens", "model.layers", "model.norm", "lm_head"),
+    "gpt2": ("transformer.wte", "transformer.h", "transformer.ln_f", "lm_head"),
+    "mamba": ("backbone.embeddings", "backbone.layers", "backbone.norm_f", "lm_head"),
+}
+EMBEDDING_ID = {"decoder": "embed.out", "gpt2": "embed.tok", "mamba": "embed.out"}
+# model_type -> backbone
+FAMILIES = {"llama": "decoder", "mistral": "decoder", "qwen2": "decoder", "qwen3": "decoder", "mixtral": "decoder",
+            "qwen2_moe": "decoder", "qwen3_moe": "decoder", "gemma": "decoder", "phi3": "decoder",
+            "gpt2": "gpt2", "mamba": "mamba"}
+
+# Per backbone, inside layer {i}: (module path, "output" or "input", layout id, which layers: "dense", "moe" or
+# None for any). A path a layer lacks is skipped. A layer is a mixture of experts when it holds MOE_MARKERS.
+HOOKS = {
+    "decoder": (
+        ("input_layernorm", "output", "ln1.out", None),
+        ("post_attention_layernorm", "output", "ln2.out", None),
+        ("self_attn.o_proj", "output", "attn.proj", None),
+        ("mlp.gate_proj", "output", "mlp.gate", "dense"),
+        ("mlp.up_proj", "output", "mlp.up", "dense"),
+        ("mlp.act_fn", "output", "mlp.act", "dense"),
+        ("mlp.down_proj", "input", "mlp.gated", "dense"),
+        ("mlp", "output", "mlp.down", "dense"),
+        ("mlp.gate", "output", "moe.router", "moe"),              # Mixtral's and Qwen-MoE's router logits
+        ("mlp", "output", "moe.out", "moe"),
+        ("block_sparse_moe.gate", "output", "moe.router", "moe"),  # older Mixtral checkpoints' module names
+        ("block_sparse_moe", "output", "moe.out", "moe"),
+    ),
+    "gpt2": (
+        ("ln_1", "output", "ln1.out", None),
+        ("ln_2", "output", "ln2.out", None),
+        ("attn.c_proj", "output", "attn.proj", None),
+        ("mlp.c_fc", "output", "mlp.fc", None),
+        ("mlp.act", "output", "mlp.gelu", None),
+        ("mlp.c_proj", "output", "mlp.proj", None),
+    ),
+    "mamba": (
+        ("norm", "output", "ln1.out", None),
+        ("mixer", "output", "mamba.out", None),
+    ),
+}
+MOE_MARKERS = ("mlp.experts", "block_sparse_moe")
+# The sub-block whose output, added to the layer's input, is the stream after the mixer (resid1).
+MIXER_OUTPUT = {"decoder": "attn.proj", "gpt2": "attn.proj", "mamba": "mamba.out"}
+# The id a layer's output (transformers' hidden_states[i + 1]) goes under.
+LAYER_OUTPUT = {"decoder": "resid2", "gpt2": "resid2", "mamba": "resid1"}
+
+
+class RecordError(ValueError):
+    """A folder, a model or an input that cannot be recorded: the message is one line."""
+
+
+@dataclass
+class OpenedModel:
+    model: object
+    config: dict
+    folder: Path
+    family: str
+    tokenizer: object = None
+    parameters: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+def _module(root, path: str):
+    for part in path.split("."):
+        root = getattr(root, part, None)
+        if root is None:
+            return None
+    return root
+
+
+def check_folder(folder: str | os.PathLike) -> Path:
+    """The folder, if it holds a config.json and safetensors weights; RecordError (one line) otherwise. A folder
+    with only pickled weights is refused without opening them."""
+    path = Path(folder)
+    if not path.is_dir():
+        raise RecordError(f"{path}: not a folder (a model folder holds config.json and *.safetensors)")
+    if not (path / "config.json").is_file():
+        raise RecordError(f"{path}: no config.json")
+    names = [p.name for p in path.iterdir() if p.is_file()]
+    if not any(n.endswith(".safetensors") for n in names):
+        pickled = sorted(n for n in names if n.endswith(PICKLE_SUFFIXES))
+        if pickled:
+            raise RecordError(f"{path}: only pickled weights ({', '.join(pickled[:3])}); llmviz never unpickles a file, "
+                              "since loading one can run any code: convert it to safetensors first")
+        raise RecordError(f"{path}: no *.safetensors weights")
+    return path
+
+
+def open_folder(folder: str | os.PathLike, progress=None) -> OpenedModel:
+    """Load a local model folder with transformers (eager attention, float32, CPU, local files only)."""
+    import json
+
+    from llmviz.models.hf_config import read_config
+
+    path = check_folder(folder)
+    config, _ = read_config(path)              # bounded and validated before transformers sees it
+    model_type = config.get("model_type")
+    family = FAMILIES.get(model_type)
+    if family is None:
+        raise RecordError(f"{path}: model_type {model_type!r} is not one llmviz records "
+                          f"(supported: {', '.join(sorted(FAMILIES))})")
+    report = progress or (lambda stage, fraction: None)
+    report("reading the weights", 0.1)
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    try:
+        model = AutoModelForCausalLM.from_pretrained(
+            str(path), local_files_only=True, use_safetensors=True, trust_remote_code=False,
+            attn_implementation="eager", torch_dtype=torch.float32)
+    except Exception as err:  # transformers' own message, on one line
+        raise RecordError(f"{path}: transformers could not load it: {' '.join(str(err).split())[:300]}") from None
+    model.eval()
+    parameters = sum(p.numel() for p in model.parameters())
+    if parameters > MAX_PARAMETERS:
+        raise RecordError(f"{path}: {parameters:,} parameters, more than the {MAX_PARAMETERS:,} a CPU traces in a "
+                          "minute here: record it where the weights run (llmviz trace … --out run.llmtrace) and open "
+                          "the trace")
+    tokenizer = None
+    if any((path / name).is_file() for name in ("tokenizer.json", "tokenizer_config.json", "vocab.json",
+                                                 "tokenizer.model")):
+        report("reading the tokenizer", 0.5)
+        try:
+            from transformers import AutoTokenizer
+
+            tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True, trust_remote_code=False)
+        except Exception as err:
+            raise RecordError(f"{path}: its tokenizer could not be read: {' '.join(str(err).split())[:200]}") from None
+    json.dumps(config)                         # a config that cannot be stored in a trace file fails here
+    return OpenedModel(model, config, path, family, tokenizer, parameters)
+
+
+def token_ids(opened: OpenedModel, text: str | None = None, ids: list[int] | None = None) -> list[int]:
+    """The input as token ids: the folder's tokenizer on `text`, or `ids` given directly (checked against the
+    vocabulary)."""
+    vocab = int(opened.config.get("vocab_size") or 0)
+    if ids is None:
+        if text is None:
+            raise RecordError("give an input text or token ids")
+        if opened.tokenizer is None:
+            raise RecordError(f"{opened.folder}: no tokenizer files; give token ids instead (--ids 5,17,99)")
+        ids = list(opened.tokenizer(text, add_special_tokens=False)["input_ids"])
+    if not ids:
+        raise RecordError("the input has no tokens")
+    if len(ids) > MAX_TOKENS:
+        raise RecordError(f"{len(ids):,} tokens; one recorded pass holds at most {MAX_TOKENS:,}")
+    bad = [i for i in ids if not (0 <= int(i) < vocab)]
+    if bad:
+        raise RecordError(f"token id {bad[0]} is outside the vocabulary (0..{vocab - 1})")
+    return [int(i) for i in ids]
+
+
+def record(opened: OpenedModel, ids: list[int]) -> dict[str, np.ndarray]:
+    """One forward pass over `ids`, every declared tensor under its layout id (float32 numpy, batch row 0)."""
+    import torch
+
+    model, family = opened.model, opened.family
+    embed_path, layers_path, norm_path, _ = BACKBONES[family]
+    layers = _module(model, layers_path)
+    recorded: dict[str, np.ndarray] = {}
+    handles = []
+
+    def keep(name: str, which: str):
+        def hook(module, args, output):
+            value = args[0] if which == "input" else (output[0] if isinstance(output, tuple) else output)
+            # (batch, T, …) or, for a router over the flattened batch, (batch · T, experts): the one sequence
+            row = value[0] if value.dim() >= 3 else value
+            if name not in recorded:           # a module reached twice (shared experts) keeps its first
+                recorded[name] = row.detach().float().numpy().copy()
+        return hook
+
+    for i, layer in enumerate(layers):
+        # the layer's own output (transformers reports the last one after the final norm, so it is hooked here)
+        handles.append(layer.register_forward_hook(keep(f"blocks.{i}.{LAYER_OUTPUT[family]}", "output")))
+        kind = "moe" if any(_module(layer, marker) is not None for marker in MOE_MARKERS) else "dense"
+        for path, which, suffix, only in HOOKS[family]:
+            module = _module(layer, path)
+            if module is not None and only in (None, kind):
+                handles.append(module.register_forward_hook(keep(f"blocks.{i}.{suffix}", which)))
+    handles.append(_module(model, embed_path).register_forward_hook(keep(EMBEDDING_ID[family], "output")))
+    final_norm = _module(model, norm_path)
+    if final_norm is not None:
+        handles.append(final_norm.register_forward_hook(keep("ln_f.out", "output")))
+    try:
+        with torch.inference_mode():
+            kwargs = {"output_hidden_states": family == "gpt2"}
+            if family != "mamba":
+                kwargs["output_attentions"] = True
+            out = model(torch.tensor([ids]), use_cache=False, **kwargs)
+    finally:
+        for handle in handles:
+            handle.remove()
+    recorded["tokens"] = np.asarray(ids, np.int64)
+    if "embed.out" not in recorded:           # GPT-2: token and position embeddings summed
+        recorded["embed.out"] = out.hidden_states[0][0].float().numpy().copy()
+    for i in range(len(layers)):
+        mixer = recorded.get(f"blocks.{i}.{MIXER_OUTPUT[family]}")
+        if LAYER_OUTPUT[family] == "resid2" and mixer is not None:
+            before = recorded["embed.out"] if i == 0 else recorded[f"blocks.{i - 1}.resid2"]
+            recorded[f"blocks.{i}.resid1"] = before + mixer
+    for i, attention in enumerate(getattr(out, "attentions", None) or ()):
+        for h, probs in enumerate(attention[0].float().numpy()):
+            recorded[f"blocks.{i}.attn.head.{h}.softmax"] = probs.copy()
+    logits = out.logits[0].float().numpy()
+    recorded["logits"] = logits.copy()
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    recorded["probs"] = (np.exp(shifted) / np.exp(shifted).sum(axis=-1, keepdims=True)).astype(np.float32)
+    return recorded
