@@ -23,7 +23,8 @@ import numpy as np
 
 from llmviz.models import attention_analysis
 from llmviz.models.sim import moe_corpus, sort_task
-from llmviz.scenes.live import LIVE_HYBRID_MODELS, LIVE_MOE_MODELS, LIVE_SSM_MODELS, TEXT_CONTEXT
+from llmviz.scenes.live import (ATTENTION_MODEL_IDS, LIVE_HYBRID_MODELS, LIVE_MOE_MODELS, LIVE_SSM_MODELS,
+                                TEXT_CONTEXT)
 
 # tensor id -> (layer, head); what such a head is, in words
 HEAD_IDS: tuple[tuple[re.Pattern, str], ...] = (
@@ -214,7 +215,7 @@ def attention_models() -> dict[str, AttentionModel]:
 
 
 _MODELS: dict[str, AttentionModel] | None = None
-MODEL_IDS = ("nano-gpt", *LIVE_MOE_MODELS, *LIVE_SSM_MODELS, *LIVE_HYBRID_MODELS)
+MODEL_IDS = ATTENTION_MODEL_IDS
 
 
 # ---------------------------------------------------------------- tracing and analysing

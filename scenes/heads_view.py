@@ -408,12 +408,10 @@ class HeadsMode(Mode):
 
 
 def heads_mode(ex, session) -> HeadsMode | None:
-    """The heads view of a scene whose live model has attention to show (attention_live.MODEL_IDS)."""
+    """The heads view of a scene whose live model has attention to show (live.ATTENTION_MODEL_IDS)."""
+    from llmviz.scenes.live import ATTENTION_MODEL_IDS   # not attention_live: it brings torch, which a scene
+                                                         # without one of these models must not wait for
     live, model = session.scene.live, session.model
-    if live is None or model is None:   # before the import: attention_live brings torch, which a scene without
-        return None                     # a live model (the stress scene, a structure) must not wait for
-    from llmviz.scenes.attention_live import MODEL_IDS
-
-    if model.spec.id not in MODEL_IDS:
+    if live is None or model is None or model.spec.id not in ATTENTION_MODEL_IDS:
         return None
     return HeadsMode(ex, session, model.spec.id)
