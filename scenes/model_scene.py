@@ -172,8 +172,9 @@ class ModelScene:
 
 
 def build_model_scene(spec: ModelSpec, renderer=None, *, with_data: bool = True, n_tokens: int | None = None,
-                      layout: Layout | None = None) -> ModelScene:
-    """Spawn the model's layout into a new world; with a renderer and ``with_data``, allocate data regions."""
+                      layout: Layout | None = None, data_ids=None) -> ModelScene:
+    """Spawn the model's layout into a new world; with a renderer and ``with_data``, allocate data regions (only
+    for the blocks in ``data_ids`` when given: a recording that holds a few of a big model's tensors)."""
     layout = layout or layout_model(spec, n_tokens)
     n_blocks, n_groups, n_texts = len(layout.ids), len(layout.group_ids), len(layout.text)
     flow = flow_lines(layout)
@@ -250,6 +251,8 @@ def build_model_scene(spec: ModelSpec, renderer=None, *, with_data: bool = True,
     if renderer is not None and with_data:
         # One texel per cell whatever the drawn size: a log-compressed block just has narrower cells.
         fits = (layout.rows <= 2048) & (layout.cols <= 2048) & (layout.rows * layout.cols <= 1 << 20)
+        if data_ids is not None:
+            fits &= np.isin(np.asarray(layout.ids, dtype=object), np.asarray(sorted(data_ids), dtype=object))
         rows_cols = np.c_[layout.rows, layout.cols]
         for i in np.flatnonzero(fits):
             r, c = (int(v) for v in rows_cols[i])

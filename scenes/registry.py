@@ -216,8 +216,8 @@ def _build_recorded(name: str, kind: str, path: str, renderer, data=None, on_lay
     layout = layout_model(spec, n_tokens)
     if on_layout is not None:
         on_layout(spec, layout)
-    scene = build_model_scene(spec, data or renderer, with_data=True, layout=layout)
     shown, left_out = drawn_values(layout, recorded)
+    scene = build_model_scene(spec, data or renderer, with_data=True, layout=layout, data_ids=set(shown))
     live = RecordedModel(scene, renderer, shown, strings, source) if renderer is not None else None
     presets = scene.layout.presets
     start_preset = "first block" if "first block" in presets else "overview"

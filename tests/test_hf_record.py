@@ -219,3 +219,29 @@ def test_a_safetensors_file_that_is_no_trace_is_named_so(tmp_path):
     save_file({"w": np.zeros(3, np.float32)}, str(path))
     with pytest.raises(TraceFileError, match="not an llmviz trace"):
         load_trace(path)
+
+
+def test_text_goes_through_the_folders_own_tokenizer(tmp_path, capsys):
+    """A folder with a tokenizer takes text: the ids are the tokenizer's (loaded from disk), the token strings are
+    kept in the trace, and a folder without one asks for ids in one line."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    words = "the quick brown fox jumps over a lazy dog".split()
+    vocab = {"[UNK]": 0, **{w: i + 1 for i, w in enumerate(words)}}
+    tokenizer = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
+    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+    _small("llama").eval().save_pretrained(tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    config["vocab_size"] = 97
+    PreTrainedTokenizerFast(tokenizer_object=tokenizer, unk_token="[UNK]").save_pretrained(tmp_path)
+    out = tmp_path / "run.llmtrace"
+    code, _, stderr = run_cli(capsys, "trace", "--model", str(tmp_path), "--input", "the lazy dog", "--out", str(out))
+    assert code == 0, stderr
+    header, arrays = load_trace(out)
+    assert header["tokens"] == [vocab["the"], vocab["lazy"], vocab["dog"]] == arrays["tokens"].tolist()
+    assert header["token_strings"] == ["the", "lazy", "dog"]
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        (tmp_path / name).unlink()
+    with pytest.raises(hf_record.RecordError, match="no tokenizer files; give token ids"):
+        hf_record.token_ids(hf_record.open_folder(tmp_path), "the lazy dog")
