@@ -20,7 +20,9 @@ from pathlib import Path
 import numpy as np
 
 MAX_PARAMETERS = 500_000_000   # traced on a CPU in under a minute at 32 tokens; larger ones are recorded elsewhere
-MAX_TOKENS = 4096              # positions one recorded pass holds (each head keeps T × T)
+MAX_TOKENS = 4096              # positions one recorded pass holds
+MAX_RECORDED_BYTES = 2 << 30   # what one pass may keep (every head's T × T adds up first): checked before it runs
+ALWAYS_KEPT = ("tokens", "logits", "probs")
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
 
 # Where each family keeps its layers and the parts around them: (embedding, layers, final norm, head), and the id
@@ -178,11 +180,35 @@ def token_ids(opened: OpenedModel, text: str | None = None, ids: list[int] | Non
     return [int(i) for i in ids]
 
 
-def record(opened: OpenedModel, ids: list[int]) -> dict[str, np.ndarray]:
-    """One forward pass over `ids`, every declared tensor under its layout id (float32 numpy, batch row 0)."""
+def recorded_bytes(config: dict, n_tokens: int, attention: bool = True) -> int:
+    """An upper bound on what `record` keeps for `n_tokens` tokens, from the config alone: each layer's streams and
+    MLP activations, every head's attention (T × T), the logits and probabilities; float32."""
+    def size(*names, default=0):
+        return next((int(config[n]) for n in names if isinstance(config.get(n), int)), default)
+
+    width = size("hidden_size", "n_embd", "d_model")
+    layers = size("num_hidden_layers", "n_layer")
+    heads = size("num_attention_heads", "n_head")
+    inner = max(size("intermediate_size", "n_inner", default=4 * width), 2 * width)
+    streams = layers * n_tokens * (8 * width + 4 * inner)
+    maps = layers * heads * n_tokens * n_tokens if attention else 0
+    return 4 * (streams + maps + 2 * n_tokens * size("vocab_size"))
+
+
+def record(opened: OpenedModel, ids: list[int], wanted=None) -> dict[str, np.ndarray]:
+    """One forward pass over `ids`, every declared tensor under its layout id (float32 numpy, batch row 0).
+    `wanted(id)`, when given, picks the ids kept (ALWAYS_KEPT always are): the attention maps, the bulk of a long
+    pass, are not even computed when no head's is wanted."""
     import torch
 
     model, family = opened.model, opened.family
+    wanted = wanted or (lambda tensor_id: True)
+    attention = family != "mamba" and wanted("blocks.0.attn.head.0.softmax")
+    need = recorded_bytes(opened.config, len(ids), attention)
+    if need > MAX_RECORDED_BYTES:
+        raise RecordError(f"recording {len(ids):,} tokens would keep about {need / (1 << 30):.1f} GiB (at most "
+                          f"{MAX_RECORDED_BYTES / (1 << 30):.0f}): give a shorter input, or leave the attention maps "
+                          "out (--tensors 'blocks.*.resid*')")
     embed_path, layers_path, norm_path, _ = BACKBONES[family]
     layers = _module(model, layers_path)
     recorded: dict[str, np.ndarray] = {}
@@ -212,7 +238,7 @@ def record(opened: OpenedModel, ids: list[int]) -> dict[str, np.ndarray]:
     try:
         with torch.inference_mode():
             kwargs = {"output_hidden_states": family == "gpt2"}
-            if family != "mamba":
+            if attention:
                 kwargs["output_attentions"] = True
             out = model(torch.tensor([ids]), use_cache=False, **kwargs)
     finally:
@@ -226,11 +252,12 @@ def record(opened: OpenedModel, ids: list[int]) -> dict[str, np.ndarray]:
         if LAYER_OUTPUT[family] == "resid2" and mixer is not None:
             before = recorded["embed.out"] if i == 0 else recorded[f"blocks.{i - 1}.resid2"]
             recorded[f"blocks.{i}.resid1"] = before + mixer
-    for i, attention in enumerate(getattr(out, "attentions", None) or ()):
-        for h, probs in enumerate(attention[0].float().numpy()):
-            recorded[f"blocks.{i}.attn.head.{h}.softmax"] = probs.copy()
+    for i, maps in enumerate(getattr(out, "attentions", None) or ()):
+        for h, probs in enumerate(maps[0].float().numpy()):
+            if wanted(f"blocks.{i}.attn.head.{h}.softmax"):
+                recorded[f"blocks.{i}.attn.head.{h}.softmax"] = probs.copy()
     logits = out.logits[0].float().numpy()
     recorded["logits"] = logits.copy()
     shifted = logits - logits.max(axis=-1, keepdims=True)
     recorded["probs"] = (np.exp(shifted) / np.exp(shifted).sum(axis=-1, keepdims=True)).astype(np.float32)
-    return recorded
+    return {k: v for k, v in recorded.items() if k in ALWAYS_KEPT or wanted(k)}

@@ -245,3 +245,20 @@ def test_text_goes_through_the_folders_own_tokenizer(tmp_path, capsys):
         (tmp_path / name).unlink()
     with pytest.raises(hf_record.RecordError, match="no tokenizer files; give token ids"):
         hf_record.token_ids(hf_record.open_folder(tmp_path), "the lazy dog")
+
+
+def test_tensors_pick_what_is_kept_and_a_pass_too_big_to_keep_is_refused_before_it_runs(folder, monkeypatch):
+    kind, _, path = folder
+    opened = hf_record.open_folder(path)
+    only = hf_record.record(opened, IDS, lambda i: i.endswith(".resid2") or i.endswith(".resid1"))
+    full = hf_record.record(opened, IDS)
+    assert set(only) == {k for k in full if k.endswith((".resid1", ".resid2"))} | set(hf_record.ALWAYS_KEPT)
+    for k in only:
+        assert np.array_equal(only[k], full[k]), k
+    # the bound is the config's arithmetic: every head's T × T map, the streams, the logits
+    need = hf_record.recorded_bytes(opened.config, len(IDS))
+    assert need >= sum(v.nbytes for v in full.values())
+    monkeypatch.setattr(hf_record, "MAX_RECORDED_BYTES", need // 2)
+    if kind != "mamba":
+        with pytest.raises(hf_record.RecordError, match="would keep about .* shorter input"):
+            hf_record.record(opened, IDS)

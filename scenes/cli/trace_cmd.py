@@ -64,12 +64,10 @@ def run(args) -> int:
     try:
         opened = open_folder(args.model, lambda stage, fraction: progress(int(fraction * 100), 100))
         tokens = token_ids(opened, args.input, ids)
-        recorded = record(opened, tokens)
+        kept = record(opened, tokens, lambda tensor_id: fnmatch.fnmatchcase(tensor_id, args.tensors))
     except (RecordError, SpecError) as err:
         raise CliError(f"llmviz trace: {err}") from None
     progress(100, 100)
-    kept = {k: v for k, v in recorded.items()
-            if k in ("tokens", "logits", "probs") or fnmatch.fnmatchcase(k, args.tensors)}
     strings = ([str(s) for s in opened.tokenizer.convert_ids_to_tokens(tokens)] if opened.tokenizer is not None
                else [str(t) for t in tokens])
     if args.out:
@@ -81,7 +79,7 @@ def run(args) -> int:
         print(json.dumps({"model": str(opened.folder), "model_type": opened.config.get("model_type"),
                           "parameters": opened.parameters, "tokens": tokens, "token_strings": strings,
                           "tensors": sorted(kept), "out": args.out,
-                          "logits": [float(v) for v in recorded["logits"][-1]]}))
+                          "logits": [float(v) for v in kept["logits"][-1]]}))
     else:
         print(f"recorded {len(kept)} tensors of {opened.folder.name} ({opened.parameters:,} parameters) on "
               f"{len(tokens)} tokens" + (f" to {args.out}" if args.out else ""))
