@@ -8,7 +8,7 @@ the config's fields come from our spec, and how our parameter names map onto tra
 architecture; the spec is checked against the architecture's requirements before anything is
 written. Writing needs neither transformers nor a network: config.json is plain JSON.
 
-nano-gpt is GPT2LMHeadModel; jamba-tiny is JambaForCausalLM; mamba2-tiny is Mamba2ForCausalLM, rwkv-tiny RwkvForCausalLM and mamba-tiny is
+nano-gpt is GPT2LMHeadModel; induction-2l is SmolLM3ForCausalLM; jamba-tiny is JambaForCausalLM; mamba2-tiny is Mamba2ForCausalLM, rwkv-tiny RwkvForCausalLM and mamba-tiny is
 MambaForCausalLM (it is built as one, so its names
 map onto themselves). Models with weights but no exact transformers class (moe-4, moe-8) and models that are
 structure only (no weights) raise ExportError, one line saying which model, why and what can
@@ -227,6 +227,31 @@ JAMBA = Architecture(
     tensors=tuple((n, n, False) for n in _jamba_names()), layer_tensors=())
 
 
+# induction-2l as transformers' SmolLM3ForCausalLM: built as one (names map onto themselves), the head tied.
+# Layer 0 rotates inside a sliding window, layer 1 has no RoPE: fields of the weights' config, not the spec's.
+_SMOLLM3_LAYER = tuple((f"model.layers.{{i}}.{name}", f"model.layers.{{i}}.{name}", False) for name in (
+    "self_attn.q_proj.weight", "self_attn.k_proj.weight", "self_attn.v_proj.weight", "self_attn.o_proj.weight",
+    "mlp.gate_proj.weight", "mlp.up_proj.weight", "mlp.down_proj.weight", "input_layernorm.weight",
+    "post_attention_layernorm.weight"))
+
+SMOLLM3 = Architecture(
+    model_type="smollm3", config_class="SmolLM3Config", model_class="SmolLM3ForCausalLM",
+    requires={"kind": "decoder-only", "mixer": "attention", "pos_encoding": "rope", "norm": "rmsnorm",
+              "activation": "swiglu", "bias": False, "n_kv_heads": None, "head_dim": None, "qk_norm": False,
+              "moe": None, "mla": None, "sliding_window": None, "unembedding": "tied", "vocab_pad_multiple": 1,
+              "components": ()},
+    config_from_spec={"num_hidden_layers": "n_layers", "hidden_size": "d_model", "num_attention_heads": "n_heads",
+                      "num_key_value_heads": "n_heads", "intermediate_size": "d_ff", "vocab_size": "vocab_size"},
+    config_from_model={"rms_norm_eps": "rms_eps", "sliding_window": "window", "no_rope_layers": "no_rope_layers",
+                       "layer_types": "layer_types", "rope_parameters": "rope_parameters"},
+    config_constants={"hidden_act": "silu", "use_sliding_window": True, "attention_bias": False, "mlp_bias": False,
+                      "attention_dropout": 0.0, "max_position_embeddings": 1 << 20, "tie_word_embeddings": True,
+                      "use_cache": True, "pad_token_id": 0, "bos_token_id": 0, "eos_token_id": 0},
+    tensors=(("model.embed_tokens.weight", "model.embed_tokens.weight", False),
+             ("model.norm.weight", "model.norm.weight", False)),
+    layer_tensors=_SMOLLM3_LAYER)
+
+
 @dataclass(frozen=True)
 class Exportable:
     architecture: Architecture
@@ -241,6 +266,7 @@ EXPORTABLE = {
     "mamba2-tiny": Exportable(MAMBA2, "llmviz.models.sim.mamba2_model:load_weights"),
     "rwkv-tiny": Exportable(RWKV, "llmviz.models.sim.rwkv_model:load_weights"),
     "jamba-tiny": Exportable(JAMBA, "llmviz.models.sim.jamba_model:load_weights"),
+    "induction-2l": Exportable(SMOLLM3, "llmviz.models.sim.induction_model:load_weights"),
 }
 
 # Models with trained weights that no transformers class computes exactly.

@@ -28,6 +28,7 @@ SUBCOMMANDS = {
     "scan": "llmviz.scenes.cli.scan_cmd",
     "compare": "llmviz.scenes.cli.compare_cmd",
     "attention": "llmviz.scenes.cli.attention_cmd",
+    "longctx": "llmviz.scenes.cli.longctx_cmd",
 }
 HEADLESS_COMMANDS = ", ".join(f"llmviz {name}" for name in SUBCOMMANDS)
 

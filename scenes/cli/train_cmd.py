@@ -1,4 +1,4 @@
-"""`llmviz train nano-gpt|moe-4|moe-8|mamba-tiny|mamba2-tiny|rwkv-tiny|jamba-tiny`: reproduces a shipped small model's weights from a seed, headless."""
+"""`llmviz train nano-gpt|moe-4|moe-8|mamba-tiny|mamba2-tiny|rwkv-tiny|jamba-tiny|induction-2l`: reproduces a shipped small model's weights from a seed, headless."""
 from __future__ import annotations
 
 import hashlib
@@ -6,7 +6,8 @@ import importlib.util
 import sys
 from pathlib import Path
 
-TRAINABLE = ("nano-gpt", "moe-4", "moe-8", "mamba-tiny", "mamba-copy", "mamba2-tiny", "rwkv-tiny", "jamba-tiny")
+TRAINABLE = ("nano-gpt", "moe-4", "moe-8", "mamba-tiny", "mamba-copy", "mamba2-tiny", "rwkv-tiny", "jamba-tiny",
+             "induction-2l")
 MAX_SEED = 2**63 - 1      # torch.manual_seed takes a signed 64-bit seed
 MAX_STEPS = 1_000_000     # the shipped recipes take a few thousand
 RESERVE_BYTES = 4 * 2**20  # room the weights file needs, checked before training (they are under 2 MB)
@@ -129,6 +130,13 @@ def _routing_lines(result, config) -> list[str]:
             *format_report(result.top1_share)]
 
 
+def _induction_lines(result, config) -> list[str]:
+    """induction-2l's recurring-span accuracy at its training length and beyond."""
+    from llmviz.models.sim.train_induction import report_lines
+
+    return report_lines(result, config)
+
+
 # The small text models built as transformers architectures: (training module, model module, class,
 # what the banner says of the config, extra lines after training or None). Each model module has
 # save_safetensors and shipped_weights_path; each training module DEFAULT_SEED, DEFAULT_STEPS,
@@ -147,6 +155,10 @@ TRANSFORMERS_MODELS = {
     "jamba-tiny": ("train_jamba", "jamba_model", "JambaForCausalLM",
                    lambda c: f"{c.n_layers} layers: {', '.join(c.layer_kinds())}; {c.n_experts} experts, "
                              f"top-{c.top_k}, mixed corpus", _routing_lines),
+    "induction-2l": ("train_induction", "induction_model", "SmolLM3ForCausalLM",
+                     lambda c: f"{c.n_layers} attention layers, d_model {c.d_model}, {c.n_heads} heads; layer 0 RoPE "
+                               f"in a {c.window}-token window, layer 1 NoPE; recurring spans of pseudo-words",
+                     _induction_lines),
 }
 
 
