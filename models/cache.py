@@ -71,3 +71,20 @@ def recurrent_state_values(arch: Architecture) -> int:
 def cache_values(arch: Architecture, n_tokens: int) -> int:
     """Everything generation keeps after ``n_tokens``: the KV cache plus the fixed recurrent state."""
     return kv_cache_values(arch, n_tokens) + recurrent_state_values(arch)
+
+
+# ---- in bytes, at the context lengths people quote -------------------------------------------------
+
+CACHE_BYTES_PER_VALUE = 2   # bf16 (or fp16): what inference servers keep their caches in
+# 8K, 128K, Claude's 200K and Gemini 1.5's 1M tokens (public context lengths; see their specs' notes)
+QUOTED_CONTEXTS = (("8K", 8_192), ("128K", 131_072), ("200K", 200_000), ("1M", 1_000_000))
+
+
+def kv_cache_bytes_per_token(arch: Architecture, bytes_per_value: int = CACHE_BYTES_PER_VALUE) -> int:
+    """Bytes one more position adds to the attention layers' cache (until a sliding window fills)."""
+    return bytes_per_value * kv_values_per_token(arch)
+
+
+def cache_bytes_at_contexts(arch: Architecture, bytes_per_value: int = CACHE_BYTES_PER_VALUE) -> list[tuple[str, int]]:
+    """(label, bytes of everything generation keeps) at each of QUOTED_CONTEXTS."""
+    return [(label, bytes_per_value * cache_values(arch, n)) for label, n in QUOTED_CONTEXTS]

@@ -68,6 +68,7 @@ class Details:
     units: str = ""      # the shape in model units: "16 × 48 (head_dim × d_model)", "3 heads × 16"
     params_text: str = ""  # "768 parameters", "activation, not parameters: 16 values per token ..."
     group: bool = False  # a group (its `shape` lists its contents), not one block
+    cache: str = ""      # the whole model's: its generation cache at quoted context lengths (cache_text)
 
 
 class ComponentTree:
@@ -249,7 +250,32 @@ class ComponentTree:
         return Details(self.label(node), self.ident(node), shape, params, stats, len(rows),
                        role=about.role if about else "", units=about.shape if about else "",
                        params_text=about.params_text if about else f"{params:,} parameters",
-                       group=node.kind == GROUP)
+                       group=node.kind == GROUP,
+                       cache=cache_text(info.spec) if info is not None and node == self.root else "")
+
+
+def cache_text(spec) -> str:
+    """What generation keeps at 8K, 128K, 200K and 1M tokens (bf16, models/cache.py), and the context
+    window the spec states (for a speculative spec, its one public fact)."""
+    from llmviz.models.cache import (CACHE_BYTES_PER_VALUE, cache_bytes_at_contexts, kv_cache_bytes_per_token,
+                                     recurrent_state_values)
+
+    arch = spec.architecture
+    sizes = " · ".join(f"{label} {_bytes_text(size)}" for label, size in cache_bytes_at_contexts(arch))
+    state = CACHE_BYTES_PER_VALUE * recurrent_state_values(arch)
+    parts = f"{kv_cache_bytes_per_token(arch):,} B of keys and values per token" + (
+        f" + {_bytes_text(state)} of fixed state" if state else "")
+    window = f"; context window {arch.context_length:,} tokens" if arch.context_length else ""
+    public = " (public; the architecture is speculative)" if spec.speculative and window else ""
+    return f"cache (bf16, {parts}): {sizes}{window}{public}"
+
+
+def _bytes_text(n: int) -> str:
+    """Decimal units, as memory is quoted: 2.15 GB, 575.7 MB."""
+    for unit, size in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= size:
+            return f"{n / size:.3g} {unit}" if n / size < 100 else f"{n / size:.0f} {unit}"
+    return f"{n} B"
 
 
 # ---------------------------------------------------------------------- search index

@@ -663,6 +663,8 @@ def details_lines(details) -> list[tuple[str, str]]:
     if details.group:
         lines.append(("shape", f"contains: {details.shape}"))
     lines.append(("params", details.params_text or f"{details.params:,} parameters"))
+    if getattr(details, "cache", ""):
+        lines.append(("cache", details.cache))
     return lines
 
 

@@ -20,6 +20,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from llmviz.models.cache import kv_cache_bytes_per_token
 from llmviz.models.params import count_params, human
 from llmviz.models.stacks import main_stack, model_buffers, model_stacks
 from llmviz.models.registry import (Registry, UnknownModelError, add_user_spec, load_registry,
@@ -114,6 +115,8 @@ def summary(spec: ModelSpec) -> dict:
         "main_stack": main_stack(spec).name,
         "stacks": [stack.as_dict() for stack in model_stacks(spec)],
         "buffers": model_buffers(spec),
+        # the main stack's attention cache per position, bf16 (models/cache.py); 0 for recurrent stacks
+        "kv_cache_bytes_per_token": kv_cache_bytes_per_token(arch),
     }
 
 
