@@ -187,7 +187,7 @@ METRICS: tuple[Metric, ...] = (
     Metric("flops_per_token", "forward FLOPs per token at N", "FLOPs",
            "2 × weights a token multiplies (active parameters of the main stack, less the token and position "
            "tables it only looks up, plus a tied unembedding) + attention 2 × attention layers × keys × "
-           "(d_qk + d_v), QKᵀ and AV, keys the mean a token attends to over N: N/2 causal, W − W²/2N past a "
+           "(d_qk + d_v), Q·K^T and A·V, keys the mean a token attends to over N: N/2 causal, W − W²/2N past a "
            "sliding window W, N unmasked; MLA with its own head dims; recurrent layers: weights only",
            lambda f, n: forward_flops_per_token(f, n), kinds=("attention", "mlp", "moe", "mamba")),
     Metric("kv_bytes_per_token", "KV cache per token (bf16)", "bytes",

@@ -192,7 +192,7 @@ class HeadsPanel:
 
     def _body(self, r: HeadsResult) -> str | None:
         a, current = r.analysis, r.current
-        text = "".join(current.labels).replace("\n", "⏎")
+        text = "".join(current.labels).replace("\n", "↵")
         imgui.text(f"input: {text}  ({len(current.tokens)} tokens)")
         imgui.push_text_wrap_pos(0.0)
         imgui.text_colored(DIM_RGB, f"{len(a.heads)} heads in {int(a.clusters.max()) + 1} clusters by the mean "
@@ -310,7 +310,7 @@ class HeadsPanel:
                 if label_w:
                     colour = imgui.get_color_u32(imgui.ImVec4(*DIM_RGB))
                     for t, label in enumerate(current.labels):
-                        shown_label = {"\n": "⏎", " ": "␣"}.get(label, label)
+                        shown_label = {"\n": "↵", " ": "·"}.get(label, label)
                         dl.add_text(imgui.ImVec2(x - label_w + 2, y + t * cell + cell / 2 - 8), colour, shown_label)
                 imgui.dummy(imgui.ImVec2(side + label_w, side + 4))
                 imgui.text_colored(DIM_RGB, "row: output token, column: input token")

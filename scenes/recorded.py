@@ -62,7 +62,8 @@ class RecordedModel:
 
 def _shown(token: str) -> str:
     """A token string as an axis label: BPE's space marks as a visible space, at most 12 characters."""
-    text = token.replace("Ġ", "␣").replace("▁", "␣").replace("\n", "↵")
+    # Byte-level BPE's space (U+0120) and SentencePiece's (U+2581) are never drawn: they become a middle dot.
+    text = token.replace(chr(0x120), "·").replace(chr(0x2581), "·").replace("\n", "↵")
     return text if len(text) <= 12 else text[:11] + "…"
 
 

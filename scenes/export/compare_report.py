@@ -15,7 +15,8 @@ import io
 from llmviz.models.compare import Comparison, Row
 from llmviz.models.params import human
 
-LARGEST, SMALLEST = "▲", "▼"
+# ▲ and ▼, for the terminal, the page and Markdown only (the explorer's own fonts need not carry them)
+LARGEST, SMALLEST = chr(0x25B2), chr(0x25BC)
 ABSENT = "—"
 REPORT_SUFFIXES = (".html", ".md", ".csv")
 
