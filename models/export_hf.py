@@ -8,7 +8,7 @@ the config's fields come from our spec, and how our parameter names map onto tra
 architecture; the spec is checked against the architecture's requirements before anything is
 written. Writing needs neither transformers nor a network: config.json is plain JSON.
 
-nano-gpt is GPT2LMHeadModel; induction-2l is SmolLM3ForCausalLM; jamba-tiny is JambaForCausalLM; mamba2-tiny is Mamba2ForCausalLM, rwkv-tiny RwkvForCausalLM and mamba-tiny is
+nano-gpt is GPT2LMHeadModel; vit-tiny is ViTForImageClassification; induction-2l is SmolLM3ForCausalLM; jamba-tiny is JambaForCausalLM; mamba2-tiny is Mamba2ForCausalLM, rwkv-tiny RwkvForCausalLM and mamba-tiny is
 MambaForCausalLM (it is built as one, so its names
 map onto themselves). Models with weights but no exact transformers class (moe-4, moe-8) and models that are
 structure only (no weights) raise ExportError, one line saying which model, why and what can
@@ -52,6 +52,9 @@ class Architecture:
     # (our state_dict name, transformers' name, transpose); "{i}" stands for the layer index
     tensors: tuple
     layer_tensors: tuple
+    # files beside config.json: (name, "module:function" of the loaded model returning the file's JSON object)
+    extra_files: tuple = ()
+    auto_class: str = "AutoModelForCausalLM"  # the transformers Auto class that loads the folder
 
 
 _GPT2_LAYER = tuple(
@@ -252,6 +255,32 @@ SMOLLM3 = Architecture(
     layer_tensors=_SMOLLM3_LAYER)
 
 
+# vit-tiny as transformers' ViTForImageClassification: built as one (names map onto themselves), with a
+# preprocessor_config.json so ViTImageProcessor.from_pretrained(folder) prepares pictures as vit_image does.
+_VIT_LAYER = tuple((f"vit.layers.{{i}}.{name}", f"vit.layers.{{i}}.{name}", False) for name in (
+    *(f"attention.{p}_proj.{w}" for p in "qkvo" for w in ("weight", "bias")),
+    *(f"{n}.{w}" for n in ("layernorm_before", "layernorm_after", "mlp.fc1", "mlp.fc2") for w in ("weight", "bias"))))
+
+VIT = Architecture(
+    model_type="vit", config_class="ViTConfig", model_class="ViTForImageClassification",
+    requires={"kind": "multimodal", "pos_encoding": "learned", "norm": "layernorm", "activation": "gelu",
+              "bias": True, "causal": False, "input.type": "patches", "input.cls_token": True},
+    config_from_spec={"num_hidden_layers": "n_layers", "hidden_size": "d_model", "num_attention_heads": "n_heads",
+                      "intermediate_size": "d_ff", "image_size": "input.image_size",
+                      "patch_size": "input.patch_size"},
+    config_from_model={"layer_norm_eps": "ln_eps", "num_channels": "n_channels", "id2label": "id2label",
+                       "label2id": "label2id"},
+    config_constants={"hidden_act": "gelu", "hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0,
+                      "qkv_bias": True, "encoder_stride": 4, "pooler_output_size": None, "pooler_act": "tanh"},
+    tensors=tuple((n, n, False) for n in (
+        "vit.embeddings.cls_token", "vit.embeddings.position_embeddings",
+        "vit.embeddings.patch_embeddings.projection.weight", "vit.embeddings.patch_embeddings.projection.bias",
+        "vit.layernorm.weight", "vit.layernorm.bias", "classifier.weight", "classifier.bias")),
+    layer_tensors=_VIT_LAYER,
+    extra_files=(("preprocessor_config.json", "llmviz.models.sim.vit_model:preprocessor_config"),),
+    auto_class="AutoModelForImageClassification")
+
+
 @dataclass(frozen=True)
 class Exportable:
     architecture: Architecture
@@ -267,6 +296,7 @@ EXPORTABLE = {
     "rwkv-tiny": Exportable(RWKV, "llmviz.models.sim.rwkv_model:load_weights"),
     "jamba-tiny": Exportable(JAMBA, "llmviz.models.sim.jamba_model:load_weights"),
     "induction-2l": Exportable(SMOLLM3, "llmviz.models.sim.induction_model:load_weights"),
+    "vit-tiny": Exportable(VIT, "llmviz.models.sim.vit_model:load_weights"),
 }
 
 # Models with trained weights that no transformers class computes exactly.
@@ -284,11 +314,12 @@ class Exported:
     model_class: str
     files: list = field(default_factory=list)  # (name, bytes)
     parameters: int = 0
+    auto_class: str = "AutoModelForCausalLM"
 
     @property
     def load_line(self) -> str:
-        return (f"from transformers import AutoModelForCausalLM; "
-                f"model = AutoModelForCausalLM.from_pretrained({str(self.folder)!r})")
+        return (f"from transformers import {self.auto_class}; "
+                f"model = {self.auto_class}.from_pretrained({str(self.folder)!r})")
 
 
 # ---- which model ---------------------------------------------------------------------------
@@ -389,6 +420,10 @@ def build_files(spec, entry: Exportable) -> tuple[dict, int]:
     weights = save(tensors, metadata={"format": "pt", "llmviz_model": spec.id})
     files = {CONFIG_FILE: (json.dumps(config, indent=2, sort_keys=True) + "\n").encode("utf-8"),
              WEIGHTS_FILE: weights}
+    for name, maker in entry.architecture.extra_files:
+        module, function = maker.split(":")
+        made = getattr(importlib.import_module(module), function)(model)
+        files[name] = (json.dumps(made, indent=2, sort_keys=True) + "\n").encode("utf-8")
     return files, parameters
 
 
@@ -459,4 +494,5 @@ def export(model_id: str, folder, force: bool = False, registry=None) -> Exporte
     files, parameters = build_files(spec, entry)
     write_folder(path, files)
     return Exported(spec.id, path, entry.architecture.model_class,
-                    [(name, len(data)) for name, data in files.items()], parameters)
+                    [(name, len(data)) for name, data in files.items()], parameters,
+                    entry.architecture.auto_class)

@@ -171,16 +171,32 @@ class Family:
     eps: float = LN_EPS
 
 
+# vit-tiny (models/sim/vit_trace.py): nano-GPT's encoder layer without the causal mask and with exact GELU; its
+# tokens are [CLS] then the patches, each patch's pixels times W_patch. Tried before nano-GPT's rules.
+VIT_DATAFLOW: list[tuple[str, str, str, list[str]]] = [
+    ("patches[t, p]", "input", "pixel p of patch", []),
+    ("embed.patch[t, c]", "linear", "b + dot(patch pixels, W_patch row)",
+     ["patches[t, :]", "embed.patch.weight[c, :]", "embed.patch.bias[c]"]),
+    # token t is patch t − 1 (t = 0: the [CLS] token)
+    ("embed.out[t, c]", "add", "patch emb ([CLS] at t=0) + position emb", ["embed.patch[t-1, c] | embed.cls[c]",
+                                                                        "embed.pos[t, c]"]),
+    (f"{_H}.softmax[t, t']", "softmax", "softmax over row (no mask)", [f"{_H}.scores[t, :]"]),
+    (f"{_H}.out[t, d]", "weighted_sum", "Σ softmax·v over every token", [f"{_H}.softmax[t, :]", f"{_H}.v[:, d]"]),
+    (f"{_B}.mlp.gelu[t, f]", "gelu", "GELU, exact", [f"{_B}.mlp.fc[t, f]"]),
+]
+VIT_LN_EPS = 1e-12  # ViT's layer_norm_eps
+
 # dataflow_recurrent.py adds mamba2, rwkv and jamba.
 FAMILIES: dict[str, Family] = {
     "gpt": Family(((None, DATAFLOW),)),
     "moe": Family(((None, MOE_DATAFLOW), (None, DATAFLOW))),
     "mamba": Family(((None, MAMBA_DATAFLOW), (None, DATAFLOW)), last="resid1"),
+    "vit": Family(((None, VIT_DATAFLOW), (None, DATAFLOW)), eps=VIT_LN_EPS),
 }
 
 # How a trace says which family made it: the first of these ids it holds, else "gpt".
 FAMILY_MARKERS = (("jamba", "blocks.0.ln2.rms"), ("rwkv", "blocks.0.time_mix.wkv"), ("mamba2", "blocks.0.mamba.xBC"),
-                  ("mamba", "blocks.0.mamba.x"), ("moe", "blocks.0.moe.router"))
+                  ("mamba", "blocks.0.mamba.x"), ("moe", "blocks.0.moe.router"), ("vit", "embed.cls"))
 
 # A hybrid's layers differ: what marks a block as holding each kind of part (Family tables may be kept to one).
 LAYER_KINDS = {"attention": "attn.proj", "mamba": "mamba.out", "moe": "moe.out", "mlp": "mlp.down"}
@@ -486,6 +502,12 @@ def _gelu_tanh(cell, vals):
             f"= {RESULT}")
 
 
+def _gelu(cell, vals):
+    x = float(vals[0])
+    return (0.5 * x * (1.0 + math.erf(x / math.sqrt(2.0))),
+            f"GELU(x) = 0.5·x·(1 + erf(x/√2)) = 0.5·{_term(x)}·(1 + erf({format_number(x / math.sqrt(2.0))})) = {RESULT}")
+
+
 def _best(logits: np.ndarray, k: int) -> np.ndarray:
     """The k largest logits' experts, best first (ties to the lower index, as torch.topk on CPU)."""
     return np.argsort(-logits, kind="stable")[:k]
@@ -616,7 +638,7 @@ OPS = {
     "ln_mean": _ln_mean, "ln_std": _ln_std, "ln_normalise": _ln_normalise,
     "linear": _linear, "unembed": _unembed, "scaled_dot": _scaled_dot, "causal_mask": _causal_mask,
     "softmax": _softmax, "prob_softmax": _softmax, "weighted_sum": _weighted_sum,
-    "concat_projection": _concat_projection, "gelu_tanh": _gelu_tanh,
+    "concat_projection": _concat_projection, "gelu_tanh": _gelu_tanh, "gelu": _gelu,
     "topk_index": _topk_index, "topk_gate": _topk_gate, "expert_contribution": _expert_contribution,
     "moe_sum": _moe_sum,
 }

@@ -88,15 +88,16 @@ def _build_stress(name: str, count: int, renderer, data=None) -> BuiltScene:
 
 def _build_model(spec, renderer, autoplay: bool = False, data=None, on_layout=None) -> BuiltScene:
     from llmviz.scenes.layout import layout_model
-    from llmviz.scenes.live import (LIVE_HYBRID_MODELS, LIVE_MOE_MODELS, LIVE_SSM_MODELS, TEXT_CONTEXT, LiveModel,
-                                    is_live)
+    from llmviz.scenes.live import (LIVE_HYBRID_MODELS, LIVE_MOE_MODELS, LIVE_SSM_MODELS, LIVE_VISION_MODELS,
+                                    TEXT_CONTEXT, LiveModel, is_live)
     from llmviz.scenes.model_scene import build_model_scene
     from llmviz.scenes.model_paths import model_path, preset_camera
 
     moe_live = spec.id in LIVE_MOE_MODELS
     ssm_live = spec.id in LIVE_SSM_MODELS
     hybrid_live = spec.id in LIVE_HYBRID_MODELS
-    live_model = is_live(spec) or moe_live or ssm_live or hybrid_live
+    vision_live = spec.id in LIVE_VISION_MODELS
+    live_model = is_live(spec) or moe_live or ssm_live or hybrid_live or vision_live
     # The small character models read text, so their blocks get rows for 32 characters rather than 11 tokens.
     layout = layout_model(spec, TEXT_CONTEXT if moe_live or ssm_live or hybrid_live else None)
     if on_layout is not None:
@@ -116,6 +117,10 @@ def _build_model(spec, renderer, autoplay: bool = False, data=None, on_layout=No
             from llmviz.scenes.hybrid_live import LiveJamba
 
             live = LiveJamba(scene, renderer, autoplay=autoplay)
+        elif vision_live:
+            from llmviz.scenes.vit_live import LiveVit
+
+            live = LiveVit(scene, renderer, autoplay=autoplay)
         else:
             live = LiveModel(scene, renderer, autoplay=autoplay)
     presets = scene.layout.presets

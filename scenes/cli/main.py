@@ -29,6 +29,7 @@ SUBCOMMANDS = {
     "compare": "llmviz.scenes.cli.compare_cmd",
     "attention": "llmviz.scenes.cli.attention_cmd",
     "longctx": "llmviz.scenes.cli.longctx_cmd",
+    "classify": "llmviz.scenes.cli.classify_cmd",
 }
 HEADLESS_COMMANDS = ", ".join(f"llmviz {name}" for name in SUBCOMMANDS)
 

@@ -29,6 +29,8 @@ def add_view_arguments(p) -> None:
     p.add_argument("--chapter", type=int, help="show the end of a guided chapter's step (see llmviz chapters)")
     p.add_argument("--step", type=int, default=None, help="with --chapter: the step number (default 1)")
     p.add_argument("--text", default=None, help="a live model's input text, traced before the picture")
+    p.add_argument("--image", default=None, metavar="FILE",
+                   help="a vision model's input picture (PNG or JPEG), traced before the picture")
     p.add_argument("--link", default=None, help="an llmviz:// link (see llmviz link): the view it holds")
     p.add_argument("--trace", default=None, metavar="FILE.llmtrace",
                    help="a forward pass recorded with llmviz trace: the scene trace:FILE")
@@ -187,6 +189,8 @@ def check_view(args) -> None:
 
     if args.text is not None and (not args.text.strip() or len(args.text) > MAX_TEXT_CHARS):
         raise CliError(f"llmviz: --text must be 1 to {MAX_TEXT_CHARS} characters")
+    if getattr(args, "image", None) is not None:
+        args.image_rgb = read_image_arg(args.image)
     try:
         parse_scene(args.scene)
     except SceneError as err:
@@ -296,20 +300,48 @@ def _write(path: str, data: bytes, option: str) -> None:
         raise CliError(f"llmviz: {option} {path!r}: cannot write: {err.strerror or err}") from None
 
 
-def apply_text(scene, text: str) -> None:
-    """Trace a live scene's model on ``text`` and wait for its values; a scene with no live model, or text its
-    model refuses, is one error line naming --text."""
+def _live_setter(scene, flag: str, names: tuple[str, ...], what: str):
+    """The live model's method (one of `names`, on it or its session) that takes a new input; one error line
+    naming `flag` for a scene without one."""
     live = scene.live
     setter = None
     for owner in (live, getattr(live, "session", None)):
-        setter = setter or getattr(owner, "set_text", None) or getattr(owner, "set_input", None)
+        for name in names:
+            setter = setter or getattr(owner, name, None)
     if setter is None:
-        raise CliError(f"llmviz: --text: {scene.name} computes no values to trace a text on")
-    problem = setter(text)
+        raise CliError(f"llmviz: {flag}: {scene.name} computes no values to trace {what} on")
+    return setter
+
+
+def _wait_for_input(scene, flag: str, what: str) -> None:
+    if not scene.wait_for_values():
+        raise CliError(f"llmviz: {flag}: the values of {scene.name} on {what} did not arrive")
+
+
+def apply_text(scene, text: str) -> None:
+    """Trace a live scene's model on ``text`` and wait for its values; a scene with no live model, or text its
+    model refuses, is one error line naming --text."""
+    problem = _live_setter(scene, "--text", ("set_text", "set_input"), "a text")(text)
     if problem:
         raise CliError(f"llmviz: --text {text[:40]!r}: {problem}")
-    if not scene.wait_for_values():
-        raise CliError(f"llmviz: --text: the values of {scene.name} on that text did not arrive")
+    _wait_for_input(scene, "--text", "that text")
+
+
+def read_image_arg(path: str):
+    """--image's picture, decoded (bounded: models/sim/vit_image.py) before any scene is built; one error line."""
+    from llmviz.models.sim.vit_image import ImageError, read_image
+
+    try:
+        return read_image(path)
+    except ImageError as err:
+        raise CliError(f"llmviz: --image: {err}") from None
+
+
+def apply_image(scene, path: str, rgb) -> None:
+    """Trace a live vision scene's model on the picture and wait for its values; a scene that takes no
+    picture is one error line naming --image."""
+    _live_setter(scene, "--image", ("set_image",), "a picture")(rgb, source=path)
+    _wait_for_input(scene, "--image", "that picture")
 
 
 @contextlib.contextmanager
@@ -332,6 +364,8 @@ def scene_alone(args, renderer, size):
                            f"{scene.live.session.error or 'timed out'}")
         if getattr(args, "text", None) is not None:
             apply_text(scene, args.text)
+        if getattr(args, "image", None) is not None:
+            apply_image(scene, args.image, args.image_rgb)
         if args.chapter is not None:
             from llmviz.scenes.cli.chapters_cmd import chapter_camera
 
@@ -366,6 +400,8 @@ def _render_app(args, renderer, size, with_report: bool, picture: Picture):
         session = ex.session
         if args.text is not None:
             apply_text(session.scene, args.text)
+        if args.image is not None:
+            apply_image(session.scene, args.image, args.image_rgb)
         if args.chapter is not None:
             _open_chapter(ex, args.chapter, args.step or 1)
         else:

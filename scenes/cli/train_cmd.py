@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 TRAINABLE = ("nano-gpt", "moe-4", "moe-8", "mamba-tiny", "mamba-copy", "mamba2-tiny", "rwkv-tiny", "jamba-tiny",
-             "induction-2l")
+             "induction-2l", "vit-tiny")
 MAX_SEED = 2**63 - 1      # torch.manual_seed takes a signed 64-bit seed
 MAX_STEPS = 1_000_000     # the shipped recipes take a few thousand
 RESERVE_BYTES = 4 * 2**20  # room the weights file needs, checked before training (they are under 2 MB)
@@ -137,6 +137,13 @@ def _induction_lines(result, config) -> list[str]:
     return report_lines(result, config)
 
 
+def _vit_lines(result, config) -> list[str]:
+    """vit-tiny's accuracy on fresh pictures."""
+    from llmviz.models.sim.train_vit import report_lines
+
+    return report_lines(result, config)
+
+
 # The small text models built as transformers architectures: (training module, model module, class,
 # what the banner says of the config, extra lines after training or None). Each model module has
 # save_safetensors and shipped_weights_path; each training module DEFAULT_SEED, DEFAULT_STEPS,
@@ -159,6 +166,9 @@ TRANSFORMERS_MODELS = {
                      lambda c: f"{c.n_layers} attention layers, d_model {c.d_model}, {c.n_heads} heads; layer 0 RoPE "
                                f"in a {c.window}-token window, layer 1 NoPE; recurring spans of pseudo-words",
                      _induction_lines),
+    "vit-tiny": ("train_vit", "vit_model", "ViTForImageClassification",
+                 lambda c: f"{c.n_layers} encoder layers, d_model {c.d_model}, {c.n_heads} heads, {c.grid} x {c.grid} "
+                           f"patches of {c.patch_size} px + [CLS], generated shapes", _vit_lines),
 }
 
 
@@ -174,14 +184,17 @@ def _run_transformers_model(args) -> int:
     seed = trainer.DEFAULT_SEED if args.seed is None else args.seed
     steps = trainer.DEFAULT_STEPS if args.steps is None else args.steps
     config = next(v for k, v in vars(module).items() if k.endswith("TinyConfig"))()
-    print(f"training {args.model} ({describe(config)}) seed {seed}, {steps} steps, batch "
-          f"{trainer.BATCH_SIZE} x {trainer.CONTEXT} characters, 1 torch thread", flush=True)
+    # a batch is windows of characters, or (BATCH_WHAT) what an image model's trainer says it is
+    batch = getattr(trainer, "BATCH_WHAT", None) or f"{trainer.BATCH_SIZE} x {trainer.CONTEXT} characters"
+    print(f"training {args.model} ({describe(config)}) seed {seed}, {steps} steps, batch {batch}, 1 torch thread",
+          flush=True)
     result = trainer.train(seed=seed, steps=steps, log=lambda line: print(line, flush=True))
     digest = _save(lambda: module.save_safetensors(result.model, out, {"seed": seed, "steps": steps}), out)
     if digest is None:
         return 1
     print(f"trained in {result.seconds:.1f}s, final loss {result.final_loss:.4g}")
-    print("held-out loss (nats/char): " + ", ".join(f"{d} {v:.3f}" for d, v in result.eval_loss.items()))
+    if result.eval_loss:
+        print("held-out loss (nats/char): " + ", ".join(f"{d} {v:.3f}" for d, v in result.eval_loss.items()))
     for line in report(result, config) if report else ():
         print(line)
     print(f"saved {out} (sha256 {digest}...)")

@@ -179,6 +179,10 @@ class LiveMode(Mode):
             from llmviz.scenes.ssm_panels import SsmPanel
 
             self.panel = SsmPanel(live)
+        elif getattr(live, "kind", None) == "vision":
+            from llmviz.scenes.vit_panels import VitPanel
+
+            self.panel = VitPanel(live, ex.ui.renderer if ex.ui is not None else None)
         else:
             self.panel = panels.NanoGptPanel(live.session)
         self.actions = {"play_pause": live.session.toggle_play, "next": live.session.step}

@@ -1,0 +1,156 @@
+"""vit-tiny live: a picture in, its trace on the scene's blocks, and what its attention looks at.
+
+The model runs on the session's worker (scenes/worker_session.py): `set_image_path` and `set_image` return
+at once; the worker reads and decodes the file (bounded, models/sim/vit_image.py), prepares it as
+ViTImageProcessor would, traces every intermediate, and adds what the panel draws (scenes/vit_panels.py):
+the picture as the model sees it (`input.rgb`) and the attention rollout across the layers (`rollout`).
+`update(dt)` once per frame collects what finished and writes it to the blocks. With ``autoplay`` (the
+benchmark) a new sample picture is traced every AUTOPLAY_INTERVAL seconds.
+"""
+from __future__ import annotations
+
+from importlib.resources import files
+
+import numpy as np
+
+from llmviz.scenes.legend import watch_cells
+from llmviz.scenes.worker_session import _LOADING, WEIGHTS_REQUEST, WorkerSession
+
+WHAT_IT_IS = "a small model trained here on generated shapes"
+# The pictures shipped under assets/images (assets/images/README.md says where each came from).
+SAMPLE_IMAGES = ("star.png", "ring.png", "triangle.png", "cross.png", "astronaut.jpg")
+DEFAULT_IMAGE = SAMPLE_IMAGES[0]
+AUTOPLAY_INTERVAL = 0.5
+# Ids the worker adds to the trace beside the layout's: the picture as the model sees it, and the rollout.
+PICTURE_ID, ROLLOUT_ID = "input.rgb", "rollout"
+
+
+def sample_path(name: str):
+    """A shipped picture as an importlib.resources Traversable."""
+    return files("llmviz.assets").joinpath("images", name)
+
+
+def _vit_compute():
+    """Worker-side compute: loads vit-tiny on the worker (torch is imported there, not on the frame thread)."""
+    def make():
+        from llmviz.models.sim import vit_image, vit_model, vit_trace
+        from llmviz.models.sim.trace import ActivationTrace
+
+        with _LOADING:
+            model = vit_model.load_vit()
+        size = model.config.image_size
+
+        def compute(request):
+            if request == WEIGHTS_REQUEST:
+                return vit_trace.weights(model)
+            kind, value = request
+            rgb = vit_image.read_image(value) if kind == "path" else value
+            pixels = vit_image.preprocess(rgb, size)
+            trace = vit_trace.trace(model, pixels)
+            seen = np.asarray(np.clip((pixels.transpose(1, 2, 0) + 1.0) * 0.5, 0.0, 1.0), np.float32)
+            entries = [(i, trace[i], trace.axes(i)) for i in trace]
+            entries += [(PICTURE_ID, seen, ("y", "x", "rgb")), (ROLLOUT_ID, vit_trace.rollout(trace).astype(np.float32),
+                                                                ("t", "t'"))]
+            return ActivationTrace(entries)
+
+        return compute
+
+    return make
+
+
+class LiveVit(WorkerSession):
+    """A picture in, trace out. ``scene`` and ``renderer`` may be None (a benchmark runs the model alone)."""
+
+    kind = "vision"
+    about = WHAT_IT_IS
+
+    def __init__(self, scene, renderer, image_path=None, autoplay: bool = False):
+        self.scene, self.renderer = scene, renderer
+        self.values_version = 0
+        self.tick_seconds: list[float] = []
+        self.autoplay, self.playing = autoplay, autoplay
+        self.source = ""
+        self.cells = watch_cells(scene) if scene is not None else None
+        self._since_new = 0.0
+        self._next_sample = 1
+        self._start_worker(_vit_compute())
+        self.set_image_path(str(sample_path(DEFAULT_IMAGE)) if image_path is None else image_path)
+
+    @property
+    def session(self):
+        """LiveModel's interface, where callers read live.session.error / .trace / .weights."""
+        return self
+
+    # ------------------------------------------------------------------ events
+    def set_image_path(self, path: str) -> None:
+        """Trace the picture at `path`; read on the worker, a bad file becomes `error`."""
+        self.source = str(path)
+        self._image = ("path", str(path))
+        self._submit()
+
+    def set_image(self, rgb: np.ndarray, source: str = "picture") -> None:
+        """Trace an already decoded (height, width, 3) uint8 picture."""
+        self.source = source
+        self._image = ("rgb", np.asarray(rgb, np.uint8))
+        self._submit()
+
+    def toggle_play(self) -> None:
+        self.playing = not self.playing
+
+    def step(self) -> bool:
+        """The next shipped sample picture."""
+        self.set_image_path(str(sample_path(SAMPLE_IMAGES[self._next_sample % len(SAMPLE_IMAGES)])))
+        self._next_sample += 1
+        return True
+
+    # ------------------------------------------------------------------ per frame
+    def update(self, dt: float) -> bool:
+        changed = self.poll()
+        if self.playing:
+            self._since_new += dt
+            if self._since_new >= AUTOPLAY_INTERVAL and not self.busy:
+                self._since_new = 0.0
+                self.step()
+        if changed:
+            self.values_version += 1
+        return changed
+
+    def _request(self):
+        return self._image
+
+    def _show(self, values) -> None:
+        """Values on their blocks (none without a renderer)."""
+        if self.renderer is not None:
+            self.scene.write_values(self.renderer, values)
+        self.values_version += 1
+
+    def _on_weights(self) -> None:
+        self._show(self.weights)
+
+    def _on_trace(self, result) -> None:
+        self.tick_seconds.append(result.seconds)
+        self._show(self.trace)
+
+
+# ---- what the panel reads ---------------------------------------------------------------------
+
+def top_classes(trace, labels, k: int = 6) -> list[tuple[str, float]]:
+    """(label, probability) of the k most likely classes, most likely first."""
+    probs = np.asarray(trace["probs"], np.float64)
+    order = np.argsort(-probs, kind="stable")[:k]
+    return [(labels[int(i)], float(probs[i])) for i in order]
+
+
+def attention_map(trace, grid: int, layer: int | None, head: int | None) -> np.ndarray:
+    """(grid, grid) how much [CLS] draws on each patch: one head's softmax row (layer, head), the heads' mean
+    of a layer (head None), or the rollout through every layer (layer None)."""
+    from llmviz.models.sim.vit_trace import cls_map   # numpy only
+
+    if layer is None:
+        return cls_map(trace[ROLLOUT_ID], grid)
+    if head is None:
+        n = 0
+        while f"blocks.{layer}.attn.head.{n}.softmax" in trace:
+            n += 1
+        return np.mean([cls_map(trace[f"blocks.{layer}.attn.head.{h}.softmax"], grid) for h in range(n)], axis=0)
+    return cls_map(trace[f"blocks.{layer}.attn.head.{head}.softmax"], grid)
