@@ -158,7 +158,8 @@ def _simulated_routing(spec):
 def scene_names() -> list[str]:
     return ["stress:N (N boxes, e.g. stress:100000)", "any model id of `llmviz models` (e.g. nano-gpt, gpt-3)",
             "folder:DIR (a local Hugging Face model folder, computed by transformers)",
-            "trace:FILE.llmtrace (a forward pass recorded with llmviz trace)"]
+            "trace:FILE.llmtrace (a forward pass recorded with llmviz trace)",
+            "longctx:N (induction-2l's attention over N tokens, e.g. longctx:131072)"]
 
 
 def parse_scene(name: str):
@@ -169,6 +170,14 @@ def parse_scene(name: str):
     recorded = re.fullmatch(r"(folder|trace):(.+)", name, re.S)
     if recorded:
         return recorded.group(1), recorded.group(2)
+    long_context = re.fullmatch(r"longctx:(\d+)", name)
+    if long_context:
+        from llmviz.scenes.longctx_view import parse_length
+
+        try:
+            return "longctx", parse_length(long_context.group(1))
+        except ValueError as err:
+            raise SceneError(f"scene {name[:40]!r}: {err}") from None
     match = re.fullmatch(r"stress:(\d+)", name)
     if match:
         digits = match.group(1).lstrip("0") or "0"
@@ -194,6 +203,10 @@ def build_scene(name: str, renderer=None, autoplay: bool = False, data=None, on_
     kind, arg = parse_scene(name)
     if kind == "stress":
         return _build_stress(name, arg, renderer, data)
+    if kind == "longctx":
+        from llmviz.scenes.longctx_view import build_longctx_scene
+
+        return build_longctx_scene(name, arg, renderer, data)
     if kind in ("folder", "trace"):
         return _build_recorded(name, kind, arg, renderer, data, on_layout)
     return _build_model(arg, renderer, autoplay, data, on_layout)

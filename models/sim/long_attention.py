@@ -389,3 +389,60 @@ def induction_scores(weights: ModelWeights, tokens, layer: int | None = None) ->
     rows, cols = np.array(pairs).T
     return np.array([result.block(h, 0, len(tokens), 0, len(tokens))[rows, cols].mean()
                      for h in range(weights.cfg.n_heads)])
+
+
+# ---- a pass kept on disk (the long-context view reopens it instead of recomputing minutes of work) -------
+
+MAX_SAVED_BYTES = 1 << 30   # a saved pass at 2M tokens is ~0.6 GB; anything larger is no file of ours
+_LEVEL_FIELDS = ("max", "mass", "entropy", "top_p", "top_q", "top_k")
+
+
+def save_pass(result: LongPass, path, key: str) -> None:
+    """The pass as an .npz (tokens, predictions, queries and keys of the summarised layer, row statistics,
+    every level), written atomically; `key` says what it was computed from (checked by load_pass)."""
+    import io
+
+    from llmviz.common.atomic import write_atomic
+
+    arrays = {"key": np.array(key), "tokens": result.tokens, "predicted": result.predicted,
+              "layer": np.array(result.layer), "queries": result.queries.numpy(), "keys": result.keys.numpy(),
+              "row_max": result.row_max.numpy(), "row_log_sum": result.row_log_sum.numpy(),
+              "heads": np.array(sorted(result.levels), np.int64)}
+    for head, levels in result.levels.items():
+        arrays[f"h{head}_cells"] = np.array([lv.cell for lv in levels], np.int64)
+        for n, level in enumerate(levels):
+            arrays.update({f"h{head}_l{n}_{name}": getattr(level, name) for name in _LEVEL_FIELDS})
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    write_atomic(path, buffer.getvalue())
+
+
+def load_pass(path, cfg: InductionTinyConfig, key: str) -> LongPass | None:
+    """A saved pass if `path` holds one for `key` with consistent shapes; None for anything else (a missing,
+    foreign, truncated or oversized file is recomputed, never trusted)."""
+    import os
+    import zipfile
+
+    try:
+        if not os.path.isfile(path) or os.path.getsize(path) > MAX_SAVED_BYTES:
+            return None
+        with np.load(path, allow_pickle=False) as data:
+            if str(data["key"]) != key:
+                return None
+            tokens, queries = data["tokens"], data["queries"]
+            length = len(tokens)
+            heads_shape = (cfg.n_heads, length, cfg.head_dim)
+            if queries.shape != heads_shape or data["keys"].shape != heads_shape or length > MAX_TOKENS:
+                return None
+            result = LongPass(cfg, tokens.astype(np.int64), data["predicted"].astype(np.int64), int(data["layer"]),
+                              torch.from_numpy(queries.copy()), torch.from_numpy(data["keys"].copy()),
+                              torch.from_numpy(data["row_max"].copy()), torch.from_numpy(data["row_log_sum"].copy()))
+            for head in data["heads"].tolist():
+                cells = data[f"h{head}_cells"].tolist()
+                if not cells or cells[0] != base_cell(length):
+                    return None
+                result.levels[int(head)] = [
+                    Level(cell, *(data[f"h{head}_l{n}_{name}"] for name in _LEVEL_FIELDS)) for n, cell in enumerate(cells)]
+            return result
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile, EOFError):
+        return None

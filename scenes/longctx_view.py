@@ -1,0 +1,532 @@
+"""The long-context view, scene `longctx:N`: one head of induction-2l's attention over all N tokens (up to
+131,072 and beyond) as a flat matrix the camera pans and zooms over, from the whole N x N down to single
+cells with their exact values and the tokens as text; with how long-context models make attention
+affordable drawn on the same run.
+
+- The overview is the pyramid's base level (models/sim/long_attention.py: at most 512 x 512 cells, each
+  the largest probability of its cell, log-scaled): the first-token sink is the bright left column, the
+  local band the diagonal, the induction jumps the bright points off it (each copied span attends to the
+  token after its earlier occurrence).
+- Zoomed in (the view spans at most DETAIL_SPAN tokens), a worker recomputes the visible block exactly
+  (LongPass.block; coarser than one texel per token only as the exact values' max) and the frame uploads
+  it over the overview; at most LABEL_SPAN tokens across, the keys' and queries' tokens appear as text.
+- Overlays, from this run: Mistral's 4,096-token sliding window (the band a query would still see), the
+  A-shape (sink columns + local window) and vertical-slash pattern (the columns and diagonals holding the
+  most mass here) that MInference keeps, the FlashAttention tiles the pass computed one at a time, and a
+  caption with what grouped-query and latent (MLA) KV sharing save (models/cache.py).
+
+The long pass runs on the worker (minutes at 131,072 tokens, once: it is kept in the user's cache folder,
+written atomically, and reopened); nothing here blocks the frame.
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from llmviz.engine.bench import BenchPath
+from llmviz.engine.camera import Camera
+from llmviz.engine.ecs.world import World
+from llmviz.engine.render.backend import MATERIAL_TRANSLUCENT
+from llmviz.engine.render.colormaps import COLORMAP_MAGMA
+
+UNIT_TOKENS = 32          # tokens per world unit: 131,072 tokens span 4,096 units
+DETAIL_TEXELS = 256       # the exact block's texture side
+DETAIL_SPAN = 2048        # the view spans at most this many tokens: recompute exactly
+LABEL_SPAN = 64           # ... at most this many: tokens as text
+# Colours: log10 (p x (q + 1)), a probability against the uniform share 1/(q + 1) of its row, so that row
+# 100,000 and row 100 read alike: 0 is uniform attention, 5 is 10^5 times it (all of row 100,000 on one key).
+COLOUR_RANGE = (-1.0, 4.5)
+MISTRAL_WINDOW = 4096
+SINK_TOKENS = 64          # A-shape: the first tokens kept (StreamingLLM / MInference's "sink")
+SLASHES, VERTICALS = 4, 4
+BAND_SEGMENTS = 64        # a diagonal band drawn as a staircase of boxes
+MIN_LENGTH, MAX_LENGTH = 256, 1 << 20
+OVERLAY_Z = 0.04
+CAPTION_CHARS = 110
+TOKEN_TEXT_CELLS = 0.3     # a token's text height, in cells
+
+
+def cache_path(length: int, seed: int, head: int | None, weights_digest: str) -> Path:
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "llmviz" / "longctx"
+    return base / f"induction-2l-{length}-s{seed}-h{'auto' if head is None else head}-{weights_digest}.npz"
+
+
+def _compute_pass(length: int, seed: int, progress) -> tuple[object, int]:
+    """(LongPass, head) for the induction model over the held-out sequence: from the cache, or computed and
+    then cached. Runs on the worker."""
+    from llmviz.models.sim import induction_task, long_attention
+    from llmviz.models.sim.induction_model import load_weights, shipped_weights_path
+
+    digest = hashlib.sha256(shipped_weights_path().read_bytes()).hexdigest()[:12]
+    weights = long_attention.ModelWeights.from_model(load_weights())
+    path = cache_path(length, seed, None, digest)
+    key = path.name
+    cached = long_attention.load_pass(path, weights.cfg, key)
+    if cached is not None and len(cached.levels) == 1:
+        return cached, next(iter(cached.levels))
+    tokens, _ = induction_task.long_sequence(length, seed)
+    head = int(np.argmax(long_attention.induction_scores(weights, tokens[:1024])))
+    result = long_attention.run(weights, tokens, heads=[head], progress=progress)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        long_attention.save_pass(result, path, key)
+    except OSError:
+        pass  # no cache folder: the next opening recomputes
+    return result, head
+
+
+def log_values(p: np.ndarray, masked: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """log10 (p x (row + 1)) for the colour map (COLOUR_RANGE); NaN (the empty colour) where no entry exists."""
+    with np.errstate(divide="ignore"):
+        out = np.log10(np.maximum(p, 1e-30) * (np.asarray(rows, np.float64).reshape(-1, 1) + 1)).astype(np.float32)
+    out[masked] = np.nan
+    return out
+
+
+def exact_region(long_pass, head: int, q0: int, q1: int, k0: int, k1: int, texels: int = DETAIL_TEXELS):
+    """(values, stride): the exact probabilities of a block, as at most texels x texels cells; a cell
+    coarser than one entry holds the largest exact value inside it. Above the diagonal: NaN."""
+    stride = max(1, math.ceil(max(q1 - q0, k1 - k0) / texels))
+    p = long_pass.block(head, q0, q1, k0, k1)
+    rows, cols = np.arange(q0, q1)[:, None], np.arange(k0, k1)[None, :]
+    masked = cols > rows
+    values = log_values(p, masked, rows)
+    if stride > 1:
+        pr, pc = -values.shape[0] % stride, -values.shape[1] % stride
+        values = np.pad(values, ((0, pr), (0, pc)), constant_values=np.nan)
+        gr, gc = values.shape[0] // stride, values.shape[1] // stride
+        blocks = values.reshape(gr, stride, gc, stride)
+        with np.errstate(all="ignore"):
+            import warnings
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                values = np.nanmax(blocks, axis=(1, 3))
+    return values.astype(np.float32), stride
+
+
+def _staircase(length: int, width_of, segments: int = BAND_SEGMENTS):
+    """Boxes (x0, x1, y0, y1 in tokens) covering a band below the diagonal: for each slab of queries
+    [a, b), the keys from a - width_of(a) to b."""
+    edges = np.linspace(0, length, segments + 1).astype(np.int64)
+    return [(max(0, a - width_of(a)), b, a, b) for a, b in zip(edges[:-1], edges[1:])]
+
+
+def _overlay_boxes(long_pass, head: int) -> list[tuple[str, tuple[float, float, float, float], list]]:
+    """(caption, colour, boxes in tokens) per affordable-attention scheme, from this run."""
+    from llmviz.models.sim.long_attention import TILE
+
+    length = long_pass.length
+    base = long_pass.levels[head][0]
+    cell, grid = base.cell, base.max.shape[0]
+    total = float(base.mass.sum())
+    schemes = []
+    if length > MISTRAL_WINDOW:
+        band = _staircase(length, lambda a: MISTRAL_WINDOW)
+        rows, cols = np.indices(base.mass.shape)
+        inside = (rows - cols) * cell < MISTRAL_WINDOW
+        share = float(base.mass[inside].sum()) / total
+        schemes.append((f"sliding window {MISTRAL_WINDOW:,} (Mistral 7B): each query keeps its last "
+                        f"{MISTRAL_WINDOW:,} keys; here they hold {100 * share:.0f}% of this head's attention",
+                        (0.2, 0.8, 1.0, 0.16), band))
+    sink_mass = float(base.mass[:, 0].sum()) / total
+    local = _staircase(length, lambda a: 4 * cell)
+    schemes.append((f"A-shape (StreamingLLM / MInference): the first {SINK_TOKENS} tokens (the sink: "
+                    f"{100 * sink_mass:.0f}% of the attention in its first column of cells) and a local window",
+                    (0.3, 1.0, 0.4, 0.22), [(0, SINK_TOKENS, 0, length)] + local))
+    columns = np.argsort(-base.mass.sum(0), kind="stable")[:VERTICALS]
+    diagonal_mass = np.array([np.trace(base.mass, -d) for d in range(grid)])
+    slashes = np.argsort(-diagonal_mass, kind="stable")[:SLASHES]
+    kept = base.mass[:, columns].sum() + diagonal_mass[slashes].sum()
+    boxes = [(int(c) * cell, (int(c) + 1) * cell, int(c) * cell, length) for c in columns]
+    for d in slashes.tolist():
+        boxes += [(max(0, a - (d + 1) * cell), max(0, b - d * cell), a, b)
+                  for _, _, a, b in _staircase(length, lambda a: 0) if b - d * cell > 0]
+    schemes.append((f"vertical-slash (MInference): {VERTICALS} columns and {SLASHES} diagonals of cells, "
+                    f"{100 * (len(columns) + len(slashes)) / grid:.1f}% of the cells' width, hold about "
+                    f"{min(100.0, 100 * kept / total):.0f}% of the attention", (1.0, 0.85, 0.2, 0.25), boxes))
+    tiles = math.ceil(length / TILE)
+    schemes.append((f"FlashAttention-style tiles: {tiles * (tiles + 1) // 2:,} tiles of {TILE} x {TILE} on or "
+                    f"below the diagonal, one at a time with an online softmax; a float32 {length:,}^2 matrix "
+                    f"would be {4 * length * length / 1e9:.1f} GB per head", (1.0, 1.0, 1.0, 0.10),
+                    [(t * TILE, min(length, t * TILE + max(1, TILE // 64)), t * TILE, length) for t in range(tiles)]))
+    return schemes
+
+
+def _kv_sharing_caption(length: int) -> str:
+    """What grouped-query and latent attention save at this length, from the registry's specs."""
+    from dataclasses import replace
+
+    from llmviz.models.cache import CACHE_BYTES_PER_VALUE, kv_cache_values
+    from llmviz.models.registry import load_registry
+
+    registry = load_registry()
+    llama, deepseek = registry.get("llama-3-8b").architecture, registry.get("deepseek-v3").architecture
+    gqa = CACHE_BYTES_PER_VALUE * kv_cache_values(llama, length)
+    mha = CACHE_BYTES_PER_VALUE * kv_cache_values(replace(llama, n_kv_heads=None), length)
+    mla = CACHE_BYTES_PER_VALUE * kv_cache_values(deepseek, length)
+    return (f"KV sharing at {length:,} tokens (bf16): Llama-3-8B's grouped-query cache ({llama.kv_heads} KV heads "
+            f"for {llama.n_heads}) {gqa / 1e9:.1f} GB, {mha / 1e9:.1f} GB as full multi-head; DeepSeek-V3's "
+            f"latent (MLA, {deepseek.mla.kv_lora_rank}+{deepseek.mla.qk_rope_head_dim} values per token and "
+            f"layer) {mla / 1e9:.1f} GB for 61 layers")
+
+
+class LongContextLive:
+    """The view's worker and uploads: the pass once, then the exact block under the camera when zoomed in."""
+
+    def __init__(self, view: "LongContextView", renderer):
+        from llmviz.models.sim.tick import SimulationRunner
+
+        self.view, self.renderer = view, renderer
+        self.error: str | None = None
+        self.session = self           # what render's error line reads (scene.live.session.error)
+        self.progress = ("starting", 0, 1)
+        self.long_pass = None
+        self.head = None
+        self.values_version = 0
+        self.detail_latency_s: list[float] = []   # request to upload, per exact block shown
+        self._asked: tuple | None = None           # the region last requested
+        self._asked_at = 0.0
+        self._shown: tuple | None = None
+        self._pass_ticket = None
+        self.runner = SimulationRunner(self._make_compute, coalesce=True, name="llmviz-longctx")
+        self._pass_ticket = self.runner.submit(("pass",))
+
+    def _make_compute(self):
+        state = {}
+
+        def compute(request):
+            if request[0] == "pass":
+                state["pass"] = _compute_pass(self.view.length, self.view.seed,
+                                              lambda stage, d, t: setattr(self, "progress", (stage, d, t)))
+                return ("pass", *state["pass"])
+            long_pass, head = state["pass"]
+            values, stride = exact_region(long_pass, head, *request[1:])
+            return ("region", request[1:], values, stride)
+        return compute
+
+    def update(self, dt: float) -> bool:
+        changed = False
+        for result in self.runner.poll():
+            if result.error:
+                self.error = result.error
+                continue
+            kind = result.value[0]
+            if kind == "pass":
+                _, self.long_pass, self.head = result.value
+                self.view.show_overview(self.renderer, self.long_pass, self.head)
+                changed = True
+            elif kind == "region" and result.value[1] == self._asked:
+                self.view.show_detail(self.renderer, result.value[1], result.value[2], self.long_pass)
+                self._shown = result.value[1]
+                self.detail_latency_s.append(time.perf_counter() - self._asked_at)
+                changed = True
+        if self.long_pass is not None:
+            wanted = self.view.wanted_region(self.long_pass.length)
+            if wanted is None:
+                if self._shown is not None:
+                    self.view.hide_detail()
+                    self._shown = self._asked = None
+                    changed = True
+            elif wanted != self._asked:
+                self._asked, self._asked_at = wanted, time.perf_counter()
+                self.runner.submit(("region", *wanted))
+        if changed:
+            self.values_version += 1
+        return changed
+
+    def wait(self, timeout: float = 30.0) -> bool:
+        """Headless: block until the pass is shown (however long it takes, with progress on stderr), then
+        up to `timeout` for the exact block the camera asks for."""
+        from llmviz.scenes.cli.common import Progress
+
+        bars: dict = {}
+        while self.long_pass is None and self.error is None:
+            result = self.runner.wait(0.5)
+            if result is not None:
+                self.runner._results.put(result)   # noqa: SLF001 - handed back to update()
+            stage, done, total = self.progress
+            if stage != "starting":
+                bars.setdefault(stage, Progress(f"longctx:{self.view.length} {stage}"))(done, total)
+            self.update(0.0)
+        if self.error is not None:
+            return False
+        deadline = time.perf_counter() + timeout
+        self.update(0.0)
+        while self._asked is not None and self._shown != self._asked and time.perf_counter() < deadline:
+            time.sleep(0.01)
+            self.update(0.0)
+        return True
+
+    def close(self) -> None:
+        self.runner.close()
+
+
+class LongContextView:
+    """The world of the view: the overview box, the exact detail box, overlays, token labels."""
+
+    def __init__(self, length: int, seed: int, renderer):
+        self.length, self.seed = length, seed
+        self.side = length / UNIT_TOKENS
+        self.world = World(capacity=4096)
+        self.camera: Camera | None = None      # the engine's camera, read each frame for the region
+        s = self.side
+        self.overview = self.world.spawn(1, transform={"position": [[s / 2, -s / 2, -0.5]], "scale": [[s, s, 1.0]]},
+                                         bounds={}, renderable={"color": [[0.16, 0.16, 0.19, 1.0]],
+                                                                "material": MATERIAL_TRANSLUCENT}, pickable={})
+        self.detail = self.world.spawn(1, transform={"position": [[s / 2, -s / 2, -1000.0]], "scale": [[1, 1, 0.01]]},
+                                       bounds={}, renderable={"color": [[1, 1, 1, 1.0]], "material": MATERIAL_TRANSLUCENT},
+                                       pickable={})
+        # translucent (opaque in colour): the label layout keeps text off opaque boxes, and the tokens'
+        # text belongs over the cells
+        self.renderer = renderer
+        self._detail_xy = None
+        if renderer is not None:
+            from llmviz.models.sim.long_attention import BASE_GRID
+
+            self._overview_xy = renderer.alloc_data(BASE_GRID, BASE_GRID)
+            self._detail_xy = renderer.alloc_data(DETAIL_TEXELS, DETAIL_TEXELS)
+        self.key_labels = self.row_labels = None
+        self.caption_ids = None
+        self.overlays: list = []   # (ids, their positions): drawn over the overview, put away when zoomed in
+
+    # ---- what the camera sees ----
+    def visible_tokens(self) -> tuple[float, float, float, float] | None:
+        """(q0, q1, k0, k1) of the matrix under the camera: its viewport's corners on the plane z = 0."""
+        cam = self.camera
+        if cam is None:
+            return None
+        w, h = cam.viewport
+        hits = []
+        for px, py in ((0, 0), (w - 1, 0), (0, h - 1), (w - 1, h - 1)):
+            origin, direction = cam.ray(px, py)
+            if direction[2] >= -1e-6:
+                return None            # a corner looks above the horizon: the view is not a zoom
+            t = -origin[2] / direction[2]
+            hits.append(origin + t * direction)
+        hits = np.array(hits)
+        k0, k1 = hits[:, 0].min() * UNIT_TOKENS, hits[:, 0].max() * UNIT_TOKENS
+        q0, q1 = -hits[:, 1].max() * UNIT_TOKENS, -hits[:, 1].min() * UNIT_TOKENS
+        return q0, q1, k0, k1
+
+    def wanted_region(self, length: int) -> tuple[int, int, int, int] | None:
+        """The block to recompute exactly, snapped so small camera moves reuse it; None when zoomed out."""
+        seen = self.visible_tokens()
+        if seen is None:
+            return None
+        q0, q1, k0, k1 = seen
+        span = max(q1 - q0, k1 - k0)
+        if span > DETAIL_SPAN or q1 < 0 or k1 < 0 or q0 > length or k0 > length:
+            return None
+        size = 1 << max(4, math.ceil(math.log2(max(span, 1) * 1.5)))   # a power of two, a margin around
+        step = max(1, size // 4)
+        cq, ck = (q0 + q1) / 2, (k0 + k1) / 2
+        a = int(np.clip(round((cq - size / 2) / step) * step, 0, max(0, length - size)))
+        b = int(np.clip(round((ck - size / 2) / step) * step, 0, max(0, length - size)))
+        return a, min(length, a + size), b, min(length, b + size)
+
+    # ---- uploads (frame thread) ----
+    def show_overview(self, renderer, long_pass, head: int) -> None:
+        base = long_pass.levels[head][0]
+        grid = base.max.shape[0]
+        # a cell's mass against what uniform attention would give it (cell rows x cell keys / (q + 1)): at
+        # 256 x 256 entries a cell almost always holds one strong entry, so its largest says little
+        values = log_values(base.mass / float(base.cell * base.cell), base.mass <= 0,
+                            (np.arange(grid) + 0.5) * base.cell)
+        if renderer is not None:
+            x, y = self._overview_xy
+            renderer.write_data(x, y, values)
+            self.world.add("datatex", self.overview, region=[[x, y, grid, grid]], value_range=COLOUR_RANGE,
+                           colormap=COLORMAP_MAGMA)
+        covered = grid * base.cell / UNIT_TOKENS       # the grid may overhang the last token
+        self.world.set("transform", self.overview, position=[[covered / 2, -covered / 2, -0.5]],
+                       scale=[[covered, covered, 1.0]])
+        self._add_overlays(long_pass, head)
+        self._add_token_labels()
+
+    def show_detail(self, renderer, region, values, long_pass) -> None:
+        q0, q1, k0, k1 = region
+        rows, cols = values.shape
+        if renderer is not None:
+            x, y = self._detail_xy
+            renderer.write_data(x, y, values)
+            self.world.add("datatex", self.detail, region=[[x, y, cols, rows]], value_range=COLOUR_RANGE,
+                           colormap=COLORMAP_MAGMA)
+        stride = max(1, math.ceil(max(q1 - q0, k1 - k0) / DETAIL_TEXELS))
+        w, h = cols * stride / UNIT_TOKENS, rows * stride / UNIT_TOKENS
+        x0, y0 = k0 / UNIT_TOKENS, -q0 / UNIT_TOKENS
+        self.world.set("transform", self.detail, position=[[x0 + w / 2, y0 - h / 2, 0.012]], scale=[[w, h, 0.02]])
+        self._show_tokens(long_pass, region, stride)
+        self._show_overlays(False)
+
+    def hide_detail(self) -> None:
+        self.world.set("transform", self.detail, position=[[self.side / 2, -self.side / 2, -1000.0]])
+        self._hide_tokens()
+        self._show_overlays(True)
+
+    def _show_overlays(self, shown: bool) -> None:
+        for ids, centres in self.overlays:
+            self.world.set("transform", ids, position=centres if shown else centres - [0.0, 0.0, 1000.0])
+
+    # ---- overlays and captions ----
+    def _add_overlays(self, long_pass, head: int) -> None:
+        schemes = _overlay_boxes(long_pass, head)
+        s = self.side
+        captions = []
+        for n, (caption, rgba, boxes) in enumerate(schemes):
+            b = np.array(boxes, np.float64) / UNIT_TOKENS
+            centres = np.c_[(b[:, 0] + b[:, 1]) / 2, -(b[:, 2] + b[:, 3]) / 2, np.full(len(b), OVERLAY_Z + 0.004 * n)]
+            scales = np.c_[np.maximum(b[:, 1] - b[:, 0], 1e-3), np.maximum(b[:, 3] - b[:, 2], 1e-3),
+                           np.full(len(b), 0.002)]
+            ids = self.world.spawn(len(b), transform={"position": centres, "scale": scales}, bounds={},
+                                   renderable={"color": np.tile(rgba, (len(b), 1)), "material": MATERIAL_TRANSLUCENT})
+            self.overlays.append((ids, centres))
+            captions.append((caption, rgba))
+        captions.append((_kv_sharing_caption(long_pass.length), (0.85, 0.85, 0.95, 1.0)))
+        captions.insert(0, (f"induction-2l, layer {long_pass.layer} head {head}: attention over all "
+                            f"{long_pass.length:,} tokens; colour: log10 of p x (q + 1) against uniform attention "
+                            f"(0 = uniform), each cell's mean here, each entry's own when zoomed in; "
+                            f"sink = left column, local band = diagonal, induction jumps = points off it", (1, 1, 1, 1)))
+        # below the matrix, centred, one line each (a label wider than the view is not drawn)
+        lines = [(part, rgba) for caption, rgba in captions for part in _wrap(caption, CAPTION_CHARS)]
+        n = len(lines)
+        anchors = self._label_holders(np.c_[np.full(n, s / 2), -s * (1.04 + 0.04 * np.arange(n)), np.zeros(n)])
+        captions = lines
+        self.world.add_labels(anchors, [c for c, _ in captions], height=s * 0.015,
+                              color=np.array([(r, g, b, 1.0) for _, (r, g, b, _) in captions]), min_px=4.0,
+                              offset=np.zeros((n, 3)))
+        self.caption_ids = anchors
+
+    def _label_holders(self, positions: np.ndarray):
+        """Entities that only carry a label: a speck of a box, invisible, so visibility lists them."""
+        n = len(positions)
+        return self.world.spawn(n, transform={"position": positions, "scale": np.full((n, 3), 1e-3)}, bounds={},
+                                renderable={"color": np.zeros((n, 4)), "material": MATERIAL_TRANSLUCENT})
+
+    # ---- tokens as text ----
+    def _add_token_labels(self) -> None:
+        from llmviz.models.sim.induction_model import vocabulary
+
+        words = list(vocabulary())
+        n = LABEL_SPAN * 2
+        self.key_labels = self._label_holders(np.tile([0.0, 0.0, -1000.0], (n, 1)))
+        self.row_labels = self._label_holders(np.tile([0.0, 0.0, -1000.0], (n, 1)))
+        for ids in (self.key_labels, self.row_labels):   # a word is about one cell wide
+            self.world.add_labels(ids, [words[0]] * n, height=TOKEN_TEXT_CELLS / UNIT_TOKENS, min_px=6.0,
+                                  offset=np.zeros((n, 3)), color=(0.75, 0.95, 1.0, 1.0))
+        self._vocab_start = len(self.world.labels)
+        self.world.labels.extend(words)   # one string per token id: a label's text is a lookup
+
+    def _show_tokens(self, long_pass, region, stride: int) -> None:
+        q0, q1, k0, k1 = region
+        seen = self.visible_tokens()
+        if self.key_labels is None or stride > 1 or seen is None or max(seen[1] - seen[0], seen[3] - seen[2]) > LABEL_SPAN:
+            self._hide_tokens()
+            return
+        n = len(self.key_labels)
+        vq0, vk0 = max(q0, int(seen[0])), max(k0, int(seen[2]))
+        keys = np.arange(vk0, min(k1, vk0 + n))
+        rows = np.arange(vq0, min(q1, vq0 + n))
+        # inside the view, a little in from its top and left edges (the banner covers the very top)
+        cell = 1.0 / UNIT_TOKENS
+        span = seen[1] - seen[0]
+        top = -(max(q0, seen[0]) + 0.12 * span) / UNIT_TOKENS
+        left = (max(k0, seen[2]) + 1.5) / UNIT_TOKENS
+        self._place(self.key_labels, keys, np.c_[(keys + 0.5) * cell, np.full(len(keys), top), np.full(len(keys), 0.05)],
+                    long_pass.tokens)
+        self._place(self.row_labels, rows, np.c_[np.full(len(rows), left), -(rows + 0.5) * cell, np.full(len(rows), 0.05)],
+                    long_pass.tokens)
+
+    def _place(self, ids, positions_tokens, xyz, tokens) -> None:
+        n = len(ids)
+        pos = np.tile([0.0, 0.0, -1000.0], (n, 1))
+        pos[:len(xyz)] = xyz
+        index = np.full(n, self._vocab_start, np.int32)
+        index[:len(positions_tokens)] = self._vocab_start + tokens[positions_tokens]
+        self.world.set("transform", ids, position=pos)
+        self.world.set("label", ids, text_index=index)
+
+    def _hide_tokens(self) -> None:
+        for ids in (self.key_labels, self.row_labels):
+            if ids is not None:
+                self.world.set("transform", ids, position=np.tile([0.0, 0.0, -1000.0], (len(ids), 1)))
+
+    # ---- cameras ----
+    def camera_over(self, q: float, k: float, span_tokens: float, viewport) -> Camera:
+        """Looking straight down at (query q, key k), `span_tokens` tall in view."""
+        cam = Camera(viewport=viewport, near=0.01, far=max(100.0, self.side * 4))
+        height = span_tokens / UNIT_TOKENS / (2 * math.tan(math.radians(cam.fov_y) / 2))
+        cam.position = np.array([k / UNIT_TOKENS, -q / UNIT_TOKENS, height])
+        cam.look_at([k / UNIT_TOKENS, -q / UNIT_TOKENS, 0.0], up=(0.0, 1.0, 0.0))
+        return cam
+
+    def overview_camera(self, viewport) -> Camera:
+        # the matrix and, below it, the captions
+        return self.camera_over(self.length * 0.78, self.length * 0.5, self.length * 1.95, viewport)
+
+    def bench_pose(self, t: float, cam: Camera) -> None:
+        """Pan along the diagonal while zooming from the whole matrix to ~64 tokens and back (bench --app)."""
+        zoom = 0.5 - 0.5 * math.cos(2 * math.pi * t)                # 0 -> 1 -> 0
+        span = self.length * 1.1 * (64 / (self.length * 1.1)) ** zoom
+        q = self.length * (0.2 + 0.6 * t)
+        k = q - span * 0.3
+        pose = self.camera_over(q, k, span, cam.viewport)
+        cam.position, cam.orientation, cam.near, cam.far = pose.position, pose.orientation, pose.near, pose.far
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    """Lines of at most `width` characters, broken at spaces."""
+    lines, line = [], ""
+    for word in text.split():
+        if line and len(line) + 1 + len(word) > width:
+            lines.append(line)
+            line = "  " + word
+        else:
+            line = f"{line} {word}" if line else word
+    return lines + [line] if line else lines
+
+
+def parse_length(text: str) -> int:
+    digits = text.lstrip("0") or "0"
+    length = int(digits) if len(digits) <= 8 else MAX_LENGTH + 1
+    if not MIN_LENGTH <= length <= MAX_LENGTH:
+        raise ValueError(f"N must be between {MIN_LENGTH} and {MAX_LENGTH:,}")
+    return length
+
+
+def build_longctx_scene(name: str, length: int, renderer, data=None):
+    """The BuiltScene of `longctx:N` (scenes/registry.py)."""
+    from llmviz.models.sim.induction_task import HELD_OUT_SEED
+    from llmviz.scenes.registry import BuiltScene
+
+    # regions are reserved through the staging when the scene is built off the frame thread; the values
+    # arrive later and go to the renderer itself, on the frame thread (as the live models' do)
+    view = LongContextView(length, HELD_OUT_SEED, data or renderer)
+    live = LongContextLive(view, renderer) if renderer is not None else None
+
+    def start(viewport):
+        cam = view.overview_camera(viewport)
+        view.camera = cam
+        return cam
+
+    def pose(t, cam):
+        view.bench_pose(t, cam)
+        view.camera = cam
+
+    built = BuiltScene(name, view.world, start, BenchPath(pose), view.world.slots(view.overview),
+                       caption=f"long context: induction-2l over {length:,} tokens", camera_mode="orbit", live=live,
+                       status="live: real trained weights; zoomed cells are exact recomputed values")
+    built.longctx_view = view
+    original_attach = built.attach
+
+    def attach(engine):
+        original_attach(engine)
+        view.camera = engine.camera   # the region follows the camera the engine draws with
+        engine.schedule.add("simulation", "longctx_camera", lambda frame: setattr(view, "camera", engine.camera))
+    built.attach = attach
+    return built
