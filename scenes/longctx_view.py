@@ -36,7 +36,7 @@ from llmviz.engine.render.colormaps import COLORMAP_MAGMA
 
 UNIT_TOKENS = 32          # tokens per world unit: 131,072 tokens span 4,096 units
 DETAIL_TEXELS = 256       # the exact block's texture side
-DETAIL_SPAN = 2048        # the view spans at most this many tokens: recompute exactly
+DETAIL_SPAN = 1024        # the view spans at most this many tokens: recompute exactly (~20 ms a block)
 LABEL_SPAN = 64           # ... at most this many: tokens as text
 # Colours: log10 (p x (q + 1)), a probability against the uniform share 1/(q + 1) of its row, so that row
 # 100,000 and row 100 read alike: 0 is uniform attention, 5 is 10^5 times it (all of row 100,000 on one key).
@@ -190,6 +190,8 @@ class LongContextLive:
         self.head = None
         self.values_version = 0
         self.detail_latency_s: list[float] = []   # request to upload, per exact block shown
+        self.tick_seconds: list[float] = []       # worker time per exact block (what bench reports as ticks)
+        self.tokens_generated = 0                 # bench's field: nothing is generated here
         self._asked: tuple | None = None           # the region last requested
         self._asked_at = 0.0
         self._shown: tuple | None = None
@@ -225,6 +227,7 @@ class LongContextLive:
                 self.view.show_detail(self.renderer, result.value[1], result.value[2], self.long_pass)
                 self._shown = result.value[1]
                 self.detail_latency_s.append(time.perf_counter() - self._asked_at)
+                self.tick_seconds.append(result.seconds)
                 changed = True
         if self.long_pass is not None:
             wanted = self.view.wanted_region(self.long_pass.length)
@@ -294,6 +297,7 @@ class LongContextView:
         self.key_labels = self.row_labels = None
         self.caption_ids = None
         self.overlays: list = []   # (ids, their positions): drawn over the overview, put away when zoomed in
+        self._overview_position = None
 
     # ---- what the camera sees ----
     def visible_tokens(self) -> tuple[float, float, float, float] | None:
@@ -344,8 +348,8 @@ class LongContextView:
             self.world.add("datatex", self.overview, region=[[x, y, grid, grid]], value_range=COLOUR_RANGE,
                            colormap=COLORMAP_MAGMA)
         covered = grid * base.cell / UNIT_TOKENS       # the grid may overhang the last token
-        self.world.set("transform", self.overview, position=[[covered / 2, -covered / 2, -0.5]],
-                       scale=[[covered, covered, 1.0]])
+        self._overview_position = np.array([[covered / 2, -covered / 2, -0.5]])
+        self.world.set("transform", self.overview, position=self._overview_position, scale=[[covered, covered, 1.0]])
         self._add_overlays(long_pass, head)
         self._add_token_labels()
 
@@ -370,8 +374,13 @@ class LongContextView:
         self._show_overlays(True)
 
     def _show_overlays(self, shown: bool) -> None:
+        """Zoomed in, the overlays and the overview step aside: the exact block covers the view with a
+        margin, and each full-screen layer costs a software rasteriser a whole frame's fill."""
         for ids, centres in self.overlays:
             self.world.set("transform", ids, position=centres if shown else centres - [0.0, 0.0, 1000.0])
+        if self._overview_position is not None:
+            self.world.set("transform", self.overview,
+                           position=self._overview_position if shown else self._overview_position - [0.0, 0.0, 1000.0])
 
     # ---- overlays and captions ----
     def _add_overlays(self, long_pass, head: int) -> None:
@@ -435,7 +444,7 @@ class LongContextView:
         # inside the view, a little in from its top and left edges (the banner covers the very top)
         cell = 1.0 / UNIT_TOKENS
         span = seen[1] - seen[0]
-        top = -(max(q0, seen[0]) + 0.12 * span) / UNIT_TOKENS
+        top = -(max(q0, seen[0]) + 0.2 * span) / UNIT_TOKENS
         left = (max(k0, seen[2]) + 1.5) / UNIT_TOKENS
         self._place(self.key_labels, keys, np.c_[(keys + 0.5) * cell, np.full(len(keys), top), np.full(len(keys), 0.05)],
                     long_pass.tokens)
