@@ -49,6 +49,9 @@ MIN_LENGTH, MAX_LENGTH = 256, 1 << 20
 OVERLAY_Z = 0.04
 CAPTION_CHARS = 110
 TOKEN_TEXT_CELLS = 0.3     # a token's text height, in cells
+# Heights above the plane, kept small: zoomed to a few tokens the camera is under a world unit away, and a
+# label lifted far above the cells it names would slide off them in perspective.
+DETAIL_Z, TEXT_Z = 0.004, 0.01
 
 
 def cache_path(length: int, seed: int, head: int | None, weights_digest: str) -> Path:
@@ -364,7 +367,7 @@ class LongContextView:
         stride = max(1, math.ceil(max(q1 - q0, k1 - k0) / DETAIL_TEXELS))
         w, h = cols * stride / UNIT_TOKENS, rows * stride / UNIT_TOKENS
         x0, y0 = k0 / UNIT_TOKENS, -q0 / UNIT_TOKENS
-        self.world.set("transform", self.detail, position=[[x0 + w / 2, y0 - h / 2, 0.012]], scale=[[w, h, 0.02]])
+        self.world.set("transform", self.detail, position=[[x0 + w / 2, y0 - h / 2, DETAIL_Z / 2]], scale=[[w, h, DETAIL_Z]])
         self._show_tokens(long_pass, region, stride)
         self._show_overlays(False)
 
@@ -446,9 +449,9 @@ class LongContextView:
         span = seen[1] - seen[0]
         top = -(max(q0, seen[0]) + 0.2 * span) / UNIT_TOKENS
         left = (max(k0, seen[2]) + 1.5) / UNIT_TOKENS
-        self._place(self.key_labels, keys, np.c_[(keys + 0.5) * cell, np.full(len(keys), top), np.full(len(keys), 0.05)],
+        self._place(self.key_labels, keys, np.c_[(keys + 0.5) * cell, np.full(len(keys), top), np.full(len(keys), TEXT_Z)],
                     long_pass.tokens)
-        self._place(self.row_labels, rows, np.c_[np.full(len(rows), left), -(rows + 0.5) * cell, np.full(len(rows), 0.05)],
+        self._place(self.row_labels, rows, np.c_[np.full(len(rows), left), -(rows + 0.5) * cell, np.full(len(rows), TEXT_Z)],
                     long_pass.tokens)
 
     def _place(self, ids, positions_tokens, xyz, tokens) -> None:
