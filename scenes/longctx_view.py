@@ -232,6 +232,8 @@ class LongContextLive:
                 self.detail_latency_s.append(time.perf_counter() - self._asked_at)
                 self.tick_seconds.append(result.seconds)
                 changed = True
+        if self.long_pass is None and self.progress[0] != "starting":
+            self.view.show_progress(*self.progress)
         if self.long_pass is not None:
             wanted = self.view.wanted_region(self.long_pass.length)
             if wanted is None:
@@ -301,6 +303,19 @@ class LongContextView:
         self.caption_ids = None
         self.overlays: list = []   # (ids, their positions): drawn over the overview, put away when zoomed in
         self._overview_position = None
+        # while the worker computes the pass (minutes at 131,072 tokens, once), its progress over the matrix
+        self.progress_label = self._label_holders(np.array([[s / 2, -s / 2, 0.1]]))
+        self.world.add_labels(self.progress_label, [f"computing the attention over {length:,} tokens on a worker..."],
+                              height=s * 0.025, min_px=4.0, offset=np.zeros((1, 3)))
+        self._progress_text = ""
+
+    def show_progress(self, stage: str, done: int, total: int) -> None:
+        """The pass's progress as the label over the matrix (a new string only when the text changes)."""
+        text = f"computing the attention over {self.length:,} tokens on a worker: {stage} {done}/{total}"
+        if text != self._progress_text:
+            self._progress_text = text
+            self.world.labels.append(text)
+            self.world.set("label", self.progress_label, text_index=[len(self.world.labels) - 1])
 
     # ---- what the camera sees ----
     def visible_tokens(self) -> tuple[float, float, float, float] | None:
@@ -339,6 +354,7 @@ class LongContextView:
 
     # ---- uploads (frame thread) ----
     def show_overview(self, renderer, long_pass, head: int) -> None:
+        self.world.set("transform", self.progress_label, position=[[0.0, 0.0, -1000.0]])
         base = long_pass.levels[head][0]
         grid = base.max.shape[0]
         # a cell's mass against what uniform attention would give it (cell rows x cell keys / (q + 1)): at
