@@ -83,3 +83,23 @@ def test_export_hf_loads_as_smollm3_with_the_same_logits(tmp_path, model):
     tokens = torch.from_numpy(induction_task.long_sequence(300, seed=11)[0])[None]
     with torch.inference_mode():
         assert torch.allclose(hf(tokens).logits, model(tokens).logits, atol=1e-5)
+
+
+def test_temperature_tuning_equals_transformers_with_llama4s_query_scale():
+    """The optional Llama 4 rule: layer 1's queries times 1 + S ln(1 + floor((p + 1) / 256)), applied here to
+    transformers' own q_proj output by a hook (float64, SDPA): the tiled pass computes the same logits."""
+    tokens, _ = induction_task.long_sequence(1500, seed=3)
+    reference = induction_model.load_induction().double()
+    reference.set_attn_implementation("sdpa")
+    positions = torch.arange(len(tokens), dtype=torch.float64)
+    scale = 1 + 0.3 * torch.log1p(torch.floor((positions + 1) / 256))
+    hook = reference.model.layers[1].self_attn.q_proj.register_forward_hook(
+        lambda module, args, out: out * scale[None, :, None])
+    with torch.inference_mode():
+        expected = reference(torch.from_numpy(tokens)[None]).logits[0]
+    hook.remove()
+    weights = long_attention.ModelWeights.from_model(reference, torch.float64)
+    ours = long_attention.run(weights, tokens, heads=[], keep_logits=True, tile=256, query_temperature=0.3).logits
+    plain = long_attention.run(weights, tokens, heads=[], keep_logits=True, tile=256).logits
+    assert (ours - expected).abs().max().item() < 1e-5
+    assert (plain - expected).abs().max().item() > 1e-3   # the rule does change the model's forward

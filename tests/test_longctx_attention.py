@@ -104,7 +104,8 @@ def test_longctx_cli_prints_its_figures_and_refuses_bad_arguments(capsys):
     report = json.loads(capsys.readouterr().out)
     assert report["length"] == 1024 and report["peak_rss_mb"] > 0 and len(report["summary_checksum"]) == 16
     for bad in (["--length", "1e9"], ["--length", "12"], ["--length", "1024", "--model", "gpt-4"],
-                ["--length", "1024", "--head", "9"]):
+                ["--length", "1024", "--head", "9"], ["--length", "1024", "--temperature-tuning", "nan"],
+                ["--length", "1024", "--temperature-tuning", "5"]):
         assert main(["longctx", *bad]) == 2
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and "Traceback" not in err

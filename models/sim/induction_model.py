@@ -24,6 +24,7 @@ MODEL_ID = "induction-2l"
 BOS_ID = 0
 BOS_TEXT = "<s>"
 VOCAB_SIZE = 2048
+TRAINING_LENGTH = 256     # the sequences it is trained on (train_induction.CONTEXT)
 _CONSONANTS, _VOWELS = "bdfghklmnprstvz", "aeiou"
 
 

@@ -31,7 +31,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from llmviz.models.sim.induction_model import InductionTinyConfig, checked_config
+from llmviz.models.sim.induction_model import TRAINING_LENGTH, InductionTinyConfig, checked_config
 from llmviz.models.sim.induction_task import MAX_LENGTH
 
 TILE = 1024            # queries and keys per tile of the attention passes
@@ -161,13 +161,24 @@ def scores(q: torch.Tensor, k: torch.Tensor, allowed: torch.Tensor | None) -> to
     return s if allowed is None else s.masked_fill(~allowed, -math.inf)
 
 
-def _qkv(w: ModelWeights, layer: int, h: torch.Tensor):
+def query_temperature_scale(length: int, temperature: float, floor: int = TRAINING_LENGTH) -> torch.Tensor:
+    """Llama 4's attention temperature tuning for layers without RoPE (transformers' Llama4TextAttention,
+    attn_temperature_tuning): position p's query times 1 + temperature * ln(1 + floor((p + 1) / floor)), so
+    that a query far into the sequence is sharper, against the log T more keys its softmax spreads over.
+    1 within the first `floor` positions (here the training length)."""
+    positions = torch.arange(length, dtype=torch.float32)
+    return torch.log1p(torch.floor((positions + 1.0) / floor)) * temperature + 1.0
+
+
+def _qkv(w: ModelWeights, layer: int, h: torch.Tensor, temperature: float | None = None):
     cfg, lw = w.cfg, w.layers[layer]
     a = rms_norm(h, lw.norm_in, cfg.rms_eps)
     split = [(a @ m.T).view(len(h), cfg.n_heads, cfg.head_dim).transpose(0, 1).contiguous() for m in (lw.q, lw.k, lw.v)]
     if cfg.no_rope_layers[layer]:
         positions = torch.arange(len(h))
         split[0], split[1] = rotate(split[0], positions, cfg.rope_theta), rotate(split[1], positions, cfg.rope_theta)
+    elif temperature:
+        split[0] = split[0] * query_temperature_scale(len(h), temperature).to(split[0].dtype)[None, :, None]
     return split
 
 
@@ -328,9 +339,12 @@ def summarise_head(cfg, layer: int, q: torch.Tensor, k: torch.Tensor, row_max: t
 
 @torch.inference_mode()
 def run(weights: ModelWeights, tokens, heads=None, layer: int | None = None, tile: int = TILE,
-        keep_logits: bool = False, progress: Callable | None = None) -> LongPass:
+        keep_logits: bool = False, progress: Callable | None = None,
+        query_temperature: float | None = None) -> LongPass:
     """The whole forward pass over `tokens` (1-D ids), tiled; summaries of `heads` (default: all) of
-    `layer` (default: the last). `progress(stage, done, total)` is told of each query tile."""
+    `layer` (default: the last). `progress(stage, done, total)` is told of each query tile. With
+    `query_temperature`, the NoPE layer's queries are scaled as Llama 4 does (query_temperature_scale): no
+    longer SmolLM3's forward, an inference-time change this model was not trained with."""
     cfg = weights.cfg
     tokens = np.asarray(tokens, dtype=np.int64)
     if tokens.ndim != 1 or not 1 <= len(tokens) <= MAX_TOKENS:
@@ -343,7 +357,7 @@ def run(weights: ModelWeights, tokens, heads=None, layer: int | None = None, til
     h = weights.embed[torch.from_numpy(tokens)]
     kept = None
     for i, lw in enumerate(weights.layers):
-        q, k, v = _qkv(weights, i, h)
+        q, k, v = _qkv(weights, i, h, query_temperature)
         told = (lambda d, t, i=i: progress(f"layer {i} attention", d, t)) if progress else None
         out, row_max, row_sum = tiled_attention(cfg, i, q, k, v, tile, told)
         if i == layer:

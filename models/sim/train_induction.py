@@ -16,14 +16,15 @@ import torch
 from llmviz.models.sim import induction_task, training
 # the config class is re-exported: `llmviz train` reads a model module's *TinyConfig for its banner
 from llmviz.models.sim.induction_model import InductionTinyConfig, build_model, save_safetensors  # noqa: F401
-from llmviz.models.sim.induction_model import shipped_weights_path  # noqa: F401
+from llmviz.models.sim.induction_model import TRAINING_LENGTH, shipped_weights_path  # noqa: F401
 
 DEFAULT_SEED = training.DEFAULT_SEED
 DEFAULT_STEPS = 1100
 # Fresh sequences every step, so there is nothing to overfit: no weight decay. Measured on the 2-core machine
 # (loaded): 600 steps of 32 sequences at lr 3e-3 took 280 s for 87% at 256 tokens and 73% at 4,096; 1100
 # steps of 16 at 4e-3 took 275 s for 96% and 82%: more, smaller steps win in the same time.
-RECIPE = training.CorpusRecipe(batch_size=16, context=256, peak_lr=4e-3, warmup_steps=40, weight_decay=0.0)
+RECIPE = training.CorpusRecipe(batch_size=16, context=TRAINING_LENGTH, peak_lr=4e-3, warmup_steps=40,
+                               weight_decay=0.0)
 BATCH_SIZE, CONTEXT = RECIPE.batch_size, RECIPE.context   # what `llmviz train` prints
 REPORT_LENGTHS = (CONTEXT, 16 * CONTEXT)
 

@@ -13,6 +13,7 @@ DEFAULT_MODEL = "induction-2l"
 LONG_MODELS = (DEFAULT_MODEL,)   # models with a tiled long pass
 MIN_LENGTH = 16
 PROBE_TOKENS = 1024              # the prefix on which the induction head is picked
+MAX_TEMPERATURE = 4.0
 
 
 def add_parser(subparsers) -> None:
@@ -26,6 +27,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--length", required=True, help=f"tokens, {MIN_LENGTH} to {MAX_TOKENS:,} (e.g. 131072)")
     p.add_argument("--head", default=None, help="head of the last layer to summarise (default: the induction head)")
     p.add_argument("--seed", default=None, help="seed of the token sequence (default: the held-out seed)")
+    p.add_argument("--temperature-tuning", default=None, metavar="S",
+                   help=f"scale the NoPE layer's queries as Llama 4 does, 1 + S ln(1 + floor((p+1)/256)), S in "
+                        f"[0, {MAX_TEMPERATURE:g}] (not the model's transformers forward; e.g. 0.3)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run)
 
@@ -51,12 +55,25 @@ def run(args) -> int:
         length = parse_int(args.length, "--length", MIN_LENGTH, MAX_TOKENS)
         head = None if args.head is None else parse_int(args.head, "--head", 0, 63)
         seed = None if args.seed is None else parse_int(args.seed, "--seed", 0, 2**63 - 1)
+        temperature = None if args.temperature_tuning is None else _temperature(args.temperature_tuning)
     except ValueError as err:
         return _fail(str(err))
-    return _long_pass(length, head, seed, args.json)
+    return _long_pass(length, head, seed, args.json, temperature)
 
 
-def _long_pass(length: int, head: int | None, seed: int | None, as_json: bool) -> int:
+def _temperature(text: str) -> float:
+    from llmviz.scenes.cli.common import shown
+
+    try:
+        value = float(text) if len(text) <= 20 else float("nan")
+    except ValueError:
+        raise ValueError(f"--temperature-tuning {shown(text)} is not a number") from None
+    if not 0.0 <= value <= MAX_TEMPERATURE:   # NaN fails too
+        raise ValueError(f"--temperature-tuning must be a number in [0, {MAX_TEMPERATURE:g}], got {shown(text)}")
+    return value
+
+
+def _long_pass(length: int, head: int | None, seed: int | None, as_json: bool, temperature: float | None) -> int:
     import numpy as np
     import torch
 
@@ -83,11 +100,12 @@ def _long_pass(length: int, head: int | None, seed: int | None, as_json: bool) -
     def progress(stage: str, done: int, total: int) -> None:
         bars.setdefault(stage, Progress(f"llmviz longctx: {stage}"))(done, total)
 
-    result = long_attention.run(weights, tokens, heads=[head], progress=progress)
+    result = long_attention.run(weights, tokens, heads=[head], progress=progress, query_temperature=temperature)
     seconds = time.perf_counter() - started
     base = result.levels[head][0]
     report = {
         "model": DEFAULT_MODEL, "length": length, "layer": result.layer, "head": head,
+        "temperature_tuning": temperature,
         "induction_accuracy": round(induction_task.accuracy(result.predicted, tokens, predictable), 4),
         "predictable_positions": int(predictable[:-1].sum()),
         "seconds": round(seconds, 2),
@@ -103,7 +121,8 @@ def _long_pass(length: int, head: int | None, seed: int | None, as_json: bool) -
         return 0
     print(f"{DEFAULT_MODEL} over {length:,} tokens, layer {result.layer} head {head} summarised: "
           f"recurring-span accuracy {100 * report['induction_accuracy']:.1f}% "
-          f"({report['predictable_positions']:,} positions)")
+          f"({report['predictable_positions']:,} positions)"
+          + (f", NoPE queries temperature-tuned (Llama 4's rule) with S = {temperature:g}" if temperature else ""))
     print(f"time {seconds:.1f} s, peak_rss_mb {report['peak_rss_mb']:.0f} "
           f"(a float32 {length:,}^2 matrix would be {report['dense_matrix_bytes_per_head'] / 1e9:.1f} GB per head)")
     print(f"summaries: {report['summary_levels']} levels from {report['base_grid']}^2 cells of {base.cell}^2 "
