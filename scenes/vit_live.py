@@ -77,6 +77,11 @@ class LiveVit(WorkerSession):
         self.set_image_path(str(sample_path(DEFAULT_IMAGE)) if image_path is None else image_path)
 
     @property
+    def tokens_generated(self) -> int:
+        """What the benchmark counts of a text model's generation: here, the pictures traced."""
+        return len(self.tick_seconds)
+
+    @property
     def session(self):
         """LiveModel's interface, where callers read live.session.error / .trace / .weights."""
         return self

@@ -14,13 +14,17 @@ import numpy as np
 IMAGE_SIZE = 64
 SHAPES = ("circle", "square", "triangle", "star", "cross", "ring")
 # Caption colours and the RGB each is drawn around (a little jitter per image keeps them from being one value).
-COLOURS = {"red": (220, 40, 40), "green": (40, 180, 60), "blue": (40, 80, 220), "yellow": (235, 215, 40),
-           "purple": (150, 50, 200), "orange": (245, 140, 30), "white": (245, 245, 245), "black": (20, 20, 20)}
+COLOURS = {"red": (235, 50, 50), "green": (60, 210, 80), "blue": (70, 130, 255), "yellow": (245, 225, 50),
+           "purple": (190, 90, 240), "orange": (250, 150, 40), "white": (245, 245, 245), "cyan": (60, 220, 230)}
 # Caption size words and the shape's outer radius in pixels for each (on a 64-pixel image).
 SIZES = {"small": (8.0, 12.0), "medium": (12.0, 17.0), "large": (17.0, 24.0)}
 SUPERSAMPLE = 4           # shapes are rasterised 4× larger, then averaged down: smooth edges
 COLOUR_JITTER = 25        # ± per channel around the named colour
-MIN_CONTRAST = 90.0       # the shape's colour stands this far (RGB distance) from the background's mean
+# The shape is always brighter than its background, by at least this much luminance (0..255): a consistent
+# polarity, so that what a patch's edge looks like does not flip from picture to picture.
+MIN_CONTRAST = 60.0
+BACKGROUND_LEVELS = (15.0, 120.0)   # the background's base colour, per channel: darker than the shapes'
+LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 NOISE_SIGMA = 12.0        # per-pixel Gaussian noise over the whole picture, in 0..255 units
 
 
@@ -92,7 +96,7 @@ def shape_mask(shape: str, centre: tuple[float, float], radius: float, angle: fl
 def background(rng: np.random.Generator, texture: float = 1.0) -> np.ndarray:
     """(64, 64, 3) float texture: a base colour, smooth blotches (coarse noise upsampled) and stripes, these
     two scaled by `texture` (0: a plain colour; the draws are the same whatever it is)."""
-    base = rng.uniform(30, 225, size=3)
+    base = rng.uniform(*BACKGROUND_LEVELS, size=3)
     cells = int(rng.integers(2, 9))
     coarse = rng.normal(0, 1, size=(cells, cells, 3))
     # nearest-cell upsampling, then a box blur: soft blotches of a few sizes
@@ -132,9 +136,9 @@ def draw_picture(rng: np.random.Generator, difficulty: float = 1.0) -> ShapePict
     mean = ground.reshape(-1, 3).mean(0)
     names = list(COLOURS)
     order = rng.permutation(len(names))
-    # the first colour, in a random order, that stands out from this background (else the most distant)
-    distances = [np.linalg.norm(np.asarray(COLOURS[names[i]], np.float32) - mean) for i in order]
-    pick = next((i for i, d in zip(order, distances) if d >= MIN_CONTRAST), order[int(np.argmax(distances))])
+    # the first colour, in a random order, brighter than this background by MIN_CONTRAST (else the brightest)
+    lift = [float(LUMA @ (np.asarray(COLOURS[names[i]], np.float32) - mean)) for i in order]
+    pick = next((i for i, d in zip(order, lift) if d >= MIN_CONTRAST), order[int(np.argmax(lift))])
     colour = names[pick]
     rgb = np.asarray(COLOURS[colour], np.float32) + rng.uniform(-COLOUR_JITTER, COLOUR_JITTER, size=3)
     alpha = shape_mask(shape, centre, radius, angle)[..., None]

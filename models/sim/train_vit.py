@@ -19,7 +19,7 @@ from llmviz.models.sim import shapes, training, vit_image, vit_trace
 from llmviz.models.sim.vit_model import build_model
 
 DEFAULT_SEED = 0
-DEFAULT_STEPS = 2000
+DEFAULT_STEPS = 3300
 BATCH_SIZE = 32
 EVAL_SEED = 4321            # the accuracy's pictures come from a generator the training never used
 EVAL_PICTURES = 1000
@@ -30,7 +30,7 @@ RECIPE = training.CorpusRecipe(peak_lr=1e-3, warmup_steps=100, weight_decay=0.05
 # stay so for the first CURRICULUM[0] of the run, and reach the full rotation, texture and noise at CURRICULUM[1].
 # Without it the model sat at chance (loss ln 6) for every recipe tried here in the few hundred steps there
 # was time for: the class lies in the outline alone, independent of colour, size and place.
-CURRICULUM = (0.3, 0.7)
+CURRICULUM = (0.1, 0.5)
 
 
 def difficulty(step: int, steps: int) -> float:
