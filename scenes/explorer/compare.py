@@ -183,6 +183,17 @@ class CompareBuild:
         self._thread.join(timeout)
 
 
+def _model_table(imgui, name: str, models, flags) -> bool:
+    """An ImGui table with a label column and one column per model, its header row drawn; False when hidden."""
+    if not imgui.begin_table(name, 1 + len(models), flags):
+        return False
+    imgui.table_setup_column("")
+    for m in models:
+        imgui.table_setup_column(m)
+    imgui.table_headers_row()
+    return True
+
+
 def _plain(_color, text: str) -> None:
     from imgui_bundle import imgui
 
@@ -471,11 +482,7 @@ class CompareMode:
         if expanded:
             larger, smaller = imgui.ImVec4(1.0, 0.74, 0.28, 1.0), imgui.ImVec4(0.55, 0.78, 1.0, 1.0)
             flags = imgui.TableFlags_.borders_inner_h | imgui.TableFlags_.row_bg | imgui.TableFlags_.sizing_fixed_fit
-            if imgui.begin_table("cost", 1 + len(c.models), flags):
-                imgui.table_setup_column("")
-                for m in c.models:
-                    imgui.table_setup_column(m)
-                imgui.table_headers_row()
+            if _model_table(imgui, "cost", c.models, flags):
                 for row in c.rows:
                     imgui.table_next_row()
                     imgui.table_next_column()
@@ -501,11 +508,7 @@ class CompareMode:
             imgui.text_colored(imgui.ImVec4(0.62, 0.65, 0.70, 1.0), "· hover a row for its formula")
             imgui.separator()
             if imgui.collapsing_header("Feature matrix"):
-                if imgui.begin_table("features", 1 + len(c.models), flags):
-                    imgui.table_setup_column("")
-                    for m in c.models:
-                        imgui.table_setup_column(m)
-                    imgui.table_headers_row()
+                if _model_table(imgui, "features", c.models, flags):
                     for feature in c.features:
                         imgui.table_next_row()
                         imgui.table_next_column()
