@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -78,8 +79,9 @@ def _compute_pass(length: int, seed: int, progress) -> tuple[object, int]:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         long_attention.save_pass(result, path, key)
-    except OSError:
-        pass  # no cache folder: the next opening recomputes
+    except OSError as err:  # the view still has its pass; only the next opening will compute it again
+        print(f"llmviz: long-context cache not written to {path}: {err.strerror or err}; the next opening "
+              "recomputes the pass", file=sys.stderr)
     return result, head
 
 

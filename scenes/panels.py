@@ -56,6 +56,17 @@ def ordered_presets(presets: dict) -> list[str]:
     return first + [name for name in presets if name not in first]
 
 
+def begin_side_panel(title: str, x: float, y: float) -> bool:
+    """Open a live model's side panel at (x, y): PANEL_WIDTH wide, as tall as its contents, placed by code (never
+    moved, saved or focused on appearing). True when expanded; imgui.end() closes it either way."""
+    imgui.set_next_window_pos(imgui.ImVec2(x, y), imgui.Cond_.always)
+    imgui.set_next_window_size(imgui.ImVec2(PANEL_WIDTH, 0))
+    imgui.set_next_window_bg_alpha(0.88)
+    expanded, _ = imgui.begin(title, None, imgui.WindowFlags_.no_saved_settings | imgui.WindowFlags_.no_move
+                              | imgui.WindowFlags_.no_focus_on_appearing)
+    return expanded
+
+
 @dataclass(frozen=True)
 class CatalogEntry:
     """One entry of the Model menu."""
@@ -331,13 +342,7 @@ class NanoGptPanel:
 
     def draw(self, x: float, y: float) -> None:
         s = self.session
-        imgui.set_next_window_pos(imgui.ImVec2(x, y), imgui.Cond_.always)
-        imgui.set_next_window_size(imgui.ImVec2(PANEL_WIDTH, 0))
-        imgui.set_next_window_bg_alpha(0.88)
-        expanded, _ = imgui.begin("nano-GPT: sorting letters", None,
-                                  imgui.WindowFlags_.no_saved_settings | imgui.WindowFlags_.no_move
-                                  | imgui.WindowFlags_.no_focus_on_appearing)
-        if expanded:
+        if begin_side_panel("nano-GPT: sorting letters", x, y):
             self._input(s)
             self._controls(s)
             imgui.separator()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from imgui_bundle import imgui
 
-from llmviz.scenes.panels import (AMBER_RGB, BAR_RGB, BAR_TOP_RGB, DIM_RGB, ERROR_RGB, GENERATED_RGB, INPUT_RGB,
+from llmviz.scenes.panels import (AMBER_RGB, begin_side_panel, BAR_RGB, BAR_TOP_RGB, DIM_RGB, ERROR_RGB, GENERATED_RGB, INPUT_RGB,
                                   PANEL_WIDTH)
 from llmviz.scenes.ssm_live import TRAINING_DATA, state_bytes, step_sizes
 
@@ -42,14 +42,8 @@ class SsmPanel:
 
     def draw(self, x: float, y: float) -> None:
         s = self.live
-        imgui.set_next_window_pos(imgui.ImVec2(x, y), imgui.Cond_.always)
-        imgui.set_next_window_size(imgui.ImVec2(PANEL_WIDTH, 0))
-        imgui.set_next_window_bg_alpha(0.88)
         what = "WKV recurrence" if s.spec is not None and s.spec.architecture.mixer.startswith("rwkv") else "selective scan"
-        expanded, _ = imgui.begin(f"{s.spec.name if s.spec else 'state-space model'}: {what}", None,
-                                  imgui.WindowFlags_.no_saved_settings | imgui.WindowFlags_.no_move
-                                  | imgui.WindowFlags_.no_focus_on_appearing)
-        if expanded:
+        if begin_side_panel(f"{s.spec.name if s.spec else 'state-space model'}: {what}", x, y):
             self._input(s)
             imgui.separator()
             self._sequence(s)

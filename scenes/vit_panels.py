@@ -11,7 +11,7 @@ import numpy as np
 from imgui_bundle import imgui
 
 from llmviz.models.sim.shapes import SHAPES
-from llmviz.scenes.panels import BAR_RGB, BAR_TOP_RGB, DIM_RGB, ERROR_RGB, PANEL_WIDTH
+from llmviz.scenes.panels import BAR_RGB, BAR_TOP_RGB, DIM_RGB, ERROR_RGB, PANEL_WIDTH, begin_side_panel
 from llmviz.scenes.vit_live import PICTURE_ID, attention_map, top_classes
 
 PICTURE_PX = 256.0        # the picture's side in the panel
@@ -61,13 +61,7 @@ class VitPanel:
 
     def draw(self, x: float, y: float) -> None:
         s = self.live
-        imgui.set_next_window_pos(imgui.ImVec2(x, y), imgui.Cond_.always)
-        imgui.set_next_window_size(imgui.ImVec2(PANEL_WIDTH, 0))
-        imgui.set_next_window_bg_alpha(0.88)
-        expanded, _ = imgui.begin("vit-tiny: an image becomes tokens", None,
-                                  imgui.WindowFlags_.no_saved_settings | imgui.WindowFlags_.no_move
-                                  | imgui.WindowFlags_.no_focus_on_appearing)
-        if expanded:
+        if begin_side_panel("vit-tiny: an image becomes tokens", x, y):
             imgui.text_colored(DIM_RGB, s.about)
             self._open(s)
             imgui.separator()

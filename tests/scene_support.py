@@ -73,3 +73,21 @@ def with_text(scene, text: str):
     finally:
         live.set_text(original)
         scene.wait_for_values()
+
+
+def assert_chapter_is(number: int, model: str, allowed_digits: set[str], names_pattern: str = "", steps=(7, 9)):
+    """Chapter `number` is on `model` with a step count in `steps`, and its prose has no number of its own: every
+    figure comes from a template, so the prose holds only indices and formula constants (`allowed_digits`);
+    `names_pattern` strips proper names that contain digits. Returns the chapter."""
+    import re
+
+    from llmviz.scenes.chapters.format import chapter_files, load_chapter, model_names
+
+    path = next(p for p in chapter_files() if p.name.startswith(f"{number}-"))
+    chapter = load_chapter(path, model_names)
+    assert chapter.number == number and chapter.model == model and steps[0] <= len(chapter.steps) <= steps[1]
+    strip = r"\{[^{}]*\}|\[\[[^\]]*\]\]" + (f"|{names_pattern}" if names_pattern else "")
+    for step in chapter.steps:
+        prose = re.sub(strip, "", step.text)
+        assert set(re.findall(r"\d+(?:\.\d+)?", prose)) <= allowed_digits, step.title
+    return chapter
