@@ -34,6 +34,10 @@ class RecordedSession:
 class RecordedModel:
     """A recording bound to its scene: written to the blocks once, on the first frame."""
 
+    # The live models' interface that benchmarks read: a recording generates nothing and runs no worker.
+    tokens_generated = 0
+    tick_seconds: tuple = ()
+
     def __init__(self, scene, renderer, recorded: dict, token_strings: list[str], source: str):
         self.scene, self.renderer, self.source = scene, renderer, source
         self.session = RecordedSession(recorded, token_strings)

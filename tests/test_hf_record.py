@@ -134,6 +134,7 @@ def test_a_trace_file_round_trip_and_the_scene_that_opens_it(folder, tmp_path, c
         assert "recorded" in scene.status and scene.live.wait()
         assert scene.model.has_data("logits")
         assert scene.live.session.trace.keys() == recorded.keys()
+        assert scene.live.tokens_generated == 0 and len(scene.live.tick_seconds) == 0   # as bench reads them
         # hover: a recorded cell shows its number and where it came from; an unrecorded block says it is not there
         from llmviz.scenes.inspect import inspect_cell
 
