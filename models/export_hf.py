@@ -55,6 +55,9 @@ class Architecture:
     # files beside config.json: (name, "module:function" of the loaded model returning the file's JSON object)
     extra_files: tuple = ()
     auto_class: str = "AutoModelForCausalLM"  # the transformers Auto class that loads the folder
+    # "module:function" of (spec, loaded model) returning config.json whole, for a nested config (CLIP's two
+    # towers) that the flat tables above cannot say; it checks the spec against the weights itself
+    config_maker: str = ""
 
 
 _GPT2_LAYER = tuple(
@@ -281,6 +284,88 @@ VIT = Architecture(
     auto_class="AutoModelForImageClassification")
 
 
+# clip-tiny as transformers' CLIPModel: built as one (names map onto themselves; {i} runs over both towers'
+# layers, which clip_model keeps equal in number), with its image processor's and its word-level tokenizer's files.
+_CLIP_LAYER = tuple((f"{tower}.encoder.layers.{{i}}.{name}", f"{tower}.encoder.layers.{{i}}.{name}", False)
+                    for tower in ("vision_model", "text_model") for name in (
+    *(f"self_attn.{p}_proj.{w}" for p in ("q", "k", "v", "out") for w in ("weight", "bias")),
+    *(f"{n}.{w}" for n in ("layer_norm1", "layer_norm2", "mlp.fc1", "mlp.fc2") for w in ("weight", "bias"))))
+
+CLIP = Architecture(
+    model_type="clip", config_class="CLIPConfig", model_class="CLIPModel",
+    requires={"kind": "multimodal", "fusion": "contrastive", "pos_encoding": "learned", "norm": "layernorm",
+              "activation": "gelu", "bias": True},
+    config_from_spec={}, config_from_model={}, config_constants={},
+    tensors=tuple((n, n, False) for n in (
+        "vision_model.embeddings.class_embedding", "vision_model.embeddings.patch_embedding.weight",
+        "vision_model.embeddings.position_embedding.weight", "vision_model.pre_layrnorm.weight",
+        "vision_model.pre_layrnorm.bias", "vision_model.post_layernorm.weight", "vision_model.post_layernorm.bias",
+        "text_model.embeddings.token_embedding.weight", "text_model.embeddings.position_embedding.weight",
+        "text_model.final_layer_norm.weight", "text_model.final_layer_norm.bias", "visual_projection.weight",
+        "text_projection.weight", "logit_scale")),
+    layer_tensors=_CLIP_LAYER,
+    extra_files=(("preprocessor_config.json", "llmviz.models.sim.clip_model:preprocessor_config"),
+                 ("tokenizer.json", "llmviz.models.sim.clip_vocab:tokenizer_json"),
+                 ("tokenizer_config.json", "llmviz.models.sim.clip_vocab:tokenizer_config"),
+                 ("special_tokens_map.json", "llmviz.models.sim.clip_vocab:special_tokens_map")),
+    auto_class="CLIPModel", config_maker="llmviz.models.sim.clip_model:hf_config_json")
+
+
+# llava-tiny as transformers' LlavaForConditionalGeneration: built as one (names map onto themselves). Its two
+# configs (CLIP vision, Llama text) come whole from the weights' config; the folder also holds the word-level
+# tokenizer, the image processor and LlavaProcessor's fields, so AutoProcessor.from_pretrained(folder) works.
+def _llava_names() -> tuple[str, ...]:
+    from llmviz.models.sim.llava_model import state_shapes
+
+    return tuple(state_shapes())
+
+
+def _llava_constants() -> dict:
+    from llmviz.models.sim.llava_model import LLAVA_CONSTANTS
+
+    return dict(LLAVA_CONSTANTS)
+
+
+_LLAVA_FILES = "llmviz.models.sim.llava_model:"
+LLAVA = Architecture(
+    model_type="llava", config_class="LlavaConfig", model_class="LlavaForConditionalGeneration",
+    requires={"kind": "multimodal", "fusion": "prefix-tokens", "pos_encoding": "rope", "norm": "rmsnorm",
+              "activation": "swiglu", "unembedding": "untied"},
+    config_from_spec={},
+    config_from_model={"vision_config": "vision_config", "text_config": "text_config",
+                       "image_token_id": "image_token_id", "image_seq_length": "n_image_tokens",
+                       "vision_feature_layer": "feature_layer"},
+    config_constants=_llava_constants(), tensors=tuple((n, n, False) for n in _llava_names()), layer_tensors=(),
+    extra_files=tuple((f"{name}.json", _LLAVA_FILES + function) for name, function in (
+        ("preprocessor_config", "preprocessor_config"), ("processor_config", "processor_config"),
+        ("tokenizer", "tokenizer_json"), ("tokenizer_config", "tokenizer_config"),
+        ("generation_config", "generation_config"))),
+    auto_class="AutoModelForImageTextToText")
+
+
+# whisper-tiny as transformers' WhisperForConditionalGeneration: built as one (names map onto themselves, the
+# tied proj_out written once as the embedding), with WhisperFeatureExtractor's preprocessor_config.json, the
+# digit tokenizer and the generation config holding the alignment heads.
+def _whisper_names() -> tuple[str, ...]:
+    from llmviz.models.sim.whisper_model import state_shapes
+
+    return tuple(state_shapes())
+
+
+_WHISPER_FILES = "llmviz.models.sim.whisper_model:"
+WHISPER = Architecture(
+    model_type="whisper", config_class="WhisperConfig", model_class="WhisperForConditionalGeneration",
+    requires={"kind": "encoder-decoder", "fusion": "cross-attention", "norm": "layernorm", "activation": "gelu",
+              "unembedding": "tied"},
+    config_from_spec={}, config_from_model={}, config_constants={},
+    tensors=tuple((n, n, False) for n in _whisper_names()), layer_tensors=(),
+    extra_files=tuple((f"{name}.json", _WHISPER_FILES + function) for name, function in (
+        ("preprocessor_config", "export_preprocessor_config"), ("tokenizer", "tokenizer_json"),
+        ("tokenizer_config", "tokenizer_config"), ("generation_config", "generation_config_json"))),
+    auto_class="WhisperForConditionalGeneration", config_maker=_WHISPER_FILES + "hf_config_json",
+    buffer_tensors=("model.encoder.embed_positions.weight",))
+
+
 @dataclass(frozen=True)
 class Exportable:
     architecture: Architecture
@@ -297,6 +382,7 @@ EXPORTABLE = {
     "jamba-tiny": Exportable(JAMBA, "llmviz.models.sim.jamba_model:load_weights"),
     "induction-2l": Exportable(SMOLLM3, "llmviz.models.sim.induction_model:load_weights"),
     "vit-tiny": Exportable(VIT, "llmviz.models.sim.vit_model:load_weights"),
+    "clip-tiny": Exportable(CLIP, "llmviz.models.sim.clip_model:load_weights"),
 }
 
 # Models with trained weights that no transformers class computes exactly.
@@ -365,6 +451,9 @@ def _spec_field(arch, name: str):
 def hf_config(spec, entry: Exportable, model) -> dict:
     """config.json's fields: the architecture's constants, the spec's shape, the model's epsilon."""
     arch, sa = entry.architecture, spec.architecture
+    if arch.config_maker:
+        module, function = arch.config_maker.split(":")
+        return getattr(importlib.import_module(module), function)(spec, model)
     if sa.n_heads is not None and sa.head_dim not in (None, sa.d_model // sa.n_heads):
         raise ExportError(f"cannot export {spec.id}: head_dim {sa.head_dim} is not "
                           f"d_model / n_heads, which {arch.model_class} assumes")

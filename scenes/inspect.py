@@ -75,7 +75,9 @@ def inspect_cell(model_scene, live, slot: int, cell: tuple[int, int] | None) -> 
     if not getattr(session, "explains", True):   # a recording of a model llmviz has no dataflow rules for
         return CellInfo(tensor_id, dims, index, value, note="recorded from the model's own forward pass")
     try:
-        explanation = dataflow.explain(tensor_id, index[0], index[1] if len(index) > 1 else None, trace, weights)
+        # a live model whose trace needs its own routing (clip-tiny's prefixed tower) explains its cells itself
+        explain = getattr(session, "explain", None) or dataflow.explain
+        explanation = explain(tensor_id, index[0], index[1] if len(index) > 1 else None, trace, weights)
     except KeyError:  # a value shown without a declared formula (none of the live models has one today)
         return CellInfo(tensor_id, dims, index, value, note="computed by the model; no formula declared for it")
     return CellInfo(tensor_id, dims, index, value, explanation)

@@ -21,6 +21,7 @@ LIVE_MOE_MODELS = ("moe-4", "moe-8")  # trained here too: real routing, bound by
 LIVE_SSM_MODELS = ("mamba-tiny", "mamba-copy", "mamba2-tiny", "rwkv-tiny")  # trained here too: the scan's state, bound by scenes/ssm_live.py
 LIVE_HYBRID_MODELS = ("jamba-tiny",)  # trained here too: attention, Mamba and MoE, bound by scenes/hybrid_live.py
 LIVE_VISION_MODELS = ("vit-tiny",)    # trained here too: a picture in, bound by scenes/vit_live.py
+LIVE_CLIP_MODELS = ("clip-tiny",)     # trained here too: a picture and captions in, bound by scenes/clip_live.py
 TEXT_CONTEXT = 32                     # characters the small text models' scenes lay out
 # Every live model whose attention (or what stands for it in a recurrent layer) the heads view analyses.
 ATTENTION_MODEL_IDS = ("nano-gpt", *LIVE_MOE_MODELS, *LIVE_SSM_MODELS, *LIVE_HYBRID_MODELS)

@@ -97,7 +97,10 @@ def _build_model(spec, renderer, autoplay: bool = False, data=None, on_layout=No
     ssm_live = spec.id in LIVE_SSM_MODELS
     hybrid_live = spec.id in LIVE_HYBRID_MODELS
     vision_live = spec.id in LIVE_VISION_MODELS
-    live_model = is_live(spec) or moe_live or ssm_live or hybrid_live or vision_live
+    from llmviz.scenes.live import LIVE_CLIP_MODELS
+
+    clip_live = spec.id in LIVE_CLIP_MODELS
+    live_model = is_live(spec) or moe_live or ssm_live or hybrid_live or vision_live or clip_live
     # The small character models read text, so their blocks get rows for 32 characters rather than 11 tokens.
     layout = layout_model(spec, TEXT_CONTEXT if moe_live or ssm_live or hybrid_live else None)
     if on_layout is not None:
@@ -117,6 +120,10 @@ def _build_model(spec, renderer, autoplay: bool = False, data=None, on_layout=No
             from llmviz.scenes.hybrid_live import LiveJamba
 
             live = LiveJamba(scene, renderer, autoplay=autoplay)
+        elif clip_live:
+            from llmviz.scenes.clip_live import LiveClip
+
+            live = LiveClip(scene, renderer, autoplay=autoplay, data=data)
         elif vision_live:
             from llmviz.scenes.vit_live import LiveVit
 

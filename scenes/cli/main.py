@@ -30,6 +30,7 @@ SUBCOMMANDS = {
     "attention": "llmviz.scenes.cli.attention_cmd",
     "longctx": "llmviz.scenes.cli.longctx_cmd",
     "classify": "llmviz.scenes.cli.classify_cmd",
+    "similarity": "llmviz.scenes.cli.similarity_cmd",
 }
 HEADLESS_COMMANDS = ", ".join(f"llmviz {name}" for name in SUBCOMMANDS)
 

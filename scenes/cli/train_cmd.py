@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 TRAINABLE = ("nano-gpt", "moe-4", "moe-8", "mamba-tiny", "mamba-copy", "mamba2-tiny", "rwkv-tiny", "jamba-tiny",
-             "induction-2l", "vit-tiny")
+             "induction-2l", "vit-tiny", "clip-tiny")
 MAX_SEED = 2**63 - 1      # torch.manual_seed takes a signed 64-bit seed
 MAX_STEPS = 1_000_000     # the shipped recipes take a few thousand
 RESERVE_BYTES = 4 * 2**20  # room the weights file needs, checked before training (they are under 2 MB)
@@ -144,6 +144,13 @@ def _vit_lines(result, config) -> list[str]:
     return report_lines(result, config)
 
 
+def _clip_lines(result, config) -> list[str]:
+    """clip-tiny's zero-shot accuracy on fresh pictures."""
+    from llmviz.models.sim.train_clip import report_lines
+
+    return report_lines(result, config)
+
+
 # The small text models built as transformers architectures: (training module, model module, class,
 # what the banner says of the config, extra lines after training or None). Each model module has
 # save_safetensors and shipped_weights_path; each training module DEFAULT_SEED, DEFAULT_STEPS,
@@ -169,6 +176,11 @@ TRANSFORMERS_MODELS = {
     "vit-tiny": ("train_vit", "vit_model", "ViTForImageClassification",
                  lambda c: f"{c.n_layers} encoder layers, d_model {c.d_model}, {c.n_heads} heads, {c.grid} x {c.grid} "
                            f"patches of {c.patch_size} px + [CLS], generated shapes", _vit_lines),
+    "clip-tiny": ("train_clip", "clip_model", "CLIPModel",
+                  lambda c: f"vision {c.vision_layers} layers x {c.vision_width}, {c.grid} x {c.grid} patches of "
+                            f"{c.patch_size} px + [CLS]; text {c.text_layers} layers x {c.text_width}, "
+                            f"{c.vocab_size} words; shared space {c.projection_dim}; generated shapes and captions",
+                  _clip_lines),
 }
 
 

@@ -179,6 +179,10 @@ class LiveMode(Mode):
             from llmviz.scenes.ssm_panels import SsmPanel
 
             self.panel = SsmPanel(live)
+        elif getattr(live, "kind", None) == "clip":
+            from llmviz.scenes.clip_panels import ClipPanel
+
+            self.panel = ClipPanel(live, ex.ui.renderer if ex.ui is not None else None)
         elif getattr(live, "kind", None) == "vision":
             from llmviz.scenes.vit_panels import VitPanel
 
