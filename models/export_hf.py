@@ -8,7 +8,7 @@ the config's fields come from our spec, and how our parameter names map onto tra
 architecture; the spec is checked against the architecture's requirements before anything is
 written. Writing needs neither transformers nor a network: config.json is plain JSON.
 
-nano-gpt is GPT2LMHeadModel; vit-tiny is ViTForImageClassification; induction-2l is SmolLM3ForCausalLM; jamba-tiny is JambaForCausalLM; mamba2-tiny is Mamba2ForCausalLM, rwkv-tiny RwkvForCausalLM and mamba-tiny is
+nano-gpt is GPT2LMHeadModel; vit-tiny is ViTForImageClassification; llava-tiny is LlavaForConditionalGeneration; induction-2l is SmolLM3ForCausalLM; jamba-tiny is JambaForCausalLM; mamba2-tiny is Mamba2ForCausalLM, rwkv-tiny RwkvForCausalLM and mamba-tiny is
 MambaForCausalLM (it is built as one, so its names
 map onto themselves). Models with weights but no exact transformers class (moe-4, moe-8) and models that are
 structure only (no weights) raise ExportError, one line saying which model, why and what can
@@ -58,6 +58,9 @@ class Architecture:
     # "module:function" of (spec, loaded model) returning config.json whole, for a nested config (CLIP's two
     # towers) that the flat tables above cannot say; it checks the spec against the weights itself
     config_maker: str = ""
+    # tensors written that are fixed buffers, not parameters (Whisper's sinusoidal encoder positions): outside
+    # the spec's parameter count
+    buffer_tensors: tuple = ()
 
 
 _GPT2_LAYER = tuple(
@@ -382,7 +385,9 @@ EXPORTABLE = {
     "jamba-tiny": Exportable(JAMBA, "llmviz.models.sim.jamba_model:load_weights"),
     "induction-2l": Exportable(SMOLLM3, "llmviz.models.sim.induction_model:load_weights"),
     "vit-tiny": Exportable(VIT, "llmviz.models.sim.vit_model:load_weights"),
+    "llava-tiny": Exportable(LLAVA, "llmviz.models.sim.llava_model:load_weights"),
     "clip-tiny": Exportable(CLIP, "llmviz.models.sim.clip_model:load_weights"),
+    "whisper-tiny": Exportable(WHISPER, "llmviz.models.sim.whisper_model:load_weights"),
 }
 
 # Models with trained weights that no transformers class computes exactly.
@@ -501,7 +506,7 @@ def build_files(spec, entry: Exportable) -> tuple[dict, int]:
         model = getattr(importlib.import_module(module), function)()
     config = hf_config(spec, entry, model)
     tensors = hf_tensors(entry, model)
-    parameters = sum(t.numel() for t in tensors.values())
+    parameters = sum(t.numel() for n, t in tensors.items() if n not in entry.architecture.buffer_tensors)
     counted = count_params(spec).total
     if parameters != counted:
         raise ExportError(f"cannot export {spec.id}: {parameters:,} parameters written, the spec counts {counted:,}")

@@ -195,7 +195,8 @@ FAMILIES: dict[str, Family] = {
 }
 
 # How a trace says which family made it: the first of these ids it holds, else "gpt".
-FAMILY_MARKERS = (("clip_text", "contrast.logits"), ("clip_vision", "ln0.mean"), ("jamba", "blocks.0.ln2.rms"), ("rwkv", "blocks.0.time_mix.wkv"), ("mamba2", "blocks.0.mamba.xBC"),
+FAMILY_MARKERS = (("whisper", "audio.features"), ("clip_text", "contrast.logits"), ("clip_vision", "ln0.mean"), ("llava", "projector.fc2"),  # before jamba: llava-tiny's Llama has blocks.0.ln2.rms too
+                  ("jamba", "blocks.0.ln2.rms"), ("rwkv", "blocks.0.time_mix.wkv"), ("mamba2", "blocks.0.mamba.xBC"),
                   ("mamba", "blocks.0.mamba.x"), ("moe", "blocks.0.moe.router"), ("vit", "embed.cls"))
 
 # A hybrid's layers differ: what marks a block as holding each kind of part (Family tables may be kept to one).
@@ -781,4 +782,6 @@ def explain(tensor_id: str, row: int, col: int | None, trace: Mapping, weights: 
 # The recurrent families' tables, ops and index maps join FAMILIES, OPS and INDEX_MAPS there; imported last,
 # as it builds on the helpers above.
 from llmviz.scenes import dataflow_recurrent  # noqa: E402,F401
+from llmviz.scenes import llava_dataflow  # noqa: E402,F401  (llava-tiny: its tower, projector and decoder)
 from llmviz.scenes import clip_dataflow  # noqa: E402,F401  (clip-tiny: its two towers and the shared space)
+from llmviz.scenes import whisper_dataflow  # noqa: E402,F401  (whisper-tiny: audio encoder, cross-attention)

@@ -22,6 +22,9 @@ LIVE_SSM_MODELS = ("mamba-tiny", "mamba-copy", "mamba2-tiny", "rwkv-tiny")  # tr
 LIVE_HYBRID_MODELS = ("jamba-tiny",)  # trained here too: attention, Mamba and MoE, bound by scenes/hybrid_live.py
 LIVE_VISION_MODELS = ("vit-tiny",)    # trained here too: a picture in, bound by scenes/vit_live.py
 LIVE_CLIP_MODELS = ("clip-tiny",)     # trained here too: a picture and captions in, bound by scenes/clip_live.py
+LIVE_LLAVA_MODELS = ("llava-tiny",)   # trained here too: a picture and a question in, bound by scenes/llava_live.py
+LIVE_AUDIO_MODELS = ("whisper-tiny",)  # trained here too: a sound in, bound by scenes/whisper_live.py
+AUDIO_TOKENS = 8                      # whisper-tiny's decoder rows: SOT, up to 6 digits, EOT
 TEXT_CONTEXT = 32                     # characters the small text models' scenes lay out
 # Every live model whose attention (or what stands for it in a recurrent layer) the heads view analyses.
 ATTENTION_MODEL_IDS = ("nano-gpt", *LIVE_MOE_MODELS, *LIVE_SSM_MODELS, *LIVE_HYBRID_MODELS)

@@ -90,6 +90,7 @@ def _build_model(spec, renderer, autoplay: bool = False, data=None, on_layout=No
     from llmviz.scenes.layout import layout_model
     from llmviz.scenes.live import (LIVE_HYBRID_MODELS, LIVE_MOE_MODELS, LIVE_SSM_MODELS, LIVE_VISION_MODELS,
                                     TEXT_CONTEXT, LiveModel, is_live)
+    from llmviz.scenes.live import LIVE_LLAVA_MODELS
     from llmviz.scenes.model_scene import build_model_scene
     from llmviz.scenes.model_paths import model_path, preset_camera
 
@@ -100,12 +101,26 @@ def _build_model(spec, renderer, autoplay: bool = False, data=None, on_layout=No
     from llmviz.scenes.live import LIVE_CLIP_MODELS
 
     clip_live = spec.id in LIVE_CLIP_MODELS
-    live_model = is_live(spec) or moe_live or ssm_live or hybrid_live or vision_live or clip_live
+    llava_live = spec.id in LIVE_LLAVA_MODELS
+    from llmviz.scenes.live import AUDIO_TOKENS, LIVE_AUDIO_MODELS
+
+    audio_live = spec.id in LIVE_AUDIO_MODELS
+    live_model = is_live(spec) or moe_live or ssm_live or hybrid_live or vision_live or clip_live or llava_live \
+        or audio_live
     # The small character models read text, so their blocks get rows for 32 characters rather than 11 tokens.
-    layout = layout_model(spec, TEXT_CONTEXT if moe_live or ssm_live or hybrid_live else None)
+    # llava-tiny's decoder has text rows for the turn around its longest question and its longest answer.
+    from llmviz.models.sim.llava_vocab import TEXT_TOKENS
+
+    layout = layout_model(spec, TEXT_CONTEXT if moe_live or ssm_live or hybrid_live else
+                          TEXT_TOKENS if llava_live else AUDIO_TOKENS if audio_live else None)
     if on_layout is not None:
         on_layout(spec, layout)  # the outline can be shown while the blocks are spawned
-    scene = build_model_scene(spec, data or renderer, with_data=live_model, layout=layout)
+    drawn = None
+    if llava_live:
+        from llmviz.scenes.llava_live import drawn_ids
+
+        drawn = drawn_ids(layout)
+    scene = build_model_scene(spec, data or renderer, with_data=live_model, layout=layout, data_ids=drawn)
     live = None
     if live_model and renderer is not None:
         if moe_live:
@@ -120,14 +135,22 @@ def _build_model(spec, renderer, autoplay: bool = False, data=None, on_layout=No
             from llmviz.scenes.hybrid_live import LiveJamba
 
             live = LiveJamba(scene, renderer, autoplay=autoplay)
+        elif llava_live:
+            from llmviz.scenes.llava_live import LiveLlava
+
+            live = LiveLlava(scene, renderer, autoplay=autoplay)
         elif clip_live:
             from llmviz.scenes.clip_live import LiveClip
 
             live = LiveClip(scene, renderer, autoplay=autoplay, data=data)
+        elif audio_live:
+            from llmviz.scenes.whisper_live import LiveWhisper
+
+            live = LiveWhisper(scene, renderer, autoplay=autoplay)
         elif vision_live:
             from llmviz.scenes.vit_live import LiveVit
 
-            live = LiveVit(scene, renderer, autoplay=autoplay)
+            live = LiveVit(scene, renderer, autoplay=autoplay, data=data)
         else:
             live = LiveModel(scene, renderer, autoplay=autoplay)
     presets = scene.layout.presets
@@ -229,26 +252,39 @@ def _build_recorded(name: str, kind: str, path: str, renderer, data=None, on_lay
     from llmviz.scenes.layout import layout_model
     from llmviz.scenes.model_paths import model_path, preset_camera
     from llmviz.scenes.model_scene import build_model_scene
-    from llmviz.scenes.recorded import RecordedModel, drawn_values, recording
+    from llmviz.scenes.folder_live import CONTEXT as FOLDER_CONTEXT
+    from llmviz.scenes.folder_live import FolderLive
+    from llmviz.scenes.recorded import RecordedModel, downsampled_note, drawn_values, recording
 
     try:
-        config, recorded, strings, source = recording(kind, path)
+        rec = recording(kind, path)
         file = Path(path) / "config.json" if kind == "folder" else Path(path)
-        spec = spec_from_config(config, _recorded_id(path), file).spec
+        spec = spec_from_config(rec.config, _recorded_id(path), file).spec
     except (RecordError, TraceFileError, SpecError) as err:
         raise SceneError(str(err)) from None
-    n_tokens = len(recorded["tokens"])
-    layout = layout_model(spec, n_tokens)
+    n_tokens = len(rec.arrays["tokens"])
+    # A folder's scene has rows for the tokens generated after its input; a trace shows what it recorded.
+    layout = layout_model(spec, max(n_tokens, FOLDER_CONTEXT) if rec.opened is not None else n_tokens)
     if on_layout is not None:
         on_layout(spec, layout)
-    shown, left_out = drawn_values(layout, recorded)
+    shown, left_out = drawn_values(layout, rec.arrays, rec.downsampled)
     scene = build_model_scene(spec, data or renderer, with_data=True, layout=layout, data_ids=set(shown))
-    live = RecordedModel(scene, renderer, shown, strings, source) if renderer is not None else None
+    live = None
+    if renderer is not None and rec.opened is not None:
+        first = {"ids": [int(t) for t in rec.arrays["tokens"]], "strings": rec.token_strings, "recorded": rec.arrays,
+                 "downsampled": rec.downsampled}
+        live = FolderLive(scene, renderer, rec.opened, first, rec.source, max(n_tokens, FOLDER_CONTEXT))
+    elif renderer is not None:
+        live = RecordedModel(scene, renderer, shown, rec.token_strings, rec.source)
     presets = scene.layout.presets
     start_preset = "first block" if "first block" in presets else "overview"
-    status = f"recorded: {len(shown)} tensors {source} on {n_tokens} tokens; other blocks empty"
+    status = (f"live: {len(shown)} tensors recorded per pass, {rec.source}; N steps, Space generates"
+              if rec.opened is not None else
+              f"recorded: {len(shown)} tensors {rec.source} on {n_tokens} tokens; other blocks empty")
     if left_out:
         status += f" · {len(left_out)} recorded tensors not drawn"
+    if rec.downsampled:
+        status += " · " + downsampled_note(rec.downsampled)
     return BuiltScene(name, scene.world, lambda vp: preset_camera(presets[start_preset], vp, scene.layout),
                       model_path(scene.layout), scene.block_slots, caption=spec.name, model=scene, live=live,
                       presets=presets, status=status, start_preset=start_preset)

@@ -18,9 +18,10 @@ def names():
 
 def test_every_bundled_chapter_validates(names):
     chapters = load_chapters(model_names)  # each against its own model, each step against its scene
-    assert [c.number for c in chapters] == list(range(1, 15))
-    assert len(chapter_files()) == 14
-    models = {11: "moe-4", 12: "mamba-tiny", 13: "rwkv-tiny", 14: "jamba-tiny"}
+    # 1 to 14, then the later chapters of the model issues (18: whisper-tiny), in order
+    assert [c.number for c in chapters] == list(range(1, 15)) + [18]
+    assert len(chapter_files()) == 15
+    models = {11: "moe-4", 12: "mamba-tiny", 13: "rwkv-tiny", 14: "jamba-tiny", 18: "whisper-tiny"}
     for chapter in chapters:
         assert chapter.model == models.get(chapter.number, "nano-gpt") and chapter.title and chapter.steps
         assert chapter.steps[0].camera is not None
@@ -159,7 +160,7 @@ def test_chapters_command_lists_chapters_as_json(capsys, monkeypatch):
     monkeypatch.setitem(SUBCOMMANDS, "chapters", "llmviz.scenes.cli.chapters_cmd")
     assert main(["chapters", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert [c["chapter"] for c in data] == list(range(1, 15))
+    assert [c["chapter"] for c in data] == list(range(1, 15)) + [18]
     assert data[10]["model"] == "moe-4" and {s["scene"] for s in data[10]["steps"]} == {"moe-4"}
     assert data[13]["model"] == "jamba-tiny" and {s["scene"] for s in data[13]["steps"]} == {"jamba-tiny"}
     assert [s["scene"] for s in data[8]["steps"]][3:] == ["gpt-2-small", "gpt-2-small", "gpt-3-175b", "nano-gpt"]

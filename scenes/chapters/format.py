@@ -66,6 +66,10 @@ DEFAULT_MOVE = 1.5  # seconds a camera move takes, unless the step says otherwis
 # Values of an MoE layer a live trace (and runner.live_values) provides besides its blocks: the router's
 # softmax and top-k choice, and the routing statistics (tokens per expert, mean gate, auxiliary loss, cv).
 MOE_VALUES = ("probs", "topk", "load", "mean_gate", "aux_loss", "cv")
+# Values whisper-tiny's live trace provides besides its blocks (scenes/whisper_live.py STAGE_IDS): the clip, the
+# feature stages before the spectrogram block, the token timings and probabilities, the alignment heads.
+AUDIO_VALUES = ("input.wave", "stage.power", "stage.mel", "stage.log", "stage.floored", "timing.starts",
+                "timing.ends", "timing.path", "token.probabilities", "alignment.heads", "clip.info")
 _REFERENCE = re.compile(r"([A-Za-z_][\w.]*)\[(-?\d{1,6})\]")  # fullmatch: no trailing newline
 MAX_CHAPTER_BYTES = 1 << 20  # a chapter is a few KB of text
 MAX_NESTING = 16             # tables and lists inside one another; a chapter needs 3
@@ -158,6 +162,8 @@ class Names:
             if tensor_id.endswith(".moe.router"):
                 prefix = tensor_id[: -len("router")]
                 values |= {prefix + v for v in MOE_VALUES}
+            if tensor_id == "audio.features":
+                values |= set(AUDIO_VALUES)
         shapes = None
         if getattr(layout, "rows", None) is not None:
             shapes = {t: (int(r), int(c)) for t, r, c in zip(layout.ids, layout.rows, layout.cols)}

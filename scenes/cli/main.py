@@ -31,6 +31,10 @@ SUBCOMMANDS = {
     "longctx": "llmviz.scenes.cli.longctx_cmd",
     "classify": "llmviz.scenes.cli.classify_cmd",
     "similarity": "llmviz.scenes.cli.similarity_cmd",
+    "stream": "llmviz.scenes.cli.stream_cmd",
+    "ask": "llmviz.scenes.cli.ask_cmd",
+    "transcribe": "llmviz.scenes.cli.transcribe_cmd",
+    "spectrogram": "llmviz.scenes.cli.spectrogram_cmd",
 }
 HEADLESS_COMMANDS = ", ".join(f"llmviz {name}" for name in SUBCOMMANDS)
 

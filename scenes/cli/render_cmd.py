@@ -18,6 +18,9 @@ ONE_PASS_SIDE = 4096  # larger pictures are tiled: a 4096 x 4096 target is 128 M
 # A .png streams band by band; other formats are assembled whole, as uint8 RGB, up to this many bytes.
 MAX_ASSEMBLED_BYTES = 512 << 20
 MAX_RESERVE = 256 << 20  # disk room asked for before a big render (a scene's PNG compresses far below W x H x 3)
+REFERENCE_VIEW = (1280, 720)  # what --pixel-ratio auto scales up: a larger picture shows this view, larger
+PIXEL_RATIO_RANGE = (0.25, 64.0)
+MIN_LAYOUT_SIDE = 16  # the view a picture shows, --size over the ratio, is at least this big a side
 
 
 def add_view_arguments(p) -> None:
@@ -31,6 +34,13 @@ def add_view_arguments(p) -> None:
     p.add_argument("--text", default=None, help="a live model's input text, traced before the picture")
     p.add_argument("--image", default=None, metavar="FILE",
                    help="a vision model's input picture (PNG or JPEG), traced before the picture")
+    p.add_argument("--question", default=None,
+                   help="a vision-language model's question about its picture (llava-tiny), answered before the picture")
+    p.add_argument("--audio", default=None, metavar="FILE",
+                   help="a speech model's input sound (WAV, FLAC, OGG or MP3), transcribed before the picture")
+    p.add_argument("--temperature", default=None, metavar="T",
+                   help="a live generator's sampling temperature, 0 (greedy) to 10, shown in its panel")
+    p.add_argument("--seed", default=None, metavar="N", help="its sampler's seed, 0 to 2^63-1")
     p.add_argument("--link", default=None, help="an llmviz:// link (see llmviz link): the view it holds")
     p.add_argument("--trace", default=None, metavar="FILE.llmtrace",
                    help="a forward pass recorded with llmviz trace: the scene trace:FILE")
@@ -43,6 +53,7 @@ def add_parser(subparsers) -> None:
                    help=f"image size WxH (default 1280x720), up to {MAX_RENDER_SIDE} a side: beyond "
                         f"{ONE_PASS_SIDE} px it is drawn in tiles")
     p.add_argument("--out", required=True, help="PNG file to write")
+    add_pixel_ratio_argument(p)
     p.add_argument("--tile", default=None, metavar="PX",
                    help="draw the picture in square tiles of this side (default: one pass up to "
                         f"{ONE_PASS_SIDE} px a side, tiles of the OpenGL limit or 2048 beyond)")
@@ -54,6 +65,33 @@ def add_parser(subparsers) -> None:
     p.add_argument("--compare", metavar="A,B[,C,D]", default=None,
                    help="2 to 4 model ids side by side, one view each, at the same --camera (no UI; see llmviz compare)")
     p.set_defaults(func=run)
+
+
+def add_pixel_ratio_argument(p) -> None:
+    p.add_argument("--pixel-ratio", default="auto", metavar="R|auto",
+                   help="picture pixels per view pixel: the picture shows the view of --size / R, scaled up (labels, "
+                        "LOD, line widths, hatching, legend and UI laid out for that view, drawn R times larger). "
+                        f"'auto' (default): --size over {REFERENCE_VIEW[0]}x{REFERENCE_VIEW[1]} (the smaller "
+                        "of the two), at least 1, so --size 7680x4320 is the 1280x720 view at 6; 1: laid out for "
+                        "the whole size")
+
+
+def parse_pixel_ratio(text: str, size) -> float:
+    """--pixel-ratio as a number (see add_pixel_ratio_argument); one error line naming the flag."""
+    text = str(text).strip()
+    if text == "auto":
+        return max(1.0, min(size[0] / REFERENCE_VIEW[0], size[1] / REFERENCE_VIEW[1]))
+    low, high = PIXEL_RATIO_RANGE
+    try:
+        ratio = float(text) if len(text) <= 20 else math.nan
+    except ValueError:
+        ratio = math.nan
+    if not low <= ratio <= high:  # NaN included
+        raise CliError(f"llmviz: --pixel-ratio {text[:20]!r} is not 'auto' or a number from {low:g} to {high:g}")
+    if min(size) / ratio < MIN_LAYOUT_SIDE:
+        raise CliError(f"llmviz: --pixel-ratio {text}: --size {size[0]}x{size[1]} over it leaves a view under "
+                       f"{MIN_LAYOUT_SIDE} px a side")
+    return ratio
 
 
 _NUMBER = r"\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*"
@@ -149,9 +187,11 @@ def _overview(scene, cam):
 
 
 def apply_link(args) -> None:
-    """Fill the view's arguments (scene, camera, chapter, step, text) from ``--link``; a link and a flag
-    that both say where to look is an error, as is neither naming a scene."""
+    """Fill the view's arguments (scene, camera, chapter, step, text, sampling, compare set) from ``--link``, its
+    inline model added to the user's models; a link and a flag that both say where to look is an error, as is
+    neither naming a scene. Once applied, ``args.link`` is None (and ``args.opened_link`` the link)."""
     from llmviz.scenes.link import FIELDS, LinkError, parse_link
+    from llmviz.scenes.link_spec import install
 
     link = getattr(args, "link", None)
     if getattr(args, "trace", None) is not None:
@@ -169,12 +209,71 @@ def apply_link(args) -> None:
     given = [name for name in FIELDS if getattr(args, name, None) not in (None, _DEFAULTS.get(name))]
     if given:
         raise CliError(f"llmviz: --link already holds the view: drop --{given[0]}")
+    try:
+        added = install(view)
+    except LinkError as err:
+        raise CliError(f"llmviz: --link: {err}") from None
+    if added:
+        print(added)
     for name in FIELDS:
-        if getattr(view, name) is not None:
+        if getattr(view, name) is not None and name not in ("spec", "spec_name"):
             setattr(args, name, getattr(view, name))
+    if view.compare is not None:  # --compare's own form; the split picture draws the set
+        args.compare, args.scene = ",".join(view.compare), None
+    args.link, args.opened_link = None, link
 
 
 _DEFAULTS = {"camera": "start"}  # a flag left at its default does not compete with a link
+
+
+def check_sampling(args) -> None:
+    """--temperature and --seed as numbers (in args), checked as a link checks them; one error line."""
+    from llmviz.scenes.link import LinkError, field_value
+
+    for name in ("temperature", "seed"):
+        value = getattr(args, name, None)
+        if isinstance(value, str):
+            try:
+                setattr(args, name, field_value(name, value.strip(), f"--{name}"))
+            except LinkError as err:
+                raise CliError(f"llmviz: {err}") from None
+
+
+def link_view(args):
+    """The link fields of the view ``args`` ask for (checked by check_view first); a user's model goes inline."""
+    from llmviz.scenes.link import LinkView
+    from llmviz.scenes.link_spec import spec_of
+
+    compare = tuple(n.strip() for n in args.compare.split(",")) if getattr(args, "compare", None) else None
+    scene = args.scene if compare is None else compare[0]
+    spec, spec_name = spec_of(scene) if compare is None else (None, None)
+    return LinkView(scene, args.camera, args.chapter, args.step, args.text, getattr(args, "temperature", None),
+                    getattr(args, "seed", None), compare, spec, spec_name)
+
+
+def sampling_owner(live):
+    """The object holding a live generator's ``temperature`` (and ``seed``): the live model or its session; None."""
+    return next((o for o in (getattr(live, "session", None), live) if o is not None and hasattr(o, "temperature")), None)
+
+
+def apply_sampling(scene, temperature, seed) -> None:
+    """A live generator's sampling settings (--temperature, --seed); one error line for a scene without any."""
+    if temperature is None and seed is None:
+        return
+    owner = sampling_owner(scene.live)
+    if owner is None:
+        flag = "--temperature" if temperature is not None else "--seed"
+        raise CliError(f"llmviz: {flag}: {scene.name} samples nothing (no live generator)")
+    if temperature is not None:
+        setter = getattr(owner, "set_temperature", None)
+        setter(temperature) if setter is not None else setattr(owner, "temperature", float(temperature))
+    if seed is not None:
+        from llmviz.models.sim.sampling import Sampler
+
+        owner.seed = int(seed)
+        for name in ("_sampler", "sampler"):  # the session's sampler starts again from the seed
+            if hasattr(owner, name):
+                setattr(owner, name, Sampler(int(seed)))
 
 
 def check_view(args) -> None:
@@ -182,6 +281,11 @@ def check_view(args) -> None:
     from llmviz.scenes.registry import SceneError, parse_scene
 
     apply_link(args)
+    check_sampling(args)
+    if getattr(args, "compare", None) and args.scene is None:  # a link's compare set
+        if args.command != "link":
+            raise CliError(f"llmviz {args.command}: the link holds a compare set; llmviz render --link LINK draws it")
+        args.scene = args.compare.split(",")[0]
     if args.step is not None and args.chapter is None:
         raise CliError("llmviz: --step needs --chapter")
     check_camera(args.camera)
@@ -191,6 +295,8 @@ def check_view(args) -> None:
         raise CliError(f"llmviz: --text must be 1 to {MAX_TEXT_CHARS} characters")
     if getattr(args, "image", None) is not None:
         args.image_rgb = read_image_arg(args.image)
+    if getattr(args, "audio", None) is not None:
+        args.audio_samples = read_audio_arg(args.audio)
     try:
         parse_scene(args.scene)
     except SceneError as err:
@@ -198,6 +304,8 @@ def check_view(args) -> None:
 
 
 def run(args) -> int:
+    if args.link is not None:  # a link may hold a compare set
+        apply_link(args)
     if args.compare is not None:
         from llmviz.scenes.export.compare_pictures import run_split
 
@@ -213,6 +321,7 @@ def run(args) -> int:
         except ValueError as err:
             raise CliError(f"llmviz: {err}") from None
     tiled = tile is not None or max(size) > ONE_PASS_SIDE
+    ratio = parse_pixel_ratio(args.pixel_ratio, size)
     out = check_output_path(args.out, suffixes=image_suffixes(), reserve=min(size[0] * size[1] * 3, MAX_RESERVE))
     if tiled and not out.lower().endswith(".png") and size[0] * size[1] * 3 > MAX_ASSEMBLED_BYTES:
         raise CliError(f"llmviz: --size {size[0]}x{size[1]}: a {os.path.splitext(out)[1]} this large is built whole "
@@ -223,20 +332,21 @@ def run(args) -> int:
         if args.no_ui:
             raise CliError("llmviz: --report describes the whole frame, UI included: drop --no-ui")
         report = check_output_path(args.report, "--report", suffixes=(".json",), reserve=1 << 20)
-    renderer = _renderer(size, tile) if tiled else headless_renderer(size)
+    renderer = _renderer(size, tile, ratio) if tiled else headless_renderer(size, ratio)
     picture = Picture(renderer, out, size)
     if args.no_ui:
-        with scene_alone(args, renderer, size) as (scene, engine):
+        with scene_alone(args, renderer, renderer.size) as (scene, engine):
             picture.write()
             last = engine.profiler.last
         written = None
     else:
-        last, written = _render_app(args, renderer, size, report is not None, picture)
+        last, written = _render_app(args, renderer, renderer.size, report is not None, picture)
     if report is not None:
         from llmviz.scenes.explorer.frame_report import report_json
 
         _write(report, report_json(written), "--report")
     tiles = f", {renderer.grid.count} tiles of {renderer.grid.side} px" if tiled else ""
+    tiles += f", the {renderer.size[0]}x{renderer.size[1]} view at pixel ratio {ratio:g}" if ratio != 1.0 else ""
     print(f"wrote {out} ({size[0]}x{size[1]}{tiles}): {last.get('visible', 0):,} of {last.get('entities', 0):,} "
           f"entities drawn, {last.get('draw_calls', 0)} draw calls, {last.get('triangles', 0):,} triangles; "
           f"first frame {picture.first_frame:.2f} s after start")
@@ -248,12 +358,12 @@ def run(args) -> int:
     return 0
 
 
-def _renderer(size, tile):
+def _renderer(size, tile, pixel_ratio: float = 1.0):
     """A tiled renderer for the picture; a tile side beyond this OpenGL's limit is an error naming --tile."""
     from llmviz.engine.render.tiled import TiledRenderer
 
     try:
-        return TiledRenderer(size, tile)
+        return TiledRenderer(size, tile, pixel_ratio=pixel_ratio)
     except ValueError as err:
         raise CliError(f"llmviz: --tile {tile}: {err}") from None
     except Exception as err:  # the GL stack's own exceptions vary by driver
@@ -337,11 +447,36 @@ def read_image_arg(path: str):
         raise CliError(f"llmviz: --image: {err}") from None
 
 
+def apply_question(scene, text: str) -> None:
+    """Ask a live vision-language scene's model ``text`` and wait for its whole answer; a scene that takes no
+    question, or a question its model cannot read, is one error line naming --question."""
+    problem = _live_setter(scene, "--question", ("set_question",), "a question")(text)
+    if problem:
+        raise CliError(f"llmviz: --question {text[:40]!r}: {problem}")
+    _wait_for_input(scene, "--question", "that question")
+
+
 def apply_image(scene, path: str, rgb) -> None:
     """Trace a live vision scene's model on the picture and wait for its values; a scene that takes no
     picture is one error line naming --image."""
     _live_setter(scene, "--image", ("set_image",), "a picture")(rgb, source=path)
     _wait_for_input(scene, "--image", "that picture")
+
+
+def read_audio_arg(path: str):
+    """--audio's sound, decoded (bounded: models/sim/audio_io.py) before any scene is built; one error line."""
+    from llmviz.models.sim.audio_io import AudioError, read_audio
+
+    try:
+        return read_audio(path).samples
+    except AudioError as err:
+        raise CliError(f"llmviz: --audio: {err}") from None
+
+
+def apply_audio(scene, path: str, samples) -> None:
+    """Transcribe with a live speech scene's model and wait for its values; another scene is one error line."""
+    _live_setter(scene, "--audio", ("set_audio",), "a sound")(samples, source=path)
+    _wait_for_input(scene, "--audio", "that sound")
 
 
 @contextlib.contextmanager
@@ -366,6 +501,11 @@ def scene_alone(args, renderer, size):
             apply_text(scene, args.text)
         if getattr(args, "image", None) is not None:
             apply_image(scene, args.image, args.image_rgb)
+        if getattr(args, "question", None) is not None:
+            apply_question(scene, args.question)
+        if getattr(args, "audio", None) is not None:
+            apply_audio(scene, args.audio, args.audio_samples)
+        apply_sampling(scene, getattr(args, "temperature", None), getattr(args, "seed", None))
         if args.chapter is not None:
             from llmviz.scenes.cli.chapters_cmd import chapter_camera
 
@@ -402,6 +542,11 @@ def _render_app(args, renderer, size, with_report: bool, picture: Picture):
             apply_text(session.scene, args.text)
         if args.image is not None:
             apply_image(session.scene, args.image, args.image_rgb)
+        if getattr(args, "question", None) is not None:
+            apply_question(session.scene, args.question)
+        if getattr(args, "audio", None) is not None:
+            apply_audio(session.scene, args.audio, args.audio_samples)
+        apply_sampling(session.scene, args.temperature, args.seed)
         if args.chapter is not None:
             _open_chapter(ex, args.chapter, args.step or 1)
         else:

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 TRAINABLE = ("nano-gpt", "moe-4", "moe-8", "mamba-tiny", "mamba-copy", "mamba2-tiny", "rwkv-tiny", "jamba-tiny",
-             "induction-2l", "vit-tiny", "clip-tiny")
+             "induction-2l", "vit-tiny", "clip-tiny", "llava-tiny", "whisper-tiny")
 MAX_SEED = 2**63 - 1      # torch.manual_seed takes a signed 64-bit seed
 MAX_STEPS = 1_000_000     # the shipped recipes take a few thousand
 RESERVE_BYTES = 4 * 2**20  # room the weights file needs, checked before training (they are under 2 MB)
@@ -151,6 +151,20 @@ def _clip_lines(result, config) -> list[str]:
     return report_lines(result, config)
 
 
+def _llava_lines(result, config) -> list[str]:
+    """llava-tiny's answers on fresh pictures, per question."""
+    from llmviz.models.sim.train_llava import report_lines
+
+    return report_lines(result, config)
+
+
+def _whisper_lines(result, config) -> list[str]:
+    """whisper-tiny's digit accuracy on held-out voices and speeds, and its alignment heads."""
+    from llmviz.models.sim.train_whisper import report_lines
+
+    return report_lines(result, config)
+
+
 # The small text models built as transformers architectures: (training module, model module, class,
 # what the banner says of the config, extra lines after training or None). Each model module has
 # save_safetensors and shipped_weights_path; each training module DEFAULT_SEED, DEFAULT_STEPS,
@@ -181,6 +195,14 @@ TRANSFORMERS_MODELS = {
                             f"{c.patch_size} px + [CLS]; text {c.text_layers} layers x {c.text_width}, "
                             f"{c.vocab_size} words; shared space {c.projection_dim}; generated shapes and captions",
                   _clip_lines),
+    "llava-tiny": ("train_llava", "llava_model", "LlavaForConditionalGeneration",
+                   lambda c: f"CLIP tower {c.vision_layers} layers on {c.grid} x {c.grid} patches from vit-tiny's "
+                             f"weights, 2-layer projector, Llama {c.n_layers} layers d_model {c.d_model}, "
+                             f"{c.vocab_size} words", _llava_lines),
+    "whisper-tiny": ("train_whisper", "whisper_model", "WhisperForConditionalGeneration",
+                     lambda c: f"{c.encoder_layers} encoder + {c.decoder_layers} decoder layers, d_model {c.d_model}, "
+                               f"{c.n_heads} heads, {c.n_mels} mel bins over {c.chunk_seconds} s; spoken digits "
+                               "synthesised with espeak-ng", _whisper_lines),
 }
 
 

@@ -38,6 +38,7 @@ from llmviz.scenes.bookmarks import load_bookmarks
 from llmviz.scenes.explorer.compare import CompareMode
 from llmviz.scenes.explorer.loader import SceneLoader, prepare_scene
 from llmviz.scenes.explorer.share import Share
+from llmviz.scenes.stream_panel import StreamPanel
 from llmviz.scenes.explorer.ui_cover import covered_rects, in_view_pixels
 from llmviz.scenes.legend import LegendView, scene_cells
 from llmviz.scenes.explorer.modes import (ChapterMode, ExploreMode, FocusMode, LiveMode, MoeMode,
@@ -121,7 +122,7 @@ class SceneSession:
         self.explore = ExploreMode(ex, self)
         from llmviz.scenes.live import LiveModel
 
-        live_kind = isinstance(self.scene.live, LiveModel) or getattr(self.scene.live, "kind", None) in ("ssm", "vision", "clip")
+        live_kind = isinstance(self.scene.live, LiveModel) or getattr(self.scene.live, "kind", None) in ("ssm", "vision", "folder", "clip", "llava", "audio")
         self.live_mode = LiveMode(ex, self) if live_kind else None
         self.focus_mode = FocusMode(ex, self) if self.model is not None else None
         self.chapters_mode = ChapterMode(ex, self) if self.model is not None else None
@@ -222,12 +223,15 @@ class UiHost:
     headless, a plain moderngl renderer draws into the offscreen target and the Explorer feeds imgui."""
 
     _context = None
+    _font_ratio = None  # the pixel ratio the context's font was rasterised for
 
-    def __init__(self, ctx, display_size, window_renderer_factory=None):
+    def __init__(self, ctx, display_size, window_renderer_factory=None, pixel_ratio: float = 1.0):
         if UiHost._context is None:
             UiHost._context = imgui.create_context()
-            panels.load_font()
         imgui.set_current_context(UiHost._context)
+        if UiHost._font_ratio != pixel_ratio:  # before the renderer is made: it uploads the font texture
+            panels.load_font(pixel_ratio)
+            UiHost._font_ratio = pixel_ratio
         if window_renderer_factory is not None:
             self.renderer = window_renderer_factory()
             self.headless = False
@@ -237,11 +241,13 @@ class UiHost:
             self.renderer = ModernGLRenderer(ctx=ctx, display_size=tuple(display_size))
             self.headless = True
         self.io = imgui.get_io()
+        if self.headless:  # a picture larger than its view: the UI laid out for the view, drawn scaled up
+            self.io.display_framebuffer_scale = imgui.ImVec2(pixel_ratio, pixel_ratio)
         # ImGui samples its font atlas at texel centres (glyphs and the white texel of fills), so
         # nearest filtering draws the very same pixels; on a software rasteriser it is one texel
         # fetch instead of four, 0.4-0.9 ms of a frame's UI (BENCHMARKS.md).
         font = getattr(self.renderer, "_font_texture", None)
-        if font is not None:
+        if font is not None and pixel_ratio == 1.0:
             import moderngl
 
             font.filter = (moderngl.NEAREST, moderngl.NEAREST)
@@ -286,6 +292,7 @@ class Explorer:
         else:
             problem = None
         self.notice = problem or ""
+        self.open_path = ""   # the Model menu's "your model" path, kept between frames
         self.input = InputState(bindings)
         self.overlay = ProfilerOverlay()
         self.overlay.visible = scene.startswith("stress:")  # the stress scene is about cost; F3 shows it anywhere
@@ -294,8 +301,10 @@ class Explorer:
         self.catalog = panels.model_catalog()
         self.loader = SceneLoader(renderer)
         self.share = Share(self)  # the Share menu: copy link, export picture / SVG
+        self.stream = StreamPanel(self)  # the Server menu: live tokens from an OpenAI-compatible server
         self.compare = CompareMode(self)
-        self.ui = UiHost(renderer.ctx, ui_size or renderer.size, window_ui_factory) if ui else None
+        self.ui = UiHost(renderer.ctx, ui_size or renderer.size, window_ui_factory,
+                         pixel_ratio=getattr(renderer, "pixel_ratio", 1.0)) if ui else None
         self.pointer: tuple[float, float] | None = None  # target pixels; None: not over the window
         self.menu_actions: set[str] = set()  # actions chosen in a menu, pressed on the next frame
         self.switch_seconds: float | None = None  # from choosing a model to its first frame on screen
@@ -308,7 +317,8 @@ class Explorer:
                                "previous_model": lambda: self._step_model(-1), "toggle_chapters": self.toggle_chapters,
                                "toggle_tour": self.toggle_tour, "search": self.open_search, "quit": self.quit,
                                "toggle_quality": self.toggle_quality, "write_report": self.write_report,
-                               "toggle_compare": self.compare.toggle, "toggle_camera_sync": self.compare.toggle_sync}
+                               "toggle_compare": self.compare.toggle, "toggle_camera_sync": self.compare.toggle_sync,
+                               "toggle_stream": self.stream.toggle}
         self.quit_requested = False
         self.schedule = Schedule()
         self.schedule.add("input", "events", self._input)
@@ -533,6 +543,17 @@ class Explorer:
             for ch in text:
                 self.ui.io.add_input_character(ord(ch))
 
+    def files_dropped(self, paths) -> None:
+        """Files dropped onto the window: the first goes to a live scene that opens files (vit-tiny's pictures);
+        read on that scene's worker, never here."""
+        open_file = getattr(self.session.scene.live, "open_dropped", None)
+        if not paths:
+            return
+        if open_file is None:
+            self.notice = "dropped files open in the vision models' scenes (vit-tiny): this scene reads none"
+        else:
+            open_file(str(paths[0]))
+
     @property
     def ui_wants_keyboard(self) -> bool:
         return self.ui is not None and self.ui.io.want_capture_keyboard
@@ -638,10 +659,11 @@ class Explorer:
                                  tuple(sorted(session.rig.bookmarks)),
                                  session.focus_mode is not None and session.focus_mode.node is not None,
                                  session.scene.live is not None, self.quality.enabled,
-                                 self.compare.on or self.compare.chooser_open, self.compare.sync)
+                                 self.compare.on or self.compare.chooser_open, self.compare.sync, self.open_path)
         choice = panels.main_menu(self.catalog, session.name, session.presets, self.overlay.visible, session.rig.mode,
                                   state)
         self.share.menu()
+        self.stream.menu()
         top = choice.height + panels.banner(choice.height, w, session.title, session.params, session.status,
                                             session.scene.live is not None, self._note(), session.rumour) + 8
         self.overlay.draw(self.profiler, position=(10.0, top), quality=self.quality.level.name
@@ -664,12 +686,15 @@ class Explorer:
         session.legend.draw(session.engine, scene_cells(session.scene), legend_left, area.top + area.height)
         self.legend_report = session.legend.report()
         self.compare.draw(area)
+        self.stream.draw()
         panels.hint_bar(self._hints(), w, h)
         session.explore.tooltip()
         imgui.render()
         draw_data = imgui.get_draw_data()
         self._cover_views(covered_rects(draw_data), (w, h))
         self.ui.renderer.render(draw_data)
+        if choice.open_path is not None:
+            self.open_path = choice.open_path
         if choice.scene:
             self.request_scene(choice.scene)
         if choice.preset:
@@ -752,6 +777,7 @@ class Explorer:
     def close(self) -> None:
         """At exit: every session closed and its workers joined; a scene still building is closed too."""
         self.compare.close()
+        self.stream.close()
         for view in self.views:
             view.session.close(wait=True)
         self.loader.close()

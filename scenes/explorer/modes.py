@@ -119,6 +119,9 @@ class ExploreMode(Mode):
             engine.flags.set("hover", [] if hit is None else [hit.slot])
         hit = self.hovered
         self._read(hit)
+        on_click = getattr(session.scene.live, "on_click", None)   # a live scene's own entities (vit's patches)
+        if select and hit is not None and on_click is not None and on_click(hit.slot, hit.cell):
+            return
         if select and hit is not None:
             row = session.model.row_of_slot[hit.slot] if session.model is not None else -1
             if row >= 0 and session.focus_mode is not None:
@@ -179,10 +182,22 @@ class LiveMode(Mode):
             from llmviz.scenes.ssm_panels import SsmPanel
 
             self.panel = SsmPanel(live)
+        elif getattr(live, "kind", None) == "folder":
+            from llmviz.scenes.folder_panel import FolderPanel
+
+            self.panel = FolderPanel(live)
         elif getattr(live, "kind", None) == "clip":
             from llmviz.scenes.clip_panels import ClipPanel
 
             self.panel = ClipPanel(live, ex.ui.renderer if ex.ui is not None else None)
+        elif getattr(live, "kind", None) == "llava":
+            from llmviz.scenes.llava_panels import LlavaPanel
+
+            self.panel = LlavaPanel(live, ex.ui.renderer if ex.ui is not None else None)
+        elif getattr(live, "kind", None) == "audio":
+            from llmviz.scenes.whisper_panels import WhisperPanel
+
+            self.panel = WhisperPanel(live, ex.ui.renderer if ex.ui is not None else None)
         elif getattr(live, "kind", None) == "vision":
             from llmviz.scenes.vit_panels import VitPanel
 
@@ -192,7 +207,11 @@ class LiveMode(Mode):
         self.actions = {"play_pause": live.session.toggle_play, "next": live.session.step}
 
     def panels(self, area) -> None:
-        self.panel.draw(area.width - panels.PANEL_WIDTH - 10, area.top)
+        draw_in = getattr(self.panel, "draw_in", None)   # a panel that fits itself into the area (vit-tiny's)
+        if draw_in is not None:
+            draw_in(area)
+        else:
+            self.panel.draw(area.width - panels.PANEL_WIDTH - 10, area.top)
 
 
 class FocusMode(Mode):

@@ -1,0 +1,255 @@
+"""whisper-tiny live: a sound file in, its log-mel stages, the encoder, the decoder generating the transcript
+token by token, and where in the clip each token came from.
+
+The model runs on the session's worker (scenes/worker_session.py): `set_audio_path` returns at once; the
+worker reads the file (bounded, models/sim/audio_io.py), computes every feature stage, decodes greedily,
+traces every intermediate and times each token from the alignment heads (models/sim/whisper_transcribe.py),
+and adds what the panel draws (scenes/whisper_panels.py) under STAGE_IDS. `update(dt)` once per frame
+collects what finished and writes it to the blocks: the encoder at once, then the decoder's rows one token
+every REVEAL_INTERVAL seconds (the decoder is causal, so row k of the whole transcript's pass is what the
+pass over the first k + 1 tokens computed: the scene shows generation as it happened). With ``autoplay``
+(the benchmark) the next sample clip is transcribed every AUTOPLAY_INTERVAL seconds.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from llmviz.scenes.legend import watch_cells
+from llmviz.scenes.worker_session import _LOADING, WEIGHTS_REQUEST, WorkerSession
+
+WHAT_IT_IS = "a small model trained here on spoken digits synthesised with espeak-ng"
+SAMPLE_CLIPS = ("digits-314159.wav", "digits-2026.wav", "digits-867530.wav", "digit-7.wav", "digits-314159.flac")
+DEFAULT_CLIP = SAMPLE_CLIPS[0]
+AUTOPLAY_INTERVAL = 0.5
+REVEAL_INTERVAL = 0.25
+ENCODER_PREFIX = "audio."
+# What the worker adds beside the layout's ids (numbers the panel and the chapter read).
+WAVE_ID, POWER_ID, MEL_ID, LOG_ID, FLOOR_ID = "input.wave", "stage.power", "stage.mel", "stage.log", "stage.floored"
+STARTS_ID, ENDS_ID, PATH_ID, PROBS_ID, HEADS_ID, INFO_ID = ("timing.starts", "timing.ends", "timing.path",
+                                                            "token.probabilities", "alignment.heads", "clip.info")
+STAGE_IDS = (WAVE_ID, POWER_ID, MEL_ID, LOG_ID, FLOOR_ID, STARTS_ID, ENDS_ID, PATH_ID, PROBS_ID, HEADS_ID, INFO_ID)
+
+
+@dataclass(frozen=True)
+class CrossChoice:
+    """What the panel draws over the spectrogram: the decoder row (0: SOT, k: after the k-th digit) whose
+    cross-attention is shown per layer, and a head (None: the heads' mean)."""
+    token: int = 1
+    head: int | None = None
+
+
+def sample_path(name: str):
+    from llmviz.models.sim.speech_samples import sample_path as shipped
+
+    return shipped(name)
+
+
+def _whisper_compute():
+    """Worker-side compute: loads whisper-tiny on the worker (torch is imported there, not on the frame thread)."""
+    def make():
+        import torch
+
+        from llmviz.models.sim import audio_io, whisper_model, whisper_trace
+        from llmviz.models.sim.trace import ActivationTrace
+        from llmviz.models.sim.whisper_transcribe import transcribe
+
+        torch.set_num_threads(1)
+        with _LOADING:
+            model = whisper_model.load_whisper()
+        heads = model.generation_config.alignment_heads
+
+        def compute(request):
+            if request == WEIGHTS_REQUEST:
+                return whisper_trace.weights(model)
+            kind, value = request
+            audio = audio_io.read_audio(value) if kind == "path" else audio_io.Audio(np.asarray(value, np.float32),
+                                                                                      16000, 1, "samples")
+            return trace_entries(transcribe(model, audio.samples, heads), audio, ActivationTrace)
+
+        return compute
+
+    return make
+
+
+def trace_entries(result, audio, trace_class):
+    """The transcript's trace with the stages, timings and probabilities beside it (STAGE_IDS)."""
+    st = result.stages
+    frames = st.audio_frames
+    entries = [(i, result.trace[i], result.trace.axes(i)) for i in result.trace]
+    entries += [(WAVE_ID, st.waveform[:st.samples], ("n",)), (POWER_ID, st.power[:, :frames].astype(np.float32), ("f", "a")),
+                (MEL_ID, st.mel[:, :frames].astype(np.float32), ("m", "a")),
+                (LOG_ID, st.log[:, :frames].astype(np.float32), ("m", "a")),
+                (FLOOR_ID, st.floored[:, :frames].astype(np.float32), ("m", "a")),
+                (STARTS_ID, np.asarray(result.starts, np.float32), ("k",)), (ENDS_ID, np.asarray(result.ends, np.float32), ("k",)),
+                (PATH_ID, np.stack(result.path).astype(np.int32), ("i", "n")),
+                (PROBS_ID, np.asarray(result.probabilities, np.float32), ("k",)),
+                (HEADS_ID, np.asarray(result.heads, np.int32), ("k", "i")),
+                (INFO_ID, np.array([audio.seconds, audio.source_rate, audio.channels, float(result.clipped),
+                                    sum(result.seconds.values())], np.float64), ("i",))]
+    return trace_class(entries)
+
+
+class LiveWhisper(WorkerSession):
+    """A clip in, transcript and trace out. ``scene`` and ``renderer`` may be None (a benchmark runs the model
+    alone)."""
+
+    kind = "audio"
+    about = WHAT_IT_IS
+
+    def __init__(self, scene, renderer, audio_path=None, autoplay: bool = False):
+        self.scene, self.renderer = scene, renderer
+        self.values_version = 0
+        self.tick_seconds: list[float] = []
+        self.autoplay, self.playing = autoplay, autoplay
+        self.source = ""
+        self.choice = CrossChoice()
+        self.revealed = 0          # decoder rows on the blocks so far
+        self.cells = watch_cells(scene) if scene is not None else None
+        self._since_new = self._since_reveal = 0.0
+        self._next_sample = 1
+        self._start_worker(_whisper_compute())
+        self.set_audio_path(str(sample_path(DEFAULT_CLIP)) if audio_path is None else audio_path)
+
+    @property
+    def tokens_generated(self) -> int:
+        """What the benchmark counts of a text model's generation: here, the clips transcribed."""
+        return len(self.tick_seconds)
+
+    @property
+    def session(self):
+        return self
+
+    # ------------------------------------------------------------------ events
+    def set_audio_path(self, path: str) -> None:
+        """Transcribe the file at `path`; read on the worker, a bad file becomes `error`."""
+        self.source = str(path)
+        self._audio = ("path", str(path))
+        self._submit()
+
+    def set_audio(self, samples: np.ndarray, source: str = "samples") -> None:
+        """Transcribe 16 kHz mono samples already decoded (render --audio reads the file first)."""
+        self.source = source
+        self._audio = ("samples", np.asarray(samples, np.float32))
+        self._submit()
+
+    def open_dropped(self, path: str) -> None:
+        """A file dropped onto the window (scenes/explorer/controller.py files_dropped)."""
+        self.set_audio_path(path)
+
+    def choose(self, **changes) -> None:
+        self.choice = replace(self.choice, **changes)
+
+    def toggle_play(self) -> None:
+        self.playing = not self.playing
+
+    def step(self) -> bool:
+        """The next shipped sample clip."""
+        self.set_audio_path(str(sample_path(SAMPLE_CLIPS[self._next_sample % len(SAMPLE_CLIPS)])))
+        self._next_sample += 1
+        return True
+
+    # ------------------------------------------------------------------ what the panel reads
+    @property
+    def transcript(self) -> str:
+        return transcript_text(self.trace) if self.trace is not None else ""
+
+    @property
+    def n_tokens(self) -> int:
+        return int(self.trace["tokens"].shape[0]) if self.trace is not None else 0
+
+    # ------------------------------------------------------------------ per frame
+    def update(self, dt: float) -> bool:
+        changed = self.poll()
+        if self.trace is not None and self.revealed < self.n_tokens:
+            self._since_reveal += dt
+            if self._since_reveal >= REVEAL_INTERVAL or self.renderer is None:
+                self._since_reveal = 0.0
+                self.revealed = self.n_tokens if self.renderer is None else self.revealed + 1
+                self._show_decoder()
+                changed = True
+        if self.playing:
+            self._since_new += dt
+            if self._since_new >= AUTOPLAY_INTERVAL and not self.busy:
+                self._since_new = 0.0
+                self.step()
+        if changed:
+            self.values_version += 1
+        return changed
+
+    def wait(self, timeout: float = 30.0) -> bool:
+        """Headless: the weights and the whole transcript on the blocks (every decoder row revealed)."""
+        ok = super().wait(timeout)
+        if self.trace is not None:
+            self.revealed = self.n_tokens
+            self._show_decoder()
+        return ok
+
+    def _request(self):
+        return self._audio
+
+    def _on_weights(self) -> None:
+        if self.renderer is not None:
+            self.scene.write_values(self.renderer, self.weights)
+        self.values_version += 1
+
+    def _on_trace(self, result) -> None:
+        self.tick_seconds.append(result.seconds)
+        self.revealed = 0
+        self._since_reveal = REVEAL_INTERVAL     # the first row at the next frame
+        if self.renderer is not None:
+            tr = self.trace
+            self.scene.write_values(self.renderer, {i: tr[i] for i in tr if i.startswith(ENCODER_PREFIX)})
+            self._show_decoder()
+        self.values_version += 1
+
+    def _show_decoder(self) -> None:
+        """The decoder's blocks with rows past `revealed` empty (NaN): the tokens not generated yet."""
+        if self.renderer is None or self.trace is None:
+            return
+        tr, k = self.trace, self.revealed
+        shown = {}
+        for i in tr:
+            if i.startswith(ENCODER_PREFIX) or i in STAGE_IDS:
+                continue
+            a = np.array(tr[i], np.float32)
+            a[k:] = np.nan
+            if a.ndim == 2 and a.shape[0] == a.shape[1] == tr["tokens"].shape[0]:
+                a[:, k:] = np.nan        # self-attention: the keys not there yet
+            shown[i] = a
+        self.scene.write_values(self.renderer, shown)
+
+
+# ---- what the panel and the chapter read ---------------------------------------------------------
+
+def transcript_text(trace) -> str:
+    from llmviz.models.sim.whisper_config import decode
+
+    return decode(np.asarray(trace["tokens"]).astype(int).tolist())
+
+
+def token_labels(trace) -> list[str]:
+    from llmviz.models.sim.whisper_config import VOCAB
+
+    short = {"<|startoftranscript|>": "SOT", "<|endoftext|>": "EOT"}
+    return [short.get(VOCAB[int(t)], VOCAB[int(t)]) for t in np.asarray(trace["tokens"])]
+
+
+def cross_rows(trace, token: int, head: int | None) -> list[np.ndarray]:
+    """Per decoder layer, row `token`'s cross-attention over the encoder frames (one head or the mean)."""
+    rows, layer = [], 0
+    while f"blocks.{layer}.cross_attn.head.0.softmax" in trace:
+        n = 0
+        while f"blocks.{layer}.cross_attn.head.{n}.softmax" in trace:
+            n += 1
+        heads = range(n) if head is None else [head]
+        rows.append(np.mean([np.asarray(trace[f"blocks.{layer}.cross_attn.head.{h}.softmax"])[token] for h in heads], 0))
+        layer += 1
+    return rows
+
+
+def alignment_row(trace, token: int) -> np.ndarray:
+    """Row `token`'s cross-attention averaged over the alignment heads."""
+    heads = np.asarray(trace[HEADS_ID]).astype(int)
+    return np.mean([np.asarray(trace[f"blocks.{layer}.cross_attn.head.{head}.softmax"])[token] for layer, head in heads], 0)
