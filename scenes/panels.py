@@ -42,11 +42,15 @@ _FIXED = (imgui.WindowFlags_.no_decoration | imgui.WindowFlags_.no_inputs | imgu
           | imgui.WindowFlags_.no_bring_to_front_on_focus)
 
 
-def load_font() -> None:
-    """Make DejaVu Sans (bundled) the UI font, with the glyphs the formulas use; call before the renderer is made."""
+def load_font(pixel_ratio: float = 1.0) -> None:
+    """Make DejaVu Sans (bundled) the UI font, with the glyphs the formulas use; call before the renderer is made.
+    ``pixel_ratio``: target pixels per UI pixel; the glyphs are rasterised that much larger and scaled back
+    for layout, so a picture drawn larger than its view keeps the view's layout with crisp text."""
     path = importlib.resources.files("llmviz.assets").joinpath("fonts/DejaVuSans.ttf")
     io = imgui.get_io()
-    io.fonts.add_font_from_file_ttf(str(path), FONT_PX, None, GLYPH_RANGES)
+    io.fonts.clear()
+    io.fonts.add_font_from_file_ttf(str(path), FONT_PX * pixel_ratio, None, GLYPH_RANGES)
+    io.font_global_scale = 1.0 / pixel_ratio
     io.set_ini_filename("")  # panels are placed by code each run; no imgui.ini beside the user's files
 
 

@@ -39,6 +39,10 @@ void main() {
 #elif defined FRAGMENT_SHADER
 
 const float MASK_STRIPE_PX = 8.0;  // one dark and one light diagonal stripe
+// Target pixels per layout pixel (a picture larger than its view): every width below is in layout
+// pixels, so a 7680x4320 picture of a 1280x720 view shows the same lines, six target pixels wide.
+uniform float u_pixel_ratio = 1.0;
+uniform vec2 u_frag_origin = vec2(0.0);  // this target's pixel (0, 0) in the whole picture (a tile's origin)
 uniform sampler2D u_atlas;  // R32F data atlas, read with texelFetch: exact cells, no filtering
 uniform sampler2D u_highlight;  // R8 mask beside the atlas: cells marked here are drawn highlighted
 
@@ -60,11 +64,11 @@ void main() {
     vec3 n = v_local_normal;
     // Derivatives are taken before any branch so they are defined on every fragment.
     vec2 face = abs(n.x) > 0.5 ? v_local.yz : (abs(n.y) > 0.5 ? v_local.xz : v_local.xy);
-    vec2 face_fw = max(fwidth(face), vec2(1e-7));
+    vec2 face_fw = max(fwidth(face) * u_pixel_ratio, vec2(1e-7));
     // Face coordinates of the data faces: u left->right along +x, v top->bottom along -y.
     vec2 dims = max(v_region.zw, vec2(1.0));
     vec2 cell = vec2(v_local.x + 0.5, 0.5 - v_local.y) * dims;  // (column, row), continuous
-    vec2 cell_fw = max(fwidth(cell), vec2(1e-7));
+    vec2 cell_fw = max(fwidth(cell) * u_pixel_ratio, vec2(1e-7));
 
     bool data_face = abs(n.z) > 0.5 && v_region.z > 0.5;
     if (data_face) {
@@ -73,7 +77,8 @@ void main() {
         if (isinf(value)) {
             // The causal mask's -inf: dark diagonal hatching, so "removed" reads differently from "small".
             // Striped in screen pixels, not cells: a 264 x 264 mask seen whole still shows its hatch.
-            float stripe = step(0.5, fract((gl_FragCoord.x - gl_FragCoord.y) / MASK_STRIPE_PX));
+            vec2 screen_px = (gl_FragCoord.xy + u_frag_origin) / u_pixel_ratio;
+            float stripe = step(0.5, fract((screen_px.x - screen_px.y) / MASK_STRIPE_PX));
             rgb = mix(vec3(0.05, 0.05, 0.07), vec3(0.27, 0.27, 0.32), stripe);
         } else {
             rgb = colormap(value, v_range, v_colormap);  // unlit: the map's colour, undistorted

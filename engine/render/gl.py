@@ -91,6 +91,13 @@ def timer_query_problem(ctx) -> str:
     return ""
 
 
+def to_layout_size(size, pixel_ratio: float) -> tuple[int, int]:
+    """A size in GL pixels as layout pixels (what a picture drawn at ``pixel_ratio`` lays out for)."""
+    if pixel_ratio == 1.0:
+        return int(size[0]), int(size[1])
+    return max(1, int(round(size[0] / pixel_ratio))), max(1, int(round(size[1] / pixel_ratio)))
+
+
 def _pow2_at_least(n: int) -> int:
     return 1 << max(0, int(n - 1).bit_length())
 
@@ -139,7 +146,8 @@ class GLRenderer(Renderer):
     """Renderer on a moderngl context, drawing into ``target`` (a moderngl Framebuffer)."""
 
     def __init__(self, ctx: moderngl.Context, target: moderngl.Framebuffer, size=None, *,
-                 data_atlas_size: int = DATA_ATLAS_SIZE, glyph_atlas: GlyphAtlas | None = None):
+                 data_atlas_size: int = DATA_ATLAS_SIZE, glyph_atlas: GlyphAtlas | None = None,
+                 pixel_ratio: float = 1.0):
         self.ctx = ctx
         self.target = target
         self._size = tuple(size or target.size)
@@ -188,6 +196,14 @@ class GLRenderer(Renderer):
                 self.gpu_timing_note = "n/a: no timer queries on this context"
         # Where in the target the scene is drawn (GL pixels, origin bottom-left); None: all of it.
         self.viewport: tuple[int, int, int, int] | None = None
+        # Target pixels per layout pixel: a picture made larger than its view (`llmviz render --size 7680x4320`
+        # of a 1280x720 view has 6). ``size``, cameras, LOD, label layout and the UI work in layout pixels;
+        # the target, viewports and read-back in target pixels; the shaders' pixel widths scale by it.
+        self.pixel_ratio = float(pixel_ratio)
+        # Where the target's pixel (0, 0) lies in the whole picture (a tile of a tiled one): screen-keyed
+        # patterns (the mask's hatch) continue across tiles.
+        self.frag_origin = (0.0, 0.0)
+        self._layout_viewport: tuple[int, int, int, int] | None = None  # the viewport as given, layout pixels
         # Below 1 the scene is drawn into a smaller offscreen image, then scaled up (adaptive quality).
         self.render_scale = 1.0
         self._screen = target
@@ -207,6 +223,12 @@ class GLRenderer(Renderer):
 
     @property
     def size(self) -> tuple[int, int]:
+        """The target in layout pixels (its GL size over ``pixel_ratio``)."""
+        return to_layout_size(self._size, self.pixel_ratio)
+
+    @property
+    def target_size(self) -> tuple[int, int]:
+        """The target in GL pixels."""
         return self._size
 
     def resize(self, size) -> None:
@@ -217,17 +239,21 @@ class GLRenderer(Renderer):
         self._size = tuple(size or target.size)
 
     def set_viewport(self, rect: tuple[int, int, int, int] | None) -> None:
-        """Draw the next frames into this rectangle of the target (x, y from the bottom left), or all of it."""
-        self.viewport = None if rect is None else tuple(int(v) for v in rect)
+        """Draw the next frames into this rectangle of the target (x, y from the bottom left, layout pixels),
+        or all of it."""
+        self._layout_viewport = None if rect is None else tuple(int(v) for v in rect)
+        r = self.pixel_ratio
+        self.viewport = None if rect is None else tuple(int(round(v * r)) for v in rect)
 
     @property
     def view_rect(self) -> tuple[int, int, int, int]:
+        """The rectangle the scene is drawn into, GL pixels."""
         return self.viewport or (0, 0, *self._size)
 
     @property
     def view_size(self) -> tuple[int, int]:
-        """The size of the rectangle the scene is drawn into: a camera's viewport."""
-        x, y, w, h = self.view_rect
+        """The size of the rectangle the scene is drawn into, layout pixels: a camera's viewport."""
+        w, h = self.size if self._layout_viewport is None else self._layout_viewport[2:]
         return max(1, w), max(1, h)
 
     def _scaled_target(self, size: tuple[int, int]) -> moderngl.Framebuffer:
@@ -303,7 +329,7 @@ class GLRenderer(Renderer):
             raise RuntimeError("begin_frame called twice without end_frame")
         self._in_frame = True
         rect = self.view_rect
-        w, h = self.view_size
+        w, h = rect[2:]
         scale = float(self.render_scale)
         if scale < 0.999:
             size = (max(1, int(w * scale)), max(1, int(h * scale)))
@@ -343,7 +369,7 @@ class GLRenderer(Renderer):
 
     def _camera_values(self, camera, view: np.ndarray) -> dict[str, bytes]:
         """The per-frame uniforms, computed once per frame and camera (boxes and labels share them)."""
-        key = (self._frame, id(camera), view.tobytes())
+        key = (self._frame, id(camera), view.tobytes(), self.pixel_ratio, tuple(self.frag_origin))
         if self._uniform_cache is not None and self._uniform_cache[0] == key:
             return self._uniform_cache[1]
         # The rows of the view rotation are the camera's right, up and backward axes in world space.
@@ -353,6 +379,8 @@ class GLRenderer(Renderer):
             "u_camera_right": view[0, :3].astype("f4").tobytes(),
             "u_camera_up": view[1, :3].astype("f4").tobytes(),
             "u_fade_color": np.asarray(self._clear_rgb, "f4").tobytes(),
+            "u_pixel_ratio": np.float32(self.pixel_ratio).tobytes(),
+            "u_frag_origin": np.asarray(self.frag_origin, "f4").tobytes(),
         }
         self._uniform_cache = (key, values)
         return values

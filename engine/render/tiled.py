@@ -10,8 +10,13 @@ picture one row of tiles at a time as uint8 RGB. Memory: one band, width x tile 
 plus one tile; never the whole picture and never floats.
 
 Tiles are placed from the bottom-left in GL pixels (the partial row on top, the partial column on
-the right) so every tile's origin is a multiple of the tile side: anything keyed to gl_FragCoord
-repeats exactly as in one pass when the side is a multiple of 8 (tile sides are rounded to that).
+the right); each tile's draws know its origin in the whole picture (the renderer's ``frag_origin``),
+so anything keyed to gl_FragCoord (the mask's hatch) continues across tiles as in one pass.
+
+With a ``pixel_ratio`` above 1 the picture is a larger copy of a smaller view: systems lay out for
+the size over the ratio (``size``: a 7680x4320 picture of ratio 6 is laid out as 1280x720, labels,
+LOD and UI included) and the shaders draw their pixel widths that many target pixels wide, so the
+picture scaled down shows what the smaller render shows.
 """
 from __future__ import annotations
 
@@ -100,7 +105,8 @@ class TiledRenderer(HeadlessRenderer):
     """A headless renderer of any size up to what memory allows: frames draw and are recorded; ``bands`` replays
     the last frame's draws tile by tile. ``side``: the tile side (default: the GL limit, at most DEFAULT_TILE_SIDE)."""
 
-    def __init__(self, size, side: int | None = None, ctx: moderngl.Context | None = None, **kwargs):
+    def __init__(self, size, side: int | None = None, ctx: moderngl.Context | None = None, pixel_ratio: float = 1.0,
+                 **kwargs):
         owns = ctx is None
         ctx = ctx or create_headless_context()
         limit = max_target_side(ctx)
@@ -112,9 +118,9 @@ class TiledRenderer(HeadlessRenderer):
         side = max(TILE_ALIGN, side - side % TILE_ALIGN)
         full = (int(size[0]), int(size[1]))
         self.grid = TileGrid(full, side)
-        super().__init__((min(side, full[0]), min(side, full[1])), ctx, **kwargs)
+        super().__init__((min(side, full[0]), min(side, full[1])), ctx, pixel_ratio=pixel_ratio, **kwargs)
         self._owns_context = owns
-        self._size = full  # cameras, label layout and the UI see the whole picture
+        self._size = full  # cameras, label layout and the UI see the whole picture (over the pixel ratio)
         self._draws: list[tuple] = []  # the last frame's draws: (method, camera copy, what it drew)
         self._clear = (0.0, 0.0, 0.0, 1.0)
         self._replaying = False
@@ -156,12 +162,12 @@ class TiledRenderer(HeadlessRenderer):
                 for x, w in self.grid.columns:
                     rect = (x, y, w, h)
                     matrix = tile_matrix(full, rect)
-                    self.set_viewport((0, 0, w, h))
+                    self.viewport, self.frag_origin = (0, 0, w, h), (float(x), float(y))  # GL pixels of the tile
                     super().begin_frame(self._clear)
                     for draw, camera, what in self._draws:
                         draw(tile_camera(camera, matrix), what)
                     super().end_frame()
-                    self.set_viewport(None)
+                    self.viewport, self.frag_origin = None, (0.0, 0.0)
                     if overlay is not None:
                         self.offscreen.framebuffer.use()
                         self.ctx.viewport = (0, 0, w, h)
@@ -174,7 +180,7 @@ class TiledRenderer(HeadlessRenderer):
                 yield band
         finally:
             self._replaying = False
-            self.set_viewport(None)
+            self.viewport, self.frag_origin = None, (0.0, 0.0)
 
 
 def imgui_tile_drawer(ui_renderer, draw_data) -> Callable[[tuple[int, int, int, int]], None]:
@@ -186,7 +192,9 @@ def imgui_tile_drawer(ui_renderer, draw_data) -> Callable[[tuple[int, int, int, 
 
     from imgui_bundle import imgui
 
-    full_h = ui_renderer.io.display_size.y
+    io = ui_renderer.io
+    ratio = float(io.display_framebuffer_scale.x)  # target pixels per UI pixel (UiHost sets it: the pixel ratio)
+    full_h = io.display_size.y * ratio  # the picture's height in target pixels
     full_h_px = int(full_h)  # the framebuffer height moderngl-window's scissor is measured from
     lists = [(commands, [(c.texture_id, tuple(c.clip_rect), c.elem_count) for c in commands.cmd_buffer])
              for commands in draw_data.cmd_lists]
@@ -195,8 +203,9 @@ def imgui_tile_drawer(ui_renderer, draw_data) -> Callable[[tuple[int, int, int, 
         x, y, w, h = rect
         top = full_h - y - h  # the tile's top edge in UI pixels (y down)
         ctx = ui_renderer.ctx
-        # An orthographic projection of the UI pixels [x, x + w] x [top, top + h] onto the tile.
-        ui_renderer.projMat.value = (2.0 / w, 0.0, 0.0, 0.0, 0.0, -2.0 / h, 0.0, 0.0, 0.0, 0.0, -1.0, 0.0,
+        # An orthographic projection of the UI pixels [x, x + w] x [top, top + h] / ratio onto the tile.
+        sx, sy = 2.0 * ratio / w, 2.0 * ratio / h
+        ui_renderer.projMat.value = (sx, 0.0, 0.0, 0.0, 0.0, -sy, 0.0, 0.0, 0.0, 0.0, -1.0, 0.0,
                                      -1.0 - 2.0 * x / w, 1.0 + 2.0 * top / h, 0.0, 1.0)
         ctx.enable_only(moderngl.BLEND)
         ctx.blend_equation = moderngl.FUNC_ADD
@@ -209,6 +218,7 @@ def imgui_tile_drawer(ui_renderer, draw_data) -> Callable[[tuple[int, int, int, 
             ui_renderer._vertex_buffer.write(vertices)
             ui_renderer._index_buffer.write(indices)
             first = 0
+            # The clip rectangles are in target pixels already: moderngl-window's render of the frame scaled them.
             for texture_id, (cx0, cy0, cx1, cy1), count in cmds:
                 # The scissor one pass would use (rounded as moderngl-window rounds it), moved into the tile.
                 gx, gy = int(cx0) - x, int(full_h_px - cy1) - y

@@ -68,12 +68,12 @@ def check_output_path(path: str, flag: str = "--out", suffixes: tuple[str, ...] 
     return path
 
 
-def headless_renderer(size: tuple[int, int]):
-    """An EGL-backed renderer of the given size; a clear error if EGL cannot start."""
+def headless_renderer(size: tuple[int, int], pixel_ratio: float = 1.0):
+    """An EGL-backed renderer of the given size (laid out for size / pixel_ratio); a clear error if EGL cannot start."""
     from llmviz.engine.render.headless import HeadlessRenderer
 
     try:
-        return HeadlessRenderer(size)
+        return HeadlessRenderer(size, pixel_ratio=pixel_ratio)
     except Exception as err:  # the GL stack's own exceptions vary by driver
         raise CliError(f"llmviz: cannot start headless OpenGL (EGL): {err}") from None
 

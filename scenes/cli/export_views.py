@@ -31,14 +31,14 @@ def add_parser(subparsers) -> None:
 
 def _drawn(args, suffix: str):
     """(schematic, scene name, link, out path): the view drawn headless and its SVG, checked flags first."""
-    from llmviz.scenes.cli.render_cmd import check_view, scene_alone
+    from llmviz.scenes.cli.render_cmd import check_view, link_view, scene_alone
     from llmviz.scenes.export.svg import schematic
-    from llmviz.scenes.link import LinkView, make_link
+    from llmviz.scenes.link import make_link
 
     check_view(args)
     size = parse_size(args.size)
     out = check_output_path(args.out, suffixes=(suffix,), reserve=1 << 20)
-    link = make_link(LinkView(args.scene, args.camera, args.chapter, args.step, args.text))
+    link = make_link(link_view(args))
     renderer = headless_renderer(size)
     extra = None
     with scene_alone(args, renderer, size) as (scene, engine):

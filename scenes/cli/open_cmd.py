@@ -35,8 +35,13 @@ def run(args) -> int:
         return run_window(recorded, args.size)
     try:
         view = parse_link(args.link)
+        from llmviz.scenes.link_spec import install
+
+        added = install(view)  # a model of the sender's own, carried by the link
     except LinkError as err:
         raise CliError(f"llmviz: open: {err}") from None
+    if added:
+        print(added)
     try:
         parse_scene(view.scene)
     except SceneError as err:

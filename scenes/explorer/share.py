@@ -50,7 +50,20 @@ def current_view(ex) -> LinkView:
         chapter, step = player.runner.current.number, player.runner.step_index + 1
     live = session.scene.live
     text = getattr(getattr(live, "session", None), "input_text", None) or getattr(live, "text", None)
-    return LinkView(session.name, pose, chapter, step, text if isinstance(text, str) and text else None)
+    from llmviz.scenes.cli.render_cmd import sampling_owner
+
+    sampler = sampling_owner(live)
+    temperature = seed = None
+    if sampler is not None:
+        temperature = float(sampler.temperature)
+        seed = getattr(sampler, "seed", None)
+        seed = int(seed) if isinstance(seed, int) else None
+    compare = tuple(view.session.name for view in ex.views) if ex.compare.on and len(ex.views) > 1 else None
+    from llmviz.scenes.link_spec import spec_of
+
+    spec, spec_name = spec_of(session.name) if compare is None else (None, None)
+    return LinkView(compare[0] if compare else session.name, pose, chapter, step,
+                    text if isinstance(text, str) and text else None, temperature, seed, compare, spec, spec_name)
 
 
 class Share:
@@ -165,6 +178,18 @@ def apply_view(ex, view: LinkView) -> str | None:
     """Put the Explorer at a link's view: the input text, then the chapter and step or the camera; returns
     a problem line (shown as the notice) or None. Nothing here waits for the model."""
     session = ex.session
+    if view.compare is not None:
+        problem = ex.compare.open(list(view.compare))
+        if problem:
+            return f"link compare set not opened: {problem}"
+    if view.temperature is not None or view.seed is not None:
+        from llmviz.scenes.cli.main import CliError
+        from llmviz.scenes.cli.render_cmd import apply_sampling
+
+        try:
+            apply_sampling(session.scene, view.temperature, view.seed)
+        except CliError as err:
+            return str(err)
     if view.text is not None:
         live = session.scene.live
         owner = getattr(live, "session", None)
