@@ -161,6 +161,9 @@ class ExplorerWindow(mglw.WindowConfig):
         elif action == self.wnd.keys.ACTION_RELEASE:
             self.explorer.key_up(name)
 
+    def on_files_dropped_event(self, x, y, paths) -> None:
+        self.explorer.files_dropped([str(p) for p in paths])
+
     def on_mouse_position_event(self, x, y, dx, dy) -> None:
         self.explorer.ui.renderer.mouse_position_event(x, y, dx, dy)
         if not self.fixed_pointer:

@@ -104,7 +104,9 @@ def read_pick(model, live, slot: int, cell: tuple[int, int] | None) -> Reading |
     """
     tensor_id = model.tensor_at(slot)
     if tensor_id is None:
-        return _group_reading(model, slot)
+        extra = getattr(live, "reading_at", None)   # entities a live scene adds beside the layout (vit's picture)
+        reading = extra(slot, cell) if extra is not None else None
+        return reading if reading is not None else _group_reading(model, slot)
     layout = model.layout
     row = layout.index(tensor_id)
     info = info_for(layout, getattr(model, "spec", None))

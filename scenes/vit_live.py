@@ -2,13 +2,16 @@
 
 The model runs on the session's worker (scenes/worker_session.py): `set_image_path` and `set_image` return
 at once; the worker reads and decodes the file (bounded, models/sim/vit_image.py), prepares it as
-ViTImageProcessor would, traces every intermediate, and adds what the panel draws (scenes/vit_panels.py):
-the picture as the model sees it (`input.rgb`) and the attention rollout across the layers (`rollout`).
-`update(dt)` once per frame collects what finished and writes it to the blocks. With ``autoplay`` (the
-benchmark) a new sample picture is traced every AUTOPLAY_INTERVAL seconds.
+ViTImageProcessor would, traces every intermediate, and adds what the panel and the 3D picture draw
+(scenes/vit_panels.py, scenes/vit_picture.py): the picture as the model sees it (`input.rgb`), the attention
+rollout across the layers (`rollout`) and, with the weights, the position-embedding similarity maps.
+`choice` (an AttentionChoice) is what attention the picture shows; the panel, a click on a patch and the
+chapter change it with `choose`. `update(dt)` once per frame collects what finished and writes it to the
+blocks. With ``autoplay`` (the benchmark) a new sample picture is traced every AUTOPLAY_INTERVAL seconds.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from importlib.resources import files
 
 import numpy as np
@@ -23,6 +26,19 @@ DEFAULT_IMAGE = SAMPLE_IMAGES[0]
 AUTOPLAY_INTERVAL = 0.5
 # Ids the worker adds to the trace beside the layout's: the picture as the model sees it, and the rollout.
 PICTURE_ID, ROLLOUT_ID = "input.rgb", "rollout"
+SIMILARITY_ID = "embed.pos.similarity"   # beside the weights: vit_trace.similarity_tiles of W_P
+VIEWS = ("picture", "attention", "rollout")
+
+
+@dataclass(frozen=True)
+class AttentionChoice:
+    """What attention the picture shows: `view` one of VIEWS; for "attention" a layer and a head (None: the
+    heads' mean); whose attention: `token` 0 for [CLS], k + 1 for patch k."""
+
+    view: str = "rollout"
+    layer: int = 0
+    head: int | None = None
+    token: int = 0
 
 
 def sample_path(name: str):
@@ -42,7 +58,11 @@ def _vit_compute():
 
         def compute(request):
             if request == WEIGHTS_REQUEST:
-                return vit_trace.weights(model)
+                weights = vit_trace.weights(model)
+                grid = size // model.config.patch_size
+                tiles = vit_trace.similarity_tiles(vit_trace.position_similarity(weights["embed.pos.weight"]), grid)
+                return ActivationTrace([(i, weights[i], weights.axes(i)) for i in weights]
+                                       + [(SIMILARITY_ID, tiles.astype(np.float32), ("t", "t'"))])
             kind, value = request
             rgb = vit_image.read_image(value) if kind == "path" else value
             pixels = vit_image.preprocess(rgb, size)
@@ -63,9 +83,18 @@ class LiveVit(WorkerSession):
 
     kind = "vision"
     about = WHAT_IT_IS
+    PICTURE_ID, SIMILARITY_ID = PICTURE_ID, SIMILARITY_ID
 
-    def __init__(self, scene, renderer, image_path=None, autoplay: bool = False):
+    def __init__(self, scene, renderer, image_path=None, autoplay: bool = False, data=None):
+        """`data`: where the 3D picture's atlas regions are reserved (the loader's DataStaging for a scene
+        built on a worker; the renderer by default)."""
         self.scene, self.renderer = scene, renderer
+        self.choice = AttentionChoice()
+        self.picture = None
+        if scene is not None and (data or renderer) is not None:
+            from llmviz.scenes.vit_picture import VitPicture
+
+            self.picture = VitPicture(scene, data or renderer)
         self.values_version = 0
         self.tick_seconds: list[float] = []
         self.autoplay, self.playing = autoplay, autoplay
@@ -93,11 +122,53 @@ class LiveVit(WorkerSession):
         self._image = ("path", str(path))
         self._submit()
 
+    def open_dropped(self, path: str) -> None:
+        """A file dropped onto the window (scenes/explorer/controller.py files_dropped)."""
+        self.set_image_path(path)
+
     def set_image(self, rgb: np.ndarray, source: str = "picture") -> None:
         """Trace an already decoded (height, width, 3) uint8 picture."""
         self.source = source
         self._image = ("rgb", np.asarray(rgb, np.uint8))
         self._submit()
+
+    def choose(self, **changes) -> None:
+        """A new attention choice (fields of AttentionChoice); the picture and the panel follow."""
+        self.choice = replace(self.choice, **changes)
+
+    def heat(self) -> np.ndarray | None:
+        """The (grid, grid) map the choice draws on the picture, or None for the picture alone."""
+        c = self.choice
+        if self.trace is None or c.view == "picture":
+            return None
+        return attention_map(self.trace, self.grid, None if c.view == "rollout" else c.layer, c.head, c.token)
+
+    def heat_words(self) -> str:
+        """What heat() is, in words: "[CLS]'s rollout", "patch (3, 4) (token 53)'s attention, layer 1, head 2"."""
+        from llmviz.scenes.vit_picture import _token_name
+
+        c = self.choice
+        who = _token_name(c.token, self.grid)
+        if c.view == "rollout":
+            return f"{who}'s rollout through the layers"
+        return f"{who}'s attention, layer {c.layer}, " + ("the heads' mean" if c.head is None else f"head {c.head}")
+
+    @property
+    def grid(self) -> int:
+        return int(round(self.trace["patches"].shape[0] ** 0.5)) if self.trace is not None else 0
+
+    def on_click(self, slot: int, cell) -> bool:
+        """A click on a patch of the 3D picture shows its attention (again: back to [CLS]); True if it was one."""
+        token = self.picture.token_at(slot) if self.picture is not None else None
+        if token is None:
+            return False
+        self.choose(token=0 if token == self.choice.token else token,
+                    view="rollout" if self.choice.view == "picture" else self.choice.view)
+        return True
+
+    def reading_at(self, slot: int, cell):
+        """The hover reading of the 3D picture's patches and the similarity maps (None elsewhere)."""
+        return self.picture.reading(self, slot, cell) if self.picture is not None else None
 
     def toggle_play(self) -> None:
         self.playing = not self.playing
@@ -111,6 +182,8 @@ class LiveVit(WorkerSession):
     # ------------------------------------------------------------------ per frame
     def update(self, dt: float) -> bool:
         changed = self.poll()
+        if self.picture is not None:
+            self.picture.update(self.renderer, self, dt)
         if self.playing:
             self._since_new += dt
             if self._since_new >= AUTOPLAY_INTERVAL and not self.busy:
@@ -146,16 +219,17 @@ def top_classes(trace, labels, k: int = 6) -> list[tuple[str, float]]:
     return [(labels[int(i)], float(probs[i])) for i in order]
 
 
-def attention_map(trace, grid: int, layer: int | None, head: int | None) -> np.ndarray:
-    """(grid, grid) how much [CLS] draws on each patch: one head's softmax row (layer, head), the heads' mean
-    of a layer (head None), or the rollout through every layer (layer None)."""
-    from llmviz.models.sim.vit_trace import cls_map   # numpy only
+def attention_map(trace, grid: int, layer: int | None, head: int | None, token: int = 0) -> np.ndarray:
+    """(grid, grid) how much `token` ([CLS] by default) draws on each patch: one head's softmax row (layer,
+    head), the heads' mean of a layer (head None), or the rollout through every layer (layer None)."""
+    from llmviz.models.sim.vit_trace import cls_map   # loaded with the model on the worker already
 
     if layer is None:
-        return cls_map(trace[ROLLOUT_ID], grid)
+        return cls_map(trace[ROLLOUT_ID], grid, token)
     if head is None:
         n = 0
         while f"blocks.{layer}.attn.head.{n}.softmax" in trace:
             n += 1
-        return np.mean([cls_map(trace[f"blocks.{layer}.attn.head.{h}.softmax"], grid) for h in range(n)], axis=0)
-    return cls_map(trace[f"blocks.{layer}.attn.head.{head}.softmax"], grid)
+        return np.mean([cls_map(trace[f"blocks.{layer}.attn.head.{h}.softmax"], grid, token) for h in range(n)],
+                       axis=0)
+    return cls_map(trace[f"blocks.{layer}.attn.head.{head}.softmax"], grid, token)

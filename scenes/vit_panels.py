@@ -1,5 +1,7 @@
-"""vit-tiny's panel: the picture as the model sees it with its patch grid, what [CLS] attends to drawn back
-onto it (one head, a layer's mean, or the rollout through every layer), the top classes, and a file to open.
+"""vit-tiny's panel: the picture as the model sees it with its patch grid, what [CLS] (or a clicked patch)
+attends to drawn back onto it (one head, a layer's mean, or the rollout through every layer), the top classes,
+and a picture to open: a path, a native file dialog (portable_file_dialogs, in its own process, polled each
+frame so the frame never waits), a dropped file (scenes/app.py), or the next shipped sample.
 
 The picture and its heatmap are one small RGBA texture, composed with numpy when the trace or the choice
 changes and registered with the UI renderer; the patch grid is drawn over it as lines. Everything here runs
@@ -12,55 +14,48 @@ from imgui_bundle import imgui
 
 from llmviz.models.sim.shapes import SHAPES
 from llmviz.scenes.panels import BAR_RGB, BAR_TOP_RGB, DIM_RGB, ERROR_RGB, PANEL_WIDTH, begin_side_panel
-from llmviz.scenes.vit_live import PICTURE_ID, attention_map, top_classes
+from llmviz.scenes.picture_quad import overlay
+from llmviz.scenes.vit_live import PICTURE_ID, VIEWS, top_classes
 
-PICTURE_PX = 256.0        # the picture's side in the panel
-HEAT_RGB = np.array([1.0, 0.35, 0.1], np.float32)   # the heatmap's colour, over a darkened picture
+PICTURE_PX = 192.0        # the picture's side in the panel
 MAX_PATH_CHARS = 4096
-VIEWS = ("picture", "attention", "rollout")
-
-
-def overlay(picture: np.ndarray, heat: np.ndarray | None) -> np.ndarray:
-    """(S, S, 4) uint8: the (S, S, 3) picture in [0, 1], with a (g, g) heatmap (scaled to its maximum) laid over
-    it patch by patch: the picture darkened where [CLS] does not look, tinted where it does."""
-    rgb = np.asarray(picture, np.float32)
-    if heat is not None:
-        scale = rgb.shape[0] // heat.shape[0]
-        top = float(heat.max())
-        h = np.kron(heat / top if top > 0 else heat, np.ones((scale, scale)))[..., None].astype(np.float32)
-        rgb = rgb * (0.25 + 0.75 * h) * (1 - 0.45 * h) + HEAT_RGB * 0.45 * h
-    out = np.empty(rgb.shape[:2] + (4,), np.uint8)
-    out[..., :3] = np.clip(np.rint(rgb * 255), 0, 255)
-    out[..., 3] = 255
-    return out
+FILE_FILTERS = ["Pictures (PNG, JPEG)", "*.png *.jpg *.jpeg *.PNG *.JPG *.JPEG"]
+NO_DIALOG = ("no file dialog could open here (portable_file_dialogs needs zenity or kdialog): type the path, "
+             "or drop the file onto the window")
 
 
 class VitPanel:
-    """Draws a LiveVit's picture, attention and classes; opening a file goes back to it (set_image_path)."""
+    """Draws a LiveVit's picture, attention and classes; opening a file goes back to it (set_image_path). What
+    attention is shown is the live model's `choice`, shared with the 3D picture and the chapter."""
 
     def __init__(self, live, ui_renderer=None):
         self.live = live
         self.ui_renderer = ui_renderer
         self.path = live.source
         self._source = live.source   # the live model's picture the path field last showed
-        self.view, self.layer, self.head = "rollout", 0, None    # head None: the heads' mean
         self._texture = None
-        self._shown = None    # (trace version, view, layer, head) the texture holds
+        self._shown = None    # (trace version, choice) the texture holds
+        self._dialog = None   # a portable_file_dialogs.open_file while it is open (it runs in its own process)
+        self.dialog_note = ""
 
     @property
     def grid(self) -> int:
-        picture = self.live.trace[PICTURE_ID]
-        patches = self.live.trace["patches"].shape[0]
-        return int(round(patches ** 0.5)) if picture is not None else 0
+        return self.live.grid
 
     def heat(self) -> np.ndarray | None:
         """The (grid, grid) map the current choice draws, or None for the picture alone."""
-        if self.view == "picture":
-            return None
-        return attention_map(self.live.trace, self.grid, None if self.view == "rollout" else self.layer, self.head)
+        return self.live.heat()
+
+    def draw_in(self, area) -> None:
+        """The panel at the area's right edge, never taller than the area (it scrolls instead): at 1280 x 720 it
+        stays above the hint bar."""
+        imgui.set_next_window_size_constraints(imgui.ImVec2(PANEL_WIDTH, 0),
+                                               imgui.ImVec2(PANEL_WIDTH, max(120.0, area.height - 4)))
+        self.draw(area.left + area.width - PANEL_WIDTH - 10, area.top)
 
     def draw(self, x: float, y: float) -> None:
         s = self.live
+        self._poll_dialog(s)
         if begin_side_panel("vit-tiny: an image becomes tokens", x, y):
             imgui.text_colored(DIM_RGB, s.about)
             self._open(s)
@@ -68,7 +63,7 @@ class VitPanel:
             if s.trace is None:
                 imgui.text_colored(DIM_RGB, "waiting for the first forward pass…")
             else:
-                self._choice()
+                self._choice(s)
                 self._picture(s)
                 imgui.separator()
                 self._classes(s)
@@ -86,39 +81,77 @@ class VitPanel:
         imgui.same_line()
         if (imgui.button("Open") or changed) and 0 < len(self.path) <= MAX_PATH_CHARS:
             s.set_image_path(self.path)
+        if imgui.button("Choose file…") and self._dialog is None:
+            self._open_dialog()
+        imgui.same_line()
         if imgui.button("Next sample"):
             s.step()
         imgui.same_line()
-        imgui.text_colored(DIM_RGB, "PNG or JPEG, read at 64 x 64")
+        if imgui.button("Replay patches") and s.picture is not None:
+            s.picture.replay()
+        imgui.push_text_wrap_pos(PANEL_WIDTH - 12)
+        imgui.text_colored(DIM_RGB, "PNG or JPEG (or drop one on the window), read at 64 x 64")
+        imgui.pop_text_wrap_pos()
+        if self.dialog_note:
+            imgui.push_text_wrap_pos(PANEL_WIDTH - 12)
+            imgui.text_colored(DIM_RGB, self.dialog_note)
+            imgui.pop_text_wrap_pos()
 
-    def _choice(self) -> None:
+    def _open_dialog(self) -> None:
+        """A native file dialog in its own process: the frame goes on, _poll_dialog reads its answer."""
+        try:
+            from imgui_bundle import portable_file_dialogs as pfd
+
+            self._dialog = pfd.open_file("Open a picture for vit-tiny", "", FILE_FILTERS)
+            self.dialog_note = "choosing a file…"
+        except Exception as err:  # no dialog backend on this platform: say so, the other ways still work
+            self._dialog, self.dialog_note = None, f"{NO_DIALOG} ({err})"
+
+    def _poll_dialog(self, s) -> None:
+        if self._dialog is None or not self._dialog.ready(0):
+            return
+        chosen = [p for p in self._dialog.result() if p]
+        self._dialog = None
+        self.dialog_note = "" if chosen else "no file chosen"
+        if chosen:
+            s.set_image_path(chosen[0])
+
+    def _choice(self, s) -> None:
+        c = s.choice
         for view in VIEWS:
-            if imgui.radio_button(view, self.view == view):
-                self.view = view
+            if imgui.radio_button(view, c.view == view):
+                s.choose(view=view)
             imgui.same_line()
         imgui.new_line()
-        if self.view != "attention":
-            imgui.push_text_wrap_pos(PANEL_WIDTH - 12)
-            imgui.text_colored(DIM_RGB, "[CLS]'s rollout: per layer the heads' mean + identity, rows renormalised, "
-                                        "multiplied through the layers" if self.view == "rollout"
-                               else "the picture as the model reads it (ViTImageProcessor's resize)")
-            imgui.pop_text_wrap_pos()
+        if c.view == "picture":
+            imgui.text_colored(DIM_RGB, "the picture as the model reads it (ViTImageProcessor's resize)")
             return
-        n_layers = sum(1 for i in self.live.trace if i.endswith(".resid2"))
-        n_heads = sum(1 for i in self.live.trace if i.startswith("blocks.0.attn.head.") and i.endswith(".softmax"))
+        imgui.push_text_wrap_pos(PANEL_WIDTH - 12)
+        imgui.text_colored(DIM_RGB, s.heat_words() + (": per layer the heads' mean + identity, rows renormalised, "
+                                                      "multiplied through the layers" if c.view == "rollout" else ""))
+        imgui.pop_text_wrap_pos()
+        if c.token != 0:
+            if imgui.button("back to [CLS]"):
+                s.choose(token=0)
+            imgui.same_line()
+        imgui.text_colored(DIM_RGB, "click a patch (here or in 3D) to see its attention")
+        if c.view != "attention":
+            return
+        n_layers = sum(1 for i in s.trace if i.endswith(".resid2"))
+        n_heads = sum(1 for i in s.trace if i.startswith("blocks.0.attn.head.") and i.endswith(".softmax"))
         imgui.text("layer")
         for b in range(n_layers):
             imgui.same_line()
-            if imgui.radio_button(f"{b}##layer", self.layer == b):
-                self.layer = b
+            if imgui.radio_button(f"{b}##layer", c.layer == b):
+                s.choose(layer=b)
         imgui.text("head ")
         for h in [None, *range(n_heads)]:
             imgui.same_line()
-            if imgui.radio_button("mean##head" if h is None else f"{h}##head", self.head == h):
-                self.head = h
+            if imgui.radio_button("mean##head" if h is None else f"{h}##head", c.head == h):
+                s.choose(head=h)
 
     def _picture(self, s) -> None:
-        key = (s.trace_version, self.view, self.layer, self.head)
+        key = (s.trace_version, s.choice)
         origin = imgui.get_cursor_screen_pos()
         if self.ui_renderer is not None:
             if key != self._shown:
@@ -127,9 +160,16 @@ class VitPanel:
             imgui.image(self._texture.glo, imgui.ImVec2(PICTURE_PX, PICTURE_PX))
         else:
             imgui.dummy(imgui.ImVec2(PICTURE_PX, PICTURE_PX))
+        g = self.grid
+        if imgui.is_item_clicked() and g:
+            at = imgui.get_mouse_pos()
+            i, j = (int((at.y - origin.y) / PICTURE_PX * g), int((at.x - origin.x) / PICTURE_PX * g))
+            if 0 <= i < g and 0 <= j < g:
+                token = 1 + i * g + j
+                s.choose(token=0 if token == s.choice.token else token,
+                         view="rollout" if s.choice.view == "picture" else s.choice.view)
         dl = imgui.get_window_draw_list()
         line = imgui.get_color_u32(imgui.ImVec4(1.0, 1.0, 1.0, 0.22))
-        g = self.grid
         for k in range(g + 1):
             at = k * PICTURE_PX / g
             dl.add_line(imgui.ImVec2(origin.x + at, origin.y), imgui.ImVec2(origin.x + at, origin.y + PICTURE_PX), line)

@@ -84,6 +84,10 @@ vec3 colormap(float value, vec2 range, int map) {
     if (isnan(value)) {
         return vec3(0.16, 0.16, 0.19);  // colormaps.NAN_RGB: an empty cell (tested to match)
     }
+    if (map == COLORMAP_RGB) {  // a packed 24-bit colour (colormaps.pack_rgb): a picture's pixel
+        int bits = int(value + 0.5);
+        return vec3(float((bits >> 16) & 255), float((bits >> 8) & 255), float(bits & 255)) / 255.0;
+    }
     float span = range.y - range.x;
     float t = span != 0.0 ? clamp((value - range.x) / span, 0.0, 1.0) : 0.5;
     float x = t * float(COLORMAP_SIZE - 1);

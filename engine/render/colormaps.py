@@ -14,6 +14,9 @@ COLORMAP_DIVERGING = 0  # blue - white - red: signed values, zero is white
 COLORMAP_VIRIDIS = 1    # sequential, perceptually even: magnitudes, probabilities
 COLORMAP_MAGMA = 2      # sequential, dark to light: attention weights
 COLORMAP_GRAY = 3
+# Not a map: each value is a packed 24-bit colour, r·65536 + g·256 + b (exact in float32), drawn as that
+# colour (a picture's pixels in the data atlas: scenes/picture_quad.py). Its value range is ignored.
+COLORMAP_RGB = 4
 
 NAN_RGB = np.array([0.16, 0.16, 0.19])  # what a NaN cell shows: an empty cell (no value yet), darker than any map
 
@@ -54,8 +57,24 @@ def lut_rgba() -> np.ndarray:
     return np.concatenate([LUTS, np.ones(LUTS.shape[:2] + (1,), np.float32)], axis=-1)
 
 
+def pack_rgb(rgb) -> np.ndarray:
+    """float32 values of (..., 3) uint8 colours for COLORMAP_RGB cells."""
+    c = np.asarray(rgb, np.uint32)
+    return ((c[..., 0] << 16) | (c[..., 1] << 8) | c[..., 2]).astype(np.float32)
+
+
+def unpack_rgb(values) -> np.ndarray:
+    """RGB in [0, 1] of COLORMAP_RGB values (the shader's decoding); NaN is NAN_RGB."""
+    v = np.asarray(values, np.float64)
+    packed = np.rint(np.nan_to_num(v)).astype(np.int64)
+    rgb = np.stack([(packed >> 16) & 255, (packed >> 8) & 255, packed & 255], axis=-1) / 255.0
+    return np.where(np.isnan(v)[..., None], NAN_RGB, rgb)
+
+
 def apply(values, vmin: float, vmax: float, index: int) -> np.ndarray:
     """RGB in [0, 1] of ``values`` (any shape) under map ``index``; output shape values.shape + (3,)."""
+    if int(index) == COLORMAP_RGB:
+        return unpack_rgb(values)
     if not 0 <= int(index) < len(LUTS):
         raise ValueError(f"unknown colour map {index}; maps are {NAMES}")
     v = np.asarray(values, np.float64)

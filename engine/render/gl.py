@@ -288,7 +288,7 @@ class GLRenderer(Renderer):
         program = self._programs.get(key)
         if program is None:
             source = shader_source(name)
-            macros = {"COLORMAP_SIZE": colormaps.COLORMAP_SIZE, **dict(defines)}
+            macros = {"COLORMAP_SIZE": colormaps.COLORMAP_SIZE, "COLORMAP_RGB": colormaps.COLORMAP_RGB, **dict(defines)}
             program = self.ctx.program(vertex_shader=stage_source(source, "VERTEX_SHADER", macros),
                                        fragment_shader=stage_source(source, "FRAGMENT_SHADER", macros))
             for uniform, unit in (("u_atlas", UNIT_ATLAS), ("u_colormaps", UNIT_COLORMAPS),

@@ -221,6 +221,22 @@ def rollout(trace) -> np.ndarray:
     return rollout_steps(attention_stack(trace))[-1]
 
 
-def cls_map(rows: np.ndarray, grid: int) -> np.ndarray:
-    """[CLS]'s row of a (T, T) attention (or rollout) over the patches, as the (grid, grid) picture."""
-    return np.asarray(rows[0, 1:], np.float64).reshape(grid, grid)
+def cls_map(rows: np.ndarray, grid: int, token: int = 0) -> np.ndarray:
+    """One token's row of a (T, T) attention (or rollout) over the patches, as the (grid, grid) picture:
+    [CLS]'s (token 0) unless another is asked for (patch k is token k + 1)."""
+    return np.asarray(rows[token, 1:], np.float64).reshape(grid, grid)
+
+
+def position_similarity(positions: np.ndarray) -> np.ndarray:
+    """(P, P) cosine similarity between the patches' learned position embeddings: `positions` is W_P
+    (T, d) with [CLS]'s row first, which is left out; row p, column q is cos(W_P[p + 1], W_P[q + 1])."""
+    rows = np.asarray(positions, np.float64)[1:]
+    unit = rows / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-12)
+    return unit @ unit.T
+
+
+def similarity_tiles(similarity: np.ndarray, grid: int) -> np.ndarray:
+    """The (P, P) similarity as a grid of maps, (grid², grid²): the (grid, grid) block at tile (i, j) is patch
+    (i, j)'s similarity to every patch, laid out where those patches are in the picture."""
+    s = np.asarray(similarity).reshape(grid, grid, grid, grid)      # (i, j, a, b)
+    return s.transpose(0, 2, 1, 3).reshape(grid * grid, grid * grid)
