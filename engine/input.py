@@ -41,6 +41,7 @@ ACTIONS: dict[str, str] = {
     "back_step": BUTTON, "next_chapter": BUTTON, "previous_chapter": BUTTON,
     "toggle_chapters": BUTTON, "toggle_tour": BUTTON, "search": BUTTON, "quit": BUTTON, "toggle_quality": BUTTON,
     "toggle_compare": BUTTON, "toggle_camera_sync": BUTTON, "toggle_heads": BUTTON,
+    "toggle_stream": BUTTON,
     **{f"preset_{i}": BUTTON for i in range(1, 6)},
     **{f"bookmark_save_{i}": BUTTON for i in range(1, 10)},
     **{f"bookmark_go_{i}": BUTTON for i in range(1, 10)},

@@ -19,8 +19,8 @@ from llmviz.models.openai_stream import MAX_TOP_LOGPROBS, NO_LOGPROBS, Stream, S
 from llmviz.scenes import panels
 from llmviz.scenes.legend import LegendEntry, _u32, bar_colors
 
-WINDOW_SIZE = (700.0, 560.0)
-STRIP_HEIGHT = 210.0
+WINDOW_SIZE = (700.0, 600.0)
+STRIP_HEIGHT = 170.0
 CELL_PAD_PX = 6.0
 CELL_GAP_PX = 2.0
 LEGEND_WIDTH = 180.0
@@ -45,7 +45,7 @@ def drawable(text: str) -> str:
             out.append(ch)
         else:
             out.append(f"\\u{ord(ch):04x}" if ord(ch) <= 0xFFFF else f"\\U{ord(ch):08x}")
-    return "".join(out) or "∅"
+    return "".join(out) or "(empty)"
 
 
 def cell_colors(probabilities) -> np.ndarray:

@@ -117,4 +117,4 @@ def test_drawable_keeps_every_shown_character_in_the_font():
     assert shown == "·a↵→ä\\u4e2d\\U0001f600"
     ranges = panels.GLYPH_RANGES[:-1]
     assert all(any(ranges[i] <= ord(c) <= ranges[i + 1] for i in range(0, len(ranges), 2)) for c in shown)
-    assert drawable("") == "∅"
+    assert drawable("") == "(empty)"
