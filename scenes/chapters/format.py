@@ -70,6 +70,15 @@ MOE_VALUES = ("probs", "topk", "load", "mean_gate", "aux_loss", "cv")
 # feature stages before the spectrogram block, the token timings and probabilities, the alignment heads.
 AUDIO_VALUES = ("input.wave", "stage.power", "stage.mel", "stage.log", "stage.floored", "timing.starts",
                 "timing.ends", "timing.path", "token.probabilities", "alignment.heads", "clip.info")
+# What clip-tiny's live scene adds beside its blocks (scenes/clip_live.py): the similarity matrix, the embedding
+# space's figures, and the camera presets of the two (scenes/clip_space.py).
+CLIP_VALUES = ("clip.matrix", "clip.matrix.probs", "clip.embed.pictures", "clip.embed.captions", "clip.space.axes",
+               "clip.space.share", "clip.space.gallery", "clip.space.captions", "clip.space.picture", "clip.space.yours")
+CLIP_PRESETS = ("similarity matrix", "embedding space 3D")
+# What vit-tiny's live scene adds beside its blocks (scenes/vit_live.py, vit_picture.py): the rollout, the
+# position-similarity maps, the picture as the model reads it, and the camera preset on the 3D picture.
+VIT_VALUES = ("rollout", "embed.pos.similarity", "input.rgb")
+VIT_PRESETS = ("picture",)
 _REFERENCE = re.compile(r"([A-Za-z_][\w.]*)\[(-?\d{1,6})\]")  # fullmatch: no trailing newline
 MAX_CHAPTER_BYTES = 1 << 20  # a chapter is a few KB of text
 MAX_NESTING = 16             # tables and lists inside one another; a chapter needs 3
@@ -164,10 +173,15 @@ class Names:
                 values |= {prefix + v for v in MOE_VALUES}
             if tensor_id == "audio.features":
                 values |= set(AUDIO_VALUES)
+        clip = getattr(layout, "spec_id", None) == "clip-tiny"
+        values |= set(CLIP_VALUES) if clip else set()
+        vit = getattr(layout, "spec_id", None) == "vit-tiny"
+        values |= set(VIT_VALUES) if vit else set()
         shapes = None
         if getattr(layout, "rows", None) is not None:
             shapes = {t: (int(r), int(c)) for t, r, c in zip(layout.ids, layout.rows, layout.cols)}
-        return cls(frozenset(layout.ids), frozenset(layout.group_ids), frozenset(layout.presets), frozenset(values),
+        presets = set(layout.presets) | (set(CLIP_PRESETS) if clip else set()) | (set(VIT_PRESETS) if vit else set())
+        return cls(frozenset(layout.ids), frozenset(layout.group_ids), frozenset(presets), frozenset(values),
                    getattr(layout, "spec_id", None), shapes)
 
 
