@@ -43,6 +43,18 @@ def compose(trace, token: int, head: int | None) -> tuple[np.ndarray, int]:
     return out, len(bands)
 
 
+def path_corners(path: np.ndarray, frames: int) -> tuple[np.ndarray, np.ndarray]:
+    """The DTW path (token row, encoder frame) as the panel draws it over the spectrogram, in pixels from its
+    corner: only the points where the path turns (a staircase of a few dozen, not one per frame)."""
+    rows, cols = path
+    keep = np.ones(rows.size, bool)
+    if rows.size > 2:
+        steps = np.stack([np.diff(rows), np.diff(cols)], 1)
+        keep[1:-1] = np.any(steps[1:] != steps[:-1], axis=1)
+    n_rows = max(1, int(rows.max()) + 1)
+    return (cols[keep] + 0.5) * 2 / frames * WIDTH, SPEC_H - (rows[keep] + 0.5) / n_rows * SPEC_H
+
+
 class WhisperPanel:
     """Draws a LiveWhisper's clip, attention, timings and tokens; opening a file goes back to it."""
 
@@ -133,10 +145,8 @@ class WhisperPanel:
             xa, xb = x0 + a / seconds * WIDTH, x0 + b / seconds * WIDTH
             dl.add_line(imgui.ImVec2(xa, origin.y), imgui.ImVec2(xa, origin.y + WAVE_H), span)
             dl.add_text(imgui.ImVec2((xa + xb) / 2 - 3, origin.y + 1), text, labels[k + 1])
-        rows, cols = np.asarray(tr[PATH_ID])
-        n_rows = max(1, int(rows.max()) + 1)
-        pts = [imgui.ImVec2(x0 + (f + 0.5) * 2 / frames * WIDTH, y_spec + SPEC_H - (r + 0.5) / n_rows * SPEC_H)
-               for r, f in zip(rows, cols)]
+        xs, ys = path_corners(np.asarray(tr[PATH_ID]), frames)
+        pts = [imgui.ImVec2(x0 + x, y_spec + y) for x, y in zip(xs.tolist(), ys.tolist())]   # a few corners
         for a, b in zip(pts, pts[1:]):
             dl.add_line(a, b, span, 2.0)
         y_align = y_spec + SPEC_H + (n_bands - 1) * (BAND_H + 2) + 2

@@ -230,3 +230,21 @@ def test_the_panel_picture_and_the_chapter_values(model, clips, results):
     rgba, bands = compose(trace, 0, None)
     assert bands == model.config.decoder_layers + 1
     assert rgba.shape == (WAVE_H + SPEC_H + bands * (BAND_H + 2), WIDTH, 4) and rgba.dtype == np.uint8
+
+
+def test_the_panel_draws_the_whole_dtw_path_from_its_corners(results):
+    """Every point of the DTW path lies on the polyline through the corners the panel keeps."""
+    from llmviz.scenes.whisper_panels import SPEC_H, WIDTH, path_corners
+
+    r = results["digits-867530.wav"]
+    path = np.stack(r.path)
+    frames = r.stages.audio_frames
+    xs, ys = path_corners(path, frames)
+    assert 2 <= xs.size < path.shape[1]
+    rows, cols = path
+    px, py = (cols + 0.5) * 2 / frames * WIDTH, SPEC_H - (rows + 0.5) / (rows.max() + 1) * SPEC_H
+    for x, y in zip(px, py):
+        on = [abs((xs[j + 1] - xs[j]) * (y - ys[j]) - (ys[j + 1] - ys[j]) * (x - xs[j])) < 1e-6
+              and min(xs[j], xs[j + 1]) - 1e-9 <= x <= max(xs[j], xs[j + 1]) + 1e-9
+              for j in range(xs.size - 1)]
+        assert any(on), (x, y)

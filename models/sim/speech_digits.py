@@ -151,7 +151,8 @@ def utterance_pool(seed: int, n: int, held_out: bool = False, log=print) -> tupl
         except (OSError, ValueError, KeyError):
             pass   # a damaged cache is synthesised again
     if not espeak_available():
-        raise RuntimeError("espeak-ng is not installed (apt-get install espeak-ng): it synthesises the training speech")
+        # an OSError: `llmviz train` says it in one line
+        raise FileNotFoundError("espeak-ng is not installed (apt-get install espeak-ng): it synthesises the training speech")
     rng = np.random.default_rng(seed)
     utterances = [draw_utterance(rng, held_out) for _ in range(n)]
     speech = []

@@ -69,6 +69,8 @@ def run(args) -> int:
         return _run_moe(args)
     except CliError as exc:
         return _fail(str(exc).removeprefix("llmviz: "))
+    except FileNotFoundError as exc:  # a program a trainer runs is missing (espeak-ng for whisper-tiny)
+        return _fail(str(exc))
 
 
 def _run_nanogpt(args) -> int:
