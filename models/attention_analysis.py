@@ -306,6 +306,18 @@ def rollout(layers) -> np.ndarray:
 def max_flow(capacity: np.ndarray, source: int, sink: int) -> float:
     """Maximum flow from source to sink of a dense capacity matrix (Edmonds–Karp: shortest augmenting
     paths, each found by a breadth-first search that expands the whole frontier at once)."""
+    return _edmonds_karp(capacity, source, sink)[0]
+
+
+def max_flow_edges(capacity: np.ndarray, source: int, sink: int) -> tuple[float, np.ndarray]:
+    """The maximum flow's value and what each edge carries in the flow Edmonds–Karp finds (one of the
+    maximum flows: where several exist, the routing is not unique, the value is)."""
+    total, residual = _edmonds_karp(capacity, source, sink)
+    capacity = np.asarray(capacity, np.float64)
+    return total, np.where(capacity > 0, np.clip(capacity - residual, 0.0, None), 0.0)
+
+
+def _edmonds_karp(capacity: np.ndarray, source: int, sink: int) -> tuple[float, np.ndarray]:
     residual = np.array(capacity, np.float64)
     n, total = len(residual), 0.0
     while True:
@@ -318,7 +330,7 @@ def max_flow(capacity: np.ndarray, source: int, sink: int) -> float:
             parent[reached] = frontier[opens.argmax(0)[reached]]    # first frontier node that reaches it
             frontier = np.flatnonzero(reached)
         if parent[sink] < 0:
-            return total
+            return total, residual
         path = [sink]
         while path[-1] != source:
             path.append(int(parent[path[-1]]))
@@ -348,6 +360,20 @@ def attention_flow(layers, max_tokens: int = FLOW_MAX_TOKENS, progress=None) -> 
     if T > max_tokens:
         raise ValueError(f"attention flow is computed for inputs of at most {max_tokens} tokens, not {T}")
     capacity = layer_graph(layers)
+    reach, back = _reachability(capacity, T, L)
+    flow = np.zeros((T, T))
+    pairs = [(i, j) for i in range(T) for j in range(T) if reach[i, j]]
+    for done, (i, j) in enumerate(pairs, start=1):
+        keep = np.flatnonzero(reach[i] & back[j])
+        sub = capacity[np.ix_(keep, keep)]
+        flow[i, j] = max_flow(sub, int(np.searchsorted(keep, L * T + i)), int(np.searchsorted(keep, j)))
+        if progress is not None:
+            progress(done, len(pairs))
+    return flow
+
+
+def _reachability(capacity: np.ndarray, T: int, L: int) -> tuple[np.ndarray, np.ndarray]:
+    """reach[i]: the layer graph's nodes reachable from output token i; back[j]: those reaching input j."""
     edges = capacity > _EPS
     n = len(capacity)
     reach = np.zeros((T, n), bool)          # reach[i]: nodes reachable from output token i, layer by layer down
@@ -358,15 +384,46 @@ def attention_flow(layers, max_tokens: int = FLOW_MAX_TOKENS, progress=None) -> 
         reach[:, (l - 1) * T:l * T] = reach[:, l * T:(l + 1) * T] @ edges[l * T:(l + 1) * T, (l - 1) * T:l * T]
     for l in range(1, L + 1):
         back[:, l * T:(l + 1) * T] = back[:, (l - 1) * T:l * T] @ edges[l * T:(l + 1) * T, (l - 1) * T:l * T].T
-    flow = np.zeros((T, T))
-    pairs = [(i, j) for i in range(T) for j in range(T) if reach[i, j]]
-    for done, (i, j) in enumerate(pairs, start=1):
-        keep = np.flatnonzero(reach[i] & back[j])
-        sub = capacity[np.ix_(keep, keep)]
-        flow[i, j] = max_flow(sub, int(np.searchsorted(keep, L * T + i)), int(np.searchsorted(keep, j)))
-        if progress is not None:
-            progress(done, len(pairs))
-    return flow
+    return reach, back
+
+
+# ---------------------------------------------------------------- per edge, for the ribbons
+
+def rollout_edges(layers, output: int) -> tuple[np.ndarray, np.ndarray]:
+    """(edges (L, T, T), inputs (T,)): edges[l - 1][i, j] is the share of output token `output`'s rollout
+    (after the last layer) that goes through the edge from token j after layer l − 1 to token i after layer
+    l: (Â_L ⋯ Â_{l+1})[output, i] · Â_l[i, j]. Each layer's edges sum to 1; `inputs` is the rollout's row
+    for `output`, what reaches each input token."""
+    a_hats = residual_attention(layers)
+    above = np.zeros(len(a_hats[0]))
+    above[output] = 1.0
+    edges = []
+    for a_hat in reversed(a_hats):
+        edges.append(above[:, None] * a_hat)
+        above = above @ a_hat
+    return np.stack(edges[::-1]), above
+
+
+def flow_edges(layers, output: int, max_tokens: int = FLOW_MAX_TOKENS) -> tuple[np.ndarray, np.ndarray]:
+    """(edges (L, T, T), inputs (T,)) for attention flow: what each layer-graph edge carries in the maximum
+    flows from output token `output` to every input token (Edmonds–Karp's routing of each, summed), over
+    the sum of those flows; `inputs` is flow[output, :] over that sum. Like rollout_edges, each layer's
+    edges sum to 1. A maximum flow's routing is one of several; its value is not."""
+    T, L = len(layers[0][0]), len(layers)
+    if T > max_tokens:
+        raise ValueError(f"attention flow is computed for inputs of at most {max_tokens} tokens, not {T}")
+    capacity = layer_graph(layers)
+    reach, back = _reachability(capacity, T, L)
+    carried = np.zeros_like(capacity)
+    values = np.zeros(T)
+    for j in np.flatnonzero(reach[output, :T]):
+        keep = np.flatnonzero(reach[output] & back[j])
+        values[j], flows = max_flow_edges(capacity[np.ix_(keep, keep)], int(np.searchsorted(keep, L * T + output)),
+                                          int(np.searchsorted(keep, j)))
+        carried[np.ix_(keep, keep)] += flows
+    total = max(values.sum(), _EPS)
+    edges = np.stack([carried[l * T:(l + 1) * T, (l - 1) * T:l * T] for l in range(1, L + 1)]) / total
+    return edges, values / total
 
 
 # ---------------------------------------------------------------- all of it for one batch

@@ -1,6 +1,7 @@
 """The heads view (H): every head of every layer of the live model as a grid of attention heatmaps for the
 current input, coloured by cluster and captioned with its named pattern; the clustering's dendrogram; the
-rollout and flow matrices. A click on a head flies to its block in the model.
+rollout and flow matrices. A click on a head flies to its block in the model. Rollout and flow can also be
+drawn in the 3D scene as ribbons between the layers (scenes/attention_ribbons.py), chosen in the window.
 
 The analysis (scenes/attention_live.py, models/attention_analysis.py) runs on this view's own worker,
 with its own copy of the model for the batch of inputs the clustering pools over; the frame thread only
@@ -75,6 +76,7 @@ class HeadsResult:
     rollout: Heatmap
     flow: Heatmap | None
     cluster_rgb: np.ndarray    # (groups, 3)
+    ribbons: dict              # "rollout" / "flow" -> (edges (L, T, T), inputs (T,)) into the last token
 
 
 class _Analyser:
@@ -95,6 +97,7 @@ class _Analyser:
         return None
 
     def trace(self, request) -> HeadsResult:
+        from llmviz.models import attention_analysis
         from llmviz.scenes.attention_live import analyse_heads, heads_of
         from llmviz.scenes.moe_live import expert_colors
 
@@ -105,8 +108,12 @@ class _Analyser:
         tiles = [[heatmap(head) for head in layer] for layer in distributions]
         flow = heatmap(analysis.flow) if analysis.flow is not None else None
         groups = int(analysis.clusters.max()) + 1
+        last = len(current.tokens) - 1
+        ribbons = {"rollout": attention_analysis.rollout_edges(distributions, last)}
+        if analysis.flow is not None:
+            ribbons["flow"] = attention_analysis.flow_edges(distributions, last)
         return HeadsResult(self.model_id, current, analysis, tiles, heatmap(analysis.rollout[-1]), flow,
-                           np.asarray(expert_colors(groups)))
+                           np.asarray(expert_colors(groups)), ribbons)
 
 
 class _Rects:
@@ -142,6 +149,7 @@ class HeadsPanel:
         self.tile_boxes: dict[str, tuple[float, float, float]] = {}   # tensor id -> last drawn (x, y, side)
         self._width = None
         self.raise_next = True
+        self.ribbons = "off"      # the ribbons chosen in the window (HeadsMode reads it back)
 
     def _rects_for(self, key) -> _Rects:
         rects = self._rects.get(key)
@@ -161,7 +169,8 @@ class HeadsPanel:
         matrices = 2 * (_cell_px(T, MATRIX_PX) * T + 14) + 30
         return float(max(grid, tree, matrices, 520)) + 2 * MARGIN
 
-    def draw(self, area, result: HeadsResult | None, computing: bool, error: str, message: str) -> str | None:
+    def draw(self, area, result: HeadsResult | None, computing: bool, error: str, message: str,
+             ribbons: str = "off") -> str | None:
         # as wide as its content, at most the view less the live model's panel beside it
         width = min(self.content_width(result), max(area.width - area.left - MARGIN - 400.0, 520.0))
         imgui.set_next_window_pos(imgui.ImVec2(area.left, area.top), imgui.Cond_.appearing)
@@ -176,6 +185,7 @@ class HeadsPanel:
         expanded, _ = imgui.begin(f"{title}###heads", None, imgui.WindowFlags_.no_saved_settings
                                   | imgui.WindowFlags_.horizontal_scrollbar)
         clicked = None
+        self.ribbons = ribbons
         if expanded:
             if error:
                 imgui.text_colored(ERROR_RGB, error)
@@ -190,6 +200,20 @@ class HeadsPanel:
         imgui.end()
         return clicked
 
+    def _ribbon_choice(self, result: HeadsResult | None) -> None:
+        """Rollout or flow as ribbons between the layers in the 3D scene, beside the model (or none)."""
+        from llmviz.scenes.attention_ribbons import MODES
+
+        imgui.text("ribbons in the scene:")
+        for mode in MODES:
+            imgui.same_line()
+            available = mode != "flow" or result is None or "flow" in result.ribbons
+            if imgui.radio_button(f"{mode}##ribbons", self.ribbons == mode) and available:
+                self.ribbons = mode
+        if result is not None and "flow" not in result.ribbons:
+            imgui.same_line()
+            imgui.text_colored(DIM_RGB, "(flow: inputs of at most 64 tokens)")
+
     def _body(self, r: HeadsResult) -> str | None:
         a, current = r.analysis, r.current
         text = "".join(current.labels).replace("\n", "↵")
@@ -203,6 +227,7 @@ class HeadsPanel:
         imgui.separator()
         self._dendrogram(r)
         imgui.separator()
+        self._ribbon_choice(r)
         self._matrices(r)
         return clicked
 
@@ -334,6 +359,8 @@ class HeadsMode(Mode):
         self._runner = None
         self._asked = -1            # the live trace version last handed to the worker
         self._ticket = None         # the worker's ticket for it, until its result lands
+        self.ribbon_mode = "off"    # rollout or flow ribbons in the scene (scenes/attention_ribbons.py)
+        self._ribbons = None
         self.actions = {"toggle_heads": self.toggle}
 
     def toggle(self) -> None:
@@ -348,7 +375,9 @@ class HeadsMode(Mode):
         return [("simulation", "heads_view", self._update, {})]
 
     def _update(self, frame) -> None:
-        if not self.open:
+        if self._ribbons is not None:     # they stay when the window closes, and follow the live model
+            self._ribbons.show(self.result, self.ribbon_mode)
+        if not self.open and self.ribbon_mode == "off":
             return
         live = self.session.scene.live.session
         if self._runner is None:
@@ -398,9 +427,30 @@ class HeadsMode(Mode):
     def panels(self, area) -> None:
         if not self.open:
             return
-        clicked = self.panel.draw(area, self.result, self.computing, self.error, self.message)
+        clicked = self.panel.draw(area, self.result, self.computing, self.error, self.message, self.ribbon_mode)
         if clicked is not None:
             self.fly_to(clicked)
+        self.set_ribbons(self.panel.ribbons)
+        self._ribbon_tooltip()
+
+    def set_ribbons(self, mode: str) -> None:
+        """Rollout, flow or no ribbons in the scene (drawn from the next frame on)."""
+        if mode != "off" and self._ribbons is None:
+            from llmviz.scenes.attention_ribbons import AttentionRibbons
+
+            self._ribbons = AttentionRibbons(self.session.engine.world, self.session.model.layout)
+        self.ribbon_mode = mode
+
+    def _ribbon_tooltip(self) -> None:
+        """The hovered ribbon's value (the ribbons are not pickable: found on the ladder's plane)."""
+        ribbons = self._ribbons
+        pointer = self.ex.pointer_for(self.session)
+        if ribbons is None or self.ribbon_mode == "off" or pointer is None:
+            return
+        origin, direction = self.session.engine.camera.ray(*pointer)
+        index = ribbons.hovered(np.asarray(origin, np.float64), np.asarray(direction, np.float64))
+        if index is not None:
+            imgui.set_tooltip(ribbons.describe(index))
 
     def close(self) -> None:
         if self._runner is not None:

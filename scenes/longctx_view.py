@@ -34,6 +34,7 @@ from llmviz.engine.camera import Camera
 from llmviz.engine.ecs.world import World
 from llmviz.engine.render.backend import MATERIAL_TRANSLUCENT
 from llmviz.engine.render.colormaps import COLORMAP_MAGMA
+from llmviz.scenes.entity_hiding import set_hidden
 
 UNIT_TOKENS = 32          # tokens per world unit: 131,072 tokens span 4,096 units
 DETAIL_TEXELS = 256       # the exact block's texture side
@@ -48,6 +49,12 @@ SLASHES, VERTICALS = 4, 4
 BAND_SEGMENTS = 64        # a diagonal band drawn as a staircase of boxes
 MIN_LENGTH, MAX_LENGTH = 256, 1 << 20
 OVERLAY_Z = 0.04
+# Zoomed in past a quarter of the matrix, a scheme's translucent fill would cover most of the view (each such
+# layer costs a software rasteriser a whole frame's blending): there each region is drawn by its outline only,
+# opaque lines LINE_PX wide, the same regions.
+FILL_MIN_SPAN = 0.25
+LINE_PX = 2.0
+FLAT_LOD = (1e12, 1e-6, 0.0, 0.0)   # LOD thresholds that always pick LOD 1: flat colour, no cell lookup
 CAPTION_CHARS = 110
 TOKEN_TEXT_CELLS = 0.3     # a token's text height, in cells
 # Heights above the plane, kept small: zoomed to a few tokens the camera is under a world unit away, and a
@@ -120,6 +127,28 @@ def _staircase(length: int, width_of, segments: int = BAND_SEGMENTS):
     [a, b), the keys from a - width_of(a) to b."""
     edges = np.linspace(0, length, segments + 1).astype(np.int64)
     return [(max(0, a - width_of(a)), b, a, b) for a, b in zip(edges[:-1], edges[1:])]
+
+
+def outline_segments(boxes) -> np.ndarray:
+    """(n, 4) segments x0, x1, y0, y1 (x0 == x1: vertical, y0 == y1: horizontal) outlining the union of each
+    run of boxes stacked one under the next (a staircase band: its two stepped sides, no rungs inside) and
+    every other box's four sides."""
+    b = np.asarray(boxes, np.float64).reshape(-1, 4)
+    if not len(b):
+        return np.zeros((0, 4))
+    # a box continues the run above it when it starts where that one ends and their keys overlap
+    joined = np.r_[False, (b[1:, 2] == b[:-1, 3]) & (b[1:, 0] < b[:-1, 1]) & (b[:-1, 0] < b[1:, 1])]
+    first, last = ~joined, ~np.r_[joined[1:], False]
+    sides = [np.c_[b[:, 0], b[:, 0], b[:, 2], b[:, 3]], np.c_[b[:, 1], b[:, 1], b[:, 2], b[:, 3]],  # left, right
+             np.c_[b[first, 0], b[first, 1], b[first, 2], b[first, 2]],                            # run tops
+             np.c_[b[last, 0], b[last, 1], b[last, 3], b[last, 3]]]                                # run bottoms
+    step = np.flatnonzero(joined)             # where box k meets box k - 1: the steps of both sides
+    for column in (0, 1):
+        lo = np.minimum(b[step - 1, column], b[step, column])
+        hi = np.maximum(b[step - 1, column], b[step, column])
+        sides.append(np.c_[lo, hi, b[step, 2], b[step, 2]])
+    out = np.concatenate(sides)
+    return out[(out[:, 1] > out[:, 0]) | (out[:, 3] > out[:, 2])]
 
 
 def _overlay_boxes(long_pass, head: int) -> list[tuple[str, tuple[float, float, float, float], list]]:
@@ -303,8 +332,12 @@ class LongContextView:
             self._detail_xy = renderer.alloc_data(DETAIL_TEXELS, DETAIL_TEXELS)
         self.key_labels = self.row_labels = None
         self.caption_ids = None
-        self.overlays: list = []   # (ids, their positions): drawn over the overview, put away when zoomed in
-        self._overview_position = None
+        self.overlays: list = []   # (ids, outlined) per scheme: its translucent fills, shown zoomed out
+        self.lines = None          # their outlines (opaque, LINE_PX wide), shown until the exact block covers the view
+        self._line_vertical = None
+        self._line_width = None    # the outlines' width in world units, as last set
+        self._zoomed_in = False    # the exact block covers the view: overview and overlays stand aside
+        self._fills_shown = True
         # while the worker computes the pass (minutes at 131,072 tokens, once), its progress over the matrix
         self.progress_label = self._label_holders(np.array([[s / 2, -s / 2, 0.1]]))
         self.world.add_labels(self.progress_label, [f"computing the attention over {length:,} tokens on a worker..."],
@@ -356,7 +389,7 @@ class LongContextView:
 
     # ---- uploads (frame thread) ----
     def show_overview(self, renderer, long_pass, head: int) -> None:
-        self.world.set("transform", self.progress_label, position=[[0.0, 0.0, -1000.0]])
+        self._hide(self.progress_label, True)   # at z = -1000 it was still in view, its label drawn
         base = long_pass.levels[head][0]
         grid = base.max.shape[0]
         # a cell's mass against what uniform attention would give it (cell rows x cell keys / (q + 1)): at
@@ -369,8 +402,8 @@ class LongContextView:
             self.world.add("datatex", self.overview, region=[[x, y, grid, grid]], value_range=COLOUR_RANGE,
                            colormap=COLORMAP_MAGMA)
         covered = grid * base.cell / UNIT_TOKENS       # the grid may overhang the last token
-        self._overview_position = np.array([[covered / 2, -covered / 2, -0.5]])
-        self.world.set("transform", self.overview, position=self._overview_position, scale=[[covered, covered, 1.0]])
+        self.world.set("transform", self.overview, position=[[covered / 2, -covered / 2, -0.5]],
+                       scale=[[covered, covered, 1.0]])
         self._add_overlays(long_pass, head)
         self._add_token_labels()
 
@@ -395,19 +428,44 @@ class LongContextView:
         self._show_overlays(True)
 
     def _show_overlays(self, shown: bool) -> None:
-        """Zoomed in, the overlays and the overview step aside: the exact block covers the view with a
-        margin, and each full-screen layer costs a software rasteriser a whole frame's fill."""
-        for ids, centres in self.overlays:
-            self.world.set("transform", ids, position=centres if shown else centres - [0.0, 0.0, 1000.0])
-        if self._overview_position is not None:
-            self.world.set("transform", self.overview,
-                           position=self._overview_position if shown else self._overview_position - [0.0, 0.0, 1000.0])
+        """Zoomed in, the overlays and the overview step aside (hidden, not drawn beneath): the exact block
+        covers the view with a margin, and each full-screen layer costs a software rasteriser a whole frame's
+        fill."""
+        self._zoomed_in = not shown
+        self._hide(self.overview, not shown)
+        self.follow_camera(force=True)
+
+    def _hide(self, ids, hidden: bool) -> None:
+        set_hidden(self.world, ids, hidden)
+
+    def follow_camera(self, force: bool = False) -> None:
+        """Per frame: the schemes' fills only while a quarter of the matrix or more is in view, their outlines
+        LINE_PX wide at the camera's scale (one vectorised write when the scale changed by 5%)."""
+        seen = self.visible_tokens() if self.camera is not None else None
+        span = self.length if seen is None else max(seen[1] - seen[0], seen[3] - seen[2])
+        fills = not self._zoomed_in and span >= FILL_MIN_SPAN * self.length
+        if fills != self._fills_shown or force:
+            self._fills_shown = fills
+            for ids, outlined in self.overlays:
+                self._hide(ids, self._zoomed_in or (outlined and not fills))
+            if self.lines is not None:
+                self._hide(self.lines, self._zoomed_in or fills)
+        if self.lines is None or self.camera is None:
+            return
+        w, h = self.camera.viewport
+        width = max(LINE_PX * span / UNIT_TOKENS / max(min(w, h), 1), 1e-4)
+        if force or self._line_width is None or abs(width / self._line_width - 1.0) > 0.05:
+            self._line_width = width
+            scale = self._line_base.copy()
+            scale[self._line_vertical, 0] = width
+            scale[~self._line_vertical, 1] = width
+            self.world.set("transform", self.lines, scale=scale)
 
     # ---- overlays and captions ----
     def _add_overlays(self, long_pass, head: int) -> None:
         schemes = _overlay_boxes(long_pass, head)
         s = self.side
-        captions = []
+        captions, segments, line_rgba, line_z = [], [], [], []
         for n, (caption, rgba, boxes) in enumerate(schemes):
             b = np.array(boxes, np.float64) / UNIT_TOKENS
             centres = np.c_[(b[:, 0] + b[:, 1]) / 2, -(b[:, 2] + b[:, 3]) / 2, np.full(len(b), OVERLAY_Z + 0.004 * n)]
@@ -415,15 +473,21 @@ class LongContextView:
                            np.full(len(b), 0.002)]
             ids = self.world.spawn(len(b), transform={"position": centres, "scale": scales}, bounds={},
                                    renderable={"color": np.tile(rgba, (len(b), 1)), "material": MATERIAL_TRANSLUCENT})
-            self.overlays.append((ids, centres))
+            # the tiles are strips already (a line each when zoomed out): kept as they are
+            outlined = not caption.startswith("FlashAttention")
+            self.overlays.append((ids, outlined))
+            segments.append(outline_segments(boxes if outlined else []))
+            line_rgba.append(np.tile((*rgba[:3], 1.0), (len(segments[-1]), 1)))
+            line_z.append(np.full(len(segments[-1]), OVERLAY_Z + 0.02 + 0.004 * n))
             captions.append((caption, rgba))
+        self._add_lines(np.concatenate(segments) / UNIT_TOKENS, np.concatenate(line_rgba), np.concatenate(line_z))
         captions.append((_kv_sharing_caption(long_pass.length), (0.85, 0.85, 0.95, 1.0)))
         captions.insert(0, (f"induction-2l, layer {long_pass.layer} head {head}: attention over all "
                             f"{long_pass.length:,} tokens; colour: log10 of p x (q + 1) against uniform attention "
                             f"(0 = uniform), each cell's mean here, each entry's own when zoomed in; "
                             f"sink = left column, local band = diagonal, induction jumps = points off it", (1, 1, 1, 1)))
         # below the matrix, centred, one line each (a label wider than the view is not drawn)
-        lines = [(part, rgba) for caption, rgba in captions for part in _wrap(caption, CAPTION_CHARS)]
+        lines = [(part, rgba) for caption, rgba in captions for part in wrap_words(caption, CAPTION_CHARS)]
         n = len(lines)
         anchors = self._label_holders(np.c_[np.full(n, s / 2), -s * (1.04 + 0.04 * np.arange(n)), np.zeros(n)])
         captions = lines
@@ -431,6 +495,19 @@ class LongContextView:
                               color=np.array([(r, g, b, 1.0) for _, (r, g, b, _) in captions]), min_px=4.0,
                               offset=np.zeros((n, 3)))
         self.caption_ids = anchors
+
+    def _add_lines(self, seg: np.ndarray, rgba: np.ndarray, z: np.ndarray) -> None:
+        """The outlines: opaque boxes of flat colour (LOD 1 always: no cell lookup per pixel), their
+        width set per frame by follow_camera."""
+        n = len(seg)
+        self._line_vertical = seg[:, 0] == seg[:, 1]
+        self._line_base = np.c_[seg[:, 1] - seg[:, 0], seg[:, 3] - seg[:, 2], np.full(n, 0.002)]
+        centres = np.c_[(seg[:, 0] + seg[:, 1]) / 2, -(seg[:, 2] + seg[:, 3]) / 2, z]
+        self.lines = self.world.spawn(n, transform={"position": centres, "scale": self._line_base.copy()}, bounds={},
+                                      renderable={"color": rgba})
+        self.world.add("lod", self.lines, thresholds=np.tile(np.array(FLAT_LOD, np.float32), (n, 1)))
+        self._line_width = None
+        self.follow_camera(force=True)
 
     def _label_holders(self, positions: np.ndarray):
         """Entities that only carry a label: a speck of a box, invisible, so visibility lists them."""
@@ -486,6 +563,11 @@ class LongContextView:
             if ids is not None:
                 self.world.set("transform", ids, position=np.tile([0.0, 0.0, -1000.0], (len(ids), 1)))
 
+    def follow(self, camera) -> None:
+        """The frame's camera system: the region and the overlays follow the camera the engine draws with."""
+        self.camera = camera
+        self.follow_camera()
+
     # ---- cameras ----
     def camera_over(self, q: float, k: float, span_tokens: float, viewport) -> Camera:
         """Looking straight down at (query q, key k), `span_tokens` tall in view."""
@@ -509,7 +591,7 @@ class LongContextView:
         cam.position, cam.orientation, cam.near, cam.far = pose.position, pose.orientation, pose.near, pose.far
 
 
-def _wrap(text: str, width: int) -> list[str]:
+def wrap_words(text: str, width: int) -> list[str]:
     """Lines of at most `width` characters, broken at spaces."""
     lines, line = [], ""
     for word in text.split():
@@ -557,6 +639,6 @@ def build_longctx_scene(name: str, length: int, renderer, data=None):
     def attach(engine):
         original_attach(engine)
         view.camera = engine.camera   # the region follows the camera the engine draws with
-        engine.schedule.add("simulation", "longctx_camera", lambda frame: setattr(view, "camera", engine.camera))
+        engine.schedule.add("simulation", "longctx_camera", lambda frame: view.follow(engine.camera))
     built.attach = attach
     return built

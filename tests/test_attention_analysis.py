@@ -411,8 +411,17 @@ def test_h_opens_the_heads_view_of_the_live_trace_and_a_click_flies_to_the_head(
         frame(2)
         node = ex.session.focus_mode.node
         assert node is not None and ex.session.model.layout.ids[node.index] == target
+        # rollout as ribbons in the scene: the last token's rollout row on the input markers, kept when closed
+        heads.set_ribbons("rollout")   # what the window's radio button does
+        frame(3)
+        ribbons = heads._ribbons
+        edges, inputs = heads.result.ribbons["rollout"]
+        assert ribbons is not None and ribbons.mode == "rollout" and len(ribbons.values) == len(ribbons.edges)
+        np.testing.assert_allclose(inputs, heads.result.analysis.rollout[-1][-1], atol=1e-9)
         ex.do("toggle_heads")
         assert not heads.open
+        frame()
+        assert ribbons.mode == "rollout"
     finally:
         ex.close()
         renderer.release()
