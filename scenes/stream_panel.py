@@ -231,10 +231,10 @@ class StreamPanel:
 
     def _fields(self) -> None:
         imgui.set_next_item_width(300)
-        _, self.url = imgui.input_text("URL", self.url)
+        _, self.url = imgui.input_text("URL", self.url, imgui.InputTextFlags_.auto_select_all)
         imgui.same_line()
         imgui.set_next_item_width(180)
-        _, self.model = imgui.input_text("model", self.model)
+        _, self.model = imgui.input_text("model", self.model, imgui.InputTextFlags_.auto_select_all)
         _, self.prompt = imgui.input_text_multiline("prompt", self.prompt, imgui.ImVec2(-70, 46))
         _, self.chat = imgui.checkbox("chat", self.chat)
         imgui.same_line()
