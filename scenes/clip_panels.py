@@ -20,6 +20,8 @@ MAX_CAPTION_CHARS = 200
 class ClipPanel(VitPanel):
     """Draws a LiveClip's picture, captions and similarities; edits go back to it (set_captions)."""
 
+    dialog_title = "Open a picture for clip-tiny"
+
     def __init__(self, live, ui_renderer=None):
         super().__init__(live, ui_renderer)
         self.edits = list(live.captions)

@@ -28,6 +28,8 @@ class VitPanel:
     """Draws a LiveVit's picture, attention and classes; opening a file goes back to it (set_image_path). What
     attention is shown is the live model's `choice`, shared with the 3D picture and the chapter."""
 
+    dialog_title = "Open a picture for vit-tiny"   # clip-tiny's panel (a subclass) names itself
+
     def __init__(self, live, ui_renderer=None):
         self.live = live
         self.ui_renderer = ui_renderer
@@ -102,7 +104,7 @@ class VitPanel:
         try:
             from imgui_bundle import portable_file_dialogs as pfd
 
-            self._dialog = pfd.open_file("Open a picture for vit-tiny", "", FILE_FILTERS)
+            self._dialog = pfd.open_file(self.dialog_title, "", FILE_FILTERS)
             self.dialog_note = "choosing a file…"
         except Exception as err:  # no dialog backend on this platform: say so, the other ways still work
             self._dialog, self.dialog_note = None, f"{NO_DIALOG} ({err})"

@@ -5,7 +5,6 @@ captions, computed here independently of llmviz's trace."""
 import math
 import re
 
-import numpy as np
 import pytest
 
 pytest.importorskip("torch")
