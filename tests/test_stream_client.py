@@ -211,3 +211,53 @@ def test_cli_says_when_a_server_sends_no_log_probabilities(server, capsys):
     assert main(["stream", "--url", server.url("plain"), "--model", "m", "--prompt", "hi"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[1:4] == ['   1  "Hello"', '   2  ","', '   3  " world"'] and out[-1] == NO_LOGPROBS
+
+
+# ---------------------------------------------------------------- hostile bytes
+
+class _Body:
+    """The bytes of a response body behind the two calls the event reader makes (a parser's input, not a server)."""
+
+    def __init__(self, data: bytes):
+        import io
+
+        self._io = io.BytesIO(data)
+
+    def readline(self, limit):
+        return self._io.readline(limit)
+
+    def getheader(self, name, default=None):
+        return "text/event-stream"
+
+
+def _event_bytes():
+    from hypothesis import strategies as st
+
+    pieces = st.sampled_from([b"data: ", b"data:", b"\n", b"\r\n", b"\n\n", b": ping\n", b"event: x\n", b"[DONE]",
+                              b'{"choices": [', b'{"text": "a", "logprobs": {"tokens": ["a"], "token_logprobs": [',
+                              b'"top_logprobs": [{"a": -1}]', b"]}}]}", b'{"delta": {"content": null}}', b"null",
+                              b'{"error": "x"}', b"-1e999", b"NaN", b"\xff\xfe", b"}", b"]", b","])
+    return st.lists(st.one_of(pieces, st.binary(max_size=12)), max_size=40).map(b"".join)
+
+
+def test_any_bytes_in_the_stream_give_tokens_or_one_line():
+    import os
+
+    from hypothesis import given, settings
+
+    from llmviz.models.openai_stream import StreamError
+
+    @settings(max_examples=int(os.environ.get("LLMVIZ_FUZZ") and 3000 or 200), deadline=None)
+    @given(_event_bytes())
+    def check(data):
+        for chat in (False, True):
+            s = Stream(StreamRequest("http://127.0.0.1:1/v1", "m", "hi", chat=chat))
+            try:
+                s._events(_Body(data), "http://127.0.0.1:1/v1/completions")
+            except StreamError as err:
+                assert "\n" not in str(err)
+            for token in s.result.tokens:
+                assert isinstance(token.text, str)
+                assert token.logprob is None or isinstance(token.logprob, float)
+
+    check()
