@@ -361,7 +361,14 @@ class HeadsMode(Mode):
         self._ticket = None         # the worker's ticket for it, until its result lands
         self.ribbon_mode = "off"    # rollout or flow ribbons in the scene (scenes/attention_ribbons.py)
         self._ribbons = None
-        self.actions = {"toggle_heads": self.toggle}
+        self.actions = {"toggle_heads": self.toggle, "back": self.toggle}
+
+    def handler(self, action: str):
+        """H opens and closes; Esc closes the window when it is open (after a focus or selection steps out:
+        the modes before this one take Esc first), never anything else."""
+        if action == "back" and not self.open:
+            return None
+        return super().handler(action)
 
     def toggle(self) -> None:
         self.open = not self.open

@@ -92,6 +92,29 @@ def _compute_pass(length: int, seed: int, progress) -> tuple[object, int]:
     return result, head
 
 
+TRAINED_LENGTH = 256      # induction-2l's training sequences (models/sim/train_induction.py)
+
+
+def accuracy_caption(long_pass, seed: int) -> str:
+    """Where the model's claim to length holds and where it degrades, from this run: the recurring-span
+    accuracy of the positions in each stretch of the sequence (the predictable ones: a copy's next token)."""
+    from llmviz.models.sim import induction_task
+
+    _, predictable = induction_task.long_sequence(long_pass.length, seed)
+    tokens, predicted = long_pass.tokens, long_pass.predicted
+    hit = predicted[:-1] == tokens[1:]
+    edges = [e for e in (0, TRAINED_LENGTH, 4096, 32768) if e < long_pass.length] + [long_pass.length]
+    parts = []
+    for a, b in zip(edges[:-1], edges[1:]):
+        scored = predictable[a:min(b, long_pass.length - 1)]
+        if scored.any():
+            parts.append(f"{a:,}-{b:,}: {100 * hit[a:b][scored].mean():.0f}%")
+    return (f"honestly: trained on {TRAINED_LENGTH}-token sequences; no position is new to it at any length (RoPE "
+            f"only inside layer 0's 8-token window, no positions in layer 1), yet its recurring-span accuracy "
+            f"falls with position in this run ({', '.join(parts)}): the induction jumps stay visible, but the "
+            f"softmax spreads over ever more keys")
+
+
 def log_values(p: np.ndarray, masked: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """log10 (p x (row + 1)) for the colour map (COLOUR_RANGE); NaN (the empty colour) where no entry exists."""
     with np.errstate(divide="ignore"):
@@ -240,7 +263,7 @@ class LongContextLive:
             if request[0] == "pass":
                 state["pass"] = _compute_pass(self.view.length, self.view.seed,
                                               lambda stage, d, t: setattr(self, "progress", (stage, d, t)))
-                return ("pass", *state["pass"])
+                return ("pass", *state["pass"], accuracy_caption(state["pass"][0], self.view.seed))
             long_pass, head = state["pass"]
             values, stride = exact_region(long_pass, head, *request[1:])
             return ("region", request[1:], values, stride)
@@ -254,7 +277,7 @@ class LongContextLive:
                 continue
             kind = result.value[0]
             if kind == "pass":
-                _, self.long_pass, self.head = result.value
+                _, self.long_pass, self.head, self.view.accuracy = result.value
                 self.view.show_overview(self.renderer, self.long_pass, self.head)
                 changed = True
             elif kind == "region" and result.value[1] == self._asked:
@@ -338,6 +361,7 @@ class LongContextView:
         self._line_width = None    # the outlines' width in world units, as last set
         self._zoomed_in = False    # the exact block covers the view: overview and overlays stand aside
         self._fills_shown = True
+        self.accuracy = ""         # where the model's length claim degrades, from the run (accuracy_caption)
         # while the worker computes the pass (minutes at 131,072 tokens, once), its progress over the matrix
         self.progress_label = self._label_holders(np.array([[s / 2, -s / 2, 0.1]]))
         self.world.add_labels(self.progress_label, [f"computing the attention over {length:,} tokens on a worker..."],
@@ -482,6 +506,8 @@ class LongContextView:
             captions.append((caption, rgba))
         self._add_lines(np.concatenate(segments) / UNIT_TOKENS, np.concatenate(line_rgba), np.concatenate(line_z))
         captions.append((_kv_sharing_caption(long_pass.length), (0.85, 0.85, 0.95, 1.0)))
+        if self.accuracy:
+            captions.append((self.accuracy, (1.0, 0.6, 0.45, 1.0)))
         captions.insert(0, (f"induction-2l, layer {long_pass.layer} head {head}: attention over all "
                             f"{long_pass.length:,} tokens; colour: log10 of p x (q + 1) against uniform attention "
                             f"(0 = uniform), each cell's mean here, each entry's own when zoomed in; "
@@ -579,7 +605,7 @@ class LongContextView:
 
     def overview_camera(self, viewport) -> Camera:
         # the matrix and, below it, the captions
-        return self.camera_over(self.length * 0.78, self.length * 0.5, self.length * 1.95, viewport)
+        return self.camera_over(self.length * 0.84, self.length * 0.5, self.length * 2.1, viewport)
 
     def bench_pose(self, t: float, cam: Camera) -> None:
         """Pan along the diagonal while zooming from the whole matrix to ~64 tokens and back (bench --app)."""

@@ -73,3 +73,15 @@ def test_overlay_figures_come_from_the_run(long_pass):
     assert f"{tiles * (tiles + 1) // 2:,} tiles" in captions
     assert "A-shape" in captions and "vertical-slash" in captions
     assert "Llama-3-8B" in longctx_view._kv_sharing_caption(131072)
+
+
+def test_the_caption_says_where_the_length_claim_degrades_from_this_runs_accuracy(long_pass):
+    """Each stretch's figure is induction_task.accuracy over the predictions of that stretch alone."""
+    tokens, predictable = induction_task.long_sequence(LENGTH)
+    caption = longctx_view.accuracy_caption(long_pass, induction_task.HELD_OUT_SEED)
+    for a, b in ((0, 256), (256, LENGTH)):
+        mask = np.zeros(LENGTH, bool)
+        mask[a:b] = predictable[a:b]
+        expected = induction_task.accuracy(long_pass.predicted, tokens, mask)
+        assert f"{a:,}-{b:,}: {100 * expected:.0f}%" in caption
+    assert "trained on 256-token sequences" in caption
