@@ -121,6 +121,12 @@ class VitPicture:
         at = self.quad.pixel_at(slot, cell)
         if at is not None:
             return self._pixel_reading(live, *at, cell)
+        if self.quad.tile_at(slot) is not None:   # a raised patch's side: the patch without a pixel
+            i, j = self.quad.index[self.quad.tile_at(slot)]
+            heat = live.heat()
+            return Reading("input.rgb", label=f"patch ({i}, {j}) = token {self.quad.tile_at(slot) + 1}",
+                           note=(f"{live.heat_words()}: {float(heat[i, j]):.4g} on this patch · " if heat is not None
+                                 else "") + "point at the front face to read a pixel; click to see its attention")
         k = self.maps.tile_at(slot)
         if k is None:
             return None
