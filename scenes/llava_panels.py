@@ -1,0 +1,148 @@
+"""llava-tiny's panel: the picture (opened as vit-tiny's panel opens one: a path, a file dialog, a dropped file,
+the next sample), the question (editable, or one of the three it was trained on), the answer generated token by
+token with each token's probability, and for the chosen answer token its attention to the image patches laid
+over the picture (one layer and head, a layer's heads' mean, or the mean of every layer and head).
+
+It is vit-tiny's panel (scenes/vit_panels.py) for the picture's opening, its texture and its dialog; what it draws
+besides is small and runs on the frame thread; the model runs on the worker (scenes/llava_live.py).
+"""
+from __future__ import annotations
+
+from imgui_bundle import imgui
+
+from llmviz.models.sim import llava_vocab
+from llmviz.scenes.panels import BAR_RGB, BAR_TOP_RGB, DIM_RGB, ERROR_RGB, PANEL_WIDTH, begin_side_panel
+from llmviz.scenes.picture_quad import overlay
+from llmviz.scenes.vit_live import PICTURE_ID
+from llmviz.scenes.vit_panels import MAX_PATH_CHARS, PICTURE_PX, VitPanel
+
+MAX_QUESTION_FIELD = llava_vocab.MAX_QUESTION_CHARS
+
+
+class LlavaPanel(VitPanel):
+    """Draws a LiveLlava's picture, question, answer and patch attention."""
+
+    def __init__(self, live, ui_renderer=None):
+        super().__init__(live, ui_renderer)
+        self.question = live.question
+        self.question_note = ""
+
+    def draw(self, x: float, y: float) -> None:
+        s = self.live
+        self._poll_dialog(s)
+        if begin_side_panel("llava-tiny: images as a prefix", x, y):
+            imgui.push_text_wrap_pos(PANEL_WIDTH - 12)   # every line of the panel wraps inside it
+            imgui.text_colored(DIM_RGB, s.about)
+            self._open(s)
+            imgui.separator()
+            self._ask(s)
+            imgui.separator()
+            if s.trace is None:
+                imgui.text_colored(DIM_RGB, "waiting for the first forward pass…")
+            else:
+                self._answer(s)
+                imgui.separator()
+                self._choice(s)
+                self._picture(s)
+            if s.error:
+                imgui.text_colored(ERROR_RGB, s.error)
+            imgui.pop_text_wrap_pos()
+        imgui.end()
+
+    def _open(self, s) -> None:
+        """vit-tiny's path field, Open and Choose file (its Replay patches has no picture to replay here)."""
+        if s.source != self._source:
+            self.path = self._source = s.source
+        imgui.set_next_item_width(PANEL_WIDTH - 90)
+        changed, self.path = imgui.input_text("##picture", self.path, imgui.InputTextFlags_.enter_returns_true)
+        imgui.same_line()
+        if (imgui.button("Open") or changed) and 0 < len(self.path) <= MAX_PATH_CHARS:
+            s.set_image_path(self.path)
+        if imgui.button("Choose file…") and self._dialog is None:
+            self._open_dialog()
+        imgui.same_line()
+        if imgui.button("Next sample"):
+            s.next_sample()
+        imgui.text_colored(DIM_RGB, "PNG or JPEG (or drop one on the window), read at 64 x 64")
+        if self.dialog_note:
+            imgui.text_colored(DIM_RGB, self.dialog_note)
+
+    def _ask(self, s) -> None:
+        imgui.text("question")
+        imgui.set_next_item_width(PANEL_WIDTH - 70)
+        changed, self.question = imgui.input_text("##question", self.question[:MAX_QUESTION_FIELD],
+                                                  imgui.InputTextFlags_.enter_returns_true)
+        imgui.same_line()
+        if imgui.button("Ask") or changed:
+            self.question_note = s.set_question(self.question) or ""
+        for kind, text in llava_vocab.QUESTIONS.items():
+            if imgui.button(f"{text}##{kind}"):
+                self.question, self.question_note = text, s.set_question(text) or ""
+            imgui.same_line()
+        imgui.new_line()
+        if self.question_note:
+            imgui.text_colored(ERROR_RGB, self.question_note)
+
+    def _answer(self, s) -> None:
+        said = llava_vocab.answer_text([t for t, _ in s.answer])
+        imgui.text(f"answer: {said}" + ("" if s.done else " …"))
+        if imgui.button("Pause" if s.playing else "Play"):
+            s.toggle_play()
+        imgui.same_line()
+        if imgui.button("Step") and not s.playing:
+            s.step()
+        imgui.same_line()
+        imgui.text_colored(DIM_RGB, f"greedy; the prompt is {s.prompt_length()} tokens (256 image tokens first)")
+        imgui.text_colored(DIM_RGB, "answer tokens (click one to see where it looked):")
+        shown = s.trace_answer()
+        for k, (token, p) in enumerate(s.answer):
+            word = llava_vocab.WORDS[token]
+            chosen = s.choice.token == k
+            if imgui.radio_button(f"{word}##tok{k}", chosen):
+                s.choose(token=None if chosen else k)
+            imgui.same_line(110)
+            imgui.push_style_color(imgui.Col_.plot_histogram, BAR_TOP_RGB if chosen else BAR_RGB)
+            imgui.progress_bar(p, imgui.ImVec2(200, 0), f"{p:.3f}" + ("" if k < len(shown) else " (tracing)"))
+            imgui.pop_style_color()
+        nxt = s.next_distribution()
+        if nxt is not None and not s.done:
+            best = int(nxt.argmax())
+            imgui.text_colored(DIM_RGB, f"next: {llava_vocab.WORDS[best]} {nxt[best]:.3f}")
+        imgui.text_colored(DIM_RGB, f"last forward pass {s.last_tick_seconds * 1000:.1f} ms, every intermediate kept")
+
+    def _choice(self, s) -> None:
+        c = s.choice
+        imgui.text_colored(DIM_RGB, s.heat_words())
+        n_layers = sum(1 for i in s.trace if i.startswith("blocks.") and i.endswith(".resid2"))
+        n_heads = sum(1 for i in s.trace if i.startswith("blocks.0.attn.head.") and i.endswith(".softmax"))
+        imgui.text("layer")
+        for b in [None, *range(n_layers)]:
+            imgui.same_line()
+            if imgui.radio_button("mean##layer" if b is None else f"{b}##layer", c.layer == b):
+                s.choose(layer=b, head=None if b is None else c.head)
+        if c.layer is None:
+            return
+        imgui.text("head ")
+        for h in [None, *range(n_heads)]:
+            imgui.same_line()
+            if imgui.radio_button("mean##head" if h is None else f"{h}##head", c.head == h):
+                s.choose(head=h)
+
+    def _picture(self, s) -> None:
+        key = (s.trace_version, s.choice)
+        origin = imgui.get_cursor_screen_pos()
+        if self.ui_renderer is not None:
+            if key != self._shown:
+                self._upload(overlay(s.trace[PICTURE_ID], s.heat()))
+                self._shown = key
+            imgui.image(self._texture.glo, imgui.ImVec2(PICTURE_PX, PICTURE_PX))
+        else:
+            imgui.dummy(imgui.ImVec2(PICTURE_PX, PICTURE_PX))
+        g = s.grid
+        dl = imgui.get_window_draw_list()
+        line = imgui.get_color_u32(imgui.ImVec4(1.0, 1.0, 1.0, 0.22))
+        for k in range(g + 1):
+            at = k * PICTURE_PX / g
+            dl.add_line(imgui.ImVec2(origin.x + at, origin.y), imgui.ImVec2(origin.x + at, origin.y + PICTURE_PX), line)
+            dl.add_line(imgui.ImVec2(origin.x, origin.y + at), imgui.ImVec2(origin.x + PICTURE_PX, origin.y + at), line)
+        imgui.text_colored(DIM_RGB, f"{g} x {g} patches = {g * g} image tokens ([CLS] dropped), through the projector")
