@@ -22,6 +22,8 @@ import numpy as np
 MAX_PARAMETERS = 500_000_000   # traced on a CPU in under a minute at 32 tokens; larger ones are recorded elsewhere
 MAX_TOKENS = 4096              # positions one recorded pass holds
 MAX_RECORDED_BYTES = 2 << 30   # what one pass may keep (every head's T × T adds up first): checked before it runs
+MAX_DOWNSAMPLING = 64          # attention maps pooled by more than this show nothing readable: refused instead
+DEVICES = ("cpu", "cuda", "auto")
 ALWAYS_KEPT = ("tokens", "logits", "probs")
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
 
@@ -87,7 +89,9 @@ class OpenedModel:
     family: str
     tokenizer: object = None
     parameters: int = 0
-    notes: list[str] = field(default_factory=list)
+    device: str = "cpu"
+    # What the last recording pooled to fit MAX_RECORDED_BYTES: id pattern -> how (the trace file's "downsampled").
+    downsampled: dict = field(default_factory=dict)
 
 
 def _module(root, path: str):
@@ -116,8 +120,29 @@ def check_folder(folder: str | os.PathLike) -> Path:
     return path
 
 
-def open_folder(folder: str | os.PathLike, progress=None) -> OpenedModel:
-    """Load a local model folder with transformers (eager attention, float32, CPU, local files only)."""
+def load_options(device: str) -> dict:
+    """from_pretrained's placement for `device`: the CPU; one CUDA device; or accelerate's device_map="auto", which
+    shards a model too big for one GPU across all of them (and the CPU)."""
+    if device not in DEVICES:
+        raise RecordError(f"device {device!r}: give one of {', '.join(DEVICES)}")
+    if device == "cpu":
+        return {}
+    import torch
+
+    if not torch.cuda.is_available():
+        if device == "cuda":
+            raise RecordError("device cuda: no CUDA device here (use cpu, or auto to take a GPU when there is one)")
+        return {}
+    try:
+        import accelerate  # noqa: F401  (transformers needs it for a device_map)
+    except ImportError:
+        return {"device_map": "cuda"}   # without accelerate, one GPU: the model must fit on it
+    return {"device_map": "auto"}
+
+
+def open_folder(folder: str | os.PathLike, progress=None, device: str = "cpu") -> OpenedModel:
+    """Load a local model folder with transformers (eager attention, float32, local files only), on the CPU or,
+    with `device` cuda/auto, on the GPUs (load_options)."""
     import json
 
     from llmviz.models.hf_config import read_config
@@ -130,6 +155,7 @@ def open_folder(folder: str | os.PathLike, progress=None) -> OpenedModel:
         raise RecordError(f"{path}: model_type {model_type!r} is not one llmviz records "
                           f"(supported: {', '.join(sorted(FAMILIES))})")
     report = progress or (lambda stage, fraction: None)
+    placement = load_options(device)
     report("reading the weights", 0.1)
     import torch
     from transformers import AutoModelForCausalLM
@@ -137,12 +163,13 @@ def open_folder(folder: str | os.PathLike, progress=None) -> OpenedModel:
     try:
         model = AutoModelForCausalLM.from_pretrained(
             str(path), local_files_only=True, use_safetensors=True, trust_remote_code=False,
-            attn_implementation="eager", torch_dtype=torch.float32)
+            attn_implementation="eager", torch_dtype=torch.float32, **placement)
     except Exception as err:  # transformers' own message, on one line
         raise RecordError(f"{path}: transformers could not load it: {' '.join(str(err).split())[:300]}") from None
     model.eval()
     parameters = sum(p.numel() for p in model.parameters())
-    if parameters > MAX_PARAMETERS:
+    on_gpu = bool(placement)
+    if parameters > MAX_PARAMETERS and not on_gpu:
         raise RecordError(f"{path}: {parameters:,} parameters, more than the {MAX_PARAMETERS:,} a CPU traces in a "
                           "minute here: record it where the weights run (llmviz trace … --out run.llmtrace) and open "
                           "the trace")
@@ -157,7 +184,7 @@ def open_folder(folder: str | os.PathLike, progress=None) -> OpenedModel:
         except Exception as err:
             raise RecordError(f"{path}: its tokenizer could not be read: {' '.join(str(err).split())[:200]}") from None
     json.dumps(config)                         # a config that cannot be stored in a trace file fails here
-    return OpenedModel(model, config, path, family, tokenizer, parameters)
+    return OpenedModel(model, config, path, family, tokenizer, parameters, "cuda" if on_gpu else "cpu")
 
 
 def token_ids(opened: OpenedModel, text: str | None = None, ids: list[int] | None = None) -> list[int]:
@@ -180,9 +207,10 @@ def token_ids(opened: OpenedModel, text: str | None = None, ids: list[int] | Non
     return [int(i) for i in ids]
 
 
-def recorded_bytes(config: dict, n_tokens: int, attention: bool = True) -> int:
+def recorded_bytes(config: dict, n_tokens: int, attention: bool = True, pooling: int = 1) -> int:
     """An upper bound on what `record` keeps for `n_tokens` tokens, from the config alone: each layer's streams and
-    MLP activations, every head's attention (T × T), the logits and probabilities; float32."""
+    MLP activations, every head's attention (T × T, or ⌈T / pooling⌉² when pooled), the logits and probabilities;
+    float32."""
     def size(*names, default=0):
         return next((int(config[n]) for n in names if isinstance(config.get(n), int)), default)
 
@@ -191,8 +219,54 @@ def recorded_bytes(config: dict, n_tokens: int, attention: bool = True) -> int:
     heads = size("num_attention_heads", "n_head")
     inner = max(size("intermediate_size", "n_inner", default=4 * width), 2 * width)
     streams = layers * n_tokens * (8 * width + 4 * inner)
-    maps = layers * heads * n_tokens * n_tokens if attention else 0
+    pooled = -(-n_tokens // pooling)
+    maps = layers * heads * pooled * pooled if attention else 0
     return 4 * (streams + maps + 2 * n_tokens * size("vocab_size"))
+
+
+def attention_pooling(config: dict, n_tokens: int, attention: bool = True) -> int:
+    """How many cells on a side each recorded attention cell averages so that the pass fits MAX_RECORDED_BYTES:
+    1 (every cell) when it fits as it is; RecordError when even the streams do not fit, or the maps would be
+    pooled past MAX_DOWNSAMPLING."""
+    pooling = 1
+    while recorded_bytes(config, n_tokens, attention, pooling) > MAX_RECORDED_BYTES:
+        if pooling >= MAX_DOWNSAMPLING or not attention:
+            need = recorded_bytes(config, n_tokens, attention, pooling)
+            raise RecordError(f"recording {n_tokens:,} tokens would keep about {need / (1 << 30):.1f} GiB (at most "
+                              f"{MAX_RECORDED_BYTES / (1 << 30):.0f}) even with the attention maps pooled "
+                              f"{pooling}x{pooling}: give a shorter input, or leave the attention maps out "
+                              "(--tensors 'blocks.*.resid*')")
+        pooling *= 2
+    return pooling
+
+
+POOLED_MAPS = "blocks.*.attn.head.*.softmax"   # what attention_pooling pools: the trace file's "downsampled" key
+
+
+def pooling_note(pooling: int) -> str:
+    """How a trace file's header says a tensor was pooled (read back by pooling_of)."""
+    return f"mean of {pooling}x{pooling} cells"
+
+
+def pooling_of(note: str) -> int | None:
+    """The pooling a header's note names (pooling_note's words), or None for words it does not write."""
+    import re
+
+    match = re.fullmatch(r"mean of (\d{1,4})x\1 cells", str(note))
+    return int(match.group(1)) if match else None
+
+
+def pooled_maps(maps, pooling: int):
+    """(heads, T, T) attention maps as the means of pooling × pooling cells, (heads, ⌈T/p⌉, ⌈T/p⌉); the last block
+    row and column average the cells they have (not padding)."""
+    import torch.nn.functional as F
+
+    return F.avg_pool2d(maps[None], pooling, ceil_mode=True)[0]
+
+
+def _input_device(model):
+    """Where the token ids go in: the embedding's device (the first GPU of a sharded model)."""
+    return model.get_input_embeddings().weight.device
 
 
 def record(opened: OpenedModel, ids: list[int], wanted=None) -> dict[str, np.ndarray]:
@@ -204,11 +278,8 @@ def record(opened: OpenedModel, ids: list[int], wanted=None) -> dict[str, np.nda
     model, family = opened.model, opened.family
     wanted = wanted or (lambda tensor_id: True)
     attention = family != "mamba" and wanted("blocks.0.attn.head.0.softmax")
-    need = recorded_bytes(opened.config, len(ids), attention)
-    if need > MAX_RECORDED_BYTES:
-        raise RecordError(f"recording {len(ids):,} tokens would keep about {need / (1 << 30):.1f} GiB (at most "
-                          f"{MAX_RECORDED_BYTES / (1 << 30):.0f}): give a shorter input, or leave the attention maps "
-                          "out (--tensors 'blocks.*.resid*')")
+    pooling = attention_pooling(opened.config, len(ids), attention)
+    opened.downsampled = {POOLED_MAPS: pooling_note(pooling)} if pooling > 1 else {}
     embed_path, layers_path, norm_path, _ = BACKBONES[family]
     layers = _module(model, layers_path)
     recorded: dict[str, np.ndarray] = {}
@@ -220,7 +291,7 @@ def record(opened: OpenedModel, ids: list[int], wanted=None) -> dict[str, np.nda
             # (batch, T, …) or, for a router over the flattened batch, (batch · T, experts): the one sequence
             row = value[0] if value.dim() >= 3 else value
             if name not in recorded:           # a module reached twice (shared experts) keeps its first
-                recorded[name] = row.detach().float().numpy().copy()
+                recorded[name] = row.detach().float().cpu().numpy().copy()
         return hook
 
     for i, layer in enumerate(layers):
@@ -240,23 +311,26 @@ def record(opened: OpenedModel, ids: list[int], wanted=None) -> dict[str, np.nda
             kwargs = {"output_hidden_states": family == "gpt2"}
             if attention:
                 kwargs["output_attentions"] = True
-            out = model(torch.tensor([ids]), use_cache=False, **kwargs)
+            out = model(torch.tensor([ids], device=_input_device(model)), use_cache=False, **kwargs)
     finally:
         for handle in handles:
             handle.remove()
     recorded["tokens"] = np.asarray(ids, np.int64)
     if "embed.out" not in recorded:           # GPT-2: token and position embeddings summed
-        recorded["embed.out"] = out.hidden_states[0][0].float().numpy().copy()
+        recorded["embed.out"] = out.hidden_states[0][0].float().cpu().numpy().copy()
     for i in range(len(layers)):
         mixer = recorded.get(f"blocks.{i}.{MIXER_OUTPUT[family]}")
         if LAYER_OUTPUT[family] == "resid2" and mixer is not None:
             before = recorded["embed.out"] if i == 0 else recorded[f"blocks.{i - 1}.resid2"]
             recorded[f"blocks.{i}.resid1"] = before + mixer
     for i, maps in enumerate(getattr(out, "attentions", None) or ()):
-        for h, probs in enumerate(maps[0].float().numpy()):
+        heads = maps[0].float()
+        if pooling > 1:   # on the device that computed them, before they reach the CPU
+            heads = pooled_maps(heads, pooling)
+        for h, probs in enumerate(heads.cpu().numpy()):
             if wanted(f"blocks.{i}.attn.head.{h}.softmax"):
                 recorded[f"blocks.{i}.attn.head.{h}.softmax"] = probs.copy()
-    logits = out.logits[0].float().numpy()
+    logits = out.logits[0].float().cpu().numpy()
     recorded["logits"] = logits.copy()
     shifted = logits - logits.max(axis=-1, keepdims=True)
     recorded["probs"] = (np.exp(shifted) / np.exp(shifted).sum(axis=-1, keepdims=True)).astype(np.float32)

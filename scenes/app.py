@@ -63,6 +63,7 @@ class ExplorerWindow(mglw.WindowConfig):
     vsync = True
     aspect_ratio = None
     options: dict = {}  # set by run_window before the window is created
+    frames_drawn = 0    # how many frames this process has drawn (a failure before the first is the window's)
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
@@ -105,6 +106,7 @@ class ExplorerWindow(mglw.WindowConfig):
             ex.ui.io.mouse_pos = self.fixed_pointer  # the pointer held still, whatever the real mouse does
         self.renderer.set_target(self.wnd.fbo, self.wnd.buffer_size)
         ex.frame(frame_time)
+        ExplorerWindow.frames_drawn += 1
         self._last_swap = time.perf_counter()
         if ex.quit_requested:
             self.wnd.close()
@@ -229,7 +231,27 @@ def run_window(scene: str | None, size: str | None, frames: int | None = None, s
                               "hover": hover, "stats_json": stats_json, "adaptive": adaptive, "link_view": link_view}
     try:
         mglw.run_window_config(ExplorerWindow, args=["--window", "pyglet"])
-    except Exception as err:  # no GL 3.3 context, display refused, …: one line, not a traceback
-        print(f"llmviz: cannot open the explorer window: {err}", file=sys.stderr)
+    except Exception as err:
+        if ExplorerWindow.frames_drawn == 0:  # no GL 3.3 context, display refused, …: one line, not a traceback
+            print(f"llmviz: cannot open the explorer window: {err}", file=sys.stderr)
+        else:  # a fault of llmviz's own, after the window was up: the line says so, the report keeps the detail
+            print(f"llmviz: the explorer stopped on an internal error: {err} (report: {_crash_report()})",
+                  file=sys.stderr)
         return 1
     return 0
+
+
+def _crash_report() -> str:
+    """Write the current exception's traceback beside the user's settings; its path, or why it was not written."""
+    import traceback
+
+    from llmviz.common.atomic import write_atomic
+    from llmviz.models.registry import config_dir
+
+    path = config_dir() / "last-crash.txt"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, traceback.format_exc().encode())
+    except OSError as err:
+        return f"not written: {err.strerror or err}"
+    return str(path)

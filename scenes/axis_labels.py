@@ -70,12 +70,22 @@ class AxisLabels:
     def show_tokens(self, tokens) -> None:
         """Write the tokens (ids into the vocabulary) on the token axes; positions past them go blank."""
         t = np.asarray(tokens, np.int64).reshape(-1)
+        known = (t >= 0) & (t < self.vocabulary)
+        self._point(np.where(known, self.text_base + t, -1))
+
+    def show_strings(self, strings) -> None:
+        """Name token position t by strings[t], for a model whose vocabulary is too big to hold as labels (a user's
+        folder): the strings are added to the world's labels; positions past them go blank."""
+        base = len(self.world.labels)
+        self.world.labels.extend(strings)
+        self._point(base + np.arange(len(strings)))
+
+    def _point(self, text_of_position: np.ndarray) -> None:
+        """Token position t shows world.labels[text_of_position[t]] (-1: blank); positions past the array blank."""
         pos = self.position[self.token]
         index = np.full(len(pos), -1, np.int32)
-        inside = pos < len(t)
-        ids = t[pos[inside]]
-        known = (ids >= 0) & (ids < self.vocabulary)
-        index[np.flatnonzero(inside)[known]] = self.text_base + ids[known]
+        inside = pos < len(text_of_position)
+        index[inside] = text_of_position[pos[inside]]
         self.world.set("label", self.ids[self.token], text_index=index)
 
 

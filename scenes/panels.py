@@ -60,6 +60,15 @@ def ordered_presets(presets: dict) -> list[str]:
     return first + [name for name in presets if name not in first]
 
 
+def probability_bar(label: str, p: float, top: bool = False, indent: float = 60, width: float = 220) -> None:
+    """One candidate's row in a live panel: its name, then a bar as long as its probability, with the number."""
+    imgui.text(label)
+    imgui.same_line(indent)   # 0: right after the label
+    imgui.push_style_color(imgui.Col_.plot_histogram, BAR_TOP_RGB if top else BAR_RGB)
+    imgui.progress_bar(float(p), imgui.ImVec2(width, 0), f"{p:.3f}")
+    imgui.pop_style_color()
+
+
 def begin_side_panel(title: str, x: float, y: float) -> bool:
     """Open a live model's side panel at (x, y): PANEL_WIDTH wide, as tall as its contents, placed by code (never
     moved, saved or focused on appearing). True when expanded; imgui.end() closes it either way."""
@@ -90,6 +99,7 @@ class MenuChoice:
     height: float = 0.0
     action: str | None = None  # an input action chosen from a menu: the window runs it as if its key was pressed
     chapter: tuple[int, int] | None = None  # (chapter index, step index) chosen in the Chapters menu
+    open_path: str | None = None  # the Model menu's "your model" path as edited this frame
 
 
 @dataclass
@@ -105,6 +115,7 @@ class MenuState:
     adaptive: bool = False          # adaptive quality on
     comparing: bool = False         # a compare set is shown (or being chosen)
     cameras_in_step: bool = True    # the compare set's cameras follow the leading view
+    open_path: str = ""             # the path typed under "Your model" (kept by the window between frames)
 
 
 def _action_item(choice: MenuChoice, label: str, shortcut: str, action: str, selected: bool = False,
@@ -152,6 +163,7 @@ def main_menu(catalog: list[CatalogEntry], current: str, presets: list[str], pro
         return choice
     choice.height = imgui.get_window_size().y
     if imgui.begin_menu("Model"):
+        _your_model(choice, state or MenuState())
         imgui.text_disabled("[ and ] step through this list")
         imgui.separator()
         for entry in catalog:
@@ -207,6 +219,22 @@ def main_menu(catalog: list[CatalogEntry], current: str, presets: list[str], pro
         imgui.end_menu()
     imgui.end_main_menu_bar()
     return choice
+
+
+def _your_model(choice: MenuChoice, state: MenuState) -> None:
+    """The Model menu's first entry: a local Hugging Face folder (computed live) or a .llmtrace file, by its path."""
+    imgui.text("Your model: a Hugging Face folder or a .llmtrace file")
+    imgui.set_next_item_width(340)
+    entered, text = imgui.input_text("##open_path", state.open_path, imgui.InputTextFlags_.enter_returns_true)
+    choice.open_path = text
+    imgui.same_line()
+    if (imgui.button("Open") or entered) and text.strip():
+        from pathlib import Path
+
+        path = Path(text.strip()).expanduser()
+        choice.scene = f"folder:{path}" if path.is_dir() else f"trace:{path}"
+        imgui.close_current_popup()   # the menu closes on the way to the model, as choosing a listed one does
+    imgui.separator()
 
 
 def _chapters_menu(choice: MenuChoice, state: MenuState) -> None:
@@ -424,11 +452,7 @@ class NanoGptPanel:
             return
         top = int(probs.argmax())
         for i, letter in enumerate(sort_task.ALPHABET):
-            imgui.text(f"P({letter})")
-            imgui.same_line()
-            imgui.push_style_color(imgui.Col_.plot_histogram, BAR_TOP_RGB if i == top else BAR_RGB)
-            imgui.progress_bar(float(probs[i]), imgui.ImVec2(220, 0), f"{probs[i]:.3f}")
-            imgui.pop_style_color()
+            probability_bar(f"P({letter})", float(probs[i]), top=i == top, indent=0)
         imgui.text_colored(DIM_RGB, f"last forward pass {s.last_tick_seconds * 1000:.1f} ms (worker thread)")
 
 

@@ -8,9 +8,8 @@ tensor for (weights, per-head queries…) stay empty, and the status line says s
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-
-import numpy as np
 
 from llmviz.scenes.axis_labels import attach_axis_labels
 from llmviz.scenes.legend import watch_cells
@@ -44,14 +43,14 @@ class RecordedModel:
         self.values_version = 0
         self.cells = watch_cells(scene)
         # The token axes name this recording's T tokens: position t shows token string t.
-        self.axis_labels = attach_axis_labels(scene, [_shown(s) for s in token_strings])
+        self.axis_labels = attach_axis_labels(scene, "")
         self._written = False
 
     def update(self, dt: float) -> bool:
         if self._written:
             return False
         self.scene.write_values(self.renderer, self.session.trace)
-        self.axis_labels.show_tokens(np.arange(len(self.session.alphabet)))
+        self.axis_labels.show_strings([shown_token(s) for s in self.session.alphabet])
         self._written = True
         self.values_version += 1
         return True
@@ -64,47 +63,81 @@ class RecordedModel:
         pass
 
 
-def _shown(token: str) -> str:
+def shown_token(token: str) -> str:
     """A token string as an axis label: BPE's space marks as a visible space, at most 12 characters."""
     # Byte-level BPE's space (U+0120) and SentencePiece's (U+2581) are never drawn: they become a middle dot.
     text = token.replace(chr(0x120), "·").replace(chr(0x2581), "·").replace("\n", "↵")
     return text if len(text) <= 12 else text[:11] + "…"
 
 
-def _token_strings(opened, ids: list[int]) -> list[str]:
-    if opened.tokenizer is None:
-        return [str(i) for i in ids]
-    return [str(s) for s in opened.tokenizer.convert_ids_to_tokens(ids)]
+@dataclass
+class Recording:
+    """One recorded pass and where it came from; `opened` is the folder's model (None for a trace file)."""
+    config: dict
+    arrays: dict
+    token_strings: list
+    source: str
+    downsampled: dict
+    opened: object = None
 
 
-def recording(kind: str, path: str, progress=None) -> tuple[dict, dict, list[str], str]:
-    """(config, layout id -> array, token strings, where the values came from) of `folder:` or `trace:`."""
+def recording(kind: str, path: str, progress=None) -> Recording:
+    """The recording of `folder:` (computed here, on DEFAULT_TEXT) or `trace:` (read from the file)."""
     if kind == "trace":
         from llmviz.models.trace_file import load_trace
 
         header, arrays = load_trace(path)
         libraries = ", ".join(f"{k} {v}" for k, v in sorted(header["libraries"].items()) if k in ("transformers", "torch"))
-        return header["config"], arrays, header["token_strings"], f"recorded in {Path(path).name} ({libraries})"
+        return Recording(header["config"], arrays, header["token_strings"],
+                         f"recorded in {Path(path).name} ({libraries})", header["downsampled"])
     from llmviz.models.hf_record import open_folder, record, token_ids
+    from llmviz.scenes.folder_live import token_strings
 
     opened = open_folder(path, progress)
     ids = token_ids(opened, DEFAULT_TEXT) if opened.tokenizer is not None else list(DEFAULT_IDS)
-    recorded = record(opened, ids)
-    return opened.config, recorded, _token_strings(opened, ids), f"computed by transformers from {Path(path).name}"
+    arrays = record(opened, ids)
+    return Recording(opened.config, arrays, token_strings(opened, ids), f"computed by transformers from "
+                     f"{Path(path).name}", dict(opened.downsampled), opened)
 
 
-def drawn_values(layout, recorded: dict) -> tuple[dict, list[str]]:
-    """The recorded tensors the layout draws (same id, same shape), and the ids left out with why."""
+def downsampled_note(downsampled: dict) -> str:
+    """The status line's words for what a recording pooled ('' when nothing was)."""
+    return "; ".join(f"{pattern} recorded as the {how} (down-sampled)" for pattern, how in downsampled.items())
+
+
+def _fits(got: tuple, shape: tuple) -> bool:
+    """Whether a recorded array of shape `got` is drawn on a block of `shape` cells: the same shape, or fewer token
+    rows than a scene laid out for generation has (a T × T map in a C × C block, T ≤ C); a vector as a column or a
+    row."""
+    if len(got) == 1:
+        return got[0] <= max(shape) and 1 in shape
+    if len(got) != 2 or got[0] > shape[0] or got[1] > shape[1]:
+        return False
+    return got[1] == shape[1] or (shape[0] == shape[1] and got[0] == got[1])
+
+
+def drawn_values(layout, recorded: dict, downsampled: dict | None = None) -> tuple[dict, list[str]]:
+    """The recorded tensors the layout draws (same id, same shape or fewer token rows), and the ids left out with
+    why. A pooled attention map (the header's `downsampled`) is drawn cell for cell at its tokens' size, each cell
+    showing the mean it was pooled into."""
+    import fnmatch
+
+    from llmviz.models.hf_record import pooling_of
+
     shown, left_out = {}, []
+    n_tokens = len(recorded["tokens"]) if "tokens" in recorded else 0
+    pooled = {pattern: pooling_of(how) for pattern, how in (downsampled or {}).items()}
     for tensor_id, values in recorded.items():
+        factor = next((f for pattern, f in pooled.items() if fnmatch.fnmatchcase(tensor_id, pattern)), None)
+        if factor and values.ndim == 2:
+            values = values.repeat(factor, 0).repeat(factor, 1)[:n_tokens, :n_tokens]
         try:
             row = layout.index(tensor_id)
         except KeyError:
             left_out.append(f"{tensor_id} (no such block)")
             continue
         shape = (int(layout.rows[row]), int(layout.cols[row]))
-        got = values.shape if values.ndim == 2 else (values.shape[0], 1)
-        if got != shape and not (values.ndim == 1 and shape == (1, values.shape[0])):
+        if not _fits(values.shape, shape):
             left_out.append(f"{tensor_id} ({'×'.join(map(str, values.shape))}, drawn {shape[0]}×{shape[1]})")
             continue
         shown[tensor_id] = values

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 from imgui_bundle import imgui
 
-from llmviz.scenes.panels import (AMBER_RGB, begin_side_panel, BAR_RGB, BAR_TOP_RGB, DIM_RGB, ERROR_RGB, GENERATED_RGB, INPUT_RGB,
-                                  PANEL_WIDTH)
+from llmviz.scenes.panels import (AMBER_RGB, begin_side_panel, BAR_RGB, DIM_RGB, ERROR_RGB, GENERATED_RGB, INPUT_RGB,
+                                  PANEL_WIDTH, probability_bar)
 from llmviz.scenes.ssm_live import TRAINING_DATA, state_bytes, step_sizes
 
 TOP_CHARACTERS = 5
@@ -101,11 +101,7 @@ class SsmPanel:
         probs = np.asarray(s.trace["probs"][-1], np.float64)
         order = np.argsort(-probs)[:TOP_CHARACTERS]
         for rank, k in enumerate(order.tolist()):
-            imgui.text(shown_char(s.alphabet[k], quoted=True))
-            imgui.same_line(60)
-            imgui.push_style_color(imgui.Col_.plot_histogram, BAR_TOP_RGB if rank == 0 else BAR_RGB)
-            imgui.progress_bar(float(probs[k]), imgui.ImVec2(220, 0), f"{probs[k]:.3f}")
-            imgui.pop_style_color()
+            probability_bar(shown_char(s.alphabet[k], quoted=True), float(probs[k]), top=rank == 0)
         imgui.text_colored(DIM_RGB, f"last forward pass {s.last_tick_seconds * 1000:.1f} ms (worker thread)")
 
     def _selectivity(self, s) -> None:

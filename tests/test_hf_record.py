@@ -259,7 +259,27 @@ def test_tensors_pick_what_is_kept_and_a_pass_too_big_to_keep_is_refused_before_
     # the bound is the config's arithmetic: every head's T × T map, the streams, the logits
     need = hf_record.recorded_bytes(opened.config, len(IDS))
     assert need >= sum(v.nbytes for v in full.values())
-    monkeypatch.setattr(hf_record, "MAX_RECORDED_BYTES", need // 2)
+    # with less room, the attention maps are pooled 2 × 2 (the means of the full maps' cells, a partial block at the
+    # end averaging what it has), and the recording says so; with less than the streams need, it is refused
+    odd = IDS + [4]                       # 13 tokens: the last block row and column are partial
+    full = hf_record.record(opened, odd)
+    need = hf_record.recorded_bytes(opened.config, len(odd))
+    streams = hf_record.recorded_bytes(opened.config, len(odd), attention=False)
+    monkeypatch.setattr(hf_record, "MAX_RECORDED_BYTES", (need + streams) // 2)
     if kind != "mamba":
+        pooled = hf_record.record(opened, odd)
+        assert opened.downsampled == {"blocks.*.attn.head.*.softmax": "mean of 2x2 cells"}
+        T = len(odd)
+        for k, v in full.items():
+            if not k.endswith(".softmax"):
+                assert np.array_equal(pooled[k], v), k
+                continue
+            expect = np.array([[v[r:r + 2, c:c + 2].mean() for c in range(0, T, 2)] for r in range(0, T, 2)])
+            assert pooled[k].shape == (-(-T // 2),) * 2
+            np.testing.assert_allclose(pooled[k], expect, atol=1e-7, err_msg=k)
+        monkeypatch.setattr(hf_record, "MAX_RECORDED_BYTES", streams // 2)
         with pytest.raises(hf_record.RecordError, match="would keep about .* shorter input"):
-            hf_record.record(opened, IDS)
+            hf_record.record(opened, odd)
+    else:
+        hf_record.record(opened, odd)
+        assert opened.downsampled == {}

@@ -31,7 +31,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--tensors", metavar="PATTERN", default="*",
                    help="record only ids matching this glob (e.g. 'blocks.*.resid2'); tokens and logits are kept")
     p.add_argument("--device", choices=("cpu", "cuda", "auto"), default="cpu",
-                   help="where to run it (auto: cuda when one is found)")
+                   help="where to run it: cuda shards the model across every GPU (accelerate's device_map=auto); "
+                        "auto takes the GPUs when there are any")
     p.add_argument("--json", action="store_true", help="print a summary as JSON, with the last position's logits")
     p.set_defaults(func=run)
 
@@ -45,7 +46,7 @@ def parse_ids(text: str) -> list[int]:
 
 
 def run(args) -> int:
-    from llmviz.models.hf_record import RecordError, open_folder, record, token_ids
+    from llmviz.models.hf_record import MAX_RECORDED_BYTES, RecordError, open_folder, record, token_ids
     from llmviz.models.spec import SpecError
     from llmviz.models.trace_file import SUFFIX, TraceFileError, save_trace
     from llmviz.scenes.cli.common import Progress
@@ -55,14 +56,9 @@ def run(args) -> int:
     if args.out and not args.out.endswith(SUFFIX):
         raise CliError(f"llmviz trace: --out {args.out!r}: a trace file's name ends in {SUFFIX}")
     ids = parse_ids(args.ids) if args.ids is not None else None
-    if args.device == "cuda":
-        import torch
-
-        if not torch.cuda.is_available():
-            raise CliError("llmviz trace: --device cuda: no CUDA device here (use --device cpu or auto)")
     progress = Progress("trace")
     try:
-        opened = open_folder(args.model, lambda stage, fraction: progress(int(fraction * 100), 100))
+        opened = open_folder(args.model, lambda stage, fraction: progress(int(fraction * 100), 100), args.device)
         tokens = token_ids(opened, args.input, ids)
         kept = record(opened, tokens, lambda tensor_id: fnmatch.fnmatchcase(tensor_id, args.tensors))
     except (RecordError, SpecError) as err:
@@ -72,15 +68,18 @@ def run(args) -> int:
                else [str(t) for t in tokens])
     if args.out:
         try:
-            save_trace(args.out, kept, opened.config, strings)
+            save_trace(args.out, kept, opened.config, strings, opened.downsampled)
         except TraceFileError as err:
             raise CliError(f"llmviz trace: {err}") from None
     if args.json:
         print(json.dumps({"model": str(opened.folder), "model_type": opened.config.get("model_type"),
                           "parameters": opened.parameters, "tokens": tokens, "token_strings": strings,
-                          "tensors": sorted(kept), "out": args.out,
+                          "tensors": sorted(kept), "out": args.out, "device": opened.device,
+                          "downsampled": opened.downsampled,
                           "logits": [float(v) for v in kept["logits"][-1]]}))
     else:
         print(f"recorded {len(kept)} tensors of {opened.folder.name} ({opened.parameters:,} parameters) on "
-              f"{len(tokens)} tokens" + (f" to {args.out}" if args.out else ""))
+              f"{len(tokens)} tokens on the {opened.device}" + (f" to {args.out}" if args.out else ""))
+        for pattern, how in opened.downsampled.items():
+            print(f"down-sampled to fit {MAX_RECORDED_BYTES >> 30} GiB: {pattern} recorded as the {how}")
     return 0
