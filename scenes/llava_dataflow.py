@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 
-from llmviz.models.sim.llava_model import LlavaTinyConfig
+from llmviz.models.sim.llava_config import LlavaTinyConfig
 from llmviz.scenes.dataflow import (DATAFLOW, FAMILIES, INDEX_MAPS, OPS, RESULT, Family, _B, _H, _layer_norm,
                                     _rms_norm, _term, format_number)
 from llmviz.scenes.dataflow_recurrent import JAMBA_MLP
