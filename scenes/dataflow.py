@@ -195,7 +195,7 @@ FAMILIES: dict[str, Family] = {
 }
 
 # How a trace says which family made it: the first of these ids it holds, else "gpt".
-FAMILY_MARKERS = (("whisper", "audio.features"), ("clip_text", "contrast.logits"), ("clip_vision", "ln0.mean"), ("llava", "projector.fc2"),  # before jamba: llava-tiny's Llama has blocks.0.ln2.rms too
+FAMILY_MARKERS = (("whisper", "audio.features"), ("clip_text", "contrast.logits"), ("clip_vision", "proj"), ("llava", "projector.fc2"),  # before jamba: llava-tiny's Llama has blocks.0.ln2.rms too
                   ("jamba", "blocks.0.ln2.rms"), ("rwkv", "blocks.0.time_mix.wkv"), ("mamba2", "blocks.0.mamba.xBC"),
                   ("mamba", "blocks.0.mamba.x"), ("moe", "blocks.0.moe.router"), ("vit", "embed.cls"))
 

@@ -98,6 +98,12 @@ def test_every_step_of_every_chapter_fills_the_free_window(viewport, window):
         runner = runners.setdefault(chapter.path, ChapterRunner([chapter], scene_layout(chapter.model), None,
                                                                 viewport, window))
         layout = runner.layout_for(chapter.scene_of(k))
+        cam = chapter.steps[k].camera
+        if cam is not None and cam.preset is not None and cam.preset not in layout.presets:
+            # a preset the live scene adds around what it builds (vit-tiny's 3D picture): not in this layout,
+            # so not checkable here; the vit tests render that step from the live scene
+            rows = None
+            continue
         rows = subject_rows(layout, chapter.steps[k], rows if k else None)
         assert rows is not None and len(rows), f"chapter {chapter.number} step {k + 1} frames nothing"
         runner.go_to_step_end(k)

@@ -313,6 +313,15 @@ class _MenuImgui:
         self.items.append(("item", label))
         return label == self.click
 
+    def input_text(self, label, text, flags=0):
+        return False, text
+
+    def button(self, label):
+        return False
+
+    class InputTextFlags_:  # the flags the menus pass
+        enter_returns_true = 0
+
     def __getattr__(self, name):
         return lambda *args, **kwargs: None
 

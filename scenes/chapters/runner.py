@@ -290,7 +290,12 @@ class ChapterRunner:
             cam, layout = step.camera, self.layout_for(chapter.scene_of(k))
             fixed = None
             if cam is not None and (cam.preset is not None or cam.eye is not None):
-                eye, point = layout.presets[cam.preset] if cam.preset is not None else (cam.eye, cam.target)
+                # a preset a live scene adds when it is built (vit-tiny's "picture") is not in a layout made
+                # without it (a structure-only check): the overview stands in; the chapter files' names are
+                # checked against the known presets when they are read (scenes/chapters/format.py)
+                presets = layout.presets
+                eye, point = (presets.get(cam.preset, presets["overview"]) if cam.preset is not None
+                              else (cam.eye, cam.target))
                 eye, point = np.asarray(eye, np.float64), np.asarray(point, np.float64)
                 direction = point - eye
                 lens = self._lens()
