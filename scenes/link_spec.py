@@ -42,6 +42,7 @@ def install(view: LinkView) -> str | None:
     if view.spec is None:
         return None
     from llmviz.models.registry import add_user_spec, read_spec_text
+    from llmviz.common.atomic import write_atomic
     from llmviz.models.spec import SpecError
 
     try:
@@ -53,7 +54,7 @@ def install(view: LinkView) -> str | None:
         return None
     with tempfile.TemporaryDirectory(prefix="llmviz-link-") as folder:
         source = Path(folder) / view.spec_name
-        source.write_text(view.spec, encoding="utf-8")  # a private scratch copy for add_user_spec to validate
+        write_atomic(source, view.spec)  # a private scratch copy for add_user_spec to validate
         try:
             spec, target = add_user_spec(source)
         except (SpecError, OSError) as err:
