@@ -1,0 +1,218 @@
+"""Which wgpu adapters this machine has, a device on the best of them, and which renderer backend `auto` picks and why.
+
+    survey_adapters()        every adapter wgpu finds (name, backend type, software or not), or the one-line
+                             reason none could be listed (wgpu missing, its native library failing, no adapter)
+    best_adapter(survey)     the adapter a device is made on: hardware before software, Vulkan/Metal/D3D12 before GL
+    create_device()          a wgpu device on that adapter; GpuUnavailable(reason) where there is none
+    shared_device()          one device per process, made on first use (the compute kernels share it)
+    choose_backend(request)  'auto' | 'wgpu' | 'gl' -> BackendChoice(backend, reason, adapter): auto prefers wgpu when
+                             an adapter is found and falls back to 'gl' with the reason in one line
+
+Nothing here raises for a machine without wgpu: every failure becomes a reason string a caller prints.
+Mesa's software adapters (lavapipe for Vulkan, llvmpipe for GL) count as software: they run on the CPU.
+"""
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+import threading
+from dataclasses import asdict, dataclass
+
+BACKENDS = ("auto", "wgpu", "gl")
+# Device names of adapters that run on the CPU even where the driver reports another adapter type.
+_SOFTWARE_NAMES = re.compile(r"llvmpipe|lavapipe|softpipe|swiftshader|swrast|microsoft basic render", re.I)
+# Among equals, native APIs before wgpu's GL backend (which lacks some compute and storage features).
+_BACKEND_ORDER = {"Vulkan": 0, "Metal": 0, "D3D12": 0, "OpenGL": 2, "GL": 2}
+
+
+class GpuUnavailable(RuntimeError):
+    """No wgpu device can be made here; str(err) is the one-line reason."""
+
+
+@dataclass(frozen=True)
+class Adapter:
+    """What one wgpu adapter says of itself (wgpu's GPUAdapterInfo, reduced to what a user needs)."""
+
+    name: str  # the device name, e.g. 'llvmpipe (LLVM 15.0.6, 256 bits)'
+    backend: str  # 'Vulkan', 'Metal', 'D3D12', 'OpenGL'
+    adapter_type: str  # 'DiscreteGPU', 'IntegratedGPU', 'CPU', 'VirtualGPU', 'Unknown'
+    software: bool
+    description: str  # the driver, e.g. 'Mesa 22.3.6 (LLVM 15.0.6)'
+
+    def label(self) -> str:
+        return f"{self.name} ({self.backend}, {'software' if self.software else 'hardware'})"
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class AdapterSurvey:
+    adapters: tuple[Adapter, ...]
+    problem: str | None = None  # why no adapter could be listed; None when the list is what wgpu gave
+
+
+@dataclass(frozen=True)
+class BackendChoice:
+    backend: str  # 'wgpu' or 'gl'
+    reason: str  # one line: why this backend
+    adapter: Adapter | None = None  # the wgpu adapter, when the choice is wgpu
+
+
+def is_software(name: str, adapter_type: str) -> bool:
+    return adapter_type.upper() == "CPU" or bool(_SOFTWARE_NAMES.search(name))
+
+
+def adapter_from_info(info) -> Adapter:
+    """An Adapter from wgpu's info mapping (a GPUAdapterInfo, or a plain dict in tests)."""
+    name = str(info.get("device") or info.get("description") or info.get("vendor") or "unnamed adapter")
+    adapter_type = str(info.get("adapter_type") or "Unknown")
+    return Adapter(name=name, backend=str(info.get("backend_type") or "Unknown"), adapter_type=adapter_type,
+                   software=is_software(name, adapter_type), description=str(info.get("description") or ""))
+
+
+def _quiet_mesa_wayland_probe() -> None:
+    # Mesa's Vulkan drivers probe for a Wayland compositor and print "error: XDG_RUNTIME_DIR is invalid or not
+    # set" once per probe where the variable is unset (headless machines, CI). Any existing folder silences it;
+    # the probe then finds no compositor, which is the truth.
+    os.environ.setdefault("XDG_RUNTIME_DIR", tempfile.gettempdir())
+
+
+def _import_wgpu():
+    """The wgpu module, or GpuUnavailable with the reason in one line."""
+    _quiet_mesa_wayland_probe()
+    try:
+        import wgpu
+    except ImportError as err:
+        raise GpuUnavailable(f"wgpu is not installed ({err})") from None
+    except Exception as err:  # the native library fails to load: a missing or broken wgpu-native
+        raise GpuUnavailable(f"wgpu's native library did not load: {_one_line(err)}") from None
+    return wgpu
+
+
+def _one_line(err: BaseException) -> str:
+    text = " ".join(str(err).split()) or type(err).__name__
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def _enumerate_raw():
+    """wgpu's adapter objects (GPUAdapter), in wgpu's order. Tests replace this to simulate other machines."""
+    return list(_import_wgpu().gpu.enumerate_adapters_sync())
+
+
+_survey_lock = threading.Lock()
+_survey_cache: AdapterSurvey | None = None
+
+
+def survey_adapters(refresh: bool = False) -> AdapterSurvey:
+    """Every adapter wgpu finds, listed once per process (enumerating takes about a second on Mesa)."""
+    global _survey_cache
+    with _survey_lock:
+        if _survey_cache is None or refresh:
+            _survey_cache = _survey_now()
+        return _survey_cache
+
+
+def _survey_now() -> AdapterSurvey:
+    try:
+        raw = _enumerate_raw()
+    except GpuUnavailable as err:
+        return AdapterSurvey((), str(err))
+    except Exception as err:  # wgpu-native's own errors vary by platform and driver
+        return AdapterSurvey((), f"wgpu could not list adapters: {_one_line(err)}")
+    adapters = tuple(adapter_from_info(a.info) for a in raw)
+    if not adapters:
+        return AdapterSurvey((), "wgpu found no adapter (no Vulkan, Metal, D3D12 or GL driver it can use; on "
+                                 "Debian/Ubuntu, mesa-vulkan-drivers gives the software adapter lavapipe)")
+    return AdapterSurvey(adapters)
+
+
+def _rank(adapter: Adapter) -> tuple[int, int]:
+    return (1 if adapter.software else 0, _BACKEND_ORDER.get(adapter.backend, 1))
+
+
+def best_adapter(survey: AdapterSurvey | None = None) -> Adapter | None:
+    """The adapter a device is made on: hardware first, then native APIs before GL; wgpu's order breaks ties."""
+    adapters = (survey or survey_adapters()).adapters
+    return min(adapters, key=_rank) if adapters else None
+
+
+@dataclass
+class GpuDevice:
+    device: object  # wgpu.GPUDevice
+    adapter: Adapter
+
+
+def create_device(adapter: Adapter | None = None) -> GpuDevice:
+    """A new wgpu device on ``adapter`` (default: best_adapter()). GpuUnavailable(reason) where none can be made."""
+    survey = survey_adapters()
+    wanted = adapter or best_adapter(survey)
+    if wanted is None:
+        raise GpuUnavailable(survey.problem or "wgpu found no adapter")
+    try:
+        # Adapters are listed afresh: a WebGPU adapter may give out only one device.
+        raw = next((a for a in _enumerate_raw() if adapter_from_info(a.info) == wanted), None)
+        if raw is None:
+            raise GpuUnavailable(f"the adapter {wanted.label()} is no longer listed by wgpu")
+        device = raw.request_device_sync(required_limits=_generous_limits(raw))
+    except GpuUnavailable:
+        raise
+    except Exception as err:
+        raise GpuUnavailable(f"wgpu could not create a device on {wanted.label()}: {_one_line(err)}") from None
+    return GpuDevice(device, wanted)
+
+
+def _generous_limits(raw_adapter) -> dict:
+    # WebGPU's defaults cap a storage buffer at 128 MiB and a buffer at 256 MiB; ask for what the adapter has so
+    # that long-context tiles and large heads fit, within what the adapter reports.
+    limits = raw_adapter.limits
+    wanted = {}
+    for key in ("max-storage-buffer-binding-size", "max-buffer-size", "max-compute-workgroup-storage-size",
+                "max-compute-invocations-per-workgroup", "max-compute-workgroup-size-x"):
+        if key in limits:
+            wanted[key] = limits[key]
+    return wanted
+
+
+_device_lock = threading.Lock()
+_shared: GpuDevice | None = None
+_shared_problem: str | None = None
+
+
+def shared_device() -> GpuDevice:
+    """One device per process, made on first use; the same GpuUnavailable reason on every later call if none."""
+    global _shared, _shared_problem
+    with _device_lock:
+        if _shared is None and _shared_problem is None:
+            try:
+                _shared = create_device()
+            except GpuUnavailable as err:
+                _shared_problem = str(err)
+        if _shared is None:
+            raise GpuUnavailable(_shared_problem)
+        return _shared
+
+
+def choose_backend(requested: str = "auto", *, wgpu_limitation: str | None = None,
+                   survey: AdapterSurvey | None = None) -> BackendChoice:
+    """Which renderer backend to use and the one line saying why.
+
+    'gl' is taken as asked. 'wgpu' is taken when an adapter exists; otherwise the choice is 'gl' and the reason
+    says why, for the caller to refuse or to fall back. 'auto' prefers wgpu when an adapter is found, and falls
+    back to 'gl' when none is, or when the caller says what its wgpu path cannot do here (``wgpu_limitation``,
+    e.g. 'the wgpu backend has no window surface yet').
+    """
+    if requested not in BACKENDS:
+        raise ValueError(f"--backend must be one of {', '.join(BACKENDS)}, got {requested!r}")
+    if requested == "gl":
+        return BackendChoice("gl", "gl: asked for (--backend gl)")
+    survey = survey or survey_adapters()
+    adapter = best_adapter(survey)
+    if adapter is None:
+        return BackendChoice("gl", f"{requested}: moderngl, because {survey.problem or 'wgpu found no adapter'}")
+    if wgpu_limitation:
+        return BackendChoice("gl", f"{requested}: moderngl, because {wgpu_limitation} (adapter {adapter.label()})")
+    if requested == "wgpu":
+        return BackendChoice("wgpu", f"wgpu: asked for (--backend wgpu), on {adapter.label()}", adapter)
+    return BackendChoice("wgpu", f"auto: wgpu, on {adapter.label()}", adapter)
