@@ -1,0 +1,242 @@
+"""Attention of one head (or a stack of heads) by WGSL compute shaders: scores Q.K^T/sqrt(d), causal mask, softmax,
+times V; and the tiled online-softmax form that never holds a queries x keys array.
+
+For the long-context tiles (H4: models/sim/long_attention.tiled_attention has the same contract):
+    online_attention(q, k, v, causal=True, window=None, scale=None, progress=None) -> (output, row_max, row_sum)
+        q (H, Tq, d), k and v (H, Tk, d) float32 (or (T, d) for one head); row_max is each row's largest scaled
+        score, row_sum its sum of exp(s - row_max), so a probability is exp(s - row_max) / row_sum.
+        progress(done, total) is called after each submitted chunk of query rows.
+For live traces' attention:
+    head_attention(q, k, v, causal=True, window=None, scale=None) -> HeadAttention(output, probs)
+        the full (H, Tq, Tk) probabilities and the (H, Tq, d) output.
+Use them when the wgpu backend is active and compute_unavailable() is None; both raise ComputeUnavailable (one
+line) where no device exists and ValueError (one line) for arrays they cannot take. Calls block until the GPU is
+done: call them from a worker thread, never the frame thread.
+
+Masks: key j is allowed for query i when j <= i + (Tk - Tq) (causal: with a cache, the last query sees every key)
+and, with ``window``, j > i + (Tk - Tq) - window (a sliding window of that many keys, the query's own included).
+"""
+from __future__ import annotations
+
+import importlib.resources
+import math
+import struct
+import threading
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from llmviz.engine.gpu_adapters import GpuUnavailable, shared_device
+
+MAX_HEAD_DIM_ONLINE = 128  # the online kernel keeps a query row and its accumulator in registers
+_ONLINE_ROWS = 64  # query rows per workgroup (compute_online_attention.wgsl's ROWS)
+_MATMUL_TILE = 16
+_MAX_GROUPS = 65535  # WebGPU's workgroups per dispatch dimension
+_CHUNK_MULTIPLY_ADDS = 1 << 30  # work per submit of the online kernel: progress ticks, no driver timeout
+
+
+class ComputeUnavailable(RuntimeError):
+    """No wgpu device for the kernels; str(err) is the one-line reason."""
+
+
+@dataclass
+class HeadAttention:
+    output: np.ndarray  # (H, Tq, d) or (Tq, d), float32
+    probs: np.ndarray  # (H, Tq, Tk) or (Tq, Tk), float32; masked entries exactly 0
+
+
+def compute_unavailable() -> str | None:
+    """None when the kernels can run here, else the one-line reason (no wgpu, no adapter, no device)."""
+    try:
+        _kernels()
+    except ComputeUnavailable as err:
+        return str(err)
+    return None
+
+
+def head_attention(q, k, v, causal: bool = True, window: int | None = None,
+                   scale: float | None = None) -> HeadAttention:
+    q3, k3, v3, single = _checked(q, k, v, causal, window)
+    output, probs = _kernels().full(q3, k3, v3, causal, window or 0, _scale(scale, q3))
+    return HeadAttention(output[0], probs[0]) if single else HeadAttention(output, probs)
+
+
+def online_attention(q, k, v, causal: bool = True, window: int | None = None, scale: float | None = None,
+                     progress: Callable[[int, int], None] | None = None):
+    q3, k3, v3, single = _checked(q, k, v, causal, window)
+    if q3.shape[-1] > MAX_HEAD_DIM_ONLINE:
+        raise ValueError(f"online_attention: head dimension {q3.shape[-1]} is over {MAX_HEAD_DIM_ONLINE}; "
+                         "use head_attention")
+    out, row_max, row_sum = _kernels().online(q3, k3, v3, causal, window or 0, _scale(scale, q3), progress)
+    return (out[0], row_max[0], row_sum[0]) if single else (out, row_max, row_sum)
+
+
+def _scale(scale: float | None, q: np.ndarray) -> float:
+    return float(q.shape[-1] ** -0.5 if scale is None else scale)
+
+
+def _checked(q, k, v, causal: bool, window: int | None):
+    arrays = []
+    for name, a in (("q", q), ("k", k), ("v", v)):
+        a = np.asarray(a)
+        if a.ndim not in (2, 3):
+            raise ValueError(f"attention: {name} must be (T, d) or (heads, T, d), got shape {a.shape}")
+        if a.dtype.kind not in "fiu":
+            raise ValueError(f"attention: {name} must hold numbers, got dtype {a.dtype}")
+        arrays.append(np.ascontiguousarray(a, dtype=np.float32))
+    q, k, v = arrays
+    if not (q.ndim == k.ndim == v.ndim):
+        raise ValueError(f"attention: q, k, v must have the same number of axes, got {q.shape}, {k.shape}, {v.shape}")
+    single = q.ndim == 2
+    if single:
+        q, k, v = q[None], k[None], v[None]
+    if k.shape != v.shape or q.shape[0] != k.shape[0] or q.shape[2] != k.shape[2]:
+        raise ValueError(f"attention: q {q.shape[-3:] if not single else q.shape[1:]} and k, v "
+                         f"{k.shape if not single else k.shape[1:]}, {v.shape if not single else v.shape[1:]} "
+                         "do not fit (same heads and head dimension; k and v the same shape)")
+    if min(q.shape) < 1 or k.shape[1] < 1:
+        raise ValueError(f"attention: empty arrays (q {q.shape}, k {k.shape})")
+    if causal and q.shape[1] > k.shape[1]:
+        raise ValueError(f"attention: causal attention needs at least as many keys ({k.shape[1]}) as queries "
+                         f"({q.shape[1]}); the first queries would see no key")
+    if window is not None and (int(window) != window or window < 1 or not causal):
+        raise ValueError(f"attention: window must be a positive integer with causal=True, got {window!r}")
+    for name, a in (("q", q), ("k", k), ("v", v)):
+        if not np.isfinite(a).all():
+            raise ValueError(f"attention: {name} holds NaN or infinite values")
+    return q, k, v, single
+
+
+def _shader(name: str) -> str:
+    return importlib.resources.files("llmviz.shaders").joinpath(f"{name}.wgsl").read_text()
+
+
+class _Kernels:
+    """The three compute pipelines on one device, compiled once, and the buffer traffic around them."""
+
+    def __init__(self, gpu):
+        import wgpu
+
+        self.wgpu = wgpu
+        self.device = gpu.device
+        self.adapter = gpu.adapter
+        self.lock = threading.Lock()  # one call at a time on the shared device
+        self.max_binding = int(self.device.limits.get("max-storage-buffer-binding-size", 1 << 27))
+        self.pipelines = {name: self._pipeline(name) for name in
+                          ("compute_scores_matmul", "compute_softmax_rows", "compute_online_attention")}
+
+    def _pipeline(self, name: str):
+        module = self.device.create_shader_module(code=_shader(name), label=name)
+        return self.device.create_compute_pipeline(layout="auto", compute={"module": module, "entry_point": "main"},
+                                                   label=name)
+
+    def _storage(self, array: np.ndarray | None = None, nbytes: int = 0, what: str = "array"):
+        size = array.nbytes if array is not None else nbytes
+        if size > self.max_binding:
+            raise ValueError(f"attention: the {what} ({size / 2**20:.0f} MiB) is over the adapter's storage limit "
+                             f"({self.max_binding / 2**20:.0f} MiB); use online_attention or fewer tokens")
+        usage = self.wgpu.BufferUsage.STORAGE | self.wgpu.BufferUsage.COPY_SRC | self.wgpu.BufferUsage.COPY_DST
+        if array is not None:
+            return self.device.create_buffer_with_data(data=array, usage=usage)
+        return self.device.create_buffer(size=max(4, size), usage=usage)
+
+    def _uniform(self, fmt: str, *values):
+        return self.device.create_buffer_with_data(data=struct.pack(fmt, *values),
+                                                   usage=self.wgpu.BufferUsage.UNIFORM)
+
+    def _pass(self, encoder, name: str, buffers, groups):
+        pipeline = self.pipelines[name]
+        bind = self.device.create_bind_group(layout=pipeline.get_bind_group_layout(0), entries=[
+            {"binding": i, "resource": {"buffer": b, "offset": 0, "size": b.size}} for i, b in enumerate(buffers)])
+        compute = encoder.begin_compute_pass()
+        compute.set_pipeline(pipeline)
+        compute.set_bind_group(0, bind)
+        compute.dispatch_workgroups(*groups)
+        compute.end()
+
+    def _read(self, buffer, shape) -> np.ndarray:
+        return np.frombuffer(self.device.queue.read_buffer(buffer), np.float32).reshape(shape).copy()
+
+    def full(self, q, k, v, causal: bool, window: int, scale: float):
+        heads, tq, d = q.shape
+        tk = k.shape[1]
+        if heads > _MAX_GROUPS or -(-tk // _MATMUL_TILE) > _MAX_GROUPS:
+            raise ValueError(f"attention: {heads} heads of {tk} keys is past one dispatch's size")
+        with self.lock:
+            qb, kb, vb = self._storage(q, what="queries"), self._storage(k, what="keys"), self._storage(v, what="values")
+            probs = self._storage(nbytes=heads * tq * tk * 4, what="probability matrix")
+            out = self._storage(nbytes=heads * tq * d * 4, what="output")
+            fmt = "<8I f i 2I"
+            scores_params = self._uniform(fmt, tq, tk, d, 1, tq * d, tk * d, tq * tk, int(causal),
+                                          scale, tk - tq, window, 0)
+            pv_params = self._uniform(fmt, tq, d, tk, 0, tq * tk, tk * d, tq * d, 0, 1.0, 0, 0, 0)
+            rows = heads * tq
+            softmax_params = self._uniform("<4I", rows, tk, 0, 0)
+            encoder = self.device.create_command_encoder()
+            self._pass(encoder, "compute_scores_matmul", [scores_params, qb, kb, probs],
+                       (-(-tk // _MATMUL_TILE), -(-tq // _MATMUL_TILE), heads))
+            self._pass(encoder, "compute_softmax_rows", [softmax_params, probs],
+                       (min(rows, _MAX_GROUPS), -(-rows // _MAX_GROUPS), 1))
+            self._pass(encoder, "compute_scores_matmul", [pv_params, probs, vb, out],
+                       (-(-d // _MATMUL_TILE), -(-tq // _MATMUL_TILE), heads))
+            self.device.queue.submit([encoder.finish()])
+            return self._read(out, (heads, tq, d)), self._read(probs, (heads, tq, tk))
+
+    def online(self, q, k, v, causal: bool, window: int, scale: float, progress):
+        heads, tq, d = q.shape
+        tk = k.shape[1]
+        if heads > _MAX_GROUPS:
+            raise ValueError(f"attention: {heads} heads is past one dispatch's size")
+        visible = min(tk, window) if window else tk
+        per_row = max(1, visible * d * heads)
+        chunk = max(_ONLINE_ROWS, _CHUNK_MULTIPLY_ADDS // per_row // _ONLINE_ROWS * _ONLINE_ROWS)
+        chunk = min(chunk, _MAX_GROUPS * _ONLINE_ROWS)
+        starts = list(range(0, tq, chunk))
+        with self.lock:
+            qb, kb, vb = self._storage(q, what="queries"), self._storage(k, what="keys"), self._storage(v, what="values")
+            out = self._storage(nbytes=q.nbytes, what="output")
+            stats = self._storage(nbytes=heads * tq * 8, what="row statistics")
+            for n, start in enumerate(starts):
+                end = min(start + chunk, tq)
+                params = self._uniform("<4I i I f 5I", tq, tk, d, int(causal), tk - tq, window, scale, start,
+                                       tq * d, tk * d, end, 0)
+                encoder = self.device.create_command_encoder()
+                self._pass(encoder, "compute_online_attention", [params, qb, kb, vb, out, stats],
+                           (-(-(end - start) // _ONLINE_ROWS), heads, 1))
+                self.device.queue.submit([encoder.finish()])
+                if progress is not None:
+                    # reading back a few bytes waits for the chunk (on_submitted_work_done_sync fails in wgpu 0.32)
+                    self.device.queue.read_buffer(stats, 0, 8)
+                    progress(n + 1, len(starts))
+            output = self._read(out, q.shape)
+            row_stats = self._read(stats, (heads, tq, 2))
+        return output, row_stats[..., 0].copy(), row_stats[..., 1].copy()
+
+
+_kernels_lock = threading.Lock()
+_kernels_cache: _Kernels | None = None
+_kernels_problem: str | None = None
+
+
+def _kernels() -> _Kernels:
+    global _kernels_cache, _kernels_problem
+    with _kernels_lock:
+        if _kernels_cache is None and _kernels_problem is None:
+            try:
+                _kernels_cache = _Kernels(shared_device())
+            except GpuUnavailable as err:
+                _kernels_problem = str(err)
+            except Exception as err:  # a shader the driver rejects: say so once, in one line
+                _kernels_problem = "the attention kernels did not compile: " + " ".join(str(err).split())[:200]
+        if _kernels_cache is None:
+            raise ComputeUnavailable(_kernels_problem)
+        return _kernels_cache
+
+
+def adapter_label() -> str | None:
+    """The adapter the kernels run on, or None where they cannot run."""
+    try:
+        return _kernels().adapter.label()
+    except ComputeUnavailable:
+        return None
