@@ -1,10 +1,12 @@
-"""Which wgpu adapters this machine has, a device on the best of them, and which renderer backend `auto` picks and why.
+"""Which GPU adapters this machine has (wgpu's, and the OpenGL renderer moderngl gets), a wgpu device on the best
+of them, and which renderer backend `auto` picks and why.
 
     survey_adapters()        every adapter wgpu finds (name, backend type, software or not), or the one-line
                              reason none could be listed (wgpu missing, its native library failing, no adapter)
     best_adapter(survey)     the adapter a device is made on: hardware before software, Vulkan/Metal/D3D12 before GL
     create_device()          a wgpu device on that adapter; GpuUnavailable(reason) where there is none
     shared_device()          one device per process, made on first use (the compute kernels share it)
+    gl_renderer()            GL_RENDERER / GL_VERSION / GL_VENDOR of a headless (EGL) moderngl context, or the reason
     choose_backend(request)  'auto' | 'wgpu' | 'gl' -> BackendChoice(backend, reason, adapter): auto prefers wgpu when
                              an adapter is found and falls back to 'gl' with the reason in one line
 
@@ -39,9 +41,11 @@ class Adapter:
     adapter_type: str  # 'DiscreteGPU', 'IntegratedGPU', 'CPU', 'VirtualGPU', 'Unknown'
     software: bool
     description: str  # the driver, e.g. 'Mesa 22.3.6 (LLVM 15.0.6)'
+    known_as: str = ""  # the driver's usual name where the device name hides it: Mesa's Vulkan llvmpipe is lavapipe
 
     def label(self) -> str:
-        return f"{self.name} ({self.backend}, {'software' if self.software else 'hardware'})"
+        known = f"{self.known_as}: " if self.known_as else ""
+        return f"{known}{self.name} ({self.backend}, {'software' if self.software else 'hardware'})"
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -68,8 +72,10 @@ def adapter_from_info(info) -> Adapter:
     """An Adapter from wgpu's info mapping (a GPUAdapterInfo, or a plain dict in tests)."""
     name = str(info.get("device") or info.get("description") or info.get("vendor") or "unnamed adapter")
     adapter_type = str(info.get("adapter_type") or "Unknown")
-    return Adapter(name=name, backend=str(info.get("backend_type") or "Unknown"), adapter_type=adapter_type,
-                   software=is_software(name, adapter_type), description=str(info.get("description") or ""))
+    backend = str(info.get("backend_type") or "Unknown")
+    known_as = "lavapipe" if backend == "Vulkan" and "llvmpipe" in name.lower() else ""
+    return Adapter(name=name, backend=backend, adapter_type=adapter_type, software=is_software(name, adapter_type),
+                   description=str(info.get("description") or ""), known_as=known_as)
 
 
 def _quiet_mesa_wayland_probe() -> None:
@@ -216,3 +222,22 @@ def choose_backend(requested: str = "auto", *, wgpu_limitation: str | None = Non
     if requested == "wgpu":
         return BackendChoice("wgpu", f"wgpu: asked for (--backend wgpu), on {adapter.label()}", adapter)
     return BackendChoice("wgpu", f"auto: wgpu, on {adapter.label()}", adapter)
+
+
+def gl_renderer() -> dict:
+    """{'renderer', 'version', 'vendor'} of a standalone EGL context (what `llmviz render` draws with), or
+    {'error': one line} where none starts."""
+    try:
+        import moderngl
+    except Exception as err:
+        return {"error": f"moderngl is not importable ({_one_line(err)})"}
+    try:
+        ctx = moderngl.create_standalone_context(backend="egl")
+    except Exception as err:  # the GL stack's own exceptions vary by driver
+        return {"error": f"no headless OpenGL context (EGL): {_one_line(err)}"}
+    try:
+        info = ctx.info
+        return {"renderer": str(info.get("GL_RENDERER", "")), "version": str(info.get("GL_VERSION", "")),
+                "vendor": str(info.get("GL_VENDOR", ""))}
+    finally:
+        ctx.release()

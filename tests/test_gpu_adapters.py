@@ -25,7 +25,8 @@ def test_software_adapters_are_named_software_whatever_type_they_report():
     assert ga.adapter_from_info(dict(LAVAPIPE, adapter_type="Unknown")).software  # by name: llvmpipe
     assert ga.adapter_from_info(dict(LAVAPIPE, device="SwiftShader Device", adapter_type="Unknown")).software
     assert not ga.adapter_from_info(DISCRETE_VK).software
-    assert ga.adapter_from_info(LAVAPIPE).label() == "llvmpipe (LLVM 15.0.6, 256 bits) (Vulkan, software)"
+    assert ga.adapter_from_info(LAVAPIPE).label() == "lavapipe: llvmpipe (LLVM 15.0.6, 256 bits) (Vulkan, software)"
+    assert ga.adapter_from_info(MESA_GL).label() == "llvmpipe (LLVM 15.0.6, 256 bits) (OpenGL, software)"
 
 
 def test_best_adapter_prefers_hardware_then_native_apis_over_gl():
