@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml setup.py | cksum | cut -d' ' -f1)
 
-.PHONY: run test fuzz bench venv clean xvfb llama-server
+.PHONY: run test fuzz bench venv clean xvfb vulkan llama-server
 
 $(STAMP): pyproject.toml setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -44,7 +44,14 @@ $(LLAMA_STAMP): $(STAMP)
 
 llama-server: $(LLAMA_STAMP)
 
-test: $(STAMP) xvfb llama-server
+# wgpu's tests and `llmviz doctor`'s compute check need a Vulkan driver (an ICD file names one): Mesa's software
+# lavapipe where apt-get can; without any, those tests skip with the reason.
+vulkan:
+	@ls /usr/share/vulkan/icd.d/ /etc/vulkan/icd.d/ 2>/dev/null | grep -q '\.json$$' || { [ "$$(id -u)" = 0 ] && \
+	  command -v apt-get >/dev/null 2>&1 && (apt-get update -qq && apt-get install -y -qq mesa-vulkan-drivers >/dev/null) || \
+	  echo "note: mesa-vulkan-drivers not installed; the wgpu tests will be skipped where wgpu finds no adapter"; }
+
+test: $(STAMP) xvfb vulkan llama-server
 	$(BIN)/python -m pytest
 
 # Thousands of hypothesis cases per parser of user files (make test runs a few hundred).
