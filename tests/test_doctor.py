@@ -23,6 +23,8 @@ def test_doctor_json_reports_gl_adapters_auto_choice_and_compute_check():
     assert [(a["name"], a["backend"], a["software"]) for a in report["wgpu_adapters"]] == \
         [(a.name, a.backend, a.software) for a in survey.adapters]
     assert report["backend_auto"]["backend"] in ("wgpu", "gl") and report["backend_auto"]["reason"]
+    for key in ("backend_auto_render", "backend_auto_window"):  # what auto picks once the renderer's needs count
+        assert report[key]["backend"] in ("wgpu", "gl") and "\n" not in report[key]["reason"]
     if survey.adapters:
         assert report["backend_auto"]["backend"] == "wgpu"
         assert report["compute"]["passed"] and report["compute_max_error"] <= 1e-5
@@ -36,7 +38,7 @@ def test_doctor_json_reports_gl_adapters_auto_choice_and_compute_check():
 def test_doctor_text_names_each_part():
     done = doctor("doctor")
     assert "Traceback" not in done.stderr
-    for heading in ("GL renderer:", "wgpu adapters:", "backend auto:", "compute check:"):
+    for heading in ("GL renderer:", "wgpu adapters:", "backend auto:", "for render:", "for a window:", "compute check:"):
         assert heading in done.stdout
 
 
@@ -47,7 +49,8 @@ def test_without_wgpu_or_gl_each_failure_is_one_line_and_exit_1():
     assert "Traceback" not in done.stderr
     report = json.loads(done.stdout)
     assert report["wgpu_adapters"] == [] and "wgpu is not installed" in report["wgpu_problem"]
-    assert report["backend_auto"]["backend"] == "gl" and "wgpu is not installed" in report["backend_auto"]["reason"]
+    for key in ("backend_auto", "backend_auto_render", "backend_auto_window"):
+        assert report[key]["backend"] == "gl" and "wgpu is not installed" in report[key]["reason"]
     assert report["compute_max_error"] is None and "wgpu is not installed" in report["compute"]["error"]
     assert "moderngl is not importable" in report["gl"]["error"]
     lines = done.stderr.strip().splitlines()

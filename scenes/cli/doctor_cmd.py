@@ -2,7 +2,8 @@
 
     GL renderer       GL_RENDERER and GL_VERSION of the headless (EGL) context `llmviz render` draws with
     wgpu adapters     each adapter wgpu finds: name, backend (Vulkan, Metal, D3D12, OpenGL), software or not
-    backend auto      which backend `--backend auto` picks, and the one-line reason
+    backend auto      which backend `--backend auto` picks, and the one-line reason: by the adapters alone, then
+                      for the headless commands and for the window (what the wgpu renderer can do yet)
     compute           the WGSL attention kernels on a fixed random case against a float64 numpy reference
                       (compute_max_error, passed within 1e-5)
 
@@ -44,6 +45,11 @@ def diagnose() -> dict:
         "backend_auto": {"backend": choice.backend, "reason": choice.reason,
                          "adapter": choice.adapter.as_dict() if choice.adapter else None},
     }
+    # What auto then picks for the headless commands and for the window, given what the wgpu renderer can do yet
+    # (engine/render/factory.py says; without it, the adapters alone decide).
+    for key, needs in (("backend_auto_render", ()), ("backend_auto_window", ("window", "ui"))):
+        backend, reason = _renderer_choice(needs, choice)
+        report[key] = {"backend": backend, "reason": reason}
     try:
         from llmviz.engine.compute.self_check import run_self_check
 
@@ -62,6 +68,17 @@ def diagnose() -> dict:
     return report
 
 
+def _renderer_choice(needs: tuple[str, ...], adapters_choice) -> tuple[str, str]:
+    try:
+        from llmviz.engine.render.factory import pick
+    except ImportError:
+        return adapters_choice.backend, adapters_choice.reason
+    try:
+        return pick("auto", needs)
+    except Exception as err:  # the factory's own refusal is a reason too
+        return "gl", " ".join(str(err).split())[:200]
+
+
 def _text(report: dict) -> list[str]:
     gl = report["gl"]
     lines = [f"GL renderer:     {gl['renderer']}, OpenGL {gl['version']} (headless EGL)" if "error" not in gl
@@ -75,6 +92,8 @@ def _text(report: dict) -> list[str]:
     else:
         lines.append(f"wgpu adapters:   none ({report['wgpu_problem']})")
     lines.append(f"backend auto:    {report['backend_auto']['reason']}")
+    lines.append(f"  for render:    {report['backend_auto_render']['reason']}")
+    lines.append(f"  for a window:  {report['backend_auto_window']['reason']}")
     check = report["compute"]
     if "error" in check:
         lines.append(f"compute check:   not run ({check['error']})")
