@@ -13,7 +13,7 @@ from typing import Callable
 import numpy as np
 
 from .camera import Camera
-from .render.backend import INSTANCE_FLOATS, MAX_LODS, Batch
+from .render.backend import INSTANCE_FLOATS, MATERIAL_TRANSLUCENT, MAX_LODS, Batch
 from .runtime import Engine
 from .reference_loop import build_objects, cull_lod_per_entity
 
@@ -84,13 +84,15 @@ def run_naive(engine: Engine, path: BenchPath, slots: np.ndarray, frames: int, f
     engine.instancing.pack(slots, rows)
     batch = [Batch(mesh=0, material=0, lod=1, instances=rows)]
     renderer = engine.renderer
+    if renderer.backend_name != "gl":
+        return {"naive_skipped": f"the one-draw-per-entity baseline is written for moderngl, not {renderer.backend_name}"}
     times = []
     for i in range(frames):
         path.pose((i + 0.5) / frames, engine.camera)
         engine.camera.viewport = renderer.size
         start = time.perf_counter()
         renderer.begin_frame(engine.clear_color)
-        renderer.draw_naive(engine.camera, batch)
+        draw_naive_gl(renderer, engine.camera, batch)
         renderer.end_frame()
         finish()
         times.append((time.perf_counter() - start) * 1000.0)
@@ -144,3 +146,37 @@ def flat_cull_lod_ms(engine: Engine, path: BenchPath, frames: int) -> dict:
         group["expanded"][:] = False
     return {"cull_lod_ms_all_open": float(np.median(cull_lod)),
             "instancing_ms_all_open": float(np.median(instancing))}
+
+
+def draw_naive_gl(self, camera, batches: list[Batch]) -> None:
+    """One draw call per instance with the row passed as a uniform, on the moderngl backend (``self``): the
+    cost instancing avoids. A benchmark's baseline, so it lives here and not in the renderer's contract."""
+    import moderngl
+
+    from .render.gl import _VERTEX_ATTRIBUTES, _VERTEX_LAYOUT, _attribute_format
+    from .render.meshes import mesh_lod
+
+    self._bind_textures()
+    view = camera.view()
+    uniforms = self._camera_values(camera, view)
+    for batch in self._draw_order(batches):
+        geometry = mesh_lod(batch.mesh, batch.lod)
+        key = (int(batch.mesh), int(batch.lod))
+        program = self._program(geometry.program, geometry.defines + (("PER_DRAW_INSTANCE", 1),))
+        vao = self._naive_vaos.get(key)
+        if vao is None:
+            vertices, _ = self._vertex_buffer(batch.mesh, batch.lod)
+            fmt, names = _attribute_format(program, _VERTEX_LAYOUT, _VERTEX_ATTRIBUTES, "")
+            vao = self._naive_vaos[key] = self.ctx.vertex_array(program, [(vertices, fmt, *names)])
+        rows = batch.instances
+        if batch.material == MATERIAL_TRANSLUCENT:
+            rows = self._back_to_front(camera, view, rows)
+        rows = np.ascontiguousarray(rows, np.float32)
+        self._set_material(batch.material)
+        self._set_uniforms(program, uniforms)
+        uniform = program["u_instance"]
+        count = len(geometry.vertices)
+        for row in rows:
+            uniform.write(row.tobytes())
+            vao.render(moderngl.TRIANGLES, vertices=count)
+        self._count(batch, len(rows))

@@ -1,4 +1,4 @@
-"""The explorer window: a thin moderngl-window shell (pyglet) around the Explorer controller.
+"""The explorer window: a thin shell (engine/window.py: pyglet) around the Explorer controller.
 
 Everything a user does is the Explorer's (scenes/explorer/): this module only turns window
 events into its calls — imgui gets every event, the scene gets the ones imgui does not want
@@ -13,64 +13,19 @@ import json
 import sys
 import time
 
-import moderngl_window as mglw
-from moderngl_window.integrations.imgui_bundle import ModernglWindowRenderer
-
-from llmviz.engine.input import moderngl_window_mouse_button, pyglet_key_name
-from llmviz.engine.render.gl import GLRenderer
+from llmviz.engine.input import pyglet_key_name
+from llmviz.engine.window import WindowShell, run_shell
 from llmviz.scenes.explorer.controller import DEFAULT_SCENE, Explorer
 
 
-class QueuedImguiRenderer(ModernglWindowRenderer):
-    """moderngl-window's ImGui integration, with the pointer given to ImGui as queued events.
-
-    The stock integration sets ``io.mouse_down`` directly, so a quick click whose press and release
-    both land between two frames never reaches ImGui (a menu did not open). ImGui's event queue
-    keeps both and plays them over the next frames."""
-
-    def _button(self, button):
-        mouse = self.wnd.mouse
-        return {mouse.left: 0, mouse.right: 1, mouse.middle: 2}.get(button)
-
-    def _move(self, x, y) -> None:
-        self.io.add_mouse_pos_event(*self._mouse_pos_viewport(x, y))
-
-    def mouse_position_event(self, x, y, dx, dy):
-        self._move(x, y)
-
-    def mouse_drag_event(self, x, y, dx, dy):
-        self._move(x, y)
-
-    def mouse_press_event(self, x, y, button):
-        self._move(x, y)
-        if self._button(button) is not None:
-            self.io.add_mouse_button_event(self._button(button), True)
-
-    def mouse_release_event(self, x, y, button):
-        self._move(x, y)
-        if self._button(button) is not None:
-            self.io.add_mouse_button_event(self._button(button), False)
-
-    def mouse_scroll_event(self, x_offset, y_offset):
-        self.io.add_mouse_wheel_event(x_offset, y_offset)
-
-
-class ExplorerWindow(mglw.WindowConfig):
-    gl_version = (3, 3)
-    title = "llmviz"
-    window_size = (1280, 720)
-    resizable = True
-    vsync = True
-    aspect_ratio = None
+class ExplorerWindow(WindowShell):
     options: dict = {}  # set by run_window before the window is created
     frames_drawn = 0    # how many frames this process has drawn (a failure before the first is the window's)
 
     def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        self.wnd.exit_key = None  # Esc steps out (focus, search, chapters); Ctrl+Q, the menu or the close button quit
-        self.renderer = GLRenderer(self.ctx, self.wnd.fbo, self.wnd.buffer_size)
+        super().__init__(**kwargs)  # no exit key: Esc steps out (focus, search, chapters); Ctrl+Q, the menu or the close button quit
         self.explorer = Explorer(self.renderer, self.options.get("scene") or DEFAULT_SCENE,
-                                 window_ui_factory=lambda: QueuedImguiRenderer(self.wnd), ui_size=self.wnd.size,
+                                 window_ui_factory=self.ui_overlay, ui_size=self.size,
                                  adaptive_quality=self.options.get("adaptive", True))
         hover = self.options.get("hover")
         self.fixed_pointer = self._to_buffer(*hover) if hover else None  # a pointer held still (screenshots, tests)
@@ -87,29 +42,33 @@ class ExplorerWindow(mglw.WindowConfig):
             self.controllers = None
         if self.options.get("view"):
             self.explorer.start_at_preset(self.options["view"])
-        self.explorer.share.clipboard = self.wnd._window.set_clipboard_text  # pyglet's, for "Copy link"
+        self.explorer.share.clipboard = self.set_clipboard  # for "Copy link"
         if self.options.get("link_view") is not None:  # `llmviz open LINK`
             from llmviz.scenes.explorer.share import apply_view
 
             self.explorer.notice = apply_view(self.explorer, self.options["link_view"]) or self.explorer.notice
+        from llmviz.engine.x_clipboard import window_clipboard
+
+        # X11: moderngl-window never takes a paste request from the queue; the Share menu answers them each frame.
+        self.explorer.share.use_window_clipboard(window_clipboard(self.wnd._window))
 
     # ------------------------------------------------------------------ frames
     def on_render(self, time_s: float, frame_time: float) -> None:
         ex = self.explorer
         if self._last_swap is not None:
-            ex.presented()  # moderngl-window swapped the previous frame's buffers since the last call
+            ex.presented()  # the window swapped the previous frame's buffers since the last call
         if self.options.get("screenshot") and self.frames_left == 2:
             # A screenshot is a check of what the scene shows: let a live model's first values land.
             ex.wait_for_values()
             ex.profiler.pause()
         if self.fixed_pointer:
             ex.ui.io.mouse_pos = self.fixed_pointer  # the pointer held still, whatever the real mouse does
-        self.renderer.set_target(self.wnd.fbo, self.wnd.buffer_size)
+        self.follow_window()
         ex.frame(frame_time)
         ExplorerWindow.frames_drawn += 1
         self._last_swap = time.perf_counter()
         if ex.quit_requested:
-            self.wnd.close()
+            self.close_window()
         if self.frames_left is not None:
             self.frames_left -= 1
             if self.frames_left <= 0:
@@ -117,21 +76,21 @@ class ExplorerWindow(mglw.WindowConfig):
                     self._save_screenshot(self.options["screenshot"])
                 if self.options.get("stats_json"):
                     self._write_stats(self.options["stats_json"])
-                self.wnd.close()
+                self.close_window()
 
     def on_close(self) -> None:
         if self.options.get("frames") is None:  # a user's session, not a scripted run: keep its size
             from llmviz.scenes.window_size import remember_size
 
-            remember_size(self.wnd.size)
+            remember_size(self.size)
         self.explorer.close()  # stop the live models' worker threads
 
     def _write_stats(self, path: str) -> None:
         from llmviz.scenes.cli.bench_cmd import machine
 
         stats = self.explorer.stats()
-        stats.update(scene=self.explorer.session.name, size=f"{self.wnd.buffer_size[0]}x{self.wnd.buffer_size[1]}",
-                     gpu=self.ctx.info.get("GL_RENDERER", "unknown"), machine=machine(),
+        stats.update(scene=self.explorer.session.name, size=f"{self.buffer_size[0]}x{self.buffer_size[1]}",
+                     gpu=self.renderer.device_name, backend=self.renderer.backend_name, machine=machine(),
                      measured="the real window: wall-clock time between buffer swaps")
         from llmviz.common.atomic import write_atomic
 
@@ -142,25 +101,23 @@ class ExplorerWindow(mglw.WindowConfig):
 
         from llmviz.common.atomic import atomic_path
 
-        w, h = self.wnd.buffer_size
-        data = self.wnd.fbo.read(components=3, alignment=1)
         with atomic_path(path) as tmp:
-            Image.frombytes("RGB", (w, h), data).transpose(Image.Transpose.FLIP_TOP_BOTTOM).save(tmp, format="PNG")
+            Image.fromarray(self.screen_rgb(), "RGB").save(tmp, format="PNG")
 
     def on_resize(self, width: int, height: int) -> None:
         self.explorer.ui.renderer.resize(width, height)
-        self.renderer.set_target(self.wnd.fbo, self.wnd.buffer_size)
+        self.follow_window()
 
     # ------------------------------------------------------------------ events
     def on_key_event(self, key, action, modifiers) -> None:
         ui = self.explorer.ui.renderer
         ui.key_event(key, action, modifiers)
         name = pyglet_key_name(key)
-        if action == self.wnd.keys.ACTION_PRESS:
+        if self.is_press(action):
             # Typing in a field keeps the keys, except Esc: it closes the search (or steps out) from anywhere.
             if not self.explorer.ui_wants_keyboard or name == "ESCAPE":
                 self.explorer.key_down(name)
-        elif action == self.wnd.keys.ACTION_RELEASE:
+        elif self.is_release(action):
             self.explorer.key_up(name)
 
     def on_files_dropped_event(self, x, y, paths) -> None:
@@ -176,21 +133,20 @@ class ExplorerWindow(mglw.WindowConfig):
         self.explorer.ui.renderer.mouse_drag_event(x, y, dx, dy)
         if not self.fixed_pointer:
             self.explorer.pointer_moved(*self._to_buffer(x, y))
-        states = self.wnd.mouse_states
-        for name, down in (("left", states.left), ("right", states.right), ("middle", states.middle)):
+        for name, down in self.buttons_down().items():
             if down and name in self.scene_buttons:
                 self.explorer.input.mouse_drag(name, dx, dy)
 
     def on_mouse_press_event(self, x, y, button) -> None:
         self.explorer.ui.renderer.mouse_press_event(x, y, button)
-        name = moderngl_window_mouse_button(button)
+        name = self.button_name(button)
         if name and not self.explorer.ui_wants_mouse:
             self.scene_buttons.add(name)
             self.explorer.input.mouse_button(name, True)
 
     def on_mouse_release_event(self, x, y, button) -> None:
         self.explorer.ui.renderer.mouse_release_event(x, y, button)
-        name = moderngl_window_mouse_button(button)
+        name = self.button_name(button)
         if name:
             self.scene_buttons.discard(name)
             self.explorer.input.mouse_button(name, False)
@@ -205,7 +161,7 @@ class ExplorerWindow(mglw.WindowConfig):
 
     def _to_buffer(self, x, y):
         """Window coordinates to framebuffer pixels (they differ on high-DPI screens)."""
-        ratio = self.wnd.pixel_ratio
+        ratio = self.pixel_ratio
         return x * ratio, y * ratio
 
 
@@ -230,7 +186,7 @@ def run_window(scene: str | None, size: str | None, frames: int | None = None, s
     ExplorerWindow.options = {"scene": scene, "frames": frames, "screenshot": screenshot, "view": view,
                               "hover": hover, "stats_json": stats_json, "adaptive": adaptive, "link_view": link_view}
     try:
-        mglw.run_window_config(ExplorerWindow, args=["--window", "pyglet"])
+        run_shell(ExplorerWindow)
     except Exception as err:
         if ExplorerWindow.frames_drawn == 0:  # no GL 3.3 context, display refused, …: one line, not a traceback
             print(f"llmviz: cannot open the explorer window: {err}", file=sys.stderr)

@@ -135,7 +135,7 @@ class LlavaPanel(VitPanel):
             if key != self._shown:
                 self._upload(overlay(s.trace[PICTURE_ID], s.heat()))
                 self._shown = key
-            imgui.image(self._texture.glo, imgui.ImVec2(PICTURE_PX, PICTURE_PX))
+            imgui.image(self._texture.id, imgui.ImVec2(PICTURE_PX, PICTURE_PX))
         else:
             imgui.dummy(imgui.ImVec2(PICTURE_PX, PICTURE_PX))
         g = s.grid

@@ -159,7 +159,7 @@ class VitPanel:
             if key != self._shown:
                 self._upload(overlay(s.trace[PICTURE_ID], self.heat()))
                 self._shown = key
-            imgui.image(self._texture.glo, imgui.ImVec2(PICTURE_PX, PICTURE_PX))
+            imgui.image(self._texture.id, imgui.ImVec2(PICTURE_PX, PICTURE_PX))
         else:
             imgui.dummy(imgui.ImVec2(PICTURE_PX, PICTURE_PX))
         g = self.grid
@@ -179,15 +179,7 @@ class VitPanel:
         imgui.text_colored(DIM_RGB, f"{g} x {g} patches of 4 x 4 pixels + [CLS] = {g * g + 1} tokens")
 
     def _upload(self, rgba: np.ndarray) -> None:
-        h, w = rgba.shape[:2]
-        if self._texture is None or self._texture.size != (w, h):
-            import moderngl
-
-            self._texture = self.ui_renderer.ctx.texture((w, h), 4, rgba.tobytes())
-            self._texture.filter = (moderngl.NEAREST, moderngl.NEAREST)   # a pixel is a pixel
-            self.ui_renderer.register_texture(self._texture)
-        else:
-            self._texture.write(rgba.tobytes())
+        self._texture = self.ui_renderer.ui_image(rgba, self._texture)  # sampled nearest: a pixel is a pixel
 
     def _classes(self, s) -> None:
         imgui.text("class probabilities" + ("   computing…" if s.busy else ""))

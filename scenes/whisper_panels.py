@@ -121,7 +121,7 @@ class WhisperPanel:
         rgba, n_bands = self._picture
         origin = imgui.get_cursor_screen_pos()
         if self.ui_renderer is not None:
-            imgui.image(self._texture.glo, imgui.ImVec2(rgba.shape[1], rgba.shape[0]))
+            imgui.image(self._texture.id, imgui.ImVec2(rgba.shape[1], rgba.shape[0]))
         else:
             imgui.dummy(imgui.ImVec2(rgba.shape[1], rgba.shape[0]))
         self._overlay(s, origin, labels, n_bands)
@@ -157,15 +157,7 @@ class WhisperPanel:
             dl.add_text(imgui.ImVec2(x + 1, y_spec + 1), text, f"{k} s")
 
     def _upload(self, rgba: np.ndarray) -> None:
-        h, w = rgba.shape[:2]
-        if self._texture is None or self._texture.size != (w, h):
-            import moderngl
-
-            self._texture = self.ui_renderer.ctx.texture((w, h), 4, rgba.tobytes())
-            self._texture.filter = (moderngl.NEAREST, moderngl.NEAREST)
-            self.ui_renderer.register_texture(self._texture)
-        else:
-            self._texture.write(rgba.tobytes())
+        self._texture = self.ui_renderer.ui_image(rgba, self._texture)  # sampled nearest: a pixel is a pixel
 
     def _tokens(self, s) -> None:
         tr = s.trace

@@ -161,7 +161,7 @@ def ui_renderer():
     r = headless.headless_renderer(CELL_SIZE)
     from llmviz.scenes.explorer.controller import UiHost
 
-    ui = UiHost(r.ctx, CELL_SIZE)
+    ui = UiHost(r, CELL_SIZE)
     yield r, ui
     r.release()
 

@@ -35,7 +35,12 @@ def box(center=(0, 0, 0), size=(1, 1, 1), color=(0.8, 0.3, 0.2, 1.0)):
 
 def render(renderer, camera, batches, naive=False):
     renderer.begin_frame(BACKGROUND)
-    (renderer.draw_naive if naive else renderer.draw_batches)(camera, batches)
+    if naive:
+        from llmviz.engine.bench import draw_naive_gl
+
+        draw_naive_gl(renderer, camera, batches)
+    else:
+        renderer.draw_batches(camera, batches)
     renderer.end_frame()
     return renderer.read_pixels()
 

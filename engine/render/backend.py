@@ -3,7 +3,10 @@
 The instancing system hands the renderer ``Batch`` objects whose instance rows follow
 ``INSTANCE_LAYOUT``; the label system hands it glyph rows following ``GLYPH_LAYOUT``. Both
 sides import these from here so the layout lives in one place. moderngl implements
-``Renderer`` now (engine/render/gl.py); a wgpu backend can implement the same methods later.
+``Renderer`` (engine/render/gl.py) and wgpu implements it too (engine/render/wgpu_backend.py);
+callers make one through engine/render/factory.py by name and never touch a backend's own objects:
+targets and viewports, finish, data and highlight atlases, PNG read-back and the UI overlay all
+go through the methods below.
 """
 from __future__ import annotations
 
@@ -98,20 +101,51 @@ class RenderStats:
                 "gpu_ms": self.gpu_ms, "buffer_bytes": self.buffer_bytes}
 
 
+@dataclass
+class UiImage:
+    """A picture uploaded for a UI panel: ``id`` is what ``imgui.image`` takes; ``texture`` the backend's own."""
+
+    id: int
+    size: tuple[int, int]  # (width, height)
+    texture: object = None
+
+
 class Renderer(abc.ABC):
     """What the engine needs from a graphics backend, and nothing more.
 
     A frame is ``begin_frame`` → ``draw_batches`` (opaque then translucent) → ``draw_labels``
-    → ``end_frame``; ``read_pixels`` may follow. Data textures live in one float atlas that
-    callers carve with ``alloc_data`` and fill with ``write_data``.
+    → ``end_frame``; ``read_pixels`` may follow, ``finish`` waits for the GPU. Data textures live in
+    one float atlas that callers carve with ``alloc_data`` and fill with ``write_data``; a highlight
+    mask beside it, texel for texel, marks cells drawn highlighted. Sizes are layout pixels
+    (``pixel_ratio`` target pixels each); ``set_viewport`` draws the next frames into a rectangle.
     """
 
     stats: RenderStats
+    backend_name: str = "?"     # "gl", "wgpu": what --backend names
+    gpu_timing_note: str = ""   # why gpu_ms is None, where it is
+    pixel_ratio: float = 1.0
+    render_scale: float = 1.0   # below 1 the scene is drawn smaller, then scaled up (adaptive quality)
+    frag_origin: tuple = (0.0, 0.0)
 
     @property
     @abc.abstractmethod
     def size(self) -> tuple[int, int]:
-        """Target size in pixels (width, height)."""
+        """Target size in layout pixels (width, height)."""
+
+    @property
+    @abc.abstractmethod
+    def device_name(self) -> str:
+        """The adapter or GL renderer that draws (for reports: "llvmpipe (LLVM 15.0.6, 256 bits)")."""
+
+    @property
+    @abc.abstractmethod
+    def view_size(self) -> tuple[int, int]:
+        """The rectangle the scene is drawn into, layout pixels: a camera's viewport."""
+
+    @abc.abstractmethod
+    def set_viewport(self, rect: tuple[int, int, int, int] | None) -> None:
+        """Draw the next frames into this rectangle of the target (x, y from the bottom left, layout pixels),
+        or (None) all of it."""
 
     @abc.abstractmethod
     def resize(self, size: tuple[int, int]) -> None:
@@ -126,10 +160,6 @@ class Renderer(abc.ABC):
         """One instanced draw per non-empty batch; opaque batches first, translucent after."""
 
     @abc.abstractmethod
-    def draw_naive(self, camera, batches: list[Batch]) -> None:
-        """The same boxes as draw_batches, but one draw call per instance (for benchmarks)."""
-
-    @abc.abstractmethod
     def draw_labels(self, camera, glyphs: np.ndarray) -> None:
         """One instanced draw of glyph rows (float32 (n, GLYPH_FLOATS))."""
 
@@ -138,8 +168,21 @@ class Renderer(abc.ABC):
         """Finish GPU timing and the stats of this frame."""
 
     @abc.abstractmethod
+    def finish(self) -> None:
+        """Wait until the GPU has done everything submitted (timing, read-back, presentation)."""
+
+    @abc.abstractmethod
     def read_pixels(self) -> np.ndarray:
         """The target as uint8 (height, width, 4), top row first."""
+
+    def save_png(self, path) -> None:
+        """The target as a PNG, written atomically (a failed write leaves any old file as it was)."""
+        from PIL import Image
+
+        from llmviz.common.atomic import atomic_path
+
+        with atomic_path(path) as tmp:
+            Image.fromarray(self.read_pixels(), "RGBA").save(tmp, format="PNG")
 
     @abc.abstractmethod
     def alloc_data(self, rows: int, cols: int) -> tuple[int, int]:
@@ -148,6 +191,26 @@ class Renderer(abc.ABC):
     @abc.abstractmethod
     def write_data(self, x: int, y: int, values: np.ndarray) -> None:
         """Upload a float32 (rows, cols) array at texel (x, y): values[r, c] -> texel (x + c, y + r)."""
+
+    @abc.abstractmethod
+    def read_data(self) -> np.ndarray:
+        """The whole data atlas, (size, size) float32, [y, x] the texel of region (x, y)."""
+
+    @abc.abstractmethod
+    def reset_data(self) -> None:
+        """Empty the data atlas and the highlight mask and forget every region (another scene takes over)."""
+
+    @abc.abstractmethod
+    def write_highlight(self, x: int, y: int, mask: np.ndarray) -> None:
+        """Mark cells of a data region as highlighted (mask != 0), texel (x + c, y + r) for mask[r, c]."""
+
+    @abc.abstractmethod
+    def ui_overlay(self, display_size: tuple[int, int], pixel_ratio: float = 1.0):
+        """A Dear ImGui renderer drawing into this renderer's target after ``end_frame``: ``render(draw_data)``,
+        ``resize(w, h)``, ``ui_image(rgba, previous)`` (a picture a panel shows: a handle with ``id``)."""
+
+    def warm_up(self, camera) -> None:
+        """Compile what the first frames need ahead of them (a backend that has nothing to do leaves this)."""
 
     @abc.abstractmethod
     def release(self) -> None:

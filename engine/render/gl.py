@@ -145,6 +145,8 @@ class _InstanceStream:
 class GLRenderer(Renderer):
     """Renderer on a moderngl context, drawing into ``target`` (a moderngl Framebuffer)."""
 
+    backend_name = "gl"
+
     def __init__(self, ctx: moderngl.Context, target: moderngl.Framebuffer, size=None, *,
                  data_atlas_size: int = DATA_ATLAS_SIZE, glyph_atlas: GlyphAtlas | None = None,
                  pixel_ratio: float = 1.0):
@@ -156,7 +158,7 @@ class GLRenderer(Renderer):
         self._programs: dict[tuple, moderngl.Program] = {}
         self._vertex_buffers: dict[tuple, moderngl.Buffer] = {}
         self._streams: dict[tuple, _InstanceStream] = {}   # (mesh, material, lod) -> stream
-        self._naive_vaos: dict[tuple, moderngl.VertexArray] = {}
+        self._naive_vaos: dict[tuple, moderngl.VertexArray] = {}  # engine/bench.py's one-draw-per-instance path
         self._frame_uniforms: dict[int, list] = {}  # program glo -> [(name, Uniform)] it uses
 
         # Data atlas: one float texture, carved by a shelf packer, read with texelFetch.
@@ -225,6 +227,20 @@ class GLRenderer(Renderer):
     def size(self) -> tuple[int, int]:
         """The target in layout pixels (its GL size over ``pixel_ratio``)."""
         return to_layout_size(self._size, self.pixel_ratio)
+
+    @property
+    def device_name(self) -> str:
+        return str(self.ctx.info.get("GL_RENDERER", "unknown"))
+
+    def finish(self) -> None:
+        self.ctx.finish()
+
+    def ui_overlay(self, display_size, pixel_ratio: float = 1.0):
+        from .gl_ui import HeadlessImguiRenderer, sample_font_nearest
+
+        ui = HeadlessImguiRenderer(ctx=self.ctx, display_size=tuple(display_size))
+        sample_font_nearest(ui, pixel_ratio)
+        return ui
 
     @property
     def target_size(self) -> tuple[int, int]:
@@ -449,33 +465,6 @@ class GLRenderer(Renderer):
             self._set_uniforms(stream.program, uniforms)
             stream.draw(len(rows))
             self._count(batch, 1)
-
-    def draw_naive(self, camera, batches: list[Batch]) -> None:
-        """One draw call per instance with the row passed as a uniform: the cost instancing avoids."""
-        self._bind_textures()
-        view = camera.view()
-        uniforms = self._camera_values(camera, view)
-        for batch in self._draw_order(batches):
-            geometry = mesh_lod(batch.mesh, batch.lod)
-            key = (int(batch.mesh), int(batch.lod))
-            program = self._program(geometry.program, geometry.defines + (("PER_DRAW_INSTANCE", 1),))
-            vao = self._naive_vaos.get(key)
-            if vao is None:
-                vertices, _ = self._vertex_buffer(batch.mesh, batch.lod)
-                fmt, names = _attribute_format(program, _VERTEX_LAYOUT, _VERTEX_ATTRIBUTES, "")
-                vao = self._naive_vaos[key] = self.ctx.vertex_array(program, [(vertices, fmt, *names)])
-            rows = batch.instances
-            if batch.material == MATERIAL_TRANSLUCENT:
-                rows = self._back_to_front(camera, view, rows)
-            rows = np.ascontiguousarray(rows, np.float32)
-            self._set_material(batch.material)
-            self._set_uniforms(program, uniforms)
-            uniform = program["u_instance"]
-            count = len(geometry.vertices)
-            for row in rows:
-                uniform.write(row.tobytes())
-                vao.render(moderngl.TRIANGLES, vertices=count)
-            self._count(batch, len(rows))
 
     def draw_labels(self, camera, glyphs: np.ndarray) -> None:
         if glyphs is None or not len(glyphs):

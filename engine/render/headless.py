@@ -58,15 +58,6 @@ class HeadlessRenderer(GLRenderer):
     def buffer_bytes(self) -> int:
         return super().buffer_bytes() + self.offscreen.nbytes
 
-    def save_png(self, path) -> None:
-        """The target as a PNG, written atomically (a failed write leaves any old file as it was)."""
-        from PIL import Image
-
-        from llmviz.common.atomic import atomic_path
-
-        with atomic_path(path) as tmp:
-            Image.fromarray(self.read_pixels(), "RGBA").save(tmp, format="PNG")
-
     def release(self) -> None:
         super().release()
         self.offscreen.release()

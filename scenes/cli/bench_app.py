@@ -71,7 +71,7 @@ class AppDriver:
             before()
         self.sweep_pointer()
         self.ex.frame(self.dt)
-        self.renderer.ctx.finish()
+        self.renderer.finish()
         self.ex.presented()
         ms = (time.perf_counter() - start) * 1000.0
         self.times.add(ms)
@@ -108,7 +108,7 @@ def _open_compare(ex, renderer, names: list[str]) -> None:
     deadline = time.perf_counter() + SWITCH_TIMEOUT_S
     while ex.compare.build is not None and time.perf_counter() < deadline:
         ex.frame(1.0 / 60.0)
-        renderer.ctx.finish()
+        renderer.finish()
         ex.presented()
     if not ex.compare.on:
         raise CliError(f"llmviz bench: --compare: {ex.notice or 'the compare set was not built in time'}")

@@ -555,7 +555,7 @@ def _render_app(args, renderer, size, with_report: bool, picture: Picture):
             deadline = time.perf_counter() + 120.0
             while time.perf_counter() < deadline:
                 ex.frame(SETTLE_DT)
-                ex.renderer.ctx.finish()
+                ex.renderer.finish()
                 ex.presented()
                 chapters = ex.session.chapters
                 if chapters is not None and chapters.moment is not None and not ex.loader.busy \
@@ -563,7 +563,7 @@ def _render_app(args, renderer, size, with_report: bool, picture: Picture):
                     break
         for _ in range(SETTLE_FRAMES):
             ex.frame(SETTLE_DT)
-            ex.renderer.ctx.finish()
+            ex.renderer.finish()
             ex.presented()
         written = None
         if with_report:

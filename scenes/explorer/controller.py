@@ -219,13 +219,13 @@ class View:
 class UiHost:
     """Dear ImGui for the Explorer: one context per process, the bundled font, a renderer for the target.
 
-    The window passes its moderngl-window integration (which also feeds imgui the window's events);
-    headless, a plain moderngl renderer draws into the offscreen target and the Explorer feeds imgui."""
+    The window passes its own ImGui integration (which also feeds imgui the window's events); headless, the
+    renderer's ``ui_overlay`` draws into the offscreen target and the Explorer feeds imgui."""
 
     _context = None
     _font_ratio = None  # the pixel ratio the context's font was rasterised for
 
-    def __init__(self, ctx, display_size, window_renderer_factory=None, pixel_ratio: float = 1.0):
+    def __init__(self, renderer, display_size, window_renderer_factory=None, pixel_ratio: float = 1.0):
         if UiHost._context is None:
             UiHost._context = imgui.create_context()
         imgui.set_current_context(UiHost._context)
@@ -236,21 +236,11 @@ class UiHost:
             self.renderer = window_renderer_factory()
             self.headless = False
         else:
-            from moderngl_window.integrations.imgui_bundle import ModernGLRenderer
-
-            self.renderer = ModernGLRenderer(ctx=ctx, display_size=tuple(display_size))
+            self.renderer = renderer.ui_overlay(tuple(display_size), pixel_ratio)
             self.headless = True
         self.io = imgui.get_io()
         if self.headless:  # a picture larger than its view: the UI laid out for the view, drawn scaled up
             self.io.display_framebuffer_scale = imgui.ImVec2(pixel_ratio, pixel_ratio)
-        # ImGui samples its font atlas at texel centres (glyphs and the white texel of fills), so
-        # nearest filtering draws the very same pixels; on a software rasteriser it is one texel
-        # fetch instead of four, 0.4-0.9 ms of a frame's UI (BENCHMARKS.md).
-        font = getattr(self.renderer, "_font_texture", None)
-        if font is not None and pixel_ratio == 1.0:
-            import moderngl
-
-            font.filter = (moderngl.NEAREST, moderngl.NEAREST)
 
     def resize(self, size) -> None:
         self.io.display_size = imgui.ImVec2(*size)
@@ -303,7 +293,7 @@ class Explorer:
         self.share = Share(self)  # the Share menu: copy link, export picture / SVG
         self.stream = StreamPanel(self)  # the Server menu: live tokens from an OpenAI-compatible server
         self.compare = CompareMode(self)
-        self.ui = UiHost(renderer.ctx, ui_size or renderer.size, window_ui_factory,
+        self.ui = UiHost(renderer, ui_size or renderer.size, window_ui_factory,
                          pixel_ratio=getattr(renderer, "pixel_ratio", 1.0)) if ui else None
         self.pointer: tuple[float, float] | None = None  # target pixels; None: not over the window
         self.menu_actions: set[str] = set()  # actions chosen in a menu, pressed on the next frame

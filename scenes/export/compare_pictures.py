@@ -58,7 +58,7 @@ def split_pixels(renderer, names: list[str], camera: str, progress=None) -> np.n
             aim(ex, view.session, camera, (w, h))
         for _ in range(SETTLE_FRAMES):
             ex.frame(SETTLE_DT)
-            ex.renderer.ctx.finish()
+            ex.renderer.finish()
             ex.presented()
         if progress:
             progress(total, total)

@@ -308,7 +308,7 @@ def record(ex, script: Script, writer: VideoWriter, progress=None) -> int:
             ex.frame(0.0)
         if script.layout_changed(ex):
             ex.frame(0.0)
-        ex.renderer.ctx.finish()
+        ex.renderer.finish()
         ex.presented()
         ex.switch_seconds = None  # "opened in 0.22 s" after a scene switch is wall-clock time: not in a replay
         writer.write(ex.renderer.read_pixels()[:, :, :3])

@@ -1,0 +1,120 @@
+"""The desktop window shell: moderngl-window on pyglet, a renderer on its framebuffer, ImGui fed its events.
+
+An application subclasses ``WindowShell`` and overrides its ``on_*`` callbacks (moderngl-window's
+WindowConfig ones); everything that names the window system or a GL object stays here, so the
+application (scenes/app.py) sees only a renderer, an ImGui integration and plain values.
+"""
+from __future__ import annotations
+
+import numpy as np
+import moderngl_window as mglw
+from moderngl_window.integrations.imgui_bundle import ModernglWindowRenderer
+
+from .input import moderngl_window_mouse_button
+from .render.gl import GLRenderer
+from .render.gl_ui import GLUiImages
+
+
+class QueuedImguiRenderer(GLUiImages, ModernglWindowRenderer):
+    """moderngl-window's ImGui integration, with the pointer given to ImGui as queued events.
+
+    The stock integration sets ``io.mouse_down`` directly, so a quick click whose press and release
+    both land between two frames never reaches ImGui (a menu did not open). ImGui's event queue
+    keeps both and plays them over the next frames."""
+
+    def _button(self, button):
+        mouse = self.wnd.mouse
+        return {mouse.left: 0, mouse.right: 1, mouse.middle: 2}.get(button)
+
+    def _move(self, x, y) -> None:
+        self.io.add_mouse_pos_event(*self._mouse_pos_viewport(x, y))
+
+    def mouse_position_event(self, x, y, dx, dy):
+        self._move(x, y)
+
+    def mouse_drag_event(self, x, y, dx, dy):
+        self._move(x, y)
+
+    def mouse_press_event(self, x, y, button):
+        self._move(x, y)
+        if self._button(button) is not None:
+            self.io.add_mouse_button_event(self._button(button), True)
+
+    def mouse_release_event(self, x, y, button):
+        self._move(x, y)
+        if self._button(button) is not None:
+            self.io.add_mouse_button_event(self._button(button), False)
+
+    def mouse_scroll_event(self, x_offset, y_offset):
+        self.io.add_mouse_wheel_event(x_offset, y_offset)
+
+
+class WindowShell(mglw.WindowConfig):
+    """A resizable window whose ``renderer`` draws into its framebuffer; ``ui_overlay()`` makes its ImGui renderer."""
+
+    gl_version = (3, 3)
+    title = "llmviz"
+    window_size = (1280, 720)
+    resizable = True
+    vsync = True
+    aspect_ratio = None
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.wnd.exit_key = None  # the application decides what quits
+        self.renderer = GLRenderer(self.ctx, self.wnd.fbo, self.wnd.buffer_size)
+
+    def ui_overlay(self):
+        """The window's ImGui renderer (it takes the window's key and text events)."""
+        from .render.gl_ui import sample_font_nearest
+
+        ui = QueuedImguiRenderer(self.wnd)
+        sample_font_nearest(ui, 1.0)
+        return ui
+
+    def follow_window(self) -> None:
+        """Point the renderer at the window's framebuffer as it is now (after a resize, before a frame)."""
+        self.renderer.set_target(self.wnd.fbo, self.wnd.buffer_size)
+
+    @property
+    def buffer_size(self) -> tuple[int, int]:
+        return tuple(self.wnd.buffer_size)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return tuple(self.wnd.size)
+
+    @property
+    def pixel_ratio(self) -> float:
+        return float(self.wnd.pixel_ratio)
+
+    def screen_rgb(self) -> np.ndarray:
+        """What the window shows, uint8 (height, width, 3), top row first."""
+        w, h = self.wnd.buffer_size
+        data = self.wnd.fbo.read(components=3, alignment=1)
+        return np.frombuffer(data, np.uint8).reshape(h, w, 3)[::-1].copy()
+
+    def set_clipboard(self, text: str) -> None:
+        self.wnd._window.set_clipboard_text(text)  # pyglet's
+
+    def close_window(self) -> None:
+        self.wnd.close()
+
+    def is_press(self, action) -> bool:
+        return action == self.wnd.keys.ACTION_PRESS
+
+    def is_release(self, action) -> bool:
+        return action == self.wnd.keys.ACTION_RELEASE
+
+    def buttons_down(self) -> dict[str, bool]:
+        states = self.wnd.mouse_states
+        return {"left": states.left, "right": states.right, "middle": states.middle}
+
+    @staticmethod
+    def button_name(button) -> str | None:
+        return moderngl_window_mouse_button(button)
+
+
+def run_shell(shell: type[WindowShell]) -> None:
+    """Open the window and run its frames until it closes (pyglet)."""
+    mglw.run_window_config(shell, args=["--window", "pyglet"])
