@@ -1,131 +1,98 @@
-// Tiled online-softmax attention (the FlashAttention recurrence), never a queries x keys array:
-// one invocation per query row, 64 rows a workgroup; the workgroup reads one tile of 16 keys (and their values)
-// at a time into workgroup memory, and each row keeps a running max m, a running sum l of exp(s - m) and an
-// accumulator of exp(s - m) . v, rescaled by exp(m_old - m_new) whenever a tile raises the max.
+// Tiled online-softmax attention (the FlashAttention recurrence), never a queries x keys array: one invocation per
+// query row takes the keys one tile of 16 at a time, and keeps a running max m, a running sum l of exp(s - m) and
+// an accumulator of exp(s - m) . v, rescaled by exp(m_old - m_new) whenever a tile raises the max.
 // Scores s = (q . k) * scale; key j is allowed for query row i when j <= i + offset (causal = 1) and, with
-// window > 0, j > i + offset - window. Writes out[i] = acc / l and stats[i] = (m, l), the row's max score and
-// its sum of exp(s - m), from which any probability is exp(s - m) / l. Head dimension at most MAX_D.
-// Heads run along workgroup y; rows from row_start (a caller submits long sequences in chunks).
+// window > 0, j > i + offset - window: each row visits only the tiles that hold its allowed keys. Writes
+// out[i] = acc / l and stats[i] = (m, l), the row's largest score and its sum of exp(s - m), from which any
+// probability is exp(s - m) / l. The head dimension is padded to a multiple of 4 (d4 vec4s a row), at most MAX_D4.
+// The rows of a workgroup read the same keys, so the tiles come from cache; no workgroup memory or barriers (a
+// software adapter such as lavapipe pays dearly for them). Heads run along y; rows from row_start to rows_end
+// (a caller submits long sequences in chunks).
 struct Params {
-    queries: u32, keys: u32, d: u32, causal: u32,
+    queries: u32, keys: u32, d4: u32, causal: u32,
     offset: i32, window: u32, scale: f32, row_start: u32,
-    q_stride: u32, kv_stride: u32, rows_end: u32, pad: u32,
+    rows_end: u32, pad0: u32, pad1: u32, pad2: u32,
 }
 
-const ROWS: u32 = 64u;
 const KEYS: u32 = 16u;
-const MAX_D: u32 = 128u;
+const MAX_D4: u32 = 32u;
 const MASKED: f32 = -3.0e38;
 
 @group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> q: array<f32>;
-@group(0) @binding(2) var<storage, read> k: array<f32>;
-@group(0) @binding(3) var<storage, read> v: array<f32>;
-@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+@group(0) @binding(1) var<storage, read> q: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> k: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> v: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read_write> out: array<vec4<f32>>;
 @group(0) @binding(5) var<storage, read_write> stats: array<f32>;
 
-var<workgroup> k_tile: array<f32, 2048>;  // KEYS * MAX_D
-var<workgroup> v_tile: array<f32, 2048>;
-
 @compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-    let d = params.d;
-    let head = wid.y;
-    let first_row = params.row_start + wid.x * ROWS;
-    let end_row = min(first_row + ROWS, params.rows_end);
-    let row = first_row + lid.x;
-    let live = row < end_row;
-    let q_base = head * params.q_stride + row * d;
-    let kv_base = head * params.kv_stride;
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let row = params.row_start + gid.x;
+    if (row >= params.rows_end) {
+        return;
+    }
+    let d4 = params.d4;
+    let head = gid.y;
+    let q_base = (head * params.queries + row) * d4;
+    let kv_base = head * params.keys * d4;
 
-    var qv: array<f32, 128>;
-    var acc: array<f32, 128>;
-    for (var c = 0u; c < d; c++) {
-        var value = 0.0;
-        if (live) {
-            value = q[q_base + c];
-        }
-        qv[c] = value;
-        acc[c] = 0.0;
+    var qv: array<vec4<f32>, 32>;
+    var acc: array<vec4<f32>, 32>;
+    for (var c = 0u; c < d4; c++) {
+        qv[c] = q[q_base + c];
     }
     var m = MASKED;
     var l = 0.0;
 
-    // The keys any row of this workgroup may see (the same for all its invocations, so the barriers stay uniform).
+    let last = i32(row) + params.offset;
     var hi = params.keys;
-    if (params.causal == 1u) {
-        hi = u32(clamp(i32(end_row) - 1 + params.offset + 1, 0, i32(params.keys)));
-    }
     var lo = 0u;
-    if (params.window > 0u) {
-        lo = u32(max(0, i32(first_row) + params.offset - i32(params.window) + 1));
+    if (params.causal == 1u) {
+        hi = u32(clamp(last + 1, 0, i32(params.keys)));
+        if (params.window > 0u) {
+            lo = u32(max(0, last - i32(params.window) + 1));
+        }
     }
-    let my_last = i32(row) + params.offset;
 
     for (var t0 = lo - lo % KEYS; t0 < hi; t0 += KEYS) {
-        for (var idx = lid.x; idx < KEYS * d; idx += ROWS) {
-            let key = t0 + idx / d;
-            var kv = 0.0;
-            var vv = 0.0;
-            if (key < params.keys) {
-                kv = k[kv_base + key * d + idx % d];
-                vv = v[kv_base + key * d + idx % d];
-            }
-            k_tile[idx] = kv;
-            v_tile[idx] = vv;
-        }
-        workgroupBarrier();
-
         var s: array<f32, 16>;
         var tile_max = MASKED;
         for (var j = 0u; j < KEYS; j++) {
             let key = t0 + j;
-            var allowed = live && key < params.keys;
-            if (params.causal == 1u) {
-                allowed = allowed && i32(key) <= my_last;
-            }
-            if (params.window > 0u) {
-                allowed = allowed && i32(key) > my_last - i32(params.window);
-            }
             var score = MASKED;
-            if (allowed) {
-                var dot = 0.0;
-                for (var c = 0u; c < d; c++) {
-                    dot = dot + qv[c] * k_tile[j * d + c];
+            if (key >= lo && key < hi) {
+                let k_base = kv_base + key * d4;
+                var dot_sum = 0.0;
+                for (var c = 0u; c < d4; c++) {
+                    dot_sum = dot_sum + dot(qv[c], k[k_base + c]);
                 }
-                score = dot * params.scale;
+                score = dot_sum * params.scale;
             }
             s[j] = score;
             tile_max = max(tile_max, score);
         }
-        if (tile_max > MASKED) {
-            let m_new = max(m, tile_max);
-            let correction = exp(m - m_new);
-            var tile_sum = 0.0;
-            for (var c = 0u; c < d; c++) {
-                acc[c] = acc[c] * correction;
-            }
-            for (var j = 0u; j < KEYS; j++) {
-                if (s[j] > MASKED) {
-                    let p = exp(s[j] - m_new);
-                    tile_sum = tile_sum + p;
-                    for (var c = 0u; c < d; c++) {
-                        acc[c] = acc[c] + p * v_tile[j * d + c];
-                    }
+        let m_new = max(m, tile_max);
+        let correction = exp(m - m_new);
+        for (var c = 0u; c < d4; c++) {
+            acc[c] = acc[c] * correction;
+        }
+        var tile_sum = 0.0;
+        for (var j = 0u; j < KEYS; j++) {
+            if (s[j] > MASKED) {
+                let p = exp(s[j] - m_new);
+                tile_sum = tile_sum + p;
+                let v_base = kv_base + (t0 + j) * d4;
+                for (var c = 0u; c < d4; c++) {
+                    acc[c] = acc[c] + p * v[v_base + c];
                 }
             }
-            l = l * correction + tile_sum;
-            m = m_new;
         }
-        workgroupBarrier();
+        l = l * correction + tile_sum;
+        m = m_new;
     }
-    if (live) {
-        let o_base = head * params.q_stride + row * d;
-        for (var c = 0u; c < d; c++) {
-            out[o_base + c] = acc[c] / l;
-        }
-        let s_base = (head * params.queries + row) * 2u;
-        stats[s_base] = m;
-        stats[s_base + 1u] = l;
+    for (var c = 0u; c < d4; c++) {
+        out[q_base + c] = acc[c] / l;
     }
+    stats[(head * params.queries + row) * 2u] = m;
+    stats[(head * params.queries + row) * 2u + 1u] = l;
 }

@@ -29,9 +29,8 @@ import numpy as np
 
 from llmviz.engine.gpu_adapters import GpuUnavailable, shared_device
 
-MAX_HEAD_DIM_ONLINE = 128  # the online kernel keeps a query row and its accumulator in registers
-_ONLINE_ROWS = 64  # query rows per workgroup (compute_online_attention.wgsl's ROWS)
-_MATMUL_TILE = 16
+MAX_HEAD_DIM_ONLINE = 128  # the online kernel keeps a query row and its accumulator in registers (MAX_D4 vec4s)
+_ONLINE_ROWS = 64  # query rows per workgroup (compute_online_attention.wgsl's workgroup size)
 _MAX_GROUPS = 65535  # WebGPU's workgroups per dispatch dimension
 _CHUNK_MULTIPLY_ADDS = 1 << 30  # work per submit of the online kernel: progress ticks, no driver timeout
 
@@ -124,7 +123,8 @@ class _Kernels:
         self.lock = threading.Lock()  # one call at a time on the shared device
         self.max_binding = int(self.device.limits.get("max-storage-buffer-binding-size", 1 << 27))
         self.pipelines = {name: self._pipeline(name) for name in
-                          ("compute_scores_matmul", "compute_softmax_rows", "compute_online_attention")}
+                          ("compute_attention_scores", "compute_softmax_rows", "compute_attention_values",
+                           "compute_online_attention")}
 
     def _pipeline(self, name: str):
         module = self.device.create_shader_module(code=_shader(name), label=name)
@@ -161,31 +161,36 @@ class _Kernels:
     def full(self, q, k, v, causal: bool, window: int, scale: float):
         heads, tq, d = q.shape
         tk = k.shape[1]
-        if heads > _MAX_GROUPS or -(-tk // _MATMUL_TILE) > _MAX_GROUPS:
+        q4, k4, v4 = (_pad4(a) for a in (q, k, v))
+        d4 = q4.shape[-1] // 4
+        rows = heads * tq
+        row_groups = -(-rows // 64)
+        if heads > _MAX_GROUPS or -(-tk // 32) > _MAX_GROUPS:
             raise ValueError(f"attention: {heads} heads of {tk} keys is past one dispatch's size")
         with self.lock:
-            qb, kb, vb = self._storage(q, what="queries"), self._storage(k, what="keys"), self._storage(v, what="values")
+            qb, kb, vb = (self._storage(a, what=w) for a, w in ((q4, "queries"), (k4, "keys"), (v4, "values")))
             probs = self._storage(nbytes=heads * tq * tk * 4, what="probability matrix")
-            out = self._storage(nbytes=heads * tq * d * 4, what="output")
-            fmt = "<8I f i 2I"
-            scores_params = self._uniform(fmt, tq, tk, d, 1, tq * d, tk * d, tq * tk, int(causal),
-                                          scale, tk - tq, window, 0)
-            pv_params = self._uniform(fmt, tq, d, tk, 0, tq * tk, tk * d, tq * d, 0, 1.0, 0, 0, 0)
-            rows = heads * tq
+            out = self._storage(nbytes=v4.nbytes // tk * tq, what="output")
+            offset = tk - tq
+            scores_params = self._uniform("<4I i I f I", tq, tk, d4, int(causal), offset, window, scale, 0)
             softmax_params = self._uniform("<4I", rows, tk, 0, 0)
+            values_params = self._uniform("<4I i 3I", tq, tk, d4, int(causal), offset, window, 0, 0)
             encoder = self.device.create_command_encoder()
-            self._pass(encoder, "compute_scores_matmul", [scores_params, qb, kb, probs],
-                       (-(-tk // _MATMUL_TILE), -(-tq // _MATMUL_TILE), heads))
-            self._pass(encoder, "compute_softmax_rows", [softmax_params, probs],
-                       (min(rows, _MAX_GROUPS), -(-rows // _MAX_GROUPS), 1))
-            self._pass(encoder, "compute_scores_matmul", [pv_params, probs, vb, out],
-                       (-(-d // _MATMUL_TILE), -(-tq // _MATMUL_TILE), heads))
+            self._pass(encoder, "compute_attention_scores", [scores_params, qb, kb, probs],
+                       (-(-tk // 32), -(-tq // 32), heads))
+            x_groups = min(row_groups, _MAX_GROUPS)
+            self._pass(encoder, "compute_softmax_rows", [softmax_params, probs], (x_groups, -(-row_groups // x_groups), 1))
+            self._pass(encoder, "compute_attention_values", [values_params, probs, vb, out],
+                       (-(-d4 // 8), -(-tq // 32), heads))
             self.device.queue.submit([encoder.finish()])
-            return self._read(out, (heads, tq, d)), self._read(probs, (heads, tq, tk))
+            output = self._read(out, (heads, tq, d4 * 4))[..., :d]
+            return np.ascontiguousarray(output), self._read(probs, (heads, tq, tk))
 
     def online(self, q, k, v, causal: bool, window: int, scale: float, progress):
         heads, tq, d = q.shape
         tk = k.shape[1]
+        q4, k4, v4 = (_pad4(a) for a in (q, k, v))
+        d4 = q4.shape[-1] // 4
         if heads > _MAX_GROUPS:
             raise ValueError(f"attention: {heads} heads is past one dispatch's size")
         visible = min(tk, window) if window else tk
@@ -194,13 +199,13 @@ class _Kernels:
         chunk = min(chunk, _MAX_GROUPS * _ONLINE_ROWS)
         starts = list(range(0, tq, chunk))
         with self.lock:
-            qb, kb, vb = self._storage(q, what="queries"), self._storage(k, what="keys"), self._storage(v, what="values")
-            out = self._storage(nbytes=q.nbytes, what="output")
+            qb, kb, vb = (self._storage(a, what=w) for a, w in ((q4, "queries"), (k4, "keys"), (v4, "values")))
+            out = self._storage(nbytes=q4.nbytes, what="output")
             stats = self._storage(nbytes=heads * tq * 8, what="row statistics")
             for n, start in enumerate(starts):
                 end = min(start + chunk, tq)
-                params = self._uniform("<4I i I f 5I", tq, tk, d, int(causal), tk - tq, window, scale, start,
-                                       tq * d, tk * d, end, 0)
+                params = self._uniform("<4I i I f 5I", tq, tk, d4, int(causal), tk - tq, window, scale, start,
+                                       end, 0, 0, 0)
                 encoder = self.device.create_command_encoder()
                 self._pass(encoder, "compute_online_attention", [params, qb, kb, vb, out, stats],
                            (-(-(end - start) // _ONLINE_ROWS), heads, 1))
@@ -209,9 +214,16 @@ class _Kernels:
                     # reading back a few bytes waits for the chunk (on_submitted_work_done_sync fails in wgpu 0.32)
                     self.device.queue.read_buffer(stats, 0, 8)
                     progress(n + 1, len(starts))
-            output = self._read(out, q.shape)
+            output = np.ascontiguousarray(self._read(out, q4.shape)[..., :d])
             row_stats = self._read(stats, (heads, tq, 2))
         return output, row_stats[..., 0].copy(), row_stats[..., 1].copy()
+
+
+def _pad4(a: np.ndarray) -> np.ndarray:
+    """The head dimension padded with zeros to a multiple of 4, for the kernels' vec4 reads (zeros change no dot
+    product and add output columns that are cut off)."""
+    extra = -a.shape[-1] % 4
+    return a if extra == 0 else np.ascontiguousarray(np.pad(a, ((0, 0), (0, 0), (0, extra))))
 
 
 _kernels_lock = threading.Lock()
