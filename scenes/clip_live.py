@@ -17,8 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from llmviz.scenes.legend import watch_cells
-from llmviz.scenes.vit_live import DEFAULT_IMAGE, PICTURE_ID, AttentionChoice, LiveVit, sample_path
+from llmviz.scenes.vit_live import DEFAULT_IMAGE, PICTURE_ID, AttentionChoice, LiveVit
 from llmviz.scenes.worker_session import _LOADING, WEIGHTS_REQUEST
 
 WHAT_IT_IS = "a small CLIP trained here on generated shapes and their captions"
@@ -110,16 +109,11 @@ class LiveClip(LiveVit):
 
     def __init__(self, scene, renderer, image_path=None, autoplay: bool = False, data=None):
         self.scene, self.renderer = scene, renderer
-        self.values_version = 0
-        self.tick_seconds: list[float] = []
-        self.autoplay, self.playing = autoplay, autoplay
-        self.source = ""
         self.captions = list(DEFAULT_CAPTIONS)
         self.selected = 0
         self.shown_captions: tuple[str, ...] = ()   # the captions of the trace on screen
         self.shown_selected = 0
         self.problem = ""                            # a caption refused before it reached the worker
-        self.cells = watch_cells(scene) if scene is not None else None
         self.picture = None
         if scene is not None and (data or renderer) is not None:
             from llmviz.models.sim.clip_vocab import all_full_captions
@@ -127,11 +121,9 @@ class LiveClip(LiveVit):
 
             self.picture = ClipSpace(scene, data or renderer, MAX_CAPTIONS, GALLERY_SHOWN + 1, GALLERY,
                                      len(all_full_captions()))
-        self._since_new = 0.0
-        self._next_sample = 1
         self._sent = None
-        self._start_worker(_clip_compute())
-        self.set_image_path(str(sample_path(DEFAULT_IMAGE)) if image_path is None else image_path)
+        self._start_files(scene, _clip_compute(), autoplay)
+        self.set_image_path(self.sample_path(DEFAULT_IMAGE) if image_path is None else image_path)
 
     @property
     def space(self):
@@ -181,7 +173,7 @@ class LiveClip(LiveVit):
 
     # ------------------------------------------------------------------ the worker
     def _request(self):
-        self._sent = (*self._image, tuple(self.captions), self.selected)
+        self._sent = (*self._input, tuple(self.captions), self.selected)
         return self._sent
 
     def _on_trace(self, result) -> None:

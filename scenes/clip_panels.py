@@ -29,7 +29,7 @@ class ClipPanel(VitPanel):
 
     def draw(self, x: float, y: float) -> None:
         s = self.live
-        self._poll_dialog(s)
+        self.opener.poll(s.set_image_path)
         if begin_side_panel("clip-tiny: one space for pictures and words", x, y):
             imgui.push_text_wrap_pos(PANEL_WIDTH - 12)
             imgui.text_colored(DIM_RGB, s.about + ": a tiny vision tower and a tiny text tower, contrastively "

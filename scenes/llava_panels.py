@@ -12,9 +12,7 @@ from imgui_bundle import imgui
 
 from llmviz.models.sim import llava_vocab
 from llmviz.scenes.panels import BAR_RGB, BAR_TOP_RGB, DIM_RGB, ERROR_RGB, PANEL_WIDTH, begin_side_panel
-from llmviz.scenes.picture_quad import overlay
-from llmviz.scenes.vit_live import PICTURE_ID
-from llmviz.scenes.vit_panels import MAX_PATH_CHARS, PICTURE_PX, VitPanel
+from llmviz.scenes.vit_panels import VitPanel
 
 MAX_QUESTION_FIELD = llava_vocab.MAX_QUESTION_CHARS
 
@@ -29,7 +27,7 @@ class LlavaPanel(VitPanel):
 
     def draw(self, x: float, y: float) -> None:
         s = self.live
-        self._poll_dialog(s)
+        self.opener.poll(s.set_image_path)
         if begin_side_panel("llava-tiny: images as a prefix", x, y):
             imgui.push_text_wrap_pos(PANEL_WIDTH - 12)   # every line of the panel wraps inside it
             imgui.text_colored(DIM_RGB, s.about)
@@ -50,22 +48,9 @@ class LlavaPanel(VitPanel):
         imgui.end()
 
     def _open(self, s) -> None:
-        """vit-tiny's path field, Open and Choose file (its Replay patches has no picture to replay here)."""
-        if s.source != self._source:
-            self.path = self._source = s.source
-        imgui.set_next_item_width(PANEL_WIDTH - 90)
-        changed, self.path = imgui.input_text("##picture", self.path, imgui.InputTextFlags_.enter_returns_true)
-        imgui.same_line()
-        if (imgui.button("Open") or changed) and 0 < len(self.path) <= MAX_PATH_CHARS:
-            s.set_image_path(self.path)
-        if imgui.button("Choose file…") and self._dialog is None:
-            self._open_dialog()
-        imgui.same_line()
-        if imgui.button("Next sample"):
-            s.next_sample()
-        imgui.text_colored(DIM_RGB, "PNG or JPEG (or drop one on the window), read at 64 x 64")
-        if self.dialog_note:
-            imgui.text_colored(DIM_RGB, self.dialog_note)
+        """vit-tiny's row (its Replay patches has no picture to replay here)."""
+        self._open_row(s, s.next_sample)
+        self._open_notes()
 
     def _ask(self, s) -> None:
         imgui.text("question")
@@ -129,20 +114,6 @@ class LlavaPanel(VitPanel):
                 s.choose(head=h)
 
     def _picture(self, s) -> None:
-        key = (s.trace_version, s.choice)
-        origin = imgui.get_cursor_screen_pos()
-        if self.ui_renderer is not None:
-            if key != self._shown:
-                self._upload(overlay(s.trace[PICTURE_ID], s.heat()))
-                self._shown = key
-            imgui.image(self._texture.id, imgui.ImVec2(PICTURE_PX, PICTURE_PX))
-        else:
-            imgui.dummy(imgui.ImVec2(PICTURE_PX, PICTURE_PX))
+        self._picture_grid(s, s.heat())
         g = s.grid
-        dl = imgui.get_window_draw_list()
-        line = imgui.get_color_u32(imgui.ImVec4(1.0, 1.0, 1.0, 0.22))
-        for k in range(g + 1):
-            at = k * PICTURE_PX / g
-            dl.add_line(imgui.ImVec2(origin.x + at, origin.y), imgui.ImVec2(origin.x + at, origin.y + PICTURE_PX), line)
-            dl.add_line(imgui.ImVec2(origin.x, origin.y + at), imgui.ImVec2(origin.x + PICTURE_PX, origin.y + at), line)
         imgui.text_colored(DIM_RGB, f"{g} x {g} patches = {g * g} image tokens ([CLS] dropped), through the projector")

@@ -1,7 +1,7 @@
 """The "open a file" row of a live model's side panel: a path field with Open, a native file dialog (imgui_bundle's
 portable_file_dialogs, in its own process, polled each frame so the frame never waits) and a note saying what
 happened. What to do with the chosen path is the caller's (`open(path)`: a worker request, never file work here).
-whisper-tiny's panel uses it; vit-tiny's and llava-tiny's panels carry the same row written out.
+whisper-tiny's, vit-tiny's, clip-tiny's and llava-tiny's panels use it.
 """
 from __future__ import annotations
 

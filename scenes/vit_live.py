@@ -1,7 +1,7 @@
 """vit-tiny live: a picture in, its trace on the scene's blocks, and what its attention looks at.
 
-The model runs on the session's worker (scenes/worker_session.py): `set_image_path` and `set_image` return
-at once; the worker reads and decodes the file (bounded, models/sim/vit_image.py), prepares it as
+The model runs on the session's worker (scenes/worker_session.py); the file events, samples and autoplay
+are scenes/file_session.py's: `set_image_path` and `set_image` return at once; the worker reads and decodes the file (bounded, models/sim/vit_image.py), prepares it as
 ViTImageProcessor would, traces every intermediate, and adds what the panel and the 3D picture draw
 (scenes/vit_panels.py, scenes/vit_picture.py): the picture as the model sees it (`input.rgb`), the attention
 rollout across the layers (`rollout`) and, with the weights, the position-embedding similarity maps.
@@ -16,14 +16,13 @@ from importlib.resources import files
 
 import numpy as np
 
-from llmviz.scenes.legend import watch_cells
-from llmviz.scenes.worker_session import _LOADING, WEIGHTS_REQUEST, WorkerSession
+from llmviz.scenes.file_session import FileSession
+from llmviz.scenes.worker_session import _LOADING, WEIGHTS_REQUEST
 
 WHAT_IT_IS = "a small model trained here on generated shapes"
 # The pictures shipped under assets/images (assets/images/README.md says where each came from).
 SAMPLE_IMAGES = ("star.png", "ring.png", "triangle.png", "cross.png", "astronaut.jpg")
 DEFAULT_IMAGE = SAMPLE_IMAGES[0]
-AUTOPLAY_INTERVAL = 0.5
 # Ids the worker adds to the trace beside the layout's: the picture as the model sees it, and the rollout.
 PICTURE_ID, ROLLOUT_ID = "input.rgb", "rollout"
 SIMILARITY_ID = "embed.pos.similarity"   # beside the weights: vit_trace.similarity_tiles of W_P
@@ -78,12 +77,17 @@ def _vit_compute():
     return make
 
 
-class LiveVit(WorkerSession):
+class LiveVit(FileSession):
     """A picture in, trace out. ``scene`` and ``renderer`` may be None (a benchmark runs the model alone)."""
 
     kind = "vision"
     about = WHAT_IT_IS
     PICTURE_ID, SIMILARITY_ID = PICTURE_ID, SIMILARITY_ID
+    samples = SAMPLE_IMAGES
+
+    @staticmethod
+    def sample_path(name: str) -> str:
+        return str(sample_path(name))
 
     def __init__(self, scene, renderer, image_path=None, autoplay: bool = False, data=None):
         """`data`: where the 3D picture's atlas regions are reserved (the loader's DataStaging for a scene
@@ -95,42 +99,17 @@ class LiveVit(WorkerSession):
             from llmviz.scenes.vit_picture import VitPicture
 
             self.picture = VitPicture(scene, data or renderer)
-        self.values_version = 0
-        self.tick_seconds: list[float] = []
-        self.autoplay, self.playing = autoplay, autoplay
-        self.source = ""
-        self.cells = watch_cells(scene) if scene is not None else None
-        self._since_new = 0.0
-        self._next_sample = 1
-        self._start_worker(_vit_compute())
-        self.set_image_path(str(sample_path(DEFAULT_IMAGE)) if image_path is None else image_path)
-
-    @property
-    def tokens_generated(self) -> int:
-        """What the benchmark counts of a text model's generation: here, the pictures traced."""
-        return len(self.tick_seconds)
-
-    @property
-    def session(self):
-        """LiveModel's interface, where callers read live.session.error / .trace / .weights."""
-        return self
+        self._start_files(scene, _vit_compute(), autoplay)
+        self.set_image_path(self.sample_path(DEFAULT_IMAGE) if image_path is None else image_path)
 
     # ------------------------------------------------------------------ events
     def set_image_path(self, path: str) -> None:
         """Trace the picture at `path`; read on the worker, a bad file becomes `error`."""
-        self.source = str(path)
-        self._image = ("path", str(path))
-        self._submit()
-
-    def open_dropped(self, path: str) -> None:
-        """A file dropped onto the window (scenes/explorer/controller.py files_dropped)."""
-        self.set_image_path(path)
+        self.open_path(path)
 
     def set_image(self, rgb: np.ndarray, source: str = "picture") -> None:
         """Trace an already decoded (height, width, 3) uint8 picture."""
-        self.source = source
-        self._image = ("rgb", np.asarray(rgb, np.uint8))
-        self._submit()
+        self.open_value("rgb", np.asarray(rgb, np.uint8), source)
 
     def choose(self, **changes) -> None:
         """A new attention choice (fields of AttentionChoice); the picture and the panel follow."""
@@ -170,31 +149,15 @@ class LiveVit(WorkerSession):
         """The hover reading of the 3D picture's patches and the similarity maps (None elsewhere)."""
         return self.picture.reading(self, slot, cell) if self.picture is not None else None
 
-    def toggle_play(self) -> None:
-        self.playing = not self.playing
-
-    def step(self) -> bool:
-        """The next shipped sample picture."""
-        self.set_image_path(str(sample_path(SAMPLE_IMAGES[self._next_sample % len(SAMPLE_IMAGES)])))
-        self._next_sample += 1
-        return True
-
     # ------------------------------------------------------------------ per frame
     def update(self, dt: float) -> bool:
         changed = self.poll()
         if self.picture is not None:
             self.picture.update(self.renderer, self, dt)
-        if self.playing:
-            self._since_new += dt
-            if self._since_new >= AUTOPLAY_INTERVAL and not self.busy:
-                self._since_new = 0.0
-                self.step()
+        self._autoplay(dt)
         if changed:
             self.values_version += 1
         return changed
-
-    def _request(self):
-        return self._image
 
     def _show(self, values) -> None:
         """Values on their blocks (none without a renderer)."""

@@ -13,15 +13,13 @@ import numpy as np
 from imgui_bundle import imgui
 
 from llmviz.models.sim.shapes import SHAPES
+from llmviz.scenes.panel_file_open import FileOpener
 from llmviz.scenes.panels import BAR_RGB, BAR_TOP_RGB, DIM_RGB, ERROR_RGB, PANEL_WIDTH, begin_side_panel
 from llmviz.scenes.picture_quad import overlay
 from llmviz.scenes.vit_live import PICTURE_ID, VIEWS, top_classes
 
 PICTURE_PX = 192.0        # the picture's side in the panel
-MAX_PATH_CHARS = 4096
 FILE_FILTERS = ["Pictures (PNG, JPEG)", "*.png *.jpg *.jpeg *.PNG *.JPG *.JPEG"]
-NO_DIALOG = ("no file dialog could open here (portable_file_dialogs needs zenity or kdialog): type the path, "
-             "or drop the file onto the window")
 
 
 class VitPanel:
@@ -33,12 +31,9 @@ class VitPanel:
     def __init__(self, live, ui_renderer=None):
         self.live = live
         self.ui_renderer = ui_renderer
-        self.path = live.source
-        self._source = live.source   # the live model's picture the path field last showed
+        self.opener = FileOpener(self.dialog_title, FILE_FILTERS, live.source)
         self._texture = None
         self._shown = None    # (trace version, choice) the texture holds
-        self._dialog = None   # a portable_file_dialogs.open_file while it is open (it runs in its own process)
-        self.dialog_note = ""
 
     @property
     def grid(self) -> int:
@@ -57,7 +52,7 @@ class VitPanel:
 
     def draw(self, x: float, y: float) -> None:
         s = self.live
-        self._poll_dialog(s)
+        self.opener.poll(s.set_image_path)
         if begin_side_panel("vit-tiny: an image becomes tokens", x, y):
             imgui.text_colored(DIM_RGB, s.about)
             self._open(s)
@@ -76,47 +71,25 @@ class VitPanel:
         imgui.end()
 
     def _open(self, s) -> None:
-        if s.source != self._source:   # a new picture came from elsewhere (--image, Next sample)
-            self.path = self._source = s.source
-        imgui.set_next_item_width(PANEL_WIDTH - 90)
-        changed, self.path = imgui.input_text("##picture", self.path, imgui.InputTextFlags_.enter_returns_true)
-        imgui.same_line()
-        if (imgui.button("Open") or changed) and 0 < len(self.path) <= MAX_PATH_CHARS:
-            s.set_image_path(self.path)
-        if imgui.button("Choose file…") and self._dialog is None:
-            self._open_dialog()
-        imgui.same_line()
-        if imgui.button("Next sample"):
-            s.step()
+        self._open_row(s, s.step)
         imgui.same_line()
         if imgui.button("Replay patches") and s.picture is not None:
             s.picture.replay()
+        self._open_notes()
+
+    def _open_row(self, s, next_sample) -> None:
+        """The path field (a new picture from elsewhere, --image or Next sample, shows in it), Open, Choose
+        file… and Next sample (`next_sample()`); the subclasses' panels open pictures the same way."""
+        self.opener.draw(s.source, s.set_image_path)
+        imgui.same_line()
+        if imgui.button("Next sample"):
+            next_sample()
+
+    def _open_notes(self) -> None:
         imgui.push_text_wrap_pos(PANEL_WIDTH - 12)
         imgui.text_colored(DIM_RGB, "PNG or JPEG (or drop one on the window), read at 64 x 64")
         imgui.pop_text_wrap_pos()
-        if self.dialog_note:
-            imgui.push_text_wrap_pos(PANEL_WIDTH - 12)
-            imgui.text_colored(DIM_RGB, self.dialog_note)
-            imgui.pop_text_wrap_pos()
-
-    def _open_dialog(self) -> None:
-        """A native file dialog in its own process: the frame goes on, _poll_dialog reads its answer."""
-        try:
-            from imgui_bundle import portable_file_dialogs as pfd
-
-            self._dialog = pfd.open_file(self.dialog_title, "", FILE_FILTERS)
-            self.dialog_note = "choosing a file…"
-        except Exception as err:  # no dialog backend on this platform: say so, the other ways still work
-            self._dialog, self.dialog_note = None, f"{NO_DIALOG} ({err})"
-
-    def _poll_dialog(self, s) -> None:
-        if self._dialog is None or not self._dialog.ready(0):
-            return
-        chosen = [p for p in self._dialog.result() if p]
-        self._dialog = None
-        self.dialog_note = "" if chosen else "no file chosen"
-        if chosen:
-            s.set_image_path(chosen[0])
+        self.opener.draw_note()
 
     def _choice(self, s) -> None:
         c = s.choice
@@ -153,15 +126,7 @@ class VitPanel:
                 s.choose(head=h)
 
     def _picture(self, s) -> None:
-        key = (s.trace_version, s.choice)
-        origin = imgui.get_cursor_screen_pos()
-        if self.ui_renderer is not None:
-            if key != self._shown:
-                self._upload(overlay(s.trace[PICTURE_ID], self.heat()))
-                self._shown = key
-            imgui.image(self._texture.id, imgui.ImVec2(PICTURE_PX, PICTURE_PX))
-        else:
-            imgui.dummy(imgui.ImVec2(PICTURE_PX, PICTURE_PX))
+        origin = self._picture_grid(s, self.heat())
         g = self.grid
         if imgui.is_item_clicked() and g:
             at = imgui.get_mouse_pos()
@@ -170,13 +135,28 @@ class VitPanel:
                 token = 1 + i * g + j
                 s.choose(token=0 if token == s.choice.token else token,
                          view="rollout" if s.choice.view == "picture" else s.choice.view)
+        imgui.text_colored(DIM_RGB, f"{g} x {g} patches of 4 x 4 pixels + [CLS] = {g * g + 1} tokens")
+
+    def _picture_grid(self, s, heat) -> imgui.ImVec2:
+        """The picture with `heat` over it (its texture composed again only when the trace or the choice
+        changed) and its patch grid's lines; the picture's screen corner, the last item being the picture."""
+        key = (s.trace_version, s.choice)
+        origin = imgui.get_cursor_screen_pos()
+        if self.ui_renderer is not None:
+            if key != self._shown:
+                self._upload(overlay(s.trace[PICTURE_ID], heat))
+                self._shown = key
+            imgui.image(self._texture.id, imgui.ImVec2(PICTURE_PX, PICTURE_PX))
+        else:
+            imgui.dummy(imgui.ImVec2(PICTURE_PX, PICTURE_PX))
+        g = s.grid
         dl = imgui.get_window_draw_list()
         line = imgui.get_color_u32(imgui.ImVec4(1.0, 1.0, 1.0, 0.22))
         for k in range(g + 1):
             at = k * PICTURE_PX / g
             dl.add_line(imgui.ImVec2(origin.x + at, origin.y), imgui.ImVec2(origin.x + at, origin.y + PICTURE_PX), line)
             dl.add_line(imgui.ImVec2(origin.x, origin.y + at), imgui.ImVec2(origin.x + PICTURE_PX, origin.y + at), line)
-        imgui.text_colored(DIM_RGB, f"{g} x {g} patches of 4 x 4 pixels + [CLS] = {g * g + 1} tokens")
+        return origin
 
     def _upload(self, rgba: np.ndarray) -> None:
         self._texture = self.ui_renderer.ui_image(rgba, self._texture)  # sampled nearest: a pixel is a pixel

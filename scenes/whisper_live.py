@@ -1,7 +1,8 @@
 """whisper-tiny live: a sound file in, its log-mel stages, the encoder, the decoder generating the transcript
 token by token, and where in the clip each token came from.
 
-The model runs on the session's worker (scenes/worker_session.py): `set_audio_path` returns at once; the
+The model runs on the session's worker (scenes/worker_session.py); the file events, samples and autoplay
+are scenes/file_session.py's: `set_audio_path` returns at once; the
 worker reads the file (bounded, models/sim/audio_io.py), computes every feature stage, decodes greedily,
 traces every intermediate and times each token from the alignment heads (models/sim/whisper_transcribe.py),
 and adds what the panel draws (scenes/whisper_panels.py) under STAGE_IDS. `update(dt)` once per frame
@@ -16,13 +17,12 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from llmviz.scenes.legend import watch_cells
-from llmviz.scenes.worker_session import _LOADING, WEIGHTS_REQUEST, WorkerSession
+from llmviz.scenes.file_session import FileSession
+from llmviz.scenes.worker_session import _LOADING, WEIGHTS_REQUEST
 
 WHAT_IT_IS = "a small model trained here on spoken digits synthesised with espeak-ng"
 SAMPLE_CLIPS = ("digits-314159.wav", "digits-2026.wav", "digits-867530.wav", "digit-7.wav", "digits-314159.flac")
 DEFAULT_CLIP = SAMPLE_CLIPS[0]
-AUTOPLAY_INTERVAL = 0.5
 REVEAL_INTERVAL = 0.25
 ENCODER_PREFIX = "audio."
 # What the worker adds beside the layout's ids (numbers the panel and the chapter read).
@@ -91,64 +91,37 @@ def trace_entries(result, audio, trace_class):
     return trace_class(entries)
 
 
-class LiveWhisper(WorkerSession):
+class LiveWhisper(FileSession):
     """A clip in, transcript and trace out. ``scene`` and ``renderer`` may be None (a benchmark runs the model
     alone)."""
 
     kind = "audio"
     about = WHAT_IT_IS
+    samples = SAMPLE_CLIPS
+
+    @staticmethod
+    def sample_path(name: str) -> str:
+        return str(sample_path(name))
 
     def __init__(self, scene, renderer, audio_path=None, autoplay: bool = False):
         self.scene, self.renderer = scene, renderer
-        self.values_version = 0
-        self.tick_seconds: list[float] = []
-        self.autoplay, self.playing = autoplay, autoplay
-        self.source = ""
         self.choice = CrossChoice()
         self.revealed = 0          # decoder rows on the blocks so far
-        self.cells = watch_cells(scene) if scene is not None else None
-        self._since_new = self._since_reveal = 0.0
-        self._next_sample = 1
-        self._start_worker(_whisper_compute())
-        self.set_audio_path(str(sample_path(DEFAULT_CLIP)) if audio_path is None else audio_path)
-
-    @property
-    def tokens_generated(self) -> int:
-        """What the benchmark counts of a text model's generation: here, the clips transcribed."""
-        return len(self.tick_seconds)
-
-    @property
-    def session(self):
-        return self
+        self._since_reveal = 0.0
+        self._start_files(scene, _whisper_compute(), autoplay)
+        self.set_audio_path(self.sample_path(DEFAULT_CLIP) if audio_path is None else audio_path)
 
     # ------------------------------------------------------------------ events
     def set_audio_path(self, path: str) -> None:
         """Transcribe the file at `path`; read on the worker, a bad file becomes `error`."""
-        self.source = str(path)
-        self._audio = ("path", str(path))
-        self._submit()
+        self.open_path(path)
 
     def set_audio(self, samples: np.ndarray, source: str = "samples") -> None:
         """Transcribe 16 kHz mono samples already decoded (render --audio reads the file first)."""
-        self.source = source
-        self._audio = ("samples", np.asarray(samples, np.float32))
-        self._submit()
-
-    def open_dropped(self, path: str) -> None:
-        """A file dropped onto the window (scenes/explorer/controller.py files_dropped)."""
-        self.set_audio_path(path)
+        self.open_value("samples", np.asarray(samples, np.float32), source)
 
     def choose(self, **changes) -> None:
         self.choice = replace(self.choice, **changes)
-
-    def toggle_play(self) -> None:
-        self.playing = not self.playing
-
-    def step(self) -> bool:
-        """The next shipped sample clip."""
-        self.set_audio_path(str(sample_path(SAMPLE_CLIPS[self._next_sample % len(SAMPLE_CLIPS)])))
-        self._next_sample += 1
-        return True
 
     # ------------------------------------------------------------------ what the panel reads
     @property
@@ -169,11 +142,7 @@ class LiveWhisper(WorkerSession):
                 self.revealed = self.n_tokens if self.renderer is None else self.revealed + 1
                 self._show_decoder()
                 changed = True
-        if self.playing:
-            self._since_new += dt
-            if self._since_new >= AUTOPLAY_INTERVAL and not self.busy:
-                self._since_new = 0.0
-                self.step()
+        self._autoplay(dt)
         if changed:
             self.values_version += 1
         return changed
@@ -185,9 +154,6 @@ class LiveWhisper(WorkerSession):
             self.revealed = self.n_tokens
             self._show_decoder()
         return ok
-
-    def _request(self):
-        return self._audio
 
     def _on_weights(self) -> None:
         if self.renderer is not None:

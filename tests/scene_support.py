@@ -62,6 +62,34 @@ def play_live_chapter(scene, size, number: int):
     return runner, chapter
 
 
+# A number as a chapter prints it (format_number: U+2212 for the minus, maybe an exponent, maybe in parentheses).
+SHOWN_NUMBER = r"(\(?−?\d+(?:\.\d+)?(?:e−?\d+)?\)?)"
+
+
+def shown_number(text: str) -> float:
+    return float(text.strip("()").replace("−", "-"))
+
+
+def shown_close(shown: float, exact: float) -> bool:
+    """`shown` is `exact` printed to 4 significant digits (with float32 slack)."""
+    import math
+
+    return abs(shown - exact) <= 0.5 * 10.0 ** (math.floor(math.log10(abs(exact) or 1e-12)) - 3) * 1.01 + 1e-6
+
+
+def played_chapter_texts(scene, size, number: int) -> list[str]:
+    """Chapter `number` played to its end on a live scene (play_live_chapter), then each step's text at its
+    end, every template filled in and every reference named."""
+    runner, chapter = play_live_chapter(scene, size, number)
+    texts = []
+    for k in range(len(chapter.steps)):
+        runner.go_to_step_end(k)
+        text = runner.moment().text
+        assert "{" not in text.text and text.references
+        texts.append(text.text)
+    return texts
+
+
 @contextlib.contextmanager
 def with_text(scene, text: str):
     """The live scene traced on another text inside the block, its own text restored (and traced) after."""

@@ -2,26 +2,18 @@
 step renders from the live trace, and the figures its steps print (the traced pair's score, the softmax over the
 captions in the similarity matrix, the temperature) are transformers' CLIPModel's on the same picture and
 captions, computed here independently of llmviz's trace."""
-import math
 import re
 
 import pytest
 
 pytest.importorskip("torch")
 
-from scene_support import assert_chapter_is, live_scene, play_live_chapter  # noqa: E402
+from scene_support import SHOWN_NUMBER as N  # noqa: E402
+from scene_support import assert_chapter_is, live_scene, played_chapter_texts  # noqa: E402
+from scene_support import shown_close as close  # noqa: E402
+from scene_support import shown_number as number  # noqa: E402
 
 SIZE = (320, 180)
-N = r"(\(?−?\d+(?:\.\d+)?(?:e−?\d+)?\)?)"
-
-
-def number(text: str) -> float:
-    return float(text.strip("()").replace("−", "-"))
-
-
-def close(shown: float, exact: float) -> bool:
-    """`shown` is `exact` printed to 4 significant digits (with float32 slack)."""
-    return abs(shown - exact) <= 0.5 * 10.0 ** (math.floor(math.log10(abs(exact) or 1e-12)) - 3) * 1.01 + 1e-6
 
 
 @pytest.fixture(scope="module")
@@ -41,13 +33,7 @@ def test_the_clip_chapter_plays_and_prints_transformers_figures(clip):
     from llmviz.models.sim import clip_image, clip_model, clip_trace, vit_image
 
     scene, _ = clip
-    runner, chapter = play_live_chapter(scene, SIZE, 16)
-    texts = []
-    for k in range(len(chapter.steps)):
-        runner.go_to_step_end(k)
-        text = runner.moment().text
-        assert "{" not in text.text and text.references
-        texts.append(text.text)
+    texts = played_chapter_texts(scene, SIZE, 16)
     live = scene.live
     model = clip_model.load_clip()
     ids = clip_trace.caption_batch(live.shown_captions)

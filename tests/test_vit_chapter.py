@@ -2,7 +2,6 @@
 every step renders from the live trace of the picture, and the figures it prints (the class and its probability,
 [CLS]'s attention, the position similarities, [CLS]'s first input) are transformers' ViTForImageClassification's
 on the same picture and weights, computed here independently of llmviz's trace."""
-import math
 import re
 
 import numpy as np
@@ -10,19 +9,12 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from scene_support import assert_chapter_is, live_scene, play_live_chapter  # noqa: E402
+from scene_support import SHOWN_NUMBER as N  # noqa: E402
+from scene_support import assert_chapter_is, live_scene, played_chapter_texts  # noqa: E402
+from scene_support import shown_close as close  # noqa: E402
+from scene_support import shown_number as number  # noqa: E402
 
 SIZE = (320, 180)
-N = r"(−?\d+(?:\.\d+)?(?:e−?\d+)?)"
-
-
-def number(text: str) -> float:
-    return float(text.replace("−", "-"))
-
-
-def close(shown: float, exact: float) -> bool:
-    """`shown` is `exact` printed to 4 significant digits (with float32 slack)."""
-    return abs(shown - exact) <= 0.5 * 10.0 ** (math.floor(math.log10(abs(exact) or 1e-12)) - 3) * 1.01 + 1e-6
 
 
 @pytest.fixture(scope="module")
@@ -40,13 +32,7 @@ def test_the_vit_chapter_plays_and_prints_transformers_figures(vit):
     from llmviz.models.sim import vit_image, vit_model
 
     scene, _ = vit
-    runner, chapter = play_live_chapter(scene, SIZE, 15)
-    texts = []
-    for k in range(len(chapter.steps)):
-        runner.go_to_step_end(k)
-        text = runner.moment().text
-        assert "{" not in text.text and text.references
-        texts.append(text.text)
+    texts = played_chapter_texts(scene, SIZE, 15)
     model = vit_model.load_vit()
     pixels = vit_image.preprocess(vit_image.read_image(scene.live.source), 64)
     with torch.inference_mode():

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from llmviz.models.sim import clip_vocab, shapes
 from llmviz.models.sim.text_model_files import TextModelFiles, config_from
+from llmviz.models.sim.vit_model import PatchGrid
 
 MODEL_ID = "clip-tiny"
 LOGIT_SCALE_INIT = 2.6592   # ln(1/0.07), CLIP's initial temperature
@@ -21,7 +22,7 @@ LOGIT_SCALE_MAX = 4.6052    # ln 100: CLIP clamps the learned scale here
 
 
 @dataclass(frozen=True)
-class ClipTinyConfig:
+class ClipTinyConfig(PatchGrid):
     vision_layers: int = 2
     vision_width: int = 64
     vision_heads: int = 4
@@ -36,14 +37,6 @@ class ClipTinyConfig:
     context: int = clip_vocab.CONTEXT
     projection_dim: int = 32
     ln_eps: float = 1e-5
-
-    @property
-    def grid(self) -> int:
-        return self.image_size // self.patch_size
-
-    @property
-    def n_tokens(self) -> int:
-        return self.grid ** 2 + 1
 
     # what `llmviz train`'s banner reads of the text models' configs
     @property

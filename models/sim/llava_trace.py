@@ -12,8 +12,6 @@ Tests (tests/test_llava_tiny.py) hold it to transformers' logits and hidden stat
 """
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -22,8 +20,8 @@ from llmviz.models.sim import llava_vocab, sequence_trace
 from llmviz.models.sim.long_attention import rotate
 from llmviz.models.sim.mamba_trace import _rms_norm
 from llmviz.models.sim.trace import ActivationTrace
-from llmviz.models.sim.vit_trace import _attention as _vision_attention
-from llmviz.models.sim.vit_trace import _layer_norm, _ln_ids, cut_patches
+from llmviz.models.sim.vision_encoder import (CLIP_LAYER, block_ids, block_weight_ids, block_weights, check_pixels,
+                                              embed_patches, encoder, layer_norm, ln_ids, patch_ids)
 
 V = "vision."
 
@@ -31,44 +29,19 @@ V = "vision."
 def image_features(model, pixels: torch.Tensor, record=None) -> torch.Tensor:
     """pixel values (B, 3, H, W) → the projector's image tokens (B, patches, d_model)."""
     cfg = model.config.vision_config
-    if pixels.dim() != 4 or tuple(pixels.shape[1:]) != (cfg.num_channels, cfg.image_size, cfg.image_size):
-        raise ValueError(f"pixels must be (batch, {cfg.num_channels}, {cfg.image_size}, {cfg.image_size}), "
-                         f"got {tuple(pixels.shape)}")
+    check_pixels(pixels, cfg.num_channels, cfg.image_size)
     tower = model.model.vision_tower
     emb = tower.embeddings
-    conv = emb.patch_embedding.weight
-    patches = cut_patches(pixels, cfg.patch_size)
-    embedded = F.linear(patches, conv.reshape(conv.shape[0], -1))
-    cls = emb.class_embedding.expand(pixels.shape[0], 1, -1)
-    x = torch.cat([cls, embedded], dim=1) + emb.position_embedding.weight
-    if record is not None:
-        for name, value in (("patches", patches[0]), ("embed.patch", embedded[0]),
-                            ("embed.pos", emb.position_embedding.weight), ("embed.out", x[0])):
-            record(V + name, value)
-    x = _layer_norm(tower.pre_layrnorm, x, record, V + "ln0")
+    x = embed_patches(pixels, cfg.patch_size, emb.patch_embedding.weight, None, emb.class_embedding,
+                      emb.position_embedding.weight, record, V)
+    x = layer_norm(tower.pre_layrnorm, x, record, V + "ln0")
     hidden = [x]                       # transformers' hidden_states: the embeddings, then each layer's output
     # training needs no layer past the one LLaVA reads; a trace records every layer
     at = len(tower.encoder.layers) + 1 + model.config.vision_feature_layer     # vision_feature_layer, from 0
     n_run = len(tower.encoder.layers) if record is not None else at
-    for i, layer in enumerate(tower.encoder.layers[:n_run]):
-        p = f"{V}blocks.{i}"
-        a = layer.self_attn
-        names = SimpleNamespace(q_proj=a.q_proj, k_proj=a.k_proj, v_proj=a.v_proj, o_proj=a.out_proj)
-        x = x + _vision_attention(names, _layer_norm(layer.layer_norm1, x, record, f"{p}.ln1"),
-                                  cfg.num_attention_heads, record, p)
-        if record is not None:
-            record(f"{p}.resid1", x[0])
-        h = _layer_norm(layer.layer_norm2, x, record, f"{p}.ln2")
-        fc = F.linear(h, layer.mlp.fc1.weight, layer.mlp.fc1.bias)
-        act = F.gelu(fc)
-        proj = F.linear(act, layer.mlp.fc2.weight, layer.mlp.fc2.bias)
-        x = x + proj
-        hidden.append(x)
-        if record is not None:
-            for name, value in (("mlp.fc", fc), ("mlp.gelu", act), ("mlp.proj", proj), ("resid2", x)):
-                record(f"{p}.{name}", value[0])
+    x = encoder(tower.encoder.layers[:n_run], CLIP_LAYER, x, cfg.num_attention_heads, record, V, hidden=hidden)
     if record is not None:   # CLIP's post_layernorm reads [CLS] alone (its pooled output), which LLaVA ignores
-        _layer_norm(tower.post_layernorm, x[:, :1], record, V + "ln_f")
+        layer_norm(tower.post_layernorm, x[:, :1], record, V + "ln_f")
     # vision_feature_layer's hidden state, strategy "default": [CLS] dropped
     features = hidden[at][:, 1:]
     proj = model.model.multi_modal_projector
@@ -157,22 +130,11 @@ def forward(model, pixels: torch.Tensor, ids: torch.Tensor, record=None) -> torc
 def trace_ids(vision_layers: int, vision_heads: int, n_layers: int, n_heads: int) -> list[tuple[str, tuple[str, ...]]]:
     """Every id `trace` records, in data-flow order, with its axes (vision t: [CLS] then the patches; the
     decoder's t: the image tokens, then the text)."""
-    ids = [(V + "patches", ("t", "p")), (V + "embed.patch", ("t", "c")), (V + "embed.pos", ("t", "c")),
-           (V + "embed.out", ("t", "c")), *_ln_ids(V + "ln0")]
-    for b in range(vision_layers):
-        p = f"{V}blocks.{b}"
-        ids += _ln_ids(f"{p}.ln1")
-        for h in range(vision_heads):
-            a = f"{p}.attn.head.{h}"
-            ids += [(f"{a}.{n}", ("t", "d")) for n in "qkv"]
-            ids += [(f"{a}.scores", ("t", "t'")), (f"{a}.softmax", ("t", "t'")), (f"{a}.out", ("t", "d"))]
-        ids += [(f"{p}.attn.proj", ("t", "c")), (f"{p}.resid1", ("t", "c")), *_ln_ids(f"{p}.ln2"),
-                (f"{p}.mlp.fc", ("t", "f")), (f"{p}.mlp.gelu", ("t", "f")), (f"{p}.mlp.proj", ("t", "c")),
-                (f"{p}.resid2", ("t", "c"))]
-    ids += _ln_ids(V + "ln_f") + [(V + "image_features", ("t", "c")), ("projector.fc1", ("t", "c")),
-                                  ("projector.act1", ("t", "c")), ("projector.fc2", ("t", "c")),
-                                  ("embed.image", ("t", "c")), ("tokens", ("t",)), ("embed.tok", ("t", "c")),
-                                  ("embed.out", ("t", "c"))]
+    ids = [*patch_ids(V), *ln_ids(V + "ln0"), *block_ids(V, vision_layers, vision_heads)]
+    ids += ln_ids(V + "ln_f") + [(V + "image_features", ("t", "c")), ("projector.fc1", ("t", "c")),
+                                 ("projector.act1", ("t", "c")), ("projector.fc2", ("t", "c")),
+                                 ("embed.image", ("t", "c")), ("tokens", ("t",)), ("embed.tok", ("t", "c")),
+                                 ("embed.out", ("t", "c"))]
     rms = lambda pre: [(f"{pre}.rms", ("t",)), (f"{pre}.out", ("t", "c"))]  # noqa: E731
     for b in range(n_layers):
         p = f"blocks.{b}"
@@ -191,17 +153,7 @@ def trace_ids(vision_layers: int, vision_heads: int, n_layers: int, n_heads: int
 def weight_ids(vision_layers: int, vision_heads: int, n_layers: int, n_heads: int) -> list[tuple[str, tuple[str, ...]]]:
     """Every parameter under the layout's ids; matrices (out, in) like torch.nn.Linear, W_patch (c, p)."""
     ids = [(V + "embed.patch.weight", ("c", "p")), (V + "embed.cls", ("c",)), (V + "embed.pos.weight", ("t", "c")),
-           (V + "ln0.weight", ("c",)), (V + "ln0.bias", ("c",))]
-    for b in range(vision_layers):
-        p = f"{V}blocks.{b}"
-        ids += [(f"{p}.ln1.weight", ("c",)), (f"{p}.ln1.bias", ("c",))]
-        for h in range(vision_heads):
-            a = f"{p}.attn.head.{h}"
-            ids += [x for n in "qkv" for x in ((f"{a}.w{n}", ("d", "c")), (f"{a}.b{n}", ("d",)))]
-        ids += [(f"{p}.attn.proj.weight", ("c", "c")), (f"{p}.attn.proj.bias", ("c",)),
-                (f"{p}.ln2.weight", ("c",)), (f"{p}.ln2.bias", ("c",)),
-                (f"{p}.mlp.fc.weight", ("f", "c")), (f"{p}.mlp.fc.bias", ("f",)),
-                (f"{p}.mlp.proj.weight", ("c", "f")), (f"{p}.mlp.proj.bias", ("c",))]
+           (V + "ln0.weight", ("c",)), (V + "ln0.bias", ("c",)), *block_weight_ids(V, vision_layers, vision_heads)]
     ids += [(V + "ln_f.weight", ("c",)), (V + "ln_f.bias", ("c",)),
             ("projector.fc1.weight", ("c", "c")), ("projector.fc1.bias", ("c",)),
             ("projector.fc2.weight", ("c", "c")), ("projector.fc2.bias", ("c",)), ("embed.tok.weight", ("v", "c"))]
@@ -256,17 +208,7 @@ def weights(model) -> ActivationTrace:
              V + "embed.pos.weight": sd[f"{e}.position_embedding.weight"],
              V + "ln0.weight": sd[f"{t}.pre_layrnorm.weight"], V + "ln0.bias": sd[f"{t}.pre_layrnorm.bias"],
              V + "ln_f.weight": sd[f"{t}.post_layernorm.weight"], V + "ln_f.bias": sd[f"{t}.post_layernorm.bias"]}
-    for b in range(vl):
-        p, m = f"{V}blocks.{b}", f"{t}.encoder.layers.{b}"
-        hd = vd // vh
-        for n in "qkv":
-            w, bias = sd[f"{m}.self_attn.{n}_proj.weight"], sd[f"{m}.self_attn.{n}_proj.bias"]
-            for h in range(vh):
-                named[f"{p}.attn.head.{h}.w{n}"] = w[h * hd:(h + 1) * hd]
-                named[f"{p}.attn.head.{h}.b{n}"] = bias[h * hd:(h + 1) * hd]
-        for ours, theirs in (("attn.proj", "self_attn.out_proj"), ("ln1", "layer_norm1"), ("ln2", "layer_norm2"),
-                             ("mlp.fc", "mlp.fc1"), ("mlp.proj", "mlp.fc2")):
-            named[f"{p}.{ours}.weight"], named[f"{p}.{ours}.bias"] = sd[f"{m}.{theirs}.weight"], sd[f"{m}.{theirs}.bias"]
+    named.update(block_weights(sd, CLIP_LAYER, V, f"{t}.encoder.layers", vl, vh, vd))
     mp = "model.multi_modal_projector"
     for ours, theirs in (("fc1", "linear_1"), ("fc2", "linear_2")):
         for w in ("weight", "bias"):

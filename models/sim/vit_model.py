@@ -16,8 +16,21 @@ from llmviz.models.sim.text_model_files import TextModelFiles, config_from
 MODEL_ID = "vit-tiny"
 
 
+class PatchGrid:
+    """The patch grid of a config with `image_size` and `patch_size` (vit-tiny's, clip-tiny's vision tower)."""
+
+    @property
+    def grid(self) -> int:
+        return self.image_size // self.patch_size
+
+    @property
+    def n_tokens(self) -> int:
+        """The patches and [CLS]."""
+        return self.grid ** 2 + 1
+
+
 @dataclass(frozen=True)
-class VitTinyConfig:
+class VitTinyConfig(PatchGrid):
     n_layers: int = 2
     d_model: int = 64
     n_heads: int = 4
@@ -27,14 +40,6 @@ class VitTinyConfig:
     n_channels: int = 3
     n_classes: int = len(shapes.SHAPES)
     ln_eps: float = 1e-12
-
-    @property
-    def grid(self) -> int:
-        return self.image_size // self.patch_size
-
-    @property
-    def n_tokens(self) -> int:
-        return self.grid ** 2 + 1
 
     @property
     def id2label(self) -> dict[str, str]:
