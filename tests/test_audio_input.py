@@ -64,6 +64,8 @@ BAD = {
     "corrupt header": (lambda p: p.write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk" + bytes(40)), "corrupt WAV header"),
     "says more samples than it has": (lambda p: p.write_bytes(_header(data_bytes=10_000_000) + bytes(100)),
                                       "it says 10,000,000 bytes of samples"),
+    "cut inside its header": (lambda p: p.write_bytes(_header()[:30]), "the file ends inside its fmt chunk, after 30 bytes"),
+    "no samples": (lambda p: p.write_bytes(_header(data_bytes=0)), "holds no samples"),
     "bad block align": (lambda p: p.write_bytes(_header(align=3) + bytes(32000)), "block align"),
     "damaged flac": (lambda p: p.write_bytes(b"fLaC" + bytes(range(256)) * 4), "damaged FLAC"),
 }
@@ -108,3 +110,16 @@ def test_cli_bad_audio_is_one_line_and_exit_2(tmp_path, command):
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "not a WAV, FLAC, OGG or MP3 file" in lines[0] and "Traceback" not in done.stderr
+
+
+def test_a_long_ogg_is_refused_after_the_cap(tmp_path):
+    """Compressed files say no trustworthy length up front: ffmpeg decodes at most MAX_SECONDS + 1 s, and more
+    than MAX_SECONDS is refused in one line (checked by hand on a 10-hour OGG too: the same line)."""
+    import imageio_ffmpeg
+
+    path = tmp_path / "long.ogg"
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-nostdin", "-v", "error", "-f", "lavfi", "-i",
+                    "anullsrc=r=8000:cl=mono", "-t", str(audio_io.MAX_SECONDS + 30), "-c:a", "libvorbis", "-y", str(path)],
+                   check=True, timeout=120)
+    with pytest.raises(audio_io.AudioError, match="longer than the 10 minutes allowed"):
+        audio_io.read_audio(path)

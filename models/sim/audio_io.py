@@ -102,8 +102,11 @@ def wav_header(data: bytes, file_size: int, name: str) -> dict:
             break
         chunk, size = data[at:at + 4], struct.unpack("<I", data[at + 4:at + 8])[0]
         if chunk == b"fmt ":
-            if size < 16 or at + 8 + 16 > len(data):
+            if size < 16:
                 raise AudioError(f"{name}: corrupt WAV header (fmt chunk of {size} bytes)")
+            if at + 8 + 16 > len(data):
+                raise AudioError(f"{name}: corrupt WAV header (the file ends inside its fmt chunk, after "
+                                 f"{len(data)} bytes)")
             code, channels, rate, _, align, bits = struct.unpack("<HHIIHH", data[at + 8:at + 24])
             fmt = {"code": code, "channels": channels, "rate": rate, "bits": bits, "align": align}
         elif chunk == b"data":
