@@ -35,6 +35,7 @@ SUBCOMMANDS = {
     "ask": "llmviz.scenes.cli.ask_cmd",
     "transcribe": "llmviz.scenes.cli.transcribe_cmd",
     "spectrogram": "llmviz.scenes.cli.spectrogram_cmd",
+    "rag": "llmviz.scenes.cli.rag_cmd",
     "doctor": "llmviz.scenes.cli.doctor_cmd",
 }
 HEADLESS_COMMANDS = ", ".join(f"llmviz {name}" for name in SUBCOMMANDS)

@@ -1,0 +1,1 @@
+"""Retrieval-augmented answering (issue 20): documents and their chunks, real sentence embeddings, a FAISS store on disk, generated facts about invented people, and a small reader trained here that answers from retrieved passages only."""
