@@ -101,6 +101,30 @@ class RenderStats:
                 "gpu_ms": self.gpu_ms, "buffer_bytes": self.buffer_bytes}
 
 
+def draw_order(batches: list[Batch]) -> list[Batch]:
+    """Non-empty batches, opaque first, translucent after (stable otherwise): every backend's order."""
+    live = [b for b in batches if len(b.instances)]
+    return sorted(live, key=lambda b: b.material == MATERIAL_TRANSLUCENT)
+
+
+def back_to_front(camera, view: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Translucent instances sorted far to near by view depth (blending needs the order)."""
+    backward = view[2, :3].astype(np.float32)  # camera's +z in world space
+    depth = (rows[:, 0:3] - np.asarray(camera.position, np.float32)) @ backward  # more negative = farther
+    return rows[np.argsort(depth, kind="stable")]
+
+
+def count_draw(stats: "RenderStats", batch: Batch, draws: int) -> None:
+    """Add a drawn batch to the frame's stats (draw calls, triangles, instances per LOD)."""
+    from .meshes import MESH_LOD_TRIANGLES
+
+    n = len(batch.instances)
+    stats.draw_calls += draws
+    stats.triangles += MESH_LOD_TRIANGLES[batch.mesh][batch.lod] * n
+    if batch.lod < MAX_LODS:
+        stats.instances[batch.lod] += n
+
+
 @dataclass
 class UiImage:
     """A picture uploaded for a UI panel: ``id`` is what ``imgui.image`` takes; ``texture`` the backend's own."""

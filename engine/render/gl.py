@@ -15,9 +15,9 @@ import numpy as np
 
 from . import colormaps
 from .backend import (GLYPH_FLOATS, GLYPH_LAYOUT, INSTANCE_FLOATS, INSTANCE_LAYOUT,
-                      MATERIAL_TRANSLUCENT, MAX_LODS, Batch, Renderer, RenderStats)
+                      MATERIAL_TRANSLUCENT, Batch, Renderer, RenderStats, back_to_front, count_draw, draw_order)
 from .datatex import ShelfPacker
-from .meshes import MESH_LOD_TRIANGLES, mesh_lod
+from .meshes import mesh_lod
 from .text import GlyphAtlas, default_glyph_atlas
 
 DATA_ATLAS_SIZE = 2048
@@ -429,25 +429,11 @@ class GLRenderer(Renderer):
         self.colormap_texture.use(UNIT_COLORMAPS)
         self.glyph_texture.use(UNIT_GLYPHS)
 
-    @staticmethod
-    def _draw_order(batches: list[Batch]) -> list[Batch]:
-        """Non-empty batches, opaque first, translucent after (stable otherwise)."""
-        live = [b for b in batches if len(b.instances)]
-        return sorted(live, key=lambda b: b.material == MATERIAL_TRANSLUCENT)
-
-    @staticmethod
-    def _back_to_front(camera, view: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        """Translucent instances sorted far to near by view depth (blending needs the order)."""
-        backward = view[2, :3].astype(np.float32)  # camera's +z in world space
-        depth = (rows[:, 0:3] - np.asarray(camera.position, np.float32)) @ backward  # more negative = farther
-        return rows[np.argsort(depth, kind="stable")]
+    _draw_order = staticmethod(draw_order)
+    _back_to_front = staticmethod(back_to_front)
 
     def _count(self, batch: Batch, draws: int) -> None:
-        n = len(batch.instances)
-        self.stats.draw_calls += draws
-        self.stats.triangles += MESH_LOD_TRIANGLES[batch.mesh][batch.lod] * n
-        if batch.lod < MAX_LODS:
-            self.stats.instances[batch.lod] += n
+        count_draw(self.stats, batch, draws)
 
     def draw_batches(self, camera, batches: list[Batch]) -> None:
         self._bind_textures()

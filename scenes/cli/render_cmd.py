@@ -9,7 +9,8 @@ import time
 
 import numpy as np
 
-from llmviz.scenes.cli.common import check_output_path, headless_renderer, parse_size, process_age_s
+from llmviz.scenes.cli.backend_arg import add_backend_argument, offscreen_renderer, pick_backend
+from llmviz.scenes.cli.common import check_output_path, parse_size, process_age_s
 from llmviz.scenes.cli.main import CliError
 
 MAX_COORDINATE = 1e7  # world units; the largest model is a few thousand across
@@ -64,6 +65,7 @@ def add_parser(subparsers) -> None:
                    help="the scene alone, without the explorer's menu, banner, panels and hint bar")
     p.add_argument("--compare", metavar="A,B[,C,D]", default=None,
                    help="2 to 4 model ids side by side, one view each, at the same --camera (no UI; see llmviz compare)")
+    add_backend_argument(p)
     p.set_defaults(func=run)
 
 
@@ -332,7 +334,12 @@ def run(args) -> int:
         if args.no_ui:
             raise CliError("llmviz: --report describes the whole frame, UI included: drop --no-ui")
         report = check_output_path(args.report, "--report", suffixes=(".json",), reserve=1 << 20)
-    renderer = _renderer(size, tile, ratio) if tiled else headless_renderer(size, ratio)
+    backend = getattr(args, "backend", "gl")
+    if tiled:
+        pick_backend(backend, ("tiled",) if args.no_ui else ("tiled", "ui"))  # OpenGL draws it, or the line says why
+        renderer = _renderer(size, tile, ratio)
+    else:
+        renderer = offscreen_renderer(backend, size, ratio, needs=() if args.no_ui else ("ui",))
     picture = Picture(renderer, out, size)
     if args.no_ui:
         with scene_alone(args, renderer, renderer.size) as (scene, engine):
