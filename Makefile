@@ -20,11 +20,12 @@ venv: $(STAMP)
 run: $(STAMP)
 	$(BIN)/llmviz
 
-# The window test needs a virtual X display; install one where apt-get can (CI runs as root).
+# The window tests need a virtual X display, and the clipboard test a reader (xclip); install them where apt-get
+# can (CI runs as root).
 xvfb:
-	@command -v xvfb-run >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
-	  (apt-get update -qq && apt-get install -y -qq xvfb >/dev/null) || \
-	  echo "note: xvfb not installed; the window test will be skipped"; }
+	@{ command -v xvfb-run && command -v xclip; } >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	  (apt-get update -qq && apt-get install -y -qq xvfb xclip >/dev/null) || \
+	  echo "note: xvfb or xclip not installed; the window tests that need them will be skipped"; }
 
 # llama-cpp-python's OpenAI-compatible server, for tests/test_stream_servers.py: built once from its sdist with only
 # what the server needs (no examples, tools, tests, llava/mtmd, web UI; portable CPU code). Measured on this 2-core

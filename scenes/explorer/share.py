@@ -72,11 +72,38 @@ class Share:
     def __init__(self, ex, clipboard=None):
         self.ex = ex
         self.clipboard = clipboard  # set_text(str) of the window system; None: ImGui's own
+        self.window_clipboard = None  # an X11 owner answered each frame (engine/x_clipboard.py), in the window
         self.link: str | None = None  # shown in the panel while not None
         self.workers: list[threading.Thread] = []
 
+    def use_window_clipboard(self, clipboard) -> None:
+        """Copy links to ``clipboard`` (``set_text``, ``serve``, ``data``; None: leave ``self.clipboard`` as it is),
+        and ImGui's copies too: Ctrl+C in the link panel's field (or any field) reaches the desktop."""
+        if clipboard is None:
+            return
+        self.window_clipboard = clipboard
+        self.clipboard = None  # ImGui's copy below is the window's
+        platform = imgui.get_platform_io()
+        platform.platform_set_clipboard_text_fn = self._imgui_copied
+        platform.platform_get_clipboard_text_fn = self._imgui_paste
+
+    def _imgui_copied(self, _context, text: str) -> None:
+        self._copied = text
+        try:
+            self.window_clipboard.set_text(text)
+        except Exception as err:  # raised back into ImGui's C++ frame, it would be lost: say it instead
+            self.ex.notice = f"no clipboard ({err}): select the link in the panel"
+
+    def _imgui_paste(self, _context) -> str:
+        """What a Ctrl+V in the window's fields pastes: our own copy (another program's text is not fetched,
+        which would wait on that program in the frame)."""
+        data = self.window_clipboard.data
+        return data.decode("utf-8") if data is not None else getattr(self, "_copied", "")
+
     # ------------------------------------------------------------------ menu and panel (inside the UI frame)
     def menu(self) -> None:
+        if self.window_clipboard is not None:
+            self.window_clipboard.serve()  # a paste in another program is answered while the frames run
         if not imgui.begin_main_menu_bar():
             return
         if imgui.begin_menu("Share"):
@@ -105,8 +132,8 @@ class Share:
         imgui.set_next_window_size(imgui.ImVec2(LINK_PANEL_WIDTH, 0), imgui.Cond_.appearing)
         opened, keep = imgui.begin("Link to this view###sharelink", True, imgui.WindowFlags_.no_collapse)
         if opened:
-            imgui.text_wrapped("Paste it anywhere; `llmviz open LINK` or `llmviz render --link LINK --out F.png` "
-                               "reopens this view. Select the text below to copy it by hand.")
+            imgui.text_wrapped("It is on the clipboard: paste it anywhere; `llmviz open LINK` or `llmviz render --link "
+                               "LINK --out F.png` reopens this view. Where there is no clipboard, copy it from here.")
             imgui.set_next_item_width(-1)
             imgui.input_text("##link", self.link, imgui.InputTextFlags_.read_only | imgui.InputTextFlags_.auto_select_all)
             if imgui.button("Copy again"):
@@ -131,11 +158,11 @@ class Share:
         if link is None:
             return
         self.link = link
+        self.ex.notice = "link copied to the clipboard"
         try:
-            imgui.set_clipboard_text(link)  # ImGui's own: a paste into any field of the window
+            imgui.set_clipboard_text(link)  # ImGui's: a paste into any field of the window (and X11's, if used)
             if self.clipboard is not None:
-                self.clipboard(link)  # the desktop's (pyglet)
-            self.ex.notice = "link copied to the clipboard"
+                self.clipboard(link)  # the desktop's, where the window system gave one
         except Exception as err:  # a window system without a clipboard: the panel still shows the link
             self.ex.notice = f"no clipboard ({err}): select the link in the panel"
 
