@@ -181,23 +181,37 @@ def _generous_limits(raw_adapter) -> dict:
     return wanted
 
 
-_device_lock = threading.Lock()
-_shared: GpuDevice | None = None
-_shared_problem: str | None = None
+class MadeOnce:
+    """A thing made on first use and kept for the process, or the one-line reason it could not be made, kept too
+    (so a machine without a device pays the failed attempt once). ``make`` raises GpuUnavailable for a known
+    reason; any other exception becomes ``prefix`` + its first line. get() raises ``error(reason)``."""
+
+    def __init__(self, make, error=GpuUnavailable, prefix: str = ""):
+        self._make, self._error, self._prefix = make, error, prefix
+        self._lock = threading.Lock()
+        self._value = None
+        self._problem: str | None = None
+
+    def get(self):
+        with self._lock:
+            if self._value is None and self._problem is None:
+                try:
+                    self._value = self._make()
+                except GpuUnavailable as err:
+                    self._problem = str(err)
+                except Exception as err:  # e.g. a shader the driver rejects
+                    self._problem = self._prefix + _one_line(err)
+            if self._value is None:
+                raise self._error(self._problem)
+            return self._value
+
+
+_shared = MadeOnce(lambda: create_device(), prefix="wgpu could not create a device: ")
 
 
 def shared_device() -> GpuDevice:
     """One device per process, made on first use; the same GpuUnavailable reason on every later call if none."""
-    global _shared, _shared_problem
-    with _device_lock:
-        if _shared is None and _shared_problem is None:
-            try:
-                _shared = create_device()
-            except GpuUnavailable as err:
-                _shared_problem = str(err)
-        if _shared is None:
-            raise GpuUnavailable(_shared_problem)
-        return _shared
+    return _shared.get()
 
 
 def choose_backend(requested: str = "auto", *, wgpu_limitation: str | None = None,

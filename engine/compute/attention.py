@@ -27,7 +27,7 @@ from typing import Callable
 
 import numpy as np
 
-from llmviz.engine.gpu_adapters import GpuUnavailable, shared_device
+from llmviz.engine.gpu_adapters import MadeOnce, shared_device
 
 MAX_HEAD_DIM_ONLINE = 128  # the online kernel keeps a query row and its accumulator in registers (MAX_D4 vec4s)
 _ONLINE_ROWS = 64  # query rows per workgroup (compute_online_attention.wgsl's workgroup size)
@@ -226,24 +226,12 @@ def _pad4(a: np.ndarray) -> np.ndarray:
     return a if extra == 0 else np.ascontiguousarray(np.pad(a, ((0, 0), (0, 0), (0, extra))))
 
 
-_kernels_lock = threading.Lock()
-_kernels_cache: _Kernels | None = None
-_kernels_problem: str | None = None
+_made = MadeOnce(lambda: _Kernels(shared_device()), error=ComputeUnavailable,
+                 prefix="the attention kernels did not compile: ")
 
 
 def _kernels() -> _Kernels:
-    global _kernels_cache, _kernels_problem
-    with _kernels_lock:
-        if _kernels_cache is None and _kernels_problem is None:
-            try:
-                _kernels_cache = _Kernels(shared_device())
-            except GpuUnavailable as err:
-                _kernels_problem = str(err)
-            except Exception as err:  # a shader the driver rejects: say so once, in one line
-                _kernels_problem = "the attention kernels did not compile: " + " ".join(str(err).split())[:200]
-        if _kernels_cache is None:
-            raise ComputeUnavailable(_kernels_problem)
-        return _kernels_cache
+    return _made.get()
 
 
 def adapter_label() -> str | None:
