@@ -108,3 +108,19 @@ def test_bad_arrays_are_one_line_errors(args, words):
         compute.online_attention(np.zeros((2, 129)), np.zeros((2, 129)), np.zeros((2, 129)))
     with pytest.raises(ValueError, match="window must be a positive integer"):
         compute.online_attention(np.zeros((2, 4)), np.zeros((2, 4)), np.zeros((2, 4)), window=0)
+
+
+def test_online_kernel_keeps_the_long_context_tiles_contract():
+    # the same (output, row max, row sum) as the long-context pass's own tiled torch loop, on induction-2l's two
+    # layer kinds: layer 0's sliding window and layer 1's full causal attention (tiles cut mid-way: 700 = 10 x 64 + 60)
+    from llmviz.models.sim import long_attention
+    from llmviz.models.sim.induction_model import InductionTinyConfig
+
+    cfg = InductionTinyConfig()
+    q, k, v = random_head(11, 2, 700, 700, 16)
+    for layer in (0, 1):
+        window = cfg.window if cfg.layer_types[layer] == "sliding_attention" else None
+        expected = long_attention.tiled_attention(cfg, layer, *(torch.from_numpy(a) for a in (q, k, v)), tile=64)
+        got = compute.online_attention(q, k, v, window=window)
+        for actual, wanted in zip(got, expected):
+            assert_close(actual, wanted)
