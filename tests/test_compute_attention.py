@@ -124,3 +124,26 @@ def test_online_kernel_keeps_the_long_context_tiles_contract():
         got = compute.online_attention(q, k, v, window=window)
         for actual, wanted in zip(got, expected):
             assert_close(actual, wanted)
+
+
+def test_kernels_run_from_a_worker_thread_and_wgpu_errors_are_one_line(monkeypatch):
+    import threading
+
+    import wgpu
+
+    q, k, v = random_head(13, 2, 40, 40, 8)
+    results = {}
+    worker = threading.Thread(target=lambda: results.update(done=compute.head_attention(q, k, v)))
+    worker.start()
+    worker.join(timeout=120)
+    assert_close(results["done"].output, torch_reference(q, k, v)[2])
+
+    kernels = compute._kernels()
+
+    def out_of_memory(*args):
+        raise wgpu.GPUOutOfMemoryError("Not enough memory left\n(second line)")
+
+    monkeypatch.setattr(kernels, "online", out_of_memory)
+    with pytest.raises(compute.ComputeUnavailable, match="online_attention failed on .*: Not enough memory left") as err:
+        compute.online_attention(q, k, v)
+    assert "\n" not in str(err.value)

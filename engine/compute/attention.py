@@ -10,7 +10,8 @@ For live traces' attention:
     head_attention(q, k, v, causal=True, window=None, scale=None) -> HeadAttention(output, probs)
         the full (H, Tq, Tk) probabilities and the (H, Tq, d) output.
 Use them when the wgpu backend is active and compute_unavailable() is None; both raise ComputeUnavailable (one
-line) where no device exists and ValueError (one line) for arrays they cannot take. Calls block until the GPU is
+line) where no device exists or wgpu fails inside the call (out of memory, a lost device) and ValueError (one
+line) for arrays they cannot take. Calls block until the GPU is
 done: call them from a worker thread, never the frame thread.
 
 Masks: key j is allowed for query i when j <= i + (Tk - Tq) (causal: with a cache, the last query sees every key)
@@ -18,8 +19,8 @@ and, with ``window``, j > i + (Tk - Tq) - window (a sliding window of that many 
 """
 from __future__ import annotations
 
+import contextlib
 import importlib.resources
-import math
 import struct
 import threading
 from dataclasses import dataclass
@@ -57,7 +58,9 @@ def compute_unavailable() -> str | None:
 def head_attention(q, k, v, causal: bool = True, window: int | None = None,
                    scale: float | None = None) -> HeadAttention:
     q3, k3, v3, single = _checked(q, k, v, causal, window)
-    output, probs = _kernels().full(q3, k3, v3, causal, window or 0, _scale(scale, q3))
+    kernels = _kernels()
+    with kernels.reporting("head_attention"):
+        output, probs = kernels.full(q3, k3, v3, causal, window or 0, _scale(scale, q3))
     return HeadAttention(output[0], probs[0]) if single else HeadAttention(output, probs)
 
 
@@ -67,7 +70,9 @@ def online_attention(q, k, v, causal: bool = True, window: int | None = None, sc
     if q3.shape[-1] > MAX_HEAD_DIM_ONLINE:
         raise ValueError(f"online_attention: head dimension {q3.shape[-1]} is over {MAX_HEAD_DIM_ONLINE}; "
                          "use head_attention")
-    out, row_max, row_sum = _kernels().online(q3, k3, v3, causal, window or 0, _scale(scale, q3), progress)
+    kernels = _kernels()
+    with kernels.reporting("online_attention"):
+        out, row_max, row_sum = kernels.online(q3, k3, v3, causal, window or 0, _scale(scale, q3), progress)
     return (out[0], row_max[0], row_sum[0]) if single else (out, row_max, row_sum)
 
 
@@ -125,6 +130,15 @@ class _Kernels:
         self.pipelines = {name: self._pipeline(name) for name in
                           ("compute_attention_scores", "compute_softmax_rows", "compute_attention_values",
                            "compute_online_attention")}
+
+    @contextlib.contextmanager
+    def reporting(self, what: str):
+        """wgpu's own errors inside a call (out of device memory, a lost device) as ComputeUnavailable, one line."""
+        try:
+            yield
+        except self.wgpu.GPUError as err:
+            text = " ".join(str(err).split())[:200] or type(err).__name__
+            raise ComputeUnavailable(f"{what} failed on {self.adapter.label()}: {text}") from None
 
     def _pipeline(self, name: str):
         module = self.device.create_shader_module(code=_shader(name), label=name)
