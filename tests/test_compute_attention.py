@@ -147,3 +147,11 @@ def test_kernels_run_from_a_worker_thread_and_wgpu_errors_are_one_line(monkeypat
     with pytest.raises(compute.ComputeUnavailable, match="online_attention failed on .*: Not enough memory left") as err:
         compute.online_attention(q, k, v)
     assert "\n" not in str(err.value)
+
+
+def test_a_probability_matrix_past_the_storage_limit_is_refused_in_one_line():
+    kernels = compute._kernels()
+    side = int((kernels.max_binding // 4) ** 0.5) + 1  # one head's probabilities just past the limit
+    q = np.zeros((side, 4), np.float32)
+    with pytest.raises(ValueError, match=r"probability matrix \(\d+ MiB\) is over the adapter's storage limit"):
+        compute.head_attention(q, q, q)
