@@ -29,6 +29,24 @@ DENDROGRAM_H = 130
 LEAF_PX = 34                # dendrogram width per head
 MARGIN = 10.0
 GREY = (0.55, 0.55, 0.6)
+SHOWN_CELLS = 64            # a longer input (vit-tiny's 257 patches) is drawn as means of blocks of cells
+RIBBON_MAX_TOKENS = 64
+
+
+def pool_factor(tokens: int) -> int:
+    return max(1, -(-tokens // SHOWN_CELLS))
+
+
+def pooled(values: np.ndarray, factor: int) -> np.ndarray:
+    """Means of factor x factor blocks of a (T, T) matrix (a partial last block: the mean of the cells it
+    has); the matrix itself at factor 1."""
+    if factor == 1:
+        return values
+    T = len(values)
+    n = -(-T // factor)
+    padded = np.full((n * factor, n * factor), np.nan)
+    padded[:T, :T] = values
+    return np.nanmean(padded.reshape(n, factor, n, factor), axis=(1, 3))
 
 
 def _cell_px(tokens: int, width: int) -> int:
@@ -77,6 +95,15 @@ class HeadsResult:
     flow: Heatmap | None
     cluster_rgb: np.ndarray    # (groups, 3)
     ribbons: dict              # "rollout" / "flow" -> (edges (L, T, T), inputs (T,)) into the last token
+    pool: int = 1              # each drawn cell the mean of pool x pool entries (pool_factor)
+    stacks: tuple = ()         # (prefix, name) of every stack of heads the model has (attention_stacks)
+    stack: str = ""
+    note: str = ""             # what the clustering pooled over, where it is not the text models' batch
+
+    @property
+    def side(self) -> int:
+        """Cells drawn a side."""
+        return -(-len(self.current.tokens) // self.pool)
 
 
 class _Analyser:
@@ -116,6 +143,61 @@ class _Analyser:
                            np.asarray(expert_colors(groups)), ribbons)
 
 
+class _StackAnalyser:
+    """The worker's side for the live models with stacks of their own (scenes/attention_stacks.py): the
+    live scene's own compute traces the batch; `trace(request)` is the analysis of one stack of one trace."""
+
+    def __init__(self, kind: str, model_id: str):
+        import torch
+
+        torch.set_num_threads(1)
+        self.kind, self.model_id = kind, model_id
+        self._compute = None        # made on the first trace: the live scene's factory takes the loading lock
+        self._batch: dict = {}      # request -> traced heads (the samples, reused while only the stack changes)
+
+    def weights(self):
+        return None
+
+    def trace(self, request) -> HeadsResult:
+        from llmviz.models import attention_analysis
+        from llmviz.scenes import attention_stacks as st
+        from llmviz.scenes.moe_live import expert_colors
+
+        live_trace, seed, prefix, live_request, strings, ids = request
+        if "tokens" not in live_trace:     # a folder's recording: the token ids are the session's
+            live_trace = {**dict(live_trace.items()), "tokens": np.asarray(ids, np.int64)}
+        stacks = st.stacks_in(live_trace)
+        prefix = prefix if prefix in stacks else stacks[-1]
+        words = st.token_strings(self.kind, type("Live", (), {"strings": strings}))
+        current = st.stack_heads(self.kind, live_trace, prefix, words)
+        others = []
+        for other in st.batch_requests(self.kind, live_request):
+            if other not in self._batch:
+                if len(self._batch) > 32:     # a long session's questions and captions: bounded
+                    self._batch.clear()
+                if self._compute is None:
+                    self._compute = st.compute_for(self.kind)
+                self._batch[other] = self._compute(other)
+            others.append(st.stack_heads(self.kind, self._batch[other], prefix, words))
+        inputs = [current, *others]
+        analysis = attention_analysis.analyse([h.distributions for h in inputs], [h.tokens for h in inputs])
+        distributions = current.distributions
+        factor = pool_factor(len(current.tokens))
+        tiles = [[heatmap(pooled(head, factor)) for head in layer] for layer in distributions]
+        flow = heatmap(pooled(analysis.flow, factor)) if analysis.flow is not None else None
+        ribbons = {}
+        if self.kind == "folder" and len(current.tokens) <= RIBBON_MAX_TOKENS:   # the layout's blocks.N: one stack
+            last = len(current.tokens) - 1
+            ribbons["rollout"] = attention_analysis.rollout_edges(distributions, last)
+            if analysis.flow is not None:
+                ribbons["flow"] = attention_analysis.flow_edges(distributions, last)
+        groups = int(analysis.clusters.max()) + 1
+        return HeadsResult(self.model_id, current, analysis, tiles, heatmap(pooled(analysis.rollout[-1], factor)), flow,
+                           np.asarray(expert_colors(groups)), ribbons, factor,
+                           tuple((p, st.stack_name(self.kind, p)) for p in stacks), prefix,
+                           st.stack_batch_note(self.kind, len(inputs)))
+
+
 class _Rects:
     """A heatmap's screen rectangles, remade only when its origin or cell size changes."""
 
@@ -150,6 +232,7 @@ class HeadsPanel:
         self._width = None
         self.raise_next = True
         self.ribbons = "off"      # the ribbons chosen in the window (HeadsMode reads it back)
+        self.stack: str | None = None   # the stack of heads chosen in the window (HeadsMode reads it back)
 
     def _rects_for(self, key) -> _Rects:
         rects = self._rects.get(key)
@@ -162,7 +245,7 @@ class HeadsPanel:
         """Pixels the widest part needs: a row of heads, the dendrogram, or rollout beside flow."""
         if result is None:
             return 520.0
-        T = len(result.current.tokens)
+        T = result.side
         heads = max(len(layer) for layer in result.tiles)
         grid = heads * (_cell_px(T, TILE_PX) * T + 14)
         tree = len(result.analysis.heads) * LEAF_PX + 40
@@ -204,6 +287,11 @@ class HeadsPanel:
         """Rollout or flow as ribbons between the layers in the 3D scene, beside the model (or none)."""
         from llmviz.scenes.attention_ribbons import MODES
 
+        if result is not None and not result.ribbons:
+            imgui.text_colored(DIM_RGB, "ribbons in the scene: for a text model's own layers, inputs of at most "
+                                        f"{RIBBON_MAX_TOKENS} tokens")
+            self.ribbons = "off"
+            return
         imgui.text("ribbons in the scene:")
         for mode in MODES:
             imgui.same_line()
@@ -216,9 +304,23 @@ class HeadsPanel:
 
     def _body(self, r: HeadsResult) -> str | None:
         a, current = r.analysis, r.current
-        text = "".join(current.labels).replace("\n", "↵")
+        if r.stacks:
+            text = " ".join(current.labels[:12]) + (" ..." if len(current.labels) > 12 else "")
+        else:
+            text = "".join(current.labels).replace("\n", "↵")
         imgui.text(f"input: {text}  ({len(current.tokens)} tokens)")
+        if len(r.stacks) > 1:
+            imgui.text("heads of:")
+            for prefix, name in r.stacks:
+                imgui.same_line()
+                if imgui.radio_button(f"{name}##stack", r.stack == prefix):
+                    self.stack = prefix
         imgui.push_text_wrap_pos(0.0)
+        if r.note:
+            imgui.text_colored(DIM_RGB, r.note)
+        if r.pool > 1:
+            imgui.text_colored(AMBER_RGB, f"{len(current.tokens)} tokens: each drawn cell is the mean of {r.pool} x "
+                                          f"{r.pool} entries (the analysis uses every entry)")
         imgui.text_colored(DIM_RGB, f"{len(a.heads)} heads in {int(a.clusters.max()) + 1} clusters by the mean "
                                     f"Jensen–Shannon divergence of their rows over {a.inputs} inputs, {a.cut}; "
                                     "frame colour = cluster; colour: √weight; click a head to fly to it")
@@ -233,7 +335,7 @@ class HeadsPanel:
 
     def _grid(self, r: HeadsResult) -> str | None:
         a, current = r.analysis, r.current
-        T = len(current.tokens)
+        T = r.side
         cell = _cell_px(T, TILE_PX)
         side = cell * T
         dl = imgui.get_window_draw_list()
@@ -267,13 +369,18 @@ class HeadsPanel:
         current, pattern = r.current, r.analysis.patterns[index]
         mouse = imgui.get_mouse_pos()
         T = len(current.tokens)
-        q, k = int((mouse.y - y) // cell), int((mouse.x - x) // cell)
+        q, k = int((mouse.y - y) // cell) * r.pool, int((mouse.x - x) // cell) * r.pool
         imgui.begin_tooltip()
         imgui.text(f"{current.ids[layer][head]}  (cluster {int(r.analysis.clusters[index])})")
         imgui.text(pattern.reason)
         scores = ", ".join(f"{name} {value:.2f}" for name, value in pattern.scores.items() if np.isfinite(value))
         imgui.text_colored(DIM_RGB, f"scores: {scores}")
-        if 0 <= q < T and 0 <= k < T:
+        if r.pool > 1 and 0 <= q < T and 0 <= k < T:
+            block = r.current.distributions[layer][head][q:q + r.pool, k:k + r.pool]
+            imgui.text(f"queries {q}-{q + len(block) - 1} ({current.labels[q]} ...) read keys {k}-"
+                       f"{k + block.shape[1] - 1} ({current.labels[k]} ...): mean {block.mean():.4f}, "
+                       f"largest {block.max():.4f}")
+        elif 0 <= q < T and 0 <= k < T:
             weight = r.current.distributions[layer][head][q, k]
             raw = current.layers[layer][head][q, k]
             imgui.text(f"query {q} {current.labels[q]!r} reads key {k} {current.labels[k]!r}: {weight:.4f}"
@@ -315,10 +422,10 @@ class HeadsPanel:
 
     def _matrices(self, r: HeadsResult) -> None:
         a, current = r.analysis, r.current
-        T = len(current.tokens)
+        T = r.side
         cell = _cell_px(T, MATRIX_PX)
         side = cell * T
-        label_w = 14.0 if T <= 40 else 0.0
+        label_w = 14.0 if T <= 40 and not r.stacks else 0.0
         shown = [("rollout (after the last layer)", r.rollout), ("attention flow", r.flow)]
         dl = imgui.get_window_draw_list()
         for i, (name, heat) in enumerate(shown):
@@ -347,9 +454,11 @@ class HeadsMode(Mode):
 
     name = "heads"
 
-    def __init__(self, ex, session, model_id: str):
+    def __init__(self, ex, session, model_id: str, kind: str | None = None):
         super().__init__(ex, session)
         self.model_id = model_id
+        self.kind = kind            # a live kind with stacks of its own (attention_stacks), or None: a text model
+        self.stack: str | None = None
         self.open = False
         self.result: HeadsResult | None = None
         self.error = ""
@@ -391,12 +500,19 @@ class HeadsMode(Mode):
             from llmviz.models.sim.tick import SimulationRunner
             from llmviz.scenes.worker_session import traced_model_compute
 
-            model_id = self.model_id
-            self._runner = SimulationRunner(traced_model_compute(lambda: _Analyser(model_id)),
-                                            name=f"llmviz-heads {model_id}")
-        if live.trace is not None and live.trace_version != self._asked:
-            self._asked = live.trace_version
-            self._ticket = self._runner.submit((live.trace, self.seed))
+            model_id, kind = self.model_id, self.kind
+            self._runner = SimulationRunner(traced_model_compute(
+                lambda: _StackAnalyser(kind, model_id) if kind else _Analyser(model_id)), name=f"llmviz-heads {model_id}")
+        asked = (live.trace_version, self.stack)
+        if live.trace is not None and asked != self._asked:
+            self._asked = asked
+            if self.kind:
+                request = getattr(live, "_sent", None) or getattr(live, "_input", None)
+                self._ticket = self._runner.submit((live.trace, self.seed, self.stack, request,
+                                                    tuple(getattr(live, "strings", ()) or ()),
+                                                    tuple(getattr(live, "ids", ()) or ())))
+            else:
+                self._ticket = self._runner.submit((live.trace, self.seed))
         for result in self._runner.poll():
             if result.ticket != self._ticket:
                 continue        # an older trace's analysis: a newer one is on its way
@@ -437,6 +553,8 @@ class HeadsMode(Mode):
         clicked = self.panel.draw(area, self.result, self.computing, self.error, self.message, self.ribbon_mode)
         if clicked is not None:
             self.fly_to(clicked)
+        if self.panel.stack is not None:
+            self.stack = self.panel.stack
         self.set_ribbons(self.panel.ribbons)
         self._ribbon_tooltip()
 
@@ -468,7 +586,14 @@ def heads_mode(ex, session) -> HeadsMode | None:
     """The heads view of a scene whose live model has attention to show (live.ATTENTION_MODEL_IDS)."""
     from llmviz.scenes.live import ATTENTION_MODEL_IDS   # not attention_live: it brings torch, which a scene
                                                          # without one of these models must not wait for
+    from llmviz.scenes.attention_stacks import STACK_KINDS
+
     live, model = session.scene.live, session.model
-    if live is None or model is None or model.spec.id not in ATTENTION_MODEL_IDS:
+    if live is None or model is None:
+        return None
+    kind = getattr(live, "kind", None)
+    if kind in STACK_KINDS:
+        return HeadsMode(ex, session, model.spec.id, kind)
+    if model.spec.id not in ATTENTION_MODEL_IDS:
         return None
     return HeadsMode(ex, session, model.spec.id)

@@ -7,6 +7,9 @@ affordable drawn on the same run.
   the largest probability of its cell, log-scaled): the first-token sink is the bright left column, the
   local band the diagonal, the induction jumps the bright points off it (each copied span attends to the
   token after its earlier occurrence).
+- Between the two (fewer than MID_BASE_CELLS of the base level's cells across the view, a few large squares
+  at 131,072 tokens), the pass's fine mass grid (cells of 32 tokens there) cut to the view and pooled to at
+  most MID_TEXELS a side: the same statistic as the overview, finer.
 - Zoomed in (the view spans at most DETAIL_SPAN tokens), a worker recomputes the visible block exactly
   (LongPass.block; coarser than one texel per token only as the exact values' max) and the frame uploads
   it over the overview; at most LABEL_SPAN tokens across, the keys' and queries' tokens appear as text.
@@ -40,6 +43,9 @@ UNIT_TOKENS = 32          # tokens per world unit: 131,072 tokens span 4,096 uni
 DETAIL_TEXELS = 256       # the exact block's texture side
 DETAIL_SPAN = 1024        # the view spans at most this many tokens: recompute exactly (~20 ms a block)
 LABEL_SPAN = 64           # ... at most this many: tokens as text
+MID_TEXELS = 512          # the fine grid's window: at most this many cells a side
+MID_BASE_CELLS = 300      # fewer of the overview's cells across the view than this: the fine grid is drawn
+MID_MIN_CELLS = 16        # the fine grid's window is at least this many fine cells a side
 # Colours: log10 (p x (q + 1)), a probability against the uniform share 1/(q + 1) of its row, so that row
 # 100,000 and row 100 read alike: 0 is uniform attention, 5 is 10^5 times it (all of row 100,000 on one key).
 COLOUR_RANGE = (-1.0, 4.5)
@@ -59,7 +65,7 @@ CAPTION_CHARS = 110
 TOKEN_TEXT_CELLS = 0.3     # a token's text height, in cells
 # Heights above the plane, kept small: zoomed to a few tokens the camera is under a world unit away, and a
 # label lifted far above the cells it names would slide off them in perspective.
-DETAIL_Z, TEXT_Z = 0.004, 0.01
+DETAIL_Z, MID_Z, TEXT_Z = 0.004, 0.002, 0.01
 
 
 def cache_path(length: int, seed: int, head: int | None, weights_digest: str) -> Path:
@@ -143,6 +149,24 @@ def exact_region(long_pass, head: int, q0: int, q1: int, k0: int, k1: int, texel
                 warnings.simplefilter("ignore", RuntimeWarning)
                 values = np.nanmax(blocks, axis=(1, 3))
     return values.astype(np.float32), stride
+
+
+def mid_region(long_pass, head: int, q0: int, q1: int, k0: int, k1: int, texels: int = MID_TEXELS):
+    """(values, cell): the fine mass grid over a region whose origin lies on its cells, summed into cells of
+    `cell` tokens (a power-of-two multiple of the fine cell) so that at most `texels` fit a side; the colour
+    value of each cell's mean probability, as the overview's (log10 of mean x (q + 1), q its middle row)."""
+    fine, grid = long_pass.fine_cell, long_pass.fine_mass[head]
+    factor = 1
+    while math.ceil(max(q1 - q0, k1 - k0) / (fine * factor)) > texels:
+        factor *= 2
+    cell = fine * factor
+    r0, c0 = q0 // fine, k0 // fine
+    rows, cols = math.ceil((q1 - q0) / cell), math.ceil((k1 - k0) / cell)
+    window = np.zeros((rows * factor, cols * factor), np.float32)   # past the grid's end: no entries
+    part = grid[r0:r0 + rows * factor, c0:c0 + cols * factor]
+    window[:part.shape[0], :part.shape[1]] = part
+    mass = window.reshape(rows, factor, cols, factor).sum((1, 3))
+    return log_values(mass / float(cell * cell), mass <= 0, q0 + (np.arange(rows) + 0.5) * cell), cell
 
 
 def _staircase(length: int, width_of, segments: int = BAND_SEGMENTS):
@@ -233,6 +257,51 @@ def _kv_sharing_caption(length: int) -> str:
             f"layer) {mla / 1e9:.1f} GB for 61 layers")
 
 
+def hover_text(view, lp, head_index: int, detail_p, entity: int, cell) -> str | None:
+    """What the pointer is over, in words (the explorer's tooltip): at one entry per texel the exact
+    probability and both tokens; coarser, the cell's span of queries and keys and its statistics (the
+    overview's: max, mean, mass, entropy and the largest entries with their positions)."""
+    from llmviz.models.sim.induction_model import vocabulary
+
+    words = vocabulary()
+    row, col = cell
+    head = f"layer {lp.layer} head {head_index}"
+    if entity == int(view.world.ids(view.world.slots(view.detail))[0]) and view.detail_region is not None:
+        q0, _, k0, _ = view.detail_region
+        stride = view.detail_stride
+        q, k = q0 + row * stride, k0 + col * stride
+        if stride == 1 and detail_p is not None:
+            p = float(detail_p[row, col])
+            if k > q:
+                return f"query {q:,}, key {k:,}: above the diagonal (causal: a token never reads a later one)"
+            return (f"query {q:,} {words[lp.tokens[q]]!r} reads key {k:,} {words[lp.tokens[k]]!r}\n"
+                    f"p = {p:.6g}, exact: recomputed from the pass's queries, keys and row statistics\n"
+                    f"{p * (q + 1):.3g} x uniform attention (1/{q + 1:,}); {head}")
+        return (f"queries {q:,}-{q + stride - 1:,}, keys {k:,}-{k + stride - 1:,}: the largest exact entry of "
+                f"these {stride} x {stride}; zoom in for each one's value; {head}")
+    if entity == int(view.world.ids(view.world.slots(view.mid))[0]) and view.mid_region is not None:
+        q0, _, k0, _ = view.mid_region
+        side, fine = view.mid_cell, lp.fine_cell
+        q, k = q0 + row * side, k0 + col * side
+        mass = lp.fine_mass[head_index][q // fine:(q + side) // fine, k // fine:(k + side) // fine].sum()
+        return (f"queries {q:,}-{q + side - 1:,}, keys {k:,}-{k + side - 1:,} ({side} x {side} entries)\n"
+                f"attention mass {mass:.4g}, mean p {mass / side ** 2:.3g} (the pass's fine summaries); "
+                f"zoom in for the exact entries; {head}")
+    if entity == int(view.world.ids(view.world.slots(view.overview))[0]):
+        base = lp.levels[head_index][0]
+        if row >= base.max.shape[0] or col >= base.max.shape[1]:
+            return None
+        side = base.cell
+        q, k = row * side, col * side
+        top = [f"({int(tq):,}, {int(tk):,}) {float(tp):.3g}" for tp, tq, tk in
+               zip(base.top_p[row, col], base.top_q[row, col], base.top_k[row, col]) if tq >= 0]
+        return (f"queries {q:,}-{q + side - 1:,}, keys {k:,}-{k + side - 1:,} ({side} x {side} entries)\n"
+                f"max p {base.max[row, col]:.4g}, mean p {base.mean[row, col]:.3g}, mass {base.mass[row, col]:.4g}, "
+                f"entropy {base.entropy[row, col]:.4g} nats\n"
+                f"largest (query, key) p: {'; '.join(top) if top else 'none (above the diagonal)'}; {head}")
+    return None
+
+
 class LongContextLive:
     """The view's worker and uploads: the pass once, then the exact block under the camera when zoomed in."""
 
@@ -249,7 +318,10 @@ class LongContextLive:
         self.detail_latency_s: list[float] = []   # request to upload, per exact block shown
         self.tick_seconds: list[float] = []       # worker time per exact block (what bench reports as ticks)
         self.tokens_generated = 0                 # bench's field: nothing is generated here
-        self._asked: tuple | None = None           # the region last requested
+        self._asked: tuple | None = None           # the exact region last requested
+        self._mid_asked: tuple | None = None       # the fine grid's window last requested
+        self._mid_shown: tuple | None = None
+        self.detail_p = None                      # the shown exact block's probabilities, one per texel
         self._asked_at = 0.0
         self._shown: tuple | None = None
         self._pass_ticket = None
@@ -265,8 +337,16 @@ class LongContextLive:
                                               lambda stage, d, t: setattr(self, "progress", (stage, d, t)))
                 return ("pass", *state["pass"], accuracy_caption(state["pass"][0], self.view.seed))
             long_pass, head = state["pass"]
-            values, stride = exact_region(long_pass, head, *request[1:])
-            return ("region", request[1:], values, stride)
+            _, mid, detail = request
+            if mid is not None and state.get("mid", (None,))[0] != mid:   # panning inside it: kept
+                state["mid"] = (mid, *mid_region(long_pass, head, *mid))
+            shown_mid = state["mid"] if mid is not None else None
+            exact = None
+            if detail is not None:
+                values, stride = exact_region(long_pass, head, *detail)
+                # one entry per texel: the probabilities themselves, for the hover's exact value
+                exact = (detail, values, stride, long_pass.block(head, *detail) if stride == 1 else None)
+            return ("view", shown_mid, exact)
         return compute
 
     def update(self, dt: float) -> bool:
@@ -280,27 +360,48 @@ class LongContextLive:
                 _, self.long_pass, self.head, self.view.accuracy = result.value
                 self.view.show_overview(self.renderer, self.long_pass, self.head)
                 changed = True
-            elif kind == "region" and result.value[1] == self._asked:
-                self.view.show_detail(self.renderer, result.value[1], result.value[2], self.long_pass)
-                self._shown = result.value[1]
-                self.detail_latency_s.append(time.perf_counter() - self._asked_at)
-                self.tick_seconds.append(result.seconds)
-                changed = True
+            elif kind == "view":
+                _, mid, exact = result.value
+                if mid is not None and mid[0] == self._mid_asked and mid[0] != self._mid_shown:
+                    self.view.show_mid(self.renderer, *mid)
+                    self._mid_shown = mid[0]
+                    changed = True
+                if exact is not None and exact[0] == self._asked:
+                    self.view.show_detail(self.renderer, exact[0], exact[1], self.long_pass)
+                    self.detail_p = exact[3]
+                    self._shown = exact[0]
+                    self.detail_latency_s.append(time.perf_counter() - self._asked_at)
+                    self.tick_seconds.append(result.seconds)
+                    changed = True
         if self.long_pass is None and self.progress[0] != "starting":
             self.view.show_progress(*self.progress)
         if self.long_pass is not None:
-            wanted = self.view.wanted_region(self.long_pass.length)
-            if wanted is None:
-                if self._shown is not None:
-                    self.view.hide_detail()
-                    self._shown = self._asked = None
-                    changed = True
-            elif wanted != self._asked:
-                self._asked, self._asked_at = wanted, time.perf_counter()
-                self.runner.submit(("region", *wanted))
+            length = self.long_pass.length
+            wanted = self.view.wanted_region(length)
+            mid = self.view.wanted_mid(length, self.long_pass.levels[self.head][0].cell, self.long_pass.fine_cell)
+            if wanted is None and self._shown is not None:
+                self.view.hide_detail()
+                self._shown = self._asked = self.detail_p = None
+                changed = True
+            if mid is None and self._mid_shown is not None:
+                self.view.hide_mid()
+                self._mid_shown = self._mid_asked = None
+                changed = True
+            if (wanted is not None and wanted != self._asked) or (mid is not None and mid != self._mid_asked):
+                if wanted != self._asked:
+                    self._asked_at = time.perf_counter()
+                self._asked, self._mid_asked = wanted, mid
+                self.runner.submit(("view", mid, wanted))
+            self.view.stack_layers()
         if changed:
             self.values_version += 1
         return changed
+
+    def describe_hit(self, hit) -> str | None:
+        """The explorer's tooltip for the matrix under the pointer (hover_text)."""
+        if self.long_pass is None or hit.cell is None:
+            return None
+        return hover_text(self.view, self.long_pass, self.head, self.detail_p, hit.entity, hit.cell)
 
     def wait(self, timeout: float = 30.0) -> bool:
         """Headless: block until the pass is shown (however long it takes, with progress on stderr), then
@@ -344,6 +445,14 @@ class LongContextView:
         self.detail = self.world.spawn(1, transform={"position": [[s / 2, -s / 2, -1000.0]], "scale": [[1, 1, 0.01]]},
                                        bounds={}, renderable={"color": [[1, 1, 1, 1.0]], "material": MATERIAL_TRANSLUCENT},
                                        pickable={})
+        self.mid = self.world.spawn(1, transform={"position": [[s / 2, -s / 2, -1000.0]], "scale": [[1, 1, 0.01]]},
+                                    bounds={}, renderable={"color": [[1, 1, 1, 1.0]], "material": MATERIAL_TRANSLUCENT},
+                                    pickable={})
+        self.mid_region = self.detail_region = None   # (q0, q1, k0, k1) of what each shows
+        self.mid_cell = self.detail_stride = 1
+        self._layers_hidden = (False, True, True)     # overview, fine grid, exact block (stack_layers)
+        for ids in (self.mid, self.detail):
+            self._hide(ids, True)
         # translucent (opaque in colour): the label layout keeps text off opaque boxes, and the tokens'
         # text belongs over the cells
         self.renderer = renderer
@@ -353,6 +462,7 @@ class LongContextView:
 
             self._overview_xy = renderer.alloc_data(BASE_GRID, BASE_GRID)
             self._detail_xy = renderer.alloc_data(DETAIL_TEXELS, DETAIL_TEXELS)
+            self._mid_xy = renderer.alloc_data(MID_TEXELS, MID_TEXELS)
         self.key_labels = self.row_labels = None
         self.caption_ids = None
         self.overlays: list = []   # (ids, outlined) per scheme: its translucent fills, shown zoomed out
@@ -411,6 +521,44 @@ class LongContextView:
         b = int(np.clip(round((ck - size / 2) / step) * step, 0, max(0, length - size)))
         return a, min(length, a + size), b, min(length, b + size)
 
+    def wanted_mid(self, length: int, base_cell: int, fine: int) -> tuple[int, int, int, int] | None:
+        """The fine grid's window to draw (a square a power of two wide, on its cells' grid, snapped to a
+        quarter of its side so that small camera moves reuse it); None while the overview's own cells are
+        fine enough (MID_BASE_CELLS across) or the view is not over the matrix."""
+        seen = self.visible_tokens()
+        if seen is None:
+            return None
+        q0, q1, k0, k1 = seen
+        span = max(q1 - q0, k1 - k0)
+        if span / base_cell >= MID_BASE_CELLS or q1 < 0 or k1 < 0 or q0 > length or k0 > length:
+            return None
+        size = 1 << max(math.ceil(math.log2(max(span, 1) * 1.5)), int(math.log2(fine * MID_MIN_CELLS)))
+        step = size // 4
+        top = max(0, -(-length // step) * step - size)
+        cq, ck = (q0 + q1) / 2, (k0 + k1) / 2
+        a = int(np.clip(round((cq - size / 2) / step) * step, 0, top))
+        b = int(np.clip(round((ck - size / 2) / step) * step, 0, top))
+        return a, a + size, b, b + size
+
+    def stack_layers(self) -> None:
+        """Per frame: the overview, the fine grid and the exact block, each drawn only where it is shown and
+        the layer above it does not cover the whole view (each full-screen layer costs a software rasteriser
+        a frame's fill); one that covers only part of the view (the camera moved on, its successor is on
+        the worker) keeps the coarser one under it."""
+        seen = self.visible_tokens()
+        detail = mid = False
+        if seen is not None:
+            q0, q1, k0, k1 = max(0.0, seen[0]), min(self.length, seen[1]), max(0.0, seen[2]), min(self.length, seen[3])
+
+            def covers(region):
+                return region is not None and region[0] <= q0 and q1 <= region[1] and region[2] <= k0 and k1 <= region[3]
+            detail, mid = covers(self.detail_region), covers(self.mid_region)
+        hidden = (detail or mid, self.mid_region is None or detail, self.detail_region is None)
+        if hidden != self._layers_hidden:
+            self._layers_hidden = hidden
+            for ids, off in zip((self.overview, self.mid, self.detail), hidden):
+                self._hide(ids, off)
+
     # ---- uploads (frame thread) ----
     def show_overview(self, renderer, long_pass, head: int) -> None:
         self._hide(self.progress_label, True)   # at z = -1000 it was still in view, its label drawn
@@ -443,20 +591,37 @@ class LongContextView:
         w, h = cols * stride / UNIT_TOKENS, rows * stride / UNIT_TOKENS
         x0, y0 = k0 / UNIT_TOKENS, -q0 / UNIT_TOKENS
         self.world.set("transform", self.detail, position=[[x0 + w / 2, y0 - h / 2, DETAIL_Z / 2]], scale=[[w, h, DETAIL_Z]])
+        self.detail_region, self.detail_stride = region, stride
         self._show_tokens(long_pass, region, stride)
         self._show_overlays(False)
 
     def hide_detail(self) -> None:
         self.world.set("transform", self.detail, position=[[self.side / 2, -self.side / 2, -1000.0]])
+        self.detail_region = None
         self._hide_tokens()
         self._show_overlays(True)
 
+    def show_mid(self, renderer, region, values, cell: int) -> None:
+        q0, _, k0, _ = region
+        rows, cols = values.shape
+        if renderer is not None:
+            x, y = self._mid_xy
+            renderer.write_data(x, y, values)
+            self.world.add("datatex", self.mid, region=[[x, y, cols, rows]], value_range=COLOUR_RANGE,
+                           colormap=COLORMAP_MAGMA)
+        w, h = cols * cell / UNIT_TOKENS, rows * cell / UNIT_TOKENS
+        x0, y0 = k0 / UNIT_TOKENS, -q0 / UNIT_TOKENS
+        self.world.set("transform", self.mid, position=[[x0 + w / 2, y0 - h / 2, MID_Z / 2]], scale=[[w, h, MID_Z]])
+        self.mid_region, self.mid_cell = region, cell
+
+    def hide_mid(self) -> None:
+        self.world.set("transform", self.mid, position=[[self.side / 2, -self.side / 2, -1000.0]])
+        self.mid_region = None
+
     def _show_overlays(self, shown: bool) -> None:
-        """Zoomed in, the overlays and the overview step aside (hidden, not drawn beneath): the exact block
-        covers the view with a margin, and each full-screen layer costs a software rasteriser a whole frame's
-        fill."""
+        """Zoomed in, the schemes' overlays step aside (hidden, not drawn beneath): the exact block covers the
+        view with a margin. The overview and the fine grid step aside per frame (stack_layers)."""
         self._zoomed_in = not shown
-        self._hide(self.overview, not shown)
         self.follow_camera(force=True)
 
     def _hide(self, ids, hidden: bool) -> None:

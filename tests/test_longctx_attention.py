@@ -63,6 +63,26 @@ def test_every_level_equals_brute_force_from_the_full_matrix(long_pass, full):
         assert (level.top_q[found] // level.cell == np.nonzero(found)[0]).all()
 
 
+def test_the_fine_mass_grid_equals_brute_force_from_the_full_matrix(long_pass, full):
+    cell = long_attention.fine_cell(LENGTH)
+    assert cell < long_pass.levels[1][0].cell
+    _, mass, _, _ = brute_level(full, cell)
+    np.testing.assert_allclose(long_pass.fine_mass[1], mass, atol=1e-6, rtol=1e-5)
+
+
+def test_a_saved_pass_reopens_with_every_summary_and_an_older_file_is_recomputed(long_pass, tmp_path):
+    path = tmp_path / "pass.npz"
+    long_attention.save_pass(long_pass, path, "k")
+    again = long_attention.load_pass(path, long_pass.cfg, "k")
+    assert again.checksum() == long_pass.checksum()
+    np.testing.assert_array_equal(again.fine_mass[1], long_pass.fine_mass[1])
+    assert long_attention.load_pass(path, long_pass.cfg, "another key") is None
+    with np.load(path) as data:   # as written before the fine grid: no longer trusted, recomputed
+        older = {name: data[name] for name in data.files if not name.endswith("fine_mass")}
+    np.savez(tmp_path / "older.npz", **older)
+    assert long_attention.load_pass(tmp_path / "older.npz", long_pass.cfg, "k") is None
+
+
 def test_row_entropies_and_masses_add_up(long_pass, full):
     base = long_pass.levels[1][0]
     np.testing.assert_allclose(base.mass.sum(1)[:-1], 8.0, rtol=1e-5)   # each row's 8 rows sum to 1 each

@@ -8,6 +8,7 @@ torch = pytest.importorskip("torch")
 from llmviz.models.sim import induction_model, induction_task, long_attention  # noqa: E402
 from llmviz.scenes import longctx_view  # noqa: E402
 from llmviz.scenes.registry import SceneError, parse_scene  # noqa: E402
+from llmviz.engine.ecs.components import FLAG_HIDDEN  # noqa: E402
 
 LENGTH = 2048
 
@@ -39,16 +40,21 @@ def test_zoomed_camera_asks_for_the_block_under_it_and_the_overview_for_none(lon
     assert (q1 - q0) <= longctx_view.DETAIL_TEXELS
 
 
-@pytest.mark.parametrize("region", [(960, 1024, 950, 1014), (0, 2048, 0, 2048), (1500, 1800, 100, 612)])
-def test_the_shown_block_is_the_exact_attention(long_pass, region):
-    """One texel per entry where it fits; coarser, each texel the largest exact entry it covers; the colour's
-    value is log10 (p x (q + 1)), the entry against its row's uniform share."""
+@pytest.fixture(scope="module")
+def full(long_pass):
+    """Head 3's whole matrix, brute force in float64."""
     q = long_pass.queries[3].double().numpy()
     k = long_pass.keys[3].double().numpy()
     s = q @ k.T / np.sqrt(q.shape[1])
     s[np.triu_indices(LENGTH, 1)] = -np.inf
     full = np.exp(s - s.max(1, keepdims=True))
-    full /= full.sum(1, keepdims=True)
+    return full / full.sum(1, keepdims=True)
+
+
+@pytest.mark.parametrize("region", [(960, 1024, 950, 1014), (0, 2048, 0, 2048), (1500, 1800, 100, 612)])
+def test_the_shown_block_is_the_exact_attention(long_pass, full, region):
+    """One texel per entry where it fits; coarser, each texel the largest exact entry it covers; the colour's
+    value is log10 (p x (q + 1)), the entry against its row's uniform share."""
     q0, q1, k0, k1 = region
     values, stride = longctx_view.exact_region(long_pass, 3, q0, q1, k0, k1)
     block = full[q0:q1, k0:k1]
@@ -85,3 +91,69 @@ def test_the_caption_says_where_the_length_claim_degrades_from_this_runs_accurac
         expected = induction_task.accuracy(long_pass.predicted, tokens, mask)
         assert f"{a:,}-{b:,}: {100 * expected:.0f}%" in caption
     assert "trained on 256-token sequences" in caption
+
+
+@pytest.mark.parametrize("region", [(768, 1280, 384, 896), (0, 2048, 0, 2048), (1920, 2176, 1536, 1792)])
+def test_the_fine_grid_between_overview_and_exact_block_is_each_cells_mean(long_pass, full, region):
+    """The same statistic as the overview on finer cells: log10 (mean p x (q + 1)), q the cell's middle row;
+    a window past the matrix's end is empty there."""
+    q0, q1, k0, k1 = region
+    values, cell = longctx_view.mid_region(long_pass, 3, q0, q1, k0, k1, texels=64)
+    assert cell >= long_attention.fine_cell(LENGTH) and (q1 - q0) / cell <= 64
+    padded = np.zeros((LENGTH + 256, LENGTH + 256))
+    padded[:LENGTH, :LENGTH] = full
+    mean = padded[q0:q1, k0:k1].reshape(values.shape[0], cell, values.shape[1], cell).mean((1, 3))
+    rows = q0 + (np.arange(values.shape[0]) + 0.5) * cell
+    with np.errstate(divide="ignore"):
+        expected = np.log10(mean * (rows[:, None] + 1))
+    expected[mean <= 0] = np.nan
+    np.testing.assert_allclose(values, expected, atol=1e-4, rtol=1e-4)
+
+
+def test_each_zoom_draws_the_finest_layer_that_covers_the_view_and_hides_the_rest(long_pass):
+    view = longctx_view.LongContextView(LENGTH, induction_task.HELD_OUT_SEED, None)
+    view.show_overview(None, long_pass, 3)
+    base, fine = long_pass.levels[3][0].cell, long_pass.fine_cell
+    hidden = lambda: tuple(bool(view.world["renderable"]["flags"][view.world.slots(ids)][0] & FLAG_HIDDEN)  # noqa: E731
+                           for ids in (view.overview, view.mid, view.detail))
+    view.camera = view.overview_camera((1280, 720))
+    assert view.wanted_mid(LENGTH, base, fine) is None
+    view.stack_layers()
+    assert hidden() == (False, True, True)
+    view.camera = view.camera_over(1000, 900, 200, (1280, 720))      # a few hundred tokens: the fine grid
+    mid = view.wanted_mid(LENGTH, base, fine)
+    assert view.wanted_region(LENGTH) is not None
+    view.show_mid(None, mid, *longctx_view.mid_region(long_pass, 3, *mid))
+    view.stack_layers()
+    assert hidden() == (True, False, True)
+    region = view.wanted_region(LENGTH)
+    view.show_detail(None, region, longctx_view.exact_region(long_pass, 3, *region)[0], long_pass)
+    view.stack_layers()
+    assert hidden() == (True, True, False)
+    view.camera = view.camera_over(1800, 1700, 200, (1280, 720))     # moved on: both cover part of it at most
+    view.stack_layers()
+    assert hidden() == (False, False, False)
+    view.show_mid(None, (0, 2048, 0, 2048), *longctx_view.mid_region(long_pass, 3, 0, 2048, 0, 2048))
+    view.stack_layers()                                                # the next fine grid arrives first
+    assert hidden() == (True, False, False)
+
+
+def test_the_hover_gives_the_exact_value_and_the_tokens_and_the_overviews_summaries(long_pass, full):
+    view = longctx_view.LongContextView(LENGTH, induction_task.HELD_OUT_SEED, None)
+    view.show_overview(None, long_pass, 3)
+    view.camera = view.camera_over(1000, 990, 40, (1280, 720))
+    region = view.wanted_region(LENGTH)
+    values, stride = longctx_view.exact_region(long_pass, 3, *region)
+    assert stride == 1
+    view.show_detail(None, region, values, long_pass)
+    detail = int(view.world.ids(view.world.slots(view.detail))[0])
+    words = induction_model.vocabulary()
+    q, k = 1000, 990
+    text = longctx_view.hover_text(view, long_pass, 3, long_pass.block(3, *region), detail, (q - region[0], k - region[2]))
+    p = float(text.split("p = ")[1].split(",")[0])
+    assert p == pytest.approx(full[q, k], rel=1e-5, abs=1e-6)
+    assert f"query 1,000 {words[long_pass.tokens[q]]!r}" in text and f"key 990 {words[long_pass.tokens[k]]!r}" in text
+    overview = int(view.world.ids(view.world.slots(view.overview))[0])
+    text = longctx_view.hover_text(view, long_pass, 3, None, overview, (100, 3))
+    base = long_pass.levels[3][0]
+    assert f"queries {100 * base.cell:,}-" in text and f"max p {full[800:808, 24:32].max():.4g}" in text

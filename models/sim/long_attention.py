@@ -15,6 +15,9 @@ of probabilities; mean = mass / cell^2, the entries above the diagonal counting 
 contribution -sum p ln p (a row's entropy is the sum over its cells), and the TOP_K largest entries with
 their (query, key) positions. Coarser levels halve the grid: max of maxima, sums of mass and entropy, the
 top-k of the children's top-k, so every level is exactly what the same statistic over its larger cells is.
+Finer than the base level, one statistic only: each cell's mass at FINE_GRID cells a side (32 x 32 entries
+at 131,072 tokens, 64 MB), what the view draws while it spans a few thousand tokens, where the base level's
+256-token cells would be a few large squares and an exact recompute too slow to follow the camera.
 
 `LongPass.block(head, q0, q1, k0, k1)` recomputes any block's probabilities from the stored queries, keys
 and row statistics with the same arithmetic as the pass: exact, in O(block) memory. Torch on CPU, one
@@ -38,6 +41,8 @@ TILE = 1024            # queries and keys per tile of the attention passes
 BASE_GRID = 512        # at most this many summary cells a side at the base level
 MIN_CELL = 8
 TOP_K = 4              # largest entries kept per cell
+FINE_GRID = 4096       # at most this many fine (mass only) cells a side
+FINE_MIN_CELL = 4
 MAX_TOKENS = MAX_LENGTH   # 2,097,152: a bound on what a pass is asked to hold
 
 
@@ -196,6 +201,15 @@ def base_cell(length: int) -> int:
     return cell
 
 
+def fine_cell(length: int) -> int:
+    """Entries per fine cell side: a power of two, at least FINE_MIN_CELL, at most FINE_GRID cells a side
+    (it divides base_cell: both are powers of two, and FINE_GRID >= BASE_GRID)."""
+    cell = FINE_MIN_CELL
+    while math.ceil(length / cell) > FINE_GRID:
+        cell *= 2
+    return cell
+
+
 @dataclass
 class Level:
     """One resolution of the pyramid: (G, G) arrays over cells of `cell` x `cell` entries."""
@@ -275,6 +289,7 @@ class LongPass:
     row_max: torch.Tensor                   # (H, T) the softmax's maximum score per row
     row_log_sum: torch.Tensor               # (H, T) log of its sum
     levels: dict[int, list[Level]] = field(default_factory=dict)   # head -> pyramid, base level first
+    fine_mass: dict[int, np.ndarray] = field(default_factory=dict)  # head -> (G, G) mass of fine_cell cells
     seconds: dict[str, float] = field(default_factory=dict)
     logits: torch.Tensor | None = None      # (T, vocab), only when asked for (short sequences)
 
@@ -292,6 +307,10 @@ class LongPass:
         s = scores(self.queries[head, q0:q1], self.keys[head, k0:k1], visible(self.cfg, self.layer, q0, q1, k0, k1))
         return _probabilities(s, self.row_max[head, q0:q1], self.row_log_sum[head, q0:q1]).numpy()
 
+    @property
+    def fine_cell(self) -> int:
+        return fine_cell(self.length)
+
     def checksum(self) -> str:
         """sha256 (first 16 hex digits) of every summarised head's base-level summaries."""
         digest = hashlib.sha256()
@@ -303,7 +322,8 @@ class LongPass:
 
     def summary_bytes(self) -> int:
         return sum(a.nbytes for levels in self.levels.values() for lv in levels
-                   for a in (lv.max, lv.mass, lv.entropy, lv.top_p, lv.top_q, lv.top_k))
+                   for a in (lv.max, lv.mass, lv.entropy, lv.top_p, lv.top_q, lv.top_k)) + sum(
+                       a.nbytes for a in self.fine_mass.values())
 
 
 def _probabilities(s: torch.Tensor, row_max: torch.Tensor, row_log_sum: torch.Tensor) -> torch.Tensor:
@@ -311,10 +331,13 @@ def _probabilities(s: torch.Tensor, row_max: torch.Tensor, row_log_sum: torch.Te
 
 
 def summarise_head(cfg, layer: int, q: torch.Tensor, k: torch.Tensor, row_max: torch.Tensor,
-                   row_log_sum: torch.Tensor, tile: int = TILE, progress: Callable | None = None) -> Level:
-    """The base level of one head's summaries: a second tiled pass over its normalised probabilities."""
+                   row_log_sum: torch.Tensor, tile: int = TILE, progress: Callable | None = None
+                   ) -> tuple[Level, np.ndarray]:
+    """The base level of one head's summaries and its fine mass grid: a second tiled pass over its
+    normalised probabilities."""
     length = q.shape[0]
-    cell = base_cell(length)
+    cell, fine = base_cell(length), fine_cell(length)
+    fine_mass = np.zeros((math.ceil(length / fine),) * 2, np.float32)
     tile = max(tile - tile % cell, cell)
     g = math.ceil(length / cell)
     out = Level(cell, np.zeros((g, g), np.float32), np.zeros((g, g), np.float32), np.zeros((g, g), np.float32),
@@ -326,6 +349,8 @@ def summarise_head(cfg, layer: int, q: torch.Tensor, k: torch.Tensor, row_max: t
         for k0, k1 in _tiles(low - low % cell, high, tile):
             s = scores(q[q0:q1], k[k0:k1], visible(cfg, layer, q0, q1, k0, k1))
             p = _probabilities(s, row_max[q0:q1], row_log_sum[q0:q1])
+            block = _cell_sums(p, fine)
+            fine_mass[q0 // fine:q0 // fine + block.shape[0], k0 // fine:k0 // fine + block.shape[1]] = block
             mx, mass, ent, tp, tq, tk = (a.numpy() for a in cell_summaries(p, q0, k0, cell))
             r, c = q0 // cell, k0 // cell
             rows, cols = slice(r, r + mx.shape[0]), slice(c, c + mx.shape[1])
@@ -334,7 +359,15 @@ def summarise_head(cfg, layer: int, q: torch.Tensor, k: torch.Tensor, row_max: t
             out.top_p[rows, cols, :kept], out.top_q[rows, cols, :kept], out.top_k[rows, cols, :kept] = tp, tq, tk
         if progress:
             progress(n + 1, len(starts))
-    return out
+    return out, fine_mass
+
+
+def _cell_sums(p: torch.Tensor, cell: int) -> np.ndarray:
+    """Sums over `cell` x `cell` cells of a block whose origin is on the cells' grid (padded with zeros)."""
+    pad_r, pad_c = -p.shape[0] % cell, -p.shape[1] % cell
+    if pad_r or pad_c:
+        p = torch.nn.functional.pad(p, (0, pad_c, 0, pad_r))
+    return p.view(p.shape[0] // cell, cell, p.shape[1] // cell, cell).sum((1, 3)).numpy()
 
 
 @torch.inference_mode()
@@ -379,7 +412,8 @@ def run(weights: ModelWeights, tokens, heads=None, layer: int | None = None, til
     result = LongPass(cfg, tokens, predicted, layer, q, k, row_max, row_log_sum, logits=logits)
     for n, head in enumerate(heads):
         told = (lambda d, t, n=n: progress(f"summaries head {heads[n]}", d, t)) if progress else None
-        base = summarise_head(cfg, layer, q[head], k[head], row_max[head], row_log_sum[head], tile, told)
+        base, result.fine_mass[head] = summarise_head(cfg, layer, q[head], k[head], row_max[head],
+                                                      row_log_sum[head], tile, told)
         result.levels[head] = pyramid(base)
     seconds["total"] = time.perf_counter() - started
     result.seconds = seconds
@@ -424,6 +458,7 @@ def save_pass(result: LongPass, path, key: str) -> None:
               "heads": np.array(sorted(result.levels), np.int64)}
     for head, levels in result.levels.items():
         arrays[f"h{head}_cells"] = np.array([lv.cell for lv in levels], np.int64)
+        arrays[f"h{head}_fine_mass"] = result.fine_mass[head]
         for n, level in enumerate(levels):
             arrays.update({f"h{head}_l{n}_{name}": getattr(level, name) for name in _LEVEL_FIELDS})
     buffer = io.BytesIO()
@@ -457,6 +492,10 @@ def load_pass(path, cfg: InductionTinyConfig, key: str) -> LongPass | None:
                     return None
                 result.levels[int(head)] = [
                     Level(cell, *(data[f"h{head}_l{n}_{name}"] for name in _LEVEL_FIELDS)) for n, cell in enumerate(cells)]
+                fine = data[f"h{head}_fine_mass"]   # a pass saved before the fine grid existed: recomputed
+                if fine.shape != (math.ceil(length / fine_cell(length)),) * 2 or fine.dtype != np.float32:
+                    return None
+                result.fine_mass[int(head)] = fine
             return result
     except (OSError, KeyError, ValueError, zipfile.BadZipFile, EOFError):
         return None

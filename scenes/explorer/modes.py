@@ -162,6 +162,11 @@ class ExploreMode(Mode):
             panels.cell_tooltip(self.reading)
         elif self.hovered is not None:
             hit, world = self.hovered, self.session.engine.world
+            describe = getattr(self.session.scene.live, "describe_hit", None)   # a scene of its own (longctx:N)
+            text = describe(hit) if describe is not None else None
+            if text:
+                imgui.set_tooltip(text)
+                return
             text = f"entity {hit.entity} (slot {hit.slot})"
             if world["label"].has[hit.slot]:
                 text = world.labels[world["label"]["text_index"][hit.slot]] + "\n" + text

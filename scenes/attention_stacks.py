@@ -1,0 +1,139 @@
+"""The heads view for the live models whose attention sits in stacks of their own (vit-tiny's vision
+transformer, clip-tiny's two towers, llava-tiny's vision tower and language model, whisper-tiny's encoder
+and decoder, a model folder opened live): which arrays of the live trace are a stack's heads, the tokens'
+names, and the other inputs the clustering pools over, traced by the live scene's own compute.
+
+A stack is the heads of one prefix (`vision.`, `audio.`, none for the language model) over square
+self-attention; a decoder's cross-attention (a token against the encoder's frames) is no such matrix and is
+drawn in its model's own panel. The batch is the live input's request with the picture or the sound
+replaced by each shipped sample (scenes/vit_live.SAMPLE_IMAGES, scenes/whisper_live.SAMPLE_CLIPS), so the
+questions, captions and answers stay the user's; a folder's model is not loaded a second time, so its heads
+are clustered over the current input alone, and the view says so.
+"""
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+STACK_HEAD = re.compile(r"(?:([a-z_]+)\.)?blocks\.(\d+)\.attn\.head\.(\d+)\.softmax")
+STACK_KINDS = ("vision", "clip", "llava", "audio", "folder")   # live kinds (scenes/explorer/modes.LiveMode)
+STACK_NAMES = {"": "language model", "vision": "vision tower", "text": "text tower", "audio": "audio encoder"}
+BATCH_SAMPLES = 4          # shipped samples traced besides the current input
+
+
+def stacks_in(trace) -> list[str]:
+    """The prefixes with square attention heads in a trace, the prefix-less (language) stack last."""
+    found = {m[1] or "" for m in (STACK_HEAD.fullmatch(i) for i in trace.keys()) if m}
+    return sorted(found, key=lambda p: (p == "", p))
+
+
+def stack_name(kind: str, prefix: str) -> str:
+    if kind == "audio" and prefix == "":
+        return "decoder (self-attention)"
+    if kind == "vision":
+        return "vision transformer"
+    return STACK_NAMES.get(prefix, prefix)
+
+
+def _positions_words(kind: str, prefix: str, trace, strings) -> tuple[list[int], list[str]]:
+    """(ids for the pattern rules, each position as text). Patches and audio frames take their position as
+    id (nothing recurs: no induction); llava's image tokens each a distinct negative id, not the one
+    <image> id 256 times over."""
+    length = _length(trace, prefix)
+    if prefix in ("vision",) or kind == "vision":
+        grid = int(round((length - 1) ** 0.5))
+        return list(range(length)), ["[CLS]"] + [f"patch {i // grid},{i % grid}" for i in range(length - 1)]
+    if prefix == "audio":
+        return list(range(length)), [f"frame {t} ({20 * t} ms)" for t in range(length)]
+    ids = [int(t) for t in np.asarray(trace["tokens"]).reshape(-1)][-length:]
+    words = list(strings(ids))
+    if kind == "llava":
+        from llmviz.models.sim import llava_vocab
+
+        ids = [-1 - i if t == llava_vocab.IMAGE_ID else t for i, t in enumerate(ids)]
+    return ids, words
+
+
+def _length(trace, prefix: str) -> int:
+    head = f"{prefix + '.' if prefix else ''}blocks.0.attn.head.0.softmax"
+    return int(np.asarray(trace[head]).shape[-1])
+
+
+def stack_heads(kind: str, trace, prefix: str, strings):
+    """One stack's heads in a trace, layer by layer, heads in order; `strings(ids)` names the tokens."""
+    from llmviz.scenes.attention_live import TracedHeads
+
+    found: dict[int, dict[int, str]] = {}
+    for tensor_id in trace.keys():
+        m = STACK_HEAD.fullmatch(tensor_id)
+        if m and (m[1] or "") == prefix:
+            found.setdefault(int(m[2]), {})[int(m[3])] = tensor_id
+    if not found:
+        raise ValueError(f"the trace has no attention heads under {prefix or 'its language model'!r}")
+    tokens, labels = _positions_words(kind, prefix, trace, strings)
+    layers = [np.stack([np.asarray(trace[found[b][h]], np.float32) for h in sorted(found[b])]) for b in sorted(found)]
+    ids = [[found[b][h] for h in sorted(found[b])] for b in sorted(found)]
+    kinds = ["softmax attention"] * len(layers)
+    return TracedHeads(tokens, labels, sorted(found), layers, ids, kinds)
+
+
+def token_strings(kind: str, live=None):
+    """ids -> their words, in the live model's own vocabulary."""
+    if kind in ("llava", "clip"):
+        from llmviz.models.sim import clip_vocab, llava_vocab
+
+        words = (llava_vocab if kind == "llava" else clip_vocab).WORDS
+    elif kind == "audio":
+        from llmviz.models.sim.whisper_config import VOCAB
+
+        short = {"<|startoftranscript|>": "SOT", "<|endoftext|>": "EOT"}
+        words = [short.get(w, w) for w in VOCAB]
+    else:   # a folder: the strings its tokenizer gave the live session
+        strings = list(getattr(live, "strings", None) or [])
+        return lambda ids: [strings[i] if i < len(strings) else str(t) for i, t in enumerate(ids)]
+    return lambda ids: [words[t] if 0 <= t < len(words) else str(t) for t in ids]
+
+
+def batch_requests(kind: str, request) -> list:
+    """The live request with its picture or sound replaced by each shipped sample (none for a folder)."""
+    if kind == "folder" or request is None:
+        return []
+    if kind == "audio":
+        from llmviz.scenes.whisper_live import SAMPLE_CLIPS, sample_path
+
+        samples = [("path", str(sample_path(name))) for name in SAMPLE_CLIPS]
+    else:
+        from llmviz.scenes.vit_live import SAMPLE_IMAGES, sample_path
+
+        samples = [("path", str(sample_path(name))) for name in SAMPLE_IMAGES]
+    samples = samples[:BATCH_SAMPLES]
+    if kind in ("vision", "audio"):
+        return [s for s in samples if s != tuple(request)]
+    if kind == "clip":
+        return [(*s, *request[2:]) for s in samples if s != tuple(request[:2])]
+    if kind == "llava":
+        return [(s, *request[1:]) for s in samples if s != request[0]]
+    return []
+
+
+def compute_for(kind: str):
+    """The live scene's own worker compute (its factory, called on this view's worker: it loads the model)."""
+    if kind == "vision":
+        from llmviz.scenes.vit_live import _vit_compute as factory
+    elif kind == "clip":
+        from llmviz.scenes.clip_live import _clip_compute as factory
+    elif kind == "llava":
+        from llmviz.scenes.llava_live import _llava_compute as factory
+    elif kind == "audio":
+        from llmviz.scenes.whisper_live import _whisper_compute as factory
+    else:
+        return None
+    return factory()()
+
+
+def stack_batch_note(kind: str, inputs: int) -> str:
+    if kind == "folder":
+        return "a folder's model is not loaded twice: its heads are clustered over the current input alone"
+    what = "sounds" if kind == "audio" else "pictures"
+    return f"clustered over the current input and {inputs - 1} shipped sample {what} (the rest of the input as yours)"

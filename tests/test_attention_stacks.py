@@ -1,0 +1,84 @@
+"""The heads view for the live models with stacks of their own (scenes/attention_stacks.py): vit-tiny in
+the explorer (H opens it on the live trace; its 257 tokens drawn as block means; the clustering pooled over
+the shipped pictures equals the analysis of those pictures traced directly), and the stacks found in the
+traces of the models with two (llava-tiny's vision tower and language model; whisper-tiny's encoder and
+decoder, its cross-attention left out)."""
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from llmviz.models import attention_analysis  # noqa: E402
+from llmviz.scenes import attention_stacks, heads_view  # noqa: E402
+
+
+def test_a_long_input_is_drawn_as_block_means_of_every_entry():
+    rng = np.random.default_rng(0)
+    values = rng.random((257, 257))
+    factor = heads_view.pool_factor(257)
+    assert factor == 5
+    shown = heads_view.pooled(values, factor)
+    assert shown.shape == (52, 52)
+    assert shown[3, 7] == pytest.approx(values[15:20, 35:40].mean())
+    assert shown[-1, -1] == pytest.approx(values[255:, 255:].mean())      # the partial last block: its cells
+    assert heads_view.pooled(values[:40, :40], heads_view.pool_factor(40)) is not None
+
+
+def test_whisper_stacks_are_its_encoder_and_decoder_without_cross_attention():
+    trace = {f"{p}blocks.{b}.{a}.head.{h}.softmax": None for p in ("audio.", "") for b in range(2)
+             for a in ("attn", "cross_attn") for h in range(4)}
+    assert attention_stacks.stacks_in(trace) == ["audio", ""]
+    assert attention_stacks.stack_name("audio", "") == "decoder (self-attention)"
+
+
+def test_h_opens_vit_tinys_heads_view_clustered_over_the_shipped_pictures():
+    headless = pytest.importorskip("llmviz.engine.render.headless")
+
+    from llmviz.models.sim import vit_image, vit_model, vit_trace
+    from llmviz.scenes.explorer import Explorer
+    from llmviz.scenes.vit_live import SAMPLE_IMAGES, sample_path
+
+    renderer = headless.HeadlessRenderer((1280, 720))
+    ex = Explorer(renderer, "vit-tiny", adaptive_quality=False)
+    try:
+        ex.wait_for_scene()
+        assert ex.wait_for_values()
+        heads = ex.session.heads_mode
+        assert heads is not None and heads.kind == "vision"
+        ex.do("toggle_heads")
+        for _ in range(2):
+            ex.frame(1 / 60)
+            renderer.ctx.finish()
+            ex.presented()
+        assert heads.open and heads.wait(240), heads.error
+        result = heads.result
+        live = ex.session.scene.live.session.trace
+        current = result.current
+        assert current.ids[1] == [f"blocks.1.attn.head.{h}.softmax" for h in range(len(current.ids[1]))]
+        assert np.array_equal(current.layers[1][2], live["blocks.1.attn.head.2.softmax"])
+        assert current.labels[0] == "[CLS]" and result.pool == 5 and result.flow is None and not result.ribbons
+        # the batch, traced here directly: the picture on screen, then the other shipped pictures
+        model = vit_model.load_vit()
+        size = model.config.image_size
+        batch = [current.distributions]
+        tokens = [current.tokens]
+        for name in SAMPLE_IMAGES[1:attention_stacks.BATCH_SAMPLES]:
+            trace = vit_trace.trace(model, vit_image.preprocess(vit_image.read_image(str(sample_path(name))), size))
+            layers = [np.stack([trace[f"blocks.{b}.attn.head.{h}.softmax"] for h in range(len(current.ids[b]))])
+                      for b in range(len(current.ids))]
+            batch.append([attention_analysis.as_distributions(layer) for layer in layers])
+            tokens.append(list(range(len(current.tokens))))
+        expected = attention_analysis.analyse(batch, tokens)
+        assert result.analysis.inputs == len(batch)
+        np.testing.assert_allclose(result.analysis.distances, expected.distances, atol=1e-6)
+        assert np.array_equal(result.analysis.clusters, expected.clusters)
+        assert [p.name for p in result.analysis.patterns] == [p.name for p in expected.patterns]
+        np.testing.assert_allclose(result.analysis.rollout, expected.rollout, atol=1e-6)
+        for _ in range(3):   # the window draws it (pooled tiles, the note, the dendrogram)
+            ex.frame(1 / 60)
+            renderer.ctx.finish()
+            ex.presented()
+        assert "blocks.0.attn.head.0.softmax" in heads.panel.tile_boxes
+    finally:
+        ex.close()
+        renderer.release()
