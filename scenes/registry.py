@@ -189,7 +189,8 @@ def scene_names() -> list[str]:
     return ["stress:N (N boxes, e.g. stress:100000)", "any model id of `llmviz models` (e.g. nano-gpt, gpt-3)",
             "folder:DIR (a local Hugging Face model folder, computed by transformers)",
             "trace:FILE.llmtrace (a forward pass recorded with llmviz trace)",
-            "longctx:N (induction-2l's attention over N tokens, e.g. longctx:131072)"]
+            "longctx:N (induction-2l's attention over N tokens, e.g. longctx:131072)",
+            "rag or rag:DIR (retrieval over the demo store or a store of llmviz rag index)"]
 
 
 def parse_scene(name: str):
@@ -200,6 +201,10 @@ def parse_scene(name: str):
     recorded = re.fullmatch(r"(folder|trace):(.+)", name, re.S)
     if recorded:
         return recorded.group(1), recorded.group(2)
+    if name == "rag" or name.startswith("rag:"):
+        from llmviz.models.rag.demo import demo_path
+
+        return "rag", name[4:] if name.startswith("rag:") else str(demo_path())
     long_context = re.fullmatch(r"longctx:(\d+)", name)
     if long_context:
         from llmviz.scenes.longctx_view import parse_length
@@ -237,6 +242,10 @@ def build_scene(name: str, renderer=None, autoplay: bool = False, data=None, on_
         from llmviz.scenes.longctx_view import build_longctx_scene
 
         return build_longctx_scene(name, arg, renderer, data)
+    if kind == "rag":
+        from llmviz.scenes.rag_live import build_rag_scene
+
+        return build_rag_scene(name, arg, renderer, data)
     if kind in ("folder", "trace"):
         return _build_recorded(name, kind, arg, renderer, data, on_layout)
     return _build_model(arg, renderer, autoplay, data, on_layout)

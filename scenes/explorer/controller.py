@@ -122,7 +122,7 @@ class SceneSession:
         self.explore = ExploreMode(ex, self)
         from llmviz.scenes.live import LiveModel
 
-        live_kind = isinstance(self.scene.live, LiveModel) or getattr(self.scene.live, "kind", None) in ("ssm", "vision", "folder", "clip", "llava", "audio")
+        live_kind = isinstance(self.scene.live, LiveModel) or getattr(self.scene.live, "kind", None) in ("ssm", "vision", "folder", "clip", "llava", "audio", "rag")
         self.live_mode = LiveMode(ex, self) if live_kind else None
         self.focus_mode = FocusMode(ex, self) if self.model is not None else None
         self.chapters_mode = ChapterMode(ex, self) if self.model is not None else None

@@ -199,6 +199,10 @@ class LiveMode(Mode):
             from llmviz.scenes.llava_panels import LlavaPanel
 
             self.panel = LlavaPanel(live, ex.ui.renderer if ex.ui is not None else None)
+        elif getattr(live, "kind", None) == "rag":
+            from llmviz.scenes.rag_panels import RagPanel
+
+            self.panel = RagPanel(live)
         elif getattr(live, "kind", None) == "audio":
             from llmviz.scenes.whisper_panels import WhisperPanel
 
