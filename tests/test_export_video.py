@@ -60,6 +60,50 @@ def test_frame_at_a_pause_point_is_the_render_of_that_step(recorded):
     assert not np.array_equal(frames[0], frame)  # the video moves: its first frame is another view
 
 
+def test_a_video_at_a_pixel_ratio_is_the_render_at_that_ratio(tmp_path):
+    """--pixel-ratio 2 records the 320x180 view drawn twice as large: its frame at step 3's end is `render
+    --pixel-ratio 2` of that step, pixel for pixel (lossless), and not the view laid out for 640x360."""
+    steps = chapter_steps()
+    end = sum(d for d, _ in steps[:3])
+    out, picture = tmp_path / "ratio2.mp4", tmp_path / "ratio2.png"
+    view = ["--scene", "nano-gpt", "--size", f"{SIZE[0]}x{SIZE[1]}", "--pixel-ratio", "2"]
+    assert main(["video", "--chapter", "1", *view, "--fps", "2", "--seconds", f"{end:g}", "--lossless",
+                 "--out", str(out)]) == 0
+    assert main(["render", "--chapter", "1", "--step", "3", *view, "--out", str(picture)]) == 0
+    frames = decode_frames(out, SIZE)
+    assert len(frames) == round(2 * end)
+    expected = np.asarray(Image.open(picture).convert("RGB"))
+    assert (np.abs(frames[-1].astype(int) - expected.astype(int)).max(axis=2) > 0).sum() == 0
+    unscaled = tmp_path / "ratio1.png"
+    assert main(["render", "--chapter", "1", "--step", "3", *view[:-1], "1", "--out", str(unscaled)]) == 0
+    assert not np.array_equal(np.asarray(Image.open(unscaled).convert("RGB")), expected)
+
+
+def test_a_video_starts_at_a_links_view(tmp_path):
+    """--link puts the recording at the link's camera (and input): its first frame is not the scene's start, and
+    a second recording of the same link is the same bytes."""
+    link = "llmviz://v1/?scene=nano-gpt&camera=preset:first%20head&text=CCABAB"
+    args = ["video", "--generate", "CCABAB", "--size", "320x180", "--fps", "5", "--seconds", "1"]
+    for name in ("a.mp4", "b.mp4"):
+        assert main([*args, "--link", link, "--out", str(tmp_path / name)]) == 0
+    assert main([*args, "--scene", "nano-gpt", "--out", str(tmp_path / "start.mp4")]) == 0
+    assert (tmp_path / "a.mp4").read_bytes() == (tmp_path / "b.mp4").read_bytes()
+    at_link, at_start = (decode_frames(tmp_path / name, (320, 180)) for name in ("a.mp4", "start.mp4"))
+    assert len(at_link) == 5 and np.abs(at_link[0].astype(int) - at_start[0].astype(int)).mean() > 2
+
+
+@pytest.mark.parametrize("extra, words", [
+    (["--link", "llmviz://v9/?scene=nano-gpt"], "version"),
+    (["--link", "llmviz://v1/?scene=nano-gpt", "--scene", "gpt-2-small"], "--scene"),
+    (["--link", "llmviz://v2/?scene=nano-gpt&compare=nano-gpt,gpt-2-small"], "compare"),
+])
+def test_a_bad_link_is_one_line(extra, words, tmp_path, capsys):
+    assert main(["video", "--tour", *extra, "--out", str(tmp_path / "x.mp4")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "--link" in err and words in err
+    assert _folder_listing(tmp_path) == []
+
+
 def test_two_recordings_are_the_same_bytes(tmp_path):
     args = ["video", "--chapter", "1", "--scene", "nano-gpt", "--size", "320x180", "--fps", "10", "--seconds", "2"]
     for name in ("a.webm", "b.webm"):
@@ -101,6 +145,8 @@ def test_an_interrupted_encode_leaves_no_file(tmp_path):
     (["--chapter", "1", "--lossless", "--out", "x.gif"], "--lossless"),
     (["--chapter", "1", "--out", "x.avi"], "--out"),
     (["--chapter", "1", "--seconds", "-3"], "--seconds"),
+    (["--chapter", "1", "--pixel-ratio", "0"], "--pixel-ratio"),
+    (["--chapter", "1", "--size", "64x64", "--pixel-ratio", "8"], "--pixel-ratio"),
     (["--tour", "--chapter", "1"], "--chapter"),
     ([], "--tour"),
 ])

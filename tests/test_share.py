@@ -91,3 +91,17 @@ def test_the_menus_tour_recording_writes_a_video(explorer, tmp_path):
     (written,) = list(tmp_path.iterdir())
     assert written.suffix == ".mp4" and str(written) in explorer.notice
     assert len(decode_frames(written, SIZE)) == 10
+
+
+def test_the_menus_generation_recording_starts_from_the_window(explorer, tmp_path):
+    """Record the model generating: `llmviz video --generate <the panel's input> --link <this view>`."""
+    from llmviz.scenes.export.video import decode_frames
+
+    text = explorer.share.generating_text()
+    assert text
+    worker = explorer.share.export("mp4", folder=str(tmp_path), script=["--generate", text, "--seconds", "1",
+                                                                         "--fps", "5"])
+    worker.join(300)
+    (written,) = list(tmp_path.iterdir())
+    assert written.suffix == ".mp4" and str(written) in explorer.notice
+    assert len(decode_frames(written, SIZE)) == 5

@@ -7,8 +7,9 @@ selectable text, for a desktop without a clipboard. "Export picture…" and "Exp
 llmviz-SCENE-TIME.png / .svg in the current folder by running `llmviz render --link` / `llmviz
 export svg --link` of that link at the window's size in a child process, started from a worker
 thread: the window's frame never waits for it, and the file is the same one the command line makes
-(written atomically there). "Record this chapter" / "Record the tour" run `llmviz video` the same way
-(the chapter from its start, at the window's size). A notice in the banner names the file, or the problem.
+(written atomically there). "Record this chapter" / "Record the tour" / "Record the model generating"
+run `llmviz video --link` of the view the same way (the chapter from its start, the generation from the
+input shown, at the window's size and camera). A notice in the banner names the file, or the problem.
 
 ``apply_view`` does the reverse for `llmviz open LINK`: the window's Explorer put at a link's view
 without waiting (the chapter shows "waiting for the model's values" until they arrive).
@@ -120,6 +121,9 @@ class Share:
                 self.export("mp4", script=["--chapter", str(player.runner.current.number)])
             if imgui.menu_item_simple("Record the tour (MP4)…", "", False, self.ex.session.explore.tour is not None):
                 self.export("mp4", script=["--tour"])
+            text = self.generating_text()
+            if imgui.menu_item_simple("Record the model generating (MP4)…", "", False, text is not None):
+                self.export("mp4", script=["--generate", text])
             imgui.end_menu()
         imgui.end_main_menu_bar()
         self.panel()
@@ -153,6 +157,15 @@ class Share:
             self.ex.notice = f"no link for this view: {err}"
             return None
 
+    def generating_text(self) -> str | None:
+        """The live model's input, where it writes an answer (what "Record the model generating" starts from)."""
+        live = self.ex.session.scene.live
+        session = getattr(live, "session", None)
+        if session is None or not hasattr(session, "toggle_play"):
+            return None
+        text = getattr(session, "input_text", None) or getattr(live, "text", None)
+        return text if isinstance(text, str) and text.strip() else None
+
     def copy_link(self) -> None:
         link = self.view_link()
         if link is None:
@@ -172,16 +185,22 @@ class Share:
         link = self.view_link()
         if link is None:
             return None
-        w, h = self.ex.renderer.size
+        # The window's own pixels and layout: a 1920x1080 window is exported as laid out there, not as the
+        # 1280x720 view scaled up (the commands' --pixel-ratio auto).
+        ratio = float(getattr(self.ex.renderer, "pixel_ratio", 1.0))
+        w, h = (int(round(side * ratio)) for side in self.ex.renderer.size)
         w, h = w - w % 2, h - h % 2  # H.264's 4:2:0 wants even sides
         stamp = time.strftime("%Y%m%d-%H%M%S")
         name = f"llmviz-{re.sub(r'[^A-Za-z0-9._-]+', '_', self.ex.session.name)}-{stamp}.{kind}"
         from pathlib import Path
 
         path = Path(folder).resolve() / name
-        view = (["video", *script, "--scene", self.ex.session.name] if kind == "mp4"
+        # A recording starts at the window's view (camera, input, sampling: the link's), its script from the start.
+        view = (["video", *script, "--link", link] if kind == "mp4"
                 else ["render", "--link", link] if kind == "png" else ["export", "svg", "--link", link])
-        command = [sys.executable, "-m", "llmviz.scenes.cli.main", *view, "--size", f"{w}x{h}", "--out", str(path)]
+        scale = [] if kind == "svg" else ["--pixel-ratio", f"{ratio:g}"]
+        command = [sys.executable, "-m", "llmviz.scenes.cli.main", *view, "--size", f"{w}x{h}", *scale,
+                   "--out", str(path)]
         self.ex.notice = f"exporting {name}…"
 
         def run():
