@@ -27,13 +27,13 @@ PLAY_INTERVAL = 0.5
 ANSWER_ID = "answer"   # beside the layout's ids: [prompt length, then the answer so far] (the panel's words)
 
 
-# The blocks whose values are drawn: every one but the raw attention scores (the softmax beside each is drawn),
-# which with 273 and 257 tokens would not fit the data atlas beside everything else (2.9M of its 4.2M cells).
-UNDRAWN = (".scores", ".scores_masked")
-
-
 def drawn_ids(layout) -> set[str]:
-    return {i for i in layout.ids if not i.endswith(UNDRAWN)}
+    """The blocks given full-size atlas regions when the scene is built: every one but the raw attention scores,
+    which with 273 and 257 tokens would not fit beside everything else; those are drawn at half resolution
+    (scenes/llava_scores.py, regions reserved by LiveLlava)."""
+    from llmviz.scenes.llava_scores import is_pooled
+
+    return {i for i in layout.ids if not is_pooled(i)}
 
 
 @dataclass(frozen=True)
@@ -89,8 +89,23 @@ class LiveLlava(WorkerSession):
     kind = "llava"
     about = WHAT_IT_IS
 
-    def __init__(self, scene, renderer, image_path=None, question: str = DEFAULT_QUESTION, autoplay: bool = False):
+    PICTURE_ID = PICTURE_ID
+
+    def __init__(self, scene, renderer, image_path=None, question: str = DEFAULT_QUESTION, autoplay: bool = False,
+                 data=None):
+        """`data`: where the 3D picture's and the pooled scores' atlas regions are reserved (the loader's
+        DataStaging for a scene built on a worker; the renderer by default)."""
         self.scene, self.renderer = scene, renderer
+        self.picture = None
+        self.pooled_ids: frozenset[str] = frozenset()
+        if scene is not None and (data or renderer) is not None:
+            from llmviz.scenes.llava_picture import LlavaPicture
+            from llmviz.scenes.llava_scores import reserve
+
+            self.pooled_ids = frozenset(reserve(scene, data or renderer))
+            self.picture = LlavaPicture(scene, data or renderer)
+        self.shown_image = None   # the picture of the trace on screen
+        self._sent = None
         self.choice = PatchChoice()
         self.values_version = 0
         self.tick_seconds: list[float] = []
@@ -186,6 +201,8 @@ class LiveLlava(WorkerSession):
     # ------------------------------------------------------------------ per frame
     def update(self, dt: float) -> bool:
         changed = self.poll()
+        if self.picture is not None:
+            self.picture.update(self.renderer, self, dt)
         if self.playing:
             self._since_step += dt
             if self._since_step >= PLAY_INTERVAL and self.step():
@@ -225,11 +242,15 @@ class LiveLlava(WorkerSession):
         return False
 
     def _request(self):
-        return (self._image, tuple(self.question_ids), tuple(t for t, _ in self.answer))
+        self._sent = (self._image, tuple(self.question_ids), tuple(t for t, _ in self.answer))
+        return self._sent
 
     def _show(self, values) -> None:
         if self.renderer is not None:
-            self.scene.write_values(self.renderer, values)
+            from llmviz.scenes.llava_scores import pooled_values
+
+            self.scene.write_values(self.renderer, values, ids=[i for i in values if i not in self.pooled_ids])
+            self.scene.write_values(self.renderer, pooled_values(values, self.pooled_ids))
         self.values_version += 1
 
     def _on_weights(self) -> None:
@@ -237,7 +258,19 @@ class LiveLlava(WorkerSession):
 
     def _on_trace(self, result) -> None:
         self.tick_seconds.append(result.seconds)
+        self.shown_image = self._sent[0]
         self._show(self.trace)
+
+    def explain(self, tensor_id, row, col, trace, weights):
+        """The hover's explanation of a cell (scenes/llava_scores.py for the half-resolution score blocks)."""
+        from llmviz.scenes import dataflow
+        from llmviz.scenes.llava_scores import explain
+
+        return explain(tensor_id, row, col, trace, weights, self.pooled_ids, dataflow.explain)
+
+    def reading_at(self, slot: int, cell):
+        """The hover reading of the 3D picture's patches (None elsewhere)."""
+        return self.picture.reading(self, slot, cell) if self.picture is not None else None
 
     # ------------------------------------------------------------------ what the panel reads
     def prompt_length(self) -> int:

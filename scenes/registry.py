@@ -138,7 +138,7 @@ def _build_model(spec, renderer, autoplay: bool = False, data=None, on_layout=No
         elif llava_live:
             from llmviz.scenes.llava_live import LiveLlava
 
-            live = LiveLlava(scene, renderer, autoplay=autoplay)
+            live = LiveLlava(scene, renderer, autoplay=autoplay, data=data)
         elif clip_live:
             from llmviz.scenes.clip_live import LiveClip
 
