@@ -146,7 +146,7 @@ def _build_model(spec, renderer, autoplay: bool = False, data=None, on_layout=No
         elif audio_live:
             from llmviz.scenes.whisper_live import LiveWhisper
 
-            live = LiveWhisper(scene, renderer, autoplay=autoplay)
+            live = LiveWhisper(scene, renderer, autoplay=autoplay, data=data)
         elif vision_live:
             from llmviz.scenes.vit_live import LiveVit
 

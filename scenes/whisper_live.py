@@ -29,7 +29,10 @@ ENCODER_PREFIX = "audio."
 WAVE_ID, POWER_ID, MEL_ID, LOG_ID, FLOOR_ID = "input.wave", "stage.power", "stage.mel", "stage.log", "stage.floored"
 STARTS_ID, ENDS_ID, PATH_ID, PROBS_ID, HEADS_ID, INFO_ID = ("timing.starts", "timing.ends", "timing.path",
                                                             "token.probabilities", "alignment.heads", "clip.info")
-STAGE_IDS = (WAVE_ID, POWER_ID, MEL_ID, LOG_ID, FLOOR_ID, STARTS_ID, ENDS_ID, PATH_ID, PROBS_ID, HEADS_ID, INFO_ID)
+# made on the worker for the frame thread: the panel's clip picture, the matrix the DTW ran over
+PICTURE_ID, ALIGNMENT_ID = "panel.picture", "timing.alignment"
+STAGE_IDS = (WAVE_ID, POWER_ID, MEL_ID, LOG_ID, FLOOR_ID, STARTS_ID, ENDS_ID, PATH_ID, PROBS_ID, HEADS_ID, INFO_ID,
+             PICTURE_ID, ALIGNMENT_ID)
 
 
 @dataclass(frozen=True)
@@ -75,9 +78,15 @@ def _whisper_compute():
 
 def trace_entries(result, audio, trace_class):
     """The transcript's trace with the stages, timings and probabilities beside it (STAGE_IDS)."""
+    from llmviz.models.sim.whisper_trace import alignment_matrix
+    from llmviz.scenes.whisper_picture import SPEC_H, WAVE_H, WIDTH, clip_picture
+
     st = result.stages
     frames = st.audio_frames
     entries = [(i, result.trace[i], result.trace.axes(i)) for i in result.trace]
+    picture = clip_picture(result.trace["audio.features"], frames, st.waveform[:st.samples], WIDTH, WAVE_H, SPEC_H)
+    entries += [(PICTURE_ID, picture, ("y", "x", "rgb")),
+                (ALIGNMENT_ID, alignment_matrix(result.trace, result.heads, frames).astype(np.float32), ("k", "s"))]
     entries += [(WAVE_ID, st.waveform[:st.samples], ("n",)), (POWER_ID, st.power[:, :frames].astype(np.float32), ("f", "a")),
                 (MEL_ID, st.mel[:, :frames].astype(np.float32), ("m", "a")),
                 (LOG_ID, st.log[:, :frames].astype(np.float32), ("m", "a")),
@@ -103,8 +112,20 @@ class LiveWhisper(FileSession):
     def sample_path(name: str) -> str:
         return str(sample_path(name))
 
-    def __init__(self, scene, renderer, audio_path=None, autoplay: bool = False):
+    def __init__(self, scene, renderer, audio_path=None, autoplay: bool = False, data=None):
+        """`data`: where the 3D strips' atlas regions are reserved (the loader's DataStaging for a scene built
+        on a worker; the renderer by default)."""
+        from llmviz.scenes.whisper_uploads import PacedWrites
+
         self.scene, self.renderer = scene, renderer
+        self.writes = PacedWrites(scene, renderer)
+        self.listening = None
+        if scene is not None and (data or renderer) is not None:
+            from llmviz.scenes.whisper_alignment3d import WhisperAlignment3D
+
+            arch, layout = scene.spec.architecture, scene.layout
+            self.listening = WhisperAlignment3D(scene, data or renderer, arch.n_layers, arch.n_heads,
+                                                int(layout.rows[layout.index("tokens")]))
         self.choice = CrossChoice()
         self.revealed = 0          # decoder rows on the blocks so far
         self._since_reveal = 0.0
@@ -143,6 +164,9 @@ class LiveWhisper(FileSession):
                 self._show_decoder()
                 changed = True
         self._autoplay(dt)
+        self.writes.flush()
+        if self.listening is not None:
+            self.listening.update(self.renderer, self)
         if changed:
             self.values_version += 1
         return changed
@@ -153,7 +177,14 @@ class LiveWhisper(FileSession):
         if self.trace is not None:
             self.revealed = self.n_tokens
             self._show_decoder()
+        self.writes.flush(everything=True)
+        if self.listening is not None:
+            self.listening.update(self.renderer, self)
         return ok
+
+    def reading_at(self, slot: int, cell):
+        """The hover reading of the 3D strips, waveform and digit spans (None elsewhere)."""
+        return self.listening.reading(self, slot, cell) if self.listening is not None else None
 
     def _on_weights(self) -> None:
         if self.renderer is not None:
@@ -166,7 +197,7 @@ class LiveWhisper(FileSession):
         self._since_reveal = REVEAL_INTERVAL     # the first row at the next frame
         if self.renderer is not None:
             tr = self.trace
-            self.scene.write_values(self.renderer, {i: tr[i] for i in tr if i.startswith(ENCODER_PREFIX)})
+            self.writes.put({i: tr[i] for i in tr if i.startswith(ENCODER_PREFIX)})   # over the next frames
             self._show_decoder()
         self.values_version += 1
 
@@ -184,7 +215,7 @@ class LiveWhisper(FileSession):
             if a.ndim == 2 and a.shape[0] == a.shape[1] == tr["tokens"].shape[0]:
                 a[:, k:] = np.nan        # self-attention: the keys not there yet
             shown[i] = a
-        self.scene.write_values(self.renderer, shown)
+        self.writes.put(shown)
 
 
 # ---- what the panel and the chapter read ---------------------------------------------------------

@@ -15,30 +15,28 @@ from imgui_bundle import imgui
 from llmviz.models.sim.audio_features import HOP, SAMPLE_RATE
 from llmviz.scenes.panel_file_open import FileOpener
 from llmviz.scenes.panels import BAR_RGB, BAR_TOP_RGB, DIM_RGB, ERROR_RGB, PANEL_WIDTH, begin_side_panel
-from llmviz.scenes.whisper_live import (ENDS_ID, HEADS_ID, INFO_ID, PATH_ID, PROBS_ID, STARTS_ID, WAVE_ID,
+from llmviz.scenes.whisper_live import (ENDS_ID, HEADS_ID, INFO_ID, PATH_ID, PICTURE_ID, PROBS_ID, STARTS_ID, WAVE_ID,
                                         alignment_row, cross_rows, token_labels)
-from llmviz.scenes.whisper_picture import attention_band, spectrogram_rgb, waveform_rgb
+from llmviz.scenes.whisper_picture import BAND_H, SPEC_H, WAVE_H, WIDTH, attention_band, clip_picture, to_uint8
 
-WIDTH = 356
-WAVE_H, SPEC_H, BAND_H = 56, 96, 20
 FILE_FILTERS = ["Sound (WAV, FLAC, OGG, MP3)", "*.wav *.flac *.ogg *.mp3 *.WAV *.FLAC *.OGG *.MP3"]
 
 
 def compose(trace, token: int, head: int | None) -> tuple[np.ndarray, int]:
-    """(H, WIDTH, 4) uint8: the waveform, the spectrogram (the clip's frames), a band per decoder layer with
-    row `token`'s cross-attention, and the alignment heads' band; and how many bands there are."""
+    """(H, WIDTH, 4) uint8: the waveform and the spectrogram (the clip's picture, made on the worker), a band
+    per decoder layer with row `token`'s cross-attention, and the alignment heads' band; and how many bands."""
     frames = int(np.asarray(trace["stage.log"]).shape[1])
-    spec = spectrogram_rgb(np.asarray(trace["audio.features"]).T, frames)
-    cols = np.minimum((np.arange(WIDTH) * spec.shape[1]) // WIDTH, spec.shape[1] - 1)
-    rows = np.minimum((np.arange(SPEC_H) * spec.shape[0]) // SPEC_H, spec.shape[0] - 1)
-    parts = [waveform_rgb(trace[WAVE_ID], WIDTH, WAVE_H), spec[rows][:, cols]]
+    base = trace[PICTURE_ID] if PICTURE_ID in trace else \
+        clip_picture(trace["audio.features"], frames, trace[WAVE_ID], WIDTH, WAVE_H, SPEC_H)
+    parts = [np.asarray(base)]
     source = max(1, frames // 2)
     bands = [r[:source] for r in cross_rows(trace, token, head)] + [alignment_row(trace, token)[:source]]
+    gap = np.full((2, WIDTH, 3), 51, np.uint8)
     for band in bands:
-        parts += [np.full((2, WIDTH, 3), 0.2), attention_band(band, WIDTH, BAND_H)]
+        parts += [gap, to_uint8(attention_band(band, WIDTH, BAND_H))]
     rgb = np.concatenate(parts)
     out = np.empty(rgb.shape[:2] + (4,), np.uint8)
-    out[..., :3] = np.clip(np.rint(rgb * 255), 0, 255)
+    out[..., :3] = rgb
     out[..., 3] = 255
     return out, len(bands)
 

@@ -230,6 +230,9 @@ def test_the_panel_picture_and_the_chapter_values(model, clips, results):
     rgba, bands = compose(trace, 0, None)
     assert bands == model.config.decoder_layers + 1
     assert rgba.shape == (WAVE_H + SPEC_H + bands * (BAND_H + 2), WIDTH, 4) and rgba.dtype == np.uint8
+    # the worker's picture of the clip is the one the frame thread would have made
+    without = ActivationTrace([(i, trace[i], trace.axes(i)) for i in trace if i != "panel.picture"])
+    np.testing.assert_array_equal(compose(without, 0, None)[0], rgba)
 
 
 def test_the_panel_draws_the_whole_dtw_path_from_its_corners(results):

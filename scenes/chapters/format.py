@@ -69,7 +69,9 @@ MOE_VALUES = ("probs", "topk", "load", "mean_gate", "aux_loss", "cv")
 # Values whisper-tiny's live trace provides besides its blocks (scenes/whisper_live.py STAGE_IDS): the clip, the
 # feature stages before the spectrogram block, the token timings and probabilities, the alignment heads.
 AUDIO_VALUES = ("input.wave", "stage.power", "stage.mel", "stage.log", "stage.floored", "timing.starts",
-                "timing.ends", "timing.path", "token.probabilities", "alignment.heads", "clip.info")
+                "timing.ends", "timing.path", "token.probabilities", "alignment.heads", "clip.info", "timing.alignment",
+                "panel.picture")
+AUDIO_PRESETS = ("listening",)   # the camera on the 3D strips beside the spectrogram (scenes/whisper_alignment3d.py)
 # What clip-tiny's live scene adds beside its blocks (scenes/clip_live.py): the similarity matrix, the embedding
 # space's figures, and the camera presets of the two (scenes/clip_space.py).
 CLIP_VALUES = ("clip.matrix", "clip.matrix.probs", "clip.embed.pictures", "clip.embed.captions", "clip.space.axes",
@@ -180,7 +182,9 @@ class Names:
         shapes = None
         if getattr(layout, "rows", None) is not None:
             shapes = {t: (int(r), int(c)) for t, r, c in zip(layout.ids, layout.rows, layout.cols)}
-        presets = set(layout.presets) | (set(CLIP_PRESETS) if clip else set()) | (set(VIT_PRESETS) if vit else set())
+        audio = "audio.features" in layout.ids
+        presets = set(layout.presets) | (set(CLIP_PRESETS) if clip else set()) | (set(VIT_PRESETS) if vit else set()) \
+            | (set(AUDIO_PRESETS) if audio else set())
         return cls(frozenset(layout.ids), frozenset(layout.group_ids), frozenset(presets), frozenset(values),
                    getattr(layout, "spec_id", None), shapes)
 
