@@ -15,6 +15,8 @@ Mesa's software adapters (lavapipe for Vulkan, llvmpipe for GL) count as softwar
 """
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import os
 import re
 import tempfile
@@ -104,7 +106,36 @@ def _one_line(err: BaseException) -> str:
 
 def _enumerate_raw():
     """wgpu's adapter objects (GPUAdapter), in wgpu's order. Tests replace this to simulate other machines."""
-    return list(_import_wgpu().gpu.enumerate_adapters_sync())
+    with _keeping_current_egl():
+        raw = list(_import_wgpu().gpu.enumerate_adapters_sync())
+    _ADAPTERS_KEPT.append(raw)  # a GL adapter's destructor unbinds the thread's EGL context: never let it run
+    return raw
+
+
+_ADAPTERS_KEPT: list = []  # every list enumerated (one or two a process)
+
+
+@contextlib.contextmanager
+def _keeping_current_egl():
+    """Enumerating probes wgpu's GL backend through EGL, which leaves no EGL context current: a moderngl
+    context made before (headless renderer, tests drawing with both backends) would fail its next call.
+    The context current before is made current again after."""
+    try:
+        egl = ctypes.CDLL("libEGL.so.1")
+        for name in ("eglGetCurrentContext", "eglGetCurrentDisplay", "eglGetCurrentSurface"):
+            getattr(egl, name).restype = ctypes.c_void_p
+        egl.eglGetCurrentSurface.argtypes = [ctypes.c_int]
+        egl.eglMakeCurrent.argtypes = [ctypes.c_void_p] * 4
+        saved = (egl.eglGetCurrentDisplay(), egl.eglGetCurrentSurface(0x3059), egl.eglGetCurrentSurface(0x305A),
+                 egl.eglGetCurrentContext())  # EGL_DRAW, EGL_READ
+    except (OSError, AttributeError):  # no EGL here: nothing to keep
+        yield
+        return
+    try:
+        yield
+    finally:
+        if saved[3]:
+            egl.eglMakeCurrent(*saved)
 
 
 _survey_lock = threading.Lock()

@@ -49,7 +49,7 @@ class ExplorerWindow(WindowShell):
             self.explorer.notice = apply_view(self.explorer, self.options["link_view"]) or self.explorer.notice
         from llmviz.engine.x_clipboard import window_clipboard
 
-        # X11: moderngl-window never takes a paste request from the queue; the Share menu answers them each frame.
+        # X11: the window toolkit never takes a paste request from the queue; the Share menu answers them each frame.
         self.explorer.share.use_window_clipboard(window_clipboard(self.wnd._window))
 
     # ------------------------------------------------------------------ frames
@@ -167,13 +167,16 @@ class ExplorerWindow(WindowShell):
 
 def run_window(scene: str | None, size: str | None, frames: int | None = None, screenshot: str | None = None, *,
                view: str | None = None, hover: tuple[float, float] | None = None,
-               stats_json: str | None = None, adaptive: bool = True, link_view=None) -> int:
+               stats_json: str | None = None, adaptive: bool = True, link_view=None, backend: str = "gl") -> int:
     """Open the explorer on ``scene``; ``view`` names a camera preset to start at, ``hover`` holds the
     pointer still at window pixel (x, y) (screenshots of tooltips and lit cells); with ``frames``,
     ``stats_json`` receives the window's wall-clock figures; ``link_view`` (a link.LinkView) is the view to start at."""
     from llmviz.scenes.cli.common import parse_size
     from llmviz.scenes.registry import SceneError, parse_scene
 
+    from llmviz.scenes.cli.backend_arg import pick_backend
+
+    pick_backend(backend, ("window",))  # the window is OpenGL's until the wgpu backend has a surface: auto says so
     scene = scene or DEFAULT_SCENE
     try:
         parse_scene(scene)

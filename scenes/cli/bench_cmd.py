@@ -6,7 +6,8 @@ import platform
 
 import numpy as np
 
-from llmviz.scenes.cli.common import Progress, headless_renderer, parse_size, process_age_s
+from llmviz.scenes.cli.backend_arg import add_backend_argument, offscreen_renderer
+from llmviz.scenes.cli.common import Progress, parse_size, process_age_s
 from llmviz.scenes.cli.main import CliError
 
 
@@ -31,6 +32,7 @@ def add_parser(subparsers) -> None:
                    help="with --app: the scene beside these models in a compare set (split views, cameras in step)")
     p.add_argument("--baseline-frames", type=int, default=5,
                    help="frames for the naive and per-entity baselines of stress scenes (default 5; 0 skips them)")
+    add_backend_argument(p)
     p.set_defaults(func=run)
 
 
@@ -53,7 +55,7 @@ def run(args) -> int:
         raise CliError(f"llmviz: --baseline-frames must be 0 or more, got {args.baseline_frames}")
     if (args.interact or args.adaptive or args.ui_cost or args.compare) and not args.app:
         raise CliError("llmviz bench: --interact, --adaptive, --ui-cost and --compare need --app")
-    renderer = headless_renderer(size)
+    renderer = offscreen_renderer(args.backend, size, needs=("ui",) if args.app else ())
     try:
         scene = build_scene(args.scene, renderer, autoplay=True)
     except SceneError as err:
@@ -71,6 +73,7 @@ def run(args) -> int:
         report["engine"] = engine
         report.update(run_app(args, renderer, engine))
     report["gpu"] = renderer.device_name
+    report["backend"] = renderer.backend_name
     report["machine"] = machine()
     if args.json:
         print(json.dumps(report, indent=None))
@@ -145,7 +148,7 @@ def run_switching(args, size) -> int:
     from llmviz.models.registry import load_registry
     from llmviz.scenes.registry import build_scene
 
-    renderer = headless_renderer(size)
+    renderer = offscreen_renderer(args.backend, size, needs=("ui",))
     ids = load_registry().ids()
     progress = Progress("switching models")
     timings = {}

@@ -101,6 +101,9 @@ def build_parser(command: str | None) -> argparse.ArgumentParser:
     window.add_argument("--view", default=None, help="start at this camera preset (e.g. 'first block')")
     window.add_argument("--fixed-quality", action="store_true",
                         help="full detail always: no adaptive lowering of detail when frames are slow")
+    window.add_argument("--backend", default="gl", choices=("auto", "wgpu", "gl"),
+                        help="renderer: 'gl' (default), 'wgpu', or 'auto' (wgpu where it can draw a window, else gl "
+                             "with a line saying why)")
     window.add_argument("--stats-json", default=None,
                         help="with --frames: write the window's wall-clock frame figures to this JSON file")
     # For screenshots of tooltips: hold the pointer still at window pixel X,Y.
@@ -148,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
                 if not args.frames:
                     raise CliError("llmviz: --stats-json needs --frames N (the window closes after N frames)")
             return run_window(args.scene, args.size, args.frames, args.screenshot, view=args.view, hover=hover,
-                              stats_json=args.stats_json, adaptive=not args.fixed_quality)
+                              stats_json=args.stats_json, adaptive=not args.fixed_quality, backend=args.backend)
         return int(args.func(args) or 0)
     except CliError as err:
         print(str(err), file=sys.stderr)
