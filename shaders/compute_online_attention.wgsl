@@ -4,7 +4,7 @@
 // Scores s = (q . k) * scale; key j is allowed for query row i when j <= i + offset (causal = 1) and, with
 // window > 0, j > i + offset - window: each row visits only the tiles that hold its allowed keys. Writes
 // out[i] = acc / l and stats[i] = (m, l), the row's largest score and its sum of exp(s - m), from which any
-// probability is exp(s - m) / l. The head dimension is padded to a multiple of 4 (d4 vec4s a row), at most MAX_D4.
+// probability is exp(s - m) / l. The head dimension is padded to a multiple of 4 (D4 vec4s a row, at most 32).
 // The rows of a workgroup read the same keys, so the tiles come from cache; no workgroup memory or barriers (a
 // software adapter such as lavapipe pays dearly for them). Heads run along y; rows from row_start to rows_end
 // (a caller submits long sequences in chunks).
@@ -15,7 +15,10 @@ struct Params {
 }
 
 const KEYS: u32 = 16u;
-const MAX_D4: u32 = 32u;
+// The head dimension in vec4s, a constant so that a row's query and accumulator live in registers: the caller
+// compiles one pipeline per head dimension, replacing this line's value (1 to 32). With a runtime size, lavapipe
+// kept those arrays in scratch memory and gave wrong rows past about 1,700 queries of 2,048 (head dimension 64).
+const D4: u32 = 16u;
 const MASKED: f32 = -3.0e38;
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -31,13 +34,13 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     if (row >= params.rows_end) {
         return;
     }
-    let d4 = params.d4;
+    let d4 = D4;
     let head = gid.y;
     let q_base = (head * params.queries + row) * d4;
     let kv_base = head * params.keys * d4;
 
-    var qv: array<vec4<f32>, 32>;
-    var acc: array<vec4<f32>, 32>;
+    var qv: array<vec4<f32>, D4>;
+    var acc: array<vec4<f32>, D4>;
     for (var c = 0u; c < d4; c++) {
         qv[c] = q[q_base + c];
     }

@@ -155,3 +155,9 @@ def test_a_probability_matrix_past_the_storage_limit_is_refused_in_one_line():
     q = np.zeros((side, 4), np.float32)
     with pytest.raises(ValueError, match=r"probability matrix \(\d+ MiB\) is over the adapter's storage limit"):
         compute.head_attention(q, q, q)
+
+
+def test_online_kernel_on_two_thousand_queries():
+    # lavapipe once gave wrong rows past ~1,700 of 2,048 queries here (the kernel's arrays in scratch memory)
+    q, k, v = random_head(17, 1, 2048, 2048, 64)
+    assert_close(compute.online_attention(q, k, v)[0], torch_reference(q, k, v)[2])

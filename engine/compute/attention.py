@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.resources
+import re
 import struct
 import threading
 from dataclasses import dataclass
@@ -127,9 +128,18 @@ class _Kernels:
         self.adapter = gpu.adapter
         self.lock = threading.Lock()  # one call at a time on the shared device
         self.max_binding = int(self.device.limits.get("max-storage-buffer-binding-size", 1 << 27))
-        self.pipelines = {name: self._pipeline(name) for name in
-                          ("compute_attention_scores", "compute_softmax_rows", "compute_attention_values",
-                           "compute_online_attention")}
+        self.pipelines = {name: self._pipeline(name, _shader(name)) for name in
+                          ("compute_attention_scores", "compute_softmax_rows", "compute_attention_values")}
+        self._online_source = _shader("compute_online_attention")
+
+    def online_pipeline(self, d4: int):
+        """The online kernel compiled for a head dimension of ``d4`` vec4s (its D4 constant), once per size."""
+        name = f"compute_online_attention_d{d4}"
+        if name not in self.pipelines:
+            source, count = re.subn(r"const D4: u32 = \d+u;", f"const D4: u32 = {d4}u;", self._online_source)
+            assert count == 1, "compute_online_attention.wgsl lost its D4 line"
+            self.pipelines[name] = self._pipeline(name, source)
+        return name
 
     @contextlib.contextmanager
     def reporting(self, what: str):
@@ -140,8 +150,8 @@ class _Kernels:
             text = " ".join(str(err).split())[:200] or type(err).__name__
             raise ComputeUnavailable(f"{what} failed on {self.adapter.label()}: {text}") from None
 
-    def _pipeline(self, name: str):
-        module = self.device.create_shader_module(code=_shader(name), label=name)
+    def _pipeline(self, name: str, source: str):
+        module = self.device.create_shader_module(code=source, label=name)
         return self.device.create_compute_pipeline(layout="auto", compute={"module": module, "entry_point": "main"},
                                                    label=name)
 
@@ -213,6 +223,7 @@ class _Kernels:
         chunk = min(chunk, _MAX_GROUPS * _ONLINE_ROWS)
         starts = list(range(0, tq, chunk))
         with self.lock:
+            pipeline = self.online_pipeline(d4)
             qb, kb, vb = (self._storage(a, what=w) for a, w in ((q4, "queries"), (k4, "keys"), (v4, "values")))
             out = self._storage(nbytes=q4.nbytes, what="output")
             stats = self._storage(nbytes=heads * tq * 8, what="row statistics")
@@ -221,7 +232,7 @@ class _Kernels:
                 params = self._uniform("<4I i I f 5I", tq, tk, d4, int(causal), tk - tq, window, scale, start,
                                        end, 0, 0, 0)
                 encoder = self.device.create_command_encoder()
-                self._pass(encoder, "compute_online_attention", [params, qb, kb, vb, out, stats],
+                self._pass(encoder, pipeline, [params, qb, kb, vb, out, stats],
                            (-(-(end - start) // _ONLINE_ROWS), heads, 1))
                 self.device.queue.submit([encoder.finish()])
                 if progress is not None:
