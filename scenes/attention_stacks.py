@@ -33,6 +33,8 @@ def stack_name(kind: str, prefix: str) -> str:
         return "decoder (self-attention)"
     if kind == "vision":
         return "vision transformer"
+    if kind == "clip" and prefix == "":
+        return "text tower"
     return STACK_NAMES.get(prefix, prefix)
 
 
@@ -47,12 +49,9 @@ def _positions_words(kind: str, prefix: str, trace, strings) -> tuple[list[int],
     if prefix == "audio":
         return list(range(length)), [f"frame {t} ({20 * t} ms)" for t in range(length)]
     ids = [int(t) for t in np.asarray(trace["tokens"]).reshape(-1)][-length:]
-    words = list(strings(ids))
-    if kind == "llava":
-        from llmviz.models.sim import llava_vocab
-
-        ids = [-1 - i if t == llava_vocab.IMAGE_ID else t for i, t in enumerate(ids)]
-    return ids, words
+    images = length - len(ids)      # llava's trace names its text tokens; the picture's come first
+    words = [f"image {i // 16},{i % 16}" for i in range(images)] + list(strings(ids))
+    return [-1 - i for i in range(images)] + ids, words
 
 
 def _length(trace, prefix: str) -> int:

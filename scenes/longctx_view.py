@@ -66,6 +66,8 @@ TOKEN_TEXT_CELLS = 0.3     # a token's text height, in cells
 # Heights above the plane, kept small: zoomed to a few tokens the camera is under a world unit away, and a
 # label lifted far above the cells it names would slide off them in perspective.
 DETAIL_Z, MID_Z, TEXT_Z = 0.004, 0.002, 0.01
+OVERVIEW_Z = 0.002        # the overview's thickness, under the plane
+ORBIT_MIN_DISTANCE = 0.2  # world units: the wheel zooms in until about 7 tokens fill the view's height
 
 
 def cache_path(length: int, seed: int, head: int | None, weights_digest: str) -> Path:
@@ -439,13 +441,16 @@ class LongContextView:
         self.world = World(capacity=4096)
         self.camera: Camera | None = None      # the engine's camera, read each frame for the region
         s = self.side
-        self.overview = self.world.spawn(1, transform={"position": [[s / 2, -s / 2, -0.5]], "scale": [[s, s, 1.0]]},
+        # everything lies on the plane z = 0, what is not shown hidden there (never parked below it): the
+        # orbit's pivot is the middle of the world's extent, and the wheel zooms onto the matrix, not under it
+        self.overview = self.world.spawn(1, transform={"position": [[s / 2, -s / 2, -OVERVIEW_Z / 2]],
+                                                       "scale": [[s, s, OVERVIEW_Z]]},
                                          bounds={}, renderable={"color": [[0.16, 0.16, 0.19, 1.0]],
                                                                 "material": MATERIAL_TRANSLUCENT}, pickable={})
-        self.detail = self.world.spawn(1, transform={"position": [[s / 2, -s / 2, -1000.0]], "scale": [[1, 1, 0.01]]},
+        self.detail = self.world.spawn(1, transform={"position": [[s / 2, -s / 2, DETAIL_Z / 2]], "scale": [[1, 1, DETAIL_Z]]},
                                        bounds={}, renderable={"color": [[1, 1, 1, 1.0]], "material": MATERIAL_TRANSLUCENT},
                                        pickable={})
-        self.mid = self.world.spawn(1, transform={"position": [[s / 2, -s / 2, -1000.0]], "scale": [[1, 1, 0.01]]},
+        self.mid = self.world.spawn(1, transform={"position": [[s / 2, -s / 2, MID_Z / 2]], "scale": [[1, 1, MID_Z]]},
                                     bounds={}, renderable={"color": [[1, 1, 1, 1.0]], "material": MATERIAL_TRANSLUCENT},
                                     pickable={})
         self.mid_region = self.detail_region = None   # (q0, q1, k0, k1) of what each shows
@@ -574,8 +579,8 @@ class LongContextView:
             self.world.add("datatex", self.overview, region=[[x, y, grid, grid]], value_range=COLOUR_RANGE,
                            colormap=COLORMAP_MAGMA)
         covered = grid * base.cell / UNIT_TOKENS       # the grid may overhang the last token
-        self.world.set("transform", self.overview, position=[[covered / 2, -covered / 2, -0.5]],
-                       scale=[[covered, covered, 1.0]])
+        self.world.set("transform", self.overview, position=[[covered / 2, -covered / 2, -OVERVIEW_Z / 2]],
+                       scale=[[covered, covered, OVERVIEW_Z]])
         self._add_overlays(long_pass, head)
         self._add_token_labels()
 
@@ -596,7 +601,6 @@ class LongContextView:
         self._show_overlays(False)
 
     def hide_detail(self) -> None:
-        self.world.set("transform", self.detail, position=[[self.side / 2, -self.side / 2, -1000.0]])
         self.detail_region = None
         self._hide_tokens()
         self._show_overlays(True)
@@ -615,7 +619,6 @@ class LongContextView:
         self.mid_region, self.mid_cell = region, cell
 
     def hide_mid(self) -> None:
-        self.world.set("transform", self.mid, position=[[self.side / 2, -self.side / 2, -1000.0]])
         self.mid_region = None
 
     def _show_overlays(self, shown: bool) -> None:
@@ -712,11 +715,13 @@ class LongContextView:
 
         words = list(vocabulary())
         n = LABEL_SPAN * 2
-        self.key_labels = self._label_holders(np.tile([0.0, 0.0, -1000.0], (n, 1)))
-        self.row_labels = self._label_holders(np.tile([0.0, 0.0, -1000.0], (n, 1)))
+        centre = [self.side / 2, -self.side / 2, TEXT_Z]
+        self.key_labels = self._label_holders(np.tile(centre, (n, 1)))
+        self.row_labels = self._label_holders(np.tile(centre, (n, 1)))
         for ids in (self.key_labels, self.row_labels):   # a word is about one cell wide
             self.world.add_labels(ids, [words[0]] * n, height=TOKEN_TEXT_CELLS / UNIT_TOKENS, min_px=6.0,
                                   offset=np.zeros((n, 3)), color=(0.75, 0.95, 1.0, 1.0))
+            self._hide(ids, True)
         self._vocab_start = len(self.world.labels)
         self.world.labels.extend(words)   # one string per token id: a label's text is a lookup
 
@@ -742,17 +747,18 @@ class LongContextView:
 
     def _place(self, ids, positions_tokens, xyz, tokens) -> None:
         n = len(ids)
-        pos = np.tile([0.0, 0.0, -1000.0], (n, 1))
+        pos = np.tile([self.side / 2, -self.side / 2, TEXT_Z], (n, 1))
         pos[:len(xyz)] = xyz
         index = np.full(n, self._vocab_start, np.int32)
         index[:len(positions_tokens)] = self._vocab_start + tokens[positions_tokens]
         self.world.set("transform", ids, position=pos)
         self.world.set("label", ids, text_index=index)
+        self._hide(ids, np.arange(n) >= len(xyz))
 
     def _hide_tokens(self) -> None:
         for ids in (self.key_labels, self.row_labels):
             if ids is not None:
-                self.world.set("transform", ids, position=np.tile([0.0, 0.0, -1000.0], (len(ids), 1)))
+                self._hide(ids, True)
 
     def follow(self, camera) -> None:
         """The frame's camera system: the region and the overlays follow the camera the engine draws with."""
@@ -825,6 +831,7 @@ def build_longctx_scene(name: str, length: int, renderer, data=None):
                        caption=f"long context: induction-2l over {length:,} tokens", camera_mode="orbit", live=live,
                        status="live: real trained weights; zoomed cells are exact recomputed values")
     built.longctx_view = view
+    built.orbit_min_distance = ORBIT_MIN_DISTANCE
     original_attach = built.attach
 
     def attach(engine):

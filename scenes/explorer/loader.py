@@ -106,6 +106,7 @@ def prepare_scene(name: str, renderer, viewport, *, autoplay: bool = False, star
     center, radius = scene_extent(scene.world)
     rig = CameraRig(camera, scene_center=center, scene_radius=radius)
     rig.set_mode(scene.camera_mode)
+    rig.orbit._min_distance = getattr(scene, "orbit_min_distance", None)   # noqa: SLF001 - a scene zoomed to cells
     tree = chapters = shared = None
     size = 0.0
     if scene.model is not None:
