@@ -170,7 +170,7 @@ def run(args) -> int:
             flag = "--tour" if args.tour else "--generate" if args.generate is not None else "--chapter"
             raise CliError(f"llmviz: {flag}: {err}") from None
         try:
-            with VideoWriter(out, size, fps, args.lossless) as writer:
+            with VideoWriter(out, size, fps, args.lossless, channels=4) as writer:  # the RGBA read-back as it is
                 started = time.perf_counter()
                 frames = record(ex, script, writer, Progress(f"recording {script.label or 'video'}"))
         except VideoError as err:

@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import queue
 import subprocess
 import tempfile
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -70,15 +72,28 @@ def encoder_arguments(suffix: str, lossless: bool) -> list[str]:
 
 
 class VideoWriter:
-    """An ffmpeg process fed raw RGB frames, writing ``path`` atomically (a context manager)."""
+    """An ffmpeg process fed raw frames, writing ``path`` atomically (a context manager).
 
-    def __init__(self, path, size, fps: int, lossless: bool = False):
+    ``channels`` 4 takes the renderer's RGBA read-back as it is (ffmpeg's ``rgb0``: the fourth byte is
+    ignored), which saves a copy of every frame into RGB. Frames are handed to a thread that writes them
+    into ffmpeg's pipe (made 1 MiB where Linux allows, instead of 64 KiB), so drawing frame i + 1 overlaps
+    encoding frame i; at most ``QUEUED`` frames wait, so memory stays bounded."""
+
+    QUEUED = 2
+
+    def __init__(self, path, size, fps: int, lossless: bool = False, channels: int = 3):
+        if channels not in (3, 4):
+            raise ValueError(f"frames of {channels} channels: 3 (RGB) or 4 (RGBA, alpha ignored)")
         self.path, self.size, self.fps = str(path), (int(size[0]), int(size[1])), int(fps)
+        self.channels = channels
         self.suffix = os.path.splitext(self.path)[1].lower()
         self.arguments = encoder_arguments(self.suffix, lossless)
         self.frames = 0
         self._stack = contextlib.ExitStack()
         self._process = None
+        self._queue = None
+        self._thread = None
+        self._failed = None  # the pipe broke in the writer thread: ffmpeg stopped
 
     def __enter__(self):
         from llmviz.common.atomic import atomic_path
@@ -88,22 +103,40 @@ class VideoWriter:
         self._log = self._stack.enter_context(tempfile.TemporaryFile())
         w, h = self.size
         command = [exe, "-hide_banner", "-loglevel", "error", "-nostdin", "-y",
-                   "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-framerate", str(self.fps), "-i", "-",
+                   "-f", "rawvideo", "-pix_fmt", "rgb24" if self.channels == 3 else "rgb0", "-s", f"{w}x{h}", "-framerate", str(self.fps), "-i", "-",
                    *self.arguments, str(tmp)]
         self._process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
                                          stderr=self._log)
+        _widen_pipe(self._process.stdin)
+        self._queue = queue.Queue(self.QUEUED)
+        self._thread = threading.Thread(target=self._pump, name="video encoder pipe", daemon=True)
+        self._thread.start()
         return self
 
-    def write(self, rgb: np.ndarray) -> None:
-        """One frame, (h, w, 3) uint8."""
-        if rgb.shape != (self.size[1], self.size[0], 3):
-            raise ValueError(f"a frame of shape {rgb.shape} in a {self.size[0]}x{self.size[1]} video")
-        try:
-            self._process.stdin.write(np.ascontiguousarray(rgb, np.uint8).data)
-        except BrokenPipeError:
+    def _pump(self) -> None:
+        while (frame := self._queue.get()) is not None:
+            if self._failed is None:
+                try:
+                    self._process.stdin.write(frame.data)
+                except (BrokenPipeError, ValueError) as err:
+                    self._failed = err
+
+    def write(self, frame: np.ndarray) -> None:
+        """One frame, (h, w, channels) uint8; the array must not change afterwards (it is written later)."""
+        if frame.shape != (self.size[1], self.size[0], self.channels):
+            raise ValueError(f"a frame of shape {frame.shape} in a {self.size[0]}x{self.size[1]} video "
+                             f"of {self.channels} channels")
+        if self._failed is not None:
+            self._stop_pump()
             self._process.wait()
-            raise VideoError(f"ffmpeg stopped after {self.frames} frames: {self._error()}") from None
+            raise VideoError(f"ffmpeg stopped after {self.frames} frames: {self._error()}")
+        self._queue.put(np.ascontiguousarray(frame, np.uint8))  # no copy for the renderer's own read-back
         self.frames += 1
+
+    def _stop_pump(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
 
     def _error(self) -> str:
         self._log.seek(0)
@@ -114,19 +147,35 @@ class VideoWriter:
         process = self._process
         try:
             if kind is None:
+                self._stop_pump()  # every queued frame written
+                if self._failed is not None:
+                    process.wait()
+                    raise VideoError(f"ffmpeg stopped after {self.frames} frames: {self._error()}")
                 process.stdin.close()
                 if process.wait() != 0:
                     raise VideoError(f"ffmpeg failed: {self._error()}")
             else:  # an error or Ctrl+C while recording: stop the encoder, its temporary file is removed
-                process.kill()
+                process.kill()  # first: a pump blocked on the full pipe then fails and takes the stop
+                self._stop_pump()
                 process.wait()
         except BaseException as err:
             if process.poll() is None:
                 process.kill()
                 process.wait()
+            self._stop_pump()
             self._stack.__exit__(type(err), err, err.__traceback__)
             raise
         return self._stack.__exit__(kind, value, traceback)
+
+
+def _widen_pipe(stream) -> None:
+    """A 1 MiB pipe to ffmpeg (a 1280x720 frame is 3.7 MB: 56 hand-overs at Linux's 64 KiB, 4 at 1 MiB)."""
+    try:
+        import fcntl
+
+        fcntl.fcntl(stream.fileno(), getattr(fcntl, "F_SETPIPE_SZ", 1031), 1 << 20)
+    except (ImportError, OSError):  # not Linux, or above /proc/sys/fs/pipe-max-size: the default pipe works
+        pass
 
 
 def decode_frames(path, size) -> np.ndarray:
@@ -311,7 +360,8 @@ def record(ex, script: Script, writer: VideoWriter, progress=None) -> int:
         ex.renderer.finish()
         ex.presented()
         ex.switch_seconds = None  # "opened in 0.22 s" after a scene switch is wall-clock time: not in a replay
-        writer.write(ex.renderer.read_pixels()[:, :, :3])
+        pixels = ex.renderer.read_pixels()
+        writer.write(pixels if writer.channels == 4 else pixels[:, :, :3])
         i += 1
         if progress is not None:
             progress(i, max(script.total, i))
