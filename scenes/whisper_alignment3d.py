@@ -109,7 +109,8 @@ class WhisperAlignment3D:
                                                                           (n_tokens, 1)).astype(np.float32),
                                                       "scale": np.tile([span_w, 1.0, 0.05], (n_tokens, 1)).astype(np.float32)},
                                  bounds={}, renderable={"color": np.tile([*SPAN_RGB[0], 0.12], (n_tokens, 1)),
-                                                        "material": MATERIAL_TRANSLUCENT}, pickable={})
+                                                        "material": MATERIAL_TRANSLUCENT})
+        # not pickable: they lie over the strips' cells; a waveform frame's hover names the span it is in
         self.span_slots = world.slots(self.spans)
         self._span_of_slot = {int(s): k for k, s in enumerate(self.span_slots)}
         set_hidden(world, self.spans, True)
@@ -323,7 +324,7 @@ class WhisperAlignment3D:
         s, k = int(cell[0]), int(cell[1])
         w = np.asarray(self.trace[f"{p}.softmax"])
         if k >= min(self.revealed, w.shape[0]):
-            return Reading(**base, indices=f"token {k}, frame {s}", note="no token here (yet)", cell=tuple(cell))
+            return Reading(**base, indices=f"token {k}, frame {s}", note="no token here (yet)", cell=None)
         scores = np.asarray(self.trace[f"{p}.scores"], np.float64)[k]
         top = float(scores.max())
         denom = float(np.exp(scores - top).sum())
@@ -332,7 +333,7 @@ class WhisperAlignment3D:
         nxt = f"predicting '{_token_label(tokens, k + 1)}'" if k + 1 < len(tokens) else "after the transcript"
         return Reading(**base, indices=f"token {k} '{_token_label(tokens, k)}' ({nxt}), encoder frame {s} = "
                                        f"{s * 0.02:.2f}-{(s + 1) * 0.02:.2f} s",
-                       value=value, cell=tuple(cell),
+                       value=value, cell=None,
                        formula=f"exp(score - max) / sum over the {w.shape[1]} frames = exp({f(scores[s])} - {f(top)}) / "
                                f"{f(denom)} = {f(value)}",
                        note=f"the largest weight of this token: frame {int(np.argmax(w[k]))} "
@@ -358,7 +359,7 @@ class WhisperAlignment3D:
         s, k = int(cell[0]), int(cell[1])
         m = self.matrix
         if k >= m.shape[0] or s >= m.shape[1] or self.revealed < len(np.asarray(self.trace["tokens"])):
-            return Reading(**base, indices=f"token {k}, frame {s}", cell=tuple(cell),
+            return Reading(**base, indices=f"token {k}, frame {s}", cell=None,
                            note="outside the clip or the transcript" if self.revealed else "no token here (yet)")
         tokens = np.asarray(self.trace["tokens"]).astype(int)
         on = (k, s) in self.path_cells
@@ -367,7 +368,7 @@ class WhisperAlignment3D:
             note += f" · '{_token_label(tokens, k + 1)}' is timed {self.starts[k]:.2f}-{self.ends[k]:.2f} s"
         return Reading(**base, indices=f"row {k} (predicting '{_token_label(tokens, k + 1)}'), encoder frame {s} = "
                                        f"{s * 0.02:.2f}-{(s + 1) * 0.02:.2f} s",
-                       value=float(m[k, s]), cell=tuple(cell), note=note,
+                       value=float(m[k, s]), cell=None, note=note,
                        formula=f"mean over {len(self.heads)} heads of median{MEDIAN_WIDTH}(z-score(softmax)) = {f(m[k, s])}",
                        sources=tuple(Source(f"blocks.{layer}.cross_attn.head.{head}.scores", np.array([k]),
                                             np.arange(max(0, s - MEDIAN_WIDTH // 2), s + MEDIAN_WIDTH // 2 + 1))

@@ -127,6 +127,7 @@ class LiveWhisper(FileSession):
             self.listening = WhisperAlignment3D(scene, data or renderer, arch.n_layers, arch.n_heads,
                                                 int(layout.rows[layout.index("tokens")]))
         self.choice = CrossChoice()
+        self.player = None         # scenes/whisper_playback.ClipPlayer, made on the first Play
         self.revealed = 0          # decoder rows on the blocks so far
         self._since_reveal = 0.0
         self._start_files(scene, _whisper_compute(), autoplay)
@@ -143,6 +144,18 @@ class LiveWhisper(FileSession):
 
     def choose(self, **changes) -> None:
         self.choice = replace(self.choice, **changes)
+
+    def play_clip(self) -> None:
+        """Play the clip as the model heard it (16 kHz mono), where a sound device exists; `player.status`
+        says what happened in one line."""
+        if self.player is None:
+            from llmviz.scenes.whisper_playback import ClipPlayer
+
+            self.player = ClipPlayer()
+        if self.trace is None:
+            self.player.status = "nothing to play yet: the clip is still being read"
+            return
+        self.player.play(self.trace[WAVE_ID])
 
     # ------------------------------------------------------------------ what the panel reads
     @property

@@ -92,7 +92,12 @@ class WhisperPanel:
         imgui.same_line()
         if imgui.button("Next sample"):
             s.step()
+        imgui.same_line()
+        if imgui.button("Play"):
+            s.play_clip()
         imgui.text_colored(DIM_RGB, "WAV, FLAC, OGG or MP3 (or drop one on the window); 4 s heard")
+        if s.player is not None and s.player.status:
+            imgui.text_colored(DIM_RGB, s.player.status)
         self.opener.draw_note()
 
     def _pictures(self, s) -> None:

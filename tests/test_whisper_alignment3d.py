@@ -74,6 +74,12 @@ def test_each_strip_is_transformers_cross_attention(whisper):
         reading = ov.reading(live, int(ov.strip_slots[n]), (37, 2))
         assert reading.value == pytest.approx(cross[layer, head, 2, 37], abs=1e-5)
         assert "0.74-0.76 s" in reading.indices             # frame 37 of 20 ms
+    # the hover lights the cell it read in the softmax block (tokens x frames), not the strip's (frame, token)
+    from llmviz.scenes.hover import SourceHighlight
+
+    lit = SourceHighlight(renderer, scene.model).show(ov.reading(live, int(ov.strip_slots[0]), (150, 6)))
+    assert lit >= 1
+    assert SourceHighlight(renderer, scene.model).show(ov.reading(live, int(ov.strip_slots[-1]), (150, 6))) >= 0
 
 
 def test_strips_follow_the_spectrograms_time_axis(whisper):
