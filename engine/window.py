@@ -48,6 +48,22 @@ class QueuedImguiRenderer(GLUiImages, ModernglWindowRenderer):
     def mouse_scroll_event(self, x_offset, y_offset):
         self.io.add_mouse_wheel_event(x_offset, y_offset)
 
+    # The stock integration maps neither the modifiers nor letters, so Ctrl+A/C/V/X/Y/Z did nothing in a text field.
+    _EDIT_LETTERS = "ACVXYZ"
+
+    def key_event(self, key, action, modifiers):
+        from imgui_bundle import imgui
+
+        super().key_event(key, action, modifiers)
+        keys = self.wnd.keys
+        if action not in (keys.ACTION_PRESS, keys.ACTION_RELEASE):
+            return
+        for mod, name in ((imgui.Key.mod_ctrl, "ctrl"), (imgui.Key.mod_shift, "shift"), (imgui.Key.mod_alt, "alt")):
+            self.io.add_key_event(mod, bool(getattr(modifiers, name, False)))
+        for letter in self._EDIT_LETTERS:
+            if key == getattr(keys, letter, None):
+                self.io.add_key_event(getattr(imgui.Key, letter.lower()), action == keys.ACTION_PRESS)
+
 
 class WindowShell(mglw.WindowConfig):
     """A resizable window whose ``renderer`` draws into its framebuffer; ``ui_overlay()`` makes its ImGui renderer."""

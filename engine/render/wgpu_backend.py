@@ -197,7 +197,7 @@ class WgpuRenderer(Renderer):
     @property
     def device_name(self) -> str:
         if self.adapter is not None:
-            return f"{self.adapter.name} ({self.adapter.backend}, wgpu)"
+            return f"{self.adapter.label()} through wgpu"
         return "wgpu device"
 
     def resize(self, size) -> None:
