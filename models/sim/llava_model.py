@@ -158,7 +158,8 @@ def tokenizer_config(model=None) -> dict:
 
 def preprocessor_config(model=None) -> dict:
     """preprocessor_config.json: ViTImageProcessor's resize (bilinear) to 64, scale, normalise with 0.5
-    (vit_image.preprocess does exactly this; vit-tiny's, whose weights start the vision tower)."""
+    (vit_image.preprocess does exactly this; clip-tiny's tower, which llava-tiny's starts from, is re-expressed for it
+    in train_llava.clip_to_llava)."""
     from llmviz.models.sim import vit_image
 
     return vit_image.processor_config((model.cfg if model is not None else LlavaTinyConfig()).image_size)

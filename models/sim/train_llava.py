@@ -2,10 +2,11 @@
 pictures (shapes.py), deterministically from a seed, and measures its answers on fresh pictures drawn from
 another seed, per question.
 
-As LLaVA starts from a trained CLIP tower and keeps it frozen, the vision tower is vit-tiny's shipped weights (the
-same 64-pixel patches and widths; vit_to_clip maps them), frozen; the projector and the Llama train. (Measured
-here on 900 steps: the tower trained too reached 29% on the shape question, frozen 64%; colour 100% and 74%.) Each sample is one
-picture and a conversation about it, LLaVA's multi-turn form: the three questions (llava_vocab.QUESTIONS) in
+As LLaVA starts from a trained CLIP tower and keeps it frozen, the vision tower is clip-tiny's shipped image
+tower (the same 64-pixel patches and widths; clip_to_llava re-expresses it for llava's ViT preprocessing), frozen;
+the projector and the Llama train. (Measured before, with vit-tiny's encoder as the tower: trained with the rest it
+read colour 100% and shape 29%; frozen, shape 64% and colour 74%: a classifier's tower keeps little colour.) Each
+sample is one picture and a conversation about it, LLaVA's multi-turn form: the three questions (llava_vocab.QUESTIONS) in
 an order drawn per sample, each answer closed by </s>, the loss on the answers' tokens alone. Every batch is
 new pictures from a seeded stream. The loop is training.run_steps (warm-up then cosine, AdamW), the loss
 computed by llava_trace.forward, the function the trace records. On one machine the same seed gives the same
@@ -43,60 +44,31 @@ class LlavaTrainResult:
     eval_loss: dict               # none here: `llmviz train` prints a character model's per-domain loss
 
 
-def vit_to_clip(model, vit_state: dict) -> None:
-    """Copies vit-tiny's encoder into the CLIP vision tower: the patch conv, [CLS], positions (the conv's bias,
-    which CLIP's patch embedding lacks, folded into the patches' positions), each layer's norms, attention and
-    MLP. CLIP's pre-LayerNorm has no ViT counterpart: scaled to vit-tiny's token σ, the tower starts near
-    vit-tiny's, not equal to it."""
-    e, v = "vit.embeddings", "model.vision_tower"
-    pos = vit_state[f"{e}.position_embeddings"][0].clone()
-    pos[1:] += vit_state[f"{e}.patch_embeddings.projection.bias"]
-    mapped = {f"{v}.embeddings.patch_embedding.weight": vit_state[f"{e}.patch_embeddings.projection.weight"],
-              f"{v}.embeddings.class_embedding": vit_state[f"{e}.cls_token"][0, 0],
-              f"{v}.embeddings.position_embedding.weight": pos,
-              f"{v}.post_layernorm.weight": vit_state["vit.layernorm.weight"],
-              f"{v}.post_layernorm.bias": vit_state["vit.layernorm.bias"]}
-    for i in range(model.config.vision_config.num_hidden_layers):
-        ours, theirs = f"{v}.encoder.layers.{i}", f"vit.layers.{i}"
-        for a, b in (("self_attn.q_proj", "attention.q_proj"), ("self_attn.k_proj", "attention.k_proj"),
-                     ("self_attn.v_proj", "attention.v_proj"), ("self_attn.out_proj", "attention.o_proj"),
-                     ("layer_norm1", "layernorm_before"), ("layer_norm2", "layernorm_after"),
-                     ("mlp.fc1", "mlp.fc1"), ("mlp.fc2", "mlp.fc2")):
-            for w in ("weight", "bias"):
-                mapped[f"{ours}.{a}.{w}"] = vit_state[f"{theirs}.{b}.{w}"]
-    # CLIP's pre-LayerNorm gives every token σ 1 where vit-tiny's residual stream starts near σ 0.18: its γ
-    # starts at vit-tiny's mean token σ (seeded pictures), so the stream starts at the scale vit-tiny's layers know
-    mapped[f"{v}.pre_layrnorm.weight"] = torch.full_like(state_of(model, f"{v}.pre_layrnorm.weight"),
-                                                         _token_sigma(vit_state))
+def clip_to_llava(model, clip_state: dict) -> None:
+    """Copies clip-tiny's vision tower (a CLIPVisionModel of the same shape) into llava-tiny's, re-expressed for
+    llava's ViT preprocessing: clip-tiny reads (v - m) / s per channel (CLIP's mean and std), llava-tiny's
+    processor gives x = (v - 0.5) / 0.5, so (v - m) / s = a x + b with a = 0.5 / s, b = (0.5 - m) / s. The
+    bias-free patch conv takes a on its input channels and the constant W·b, the same for every patch, joins
+    the patches' position embeddings: the tower computes clip-tiny's numbers from llava-tiny's pixel values."""
+    from llmviz.models.sim import clip_image
+
+    v, c = "model.vision_tower.", "vision_model."
+    a = 0.5 / torch.tensor(clip_image.STD, dtype=torch.float64)
+    b = (0.5 - torch.tensor(clip_image.MEAN, dtype=torch.float64)) / torch.tensor(clip_image.STD, dtype=torch.float64)
+    conv = clip_state[c + "embeddings.patch_embedding.weight"].double()            # (width, 3, p, p)
+    pos = clip_state[c + "embeddings.position_embedding.weight"].double().clone()
+    pos[1:] += (conv * b[None, :, None, None]).sum((1, 2, 3))
+    mapped = {name[len(c):]: value for name, value in clip_state.items() if name.startswith(c)}
+    mapped["embeddings.patch_embedding.weight"] = conv * a[None, :, None, None]
+    mapped["embeddings.position_embedding.weight"] = pos
     state = model.state_dict()
     with torch.no_grad():
         for name, value in mapped.items():
-            state[name].copy_(value)
+            state[v + name].copy_(value.to(state[v + name].dtype))
 
 
-def state_of(model, name: str) -> torch.Tensor:
-    return model.state_dict()[name]
-
-
-SIGMA_SEED, SIGMA_PICTURES = 5, 64
-
-
-def _token_sigma(vit_state: dict) -> float:
-    """vit-tiny's mean per-token σ of its embeddings ([CLS] and patches + positions) on seeded pictures."""
-    e = "vit.embeddings"
-    pictures = shapes.draw_batch(SIGMA_SEED, SIGMA_PICTURES)
-    pixels = torch.from_numpy(vit_image.preprocess_batch(np.stack([p.pixels for p in pictures])))
-    conv = vit_state[f"{e}.patch_embeddings.projection.weight"]
-    with torch.no_grad():
-        patches = F.linear(llava_trace.cut_patches(pixels, conv.shape[-1]), conv.reshape(conv.shape[0], -1),
-                           vit_state[f"{e}.patch_embeddings.projection.bias"])
-        cls = vit_state[f"{e}.cls_token"].expand(len(pictures), 1, -1)
-        x = torch.cat([cls, patches], 1) + vit_state[f"{e}.position_embeddings"]
-        return float(x.std(-1, unbiased=False).mean())
-
-
-def _vit_state() -> dict:
-    from llmviz.models.sim.vit_model import load_weights
+def _clip_state() -> dict:
+    from llmviz.models.sim.clip_model import load_weights
 
     return load_weights().state_dict()
 
@@ -158,15 +130,15 @@ def accuracy(model, seed: int = EVAL_SEED, n: int = EVAL_PICTURES, batch: int = 
 
 
 def train(seed: int = DEFAULT_SEED, steps: int = DEFAULT_STEPS, log=print, log_every_s: float = 5.0,
-          report: bool = True, vit_state: dict | None = None) -> LlavaTrainResult:
-    """Trains from vit-tiny's tower (`vit_state`, default the shipped weights); `log(line)` receives a progress
-    line every `log_every_s` seconds; with `report`, the answers' accuracy on fresh pictures."""
+          report: bool = True, clip_state: dict | None = None) -> LlavaTrainResult:
+    """Trains from clip-tiny's vision tower (`clip_state`, default its shipped weights), frozen; `log(line)`
+    receives a progress line every `log_every_s` seconds; with `report`, the answers' accuracy on fresh pictures."""
     if steps < 1:
         raise ValueError(f"steps must be at least 1, got {steps}")
     torch.set_num_threads(1)  # reproducibility and fairness to the render thread
     torch.manual_seed(seed)
     model = build_model()
-    vit_to_clip(model, vit_state if vit_state is not None else _vit_state())
+    clip_to_llava(model, clip_state if clip_state is not None else _clip_state())
     for p in model.model.vision_tower.parameters():   # frozen, as LLaVA keeps its CLIP tower
         p.requires_grad_(False)
     opt = RECIPE.adamw(model)

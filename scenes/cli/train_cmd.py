@@ -194,12 +194,13 @@ TRANSFORMERS_MODELS = {
                            f"patches of {c.patch_size} px + [CLS], generated shapes", _vit_lines),
     "clip-tiny": ("train_clip", "clip_model", "CLIPModel",
                   lambda c: f"vision {c.vision_layers} layers x {c.vision_width}, {c.grid} x {c.grid} patches of "
-                            f"{c.patch_size} px + [CLS]; text {c.text_layers} layers x {c.text_width}, "
+                            f"{c.patch_size} px + [CLS] from vit-tiny's encoder; text {c.text_layers} layers x "
+                            f"{c.text_width}, "
                             f"{c.vocab_size} words; shared space {c.projection_dim}; generated shapes and captions",
                   _clip_lines),
     "llava-tiny": ("train_llava", "llava_model", "LlavaForConditionalGeneration",
-                   lambda c: f"CLIP tower {c.vision_layers} layers on {c.grid} x {c.grid} patches from vit-tiny's "
-                             f"weights, 2-layer projector, Llama {c.n_layers} layers d_model {c.d_model}, "
+                   lambda c: f"CLIP tower {c.vision_layers} layers on {c.grid} x {c.grid} patches from clip-tiny's "
+                             f"image tower (frozen), 2-layer projector, Llama {c.n_layers} layers d_model {c.d_model}, "
                              f"{c.vocab_size} words", _llava_lines),
     "whisper-tiny": ("train_whisper", "whisper_model", "WhisperForConditionalGeneration",
                      lambda c: f"{c.encoder_layers} encoder + {c.decoder_layers} decoder layers, d_model {c.d_model}, "
