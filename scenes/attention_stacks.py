@@ -136,3 +136,32 @@ def stack_batch_note(kind: str, inputs: int) -> str:
         return "a folder's model is not loaded twice: its heads are clustered over the current input alone"
     what = "sounds" if kind == "audio" else "pictures"
     return f"clustered over the current input and {inputs - 1} shipped sample {what} (the rest of the input as yours)"
+
+
+def analyse_stack(kind: str, live_trace, prefix: str | None, live_request, strings=(), ids=(), compute=None,
+                  traced: dict | None = None, k: int | None = None):
+    """(prefix, stacks, current heads, analysis, inputs) of one stack of a trace among the batch of samples
+    traced by `compute` (the live scene's own; made here when not given). `traced` keeps the samples' traces
+    between calls (request -> trace)."""
+    from llmviz.models import attention_analysis
+
+    if "tokens" not in live_trace:     # a folder's recording: the token ids are the session's
+        live_trace = {**dict(live_trace.items()), "tokens": np.asarray(ids, np.int64)}
+    stacks = stacks_in(live_trace)
+    if not stacks:
+        raise ValueError("the trace has no square attention heads")
+    prefix = prefix if prefix in stacks else stacks[-1]
+    words = token_strings(kind, type("Live", (), {"strings": strings}))
+    current = stack_heads(kind, live_trace, prefix, words)
+    traced = {} if traced is None else traced
+    others = []
+    for other in batch_requests(kind, live_request):
+        if other not in traced:
+            if len(traced) > 32:     # a long session's questions and captions: bounded
+                traced.clear()
+            compute = compute or compute_for(kind)
+            traced[other] = compute(other)
+        others.append(stack_heads(kind, traced[other], prefix, words))
+    inputs = [current, *others]
+    analysis = attention_analysis.analyse([h.distributions for h in inputs], [h.tokens for h in inputs], k=k)
+    return prefix, stacks, current, analysis, len(inputs)

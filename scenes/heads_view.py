@@ -143,6 +143,19 @@ class _Analyser:
                            np.asarray(expert_colors(groups)), ribbons)
 
 
+class _Lazy:
+    """A compute made on its first call (the live scene's factory takes the loading lock, which the worker
+    holds while this view's analyser is made)."""
+
+    def __init__(self, make):
+        self._make, self._compute = make, None
+
+    def __call__(self, request):
+        if self._compute is None:
+            self._compute = self._make()
+        return self._compute(request)
+
+
 class _StackAnalyser:
     """The worker's side for the live models with stacks of their own (scenes/attention_stacks.py): the
     live scene's own compute traces the batch; `trace(request)` is the analysis of one stack of one trace."""
@@ -152,8 +165,8 @@ class _StackAnalyser:
 
         torch.set_num_threads(1)
         self.kind, self.model_id = kind, model_id
-        self._compute = None        # made on the first trace: the live scene's factory takes the loading lock
-        self._batch: dict = {}      # request -> traced heads (the samples, reused while only the stack changes)
+        self._compute = None        # the live scene's compute (_Lazy), traces the samples
+        self._batch: dict = {}      # request -> trace (the samples, reused while only the stack changes)
 
     def weights(self):
         return None
@@ -164,23 +177,10 @@ class _StackAnalyser:
         from llmviz.scenes.moe_live import expert_colors
 
         live_trace, seed, prefix, live_request, strings, ids = request
-        if "tokens" not in live_trace:     # a folder's recording: the token ids are the session's
-            live_trace = {**dict(live_trace.items()), "tokens": np.asarray(ids, np.int64)}
-        stacks = st.stacks_in(live_trace)
-        prefix = prefix if prefix in stacks else stacks[-1]
-        words = st.token_strings(self.kind, type("Live", (), {"strings": strings}))
-        current = st.stack_heads(self.kind, live_trace, prefix, words)
-        others = []
-        for other in st.batch_requests(self.kind, live_request):
-            if other not in self._batch:
-                if len(self._batch) > 32:     # a long session's questions and captions: bounded
-                    self._batch.clear()
-                if self._compute is None:
-                    self._compute = st.compute_for(self.kind)
-                self._batch[other] = self._compute(other)
-            others.append(st.stack_heads(self.kind, self._batch[other], prefix, words))
-        inputs = [current, *others]
-        analysis = attention_analysis.analyse([h.distributions for h in inputs], [h.tokens for h in inputs])
+        if self._compute is None:
+            self._compute = _Lazy(lambda: st.compute_for(self.kind))
+        prefix, stacks, current, analysis, inputs = st.analyse_stack(
+            self.kind, live_trace, prefix, live_request, strings, ids, self._compute, self._batch)
         distributions = current.distributions
         factor = pool_factor(len(current.tokens))
         tiles = [[heatmap(pooled(head, factor)) for head in layer] for layer in distributions]
@@ -195,7 +195,7 @@ class _StackAnalyser:
         return HeadsResult(self.model_id, current, analysis, tiles, heatmap(pooled(analysis.rollout[-1], factor)), flow,
                            np.asarray(expert_colors(groups)), ribbons, factor,
                            tuple((p, st.stack_name(self.kind, p)) for p in stacks), prefix,
-                           st.stack_batch_note(self.kind, len(inputs)))
+                           st.stack_batch_note(self.kind, inputs))
 
 
 class _Rects:

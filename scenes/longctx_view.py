@@ -461,7 +461,7 @@ class LongContextView:
         # translucent (opaque in colour): the label layout keeps text off opaque boxes, and the tokens'
         # text belongs over the cells
         self.renderer = renderer
-        self._detail_xy = None
+        self._detail_xy = self._mid_xy = None
         if renderer is not None:
             from llmviz.models.sim.long_attention import BASE_GRID
 
@@ -584,18 +584,21 @@ class LongContextView:
         self._add_overlays(long_pass, head)
         self._add_token_labels()
 
-    def show_detail(self, renderer, region, values, long_pass) -> None:
-        q0, q1, k0, k1 = region
+    def _lay_block(self, renderer, ids, xy, region, values, cell: int, thickness: float) -> None:
+        """A block of colour values over `region`, each value `cell` tokens a side, uploaded at `xy`."""
+        q0, _, k0, _ = region
         rows, cols = values.shape
         if renderer is not None:
-            x, y = self._detail_xy
-            renderer.write_data(x, y, values)
-            self.world.add("datatex", self.detail, region=[[x, y, cols, rows]], value_range=COLOUR_RANGE,
-                           colormap=COLORMAP_MAGMA)
-        stride = max(1, math.ceil(max(q1 - q0, k1 - k0) / DETAIL_TEXELS))
-        w, h = cols * stride / UNIT_TOKENS, rows * stride / UNIT_TOKENS
+            renderer.write_data(*xy, values)
+            self.world.add("datatex", ids, region=[[*xy, cols, rows]], value_range=COLOUR_RANGE, colormap=COLORMAP_MAGMA)
+        w, h = cols * cell / UNIT_TOKENS, rows * cell / UNIT_TOKENS
         x0, y0 = k0 / UNIT_TOKENS, -q0 / UNIT_TOKENS
-        self.world.set("transform", self.detail, position=[[x0 + w / 2, y0 - h / 2, DETAIL_Z / 2]], scale=[[w, h, DETAIL_Z]])
+        self.world.set("transform", ids, position=[[x0 + w / 2, y0 - h / 2, thickness / 2]], scale=[[w, h, thickness]])
+
+    def show_detail(self, renderer, region, values, long_pass) -> None:
+        q0, q1, k0, k1 = region
+        stride = max(1, math.ceil(max(q1 - q0, k1 - k0) / DETAIL_TEXELS))
+        self._lay_block(renderer, self.detail, self._detail_xy, region, values, stride, DETAIL_Z)
         self.detail_region, self.detail_stride = region, stride
         self._show_tokens(long_pass, region, stride)
         self._show_overlays(False)
@@ -606,16 +609,7 @@ class LongContextView:
         self._show_overlays(True)
 
     def show_mid(self, renderer, region, values, cell: int) -> None:
-        q0, _, k0, _ = region
-        rows, cols = values.shape
-        if renderer is not None:
-            x, y = self._mid_xy
-            renderer.write_data(x, y, values)
-            self.world.add("datatex", self.mid, region=[[x, y, cols, rows]], value_range=COLOUR_RANGE,
-                           colormap=COLORMAP_MAGMA)
-        w, h = cols * cell / UNIT_TOKENS, rows * cell / UNIT_TOKENS
-        x0, y0 = k0 / UNIT_TOKENS, -q0 / UNIT_TOKENS
-        self.world.set("transform", self.mid, position=[[x0 + w / 2, y0 - h / 2, MID_Z / 2]], scale=[[w, h, MID_Z]])
+        self._lay_block(renderer, self.mid, self._mid_xy, region, values, cell, MID_Z)
         self.mid_region, self.mid_cell = region, cell
 
     def hide_mid(self) -> None:

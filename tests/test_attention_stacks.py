@@ -82,3 +82,23 @@ def test_h_opens_vit_tinys_heads_view_clustered_over_the_shipped_pictures():
     finally:
         ex.close()
         renderer.release()
+
+
+def test_llmviz_attention_exports_a_picture_models_heads_and_refuses_bad_files_in_one_line(tmp_path, capsys):
+    from llmviz.scenes.cli.main import main
+    from llmviz.scenes.vit_live import sample_path
+
+    out = tmp_path / "vit.npz"
+    assert main(["attention", "--model", "vit-tiny", "--input", str(sample_path("ring.png")), "--out", str(out)]) == 0
+    with np.load(out) as data:
+        names = set(data.files)
+        layer = next(n for n in names if "0" in n and data[n].ndim == 3)
+        assert data[layer].shape[1:] == (257, 257)
+        np.testing.assert_allclose(data[layer].sum(-1), 1.0, atol=1e-5)   # softmax rows, as traced
+    capsys.readouterr()
+    for argv, named in ((["--input", str(tmp_path / "none.png")], "no such file"),
+                        (["--input", __file__], "--input"),
+                        (["--input", str(sample_path("ring.png")), "--stack", "audio"], "--stack")):
+        assert main(["attention", "--model", "vit-tiny", *argv]) == 2
+        err = capsys.readouterr().err.strip()
+        assert named in err and "\n" not in err

@@ -34,9 +34,15 @@ def add_parser(subparsers) -> None:
         "attention", help="every head's attention, pattern and cluster, rollout and flow (no display needed)",
         description="Trace a live model on an input and write every head's attention matrix with the "
                     "heads' clusters, named patterns, attention rollout and attention flow.")
-    p.add_argument("--model", default="nano-gpt", help="model: " + ", ".join(MODEL_IDS) + " (default nano-gpt)")
+    p.add_argument("--model", default="nano-gpt", help="model: " + ", ".join((*MODEL_IDS, *STACK_MODELS))
+                                                       + " (default nano-gpt)")
     p.add_argument("--input", default=None, help="six letters from A/B/C for nano-gpt (e.g. CBABBC); a text for "
-                                                 "the text models")
+                                                 "the text models; a PNG/JPEG for " + ", ".join(
+                                                     m for m, k in STACK_MODELS.items() if k != "audio")
+                                                 + "; a WAV/FLAC/OGG/MP3 for whisper-tiny")
+    p.add_argument("--stack", default=None, help="for a model with several stacks of heads: vision, text (clip-tiny's "
+                                                 "text tower, llava-tiny's language model), audio (whisper-tiny's "
+                                                 "encoder; default: the last, the language side)")
     p.add_argument("--out", default=None, help="F.npz, F.csv, or DIR/ (a PNG per head and attention.npz)")
     p.add_argument("--json", action="store_true", help="print a JSON summary (per head: pattern, scores, cluster; "
                                                        "rollout, flow)")
@@ -231,11 +237,18 @@ def summary(model_id: str, text: str, current, analysis) -> dict:
 
 # ---------------------------------------------------------------- the command
 
+# the live models with stacks of their own (scenes/attention_stacks.py): --input is a picture or a sound file
+STACK_MODELS = {"vit-tiny": "vision", "clip-tiny": "clip", "llava-tiny": "llava", "whisper-tiny": "audio"}
+
+
 def run(args) -> int:
     from llmviz.scenes.attention_live import MODEL_IDS, AttentionInputError, attention_models
 
+    if args.model in STACK_MODELS:
+        return _run_stack(args)
     if args.model not in MODEL_IDS:
-        return _fail(f"--model {shown(args.model)} is not a live model; available: {', '.join(MODEL_IDS)}")
+        return _fail(f"--model {shown(args.model)} is not a live model; available: "
+                     f"{', '.join((*MODEL_IDS, *STACK_MODELS))}")
     entry = attention_models()[args.model]
     if args.input is None:
         return _fail(f"--input is required: {entry.input_hint}")
@@ -261,6 +274,10 @@ def run(args) -> int:
     current = trace_heads(entry, model, tokens)
     analysis = analyse_heads(entry, model, current, seed=seed, k=clusters,
                              progress=Progress(f"llmviz attention: flow over {len(current.tokens)} tokens"))
+    return _write(args, out, current, analysis)
+
+
+def _write(args, out, current, analysis) -> int:
     if out is not None:
         kind, path = out
         try:
@@ -282,3 +299,48 @@ def run(args) -> int:
         if out is not None:
             print(f"wrote {out[1]}")
     return 0
+
+
+def _run_stack(args) -> int:
+    """`llmviz attention` for a picture or sound model: the live scene's own compute traces --input, the
+    shipped samples make the batch (the heads view's analysis, scenes/attention_stacks.analyse_stack)."""
+    import os
+
+    kind = STACK_MODELS[args.model]
+    if args.input is None:
+        return _fail(f"--input is required: a {'sound' if kind == 'audio' else 'picture'} file")
+    if not os.path.isfile(args.input):
+        return _fail(f"--input {shown(args.input, 200)}: no such file")
+    stack = {"text": "", None: None}.get(args.stack, args.stack)
+    if stack not in (None, "", "vision", "audio"):
+        return _fail(f"--stack {shown(args.stack)}: one of vision, text, audio")
+    try:
+        clusters = None if args.clusters is None else parse_int(args.clusters, "--clusters", 1, 10_000)
+        out = check_out(args.out, args.force)
+    except ValueError as exc:
+        return _fail(str(exc))
+    import torch
+
+    torch.set_num_threads(1)
+    from llmviz.scenes import attention_stacks
+
+    request = ("path", os.path.abspath(args.input))
+    if kind == "clip":
+        from llmviz.scenes.clip_live import DEFAULT_CAPTIONS
+
+        request = (*request, tuple(DEFAULT_CAPTIONS), 0)
+    elif kind == "llava":
+        from llmviz.models.sim import llava_vocab
+        from llmviz.scenes.llava_live import DEFAULT_QUESTION
+
+        request = (request, tuple(llava_vocab.question_ids(DEFAULT_QUESTION)), ())
+    compute = attention_stacks.compute_for(kind)
+    try:
+        trace = compute(request)
+    except Exception as exc:  # an unreadable picture or sound: one line naming it
+        return _fail(f"--input {shown(args.input, 200)}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
+    prefix, stacks, current, analysis, _ = attention_stacks.analyse_stack(kind, trace, stack, request,
+                                                                         compute=compute, k=clusters)
+    if stack is not None and stack != prefix:
+        return _fail(f"--stack {shown(args.stack)}: {args.model} has " + ", ".join(p or "text" for p in stacks))
+    return _write(args, out, current, analysis)
