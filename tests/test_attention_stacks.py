@@ -102,3 +102,47 @@ def test_llmviz_attention_exports_a_picture_models_heads_and_refuses_bad_files_i
         assert main(["attention", "--model", "vit-tiny", *argv]) == 2
         err = capsys.readouterr().err.strip()
         assert named in err and "\n" not in err
+
+
+def test_a_live_folders_heads_view_shows_transformers_own_attention(tmp_path):
+    """A random Llama saved as a user's folder: the heads view's matrices are transformers' attentions on the
+    session's token ids; clustered over that input alone (the view says so), rollout ribbons offered."""
+    transformers = pytest.importorskip("transformers")
+    headless = pytest.importorskip("llmviz.engine.render.headless")
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    from llmviz.scenes.explorer import Explorer
+
+    words = "the quick brown fox jumps over a lazy dog".split()
+    torch.manual_seed(3)
+    config = transformers.LlamaConfig(vocab_size=len(words) + 1, hidden_size=32, intermediate_size=48,
+                                      num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                                      max_position_embeddings=64, eos_token_id=None, bos_token_id=None)
+    model = transformers.LlamaForCausalLM(config).eval()
+    model.save_pretrained(tmp_path, safe_serialization=True)
+    tokenizer = Tokenizer(models.WordLevel({"[UNK]": 0, **{w: i + 1 for i, w in enumerate(words)}}, unk_token="[UNK]"))
+    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+    PreTrainedTokenizerFast(tokenizer_object=tokenizer, unk_token="[UNK]").save_pretrained(tmp_path)
+    renderer = headless.HeadlessRenderer((1280, 720))
+    ex = Explorer(renderer, f"folder:{tmp_path}", adaptive_quality=False)
+    try:
+        ex.wait_for_scene()
+        assert ex.wait_for_values()
+        heads = ex.session.heads_mode
+        assert heads is not None and heads.kind == "folder"
+        ex.do("toggle_heads")
+        ex.frame(1 / 60)
+        assert heads.open and heads.wait(240), heads.error
+        ids = list(ex.session.scene.live.session.ids)
+        eager = transformers.LlamaForCausalLM.from_pretrained(tmp_path, attn_implementation="eager").eval()
+        with torch.no_grad():
+            expected = eager(torch.tensor([ids]), output_attentions=True).attentions
+        result = heads.result
+        assert result.current.tokens == ids and result.analysis.inputs == 1 and "alone" in result.note
+        for layer in range(2):
+            np.testing.assert_allclose(result.current.layers[layer], expected[layer][0].numpy(), atol=1e-5)
+        assert "rollout" in result.ribbons
+    finally:
+        ex.close()
+        renderer.release()
