@@ -23,6 +23,7 @@ MAX_K = 8                     # passages shown at most (retrieved + pinned)
 MAX_WORDS = 40                # the reader's passage length (reader_vocab.PASSAGE_TOKENS)
 WORDS_PER_LINE = 7
 MAX_ANSWER = 10
+FLOW_S = 0.9                  # seconds the retrieved chunks' words take to fly into the prompt
 SPACE_SIDE = 100.0
 SPACE_CENTER = np.array([-115.0, 0.0, 0.0], np.float32)
 TEXT_LEFT, TEXT_TOP = -30.0, 50.0
@@ -159,6 +160,7 @@ class LiveRag(WorkerSession):
             self.view._shown = self.trace_version
             self.view.show_result(self.trace, self.weights)
             self.values_version += 1
+        arrived |= self.view.animate(dt)
         if self.autoplay and not self.busy and self.trace is not None:
             # bench --app: the answer recomputed over and over with a passage switched off and on
             self._bench_t += 1
@@ -203,6 +205,8 @@ class RagView:
                      left=True)
         self.question_label = self._labels([[TEXT_LEFT, TEXT_TOP + 5.0, 0.0]], [""], 2.2)
         self._shown = 0
+        self._flow_from = self._flow_to = None
+        self._flow_t = 1.0
         self.headers = self._labels(np.zeros((MAX_K, 3)), [""] * MAX_K, WORD_H)
         self.bars = w.spawn(MAX_K, transform={"position": np.zeros((MAX_K, 3), np.float32),
                                               "scale": np.zeros((MAX_K, 3), np.float32)},
@@ -244,6 +248,15 @@ class RagView:
         start = len(self.world.labels)
         self.world.labels.extend(texts)
         self.world.set("label", ids, text_index=np.arange(start, start + len(texts), dtype=np.int32))
+
+    def animate(self, dt: float) -> bool:
+        """Moves the words of the last result from their chunks' points to the prompt (FLOW_S); True while moving."""
+        if self._flow_t >= 1.0 or self._flow_to is None:
+            return False
+        self._flow_t = min(1.0, self._flow_t + dt / FLOW_S)
+        e = self._flow_t * self._flow_t * (3 - 2 * self._flow_t)      # smoothstep
+        self.world.set("transform", self.words, position=self._flow_from + (self._flow_to - self._flow_from) * e)
+        return True
 
     # ---- the space, once
     def show_space(self, space) -> None:
@@ -298,8 +311,8 @@ class RagView:
             where = f"#{rank[c].rank + 1} {rank[c].score:.2f}" if c in rank else "pinned"
             header_text.append(f"{where}  {ch.where()}  attention {100 * shares[j]:.1f}%")
             header_pos.append((TEXT_LEFT, y, 0.0))
-            bar_pos.append((TEXT_LEFT - 2.0 - 10.0 * shares[j], y, 0.0))
-            bar_size.append((20.0 * shares[j], 1.6, 0.5))
+            bar_pos.append((TEXT_LEFT + 20.0 * shares[j], y - 2.6, 0.0))     # under the header, from its left
+            bar_size.append((40.0 * shares[j], 0.8, 0.3))
             y -= LINE_H
             per_word = np.mean([t.token_attention[j][1:] for t in tokens], axis=0) if tokens else np.zeros(0)
             hot = float(per_word.max()) if per_word.size else 1.0
@@ -324,7 +337,13 @@ class RagView:
         bp, bs = np.zeros((MAX_K, 3), np.float32), np.zeros((MAX_K, 3), np.float32)
         bp[:n], bs[:n] = np.array(bar_pos).reshape(-1, 3), np.array(bar_size).reshape(-1, 3)
         w.set("transform", self.bars, position=bp, scale=bs)
-        w.set("transform", self.words, position=word_pos)
+        # the chunks flow into the prompt: each word starts at its chunk's point in the space
+        points = w["transform"]["position"][w.slots(self.points)]
+        starts = np.repeat(points[result.passages], MAX_WORDS, axis=0) if n else np.zeros((0, 3), np.float32)
+        self._flow_from = word_pos.copy()
+        self._flow_from[:len(starts)] = starts
+        self._flow_to, self._flow_t = word_pos, 0.0
+        w.set("transform", self.words, position=self._flow_from)
         w.set("label", self.words, color=word_rgb)
         self._texts(self.words, word_text)
         # the answer
@@ -401,5 +420,10 @@ def build_rag_scene(name: str, folder, renderer, data=None):
     built.rag_view = view
     if live is not None:
         # the worker loads three things first (the store, the embedding model, the reader): a minute on a busy machine
-        built.wait_for_values = lambda timeout=180.0: live.wait(timeout)
+        def wait_for_values(timeout: float = 180.0) -> bool:
+            arrived = live.wait(timeout)
+            live.update(0.0)
+            view.animate(FLOW_S)      # a still picture shows the prompt where the flight ends
+            return arrived
+        built.wait_for_values = wait_for_values
     return built

@@ -24,7 +24,7 @@ def add_parser(subparsers) -> None:
                               description="Retrieval-augmented answers with real parts: documents chunked, embedded "
                                           "with all-MiniLM-L6-v2, searched with FAISS, read by a small model "
                                           "trained here.")
-    sub = p.add_subparsers(dest="rag_command", metavar="{index,ask}")
+    sub = p.add_subparsers(dest="rag_command", metavar="{index,ask,train}")
     sub.required = True
     i = sub.add_parser("index", help="chunk and embed documents into a store folder",
                        description="Chunks .txt, .md and .pdf files (a folder is searched for them): paragraphs "
@@ -47,6 +47,11 @@ def add_parser(subparsers) -> None:
     a.add_argument("--off", default="", help="comma-separated ranks (1 = best) of retrieved chunks to leave out")
     a.add_argument("--json", action="store_true", help="print the result as JSON")
     a.set_defaults(func=run_ask)
+    t = sub.add_parser("train", help="train the reader rag-llama again from its seed (the shipped weights' recipe)")
+    t.add_argument("--out", required=True, help="the .safetensors file to write")
+    t.add_argument("--steps", default=None, help="optimizer steps of one phase (default: the shipped weights' two phases, 4000 steps)")
+    t.add_argument("--seed", default="0", help="the seed (default 0, the shipped weights')")
+    t.set_defaults(func=run_train)
 
 
 def _fail(command: str, message: str) -> int:
@@ -168,4 +173,25 @@ def run_ask(args) -> int:
         per = " ".join(f"#{i + 1} {100 * s:4.1f}%" for i, s in enumerate(t["passage_shares"]))
         print(f"  {t['token']:<14} {100 * t['probability']:6.2f}%   attention: {per}  question "
               f"{100 * t['question_share']:4.1f}%")
+    return 0
+
+
+def run_train(args) -> int:
+    from llmviz.models.rag import reader_model, train_reader
+    from llmviz.scenes.cli.common import check_output_path
+
+    seed = _int(args.seed, "--seed", 0, 2**31 - 1, "train")
+    out = check_output_path(args.out, "--out", (".safetensors",))
+    log = lambda line: print(line, file=sys.stderr, flush=True)   # noqa: E731
+    if args.steps is None:
+        steps = sum(p[0] for p in train_reader.PHASES)
+        print(f"training {reader_model.MODEL_ID} ({reader_model.WHAT_IT_IS}) as shipped: phases "
+              f"{train_reader.PHASES} of {train_reader.BATCH_SIZE} generated prompts, seed {seed}, one torch thread",
+              file=sys.stderr)
+        result = train_reader.train_shipped(seed, log)
+    else:
+        steps = _int(args.steps, "--steps", 1, 1_000_000, "train")
+        result = train_reader.train(seed, steps, log)
+    reader_model.save_safetensors(result.model, out, {"steps": steps, "seed": seed})
+    print(f"wrote {out}: answer loss {result.final_loss:.4f} after {steps} steps in {result.seconds:.0f} s")
     return 0
