@@ -128,7 +128,9 @@ def open_explorer(scene: str, renderer):
         ex = Explorer(renderer, scene, bindings=load_bindings(), adaptive_quality=False, background_imports=False)
     except SceneError as err:
         raise CliError(f"llmviz: {err}") from None
-    if not ex.wait_for_values():
+    from llmviz.scenes.export.video import VALUES_TIMEOUT_S
+
+    if not ex.wait_for_values(VALUES_TIMEOUT_S):
         live = ex.session.scene.live
         ex.close()
         raise CliError(f"llmviz: {scene}: the model's values did not arrive: "
@@ -138,7 +140,7 @@ def open_explorer(scene: str, renderer):
 
 def run(args) -> int:
     from llmviz.scenes.cli.common import Progress, headless_renderer
-    from llmviz.scenes.export.video import VideoError, VideoWriter, ffmpeg_exe, record
+    from llmviz.scenes.export.video import VALUES_TIMEOUT_S, VideoError, VideoWriter, ffmpeg_exe, record
 
     size, fps, seconds, out, ratio = check_arguments(args)
     try:
@@ -158,7 +160,7 @@ def run(args) -> int:
             problem = apply_view(ex, replace(args.view, chapter=None, step=None))
             if problem:
                 raise CliError(f"llmviz: --link: {problem}")
-            ex.wait_for_values()
+            ex.wait_for_values(VALUES_TIMEOUT_S)
         if args.chapter is not None:
             from llmviz.scenes.cli.render_cmd import _open_chapter
 

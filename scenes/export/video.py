@@ -29,6 +29,7 @@ import numpy as np
 MAX_SECONDS = 600.0  # a script longer than this is cut (a tour of a 96-layer model is about 100 s)
 SETTLE_FRAMES = 3    # zero-time frames before the first recorded one: the UI's panels and free window settle
 END_EPSILON = 1e-9
+VALUES_TIMEOUT_S = 300.0  # a recording is a batch job: it waits this long for a live model's pass (30 s in a window)
 
 # ffmpeg's output arguments per container: widely playable by default, lossless for checks.
 CODECS = {
@@ -376,8 +377,10 @@ def _scene_changing(ex) -> bool:
 
 def await_workers(ex) -> None:
     """Block until the live model (and simulated routing) have finished what they were asked, so the
-    frame shows a whole trace, the same one on every run."""
-    ex.wait_for_values()
+    frame shows a whole trace, the same one on every run. A frame is never recorded without them: on a
+    machine so busy that they take longer than ``VALUES_TIMEOUT_S``, the recording stops with that line."""
+    if not ex.wait_for_values(VALUES_TIMEOUT_S):
+        raise VideoError(f"the live model's values did not arrive within {VALUES_TIMEOUT_S:g} s")
 
 
 def settle(ex) -> None:
