@@ -39,7 +39,7 @@ class LlavaPicture:
         hi = layout.center[stem] + layout.size[stem] / 2
         # room for the side panel on the right of the window: the frame reaches past the stem
         extent = np.maximum(hi - lo, 1.0)
-        layout.presets["picture"] = _frame((lo + hi) / 2 + [0.22 * extent[0], 0.0, 0.0], extent * [1.5, 1.25, 1.0])
+        layout.presets["picture"] = _frame((lo + hi) / 2 + [0.18 * extent[0], 0.0, 0.0], extent * [1.7, 1.3, 1.0])
         self._shown = None        # (trace version, choice) the picture shows
         self._image = None        # the picture the flight last flew
 
