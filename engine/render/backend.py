@@ -125,6 +125,70 @@ def count_draw(stats: "RenderStats", batch: Batch, draws: int) -> None:
         stats.instances[batch.lod] += n
 
 
+def checked_block(x: int, y: int, values: np.ndarray, atlas_side: int) -> np.ndarray:
+    """``values`` as a contiguous float32 (rows, cols) block that fits the atlas at texel (x, y), or ValueError."""
+    values = np.ascontiguousarray(values, np.float32)
+    if values.ndim != 2:
+        raise ValueError(f"data blocks are 2D (rows, cols), got shape {values.shape}")
+    rows, cols = values.shape
+    if x < 0 or y < 0 or x + cols > atlas_side or y + rows > atlas_side:
+        raise ValueError(f"a {rows}x{cols} block at ({x}, {y}) falls outside the {atlas_side}x{atlas_side} data atlas")
+    return values
+
+
+def highlight_bytes(mask) -> np.ndarray:
+    """A highlight mask as contiguous uint8 (rows, cols): 255 where marked, 0 elsewhere; ValueError unless 2D."""
+    mask = np.ascontiguousarray(np.asarray(mask) != 0, np.uint8) * np.uint8(255)
+    if mask.ndim != 2:
+        raise ValueError(f"highlight masks are 2D (rows, cols), got shape {mask.shape}")
+    return np.ascontiguousarray(mask)
+
+
+def to_layout_size(size, pixel_ratio: float) -> tuple[int, int]:
+    """A size in target pixels as layout pixels (what a picture drawn at ``pixel_ratio`` lays out for)."""
+    if pixel_ratio == 1.0:
+        return int(size[0]), int(size[1])
+    return max(1, int(round(size[0] / pixel_ratio))), max(1, int(round(size[1] / pixel_ratio)))
+
+
+class TargetViewports:
+    """Sizes and viewports over a target of ``_size`` target pixels, shared by the backends: ``size`` and
+    ``view_size`` in layout pixels, ``viewport`` / ``view_rect`` in target pixels (x, y from the bottom left)."""
+
+    _size: tuple[int, int]
+    pixel_ratio: float = 1.0
+    viewport: tuple[int, int, int, int] | None = None
+    _layout_viewport: tuple[int, int, int, int] | None = None
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """The target in layout pixels (its size over ``pixel_ratio``)."""
+        return to_layout_size(self._size, self.pixel_ratio)
+
+    @property
+    def target_size(self) -> tuple[int, int]:
+        """The target in target pixels."""
+        return self._size
+
+    def set_viewport(self, rect: tuple[int, int, int, int] | None) -> None:
+        """Draw the next frames into this rectangle of the target (x, y from the bottom left, layout pixels),
+        or all of it."""
+        self._layout_viewport = None if rect is None else tuple(int(v) for v in rect)
+        r = self.pixel_ratio
+        self.viewport = None if rect is None else tuple(int(round(v * r)) for v in rect)
+
+    @property
+    def view_rect(self) -> tuple[int, int, int, int]:
+        """The rectangle the scene is drawn into, target pixels."""
+        return self.viewport or (0, 0, *self._size)
+
+    @property
+    def view_size(self) -> tuple[int, int]:
+        """The size of the rectangle the scene is drawn into, layout pixels: a camera's viewport."""
+        w, h = self.size if self._layout_viewport is None else self._layout_viewport[2:]
+        return max(1, w), max(1, h)
+
+
 @dataclass
 class UiImage:
     """A picture uploaded for a UI panel: ``id`` is what ``imgui.image`` takes; ``texture`` the backend's own."""

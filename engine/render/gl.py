@@ -14,8 +14,9 @@ import moderngl
 import numpy as np
 
 from . import colormaps
-from .backend import (GLYPH_FLOATS, GLYPH_LAYOUT, INSTANCE_FLOATS, INSTANCE_LAYOUT,
-                      MATERIAL_TRANSLUCENT, Batch, Renderer, RenderStats, back_to_front, count_draw, draw_order)
+from .backend import (GLYPH_FLOATS, GLYPH_LAYOUT, INSTANCE_FLOATS, INSTANCE_LAYOUT, MATERIAL_TRANSLUCENT, Batch,
+                      Renderer, RenderStats, TargetViewports, back_to_front, checked_block, count_draw, draw_order,
+                      highlight_bytes)
 from .datatex import ShelfPacker
 from .meshes import mesh_lod
 from .text import GlyphAtlas, default_glyph_atlas
@@ -91,13 +92,6 @@ def timer_query_problem(ctx) -> str:
     return ""
 
 
-def to_layout_size(size, pixel_ratio: float) -> tuple[int, int]:
-    """A size in GL pixels as layout pixels (what a picture drawn at ``pixel_ratio`` lays out for)."""
-    if pixel_ratio == 1.0:
-        return int(size[0]), int(size[1])
-    return max(1, int(round(size[0] / pixel_ratio))), max(1, int(round(size[1] / pixel_ratio)))
-
-
 def _pow2_at_least(n: int) -> int:
     return 1 << max(0, int(n - 1).bit_length())
 
@@ -142,7 +136,7 @@ class _InstanceStream:
         self.capacity = 0
 
 
-class GLRenderer(Renderer):
+class GLRenderer(TargetViewports, Renderer):
     """Renderer on a moderngl context, drawing into ``target`` (a moderngl Framebuffer)."""
 
     backend_name = "gl"
@@ -224,11 +218,6 @@ class GLRenderer(Renderer):
         return cls(ctx, ctx.screen, **kwargs)
 
     @property
-    def size(self) -> tuple[int, int]:
-        """The target in layout pixels (its GL size over ``pixel_ratio``)."""
-        return to_layout_size(self._size, self.pixel_ratio)
-
-    @property
     def device_name(self) -> str:
         return str(self.ctx.info.get("GL_RENDERER", "unknown"))
 
@@ -242,35 +231,12 @@ class GLRenderer(Renderer):
         sample_font_nearest(ui, pixel_ratio)
         return ui
 
-    @property
-    def target_size(self) -> tuple[int, int]:
-        """The target in GL pixels."""
-        return self._size
-
     def resize(self, size) -> None:
         self._size = (int(size[0]), int(size[1]))
 
     def set_target(self, target: moderngl.Framebuffer, size=None) -> None:
         self.target = self._screen = target
         self._size = tuple(size or target.size)
-
-    def set_viewport(self, rect: tuple[int, int, int, int] | None) -> None:
-        """Draw the next frames into this rectangle of the target (x, y from the bottom left, layout pixels),
-        or all of it."""
-        self._layout_viewport = None if rect is None else tuple(int(v) for v in rect)
-        r = self.pixel_ratio
-        self.viewport = None if rect is None else tuple(int(round(v * r)) for v in rect)
-
-    @property
-    def view_rect(self) -> tuple[int, int, int, int]:
-        """The rectangle the scene is drawn into, GL pixels."""
-        return self.viewport or (0, 0, *self._size)
-
-    @property
-    def view_size(self) -> tuple[int, int]:
-        """The size of the rectangle the scene is drawn into, layout pixels: a camera's viewport."""
-        w, h = self.size if self._layout_viewport is None else self._layout_viewport[2:]
-        return max(1, w), max(1, h)
 
     def _scaled_target(self, size: tuple[int, int]) -> moderngl.Framebuffer:
         if self._scaled is None or self._scaled[0] != size:
@@ -500,13 +466,8 @@ class GLRenderer(Renderer):
         return self.data_packer.alloc(cols, rows)
 
     def write_data(self, x: int, y: int, values: np.ndarray) -> None:
-        values = np.ascontiguousarray(values, np.float32)
-        if values.ndim != 2:
-            raise ValueError(f"data blocks are 2D (rows, cols), got shape {values.shape}")
+        values = checked_block(x, y, values, self.data_packer.width)
         rows, cols = values.shape
-        size = self.data_packer.width
-        if x < 0 or y < 0 or x + cols > size or y + rows > size:
-            raise ValueError(f"a {rows}x{cols} block at ({x}, {y}) falls outside the {size}x{size} data atlas")
         self.data_atlas.write(values.tobytes(), viewport=(int(x), int(y), cols, rows))
 
     def read_data(self) -> np.ndarray:
@@ -524,9 +485,7 @@ class GLRenderer(Renderer):
 
     def write_highlight(self, x: int, y: int, mask: np.ndarray) -> None:
         """Mark cells of a data region as highlighted (mask != 0), texel (x + c, y + r) for mask[r, c]."""
-        mask = np.ascontiguousarray(np.asarray(mask) != 0, np.uint8) * np.uint8(255)
-        if mask.ndim != 2:
-            raise ValueError(f"highlight masks are 2D (rows, cols), got shape {mask.shape}")
+        mask = highlight_bytes(mask)
         rows, cols = mask.shape
         if rows and cols:
             self.highlight_atlas.write(mask.tobytes(), viewport=(int(x), int(y), cols, rows), alignment=1)

@@ -17,7 +17,8 @@ import numpy as np
 
 from . import colormaps
 from .backend import (GLYPH_FLOATS, GLYPH_LAYOUT, INSTANCE_FLOATS, INSTANCE_LAYOUT, MATERIAL_TRANSLUCENT, Batch,
-                      Renderer, RenderStats, UiImage, back_to_front, count_draw, draw_order)
+                      Renderer, RenderStats, TargetViewports, UiImage, back_to_front, checked_block, count_draw,
+                      draw_order, highlight_bytes)
 from .datatex import ShelfPacker
 from .meshes import LOD_IMPOSTOR, mesh_lod
 from .text import GlyphAtlas, default_glyph_atlas
@@ -92,7 +93,7 @@ class _Stream:
         self.capacity, self.buffer = 0, None
 
 
-class WgpuRenderer(Renderer):
+class WgpuRenderer(TargetViewports, Renderer):
     """An offscreen renderer on a wgpu device (default: engine/gpu_adapters.py's shared one)."""
 
     backend_name = "wgpu"
@@ -127,7 +128,7 @@ class WgpuRenderer(Renderer):
                                                 usage=usage.TEXTURE_BINDING | usage.COPY_DST | usage.COPY_SRC)
         self.highlight_atlas = device.create_texture(size=(data_atlas_size, data_atlas_size, 1), format="r8unorm",
                                                      usage=usage.TEXTURE_BINDING | usage.COPY_DST)
-        self.reset_data()
+        # WebGPU textures start zeroed: both atlases are empty already (reset_data would upload 20 MiB of zeros).
         luts = np.ascontiguousarray(colormaps.lut_rgba(), np.float32)
         self.colormap_texture = device.create_texture(size=(luts.shape[1], luts.shape[0], 1), format="rgba32float",
                                                       usage=usage.TEXTURE_BINDING | usage.COPY_DST)
@@ -184,17 +185,6 @@ class WgpuRenderer(Renderer):
         self.color_view, self.depth_view = self.color.create_view(), self.depth.create_view()
 
     @property
-    def size(self) -> tuple[int, int]:
-        if self.pixel_ratio == 1.0:
-            return self._size
-        r = self.pixel_ratio
-        return max(1, int(round(self._size[0] / r))), max(1, int(round(self._size[1] / r)))
-
-    @property
-    def target_size(self) -> tuple[int, int]:
-        return self._size
-
-    @property
     def device_name(self) -> str:
         if self.adapter is not None:
             return f"{self.adapter.label()} through wgpu"
@@ -207,21 +197,6 @@ class WgpuRenderer(Renderer):
             self.depth.destroy()
             self._size = size
             self._make_target()
-
-    def set_viewport(self, rect) -> None:
-        self._layout_viewport = None if rect is None else tuple(int(v) for v in rect)
-        r = self.pixel_ratio
-        self.viewport = None if rect is None else tuple(int(round(v * r)) for v in rect)
-
-    @property
-    def view_rect(self) -> tuple[int, int, int, int]:
-        """The rectangle the scene is drawn into, target pixels, GL's convention (origin bottom left)."""
-        return self.viewport or (0, 0, *self._size)
-
-    @property
-    def view_size(self) -> tuple[int, int]:
-        w, h = self.size if self._layout_viewport is None else self._layout_viewport[2:]
-        return max(1, w), max(1, h)
 
     # ------------------------------------------------------------------ programs and buffers
     def _module(self, name: str):
@@ -402,13 +377,8 @@ class WgpuRenderer(Renderer):
         return self.data_packer.alloc(cols, rows)
 
     def write_data(self, x: int, y: int, values: np.ndarray) -> None:
-        values = np.ascontiguousarray(values, np.float32)
-        if values.ndim != 2:
-            raise ValueError(f"data blocks are 2D (rows, cols), got shape {values.shape}")
+        values = checked_block(x, y, values, self.data_packer.width)
         rows, cols = values.shape
-        size = self.data_packer.width
-        if x < 0 or y < 0 or x + cols > size or y + rows > size:
-            raise ValueError(f"a {rows}x{cols} block at ({x}, {y}) falls outside the {size}x{size} data atlas")
         if rows and cols:
             self.device.queue.write_texture({"texture": self.data_atlas, "origin": (int(x), int(y), 0)}, values,
                                             {"bytes_per_row": 4 * cols}, (cols, rows, 1))
@@ -428,9 +398,7 @@ class WgpuRenderer(Renderer):
                                         {"bytes_per_row": size}, (size, size, 1))
 
     def write_highlight(self, x: int, y: int, mask: np.ndarray) -> None:
-        mask = np.ascontiguousarray(np.asarray(mask) != 0, np.uint8) * np.uint8(255)
-        if mask.ndim != 2:
-            raise ValueError(f"highlight masks are 2D (rows, cols), got shape {mask.shape}")
+        mask = highlight_bytes(mask)
         rows, cols = mask.shape
         if rows and cols:
             self.device.queue.write_texture({"texture": self.highlight_atlas, "origin": (int(x), int(y), 0)},
