@@ -3,12 +3,13 @@
     .venv/bin/python benchmarks/compute_attention.py [--repeats N] [--quick]     (prints JSON)
 
 Per shape (heads, tokens, head dim; causal), the median wall time and process CPU time of N calls after one
-warm-up, numpy in to numpy out (uploads and read-back included, as a caller sees it):
+warm-up, numpy in to numpy out (uploads and read-back included, as a caller sees it), and the largest difference
+of the two outputs (a fast wrong answer is no figure):
   full    wgpu head_attention (probabilities and output)  vs  torch: scores, mask, softmax, times V (the same two)
   online  wgpu online_attention (output, row max, row sum) vs  torch scaled_dot_product_attention (output only,
           its fused CPU kernel, the fastest torch path)
-GFLOP/s count the dense square (2 x 2 x H x Tq x Tk x d multiply-adds); both sides compute the full square except
-torch's fused kernel, which may skip masked tiles. Figures, not assertions.
+GFLOP/s count the dense square (2 x 2 x H x Tq x Tk x d multiply-adds), a measure of size rather than of work:
+wgpu's P.V and online kernel and torch's fused kernel skip masked keys. Figures, not assertions.
 """
 from __future__ import annotations
 
@@ -69,12 +70,16 @@ def main(argv=None) -> int:
             if kind == "full":
                 gpu = median_ms(lambda: compute.head_attention(q, k, v), args.repeats)
                 cpu = median_ms(lambda: torch_full(tq, tk, tv), args.repeats)
+                ours, theirs = compute.head_attention(q, k, v).output, torch_full(tq, tk, tv)[1]
             else:
                 gpu = median_ms(lambda: compute.online_attention(q, k, v), args.repeats)
                 cpu = median_ms(lambda: torch.nn.functional.scaled_dot_product_attention(tq, tk, tv, is_causal=True),
                                 args.repeats)
+                ours = compute.online_attention(q, k, v)[0]
+                theirs = torch.nn.functional.scaled_dot_product_attention(tq, tk, tv, is_causal=True)
             flops = 2 * 2 * heads * tokens * tokens * d
             rows.append({"kind": kind, "heads": heads, "tokens": tokens, "head_dim": d,
+                         "output_max_abs_difference": float(np.abs(ours - theirs.numpy()).max()),
                          "wgpu_ms": round(gpu[0], 2), "torch_ms": round(cpu[0], 2),
                          "wgpu_process_cpu_ms": round(gpu[1], 2), "torch_process_cpu_ms": round(cpu[1], 2),
                          "wgpu_gflops_wall": round(flops / gpu[0] / 1e6, 3),

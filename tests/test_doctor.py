@@ -1,4 +1,4 @@
-"""`llmviz doctor`: its report on this machine, and one line per failure (never a traceback) where wgpu or GL is gone."""
+"""`llmviz doctor`: its report on this machine, and one line per failure (never a traceback) without wgpu or GL."""
 import json
 import subprocess
 import sys
@@ -38,7 +38,8 @@ def test_doctor_json_reports_gl_adapters_auto_choice_and_compute_check():
 def test_doctor_text_names_each_part():
     done = doctor("doctor")
     assert "Traceback" not in done.stderr
-    for heading in ("GL renderer:", "wgpu adapters:", "backend auto:", "for render:", "for a window:", "compute check:"):
+    for heading in ("GL renderer:", "wgpu adapters:", "backend auto:", "for render:", "for a window:",
+                    "compute check:"):
         assert heading in done.stdout
 
 

@@ -11,8 +11,8 @@ For live traces' attention:
         the full (H, Tq, Tk) probabilities and the (H, Tq, d) output.
 Use them when the wgpu backend is active and compute_unavailable() is None; both raise ComputeUnavailable (one
 line) where no device exists or wgpu fails inside the call (out of memory, a lost device) and ValueError (one
-line) for arrays they cannot take. Calls block until the GPU is
-done: call them from a worker thread, never the frame thread.
+line) for arrays they cannot take. Calls block until the GPU is done: call them from a worker thread, never the
+frame thread.
 
 Masks: key j is allowed for query i when j <= i + (Tk - Tq) (causal: with a cache, the last query sees every key)
 and, with ``window``, j > i + (Tk - Tq) - window (a sliding window of that many keys, the query's own included).
@@ -31,7 +31,7 @@ import numpy as np
 
 from llmviz.engine.gpu_adapters import MadeOnce, shared_device
 
-MAX_HEAD_DIM_ONLINE = 128  # the online kernel keeps a query row and its accumulator in registers (MAX_D4 vec4s)
+MAX_HEAD_DIM_ONLINE = 128  # the online kernel keeps a query row and its accumulator in registers (up to 32 vec4s)
 _ONLINE_ROWS = 64  # query rows per workgroup (compute_online_attention.wgsl's workgroup size)
 _MAX_GROUPS = 65535  # WebGPU's workgroups per dispatch dimension
 _CHUNK_MULTIPLY_ADDS = 1 << 30  # work per submit of the online kernel: progress ticks, no driver timeout
@@ -118,7 +118,8 @@ def _shader(name: str) -> str:
 
 
 class _Kernels:
-    """The three compute pipelines on one device, compiled once, and the buffer traffic around them."""
+    """The compute pipelines on one device, each compiled once (the online one per head dimension), and the buffer
+    traffic around them."""
 
     def __init__(self, gpu):
         import wgpu
@@ -203,7 +204,8 @@ class _Kernels:
             self._pass(encoder, "compute_attention_scores", [scores_params, qb, kb, probs],
                        (-(-tk // 32), -(-tq // 32), heads))
             x_groups = min(row_groups, _MAX_GROUPS)
-            self._pass(encoder, "compute_softmax_rows", [softmax_params, probs], (x_groups, -(-row_groups // x_groups), 1))
+            self._pass(encoder, "compute_softmax_rows", [softmax_params, probs],
+                       (x_groups, -(-row_groups // x_groups), 1))
             self._pass(encoder, "compute_attention_values", [values_params, probs, vb, out],
                        (-(-d4 // 8), -(-tq // 32), heads))
             self.device.queue.submit([encoder.finish()])
