@@ -122,8 +122,8 @@ class WhisperAlignment3D:
         self._labels(world)
         from llmviz.scenes.layout import _frame
 
-        lo = np.array([self.left_edge, self.top - self.height - 12.0, -1.0])
-        hi = np.array([self.right_edge, self.top + 14.0, 1.0])
+        lo = np.array([self.left_edge - 45.0, self.top - self.height - 6.0, -1.0])
+        hi = np.array([self.right_edge, self.top + 18.0, 1.0])
         layout.presets["listening"] = _frame((lo + hi) / 2, hi - lo)
         self._shown = None          # (trace version, revealed rows) on the strips
         self.trace = None
@@ -154,7 +154,7 @@ class WhisperAlignment3D:
         heights[-self.n_layers:] = 3.2
         world.add_labels(tags, texts, height=heights, min_px=3.0, color=(0.85, 0.9, 1.0, 1.0), offset=np.zeros((n, 3)))
         self.caption_tag = world.spawn(1, transform={"position": np.array([[(self.left_edge + self.right_edge) / 2,
-                                                                             self.top - self.height - 5.0, Z]], np.float32),
+                                                                             self.top + 14.0, Z]], np.float32),
                                                      "scale": np.full((1, 3), 1e-3, np.float32)}, bounds={},
                                        renderable={"color": np.zeros((1, 4), np.float32), "material": MATERIAL_TRANSLUCENT})
         world.add_labels(self.caption_tag, ["time runs down, level with the spectrogram's frames; a column per decoder "
@@ -283,7 +283,8 @@ class WhisperAlignment3D:
         colour[1::2, :3] = SPAN_RGB[1]
         self.world.set("renderable", self.spans, color=colour)
         tag_pos = np.zeros((self.n_cols, 3), np.float32)
-        tag_pos[:n] = np.c_[np.full(n, self.wave_x - WAVE_WIDTH / 2 - 3.0), pos[:n, 1], np.full(n, Z + 0.4)]
+        # left of the strips: a label may not cover an opaque box (engine/systems/labels.py), so not over them
+        tag_pos[:n] = np.c_[np.full(n, self.left_edge - 22.0), pos[:n, 1], np.full(n, Z + 0.4)]
         self.world.set("transform", self.span_tags, position=tag_pos)
         start = len(self.world.labels)
         texts = [f"'{_token_label(tokens, d + 1)}' {s[d]:.2f}-{e[d]:.2f} s" if d < n else "" for d in range(self.n_cols)]
