@@ -216,7 +216,10 @@ def _uniform(matrix, tokens):
     t = _rows_from(matrix)
     rows = matrix[t]
     entropy = -np.where(rows > 0, rows * np.log(np.where(rows > 0, rows, 1.0)), 0.0).sum(-1)
-    return entropy / np.log(t + 1.0)     # 1 for a row spread evenly over its t+1 keys
+    # 1 for a row spread evenly over the keys it can read: its t+1 under a causal mask, all T in an encoder
+    # (vit's patches, whisper's frames), where attention above the diagonal shows there is no mask
+    keys = np.full(len(t), matrix.shape[1], np.float64) if np.triu(matrix, 1).sum() > 1e-9 else t + 1.0
+    return entropy / np.log(keys)
 
 
 @dataclass(frozen=True)
@@ -234,7 +237,7 @@ PATTERN_RULES: tuple[PatternRule, ...] = (
     PatternRule("diagonal / self", 0.5, _self, "{score:.2f} of its attention stays on t itself"),
     PatternRule("induction", 0.4, _induction,
                 "{score:.2f} of its attention goes to the token after the previous occurrence of t's token"),
-    PatternRule("uniform", 0.9, _uniform, "its rows' entropy is {score:.2f} of log(t+1), an even spread's"),
+    PatternRule("uniform", 0.9, _uniform, "its rows' entropy is {score:.2f} of an even spread's over the keys each row can read"),
 )
 RULES_BY_NAME = {rule.name: rule for rule in PATTERN_RULES}
 

@@ -168,6 +168,18 @@ def test_each_rule_names_the_head_built_for_it_and_no_other(rule):
             assert scores[rule] < threshold, (name, scores)
 
 
+def test_an_encoders_even_spread_is_uniform_against_all_its_keys():
+    """Without a causal mask (vit's patches, whisper's frames) an even row spreads over all T keys: its
+    entropy is log T, which is 1 of an even spread's; a causal even spread scores the same, against t + 1."""
+    even = np.full((T, T), 1.0 / T)
+    tokens = [list(range(T))]
+    assert aa.pattern_scores([even], tokens)["uniform"] == pytest.approx(1.0)
+    assert aa.pattern_scores([_causal_uniform()], tokens)["uniform"] == pytest.approx(1.0)
+    half = np.tril(np.ones((T, T))) + np.triu(np.ones((T, T)), 1) * 1e-3   # nearly causal, yet unmasked
+    half /= half.sum(1, keepdims=True)
+    assert aa.pattern_scores([half], tokens)["uniform"] < 0.9
+
+
 def test_a_diffuse_head_is_mixed_and_says_which_rule_came_closest():
     rng = np.random.default_rng(5)
     tokens = [list(rng.integers(0, 5, T))]
