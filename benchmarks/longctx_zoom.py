@@ -67,10 +67,10 @@ def _frame_path(length: int, rng) -> dict:
         engine.camera.near, engine.camera.far = pose.near, pose.far
         start, n = time.perf_counter(), 0
         engine.frame(1 / 60)
-        renderer.ctx.finish()
+        renderer.finish()
         while live._shown is None or live._shown != live._asked:   # noqa: SLF001 - the benchmark reads the state
             engine.frame(1 / 60)
-            renderer.ctx.finish()
+            renderer.finish()
             n += 1
         latencies.append(time.perf_counter() - start)
         frames.append(n + 1)
