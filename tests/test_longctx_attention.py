@@ -83,6 +83,26 @@ def test_a_saved_pass_reopens_with_every_summary_and_an_older_file_is_recomputed
     assert long_attention.load_pass(tmp_path / "older.npz", long_pass.cfg, "k") is None
 
 
+def test_the_wgpu_kernels_give_the_same_pass_as_torch(long_pass, full):
+    """`llmviz longctx --attention wgpu`: the engine's WGSL online softmax in place of torch's tiles (where a
+    wgpu device exists): the same row statistics and summaries as the brute-force matrix."""
+    from llmviz.engine.compute.attention import compute_unavailable
+    from llmviz.scenes.cli.longctx_cmd import wgpu_attention
+
+    reason = compute_unavailable()
+    if reason is not None:
+        pytest.skip(f"no wgpu device: {reason}")
+    weights = long_attention.ModelWeights.from_model(induction_model.load_weights())
+    tokens, _ = induction_task.long_sequence(LENGTH)
+    gpu = long_attention.run(weights, tokens, heads=[1], tile=512, attention=wgpu_attention)
+    np.testing.assert_allclose(gpu.row_max, long_pass.row_max, atol=1e-4)
+    np.testing.assert_allclose(gpu.row_log_sum, long_pass.row_log_sum, atol=1e-4)
+    _, mass, _, _ = brute_level(full, gpu.levels[1][0].cell)
+    np.testing.assert_allclose(gpu.levels[1][0].mass, mass, atol=1e-4)
+    np.testing.assert_allclose(gpu.block(1, 4000, 4096, 0, 300), full[4000:4096, :300], atol=1e-5)
+    assert (gpu.predicted == long_pass.predicted).mean() > 0.999
+
+
 def test_row_entropies_and_masses_add_up(long_pass, full):
     base = long_pass.levels[1][0]
     np.testing.assert_allclose(base.mass.sum(1)[:-1], 8.0, rtol=1e-5)   # each row's 8 rows sum to 1 each

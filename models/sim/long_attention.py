@@ -373,11 +373,13 @@ def _cell_sums(p: torch.Tensor, cell: int) -> np.ndarray:
 @torch.inference_mode()
 def run(weights: ModelWeights, tokens, heads=None, layer: int | None = None, tile: int = TILE,
         keep_logits: bool = False, progress: Callable | None = None,
-        query_temperature: float | None = None) -> LongPass:
+        query_temperature: float | None = None, attention: Callable | None = None) -> LongPass:
     """The whole forward pass over `tokens` (1-D ids), tiled; summaries of `heads` (default: all) of
     `layer` (default: the last). `progress(stage, done, total)` is told of each query tile. With
     `query_temperature`, the NoPE layer's queries are scaled as Llama 4 does (query_temperature_scale): no
-    longer SmolLM3's forward, an inference-time change this model was not trained with."""
+    longer SmolLM3's forward, an inference-time change this model was not trained with. `attention`, when
+    given, replaces tiled_attention with the same contract (scenes/cli/longctx_cmd.py passes the engine's
+    WGSL online-softmax kernels there: models do not import the engine)."""
     cfg = weights.cfg
     tokens = np.asarray(tokens, dtype=np.int64)
     if tokens.ndim != 1 or not 1 <= len(tokens) <= MAX_TOKENS:
@@ -392,7 +394,7 @@ def run(weights: ModelWeights, tokens, heads=None, layer: int | None = None, til
     for i, lw in enumerate(weights.layers):
         q, k, v = _qkv(weights, i, h, query_temperature)
         told = (lambda d, t, i=i: progress(f"layer {i} attention", d, t)) if progress else None
-        out, row_max, row_sum = tiled_attention(cfg, i, q, k, v, tile, told)
+        out, row_max, row_sum = (attention or tiled_attention)(cfg, i, q, k, v, tile, told)
         if i == layer:
             kept = (q, k, row_max, torch.log(row_sum))
         del v

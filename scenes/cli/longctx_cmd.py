@@ -14,6 +14,7 @@ LONG_MODELS = (DEFAULT_MODEL,)   # models with a tiled long pass
 MIN_LENGTH = 16
 PROBE_TOKENS = 1024              # the prefix on which the induction head is picked
 MAX_TEMPERATURE = 4.0
+ATTENTION_BACKENDS = ("torch", "wgpu")
 
 
 def add_parser(subparsers) -> None:
@@ -30,6 +31,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--temperature-tuning", default=None, metavar="S",
                    help=f"scale the NoPE layer's queries as Llama 4 does, 1 + S ln(1 + floor((p+1)/256)), S in "
                         f"[0, {MAX_TEMPERATURE:g}] (not the model's transformers forward; e.g. 0.3)")
+    p.add_argument("--attention", default="torch", choices=ATTENTION_BACKENDS,
+                   help="who computes the tiled attention: torch on the CPU (default), or the wgpu backend's WGSL "
+                        "online-softmax kernels (engine/compute/attention.py), where a wgpu device exists")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run)
 
@@ -58,7 +62,29 @@ def run(args) -> int:
         temperature = None if args.temperature_tuning is None else _temperature(args.temperature_tuning)
     except ValueError as err:
         return _fail(str(err))
-    return _long_pass(length, head, seed, args.json, temperature)
+    attention = None
+    if args.attention == "wgpu":
+        from llmviz.engine.compute.attention import compute_unavailable
+
+        reason = compute_unavailable()
+        if reason is not None:
+            return _fail(f"--attention wgpu: {reason}")
+        attention = wgpu_attention
+    return _long_pass(length, head, seed, args.json, temperature, attention)
+
+
+def wgpu_attention(cfg, layer: int, q, k, v, tile: int, progress=None):
+    """long_attention.tiled_attention's contract on the engine's WGSL online-softmax kernels: the causal mask,
+    layer 0's sliding window; torch tensors in and out (the kernels take float32 numpy)."""
+    import numpy as np
+    import torch
+
+    from llmviz.engine.compute.attention import online_attention
+
+    window = cfg.window if cfg.layer_types[layer] == "sliding_attention" else None
+    arrays = (np.ascontiguousarray(t.float().numpy()) for t in (q, k, v))
+    out, row_max, row_sum = online_attention(*arrays, causal=True, window=window, progress=progress)
+    return tuple(torch.from_numpy(np.asarray(a)).to(q.dtype) for a in (out, row_max, row_sum))
 
 
 def _temperature(text: str) -> float:
@@ -73,7 +99,8 @@ def _temperature(text: str) -> float:
     return value
 
 
-def _long_pass(length: int, head: int | None, seed: int | None, as_json: bool, temperature: float | None) -> int:
+def _long_pass(length: int, head: int | None, seed: int | None, as_json: bool, temperature: float | None,
+               attention=None) -> int:
     import numpy as np
     import torch
 
@@ -100,11 +127,13 @@ def _long_pass(length: int, head: int | None, seed: int | None, as_json: bool, t
     def progress(stage: str, done: int, total: int) -> None:
         bars.setdefault(stage, Progress(f"llmviz longctx: {stage}"))(done, total)
 
-    result = long_attention.run(weights, tokens, heads=[head], progress=progress, query_temperature=temperature)
+    result = long_attention.run(weights, tokens, heads=[head], progress=progress, query_temperature=temperature,
+                                attention=attention)
     seconds = time.perf_counter() - started
     base = result.levels[head][0]
     report = {
         "model": DEFAULT_MODEL, "length": length, "layer": result.layer, "head": head,
+        "attention": "torch" if attention is None else "wgpu",
         "temperature_tuning": temperature,
         "induction_accuracy": round(induction_task.accuracy(result.predicted, tokens, predictable), 4),
         "predictable_positions": int(predictable[:-1].sum()),
