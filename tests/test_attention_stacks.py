@@ -3,6 +3,8 @@ the explorer (H opens it on the live trace; its 257 tokens drawn as block means;
 the shipped pictures equals the analysis of those pictures traced directly), and the stacks found in the
 traces of the models with two (llava-tiny's vision tower and language model; whisper-tiny's encoder and
 decoder, its cross-attention left out)."""
+import contextlib
+
 import numpy as np
 import pytest
 
@@ -10,6 +12,28 @@ torch = pytest.importorskip("torch")
 
 from llmviz.models import attention_analysis  # noqa: E402
 from llmviz.scenes import attention_stacks, heads_view  # noqa: E402
+
+
+@contextlib.contextmanager
+def heads_opened(scene: str, kind: str):
+    """An explorer on `scene` (headless) with its heads view open and the first analysis in."""
+    headless = pytest.importorskip("llmviz.engine.render.headless")
+    from llmviz.scenes.explorer import Explorer
+
+    renderer = headless.HeadlessRenderer((1280, 720))
+    ex = Explorer(renderer, scene, adaptive_quality=False)
+    try:
+        ex.wait_for_scene()
+        assert ex.wait_for_values()
+        heads = ex.session.heads_mode
+        assert heads is not None and heads.kind == kind
+        ex.do("toggle_heads")
+        ex.frame(1 / 60)
+        assert heads.open and heads.wait(240), heads.error
+        yield ex, heads
+    finally:
+        ex.close()
+        renderer.release()
 
 
 def test_a_long_input_is_drawn_as_block_means_of_every_entry():
@@ -32,25 +56,10 @@ def test_whisper_stacks_are_its_encoder_and_decoder_without_cross_attention():
 
 
 def test_h_opens_vit_tinys_heads_view_clustered_over_the_shipped_pictures():
-    headless = pytest.importorskip("llmviz.engine.render.headless")
-
     from llmviz.models.sim import vit_image, vit_model, vit_trace
-    from llmviz.scenes.explorer import Explorer
     from llmviz.scenes.vit_live import SAMPLE_IMAGES, sample_path
 
-    renderer = headless.HeadlessRenderer((1280, 720))
-    ex = Explorer(renderer, "vit-tiny", adaptive_quality=False)
-    try:
-        ex.wait_for_scene()
-        assert ex.wait_for_values()
-        heads = ex.session.heads_mode
-        assert heads is not None and heads.kind == "vision"
-        ex.do("toggle_heads")
-        for _ in range(2):
-            ex.frame(1 / 60)
-            renderer.ctx.finish()
-            ex.presented()
-        assert heads.open and heads.wait(240), heads.error
+    with heads_opened("vit-tiny", "vision") as (ex, heads):
         result = heads.result
         live = ex.session.scene.live.session.trace
         current = result.current
@@ -76,12 +85,9 @@ def test_h_opens_vit_tinys_heads_view_clustered_over_the_shipped_pictures():
         np.testing.assert_allclose(result.analysis.rollout, expected.rollout, atol=1e-6)
         for _ in range(3):   # the window draws it (pooled tiles, the note, the dendrogram)
             ex.frame(1 / 60)
-            renderer.ctx.finish()
+            ex.renderer.ctx.finish()
             ex.presented()
         assert "blocks.0.attn.head.0.softmax" in heads.panel.tile_boxes
-    finally:
-        ex.close()
-        renderer.release()
 
 
 def test_llmviz_attention_exports_a_picture_models_heads_and_refuses_bad_files_in_one_line(tmp_path, capsys):
@@ -108,11 +114,8 @@ def test_a_live_folders_heads_view_shows_transformers_own_attention(tmp_path):
     """A random Llama saved as a user's folder: the heads view's matrices are transformers' attentions on the
     session's token ids; clustered over that input alone (the view says so), rollout ribbons offered."""
     transformers = pytest.importorskip("transformers")
-    headless = pytest.importorskip("llmviz.engine.render.headless")
     from tokenizers import Tokenizer, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
-
-    from llmviz.scenes.explorer import Explorer
 
     words = "the quick brown fox jumps over a lazy dog".split()
     torch.manual_seed(3)
@@ -124,16 +127,7 @@ def test_a_live_folders_heads_view_shows_transformers_own_attention(tmp_path):
     tokenizer = Tokenizer(models.WordLevel({"[UNK]": 0, **{w: i + 1 for i, w in enumerate(words)}}, unk_token="[UNK]"))
     tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
     PreTrainedTokenizerFast(tokenizer_object=tokenizer, unk_token="[UNK]").save_pretrained(tmp_path)
-    renderer = headless.HeadlessRenderer((1280, 720))
-    ex = Explorer(renderer, f"folder:{tmp_path}", adaptive_quality=False)
-    try:
-        ex.wait_for_scene()
-        assert ex.wait_for_values()
-        heads = ex.session.heads_mode
-        assert heads is not None and heads.kind == "folder"
-        ex.do("toggle_heads")
-        ex.frame(1 / 60)
-        assert heads.open and heads.wait(240), heads.error
+    with heads_opened(f"folder:{tmp_path}", "folder") as (ex, heads):
         ids = list(ex.session.scene.live.session.ids)
         eager = transformers.LlamaForCausalLM.from_pretrained(tmp_path, attn_implementation="eager").eval()
         with torch.no_grad():
@@ -143,6 +137,3 @@ def test_a_live_folders_heads_view_shows_transformers_own_attention(tmp_path):
         for layer in range(2):
             np.testing.assert_allclose(result.current.layers[layer], expected[layer][0].numpy(), atol=1e-5)
         assert "rollout" in result.ribbons
-    finally:
-        ex.close()
-        renderer.release()
