@@ -164,9 +164,36 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
 
+def run() -> None:
+    """The console entry point: main(), then an exit that a worker thread still busy cannot crash."""
+    exit_past_busy_workers(main())
+
+
+def exit_past_busy_workers(code: int) -> None:
+    """Exit with `code`; if a daemon worker is still running (a live model still being built, a trace still
+    computing), leave without finalising the interpreter. Finalising under a thread that is inside torch
+    segfaults or aborts ("terminate called without an active exception") after the command has done its work."""
+    import threading
+
+    for thread in threading.enumerate():  # what a normal exit waits for, it still gets
+        if thread is not threading.current_thread() and not thread.daemon:
+            thread.join()
+    if not any(t.is_alive() and t.daemon for t in threading.enumerate()):
+        sys.exit(code)
+    import atexit
+
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe (`llmviz models | head`) has nothing left to take
+            pass
+    os._exit(code)
+
+
 if __name__ == "__main__":
     # Run as `python -m llmviz.scenes.cli.main`: use the package's module, not this __main__ copy, so the
     # CliError the subcommands raise (imported from the package) is the one main() catches.
-    from llmviz.scenes.cli.main import main as package_main
+    from llmviz.scenes.cli.main import run as package_run
 
-    sys.exit(package_main())
+    package_run()
