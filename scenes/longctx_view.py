@@ -46,6 +46,8 @@ LABEL_SPAN = 64           # ... at most this many: tokens as text
 MID_TEXELS = 512          # the fine grid's window: at most this many cells a side
 MID_BASE_CELLS = 300      # fewer of the overview's cells across the view than this: the fine grid is drawn
 MID_MIN_CELLS = 16        # the fine grid's window is at least this many fine cells a side
+FINE_POOLINGS = 3         # 2 x 2 sums of the fine grid kept: a window spans at most its FINE_GRID cells, 8 x 8 of them
+                          # to a texel bring it to MID_TEXELS
 # Colours: log10 (p x (q + 1)), a probability against the uniform share 1/(q + 1) of its row, so that row
 # 100,000 and row 100 read alike: 0 is uniform attention, 5 is 10^5 times it (all of row 100,000 on one key).
 COLOUR_RANGE = (-1.0, 4.5)
@@ -153,21 +155,36 @@ def exact_region(long_pass, head: int, q0: int, q1: int, k0: int, k1: int, texel
     return values.astype(np.float32), stride
 
 
-def mid_region(long_pass, head: int, q0: int, q1: int, k0: int, k1: int, texels: int = MID_TEXELS):
+def fine_pyramid(grid: np.ndarray, levels: int = FINE_POOLINGS) -> list[np.ndarray]:
+    """The fine mass grid and its 2 x 2 sums, `levels` times (made once per pass on the worker: a window of
+    the view is then a slice, not a pooling of up to 4,096^2 cells per camera move)."""
+    out = [grid]
+    for _ in range(levels):
+        g = out[-1]
+        if g.shape[0] < 2:
+            break
+        g = np.pad(g, ((0, g.shape[0] % 2), (0, g.shape[1] % 2)))
+        out.append(g.reshape(g.shape[0] // 2, 2, g.shape[1] // 2, 2).sum((1, 3), dtype=np.float32))
+    return out
+
+
+def mid_region(long_pass, head: int, q0: int, q1: int, k0: int, k1: int, texels: int = MID_TEXELS, levels=None):
     """(values, cell): the fine mass grid over a region whose origin lies on its cells, summed into cells of
     `cell` tokens (a power-of-two multiple of the fine cell) so that at most `texels` fit a side; the colour
-    value of each cell's mean probability, as the overview's (log10 of mean x (q + 1), q its middle row)."""
-    fine, grid = long_pass.fine_cell, long_pass.fine_mass[head]
-    factor = 1
-    while math.ceil(max(q1 - q0, k1 - k0) / (fine * factor)) > texels:
-        factor *= 2
-    cell = fine * factor
-    r0, c0 = q0 // fine, k0 // fine
+    value of each cell's mean probability, as the overview's (log10 of mean x (q + 1), q its middle row).
+    `levels`: fine_pyramid of the head's grid, when the caller keeps it."""
+    fine = long_pass.fine_cell
+    levels = levels or fine_pyramid(long_pass.fine_mass[head])
+    n = 0
+    while math.ceil(max(q1 - q0, k1 - k0) / (fine << n)) > texels:
+        n += 1
+    if n >= len(levels):
+        raise ValueError(f"a window of {max(q1 - q0, k1 - k0):,} tokens needs more than {texels} cells a side")
+    cell = fine << n
     rows, cols = math.ceil((q1 - q0) / cell), math.ceil((k1 - k0) / cell)
-    window = np.zeros((rows * factor, cols * factor), np.float32)   # past the grid's end: no entries
-    part = grid[r0:r0 + rows * factor, c0:c0 + cols * factor]
-    window[:part.shape[0], :part.shape[1]] = part
-    mass = window.reshape(rows, factor, cols, factor).sum((1, 3))
+    part = levels[n][q0 // cell:q0 // cell + rows, k0 // cell:k0 // cell + cols]
+    mass = np.zeros((rows, cols), np.float32)   # past the grid's end: no entries
+    mass[:part.shape[0], :part.shape[1]] = part
     return log_values(mass / float(cell * cell), mass <= 0, q0 + (np.arange(rows) + 0.5) * cell), cell
 
 
@@ -337,11 +354,13 @@ class LongContextLive:
             if request[0] == "pass":
                 state["pass"] = _compute_pass(self.view.length, self.view.seed,
                                               lambda stage, d, t: setattr(self, "progress", (stage, d, t)))
+                long_pass, head = state["pass"]
+                state["fine"] = fine_pyramid(long_pass.fine_mass[head])   # once: every window is then a slice
                 return ("pass", *state["pass"], accuracy_caption(state["pass"][0], self.view.seed))
             long_pass, head = state["pass"]
             _, mid, detail = request
             if mid is not None and state.get("mid", (None,))[0] != mid:   # panning inside it: kept
-                state["mid"] = (mid, *mid_region(long_pass, head, *mid))
+                state["mid"] = (mid, *mid_region(long_pass, head, *mid, levels=state["fine"]))
             shown_mid = state["mid"] if mid is not None else None
             exact = None
             if detail is not None:
@@ -407,7 +426,7 @@ class LongContextLive:
 
     def wait(self, timeout: float = 30.0) -> bool:
         """Headless: block until the pass is shown (however long it takes, with progress on stderr), then
-        up to `timeout` for the exact block the camera asks for."""
+        up to `timeout` for the fine grid and the exact block the camera asks for."""
         from llmviz.scenes.cli.common import Progress
 
         bars: dict = {}
@@ -423,7 +442,8 @@ class LongContextLive:
             return False
         deadline = time.perf_counter() + timeout
         self.update(0.0)
-        while self._asked is not None and self._shown != self._asked and time.perf_counter() < deadline:
+        while ((self._asked is not None and self._shown != self._asked)
+               or (self._mid_asked is not None and self._mid_shown != self._mid_asked)) and time.perf_counter() < deadline:
             time.sleep(0.01)
             self.update(0.0)
         return True
