@@ -16,7 +16,8 @@ from llmviz.models.rag import reader_vocab
 from llmviz.models.sim.text_model_files import TextModelFiles, config_from
 
 MODEL_ID = "rag-llama"
-WHAT_IT_IS = "a small Llama trained here to answer from the retrieved passages only"
+WHAT_IT_IS = ("a small Llama trained here to answer from the retrieved passages only; it says when none holds "
+              "the answer, but copies the asked value right for only about 1 question in 6")
 
 
 @dataclass(frozen=True)
