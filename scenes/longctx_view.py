@@ -46,6 +46,7 @@ LABEL_SPAN = 64           # ... at most this many: tokens as text
 MID_TEXELS = 512          # the fine grid's window: at most this many cells a side
 MID_BASE_CELLS = 300      # fewer of the overview's cells across the view than this: the fine grid is drawn
 MID_MIN_CELLS = 16        # the fine grid's window is at least this many fine cells a side
+MID_MARGIN = 3.0          # the fine grid's window is at least this many views wide
 FINE_POOLINGS = 3         # 2 x 2 sums of the fine grid kept: a window spans at most its FINE_GRID cells, 8 x 8 of them
                           # to a texel bring it to MID_TEXELS
 # Colours: log10 (p x (q + 1)), a probability against the uniform share 1/(q + 1) of its row, so that row
@@ -557,7 +558,9 @@ class LongContextView:
         span = max(q1 - q0, k1 - k0)
         if span / base_cell >= MID_BASE_CELLS or q1 < 0 or k1 < 0 or q0 > length or k0 > length:
             return None
-        size = 1 << max(math.ceil(math.log2(max(span, 1) * 1.5)), int(math.log2(fine * MID_MIN_CELLS)))
+        # a margin of a view or more each side: panning on, the shown window still covers the view while the
+        # next one is on the worker (one that does not keeps the overview drawn under it: two layers' fill)
+        size = 1 << max(math.ceil(math.log2(max(span, 1) * MID_MARGIN)), int(math.log2(fine * MID_MIN_CELLS)))
         step = size // 4
         top = max(0, -(-length // step) * step - size)
         cq, ck = (q0 + q1) / 2, (k0 + k1) / 2

@@ -120,7 +120,7 @@ def test_each_zoom_draws_the_finest_layer_that_covers_the_view_and_hides_the_res
     assert view.wanted_mid(LENGTH, base, fine) is None
     view.stack_layers()
     assert hidden() == (False, True, True)
-    view.camera = view.camera_over(1000, 900, 200, (1280, 720))      # a few hundred tokens: the fine grid
+    view.camera = view.camera_over(1000, 900, 100, (1280, 720))      # a few hundred tokens: the fine grid
     mid = view.wanted_mid(LENGTH, base, fine)
     assert view.wanted_region(LENGTH) is not None
     view.show_mid(None, mid, *longctx_view.mid_region(long_pass, 3, *mid))
@@ -130,7 +130,7 @@ def test_each_zoom_draws_the_finest_layer_that_covers_the_view_and_hides_the_res
     view.show_detail(None, region, longctx_view.exact_region(long_pass, 3, *region)[0], long_pass)
     view.stack_layers()
     assert hidden() == (True, True, False)
-    view.camera = view.camera_over(1800, 1700, 200, (1280, 720))     # moved on: both cover part of it at most
+    view.camera = view.camera_over(1800, 1700, 100, (1280, 720))     # moved on: both cover part of it at most
     view.stack_layers()
     assert hidden() == (False, False, False)
     view.show_mid(None, (0, 2048, 0, 2048), *longctx_view.mid_region(long_pass, 3, 0, 2048, 0, 2048))
