@@ -30,6 +30,10 @@ SPAN_RGB = np.array([[1.0, 0.55, 0.15], [1.0, 0.85, 0.3]], np.float32)   # alter
 WAVE_RGB = np.array([0.55, 0.85, 0.95], np.float32)
 PATH_RGB = (0.3, 1.0, 1.0)
 SECONDS_PER_FRAME = 0.01   # a log-mel frame (the spectrogram block's row)
+# The waveform's and the path's small boxes are not drawn below a pixel on screen (from afar the strips and
+# spans say it all): drawn at 0.8 px and more, as a flat box from 0.3, not at all below (the whole overlay
+# costs about 1 ms of the engine's frame at the overview, within the noise of three runs at load 3-4).
+SMALL_LOD_PX = (0.8, 0.5, 0.3, 0.0)
 
 
 def _token_label(tokens: np.ndarray, k: int) -> str:
@@ -90,7 +94,8 @@ class WhisperAlignment3D:
         self.wave = world.spawn(self.frames, transform={"position": np.c_[np.full(self.frames, self.wave_x), rows,
                                                                           np.full(self.frames, Z - 0.25)].astype(np.float32),
                                                         "scale": np.tile([0.05, 0.9 * self.row_h, 0.5], (self.frames, 1)).astype(np.float32)},
-                                bounds={}, renderable={"color": np.tile([*WAVE_RGB, 1.0], (self.frames, 1))}, pickable={})
+                                bounds={}, renderable={"color": np.tile([*WAVE_RGB, 1.0], (self.frames, 1))}, pickable={},
+                                lod={"thresholds": SMALL_LOD_PX})
         self.wave_slots = world.slots(self.wave)
         self._frame_of_slot = {int(s): k for k, s in enumerate(self.wave_slots)}
         world.spawn(1, transform={"position": np.array([[self.wave_x, self.top - self.height / 2, Z - 0.4]], np.float32),
@@ -101,7 +106,8 @@ class WhisperAlignment3D:
         self.path = world.spawn(self.max_path, transform={"position": np.zeros((self.max_path, 3), np.float32),
                                                           "scale": np.tile([0.45 * COL_WIDTH, 0.6 * self.height / self.sources, 0.3],
                                                                            (self.max_path, 1)).astype(np.float32)},
-                                bounds={}, renderable={"color": np.tile([*PATH_RGB, 1.0], (self.max_path, 1))})
+                                bounds={}, renderable={"color": np.tile([*PATH_RGB, 1.0], (self.max_path, 1))},
+                                lod={"thresholds": SMALL_LOD_PX})
         set_hidden(world, self.path, True)
         # each digit's span across the waveform, the strips and the spectrogram; its label on the waveform side
         span_w = self.right_edge - self.left_edge
