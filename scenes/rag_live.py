@@ -21,13 +21,13 @@ from llmviz.scenes.worker_session import WEIGHTS_REQUEST, WorkerSession, _LOADIN
 DEFAULT_QUESTION = "Where does Idrissa live?"
 MAX_K = 8                     # passages shown at most (retrieved + pinned)
 MAX_WORDS = 40                # the reader's passage length (reader_vocab.PASSAGE_TOKENS)
-WORDS_PER_LINE = 7
+WORDS_PER_LINE = 6
 MAX_ANSWER = 10
 FLOW_S = 0.9                  # seconds the retrieved chunks' words take to fly into the prompt
 SPACE_SIDE = 100.0
 SPACE_CENTER = np.array([-115.0, 0.0, 0.0], np.float32)
 TEXT_LEFT, TEXT_TOP = -30.0, 50.0
-WORD_H, LINE_H, PASSAGE_GAP = 1.8, 5.6, 2.0
+WORD_H, LINE_H, PASSAGE_GAP = 2.4, 6.6, 2.0
 CHAR_W = 0.75                 # a character's advance per unit of label height, close up (labels keep a
                               # minimum pixel size, so from afar the layout hides the words that would overlap)
 GRID_LEFT, GRID_TOP, GRID_CELL = -150.0, -62.0, 10.0
