@@ -7,8 +7,9 @@ A stack is the heads of one prefix (`vision.`, `audio.`, none for the language m
 self-attention; a decoder's cross-attention (a token against the encoder's frames) is no such matrix and is
 drawn in its model's own panel. The batch is the live input's request with the picture or the sound
 replaced by each shipped sample (scenes/vit_live.SAMPLE_IMAGES, scenes/whisper_live.SAMPLE_CLIPS), so the
-questions, captions and answers stay the user's; a folder's model is not loaded a second time, so its heads
-are clustered over the current input alone, and the view says so.
+questions, captions and answers stay the user's. A folder's model is not loaded a second time: its batch is
+variants of the current input made here (FOLDER_VARIANTS), recorded one at a time on the folder session's own
+worker (scenes/folder_live.FolderLive.record_batch), and the view says which.
 """
 from __future__ import annotations
 
@@ -20,6 +21,9 @@ STACK_HEAD = re.compile(r"(?:([a-z_]+)\.)?blocks\.(\d+)\.attn\.head\.(\d+)\.soft
 STACK_KINDS = ("vision", "clip", "llava", "audio", "folder")   # live kinds (scenes/explorer/modes.LiveMode)
 STACK_NAMES = {"": "language model", "vision": "vision tower", "text": "text tower", "audio": "audio encoder"}
 BATCH_SAMPLES = 4          # shipped samples traced besides the current input
+# a folder's other inputs, each made from the current input's ids; the first token stays first (a tokenizer's
+# <s> or BOS, where attention sinks)
+FOLDER_VARIANTS = ("reversed", "shuffled", "first half twice")
 
 
 def stacks_in(trace) -> list[str]:
@@ -94,6 +98,21 @@ def token_strings(kind: str, live=None):
     return lambda ids: [words[t] if 0 <= t < len(words) else str(t) for t in ids]
 
 
+def folder_variants(ids, seed: int = 0) -> list[tuple[int, ...]]:
+    """The FOLDER_VARIANTS of a folder's current input, in that order, without repeats or the input itself (a
+    two-token input has no reversal): the reversed and shuffled tokens after the first, and the first half
+    said twice, which gives induction heads a token that recurs."""
+    ids = tuple(int(t) for t in ids)
+    body = list(ids[1:])
+    shuffled = [body[i] for i in np.random.default_rng(seed).permutation(len(body))]
+    half = ids[:max(1, len(ids) // 2)]
+    out: list[tuple[int, ...]] = []
+    for variant in (ids[:1] + tuple(body[::-1]), ids[:1] + tuple(shuffled), half + half):
+        if variant != ids and variant not in out:
+            out.append(variant)
+    return out
+
+
 def batch_requests(kind: str, request) -> list:
     """The live request with its picture or sound replaced by each shipped sample (none for a folder)."""
     if kind == "folder" or request is None:
@@ -133,7 +152,10 @@ def compute_for(kind: str):
 
 def stack_batch_note(kind: str, inputs: int) -> str:
     if kind == "folder":
-        return "a folder's model is not loaded twice: its heads are clustered over the current input alone"
+        if inputs == 1:
+            return "clustered over the current input alone (no variant of it could be recorded)"
+        return (f"clustered over the current input and {inputs - 1} variants of it ({', '.join(FOLDER_VARIANTS)}; "
+                "the first token kept first), recorded by the folder's model on its own worker")
     what = "sounds" if kind == "audio" else "pictures"
     return f"clustered over the current input and {inputs - 1} shipped sample {what} (the rest of the input as yours)"
 
@@ -142,7 +164,7 @@ def analyse_stack(kind: str, live_trace, prefix: str | None, live_request, strin
                   traced: dict | None = None, k: int | None = None):
     """(prefix, stacks, current heads, analysis, inputs) of one stack of a trace among the batch of samples
     traced by `compute` (the live scene's own; made here when not given). `traced` keeps the samples' traces
-    between calls (request -> trace)."""
+    between calls (request -> trace). For a folder, `live_request` is its variants' recordings, {ids: maps}."""
     from llmviz.models import attention_analysis
 
     if "tokens" not in live_trace:     # a folder's recording: the token ids are the session's
@@ -155,6 +177,10 @@ def analyse_stack(kind: str, live_trace, prefix: str | None, live_request, strin
     current = stack_heads(kind, live_trace, prefix, words)
     traced = {} if traced is None else traced
     others = []
+    if kind == "folder":     # recorded by the session's worker already: nothing is traced here
+        for variant, maps in (live_request or {}).items():
+            recorded = {**dict(maps.items()), "tokens": np.asarray(variant, np.int64)}
+            others.append(stack_heads(kind, recorded, prefix, lambda ids: [str(t) for t in ids]))
     for other in batch_requests(kind, live_request):
         if other not in traced:
             if len(traced) > 32:     # a long session's questions and captions: bounded

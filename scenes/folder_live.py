@@ -25,7 +25,8 @@ WHAT_IT_IS = "computed by transformers from the folder's own weights"
 
 def folder_compute(opened, capacity: int):
     """Worker-side compute over an already opened folder: ("text", s) tokenises s and records it, ("ids", ids)
-    records those tokens; both answer the token ids, their strings and the recorded tensors."""
+    records those tokens; both answer the token ids, their strings and the recorded tensors. ("batch", ids)
+    records only the attention maps of those tokens (the heads view's other inputs, FolderLive.record_batch)."""
     def make():
         from llmviz.models.hf_record import record, token_ids
 
@@ -33,6 +34,8 @@ def folder_compute(opened, capacity: int):
             if request == WEIGHTS_REQUEST:
                 return {}   # the folder's weights stay in transformers: only recorded activations are drawn
             kind, value = request
+            if kind == "batch":
+                return record(opened, list(value), wanted=lambda tensor_id: tensor_id.endswith(".softmax"))
             ids = token_ids(opened, value)[:capacity] if kind == "text" else token_ids(opened, ids=list(value))
             return {"ids": ids, "strings": token_strings(opened, ids), "recorded": record(opened, ids),
                     "downsampled": dict(opened.downsampled)}
@@ -73,6 +76,9 @@ class FolderLive(WorkerSession):
         self.stopped = ""                               # why generation stopped (context full, end of text)
         self.cells = watch_cells(scene) if scene is not None else None
         self.axis_labels = attach_axis_labels(scene, "") if scene is not None else None
+        self.batch: dict[tuple, dict | None] = {}   # token ids -> their recorded maps (None: the pass failed)
+        self._batch_wanted: list[tuple] = []
+        self._batch_ticket = None
         self._start_worker(folder_compute(opened, capacity))
         self._take(first)
         self._unwritten = True
@@ -121,6 +127,35 @@ class FolderLive(WorkerSession):
 
     def toggle_play(self) -> None:
         self.playing = not self.playing and not self.stopped
+
+    def record_batch(self, inputs) -> None:
+        """Have this session's worker record the attention maps of each of `inputs` (token id lists), one pass at a
+        time between the live ones: the model is loaded once, here. Only the last inputs asked are kept."""
+        self._batch_wanted = [tuple(int(t) for t in ids) for ids in inputs]
+        self.batch = {ids: rec for ids, rec in self.batch.items() if ids in self._batch_wanted}
+        self._next_batch()
+
+    def batch_recorded(self, inputs) -> dict | None:
+        """{ids: recorded maps} of `inputs` once every one is done (a failed pass left out), else None."""
+        keys = [tuple(int(t) for t in ids) for ids in inputs]
+        if any(ids not in self.batch for ids in keys):
+            return None
+        return {ids: self.batch[ids] for ids in keys if self.batch[ids] is not None}
+
+    def _next_batch(self) -> None:
+        if self._batch_ticket is None:
+            missing = [ids for ids in self._batch_wanted if ids not in self.batch]
+            if missing:
+                self._batch_ticket = self._runner.submit(("batch", missing[0]))
+
+    def _handle(self, result) -> bool:
+        if isinstance(result.request, tuple) and result.request[0] == "batch":
+            self._batch_ticket = None
+            if result.request[1] in self._batch_wanted:
+                self.batch[result.request[1]] = None if result.error else result.value
+            self._next_batch()
+            return False
+        return super()._handle(result)
 
     # ------------------------------------------------------------------ per frame
     def update(self, dt: float) -> bool:

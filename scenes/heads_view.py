@@ -468,6 +468,7 @@ class HeadsMode(Mode):
         self._runner = None
         self._asked = -1            # the live trace version last handed to the worker
         self._ticket = None         # the worker's ticket for it, until its result lands
+        self._batch_for = None      # a folder's: (request less its batch, the variants) until they are recorded
         self.ribbon_mode = "off"    # rollout or flow ribbons in the scene (scenes/attention_ribbons.py)
         self._ribbons = None
         self.actions = {"toggle_heads": self.toggle, "back": self.toggle}
@@ -485,7 +486,7 @@ class HeadsMode(Mode):
 
     @property
     def computing(self) -> bool:
-        return self._ticket is not None
+        return self._ticket is not None or self._batch_for is not None
 
     def systems(self):
         return [("simulation", "heads_view", self._update, {})]
@@ -506,13 +507,24 @@ class HeadsMode(Mode):
         asked = (live.trace_version, self.stack)
         if live.trace is not None and asked != self._asked:
             self._asked = asked
-            if self.kind:
+            strings, ids = tuple(getattr(live, "strings", ()) or ()), tuple(getattr(live, "ids", ()) or ())
+            if self.kind == "folder":   # its variants go to the folder's own worker first (record_batch)
+                from llmviz.scenes.attention_stacks import folder_variants
+
+                variants = folder_variants(ids, self.seed)
+                live.record_batch(variants)
+                self._batch_for = ((live.trace, self.seed, self.stack), (strings, ids), variants)
+            elif self.kind:
                 request = getattr(live, "_sent", None) or getattr(live, "_input", None)
-                self._ticket = self._runner.submit((live.trace, self.seed, self.stack, request,
-                                                    tuple(getattr(live, "strings", ()) or ()),
-                                                    tuple(getattr(live, "ids", ()) or ())))
+                self._ticket = self._runner.submit((live.trace, self.seed, self.stack, request, strings, ids))
             else:
                 self._ticket = self._runner.submit((live.trace, self.seed))
+        if self._batch_for is not None:
+            head, tail, variants = self._batch_for
+            recorded = live.batch_recorded(variants)
+            if recorded is not None:
+                self._batch_for = None
+                self._ticket = self._runner.submit((*head, recorded, *tail))
         for result in self._runner.poll():
             if result.ticket != self._ticket:
                 continue        # an older trace's analysis: a newer one is on its way
@@ -528,6 +540,8 @@ class HeadsMode(Mode):
 
         end = time.monotonic() + timeout
         while time.monotonic() < end:
+            if self._batch_for is not None:    # the folder's variants come back through its session's poll
+                self.session.scene.live.update(0.0)
             self._update(None)
             if self.result is not None and not self.computing:
                 return True

@@ -112,7 +112,9 @@ def test_llmviz_attention_exports_a_picture_models_heads_and_refuses_bad_files_i
 
 def test_a_live_folders_heads_view_shows_transformers_own_attention(tmp_path):
     """A random Llama saved as a user's folder: the heads view's matrices are transformers' attentions on the
-    session's token ids; clustered over that input alone (the view says so), rollout ribbons offered."""
+    session's token ids; clustered over that input and its variants (the view says so), which the folder's
+    worker recorded: the clusters and names equal the analysis of transformers' own attentions on the same
+    inputs; rollout ribbons offered."""
     transformers = pytest.importorskip("transformers")
     from tokenizers import Tokenizer, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
@@ -133,7 +135,28 @@ def test_a_live_folders_heads_view_shows_transformers_own_attention(tmp_path):
         with torch.no_grad():
             expected = eager(torch.tensor([ids]), output_attentions=True).attentions
         result = heads.result
-        assert result.current.tokens == ids and result.analysis.inputs == 1 and "alone" in result.note
+        variants = attention_stacks.folder_variants(ids, heads.seed)
+        assert result.current.tokens == ids and result.analysis.inputs == 1 + len(variants) >= 3
+        assert "variants" in result.note and "reversed" in result.note
         for layer in range(2):
             np.testing.assert_allclose(result.current.layers[layer], expected[layer][0].numpy(), atol=1e-5)
         assert "rollout" in result.ribbons
+        inputs = [ids, *map(list, variants)]
+        with torch.no_grad():
+            maps = [[a[0].numpy() for a in eager(torch.tensor([i]), output_attentions=True).attentions]
+                    for i in inputs]
+        reference = attention_analysis.analyse(maps, inputs)
+        np.testing.assert_array_equal(result.analysis.clusters, reference.clusters)
+        assert [p.name for p in result.analysis.patterns] == [p.name for p in reference.patterns]
+        np.testing.assert_allclose(result.analysis.distances, reference.distances, atol=1e-5)
+
+
+def test_a_folders_variants_keep_its_first_token_and_its_tokens():
+    ids = [7, 3, 9, 4, 4, 1, 8]
+    variants = attention_stacks.folder_variants(ids, seed=2)
+    assert len(variants) == 3 and all(v[0] == 7 for v in variants)
+    assert variants[0] == (7, 8, 1, 4, 4, 9, 3)
+    assert sorted(variants[1]) == sorted(ids) and variants[1] != variants[0]
+    assert variants[2] == (7, 3, 9, 7, 3, 9)
+    assert attention_stacks.folder_variants(ids, seed=2) == variants      # seeded
+    assert attention_stacks.folder_variants([5, 6], seed=0) == [(5, 5)]   # no reversal, no shuffle of one token
