@@ -420,8 +420,10 @@ def build_rag_scene(name: str, folder, renderer, data=None):
     built.rag_view = view
     if live is not None:
         # the worker loads three things first (the store, the embedding model, the reader): a minute on a busy machine
-        def wait_for_values(timeout: float = 180.0) -> bool:
-            arrived = live.wait(timeout)
+        def wait_for_values(timeout: float | None = None) -> bool:
+            from llmviz.scenes.live_wait import wait_with_progress
+
+            arrived = wait_with_progress(live.wait, timeout, what=name, failed=lambda: getattr(live, "error", None))
             live.update(0.0)
             view.animate(FLOW_S)      # a still picture shows the prompt where the flight ends
             return arrived

@@ -62,9 +62,14 @@ class BuiltScene:
         if self.model is not None:  # the flow lines' pulses and their dimming with the blocks they join
             self.model.attach(engine)
 
-    def wait_for_values(self, timeout: float = 30.0) -> bool:
-        """Headless only: block until a live model's first values are on its blocks."""
-        return self.live.wait(timeout) if self.live is not None else True
+    def wait_for_values(self, timeout: float | None = None) -> bool:
+        """Headless only: block until a live model's first values are on its blocks (scenes.live_wait's limit)."""
+        if self.live is None:
+            return True
+        from llmviz.scenes.live_wait import wait_with_progress
+
+        return wait_with_progress(self.live.wait, timeout, what=self.name,
+                                  failed=lambda: getattr(self.live, "error", None))
 
     def close(self) -> None:
         if self.live is not None:

@@ -422,11 +422,13 @@ class Explorer:
             if result[0] is None or not result[0].outline:
                 return
 
-    def wait_for_values(self, timeout: float = 30.0) -> bool:
+    def wait_for_values(self, timeout: float | None = None) -> bool:
         """Headless only: block until the live model's first values (and simulated routing) are ready."""
         session = self.session
         if session.moe_mode is not None:
-            session.moe_mode.wait(timeout)
+            from llmviz.scenes.live_wait import wait_with_progress
+
+            wait_with_progress(session.moe_mode.wait, timeout, what="the simulated routing")
         return session.scene.wait_for_values(timeout)
 
     def _step_model(self, step: int) -> None:

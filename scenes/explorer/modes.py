@@ -477,10 +477,12 @@ class MoeMode(Mode):
         if routing is not None and routing is not self.session.scene.live and hasattr(routing, "close"):
             routing.close()  # its routing worker thread; a live MoE closes with its scene
 
-    def wait(self, timeout: float = 30.0) -> None:
-        """Headless only (screenshots, tests): block until simulated routing is built."""
+    def wait(self, timeout: float = 30.0) -> bool:
+        """Headless only (screenshots, tests): block until simulated routing is built; True once it is."""
         if self.thread is not None:
             self.thread.join(timeout)
+            return not self.thread.is_alive()
+        return True
 
     def systems(self):
         systems = [("simulation", "moe_routing", self._update, {}),

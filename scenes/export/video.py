@@ -26,10 +26,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from llmviz.scenes.live_wait import VALUES_TIMEOUT_S  # a recording waits as long as any headless work
+
 MAX_SECONDS = 600.0  # a script longer than this is cut (a tour of a 96-layer model is about 100 s)
 SETTLE_FRAMES = 3    # zero-time frames before the first recorded one: the UI's panels and free window settle
 END_EPSILON = 1e-9
-VALUES_TIMEOUT_S = 300.0  # a recording is a batch job: it waits this long for a live model's pass (30 s in a window)
 
 # ffmpeg's output arguments per container: widely playable by default, lossless for checks.
 CODECS = {
