@@ -104,6 +104,9 @@ def build_parser(command: str | None) -> argparse.ArgumentParser:
     window.add_argument("--backend", default="gl", choices=("auto", "wgpu", "gl"),
                         help="renderer: 'gl' (default), 'wgpu', or 'auto' (wgpu where it can draw a window, else gl "
                              "with a line saying why)")
+    window.add_argument("--lang", default=None,
+                        help="interface language for this run, e.g. en or vi (default: the one chosen in View ▸ Language, "
+                             "else English); also given after any subcommand (render, chapters, video, …)")
     window.add_argument("--stats-json", default=None,
                         help="with --frames: write the window's wall-clock frame figures to this JSON file")
     # For screenshots of tooltips: hold the pointer still at window pixel X,Y.
@@ -111,14 +114,52 @@ def build_parser(command: str | None) -> argparse.ArgumentParser:
     return parser
 
 
+def take_lang(argv: list[str]) -> tuple[list[str], str | None]:
+    """argv without its --lang CODE (or --lang=CODE), wherever it stands, and the code: every command speaks it."""
+    rest, code, i = [], None, 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--":
+            rest += argv[i:]
+            break
+        if arg == "--lang":
+            if i + 1 >= len(argv):
+                raise CliError("llmviz: --lang needs a language code (e.g. en, vi)")
+            code, i = argv[i + 1], i + 2
+            continue
+        if arg.startswith("--lang="):
+            code = arg.split("=", 1)[1]
+        else:
+            rest.append(arg)
+        i += 1
+    return rest, code
+
+
+def apply_lang(code: str | None, window: bool) -> None:
+    """The run's language: --lang, else (in the window only, where the menu chooses it) the remembered one."""
+    from llmviz.common.i18n import LanguageError
+    from llmviz.scenes.language import apply_language
+
+    try:
+        apply_language(code, remembered=window)
+    except LanguageError as exc:
+        raise CliError(f"llmviz: {exc}") from None
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    try:
+        argv, lang = take_lang(argv)
+    except CliError as err:
+        print(str(err), file=sys.stderr)
+        return 2
     command = next((a for a in argv if a in SUBCOMMANDS), None)
     try:
         args = build_parser(command).parse_args(argv)
         if args.command is not None and args.command != command:
             # the first subcommand-like word was an option's value (`--view bench render`): parse again
             args = build_parser(args.command).parse_args(argv)
+        apply_lang(lang, window=args.command is None)
         if args.command is None:
             if args.frames is not None and args.frames < 1:
                 raise CliError(f"llmviz: --frames must be at least 1, got {args.frames}")

@@ -1,0 +1,302 @@
+"""Every string a user reads, per language: keys looked up in assets/lang/<code>/*.toml, English the fallback.
+
+A language is a folder of TOML files; a file's name is the first part of its keys and its tables the
+rest (``menu.toml``'s ``[file] open = "Open…"`` is ``menu.file.open``). Texts name their values as
+Python format fields (``"{n} tokens"``), so translations may reorder them; a number passed to ``tr``
+is written the language's way (``language.decimal`` and ``language.group``: Vietnamese "1.234,5").
+A key a language lacks shows the English text, and is reported once on stderr, never raised.
+
+In llmviz.common so that engine (overlay, profiler) and scenes share one lookup; the bundled folder is
+found through importlib.resources, and any other root may be passed (tests, a user's language).
+"""
+from __future__ import annotations
+
+import importlib.resources
+import numbers
+import re
+import string
+import sys
+import threading
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .text import nesting_depth, one_line
+
+FALLBACK = "en"
+MAX_FILE_BYTES = 256 * 1024     # the largest interface file is a few kB; a chapter table a few tens
+MAX_FILES = 64                  # files read per language
+MAX_NESTING = 8                 # tables within tables: file.area.item is three
+MAX_TEXT_CHARS = 8000
+CODE_PATTERN = re.compile(r"[a-z]{2,3}(-[A-Za-z0-9]{2,8})?")
+KEY_PART = re.compile(r"[A-Za-z0-9_-]{1,64}")
+META_KEYS = ("language.name", "language.decimal", "language.group")
+
+
+class LanguageError(ValueError):
+    """A language file that cannot be used: one line naming the file and, where there is one, the key."""
+
+    def __init__(self, path, message: str, key: str | None = None):
+        self.path, self.key = str(path), key
+        super().__init__(f"{path}: " + (f"key '{one_line(key)}': " if key else "") + one_line(message))
+
+
+def bundled_root() -> Path:
+    """assets/lang: one folder per language code."""
+    return Path(str(importlib.resources.files("llmviz.assets").joinpath("lang")))
+
+
+def available(root: Path | None = None) -> tuple[str, ...]:
+    """The language codes under ``root`` (folders with a language.toml), English first."""
+    root = Path(root) if root is not None else bundled_root()
+    try:
+        codes = sorted(p.name for p in root.iterdir() if CODE_PATTERN.fullmatch(p.name) and (p / "language.toml").is_file())
+    except OSError:
+        return ()
+    return tuple(sorted(codes, key=lambda code: code != FALLBACK))
+
+
+def read_file(path: Path) -> dict[str, str]:
+    """One language file's texts by full key (its name first); bounded before TOML sees it."""
+    path = Path(path)
+    if not KEY_PART.fullmatch(path.stem):
+        raise LanguageError(path, "a language file's name must be letters, digits, '_' or '-' (it starts its keys)")
+    try:
+        if not path.is_file() or path.stat().st_size > MAX_FILE_BYTES:
+            raise LanguageError(path, f"not a regular file of at most {MAX_FILE_BYTES:,} bytes")
+        with open(path, "rb") as f:
+            raw = f.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        raise LanguageError(path, f"cannot read ({exc.strerror or exc})") from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise LanguageError(path, f"more than {MAX_FILE_BYTES:,} bytes")
+    try:
+        text = raw.decode("utf-8")
+        if nesting_depth(text) > MAX_NESTING:
+            raise LanguageError(path, f"tables nest more than {MAX_NESTING} deep")
+        data = tomllib.loads(text)
+    except UnicodeDecodeError as exc:
+        raise LanguageError(path, f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise LanguageError(path, f"invalid TOML: {exc}") from None
+    except RecursionError:
+        raise LanguageError(path, "tables nest too deeply") from None
+    texts: dict[str, str] = {}
+    _flatten(path, path.stem, data, texts, 1)
+    return texts
+
+
+def _flatten(path: Path, prefix: str, table: dict, out: dict[str, str], depth: int) -> None:
+    for name, value in table.items():
+        key = f"{prefix}.{name}"
+        if not KEY_PART.fullmatch(name):
+            raise LanguageError(path, "a key's parts are letters, digits, '_' or '-'", key)
+        if isinstance(value, dict):
+            if depth >= MAX_NESTING:  # dotted keys ([a.b.c]) nest without brackets
+                raise LanguageError(path, f"tables nest more than {MAX_NESTING} deep", key)
+            _flatten(path, key, value, out, depth + 1)
+        elif not isinstance(value, str):
+            raise LanguageError(path, f"must be a text (a quoted string), got {type(value).__name__}", key)
+        elif len(value) > MAX_TEXT_CHARS:
+            raise LanguageError(path, f"{len(value):,} characters; a text may have at most {MAX_TEXT_CHARS:,}", key)
+        else:
+            try:
+                placeholders(value)
+            except ValueError as exc:
+                raise LanguageError(path, f"bad placeholder ({exc}); write a literal brace as {{{{ or }}}}", key) from None
+            out[key] = value
+
+
+def placeholders(text: str) -> frozenset[str]:
+    """The named fields a text uses ("{n:,} tokens" -> {"n"}); raises ValueError on a malformed one."""
+    names = set()
+    for _, name, spec, _ in string.Formatter().parse(text):
+        if name is not None:
+            if not name.isidentifier():
+                raise ValueError(f"'{{{name}}}' is not a name" if name else "'{}' has no name")
+            names.add(name)
+            if spec and "{" in spec:
+                raise ValueError("nested fields are not allowed")
+    return frozenset(names)
+
+
+@dataclass(frozen=True)
+class Language:
+    """One language's texts and its way of writing numbers."""
+
+    code: str
+    texts: dict[str, str]
+    folder: str = ""
+
+    @property
+    def name(self) -> str:
+        """The language's own name ("Tiếng Việt"), for the menu."""
+        return self.texts.get("language.name", self.code)
+
+    @property
+    def decimal(self) -> str:
+        return self.texts.get("language.decimal", ".")
+
+    @property
+    def group(self) -> str:
+        return self.texts.get("language.group", ",")
+
+
+def load(code: str, root: Path | None = None) -> Language:
+    """Read language ``code``'s folder under ``root`` (the bundled assets/lang by default)."""
+    root = Path(root) if root is not None else bundled_root()
+    if not CODE_PATTERN.fullmatch(code or ""):
+        raise LanguageError(root, f"'{one_line(code)[:40]}' is not a language code (such as en, vi)")
+    folder = root / code
+    files = sorted(folder.glob("*.toml")) if folder.is_dir() else []
+    if not files:
+        known = ", ".join(available(root)) or "none"
+        raise LanguageError(folder, f"no such language (known: {known})")
+    if len(files) > MAX_FILES:
+        raise LanguageError(folder, f"{len(files)} files; a language may have at most {MAX_FILES}")
+    texts: dict[str, str] = {}
+    for path in files:
+        texts.update(read_file(path))
+    for key in ("language.decimal", "language.group"):
+        if key in texts and len(texts[key]) != 1:
+            raise LanguageError(folder / "language.toml", "must be one character", key)
+    return Language(code, texts, str(folder))
+
+
+class _Localised(string.Formatter):
+    """str.format where numbers are written with the language's decimal and grouping marks."""
+
+    def __init__(self, language: Language):
+        super().__init__()
+        self.marks = str.maketrans({".": language.decimal, ",": language.group})
+
+    def format_field(self, value, format_spec):
+        if isinstance(value, numbers.Real) and not isinstance(value, bool):
+            return format(value, format_spec).translate(self.marks)
+        return format(value, format_spec)
+
+
+@dataclass
+class Translator:
+    """The chosen language over the English fallback; thread-safe for lookups (the frame and workers read it)."""
+
+    language: Language
+    fallback: Language
+    reported: set = field(default_factory=set)
+    report_stream: object = None   # where a missing key is reported once (stderr by default)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self):
+        self._formatters = {id(self.language): _Localised(self.language), id(self.fallback): _Localised(self.fallback)}
+
+    @property
+    def code(self) -> str:
+        return self.language.code
+
+    def has(self, key: str) -> bool:
+        return key in self.language.texts or key in self.fallback.texts
+
+    def tr(self, key: str, **values) -> str:
+        """The text of ``key`` in the chosen language with ``values`` filled in; English where it lacks
+        the key or its text cannot be filled; the key itself where English lacks it too."""
+        unfilled = None
+        for language in (self.language, self.fallback):
+            text = language.texts.get(key)
+            if text is None:
+                self._report(key, f"no {self.language.name} text for '{key}'; showing "
+                             + ("English" if language is self.language and key in self.fallback.texts else "the key"))
+                continue
+            try:
+                return self._formatters[id(language)].vformat(text, (), values)
+            except (KeyError, IndexError, ValueError, TypeError) as exc:
+                unfilled = unfilled or text
+                self._report(key + "#format" + language.code,
+                             f"the {language.name} text of '{key}' cannot be filled in ({exc!r})")
+        return unfilled or key
+
+    def number(self, value, spec: str = "") -> str:
+        """A number written the chosen language's way: number(1234.5, ",.1f") -> "1.234,5" in Vietnamese."""
+        return self._formatters[id(self.language)].format_field(value, spec)
+
+    def _report(self, what: str, message: str) -> None:
+        with self._lock:
+            if what in self.reported:
+                return
+            self.reported.add(what)
+        print(f"llmviz: {message}", file=self.report_stream or sys.stderr)
+
+
+_current: Translator | None = None
+_lock = threading.Lock()
+
+
+def translator() -> Translator:
+    """The process's translator, English until set_language chooses another."""
+    global _current
+    if _current is None:
+        with _lock:
+            if _current is None:
+                english = load(FALLBACK)
+                _current = Translator(english, english)
+    return _current
+
+
+def set_language(code: str, root: Path | None = None) -> Translator:
+    """Make ``code`` the language of every later tr(); raises LanguageError for an unknown or bad one."""
+    global _current
+    fallback = load(FALLBACK, root)
+    chosen = fallback if code == FALLBACK else load(code, root)
+    with _lock:
+        _current = Translator(chosen, fallback)
+    return _current
+
+
+def language() -> str:
+    """The chosen language's code."""
+    return translator().code
+
+
+def tr(key: str, **values) -> str:
+    """The interface text of ``key`` in the chosen language: tr("status.tokens", n=5)."""
+    return translator().tr(key, **values)
+
+
+def num(value, spec: str = "") -> str:
+    """A number in the chosen language's notation: num(0.25, ".3f") -> "0,250" in Vietnamese."""
+    return translator().number(value, spec)
+
+
+@dataclass(frozen=True)
+class Check:
+    """What a language lacks against English: missing keys, keys English has not, placeholder mismatches."""
+
+    code: str
+    missing: tuple[str, ...]
+    extra: tuple[str, ...]
+    mismatched: tuple[tuple[str, frozenset, frozenset], ...]   # (key, English's fields, this language's)
+
+    @property
+    def ok(self) -> bool:
+        return not (self.missing or self.extra or self.mismatched)
+
+    def lines(self) -> list[str]:
+        out = [f"{self.code}: missing '{key}' (English shown)" for key in self.missing]
+        out += [f"{self.code}: '{key}' is not an English key (never shown)" for key in self.extra]
+        out += [f"{self.code}: '{key}' fills {{{', '.join(sorted(theirs)) or 'nothing'}}}, English fills "
+                f"{{{', '.join(sorted(ours)) or 'nothing'}}}" for key, ours, theirs in self.mismatched]
+        return out
+
+
+def compare(english: dict[str, str], other: dict[str, str], code: str) -> Check:
+    """Check ``other``'s texts against ``english``'s: the same keys, each filling the same named values."""
+    missing = tuple(sorted(set(english) - set(other)))
+    extra = tuple(sorted(set(other) - set(english)))
+    mismatched = tuple((key, placeholders(english[key]), placeholders(other[key]))
+                       for key in sorted(set(english) & set(other))
+                       if placeholders(english[key]) != placeholders(other[key]))
+    return Check(code, missing, extra, mismatched)
+
+
+def check(code: str, root: Path | None = None) -> Check:
+    """Compare language ``code``'s interface files with English's."""
+    return compare(load(FALLBACK, root).texts, load(code, root).texts, code)

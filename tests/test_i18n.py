@@ -1,0 +1,184 @@
+"""Interface languages: every bundled language has every English key with the same placeholders; lookups fall back
+to English once-reported; numbers follow the language; files are bounded; --lang and the remembered choice."""
+import io
+import json
+import string
+
+import pytest
+
+from llmviz.common import i18n
+
+
+@pytest.fixture(autouse=True)
+def english_after():
+    yield
+    i18n.set_language("en")
+
+
+def _fields(text):
+    # an independent reading of a text's fields: every field name Python's own formatter would look up
+    return {name for _, name, _, _ in string.Formatter().parse(text) if name is not None}
+
+
+def _write_lang(root, code, files):
+    (root / code).mkdir(parents=True)
+    for name, text in files.items():
+        (root / code / name).write_text(text, encoding="utf-8")
+
+
+def test_at_least_english_and_vietnamese_are_bundled():
+    assert {"en", "vi"} <= set(i18n.available())
+    assert i18n.available()[0] == "en"
+
+
+@pytest.mark.parametrize("code", [c for c in i18n.available() if c != "en"])
+def test_every_english_key_exists_in_every_language_with_the_same_placeholders(code):
+    english, other = i18n.load("en").texts, i18n.load(code).texts
+    assert sorted(set(english) - set(other)) == [], f"{code} lacks these keys"
+    assert sorted(set(other) - set(english)) == [], f"{code} has keys English has not"
+    wrong = [key for key in english if _fields(english[key]) != _fields(other[key])]
+    assert wrong == [], f"{code}: placeholders differ from English"
+    assert i18n.check(code).ok
+
+
+@pytest.mark.parametrize("code", i18n.available())
+def test_every_text_fills_in_with_values_for_its_fields(code):
+    translator = i18n.set_language(code)
+    for key, text in translator.language.texts.items():
+        values = {name: 1 for name in _fields(text)}  # a number suits {n:,} and {x:.2f} and plain {name}
+        try:
+            text.format(**values)
+        except (ValueError, TypeError):
+            values = {name: "x" for name in _fields(text)}
+            text.format(**values)  # a text field: raises here (the test fails) if neither fits
+
+
+def test_vietnamese_is_not_english_copied():
+    english, vietnamese = i18n.load("en").texts, i18n.load("vi").texts
+    same = [k for k in english if english[k] == vietnamese[k] and any(c.isalpha() for c in english[k])
+            and len(english[k]) > 12]
+    # a few texts are names or formulas in both languages; most must differ
+    assert len(same) <= 0.1 * len(english), same
+
+
+def test_a_missing_key_falls_back_to_english_and_is_reported_once(tmp_path):
+    _write_lang(tmp_path, "en", {"language.toml": 'name = "English"\ndecimal = "."\ngroup = ","\n',
+                                 "menu.toml": '[file]\nopen = "Open {name}"\nquit = "Quit"\n'})
+    _write_lang(tmp_path, "xx", {"language.toml": 'name = "Test"\ndecimal = ","\ngroup = " "\n',
+                                 "menu.toml": '[file]\nopen = "Öffne {name}"\n'})
+    translator = i18n.set_language("xx", tmp_path)
+    stream = io.StringIO()
+    translator.report_stream = stream
+    assert i18n.tr("menu.file.open", name="a") == "Öffne a"
+    assert i18n.tr("menu.file.quit") == "Quit"
+    assert i18n.tr("menu.file.quit") == "Quit"
+    assert stream.getvalue().count("menu.file.quit") == 1
+    assert i18n.tr("menu.file.nothing") == "menu.file.nothing"  # not even English has it: the key, no crash
+    assert i18n.tr("menu.file.open") == "Öffne {name}"  # a value not given: the text unfilled, no crash
+    result = i18n.check("xx", tmp_path)
+    assert result.missing == ("menu.file.quit",) and not result.ok
+    assert any("menu.file.quit" in line for line in result.lines())
+
+
+def test_a_text_that_cannot_be_filled_in_falls_back_instead_of_raising(tmp_path):
+    _write_lang(tmp_path, "en", {"language.toml": 'name = "English"\n', "a.toml": 'n = "{n} items"\n'})
+    _write_lang(tmp_path, "xx", {"language.toml": 'name = "X"\n', "a.toml": 'n = "{count} Dinge"\n'})
+    translator = i18n.set_language("xx", tmp_path)
+    translator.report_stream = io.StringIO()
+    assert i18n.tr("a.n", n=3) == "3 items"
+    assert i18n.check("xx", tmp_path).mismatched == (("a.n", frozenset({"n"}), frozenset({"count"})),)
+
+
+@pytest.mark.parametrize("value, spec, english, vietnamese", [
+    (1234.5, ",.1f", "1,234.5", "1.234,5"),          # the issue's example: decimal comma, dot grouping
+    (0.25, ".3f", "0.250", "0,250"),
+    (1234567, ",", "1,234,567", "1.234.567"),
+    (-3.5, "+.2f", "-3.50", "-3,50"),
+    (12, "", "12", "12"),
+])
+def test_numbers_are_written_the_languages_way(value, spec, english, vietnamese):
+    i18n.set_language("en")
+    assert i18n.num(value, spec) == english
+    i18n.set_language("vi")
+    assert i18n.num(value, spec) == vietnamese
+
+
+def test_numbers_inside_texts_follow_the_language(tmp_path):
+    _write_lang(tmp_path, "en", {"language.toml": 'decimal = "."\ngroup = ","\n', "s.toml": 't = "{n:,} of {p:.1%}"\n'})
+    _write_lang(tmp_path, "vi", {"language.toml": 'decimal = ","\ngroup = "."\n', "s.toml": 't = "{n:,} trên {p:.1%}"\n'})
+    i18n.set_language("vi", tmp_path)
+    assert i18n.tr("s.t", n=10000, p=0.125) == "10.000 trên 12,5%"
+
+
+@pytest.mark.parametrize("content, names", [
+    ('x = 5\n', ("a.toml", "a.x")),                        # not a text
+    ('x = "{0}"\n', ("a.toml", "a.x")),                    # a positional field: translations could not reorder it
+    ('x = "{n"\n', ("a.toml", "a.x")),                     # a broken field
+    ('[t]\n"bad key" = "x"\n', ("a.toml", "a.t.bad key")),
+    ('x = "unterminated\n', ("a.toml",)),                  # TOML's own error, with the file named
+    ("[a]" * 20 + "\n", ("a.toml",)),
+    ("[" + "b." * 12 + "c]\nx = 'y'\n", ("a.toml",)),
+])
+def test_a_bad_language_file_is_one_line_naming_the_file_and_key(tmp_path, content, names):
+    path = tmp_path / "a.toml"
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(i18n.LanguageError) as caught:
+        i18n.read_file(path)
+    message = str(caught.value)
+    assert "\n" not in message
+    assert all(name in message for name in names), message
+
+
+def test_a_language_file_is_bounded_before_it_is_parsed(tmp_path):
+    path = tmp_path / "big.toml"
+    path.write_text("x = '" + "a" * (i18n.MAX_FILE_BYTES + 10) + "'\n")
+    with pytest.raises(i18n.LanguageError, match="big.toml.*bytes"):
+        i18n.read_file(path)
+    not_utf8 = tmp_path / "bin.toml"
+    not_utf8.write_bytes(b"x = '\xff'\n")
+    with pytest.raises(i18n.LanguageError, match="bin.toml.*UTF-8"):
+        i18n.read_file(not_utf8)
+
+
+def test_an_unknown_language_names_the_known_ones():
+    with pytest.raises(i18n.LanguageError, match="en, vi"):
+        i18n.set_language("zz")
+    with pytest.raises(i18n.LanguageError, match="not a language code"):
+        i18n.set_language("../etc")
+
+
+def test_the_lang_option_is_taken_from_anywhere_on_the_line():
+    from llmviz.scenes.cli.main import take_lang
+
+    assert take_lang(["render", "--scene", "x", "--lang", "vi", "--out", "a.png"]) == (
+        ["render", "--scene", "x", "--out", "a.png"], "vi")
+    assert take_lang(["--lang=vi", "chapters"]) == (["chapters"], "vi")
+    assert take_lang(["chapters"]) == (["chapters"], None)
+
+
+def test_a_bad_lang_is_one_error_line(capsys):
+    from llmviz.scenes.cli.main import main
+
+    assert main(["models", "--lang", "zz"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "--lang" in err and "zz" in err and "vi" in err
+    assert main(["models", "--lang"]) == 2
+
+
+def test_the_menus_choice_is_remembered_in_the_config_folder(tmp_path, monkeypatch):
+    from llmviz.scenes import language
+
+    monkeypatch.setenv("LLMVIZ_CONFIG_DIR", str(tmp_path))
+    assert language.remembered_language() is None
+    language.choose_in_menu("vi")
+    assert i18n.language() == "vi"
+    assert json.loads((tmp_path / "language.json").read_text()) == {"language": "vi"}
+    i18n.set_language("en")
+    assert language.apply_language(None, remembered=True) == "vi"
+    assert language.apply_language(None, remembered=False) == "en"   # headless commands: English unless told
+    assert language.apply_language("en", remembered=True) == "en"    # --lang wins
+    (tmp_path / "language.json").write_text('{"language": "zz"}')
+    assert language.remembered_language() is None                   # a language we no longer have: ignored
+    (tmp_path / "language.json").write_text("x" * 10000)
+    assert language.remembered_language() is None
+    assert [code for code, _ in language.language_choices()][:2] == ["en", "vi"]
