@@ -38,7 +38,10 @@ class LiveModel:
     def __init__(self, scene, renderer, autoplay: bool = False, input_text: str | None = None):
         self.scene = scene
         self.renderer = renderer
-        self.session = NanoGptSession(**({"input_text": input_text} if input_text else {}))
+        from llmviz.scenes.trace_attention import for_renderer
+
+        self.session = NanoGptSession(**({"input_text": input_text} if input_text else {}),
+                                      attention=for_renderer(renderer))
         self.autoplay = autoplay
         self.weights_shown = False
         self.values_version = 0  # bumped whenever the blocks' values change

@@ -469,6 +469,10 @@ class MoePanel:
             imgui.text_colored(ERROR_RGB, self.error)
         if getattr(routing, "error", None):
             imgui.text_colored(ERROR_RGB, routing.error)
+        if getattr(routing, "attention", None) is not None:   # who computed the trace's attention (wgpu backend)
+            imgui.push_text_wrap_pos(0.0)
+            imgui.text_colored(DIM_RGB, routing.attention.label)
+            imgui.pop_text_wrap_pos()
         if imgui.button("Pause (Space)" if playing else "Play (Space)"):
             choice.play_pause = True
         imgui.same_line()

@@ -43,6 +43,7 @@ class NanoGptSession(WorkerSession):
     seed: int = 0
     play_interval: float = 0.6  # seconds between generated tokens while playing
     weights_path: object = None
+    attention: object = None   # scenes/trace_attention.TraceAttention: the WGSL kernel under the wgpu backend
     tokens: list[int] = field(default_factory=list)
     steps: list[GenerationStep] = field(default_factory=list)
     playing: bool = False
@@ -52,7 +53,7 @@ class NanoGptSession(WorkerSession):
     def __post_init__(self):
         self.tokens = sort_task.parse_input(self.input_text)
         self._sampler = Sampler(self.seed)
-        self._start_worker(traced_model_compute(_load_nanogpt(self.weights_path)))
+        self._start_worker(traced_model_compute(_load_nanogpt(self.weights_path), self.attention))
         self._since_step = 0.0
         self._submit()
 

@@ -454,6 +454,10 @@ class NanoGptPanel:
         for i, letter in enumerate(sort_task.ALPHABET):
             probability_bar(f"P({letter})", float(probs[i]), top=i == top, indent=0)
         imgui.text_colored(DIM_RGB, f"last forward pass {s.last_tick_seconds * 1000:.1f} ms (worker thread)")
+        if s.attention is not None:   # who computed the trace's attention (wgpu backend): a long adapter name
+            imgui.push_text_wrap_pos(0.0)
+            imgui.text_colored(DIM_RGB, s.attention.label)
+            imgui.pop_text_wrap_pos()
 
 
 # --- chapters -----------------------------------------------------------------------------------

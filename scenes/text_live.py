@@ -14,6 +14,7 @@ import numpy as np
 from llmviz.models.sim import moe_corpus
 from llmviz.scenes.axis_labels import attach_axis_labels
 from llmviz.scenes.legend import watch_cells
+from llmviz.scenes.trace_attention import for_renderer
 from llmviz.scenes.worker_session import WorkerSession, traced_model_compute
 
 
@@ -57,7 +58,8 @@ class LiveTextModel(WorkerSession):
         self._samples = random.Random(7)
         self.cells = watch_cells(scene) if scene is not None else None
         self.axis_labels = attach_axis_labels(scene, self.alphabet) if scene is not None else None
-        self._start_worker(traced_model_compute(load_model))
+        self.attention = for_renderer(renderer)   # the WGSL kernel computes attention under the wgpu backend
+        self._start_worker(traced_model_compute(load_model, self.attention))
         self._since_step = 0.0
         problem = self.set_text(text)
         if problem:

@@ -20,11 +20,14 @@ WEIGHTS_REQUEST = "weights"
 _LOADING = threading.Lock()
 
 
-def traced_model_compute(load_model):
-    """Worker-side compute for a model with `.weights()` and `.trace(tokens)`; loading happens on the worker."""
+def traced_model_compute(load_model, attention=None):
+    """Worker-side compute for a model with `.weights()` and `.trace(tokens)`; loading happens on the worker.
+    `attention` (scenes/trace_attention.TraceAttention), when given, picks who computes the traces' attention."""
     def make():
         with _LOADING:
             model = load_model()
+        if attention is not None:
+            attention.attach(model)
 
         def compute(request):
             return model.weights() if request == WEIGHTS_REQUEST else model.trace(request)

@@ -161,3 +161,21 @@ def test_online_kernel_on_two_thousand_queries():
     # lavapipe once gave wrong rows past ~1,700 of 2,048 queries here (the kernel's arrays in scratch memory)
     q, k, v = random_head(17, 1, 2048, 2048, 64)
     assert_close(compute.online_attention(q, k, v)[0], torch_reference(q, k, v)[2])
+
+
+def test_bench_compute_prints_each_shapes_times_and_its_difference_from_torch(monkeypatch, capsys):
+    import json
+
+    from llmviz.scenes.cli import compute_bench
+    from llmviz.scenes.cli.main import main
+
+    table = compute_bench.table_shapes()
+    assert {(t, d) for _, t, d in table["full"]} == {(t, d) for t in (64, 256, 1024, 4096) for d in (16, 32, 64, 128)}
+    monkeypatch.setattr(compute_bench, "table_shapes", lambda: {"full": [(1, 37, 12)], "online": [(1, 37, 12)]})
+    monkeypatch.setattr(compute_bench, "REPEATS", 1)
+    assert main(["bench", "--compute", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert [(r["kind"], r["tokens"], r["head_dim"]) for r in report["results"]] == [("full", 37, 12), ("online", 37, 12)]
+    for row in report["results"]:
+        assert row["output_max_abs_difference"] <= 1e-5 and row["wgpu_ms"] > 0 and row["torch_ms"] > 0
+    assert report["adapter"] == compute.adapter_label()

@@ -77,7 +77,10 @@ class _Block(nn.Module):
 
 
 class MoEGPT(nn.Module):
-    """Parameter names follow the layout ids: blocks.0.moe.router.weight, blocks.0.moe.expert.3.up.weight, ..."""
+    """Parameter names follow the layout ids: blocks.0.moe.router.weight, blocks.0.moe.expert.3.up.weight, ...
+    `attention_kernel`: as NanoGPT's (a trace's attention computed in torch's place)."""
+
+    attention_kernel = None
 
     def __init__(self, cfg: MoEGPTConfig = MoEGPTConfig()):
         super().__init__()
@@ -96,7 +99,7 @@ class MoEGPT(nn.Module):
         records = []
         for i, blk in enumerate(self.blocks):
             p = f"blocks.{i}"
-            x = attention_sublayer(cfg, blk, x, record, p)
+            x = attention_sublayer(cfg, blk, x, record, p, self.attention_kernel if record is not None else None)
             h = NanoGPT._layer_norm(blk.ln2, x, record, f"{p}.ln2")
             m, rec = routing.moe_forward(h, blk.moe.router.weight, list(blk.moe.expert), "softmax_topk",
                                          k=cfg.top_k, record_contributions=record is not None)

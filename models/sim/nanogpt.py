@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass
 from importlib.resources import files
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -71,7 +72,11 @@ class _Block(nn.Module):
 
 
 class NanoGPT(nn.Module):
-    """Parameter names (state_dict) follow the layout ids: embed.tok.weight, blocks.0.attn.qkv.weight, ..."""
+    """Parameter names (state_dict) follow the layout ids: embed.tok.weight, blocks.0.attn.qkv.weight, ...
+
+    `attention_kernel`, when set, computes a trace's attention in place of torch (see attention_sublayer)."""
+
+    attention_kernel = None
 
     def __init__(self, cfg: NanoGPTConfig = NanoGPTConfig()):
         super().__init__()
@@ -89,7 +94,7 @@ class NanoGPT(nn.Module):
         x = embed(self, idx, record)
         for i, blk in enumerate(self.blocks):
             p = f"blocks.{i}"
-            x = attention_sublayer(self.cfg, blk, x, record, p)
+            x = attention_sublayer(self.cfg, blk, x, record, p, self.attention_kernel if record is not None else None)
             h = self._layer_norm(blk.ln2, x, record, f"{p}.ln2")
             fc = blk.mlp.fc(h)
             g = F.gelu(fc, approximate="tanh")  # GPT-2's "gelu_new"
@@ -228,16 +233,23 @@ def embed(model, idx: torch.Tensor, record) -> torch.Tensor:
     return x
 
 
-def attention_sublayer(cfg, blk, x: torch.Tensor, record, p: str) -> torch.Tensor:
-    """X + Attention(LN_1(X)) for one block (pre-LayerNorm, causal, fused qkv), recording every head."""
+def attention_sublayer(cfg, blk, x: torch.Tensor, record, p: str, kernel=None) -> torch.Tensor:
+    """X + Attention(LN_1(X)) for one block (pre-LayerNorm, causal, fused qkv), recording every head.
+
+    `kernel(q, k, v)`, when given, computes the causal softmax(q·kᵀ/√d) and its product with v in torch's place:
+    float32 arrays (B·H, T, d) in, (probabilities (B·H, T, T), output (B·H, T, d)) out (the scene passes the
+    WGSL compute kernel when the wgpu backend draws; this module knows nothing of it)."""
     B, T, _ = x.shape
     H, D = cfg.n_heads, cfg.head_dim
     h = NanoGPT._layer_norm(blk.ln1, x, record, f"{p}.ln1")
     q, k, v = blk.attn.qkv(h).view(B, T, 3, H, D).permute(2, 0, 3, 1, 4)  # each (B, H, T, D)
     scores = (q @ k.transpose(-1, -2)) / math.sqrt(D)
     masked = scores.masked_fill(blk.attn.causal[:T, :T], float("-inf"))
-    att = torch.softmax(masked, dim=-1)
-    heads = att @ v
+    if kernel is None:
+        att = torch.softmax(masked, dim=-1)
+        heads = att @ v
+    else:
+        att, heads = outside_attention(kernel, q, k, v)
     a = blk.attn.proj(heads.transpose(1, 2).reshape(B, T, cfg.d_model))
     x = x + a
     if record is not None:
@@ -249,6 +261,14 @@ def attention_sublayer(cfg, blk, x: torch.Tensor, record, p: str) -> torch.Tenso
         record(f"{p}.attn.proj", a[0])
         record(f"{p}.resid1", x[0])
     return x
+
+
+def outside_attention(kernel, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor):
+    """(probabilities (B, H, T, T), output (B, H, T, d)) of causal attention by `kernel` (attention_sublayer's)."""
+    B, H, T, D = q.shape
+    probs, out = kernel(*(t.reshape(B * H, T, D).float().contiguous().numpy() for t in (q, k, v)))
+    as_tensor = lambda a, *shape: torch.from_numpy(np.ascontiguousarray(a, np.float32)).to(q.dtype).view(*shape)  # noqa: E731
+    return as_tensor(probs, B, H, T, T), as_tensor(out, B, H, T, D)
 
 
 def unembed(model, x: torch.Tensor, record) -> torch.Tensor:

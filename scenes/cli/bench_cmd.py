@@ -16,6 +16,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--scene", help="scene name, e.g. stress:100000, nano-gpt, gpt-3")
     p.add_argument("--switch-models", action="store_true",
                    help="instead: time switching to every registry model (build + first frame) in one window-sized renderer")
+    p.add_argument("--compute", action="store_true",
+                   help="instead: attention throughput of the WGSL compute kernels against torch on the CPU, "
+                        "T 64-4096 x d 16-128 (scenes/cli/compute_bench.py)")
     p.add_argument("--frames", type=int, default=300, help="frames along the path (default 300)")
     p.add_argument("--size", default="1280x720", help="render size WxH (default 1280x720)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -44,6 +47,10 @@ def machine() -> str:
 def run(args) -> int:
     from llmviz.scenes.registry import SceneError, build_scene
 
+    if args.compute:
+        from llmviz.scenes.cli.compute_bench import run as run_compute
+
+        return run_compute(args)
     size = parse_size(args.size)
     if args.switch_models:
         return run_switching(args, size)
