@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml setup.py | cksum | cut -d' ' -f1)
 
-.PHONY: run test fuzz bench venv clean xvfb vulkan llama-server
+.PHONY: run test fuzz bench docs venv clean xvfb vulkan llama-server
 
 $(STAMP): pyproject.toml setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -58,6 +58,13 @@ test: $(STAMP) xvfb vulkan llama-server
 # Thousands of hypothesis cases per parser of user files (make test runs a few hundred).
 fuzz: $(STAMP)
 	LLMVIZ_FUZZ=1 $(BIN)/python -m pytest tests/test_fuzz_parsers.py -q
+
+# docs/: the pages read off the code (keys, commands, the frame's systems, modules, chapter links; tests/test_docs.py
+# fails when a committed one is stale), then the API reference from the docstrings into docs/api/ (pdoc, not committed).
+docs: $(STAMP)
+	$(BIN)/python -m llmviz.scenes.docs_reference docs
+	$(BIN)/pdoc --docformat restructuredtext --no-show-source -o docs/api llmviz.engine llmviz.models llmviz.scenes llmviz.common
+	@echo "API reference: docs/api/index.html"
 
 bench: $(STAMP)
 	$(BIN)/llmviz bench --scene stress:100000 --frames 300 --json

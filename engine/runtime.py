@@ -60,12 +60,14 @@ class Engine:
         s.add("render", "render", self._render)
 
     def _build_labels(self, frame: Frame) -> None:
+        """The labels in view laid out on screen (legible sizes, no overlaps) and their glyph rows built."""
         if self.labels is None:
             return
         # The in-view slots go in as they are (no world-sized mask): the cost follows what is in view.
         frame.glyphs = self.labels(self.world, frame.visibility.in_view, frame.camera, frame.visibility.drawn)
 
     def _render(self, frame: Frame) -> None:
+        """The frame's batches and labels drawn by the renderer into the view's target."""
         r = self.renderer
         if r is None:
             return

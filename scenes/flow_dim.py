@@ -39,6 +39,7 @@ class FlowDimming:
         return seg_dim
 
     def __call__(self, frame=None) -> None:
+        """Connection lines dimmed with the blocks they join, recomputed only when the flags changed."""
         flags = self.flags
         if flags.version == self._seen:
             return

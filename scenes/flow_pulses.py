@@ -134,6 +134,7 @@ class FlowPulses:
         return Batch(MESH_BOX, MATERIAL_OPAQUE, PULSE_LOD, out)
 
     def __call__(self, frame) -> None:
+        """The pulses running along the connection lines in forward-pass order while the model computes."""
         if not self.active:
             self.time += frame.dt
             self.last_count = 0

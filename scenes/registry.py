@@ -56,9 +56,13 @@ class BuiltScene:
         """Per-frame simulation work (polling the worker, uploading new values); True when values changed."""
         return self.live.update(dt) if self.live is not None else False
 
+    def _model_values(self, frame) -> None:
+        """The live model's results taken from its worker (never waiting) and their values written onto the blocks."""
+        self.update(frame.dt)
+
     def attach(self, engine) -> None:
         """Register this scene's per-frame simulation work in the engine's simulation phase."""
-        engine.schedule.add("simulation", "model_values", lambda frame: self.update(frame.dt))
+        engine.schedule.add("simulation", "model_values", self._model_values)
         if self.model is not None:  # the flow lines' pulses and their dimming with the blocks they join
             self.model.attach(engine)
 
