@@ -266,6 +266,11 @@ def num(value, spec: str = "") -> str:
     return translator().number(value, spec)
 
 
+def num_text(text: str) -> str:
+    """A number someone already wrote the English way ("1,234.5", "3.2e-05") in the chosen language's marks."""
+    return str(text).translate(translator()._formatters[id(translator().language)].marks)
+
+
 @dataclass(frozen=True)
 class Check:
     """What a language lacks against English: missing keys, keys English has not, placeholder mismatches."""

@@ -10,6 +10,7 @@ import math
 
 from imgui_bundle import imgui
 
+from llmviz.common.i18n import num, tr
 from llmviz.scenes.clip_live import MAX_CAPTIONS, caption_probabilities
 from llmviz.scenes.panels import BAR_RGB, BAR_TOP_RGB, DIM_RGB, ERROR_RGB, PANEL_WIDTH, begin_side_panel
 from llmviz.scenes.vit_panels import VitPanel
@@ -20,7 +21,7 @@ MAX_CAPTION_CHARS = 200
 class ClipPanel(VitPanel):
     """Draws a LiveClip's picture, captions and similarities; edits go back to it (set_captions)."""
 
-    dialog_title = "Open a picture for clip-tiny"
+    dialog_key = "clip.dialog_title"
 
     def __init__(self, live, ui_renderer=None):
         super().__init__(live, ui_renderer)
@@ -30,15 +31,14 @@ class ClipPanel(VitPanel):
     def draw(self, x: float, y: float) -> None:
         s = self.live
         self.opener.poll(s.set_image_path)
-        if begin_side_panel("clip-tiny: one space for pictures and words", x, y):
+        if begin_side_panel(tr("clip.title") + "###clip", x, y):
             imgui.push_text_wrap_pos(PANEL_WIDTH - 12)
-            imgui.text_colored(DIM_RGB, s.about + ": a tiny vision tower and a tiny text tower, contrastively "
-                                              "trained; not OpenAI's CLIP")
+            imgui.text_colored(DIM_RGB, tr("clip.about", about=s.about))
             imgui.pop_text_wrap_pos()
             self._open(s)
             imgui.separator()
             if s.trace is None:
-                imgui.text_colored(DIM_RGB, "waiting for the first forward pass…")
+                imgui.text_colored(DIM_RGB, tr("nano.waiting"))
             else:
                 self._picture(s)
                 imgui.separator()
@@ -53,8 +53,7 @@ class ClipPanel(VitPanel):
     def _caption_list(self, s) -> None:
         if s.captions != self._captions:   # new captions from elsewhere (--text, the chapter)
             self.edits, self._captions = list(s.captions), list(s.captions)
-        imgui.text("your captions: score = cos(image, text) · e^s, softmax over them" + ("   computing…" if s.busy
-                                                                                       else ""))
+        imgui.text(tr("clip.captions") + (tr("nano.computing") if s.busy else ""))
         shown = {c: (v, p) for c, v, p in caption_probabilities(s.trace, s.shown_captions)}
         best = max((p for _, p in shown.values()), default=0.0)
         submit, remove = False, None
@@ -69,10 +68,10 @@ class ClipPanel(VitPanel):
             imgui.same_line()
             value, p = shown.get(self.edits[i], (None, None))
             if p is None:
-                imgui.text_colored(DIM_RGB, "press Enter")
+                imgui.text_colored(DIM_RGB, tr("clip.press_enter"))
             else:
                 imgui.push_style_color(imgui.Col_.plot_histogram, BAR_TOP_RGB if p == best else BAR_RGB)
-                imgui.progress_bar(p, imgui.ImVec2(110, 0), f"{p:.3f} ({value:+.2f})")
+                imgui.progress_bar(p, imgui.ImVec2(110, 0), tr("clip.bar", p=p, value=value))
                 imgui.pop_style_color()
             imgui.same_line()
             if imgui.small_button(f"x##remove{i}") and len(self.edits) > 1:
@@ -80,13 +79,13 @@ class ClipPanel(VitPanel):
         if remove is not None:
             del self.edits[remove]
             submit = True
-        if len(self.edits) < MAX_CAPTIONS and imgui.button("add a caption"):
+        if len(self.edits) < MAX_CAPTIONS and imgui.button(tr("clip.add") + "###add_caption"):
             self.edits.append("a shape")
             submit = True
         if submit and not s.set_captions(self.edits):
             self._captions = list(s.captions)
-        imgui.text_colored(DIM_RGB, "the radio button picks the caption the text tower's blocks trace")
+        imgui.text_colored(DIM_RGB, tr("clip.radio"))
         if s.weights is not None:
             scale = float(s.weights["logit_scale"][0])
-            imgui.text_colored(DIM_RGB, f"learned temperature: e^s = e^{scale:.3f} = {math.exp(scale):.2f}")
-        imgui.text_colored(DIM_RGB, f"last forward pass {s.last_tick_seconds * 1000:.1f} ms, every intermediate kept")
+            imgui.text_colored(DIM_RGB, tr("clip.temperature", s=scale, e=math.exp(scale)))
+        imgui.text_colored(DIM_RGB, tr("clip.last_pass", ms=s.last_tick_seconds * 1000))

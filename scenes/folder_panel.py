@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from imgui_bundle import imgui
 
+from llmviz.common.i18n import num, tr
 from llmviz.models.sim.sampling import next_token_distribution
 from llmviz.scenes.panels import (DIM_RGB, ERROR_RGB, GENERATED_RGB, INPUT_RGB, PANEL_WIDTH, begin_side_panel,
                                   probability_bar)
@@ -23,10 +24,9 @@ class FolderPanel:
 
     def draw(self, x: float, y: float) -> None:
         s = self.live
-        if begin_side_panel(f"{s.name}: your model, live", x, y):
+        if begin_side_panel(tr("folder.title", name=s.name) + "###folder", x, y):
             imgui.push_text_wrap_pos(PANEL_WIDTH - 12)
-            imgui.text_colored(DIM_RGB, f"{s.parameters:,} parameters, {s.about}; recorded with forward hooks, "
-                               "one pass per step")
+            imgui.text_colored(DIM_RGB, tr("folder.about", n=s.parameters, about=s.about))
             self._input(s)
             imgui.separator()
             self._sequence(s)
@@ -42,32 +42,33 @@ class FolderPanel:
 
     def _input(self, s) -> None:
         if s.has_tokenizer:
-            imgui.text(f"Text (through the folder's tokenizer, up to {s.capacity} tokens; Enter runs it)")
+            imgui.text(tr("folder.text", n=s.capacity))
             imgui.set_next_item_width(-1)
             entered, text = imgui.input_text("##folder_text", self.text, imgui.InputTextFlags_.enter_returns_true)
             self.text = text
             if entered:
                 s.set_text(text)
         else:
-            imgui.text_colored(DIM_RGB, "no tokenizer in this folder: the input is token ids 1..8")
-        if imgui.button("Step (N)"):
+            imgui.text_colored(DIM_RGB, tr("folder.no_tokenizer"))
+        if imgui.button(tr("nano.step") + "###step"):
             s.step()
         imgui.same_line()
-        if imgui.button("Pause (Space)" if s.playing else "Generate (Space)"):
+        if imgui.button(tr("nano.pause" if s.playing else "folder.generate") + "###play"):
             s.toggle_play()
         imgui.set_next_item_width(PANEL_WIDTH - 130)
-        _, s.temperature = imgui.slider_float("temperature", s.temperature, 0.0, 2.0, "%.2f")
+        _, s.temperature = imgui.slider_float(tr("nano.temperature") + "###temperature", s.temperature, 0.0, 2.0,
+                                              num(s.temperature, ".2f").replace("%", "%%"))
         if s.busy:
-            imgui.text_colored(DIM_RGB, "recording the next pass…")
+            imgui.text_colored(DIM_RGB, tr("folder.recording"))
         if s.stopped:
-            imgui.text_colored(DIM_RGB, f"stopped: {s.stopped}")
+            imgui.text_colored(DIM_RGB, tr("folder.stopped", why=s.stopped))
 
     def _sequence(self, s) -> None:
-        imgui.text(f"{len(s.ids)} tokens:")
+        imgui.text(tr("folder.tokens", n=len(s.ids)))
         n_input = len(s.ids) - len(s.generated)
         imgui.text_colored(INPUT_RGB, " ".join(shown_token(t) for t in s.strings[:n_input]))
         if s.generated:   # one wrapped line: each generated token with the probability it was picked at
-            imgui.text_colored(GENERATED_RGB, "  ".join(f"{token} ({p:.2f})" for token, p in s.generated))
+            imgui.text_colored(GENERATED_RGB, "  ".join(f"{token} ({num(p, '.2f')})" for token, p in s.generated))
 
     def _next(self, s) -> None:
         if s.trace is None or not len(s.ids):
@@ -79,6 +80,6 @@ class FolderPanel:
             self._top = [(int(i), float(probs[i])) for i in order]
             self._top_key = key
             self._names = s.token_names([i for i, _ in self._top])
-        imgui.text(f"Next token (temperature {s.temperature:.2f}):")
+        imgui.text(tr("folder.next", t=s.temperature))
         for rank, ((token, p), name) in enumerate(zip(self._top, self._names)):
             probability_bar(f"{name} ({token})", p, top=rank == 0, indent=120, width=PANEL_WIDTH - 150)

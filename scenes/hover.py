@@ -16,12 +16,19 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from llmviz.common.i18n import tr
 from llmviz.models.sim import sort_task
 from llmviz.scenes.component_info import info_for
 from llmviz.scenes.inspect import inspect_cell
 
-STRUCTURE_ONLY = "structure only: no weights loaded, no values shown"
-WAITING = "waiting for the model's first values…"
+
+
+def __getattr__(name: str) -> str:
+    """STRUCTURE_ONLY and WAITING in the language chosen now: the scenes that say them import them where they
+    build a reading (``from llmviz.scenes.hover import WAITING`` inside a method), so each reading is current."""
+    if name in ("STRUCTURE_ONLY", "WAITING"):
+        return tr("hover." + name.lower())
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass(frozen=True)
@@ -51,7 +58,7 @@ def shown_as_column(rows: int, cols: int) -> bool:
     return rows > 1 or cols == 1
 
 
-_SYMBOL_NAMES = {" ": "space", "\n": "newline", "\t": "tab"}
+_SYMBOL_NAMES = {" ": "hover.space", "\n": "hover.newline", "\t": "hover.tab"}
 
 
 def symbol_name(alphabet: str, token: int) -> str:
@@ -59,8 +66,8 @@ def symbol_name(alphabet: str, token: int) -> str:
     "space" (the MoE models' printable ASCII)."""
     ch = alphabet[token]
     if ch in _SYMBOL_NAMES:
-        return _SYMBOL_NAMES[ch]
-    return f"letter {ch}" if alphabet.isalpha() else f"character '{ch}'"
+        return tr(_SYMBOL_NAMES[ch])
+    return tr("hover.letter", ch=ch) if alphabet.isalpha() else tr("hover.character", ch=ch)
 
 
 def _letters(alphabet: str, tensor_id: str, index: tuple[int, ...], value: float) -> str:
@@ -68,7 +75,7 @@ def _letters(alphabet: str, tensor_id: str, index: tuple[int, ...], value: float
     if tensor_id == "tokens" and 0 <= int(value) < len(alphabet):
         return symbol_name(alphabet, int(value))
     if tensor_id in ("logits", "probs") and len(index) == 2 and index[1] < len(alphabet):
-        return f"column v={index[1]} is {symbol_name(alphabet, index[1])}"
+        return tr("hover.column_is", v=index[1], symbol=symbol_name(alphabet, index[1]))
     return ""
 
 
@@ -89,8 +96,7 @@ def _group_reading(model, slot: int) -> Reading | None:
     blocks = int(np.count_nonzero(inside[layout.group]))
     about = info.group(g) if info is not None else None
     # Only a closed group is drawn (and so picked): its box stands in for the blocks inside it.
-    note = (f"drawn as one stand-in box for the {blocks:,} tensor blocks inside; it opens into them when it "
-            f"is bigger on screen · click to fly to it")
+    note = tr("hover.group_note", blocks=blocks)
     return Reading(layout.group_ids[g], label=layout.group_label[g], note=note,
                    role=about.role if about else "", shape=about.shape if about else "",
                    params=about.params_text if about else "")
@@ -111,18 +117,18 @@ def read_pick(model, live, slot: int, cell: tuple[int, int] | None) -> Reading |
     row = layout.index(tensor_id)
     info = info_for(layout, getattr(model, "spec", None))
     about = info.block(row) if info is not None else None
-    base = dict(tensor_id=tensor_id, label=layout.label[row], dims=f"{layout.rows[row]} × {layout.cols[row]} cells",
+    base = dict(tensor_id=tensor_id, label=layout.label[row], dims=tr("hover.cells", rows=int(layout.rows[row]), cols=int(layout.cols[row])),
                 role=about.role if about else "", shape=about.shape if about else "",
                 params=about.params_text if about else "")
     if live is None:
-        return Reading(**base, note=STRUCTURE_ONLY)
+        return Reading(**base, note=tr("hover.structure_only"))
     if cell is None:
-        return Reading(**base, note="point at the front face to read a cell")
+        return Reading(**base, note=tr("hover.front_face"))
     if live.session.trace is None or live.session.weights is None:
-        return Reading(**base, note=WAITING)
+        return Reading(**base, note=tr("hover.waiting"))
     info = inspect_cell(model, live, slot, cell)
     if info.index is None:
-        return Reading(**base, indices=f"row {cell[0]}, column {cell[1]}", note=info.note, cell=cell)
+        return Reading(**base, indices=tr("hover.row_column", row=cell[0], column=cell[1]), note=info.note, cell=cell)
     e = info.explanation
     if e is None:  # a weight: read, not computed
         axes = ("i",) if len(info.index) == 1 else ("row", "col")

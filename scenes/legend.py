@@ -22,13 +22,20 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from llmviz.common.i18n import num_text, tr
 from llmviz.engine.render import colormaps
 from llmviz.scenes.dataflow import format_number
 from llmviz.scenes.model_scene import value_style
 
-TITLE = "cell colours"
-MASKED_TEXT = "−∞ masked"
-EMPTY_TEXT = "empty"
+_TEXTS = {"TITLE": "legend.title", "MASKED_TEXT": "legend.masked", "EMPTY_TEXT": "legend.empty"}
+
+
+def __getattr__(name: str) -> str:
+    """TITLE, MASKED_TEXT and EMPTY_TEXT in the language chosen now (the SVG export imports them as it writes)."""
+    if name in _TEXTS:
+        return tr(_TEXTS[name])
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 # shaders/box.glsl draws a −∞ cell as diagonal stripes of these two colours (the causal mask's "removed").
 MASKED_DARK_RGB = (0.05, 0.05, 0.07)
 MASKED_LIGHT_RGB = (0.27, 0.27, 0.32)
@@ -70,21 +77,22 @@ class LegendEntry:
         if self.per_block:
             if self.symmetric:
                 return [(0.0, "−m"), (0.5, "0"), (1.0, "+m")]
-            return [(0.0, format_number(self.lo)), (1.0, "m")]
+            return [(0.0, num_text(format_number(self.lo))), (1.0, "m")]
         mid = 0.0 if self.symmetric else (self.lo + self.hi) / 2.0
-        return [(0.0, format_number(self.lo)), (0.5, format_number(mid)), (1.0, format_number(self.hi))]
+        return [(0.0, num_text(format_number(self.lo))), (0.5, num_text(format_number(mid))),
+                (1.0, num_text(format_number(self.hi)))]
 
     def scale_note(self) -> str:
         """What m of the ticks is, for a bar of blocks with ranges of their own ("" otherwise)."""
         if not self.per_block:
             return ""
-        a, b = (format_number(v) for v in self.scale)
-        what = "largest |value|" if self.symmetric else "largest value"
-        return f"m: each block's {what}\n({a} … {b} in view)"  # numbers on a line of their own: never wrapped
+        a, b = (num_text(format_number(v)) for v in self.scale)
+        # the numbers on a line of their own (the texts' \n): never wrapped
+        return tr("legend.scale_abs" if self.symmetric else "legend.scale_max", a=a, b=b)
 
     def caption(self) -> str:
         """Which tensors in view the bar colours."""
-        return ", ".join(self.names[:NAMES_SHOWN]) + (f" +{len(self.names) - NAMES_SHOWN} more"
+        return ", ".join(self.names[:NAMES_SHOWN]) + (tr("legend.more", n=len(self.names) - NAMES_SHOWN)
                                                        if len(self.names) > NAMES_SHOWN else "")
 
     def colors(self, positions) -> np.ndarray:
@@ -114,8 +122,8 @@ class CellLegend:
     def report(self) -> list[dict]:
         """Plain data for a JSON frame report: one dict per colour bar (map, range, blocks, and whether its
         blocks in view hold −∞ / empty cells), then one per swatch drawn ({"swatch": "−∞ masked"})."""
-        return ([e.as_dict() for e in self.entries] + [{"swatch": MASKED_TEXT}] * self.masked
-                + [{"swatch": EMPTY_TEXT}] * self.empty)
+        return ([e.as_dict() for e in self.entries] + [{"swatch": tr("legend.masked")}] * self.masked
+                + [{"swatch": tr("legend.empty")}] * self.empty)
 
 
 # ---------------------------------------------------------------- what the blocks hold
@@ -371,7 +379,7 @@ def draw_legend(legend: CellLegend, area_left: float, area_bottom: float, cache:
              | imgui.WindowFlags_.no_focus_on_appearing | imgui.WindowFlags_.no_nav
              | imgui.WindowFlags_.no_bring_to_front_on_focus | imgui.WindowFlags_.always_auto_resize)
     imgui.begin("##cell colours", None, flags)
-    imgui.text(TITLE)
+    imgui.text(tr("legend.title"))
     dl = imgui.get_window_draw_list()
     dim = imgui.get_color_u32(imgui.ImVec4(0.62, 0.65, 0.70, 1.0))
     text = imgui.get_color_u32(imgui.Col_.text)
@@ -404,7 +412,7 @@ def draw_legend(legend: CellLegend, area_left: float, area_bottom: float, cache:
         if caption:
             imgui.text_colored(imgui.ImVec4(0.62, 0.65, 0.70, 1.0), caption)
         imgui.pop_text_wrap_pos()
-    swatches = [(MASKED_TEXT, True)] * legend.masked + [(EMPTY_TEXT, False)] * legend.empty
+    swatches = [(tr("legend.masked"), True)] * legend.masked + [(tr("legend.empty"), False)] * legend.empty
     for i, (label, hatched) in enumerate(swatches):
         if i:
             imgui.same_line(0, 14)

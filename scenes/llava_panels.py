@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from imgui_bundle import imgui
 
+from llmviz.common.i18n import num, tr
 from llmviz.models.sim import llava_vocab
 from llmviz.scenes.panels import BAR_RGB, BAR_TOP_RGB, DIM_RGB, ERROR_RGB, PANEL_WIDTH, begin_side_panel
 from llmviz.scenes.vit_panels import VitPanel
@@ -28,7 +29,7 @@ class LlavaPanel(VitPanel):
     def draw(self, x: float, y: float) -> None:
         s = self.live
         self.opener.poll(s.set_image_path)
-        if begin_side_panel("llava-tiny: images as a prefix", x, y):
+        if begin_side_panel(tr("llava.title") + "###llava", x, y):
             imgui.push_text_wrap_pos(PANEL_WIDTH - 12)   # every line of the panel wraps inside it
             imgui.text_colored(DIM_RGB, s.about)
             self._open(s)
@@ -36,7 +37,7 @@ class LlavaPanel(VitPanel):
             self._ask(s)
             imgui.separator()
             if s.trace is None:
-                imgui.text_colored(DIM_RGB, "waiting for the first forward pass…")
+                imgui.text_colored(DIM_RGB, tr("nano.waiting"))
             else:
                 self._answer(s)
                 imgui.separator()
@@ -53,12 +54,12 @@ class LlavaPanel(VitPanel):
         self._open_notes()
 
     def _ask(self, s) -> None:
-        imgui.text("question")
+        imgui.text(tr("llava.question"))
         imgui.set_next_item_width(PANEL_WIDTH - 70)
         changed, self.question = imgui.input_text("##question", self.question[:MAX_QUESTION_FIELD],
                                                   imgui.InputTextFlags_.enter_returns_true)
         imgui.same_line()
-        if imgui.button("Ask") or changed:
+        if imgui.button(tr("llava.ask") + "###ask") or changed:
             self.question_note = s.set_question(self.question) or ""
         for kind, text in llava_vocab.QUESTIONS.items():
             if imgui.button(f"{text}##{kind}"):
@@ -70,15 +71,15 @@ class LlavaPanel(VitPanel):
 
     def _answer(self, s) -> None:
         said = llava_vocab.answer_text([t for t, _ in s.answer])
-        imgui.text(f"answer: {said}" + ("" if s.done else " …"))
-        if imgui.button("Pause" if s.playing else "Play"):
+        imgui.text(tr("llava.answer", said=said) + ("" if s.done else " …"))
+        if imgui.button(tr("llava.pause" if s.playing else "llava.play") + "###play"):
             s.toggle_play()
         imgui.same_line()
-        if imgui.button("Step") and not s.playing:
+        if imgui.button(tr("llava.step") + "###step") and not s.playing:
             s.step()
         imgui.same_line()
-        imgui.text_colored(DIM_RGB, f"greedy; the prompt is {s.prompt_length()} tokens (256 image tokens first)")
-        imgui.text_colored(DIM_RGB, "answer tokens (click one to see where it looked):")
+        imgui.text_colored(DIM_RGB, tr("llava.prompt", n=s.prompt_length()))
+        imgui.text_colored(DIM_RGB, tr("llava.answer_tokens"))
         shown = s.trace_answer()
         for k, (token, p) in enumerate(s.answer):
             word = llava_vocab.WORDS[token]
@@ -87,33 +88,33 @@ class LlavaPanel(VitPanel):
                 s.choose(token=None if chosen else k)
             imgui.same_line(110)
             imgui.push_style_color(imgui.Col_.plot_histogram, BAR_TOP_RGB if chosen else BAR_RGB)
-            imgui.progress_bar(p, imgui.ImVec2(200, 0), f"{p:.3f}" + ("" if k < len(shown) else " (tracing)"))
+            imgui.progress_bar(p, imgui.ImVec2(200, 0), num(p, ".3f") + ("" if k < len(shown) else tr("llava.tracing")))
             imgui.pop_style_color()
         nxt = s.next_distribution()
         if nxt is not None and not s.done:
             best = int(nxt.argmax())
-            imgui.text_colored(DIM_RGB, f"next: {llava_vocab.WORDS[best]} {nxt[best]:.3f}")
-        imgui.text_colored(DIM_RGB, f"last forward pass {s.last_tick_seconds * 1000:.1f} ms, every intermediate kept")
+            imgui.text_colored(DIM_RGB, tr("llava.next", word=llava_vocab.WORDS[best], p=float(nxt[best])))
+        imgui.text_colored(DIM_RGB, tr("clip.last_pass", ms=s.last_tick_seconds * 1000))
 
     def _choice(self, s) -> None:
         c = s.choice
         imgui.text_colored(DIM_RGB, s.heat_words())
         n_layers = sum(1 for i in s.trace if i.startswith("blocks.") and i.endswith(".resid2"))
         n_heads = sum(1 for i in s.trace if i.startswith("blocks.0.attn.head.") and i.endswith(".softmax"))
-        imgui.text("layer")
+        imgui.text(tr("vit.layer"))
         for b in [None, *range(n_layers)]:
             imgui.same_line()
-            if imgui.radio_button("mean##layer" if b is None else f"{b}##layer", c.layer == b):
+            if imgui.radio_button(tr("vit.mean") + "###meanlayer" if b is None else f"{b}##layer", c.layer == b):
                 s.choose(layer=b, head=None if b is None else c.head)
         if c.layer is None:
             return
-        imgui.text("head ")
+        imgui.text(tr("vit.head"))
         for h in [None, *range(n_heads)]:
             imgui.same_line()
-            if imgui.radio_button("mean##head" if h is None else f"{h}##head", c.head == h):
+            if imgui.radio_button(tr("vit.mean") + "###meanhead" if h is None else f"{h}##head", c.head == h):
                 s.choose(head=h)
 
     def _picture(self, s) -> None:
         self._picture_grid(s, s.heat())
         g = s.grid
-        imgui.text_colored(DIM_RGB, f"{g} x {g} patches = {g * g} image tokens ([CLS] dropped), through the projector")
+        imgui.text_colored(DIM_RGB, tr("llava.patches", g=g, n=g * g))

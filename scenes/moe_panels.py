@@ -15,10 +15,10 @@ import functools
 import numpy as np
 from imgui_bundle import imgui
 
+from llmviz.common.i18n import num, tr
 from llmviz.models.sim import moe_corpus
 from llmviz.scenes.moe_live import expert_colors
 
-SIMULATED_LABEL = "simulated routing (random router, random inputs)"
 MAX_HEATMAP_COLUMNS = 64      # experts per row before binning
 MAX_HEATMAP_ROWS = 32         # layers before binning
 MAX_LEGEND_EXPERTS = 16
@@ -69,12 +69,12 @@ def viridis(values: np.ndarray) -> np.ndarray:
 
 def _simulated_banner(stats) -> None:
     if stats.simulated:
-        imgui.text_colored(imgui.ImVec4(1.0, 0.75, 0.3, 1.0), SIMULATED_LABEL)
+        imgui.text_colored(imgui.ImVec4(1.0, 0.75, 0.3, 1.0), tr("moe.simulated"))
 
 
 def _expert_legend(n: int, counts: np.ndarray | None = None) -> None:
     if n > MAX_LEGEND_EXPERTS:
-        imgui.text_disabled(f"colour = expert id ({n} experts, hues repeat by golden angle)")
+        imgui.text_disabled(tr("moe.colour_legend", n=n))
         return
     colors = expert_colors(n)
     for e in range(n):
@@ -122,7 +122,7 @@ class GatingView:
         self.bar_colors = pack_u32(expert_colors(E)[:: self.per_bar], 0.6).tolist()
         self.chosen = [[(int(e), float(g), float(stats.probs[row, t, e]))
                         for e, g in zip(stats.topk[row, t], stats.gates[row, t])] for row in range(stats.n_layers)]
-        self.captions = ["   " + "  ".join(f"E{e} w={g:.3f}" + (" DROPPED" if d else "")
+        self.captions = ["   " + "  ".join(f"E{e} w={num(g, '.3f')}" + (tr("moe.dropped_tag") if d else "")
                                            for (e, g, _), d in zip(self.chosen[row], stats.dropped[row, t]))
                          for row in range(stats.n_layers)]
         self.labels = [f"L{int(layer)}" for layer in stats.layers]
@@ -160,11 +160,11 @@ def draw_gating(stats, token_index: int) -> list[list[tuple[int, float, float]]]
     t = int(np.clip(token_index, 0, stats.n_tokens - 1))
     view = gating_view(stats, t)
     ch = moe_corpus.ALPHABET[stats.tokens[t]] if 0 <= stats.tokens[t] < len(moe_corpus.ALPHABET) else "?"
-    imgui.text(f"token {t} {ch!r}: router {'sigmoid scores' if stats.config.routing == 'deepseek_v3' else 'probabilities'},"
-               f" top-{stats.top_k} outlined, weights "
-               f"{'renormalised over the chosen' if stats.config.norm_topk_prob else 'the probabilities themselves'}")
+    imgui.text(tr("moe.gating_line", t=t, ch=repr(ch), k=stats.top_k,
+                  router=tr("moe.sigmoid" if stats.config.routing == "deepseek_v3" else "moe.probabilities"),
+                  weights=tr("moe.renormalised" if stats.config.norm_topk_prob else "moe.raw_weights")))
     if view.per_bar > 1:
-        imgui.text_disabled(f"each bar: the highest of {view.per_bar} experts")
+        imgui.text_disabled(tr("moe.per_bar", n=view.per_bar))
     width = max(imgui.get_content_region_avail().x - 70.0, 40.0)
     height = 36.0
     background, white = _u32(_BACKGROUND), _u32((1, 1, 1))
@@ -187,9 +187,9 @@ def draw_gating(stats, token_index: int) -> list[list[tuple[int, float, float]]]
 def heatmap_values(stats, mode: str) -> tuple[np.ndarray, str]:
     """(L, E) values the heatmap shows and their caption."""
     if mode == "tokens":
-        return stats.counts.astype(np.float32), "tokens routed (after drops)"
+        return stats.counts.astype(np.float32), tr("moe.tokens_routed")
     if mode == "gate":
-        return stats.mean_gate, "mean gate weight per token"
+        return stats.mean_gate, tr("moe.mean_gate")
     raise ValueError(f"heatmap mode must be one of {HEATMAP_MODES}, not {mode!r}")
 
 
@@ -220,8 +220,8 @@ class HeatmapView:
         binned = L > MAX_HEATMAP_ROWS or E > MAX_HEATMAP_COLUMNS
         self.shown = _bin(values, MAX_HEATMAP_ROWS, MAX_HEATMAP_COLUMNS) if binned else values
         self.rows, self.cols = self.shown.shape
-        self.note = f"binned: {-(-L // self.rows)} layer(s) × {-(-E // self.cols)} expert(s) per cell (mean)" if binned else ""
-        self.title = f"{self.caption}: {L} layers × {E} experts"
+        self.note = tr("moe.binned", layers=-(-L // self.rows), experts=-(-E // self.cols)) if binned else ""
+        self.title = tr("moe.heatmap_title", caption=self.caption, layers=L, experts=E)
         self.hi = float(np.nanmax(values)) if values.size and np.nanmax(values) > 0 else 1.0
         self.colors = viridis(np.nan_to_num(self.shown / self.hi))
         self.packed = pack_u32(self.colors)
@@ -305,12 +305,12 @@ def draw_load_balance(stats, requested: tuple[int, float | None] | None = None) 
     for it are being computed, else the statistics' own. Returns (top_k, capacity_factor or None
     for unlimited)."""
     _simulated_banner(stats)
-    cap = "unlimited" if stats.capacity is None else f"{stats.capacity} per expert"
-    imgui.text(f"top-{stats.top_k}, capacity {cap}; aux loss is {_aux_name(stats)}")
+    cap = tr("moe.unlimited") if stats.capacity is None else tr("moe.per_expert", n=stats.capacity)
+    imgui.text(tr("moe.balance_line", k=stats.top_k, capacity=cap, aux=_aux_name(stats)))
     if imgui.begin_table("##moe_balance", 5, imgui.TableFlags_.borders | imgui.TableFlags_.scroll_y,
                          imgui.ImVec2(0, min(26.0 + 20.0 * stats.n_layers, 260.0))):
-        for name in ("layer", "CV of load", "aux loss", "dropped", "busiest expert"):
-            imgui.table_setup_column(name)
+        for name in ("layer", "cv", "aux", "dropped", "busiest"):
+            imgui.table_setup_column(tr("moe.column." + name))
         imgui.table_headers_row()
         total = stats.n_tokens * stats.top_k
         clipper = imgui.ListClipper()  # only the rows in view are drawn
@@ -318,7 +318,7 @@ def draw_load_balance(stats, requested: tuple[int, float | None] | None = None) 
         while clipper.step():
             for row in range(clipper.display_start, clipper.display_end):
                 imgui.table_next_row()
-                cells = (f"L{int(stats.layers[row])}", f"{stats.cv[row]:.3f}", f"{stats.aux_loss[row]:.4f}",
+                cells = (f"L{int(stats.layers[row])}", num(float(stats.cv[row]), ".3f"), num(float(stats.aux_loss[row]), ".4f"),
                          f"{int(stats.n_dropped[row])} / {total}",
                          f"E{int(stats.load[row].argmax())} ({int(stats.load[row].max())})")
                 for c, text in enumerate(cells):
@@ -332,17 +332,18 @@ def draw_load_balance(stats, requested: tuple[int, float | None] | None = None) 
     shown_k, shown_factor = requested if requested is not None else (stats.top_k, stats.capacity_factor)
     _, k = imgui.slider_int("top-k", int(min(shown_k, k_max)), 1, int(k_max))
     limited = shown_factor is not None
-    _, limited = imgui.checkbox("limit expert capacity", limited)
+    _, limited = imgui.checkbox(tr("moe.limit_capacity") + "###limit", limited)
     factor = shown_factor if shown_factor is not None else 1.0
     if limited:
-        _, factor = imgui.slider_float("capacity factor", float(factor), 0.25, 4.0, "%.2f")
+        _, factor = imgui.slider_float(tr("moe.capacity_factor") + "###factor", float(factor), 0.25, 4.0,
+                                       num(float(factor), ".2f").replace("%", "%%"))
     return int(k), (float(factor) if limited else None)
 
 
 def _aux_name(stats) -> str:
     if stats.config.routing == "deepseek_v3":
-        return "0 (DeepSeek-V3 balances with a bias, no aux loss)"
-    return "E · Σ f_e · P_e (transformers' Mixtral loss, no coefficient)"
+        return tr("moe.aux_deepseek")
+    return tr("moe.aux_mixtral")
 
 
 @functools.lru_cache(maxsize=16)
@@ -384,10 +385,7 @@ from llmviz.scenes.panels import MOE_PANEL_WIDTH  # noqa: E402  (the window plac
 ERROR_RGB = imgui.ImVec4(1.0, 0.42, 0.38, 1.0)
 OK_RGB = imgui.ImVec4(0.45, 0.9, 0.5, 1.0)
 DIM_RGB = imgui.ImVec4(0.62, 0.64, 0.68, 1.0)
-MOE_TABS = ("Gating", "Heatmap", "Load balance", "Specialisation")
-
-
-PENDING_LABEL = "recomputing routing…"
+MOE_TABS = ("Gating", "Heatmap", "Load balance", "Specialisation")   # the tabs' ids (select_tab names one)
 
 
 def requested_routing(routing, stats) -> tuple[int, float | None]:
@@ -435,12 +433,11 @@ class MoePanel:
         imgui.set_next_window_size_constraints(imgui.ImVec2(MOE_PANEL_WIDTH, 0),
                                                imgui.ImVec2(MOE_PANEL_WIDTH, max(height, 120.0)))
         imgui.set_next_window_bg_alpha(0.9)
-        expanded, _ = imgui.begin(self.title, None, imgui.WindowFlags_.no_saved_settings | imgui.WindowFlags_.no_move
+        expanded, _ = imgui.begin(self.title + "###moe_panel", None, imgui.WindowFlags_.no_saved_settings | imgui.WindowFlags_.no_move
                                   | imgui.WindowFlags_.no_focus_on_appearing | imgui.WindowFlags_.always_auto_resize)
         if expanded:
             if routing is None or getattr(routing, "stats", None) is None:
-                imgui.text_colored(DIM_RGB, "preparing simulated routing…" if routing is None
-                                   else "waiting for the first routing trace…")
+                imgui.text_colored(DIM_RGB, tr("moe.preparing" if routing is None else "moe.waiting"))
                 err = getattr(routing, "error", None)
                 if err:
                     imgui.text_colored(ERROR_RGB, err)
@@ -451,20 +448,20 @@ class MoePanel:
 
     def _tab(self, name: str) -> bool:
         flags = imgui.TabItemFlags_.set_selected if self.select_tab == name else 0
-        return imgui.begin_tab_item(name, None, flags)[0]
+        return imgui.begin_tab_item(tr("moe.tab." + name.lower().replace(" ", "_")) + "###" + name, None, flags)[0]
 
     def _body(self, routing, token_index: int, playing: bool, layer_label: str, choice: MoeChoice) -> None:
         stats = routing.stats
         if self.text is None:
             self.text = getattr(routing, "text", None) if self.live else stats.text
             self.text = self.text or ""
-        imgui.text("Text")
+        imgui.text(tr("moe.text"))
         imgui.same_line()
         imgui.set_next_item_width(-1)
         changed, text = imgui.input_text("##moe_text", self.text)
         if changed:
             self.text = text
-            self.error = routing.set_text(text) if text else "type some text to route"
+            self.error = routing.set_text(text) if text else tr("moe.type_text")
         if self.error:
             imgui.text_colored(ERROR_RGB, self.error)
         if getattr(routing, "error", None):
@@ -473,37 +470,38 @@ class MoePanel:
             imgui.push_text_wrap_pos(0.0)
             imgui.text_colored(DIM_RGB, routing.attention.label)
             imgui.pop_text_wrap_pos()
-        if imgui.button("Pause (Space)" if playing else "Play (Space)"):
+        if imgui.button(tr("nano.pause" if playing else "nano.play") + "###moe_play"):
             choice.play_pause = True
         imgui.same_line()
-        if imgui.button("Step token (N)"):
+        if imgui.button(tr("moe.step_token") + "###moe_step"):
             choice.step = True
         if self.live:
             imgui.same_line()
-            if imgui.button("Generate next char"):
+            if imgui.button(tr("moe.generate") + "###moe_generate"):
                 choice.generate = True
             imgui.same_line()
-            changed, _ = imgui.checkbox("auto", bool(getattr(routing, "playing", False)))
+            changed, _ = imgui.checkbox(tr("moe.auto") + "###moe_auto", bool(getattr(routing, "playing", False)))
             choice.toggle_generation = changed
         t = int(np.clip(token_index, 0, stats.n_tokens - 1))
         chars = stats.text if len(stats.text) >= stats.n_tokens else moe_corpus.decode(stats.tokens)
         ch = chars[t] if t < len(chars) else "?"
-        imgui.text(f"token {t + 1} of {stats.n_tokens}: {ch!r}" + (f"   packets: {layer_label}" if layer_label else ""))
+        imgui.text(tr("moe.token_of", i=t + 1, n=stats.n_tokens, ch=repr(ch))
+                   + (tr("moe.packets", layer=layer_label) if layer_label else ""))
         if getattr(routing, "pending", False):  # the panel keeps showing the last statistics meanwhile
             imgui.same_line()
-            imgui.text_colored(DIM_RGB, PENDING_LABEL)
+            imgui.text_colored(DIM_RGB, tr("moe.pending"))
         if imgui.begin_tab_bar("##moe_tabs"):
             if self._tab("Gating"):
                 draw_gating(stats, t)
                 imgui.end_tab_item()
             if self._tab("Heatmap"):
-                for mode, label in zip(HEATMAP_MODES, ("tokens routed", "mean gate weight")):
-                    if imgui.radio_button(label, self.mode == mode):
+                for mode, label in zip(HEATMAP_MODES, ("moe.radio_tokens", "moe.radio_gate")):
+                    if imgui.radio_button(tr(label) + "###" + mode, self.mode == mode):
                         self.mode = mode
                     imgui.same_line()
                 imgui.new_line()
                 choice.fly_to = draw_heatmap(stats, self.mode)
-                imgui.text_colored(DIM_RGB, "click a cell to fly to that expert")
+                imgui.text_colored(DIM_RGB, tr("moe.click_cell"))
                 imgui.end_tab_item()
             if self._tab("Load balance"):
                 shown = requested_routing(routing, stats)
@@ -524,12 +522,12 @@ class MoePanel:
                 imgui.text(line)
             imgui.pop_text_wrap_pos()
         imgui.separator()
-        imgui.text("Export folder")
+        imgui.text(tr("moe.export_folder"))
         imgui.same_line()
         imgui.set_next_item_width(200)
         _, self.export_dir = imgui.input_text("##moe_export", self.export_dir)
         imgui.same_line()
-        if imgui.button("Export routing (npz, csv)"):
+        if imgui.button(tr("moe.export") + "###moe_export_button"):
             choice.export = True
         if self.message:
             imgui.push_text_wrap_pos(0.0)

@@ -7,11 +7,10 @@ from __future__ import annotations
 
 from imgui_bundle import imgui
 
+from llmviz.common.i18n import tr
 from llmviz.scenes.panels import DIM_RGB, PANEL_WIDTH
 
 MAX_PATH_CHARS = 4096
-NO_DIALOG = ("no file dialog could open here (portable_file_dialogs needs zenity or kdialog): type the path, "
-             "or drop the file onto the window")
 
 
 class FileOpener:
@@ -29,7 +28,7 @@ class FileOpener:
             return
         chosen = [p for p in self._dialog.result() if p]
         self._dialog = None
-        self.note = "" if chosen else "no file chosen"
+        self.note = "" if chosen else tr("file_open.none_chosen")
         if chosen:
             open_path(chosen[0])
 
@@ -41,9 +40,9 @@ class FileOpener:
         imgui.set_next_item_width(PANEL_WIDTH - 90)
         changed, self.path = imgui.input_text("##path", self.path, imgui.InputTextFlags_.enter_returns_true)
         imgui.same_line()
-        if (imgui.button("Open") or changed) and 0 < len(self.path) <= MAX_PATH_CHARS:
+        if (imgui.button(tr("menu.model.open") + "###open") or changed) and 0 < len(self.path) <= MAX_PATH_CHARS:
             open_path(self.path)
-        if imgui.button("Choose file…") and self._dialog is None:
+        if imgui.button(tr("file_open.choose") + "###choose") and self._dialog is None:
             self._open_dialog()
 
     def draw_note(self) -> None:
@@ -57,6 +56,6 @@ class FileOpener:
             from imgui_bundle import portable_file_dialogs as pfd
 
             self._dialog = pfd.open_file(self.title, "", self.filters)
-            self.note = "choosing a file…"
+            self.note = tr("file_open.choosing")
         except Exception as err:  # no dialog backend on this platform: say so, the other ways still work
-            self._dialog, self.note = None, f"{NO_DIALOG} ({err})"
+            self._dialog, self.note = None, tr("file_open.no_dialog", error=str(err))

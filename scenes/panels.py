@@ -7,10 +7,12 @@ the session's own controls (step, play, temperature, input) directly, as a keypr
 from __future__ import annotations
 
 import importlib.resources
+import re
 from dataclasses import dataclass
 
 from imgui_bundle import imgui
 
+from llmviz.common.i18n import num, num_text, tr
 from llmviz.models.sim import sort_task
 from llmviz.scenes.dataflow import format_number
 
@@ -18,9 +20,10 @@ FONT_PX = 15.0
 # Every character our texts use and the scripts of the translations to come (0 ends the list):
 # Latin-1 and Latin Extended-A/B (é, ă, đ, ơ, ư), combining marks, Greek (μ σ Σ), phonetic subscripts
 # (ᵢ), Latin Extended Additional (Vietnamese ạ ế ữ), punctuation with super- and subscripts
-# (… – ′ ² q₂), arrows (→ ↵), maths (√ − ≤ ∞ ·), technical symbols, and Latin Extended-C (ⱼ).
+# (… – ′ ² q₂), arrows (→ ↵), maths (√ − ≤ ∞ ·), technical symbols, geometric shapes (▸ of menu paths)
+# and Latin Extended-C (ⱼ).
 GLYPH_RANGES = [0x0020, 0x024F, 0x0300, 0x036F, 0x0370, 0x03FF, 0x1D00, 0x1DBF, 0x1E00, 0x1EFF,
-                0x2000, 0x209F, 0x2190, 0x21FF, 0x2200, 0x22FF, 0x2300, 0x23FF, 0x2C60, 0x2C7F, 0]
+                0x2000, 0x209F, 0x2190, 0x21FF, 0x2200, 0x22FF, 0x2300, 0x23FF, 0x25A0, 0x25FF, 0x2C60, 0x2C7F, 0]
 
 LIVE_RGB = (0.45, 0.90, 0.50, 1.0)
 AMBER_RGB = (1.00, 0.74, 0.28, 1.0)
@@ -65,7 +68,7 @@ def probability_bar(label: str, p: float, top: bool = False, indent: float = 60,
     imgui.text(label)
     imgui.same_line(indent)   # 0: right after the label
     imgui.push_style_color(imgui.Col_.plot_histogram, BAR_TOP_RGB if top else BAR_RGB)
-    imgui.progress_bar(float(p), imgui.ImVec2(width, 0), f"{p:.3f}")
+    imgui.progress_bar(float(p), imgui.ImVec2(width, 0), num(float(p), ".3f"))
     imgui.pop_style_color()
 
 
@@ -100,6 +103,7 @@ class MenuChoice:
     action: str | None = None  # an input action chosen from a menu: the window runs it as if its key was pressed
     chapter: tuple[int, int] | None = None  # (chapter index, step index) chosen in the Chapters menu
     open_path: str | None = None  # the Model menu's "your model" path as edited this frame
+    language: str | None = None   # a language code chosen in View ▸ Language
 
 
 @dataclass
@@ -135,12 +139,13 @@ def model_catalog() -> list[CatalogEntry]:
     for model_id in registry.ids():
         spec = registry.get(model_id)
         count = count_params(spec)
-        params = human(count.total) if count.active == count.total else f"{human(count.total)} ({human(count.active)} active)"
+        params = human(count.total) if count.active == count.total else tr("menu.model.active", total=human(count.total),
+                                                                              active=human(count.active))
         # Speculative names mostly say so already ("SPECULATIVE: …"); the tag is added where they do not.
         speculative = spec.speculative and "speculative" not in spec.name.lower()
-        tags = (" (live)" if is_live(spec) else "") + (" (speculative)" if speculative else "")
+        tags = (tr("menu.model.live_tag") if is_live(spec) else "") + (tr("menu.model.speculative_tag") if speculative else "")
         entries.append(CatalogEntry(model_id, spec.name, params, tags))
-    entries.append(CatalogEntry(STRESS_SCENE, "Stress test (100k boxes)", "engine only"))
+    entries.append(CatalogEntry(STRESS_SCENE, tr("menu.model.stress"), tr("menu.model.engine_only")))
     return entries
 
 
@@ -149,11 +154,11 @@ def params_line(spec) -> str:
     from llmviz.models.params import count_params, human
 
     count = count_params(spec)
-    text = f"{human(count.total)} parameters"
+    text = tr("banner.params", total=human(count.total))
     if count.active != count.total:
-        text += f", {human(count.active)} active per token"
+        text += tr("banner.active", active=human(count.active))
     stated = getattr(spec, "params_stated", None)
-    return text + (f" (computed; stated {human(stated)})" if stated else " (computed)")
+    return text + (tr("banner.computed_stated", stated=human(stated)) if stated else tr("banner.computed"))
 
 
 def main_menu(catalog: list[CatalogEntry], current: str, presets: list[str], profiler_on: bool,
@@ -162,9 +167,9 @@ def main_menu(catalog: list[CatalogEntry], current: str, presets: list[str], pro
     if not imgui.begin_main_menu_bar():
         return choice
     choice.height = imgui.get_window_size().y
-    if imgui.begin_menu("Model"):
+    if imgui.begin_menu(tr("menu.model.title") + "###model"):
         _your_model(choice, state or MenuState())
-        imgui.text_disabled("[ and ] step through this list")
+        imgui.text_disabled(tr("menu.model.step_hint"))
         imgui.separator()
         for entry in catalog:
             if entry.scene.startswith("stress:"):
@@ -172,63 +177,77 @@ def main_menu(catalog: list[CatalogEntry], current: str, presets: list[str], pro
             if imgui.menu_item_simple(entry.label + entry.tags, entry.params, entry.scene == current):
                 choice.scene = entry.scene
         imgui.end_menu()
-    if imgui.begin_menu("Camera"):
+    if imgui.begin_menu(tr("menu.camera.title") + "###camera"):
         if not presets:
-            imgui.text_disabled("this scene has no camera presets")
+            imgui.text_disabled(tr("menu.camera.no_presets"))
         for i, name in enumerate(presets):
             if imgui.menu_item_simple(name, f"F{5 + i}" if i < 5 else ""):
                 choice.preset = name
         imgui.separator()
-        if imgui.menu_item_simple("Orbit mode" if camera_mode == "fly" else "Fly mode", "Tab"):
+        if imgui.menu_item_simple(tr("menu.camera.orbit" if camera_mode == "fly" else "menu.camera.fly"), "Tab"):
             choice.toggle_mode = True
         state = state or MenuState()
-        _action_item(choice, "Stop the tour" if state.tour_on else "Fly the tour", "T", "toggle_tour", state.tour_on)
+        _action_item(choice, tr("menu.camera.stop_tour" if state.tour_on else "menu.camera.fly_tour"), "T", "toggle_tour",
+                     state.tour_on)
         imgui.separator()
-        if imgui.begin_menu("Save bookmark"):
+        if imgui.begin_menu(tr("menu.camera.save_bookmark") + "###save_bookmark"):
             for i in range(1, 10):
-                _action_item(choice, f"Bookmark {i}", f"Ctrl+{i}", f"bookmark_save_{i}", i in state.bookmarks)
+                _action_item(choice, tr("menu.camera.bookmark", i=i), f"Ctrl+{i}", f"bookmark_save_{i}", i in state.bookmarks)
             imgui.end_menu()
-        if imgui.begin_menu("Go to bookmark", bool(state.bookmarks)):
+        if imgui.begin_menu(tr("menu.camera.go_bookmark") + "###go_bookmark", bool(state.bookmarks)):
             for i in range(1, 10):
-                _action_item(choice, f"Bookmark {i}", str(i), f"bookmark_go_{i}", enabled=i in state.bookmarks)
+                _action_item(choice, tr("menu.camera.bookmark", i=i), str(i), f"bookmark_go_{i}", enabled=i in state.bookmarks)
             imgui.end_menu()
         imgui.separator()
-        _action_item(choice, "Frame the selection", "F", "frame_selection", enabled=state.focused)
-        _action_item(choice, "Step out of the focus", "Esc", "back", enabled=state.focused)
+        _action_item(choice, tr("menu.camera.frame_selection"), "F", "frame_selection", enabled=state.focused)
+        _action_item(choice, tr("menu.camera.step_out"), "Esc", "back", enabled=state.focused)
         imgui.end_menu()
     _chapters_menu(choice, state or MenuState())
-    if imgui.begin_menu("View"):
-        if imgui.menu_item_simple("Profiler", "F3", profiler_on):
+    if imgui.begin_menu(tr("menu.view.title") + "###view"):
+        if imgui.menu_item_simple(tr("menu.view.profiler"), "F3", profiler_on):
             choice.toggle_profiler = True
-        _action_item(choice, "Component tree and search", "Ctrl+F", "search", (state or MenuState()).tree_on)
+        _action_item(choice, tr("menu.view.tree"), "Ctrl+F", "search", (state or MenuState()).tree_on)
         imgui.separator()
-        _action_item(choice, "Compare models side by side…", "M", "toggle_compare", (state or MenuState()).comparing)
-        _action_item(choice, "Cameras in step (compare)", "L", "toggle_camera_sync",
+        _action_item(choice, tr("menu.view.compare"), "M", "toggle_compare", (state or MenuState()).comparing)
+        _action_item(choice, tr("menu.view.cameras_in_step"), "L", "toggle_camera_sync",
                      (state or MenuState()).cameras_in_step, enabled=(state or MenuState()).comparing)
-        _action_item(choice, "Next model", "]", "next_model")
-        _action_item(choice, "Previous model", "[", "previous_model")
-        _action_item(choice, "Adaptive quality (holds 60 FPS by lowering detail)", "", "toggle_quality",
-                     (state or MenuState()).adaptive)
-        _action_item(choice, "Write frame report", "", "write_report")
+        _action_item(choice, tr("menu.view.next_model"), "]", "next_model")
+        _action_item(choice, tr("menu.view.previous_model"), "[", "previous_model")
+        _action_item(choice, tr("menu.view.adaptive"), "", "toggle_quality", (state or MenuState()).adaptive)
+        _action_item(choice, tr("menu.view.report"), "", "write_report")
+        _language_menu(choice)
         imgui.separator()
-        _action_item(choice, "Quit", "Ctrl+Q", "quit")
+        _action_item(choice, tr("menu.view.quit"), "Ctrl+Q", "quit")
         imgui.end_menu()
-    if state is not None and state.live and imgui.begin_menu("Model run"):
-        _action_item(choice, "Step (one letter)", "N", "next")
-        _action_item(choice, "Play / pause", "Space", "play_pause")
+    if state is not None and state.live and imgui.begin_menu(tr("menu.run.title") + "###run"):
+        _action_item(choice, tr("menu.run.step"), "N", "next")
+        _action_item(choice, tr("menu.run.play_pause"), "Space", "play_pause")
         imgui.end_menu()
     imgui.end_main_menu_bar()
     return choice
 
 
+def _language_menu(choice: MenuChoice) -> None:
+    """View ▸ Language: each bundled language by its own name; the window switches and remembers it."""
+    from llmviz.common.i18n import language
+    from llmviz.scenes.language import language_choices
+
+    if imgui.begin_menu(tr("menu.view.language") + "###language"):
+        current = language()
+        for code, name in language_choices():
+            if imgui.menu_item_simple(name, code, code == current):
+                choice.language = code
+        imgui.end_menu()
+
+
 def _your_model(choice: MenuChoice, state: MenuState) -> None:
     """The Model menu's first entry: a local Hugging Face folder (computed live) or a .llmtrace file, by its path."""
-    imgui.text("Your model: a Hugging Face folder or a .llmtrace file")
+    imgui.text(tr("menu.model.yours"))
     imgui.set_next_item_width(340)
     entered, text = imgui.input_text("##open_path", state.open_path, imgui.InputTextFlags_.enter_returns_true)
     choice.open_path = text
     imgui.same_line()
-    if (imgui.button("Open") or entered) and text.strip():
+    if (imgui.button(tr("menu.model.open")) or entered) and text.strip():
         from pathlib import Path
 
         path = Path(text.strip()).expanduser()
@@ -238,19 +257,19 @@ def _your_model(choice: MenuChoice, state: MenuState) -> None:
 
 
 def _chapters_menu(choice: MenuChoice, state: MenuState) -> None:
-    if not imgui.begin_menu("Chapters"):
+    if not imgui.begin_menu(tr("menu.chapters.title") + "###chapters"):
         return
     if not state.chapters:
-        imgui.text_disabled("this model has no chapters (nano-GPT has)")
+        imgui.text_disabled(tr("menu.chapters.none"))
         imgui.end_menu()
         return
-    _action_item(choice, "Close chapters" if state.chapters_on else "Open chapters", "C", "toggle_chapters",
+    _action_item(choice, tr("menu.chapters.close" if state.chapters_on else "menu.chapters.open"), "C", "toggle_chapters",
                  state.chapters_on)
-    _action_item(choice, "Play / pause / continue", "Space", "play_pause", enabled=state.chapters_on)
-    _action_item(choice, "Next step", "N", "next", enabled=state.chapters_on)
-    _action_item(choice, "Back a step", "Backspace", "back_step", enabled=state.chapters_on)
-    _action_item(choice, "Next chapter", "PageDown", "next_chapter", enabled=state.chapters_on)
-    _action_item(choice, "Previous chapter", "PageUp", "previous_chapter", enabled=state.chapters_on)
+    _action_item(choice, tr("menu.chapters.play"), "Space", "play_pause", enabled=state.chapters_on)
+    _action_item(choice, tr("menu.chapters.next_step"), "N", "next", enabled=state.chapters_on)
+    _action_item(choice, tr("menu.chapters.back_step"), "Backspace", "back_step", enabled=state.chapters_on)
+    _action_item(choice, tr("menu.chapters.next_chapter"), "PageDown", "next_chapter", enabled=state.chapters_on)
+    _action_item(choice, tr("menu.chapters.previous_chapter"), "PageUp", "previous_chapter", enabled=state.chapters_on)
     imgui.separator()
     for i, chapter in enumerate(state.chapters):
         if imgui.begin_menu(f"{chapter.number}. {chapter.title}"):
@@ -297,7 +316,7 @@ def moe_placeholder(x: float, y: float, text: str, error: bool = False) -> None:
     imgui.set_next_window_pos(imgui.ImVec2(x, y), imgui.Cond_.always)
     imgui.set_next_window_size(imgui.ImVec2(MOE_PANEL_WIDTH, 0))
     imgui.set_next_window_bg_alpha(0.88)
-    imgui.begin("Mixture of experts", None, imgui.WindowFlags_.no_saved_settings | imgui.WindowFlags_.no_move
+    imgui.begin(tr("moe.title") + "###moe", None, imgui.WindowFlags_.no_saved_settings | imgui.WindowFlags_.no_move
                 | imgui.WindowFlags_.no_focus_on_appearing)
     imgui.text_colored(ERROR_RGB if error else DIM_RGB, text)
     imgui.end()
@@ -324,12 +343,13 @@ def tooltip_lines(reading) -> list[tuple[str, str]]:
     lines = [("id", reading.tensor_id)]
     if reading.label:
         # "(11 × 16 cells)" only where the caption's dimensions are symbolic ("t×16") or absent.
-        shown = reading.dims and reading.dims.removesuffix(" cells").replace(" × ", "×") not in reading.label
+        grid = re.match(r"(\d+) × (\d+)", reading.dims or "")
+        shown = reading.dims and (grid is None or f"{grid[1]}×{grid[2]}" not in reading.label)
         lines.append(("label", reading.label + (f"   ({reading.dims})" if shown else "")))
     if reading.role:
         lines.append(("role", reading.role))
     if reading.shape:
-        lines.append(("shape", f"shape: {reading.shape}"))
+        lines.append(("shape", tr("tooltip.shape", shape=reading.shape)))
     if reading.params:
         lines.append(("params", reading.params))
     return lines
@@ -349,17 +369,17 @@ def cell_tooltip(reading) -> None:
         else:
             imgui.text_colored(FORMULA_RGB if style == "params" else DIM_RGB, text)
     if reading.indices:
-        value = "" if reading.value is None else f" = {format_number(reading.value)}"
+        value = "" if reading.value is None else f" = {num_text(format_number(reading.value))}"
         imgui.text(f"[{reading.indices}]{value}")
     if reading.formula:
         imgui.text_colored(FORMULA_RGB, reading.formula)
     if reading.note:
-        structure = reading.note.startswith("structure only") or reading.note.startswith("no token")
+        structure = reading.note.startswith(("structure only", "no token", tr("hover.structure_only"), tr("hover.waiting")))
         imgui.text_colored(AMBER_RGB if structure else DIM_RGB, reading.note)
     if reading.sources:
         tensors = len({s.tensor_id for s in reading.sources})
-        imgui.text_colored(DIM_RGB, f"computed from {reading.source_cells} cells in {tensors} "
-                                    f"tensor{'s' if tensors > 1 else ''} (lit in the scene)")
+        imgui.text_colored(DIM_RGB, tr("tooltip.sources_many" if tensors > 1 else "tooltip.sources_one",
+                                       cells=reading.source_cells, tensors=tensors))
     imgui.pop_text_wrap_pos()
     imgui.end_tooltip()
 
@@ -374,7 +394,7 @@ class NanoGptPanel:
 
     def draw(self, x: float, y: float) -> None:
         s = self.session
-        if begin_side_panel("nano-GPT: sorting letters", x, y):
+        if begin_side_panel(tr("nano.title") + "###nanogpt", x, y):
             self._input(s)
             self._controls(s)
             imgui.separator()
@@ -386,7 +406,7 @@ class NanoGptPanel:
         imgui.end()
 
     def _input(self, s) -> None:
-        imgui.text(f"Input: {sort_task.INPUT_LENGTH} letters of {', '.join(sort_task.ALPHABET)}")
+        imgui.text(tr("nano.input", n=sort_task.INPUT_LENGTH, letters=", ".join(sort_task.ALPHABET)))
         imgui.set_next_item_width(120)
         changed, text = imgui.input_text("##input", self.text, imgui.InputTextFlags_.chars_uppercase
                                          | imgui.InputTextFlags_.auto_select_all)
@@ -394,66 +414,65 @@ class NanoGptPanel:
             self.text = text
             self.error = s.set_input(text)  # a valid input restarts the sequence at once
         imgui.same_line()
-        imgui.text_colored(DIM_RGB, "edit to restart")
+        imgui.text_colored(DIM_RGB, tr("nano.edit_to_restart"))
         if self.error:
             imgui.text_colored(ERROR_RGB, self.error)
 
     def _controls(self, s) -> None:
-        if imgui.button("Step (N)"):
+        if imgui.button(tr("nano.step") + "###step"):
             s.step()
         imgui.same_line()
-        if imgui.button("Pause (Space)" if s.playing else "Play (Space)"):
+        if imgui.button(tr("nano.pause" if s.playing else "nano.play") + "###play"):
             s.toggle_play()
         imgui.same_line()
-        if imgui.button("Reset"):
+        if imgui.button(tr("nano.reset") + "###reset"):
             self.text = s.input_text
             self.error = s.set_input(s.input_text)
         imgui.set_next_item_width(160)
-        fmt = "0 = greedy" if s.temperature == 0 else "%.2f"
-        changed, value = imgui.slider_float("temperature", s.temperature, 0.0, 2.0, fmt)
+        fmt = tr("nano.greedy_zero") if s.temperature == 0 else num(s.temperature, ".2f").replace("%", "%%")
+        changed, value = imgui.slider_float(tr("nano.temperature") + "###temperature", s.temperature, 0.0, 2.0, fmt)
         if changed:
             s.set_temperature(0.0 if value < 0.005 else value)
-        imgui.text_colored(DIM_RGB, "greedy: always the most likely letter" if s.temperature == 0
-                           else "sampled: higher temperature flattens P")
+        imgui.text_colored(DIM_RGB, tr("nano.greedy" if s.temperature == 0 else "nano.sampled"))
 
     def _sequence(self, s) -> None:
         tokens = s.tokens
         n_input = len(tokens) - len(s.steps)
-        imgui.text("Sequence:")
+        imgui.text(tr("nano.sequence"))
         for i, token in enumerate(tokens):
             imgui.same_line(0, 4 if i else 10)
             imgui.text_colored(INPUT_RGB if i < n_input else GENERATED_RGB, sort_task.ALPHABET[token])
         for _ in range(len(tokens), sort_task.INPUT_LENGTH * 2):
             imgui.same_line(0, 4)
             imgui.text_colored(DIM_RGB, "_")
-        imgui.text_colored(INPUT_RGB, "input")
+        imgui.text_colored(INPUT_RGB, tr("nano.input_word"))
         imgui.same_line()
-        imgui.text_colored(GENERATED_RGB, "generated")
+        imgui.text_colored(GENERATED_RGB, tr("nano.generated"))
         target = sort_task.decode(sort_task.sorted_answer(tokens[:n_input]))
         generated = sort_task.decode(tokens[n_input:])
         imgui.same_line()
         if generated and not target.startswith(generated):
-            imgui.text_colored(AMBER_RGB, f"(sorted would be {target})")
+            imgui.text_colored(AMBER_RGB, tr("nano.sorted_would_be", target=target))
         else:
-            imgui.text_colored(DIM_RGB, f"(sorted: {target})")
+            imgui.text_colored(DIM_RGB, tr("nano.sorted", target=target))
         if s.steps:
-            probs = " ".join(f"{sort_task.ALPHABET[st.token]} {st.probs[st.token]:.2f}" for st in s.steps)
-            imgui.text_colored(DIM_RGB, f"P of each generated letter: {probs}")
+            probs = " ".join(f"{sort_task.ALPHABET[st.token]} {num(float(st.probs[st.token]), '.2f')}" for st in s.steps)
+            imgui.text_colored(DIM_RGB, tr("nano.p_each", probs=probs))
 
     def _next_letter(self, s) -> None:
         probs = s.next_distribution()
         if not s.can_generate:
-            imgui.text("Sequence complete: all letters generated.")
+            imgui.text(tr("nano.complete"))
             return
-        title = "P(next letter)" + (f" at temperature {s.temperature:.2f}" if s.temperature > 0 else "")
-        imgui.text(title + ("   computing…" if s.busy else ""))
+        title = tr("nano.p_next") + (tr("nano.at_temperature", t=s.temperature) if s.temperature > 0 else "")
+        imgui.text(title + (tr("nano.computing") if s.busy else ""))
         if probs is None:
-            imgui.text_colored(DIM_RGB, "waiting for the first forward pass…")
+            imgui.text_colored(DIM_RGB, tr("nano.waiting"))
             return
         top = int(probs.argmax())
         for i, letter in enumerate(sort_task.ALPHABET):
             probability_bar(f"P({letter})", float(probs[i]), top=i == top, indent=0)
-        imgui.text_colored(DIM_RGB, f"last forward pass {s.last_tick_seconds * 1000:.1f} ms (worker thread)")
+        imgui.text_colored(DIM_RGB, tr("nano.last_pass", ms=s.last_tick_seconds * 1000))
         if s.attention is not None:   # who computed the trace's attention (wgpu backend): a long adapter name
             imgui.push_text_wrap_pos(0.0)
             imgui.text_colored(DIM_RGB, s.attention.label)
@@ -487,7 +506,7 @@ def chapter_contents(runner, x: float, y: float, height: float, choice: ChapterC
     imgui.set_next_window_pos(imgui.ImVec2(x, y), imgui.Cond_.always)
     imgui.set_next_window_size_constraints(imgui.ImVec2(TOC_WIDTH, 0), imgui.ImVec2(TOC_WIDTH, height))
     imgui.set_next_window_bg_alpha(0.85)
-    expanded, _ = imgui.begin("Contents", None, (_PANEL & ~imgui.WindowFlags_.no_collapse)
+    expanded, _ = imgui.begin(tr("chapter_ui.contents") + "###contents", None, (_PANEL & ~imgui.WindowFlags_.no_collapse)
                               | imgui.WindowFlags_.always_auto_resize)
     if expanded:
         current = runner.current
@@ -500,7 +519,7 @@ def chapter_contents(runner, x: float, y: float, height: float, choice: ChapterC
         for k, step in enumerate(current.steps):
             if imgui.selectable(f"{k + 1}. {step.title}##st{k}", k == runner.step_index)[0]:
                 choice.go_to = (runner.chapter, k)
-        imgui.text_colored(DIM_RGB, f"chapter {runner.chapter + 1} of {len(runner.chapters)} · PageUp/PageDown")
+        imgui.text_colored(DIM_RGB, tr("chapter_ui.chapter_of", i=runner.chapter + 1, n=len(runner.chapters)))
     imgui.end()
 
 
@@ -537,9 +556,25 @@ def _wrapped_text_with_references(rendered, width: float, choice: ChapterChoice)
                     imgui.text_colored(REFERENCE_RGB, word)
                     if imgui.is_item_hovered():
                         choice.hovered_reference = target
-                        imgui.set_tooltip(f"{target} (lit in the scene)")
+                        imgui.set_tooltip(tr("chapter_ui.lit", target=target))
                 line_width += w
                 first = False
+
+
+def chapter_plot(series, marked, width: float, height: float = 90.0) -> None:
+    """A chapter's recorded series (the training loss of every step) on a log scale, the shown snapshot's step
+    marked: the axis reads in powers of ten and steps, no words."""
+    import numpy as np
+
+    y = np.log10(np.maximum(np.asarray(series, np.float64), 1e-12)).astype(np.float32)
+    lo, hi = float(np.floor(y.min())), float(np.ceil(y.max()))
+    imgui.plot_lines("##chapterplot", y, overlay_text=f"10^{hi:.0f} … 10^{lo:.0f} · 0 … {len(y)}",
+                     scale_min=lo, scale_max=hi, graph_size=imgui.ImVec2(width, height))
+    if marked is not None:
+        a, b = imgui.get_item_rect_min(), imgui.get_item_rect_max()
+        x = a.x + (b.x - a.x) * min(1.0, max(0.0, marked / max(1, len(y) - 1)))
+        imgui.get_window_draw_list().add_line(imgui.ImVec2(x, a.y), imgui.ImVec2(x, b.y),
+                                              imgui.get_color_u32(AMBER_RGB), 2.0)
 
 
 def chapter_text_panel(player, x: float, y: float, choice: ChapterChoice) -> None:
@@ -549,36 +584,39 @@ def chapter_text_panel(player, x: float, y: float, choice: ChapterChoice) -> Non
     imgui.set_next_window_size(imgui.ImVec2(CHAPTER_PANEL_WIDTH, 0), imgui.Cond_.always)
     imgui.set_next_window_bg_alpha(0.9)
     chapter = runner.current
-    expanded, _ = imgui.begin(f"Chapter {chapter.number}: {chapter.title}###chaptertext", None, _PANEL)
+    expanded, _ = imgui.begin(tr("chapter_ui.title", number=chapter.number, title=chapter.title) + "###chaptertext",
+                              None, _PANEL)
     if expanded and m is not None:
-        imgui.text_colored(AMBER_RGB, f"Step {m.step + 1} of {len(chapter.steps)}: {m.title}")
+        imgui.text_colored(AMBER_RGB, tr("chapter_ui.step_of", i=m.step + 1, n=len(chapter.steps), title=m.title))
         imgui.separator()
         if m.text is None:
-            imgui.text_colored(DIM_RGB, "waiting for the model's values…")
+            imgui.text_colored(DIM_RGB, tr("chapter_ui.waiting"))
         else:
             _wrapped_text_with_references(m.text, CHAPTER_PANEL_WIDTH - 24, choice)
+        if getattr(m, "plot", None) is not None:
+            chapter_plot(*m.plot, width=CHAPTER_PANEL_WIDTH - 24)
         imgui.separator()
         if imgui.button("<<##prevch"):
             choice.action = "previous_chapter"
         imgui.same_line()
-        if imgui.button("< Back"):
+        if imgui.button(tr("chapter_ui.back") + "###back"):
             choice.action = "back_step"
         imgui.same_line()
-        label = "Continue (Space)" if m.waiting else ("Pause (Space)" if runner.playing else "Play (Space)")
-        if imgui.button(label):
+        label = tr("chapter_ui.continue" if m.waiting else ("nano.pause" if runner.playing else "nano.play"))
+        if imgui.button(label + "###play"):
             choice.action = "play_pause"
         imgui.same_line()
-        if imgui.button("Next >"):
+        if imgui.button(tr("chapter_ui.next") + "###next"):
             choice.action = "next"
         imgui.same_line()
         if imgui.button(">>##nextch"):
             choice.action = "next_chapter"
         imgui.same_line()
-        if imgui.button("Close"):
+        if imgui.button(tr("chapter_ui.close") + "###close"):
             choice.close = True
         imgui.set_next_item_width(CHAPTER_PANEL_WIDTH - 24)
         changed, t = imgui.slider_float("##scrub", float(runner.t), 0.0, float(runner.duration),
-                                        f"%.1f s of {runner.duration:.1f} s")
+                                        tr("chapter_ui.scrub", t=float(runner.t), total=runner.duration).replace("%", "%%"))
         if changed:
             choice.seek = t
         # Step marks under the slider: where each step starts.
@@ -590,7 +628,7 @@ def chapter_text_panel(player, x: float, y: float, choice: ChapterChoice) -> Non
             draw.add_line(imgui.ImVec2(px, hi.y), imgui.ImVec2(px, hi.y + 4), imgui.get_color_u32(AMBER_RGB))
         imgui.dummy(imgui.ImVec2(1, 2))
         if m.waiting:
-            imgui.text_colored(DIM_RGB, "Space continues · Backspace back · PageUp/PageDown chapters")
+            imgui.text_colored(DIM_RGB, tr("chapter_ui.keys"))
     imgui.end()
 
 
@@ -620,7 +658,7 @@ def breadcrumbs(tree, node, x: float, y: float, choice: FocusChoice) -> float:
         if imgui.small_button(f"{tree.label(crumb)}##crumb{i}"):
             choice.select = crumb
     imgui.same_line(0, 12)
-    if imgui.small_button("x (Esc)"):
+    if imgui.small_button(tr("focus.clear") + "###clear"):
         choice.clear = True
     height = imgui.get_window_size().y
     imgui.end()
@@ -657,21 +695,21 @@ def component_tree(tree, selected, query: str, x: float, y: float, height: float
     imgui.set_next_window_pos(imgui.ImVec2(x, y), imgui.Cond_.always)
     imgui.set_next_window_size(imgui.ImVec2(TOC_WIDTH + 40, height), imgui.Cond_.always)
     imgui.set_next_window_bg_alpha(0.88)
-    expanded, still_open = imgui.begin("Components", True, _PANEL)
+    expanded, still_open = imgui.begin(tr("focus.components") + "###components", True, _PANEL)
     choice.close_tree = not still_open
     if expanded:
         if focus_search:
             imgui.set_keyboard_focus_here()
         imgui.set_next_item_width(-1)
-        changed, text = imgui.input_text_with_hint("##search", "search: attention head 1", query)
+        changed, text = imgui.input_text_with_hint("##search", tr("focus.search_hint"), query)
         if changed:
             choice.search = text
         imgui.separator()
         if query.strip() and results is None:
-            imgui.text_colored(DIM_RGB, "searching…")
+            imgui.text_colored(DIM_RGB, tr("focus.searching"))
         elif query.strip():
             if not results:
-                imgui.text_colored(DIM_RGB, "no component matches")
+                imgui.text_colored(DIM_RGB, tr("focus.no_match"))
             for node in results:
                 above = " › ".join(tree.label(n) for n in tree.path(node)[1:-1])
                 text = tree.label(node) + (f"  ·  {above}" if above else "")
@@ -694,12 +732,12 @@ def details_lines(details) -> list[tuple[str, str]]:
     if details.role:
         lines.append(("role", details.role))
     if details.units:
-        lines.append(("shape", f"shape: {details.units}"))
+        lines.append(("shape", tr("tooltip.shape", shape=details.units)))
     elif not details.group:
-        lines.append(("shape", f"shape: {details.shape}"))
+        lines.append(("shape", tr("tooltip.shape", shape=details.shape)))
     if details.group:
-        lines.append(("shape", f"contains: {details.shape}"))
-    lines.append(("params", details.params_text or f"{details.params:,} parameters"))
+        lines.append(("shape", tr("focus.contains", shape=details.shape)))
+    lines.append(("params", details.params_text or tr("focus.params", n=details.params)))
     if getattr(details, "cache", ""):
         lines.append(("cache", details.cache))
     return lines
@@ -720,8 +758,8 @@ def details_panel(details, x: float, y: float) -> None:
     imgui.pop_text_wrap_pos()
     if details.stats is not None:
         lo, mean, hi, std = details.stats
-        imgui.text(f"values: min {format_number(lo)} · max {format_number(hi)}")
-        imgui.text(f"            mean {format_number(mean)} · std {format_number(std)}")
+        imgui.text(tr("focus.values_range", lo=num_text(format_number(lo)), hi=num_text(format_number(hi))))
+        imgui.text(tr("focus.values_mean", mean=num_text(format_number(mean)), std=num_text(format_number(std))))
     else:
-        imgui.text_colored(AMBER_RGB, "values: no trace (structure only)")
+        imgui.text_colored(AMBER_RGB, tr("focus.no_trace"))
     imgui.end()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from imgui_bundle import imgui
 
+from llmviz.common.i18n import tr
 from llmviz.scenes.panels import (AMBER_RGB, begin_side_panel, BAR_RGB, DIM_RGB, ERROR_RGB, GENERATED_RGB, INPUT_RGB,
                                   PANEL_WIDTH, probability_bar)
 from llmviz.scenes.ssm_live import TRAINING_DATA, state_bytes, step_sizes
@@ -22,14 +23,14 @@ def kv_cache_bytes(spec, tokens: int) -> int:
 
 
 def _size(n: int) -> str:
-    return f"{n / 1024:.1f} KiB" if n < 1 << 20 else f"{n / (1 << 20):.1f} MiB"
+    return tr("profiler.kib", n=n / 1024, unit="KiB") if n < 1 << 20 else tr("profiler.kib", n=n / (1 << 20), unit="MiB")
 
 
 def shown_char(ch: str, quoted: bool = False) -> str:
     """A character as the panel writes it: a newline as \\n; in a list of candidates, a space as "space"."""
     if ch == "\n":
         return "\\n"
-    return "space" if quoted and ch == " " else ch
+    return tr("hover.space") if quoted and ch == " " else ch
 
 
 class SsmPanel:
@@ -42,8 +43,8 @@ class SsmPanel:
 
     def draw(self, x: float, y: float) -> None:
         s = self.live
-        what = "WKV recurrence" if s.spec is not None and s.spec.architecture.mixer.startswith("rwkv") else "selective scan"
-        if begin_side_panel(f"{s.spec.name if s.spec else 'state-space model'}: {what}", x, y):
+        what = tr("ssm.wkv" if s.spec is not None and s.spec.architecture.mixer.startswith("rwkv") else "ssm.scan")
+        if begin_side_panel(tr("ssm.title", name=s.spec.name if s.spec else tr("ssm.model"), what=what) + "###ssm", x, y):
             self._input(s)
             imgui.separator()
             self._sequence(s)
@@ -57,7 +58,7 @@ class SsmPanel:
         imgui.end()
 
     def _input(self, s) -> None:
-        imgui.text(f"Text (up to {s.context_length} characters)")
+        imgui.text(tr("ssm.text", n=s.context_length))
         imgui.set_next_item_width(-1)
         changed, text = imgui.input_text("##ssm_text", self.text)
         if changed:
@@ -65,16 +66,16 @@ class SsmPanel:
             self.error = s.set_text(text)
         if self.error:
             imgui.text_colored(ERROR_RGB, self.error)
-        if imgui.button("Step (N)"):
+        if imgui.button(tr("nano.step") + "###step"):
             s.step()
         imgui.same_line()
-        if imgui.button("Pause (Space)" if s.playing else "Play (Space)"):
+        if imgui.button(tr("nano.pause" if s.playing else "nano.play") + "###play"):
             s.toggle_play()
 
     def _sequence(self, s) -> None:
         n_input, n = s.n_typed, len(s.tokens)
         first = max(0, n - SHOWN_CHARACTERS)          # a long stream: its end, which the scan shows
-        imgui.text("Sequence:" + (f" (the last {SHOWN_CHARACTERS} of {n} characters)" if first else ""))
+        imgui.text(tr("nano.sequence") + (tr("ssm.last_of", shown=SHOWN_CHARACTERS, n=n) if first else ""))
         imgui.push_text_wrap_pos(PANEL_WIDTH - 12)
         typed = "".join(shown_char(s.alphabet[t]) for t in s.tokens[first:n_input])
         imgui.text_colored(INPUT_RGB, ("…" if first else "") + typed)
@@ -82,27 +83,26 @@ class SsmPanel:
             imgui.same_line(0, 0)
             imgui.text_colored(GENERATED_RGB, "".join(shown_char(s.alphabet[t]) for t in s.tokens[max(n_input, first):]))
         imgui.pop_text_wrap_pos()
-        imgui.text_colored(INPUT_RGB, "typed")
+        imgui.text_colored(INPUT_RGB, tr("ssm.typed"))
         imgui.same_line()
-        imgui.text_colored(GENERATED_RGB, "generated (greedy)")
+        imgui.text_colored(GENERATED_RGB, tr("ssm.generated"))
         if n > s.context_length:
             imgui.push_text_wrap_pos(PANEL_WIDTH - 12)
-            imgui.text_colored(DIM_RGB, f"the blocks show the last {s.context_length} characters; the state "
-                                        f"carries the {n - s.context_length} before them (h before t=0)")
+            imgui.text_colored(DIM_RGB, tr("ssm.window", n=s.context_length, before=n - s.context_length))
             imgui.pop_text_wrap_pos()
         elif s.full:
-            imgui.text_colored(DIM_RGB, f"all {s.context_length} columns of the scan are full: edit the text to start again")
+            imgui.text_colored(DIM_RGB, tr("ssm.full", n=s.context_length))
 
     def _next(self, s) -> None:
-        imgui.text("P(next character)" + ("   computing…" if s.busy else ""))
+        imgui.text(tr("ssm.p_next") + (tr("nano.computing") if s.busy else ""))
         if s.trace is None:
-            imgui.text_colored(DIM_RGB, "waiting for the first forward pass…")
+            imgui.text_colored(DIM_RGB, tr("nano.waiting"))
             return
         probs = np.asarray(s.trace["probs"][-1], np.float64)
         order = np.argsort(-probs)[:TOP_CHARACTERS]
         for rank, k in enumerate(order.tolist()):
             probability_bar(shown_char(s.alphabet[k], quoted=True), float(probs[k]), top=rank == 0)
-        imgui.text_colored(DIM_RGB, f"last forward pass {s.last_tick_seconds * 1000:.1f} ms (worker thread)")
+        imgui.text_colored(DIM_RGB, tr("nano.last_pass", ms=s.last_tick_seconds * 1000))
 
     def _selectivity(self, s) -> None:
         """Layer 0's step size Δ under each character of the window: where the model writes into its state."""
@@ -111,8 +111,8 @@ class SsmPanel:
             return
         per_char, classes = found
         top = float(per_char.max()) if len(per_char) else 0.0
-        over = "heads" if s.spec is not None and s.spec.architecture.mixer == "mamba2" else "channels"
-        imgui.text(f"Step size Δ per character (layer 0, mean of {over})")
+        over = tr("ssm.heads" if s.spec is not None and s.spec.architecture.mixer == "mamba2" else "ssm.channels")
+        imgui.text(tr("ssm.delta_title", over=over))
         dl = imgui.get_window_draw_list()
         origin = imgui.get_cursor_screen_pos()
         width = PANEL_WIDTH - 24
@@ -128,13 +128,12 @@ class SsmPanel:
                 dl.add_text(imgui.ImVec2(x0 + bar / 2 - 3, origin.y + DELTA_STRIP_PX + 1), text_color,
                             shown_char(ch).replace("\\n", "↵") if ch != " " else "·")
         imgui.dummy(imgui.ImVec2(width, DELTA_STRIP_PX + imgui.get_text_line_height() + 2))
-        imgui.text_colored(DIM_RGB, f"the tallest bar is Δ = {top:.3f}")
+        imgui.text_colored(DIM_RGB, tr("ssm.tallest", top=top))
         shown = [(name, mean) for name, mean in classes if mean is not None]
         if len(shown) == 2 and shown[1][1] > 0:
             (a, ma), (b, mb) = shown
             imgui.push_text_wrap_pos(PANEL_WIDTH - 12)
-            imgui.text(f"mean Δ on {a} {ma:.3f}, on {b} {mb:.3f}: {ma / mb:.2f}× — the state takes in the {a} "
-                       f"and lets the {b} pass")
+            imgui.text(tr("ssm.selective", a=a, ma=ma, b=b, mb=mb, ratio=ma / mb))
             imgui.pop_text_wrap_pos()
         imgui.separator()
 
@@ -144,9 +143,8 @@ class SsmPanel:
         n = len(s.tokens)
         fixed = state_bytes(s.spec)
         imgui.push_text_wrap_pos(PANEL_WIDTH - 12)
-        imgui.text(f"Recurrent state: {_size(fixed)}, the same at any length")
-        imgui.text_colored(DIM_RGB, f"an attention model of this width would cache {_size(kv_cache_bytes(s.spec, n))} "
-                                    f"of keys and values for these {n} characters, growing with each")
-        data = TRAINING_DATA.get(s.spec.id, "the llmviz corpus (code, arithmetic, prose, chat)")
-        imgui.text_colored(AMBER_RGB, f"trained here on {data} (llmviz train {s.spec.id})")
+        imgui.text(tr("ssm.state", size=_size(fixed)))
+        imgui.text_colored(DIM_RGB, tr("ssm.kv_cache", size=_size(kv_cache_bytes(s.spec, n)), n=n))
+        data = TRAINING_DATA.get(s.spec.id, tr("ssm.corpus"))
+        imgui.text_colored(AMBER_RGB, tr("ssm.trained", data=data, id=s.spec.id))
         imgui.pop_text_wrap_pos()

@@ -14,6 +14,7 @@ import threading
 import numpy as np
 from imgui_bundle import imgui
 
+from llmviz.common.i18n import num, tr
 from llmviz.engine.render import colormaps
 from llmviz.models.openai_stream import MAX_TOP_LOGPROBS, NO_LOGPROBS, Stream, StreamRequest
 from llmviz.scenes import panels
@@ -25,8 +26,6 @@ CELL_PAD_PX = 6.0
 CELL_GAP_PX = 2.0
 LEGEND_WIDTH = 180.0
 DEFAULT_URL = "http://127.0.0.1:8000/v1"
-HONEST = ("The probabilities are the server's own, as it sent them; the entropy of a token is over the "
-          "top-K alternatives it returned only, not the whole vocabulary.")
 
 
 def drawable(text: str) -> str:
@@ -45,7 +44,7 @@ def drawable(text: str) -> str:
             out.append(ch)
         else:
             out.append(f"\\u{ord(ch):04x}" if ord(ch) <= 0xFFFF else f"\\U{ord(ch):08x}")
-    return "".join(out) or "(empty)"
+    return "".join(out) or tr("stream.empty")
 
 
 def cell_colors(probabilities) -> np.ndarray:
@@ -179,10 +178,10 @@ class StreamPanel:
     def menu(self) -> None:
         if not imgui.begin_main_menu_bar():
             return
-        if imgui.begin_menu("Server"):
-            if imgui.menu_item_simple("Live token stream…", "Ctrl+L", self.open):
+        if imgui.begin_menu(tr("stream.menu") + "###server"):
+            if imgui.menu_item_simple(tr("stream.menu_item"), "Ctrl+L", self.open):
                 self.toggle()
-            imgui.text_disabled("any OpenAI-compatible server: vLLM, TGI, llama.cpp, transformers serve")
+            imgui.text_disabled(tr("stream.servers"))
             imgui.end_menu()
         imgui.end_main_menu_bar()
 
@@ -192,16 +191,17 @@ class StreamPanel:
         if self.problem:
             return self.problem, panels.ERROR_RGB
         if r is None:
-            return "not started: fill in the server and press Start", panels.DIM_RGB
+            return tr("stream.not_started"), panels.DIM_RGB
         n = len(r.tokens)
-        first = f", first after {r.first_token_s * 1000:.0f} ms" if r.first_token_s is not None else ""
+        first = tr("stream.first_after", ms=r.first_token_s * 1000) if r.first_token_s is not None else ""
         if not r.done:
-            return (f"streaming… {n} tokens{first}" if n else "waiting for the first token…"), panels.LIVE_RGB
+            return (tr("stream.streaming", n=n, first=first) if n else tr("stream.waiting")), panels.LIVE_RGB
         if r.error:
-            return r.error + (f" ({n} tokens arrived and are kept)" if n else ""), panels.ERROR_RGB
-        rate = f", {r.tokens_per_s:.1f} tokens/s" if r.tokens_per_s is not None else ""
-        served = f", served as {r.served_model}" if r.served_model not in (None, r.request.model) else ""
-        return f"done: {n} tokens, finish {r.finish_reason or 'none'}{first}{rate}{served}", panels.DIM_RGB
+            return r.error + (tr("stream.kept", n=n) if n else ""), panels.ERROR_RGB
+        rate = tr("stream.rate", rate=r.tokens_per_s) if r.tokens_per_s is not None else ""
+        served = tr("stream.served_as", model=r.served_model) if r.served_model not in (None, r.request.model) else ""
+        return tr("stream.done", n=n, finish=r.finish_reason or tr("stream.none"), first=first, rate=rate,
+                  served=served), panels.DIM_RGB
 
     def draw(self) -> None:
         if not self.open:
@@ -210,7 +210,7 @@ class StreamPanel:
         imgui.set_next_window_pos(imgui.ImVec2(max(10.0, (w - WINDOW_SIZE[0]) / 2), 80.0), imgui.Cond_.appearing)
         imgui.set_next_window_size(imgui.ImVec2(*WINDOW_SIZE), imgui.Cond_.appearing)
         imgui.set_next_window_bg_alpha(0.94)
-        expanded, keep = imgui.begin("Token stream from a server###tokenstream", True,
+        expanded, keep = imgui.begin(tr("stream.title") + "###tokenstream", True,
                                      imgui.WindowFlags_.no_saved_settings | imgui.WindowFlags_.no_collapse)
         if expanded:
             self._fields()
@@ -220,7 +220,7 @@ class StreamPanel:
             imgui.pop_text_wrap_pos()
             r = self.result
             if r is not None and r.logprobs_note:
-                imgui.text_colored(panels.AMBER_RGB, NO_LOGPROBS + ": the text only, grey cells")
+                imgui.text_colored(panels.AMBER_RGB, NO_LOGPROBS + tr("stream.text_only"))
             self._strip()
             self._legend_row()
             self._details()
@@ -231,29 +231,30 @@ class StreamPanel:
 
     def _fields(self) -> None:
         imgui.set_next_item_width(300)
-        _, self.url = imgui.input_text("URL", self.url, imgui.InputTextFlags_.auto_select_all)
+        _, self.url = imgui.input_text(tr("stream.url") + "###url", self.url, imgui.InputTextFlags_.auto_select_all)
         imgui.same_line()
         imgui.set_next_item_width(180)
-        _, self.model = imgui.input_text("model", self.model, imgui.InputTextFlags_.auto_select_all)
-        _, self.prompt = imgui.input_text_multiline("prompt", self.prompt, imgui.ImVec2(-70, 46))
-        _, self.chat = imgui.checkbox("chat", self.chat)
+        _, self.model = imgui.input_text(tr("stream.model") + "###model", self.model, imgui.InputTextFlags_.auto_select_all)
+        _, self.prompt = imgui.input_text_multiline(tr("stream.prompt") + "###prompt", self.prompt, imgui.ImVec2(-70, 46))
+        _, self.chat = imgui.checkbox(tr("stream.chat") + "###chat", self.chat)
         imgui.same_line()
         imgui.set_next_item_width(110)
         _, self.top_k = imgui.slider_int("top-K", int(self.top_k), 0, MAX_TOP_LOGPROBS)
         imgui.same_line()
         imgui.set_next_item_width(90)
-        _, value = imgui.input_int("max tokens", int(self.max_tokens), 16, 64)
+        _, value = imgui.input_int(tr("stream.max_tokens") + "###max_tokens", int(self.max_tokens), 16, 64)
         self.max_tokens = int(np.clip(value, 1, 4096))
         imgui.same_line()
         imgui.set_next_item_width(90)
-        _, self.temperature = imgui.slider_float("temp.", float(self.temperature), 0.0, 2.0, "%.2f")
+        _, self.temperature = imgui.slider_float(tr("stream.temperature") + "###temperature", float(self.temperature),
+                                                 0.0, 2.0, num(float(self.temperature), ".2f").replace("%", "%%"))
         if self.running:
-            if imgui.button("Stop", imgui.ImVec2(80, 0)):
+            if imgui.button(tr("stream.stop") + "###stop", imgui.ImVec2(80, 0)):
                 self.stop()
-        elif imgui.button("Start", imgui.ImVec2(80, 0)):
+        elif imgui.button(tr("stream.start") + "###start", imgui.ImVec2(80, 0)):
             self.start()
         imgui.same_line()
-        imgui.text_colored(panels.DIM_RGB, "a real model on your server; runs beside the frame, never in it")
+        imgui.text_colored(panels.DIM_RGB, tr("stream.real_model"))
 
     def _strip(self) -> None:
         r = self.result
@@ -267,7 +268,7 @@ class StreamPanel:
         scroll = imgui.get_scroll_y()
         strip = self.strip
         if not len(strip):
-            imgui.text_colored(panels.DIM_RGB, "the answer appears here token by token")
+            imgui.text_colored(panels.DIM_RGB, tr("stream.answer_here"))
         dl = imgui.get_window_draw_list()
         for i in strip.visible(scroll - row_h, scroll + STRIP_HEIGHT).tolist():
             x0, y0 = origin.x + strip.x[i], origin.y + strip.y[i]
@@ -301,32 +302,31 @@ class StreamPanel:
         dl.add_text(imgui.ImVec2(x + LEGEND_WIDTH + 3, p.y), ink, "1")
         gx = x + LEGEND_WIDTH + 24
         dl.add_rect_filled(imgui.ImVec2(gx, p.y + 2), imgui.ImVec2(gx + 12, p.y + 14), int(cell_colors([np.nan])[0]))
-        dl.add_text(imgui.ImVec2(gx + 16, p.y), ink, "no log-probability")
+        dl.add_text(imgui.ImVec2(gx + 16, p.y), ink, tr("stream.no_logprob"))
 
     def _details(self) -> None:
         r = self.result
         index = self.hovered if self.hovered is not None else self.selected
         if r is None or index is None or index >= len(r.tokens):
-            imgui.text_colored(panels.DIM_RGB, "hover or click a cell: its top-K alternatives and entropy")
+            imgui.text_colored(panels.DIM_RGB, tr("stream.hover"))
             imgui.push_text_wrap_pos(0.0)
-            imgui.text_colored(panels.DIM_RGB, HONEST)
+            imgui.text_colored(panels.DIM_RGB, tr("stream.honest"))
             imgui.pop_text_wrap_pos()
             return
         token = r.tokens[index]
-        head = f"token {index + 1} of {len(r.tokens)}: \"{drawable(token.text)}\""
+        head = tr("stream.token_head", i=index + 1, n=len(r.tokens), text=drawable(token.text))
         if token.logprob is None:
-            imgui.text(head + "   (no log-probability from this server)")
+            imgui.text(head + tr("stream.no_logprob_here"))
             return
-        imgui.text(f"{head}   p {token.probability:.4f}   logprob {token.logprob:.4f}")
+        imgui.text(head + tr("stream.p_logprob", p=token.probability, logprob=token.logprob))
         if not token.top:
-            imgui.text_colored(panels.DIM_RGB, "the server sent no alternatives (top-K 0)")
+            imgui.text_colored(panels.DIM_RGB, tr("stream.no_alternatives"))
             return
-        imgui.text_colored(panels.DIM_RGB, f"entropy of the top-{len(token.top)}: {token.entropy:.3f} nats "
-                           f"(over these {len(token.top)} only; together they cover p {token.top_mass:.3f})")
+        imgui.text_colored(panels.DIM_RGB, tr("stream.entropy", k=len(token.top), h=token.entropy, mass=token.top_mass))
         for text, lp in token.top:
             chosen = text == token.text
             imgui.push_style_color(imgui.Col_.plot_histogram, panels.BAR_TOP_RGB if chosen else panels.BAR_RGB)
-            imgui.progress_bar(float(np.exp(lp)), imgui.ImVec2(220, 0), f"{np.exp(lp):.4f}")
+            imgui.progress_bar(float(np.exp(lp)), imgui.ImVec2(220, 0), num(float(np.exp(lp)), ".4f"))
             imgui.pop_style_color()
             imgui.same_line()
-            imgui.text(f"\"{drawable(text)}\"" + ("   (chosen)" if chosen else ""))
+            imgui.text(f"\"{drawable(text)}\"" + (tr("stream.chosen") if chosen else ""))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 from imgui_bundle import imgui
 
+from llmviz.common.i18n import num, tr
 from llmviz.models.sim.shapes import SHAPES
 from llmviz.scenes.panel_file_open import FileOpener
 from llmviz.scenes.panels import BAR_RGB, BAR_TOP_RGB, DIM_RGB, ERROR_RGB, PANEL_WIDTH, begin_side_panel
@@ -26,12 +27,12 @@ class VitPanel:
     """Draws a LiveVit's picture, attention and classes; opening a file goes back to it (set_image_path). What
     attention is shown is the live model's `choice`, shared with the 3D picture and the chapter."""
 
-    dialog_title = "Open a picture for vit-tiny"   # clip-tiny's panel (a subclass) names itself
+    dialog_key = "vit.dialog_title"   # clip-tiny's panel (a subclass) names itself
 
     def __init__(self, live, ui_renderer=None):
         self.live = live
         self.ui_renderer = ui_renderer
-        self.opener = FileOpener(self.dialog_title, FILE_FILTERS, live.source)
+        self.opener = FileOpener(tr(self.dialog_key), [tr("vit.filter"), FILE_FILTERS[1]], live.source)
         self._texture = None
         self._shown = None    # (trace version, choice) the texture holds
 
@@ -53,12 +54,12 @@ class VitPanel:
     def draw(self, x: float, y: float) -> None:
         s = self.live
         self.opener.poll(s.set_image_path)
-        if begin_side_panel("vit-tiny: an image becomes tokens", x, y):
+        if begin_side_panel(tr("vit.title") + "###vit", x, y):
             imgui.text_colored(DIM_RGB, s.about)
             self._open(s)
             imgui.separator()
             if s.trace is None:
-                imgui.text_colored(DIM_RGB, "waiting for the first forward pass…")
+                imgui.text_colored(DIM_RGB, tr("nano.waiting"))
             else:
                 self._choice(s)
                 self._picture(s)
@@ -73,7 +74,7 @@ class VitPanel:
     def _open(self, s) -> None:
         self._open_row(s, s.step)
         imgui.same_line()
-        if imgui.button("Replay patches") and s.picture is not None:
+        if imgui.button(tr("vit.replay") + "###replay") and s.picture is not None:
             s.picture.replay()
         self._open_notes()
 
@@ -82,47 +83,46 @@ class VitPanel:
         file… and Next sample (`next_sample()`); the subclasses' panels open pictures the same way."""
         self.opener.draw(s.source, s.set_image_path)
         imgui.same_line()
-        if imgui.button("Next sample"):
+        if imgui.button(tr("vit.next_sample") + "###next_sample"):
             next_sample()
 
     def _open_notes(self) -> None:
         imgui.push_text_wrap_pos(PANEL_WIDTH - 12)
-        imgui.text_colored(DIM_RGB, "PNG or JPEG (or drop one on the window), read at 64 x 64")
+        imgui.text_colored(DIM_RGB, tr("vit.formats"))
         imgui.pop_text_wrap_pos()
         self.opener.draw_note()
 
     def _choice(self, s) -> None:
         c = s.choice
         for view in VIEWS:
-            if imgui.radio_button(view, c.view == view):
+            if imgui.radio_button(tr("vit.view." + view) + "###" + view, c.view == view):
                 s.choose(view=view)
             imgui.same_line()
         imgui.new_line()
         if c.view == "picture":
-            imgui.text_colored(DIM_RGB, "the picture as the model reads it (ViTImageProcessor's resize)")
+            imgui.text_colored(DIM_RGB, tr("vit.as_read"))
             return
         imgui.push_text_wrap_pos(PANEL_WIDTH - 12)
-        imgui.text_colored(DIM_RGB, s.heat_words() + (": per layer the heads' mean + identity, rows renormalised, "
-                                                      "multiplied through the layers" if c.view == "rollout" else ""))
+        imgui.text_colored(DIM_RGB, s.heat_words() + (tr("vit.rollout_how") if c.view == "rollout" else ""))
         imgui.pop_text_wrap_pos()
         if c.token != 0:
-            if imgui.button("back to [CLS]"):
+            if imgui.button(tr("vit.back_to_cls") + "###back_cls"):
                 s.choose(token=0)
             imgui.same_line()
-        imgui.text_colored(DIM_RGB, "click a patch (here or in 3D) to see its attention")
+        imgui.text_colored(DIM_RGB, tr("vit.click_patch"))
         if c.view != "attention":
             return
         n_layers = sum(1 for i in s.trace if i.endswith(".resid2"))
         n_heads = sum(1 for i in s.trace if i.startswith("blocks.0.attn.head.") and i.endswith(".softmax"))
-        imgui.text("layer")
+        imgui.text(tr("vit.layer"))
         for b in range(n_layers):
             imgui.same_line()
             if imgui.radio_button(f"{b}##layer", c.layer == b):
                 s.choose(layer=b)
-        imgui.text("head ")
+        imgui.text(tr("vit.head"))
         for h in [None, *range(n_heads)]:
             imgui.same_line()
-            if imgui.radio_button("mean##head" if h is None else f"{h}##head", c.head == h):
+            if imgui.radio_button(tr("vit.mean") + "###meanhead" if h is None else f"{h}##head", c.head == h):
                 s.choose(head=h)
 
     def _picture(self, s) -> None:
@@ -135,7 +135,7 @@ class VitPanel:
                 token = 1 + i * g + j
                 s.choose(token=0 if token == s.choice.token else token,
                          view="rollout" if s.choice.view == "picture" else s.choice.view)
-        imgui.text_colored(DIM_RGB, f"{g} x {g} patches of 4 x 4 pixels + [CLS] = {g * g + 1} tokens")
+        imgui.text_colored(DIM_RGB, tr("vit.patches", g=g, n=g * g + 1))
 
     def _picture_grid(self, s, heat) -> imgui.ImVec2:
         """The picture with `heat` over it (its texture composed again only when the trace or the choice
@@ -162,11 +162,11 @@ class VitPanel:
         self._texture = self.ui_renderer.ui_image(rgba, self._texture)  # sampled nearest: a pixel is a pixel
 
     def _classes(self, s) -> None:
-        imgui.text("class probabilities" + ("   computing…" if s.busy else ""))
+        imgui.text(tr("vit.classes") + (tr("nano.computing") if s.busy else ""))
         for rank, (label, p) in enumerate(top_classes(s.trace, SHAPES)):
             imgui.text(label)
             imgui.same_line(80)
             imgui.push_style_color(imgui.Col_.plot_histogram, BAR_TOP_RGB if rank == 0 else BAR_RGB)
-            imgui.progress_bar(p, imgui.ImVec2(220, 0), f"{p:.3f}")
+            imgui.progress_bar(p, imgui.ImVec2(220, 0), num(p, ".3f"))
             imgui.pop_style_color()
-        imgui.text_colored(DIM_RGB, f"last forward pass {s.last_tick_seconds * 1000:.1f} ms, every intermediate kept")
+        imgui.text_colored(DIM_RGB, tr("clip.last_pass", ms=s.last_tick_seconds * 1000))

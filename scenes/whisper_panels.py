@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 from imgui_bundle import imgui
 
+from llmviz.common import i18n
 from llmviz.models.sim.audio_features import HOP, SAMPLE_RATE
 from llmviz.scenes.panel_file_open import FileOpener
 from llmviz.scenes.panels import BAR_RGB, BAR_TOP_RGB, DIM_RGB, ERROR_RGB, PANEL_WIDTH, begin_side_panel
@@ -59,7 +60,7 @@ class WhisperPanel:
     def __init__(self, live, ui_renderer=None):
         self.live = live
         self.ui_renderer = ui_renderer
-        self.opener = FileOpener("Open a sound for whisper-tiny", FILE_FILTERS, live.source)
+        self.opener = FileOpener(i18n.tr("whisper.dialog_title"), [i18n.tr("whisper.filter"), FILE_FILTERS[1]], live.source)
         self._texture = None
         self._shown = None
 
@@ -71,12 +72,12 @@ class WhisperPanel:
     def draw(self, x: float, y: float) -> None:
         s = self.live
         self.opener.poll(s.set_audio_path)
-        if begin_side_panel("whisper-tiny: sound becomes tokens", x, y):
+        if begin_side_panel(i18n.tr("whisper.title") + "###whisper", x, y):
             imgui.text_colored(DIM_RGB, s.about)
             self._open(s)
             imgui.separator()
             if s.trace is None:
-                imgui.text_colored(DIM_RGB, "waiting for the first clip…")
+                imgui.text_colored(DIM_RGB, i18n.tr("whisper.waiting"))
             else:
                 self._pictures(s)
                 imgui.separator()
@@ -90,12 +91,12 @@ class WhisperPanel:
     def _open(self, s) -> None:
         self.opener.draw(s.source, s.set_audio_path)
         imgui.same_line()
-        if imgui.button("Next sample"):
+        if imgui.button(i18n.tr("vit.next_sample") + "###next_sample"):
             s.step()
         imgui.same_line()
-        if imgui.button("Play"):
+        if imgui.button(i18n.tr("whisper.play") + "###play_clip"):
             s.play_clip()
-        imgui.text_colored(DIM_RGB, "WAV, FLAC, OGG or MP3 (or drop one on the window); 4 s heard")
+        imgui.text_colored(DIM_RGB, i18n.tr("whisper.formats"))
         if s.player is not None and s.player.status:
             imgui.text_colored(DIM_RGB, s.player.status)
         self.opener.draw_note()
@@ -104,16 +105,16 @@ class WhisperPanel:
         tr, c = s.trace, s.choice
         labels = token_labels(tr)
         token = min(c.token, len(labels) - 2)
-        imgui.text("token")
+        imgui.text(i18n.tr("whisper.token"))
         for k in range(len(labels) - 1):     # the rows that predict the next token
             imgui.same_line()
             if imgui.radio_button(f"{labels[k + 1]}##row{k}", token == k):
                 s.choose(token=k)
         n_heads = sum(1 for i in tr if i.startswith("blocks.0.cross_attn.head.") and i.endswith(".softmax"))
-        imgui.text("head ")
+        imgui.text(i18n.tr("vit.head"))
         for h in [None, *range(n_heads)]:
             imgui.same_line()
-            if imgui.radio_button("mean##xhead" if h is None else f"{h}##xhead", c.head == h):
+            if imgui.radio_button(i18n.tr("vit.mean") + "###meanxhead" if h is None else f"{h}##xhead", c.head == h):
                 s.choose(head=h)
         key = (s.trace_version, token, c.head)
         if key != self._shown:      # composed only when the trace or the choice changes, not every frame
@@ -128,12 +129,11 @@ class WhisperPanel:
         else:
             imgui.dummy(imgui.ImVec2(rgba.shape[1], rgba.shape[0]))
         self._overlay(s, origin, labels, n_bands)
-        heads = ", ".join(f"layer {int(a)} head {int(b)}" for a, b in np.asarray(tr[HEADS_ID]))
+        heads = ", ".join(i18n.tr("whisper.layer_head", layer=int(a), head=int(b)) for a, b in np.asarray(tr[HEADS_ID]))
         imgui.push_text_wrap_pos(PANEL_WIDTH - 12)
-        imgui.text_colored(DIM_RGB, f"waveform; log-mel (80 bins, 25 ms every 10 ms); bands: the cross-attention of "
-                                    f"the row predicting '{labels[token + 1]}' in decoder layer 0, 1 (" +
-                           ("heads' mean" if c.head is None else f"head {c.head}") +
-                           f") and, last, the alignment heads ({heads}) with the DTW path (orange)")
+        imgui.text_colored(DIM_RGB, i18n.tr("whisper.bands", token=labels[token + 1], heads=heads,
+                                            which=i18n.tr("whisper.heads_mean") if c.head is None
+                                            else i18n.tr("whisper.head", head=c.head)))
         imgui.pop_text_wrap_pos()
 
     def _overlay(self, s, origin, labels, n_bands) -> None:
@@ -167,17 +167,18 @@ class WhisperPanel:
         labels = token_labels(tr)
         probs, starts, ends = (np.asarray(tr[i]) for i in (PROBS_ID, STARTS_ID, ENDS_ID))
         info = np.asarray(tr[INFO_ID])
-        imgui.text(f"transcript: {s.transcript or '(nothing)'}" + ("   generating…" if s.revealed < s.n_tokens else "")
-                   + ("   computing…" if s.busy else ""))
+        imgui.text(i18n.tr("whisper.transcript", text=s.transcript or i18n.tr("whisper.nothing"))
+                   + (i18n.tr("whisper.generating") if s.revealed < s.n_tokens else "")
+                   + (i18n.tr("nano.computing") if s.busy else ""))
         for k, p in enumerate(probs):
             shown = k + 1 <= s.revealed
             imgui.text(labels[k + 1] if shown else "…")
             imgui.same_line(50)
             imgui.push_style_color(imgui.Col_.plot_histogram, BAR_TOP_RGB if k == s.choice.token else BAR_RGB)
-            imgui.progress_bar(float(p) if shown else 0.0, imgui.ImVec2(150, 0), f"p {p:.3f}" if shown else "")
+            imgui.progress_bar(float(p) if shown else 0.0, imgui.ImVec2(150, 0), f"p {i18n.num(float(p), '.3f')}" if shown else "")
             imgui.pop_style_color()
             if k < len(starts):
                 imgui.same_line()
-                imgui.text_colored(DIM_RGB, f"{starts[k]:.2f}-{ends[k]:.2f} s")
-        imgui.text_colored(DIM_RGB, f"{info[0]:.2f} s at {int(info[1]):,} Hz" + (", cut to 4 s" if info[3] else "") +
-                           f"; whole pipeline {1000 * info[4]:.0f} ms on the worker, every intermediate kept")
+                imgui.text_colored(DIM_RGB, i18n.tr("whisper.span", a=float(starts[k]), b=float(ends[k])))
+        imgui.text_colored(DIM_RGB, i18n.tr("whisper.clip_info", seconds=float(info[0]), hz=int(info[1]),
+                                            cut=i18n.tr("whisper.cut") if info[3] else "", ms=1000 * float(info[4])))

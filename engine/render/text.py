@@ -39,7 +39,7 @@ LATIN_1 = _span(0xA1, 0xFF)                                          # é, ü, �
 VIETNAMESE = "ĂăĐđĨĩŨũƠơƯư" + _span(0x1EA0, 0x1EF9)               # with Latin-1's àáâãèéêìíòóôõùúý
 GREEK = _span(0x391, 0x3A1) + _span(0x3A3, 0x3A9) + _span(0x3B1, 0x3C9)
 SCRIPTS = _span(0x2070, 0x209C) + "ᵢᵣᵤᵥⱼ"                            # x², q₂, exp(sᵢ), Σⱼ
-SYMBOLS = "–—‘’“”′″‹›•…→←↑↓↔↵⇒−√∞≈≠≤≥∑∏⊕⊗⊙∈∂∇∫∝∼⋅‖"
+SYMBOLS = "–—‘’“”′″‹›•…→←↑↓↔↵⇒−√∞≈≠≤≥∑∏⊕⊗⊙∈∂∇∫∝∼⋅‖▸"                # ▸: menu paths ("View ▸ Language")
 CHARACTERS = PRINTABLE_ASCII + LATIN_1 + VIETNAMESE + GREEK + SCRIPTS + SYMBOLS
 FALLBACK = "?"
 

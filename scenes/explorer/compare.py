@@ -17,6 +17,7 @@ import time
 
 import numpy as np
 
+from llmviz.common.i18n import num, tr
 from llmviz.engine.camera_control import Pose
 from llmviz.engine.input import Actions
 from llmviz.models.compare import corresponding_id
@@ -146,10 +147,10 @@ class CompareBuild:
                                          packer=packer)
                 packer = prepared.staging.packer     # the next scenes allocate beside this one's cells
                 self.prepared.append(prepared)
-            self.stage = "comparing the models"
+            self.stage = tr("compare.stage_comparing")
             self._compare()
         except Exception as err:  # the set is not shown; the views stay as they were, the banner says why
-            self.error = f"could not compare {', '.join(self.names)}: {err}"
+            self.error = tr("compare.failed", names=", ".join(self.names), error=str(err))
         if self.cancelled or self.error:
             self.discard()
 
@@ -236,12 +237,12 @@ class CompareMode:
         """Why `names` cannot be compared (one line), or None."""
         known = {entry.scene for entry in self.ex.catalog}
         if not MIN_MODELS <= len(names) <= MAX_MODELS:
-            return f"compare takes {MIN_MODELS} to {MAX_MODELS} models, not {len(names)}"
+            return tr("compare.how_many", lo=MIN_MODELS, hi=MAX_MODELS, n=len(names))
         if len(set(names)) != len(names):
-            return "compare needs different models: " + ", ".join(names)
+            return tr("compare.different", names=", ".join(names))
         unknown = [n for n in names if n not in known]
         if unknown:
-            return "not in the model list: " + ", ".join(unknown)
+            return tr("compare.unknown", names=", ".join(unknown))
         return None
 
     def open(self, names: list[str]) -> str | None:
@@ -290,7 +291,7 @@ class CompareMode:
         self._last_pose = None
         self.ex.quality.reset()
         self.ex._apply_quality()
-        self.ex.notice = f"comparing {', '.join(self.names)} · L cameras {'in step' if self.sync else 'free'} · M closes"
+        self.ex.notice = tr("compare.comparing_in_step" if self.sync else "compare.comparing_free", names=", ".join(self.names))
 
     def close(self) -> None:
         """Back to one view: the leading one, whole-window."""
@@ -322,7 +323,7 @@ class CompareMode:
         self.sync = not self.sync
         self._last_pose = None
         if self.on:
-            self.ex.notice = f"cameras {'in step with the view under the pointer' if self.sync else 'move independently'}"
+            self.ex.notice = tr("compare.cameras_in_step" if self.sync else "compare.cameras_free")
 
     # ---------------------------------------------------------------- every frame
     def lead_from_pointer(self) -> None:
@@ -427,7 +428,7 @@ class CompareMode:
                                   imgui.Cond_.appearing, imgui.ImVec2(0.0, 1.0))
         imgui.set_next_window_size(imgui.ImVec2(width, 0))
         imgui.set_next_window_bg_alpha(0.88)
-        expanded, _ = imgui.begin("Same input, side by side", None, imgui.WindowFlags_.no_saved_settings)
+        expanded, _ = imgui.begin(tr("compare.same_input") + "###compare_input", None, imgui.WindowFlags_.no_saved_settings)
         if expanded:
             imgui.set_next_item_width(-1)
             changed, self.text = imgui.input_text("##compare_text", getattr(self, "text", models[0].text))
@@ -438,20 +439,20 @@ class CompareMode:
             if imgui.begin_table("outputs", len(models), imgui.TableFlags_.borders_inner_v):
                 for live in models:
                     imgui.table_next_column()
-                    imgui.text(live.spec.id if getattr(live, "spec", None) else "live model")
-                    imgui.text_colored(imgui.ImVec4(0.62, 0.65, 0.70, 1.0), f"{len(live.tokens)} characters"
-                                       + ("  computing…" if live.busy else ""))
+                    imgui.text(live.spec.id if getattr(live, "spec", None) else tr("compare.live_model"))
+                    imgui.text_colored(imgui.ImVec4(0.62, 0.65, 0.70, 1.0), tr("compare.characters", n=len(live.tokens))
+                                       + (tr("compare.computing") if live.busy else ""))
                     trace = live.trace
                     if trace is None:
-                        imgui.text("waiting for values…")
+                        imgui.text(tr("compare.waiting"))
                         continue
                     probs = np.asarray(trace["probs"][-1], np.float64)
                     for k in np.argsort(-probs)[:5].tolist():
                         ch = live.alphabet[k]
-                        shown = {" ": "space", "\n": "\\n"}.get(ch, ch)
-                        imgui.progress_bar(float(probs[k]), imgui.ImVec2(-1, 0), f"{shown}  {probs[k]:.3f}")
+                        shown = {" ": tr("hover.space"), "\n": "\\n"}.get(ch, ch)
+                        imgui.progress_bar(float(probs[k]), imgui.ImVec2(-1, 0), f"{shown}  {num(float(probs[k]), '.3f')}")
                 imgui.end_table()
-            imgui.text_colored(imgui.ImVec4(0.62, 0.65, 0.70, 1.0), "N steps and Space plays every model at once")
+            imgui.text_colored(imgui.ImVec4(0.62, 0.65, 0.70, 1.0), tr("compare.keys"))
         imgui.end()
 
     def _highlight(self, difference: int | None) -> None:
@@ -476,7 +477,7 @@ class CompareMode:
         imgui.set_next_window_pos(imgui.ImVec2(area.width - width - 10.0, area.top + 40.0), imgui.Cond_.appearing)
         imgui.set_next_window_size(imgui.ImVec2(width, min(area.height - 60.0, 380.0)), imgui.Cond_.appearing)
         imgui.set_next_window_bg_alpha(0.9)
-        expanded, _ = imgui.begin(f"What they cost (context {c.context:,} tokens)", None,
+        expanded, _ = imgui.begin(tr("compare.cost_title", context=c.context) + "###compare_cost", None,
                                   imgui.WindowFlags_.no_saved_settings)
         hovered = None
         if expanded:
@@ -501,13 +502,13 @@ class CompareMode:
                         else:
                             imgui.text(text)
                 imgui.end_table()
-            imgui.text_colored(larger, "larger")
+            imgui.text_colored(larger, tr("compare.larger"))
             imgui.same_line()
-            imgui.text_colored(smaller, "smaller")
+            imgui.text_colored(smaller, tr("compare.smaller"))
             imgui.same_line()
-            imgui.text_colored(imgui.ImVec4(0.62, 0.65, 0.70, 1.0), "· hover a row for its formula")
+            imgui.text_colored(imgui.ImVec4(0.62, 0.65, 0.70, 1.0), tr("compare.hover_row"))
             imgui.separator()
-            if imgui.collapsing_header("Feature matrix"):
+            if imgui.collapsing_header(tr("compare.features") + "###features"):
                 if _model_table(imgui, "features", c.models, flags):
                     for feature in c.features:
                         imgui.table_next_row()
@@ -518,8 +519,8 @@ class CompareMode:
                             value = feature.values.get(m)
                             imgui.text("—" if value is None else str(value))
                     imgui.end_table()
-                imgui.text_colored(larger, "a feature in amber differs between the models")
-            imgui.text(f"Differences ({len(c.differences)}), lit in the views; hover one to light it alone")
+                imgui.text_colored(larger, tr("compare.amber"))
+            imgui.text(tr("compare.differences", n=len(c.differences)))
             for d, difference in enumerate(c.differences):
                 imgui.push_text_wrap_pos(0.0)
                 imgui.bullet_text(f"{difference.component}: {difference.what}")
@@ -532,11 +533,10 @@ class CompareMode:
     def _chooser(self, imgui, area) -> None:
         imgui.set_next_window_pos(imgui.ImVec2(area.left, area.top), imgui.Cond_.appearing)
         imgui.set_next_window_size(imgui.ImVec2(380, min(520, area.height)), imgui.Cond_.appearing)
-        expanded, still_open = imgui.begin("Compare models side by side", True,
+        expanded, still_open = imgui.begin(tr("compare.chooser_title") + "###compare_chooser", True,
                                            imgui.WindowFlags_.no_saved_settings | imgui.WindowFlags_.no_collapse)
         if expanded:
-            imgui.text_wrapped(f"Tick {MIN_MODELS} to {MAX_MODELS} models; each opens in its own view, the cameras "
-                               "in step on corresponding components.")
+            imgui.text_wrapped(tr("compare.tick", lo=MIN_MODELS, hi=MAX_MODELS))
             imgui.begin_child("models", imgui.ImVec2(0, -34))
             for entry in self.ex.catalog:
                 ticked = entry.scene in self.chosen
@@ -549,11 +549,11 @@ class CompareMode:
             imgui.end_child()
             ready = MIN_MODELS <= len(self.chosen) <= MAX_MODELS
             imgui.begin_disabled(not ready)
-            if imgui.button(f"Compare {len(self.chosen)}"):
+            if imgui.button(tr("compare.compare_n", n=len(self.chosen)) + "###compare_go"):
                 self.open(list(self.chosen))
             imgui.end_disabled()
             imgui.same_line()
-            if imgui.button("Cancel (M)"):
+            if imgui.button(tr("compare.cancel") + "###compare_cancel"):
                 self.chooser_open = False
         imgui.end()
         if not still_open:

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 from imgui_bundle import imgui
 
+from llmviz.common.i18n import tr, translator
 from llmviz.engine.camera_control import Pose
 from llmviz.engine.ecs.schedule import Schedule
 from llmviz.engine.input import InputState, load_bindings
@@ -45,15 +46,6 @@ from llmviz.scenes.explorer.modes import (ChapterMode, ExploreMode, FocusMode, L
                                           shared_expert_slots)
 
 DEFAULT_SCENE = "nano-gpt"  # the live model: what a first-time user should see
-HINTS = ("WASD move · Q/E down/up · drag look · Shift faster · wheel zoom · Tab fly/orbit · click focus · "
-         "F frame · Esc step out · Ctrl+F search · [ ] model · F5–F9 views · T tour · F3 profiler · "
-         "Ctrl+1..9 save view · 1..9 go · M compare")
-LIVE_HINTS = " · N step · Space play/pause · C chapters"
-MOE_HINTS = " · Space play/pause routing · N step token"
-CHAPTER_HINTS = ("Chapters: Space play/pause/continue · N next step · Backspace back a step · PageUp/PageDown chapters · "
-                 "C close · pad: Start, dpad ←/↓/↑ · drag to look around")
-COMPARE_HINTS = ("Compare: the view under the pointer leads · L cameras in step or free · M back to one view · "
-                 "N / Space step and play every live model")
 # Actions every view of a compare set takes together: the live models run on one timeline.
 SHARED_TIMELINE = ("next", "play_pause")
 HINT_BAR_PX = 44.0
@@ -78,7 +70,7 @@ def load_user_bindings():
         return load_bindings(path if path.exists() else None), None
     except BindingsError as err:
         print(f"llmviz: {err} (using the default bindings)", file=sys.stderr)
-        return load_bindings(), f"bindings not loaded: {err}"
+        return load_bindings(), tr("window.bindings_not_loaded", error=str(err))
 
 
 def rumour_line(spec) -> str:
@@ -89,10 +81,10 @@ def rumour_line(spec) -> str:
     sentences = [x.strip() for x in re.split(r"(?<=[.!?])\s+(?=[A-Z])", spec.notes or "") if x.strip()]
     named = [x for x in sentences if re.search(r"rumou?r", x, re.I)]
     plain = [x for x in sentences if not x.rstrip(".").isupper()]
-    line = (named or plain or [str(s) for s in spec.sources[:1]] or ["no sources"])[0]
+    line = (named or plain or [str(s) for s in spec.sources[:1]] or [tr("banner.no_sources")])[0]
     if len(line) > 220:
         line = line[:219] + "…"
-    return f"Speculative, not a published design: {line}"
+    return tr("banner.speculative", line=line)
 
 
 def _preset_key(name: str) -> str:
@@ -146,7 +138,7 @@ class SceneSession:
         spec = self.model.spec if self.model is not None else None
         self.title = spec.name if spec is not None else self.scene.caption
         self.params = panels.params_line(spec) if spec is not None else ""
-        self.status = self.scene.status or "engine stress scene: no model, no values"
+        self.status = self.scene.status or tr("banner.stress_status")
         self.rumour = rumour_line(spec) if spec is not None else ""
         self.legend = LegendView()  # what the colours of the data cells in view mean
         # The preset to re-frame once the panels are known (first UI frame), unless the camera moved first.
@@ -464,7 +456,7 @@ class Explorer:
     def toggle_chapters(self, chapter: int | None = None, step: int = 0) -> None:
         mode = self.session.chapters_mode
         if mode is None:
-            self.notice = "this scene has no chapters (nano-GPT has)"
+            self.notice = tr("menu.chapters.none")
             return
         mode.toggle(chapter, step)
 
@@ -499,9 +491,9 @@ class Explorer:
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 write_atomic(path, data)
-                self.notice = f"frame report written to {path}"
+                self.notice = tr("window.report_written", path=str(path))
             except OSError as err:
-                self.notice = f"frame report not written: {path}: {err.strerror or err}"
+                self.notice = tr("window.report_failed", path=str(path), error=str(err.strerror or err))
 
         worker = threading.Thread(target=write, name="frame report", daemon=True)
         worker.start()
@@ -542,7 +534,7 @@ class Explorer:
         if not paths:
             return
         if open_file is None:
-            self.notice = "dropped files open in the vision models' scenes (vit-tiny): this scene reads none"
+            self.notice = tr("window.drop_ignored")
         else:
             open_file(str(paths[0]))
 
@@ -699,6 +691,20 @@ class Explorer:
             self.menu_actions.add(choice.action)
         if choice.chapter is not None:
             self.toggle_chapters(*choice.chapter)
+        if choice.language is not None:
+            self.choose_language(choice.language)
+
+    def choose_language(self, code: str) -> None:
+        """View ▸ Language: every panel speaks it from the next frame on (they read tr() as they draw); remembered."""
+        from llmviz.common.i18n import LanguageError
+        from llmviz.scenes.language import choose_in_menu
+
+        try:
+            choose_in_menu(code)
+        except LanguageError as err:
+            self.notice = str(err)
+            return
+        self.notice = tr("window.language_chosen", name=translator().language.name)
 
     def _cover_views(self, rects: np.ndarray, display_size) -> None:
         """The UI's window rectangles, in each view's pixels, for its label layout (next frame's labels
@@ -737,24 +743,24 @@ class Explorer:
     def _note(self) -> str:
         build = self.compare.build
         if build is not None:
-            return f"building the compare set: {build.stage} ({build.fraction:.0%})"
+            return tr("window.building_compare", stage=build.stage, fraction=build.fraction)
         if self.loader.busy:
-            return f"opening {self.loader.pending}: {self.loader.stage} ({self.loader.fraction:.0%})"
+            return tr("window.opening", name=self.loader.pending, stage=self.loader.stage, fraction=self.loader.fraction)
         tour = self.session.explore.tour
         if tour is not None and tour.playing:
-            return f"tour: {tour.stop_name} ({tour.index + 1} of {len(tour.stops)}) · T stops"
+            return tr("window.tour", stop=tour.stop_name, i=tour.index + 1, n=len(tour.stops))
         if self.notice:
             return self.notice
-        return f"opened in {self.switch_seconds:.2f} s" if self.switch_seconds is not None else ""
+        return tr("window.opened_in", seconds=self.switch_seconds) if self.switch_seconds is not None else ""
 
     def _hints(self) -> str:
         session = self.session
         if session.chapters is not None:
-            return CHAPTER_HINTS
+            return tr("hints.chapters")
         if self.compare.on:
-            return COMPARE_HINTS
-        extra = LIVE_HINTS if session.live_mode else MOE_HINTS if session.moe_mode else ""
-        return f"{session.rig.mode} mode · {HINTS}{extra}"
+            return tr("hints.compare")
+        extra = tr("hints.live") if session.live_mode else tr("hints.moe") if session.moe_mode else ""
+        return tr("hints.fly" if session.rig.mode == "fly" else "hints.orbit") + " · " + tr("hints.explore") + extra
 
     # ------------------------------------------------------------------ stats
     def stats(self) -> dict:

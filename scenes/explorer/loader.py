@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from llmviz.common.i18n import tr
 from llmviz.engine.camera_control import CameraRig
 from llmviz.engine.render.datatex import DataStaging
 from llmviz.engine.runtime import Engine
@@ -82,26 +83,26 @@ def prepare_scene(name: str, renderer, viewport, *, autoplay: bool = False, star
 
     started = time.perf_counter() if started is None else started
     report = progress or (lambda stage, done: None)
-    report("building the layout and the world", 0.1)
+    report(tr("loader.layout"), 0.1)
     width = renderer.data_packer.width if renderer is not None else 2048
     if packer is None and share_atlas and renderer is not None:
         packer = renderer.data_packer
     staging = DataStaging(width, width, packer)
     def show_outline(spec, layout):
         on_outline(prepare_outline(spec, layout, renderer, viewport, started))
-        report("spawning the blocks", 0.3)
+        report(tr("loader.spawning"), 0.3)
 
     scene = build_scene(name, renderer, autoplay=autoplay, data=staging,
                         on_layout=show_outline if on_outline is not None else None)
-    report("placing the camera", 0.6)
+    report(tr("loader.camera"), 0.6)
     camera = scene.start_camera(viewport)
     engine = Engine(scene.world, camera, renderer)
     scene.attach(engine)
     engine.transform.update()  # world bounds, for the rig's scale and the first frame's culling
-    report("indexing the hierarchy", 0.75)
+    report(tr("loader.hierarchy"), 0.75)
     engine.visibility.index()
     if engine.labels is not None:
-        report("laying out the labels", 0.85)
+        report(tr("loader.labels"), 0.85)
         engine.labels.rebuild(scene.world)
     center, radius = scene_extent(scene.world)
     rig = CameraRig(camera, scene_center=center, scene_radius=radius)
@@ -113,7 +114,7 @@ def prepare_scene(name: str, renderer, viewport, *, autoplay: bool = False, star
         from llmviz.scenes.explorer.modes import model_chapters, packet_size, shared_expert_slots
         from llmviz.scenes.focus import ComponentTree
 
-        report("indexing the components", 0.9)
+        report(tr("loader.components"), 0.9)
         tree = ComponentTree(scene.model.layout, scene.model.spec)
         tree.build_search_index()  # here, not on the first keystroke
         chapters = model_chapters(scene.model)
@@ -154,7 +155,7 @@ class SceneLoader:
                                      progress=self._progress, on_outline=self._post_outline)
             result = (prepared, name, None)
         except Exception as err:  # a scene that fails to build is named on screen; the old one stays
-            result = (None, name, f"could not open {name}: {err}")
+            result = (None, name, tr("loader.failed", name=name, error=str(err)))
         with self._lock:
             if self._job.superseded and result[0] is not None:
                 result[0].scene.close()  # a newer request came in: this one is never shown

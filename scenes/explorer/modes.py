@@ -22,6 +22,7 @@ import threading
 import numpy as np
 from imgui_bundle import imgui
 
+from llmviz.common.i18n import tr
 from llmviz.engine.picking import pick
 from llmviz.engine.systems.packets import PacketSystem
 from llmviz.engine.systems.transform import world_box
@@ -147,7 +148,7 @@ class ExploreMode(Mode):
             try:
                 self.reading = read_pick(model, live, hit.slot, hit.cell)
             except (KeyError, IndexError, ValueError) as err:  # a tooltip must never take the frame down
-                self.reading = Reading(model.tensor_at(hit.slot) or "?", note=f"cannot explain this cell: {err}")
+                self.reading = Reading(model.tensor_at(hit.slot) or "?", note=tr("window.cannot_explain", error=str(err)))
         self.highlight.show(self.reading)
 
     def save_bookmarks_if_asked(self, actions) -> None:
@@ -155,7 +156,7 @@ class ExploreMode(Mode):
             try:
                 save_bookmarks(self.session.scene.name, self.session.rig.bookmarks)
             except OSError as err:
-                self.ex.notice = f"cannot save bookmarks: {err}"
+                self.ex.notice = tr("window.cannot_save_bookmarks", error=str(err))
 
     def tooltip(self) -> None:
         if self.reading is not None:
@@ -167,12 +168,12 @@ class ExploreMode(Mode):
             if text:
                 imgui.set_tooltip(text)
                 return
-            text = f"entity {hit.entity} (slot {hit.slot})"
+            text = tr("hover.entity", entity=int(hit.entity), slot=int(hit.slot))
             if world["label"].has[hit.slot]:
                 text = world.labels[world["label"]["text_index"][hit.slot]] + "\n" + text
             if hit.cell is not None:
-                text += f"\ncell row {hit.cell[0]}, column {hit.cell[1]}"
-            imgui.set_tooltip(text + f"\ndistance {hit.distance:.1f}")
+                text += "\n" + tr("hover.cell_row_column", row=int(hit.cell[0]), column=int(hit.cell[1]))
+            imgui.set_tooltip(text + "\n" + tr("hover.distance", distance=float(hit.distance)))
 
 
 class LiveMode(Mode):
@@ -395,7 +396,7 @@ class ChapterMode(Mode):
             return
         if self.player is None:
             if not self.chapter_list:
-                self.ex.notice = "this model has no chapters (nano-GPT has)"
+                self.ex.notice = tr("menu.chapters.none")
                 return
             from llmviz.scenes.chapter_view import ChapterPlayer
 
@@ -465,7 +466,7 @@ class MoeMode(Mode):
             from llmviz.scenes import moe_panels  # noqa: F401  (imports torch too, here rather than on a frame)
             self._ready.append((routing, None))
         except Exception as err:  # a routing that fails to build is named in the panel; the window stays up
-            self._ready.append((None, f"simulated routing failed: {err}"))
+            self._ready.append((None, tr("moe.routing_failed", error=str(err))))
 
     def close(self) -> None:
         if self.thread is not None:
@@ -502,7 +503,7 @@ class MoeMode(Mode):
                 self.routing = routing
                 simulated = getattr(routing, "simulated", False)
                 name = self.session.model.spec.name
-                self.panel = MoePanel(f"Mixture of experts: {name}" + (" (simulated routing)" if simulated else ""),
+                self.panel = MoePanel(tr("moe.panel_title_simulated" if simulated else "moe.panel_title", name=name),
                                       live=not simulated)
                 self.packets.playing = True
         stats = getattr(self.routing, "stats", None)
@@ -522,7 +523,7 @@ class MoeMode(Mode):
             try:
                 self.packets.set_packets(**routing_packets(self.session.model.layout, stats, row))
             except (KeyError, ValueError) as err:  # a layout without an expert block: no packets, a note
-                self.error = f"no routing packets: {err}"
+                self.error = tr("moe.no_packets", error=str(err))
                 self.packets.set_packets(np.zeros((0, 2, 3), np.float32))
             self._packets_key = key
         if self.packets.playing and self.packets.time > self.packets.end_time + 0.5:
@@ -578,7 +579,7 @@ class MoeMode(Mode):
         try:
             row = model.layout.index(f"blocks.{block}.moe.expert.{expert}")
         except KeyError:
-            self.error = f"no block for expert {expert} of layer {block}"
+            self.error = tr("moe.no_block", expert=expert, block=block)
             return
         stats = getattr(self.routing, "stats", None)
         if stats is not None:
@@ -594,12 +595,13 @@ class MoeMode(Mode):
 
         stats = getattr(self.routing, "stats", None)
         if stats is None:
-            raise OSError("no routing trace yet")
+            raise OSError(tr("moe.no_trace_yet"))
         folder = Path(folder).expanduser()
         if not folder.is_dir():
-            raise OSError(f"no such folder: {folder}")
+            raise OSError(tr("moe.no_folder", folder=str(folder)))
         written = [export_routing(stats, folder / name) for name in ("routing.npz", "routing.csv")]
-        return f"wrote {written[0].resolve()} and {written[1].name} ({stats.n_layers} layers × {stats.n_tokens} tokens)"
+        return tr("moe.exported", npz=str(written[0].resolve()), csv=written[1].name, layers=stats.n_layers,
+                  tokens=stats.n_tokens)
 
     def panels(self, area) -> None:
         x, y, height = area.width - panels.MOE_PANEL_WIDTH - 10, area.top, area.height - 8
@@ -629,7 +631,7 @@ class MoeMode(Mode):
             try:
                 self.panel.message, self.panel.message_ok = self.export(self.panel.export_dir), True
             except (OSError, ValueError) as err:
-                self.panel.message, self.panel.message_ok = f"export failed: {err}", False
+                self.panel.message, self.panel.message_ok = tr("moe.export_failed", error=str(err)), False
 
 
 def model_chapters(model) -> tuple[list, str]:
@@ -639,7 +641,7 @@ def model_chapters(model) -> tuple[list, str]:
     try:
         return [c for c in load_chapters() if c.model == model.layout.spec_id], ""
     except (ChapterError, OSError) as err:
-        return [], f"chapters not loaded: {err}"
+        return [], tr("window.chapters_not_loaded", error=str(err))
 
 
 def rows_containing(layout, part: str) -> np.ndarray:

@@ -25,6 +25,7 @@ import time
 import numpy as np
 from imgui_bundle import imgui
 
+from llmviz.common.i18n import language, tr
 from llmviz.scenes.link import LinkError, LinkView, make_link
 
 LINK_PANEL_WIDTH = 620.0
@@ -93,7 +94,7 @@ class Share:
         try:
             self.window_clipboard.set_text(text)
         except Exception as err:  # raised back into ImGui's C++ frame, it would be lost: say it instead
-            self.ex.notice = f"no clipboard ({err}): select the link in the panel"
+            self.ex.notice = tr("share.no_clipboard", error=str(err))
 
     def _imgui_paste(self, _context) -> str:
         """What a Ctrl+V in the window's fields pastes: our own copy (another program's text is not fetched,
@@ -107,22 +108,22 @@ class Share:
             self.window_clipboard.serve()  # a paste in another program is answered while the frames run
         if not imgui.begin_main_menu_bar():
             return
-        if imgui.begin_menu("Share"):
-            if imgui.menu_item_simple("Copy link", "", False):
+        if imgui.begin_menu(tr("share.menu") + "###share"):
+            if imgui.menu_item_simple(tr("share.copy_link"), "", False):
                 self.copy_link()
             imgui.separator()
-            if imgui.menu_item_simple("Export picture…"):
+            if imgui.menu_item_simple(tr("share.export_png")):
                 self.export("png")
-            if imgui.menu_item_simple("Export SVG…"):
+            if imgui.menu_item_simple(tr("share.export_svg")):
                 self.export("svg")
             imgui.separator()
             player = self.ex.session.chapters
-            if imgui.menu_item_simple("Record this chapter (MP4)…", "", False, player is not None):
+            if imgui.menu_item_simple(tr("share.record_chapter"), "", False, player is not None):
                 self.export("mp4", script=["--chapter", str(player.runner.current.number)])
-            if imgui.menu_item_simple("Record the tour (MP4)…", "", False, self.ex.session.explore.tour is not None):
+            if imgui.menu_item_simple(tr("share.record_tour"), "", False, self.ex.session.explore.tour is not None):
                 self.export("mp4", script=["--tour"])
             text = self.generating_text()
-            if imgui.menu_item_simple("Record the model generating (MP4)…", "", False, text is not None):
+            if imgui.menu_item_simple(tr("share.record_generating"), "", False, text is not None):
                 self.export("mp4", script=["--generate", text])
             imgui.end_menu()
         imgui.end_main_menu_bar()
@@ -134,16 +135,15 @@ class Share:
         w = self.ex.ui.io.display_size.x if self.ex.ui is not None else 1280.0
         imgui.set_next_window_pos(imgui.ImVec2(max(10.0, (w - LINK_PANEL_WIDTH) / 2), 90.0), imgui.Cond_.appearing)
         imgui.set_next_window_size(imgui.ImVec2(LINK_PANEL_WIDTH, 0), imgui.Cond_.appearing)
-        opened, keep = imgui.begin("Link to this view###sharelink", True, imgui.WindowFlags_.no_collapse)
+        opened, keep = imgui.begin(tr("share.link_title") + "###sharelink", True, imgui.WindowFlags_.no_collapse)
         if opened:
-            imgui.text_wrapped("It is on the clipboard: paste it anywhere; `llmviz open LINK` or `llmviz render --link "
-                               "LINK --out F.png` reopens this view. Where there is no clipboard, copy it from here.")
+            imgui.text_wrapped(tr("share.link_help"))
             imgui.set_next_item_width(-1)
             imgui.input_text("##link", self.link, imgui.InputTextFlags_.read_only | imgui.InputTextFlags_.auto_select_all)
-            if imgui.button("Copy again"):
+            if imgui.button(tr("share.copy_again") + "###copy_again"):
                 self.copy_link()
             imgui.same_line()
-            if imgui.button("Close"):
+            if imgui.button(tr("chapter_ui.close") + "###close_link"):
                 keep = False
         imgui.end()
         if not keep:
@@ -154,7 +154,7 @@ class Share:
         try:
             return make_link(current_view(self.ex))
         except LinkError as err:
-            self.ex.notice = f"no link for this view: {err}"
+            self.ex.notice = tr("share.no_link", error=str(err))
             return None
 
     def generating_text(self) -> str | None:
@@ -171,13 +171,13 @@ class Share:
         if link is None:
             return
         self.link = link
-        self.ex.notice = "link copied to the clipboard"
+        self.ex.notice = tr("share.copied")
         try:
             imgui.set_clipboard_text(link)  # ImGui's: a paste into any field of the window (and X11's, if used)
             if self.clipboard is not None:
                 self.clipboard(link)  # the desktop's, where the window system gave one
         except Exception as err:  # a window system without a clipboard: the panel still shows the link
-            self.ex.notice = f"no clipboard ({err}): select the link in the panel"
+            self.ex.notice = tr("share.no_clipboard", error=str(err))
 
     def export(self, kind: str, folder: str = ".", script=None) -> threading.Thread | None:
         """Write the view's picture (``png``) or schematic (``svg``), or a video (``mp4``) of ``script`` (the
@@ -199,20 +199,22 @@ class Share:
         view = (["video", *script, "--link", link] if kind == "mp4"
                 else ["render", "--link", link] if kind == "png" else ["export", "svg", "--link", link])
         scale = [] if kind == "svg" else ["--pixel-ratio", f"{ratio:g}"]
+        # the window's language too: the picture's panels speak as the window does
         command = [sys.executable, "-m", "llmviz.scenes.cli.main", *view, "--size", f"{w}x{h}", *scale,
-                   "--out", str(path)]
-        self.ex.notice = f"exporting {name}…"
+                   "--lang", language(), "--out", str(path)]
+        self.ex.notice = tr("share.exporting", name=name)
 
         def run():
             try:
                 done = subprocess.run(command, capture_output=True, text=True, timeout=EXPORT_TIMEOUT_S,
                                       stdin=subprocess.DEVNULL)
             except (OSError, subprocess.TimeoutExpired) as err:
-                self.ex.notice = f"{name} not written: {err}"
+                self.ex.notice = tr("share.not_written", name=name, error=str(err))
                 return
             lines = (done.stderr or done.stdout or "").strip().splitlines()
-            self.ex.notice = (f"wrote {path}" if done.returncode == 0
-                              else f"{name} not written: {lines[-1] if lines else f'exit {done.returncode}'}")
+            self.ex.notice = (tr("share.wrote", path=str(path)) if done.returncode == 0
+                              else tr("share.not_written", name=name,
+                                      error=lines[-1] if lines else f"exit {done.returncode}"))
 
         worker = threading.Thread(target=run, name=f"export {kind}", daemon=True)
         worker.start()
