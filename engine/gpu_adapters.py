@@ -6,6 +6,7 @@ of them, and which renderer backend `auto` picks and why.
     best_adapter(survey)     the adapter a device is made on: hardware before software, Vulkan/Metal/D3D12 before GL
     create_device()          a wgpu device on that adapter; GpuUnavailable(reason) where there is none
     shared_device()          one device per process, made on first use (the compute kernels share it)
+    use_native_backends_only()  before anything lists adapters: the window's process (no wgpu GL backend)
     gl_renderer()            GL_RENDERER / GL_VERSION / GL_VENDOR of a headless (EGL) moderngl context, or the reason
     choose_backend(request)  'auto' | 'wgpu' | 'gl' -> BackendChoice(backend, reason, adapter): auto prefers wgpu when
                              an adapter is found and falls back to 'gl' with the reason in one line
@@ -113,6 +114,30 @@ def _enumerate_raw():
 
 
 _ADAPTERS_KEPT: list = []  # every list enumerated (one or two a process)
+_native_only: list[bool] = []  # [True] once this process's wgpu instance lists the native backends alone
+
+
+def use_native_backends_only() -> str | None:
+    """Make this process's wgpu instance list Vulkan, Metal and D3D12 adapters only (what a window surface
+    needs: wgpu's OpenGL backend aborts the process making a surface on a window that has an OpenGL
+    context). None when done (or done before); the one-line reason where it cannot be (wgpu missing, or its
+    instance made already with every backend)."""
+    if _native_only:
+        return None
+    try:
+        _import_wgpu()
+        from wgpu.backends.wgpu_native.extras import set_instance_extras
+
+        set_instance_extras(backends=["Primary"])
+    except GpuUnavailable as err:
+        return str(err)
+    except Exception as err:  # RuntimeError: the instance exists already (adapters were listed before)
+        return f"wgpu's instance was made before the window, with its OpenGL backend ({_one_line(err)})"
+    _native_only.append(True)
+    with _survey_lock:
+        global _survey_cache
+        _survey_cache = None
+    return None
 
 
 @contextlib.contextmanager
@@ -160,7 +185,9 @@ def _survey_now() -> AdapterSurvey:
         return AdapterSurvey((), f"wgpu could not list adapters: {_one_line(err)}")
     adapters = tuple(adapter_from_info(a.info) for a in raw)
     if not adapters:
-        return AdapterSurvey((), "wgpu found no adapter (no Vulkan, Metal, D3D12 or GL driver it can use; on "
+        drivers = "Vulkan, Metal or D3D12 driver (a window surface needs one)" if _native_only else \
+            "Vulkan, Metal, D3D12 or GL driver"
+        return AdapterSurvey((), f"wgpu found no adapter (no {drivers} it can use; on "
                                  "Debian/Ubuntu, mesa-vulkan-drivers gives the software adapter lavapipe)")
     return AdapterSurvey(adapters)
 

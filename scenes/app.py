@@ -176,7 +176,10 @@ def run_window(scene: str | None, size: str | None, frames: int | None = None, s
 
     from llmviz.scenes.cli.backend_arg import pick_backend
 
-    pick_backend(backend, ("window",))  # the window is OpenGL's until the wgpu backend has a surface: auto says so
+    # wgpu draws into a surface on the window where an adapter can make one; auto says why where it falls back.
+    chosen = pick_backend(backend, ("window",))
+    ExplorerWindow.backend = backend if chosen == "wgpu" else "gl"
+    ExplorerWindow.say = staticmethod(lambda line: print(f"llmviz: --backend {line}", file=sys.stderr))
     scene = scene or DEFAULT_SCENE
     try:
         parse_scene(scene)
@@ -188,8 +191,13 @@ def run_window(scene: str | None, size: str | None, frames: int | None = None, s
     ExplorerWindow.window_size = choose_size(parse_size(size) if size else None)
     ExplorerWindow.options = {"scene": scene, "frames": frames, "screenshot": screenshot, "view": view,
                               "hover": hover, "stats_json": stats_json, "adaptive": adaptive, "link_view": link_view}
+    from llmviz.engine.render.factory import BackendUnavailable
+
     try:
         run_shell(ExplorerWindow)
+    except BackendUnavailable as err:  # --backend wgpu and no surface on this window: that one line
+        print(f"llmviz: {err}", file=sys.stderr)
+        return 2
     except Exception as err:
         if ExplorerWindow.frames_drawn == 0:  # no GL 3.3 context, display refused, …: one line, not a traceback
             print(f"llmviz: cannot open the explorer window: {err}", file=sys.stderr)

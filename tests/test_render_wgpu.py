@@ -244,3 +244,143 @@ def test_the_explorer_frame_with_its_ui_renders_alike(gl, wgpu):
         finally:
             ex.close()
     assert_frames_agree(*pictures)
+
+
+# ---------------------------------------------------------------------------------------------- tiled pictures
+# A tile's projection is the one pass's followed by an exact clip-space scale and offset: only pixels whose centre
+# lies on an edge may flip (measured on nano-gpt at 640x400, 256 px tiles: 30 of 256,000 pixels differ, 3 of
+# them by more than 8 levels). The bounds are far below a misplaced tile, labels laid out per tile or a missing
+# UI (each thousands of pixels).
+TILED_MEAN_LEVELS = 0.05
+TILED_DIFFERING_SHARE = 1e-3
+
+
+@pytest.mark.parametrize("tile, ui", [(256, False), (320, True)])  # 3x2 tiles with partial ones; 2x2 with the UI
+def test_a_tiled_picture_on_wgpu_matches_its_one_pass(tmp_path, tile, ui):
+    from PIL import Image
+
+    from llmviz.engine import gpu_adapters
+    from llmviz.scenes.cli.main import main
+
+    if gpu_adapters.best_adapter() is None:
+        pytest.skip(f"no wgpu adapter: {gpu_adapters.survey_adapters().problem}")
+    flags = ["render", "--scene", "nano-gpt", "--size", "640x400", "--backend", "wgpu"] + ([] if ui else ["--no-ui"])
+    assert main(flags + ["--out", str(tmp_path / "one.png")]) == 0
+    assert main(flags + ["--tile", str(tile), "--out", str(tmp_path / "tiled.png")]) == 0
+    one, tiled = (np.asarray(Image.open(tmp_path / n).convert("RGB")).astype(int) for n in ("one.png", "tiled.png"))
+    assert one.shape == tiled.shape == (400, 640, 3) and one.std() > 5
+    diff = np.abs(one - tiled)
+    assert diff.mean() <= TILED_MEAN_LEVELS, diff.mean()
+    assert (diff.max(axis=2) > 0).mean() <= TILED_DIFFERING_SHARE, (diff.max(axis=2) > 0).mean()
+
+
+def test_a_tile_beyond_the_wgpu_device_limit_is_one_line_naming_tile(capsys):
+    from llmviz.engine import gpu_adapters
+    from llmviz.scenes.cli.main import main
+
+    if gpu_adapters.best_adapter() is None:
+        pytest.skip(f"no wgpu adapter: {gpu_adapters.survey_adapters().problem}")
+    limit = gpu_adapters.shared_device().device.limits["max-texture-dimension-2d"]
+    code = main(["render", "--scene", "stress:200", "--size", f"{limit + 64}x32", "--tile", str(limit + 8),
+                 "--no-ui", "--backend", "wgpu", "--out", "never-written.png"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1
+    assert f"--tile {limit + 8}" in err and f"limit of {limit} px" in err
+
+
+# ---------------------------------------------------------------------------------------------- the window
+XGRAB = '''
+import ctypes
+import numpy as np
+from PIL import Image
+
+class XImage(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_int) for n in ("width", "height", "xoffset", "format")] + [("data", ctypes.c_void_p)] + \\
+               [(n, ctypes.c_int) for n in ("byte_order", "bitmap_unit", "bitmap_bit_order", "bitmap_pad", "depth",
+                                            "bytes_per_line", "bits_per_pixel")]
+
+def grab(window, size, path):
+    """What the X server shows of ``window`` (its children included), read with XGetImage, as an RGB PNG."""
+    x = ctypes.CDLL("libX11.so.6")
+    x.XOpenDisplay.restype = ctypes.c_void_p
+    x.XGetImage.restype = ctypes.c_void_p
+    x.XGetImage.argtypes = [ctypes.c_void_p, ctypes.c_ulong, ctypes.c_int, ctypes.c_int, ctypes.c_uint, ctypes.c_uint,
+                            ctypes.c_ulong, ctypes.c_int]
+    display = x.XOpenDisplay(None)
+    w, h = size
+    image = ctypes.cast(x.XGetImage(display, window, 0, 0, w, h, 0xFFFFFFFF, 2), ctypes.POINTER(XImage)).contents
+    rows = np.frombuffer(ctypes.string_at(image.data, image.bytes_per_line * h), np.uint8).reshape(h, -1)
+    Image.fromarray(rows[:, :4 * w].reshape(h, w, 4)[:, :, [2, 1, 0]].copy()).save(path)
+'''
+
+
+def test_the_window_draws_through_wgpu_and_the_screen_shows_it(tmp_path):
+    """`llmviz --backend wgpu`: the explorer window (scene, labels, ImGui) drawn into a wgpu surface; what the X
+    server shows of the window (XGetImage, independent of the renderer) is the frame the renderer read back."""
+    from PIL import Image
+    from window_support import run_scripted_window
+
+    from llmviz.engine import gpu_adapters
+
+    if not any(a.backend not in ("OpenGL", "GL") for a in gpu_adapters.survey_adapters().adapters):
+        pytest.skip("no Vulkan, Metal or D3D12 adapter for a window surface")
+    (tmp_path / "xgrab.py").write_text(XGRAB)
+    proc = run_scripted_window(tmp_path, """
+self.shots = (12,)
+if self.n == 13:
+    import time, xgrab
+    time.sleep(0.5)  # the surface's present may complete on the driver's thread
+    xgrab.grab(self.wnd._window._window, self.buffer_size, sys.argv[1] + '/screen.png')
+if self.n == 14: print('BACKEND', self.renderer.backend_name, flush=True)
+""", "stress:500", 15, backend="wgpu")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "BACKEND wgpu" in proc.stdout
+    drawn = np.asarray(Image.open(tmp_path / "shot12.png").convert("RGB")).astype(int)
+    shown = np.asarray(Image.open(tmp_path / "screen.png").convert("RGB")).astype(int)
+    assert drawn.shape == shown.shape and drawn.std() > 5  # a frame, with the menu bar and panels
+    # The profiler overlay's figures change from frame to frame; the rest is the same picture.
+    diff = np.abs(drawn - shown).max(axis=2)
+    assert diff.mean() <= 1.0 and (diff > 8).mean() <= 0.01, (diff.mean(), (diff > 8).mean())
+
+
+def test_the_window_without_a_native_adapter_falls_back_or_says_why(tmp_path):
+    """No Vulkan driver (the loader pointed at none): auto opens the window on OpenGL with one line saying why;
+    --backend wgpu is that one line and exit status 2."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from window_support import XVFB
+
+    env = dict(os.environ, VK_ICD_FILENAMES=str(tmp_path / "no-driver.json"), VK_DRIVER_FILES=str(tmp_path / "x.json"))
+    run = [*XVFB, sys.executable, "-m", "llmviz.scenes.cli.main", "--scene", "stress:200", "--size", "320x200"]
+    asked = subprocess.run(run + ["--backend", "wgpu", "--frames", "2"], capture_output=True, text=True, env=env,
+                           timeout=180)
+    lines = [line for line in asked.stderr.splitlines() if line.startswith("llmviz")]
+    assert asked.returncode == 2 and len(lines) == 1, asked.stderr[-2000:]
+    assert lines[0].startswith("llmviz: --backend wgpu:") and "a window surface needs one" in lines[0]
+    stats = tmp_path / "stats.json"
+    auto = subprocess.run(run + ["--backend", "auto", "--frames", "3", "--stats-json", str(stats)],
+                          capture_output=True, text=True, env=env, timeout=180)
+    assert auto.returncode == 0, auto.stderr[-2000:]
+    assert [line for line in auto.stderr.splitlines() if line.startswith("llmviz: --backend auto: moderngl, because")]
+    assert json.loads(stats.read_text())["backend"] == "gl"
+
+
+def test_a_window_whose_surface_cannot_be_made_falls_back_with_the_reason():
+    """The shell's own fallback (a window wgpu cannot make a surface on): auto says why and draws with OpenGL;
+    wgpu asked for raises the one line."""
+    from types import SimpleNamespace
+
+    from llmviz.engine.render.factory import BackendUnavailable
+    from llmviz.engine.window import WindowShell
+
+    said = []
+    shell = SimpleNamespace(backend="auto", say=said.append, vsync=True,
+                            wnd=SimpleNamespace(_window=SimpleNamespace(), buffer_size=(320, 200)))
+    assert WindowShell._wgpu_renderer(shell) is None
+    assert len(said) == 1 and said[0].startswith("auto: moderngl, because the wgpu backend cannot draw into this window")
+    shell.backend = "wgpu"
+    with pytest.raises(BackendUnavailable, match="--backend wgpu: the wgpu backend cannot draw into this window"):
+        WindowShell._wgpu_renderer(shell)

@@ -28,9 +28,10 @@ def colours(image):
     return len(np.unique(image.reshape(-1, 3), axis=0))
 
 
-def run_scripted_window(tmp_path, on_render: str, scene: str, frames: int, *args, timeout=120):
+def run_scripted_window(tmp_path, on_render: str, scene: str, frames: int, *args, timeout=120, backend="gl"):
     """Run the real window under Xvfb with ``on_render`` (statements, with ``self`` and ``self.n`` the frame
-    number, before the window's own on_render) and return the finished process."""
+    number, before the window's own on_render) and return the finished process. ``backend``: who draws (as
+    ``llmviz --backend``; 'wgpu' is picked before the window opens, as the command does)."""
     body = "".join(f"        {line}\n" for line in on_render.strip("\n").splitlines())
     script = tmp_path / "scripted.py"
     script.write_text(
@@ -48,6 +49,8 @@ def run_scripted_window(tmp_path, on_render: str, scene: str, frames: int, *args
         "        if self.n in getattr(self, 'shots', ()):\n"
         "            self._save_screenshot(sys.argv[1] + f'/shot{self.n}.png')\n"
         f"ExplorerWindow.options = {{'scene': {scene!r}, 'frames': {int(frames)}}}\n"
+        "from llmviz.engine.render.factory import pick\n"
+        f"ExplorerWindow.backend = {backend!r} if pick({backend!r}, ('window',))[0] == 'wgpu' else 'gl'\n"
         "mglw.run_window_config(Scripted, args=['--window', 'pyglet'])\n")
     return subprocess.run([*XVFB, sys.executable, str(script), str(tmp_path), *map(str, args)], capture_output=True,
                           text=True, timeout=timeout)

@@ -101,26 +101,16 @@ def snapshot(camera: Camera) -> Camera:
     return Camera(**fields)
 
 
-class TiledRenderer(HeadlessRenderer):
-    """A headless renderer of any size up to what memory allows: frames draw and are recorded; ``bands`` replays
-    the last frame's draws tile by tile. ``side``: the tile side (default: the GL limit, at most DEFAULT_TILE_SIDE)."""
+class TileReplay:
+    """Record a frame's draws and replay them tile by tile: the part of a tiled renderer that is the same on every
+    backend. A backend's class puts this first and gives ``_begin_tile(rect)``, ``_end_tile()``,
+    ``_before_overlay(w, h)`` and ``_read_tile(w, h)`` (uint8 (h, w, 3), top row first); ``grid`` and
+    ``_size`` (the whole picture) are set by its constructor, after its own."""
 
-    def __init__(self, size, side: int | None = None, ctx: moderngl.Context | None = None, pixel_ratio: float = 1.0,
-                 **kwargs):
-        owns = ctx is None
-        ctx = ctx or create_headless_context()
-        limit = max_target_side(ctx)
-        side = int(side or min(limit, DEFAULT_TILE_SIDE))
-        if side > limit:
-            if owns:
-                ctx.release()
-            raise ValueError(f"a tile side of {side} px is beyond this OpenGL's limit of {limit} px")
-        side = max(TILE_ALIGN, side - side % TILE_ALIGN)
-        full = (int(size[0]), int(size[1]))
-        self.grid = TileGrid(full, side)
-        super().__init__((min(side, full[0]), min(side, full[1])), ctx, pixel_ratio=pixel_ratio, **kwargs)
-        self._owns_context = owns
-        self._size = full  # cameras, label layout and the UI see the whole picture (over the pixel ratio)
+    grid: TileGrid
+    _size: tuple[int, int]
+
+    def _start_recording(self) -> None:
         self._draws: list[tuple] = []  # the last frame's draws: (method, camera copy, what it drew)
         self._clear = (0.0, 0.0, 0.0, 1.0)
         self._replaying = False
@@ -162,25 +152,74 @@ class TiledRenderer(HeadlessRenderer):
                 for x, w in self.grid.columns:
                     rect = (x, y, w, h)
                     matrix = tile_matrix(full, rect)
-                    self.viewport, self.frag_origin = (0, 0, w, h), (float(x), float(y))  # GL pixels of the tile
+                    self._begin_tile(rect)
                     super().begin_frame(self._clear)
                     for draw, camera, what in self._draws:
                         draw(tile_camera(camera, matrix), what)
                     super().end_frame()
-                    self.viewport, self.frag_origin = None, (0.0, 0.0)
+                    self._end_tile()
                     if overlay is not None:
-                        self.offscreen.framebuffer.use()
-                        self.ctx.viewport = (0, 0, w, h)
+                        self._before_overlay(w, h)
                         overlay(rect)
-                    data = self.offscreen.framebuffer.read(viewport=(0, 0, w, h), components=3, alignment=1)
-                    band[:, x:x + w] = np.frombuffer(data, np.uint8).reshape(h, w, 3)[::-1]
+                    band[:, x:x + w] = self._read_tile(w, h)
                     done += 1
                     if progress is not None:
                         progress(done, total)
                 yield band
         finally:
             self._replaying = False
-            self.viewport, self.frag_origin = None, (0.0, 0.0)
+            self._end_tile()
+
+
+class TiledRenderer(TileReplay, HeadlessRenderer):
+    """A headless renderer of any size up to what memory allows: frames draw and are recorded; ``bands`` replays
+    the last frame's draws tile by tile. ``side``: the tile side (default: the GL limit, at most DEFAULT_TILE_SIDE)."""
+
+    def __init__(self, size, side: int | None = None, ctx: moderngl.Context | None = None, pixel_ratio: float = 1.0,
+                 **kwargs):
+        owns = ctx is None
+        ctx = ctx or create_headless_context()
+        limit = max_target_side(ctx)
+        try:
+            side = tile_side(side, limit, "this OpenGL")
+        except ValueError:
+            if owns:
+                ctx.release()
+            raise
+        full = (int(size[0]), int(size[1]))
+        self.grid = TileGrid(full, side)
+        super().__init__((min(side, full[0]), min(side, full[1])), ctx, pixel_ratio=pixel_ratio, **kwargs)
+        self._owns_context = owns
+        self._size = full  # cameras, label layout and the UI see the whole picture (over the pixel ratio)
+        self._start_recording()
+
+    def _begin_tile(self, rect) -> None:
+        x, y, w, h = rect
+        self.viewport, self.frag_origin = (0, 0, w, h), (float(x), float(y))  # GL pixels of the tile
+
+    def _end_tile(self) -> None:
+        self.viewport, self.frag_origin = None, (0.0, 0.0)
+
+    def _before_overlay(self, w: int, h: int) -> None:
+        self.offscreen.framebuffer.use()
+        self.ctx.viewport = (0, 0, w, h)
+
+    def _read_tile(self, w: int, h: int) -> np.ndarray:
+        data = self.offscreen.framebuffer.read(viewport=(0, 0, w, h), components=3, alignment=1)
+        return np.frombuffer(data, np.uint8).reshape(h, w, 3)[::-1]
+
+    def ui_tile_drawer(self, ui_renderer, draw_data) -> Callable[[tuple[int, int, int, int]], None]:
+        """The ``overlay`` for ``bands`` that draws an ImGui frame into each tile."""
+        return imgui_tile_drawer(ui_renderer, draw_data)
+
+
+def tile_side(side: int | None, limit: int, what: str) -> int:
+    """The tile side to use: ``side`` (default: the limit, at most DEFAULT_TILE_SIDE) rounded down to TILE_ALIGN;
+    ValueError naming ``what``'s limit where it is larger."""
+    side = int(side or min(limit, DEFAULT_TILE_SIDE))
+    if side > limit:
+        raise ValueError(f"a tile side of {side} px is beyond {what}'s limit of {limit} px")
+    return max(TILE_ALIGN, side - side % TILE_ALIGN)
 
 
 def imgui_tile_drawer(ui_renderer, draw_data) -> Callable[[tuple[int, int, int, int]], None]:

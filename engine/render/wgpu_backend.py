@@ -3,8 +3,8 @@
 It draws offscreen (an RGBA8 colour + depth texture pair of its own) with WGSL twins of the GLSL programs
 (shaders/*.wgsl), from the same instance and glyph rows, the same data atlas layout and the same colour maps,
 so the same scene gives the same picture on both backends (tests/test_render_wgpu.py states how close).
-What it cannot do yet is said in ``CAN`` (engine/render/factory.py falls back to moderngl on it, with
-that reason): it has no window surface and draws no tiled pictures.
+What it can serve is said in ``CAN`` (engine/render/factory.py falls back to moderngl on anything else, with
+that reason); the window's surface is engine/render/wgpu_window.py, tiled pictures engine/render/wgpu_tiled.py.
 
 Each ``draw_batches`` / ``draw_labels`` call is one render pass, submitted at once: the frame's uniforms are
 written to the queue before it, so several views (cameras) in one frame each see their own.
@@ -23,7 +23,7 @@ from .datatex import ShelfPacker
 from .meshes import LOD_IMPOSTOR, mesh_lod
 from .text import GlyphAtlas, default_glyph_atlas
 
-CAN = frozenset({"ui"})  # of 'window', 'tiled', 'ui': what this backend serves (factory.WGPU_LIMITS)
+CAN = frozenset({"ui", "window", "tiled"})  # of 'window', 'tiled', 'ui': what this backend serves (factory.WGPU_LIMITS)
 DATA_ATLAS_SIZE = 2048
 MIN_INSTANCE_CAPACITY = 64
 TEXT_DEPTH_BIAS = 2e-5  # as engine/render/gl.py
@@ -97,6 +97,7 @@ class WgpuRenderer(TargetViewports, Renderer):
     """An offscreen renderer on a wgpu device (default: engine/gpu_adapters.py's shared one)."""
 
     backend_name = "wgpu"
+    color_format = COLOR_FORMAT  # the colour target's format (a window's surface may want another)
 
     def __init__(self, size=(1280, 720), *, device=None, data_atlas_size: int = DATA_ATLAS_SIZE,
                  glyph_atlas: GlyphAtlas | None = None, pixel_ratio: float = 1.0):
@@ -120,6 +121,8 @@ class WgpuRenderer(TargetViewports, Renderer):
         self._in_frame = False
         self._clear_rgba = (0.0, 0.0, 0.0, 1.0)
         self._size = (int(size[0]), int(size[1]))
+        self._target_px = self._size  # the colour target's own size (a tiled renderer's is one tile)
+        self._flip_height = self._size[1]  # WebGPU's y runs down: GL-convention rectangles flip over this height
         self._make_target()
 
         usage = wgpu.TextureUsage
@@ -177,9 +180,9 @@ class WgpuRenderer(TargetViewports, Renderer):
     def _make_target(self) -> None:
         import wgpu
 
-        w, h = self._size
+        w, h = self._target_px
         usage = wgpu.TextureUsage
-        self.color = self.device.create_texture(size=(w, h, 1), format=COLOR_FORMAT,
+        self.color = self.device.create_texture(size=(w, h, 1), format=self.color_format,
                                                 usage=usage.RENDER_ATTACHMENT | usage.COPY_SRC)
         self.depth = self.device.create_texture(size=(w, h, 1), format=DEPTH_FORMAT, usage=usage.RENDER_ATTACHMENT)
         self.color_view, self.depth_view = self.color.create_view(), self.depth.create_view()
@@ -195,7 +198,8 @@ class WgpuRenderer(TargetViewports, Renderer):
         if size != self._size:
             self.color.destroy()
             self.depth.destroy()
-            self._size = size
+            self._size = self._target_px = size
+            self._flip_height = size[1]
             self._make_target()
 
     # ------------------------------------------------------------------ programs and buffers
@@ -211,7 +215,7 @@ class WgpuRenderer(TargetViewports, Renderer):
         if pipeline is None:
             module = self._module(program)
             translucent = material == MATERIAL_TRANSLUCENT
-            target = {"format": COLOR_FORMAT, "blend": _BLEND_OVER if translucent else None}
+            target = {"format": self.color_format, "blend": _BLEND_OVER if translucent else None}
             pipeline = self._pipelines[key] = self.device.create_render_pipeline(
                 layout=self._pipeline_layout,
                 vertex={"module": module, "entry_point": "vs_main", "buffers": list(buffers)},
@@ -233,7 +237,7 @@ class WgpuRenderer(TargetViewports, Renderer):
                 primitive={"topology": "triangle-list", "cull_mode": "none"},
                 depth_stencil={"format": DEPTH_FORMAT, "depth_write_enabled": True, "depth_compare": "always"},
                 multisample={"count": 1},
-                fragment={"module": module, "entry_point": "fs_main", "targets": [{"format": COLOR_FORMAT}]},
+                fragment={"module": module, "entry_point": "fs_main", "targets": [{"format": self.color_format}]},
             )
         return pipeline
 
@@ -269,7 +273,7 @@ class WgpuRenderer(TargetViewports, Renderer):
                 values[16 + 4 * j:19 + 4 * j] = view[:3, j]
             values[28:31], values[31] = view[0, :3], self.pixel_ratio
             values[32:35], values[35] = view[1, :3], TEXT_DEPTH_BIAS
-        values[36:39], values[39] = self._clear_rgba[:3], self._size[1]
+        values[36:39], values[39] = self._clear_rgba[:3], self._flip_height
         values[40:42], values[42] = self.frag_origin, self._clear_rgba[3]
         self.device.queue.write_buffer(self._uniforms, 0, values)
 
@@ -281,7 +285,7 @@ class WgpuRenderer(TargetViewports, Renderer):
             depth_stencil_attachment={"view": self.depth_view, "depth_load_op": load, "depth_store_op": "store",
                                       "depth_clear_value": 1.0})
         x, y, w, h = self.view_rect
-        render_pass.set_viewport(x, self._size[1] - y - h, w, h, 0.0, 1.0)  # WebGPU's origin is the top left
+        render_pass.set_viewport(x, self._flip_height - y - h, w, h, 0.0, 1.0)  # WebGPU's origin is the top left
         render_pass.set_bind_group(0, self._bind_group)
         return render_pass
 
@@ -292,7 +296,7 @@ class WgpuRenderer(TargetViewports, Renderer):
         self._clear_rgba = tuple(float(c) for c in tuple(clear_color) + (1.0,) * (4 - len(clear_color)))
         self.stats = RenderStats(gpu_ms=None)
         encoder = self.device.create_command_encoder()
-        whole = self.view_rect == (0, 0, *self._size)
+        whole = self.view_rect == (0, 0, *self._target_px)
         render_pass = self._pass(encoder, clear=whole)
         if not whole:  # only this view's rectangle, as GL's clear with a viewport
             self._write_frame_uniforms()
@@ -368,10 +372,14 @@ class WgpuRenderer(TargetViewports, Renderer):
 
     # ------------------------------------------------------------------ read-back and data
     def read_pixels(self) -> np.ndarray:
-        w, h = self._size
+        return self.read_region(*self._target_px)
+
+    def read_region(self, w: int, h: int) -> np.ndarray:
+        """The colour target's top-left w x h pixels, uint8 (h, w, 4) RGBA, top row first."""
         data = self.device.queue.read_texture({"texture": self.color, "origin": (0, 0, 0)},
                                               {"offset": 0, "bytes_per_row": 4 * w}, (w, h, 1))
-        return np.frombuffer(data, np.uint8).reshape(h, w, 4).copy()  # WebGPU's rows start at the top
+        pixels = np.frombuffer(data, np.uint8).reshape(h, w, 4)  # WebGPU's rows start at the top
+        return pixels[:, :, [2, 1, 0, 3]] if self.color_format.startswith("bgra") else pixels.copy()
 
     def alloc_data(self, rows: int, cols: int) -> tuple[int, int]:
         return self.data_packer.alloc(cols, rows)
@@ -406,7 +414,7 @@ class WgpuRenderer(TargetViewports, Renderer):
 
     def buffer_bytes(self) -> int:
         size = self.data_packer.width
-        total = size * size * 5 + 8 * self._size[0] * self._size[1]
+        total = size * size * 5 + 8 * self._target_px[0] * self._target_px[1]
         total += sum(nbytes for _, _, nbytes in self._vertex_buffers.values())
         total += sum(s.nbytes for s in self._streams.values()) + self._text_stream.nbytes
         image = self.glyph_atlas.image
@@ -424,7 +432,8 @@ class WgpuRenderer(TargetViewports, Renderer):
             buffer.destroy()
         for texture in (self.color, self.depth, self.data_atlas, self.highlight_atlas, self.colormap_texture,
                         self.glyph_texture):
-            texture.destroy()
+            if texture is not None:  # a window's colour target is its surface's, not the renderer's
+                texture.destroy()
         self._corner_buffer.destroy()
         self._uniforms.destroy()
         self._fence.destroy()
@@ -470,7 +479,7 @@ class WgpuUiOverlay:
             primitive={"topology": "triangle-list", "cull_mode": "none"},
             multisample={"count": 1},
             fragment={"module": module, "entry_point": "fs_main", "targets": [{
-                "format": COLOR_FORMAT, "blend": {
+                "format": renderer.color_format, "blend": {
                     "color": {"src_factor": "src-alpha", "dst_factor": "one-minus-src-alpha", "operation": "add"},
                     "alpha": {"src_factor": "src-alpha", "dst_factor": "one-minus-src-alpha", "operation": "add"}}}]},
         )
@@ -509,19 +518,32 @@ class WgpuUiOverlay:
         return self._buffers[slot]
 
     def render(self, draw_data) -> None:
+        """The frame's UI over the target (a tiled one's texture holds its top-left tile; bands() draws the rest)."""
+        self._render(draw_data, (0, 0, *self.target._target_px))
+
+    def render_tile(self, draw_data, rect: tuple[int, int, int, int]) -> None:
+        """The frame's UI (laid out for the whole picture) into one tile of a tiled target: ``rect`` is the tile
+        (x, y from the bottom left, w, h) in target pixels of the picture; the tile sits at the texture's top left."""
+        x, y, w, h = rect
+        self._render(draw_data, (x, self.target.target_size[1] - y - h, w, h))
+
+    def _render(self, draw_data, window: tuple[int, int, int, int]) -> None:
+        """Draw ImGui's draw data for the part ``window`` (left, top, w, h: target pixels, y down) of the picture
+        into the colour target's top-left w x h pixels."""
         import ctypes
 
         import wgpu
         from imgui_bundle import imgui
 
-        io, r = self.io, self.target
+        io = self.io
         dw, dh = io.display_size.x, io.display_size.y
         sx, sy = io.display_framebuffer_scale.x, io.display_framebuffer_scale.y
-        fb_w, fb_h = r.target_size
+        left, top, w, h = window
         if dw <= 0 or dh <= 0 or not draw_data.cmd_lists_count:
             return
-        projection = np.array([[2.0 / dw, 0, 0, 0], [0, -2.0 / dh, 0, 0], [0, 0, 0, 0], [-1.0, 1.0, 0, 1.0]],
-                              np.float32)  # column-major rows: UI pixels (y down) to clip space
+        # Column-major: UI pixels (y down) times the framebuffer scale, less the window's corner, to clip space.
+        projection = np.array([[2.0 * sx / w, 0, 0, 0], [0, -2.0 * sy / h, 0, 0], [0, 0, 0, 0],
+                               [-1.0 - 2.0 * left / w, 1.0 + 2.0 * top / h, 0, 1.0]], np.float32)
         self.device.queue.write_buffer(self._uniforms, 0, projection)
         vertices, indices, draws = [], [], []
         base_vertex = first_index = 0
@@ -532,9 +554,9 @@ class WgpuUiOverlay:
             offset = 0
             for command in commands.cmd_buffer:
                 x0, y0, x1, y1 = command.clip_rect
-                # Clip rectangles are UI pixels; the target's are those times the framebuffer scale.
-                ax0, ay0 = max(int(x0 * sx), 0), max(int(y0 * sy), 0)
-                ax1, ay1 = min(int(x1 * sx), fb_w), min(int(y1 * sy), fb_h)
+                # Clip rectangles are UI pixels; the target's are those times the framebuffer scale, then the window's.
+                ax0, ay0 = max(int(x0 * sx) - left, 0), max(int(y0 * sy) - top, 0)
+                ax1, ay1 = min(int(x1 * sx) - left, w), min(int(y1 * sy) - top, h)
                 if ax1 > ax0 and ay1 > ay0:
                     draws.append((int(command.texture_id), (ax0, ay0, ax1 - ax0, ay1 - ay0), command.elem_count,
                                   first_index + offset, base_vertex))
@@ -547,8 +569,8 @@ class WgpuUiOverlay:
         index_buffer = self._upload(1, np.frombuffer(b"".join(indices), np.uint8), wgpu.BufferUsage.INDEX)
         encoder = self.device.create_command_encoder()
         render_pass = encoder.begin_render_pass(color_attachments=[
-            {"view": r.color_view, "load_op": "load", "store_op": "store"}])
-        render_pass.set_viewport(0, 0, fb_w, fb_h, 0.0, 1.0)
+            {"view": self.target.color_view, "load_op": "load", "store_op": "store"}])
+        render_pass.set_viewport(0, 0, w, h, 0.0, 1.0)
         render_pass.set_pipeline(self._pipeline)
         render_pass.set_bind_group(0, self._frame_group)
         render_pass.set_vertex_buffer(0, vertex_buffer)

@@ -39,13 +39,30 @@ def pick_backend(requested: str, needs: tuple[str, ...]) -> str:
 
 def offscreen_renderer(requested: str, size, pixel_ratio: float = 1.0, needs: tuple[str, ...] = ()):
     """An offscreen renderer by --backend; one clear line where none can start."""
-    from llmviz.engine.render.factory import BackendUnavailable
     from llmviz.engine.render.factory import offscreen_renderer as make
 
+    return _made(requested, lambda: make(requested, size, pixel_ratio=pixel_ratio, needs=needs))
+
+
+def tiled_renderer(requested: str, size, tile: int | None, pixel_ratio: float = 1.0, needs: tuple[str, ...] = ()):
+    """A tiled renderer (``bands()``) by --backend; a tile side beyond the backend's limit names --tile."""
+    from llmviz.engine.render.factory import tiled_renderer as make
+
     try:
-        made = make(requested, size, pixel_ratio=pixel_ratio, needs=needs)
+        return _made(requested, lambda: make(requested, size, tile, pixel_ratio=pixel_ratio, needs=needs))
+    except ValueError as err:
+        raise CliError(f"llmviz: --tile {tile}: {err}") from None
+
+
+def _made(requested: str, make):
+    from llmviz.engine.render.factory import BackendUnavailable
+
+    try:
+        made = make()
     except BackendUnavailable as err:
         raise CliError(f"llmviz: {err}") from None
+    except ValueError:  # a tile side beyond the backend's limit: the caller names its option
+        raise
     except Exception as err:  # the GL stack's own exceptions vary by driver
         raise CliError(f"llmviz: cannot start headless OpenGL (EGL): {err}") from None
     say_fallback(requested, made.backend, made.reason)

@@ -9,7 +9,7 @@ import time
 
 import numpy as np
 
-from llmviz.scenes.cli.backend_arg import add_backend_argument, offscreen_renderer, pick_backend
+from llmviz.scenes.cli.backend_arg import add_backend_argument, offscreen_renderer, tiled_renderer
 from llmviz.scenes.cli.common import check_output_path, parse_size, process_age_s
 from llmviz.scenes.cli.main import CliError
 
@@ -336,8 +336,7 @@ def run(args) -> int:
         report = check_output_path(args.report, "--report", suffixes=(".json",), reserve=1 << 20)
     backend = getattr(args, "backend", "gl")
     if tiled:
-        pick_backend(backend, ("tiled",) if args.no_ui else ("tiled", "ui"))  # OpenGL draws it, or the line says why
-        renderer = _renderer(size, tile, ratio)
+        renderer = tiled_renderer(backend, size, tile, ratio, needs=() if args.no_ui else ("ui",))
     else:
         renderer = offscreen_renderer(backend, size, ratio, needs=() if args.no_ui else ("ui",))
     picture = Picture(renderer, out, size)
@@ -363,18 +362,6 @@ def run(args) -> int:
               f"{summary['overlaps']} overlapping, {summary['under_ui']} under the UI, "
               f"{summary['legend_entries']} legend entries, {summary['unlabelled_data_blocks']} unlabelled data blocks")
     return 0
-
-
-def _renderer(size, tile, pixel_ratio: float = 1.0):
-    """A tiled renderer for the picture; a tile side beyond this OpenGL's limit is an error naming --tile."""
-    from llmviz.engine.render.tiled import TiledRenderer
-
-    try:
-        return TiledRenderer(size, tile, pixel_ratio=pixel_ratio)
-    except ValueError as err:
-        raise CliError(f"llmviz: --tile {tile}: {err}") from None
-    except Exception as err:  # the GL stack's own exceptions vary by driver
-        raise CliError(f"llmviz: cannot start headless OpenGL (EGL): {err}") from None
 
 
 class Picture:
@@ -581,9 +568,7 @@ def _render_app(args, renderer, size, with_report: bool, picture: Picture):
         if hasattr(renderer, "bands") and ex.ui is not None:  # the UI of the last frame, drawn into each tile
             from imgui_bundle import imgui
 
-            from llmviz.engine.render.tiled import imgui_tile_drawer
-
-            overlay = imgui_tile_drawer(ex.ui.renderer, imgui.get_draw_data())
+            overlay = renderer.ui_tile_drawer(ex.ui.renderer, imgui.get_draw_data())
         picture.write(overlay)
         last = dict(ex.session.engine.profiler.last)
     finally:

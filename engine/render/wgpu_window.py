@@ -1,0 +1,159 @@
+"""The wgpu renderer drawing into a desktop window: a WebGPU surface on the window's native handle, presented per frame.
+
+The window toolkit (pyglet, through engine/window.py) keeps its own OpenGL context; wgpu makes a surface on
+a child of that native window (X11) or on the window itself (Windows), and the frame is presented there
+instead of swapping GL's buffers. wgpu's OpenGL
+backend cannot make that surface (its EGL surface on a window that has a GLX context fails, and wgpu-native
+aborts the process rather than raising), so a window process lists only the native backends
+(engine/gpu_adapters.use_native_backends_only) before anything touches wgpu.
+
+The surface texture is taken at the first draw of a frame and presented by ``present``; the scene, the labels
+and the UI all draw into it, and ``read_pixels`` reads it back (screenshots) until it is presented.
+"""
+from __future__ import annotations
+
+import ctypes
+import sys
+
+from .wgpu_backend import WgpuRenderer
+
+
+class SurfaceUnavailable(RuntimeError):
+    """No wgpu surface can be made on this window; str(err) is the one-line reason."""
+
+
+class X11ChildWindow:
+    """A child X window covering a toolkit's window, for the wgpu surface: lavapipe's presentation to a window that
+    pyglet made for GLX shows nothing (measured under Xvfb: the screen stays black), to a plain child window it
+    shows. The child selects no input, so the pointer's events go on to the toolkit's window, at the same
+    coordinates (it sits at the parent's origin, at its size)."""
+
+    def __init__(self, display: int, parent: int, size):
+        self.x = ctypes.CDLL("libX11.so.6")
+        ulong, uint, ptr = ctypes.c_ulong, ctypes.c_uint, ctypes.c_void_p
+        self.x.XCreateSimpleWindow.restype = ulong
+        self.x.XCreateSimpleWindow.argtypes = [ptr, ulong, ctypes.c_int, ctypes.c_int, uint, uint, uint, ulong, ulong]
+        for name in ("XMapWindow", "XDestroyWindow"):
+            getattr(self.x, name).argtypes = [ptr, ulong]
+        self.x.XResizeWindow.argtypes = [ptr, ulong, uint, uint]
+        self.x.XFlush.argtypes = [ptr]
+        self.display = display
+        self.window = int(self.x.XCreateSimpleWindow(display, parent, 0, 0, max(1, size[0]), max(1, size[1]), 0, 0, 0))
+        if not self.window:
+            raise SurfaceUnavailable("X11 refused a child window for the wgpu surface")
+        self.x.XMapWindow(display, self.window)
+        self.x.XFlush(display)
+
+    def resize(self, size) -> None:
+        self.x.XResizeWindow(self.display, self.window, max(1, size[0]), max(1, size[1]))
+        self.x.XFlush(self.display)
+
+    def destroy(self) -> None:
+        if self.window:
+            self.x.XDestroyWindow(self.display, self.window)
+            self.x.XFlush(self.display)
+            self.window = 0
+
+
+def pyglet_present_info(window, size, vsync: bool = True) -> tuple[dict, X11ChildWindow | None]:
+    """What wgpu needs to make a surface on a pyglet window (X11, through a child window; Windows), and the child
+    window made for it; SurfaceUnavailable elsewhere."""
+    if sys.platform.startswith("linux"):
+        xid = getattr(window, "_window", None)
+        display = getattr(window, "_x_display", None)
+        if not xid or display is None:
+            raise SurfaceUnavailable("the window is not an X11 window (pyglet on Wayland or headless)")
+        display = int(ctypes.cast(display, ctypes.c_void_p).value)
+        child = X11ChildWindow(display, int(xid), size)
+        return {"method": "screen", "platform": "x11", "window": child.window, "display": display,
+                "vsync": bool(vsync)}, child
+    if sys.platform.startswith("win"):
+        return {"method": "screen", "window": int(window._hwnd), "vsync": bool(vsync)}, None
+    raise SurfaceUnavailable(f"no wgpu surface for a pyglet window on {sys.platform} yet")
+
+
+class WgpuWindowRenderer(WgpuRenderer):
+    """A WgpuRenderer whose colour target is a window's surface texture (depth stays its own)."""
+
+    def __init__(self, present_info: dict, size, child: X11ChildWindow | None = None, **kwargs):
+        import wgpu
+
+        self.context = None
+        self.child = child
+        self._acquired = False
+        self._surface_info = present_info
+        super().__init__(size, **kwargs)
+        try:
+            self.context = wgpu.gpu.get_canvas_context(present_info)
+            preferred = self.context.get_preferred_format(self.device.adapter)
+            # Not the sRGB view: the shaders' colours are already what the screen shows, as on GL's framebuffer.
+            self.color_format = preferred.removesuffix("-srgb")
+            self.context.set_physical_size(*self._size)
+            self.context.configure(device=self.device, format=self.color_format,
+                                   usage=wgpu.TextureUsage.RENDER_ATTACHMENT | wgpu.TextureUsage.COPY_SRC,
+                                   alpha_mode="opaque")
+            self._acquire()  # a surface that cannot give a texture fails here, not at the first frame
+        except Exception as err:
+            self.release()
+            raise SurfaceUnavailable(f"wgpu could not draw into the window: {' '.join(str(err).split())}") from None
+
+    def _make_target(self) -> None:
+        import wgpu
+
+        w, h = self._target_px
+        self.color = self.color_view = None  # the surface's texture, taken per frame
+        self.depth = self.device.create_texture(size=(w, h, 1), format="depth24plus",
+                                                usage=wgpu.TextureUsage.RENDER_ATTACHMENT)
+        self.depth_view = self.depth.create_view()
+
+    def _acquire(self) -> None:
+        if not self._acquired:
+            self.color = self.context.get_current_texture()
+            self.color_view = self.color.create_view()
+            self._acquired = True
+
+    def resize(self, size) -> None:
+        size = (int(size[0]), int(size[1]))
+        if size == self._size or min(size) <= 0:
+            return
+        if self._acquired:
+            self.present()
+        self.depth.destroy()
+        self._size = self._target_px = size
+        self._flip_height = size[1]
+        self._make_target()
+        if self.child is not None:
+            self.child.resize(size)
+        self.context.set_physical_size(*size)
+
+    def begin_frame(self, clear_color=(0.0, 0.0, 0.0, 1.0)) -> None:
+        self._acquire()
+        super().begin_frame(clear_color)
+
+    def read_pixels(self):
+        self._acquire()
+        return super().read_pixels()
+
+    def present(self) -> None:
+        """Show what this frame drew (nothing when nothing was drawn since the last one)."""
+        if self._acquired:
+            self.context.present()
+            self._acquired = False
+            self.color = self.color_view = None
+
+    def release(self) -> None:
+        """Free the renderer and the surface, then the child window: before the toolkit's window goes (a surface
+        outliving its window faults the process at exit)."""
+        if self.context is not None:
+            try:
+                self.context.unconfigure()
+            except Exception:  # a surface that never configured has nothing to undo
+                pass
+            self.context = None  # wgpu releases the surface with its last reference
+        self._acquired = False
+        self.color = None  # the surface's: not ours to destroy
+        if self.depth is not None:
+            super().release()
+            self.depth = None
+        if self.child is not None:
+            self.child.destroy()
