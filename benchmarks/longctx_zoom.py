@@ -1,83 +1,145 @@
-"""Benchmark: how long the long-context view takes to show exact values when zoomed in, at N tokens.
+"""Benchmark: how long the long-context view takes to show exact values when zoomed in, at N tokens, over many zoom
+targets: the view's spans from 32 to 1,024 tokens (DETAIL_SPAN), near the diagonal and anywhere below it.
 
-    .venv/bin/python benchmarks/longctx_zoom.py [N]      (default 131072; prints JSON)
+    .venv/bin/python benchmarks/longctx_zoom.py [N] [--jumps J]     (default 131072, 60 jumps; prints JSON)
 
-Reads the pass the view keeps in the cache folder (run `llmviz render --scene longctx:N …` once first, or
-this computes it, minutes at 131,072), then per zoom size times what the worker does for one request
-(scenes/longctx_view.exact_region: the block recomputed from the stored queries, keys and row statistics,
-log-scaled, max-pooled to at most 256 x 256) over 30 random places near the diagonal; then, in the scene
-drawn headless, the time from a camera jump to the frame that shows the exact block. Figures, not assertions.
+Reads the pass the view keeps in the cache folder (run `llmviz render --scene longctx:N …` once first, or this
+computes it, minutes at 131,072). Then:
+- worker: per span and placement, 30 camera poses; for each, the request the view makes (wanted_region,
+  wanted_mid) answered as the worker answers it (scenes/longctx_view.answer_view: the fine grid's window and the
+  exact block recomputed from the stored queries, keys and row statistics, log-scaled, max-pooled to at most
+  256 x 256), as after a jump (nothing kept).
+- frames: in the scene drawn headless, J camera jumps cycling through the spans and placements; from the jump to
+  the frame that shows the exact block, with the frames drawn, the worker's time and the garbage collector's
+  pauses inside it; the slowest five named.
+Figures, not assertions.
 """
 from __future__ import annotations
 
+import argparse
+import gc
 import json
+import math
 import statistics
-import sys
 import time
 
 import numpy as np
 import torch
+
+SPANS = (32, 64, 256, 512, 1000)        # tokens across the view's width (exact values: at most DETAIL_SPAN)
+PLACEMENTS = ("diagonal", "below")      # the key within 4 spans left of the query, or anywhere before it
+VIEWPORT = (1280, 720)
+
+
+def target(rng, length: int, span: int, placement: str) -> tuple[float, float]:
+    q = float(rng.integers(2 * span, length - 2 * span))
+    k = q - float(rng.integers(0, 4 * span)) if placement == "diagonal" else float(rng.integers(span, q))
+    return q, k
+
+
+def height(span: int) -> float:
+    """The view's height in tokens when its width is `span` (camera_over frames a height)."""
+    return span * VIEWPORT[1] / VIEWPORT[0]
+
+
+def summary(ms: list[float]) -> dict:
+    ms = sorted(ms)
+    return {"median": round(statistics.median(ms), 1), "p95": round(ms[math.ceil(0.95 * len(ms)) - 1], 1),
+            "max": round(ms[-1], 1), "n": len(ms)}
 
 
 def main(argv=None) -> int:
     from llmviz.models.sim.induction_task import HELD_OUT_SEED
     from llmviz.scenes import longctx_view
 
-    args = sys.argv[1:] if argv is None else argv
-    length = int(args[0]) if args else 131_072
+    parser = argparse.ArgumentParser(description="long-context zoom latency")
+    parser.add_argument("length", nargs="?", type=int, default=131_072)
+    parser.add_argument("--jumps", type=int, default=60)
+    args = parser.parse_args(argv)
     torch.set_num_threads(1)
     start = time.perf_counter()
-    long_pass, head = longctx_view._compute_pass(length, HELD_OUT_SEED, lambda *a: None)
-    opened = time.perf_counter() - start
+    long_pass, head = longctx_view._compute_pass(args.length, HELD_OUT_SEED, lambda *a: None)
+    report = {"length": args.length, "head": head, "pass_open_s": round(time.perf_counter() - start, 2)}
+    fine = longctx_view.fine_pyramid(long_pass.fine_mass[head])
+    view = longctx_view.LongContextView(args.length, HELD_OUT_SEED, None)
+    base_cell = long_pass.levels[head][0].cell
     rng = np.random.default_rng(0)
-    report = {"length": length, "head": head, "pass_open_s": round(opened, 2)}
-    for span in (32, 256, 2048):
-        times = []
-        for _ in range(30):
-            q0 = int(rng.integers(span, length - span))
-            k0 = max(0, q0 - int(rng.integers(0, 4 * span)))
-            t = time.perf_counter()
-            longctx_view.exact_region(long_pass, head, q0, q0 + span, k0, k0 + span)
-            times.append(time.perf_counter() - t)
-        report[f"exact_{span}x{span}_ms_median"] = round(1e3 * statistics.median(times), 2)
-        report[f"exact_{span}x{span}_ms_max"] = round(1e3 * max(times), 2)
-    report.update(_frame_path(length, rng))
+    worker = {}
+    for span in SPANS:
+        for placement in PLACEMENTS:
+            times, sizes = [], set()
+            for _ in range(30):
+                view.camera = view.camera_over(*target(rng, args.length, span, placement), height(span), VIEWPORT)
+                detail = view.wanted_region(args.length)
+                mid = view.wanted_mid(args.length, base_cell, long_pass.fine_cell)
+                state = {"pass": (long_pass, head), "fine": fine}
+                t = time.perf_counter()
+                longctx_view.answer_view(state, mid, detail)
+                times.append(1e3 * (time.perf_counter() - t))
+                sizes.add(None if detail is None else detail[1] - detail[0])
+            worker[f"{span}_{placement}"] = {**summary(times), "exact_block_sides": sorted(s for s in sizes if s)}
+    report["worker_answer_ms"] = worker
+    if args.jumps > 0:
+        report.update(_frame_path(args.length, args.jumps, rng))
     print(json.dumps(report, indent=2))
     return 0
 
 
-def _frame_path(length: int, rng) -> dict:
-    """The whole path in the scene, headless: the camera jumps to a place ~40 tokens across, frames are drawn
-    until the exact block under it is on screen; from the jump to the frame that shows it."""
+def _frame_path(length: int, jumps: int, rng) -> dict:
+    """The whole path in the scene, headless: the camera jumps, frames are drawn until the exact block under it is
+    on screen; from the jump to the frame that shows it."""
     from llmviz.engine.runtime import Engine
     from llmviz.scenes.cli.common import headless_renderer
     from llmviz.scenes.registry import build_scene
 
-    renderer = headless_renderer((1280, 720))
+    renderer = headless_renderer(VIEWPORT)
     scene = build_scene(f"longctx:{length}", renderer)
     view, live = scene.longctx_view, scene.live
-    engine = Engine(scene.world, scene.start_camera((1280, 720)), renderer)
+    engine = Engine(scene.world, scene.start_camera(VIEWPORT), renderer)
     scene.attach(engine)
     scene.wait_for_values()
-    latencies, frames = [], []
-    for _ in range(20):
-        q = float(rng.integers(1000, length - 1000))
-        pose = view.camera_over(q, q - float(rng.integers(0, 5000)), 40, (1280, 720))
-        engine.camera.position, engine.camera.orientation = pose.position, pose.orientation
-        engine.camera.near, engine.camera.far = pose.near, pose.far
-        start, n = time.perf_counter(), 0
-        engine.frame(1 / 60)
-        renderer.finish()
-        while live._shown is None or live._shown != live._asked:   # noqa: SLF001 - the benchmark reads the state
-            engine.frame(1 / 60)
-            renderer.finish()
-            n += 1
-        latencies.append(time.perf_counter() - start)
-        frames.append(n + 1)
-    scene.close()
-    return {"zoom_to_exact_ms_median": round(1e3 * statistics.median(latencies), 1),
-            "zoom_to_exact_ms_max": round(1e3 * max(latencies), 1),
-            "zoom_to_exact_frames_median": statistics.median(frames)}
+    pauses: list[float] = []
+    began = {}
+
+    def collector(phase, info):
+        if phase == "start":
+            began["t"] = time.perf_counter()
+        elif "t" in began:
+            pauses.append(1e3 * (time.perf_counter() - began.pop("t")))
+
+    gc.callbacks.append(collector)
+    cases = [(span, placement) for span in SPANS for placement in PLACEMENTS]
+    rows = []
+    try:
+        for n in range(jumps):
+            span, placement = cases[n % len(cases)]
+            pose = view.camera_over(*target(rng, length, span, placement), height(span), VIEWPORT)
+            engine.camera.position, engine.camera.orientation = pose.position, pose.orientation
+            engine.camera.near, engine.camera.far = pose.near, pose.far
+            pauses.clear()
+            ticks = len(live.tick_seconds)
+            start, frames, frame_ms = time.perf_counter(), 0, []
+            while True:
+                t = time.perf_counter()
+                engine.frame(1 / 60)
+                renderer.finish()
+                frame_ms.append(1e3 * (time.perf_counter() - t))
+                frames += 1
+                if live._asked is None or live._shown == live._asked:   # noqa: SLF001 - the benchmark reads it
+                    break
+            rows.append({"jump": n, "span": span, "placement": placement,
+                         "ms": round(1e3 * (time.perf_counter() - start), 1), "frames": frames,
+                         "slowest_frame_ms": round(max(frame_ms), 1),
+                         "worker_ms": round(1e3 * live.tick_seconds[-1], 1) if len(live.tick_seconds) > ticks else None,
+                         "gc_pause_ms": round(sum(pauses), 1)})
+    finally:
+        gc.callbacks.remove(collector)
+        scene.close()
+    by_span = {str(span): summary([r["ms"] for r in rows if r["span"] == span]) for span in SPANS
+               if any(r["span"] == span for r in rows)}
+    return {"zoom_to_exact_ms": summary([r["ms"] for r in rows]), "zoom_to_exact_ms_by_span": by_span,
+            "zoom_to_exact_frames_median": statistics.median(r["frames"] for r in rows),
+            "slowest_jumps": sorted(rows, key=lambda r: -r["ms"])[:5]}
 
 
 if __name__ == "__main__":

@@ -307,6 +307,24 @@ class LongPass:
         s = scores(self.queries[head, q0:q1], self.keys[head, k0:k1], visible(self.cfg, self.layer, q0, q1, k0, k1))
         return _probabilities(s, self.row_max[head, q0:q1], self.row_log_sum[head, q0:q1]).numpy()
 
+    def block_log_probs(self, head: int, q0: int, q1: int, k0: int, k1: int, row_shift: torch.Tensor | None = None
+                        ) -> torch.Tensor:
+        """ln p of a block (rows and columns clipped to the sequence; -inf above the diagonal and outside the
+        window), plus row_shift[r] on row r when given: one matrix product of [q / sqrt(hd), shift - row max - row
+        log-sum] by [k, 1], so that each entry is written once and masked once (a view that pools the block then
+        takes exp or log of the pooled cells only)."""
+        T = self.length
+        q0, q1, k0, k1 = max(0, q0), min(T, q1), max(0, k0), min(T, k1)
+        if q1 <= q0 or k1 <= k0:
+            return torch.full((max(0, q1 - q0), max(0, k1 - k0)), -math.inf, dtype=self.queries.dtype)
+        q, k = self.queries[head, q0:q1], self.keys[head, k0:k1]
+        offset = -(self.row_max[head, q0:q1] + self.row_log_sum[head, q0:q1])
+        if row_shift is not None:
+            offset = offset + row_shift
+        s = torch.cat([q * (q.shape[-1] ** -0.5), offset[:, None]], 1) @ torch.cat([k, torch.ones_like(k[:, :1])], 1).T
+        allowed = visible(self.cfg, self.layer, q0, q1, k0, k1)
+        return s if allowed is None else s.masked_fill_(~allowed, -math.inf)
+
     @property
     def fine_cell(self) -> int:
         return fine_cell(self.length)
