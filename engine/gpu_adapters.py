@@ -117,6 +117,11 @@ _ADAPTERS_KEPT: list = []  # every list enumerated (one or two a process)
 _native_only: list[bool] = []  # [True] once this process's wgpu instance lists the native backends alone
 
 
+def native_backends_only() -> bool:
+    """Whether this process's wgpu instance lists the native backends alone (use_native_backends_only ran first)."""
+    return bool(_native_only)
+
+
 def use_native_backends_only() -> str | None:
     """Make this process's wgpu instance list Vulkan, Metal and D3D12 adapters only (what a window surface
     needs: wgpu's OpenGL backend aborts the process making a surface on a window that has an OpenGL

@@ -27,6 +27,9 @@ def test_doctor_json_reports_gl_adapters_auto_choice_and_compute_check():
         assert report[key]["backend"] in ("wgpu", "gl") and "\n" not in report[key]["reason"]
     if survey.adapters:
         assert report["backend_auto"]["backend"] == "wgpu"
+        # a window takes wgpu where a native adapter can make its surface (engine/render/wgpu_window.py)
+        native = any(a.backend not in ("OpenGL", "GL") for a in survey.adapters)
+        assert report["backend_auto_window"]["backend"] == ("wgpu" if native else "gl")
         assert report["compute"]["passed"] and report["compute_max_error"] <= 1e-5
         assert report["compute"]["adapter"] == gpu_adapters.best_adapter(survey).label()
     if "error" not in report["gl"]:

@@ -45,3 +45,23 @@ def test_auto_falls_back_with_the_reason_when_the_wgpu_backend_cannot_serve(monk
     with pytest.raises(factory.BackendUnavailable, match="no window surface yet"):
         factory.pick("wgpu", needs=("window",))
     assert factory.pick("auto", needs=())[0] == "wgpu"
+
+
+def test_a_window_needs_a_native_adapter_and_auto_says_so(monkeypatch):
+    """Only wgpu's OpenGL adapter here: it cannot make a surface on the toolkit's OpenGL window, so auto opens the
+    window on moderngl with that reason and --backend wgpu is the one line; headless commands still take wgpu."""
+    from llmviz.engine import gpu_adapters
+    from llmviz.engine.render import factory
+
+    gl_only = gpu_adapters.AdapterSurvey(
+        [gpu_adapters.adapter_from_info({"device": "llvmpipe", "backend_type": "OpenGL", "adapter_type": "CPU"})], None)
+    monkeypatch.setattr(gpu_adapters, "survey_adapters", lambda refresh=False: gl_only)
+    backend, reason = factory.pick("auto", needs=("window",))
+    assert backend == "gl" and reason.startswith("auto: moderngl, because a window surface needs a Vulkan")
+    with pytest.raises(factory.BackendUnavailable, match="--backend wgpu: a window surface needs a Vulkan"):
+        factory.pick("wgpu", needs=("window",))
+    assert factory.pick("auto", needs=("ui",))[0] == "wgpu"
+    vulkan = gpu_adapters.AdapterSurvey(
+        [gpu_adapters.adapter_from_info({"device": "llvmpipe", "backend_type": "Vulkan", "adapter_type": "CPU"})], None)
+    monkeypatch.setattr(gpu_adapters, "survey_adapters", lambda refresh=False: vulkan)
+    assert factory.pick("auto", needs=("window",))[0] == "wgpu"

@@ -49,8 +49,8 @@ def run_scripted_window(tmp_path, on_render: str, scene: str, frames: int, *args
         "        if self.n in getattr(self, 'shots', ()):\n"
         "            self._save_screenshot(sys.argv[1] + f'/shot{self.n}.png')\n"
         f"ExplorerWindow.options = {{'scene': {scene!r}, 'frames': {int(frames)}}}\n"
-        "from llmviz.engine.render.factory import pick\n"
-        f"ExplorerWindow.backend = {backend!r} if pick({backend!r}, ('window',))[0] == 'wgpu' else 'gl'\n"
+        "from llmviz.engine.render.factory import pick_for_window\n"
+        f"ExplorerWindow.backend = {backend!r} if pick_for_window({backend!r})[0] == 'wgpu' else 'gl'\n"
         "mglw.run_window_config(Scripted, args=['--window', 'pyglet'])\n")
     return subprocess.run([*XVFB, sys.executable, str(script), str(tmp_path), *map(str, args)], capture_output=True,
                           text=True, timeout=timeout)

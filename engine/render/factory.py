@@ -49,8 +49,6 @@ def pick(requested: str = "auto", needs: tuple[str, ...] = ()) -> tuple[str, str
     """(backend, reason) for ``requested``; BackendUnavailable when 'wgpu' was asked for and cannot serve."""
     if requested not in BACKENDS:
         raise BackendUnavailable(f"--backend must be one of {', '.join(BACKENDS)}, got {requested!r}")
-    if requested != "gl" and "window" in needs:
-        gpu_adapters.use_native_backends_only()  # a window process: before anything lists adapters
     limitation = wgpu_limitation(needs) if requested != "gl" else None
     if requested != "gl" and "window" in needs and not limitation:
         limitation = window_limitation()
@@ -60,6 +58,15 @@ def pick(requested: str = "auto", needs: tuple[str, ...] = ()) -> tuple[str, str
     if requested == "wgpu" and choice.backend != "wgpu":
         raise BackendUnavailable(f"--backend wgpu: {choice.reason.split('because ', 1)[-1]}")
     return choice.backend, choice.reason
+
+
+def pick_for_window(requested: str = "auto") -> tuple[str, str]:
+    """``pick`` for the process that opens the window: first its wgpu instance is limited to the native backends
+    (a surface needs one; wgpu's GL backend would abort the process making it), so call it before anything else
+    in the process lists adapters."""
+    if requested != "gl":
+        gpu_adapters.use_native_backends_only()
+    return pick(requested, ("window",))
 
 
 def window_limitation(survey=None) -> str | None:

@@ -78,6 +78,11 @@ class WgpuWindowRenderer(WgpuRenderer):
     def __init__(self, present_info: dict, size, child: X11ChildWindow | None = None, **kwargs):
         import wgpu
 
+        from ..gpu_adapters import native_backends_only
+
+        if not native_backends_only():  # wgpu-native aborts the process (no exception) making this surface
+            raise SurfaceUnavailable("this process's wgpu lists its OpenGL backend too (factory.pick_for_window "
+                                     "was not called before adapters were listed)")
         self.context = None
         self.child = child
         self._acquired = False

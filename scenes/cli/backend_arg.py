@@ -26,11 +26,12 @@ def say_fallback(requested: str, backend: str, reason: str) -> None:
 
 
 def pick_backend(requested: str, needs: tuple[str, ...]) -> str:
-    """The backend to use for a renderer the caller makes itself (the window); the fallback line said."""
-    from llmviz.engine.render.factory import BackendUnavailable, pick
+    """The backend to use for a renderer the caller makes itself (the window: call it before anything lists
+    wgpu adapters); the fallback line said."""
+    from llmviz.engine.render.factory import BackendUnavailable, pick, pick_for_window
 
     try:
-        backend, reason = pick(requested, needs)
+        backend, reason = pick_for_window(requested) if "window" in needs else pick(requested, needs)
     except BackendUnavailable as err:
         raise CliError(f"llmviz: {err}") from None
     say_fallback(requested, backend, reason)

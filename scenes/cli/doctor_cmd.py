@@ -3,7 +3,7 @@
     GL renderer       GL_RENDERER and GL_VERSION of the headless (EGL) context `llmviz render` draws with
     wgpu adapters     each adapter wgpu finds: name, backend (Vulkan, Metal, D3D12, OpenGL), software or not
     backend auto      which backend `--backend auto` picks, and the one-line reason: by the adapters alone, then
-                      for the headless commands and for the window (what the wgpu renderer can do yet)
+                      for the headless commands and for the window (whose surface needs a native adapter)
     compute           the WGSL attention kernels on a fixed random case against a float64 numpy reference
                       (compute_max_error, passed within 1e-5)
 
@@ -45,7 +45,7 @@ def diagnose() -> dict:
         "backend_auto": {"backend": choice.backend, "reason": choice.reason,
                          "adapter": choice.adapter.as_dict() if choice.adapter else None},
     }
-    # What auto then picks for the headless commands and for the window, given what the wgpu renderer can do yet
+    # What auto then picks for the headless commands and for the window, given what the wgpu renderer can do
     # (engine/render/factory.py says; without it, the adapters alone decide).
     for key, needs in (("backend_auto_render", ()), ("backend_auto_window", ("window", "ui"))):
         backend, reason = _renderer_choice(needs, choice)
