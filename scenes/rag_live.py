@@ -23,6 +23,7 @@ MAX_K = 8                     # passages shown at most (retrieved + pinned)
 MAX_WORDS = 40                # the reader's passage length (reader_vocab.PASSAGE_TOKENS)
 WORDS_PER_LINE = 6
 MAX_ANSWER = 10
+QUERY_CACHE = 64              # questions whose embeddings the worker keeps
 FLOW_S = 0.9                  # seconds the retrieved chunks' words take to fly into the prompt
 SPACE_SIDE = 100.0
 SPACE_CENTER = np.array([-115.0, 0.0, 0.0], np.float32)
@@ -36,6 +37,7 @@ DIM_WORD = np.array([0.45, 0.47, 0.52, 1.0], np.float32)
 HOT_WORD = np.array([1.0, 0.62, 0.18, 1.0], np.float32)
 FILE_RGB = np.array([[0.35, 0.65, 0.95, 1.0], [0.55, 0.85, 0.45, 1.0], [0.85, 0.55, 0.85, 1.0],
                      [0.80, 0.80, 0.45, 1.0]], np.float32)
+FILE_COLOURS = ("blue", "green", "violet", "yellow")   # FILE_RGB's, as the space's caption names them
 LIT_RGB = np.array([1.0, 0.85, 0.2, 1.0], np.float32)
 OFF_RGB = np.array([0.9, 0.3, 0.3, 1.0], np.float32)
 QUERY_RGB = np.array([1.0, 1.0, 1.0, 1.0], np.float32)
@@ -72,6 +74,8 @@ def _make_compute(folder):
             model = reader_model.load_reader()
             embedding.encode(["warm up"])
         stores = {st.index_type: st}
+        queries: dict[str, np.ndarray] = {}   # question -> its embedding: a toggle or a top-k change re-asks the
+                                              # same question, and MiniLM's forward was 40% of an answer's time
         centred = st.vectors - st.vectors.mean(axis=0)
         _, sing, vt = np.linalg.svd(centred.astype(np.float64), full_matrices=False)
         axes, mean = vt[:3], st.vectors.mean(axis=0)
@@ -85,7 +89,12 @@ def _make_compute(folder):
                         "chunks": st.chunks, "index_type": st.index_type}
             if request.index_type not in stores:
                 stores[request.index_type] = st.with_index(request.index_type)
-            query, hits = stores[request.index_type].search(request.question, request.top_k)
+            if request.question not in queries:
+                if len(queries) >= QUERY_CACHE:
+                    queries.pop(next(iter(queries)))
+                queries[request.question] = embedding.encode([request.question])[0]
+            query = queries[request.question]
+            hits = stores[request.index_type].search_query(query, request.top_k)
             passages = [h.chunk for h in hits if h.chunk not in request.off]
             passages += [c for c in request.pinned if c not in passages and c not in request.off]
             passages = passages[:MAX_K]
@@ -187,9 +196,11 @@ class RagView:
                             renderable={"color": np.tile([0.55, 0.58, 0.66, 1.0], (3, 1))})
         ends = c + np.eye(3, dtype=np.float32) * (half + 5.0)
         self.axis_labels = self._labels(ends, ["PC1", "PC2", "PC3"], 3.0)
-        self._labels([c + np.array([0.0, half + 14.0, 0.0])], ["the store's chunks: PCA of their all-MiniLM-L6-v2 "
+        self._labels([c + np.array([0.0, half + 20.0, 0.0])], ["the store's chunks: PCA of their all-MiniLM-L6-v2 "
                                                                "embeddings"], 2.4)
-        self.space_note = self._labels([c + np.array([0.0, half + 9.0, 0.0])], ["loading the store..."], 1.6)
+        # two short lines: one long line ran off the view's left edge, and a label that does not fit is hidden
+        self.space_note = self._labels([c + np.array([0.0, half + 15.0, 0.0]), c + np.array([0.0, half + 10.5, 0.0])],
+                                       ["loading the store...", ""], 1.6)
         self.points = w.spawn(n_chunks, transform={"position": np.tile(c, (n_chunks, 1)),
                                                    "scale": np.zeros((n_chunks, 3), np.float32)},
                               bounds={}, renderable={"color": np.tile(FILE_RGB[0], (n_chunks, 1))}, pickable={})
@@ -267,9 +278,11 @@ class RagView:
         self.world.set("transform", self.points, position=SPACE_CENTER + xyz * self.scale,
                        scale=np.full((len(xyz), 3), 1.6, np.float32))
         self.world.set("renderable", self.points, color=self.base_rgb)
-        files = ", ".join(f"{name} ({['blue', 'green', 'violet', 'yellow'][i % 4]})"
-                          for i, name in enumerate(space["files"]))
-        self._texts(self.space_note, [f"{len(xyz)} chunks from {files}; lit: the top-k and their cosine scores"])
+        names = space["files"]
+        files = (", ".join(f"{name} ({FILE_COLOURS[i]})" for i, name in enumerate(names))
+                 if len(names) <= len(FILE_COLOURS) else f"{len(names)} files (coloured in turn)")
+        self._texts(self.space_note, [f"{len(xyz):,} chunks from {files}",
+                                      "lit: the top-k and their cosine scores; red: switched off"])
         self._texts(self.axis_labels, [f"PC{i + 1} ({100 * s:.0f}%)" for i, s in enumerate(space["share"])])
 
     # ---- one result

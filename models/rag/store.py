@@ -98,12 +98,15 @@ class Store:
             self.index.hnsw.efSearch = max(HNSW_EF_SEARCH, k)
         return self.index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
 
+    def search_query(self, query: np.ndarray, k: int) -> list[Hit]:
+        """The k best chunks for one embedded question (384,), best first."""
+        scores, ids = self.search_vectors(query[None, :], k)
+        return [Hit(r, int(i), float(s)) for r, (s, i) in enumerate(zip(scores[0], ids[0])) if i >= 0]
+
     def search(self, question: str, k: int) -> tuple[np.ndarray, list[Hit]]:
         """(the question's embedding, its k best chunks, best first)."""
-        query = embedding.encode([question])
-        scores, ids = self.search_vectors(query, k)
-        hits = [Hit(r, int(i), float(s)) for r, (s, i) in enumerate(zip(scores[0], ids[0])) if i >= 0]
-        return query[0], hits
+        query = embedding.encode([question])[0]
+        return query, self.search_query(query, k)
 
 
 def build(chunks: list[Chunk], index_type: str = "auto", chunk_rule: dict | None = None, progress=None) -> Store:
