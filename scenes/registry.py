@@ -170,15 +170,14 @@ def _build_model(spec, renderer, autoplay: bool = False, data=None, on_layout=No
     def start(viewport):
         return preset_camera(presets[start_preset], viewport, scene.layout)
 
-    if live is not None:
-        status = "live: real trained weights, every cell is a computed value"
-    else:
-        status = "structure only: no weights loaded, no values shown"
+    from llmviz.common.i18n import tr
+
+    status = tr("banner.live_status") if live is not None else tr("hover.structure_only")
     simulated = spec.architecture.moe is not None and not moe_live and not hybrid_live
     if simulated:
-        status += " · simulated routing (random router, random inputs)"
+        status += " · " + tr("moe.simulated")
     if spec.speculative:
-        status += " · speculative architecture (rumour), not a published design"
+        status += " · " + tr("banner.speculative_status")
     built = BuiltScene(spec.id, scene.world, start, model_path(scene.layout), scene.block_slots,
                        caption=f"{spec.name}", model=scene, live=live, presets=presets, status=status,
                        start_preset=start_preset)

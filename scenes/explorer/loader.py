@@ -60,7 +60,7 @@ def prepare_outline(spec, layout, renderer, viewport, started: float) -> Prepare
     presets = layout.presets
     scene = BuiltScene(spec.id, world, lambda vp: preset_camera(presets["overview"], vp, layout), model_path(layout),
                        slots, caption=spec.name, presets=presets, start_preset="overview",
-                       status="loading: the model's outline; its blocks follow in a moment")
+                       status=tr("loader.outline"))
     camera = scene.start_camera(viewport)
     engine = Engine(world, camera, renderer)
     engine.transform.update()
