@@ -9,9 +9,13 @@ benchmark measures ("while generating").
 """
 from __future__ import annotations
 
+import importlib
+from dataclasses import dataclass
+
 import numpy as np
 
 from llmviz.models.sim import sort_task
+from llmviz.models.sim.llava_vocab import TEXT_TOKENS as LLAVA_TEXT_ROWS
 from llmviz.scenes.axis_labels import attach_axis_labels
 from llmviz.scenes.legend import watch_cells
 from llmviz.scenes.nanogpt_session import NanoGptSession
@@ -30,8 +34,50 @@ TEXT_CONTEXT = 32                     # characters the small text models' scenes
 ATTENTION_MODEL_IDS = ("nano-gpt", *LIVE_MOE_MODELS, *LIVE_SSM_MODELS, *LIVE_HYBRID_MODELS)
 
 
+@dataclass(frozen=True)
+class LiveBinding:
+    """How a model trained here computes in its scene: the class that runs it and writes its values onto the
+    blocks ("module:Class", imported only when the scene is built), the token rows its blocks are laid out for
+    (None: the spec's own context), whether it takes the scene loader's staged data atlas (``data=``), and which
+    blocks get values ("module:function" of the layout; None: every data block)."""
+
+    binder: str
+    rows: int | None = None
+    staged_data: bool = False
+    drawn: str | None = None
+
+    def make(self, scene, renderer, autoplay: bool, data=None):
+        extra = {"data": data} if self.staged_data else {}
+        return _named(self.binder)(scene, renderer, autoplay=autoplay, **extra)
+
+    def drawn_ids(self, layout):
+        return _named(self.drawn)(layout) if self.drawn is not None else None
+
+
+# The small character models read text, so their blocks get rows for 32 characters rather than 11 tokens;
+# llava-tiny's decoder has text rows for the turn around its longest question and its longest answer.
+LIVE_BINDINGS: dict[str, LiveBinding] = {
+    "nano-gpt": LiveBinding("llmviz.scenes.live:LiveModel"),
+    **{m: LiveBinding("llmviz.scenes.moe_live:LiveMoE", rows=TEXT_CONTEXT) for m in LIVE_MOE_MODELS},
+    **{m: LiveBinding("llmviz.scenes.ssm_live:LiveMamba", rows=TEXT_CONTEXT) for m in LIVE_SSM_MODELS},
+    **{m: LiveBinding("llmviz.scenes.hybrid_live:LiveJamba", rows=TEXT_CONTEXT) for m in LIVE_HYBRID_MODELS},
+    **{m: LiveBinding("llmviz.scenes.vit_live:LiveVit", staged_data=True) for m in LIVE_VISION_MODELS},
+    **{m: LiveBinding("llmviz.scenes.clip_live:LiveClip", staged_data=True) for m in LIVE_CLIP_MODELS},
+    **{m: LiveBinding("llmviz.scenes.llava_live:LiveLlava", rows=LLAVA_TEXT_ROWS, staged_data=True,
+                      drawn="llmviz.scenes.llava_live:drawn_ids") for m in LIVE_LLAVA_MODELS},
+    **{m: LiveBinding("llmviz.scenes.whisper_live:LiveWhisper", rows=AUDIO_TOKENS, staged_data=True)
+       for m in LIVE_AUDIO_MODELS},
+}
+
+
 def is_live(spec) -> bool:
-    return spec.id in LIVE_MODELS
+    """The model computes in its scene (the Model menu tags it "live")."""
+    return spec.id in LIVE_BINDINGS
+
+
+def _named(target: str):
+    module, _, name = target.partition(":")
+    return getattr(importlib.import_module(module), name)
 
 
 class LiveModel:

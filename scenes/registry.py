@@ -97,71 +97,17 @@ def _build_stress(name: str, count: int, renderer, data=None) -> BuiltScene:
 
 def _build_model(spec, renderer, autoplay: bool = False, data=None, on_layout=None) -> BuiltScene:
     from llmviz.scenes.layout import layout_model
-    from llmviz.scenes.live import (LIVE_HYBRID_MODELS, LIVE_MOE_MODELS, LIVE_SSM_MODELS, LIVE_VISION_MODELS,
-                                    TEXT_CONTEXT, LiveModel, is_live)
-    from llmviz.scenes.live import LIVE_LLAVA_MODELS
+    from llmviz.scenes.live import LIVE_BINDINGS, LIVE_HYBRID_MODELS, LIVE_MOE_MODELS
     from llmviz.scenes.model_scene import build_model_scene
     from llmviz.scenes.model_paths import model_path, preset_camera
 
-    moe_live = spec.id in LIVE_MOE_MODELS
-    ssm_live = spec.id in LIVE_SSM_MODELS
-    hybrid_live = spec.id in LIVE_HYBRID_MODELS
-    vision_live = spec.id in LIVE_VISION_MODELS
-    from llmviz.scenes.live import LIVE_CLIP_MODELS
-
-    clip_live = spec.id in LIVE_CLIP_MODELS
-    llava_live = spec.id in LIVE_LLAVA_MODELS
-    from llmviz.scenes.live import AUDIO_TOKENS, LIVE_AUDIO_MODELS
-
-    audio_live = spec.id in LIVE_AUDIO_MODELS
-    live_model = is_live(spec) or moe_live or ssm_live or hybrid_live or vision_live or clip_live or llava_live \
-        or audio_live
-    # The small character models read text, so their blocks get rows for 32 characters rather than 11 tokens.
-    # llava-tiny's decoder has text rows for the turn around its longest question and its longest answer.
-    from llmviz.models.sim.llava_vocab import TEXT_TOKENS
-
-    layout = layout_model(spec, TEXT_CONTEXT if moe_live or ssm_live or hybrid_live else
-                          TEXT_TOKENS if llava_live else AUDIO_TOKENS if audio_live else None)
+    binding = LIVE_BINDINGS.get(spec.id)
+    layout = layout_model(spec, binding.rows if binding is not None else None)
     if on_layout is not None:
         on_layout(spec, layout)  # the outline can be shown while the blocks are spawned
-    drawn = None
-    if llava_live:
-        from llmviz.scenes.llava_live import drawn_ids
-
-        drawn = drawn_ids(layout)
-    scene = build_model_scene(spec, data or renderer, with_data=live_model, layout=layout, data_ids=drawn)
-    live = None
-    if live_model and renderer is not None:
-        if moe_live:
-            from llmviz.scenes.moe_live import LiveMoE
-
-            live = LiveMoE(scene, renderer, autoplay=autoplay)
-        elif ssm_live:
-            from llmviz.scenes.ssm_live import LiveMamba
-
-            live = LiveMamba(scene, renderer, autoplay=autoplay)
-        elif hybrid_live:
-            from llmviz.scenes.hybrid_live import LiveJamba
-
-            live = LiveJamba(scene, renderer, autoplay=autoplay)
-        elif llava_live:
-            from llmviz.scenes.llava_live import LiveLlava
-
-            live = LiveLlava(scene, renderer, autoplay=autoplay, data=data)
-        elif clip_live:
-            from llmviz.scenes.clip_live import LiveClip
-
-            live = LiveClip(scene, renderer, autoplay=autoplay, data=data)
-        elif audio_live:
-            from llmviz.scenes.whisper_live import LiveWhisper
-
-            live = LiveWhisper(scene, renderer, autoplay=autoplay, data=data)
-        elif vision_live:
-            from llmviz.scenes.vit_live import LiveVit
-
-            live = LiveVit(scene, renderer, autoplay=autoplay, data=data)
-        else:
-            live = LiveModel(scene, renderer, autoplay=autoplay)
+    drawn = binding.drawn_ids(layout) if binding is not None else None
+    scene = build_model_scene(spec, data or renderer, with_data=binding is not None, layout=layout, data_ids=drawn)
+    live = binding.make(scene, renderer, autoplay, data) if binding is not None and renderer is not None else None
     presets = scene.layout.presets
 
     # A live model opens on its first block, where the cells are readable; others on the whole model.
@@ -173,7 +119,7 @@ def _build_model(spec, renderer, autoplay: bool = False, data=None, on_layout=No
     from llmviz.common.i18n import tr
 
     status = tr("banner.live_status") if live is not None else tr("hover.structure_only")
-    simulated = spec.architecture.moe is not None and not moe_live and not hybrid_live
+    simulated = spec.architecture.moe is not None and spec.id not in (*LIVE_MOE_MODELS, *LIVE_HYBRID_MODELS)
     if simulated:
         status += " · " + tr("moe.simulated")
     if spec.speculative:
