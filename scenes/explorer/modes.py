@@ -606,7 +606,7 @@ class MoeMode(Mode):
     def panels(self, area) -> None:
         x, y, height = area.width - panels.MOE_PANEL_WIDTH - 10, area.top, area.height - 8
         if self.panel is None:
-            panels.moe_placeholder(x, y, self.error or "preparing simulated routing…", bool(self.error))
+            panels.moe_placeholder(x, y, self.error or tr("moe.preparing"), bool(self.error))
             return
         stats = getattr(self.routing, "stats", None)
         row = self._packets_key[1] if self._packets_key is not None else None

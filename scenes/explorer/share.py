@@ -229,7 +229,7 @@ def apply_view(ex, view: LinkView) -> str | None:
     if view.compare is not None:
         problem = ex.compare.open(list(view.compare))
         if problem:
-            return f"link compare set not opened: {problem}"
+            return tr("share.link_compare", problem=problem)
     if view.temperature is not None or view.seed is not None:
         from llmviz.scenes.cli.main import CliError
         from llmviz.scenes.cli.render_cmd import apply_sampling
@@ -242,24 +242,24 @@ def apply_view(ex, view: LinkView) -> str | None:
         live = session.scene.live
         owner = getattr(live, "session", None)
         setter = getattr(live, "set_text", None) or getattr(owner, "set_input", None)
-        problem = setter(view.text) if setter is not None else f"{session.name} takes no input text"
+        problem = setter(view.text) if setter is not None else tr("share.no_input", name=session.name)
         if problem:
-            return f"link text not used: {problem}"
+            return tr("share.link_text", problem=problem)
     if view.chapter is not None:
         mode = session.chapters_mode
         if mode is None:
-            return f"{session.name} has no chapters"
+            return tr("share.no_chapters", name=session.name)
         mode.toggle(0, 0)
         player = mode.player
         if player is None:
-            return ex.notice or "the chapters could not open"
+            return ex.notice or tr("share.chapters_failed")
         try:
             index = player.runner.chapter_index(view.chapter)
             player.go_to(index, (view.step or 1) - 1)
             player.runner.go_to_step_end((view.step or 1) - 1)
         except (KeyError, IndexError) as err:
             mode.close()
-            return f"link: {err.args[0]}"
+            return tr("share.link_problem", problem=str(err.args[0]))
         return None
     if view.camera is not None:
         from llmviz.scenes.cli.main import CliError
