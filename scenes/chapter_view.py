@@ -38,6 +38,7 @@ class ChapterPlayer:
         self._values_key = None
         self._written: set[str] = set()
         self._moment_key = None
+        self._snapshot_key = None  # what snapshot's weights the blocks show (None: the live model's)
 
     # ------------------------------------------------------------------ controls (keys, panels)
     def press_space(self) -> None:
@@ -67,13 +68,22 @@ class ChapterPlayer:
     def seek(self, t: float):
         self._nav(self.runner.seek, t)
 
+    @property
+    def settled(self) -> bool:
+        """The moment is shown in full: its text filled in and, on a recording's step, its snapshot on the blocks
+        (a headless render waits for this)."""
+        m = self.moment
+        return m is not None and m.text is not None and (
+            m.snapshot is None or (self._snapshot_key is not None and self._snapshot_key[0] == m.snapshot))
+
     # ------------------------------------------------------------------ per frame
     def update(self, dt: float, steering: bool = False) -> None:
         runner = self.runner
         self._jump |= runner.set_view(self.rig.camera.viewport, self.rig.window)
         runner.update(dt)
         live = self.scene.live
-        key = (runner.chapter, runner.step_index, runner.t, live.values_version if live is not None else 0)
+        replayed = runner.poll_replays()  # a recording's snapshots, computed on their own worker
+        key = (runner.chapter, runner.step_index, runner.t, live.values_version if live is not None else 0, replayed)
         if key == self._moment_key and not self._jump:
             return  # paused, nothing new: no template parsing, no copies, no masks this frame
         self._moment_key = key
@@ -95,6 +105,37 @@ class ChapterPlayer:
             apply_focus(self.scene.model, self.engine.flags, m.focus_rows, m.dim)
             self._flags_key = key
         self._write_values(m)
+        self._write_snapshot(m, replayed)
+
+    def _write_snapshot(self, m, replayed: int) -> None:
+        """A step of a training recording: that snapshot's weights and trace on the blocks (the live model's
+        back once a step shows none); written when the snapshot, its values or the live values change."""
+        live = self.scene.live
+        key = (m.snapshot, replayed, live.values_version if live is not None else 0)
+        if m.snapshot is None and self._snapshot_key is None or key == self._snapshot_key:
+            return
+        if m.scene and self.scene.model is not None and m.scene != self.scene.model.layout.spec_id:
+            return
+        arrays = self.runner.snapshot_arrays(m) if m.snapshot is not None else None
+        if arrays is None:
+            if m.snapshot is None:
+                self._restore_live()
+            return
+        self.scene.model.write_values(self.renderer, arrays)
+        self._show_tokens(arrays.get("tokens"))
+        self._snapshot_key = key
+
+    def _restore_live(self) -> None:
+        source = self._live_source()
+        if source is not None:
+            self.scene.model.write_values(self.renderer, source)
+            self._show_tokens(source.get("tokens"))
+        self._snapshot_key = None
+
+    def _show_tokens(self, tokens) -> None:
+        labels = getattr(self.scene.live, "axis_labels", None)
+        if labels is not None and tokens is not None:
+            labels.show_tokens(tokens)
 
     def _live_source(self):
         live = self.scene.live
@@ -141,5 +182,8 @@ class ChapterPlayer:
         if self._written:
             self._restore(self._written)
         self._written = set()
+        if self._snapshot_key is not None:
+            self._restore_live()
+        self.runner.close()  # a recording's worker; reopened on the next request
         apply_focus(self.scene.model, self.engine.flags, np.array([], np.int64), False)
         self.engine.flags.clear("chapter_reference")

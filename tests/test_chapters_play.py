@@ -137,6 +137,10 @@ def test_every_chapter_plays_headless_to_its_final_camera_pose(live):
     while True:
         runner.update(0.2)
         moment = runner.moment()  # renders the text from the live trace: any template error raises here
+        for _ in range(3):  # a recording's summary, then its snapshot, computed on their worker
+            if moment.text is None and runner.current.recording is not None:
+                assert runner.replay(runner.current.recording).wait(240)
+                moment = runner.moment()
         frames += 1
         assert moment.text is not None and "{" not in moment.text.text
         for frame in moment.animations:
@@ -151,6 +155,7 @@ def test_every_chapter_plays_headless_to_its_final_camera_pose(live):
         if moment.waiting:
             runner.press_space()
         assert frames < 20_000
+    runner.close()  # a recording's worker
     assert seen_steps == {(c.number, k) for c in runner.chapters for k in range(len(c.steps))}
 
 

@@ -76,8 +76,11 @@ def sort_accuracy(model: NanoGPT, inputs: torch.Tensor) -> float:
     return (got == inputs.sort(dim=1).values).all(dim=1).float().mean().item()
 
 
-def train(seed: int = DEFAULT_SEED, steps: int = DEFAULT_STEPS, log=print, log_every_s: float = 2.0) -> TrainResult:
-    """Trains from scratch; `log(line)` receives a progress line every `log_every_s` seconds."""
+def train(seed: int = DEFAULT_SEED, steps: int = DEFAULT_STEPS, log=print, log_every_s: float = 2.0,
+          record=None) -> TrainResult:
+    """Trains from scratch; `log(line)` receives a progress line every `log_every_s` seconds. ``record``
+    (a models.sim.nanogpt_record.Recorder) receives every step's loss and the weights at its chosen steps,
+    without changing the training (it draws no random numbers)."""
     torch.set_num_threads(1)  # reproducibility (fixed reduction order) and fairness to the render thread
     torch.manual_seed(seed)
     model = NanoGPT(NanoGPTConfig())
@@ -88,13 +91,19 @@ def train(seed: int = DEFAULT_SEED, steps: int = DEFAULT_STEPS, log=print, log_e
     opt = gpt_adamw(model, PEAK_LR)
 
     def step_loss(step):
+        if record is not None:
+            record.snapshot(step, model)  # the weights this step's forward pass uses
         pick = torch.randint(len(xs), (BATCH_SIZE,), generator=batch_gen)
         logits = model(xs[pick])
         loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), ys[pick].reshape(-1),
                                ignore_index=sort_task.IGNORE_INDEX)
+        if record is not None:
+            record.loss(step, loss.item())
         return loss, {"loss": loss.item()}, ""
 
     shown, seconds = run_steps(model, opt, steps, lambda step: _lr(step, steps), step_loss, log, log_every_s)
+    if record is not None:
+        record.snapshot(steps, model)  # the trained weights
     loss_value = shown["loss"]
     held = sort_accuracy(model, held_out_sample())
     everything = sort_accuracy(model, torch.tensor(sort_task.all_inputs(), dtype=torch.long))

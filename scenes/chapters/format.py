@@ -60,8 +60,8 @@ ANIMATION_TIMING = {"kind": str, "delay": (int, float), "duration": (int, float)
 FILL_ORDERS = ("rows", "columns", "cells")
 STEP_FIELDS = {"title": str, "text": str, "duration": (int, float), "camera": (str, dict),
                "move": (int, float), "focus": list, "dim": bool, "pause": bool, "animate": list,
-               "scene": str, "frame": list}
-CHAPTER_FIELDS = {"title": str, "model": str, "summary": str, "step": list}
+               "scene": str, "frame": list, "snapshot": (int, str), "plot": str}
+CHAPTER_FIELDS = {"title": str, "model": str, "summary": str, "step": list, "recording": str}
 DEFAULT_MOVE = 1.5  # seconds a camera move takes, unless the step says otherwise
 # Values of an MoE layer a live trace (and runner.live_values) provides besides its blocks: the router's
 # softmax and top-k choice, and the routing statistics (tokens per expert, mean gate, auxiliary loss, cv).
@@ -136,6 +136,8 @@ class Step:
     animations: tuple = ()
     line: int = 0
     scene: str | None = None  # registry id of the model shown for this step; None: the chapter's model
+    snapshot: int | str | None = None  # the chapter's recording: the snapshot whose weights the step shows
+    plot: str | None = None   # a recorded series the text panel draws (record.loss), the shown snapshot marked
 
 
 @dataclass(frozen=True)
@@ -146,6 +148,8 @@ class Chapter:
     path: str
     summary: str = ""
     steps: tuple = field(default_factory=tuple)
+    recording: str | None = None  # a training recording it replays (assets/recordings/NAME; scenes/chapters/recording.py)
+    language: str = "en"  # the language its text is in (scenes/chapters/language.py; English where untranslated)
 
     @property
     def duration(self) -> float:
@@ -228,9 +232,21 @@ def _check_type(value, expected) -> bool:
     return isinstance(value, types)
 
 
-def load_chapter(path, names=None, number: int | None = None) -> Chapter:
+def load_chapter(path, names=None, number: int | None = None, lang: str | None = "en") -> Chapter:
     """Parse and validate one chapter file; with ``names`` (Names, or model id -> Names), every id it
-    mentions must exist in the model."""
+    mentions must exist in the model. Its text in ``lang`` where a translation gives it (None: the
+    interface's language), English elsewhere."""
+    from .language import current_language, translated
+
+    return translated(_load_structure(path, names, number), current_language() if lang is None else lang)
+
+
+def _load_structure(path, names=None, number: int | None = None) -> Chapter:
+    return parse_chapter(read_source(path), path, names, number)
+
+
+def read_source(path) -> str:
+    """A chapter (or translation) file's text: a regular file of at most MAX_CHAPTER_BYTES, UTF-8."""
     path = Path(path)
     try:
         if path.stat().st_size > MAX_CHAPTER_BYTES or not path.is_file():
@@ -240,22 +256,21 @@ def load_chapter(path, names=None, number: int | None = None) -> Chapter:
     except OSError as err:
         raise ChapterError(path, 1, f"cannot read: {err.strerror or err}") from None
     try:
-        source = raw.decode("utf-8")
+        return raw.decode("utf-8")
     except UnicodeDecodeError as err:
         raise ChapterError(path, raw[:err.start].count(b"\n") + 1, f"not UTF-8 text (byte {err.start})") from None
-    return parse_chapter(source, path, names, number)
 
 
-def parse_chapter(source: str, path, names=None, number: int | None = None) -> Chapter:
+def parse_toml(source: str, path) -> dict:
+    """The TOML table of a chapter file's text, bounded first; a problem is a ChapterError at its line."""
     from llmviz.common.text import nesting_depth
 
-    path = Path(path)
     if len(source) > MAX_CHAPTER_BYTES:
         raise ChapterError(path, 1, f"more than {MAX_CHAPTER_BYTES:,} characters")
     if nesting_depth(source) > MAX_NESTING:
         raise ChapterError(path, 1, f"tables and lists nest more than {MAX_NESTING} deep")
     try:
-        data = tomllib.loads(source)
+        return tomllib.loads(source)
     except RecursionError:
         raise ChapterError(path, 1, f"tables and lists nest too deeply") from None
     except tomllib.TOMLDecodeError as err:
@@ -263,6 +278,11 @@ def parse_chapter(source: str, path, names=None, number: int | None = None) -> C
         line = int(match.group(1)) if match and match.group(1) else max(1, len(source.splitlines()))
         problem = re.sub(r"\s*\(at line \d+, column \d+\)|\s*\(at end of document\)", "", str(err))
         raise ChapterError(path, line, f"not valid TOML: {problem}") from None
+
+
+def parse_chapter(source: str, path, names=None, number: int | None = None) -> Chapter:
+    path = Path(path)
+    data = parse_toml(source, path)
     lines = _Lines(source)
 
     for key, value in data.items():
@@ -281,6 +301,15 @@ def parse_chapter(source: str, path, names=None, number: int | None = None) -> C
             names = names(data.get("model", "nano-gpt"))
         except (LookupError, ValueError) as err:
             raise ChapterError(path, lines.find("model", key=True), f"model: {err}") from None
+    recording = data.get("recording")
+    if recording is not None:
+        recording = _check_recording(recording, lambda p: ChapterError(path, lines.find("recording", key=True), p))
+        if names is not None:
+            from dataclasses import replace
+
+            from .recording import RECORD_VALUES
+
+            names = replace(names, values=names.values | frozenset(RECORD_VALUES))
     if number is None:
         match = re.match(r"(\d+)", path.stem)
         number = int(match.group(1)) if match else 0
@@ -291,14 +320,25 @@ def parse_chapter(source: str, path, names=None, number: int | None = None) -> C
         if not isinstance(raw, dict):
             raise ChapterError(path, lines.step(i) if i < len(lines.steps) else lines.find("step", key=True),
                                f"step {i + 1}: each step is a [[step]] table, not {type(raw).__name__}")
-    steps = tuple(_parse_step(raw, i, path, lines, names, model, lookup) for i, raw in enumerate(data["step"]))
+    steps = tuple(_parse_step(raw, i, path, lines, names, model, lookup, recording)
+                  for i, raw in enumerate(data["step"]))
     if steps[0].camera is None:
         raise ChapterError(path, steps[0].line, "the first step must set a camera (a chapter plays on its own)")
-    return Chapter(number, data["title"], data.get("model", "nano-gpt"), str(path), data.get("summary", ""), steps)
+    return Chapter(number, data["title"], data.get("model", "nano-gpt"), str(path), data.get("summary", ""), steps,
+                   recording)
+
+
+def _check_recording(name: str, error) -> str:
+    """A recording the package ships (assets/recordings/NAME with its loss table)."""
+    from .recording import recording_folder
+
+    if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,63}", name) or not recording_folder(name).joinpath("loss.safetensors").is_file():
+        raise error(f"recording {name!r}: no such recording in assets/recordings (`llmviz train nano-gpt --record` makes one)")
+    return name
 
 
 def _parse_step(raw: dict, index: int, path, lines: _Lines, names: Names | None, model: str = "nano-gpt",
-                lookup=None) -> Step:
+                lookup=None, recording: str | None = None) -> Step:
     where = lines.step(index)
 
     def fail(problem: str, key: str | None = None, fragment: str | None = None):
@@ -348,6 +388,17 @@ def _parse_step(raw: dict, index: int, path, lines: _Lines, names: Names | None,
                 fail(f"{key} entries must be tensor or group ids (strings)", key)
             if blocks is not None and item not in blocks:
                 fail(f"{key}: no tensor or group {item!r} in the model", fragment=f'"{item}"')
+    snapshot, plot = raw.get("snapshot"), raw.get("plot")
+    if (snapshot is not None or plot is not None) and recording is None:
+        fail("snapshot and plot need the chapter's recording = \"NAME\"", "snapshot" if snapshot is not None else "plot")
+    if isinstance(snapshot, str) and snapshot != "first_correct":
+        fail(f"snapshot is a snapshot's index (negative from the end) or \"first_correct\", not {snapshot!r}", "snapshot")
+    if isinstance(snapshot, int) and not -64 <= snapshot < 64:
+        fail(f"snapshot index {snapshot} is outside -64..63", "snapshot")
+    if plot is not None and plot != "record.loss":
+        fail(f"plot {plot!r}: the recorded series a step can plot is record.loss", "plot")
+    if scene is not None and snapshot is not None:
+        fail("a step shown on another model's scene cannot show a snapshot", "snapshot")
     animations = tuple(_parse_animation(a, names, fail) for a in raw.get("animate", ()))
     for a in animations:
         if a.delay + (a.duration or 0.0) > duration + 1e-9:
@@ -355,7 +406,7 @@ def _parse_step(raw: dict, index: int, path, lines: _Lines, names: Names | None,
                  fragment=f'"{a.kind}"')
     return Step(title=raw.get("title", f"Step {index + 1}"), text=raw["text"], duration=duration, camera=camera,
                 move=min(move, duration), focus=focus, frame=frame, dim=raw.get("dim", True), pause=raw.get("pause", False),
-                animations=animations, line=where, scene=scene)
+                animations=animations, line=where, scene=scene, snapshot=snapshot, plot=plot)
 
 
 def _parse_camera(value, names: Names | None, fail) -> Camera:
@@ -452,8 +503,9 @@ def chapter_files(folder=None) -> list[Path]:
     return sorted(folder.glob("[0-9]*.toml"), key=lambda p: int(re.match(r"\d+", p.name).group()))
 
 
-def load_chapters(names=None, folder=None) -> list[Chapter]:
-    return [load_chapter(p, names) for p in chapter_files(folder)]
+def load_chapters(names=None, folder=None, lang: str | None = None) -> list[Chapter]:
+    """Every chapter of a folder in play order, its text in ``lang`` (None: the interface's language)."""
+    return [load_chapter(p, names, lang=lang) for p in chapter_files(folder)]
 
 
 @functools.lru_cache(maxsize=1)

@@ -60,6 +60,8 @@ class Moment:
     waiting: bool                # held at a pause point (or the chapter's end) until Space
     scene: str = ""              # registry id of the model this step shows; the window switches to it
                                  # when it differs from the open scene (camera and focus are in its layout)
+    snapshot: int | None = None  # the recording's snapshot the blocks show (resolved), None: the live weights
+    plot: tuple | None = None    # (series, marked index or None) the text panel draws, e.g. the training loss
 
 
 def _starts_durations(chapter: Chapter) -> tuple[list[float], list[float]]:
@@ -125,8 +127,11 @@ def live_values(live):
 
 class ChapterRunner:
     def __init__(self, chapters: list[Chapter], layout, values=None, viewport=(1280, 720), window=None):
+        """``values()``: the live model's values (None until they arrive). A chapter with a ``recording``
+        reads it through a RecordingReplay (scenes/chapters/recording.py), made when first needed."""
         if not chapters:
             raise ValueError("no chapters to play")
+        self.replays: dict = {}  # recording name -> RecordingReplay
         self.chapters = list(chapters)
         self.layout = layout  # the open scene's layout (normally the chapters' own model); others are built
         self._layouts = {getattr(layout, "spec_id", None): layout}
@@ -439,12 +444,51 @@ class ChapterRunner:
         layout = self.layout_for(scene)
         own = step.scene is None
         values = self.values() if own else None  # another model's scene has no live values here
+        snapshot = None
+        if own and self.current.recording is not None:
+            replay = self.replay(self.current.recording)
+            values = replay.values(values, step.snapshot)
+            if step.snapshot is not None and values is not None:
+                snapshot = int(values["record.first_index"][0]) if step.snapshot == "first_correct" \
+                    else int(step.snapshot) % len(values["record.steps"])
         frames = tuple(self._frame(a, step, step_time, values, layout) for a in step.animations)
         spec = _spec_or_none(scene)
         text = render_text(step.text, values, spec) if (values is not None or not own) else None
+        plot = None
+        if step.plot is not None and values is not None:
+            plot = (np.asarray(values[step.plot], np.float64),
+                    int(values["record.step"][0]) if "record.step" in values else None)
         return Moment(self.chapter, self.current.number, k, self.t, step_time, pose, point, step.focus,
                       self.focus_rows(step.focus, layout), step.dim and bool(step.focus), frames, text, step.title,
-                      self.held is not None or (self.at_end and not self.playing), scene)
+                      self.held is not None or (self.at_end and not self.playing), scene, snapshot, plot)
+
+    # ------------------------------------------------------------------ recordings
+    def replay(self, name: str):
+        """The RecordingReplay of a recording the chapters name (its worker starts on the first request)."""
+        if name not in self.replays:
+            from .recording import RecordingReplay
+
+            self.replays[name] = RecordingReplay(name)
+        return self.replays[name]
+
+    def poll_replays(self) -> int:
+        """Collect what the recordings' workers finished; returns a number that changes when anything arrived."""
+        for replay in self.replays.values():
+            replay.poll()
+        return sum(r.version for r in self.replays.values())
+
+    def snapshot_arrays(self, moment: Moment) -> dict | None:
+        """tensor id -> array of the snapshot a moment shows: its weights and its trace (None: live weights)."""
+        if moment.snapshot is None:
+            return None
+        chapter = self.chapters[moment.chapter]
+        replay = self.replays.get(chapter.recording)
+        return replay.arrays(self.values(), chapter.steps[moment.step].snapshot) if replay else None
+
+    def close(self) -> None:
+        for replay in self.replays.values():
+            replay.close()
+        self.replays.clear()
 
 
 def _spec_or_none(model_id: str):

@@ -7,6 +7,7 @@ Two kinds of markup, both checked when a chapter loads and filled in when a step
   {mean blocks.0.ln1.out[2,:]}    a reduction over a selection: mean, std, min, max, sum
   {argmax probs[-1,:]}            an index;  {letter probs[-1,:]} the letter of the argmax (or of a token)
   {vector embed.out[0,:4]}        a short list of numbers;  {shape embed.out} "6×48"
+  {letters record.output[:]}      token indices as their letters, one per value ("ABBBCC")
   {input}  {tokens}               the input letters, the token indices of the whole sequence
   [[blocks.0.attn.head.1.q|Q of head 1]]   a reference: shows "Q of head 1", hovering lights that block
   {layers} {d_model} {heads} {d_ff} {experts} {param_count} {active_params}
@@ -30,7 +31,7 @@ _MARKUP = re.compile(r"\{\{|\}\}|\[\[([^\]|]+)(?:\|([^\]]*))?\]\]|\{([^{}]*)\}")
 _EXPRESSION = re.compile(r"^\s*(\w+)(?:\s+([A-Za-z_][\w.]*)(?:\[([^\]]*)\])?)?\s*$")
 _SELECTOR = re.compile(r"^\s*(?:(-?\d+)|(-?\d*)\s*:\s*(-?\d*))\s*$")
 REDUCTIONS = {"mean": np.mean, "std": np.std, "min": np.min, "max": np.max, "sum": np.sum}
-SELECTING = set(REDUCTIONS) | {"value", "term", "argmax", "letter", "vector"}
+SELECTING = set(REDUCTIONS) | {"value", "term", "argmax", "letter", "letters", "vector"}
 WORDS = {"input", "tokens"}
 SPEC_WORDS = ("layers", "d_model", "heads", "d_ff", "experts", "top_k", "param_count", "active_params")
 ALPHABET_KEY = "#alphabet"  # a values entry naming the model's symbols (the MoE's 96 characters)
@@ -194,6 +195,8 @@ def evaluate(expr: _Expression, values, spec=None) -> str:
         return format_number(REDUCTIONS[expr.func](picked))
     if expr.func == "argmax":
         return str(int(np.argmax(picked)))
+    if expr.func == "letters":
+        return _letters(np.rint(picked).astype(np.int64), alphabet)
     if expr.func == "letter":
         return _letters(picked if picked.ndim == 0 else np.argmax(picked), alphabet)
     flat = picked.ravel()

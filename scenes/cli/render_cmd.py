@@ -553,7 +553,7 @@ def _render_app(args, renderer, size, with_report: bool, picture: Picture):
                 ex.presented()
                 chapters = ex.session.chapters
                 if chapters is not None and chapters.moment is not None and not ex.loader.busy \
-                        and chapters.moment.scene in ("", ex.session.name):
+                        and chapters.moment.scene in ("", ex.session.name) and getattr(chapters, "settled", True):
                     break
         for _ in range(SETTLE_FRAMES):
             ex.frame(SETTLE_DT)

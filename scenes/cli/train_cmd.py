@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import os
 import sys
 from pathlib import Path
 
@@ -21,6 +22,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--steps", type=int, default=None, help="optimizer steps (default: the shipped recipe)")
     p.add_argument("--out", default=None,
                    help="safetensors file to write (default: the package's assets/weights/MODEL.safetensors)")
+    p.add_argument("--record", default=None, metavar="DIR",
+                   help="nano-gpt: also keep weight snapshots at log-spaced steps and every step's loss in DIR "
+                        "(the shipped one: assets/recordings/nano-gpt)")
     p.set_defaults(func=run)
 
 
@@ -59,6 +63,8 @@ def run(args) -> int:
         return _fail(f"--steps must be between 1 and {MAX_STEPS:,}")
     if args.seed is not None and not 0 <= args.seed <= MAX_SEED:
         return _fail(f"--seed must be between 0 and {MAX_SEED} (2^63-1)")
+    if getattr(args, "record", None) is not None and args.model != "nano-gpt":
+        return _fail(f"--record is for nano-gpt, not {args.model}")
     from llmviz.scenes.cli.main import CliError
 
     try:
@@ -83,12 +89,21 @@ def _run_nanogpt(args) -> int:
         return _fail("the package's assets are not a folder; pass --out PATH")
     seed = train_nanogpt.DEFAULT_SEED if args.seed is None else args.seed
     steps = train_nanogpt.DEFAULT_STEPS if args.steps is None else args.steps
+    recorder = _recorder(args.record, steps)
     print(f"training nano-gpt (sort task) seed {seed}, {steps} steps, batch {train_nanogpt.BATCH_SIZE}, "
-          f"1 torch thread", flush=True)
-    result = train_nanogpt.train(seed=seed, steps=steps, log=lambda line: print(line, flush=True))
+          f"1 torch thread" + (f", recording {len(recorder.wanted)} snapshots" if recorder else ""), flush=True)
+    result = train_nanogpt.train(seed=seed, steps=steps, log=lambda line: print(line, flush=True), record=recorder)
     digest = _save(lambda: save_safetensors(result.model, out, {"seed": seed, "steps": steps}), out)
     if digest is None:
         return 1
+    if recorder is not None:
+        try:
+            files = recorder.write(args.record, {"seed": seed, "steps": steps})
+        except OSError as exc:
+            print(f"llmviz train: error: cannot write {args.record}: {exc.strerror or exc}", file=sys.stderr)
+            return 1
+        print(f"recorded {len(files) - 1} snapshots and {steps} losses in {args.record} "
+              f"({sum(f.stat().st_size for f in files):,} bytes)")
     _, held = sort_task.split_inputs()
     print(f"trained in {result.seconds:.1f}s, final loss {result.final_loss:.4g}")
     print(f"held-out accuracy: {100 * result.held_out_accuracy:.1f}% of {train_nanogpt.EVAL_SAMPLES} random "
@@ -96,6 +111,23 @@ def _run_nanogpt(args) -> int:
     print(f"all {len(sort_task.all_inputs())} inputs: {100 * result.all_inputs_accuracy:.1f}% sorted exactly")
     print(f"saved {out} (sha256 {digest}...)")
     return 0
+
+
+def _recorder(folder, steps: int):
+    """A Recorder for `--record DIR`, the folder checked first (a file there, or no permission, costs no training)."""
+    if folder is None:
+        return None
+    from llmviz.models.sim.nanogpt_record import Recorder
+    from llmviz.scenes.cli.main import CliError
+
+    path = Path(folder)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CliError(f"--record {folder}: cannot make the folder: {exc.strerror or exc}") from None
+    if not path.is_dir() or not os.access(path, os.W_OK):
+        raise CliError(f"--record {folder}: not a writable folder")
+    return Recorder(steps)
 
 
 def _run_moe(args) -> int:
