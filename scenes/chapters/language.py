@@ -107,12 +107,10 @@ def translated(chapter: Chapter, lang: str | None) -> Chapter:
 
 
 def current_language() -> str:
-    """The interface's language (H7's lookup: --lang, the menu, the config), English where none is set."""
-    try:
-        from llmviz.common import i18n
-    except ImportError:
-        return ENGLISH
-    return getattr(i18n, "current_language", lambda: ENGLISH)() or ENGLISH
+    """The interface's language (common/i18n: --lang, or the window's remembered choice)."""
+    from llmviz.common import i18n
+
+    return i18n.language() or ENGLISH
 
 
 def check_language(lang: str) -> None:

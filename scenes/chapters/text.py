@@ -152,13 +152,27 @@ def spec_value(func: str, spec) -> str:
     if spec is None:
         raise TemplateError(f"{{{func}}} needs the model spec", func)
     arch = spec.architecture
+    from llmviz.common.i18n import num_text
+
     if func in ("param_count", "active_params"):
         count = count_params(spec)
-        return human(count.total if func == "param_count" else count.active)
+        return num_text(human(count.total if func == "param_count" else count.active))
     number = {"layers": arch.n_layers, "d_model": arch.d_model, "heads": arch.n_heads,
               "d_ff": arch.d_ff if arch.d_ff is not None else (arch.moe.expert_d_ff if arch.moe else None),
               "experts": arch.moe.n_experts if arch.moe else 1, "top_k": arch.moe.top_k if arch.moe else 1}[func]
-    return "-" if number is None else f"{int(number):,}"
+    return "-" if number is None else num_text(f"{int(number):,}")
+
+
+def _number(x) -> str:
+    """One number as on screen (format_number), in the chosen language's marks (Vietnamese: "0,25")."""
+    from llmviz.common.i18n import num_text
+
+    return num_text(format_number(x))
+
+
+def _list(items: list[str]) -> str:
+    """A short list; "; " between items where the decimal mark is a comma ("[0,1; 0,2]")."""
+    return "[" + ("; " if _number(0.5) != "0.5" else ", ").join(items) + "]"
 
 
 def evaluate(expr: _Expression, values, spec=None) -> str:
@@ -168,7 +182,7 @@ def evaluate(expr: _Expression, values, spec=None) -> str:
     if expr.func == "input":
         return _letters(values["tokens"], alphabet)
     if expr.func == "tokens":
-        return "[" + ", ".join(str(int(t)) for t in np.ravel(values["tokens"])) + "]"
+        return _list([str(int(t)) for t in np.ravel(values["tokens"])])
     try:
         array = np.asarray(values[expr.tensor])
     except KeyError:
@@ -187,12 +201,12 @@ def evaluate(expr: _Expression, values, spec=None) -> str:
     if picked.size == 0:
         raise TemplateError(f"the selection of {expr.tensor} is empty", expr.tensor)
     if expr.func == "value":
-        return format_number(picked)
+        return _number(picked)
     if expr.func == "term":
-        text = format_number(picked)
+        text = _number(picked)
         return f"({text})" if text.startswith("−") else text
     if expr.func in REDUCTIONS:
-        return format_number(REDUCTIONS[expr.func](picked))
+        return _number(REDUCTIONS[expr.func](picked))
     if expr.func == "argmax":
         return str(int(np.argmax(picked)))
     if expr.func == "letters":
@@ -200,8 +214,7 @@ def evaluate(expr: _Expression, values, spec=None) -> str:
     if expr.func == "letter":
         return _letters(picked if picked.ndim == 0 else np.argmax(picked), alphabet)
     flat = picked.ravel()
-    shown = [format_number(v) for v in flat[:VECTOR_LIMIT]] + (["…"] if flat.size > VECTOR_LIMIT else [])
-    return "[" + ", ".join(shown) + "]"
+    return _list([_number(v) for v in flat[:VECTOR_LIMIT]] + (["…"] if flat.size > VECTOR_LIMIT else []))
 
 
 def render_text(text: str, values, spec=None) -> RenderedText:
