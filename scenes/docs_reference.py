@@ -152,16 +152,18 @@ def teach_page() -> str:
               "of the student's own input; chapters on models without weights say \"structure only\" or "
               "\"speculative\" on screen.\n\n")
     out.write("In the window: Space plays and pauses, N / P step, Backspace steps back, PageDown / PageUp change "
-              "chapter, C opens the list. A recorded video of a chapter: `llmviz video --scene MODEL --chapter N "
-              "--out chapter-N.mp4`.\n\n")
+              "chapter, C opens the list. The recordings below were made by llmviz itself (`llmviz video --scene "
+              "nano-gpt --chapter N --size 960x540 --fps 24 --out docs/videos/chapter-N.mp4`); record any other "
+              "chapter the same way, in any language with `--lang`.\n\n")
     header = " | ".join(f"title ({code})" for code in languages)
-    out.write(f"| chapter | {header} | model | steps | plays | open it |\n")
-    out.write("|---|" + "---|" * len(languages) + "---|---|---|---|\n")
+    out.write(f"| chapter | {header} | model | steps | plays | open it | recorded |\n")
+    out.write("|---|" + "---|" * len(languages) + "---|---|---|---|---|\n")
+    videos = Path(__file__).resolve().parent.parent / "docs" / "videos"
     for index, chapter in enumerate(chapters[languages[0]]):
         titles = " | ".join(chapters[code][index].title.replace("|", "\\|") for code in languages)
         link = make_link(LinkView(scene=chapter.model, chapter=chapter.number, step=1))
         out.write(f"| {chapter.number} | {titles} | `{chapter.model}` | {len(chapter.steps)} | "
-                  f"{chapter.duration:.0f} s | `llmviz open '{link}'` |\n")
+                  f"{chapter.duration:.0f} s | `llmviz open '{link}'` | {_videos(videos, chapter.number)} |\n")
     return out.getvalue()
 
 
@@ -187,6 +189,12 @@ def modules_page(root: Path | None = None) -> str:
             first = " ".join(doc.strip().split("\n\n")[0].split()).replace("|", "\\|") or "—"
             out.write(f"| `{path.relative_to(root).as_posix()}` | {first} |\n")
     return out.getvalue()
+
+
+def _videos(folder: Path, number: int) -> str:
+    """Links to a chapter's recordings in docs/videos (chapter-N.mp4, chapter-N.vi.mp4, …), or a dash."""
+    found = sorted(folder.glob(f"chapter-{number}.*mp4"))
+    return ", ".join(f"[{p.name}](videos/{p.name})" for p in found) or "—"
 
 
 PAGES = {"modules.md": modules_page, "keys.md": keys_page, "commands.md": commands_page, "frame.md": frame_page, "teach.md": teach_page}
