@@ -182,3 +182,41 @@ def test_the_menus_choice_is_remembered_in_the_config_folder(tmp_path, monkeypat
     (tmp_path / "language.json").write_text("x" * 10000)
     assert language.remembered_language() is None
     assert [code for code, _ in language.language_choices()][:2] == ["en", "vi"]
+
+
+def test_check_lang_lists_what_a_language_lacks(tmp_path, monkeypatch, capsys):
+    from llmviz.scenes.cli.main import main
+
+    _write_lang(tmp_path, "en", {"language.toml": 'name = "English"\n', "menu.toml": '[file]\nopen = "Open {name}"\nquit = "Quit"\n'})
+    _write_lang(tmp_path, "xx", {"language.toml": 'name = "X"\n', "menu.toml": '[file]\nopen = "Auf {path}"\n'})
+    monkeypatch.setattr(i18n, "bundled_root", lambda: tmp_path)
+    assert main(["chapters", "--check-lang", "xx"]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert "xx: missing 'menu.file.quit' (English shown)" in out
+    assert any("menu.file.open" in line and "{path}" in line and "{name}" in line for line in out)
+    assert main(["chapters", "--check-lang", "../x"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "../x" in err
+
+
+def test_view_language_lists_every_language_by_its_own_name_and_the_menus_follow_the_choice(monkeypatch, tmp_path):
+    from test_structure_readability import _MenuImgui
+
+    from llmviz.scenes import language, panels
+
+    monkeypatch.setenv("LLMVIZ_CONFIG_DIR", str(tmp_path))
+    fake = _MenuImgui("Tiếng Việt")
+    monkeypatch.setattr(panels, "imgui", fake)
+    choice = panels.main_menu([], "nano-gpt", ["overview"], False, "fly", panels.MenuState())
+    assert choice.language == "vi"
+    items = [label for kind, label in fake.items if kind == "item"]
+    assert "English" in items and "Tiếng Việt" in items
+    language.choose_in_menu(choice.language)          # what the window does with the choice
+    again = _MenuImgui("")
+    monkeypatch.setattr(panels, "imgui", again)
+    panels.main_menu([], "nano-gpt", ["overview"], False, "fly", panels.MenuState())
+    menus = [label.split("###")[0] for kind, label in again.items if kind == "menu"]
+    vietnamese = i18n.load("vi").texts
+    assert vietnamese["menu.view.language"] in menus and vietnamese["menu.model.title"] in menus
+    assert "View" not in menus
+    assert language.remembered_language() == "vi"

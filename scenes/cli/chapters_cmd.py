@@ -9,7 +9,26 @@ from llmviz.scenes.cli.main import CliError
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser("chapters", help="list the guided chapters and their steps")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument("--check-lang", metavar="CODE", default=None,
+                   help="list what language CODE lacks (interface texts and chapter text shown in English instead) "
+                        "and texts whose placeholders differ from English's; exit 1 if anything is listed")
     p.set_defaults(func=run)
+
+
+def check_lang(code: str) -> int:
+    """`llmviz chapters --check-lang CODE`: one line per interface key or chapter text CODE lacks or fills wrongly."""
+    from llmviz.common import i18n
+    from llmviz.scenes.chapters.language import language_report
+
+    try:
+        lines = i18n.check(code).lines() + language_report(code)
+    except ValueError as err:  # LanguageError and ChapterError: one line naming the file
+        raise CliError(f"llmviz: {err}") from None
+    for line in lines:
+        print(line)
+    if not lines:
+        print(f"{code}: every interface text and every chapter step is translated")
+    return 1 if lines else 0
 
 
 def describe(chapters, timelines) -> list[dict]:
@@ -27,6 +46,8 @@ def describe(chapters, timelines) -> list[dict]:
 
 
 def run(args) -> int:
+    if args.check_lang is not None:
+        return check_lang(args.check_lang)
     from llmviz.scenes.chapters.format import ChapterError, load_chapters, model_names
     from llmviz.scenes.chapters.runner import step_timeline
 
