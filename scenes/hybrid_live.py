@@ -13,7 +13,9 @@ from llmviz.scenes.ssm_live import DEFAULT_TEXT, scene_arrays
 
 
 class _TracedJamba:
-    """The worker's model: `.weights()` and `.trace(tokens)` under the scene's ids."""
+    """The worker's model: `.weights()` and `.trace(tokens)` under the scene's ids; `attention_kernel` as NanoGPT's."""
+
+    attention_kernel = None
 
     def __init__(self, weights_path=None):
         from llmviz.models.sim.jamba_model import load_jamba
@@ -29,7 +31,7 @@ class _TracedJamba:
     def trace(self, tokens):
         from llmviz.models.sim import jamba_trace
 
-        return scene_arrays(jamba_trace.trace(self.model, tokens), self.n_layers)
+        return scene_arrays(jamba_trace.trace(self.model, tokens, self.attention_kernel), self.n_layers)
 
 
 def cache_bytes(spec, tokens: int) -> tuple[int, int]:

@@ -36,11 +36,12 @@ class TraceAttention:
         return causal_attention
 
 
-def causal_attention(q, k, v):
-    """(probabilities, output) of causal attention of (N, T, d) float32 arrays by the WGSL kernel."""
+def causal_attention(q, k, v, scale: float):
+    """(probabilities, output) of causal attention of (N, Tq, d) over (N, Tk, d) float32 arrays by the WGSL kernel
+    (key j allowed for query i when j <= i + Tk - Tq: a cache's keys come first)."""
     from llmviz.engine.compute import attention
 
-    result = attention.head_attention(q, k, v, causal=True)
+    result = attention.head_attention(q, k, v, causal=True, scale=scale)
     return result.probs, result.output
 
 

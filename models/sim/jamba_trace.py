@@ -21,6 +21,7 @@ load-balancing loss and cache.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -30,6 +31,7 @@ import torch.nn.functional as F
 from llmviz.models.sim import routing, sequence_trace
 from llmviz.models.sim.mamba_trace import MAMBA_AXES, _rms_norm, implicit_attention, mamba_mixer
 from llmviz.models.sim.moe_model import MOE_AXES
+from llmviz.models.sim.nanogpt import outside_attention
 from llmviz.models.sim.sequence_trace import token_tensor
 from llmviz.models.sim.trace import ActivationTrace
 
@@ -88,8 +90,9 @@ def initial_state(model, batch: int = 1) -> JambaState:
 
 # ---- the layers --------------------------------------------------------------------------------
 
-def _attention(attn, u: torch.Tensor, past_k: torch.Tensor, past_v: torch.Tensor, record, p: str):
-    """Grouped-query causal attention over the cached keys and this call's; returns (output, keys, values)."""
+def _attention(attn, u: torch.Tensor, past_k: torch.Tensor, past_v: torch.Tensor, record, p: str, kernel=None):
+    """Grouped-query causal attention over the cached keys and this call's; returns (output, keys, values).
+    `kernel`: nanogpt.attention_sublayer's, the softmax and its product with v computed in torch's place."""
     B, T, _ = u.shape
     n_heads, n_kv, hd = attn.config.num_attention_heads, attn.config.num_key_value_heads, attn.head_dim
     q = F.linear(u, attn.q_proj.weight).view(B, T, n_heads, hd).transpose(1, 2)     # (B, H, T, d)
@@ -103,8 +106,11 @@ def _attention(attn, u: torch.Tensor, past_k: torch.Tensor, past_v: torch.Tensor
     scores = (q @ k_rep.transpose(-1, -2)) * attn.scaling                          # (B, H, T, P + T)
     future = torch.arange(P + T)[None, :] > (P + torch.arange(T))[:, None]          # key after the query
     masked = scores.masked_fill(future, float("-inf"))
-    att = torch.softmax(masked, dim=-1)
-    heads = att @ v_rep                                                             # (B, H, T, d)
+    if kernel is None:
+        att = torch.softmax(masked, dim=-1)
+        heads = att @ v_rep                                                         # (B, H, T, d)
+    else:
+        att, heads = outside_attention(kernel, q, k_rep, v_rep, attn.scaling)
     out = F.linear(heads.transpose(1, 2).reshape(B, T, n_heads * hd), attn.o_proj.weight)
     if record is not None:
         for h in range(n_heads):
@@ -159,13 +165,13 @@ def _mlp(ff, u: torch.Tensor, record, p: str) -> torch.Tensor:
     return out
 
 
-def forward(model, idx: torch.Tensor, state: JambaState | None = None, record=None):
+def forward(model, idx: torch.Tensor, state: JambaState | None = None, record=None, kernel=None):
     """idx (B, T) token ids → (logits (B, T, vocab), the cache after the last token, the router
     logits of the MoE layers in order, each (B·T, experts)).
 
     From `state` (default: empty), so calling it chunk by chunk with the returned state gives the
     logits of the whole sequence. `record(id, tensor)`, when given, receives batch row 0's
-    intermediates under the layout ids. Differentiable: training calls it.
+    intermediates under the layout ids. Differentiable: training calls it. `kernel`: _attention's, for a trace.
     """
     cfg, lm = model.config, model.model
     eps, top_k = cfg.rms_norm_eps, cfg.num_experts_per_tok
@@ -179,7 +185,8 @@ def forward(model, idx: torch.Tensor, state: JambaState | None = None, record=No
         p = f"blocks.{i}"
         h = _rms_norm(x, layer.input_layernorm.weight, eps, record, f"{p}.ln1")
         if kind == "attention":
-            out, new.keys[i], new.values[i] = _attention(layer.self_attn, h, state.keys[i], state.values[i], record, p)
+            out, new.keys[i], new.values[i] = _attention(layer.self_attn, h, state.keys[i], state.values[i], record, p,
+                                                         kernel if record is not None else None)
         else:
             out, new.ssm[i], new.conv[i] = mamba_mixer(layer.mamba, h, state.ssm[i], state.conv[i], record, p,
                                                        inner_norm_eps=eps)
@@ -293,11 +300,12 @@ def weight_ids(model_or_cfg) -> list[tuple[str, tuple[str, ...]]]:
 # ---- one sequence ----------------------------------------------------------------------------
 
 @torch.inference_mode()
-def trace(model, tokens) -> ActivationTrace:
+def trace(model, tokens, kernel=None) -> ActivationTrace:
     """One sequence's intermediates, float32 numpy (token ids and top-k int64) under the layout's
     ids, plus the scan's dA, dB, h and implicit attention α per Mamba layer (SCAN_IDS), the inner
-    norms' outputs (INNER_NORM_IDS) and the MoE's probabilities, top-k and per-expert outputs."""
-    arrays = sequence_trace.recorded(forward, model, tokens)
+    norms' outputs (INNER_NORM_IDS) and the MoE's probabilities, top-k and per-expert outputs.
+    `kernel`: the attention layers' (nanogpt.attention_sublayer's), None for torch."""
+    arrays = sequence_trace.recorded(functools.partial(forward, kernel=kernel), model, tokens)
     for i, (kind, _) in enumerate(layer_kinds(model)):
         if kind == "mamba":
             p = f"blocks.{i}.mamba"

@@ -236,9 +236,10 @@ def embed(model, idx: torch.Tensor, record) -> torch.Tensor:
 def attention_sublayer(cfg, blk, x: torch.Tensor, record, p: str, kernel=None) -> torch.Tensor:
     """X + Attention(LN_1(X)) for one block (pre-LayerNorm, causal, fused qkv), recording every head.
 
-    `kernel(q, k, v)`, when given, computes the causal softmax(q·kᵀ/√d) and its product with v in torch's place:
-    float32 arrays (B·H, T, d) in, (probabilities (B·H, T, T), output (B·H, T, d)) out (the scene passes the
-    WGSL compute kernel when the wgpu backend draws; this module knows nothing of it)."""
+    `kernel(q, k, v, scale)`, when given, computes the causal softmax(q·kᵀ·scale) and its product with v in torch's
+    place: float32 arrays (N, Tq, d) and (N, Tk, d) in, key j allowed for query i when j <= i + Tk - Tq;
+    (probabilities (N, Tq, Tk), output (N, Tq, d)) out (the scene passes the WGSL compute kernel when the wgpu
+    backend draws; this module knows nothing of it)."""
     B, T, _ = x.shape
     H, D = cfg.n_heads, cfg.head_dim
     h = NanoGPT._layer_norm(blk.ln1, x, record, f"{p}.ln1")
@@ -249,7 +250,7 @@ def attention_sublayer(cfg, blk, x: torch.Tensor, record, p: str, kernel=None) -
         att = torch.softmax(masked, dim=-1)
         heads = att @ v
     else:
-        att, heads = outside_attention(kernel, q, k, v)
+        att, heads = outside_attention(kernel, q, k, v, 1.0 / math.sqrt(D))
     a = blk.attn.proj(heads.transpose(1, 2).reshape(B, T, cfg.d_model))
     x = x + a
     if record is not None:
@@ -263,12 +264,15 @@ def attention_sublayer(cfg, blk, x: torch.Tensor, record, p: str, kernel=None) -
     return x
 
 
-def outside_attention(kernel, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor):
-    """(probabilities (B, H, T, T), output (B, H, T, d)) of causal attention by `kernel` (attention_sublayer's)."""
-    B, H, T, D = q.shape
-    probs, out = kernel(*(t.reshape(B * H, T, D).float().contiguous().numpy() for t in (q, k, v)))
+def outside_attention(kernel, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float):
+    """(probabilities (B, H, Tq, Tk), output (B, H, Tq, d)) of causal attention of q (B, H, Tq, d) over k, v
+    (B, H, Tk, d) by `kernel` (attention_sublayer's)."""
+    B, H, Tq, D = q.shape
+    Tk = k.shape[2]
+    flat = (t.reshape(B * H, -1, D).float().contiguous().numpy() for t in (q, k, v))
+    probs, out = kernel(*flat, float(scale))
     as_tensor = lambda a, *shape: torch.from_numpy(np.ascontiguousarray(a, np.float32)).to(q.dtype).view(*shape)  # noqa: E731
-    return as_tensor(probs, B, H, T, T), as_tensor(out, B, H, T, D)
+    return as_tensor(probs, B, H, Tq, Tk), as_tensor(out, B, H, Tq, D)
 
 
 def unembed(model, x: torch.Tensor, record) -> torch.Tensor:
