@@ -220,3 +220,30 @@ def test_view_language_lists_every_language_by_its_own_name_and_the_menus_follow
     assert vietnamese["menu.view.language"] in menus and vietnamese["menu.model.title"] in menus
     assert "View" not in menus
     assert language.remembered_language() == "vi"
+
+
+@pytest.fixture
+def small_renderer():
+    from gl_support import headless_or_skip
+
+    yield from headless_or_skip((640, 360))
+
+
+def test_the_window_switches_language_from_the_menu_choice(small_renderer, tmp_path, monkeypatch):
+    from llmviz.engine.input import load_bindings
+    from llmviz.scenes.explorer import Explorer
+
+    monkeypatch.setenv("LLMVIZ_CONFIG_DIR", str(tmp_path))
+    ex = Explorer(small_renderer, "gpt-2-small", bindings=load_bindings(), adaptive_quality=False,
+                  background_imports=False)
+    try:
+        english = (ex._hints(), ex.session.params)
+        ex.choose_language("vi")
+        vietnamese = i18n.load("vi").texts
+        mode = vietnamese["hints.fly"] if ex.session.rig.mode == "fly" else vietnamese["hints.orbit"]
+        assert ex._hints().startswith(mode) and ex._hints() != english[0]
+        assert ex.session.params != english[1] and "tham số" in ex.session.params
+        assert vietnamese["language.name"] in ex.notice
+        ex.frame(1 / 60)   # the panels draw in Vietnamese without an error
+    finally:
+        ex.close()

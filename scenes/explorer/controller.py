@@ -137,9 +137,7 @@ class SceneSession:
                 self.engine.flags.set("shared_experts", shared, soft=True)
         spec = self.model.spec if self.model is not None else None
         self.title = spec.name if spec is not None else self.scene.caption
-        self.params = panels.params_line(spec) if spec is not None else ""
-        self.status = self.scene.status or tr("banner.stress_status")
-        self.rumour = rumour_line(spec) if spec is not None else ""
+        self.describe()
         self.legend = LegendView()  # what the colours of the data cells in view mean
         # The preset to re-frame once the panels are known (first UI frame), unless the camera moved first.
         start = getattr(self.scene, "start_preset", None)
@@ -174,6 +172,14 @@ class SceneSession:
         else:
             self.rig.move_to(*pose, duration)
         self.rig.orbit.target = target.copy()
+
+    def describe(self) -> None:
+        """The banner's size and rumour lines in the chosen language (again after View ▸ Language); the status
+        line is the scene's own, written when it was built, and follows at the next model opened."""
+        spec = self.model.spec if self.model is not None else None
+        self.params = panels.params_line(spec) if spec is not None else ""
+        self.status = self.scene.status or tr("banner.stress_status")
+        self.rumour = rumour_line(spec) if spec is not None else ""
 
     def close(self, wait: bool = False) -> threading.Thread:
         """Stop the modes and the scene's workers. The chapter (which writes GL values) closes here;
@@ -704,6 +710,11 @@ class Explorer:
         except LanguageError as err:
             self.notice = str(err)
             return
+        # the Model menu's sizes and tags, made again off the frame (it reads the user's spec files)
+        threading.Thread(target=lambda: setattr(self, "catalog", panels.model_catalog()), name="catalog",
+                         daemon=True).start()
+        for view in self.views:
+            view.session.describe()
         self.notice = tr("window.language_chosen", name=translator().language.name)
 
     def _cover_views(self, rects: np.ndarray, display_size) -> None:
