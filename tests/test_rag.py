@@ -132,6 +132,17 @@ def test_shipped_facts_file_is_what_facts_generates():
     assert shipped.read_text() == facts.facts_markdown()
 
 
+def test_demo_store_holds_the_facts_cards_and_the_project_docs():
+    st = store.load(demo.demo_path())
+    facts_file = demo.demo_path().parent / demo.FACTS_FILE
+    ours = [c for c in st.chunks if c.file == demo.FACTS_FILE]
+    assert ours == documents.chunk_file(facts_file, name=demo.FACTS_FILE)      # chunked again from the file
+    assert {c.file for c in st.chunks} == {demo.FACTS_FILE, *demo.PROJECT_DOCS}
+    assert st.index_type == "flat" and st.chunk_rule == {"chunk": documents.DEFAULT_CHUNK,
+                                                         "overlap": documents.DEFAULT_OVERLAP}
+    # the docs' chunks are not compared with today's files: the docs change more often than the store is rebuilt
+
+
 def test_demo_store_puts_the_answer_card_first_for_every_store_question():
     st = store.load(demo.demo_path())
     questions = facts.store_questions()

@@ -53,7 +53,11 @@ def test_view_shows_the_retrieval_and_the_answer(compute):
 
 
 def test_every_index_type_retrieves_the_answer_card(compute):
-    q = facts.store_questions()[10]
+    # HNSW and IVF are approximate (IVF probes 8 of the demo store's 13 lists): the rate, not every question
+    questions = facts.store_questions()[::8]
+    chunks = compute(WEIGHTS_REQUEST)["chunks"]
     for kind in ("flat", "hnsw", "ivf"):
-        r = compute(rag_live.RagRequest(q.text, top_k=3, index_type=kind))
-        assert compute(WEIGHTS_REQUEST)["chunks"][r.hits[0].chunk].text == q.person.card(), kind
+        found = [q.person.card() in [chunks[h.chunk].text for h in
+                                     compute(rag_live.RagRequest(q.text, top_k=3, index_type=kind)).hits]
+                 for q in questions]
+        assert np.mean(found) >= 0.95, kind

@@ -36,11 +36,18 @@ def model_folder() -> Path:
 @lru_cache(maxsize=1)
 def _loaded():
     from transformers import AutoModel, AutoTokenizer
+    from transformers.utils import logging
 
     folder = model_folder()
     max_len = json.loads((folder / "sentence_bert_config.json").read_text())["max_seq_length"]
     tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
-    model = AutoModel.from_pretrained(folder, local_files_only=True).float().eval()
+    shown = logging.is_progress_bar_enabled()
+    logging.disable_progress_bar()          # its "Loading weights" bar, a blink in the middle of our own output
+    try:
+        model = AutoModel.from_pretrained(folder, local_files_only=True).float().eval()
+    finally:
+        if shown:
+            logging.enable_progress_bar()
     return tokenizer, model, max_len
 
 
