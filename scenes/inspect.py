@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from llmviz.common.i18n import tr
 from llmviz.scenes import dataflow
 
 
@@ -57,27 +58,26 @@ def inspect_cell(model_scene, live, slot: int, cell: tuple[int, int] | None) -> 
         f"{layout.rows[row_index]}×{layout.cols[row_index]}"
     session = getattr(live, "session", None)
     if session is None or cell is None:
-        return CellInfo(tensor_id, dims, None, None, note="structure only: no values for this model")
+        return CellInfo(tensor_id, dims, None, None, note=tr("inspect.structure_only"))
     trace, weights = session.trace, session.weights
     source = trace if trace is not None and tensor_id in trace else weights
     if source is None or tensor_id not in source:
         recorded = not getattr(session, "explains", True)
         return CellInfo(tensor_id, dims, None, None,
-                        note="not in the recording (llmviz records what hooks can see)" if recorded
-                        else "values not computed yet")
+                        note=tr("inspect.not_recorded") if recorded else tr("inspect.not_computed"))
     values = source[tensor_id]
     index = array_index(values, int(layout.rows[row_index]), *cell)
     if index is None:
-        return CellInfo(tensor_id, dims, None, None, note="no token here yet")
+        return CellInfo(tensor_id, dims, None, None, note=tr("inspect.no_token"))
     value = float(values[index])
     if source is weights:
-        return CellInfo(tensor_id, dims, index, value, note="a weight, learned in training")
+        return CellInfo(tensor_id, dims, index, value, note=tr("inspect.weight"))
     if not getattr(session, "explains", True):   # a recording of a model llmviz has no dataflow rules for
-        return CellInfo(tensor_id, dims, index, value, note="recorded from the model's own forward pass")
+        return CellInfo(tensor_id, dims, index, value, note=tr("inspect.recorded"))
     try:
         # a live model whose trace needs its own routing (clip-tiny's prefixed tower) explains its cells itself
         explain = getattr(session, "explain", None) or dataflow.explain
         explanation = explain(tensor_id, index[0], index[1] if len(index) > 1 else None, trace, weights)
     except KeyError:  # a value shown without a declared formula (none of the live models has one today)
-        return CellInfo(tensor_id, dims, index, value, note="computed by the model; no formula declared for it")
+        return CellInfo(tensor_id, dims, index, value, note=tr("inspect.no_formula"))
     return CellInfo(tensor_id, dims, index, value, explanation)

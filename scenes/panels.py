@@ -374,7 +374,8 @@ def cell_tooltip(reading) -> None:
     if reading.formula:
         imgui.text_colored(FORMULA_RGB, reading.formula)
     if reading.note:
-        structure = reading.note.startswith(("structure only", "no token", tr("hover.structure_only"), tr("hover.waiting")))
+        structure = reading.note.startswith(("structure only", "no token", tr("hover.structure_only"), tr("hover.waiting"),
+                                             tr("inspect.structure_only"), tr("inspect.no_token")))
         imgui.text_colored(AMBER_RGB if structure else DIM_RGB, reading.note)
     if reading.sources:
         tensors = len({s.tensor_id for s in reading.sources})
