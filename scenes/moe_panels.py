@@ -330,7 +330,7 @@ def draw_load_balance(stats, requested: tuple[int, float | None] | None = None) 
     if stats.config.routing == "deepseek_v3":
         k_max = stats.n_experts // stats.config.n_groups * stats.config.topk_groups
     shown_k, shown_factor = requested if requested is not None else (stats.top_k, stats.capacity_factor)
-    _, k = imgui.slider_int("top-k", int(min(shown_k, k_max)), 1, int(k_max))
+    _, k = imgui.slider_int(tr("moe.top_k") + "###top_k", int(min(shown_k, k_max)), 1, int(k_max))
     limited = shown_factor is not None
     _, limited = imgui.checkbox(tr("moe.limit_capacity") + "###limit", limited)
     factor = shown_factor if shown_factor is not None else 1.0

@@ -239,7 +239,7 @@ class StreamPanel:
         _, self.chat = imgui.checkbox(tr("stream.chat") + "###chat", self.chat)
         imgui.same_line()
         imgui.set_next_item_width(110)
-        _, self.top_k = imgui.slider_int("top-K", int(self.top_k), 0, MAX_TOP_LOGPROBS)
+        _, self.top_k = imgui.slider_int(tr("stream.top_k") + "###top_k", int(self.top_k), 0, MAX_TOP_LOGPROBS)
         imgui.same_line()
         imgui.set_next_item_width(90)
         _, value = imgui.input_int(tr("stream.max_tokens") + "###max_tokens", int(self.max_tokens), 16, 64)
@@ -290,8 +290,9 @@ class StreamPanel:
     def _legend_row(self) -> None:
         dl = imgui.get_window_draw_list()
         p = imgui.get_cursor_screen_pos()
-        imgui.text("P(token)")
-        x = p.x + imgui.calc_text_size("P(token)").x + 24  # room for the "0" before the bar
+        label = tr("stream.p_token")
+        imgui.text(label)
+        x = p.x + imgui.calc_text_size(label).x + 24  # room for the "0" before the bar
         step = LEGEND_WIDTH / (len(self._legend) - 1)
         for i in range(len(self._legend) - 1):
             a, b = self._legend[i], self._legend[i + 1]
