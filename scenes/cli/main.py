@@ -90,6 +90,9 @@ def build_parser(command: str | None) -> argparse.ArgumentParser:
     for name, module in SUBCOMMANDS.items():
         if name == command:
             importlib.import_module(module).add_parser(sub)
+            # for --help only: main() takes --lang off the line before parsing, wherever it stands
+            sub.choices[name].add_argument("--lang", metavar="CODE", help="language of the interface text this command "
+                                           "draws or prints (pictures, videos, chapters), e.g. en or vi (default: English)")
         else:
             sub.add_parser(name, help=f"see llmviz {name} --help")
     window = parser.add_argument_group("window")
