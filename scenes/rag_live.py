@@ -169,10 +169,11 @@ class LiveRag(WorkerSession):
             self.view._shown = self.trace_version
             self.view.show_result(self.trace, self.weights)
             self.values_version += 1
+        self._bench_t = 0.0 if arrived else self._bench_t + dt
         arrived |= self.view.animate(dt)
-        if self.autoplay and not self.busy and self.trace is not None:
-            # bench --app: the answer recomputed over and over with a passage switched off and on
-            self._bench_t += 1
+        if self.autoplay and not self.busy and self.trace is not None and self._bench_t >= FLOW_S:
+            # bench --app: the best passage switched off and on again, each answer computed anew, the next
+            # toggle once the last answer's words have landed (as file_session's samples wait for the last)
             first = self.trace.hits[0].chunk if self.trace.hits else None
             if first is not None:
                 self.toggle_off(first)
