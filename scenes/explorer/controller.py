@@ -657,7 +657,7 @@ class Explorer:
         top = choice.height + panels.banner(choice.height, w, session.title, session.params, session.status,
                                             session.scene.live is not None, self._note(), session.rumour) + 8
         self.overlay.draw(self.profiler, position=(10.0, top), quality=self.quality.level.name
-                          if self.quality.enabled else "off", gpu_note=getattr(self.renderer, "gpu_timing_note", ""))
+                          if self.quality.enabled else tr("profiler.quality_off"), gpu_note=getattr(self.renderer, "gpu_timing_note", ""))
         left = 10.0 + (300.0 if self.overlay.visible else 0.0)
         area = PanelArea(left, top, h - top - HINT_BAR_PX, w)
         self._set_free_window(session, area, w, h)
