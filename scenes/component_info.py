@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from llmviz.common.i18n import tr
 from llmviz.models.inventory import COMPONENT, folded, model_tensors
 from llmviz.models.params import count_params, expert_params, human, mtp_module_params
 from llmviz.models.spec import (GATED_ACTIVATIONS, Architecture, EncoderComponent, ModelSpec,
@@ -281,7 +282,7 @@ class Description:
 
 
 def _count_text(n: int) -> str:
-    return f"{n:,} parameter{'' if n == 1 else 's'}" + (f" ({human(n)})" if n >= 10_000 else "")
+    return tr("component.param" if n == 1 else "component.params", n=n) + (f" ({human(n)})" if n >= 10_000 else "")
 
 
 class LayoutInfo:
@@ -378,39 +379,36 @@ class LayoutInfo:
         if kind == KIND_EXPERT:
             matrices = self.units.get("expert_matrices", 2)
             r, c = int(layout.rows[row]), int(layout.cols[row])
-            shape = f"{matrices} matrices of {shape}" + (": gate, up and down" if matrices == 3 else ": up and down")
-            bias = " + biases" if self.arch.bias else ""
+            shape = tr("component.expert_shape3" if matrices == 3 else "component.expert_shape2", n=matrices, shape=shape)
+            bias = tr("component.biases") if self.arch.bias else ""
             return Description(text, shape, params, f"{_count_text(params)}: {matrices} × {c:,} × {r:,}{bias}")
         if kind in _LEARNED:
             if params == 0 and ident in APART:
                 cells = int(layout.rows[row]) * int(layout.cols[row])
-                return Description(text, shape, 0, f"{cells:,} parameters, reported apart: not in the "
-                                                   f"{human(self.total)} total (the label set decides its size)")
+                return Description(text, shape, 0, tr("component.apart_labels", n=cells, total=human(self.total)))
             if params == 0 and ident == "lm_head.weight":
                 tied = int(layout.rows[row]) * int(layout.cols[row])
-                return Description(text, shape, 0, f"no parameters of its own: tied to W_E, whose "
-                                                   f"{tied:,} are counted once, in the embedding")
+                return Description(text, shape, 0, tr("component.tied", n=tied))
             return Description(text, shape, params, _count_text(params))
         if kind == KIND_BUFFER:
             cells = int(layout.rows[row]) * int(layout.cols[row])
-            return Description(text, shape, 0, f"buffer: {cells:,} fixed values the model holds (not learned), "
-                                               f"not parameters")
+            return Description(text, shape, 0, tr("component.buffer", n=cells))
         # Activations, scores, the residual stream, norm statistics, the input: computed, not learned.
-        what = {KIND_TOKENS: "input", KIND_SCORES: "computed scores",
-                KIND_NORM_STAT: "per-token statistic", KIND_RESIDUAL: "residual stream"}.get(kind, "activation")
-        drawn = f"drawn for t = {stack.n_tokens if stack is not None else layout.n_tokens} tokens"
+        what = tr("component.kind." + {KIND_TOKENS: "input", KIND_SCORES: "scores", KIND_NORM_STAT: "statistic",
+                                       KIND_RESIDUAL: "residual"}.get(kind, "activation"))
+        drawn = tr("component.drawn_for", n=stack.n_tokens if stack is not None else layout.n_tokens)
         if not dims or dims[0] != "t":
-            return Description(text, shape, 0, f"{what}, not parameters")
+            return Description(text, shape, 0, tr("component.not_params", what=what))
         rest = list(zip(dims[1:], names[1:]))
         if not rest:
-            values = "one token id per position" if kind == KIND_TOKENS else "one value per token"
+            values = tr("component.one_id" if kind == KIND_TOKENS else "component.one_value")
         elif any(d == "t" for d, _ in rest):
-            values = "one value per token and key position"
+            values = tr("component.per_key")
         else:
             width = math.prod(int(d) for d, _ in rest)
             unit = f" ({' × '.join(n or d for d, n in rest)})" if any(n for _, n in rest) else ""
-            values = f"{width:,} value{'s' if width != 1 else ''} per token{unit}"
-        return Description(text, shape, 0, f"{what}, not parameters: {values}; {drawn}")
+            values = tr("component.value" if width == 1 else "component.values", n=width, unit=unit)
+        return Description(text, shape, 0, tr("component.not_params_values", what=what, values=values, drawn=drawn))
 
     def _axis_name(self, dim: str, candidates: str, unit_sizes: dict | None = None) -> str:
         sizes = self.units if unit_sizes is None else unit_sizes
@@ -431,7 +429,7 @@ class LayoutInfo:
             apart = mtp_module_params(arch)
             text = " ".join(_fill(_find(_BLOCK_TABLE, ident, self.features).text, self.fields))
             return Description(text, f"d_model {arch.d_model}", 0,
-                               f"{_count_text(apart)}, reported apart: not in the {human(self.total)} total")
+                               tr("component.apart", count=_count_text(apart), total=human(self.total)))
         component = next((c for c in arch.components if f"components.{c.name}" == ident), None)
         if component is None:
             return Description(KIND_ROLES[KIND_COMPONENT], "", 0, "")
@@ -464,11 +462,11 @@ class LayoutInfo:
         if undrawn_here:
             extra = sum(u.count for u in undrawn_here)
             kinds = sorted({u.what for u in undrawn_here})
-            params_text += f", {extra:,} of them in tensors drawn without a block ({'; '.join(kinds)})"
+            params_text += tr("component.undrawn", n=extra, kinds="; ".join(kinds))
         if self.arch.unembedding == "tied" and ident == "output" and "lm_head.weight" in self._ids_below(g):
-            params_text += "; W_U is W_E (tied), counted once, in the embedding"
+            params_text += tr("component.tied_group")
         if g == 0 and self.excluded:
-            params_text += "; " + ", ".join(f"{human(v)} more in the {k.upper()} module, reported apart"
+            params_text += "; " + ", ".join(tr("component.excluded", n=human(v), module=k.upper())
                                             for k, v in self.excluded.items())
         return Description(text, shape, params, params_text)
 
