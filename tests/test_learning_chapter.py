@@ -138,28 +138,41 @@ def test_a_broken_recording_is_one_line(tmp_path):
     assert "step-00007.safetensors" in str(err.value)
 
 
-def test_the_chapter_replays_the_recording_in_the_runner():
-    """Chapter 20 read and played: its snapshot steps resolve, its text fills from the recording's values."""
+def test_the_chapters_replay_the_recording_in_the_runner():
+    """Chapters 20 and 21 read and played: snapshot steps resolve, the text fills from the recording's values."""
     from llmviz.scenes.chapters.format import load_chapters, model_names
     from llmviz.scenes.chapters.runner import ChapterRunner, scene_layout
 
-    (chapter,) = [c for c in load_chapters(model_names, lang="en") if c.recording == "nano-gpt"]
-    live = {"tokens": np.array(sort_task.encode("CBABBC"))}
-    runner = ChapterRunner([chapter], scene_layout("nano-gpt"), lambda: live)
+    chapters = [c for c in load_chapters(model_names, lang="en") if c.recording == "nano-gpt"]
+    assert len(chapters) == 2
+    from llmviz.models.sim.nanogpt import load_nanogpt
+
+    shipped = load_nanogpt()
+    live = {**dict(shipped.weights()), **dict(shipped.trace(sort_task.encode("CBABBC")))}  # what the live scene has
+    runner = ChapterRunner(chapters, scene_layout("nano-gpt"), lambda: live)
+    count = len(read_losses(FOLDER)["snapshot_steps"])
     try:
-        shown = []
-        for k, step in enumerate(chapter.steps):
-            runner.go_to_step_end(k)
-            moment = runner.moment()
-            while moment.text is None:
-                assert runner.replays["nano-gpt"].wait(240), runner.replays["nano-gpt"].error
+        for index, chapter in enumerate(chapters):
+            runner.go_to(index)
+            for k, step in enumerate(chapter.steps):
+                if step.scene is not None:
+                    continue  # another model's scene: no live values, no recording
+                runner.go_to_step_end(k)
                 moment = runner.moment()
-            shown.append(moment.snapshot)
-            assert moment.plot is not None and len(moment.plot[0]) == train_nanogpt.DEFAULT_STEPS
-            if step.snapshot is not None:
-                arrays = runner.snapshot_arrays(moment)
-                assert arrays is not None and "blocks.2.attn.head.0.softmax" in arrays
+                while moment.text is None:
+                    assert runner.replays["nano-gpt"].wait(240), runner.replays["nano-gpt"].error
+                    moment = runner.moment()
+                assert "{" not in moment.text.text
+                assert (moment.plot is not None) == (step.plot is not None)
+                if step.plot is not None:
+                    assert len(moment.plot[0]) == train_nanogpt.DEFAULT_STEPS
+                if step.snapshot is None:
+                    assert moment.snapshot is None and runner.snapshot_arrays(moment) is None
+                else:
+                    expected = count - 1 if step.snapshot == -1 else moment.snapshot
+                    assert moment.snapshot == (step.snapshot if isinstance(step.snapshot, int) and
+                                               step.snapshot >= 0 else expected)
+                    arrays = runner.snapshot_arrays(moment)
+                    assert arrays is not None and "blocks.2.attn.head.0.softmax" in arrays
     finally:
         runner.close()
-    steps = [s.snapshot for s in chapter.steps]
-    assert shown[steps.index(0)] == 0 and shown[steps.index(-1)] == len(read_losses(FOLDER)["snapshot_steps"]) - 1 and None in shown

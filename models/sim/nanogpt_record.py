@@ -187,14 +187,25 @@ def read_losses(folder) -> dict:
     return {"loss": loss, "snapshot_steps": steps, "snapshot_loss": tables["snapshot_loss"]}
 
 
+_SHAPES: dict = {}
+
+
+def _shapes(key: str, build) -> dict:
+    """The model's parameter shapes for a config, found once (20 snapshots share one config)."""
+    from llmviz.models.sim.weights_file import expected_shapes
+
+    if key not in _SHAPES:
+        _SHAPES[key] = expected_shapes(build)
+    return _SHAPES[key]
+
+
 def load_snapshot(folder, step: int):
     """The NanoGPT of one snapshot (float16 weights widened to float32), checked like a weights file."""
     import torch
     from safetensors.torch import load
 
     from llmviz.models.sim.nanogpt import CONFIG_FIELDS, NanoGPT, NanoGPTConfig, checked_config
-    from llmviz.models.sim.weights_file import (WeightsError, check_values, expected_shapes, llmviz_config,
-                                                parse_header, read_bytes)
+    from llmviz.models.sim.weights_file import WeightsError, check_values, llmviz_config, parse_header, read_bytes
 
     file = SNAPSHOT_FILE.format(int(step))
     source = Path(folder) / file if isinstance(folder, (str, Path)) else folder.joinpath(file)
@@ -204,7 +215,7 @@ def load_snapshot(folder, step: int):
         tensors, metadata = parse_header(data, name)
         config = llmviz_config(metadata, name, CONFIG_FIELDS)
         build = lambda: NanoGPT(checked_config(NanoGPTConfig, config))  # noqa: E731
-        expected = expected_shapes(build)
+        expected = _shapes(json.dumps(config, sort_keys=True), build)
         for tensor, shape in expected.items():
             if tensors.get(tensor) != ("F16", tuple(shape)):
                 raise WeightsError(name, f"needs float16 of shape {list(shape)}", tensor)
