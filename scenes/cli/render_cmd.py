@@ -546,7 +546,9 @@ def _render_app(args, renderer, size, with_report: bool, picture: Picture):
         else:
             aim(ex, session, args.camera, size)
         if args.chapter is not None:  # a step showing another model opens it first (chapter 9)
-            deadline = time.perf_counter() + 120.0
+            from llmviz.scenes.live_wait import VALUES_TIMEOUT_S
+
+            deadline = time.perf_counter() + VALUES_TIMEOUT_S  # a recording's snapshots load on their worker too
             while time.perf_counter() < deadline:
                 ex.frame(SETTLE_DT)
                 ex.renderer.finish()
