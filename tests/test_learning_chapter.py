@@ -176,3 +176,22 @@ def test_the_chapters_replay_the_recording_in_the_runner():
                     assert arrays is not None and "blocks.2.attn.head.0.softmax" in arrays
     finally:
         runner.close()
+
+
+def test_a_recording_that_cannot_load_is_a_chapter_error_naming_the_step(tmp_path):
+    from llmviz.scenes.chapters.format import ChapterError, load_chapters, model_names
+    from llmviz.scenes.chapters.recording import RecordingReplay
+    from llmviz.scenes.chapters.runner import ChapterRunner, scene_layout
+
+    chapter = next(c for c in load_chapters(model_names, lang="en") if c.recording == "nano-gpt")
+    runner = ChapterRunner([chapter], scene_layout("nano-gpt"), lambda: {"tokens": np.array([0, 1, 2, 0, 1, 2])})
+    runner.replays["nano-gpt"] = RecordingReplay("nano-gpt", folder=tmp_path)  # an empty folder
+    try:
+        assert runner.moment().text is None  # asked
+        assert not runner.replays["nano-gpt"].wait(60)
+        with pytest.raises(ChapterError) as err:
+            runner.moment()
+        assert err.value.file == chapter.path and err.value.line == chapter.steps[0].line
+        assert LOSS_FILE in err.value.problem
+    finally:
+        runner.close()

@@ -447,6 +447,8 @@ class ChapterRunner:
         snapshot = None
         if own and self.current.recording is not None:
             replay = self.replay(self.current.recording)
+            if replay.error:
+                raise ChapterError(self.current.path, step.line, replay.error)
             values = replay.values(values, step.snapshot)
             if step.snapshot is not None and values is not None:
                 snapshot = int(values["record.first_index"][0]) if step.snapshot == "first_correct" \
