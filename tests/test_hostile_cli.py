@@ -88,6 +88,9 @@ CASES = {
     "train-out-proc": ["train", "nano-gpt", "--out", "/proc/version"],
     "train-out-proc-folder": ["train", "nano-gpt", "--out", "/proc/w.safetensors"],
     "train-steps-0": ["train", "nano-gpt", "--steps", "0"],
+    "train-record-proc": ["train", "nano-gpt", "--record", "/proc/version/rec"],
+    "train-record-a-file": ["train", "nano-gpt", "--record", "/proc/version"],
+    "train-record-moe": ["train", "moe-4", "--record", "DIR"],
     # routing
     "capacity-factor-1e308": ["routing", "--capacity-factor", "1e308"],
     "routing-long-text": ["routing", "--model", "deepseek-v3", "--text", "a" * 120_000],
