@@ -11,6 +11,7 @@ found through importlib.resources, and any other root may be passed (tests, a us
 """
 from __future__ import annotations
 
+import functools
 import importlib.resources
 import numbers
 import re
@@ -145,8 +146,29 @@ class Language:
 
 
 def load(code: str, root: Path | None = None) -> Language:
-    """Read language ``code``'s folder under ``root`` (the bundled assets/lang by default)."""
-    root = Path(root) if root is not None else bundled_root()
+    """Language ``code``'s folder under ``root`` (the bundled assets/lang by default), read once per process:
+    reading and parsing a language's files takes tens of ms, which a menu drawn every frame must not pay."""
+    return _load(code, str(Path(root) if root is not None else bundled_root()))
+
+
+def language_name(code: str, root: Path | None = None) -> str:
+    """A language's own name ("Tiếng Việt") from its language.toml alone (the menu lists them all)."""
+    return _name(code, str(Path(root) if root is not None else bundled_root()))
+
+
+@functools.lru_cache(maxsize=64)
+def _name(code: str, root: str) -> str:
+    if not CODE_PATTERN.fullmatch(code or ""):
+        return code
+    try:
+        return read_file(Path(root) / code / "language.toml").get("language.name", code)
+    except LanguageError:
+        return code
+
+
+@functools.lru_cache(maxsize=16)
+def _load(code: str, root: str) -> Language:
+    root = Path(root)
     if not CODE_PATTERN.fullmatch(code or ""):
         raise LanguageError(root, f"'{one_line(code)[:40]}' is not a language code (such as en, vi)")
     folder = root / code
@@ -263,14 +285,18 @@ def translator() -> Translator:
     return _current
 
 
-def set_language(code: str, root: Path | None = None) -> Translator:
-    """Make ``code`` the language of every later tr(); raises LanguageError for an unknown or bad one."""
+def set_language(code: str, root: Path | None = None) -> None:
+    """Make ``code`` the language of every later tr(); raises LanguageError for an unknown or bad one.
+    English (bundled) is read only when a text is first looked up: a command that shows none never pays for it."""
     global _current
+    if code == FALLBACK and root is None:
+        with _lock:
+            _current = None
+        return
     fallback = load(FALLBACK, root)
     chosen = fallback if code == FALLBACK else load(code, root)
     with _lock:
         _current = Translator(chosen, fallback)
-    return _current
 
 
 def language() -> str:

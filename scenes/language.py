@@ -2,6 +2,7 @@
 config folder), else English. The texts themselves are llmviz.common.i18n's."""
 from __future__ import annotations
 
+import functools
 import json
 
 from llmviz.common import i18n
@@ -62,6 +63,8 @@ def choose_in_menu(code: str) -> None:
     remember_language(code)
 
 
-def language_choices() -> list[tuple[str, str]]:
-    """(code, the language's own name) of every bundled language, English first, for the menu."""
-    return [(code, i18n.load(code).name) for code in i18n.available()]
+@functools.lru_cache(maxsize=1)
+def language_choices() -> tuple[tuple[str, str], ...]:
+    """(code, the language's own name) of every bundled language, English first, for the menu (found once: the
+    menu asks every frame it is open)."""
+    return tuple((code, i18n.language_name(code)) for code in i18n.available())

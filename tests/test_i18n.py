@@ -43,7 +43,8 @@ def test_every_english_key_exists_in_every_language_with_the_same_placeholders(c
 
 @pytest.mark.parametrize("code", i18n.available())
 def test_every_text_fills_in_with_values_for_its_fields(code):
-    translator = i18n.set_language(code)
+    i18n.set_language(code)
+    translator = i18n.translator()
     for key, text in translator.language.texts.items():
         values = {name: 1 for name in _fields(text)}  # a number suits {n:,} and {x:.2f} and plain {name}
         try:
@@ -66,7 +67,8 @@ def test_a_missing_key_falls_back_to_english_and_is_reported_once(tmp_path):
                                  "menu.toml": '[file]\nopen = "Open {name}"\nquit = "Quit"\n'})
     _write_lang(tmp_path, "xx", {"language.toml": 'name = "Test"\ndecimal = ","\ngroup = " "\n',
                                  "menu.toml": '[file]\nopen = "Öffne {name}"\n'})
-    translator = i18n.set_language("xx", tmp_path)
+    i18n.set_language("xx", tmp_path)
+    translator = i18n.translator()
     stream = io.StringIO()
     translator.report_stream = stream
     assert i18n.tr("menu.file.open", name="a") == "Öffne a"
@@ -83,8 +85,8 @@ def test_a_missing_key_falls_back_to_english_and_is_reported_once(tmp_path):
 def test_a_text_that_cannot_be_filled_in_falls_back_instead_of_raising(tmp_path):
     _write_lang(tmp_path, "en", {"language.toml": 'name = "English"\n', "a.toml": 'n = "{n} items"\n'})
     _write_lang(tmp_path, "xx", {"language.toml": 'name = "X"\n', "a.toml": 'n = "{count} Dinge"\n'})
-    translator = i18n.set_language("xx", tmp_path)
-    translator.report_stream = io.StringIO()
+    i18n.set_language("xx", tmp_path)
+    i18n.translator().report_stream = io.StringIO()
     assert i18n.tr("a.n", n=3) == "3 items"
     assert i18n.check("xx", tmp_path).mismatched == (("a.n", frozenset({"n"}), frozenset({"count"})),)
 
@@ -238,7 +240,7 @@ def test_the_window_switches_language_from_the_menu_choice(small_renderer, tmp_p
                   background_imports=False)
     try:
         english = (ex._hints(), ex.session.params)
-        ex.choose_language("vi")
+        ex.choose_language("vi").join(30)
         vietnamese = i18n.load("vi").texts
         mode = vietnamese["hints.fly"] if ex.session.rig.mode == "fly" else vietnamese["hints.orbit"]
         assert ex._hints().startswith(mode) and ex._hints() != english[0]

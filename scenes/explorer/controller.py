@@ -700,22 +700,26 @@ class Explorer:
         if choice.language is not None:
             self.choose_language(choice.language)
 
-    def choose_language(self, code: str) -> None:
-        """View ▸ Language: every panel speaks it from the next frame on (they read tr() as they draw); remembered."""
-        from llmviz.common.i18n import LanguageError
-        from llmviz.scenes.language import choose_in_menu
+    def choose_language(self, code: str) -> threading.Thread:
+        """View ▸ Language: the language's files are read on a worker; every panel speaks it from the frame after
+        (they read tr() as they draw), and the banner's lines and the Model menu are written again; remembered."""
+        def switch():
+            from llmviz.common.i18n import LanguageError
+            from llmviz.scenes.language import choose_in_menu
 
-        try:
-            choose_in_menu(code)
-        except LanguageError as err:
-            self.notice = str(err)
-            return
-        # the Model menu's sizes and tags, made again off the frame (it reads the user's spec files)
-        threading.Thread(target=lambda: setattr(self, "catalog", panels.model_catalog()), name="catalog",
-                         daemon=True).start()
-        for view in self.views:
-            view.session.describe()
-        self.notice = tr("window.language_chosen", name=translator().language.name)
+            try:
+                choose_in_menu(code)
+            except LanguageError as err:
+                self.notice = str(err)
+                return
+            self.catalog = panels.model_catalog()   # the Model menu's sizes and tags (it reads the user's specs)
+            for view in self.views:
+                view.session.describe()
+            self.notice = tr("window.language_chosen", name=translator().language.name)
+
+        worker = threading.Thread(target=switch, name="language", daemon=True)
+        worker.start()
+        return worker
 
     def _cover_views(self, rects: np.ndarray, display_size) -> None:
         """The UI's window rectangles, in each view's pixels, for its label layout (next frame's labels
