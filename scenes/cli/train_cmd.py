@@ -121,6 +121,8 @@ def _recorder(folder, steps: int):
     from llmviz.scenes.cli.main import CliError
 
     path = Path(folder)
+    if path.exists() and not path.is_dir():
+        raise CliError(f"--record {folder}: not a folder")
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
