@@ -135,8 +135,8 @@ def log_values(p: np.ndarray, masked: np.ndarray, rows: np.ndarray) -> np.ndarra
 
 
 def exact_region(long_pass, head: int, q0: int, q1: int, k0: int, k1: int, texels: int = DETAIL_TEXELS):
-    """(values, stride): the exact probabilities of a block, as at most texels x texels cells; a cell
-    coarser than one entry holds the largest exact value inside it. Above the diagonal: NaN."""
+    """(values, stride): the colour values (log_values) of a block's exact probabilities, as at most texels x
+    texels cells; a cell coarser than one entry holds the largest exact value inside it. Above the diagonal: NaN."""
     import torch
     import torch.nn.functional as F
 
