@@ -94,7 +94,7 @@ def measure(shapes: dict, repeats: int = REPEATS, progress=None) -> dict:
 
 
 def print_table(report: dict) -> None:
-    print(f"WGSL attention kernels on {report['adapter']} against torch CPU ({report['torch_threads']} threads), "
+    print(f"WGSL attention kernels on {report['adapter']} against torch CPU (torch threads: {report['torch_threads']}), "
           f"median of {report['repeats']} calls; load {report['load_average_at_end'][0]}")
     print(f"{'kind':<7}{'T':>6}{'d':>5}{'wgpu ms':>11}{'torch ms':>11}{'wgpu/torch':>12}{'GFLOP/s wgpu':>14}"
           f"{'torch':>8}{'max |diff|':>12}")
