@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from llmviz.common.i18n import tr
+from llmviz.common.i18n import num_text, tr
 from llmviz.models.inventory import COMPONENT, folded, model_tensors
 from llmviz.models.params import count_params, expert_params, human, mtp_module_params
 from llmviz.models.spec import (GATED_ACTIVATIONS, Architecture, EncoderComponent, ModelSpec,
@@ -282,7 +282,8 @@ class Description:
 
 
 def _count_text(n: int) -> str:
-    return tr("component.param" if n == 1 else "component.params", n=n) + (f" ({human(n)})" if n >= 10_000 else "")
+    return tr("component.param" if n == 1 else "component.params", n=n) + (f" ({num_text(human(n))})" if n >= 10_000
+                                                                             else "")
 
 
 class LayoutInfo:
@@ -385,7 +386,8 @@ class LayoutInfo:
         if kind in _LEARNED:
             if params == 0 and ident in APART:
                 cells = int(layout.rows[row]) * int(layout.cols[row])
-                return Description(text, shape, 0, tr("component.apart_labels", n=cells, total=human(self.total)))
+                return Description(text, shape, 0, tr("component.apart_labels", n=cells,
+                                                       total=num_text(human(self.total))))
             if params == 0 and ident == "lm_head.weight":
                 tied = int(layout.rows[row]) * int(layout.cols[row])
                 return Description(text, shape, 0, tr("component.tied", n=tied))
@@ -429,7 +431,7 @@ class LayoutInfo:
             apart = mtp_module_params(arch)
             text = " ".join(_fill(_find(_BLOCK_TABLE, ident, self.features).text, self.fields))
             return Description(text, f"d_model {arch.d_model}", 0,
-                               tr("component.apart", count=_count_text(apart), total=human(self.total)))
+                               tr("component.apart", count=_count_text(apart), total=num_text(human(self.total))))
         component = next((c for c in arch.components if f"components.{c.name}" == ident), None)
         if component is None:
             return Description(KIND_ROLES[KIND_COMPONENT], "", 0, "")
@@ -466,7 +468,7 @@ class LayoutInfo:
         if self.arch.unembedding == "tied" and ident == "output" and "lm_head.weight" in self._ids_below(g):
             params_text += tr("component.tied_group")
         if g == 0 and self.excluded:
-            params_text += "; " + ", ".join(tr("component.excluded", n=human(v), module=k.upper())
+            params_text += "; " + ", ".join(tr("component.excluded", n=num_text(human(v)), module=k.upper())
                                             for k, v in self.excluded.items())
         return Description(text, shape, params, params_text)
 

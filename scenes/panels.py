@@ -139,8 +139,9 @@ def model_catalog() -> list[CatalogEntry]:
     for model_id in registry.ids():
         spec = registry.get(model_id)
         count = count_params(spec)
-        params = human(count.total) if count.active == count.total else tr("menu.model.active", total=human(count.total),
-                                                                              active=human(count.active))
+        total = num_text(human(count.total))   # "174.6B" written with the language's marks
+        params = total if count.active == count.total else tr("menu.model.active", total=total,
+                                                              active=num_text(human(count.active)))
         # Speculative names mostly say so already ("SPECULATIVE: …"); the tag is added where they do not.
         speculative = spec.speculative and "speculative" not in spec.name.lower()
         tags = (tr("menu.model.live_tag") if is_live(spec) else "") + (tr("menu.model.speculative_tag") if speculative else "")
@@ -154,11 +155,11 @@ def params_line(spec) -> str:
     from llmviz.models.params import count_params, human
 
     count = count_params(spec)
-    text = tr("banner.params", total=human(count.total))
+    text = tr("banner.params", total=num_text(human(count.total)))
     if count.active != count.total:
-        text += tr("banner.active", active=human(count.active))
+        text += tr("banner.active", active=num_text(human(count.active)))
     stated = getattr(spec, "params_stated", None)
-    return text + (tr("banner.computed_stated", stated=human(stated)) if stated else tr("banner.computed"))
+    return text + (tr("banner.computed_stated", stated=num_text(human(stated))) if stated else tr("banner.computed"))
 
 
 def main_menu(catalog: list[CatalogEntry], current: str, presets: list[str], profiler_on: bool,
