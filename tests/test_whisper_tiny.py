@@ -6,6 +6,7 @@ and timings (monotone, inside the audio); the training code on a few steps (dete
 recomputing its cells; `llmviz transcribe --json` and `llmviz spectrogram`."""
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import subprocess
@@ -47,6 +48,25 @@ def exported(tmp_path_factory):
     return folder
 
 
+@pytest.fixture(scope="module")
+def hf_said(exported, clips):
+    """Each shipped clip's transcript by transformers alone: the exported folder's feature extractor, greedy
+    generate with its generation config, its tokenizer."""
+    from transformers import AutoTokenizer, GenerationConfig, WhisperFeatureExtractor, WhisperForConditionalGeneration
+
+    hf = WhisperForConditionalGeneration.from_pretrained(exported, attn_implementation="eager").eval()
+    extractor = WhisperFeatureExtractor.from_pretrained(exported)
+    tokenizer = AutoTokenizer.from_pretrained(exported)
+    gen = GenerationConfig.from_pretrained(exported)
+    out = {}
+    for name, wave in clips.items():
+        feats = extractor(wave, sampling_rate=16000, return_tensors="pt")["input_features"]
+        with torch.inference_mode():
+            out[name] = tokenizer.decode(hf.generate(feats, generation_config=gen, max_new_tokens=15)[0],
+                                         skip_special_tokens=True)
+    return out
+
+
 def test_forward_equals_transformers(model, results):
     r = results["digits-314159.wav"]
     feats = torch.from_numpy(r.stages.features)[None]
@@ -68,7 +88,7 @@ def test_positions_are_whispers_sinusoids_and_fixed(model):
     np.testing.assert_allclose(table.detach().numpy(), whisper_trace.sinusoids(*table.shape), atol=2e-5)
 
 
-def test_exported_folder_in_transformers(model, exported, clips, results):
+def test_exported_folder_in_transformers(model, exported, clips, results, hf_said):
     from transformers import AutoTokenizer, GenerationConfig, WhisperFeatureExtractor, WhisperForConditionalGeneration
 
     hf = WhisperForConditionalGeneration.from_pretrained(exported, attn_implementation="eager").eval()
@@ -87,18 +107,19 @@ def test_exported_folder_in_transformers(model, exported, clips, results):
             said = hf.generate(feats, generation_config=gen, max_new_tokens=15)
         np.testing.assert_allclose(out.encoder_last_hidden_state[0].numpy(), r.trace["audio.ln_f.out"], atol=1e-5)
         np.testing.assert_allclose(out.logits[0].numpy(), r.trace["logits"], atol=1e-5)
-        assert tokenizer.decode(said[0], skip_special_tokens=True) == r.text, name
+        assert tokenizer.decode(said[0], skip_special_tokens=True) == r.text == hf_said[name], name
         assert tokenizer.convert_tokens_to_ids(list(r.text)) == r.tokens[1:-1]
 
 
-def test_shipped_clips_are_transcribed(results):
-    """The four clips (held-out voices and speeds) at the model's measured level: 82.6% of the digits of 300 fresh
-    held-out clips (BENCHMARKS.md), short of the 95% aimed at; here at least 80% of their 17 digits."""
+def test_shipped_clips_are_transcribed(hf_said):
+    """The four clips (held-out voices and speeds), transcribed by transformers from the exported folder, at the
+    model's measured level: 88.2% of the digits of 300 fresh held-out clips (BENCHMARKS.md), short of the 95%
+    aimed at; 15 of these 17 digits when measured, at least 80% here (one more error)."""
     from llmviz.models.sim.train_whisper import edit_distance
 
-    edits = sum(edit_distance(digits, results[name].text) for name, digits, *_ in SAMPLES)
+    edits = sum(edit_distance(digits, hf_said[name]) for name, digits, *_ in SAMPLES)
     assert 1 - edits / sum(len(d) for _, d, *_ in SAMPLES) >= 0.8
-    assert results["digit-7.wav"].text == "7"
+    assert hf_said["digit-7.wav"] == "7"
 
 
 def test_timings_are_monotone_and_inside_the_audio(results):
@@ -174,10 +195,30 @@ def test_training_steps_are_deterministic(clips, monkeypatch):
     monkeypatch.setattr(train_whisper, "HEAD_CLIPS", 4)   # the heads' choice on 4 clips, not 64: seconds
 
     pool = ([d for _, d, *_ in SAMPLES], [w[5333:][:speech_digits.CLIP_SAMPLES - 6000] for w in clips.values()])
-    a, b = (train_whisper.train(steps=2, pool=pool, report=False, log=lambda line: None) for _ in range(2))
+    fine = dataclasses.replace(train_whisper.FINE_TUNE, steps=2, ema=0.5)   # both phases, the average too
+    a, b = (train_whisper.train(steps=2, pool=pool, report=False, log=lambda line: None, fine=fine) for _ in range(2))
     assert whisper_model.safetensors_bytes(a.model, {}) == whisper_model.safetensors_bytes(b.model, {})
+    first = train_whisper.train(steps=2, pool=pool, report=False, log=lambda line: None, fine=None)
+    assert whisper_model.safetensors_bytes(first.model, {}) != whisper_model.safetensors_bytes(a.model, {})
     assert np.isfinite(a.final_loss) and len(a.alignment_heads) == train_whisper.N_ALIGNMENT_HEADS
     assert a.model.generation_config.alignment_heads == a.alignment_heads
+
+
+def test_spec_augment_warp_moves_a_tone_as_a_scaled_tone():
+    """The warp by 1.1 of a 1 kHz tone's features peaks in the bin a 1.1 kHz tone peaks in (features from the
+    extractor, not the warp); with no masks, tilt or warp the features come back unchanged."""
+    from llmviz.models.sim.train_whisper import SpecAugment, features_of
+
+    t = np.arange(64000) / 16000
+    tone = lambda hz: (0.5 * np.sin(2 * np.pi * hz * t)).astype(np.float32)   # noqa: E731
+    feats = features_of(np.stack([tone(1000.0), tone(1100.0)]))
+    warped = SpecAugment(bands=0, spans=0, tilt_db=0.0, warp=(1.1, 1.1))(feats[:1], np.random.default_rng(0))
+    assert int(warped[0, :, 200].argmax()) == int(feats[1, :, 200].argmax()) != int(feats[0, :, 200].argmax())
+    same = SpecAugment(bands=0, spans=0, tilt_db=0.0, warp=(1.0, 1.0))(feats, np.random.default_rng(0))
+    np.testing.assert_allclose(same.numpy(), feats.numpy(), atol=1e-6)
+    masked = SpecAugment(bands=1, max_bins=10, spans=0, tilt_db=0.0, warp=(1.0, 1.0))(feats, np.random.default_rng(1))
+    changed_bins = (masked - feats).abs().amax(dim=2) > 1e-6
+    assert int(changed_bins.sum(dim=1).max()) <= 10
 
 
 def test_guided_attention_penalty():
@@ -193,12 +234,13 @@ def _cli(*args):
                           timeout=300)
 
 
-def test_transcribe_json(capsys):
+def test_transcribe_json(capsys, hf_said):
     from llmviz.scenes.cli.main import main
 
     assert main(["transcribe", "--model", "whisper-tiny", "--audio", str(sample_path("digits-2026.wav")), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert out["text"] == "2026" and [t["token"] for t in out["tokens"]] == ["2", "0", "2", "6", "<|endoftext|>"]
+    said = hf_said["digits-2026.wav"]
+    assert out["text"] == said and [t["token"] for t in out["tokens"]] == [*said, "<|endoftext|>"]
     assert all(0 <= t["start"] <= t["end"] <= 4 for t in out["tokens"][:-1])
 
 

@@ -3,7 +3,9 @@ said by one of many voices at a speed and pitch drawn from a seed, then placed i
 random offset, gain and background noise.
 
 Voices and speeds are split: training draws TRAIN_VOICES and speeds outside HELD_OUT_SPEEDS, the accuracy
-is measured on EVAL_VOICES (variants and accents never trained on) at the held-out speeds. espeak-ng is run
+is measured on EVAL_VOICES (variants and accents never trained on) at the held-out speeds. Training's second
+phase draws a wider pool (WIDE: every espeak-ng variant but the held-out ones, on the training accents, and a
+wider pitch range); the evaluation's draws are the same whichever pool is trained on. espeak-ng is run
 as a program (the Debian package); the test suite never needs it (it reads the WAVs in assets/audio). The
 same seed gives the same clips: espeak-ng is deterministic, and every random draw comes from the seed.
 """
@@ -14,6 +16,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,16 +35,33 @@ TRAIN_VARIANTS = ("", "m1", "m2", "m3", "m5", "m7", "f1", "f2", "f3", "f5", "kla
 EVAL_ACCENTS = ("en-gb-x-gbclan", "en-us-nyc", "en-gb-x-gbcwmd")
 EVAL_VARIANTS = ("m4", "m6", "f4", "klatt2", "paul", "steph")
 TRAIN_VOICES = tuple(f"{a}+{v}" if v else a for a in TRAIN_ACCENTS for v in TRAIN_VARIANTS)
+# Every voice variant espeak-ng 1.51 ships (espeak-ng-data/voices/!v; "Mr serious", a name with a space, left
+# out), for the second phase's wider pool: timbre is what the held-out voices differ in most.
+ESPEAK_VARIANTS = (
+    "Alex", "Alicia", "Andrea", "Andy", "Annie", "AnxiousAndy", "Demonic", "Denis", "Diogo", "Gene", "Gene2",
+    "Henrique", "Hugo", "Jacky", "Lee", "Marco", "Mario", "Michael", "Mike", "Nguyen", "RicishayMax",
+    "RicishayMax2", "RicishayMax3", "Storm", "Tweaky", "UniRobot", "adam", "anika", "anikaRobot", "announcer",
+    "antonio", "aunty", "belinda", "benjamin", "boris", "caleb", "croak", "david", "ed", "edward", "edward2", "f1",
+    "f2", "f3", "f4", "f5", "fast", "grandma", "grandpa", "gustave", "iven", "iven2", "iven3", "iven4", "john",
+    "kaukovalta", "klatt", "klatt2", "klatt3", "klatt4", "klatt5", "klatt6", "linda", "m1", "m2", "m3", "m4", "m5",
+    "m6", "m7", "m8", "marcelo", "max", "michel", "miguel", "norbert", "pablo", "paul", "pedro", "quincy", "rob",
+    "robert", "robosoft", "robosoft2", "robosoft3", "robosoft4", "robosoft5", "robosoft6", "robosoft7",
+    "robosoft8", "sandro", "shelby", "steph", "steph2", "steph3", "travis", "victor", "whisper", "whisperf", "zac")
+# steph2 and steph3 are steph's formants with another pitch or breath: held out with it
+WIDE_TRAIN_VARIANTS = ("",) + tuple(v for v in ESPEAK_VARIANTS if v not in EVAL_VARIANTS + ("steph2", "steph3"))
+WIDE_TRAIN_VOICES = tuple(f"{a}+{v}" if v else a for a in TRAIN_ACCENTS for v in WIDE_TRAIN_VARIANTS)
 # never trained on: a held-out variant on any accent, or any variant on a held-out accent
 EVAL_VOICES = tuple(f"{a}+{v}" for a in TRAIN_ACCENTS + EVAL_ACCENTS for v in EVAL_VARIANTS) + \
     tuple(f"{a}+{v}" if v else a for a in EVAL_ACCENTS for v in TRAIN_VARIANTS)
 SPEEDS = (120, 240)                     # words per minute (espeak-ng's default is 175)
 HELD_OUT_SPEEDS = ((135, 145), (170, 180), (205, 215))   # inclusive bands of wpm only the evaluation uses
 PITCHES = (25, 75)                      # espeak-ng's 0-99 pitch
+WIDE_PITCHES = (10, 90)                 # the second phase's pool: beyond the held-out clips' range both ways
 WORD_GAPS = (0, 3)                      # extra pause between words, in 10 ms units
 SNR_DB = (8.0, 40.0)                    # background noise
 GAIN_DB = (-24.0, 0.0)                  # peak level below full scale
 PERTURB = (0.88, 1.14)                  # training's speed perturbation (both tempo and pitch)
+SYNTH_WORKERS = 2
 SILENCE = 1e-3                          # what counts as silence when trimming espeak-ng's own pauses
 
 
@@ -70,14 +90,24 @@ class Utterance:
                 "--stdout", self.text]
 
 
-def draw_utterance(rng: np.random.Generator, held_out: bool) -> Utterance:
+@dataclass(frozen=True)
+class PoolKind:
+    """Which voices and pitches a pool draws from (the held-out flag picks the speeds too)."""
+    voices: tuple[str, ...] = TRAIN_VOICES
+    pitches: tuple[int, int] = PITCHES
+
+
+FIRST_PHASE, WIDE = PoolKind(), PoolKind(WIDE_TRAIN_VOICES, WIDE_PITCHES)
+
+
+def draw_utterance(rng: np.random.Generator, held_out: bool, kind: PoolKind = FIRST_PHASE) -> Utterance:
     """One utterance's digits and voice: training's voices and speeds, or (held_out) the evaluation's."""
     n = int(rng.integers(MIN_DIGITS, MAX_DIGITS + 1))
     digits = "".join(str(d) for d in rng.integers(0, 10, n))
-    voices = EVAL_VOICES if held_out else TRAIN_VOICES
+    voices, pitches = (EVAL_VOICES, PITCHES) if held_out else (kind.voices, kind.pitches)
     speeds = [s for s in range(SPEEDS[0], SPEEDS[1] + 1) if is_held_out(s) == held_out]
     return Utterance(digits, voices[int(rng.integers(len(voices)))], int(rng.choice(speeds)),
-                     int(rng.integers(PITCHES[0], PITCHES[1] + 1)), int(rng.integers(WORD_GAPS[0], WORD_GAPS[1] + 1)))
+                     int(rng.integers(pitches[0], pitches[1] + 1)), int(rng.integers(WORD_GAPS[0], WORD_GAPS[1] + 1)))
 
 
 def parse_espeak_wav(data: bytes) -> tuple[np.ndarray, int]:
@@ -132,16 +162,19 @@ def place(speech: np.ndarray, rng: np.random.Generator, samples: int = CLIP_SAMP
 
 # ---- a pool of clean utterances, synthesised once a seed and kept for the training ----------------------
 
-def pool_cache_path(seed: int, n: int, held_out: bool) -> Path:
+def pool_cache_path(seed: int, n: int, held_out: bool, kind: PoolKind = FIRST_PHASE) -> Path:
+    # the first phase's key as it was before PoolKind, so caches written then are still read
+    extra = () if kind == FIRST_PHASE else (kind.voices, kind.pitches)
     key = hashlib.sha256(repr((seed, n, held_out, TRAIN_VOICES, EVAL_VOICES, SPEEDS, HELD_OUT_SPEEDS, PITCHES,
-                               WORD_GAPS, CLIP_SAMPLES)).encode()).hexdigest()[:16]
+                               WORD_GAPS, CLIP_SAMPLES) + extra).encode()).hexdigest()[:16]
     return Path(tempfile.gettempdir()) / "llmviz-speech" / f"digits-{key}.npz"
 
 
-def utterance_pool(seed: int, n: int, held_out: bool = False, log=print) -> tuple[list[str], list[np.ndarray]]:
+def utterance_pool(seed: int, n: int, held_out: bool = False, log=print,
+                   kind: PoolKind = FIRST_PHASE) -> tuple[list[str], list[np.ndarray]]:
     """n utterances' digits and clean 16 kHz speech from `seed`, synthesised (with a progress line) or read
     from the temporary folder's cache of an earlier run with the same draws."""
-    path = pool_cache_path(seed, n, held_out)
+    path = pool_cache_path(seed, n, held_out, kind)
     if path.is_file():
         try:
             with np.load(path, allow_pickle=False) as z:
@@ -154,12 +187,14 @@ def utterance_pool(seed: int, n: int, held_out: bool = False, log=print) -> tupl
         # an OSError: `llmviz train` says it in one line
         raise FileNotFoundError("espeak-ng is not installed (apt-get install espeak-ng): it synthesises the training speech")
     rng = np.random.default_rng(seed)
-    utterances = [draw_utterance(rng, held_out) for _ in range(n)]
+    utterances = [draw_utterance(rng, held_out, kind) for _ in range(n)]
     speech = []
-    for i, utt in enumerate(utterances):
-        speech.append(synthesise(utt)[:CLIP_SAMPLES])
-        if log and ((i + 1) % 250 == 0 or i + 1 == n):
-            log(f"synthesising speech with espeak-ng: {i + 1}/{n} utterances")
+    # two espeak-ng processes at a time (the machine's two cores); map keeps the draws' order
+    with ThreadPoolExecutor(SYNTH_WORKERS) as pool:
+        for i, wave in enumerate(pool.map(synthesise, utterances)):
+            speech.append(wave[:CLIP_SAMPLES])
+            if log and ((i + 1) % 250 == 0 or i + 1 == n):
+                log(f"synthesising speech with espeak-ng: {i + 1}/{n} utterances")
     from llmviz.common.atomic import atomic_path
 
     path.parent.mkdir(parents=True, exist_ok=True)
