@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import sys
 
 from llmviz.common import i18n
 
@@ -53,7 +54,15 @@ def apply_language(explicit: str | None = None, remembered: bool = True) -> str:
     """Set the process's language: ``explicit`` (from --lang), else the remembered one (where ``remembered``: the
     window; headless commands write English unless told, so that scripts do not change with the menu), else English."""
     code = check_code(explicit) if explicit else ((remembered and remembered_language()) or i18n.FALLBACK)
-    i18n.set_language(code)
+    try:
+        i18n.set_language(code)
+    except i18n.LanguageError as err:
+        if explicit:
+            raise
+        # the remembered language's files went bad since: the window still opens, in English, and says why
+        print(f"llmviz: {err} (using English)", file=sys.stderr)
+        i18n.set_language(i18n.FALLBACK)
+        return i18n.FALLBACK
     return code
 
 

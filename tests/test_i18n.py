@@ -249,3 +249,17 @@ def test_the_window_switches_language_from_the_menu_choice(small_renderer, tmp_p
         ex.frame(1 / 60)   # the panels draw in Vietnamese without an error
     finally:
         ex.close()
+
+
+def test_a_remembered_language_whose_files_went_bad_opens_in_english(tmp_path, monkeypatch, capsys):
+    from llmviz.scenes import language
+
+    _write_lang(tmp_path, "en", {"language.toml": 'name = "English"\n', "a.toml": 'x = "X"\n'})
+    _write_lang(tmp_path, "xx", {"language.toml": 'name = "X"\n', "a.toml": 'x = 5\n'})
+    monkeypatch.setattr(i18n, "bundled_root", lambda: tmp_path)
+    monkeypatch.setattr(language, "remembered_language", lambda: "xx")
+    assert language.apply_language(None, remembered=True) == "en"
+    err = capsys.readouterr().err
+    assert "a.toml" in err and "a.x" in err and "English" in err
+    with pytest.raises(i18n.LanguageError, match="a.toml"):
+        language.apply_language("xx")                # asked for by name: the error line, as --lang reports it
