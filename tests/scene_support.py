@@ -37,11 +37,12 @@ def play_live_chapter(scene, size, number: int):
     from llmviz.scenes.chapters.apply import chapter_runner
 
     runner = chapter_runner(scene, size)
-    assert [c.number for c in runner.chapters] == [number]
-    (chapter,) = runner.chapters
+    index = runner.chapter_index(number)        # a model may have several chapters (jamba-tiny: 14 and 19)
+    runner.go_to(index)
+    chapter = runner.current
     runner.go_to_step_end(len(chapter.steps) - 1)
     final = runner.moment().camera
-    runner.go_to(0)
+    runner.go_to(index)
     runner.play()
     seen, frames = set(), 0
     while True:
