@@ -117,13 +117,9 @@ class WindowShell(mglw.WindowConfig):
         from .render.factory import fallback_reason
         from .render.wgpu_window import WgpuWindowRenderer, pyglet_present_info
 
-        child = None
         try:
-            info, child = pyglet_present_info(self.wnd._window, self.wnd.buffer_size, self.vsync)
-            renderer = WgpuWindowRenderer(info, self.wnd.buffer_size, child)
+            renderer = WgpuWindowRenderer(pyglet_present_info(self.wnd._window, self.vsync), self.wnd.buffer_size)
         except Exception as err:
-            if child is not None:
-                child.destroy()
             self.say(fallback_reason(self.backend, "the wgpu backend cannot draw into this window", err))
             return None
         self.clear_color = None  # the renderer clears; GL's clear of an unshown buffer is only cost

@@ -311,12 +311,25 @@ def grab(window, size, path):
     image = ctypes.cast(x.XGetImage(display, window, 0, 0, w, h, 0xFFFFFFFF, 2), ctypes.POINTER(XImage)).contents
     rows = np.frombuffer(ctypes.string_at(image.data, image.bytes_per_line * h), np.uint8).reshape(h, -1)
     Image.fromarray(rows[:, :4 * w].reshape(h, w, 4)[:, :, [2, 1, 0]].copy()).save(path)
+
+def click(x, y):
+    """A real pointer click at screen pixel (x, y), through the X server (XTest): what a user's mouse sends."""
+    xlib, xtest = ctypes.CDLL("libX11.so.6"), ctypes.CDLL("libXtst.so.6")
+    xlib.XOpenDisplay.restype = ctypes.c_void_p
+    display = ctypes.c_void_p(xlib.XOpenDisplay(None))
+    xtest.XTestFakeMotionEvent(display, -1, x, y, 0)
+    xtest.XTestFakeButtonEvent(display, 1, True, 0)
+    xtest.XTestFakeButtonEvent(display, 1, False, 0)
+    xlib.XFlush(display)
 '''
 
 
 def test_the_window_draws_through_wgpu_and_the_screen_shows_it(tmp_path):
     """`llmviz --backend wgpu`: the explorer window (scene, labels, ImGui) drawn into a wgpu surface; what the X
-    server shows of the window (XGetImage, independent of the renderer) is the frame the renderer read back."""
+    server shows of the window (XGetImage, independent of the renderer) is the frame the renderer read back, and a
+    real click sent through the X server (XTest) reaches ImGui: the View menu opens."""
+    import ctypes.util
+
     from PIL import Image
     from window_support import run_scripted_window
 
@@ -324,9 +337,14 @@ def test_the_window_draws_through_wgpu_and_the_screen_shows_it(tmp_path):
 
     if not any(a.backend not in ("OpenGL", "GL") for a in gpu_adapters.survey_adapters().adapters):
         pytest.skip("no Vulkan, Metal or D3D12 adapter for a window surface")
+    if ctypes.util.find_library("Xtst") is None:
+        pytest.skip("no libXtst to send a real click with (Debian: libxtst6)")
     (tmp_path / "xgrab.py").write_text(XGRAB)
     proc = run_scripted_window(tmp_path, """
-self.shots = (12,)
+self.shots = (5, 12)
+if self.n == 6:
+    import xgrab
+    xgrab.click(225, 10)
 if self.n == 13:
     import time, xgrab
     time.sleep(0.5)  # the surface's present may complete on the driver's thread
@@ -335,9 +353,13 @@ if self.n == 14: print('BACKEND', self.renderer.backend_name, flush=True)
 """, "stress:500", 15, backend="wgpu")
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "BACKEND wgpu" in proc.stdout
+    before = np.asarray(Image.open(tmp_path / "shot5.png").convert("RGB")).astype(int)
     drawn = np.asarray(Image.open(tmp_path / "shot12.png").convert("RGB")).astype(int)
     shown = np.asarray(Image.open(tmp_path / "screen.png").convert("RGB")).astype(int)
     assert drawn.shape == shown.shape and drawn.std() > 5  # a frame, with the menu bar and panels
+    # The View menu drops down under its title: its items cover the scene there (as in tests/test_window.py).
+    region = (slice(22, 120), slice(215, 420))
+    assert np.abs(drawn[region] - before[region]).max(axis=-1).mean() > 20
     # The profiler overlay's figures change from frame to frame; the rest is the same picture.
     diff = np.abs(drawn - shown).max(axis=2)
     assert diff.mean() <= 1.0 and (diff > 8).mean() <= 0.01, (diff.mean(), (diff > 8).mean())
@@ -384,3 +406,34 @@ def test_a_window_whose_surface_cannot_be_made_falls_back_with_the_reason():
     shell.backend = "wgpu"
     with pytest.raises(BackendUnavailable, match="--backend wgpu: the wgpu backend cannot draw into this window"):
         WindowShell._wgpu_renderer(shell)
+
+
+def test_auto_takes_moderngl_with_the_reason_where_the_wgpu_device_cannot_hold_the_target(monkeypatch):
+    """A device whose textures are smaller than the target (here: one that says 32 px a side) fails the wgpu
+    renderer's start; auto then draws with moderngl and its line names the limit, wgpu is that line."""
+    from types import SimpleNamespace
+
+    from llmviz.engine import gpu_adapters
+    from llmviz.engine.render.factory import BackendUnavailable, offscreen_renderer
+    from llmviz.engine.render.wgpu_backend import WgpuRenderer
+
+    adapter = gpu_adapters.best_adapter()
+    if adapter is None:
+        pytest.skip(f"no wgpu adapter: {gpu_adapters.survey_adapters().problem}")
+    limit = gpu_adapters.shared_device().device.limits["max-texture-dimension-2d"]
+    with pytest.raises(ValueError, match=f"limit of {limit} px"):
+        WgpuRenderer((limit + 8, 16))
+    small = gpu_adapters.GpuDevice(SimpleNamespace(limits={"max-texture-dimension-2d": 32}), adapter)
+    monkeypatch.setattr(gpu_adapters, "shared_device", lambda: small)
+    try:
+        made = offscreen_renderer("auto", (64, 48))
+    except Exception as err:  # no GL to fall back to either
+        pytest.skip(f"no headless OpenGL: {err}")
+    try:
+        assert made.backend == "gl" and made.renderer.backend_name == "gl"
+        assert made.reason.startswith("auto: moderngl, because the wgpu renderer did not start")
+        assert "limit of 32 px" in made.reason and "\n" not in made.reason
+    finally:
+        made.renderer.release()
+    with pytest.raises(BackendUnavailable, match="--backend wgpu: the wgpu renderer did not start: .*limit of 32 px"):
+        offscreen_renderer("wgpu", (64, 48))

@@ -123,6 +123,10 @@ class WgpuRenderer(TargetViewports, Renderer):
         self._size = (int(size[0]), int(size[1]))
         self._target_px = self._size  # the colour target's own size (a tiled renderer's is one tile)
         self._flip_height = self._size[1]  # WebGPU's y runs down: GL-convention rectangles flip over this height
+        limit = int(device.limits["max-texture-dimension-2d"])
+        if max(max(self._size), data_atlas_size) > limit:  # what auto's fallback line then names
+            raise ValueError(f"a {self._size[0]}x{self._size[1]} target and a {data_atlas_size}^2 data atlas need "
+                             f"textures beyond this device's limit of {limit} px a side")
         self._make_target()
 
         usage = wgpu.TextureUsage
@@ -276,6 +280,9 @@ class WgpuRenderer(TargetViewports, Renderer):
         values[36:39], values[39] = self._clear_rgba[:3], self._flip_height
         values[40:42], values[42] = self.frag_origin, self._clear_rgba[3]
         self.device.queue.write_buffer(self._uniforms, 0, values)
+
+    def _acquire(self) -> None:
+        """Make sure the colour target is there to draw into (a window's is taken per frame; this one always is)."""
 
     def _pass(self, encoder, clear: bool):
         load = "clear" if clear else "load"
@@ -565,6 +572,7 @@ class WgpuUiOverlay:
             first_index += ni
         if not draws:
             return
+        self.target._acquire()
         vertex_buffer = self._upload(0, np.frombuffer(b"".join(vertices), np.uint8), wgpu.BufferUsage.VERTEX)
         index_buffer = self._upload(1, np.frombuffer(b"".join(indices), np.uint8), wgpu.BufferUsage.INDEX)
         encoder = self.device.create_command_encoder()

@@ -1,8 +1,8 @@
 """The wgpu renderer drawing into a desktop window: a WebGPU surface on the window's native handle, presented per frame.
 
 The window toolkit (pyglet, through engine/window.py) keeps its own OpenGL context; wgpu makes a surface on
-a child of that native window (X11) or on the window itself (Windows), and the frame is presented there
-instead of swapping GL's buffers. wgpu's OpenGL
+the native window pyglet draws into (on X11 its content "view", a child of the top-level), and the frame is
+presented there instead of swapping GL's buffers. wgpu's OpenGL
 backend cannot make that surface (its EGL surface on a window that has a GLX context fails, and wgpu-native
 aborts the process rather than raising), so a window process lists only the native backends
 (engine/gpu_adapters.use_native_backends_only) before anything touches wgpu.
@@ -15,67 +15,33 @@ from __future__ import annotations
 import ctypes
 import sys
 
-from .wgpu_backend import WgpuRenderer
+from .wgpu_backend import DEPTH_FORMAT, WgpuRenderer
 
 
 class SurfaceUnavailable(RuntimeError):
     """No wgpu surface can be made on this window; str(err) is the one-line reason."""
 
 
-class X11ChildWindow:
-    """A child X window covering a toolkit's window, for the wgpu surface: lavapipe's presentation to a window that
-    pyglet made for GLX shows nothing (measured under Xvfb: the screen stays black), to a plain child window it
-    shows. The child selects no input, so the pointer's events go on to the toolkit's window, at the same
-    coordinates (it sits at the parent's origin, at its size)."""
-
-    def __init__(self, display: int, parent: int, size):
-        self.x = ctypes.CDLL("libX11.so.6")
-        ulong, uint, ptr = ctypes.c_ulong, ctypes.c_uint, ctypes.c_void_p
-        self.x.XCreateSimpleWindow.restype = ulong
-        self.x.XCreateSimpleWindow.argtypes = [ptr, ulong, ctypes.c_int, ctypes.c_int, uint, uint, uint, ulong, ulong]
-        for name in ("XMapWindow", "XDestroyWindow"):
-            getattr(self.x, name).argtypes = [ptr, ulong]
-        self.x.XResizeWindow.argtypes = [ptr, ulong, uint, uint]
-        self.x.XFlush.argtypes = [ptr]
-        self.display = display
-        self.window = int(self.x.XCreateSimpleWindow(display, parent, 0, 0, max(1, size[0]), max(1, size[1]), 0, 0, 0))
-        if not self.window:
-            raise SurfaceUnavailable("X11 refused a child window for the wgpu surface")
-        self.x.XMapWindow(display, self.window)
-        self.x.XFlush(display)
-
-    def resize(self, size) -> None:
-        self.x.XResizeWindow(self.display, self.window, max(1, size[0]), max(1, size[1]))
-        self.x.XFlush(self.display)
-
-    def destroy(self) -> None:
-        if self.window:
-            self.x.XDestroyWindow(self.display, self.window)
-            self.x.XFlush(self.display)
-            self.window = 0
-
-
-def pyglet_present_info(window, size, vsync: bool = True) -> tuple[dict, X11ChildWindow | None]:
-    """What wgpu needs to make a surface on a pyglet window (X11, through a child window; Windows), and the child
-    window made for it; SurfaceUnavailable elsewhere."""
+def pyglet_present_info(window, vsync: bool = True) -> dict:
+    """What wgpu needs to make a surface on a pyglet window (X11, Windows); SurfaceUnavailable elsewhere."""
     if sys.platform.startswith("linux"):
-        xid = getattr(window, "_window", None)
+        # pyglet draws into (and takes events on) a child "view" window covering its top-level: the surface goes
+        # there (on the top-level it would be presented under the view, and the screen would stay black).
+        xid = getattr(window, "_view", None) or getattr(window, "_window", None)
         display = getattr(window, "_x_display", None)
         if not xid or display is None:
             raise SurfaceUnavailable("the window is not an X11 window (pyglet on Wayland or headless)")
-        display = int(ctypes.cast(display, ctypes.c_void_p).value)
-        child = X11ChildWindow(display, int(xid), size)
-        return {"method": "screen", "platform": "x11", "window": child.window, "display": display,
-                "vsync": bool(vsync)}, child
+        return {"method": "screen", "platform": "x11", "window": int(xid),
+                "display": int(ctypes.cast(display, ctypes.c_void_p).value), "vsync": bool(vsync)}
     if sys.platform.startswith("win"):
-        return {"method": "screen", "window": int(window._hwnd), "vsync": bool(vsync)}, None
+        return {"method": "screen", "window": int(window._hwnd), "vsync": bool(vsync)}
     raise SurfaceUnavailable(f"no wgpu surface for a pyglet window on {sys.platform} yet")
 
 
 class WgpuWindowRenderer(WgpuRenderer):
     """A WgpuRenderer whose colour target is a window's surface texture (depth stays its own)."""
 
-    def __init__(self, present_info: dict, size, child: X11ChildWindow | None = None, **kwargs):
+    def __init__(self, present_info: dict, size, **kwargs):
         import wgpu
 
         from ..gpu_adapters import native_backends_only
@@ -84,9 +50,7 @@ class WgpuWindowRenderer(WgpuRenderer):
             raise SurfaceUnavailable("this process's wgpu lists its OpenGL backend too (factory.pick_for_window "
                                      "was not called before adapters were listed)")
         self.context = None
-        self.child = child
         self._acquired = False
-        self._surface_info = present_info
         super().__init__(size, **kwargs)
         try:
             self.context = wgpu.gpu.get_canvas_context(present_info)
@@ -107,11 +71,12 @@ class WgpuWindowRenderer(WgpuRenderer):
 
         w, h = self._target_px
         self.color = self.color_view = None  # the surface's texture, taken per frame
-        self.depth = self.device.create_texture(size=(w, h, 1), format="depth24plus",
+        self.depth = self.device.create_texture(size=(w, h, 1), format=DEPTH_FORMAT,
                                                 usage=wgpu.TextureUsage.RENDER_ATTACHMENT)
         self.depth_view = self.depth.create_view()
 
     def _acquire(self) -> None:
+        """Take this frame's surface texture as the colour target (once a frame: present gives it back)."""
         if not self._acquired:
             self.color = self.context.get_current_texture()
             self.color_view = self.color.create_view()
@@ -127,8 +92,6 @@ class WgpuWindowRenderer(WgpuRenderer):
         self._size = self._target_px = size
         self._flip_height = size[1]
         self._make_target()
-        if self.child is not None:
-            self.child.resize(size)
         self.context.set_physical_size(*size)
 
     def begin_frame(self, clear_color=(0.0, 0.0, 0.0, 1.0)) -> None:
@@ -147,8 +110,8 @@ class WgpuWindowRenderer(WgpuRenderer):
             self.color = self.color_view = None
 
     def release(self) -> None:
-        """Free the renderer and the surface, then the child window: before the toolkit's window goes (a surface
-        outliving its window faults the process at exit)."""
+        """Free the renderer and the surface: before the toolkit's window goes (a surface outliving its window
+        faulted the process at exit)."""
         if self.context is not None:
             try:
                 self.context.unconfigure()
@@ -160,5 +123,3 @@ class WgpuWindowRenderer(WgpuRenderer):
         if self.depth is not None:
             super().release()
             self.depth = None
-        if self.child is not None:
-            self.child.destroy()
