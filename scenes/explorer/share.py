@@ -197,7 +197,8 @@ class Share:
         path = Path(folder).resolve() / name
         # A recording starts at the window's view (camera, input, sampling: the link's), its script from the start.
         view = (["video", *script, "--link", link] if kind == "mp4"
-                else ["render", "--link", link] if kind == "png" else ["export", "svg", "--link", link])
+                else ["render", "--link", link, "--backend", getattr(self.ex.renderer, "backend_name", "gl")]
+                if kind == "png" else ["export", "svg", "--link", link])  # a picture drawn by the window's backend
         scale = [] if kind == "svg" else ["--pixel-ratio", f"{ratio:g}"]
         # the window's language too: the picture's panels speak as the window does
         command = [sys.executable, "-m", "llmviz.scenes.cli.main", *view, "--size", f"{w}x{h}", *scale,
