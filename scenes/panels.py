@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from imgui_bundle import imgui
 
-from llmviz.common.i18n import num, num_text, tr
+from llmviz.common.i18n import num, num_text, tr, translator
 from llmviz.models.sim import sort_task
 from llmviz.scenes.dataflow import format_number
 
@@ -55,6 +55,13 @@ def load_font(pixel_ratio: float = 1.0) -> None:
     io.fonts.add_font_from_file_ttf(str(path), FONT_PX * pixel_ratio, None, GLYPH_RANGES)
     io.font_global_scale = 1.0 / pixel_ratio
     io.set_ini_filename("")  # panels are placed by code each run; no imgui.ini beside the user's files
+
+
+def preset_label(name: str) -> str:
+    """A camera preset's name as the menus show it: translated where the language files name it ("first block" is
+    preset.first_block), else as the layout named it; the name itself stays the key (F5..F9, --view, links)."""
+    key = "preset." + re.sub(r"[^A-Za-z0-9_-]+", "_", name.strip())
+    return tr(key) if translator().has(key) else name
 
 
 def ordered_presets(presets: dict) -> list[str]:
@@ -182,7 +189,7 @@ def main_menu(catalog: list[CatalogEntry], current: str, presets: list[str], pro
         if not presets:
             imgui.text_disabled(tr("menu.camera.no_presets"))
         for i, name in enumerate(presets):
-            if imgui.menu_item_simple(name, f"F{5 + i}" if i < 5 else ""):
+            if imgui.menu_item_simple(preset_label(name) + f"###preset{i}", f"F{5 + i}" if i < 5 else ""):
                 choice.preset = name
         imgui.separator()
         if imgui.menu_item_simple(tr("menu.camera.orbit" if camera_mode == "fly" else "menu.camera.fly"), "Tab"):

@@ -763,7 +763,7 @@ class Explorer:
             return tr("window.opening", name=self.loader.pending, stage=self.loader.stage, fraction=self.loader.fraction)
         tour = self.session.explore.tour
         if tour is not None and tour.playing:
-            return tr("window.tour", stop=tour.stop_name, i=tour.index + 1, n=len(tour.stops))
+            return tr("window.tour", stop=panels.preset_label(tour.stop_name), i=tour.index + 1, n=len(tour.stops))
         if self.notice:
             return self.notice
         return tr("window.opened_in", seconds=self.switch_seconds) if self.switch_seconds is not None else ""
