@@ -83,6 +83,8 @@ class BuiltScene:
 def _build_stress(name: str, count: int, renderer, data=None) -> BuiltScene:
     from llmviz.engine.stress import build_stress
 
+    from llmviz.common.i18n import tr
+
     scene = build_stress(count, renderer=data or renderer)
 
     def start(viewport):
@@ -92,7 +94,7 @@ def _build_stress(name: str, count: int, renderer, data=None) -> BuiltScene:
 
     return BuiltScene(name, scene.world, start, BenchPath(lambda t, cam: scene.camera_at(t, cam)),
                       scene.world.slots(scene.boxes), is_stress=True,
-                      caption=f"stress: {count:,} boxes in {len(scene.groups):,} clusters", camera_mode="fly")
+                      caption=tr("banner.stress_caption", boxes=count, clusters=len(scene.groups)), camera_mode="fly")
 
 
 def _build_model(spec, renderer, autoplay: bool = False, data=None, on_layout=None) -> BuiltScene:
