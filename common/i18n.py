@@ -31,7 +31,6 @@ MAX_NESTING = 8                 # tables within tables: file.area.item is three
 MAX_TEXT_CHARS = 8000
 CODE_PATTERN = re.compile(r"[a-z]{2,3}(-[A-Za-z0-9]{2,8})?")
 KEY_PART = re.compile(r"[A-Za-z0-9_-]{1,64}")
-META_KEYS = ("language.name", "language.decimal", "language.group")
 
 
 class LanguageError(ValueError):
