@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -23,6 +24,7 @@ MAX_K = 8                     # passages shown at most (retrieved + pinned)
 MAX_WORDS = 40                # the reader's passage length (reader_vocab.PASSAGE_TOKENS)
 WORDS_PER_LINE = 6
 MAX_ANSWER = 10
+HEADER_NAME = 28              # characters of a file's name in a passage's header at most
 QUERY_CACHE = 64              # questions whose embeddings the worker keeps
 FLOW_S = 0.9                  # seconds the retrieved chunks' words take to fly into the prompt
 SPACE_SIDE = 100.0
@@ -114,13 +116,14 @@ class LiveRag(WorkerSession):
 
     kind = "rag"
 
-    def __init__(self, view, folder, question: str = DEFAULT_QUESTION, autoplay: bool = False):
+    def __init__(self, view, folder, question: str = DEFAULT_QUESTION, autoplay: bool = False,
+                 index_type: str = "flat"):
         from llmviz.models.rag import reader_model
 
         self.view, self.folder = view, folder
         self.about = reader_model.WHAT_IT_IS
         self.session = self               # what render's error line and the live mode read
-        self.request = RagRequest(question)
+        self.request = RagRequest(question, index_type=index_type)
         self.tick_seconds: list[float] = []
         self.tokens_generated = 0
         self.values_version = 0
@@ -323,7 +326,11 @@ class RagView:
         for j, c in enumerate(result.passages):
             ch = chunks[c]
             where = f"#{rank[c].rank + 1} {rank[c].score:.2f}" if c in rank else "pinned"
-            header_text.append(f"{where}  {ch.where()}  attention {100 * shares[j]:.1f}%")
+            # the file's name, not its path: a long header ran under the side panel and the layout hid it
+            name = Path(ch.file).name
+            name = name if len(name) <= HEADER_NAME else name[:HEADER_NAME - 1] + "…"
+            page = f" page {ch.page}" if ch.page is not None else ""
+            header_text.append(f"{where}  {name}{page} chars {ch.start}-{ch.end}  attention {100 * shares[j]:.1f}%")
             header_pos.append((TEXT_LEFT, y, 0.0))
             bar_pos.append((TEXT_LEFT + 20.0 * shares[j], y - 2.6, 0.0))     # under the header, from its left
             bar_size.append((40.0 * shares[j], 0.8, 0.3))
@@ -410,18 +417,21 @@ def overview_camera(viewport):
 
 def build_rag_scene(name: str, folder, renderer, data=None):
     """The BuiltScene of `rag` (the demo store) or `rag:DIR` (scenes/registry.py)."""
-    import json
-    from pathlib import Path
-
     from llmviz.engine.bench import BenchPath
+    from llmviz.models.rag import store
     from llmviz.scenes.registry import BuiltScene, SceneError
 
     try:
-        n = int(json.loads((Path(folder) / "store.json").read_text())["chunks"])
-    except (OSError, ValueError, KeyError, TypeError):
-        raise SceneError(f"{folder}: not a store made by llmviz rag index (no readable store.json)") from None
+        manifest = store.read_manifest(folder)
+        n, kind = int(manifest["chunks"]), str(manifest["index_type"])
+    except (ValueError, KeyError, TypeError) as exc:        # StoreError is a ValueError
+        raise SceneError(str(exc) if isinstance(exc, store.StoreError) else
+                         f"{folder}: store.json has no chunk count or index type") from None
+    if not 1 <= n <= store.MAX_CHUNKS or kind not in store.INDEX_TYPES[1:]:
+        raise SceneError(f"{folder}: store.json's chunks or index_type is out of range")
     view = RagView(n)
-    live = LiveRag(view, folder) if renderer is not None else None
+    # the request starts on the store's own index (HNSW above FLAT_LIMIT chunks), not a flat one built again
+    live = LiveRag(view, folder, index_type=kind) if renderer is not None else None
 
     def pose(t, cam):
         a = 2 * math.pi * t

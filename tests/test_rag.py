@@ -116,6 +116,7 @@ def test_store_round_trip_and_refusals(tmp_path):
     assert back.chunks == st.chunks
     np.testing.assert_array_equal(back.search_vectors(st.vectors[:3], 4)[1], st.search_vectors(st.vectors[:3], 4)[1])
     manifest = json.loads((folder / "store.json").read_text())
+    assert store.read_manifest(folder) == manifest                    # what the scene reads before loading
     (folder / "store.json").write_text(json.dumps({**manifest, "embedding_model": "someone/else"}))
     with pytest.raises(store.StoreError, match="another|embedding model 'someone/else'"):
         store.load(folder)

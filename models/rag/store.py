@@ -154,10 +154,8 @@ def _read(path: Path, limit: int, shown: str) -> bytes:
         raise StoreError(f"{shown}: cannot read {path.name} ({exc.strerror or exc})") from None
 
 
-def load(folder) -> Store:
-    """The store in `folder`, every file checked against store.json before it is used."""
-    import faiss
-
+def read_manifest(folder) -> dict:
+    """`folder`'s store.json (bounded, its format checked), without reading the other files."""
     folder = Path(folder)
     shown = str(folder)
     if not folder.is_dir():
@@ -168,6 +166,16 @@ def load(folder) -> Store:
         raise StoreError(f"{shown}: store.json is not JSON") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise StoreError(f"{shown}: store.json is not an llmviz store (format {FORMAT} expected)")
+    return manifest
+
+
+def load(folder) -> Store:
+    """The store in `folder`, every file checked against store.json before it is used."""
+    import faiss
+
+    folder = Path(folder)
+    shown = str(folder)
+    manifest = read_manifest(folder)
     model = manifest.get("embedding_model")
     if model != embedding.MODEL_NAME or manifest.get("dimension") != embedding.DIMENSION:
         raise StoreError(f"{shown}: made with the embedding model {model!r} ({manifest.get('dimension')} dimensions); "
