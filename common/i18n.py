@@ -257,6 +257,13 @@ class Translator:
                              f"the {language.name} text of '{key}' cannot be filled in ({exc!r})")
         return unfilled or key
 
+    def sentence(self, english: str) -> str:
+        """A text the code holds as data, in English (the components' roles), in the chosen language where its
+        sentences files give it; English otherwise (``llmviz chapters --check-lang`` lists those)."""
+        if self.language is self.fallback:
+            return english
+        return sentences(self.language.code, self.language.folder).get(english, english)
+
     def number(self, value, spec: str = "") -> str:
         """A number written the chosen language's way: number(1234.5, ",.1f") -> "1.234,5" in Vietnamese."""
         return self._formatters[id(self.language)].format_field(value, spec)
@@ -267,6 +274,70 @@ class Translator:
                 return
             self.reported.add(what)
         print(f"llmviz: {message}", file=self.report_stream or sys.stderr)
+
+
+SENTENCES = "sentences"   # a language's folder of texts keyed by their English, as gettext keys by msgid
+MAX_SENTENCES = 4000
+
+
+def read_sentences(path: Path) -> dict[str, str]:
+    """One sentences file: [[sentence]] tables of ``en`` (the English as the code writes it) and ``text`` (this
+    language's), with the same placeholders; bounded before TOML sees it, errors naming the file and the entry."""
+    path = Path(path)
+    try:
+        if not path.is_file() or path.stat().st_size > MAX_FILE_BYTES:
+            raise LanguageError(path, f"not a regular file of at most {MAX_FILE_BYTES:,} bytes")
+        with open(path, "rb") as f:
+            raw = f.read(MAX_FILE_BYTES + 1)
+        data = tomllib.loads(raw.decode("utf-8"))
+    except OSError as exc:
+        raise LanguageError(path, f"cannot read ({exc.strerror or exc})") from None
+    except UnicodeDecodeError as exc:
+        raise LanguageError(path, f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise LanguageError(path, f"invalid TOML: {exc}") from None
+    entries = data.get("sentence", [])
+    if set(data) - {"sentence"} or not isinstance(entries, list) or len(entries) > MAX_SENTENCES:
+        raise LanguageError(path, f"expected only [[sentence]] tables (at most {MAX_SENTENCES:,})")
+    out = {}
+    for k, entry in enumerate(entries, 1):
+        where = f"sentence {k}"
+        if not isinstance(entry, dict) or set(entry) != {"en", "text"} or not all(
+                isinstance(v, str) and len(v) <= MAX_TEXT_CHARS for v in entry.values()):
+            raise LanguageError(path, "needs en and text, both texts (and nothing else)", where)
+        try:
+            same = placeholders(entry["en"]) == placeholders(entry["text"])
+        except ValueError as exc:
+            raise LanguageError(path, f"bad placeholder ({exc})", where) from None
+        if not same:
+            raise LanguageError(path, f"fills {sorted(placeholders(entry['text']))}, its English "
+                                f"{sorted(placeholders(entry['en']))}", where)
+        out[entry["en"]] = entry["text"]
+    return out
+
+
+@functools.lru_cache(maxsize=16)
+def sentences(code: str, folder: str) -> dict[str, str]:
+    """English -> this language for every sentences file of the language in ``folder`` (read once)."""
+    files = sorted((Path(folder) / SENTENCES).glob("*.toml"))[:MAX_FILES]
+    out: dict[str, str] = {}
+    for path in files:
+        out.update(read_sentences(path))
+    return out
+
+
+def check_sentences(code: str, english: list[str], root: Path | None = None) -> list[str]:
+    """One line per text of ``english`` (what the code holds as data) that language ``code`` does not translate."""
+    if code == FALLBACK:
+        return []
+    have = sentences(code, load(code, root).folder)
+    return [f"{code}: no translation of the sentence \"{one_line(text)[:80]}\" (English shown)"
+            for text in dict.fromkeys(english) if text not in have]
+
+
+def sentence(english: str) -> str:
+    """``english``, a text the code holds as data, in the chosen language where it is translated."""
+    return translator().sentence(english)
 
 
 _current: Translator | None = None

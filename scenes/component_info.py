@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from llmviz.common.i18n import num_text, tr
+from llmviz.common.i18n import num_text, sentence, tr
 from llmviz.models.inventory import COMPONENT, folded, model_tensors
 from llmviz.models.params import count_params, expert_params, human, mtp_module_params
 from llmviz.models.spec import (GATED_ACTIVATIONS, Architecture, EncoderComponent, ModelSpec,
@@ -178,6 +178,28 @@ def _features(arch: Architecture) -> set[str]:
 _MIXER_TEXT = {"attention": "self-attention, where tokens read from each other",
                "mamba": "a Mamba selective state-space scan", "mamba2": "a Mamba-2 state-space scan",
                "rwkv4": "RWKV time mixing, then channel mixing", "rwkv6": "RWKV-6 time mixing, then channel mixing"}
+
+
+# The words _words and _layer_words fill in that do not depend on the model's sizes: translated with the sentences.
+_PHRASES = ("each token's embedding plus its position", "each token's embedding", "the tokens before it",
+            "every token", " plus the shared experts'", ", then an MLP", "each reads", "it reads",
+            *_MIXER_TEXT.values(), _MIXER_TEXT["attention"] + ", cross-attention to the encoder's output")
+
+
+def role_texts() -> list[str]:
+    """Every role sentence the tables hold and the fixed words filled into them, in English (the texts a
+    language's sentences files translate)."""
+    texts = []
+    for role in (*BLOCK_ROLES, *GROUP_ROLES):
+        texts += [role.text] if isinstance(role.text, str) else list(role.text)
+    return texts + list(KIND_ROLES.values()) + list(COMPONENT_ROLES.values()) + list(_PHRASES)
+
+
+def _say(templates, fields: dict) -> str:
+    """A role's sentences in the chosen language, filled in (one naming a field the model lacks left out)."""
+    templates = (templates,) if isinstance(templates, str) else templates
+    words = {k: sentence(v) if isinstance(v, str) and v else v for k, v in fields.items()}
+    return " ".join(_fill(tuple(sentence(t) for t in templates), words))
 
 
 def _layer_words(arch: Architecture, layer: int) -> tuple[dict, set]:
@@ -371,7 +393,7 @@ class LayoutInfo:
         fields, features = self._layer_context(ident, stack)
         unit_sizes = stack.units if stack is not None else self.units
         role = _find(_BLOCK_TABLE, ident, features)
-        text = " ".join(_fill(role.text, fields)) if role is not None else KIND_ROLES.get(kind, "")
+        text = _say(role.text, fields) if role is not None else sentence(KIND_ROLES.get(kind, ""))
         dims = _label_dims(layout.label[row], int(layout.rows[row]), int(layout.cols[row]))
         names = [self._axis_name(d, role.axes[k] if role is not None and k < len(role.axes) else "", unit_sizes)
                  for k, d in enumerate(dims)]
@@ -429,19 +451,19 @@ class LayoutInfo:
         arch = self.arch
         if ident.startswith("mtp."):
             apart = mtp_module_params(arch)
-            text = " ".join(_fill(_find(_BLOCK_TABLE, ident, self.features).text, self.fields))
+            text = _say(_find(_BLOCK_TABLE, ident, self.features).text, self.fields)
             return Description(text, f"d_model {arch.d_model}", 0,
                                tr("component.apart", count=_count_text(apart), total=num_text(human(self.total))))
         component = next((c for c in arch.components if f"components.{c.name}" == ident), None)
         if component is None:
-            return Description(KIND_ROLES[KIND_COMPONENT], "", 0, "")
-        text = COMPONENT_ROLES.get(component.role, KIND_ROLES[KIND_COMPONENT])
+            return Description(sentence(KIND_ROLES[KIND_COMPONENT]), "", 0, "")
+        text = sentence(COMPONENT_ROLES.get(component.role, KIND_ROLES[KIND_COMPONENT]))
         if isinstance(component, EncoderComponent):
             positions = component.input.n_positions() or component.context_length
             shape = f"{component.n_layers} layers × d_model {component.d_model}" + \
                 (f", {component.n_heads} heads" if component.n_heads else "") + \
                 (f", {positions} positions" if positions else "")
-            text += " Drawn as one block: its layers are not laid out."
+            text += " " + tr("component.one_block")
         elif isinstance(component, ProjectorComponent):
             shape = " → ".join(str(x) for x in component.dims)
         elif isinstance(component, ParameterComponent):
@@ -456,7 +478,7 @@ class LayoutInfo:
         ident, stack = self._stack_of(layout.group_ids[g])
         fields, features = self._layer_context(ident, stack)
         role = _find(_GROUP_TABLE, ident, features)
-        text = " ".join(_fill(role.text, fields)) if role is not None else ""
+        text = _say(role.text, fields) if role is not None else ""
         shape = ", ".join(_fill(role.shape, fields)) if role is not None else ""
         params = int(self.group_params[g])
         params_text = _count_text(params)

@@ -263,3 +263,43 @@ def test_a_remembered_language_whose_files_went_bad_opens_in_english(tmp_path, m
     assert "a.toml" in err and "a.x" in err and "English" in err
     with pytest.raises(i18n.LanguageError, match="a.toml"):
         language.apply_language("xx")                # asked for by name: the error line, as --lang reports it
+
+
+@pytest.mark.parametrize("code", [c for c in i18n.available() if c != "en"])
+def test_every_components_role_sentence_is_translated_with_its_fields(code):
+    from llmviz.scenes.component_info import role_texts
+
+    english = list(dict.fromkeys(role_texts()))
+    have = i18n.sentences(code, i18n.load(code).folder)
+    assert [t for t in english if t not in have] == []
+    assert [t for t in english if _fields(t) != _fields(have[t])] == []
+    assert i18n.check_sentences(code, english) == []
+    assert sum(have[t] != t for t in english) >= 0.9 * len(english)   # translated, not copied
+
+
+def test_a_role_is_shown_in_the_chosen_language_and_its_missing_sentences_in_english(tmp_path):
+    (tmp_path / "en").mkdir()
+    (tmp_path / "en" / "language.toml").write_text('name = "English"\n')
+    (tmp_path / "xx" / "sentences").mkdir(parents=True)
+    (tmp_path / "xx" / "language.toml").write_text('name = "X"\n')
+    (tmp_path / "xx" / "sentences" / "roles.toml").write_text(
+        '[[sentence]]\nen = "The {n} heads."\ntext = "Die {n} Köpfe."\n')
+    i18n.set_language("xx", tmp_path)
+    assert i18n.sentence("The {n} heads.") == "Die {n} Köpfe."
+    assert i18n.sentence("Not here.") == "Not here."
+    assert i18n.check_sentences("xx", ["The {n} heads.", "Not here."], tmp_path) == [
+        'xx: no translation of the sentence "Not here." (English shown)']
+
+
+@pytest.mark.parametrize("content, where", [
+    ('[[sentence]]\nen = "A {n}."\ntext = "B {m}."\n', "sentence 1"),     # other fields than its English
+    ('[[sentence]]\nen = "A."\n', "sentence 1"),                             # no translation
+    ('[[sentence]]\nen = "A."\ntext = "B."\n[[sentence]]\nen = 3\ntext = "C"\n', "sentence 2"),
+    ('other = "x"\n', "roles.toml"),
+])
+def test_a_bad_sentences_file_is_one_line_naming_the_file_and_entry(tmp_path, content, where):
+    path = tmp_path / "roles.toml"
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(i18n.LanguageError) as caught:
+        i18n.read_sentences(path)
+    assert "roles.toml" in str(caught.value) and where in str(caught.value) and "\n" not in str(caught.value)

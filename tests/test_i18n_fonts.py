@@ -18,10 +18,13 @@ CELL = 64  # px between the letters drawn side by side
 
 
 def language_characters() -> dict[str, str]:
-    """Every character a language file's texts show -> the language and key it is in."""
+    """Every character a language's texts and sentences show -> the language and key it is in."""
     found = {}
     for code in i18n.available():
-        for key, text in i18n.load(code).texts.items():
+        language = i18n.load(code)
+        texts = {**language.texts, **{f"sentence {en[:30]!r}": text
+                                      for en, text in i18n.sentences(code, language.folder).items()}}
+        for key, text in texts.items():
             for ch in text:
                 if not ch.isspace():
                     found.setdefault(ch, f"{code}: {key}")

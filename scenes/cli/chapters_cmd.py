@@ -19,9 +19,10 @@ def check_lang(code: str) -> int:
     """`llmviz chapters --check-lang CODE`: one line per interface key or chapter text CODE lacks or fills wrongly."""
     from llmviz.common import i18n
     from llmviz.scenes.chapters.language import language_report
+    from llmviz.scenes.component_info import role_texts
 
     try:
-        lines = i18n.check(code).lines() + language_report(code)
+        lines = i18n.check(code).lines() + i18n.check_sentences(code, role_texts()) + language_report(code)
     except ValueError as err:  # LanguageError and ChapterError: one line naming the file
         raise CliError(f"llmviz: {err}") from None
     for line in lines:
