@@ -556,8 +556,8 @@ class WgpuUiOverlay:
         base_vertex = first_index = 0
         for commands in draw_data.cmd_lists:
             nv, ni = commands.vtx_buffer.size(), commands.idx_buffer.size()
-            vertices.append(bytes((ctypes.c_byte * (nv * imgui.VERTEX_SIZE)).from_address(commands.vtx_buffer.data_address())))
-            indices.append(bytes((ctypes.c_byte * (ni * imgui.INDEX_SIZE)).from_address(commands.idx_buffer.data_address())))
+            vertices.append(ctypes.string_at(commands.vtx_buffer.data_address(), nv * imgui.VERTEX_SIZE))
+            indices.append(ctypes.string_at(commands.idx_buffer.data_address(), ni * imgui.INDEX_SIZE))
             offset = 0
             for command in commands.cmd_buffer:
                 x0, y0, x1, y1 = command.clip_rect

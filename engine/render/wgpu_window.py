@@ -34,7 +34,10 @@ def pyglet_present_info(window, vsync: bool = True) -> dict:
         return {"method": "screen", "platform": "x11", "window": int(xid),
                 "display": int(ctypes.cast(display, ctypes.c_void_p).value), "vsync": bool(vsync)}
     if sys.platform.startswith("win"):
-        return {"method": "screen", "window": int(window._hwnd), "vsync": bool(vsync)}
+        hwnd = getattr(window, "_view_hwnd", None) or getattr(window, "_hwnd", None)  # pyglet's content view, as on X11
+        if not hwnd:
+            raise SurfaceUnavailable("the pyglet window has no native handle yet")
+        return {"method": "screen", "window": int(hwnd), "vsync": bool(vsync)}
     raise SurfaceUnavailable(f"no wgpu surface for a pyglet window on {sys.platform} yet")
 
 
