@@ -206,7 +206,6 @@ class Phase:
     guide_weight: float = GUIDE_WEIGHT
     label_smoothing: float = 0.0
     augment: SpecAugment | None = None
-    ema: float = 0.0              # weights kept as an exponential moving average with this decay (0: none)
 
 
 # Phase 2 fine-tunes phase 1's model on a wider pool: every espeak-ng variant but the held-out ones, pitch
@@ -240,25 +239,10 @@ def step_loss_fn(model, stream, phase: Phase, rng: np.random.Generator):
 
 
 def run_phase(model, stream, phase: Phase, seed: int, log, log_every_s: float):
-    """`phase.steps` AdamW steps on `stream`; with `phase.ema` the model ends holding the moving average."""
-    opt = phase.recipe.adamw(model)
-    loss_of = step_loss_fn(model, stream, phase, np.random.default_rng(seed))
-    ema = [p.detach().clone() for p in model.parameters()] if phase.ema else None
-
-    def step_loss(step):
-        if ema is not None and step > 0:   # the weights after the previous step's update
-            with torch.no_grad():
-                for e, p in zip(ema, model.parameters()):
-                    e.mul_(phase.ema).add_(p.detach(), alpha=1 - phase.ema)
-        return loss_of(step)
-
-    shown, seconds = training.run_steps(model, opt, phase.steps, lambda step: phase.recipe.lr(step, phase.steps),
-                                        step_loss, log, log_every_s)
-    if ema is not None:
-        with torch.no_grad():
-            for e, p in zip(ema, model.parameters()):
-                p.copy_(e.mul_(phase.ema).add_(p.detach(), alpha=1 - phase.ema))
-    return shown, seconds
+    """`phase.steps` AdamW steps on `stream`; the augmentation's draws from `seed`."""
+    return training.run_steps(model, phase.recipe.adamw(model), phase.steps,
+                              lambda step: phase.recipe.lr(step, phase.steps),
+                              step_loss_fn(model, stream, phase, np.random.default_rng(seed)), log, log_every_s)
 
 
 def fine_tune(model, seed: int = DEFAULT_SEED, phase: Phase = FINE_TUNE, log=print, log_every_s: float = 5.0,
