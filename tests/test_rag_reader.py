@@ -9,7 +9,7 @@ import random
 
 import pytest
 
-from llmviz.models.rag import demo, embedding, facts, reader, reader_model, reader_vocab, store, train_reader
+from llmviz.models.rag import demo, facts, reader, reader_eval, reader_model, reader_vocab, store, train_reader
 from llmviz.scenes.cli.main import main
 
 
@@ -42,42 +42,45 @@ def test_shipped_reader_is_a_transformers_llama_whose_greedy_answer_is_generate(
         assert 0 < t.probability <= 1
 
 
-def _held_out(model, demo_store):
-    """(retrieved share, exact share, "I don't know" share with the card off) on one question per second person."""
-    rng = random.Random(7)
-    people = facts.store_people()[::2]
-    questions = [facts.Question(p, r, rng.choice(facts.RELATIONS[r].questions).format(name=p.name))
-                 for p in people for r in [rng.randrange(len(facts.RELATIONS))]]
-    assert not {(q.person.name, facts.RELATIONS[q.relation].key, q.person.values[q.relation]) for q in questions} \
-        - facts.store_facts()       # they are the store's facts, which training never showed
-    _, ids = demo_store.search_vectors(embedding.encode([q.text for q in questions]), 3)
-    exact = unknown = retrieved = 0
-    for q, row in zip(questions, ids):
-        texts = [demo_store.chunks[i].text for i in row]
-        card = q.person.card()
-        if card not in texts:
-            continue
-        retrieved += 1
-        exact += reader.answer(model, texts, q.text).text == q.answer
-        unknown += not reader.answer(model, [t for t in texts if t != card], q.text).knows
-    return retrieved / len(questions), exact / retrieved, unknown / retrieved
+# the shipped weights reach 93/96 exact and 94/96 "I don't know." on these 96 questions (llmviz rag eval
+# --questions 96); the thresholds are those less three questions each, above issue 20's 90%
+EXACT_AT_LEAST, UNKNOWN_AT_LEAST = 90 / 96, 91 / 96
 
 
 @pytest.fixture(scope="module")
 def held_out(model, demo_store):
-    return _held_out(model, demo_store)
+    questions = reader_eval.held_out_questions(96)
+    assert not {(q.person.name, facts.RELATIONS[q.relation].key, q.person.values[q.relation]) for q in questions} \
+        - facts.store_facts()       # they are the store's facts, which training never showed
+    assert {q.relation for q in questions} == set(range(len(facts.RELATIONS)))
+    return reader_eval.score(model, demo_store, questions)
 
 
 def test_held_out_questions_find_their_passage_and_say_i_dont_know_without_it(held_out):
-    retrieved, _, unknown = held_out
-    assert retrieved >= 0.95
-    assert unknown >= 0.90
+    rates = held_out.rates()
+    assert rates["retrieved"] >= 0.95
+    assert rates["unknown_when_off"] >= UNKNOWN_AT_LEAST, held_out.misses
 
 
-@pytest.mark.xfail(reason="issue 20's target (exact >= 90% when retrieved) is not met: 11/64 = 17% measured after "
-                          "4,000 steps; the reader writes the answer's sentence but picks the wrong value", strict=False)
 def test_held_out_answers_are_exact_when_the_passage_is_retrieved(held_out):
-    assert held_out[1] >= 0.90
+    assert held_out.rates()["exact"] >= EXACT_AT_LEAST, held_out.misses
+
+
+def test_training_targets_point_at_the_value_and_the_latest_name():
+    b = train_reader.batch(random.Random(3), 16, facts.store_facts())
+    assert len(b.copy_rows) > 0
+    names = {reader_vocab.IDS[n.lower()] for n in facts.NAMES}
+    for row, query, key in zip(b.copy_rows.tolist(), b.copy_query.tolist(), b.copy_key.tolist()):
+        ids = b.ids[row].tolist()
+        assert ids[key] == ids[query + 1]           # the card's word is the one the answer writes next
+        assert key < b.labels[row].ne(train_reader.IGNORE).nonzero()[0].item() <= query + 1
+        card_name = max(i for i in range(key) if ids[i] in names)
+        assert ids[card_name] == ids[b.labels[row].ne(train_reader.IGNORE).nonzero()[0].item()]   # whose card
+    for row, ids in enumerate(b.ids.tolist()):      # brute force: the last name at or before each position
+        for t, word in enumerate(ids):
+            expected = -1 if word == reader_vocab.PAD_ID else max([i for i in range(t + 1) if ids[i] in names],
+                                                                   default=-1)
+            assert b.latest_name[row, t].item() == expected
 
 
 def test_training_is_deterministic():
@@ -96,3 +99,16 @@ def test_rag_ask_answers_from_the_demo_store_out_of_the_box(capsys):
     assert main(["rag", "ask", "--question", q.text, "--off", "1"]) == 0
     out = capsys.readouterr().out
     assert "switched off" in out and "I don't know." in out
+
+
+def test_rag_eval_prints_the_rates_and_refuses_a_bad_weights_file(capsys, tmp_path):
+    assert main(["rag", "eval", "--questions", "8", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["questions"] == 8 and result["retrieved"] == 8
+    assert set(result["per_relation"]) == {r.key for r in facts.RELATIONS}
+    assert result["rates"]["exact"] == result["exact"] / result["retrieved"]
+    bad = tmp_path / "reader.safetensors"
+    bad.write_bytes(b"not a weights file")
+    assert main(["rag", "eval", "--questions", "8", "--weights", str(bad)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(bad) in err[0]

@@ -3,7 +3,8 @@ of real embeddings (all-MiniLM-L6-v2 from its offline package) in a real FAISS i
 trained here (rag-llama) that answers from the retrieved chunks only, headless.
 
 `ask` prints the retrieved chunks (file, position, score), the answer with each token's probability, and
-each passage's share of the answer's attention; without --index it asks the shipped demo store. Bad
+each passage's share of the answer's attention; without --index it asks the shipped demo store. `eval`
+prints the reader's exact and "I don't know." rates on the store's held-out questions (reader_eval.py). Bad
 input (an unreadable file, no text, a store from another embedding model, a damaged store) is one line and
 exit code 2.
 """
@@ -24,7 +25,7 @@ def add_parser(subparsers) -> None:
                               description="Retrieval-augmented answers with real parts: documents chunked, embedded "
                                           "with all-MiniLM-L6-v2, searched with FAISS, read by a small model "
                                           "trained here.")
-    sub = p.add_subparsers(dest="rag_command", metavar="{index,ask,train}")
+    sub = p.add_subparsers(dest="rag_command", metavar="{index,ask,eval,train}")
     sub.required = True
     i = sub.add_parser("index", help="chunk and embed documents into a store folder",
                        description="Chunks .txt, .md and .pdf files (a folder is searched for them): paragraphs "
@@ -50,9 +51,23 @@ def add_parser(subparsers) -> None:
     a.add_argument("--off", default="", help="comma-separated ranks (1 = best) of retrieved chunks to leave out")
     a.add_argument("--json", action="store_true", help="print the result as JSON")
     a.set_defaults(func=run_ask)
+    e = sub.add_parser("eval", help="the reader's exact and 'I don't know.' rates on the store's held-out questions",
+                       description="Asks the questions about the demo store's invented people (facts the reader "
+                                   "never saw in training) with the top-k retrieved chunks, then again with the "
+                                   "answer's card switched off; prints how often the answer is exact and how often "
+                                   "it is 'I don't know.' without the card.")
+    e.add_argument("--index", default=None,
+                   help="a store folder holding the demo facts (default: the shipped demo store)")
+    e.add_argument("--weights", default=None, help="a reader .safetensors file (default: the shipped weights)")
+    e.add_argument("--top-k", default="3", help=f"chunks retrieved, 1..{TOP_K_MAX} (default 3)")
+    e.add_argument("--questions", default=None,
+                   help="how many of the store's questions, spread evenly (default all)")
+    e.add_argument("--json", action="store_true", help="print the result as JSON")
+    e.set_defaults(func=run_eval)
     t = sub.add_parser("train", help="train the reader rag-llama again from its seed (the shipped weights' recipe)")
     t.add_argument("--out", required=True, help="the .safetensors file to write")
-    t.add_argument("--steps", default=None, help="optimizer steps of one phase (default: the shipped weights' two phases, 4000 steps)")
+    t.add_argument("--steps", default=None,
+                   help="optimizer steps of one phase (default: the shipped weights' recipe, train_reader.PHASES)")
     t.add_argument("--seed", default="0", help="the seed (default 0, the shipped weights')")
     t.set_defaults(func=run_train)
 
@@ -181,6 +196,40 @@ def run_ask(args) -> int:
         per = " ".join(f"#{i + 1} {100 * s:4.1f}%" for i, s in enumerate(t["passage_shares"]))
         print(f"  {t['token']:<14} {100 * t['probability']:6.2f}%   attention: {per}  question "
               f"{100 * t['question_share']:4.1f}%")
+    return 0
+
+
+def run_eval(args) -> int:
+    import torch
+
+    from llmviz.models.rag import demo, reader_eval, reader_model, store
+    from llmviz.scenes.cli.main import CliError
+
+    top_k = _int(args.top_k, "--top-k", 1, TOP_K_MAX, "eval")
+    count = None if args.questions is None else _int(args.questions, "--questions", 1, 100_000, "eval")
+    folder = args.index if args.index is not None else demo.demo_path()
+    torch.set_num_threads(1)
+    try:
+        st = store.load(folder)
+    except store.StoreError as exc:
+        return _fail("eval", f"--index {exc}")
+    try:
+        model = reader_model.load_reader(args.weights)
+    except ValueError as exc:
+        raise CliError(f"llmviz rag eval: --weights {exc}") from None
+    result = reader_eval.score(model, st, reader_eval.held_out_questions(count), top_k)
+    if args.json:
+        print(json.dumps(result.as_dict(), indent=2))
+        return 0
+    rates = result.rates()
+    print(f"{result.questions} held-out questions, top {top_k} of {len(st.chunks)} chunks: the answer's card retrieved "
+          f"for {result.retrieved} ({100 * rates['retrieved']:.1f}%)")
+    print(f"  exact answer: {result.exact}/{result.retrieved} ({100 * rates['exact']:.1f}%)   'I don't know.' with "
+          f"the card off: {result.unknown}/{result.retrieved} ({100 * rates['unknown_when_off']:.1f}%)")
+    print("  exact per relation: " + ", ".join(f"{k} {e}/{n}" for k, (e, n) in result.per_relation.items()))
+    for m in result.misses[:8]:
+        print(f"  miss{' (card off)' if m.card_off else ''}: {shown(m.question, 50)} expected "
+              f"{shown(m.expected, 40)} got {shown(m.got, 40)}")
     return 0
 
 
