@@ -169,3 +169,34 @@ def test_a_chapter_that_opens_other_models_records_the_same_bytes(tmp_path):
         assert main([*args, "--out", str(tmp_path / name)]) == 0
     assert (tmp_path / "a.mp4").read_bytes() == (tmp_path / "b.mp4").read_bytes()
     assert len(decode_frames(tmp_path / "a.mp4", (320, 180))) == 68
+
+
+def test_a_recording_step_is_recorded_only_once_its_snapshot_is_shown():
+    """settle_chapter_step draws zero-time frames, each after waiting on the recording's worker, until the step
+    is settled (its snapshot and text shown): the chapter's clock does not move meanwhile."""
+    from types import SimpleNamespace
+
+    from llmviz.scenes.export.video import settle_chapter_step
+
+    waits, frames = [], []
+
+    class Replay:
+        def wait(self, timeout):
+            waits.append(timeout)
+            return True
+
+    class Chapters:
+        moment = SimpleNamespace(scene="")
+        runner = SimpleNamespace(replays={"nano-gpt": Replay()})
+
+        @property
+        def settled(self):
+            return len(frames) >= 3  # the snapshot lands after three frames have asked for it
+
+    ex = SimpleNamespace(session=SimpleNamespace(chapters=Chapters(), name="nano-gpt"),
+                         loader=SimpleNamespace(busy=False), wait_for_values=lambda timeout: True,
+                         frame=lambda dt: frames.append(dt))
+    settle_chapter_step(ex)
+    assert frames == [0.0, 0.0, 0.0] and len(waits) == 3
+    settle_chapter_step(ex)  # settled: nothing more drawn
+    assert len(frames) == 3

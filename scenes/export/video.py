@@ -22,6 +22,7 @@ import queue
 import subprocess
 import tempfile
 import threading
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -352,6 +353,7 @@ def record(ex, script: Script, writer: VideoWriter, progress=None) -> int:
     while script.before_frame(ex, i):
         await_workers(ex)
         ex.frame(dt)
+        settle_chapter_step(ex)
         if _scene_changing(ex):  # a chapter step that shows another model: built, swapped in, settled, redrawn
             ex.wait_for_scene()
             settle(ex)
@@ -382,6 +384,21 @@ def await_workers(ex) -> None:
     machine so busy that they take longer than ``VALUES_TIMEOUT_S``, the recording stops with that line."""
     if not ex.wait_for_values(VALUES_TIMEOUT_S):
         raise VideoError(f"the live model's values did not arrive within {VALUES_TIMEOUT_S:g} s")
+
+
+def settle_chapter_step(ex) -> None:
+    """A chapter step that replays a training recording asks its worker for a snapshot when it is first drawn:
+    zero-time frames (the chapter's clock stands still) until the snapshot and the step's text are shown, so no
+    recorded frame says "waiting for the model's values" (as `render --chapter` waits, up to VALUES_TIMEOUT_S)."""
+    chapters = ex.session.chapters
+    if chapters is None or chapters.moment is None or chapters.settled or _scene_changing(ex):
+        return
+    deadline = time.monotonic() + VALUES_TIMEOUT_S
+    while not chapters.settled and time.monotonic() < deadline:
+        for replay in chapters.runner.replays.values():
+            replay.wait(0.5)
+        await_workers(ex)
+        ex.frame(0.0)
 
 
 def settle(ex) -> None:
