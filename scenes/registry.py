@@ -39,6 +39,7 @@ class BuiltScene:
     live: object = None  # a LiveModel for models computing real values
     presets: dict = field(default_factory=dict)  # camera preset name -> (eye, target)
     status: str = ""  # what the values on screen are: real, simulated, or structure only
+    describe_status: Callable[[], str] | None = None  # the status again in the language chosen since (View ▸ Language)
     routing_source: object = None  # () -> SimulatedRouting, for MoE specs without weights (built on first use)
     start_preset: str | None = None  # the preset start_camera shows (re-framed by the window around its panels)
     _routing: object = None
@@ -118,17 +119,21 @@ def _build_model(spec, renderer, autoplay: bool = False, data=None, on_layout=No
     def start(viewport):
         return preset_camera(presets[start_preset], viewport, scene.layout)
 
-    from llmviz.common.i18n import tr
-
-    status = tr("banner.live_status") if live is not None else tr("hover.structure_only")
     simulated = spec.architecture.moe is not None and spec.id not in (*LIVE_MOE_MODELS, *LIVE_HYBRID_MODELS)
-    if simulated:
-        status += " · " + tr("moe.simulated")
-    if spec.speculative:
-        status += " · " + tr("banner.speculative_status")
+
+    def describe_status() -> str:
+        from llmviz.common.i18n import tr
+
+        status = tr("banner.live_status") if live is not None else tr("hover.structure_only")
+        if simulated:
+            status += " · " + tr("moe.simulated")
+        if spec.speculative:
+            status += " · " + tr("banner.speculative_status")
+        return status
+
     built = BuiltScene(spec.id, scene.world, start, model_path(scene.layout), scene.block_slots,
-                       caption=f"{spec.name}", model=scene, live=live, presets=presets, status=status,
-                       start_preset=start_preset)
+                       caption=f"{spec.name}", model=scene, live=live, presets=presets, status=describe_status(),
+                       start_preset=start_preset, describe_status=describe_status)
     if simulated:
         built.routing_source = lambda: _simulated_routing(spec)
     return built

@@ -174,11 +174,12 @@ class SceneSession:
         self.rig.orbit.target = target.copy()
 
     def describe(self) -> None:
-        """The banner's size and rumour lines in the chosen language (again after View ▸ Language); the status
-        line is the scene's own, written when it was built, and follows at the next model opened."""
+        """The banner's size, status and rumour lines in the chosen language (again after View ▸ Language; a scene
+        that cannot write its status again keeps the one it was built with)."""
         spec = self.model.spec if self.model is not None else None
         self.params = panels.params_line(spec) if spec is not None else ""
-        self.status = self.scene.status or tr("banner.stress_status")
+        again = getattr(self.scene, "describe_status", None)
+        self.status = (again() if again is not None else self.scene.status) or tr("banner.stress_status")
         self.rumour = rumour_line(spec) if spec is not None else ""
 
     def close(self, wait: bool = False) -> threading.Thread:
