@@ -20,12 +20,13 @@ venv: $(STAMP)
 run: $(STAMP)
 	$(BIN)/llmviz
 
-# The window tests need a virtual X display, and the clipboard test a reader (xclip); install them where apt-get
-# can (CI runs as root).
+# The window tests need a virtual X display, the clipboard test a reader (xclip) and the wgpu window's click test
+# X's test extension (libxtst6); install them where apt-get can (CI runs as root).
 xvfb:
-	@{ command -v xvfb-run && command -v xclip; } >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
-	  (apt-get update -qq && apt-get install -y -qq xvfb xclip >/dev/null) || \
-	  echo "note: xvfb or xclip not installed; the window tests that need them will be skipped"; }
+	@{ command -v xvfb-run && command -v xclip && ldconfig -p | grep -q libXtst.so.6; } >/dev/null 2>&1 || \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	  (apt-get update -qq && apt-get install -y -qq xvfb xclip libxtst6 >/dev/null) || \
+	  echo "note: xvfb, xclip or libxtst6 not installed; the window tests that need them will be skipped"; }
 
 # llama-cpp-python's OpenAI-compatible server, for tests/test_stream_servers.py: built once from its sdist with only
 # what the server needs (no examples, tools, tests, llava/mtmd, web UI; portable CPU code). Measured on this 2-core
