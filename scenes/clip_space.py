@@ -99,6 +99,7 @@ class ClipSpace:
                          placement=CAPTION)
         self.scale = None        # world units per embedding unit, set from the first trace's space
         self._shown = None       # the trace version on screen
+        self._texts_shown = None  # the captions and variance shares the labels hold
         self._add_presets(layout, (left, top, mw, mh))
 
     def _axes(self, world) -> None:
@@ -171,15 +172,16 @@ class ClipSpace:
 
     def _texts(self, live) -> None:
         captions = list(live.shown_captions) + [""] * (self.max_captions - len(live.shown_captions))
+        axes = [f"PC{i + 1} ({100 * s:.0f}% of the variance)" for i, s in enumerate(live.trace[cl.SPACE_SHARE])]
+        if (captions, axes) == self._texts_shown:   # a new picture, the same words: world.labels does not grow
+            return
+        self._texts_shown = (captions, axes)
         start = len(self.world.labels)
-        self.world.labels.extend(captions + captions)
+        self.world.labels.extend(captions + captions + axes)
         index = np.arange(start, start + self.max_captions, dtype=np.int32)
         self.world.set("label", self._row_labels, text_index=index)
         self.world.set("label", self._caption_points, text_index=index + self.max_captions)
-        share = live.trace[cl.SPACE_SHARE]
-        start = len(self.world.labels)
-        self.world.labels.extend([f"PC{i + 1} ({100 * s:.0f}% of the variance)" for i, s in enumerate(share)])
-        self.world.set("label", self.axis_labels, text_index=np.arange(start, start + 3, dtype=np.int32))
+        self.world.set("label", self.axis_labels, text_index=index[:3] + 2 * self.max_captions)
 
     # ------------------------------------------------------------------ hover
     def column_name(self, col: int) -> str:

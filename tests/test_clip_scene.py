@@ -74,3 +74,24 @@ def test_an_unknown_word_is_one_line_and_the_captions_stay(clip):
     assert live.set_captions(["a star", "a ring"]) == "" and scene.wait_for_values()
     live.update(0.0)
     assert live.shown_captions == ("a star", "a ring")
+
+
+def test_the_labels_name_the_captions_and_a_new_picture_adds_no_strings(clip):
+    scene, _ = clip
+    live = scene.live
+    space, world = live.space, live.space.world
+    captions = ["a large ring", "a green star", "a cross"]
+
+    def texts(ids):
+        return [world.labels[i] for i in world.column("label", "text_index")[world.slots(ids)]]
+
+    assert live.set_captions(captions) == "" and scene.wait_for_values()
+    live.update(0.0)
+    expected = captions + [""] * (space.max_captions - len(captions))
+    assert texts(space._row_labels) == expected and texts(space._caption_points) == expected
+    strings, version = len(world.labels), live.trace_version
+    live.step()   # the next sample picture, the same captions
+    assert scene.wait_for_values()
+    live.update(0.0)
+    assert live.trace_version != version and live.shown_captions == tuple(captions)
+    assert len(world.labels) == strings and texts(space._row_labels) == expected
