@@ -14,9 +14,10 @@ from tiny_model_support import (assert_every_array_names_its_axes, assert_ids_ar
 from llmviz.models.sim import clip_image, clip_model, clip_trace, clip_vocab, shapes, train_clip, vit_image
 from llmviz.scenes.cli.main import main
 
-# Zero-shot figures the shipped weights are held to on these 300 fresh pictures (measured: colour 100%, size
-# 80.0%, shape 63.3%; chance 12.5%, 33.3% and 16.7%); llmviz train's report on 1,000 is in BENCHMARKS.md.
-STATED = {"colour": 0.97, "size": 0.75, "shape": 0.58}
+# Zero-shot figures the shipped weights are held to on these 300 fresh pictures (measured: colour 99.7%, size
+# 82.7%, shape 79.0%; chance 12.5%, 33.3% and 16.7%), less a margin; llmviz train's report on 1,000 is in
+# BENCHMARKS.md.
+STATED = {"colour": 0.97, "size": 0.78, "shape": 0.74}
 ZERO_SHOT_PICTURES, ZERO_SHOT_SEED = 300, 777
 CAPTIONS = ["a small red star", "a ring", "an orange shape", "a large blue cross", "a medium white circle"]
 

@@ -18,9 +18,10 @@ from tiny_model_support import (assert_damaged_file_is_refused, assert_every_arr
 from llmviz.models.sim import shapes, train_vit, vit_image, vit_model, vit_trace
 from llmviz.scenes.cli.main import main
 
-# The accuracy the shipped weights are held to on fresh pictures: measured 63.7% on these 300 (66.4% on the 1,000
-# of `llmviz train`'s report, README and BENCHMARKS); the issue's 95% is not reached (see BENCHMARKS.md).
-STATED_ACCURACY = 0.63
+# The accuracy the shipped weights are held to on fresh pictures: measured 76.3% on these 300 through transformers'
+# forward (75.7% on the 1,000 of `llmviz train`'s report, README and BENCHMARKS), less a margin; the issue's 95%
+# is not reached (see BENCHMARKS.md).
+STATED_ACCURACY = 0.73
 ACCURACY_PICTURES, ACCURACY_SEED = 300, 777
 
 model = model_fixture(vit_model.load_vit)
@@ -153,7 +154,12 @@ def test_rollout_equals_a_loop_over_the_attention_matrices(model):
 # ---- it classifies -------------------------------------------------------------------------
 
 def test_accuracy_on_fresh_pictures_reaches_the_stated_figure(model):
-    assert train_vit.accuracy(model, seed=ACCURACY_SEED, n=ACCURACY_PICTURES) >= STATED_ACCURACY
+    # through transformers' own forward, not llmviz's trace: the figure is the model's, whoever computes it
+    pictures = shapes.draw_batch(ACCURACY_SEED, ACCURACY_PICTURES)
+    with torch.inference_mode():
+        logits = model(pixel_values=torch.from_numpy(vit_image.preprocess_batch(np.stack([p.pixels for p in pictures]))))
+    right = logits.logits.argmax(-1).numpy() == np.array([p.label for p in pictures])
+    assert right.mean() >= STATED_ACCURACY
 
 
 def test_training_is_deterministic():
@@ -162,13 +168,18 @@ def test_training_is_deterministic():
 
 # ---- the command line ------------------------------------------------------------------------
 
-def test_classify_prints_top_classes_and_the_grid(capsys):
+def test_classify_prints_top_classes_and_the_grid(capsys, model):
     from llmviz.scenes.vit_live import sample_path
 
-    assert main(["classify", "--model", "vit-tiny", "--image", str(sample_path("star.png")), "--json"]) == 0
+    path = str(sample_path("star.png"))
+    assert main(["classify", "--model", "vit-tiny", "--image", path, "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["patch_grid"] == [16, 16] and out["tokens"] == 257
-    assert out["classes"][0]["label"] == "star"
+    # the top class is transformers' own answer on the picture (right or wrong: the model is not perfect)
+    with torch.inference_mode():
+        theirs = model(pixel_values=torch.from_numpy(vit_image.preprocess(vit_image.read_image(path), 64)[None]))
+    assert out["classes"][0]["label"] == shapes.SHAPES[int(theirs.logits.argmax())]
+    assert np.isclose(out["classes"][0]["probability"], float(theirs.logits.softmax(-1).max()), atol=1e-5)
     assert np.isclose(sum(c["probability"] for c in out["classes"]), 1.0)
 
 

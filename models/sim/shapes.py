@@ -16,8 +16,10 @@ SHAPES = ("circle", "square", "triangle", "star", "cross", "ring")
 # Caption colours and the RGB each is drawn around (a little jitter per image keeps them from being one value).
 COLOURS = {"red": (235, 50, 50), "green": (60, 210, 80), "blue": (70, 130, 255), "yellow": (245, 225, 50),
            "purple": (190, 90, 240), "orange": (250, 150, 40), "white": (245, 245, 245), "cyan": (60, 220, 230)}
-# Caption size words and the shape's outer radius in pixels for each (on a 64-pixel image).
-SIZES = {"small": (8.0, 12.0), "medium": (12.0, 17.0), "large": (17.0, 24.0)}
+# Caption size words and the shape's outer radius in pixels for each (on a 64-pixel image). The smallest shape
+# is 24 pixels across, 6 of the models' 4-pixel patches, so that a star's points or a cross's arms cover whole
+# patches (at 16 pixels, 4 patches, vit-tiny named only half of the small shapes); the largest is 54 across.
+SIZES = {"small": (12.0, 16.0), "medium": (16.0, 21.0), "large": (21.0, 27.0)}
 SUPERSAMPLE = 4           # shapes are rasterised 4× larger, then averaged down: smooth edges
 COLOUR_JITTER = 25        # ± per channel around the named colour
 # The shape is always brighter than its background, by at least this much luminance (0..255): a consistent
