@@ -492,6 +492,7 @@ class HeadsMode(Mode):
         return [("simulation", "heads_view", self._update, {})]
 
     def _update(self, frame) -> None:
+        """The heads view's analysis taken from its worker when ready, its ribbons kept in step with the live model."""
         if self._ribbons is not None:     # they stay when the window closes, and follow the live model
             self._ribbons.show(self.result, self.ribbon_mode)
         if not self.open and self.ribbon_mode == "off":

@@ -148,6 +148,7 @@ class SceneSession:
         return self.chapters_mode.player if self.chapters_mode is not None else None
 
     def _camera(self, frame) -> None:
+        """The camera rig moved by this frame's actions (fly or orbit) and any eased transition."""
         actions = frame.actions
         if actions is None:
             return
@@ -359,6 +360,7 @@ class Explorer:
         self.loader.request(name, self._view_size(), self.autoplay)
 
     def _take_loaded_scene(self, frame) -> None:
+        """A scene the loader finished on its worker swapped in (its staged uploads played back), else nothing."""
         result = self.loader.poll()
         if result is None:
             return
@@ -582,6 +584,7 @@ class Explorer:
         self._pending_first_frame = False
 
     def _input(self, ex) -> None:
+        """Window events become actions through the one input table (menu items press the same actions)."""
         actions = self.input.frame(self._dt)
         if self.menu_actions:  # a menu item is its action pressed: the same path as its key or button
             actions = dataclasses.replace(actions, pressed=actions.pressed | frozenset(self.menu_actions))
@@ -598,6 +601,7 @@ class Explorer:
                 self.session.go_to_preset(name)
 
     def _draw_views(self, ex) -> None:
+        """Each view's scene schedule run into its viewport (one view, or two to four in compare mode)."""
         r = self.renderer
         target_h = r.size[1]
         frame = None
@@ -628,10 +632,12 @@ class Explorer:
         self.renderer.render_scale = level.render_scale
 
     def _adapt(self, ex) -> None:
+        """The quality level adaptive quality chose (from the last frames' times) applied to every view: detail, pixels."""
         self._apply_quality()
 
     # ------------------------------------------------------------------ the UI
     def _draw_ui(self, ex) -> None:
+        """The Dear ImGui overlay: menus, banner, panels, legend, hint bar, tooltips, drawn over the views."""
         if self.ui is None:
             return
         io = self.ui.io

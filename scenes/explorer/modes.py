@@ -100,10 +100,12 @@ class ExploreMode(Mode):
             self.session.rig.focus(center[0], half[0])
 
     def _tour(self, frame) -> None:
+        """The camera tour advanced; any steering input ends it where the camera is."""
         if self.tour is not None:
             self.tour.update(frame.dt, frame.actions.steers_camera if frame.actions is not None else False)
 
     def _picking(self, frame) -> None:
+        """The block and data cell under the pointer, from the blocks drawn this frame (hover, click to focus)."""
         session, engine = self.session, self.session.engine
         pointer = self.ex.pointer_for(session)
         select = frame.actions is not None and frame.actions.was_pressed("select")
@@ -354,6 +356,7 @@ class ChapterMode(Mode):
         return [("animation", "chapters", self._update, {})]
 
     def _update(self, frame) -> None:
+        """The open chapter's clock advanced: its camera, focus, dimming, animations and text at this moment."""
         if self.player is None:
             return
         from llmviz.scenes.chapters.format import ChapterError
