@@ -13,7 +13,21 @@ from .backend import UiImage
 
 
 class GLUiImages:
-    """``ui_image`` for a moderngl-window ImGui renderer (which has ``ctx`` and ``register_texture``)."""
+    """``ui_image`` for a moderngl-window ImGui renderer (which has ``ctx`` and ``register_texture``), and its draw
+    lists drawn whatever their size."""
+
+    def render(self, draw_data) -> None:
+        """The integration reserves 65,536 vertices and indices once; a larger draw list (the heads view's grid of
+        a 257-token model) would not fit, so the buffers grow first, to the next power of two."""
+        from imgui_bundle import imgui
+
+        lists = draw_data.cmd_lists
+        for buffer, size_of, item in ((self._vertex_buffer, lambda c: c.vtx_buffer.size(), imgui.VERTEX_SIZE),
+                                      (self._index_buffer, lambda c: c.idx_buffer.size(), imgui.INDEX_SIZE)):
+            need = max((size_of(c) for c in lists), default=0) * item
+            if buffer is not None and need > buffer.size:
+                buffer.orphan(1 << (need - 1).bit_length())
+        super().render(draw_data)
 
     def ui_image(self, rgba: np.ndarray, previous: UiImage | None = None) -> UiImage:
         """Upload an (h, w, 4) uint8 picture; reuses ``previous`` when the size is the same. Sampled nearest:
