@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 from imgui_bundle import imgui
 
+from llmviz.common.i18n import tr
 from llmviz.scenes.explorer.modes import Mode
 from llmviz.scenes.panels import AMBER_RGB, DIM_RGB, ERROR_RGB
 
@@ -264,7 +265,7 @@ class HeadsPanel:
         if self.raise_next:     # just opened: in front of the panels drawn after it (the legend)
             imgui.set_next_window_focus()
             self.raise_next = False
-        title = f"Attention heads: {result.model_id}" if result is not None else "Attention heads"
+        title = tr("heads.title_model", model=result.model_id) if result is not None else tr("heads.title")
         expanded, _ = imgui.begin(f"{title}###heads", None, imgui.WindowFlags_.no_saved_settings
                                   | imgui.WindowFlags_.horizontal_scrollbar)
         clicked = None
@@ -273,9 +274,9 @@ class HeadsPanel:
             if error:
                 imgui.text_colored(ERROR_RGB, error)
             if computing:
-                imgui.text_colored(AMBER_RGB, "computing…")
+                imgui.text_colored(AMBER_RGB, tr("heads.computing"))
             if result is None:
-                imgui.text_colored(DIM_RGB, "the clusters, patterns, rollout and flow of the current input follow")
+                imgui.text_colored(DIM_RGB, tr("heads.waiting"))
             else:
                 clicked = self._body(result)
             if message:
@@ -288,19 +289,18 @@ class HeadsPanel:
         from llmviz.scenes.attention_ribbons import MODES
 
         if result is not None and not result.ribbons:
-            imgui.text_colored(DIM_RGB, "ribbons in the scene: for a text model's own layers, inputs of at most "
-                                        f"{RIBBON_MAX_TOKENS} tokens")
+            imgui.text_colored(DIM_RGB, tr("heads.ribbons_unavailable", n=RIBBON_MAX_TOKENS))
             self.ribbons = "off"
             return
-        imgui.text("ribbons in the scene:")
+        imgui.text(tr("heads.ribbons"))
         for mode in MODES:
             imgui.same_line()
             available = mode != "flow" or result is None or "flow" in result.ribbons
-            if imgui.radio_button(f"{mode}##ribbons", self.ribbons == mode) and available:
+            if imgui.radio_button(f"{tr('heads.ribbon_mode.' + mode)}##ribbons", self.ribbons == mode) and available:
                 self.ribbons = mode
         if result is not None and "flow" not in result.ribbons:
             imgui.same_line()
-            imgui.text_colored(DIM_RGB, "(flow: inputs of at most 64 tokens)")
+            imgui.text_colored(DIM_RGB, tr("heads.flow_limit"))
 
     def _body(self, r: HeadsResult) -> str | None:
         a, current = r.analysis, r.current
@@ -308,9 +308,9 @@ class HeadsPanel:
             text = " ".join(current.labels[:12]) + (" ..." if len(current.labels) > 12 else "")
         else:
             text = "".join(current.labels).replace("\n", "↵")
-        imgui.text(f"input: {text}  ({len(current.tokens)} tokens)")
+        imgui.text(tr("heads.input", text=text, n=len(current.tokens)))
         if len(r.stacks) > 1:
-            imgui.text("heads of:")
+            imgui.text(tr("heads.heads_of"))
             for prefix, name in r.stacks:
                 imgui.same_line()
                 if imgui.radio_button(f"{name}##stack", r.stack == prefix):
@@ -319,11 +319,9 @@ class HeadsPanel:
         if r.note:
             imgui.text_colored(DIM_RGB, r.note)
         if r.pool > 1:
-            imgui.text_colored(AMBER_RGB, f"{len(current.tokens)} tokens: each drawn cell is the mean of {r.pool} x "
-                                          f"{r.pool} entries (the analysis uses every entry)")
-        imgui.text_colored(DIM_RGB, f"{len(a.heads)} heads in {int(a.clusters.max()) + 1} clusters by the mean "
-                                    f"Jensen–Shannon divergence of their rows over {a.inputs} inputs, {a.cut}; "
-                                    "frame colour = cluster; colour: √weight; click a head to fly to it")
+            imgui.text_colored(AMBER_RGB, tr("heads.pooled", n=len(current.tokens), pool=r.pool))
+        imgui.text_colored(DIM_RGB, tr("heads.summary", heads=len(a.heads), clusters=int(a.clusters.max()) + 1,
+                                       inputs=a.inputs, cut=a.cut))
         imgui.pop_text_wrap_pos()
         clicked = self._grid(r)
         imgui.separator()
@@ -342,14 +340,14 @@ class HeadsPanel:
         clicked = None
         index = 0
         for layer, (block, tiles) in enumerate(zip(current.blocks, r.tiles)):
-            imgui.text_colored(DIM_RGB, f"layer {block}: {current.kinds[layer]}")
+            imgui.text_colored(DIM_RGB, tr("heads.layer", block=block, kind=current.kinds[layer]))
             for head, heat in enumerate(tiles):
                 if head:
                     imgui.same_line()
                 rgb = r.cluster_rgb[a.clusters[index]]
                 pattern = a.patterns[index]
                 imgui.begin_group()
-                imgui.text_colored(_rgba(rgb), f"L{block} H{head}: {pattern.name}")
+                imgui.text_colored(_rgba(rgb), tr("heads.head", block=block, head=head, pattern=pattern.name))
                 p = imgui.get_cursor_screen_pos()
                 x, y = float(p.x) + 3.0, float(p.y) + 3.0
                 self._rects_for(("tile", layer, head)).draw(dl, heat, x, y, cell)
@@ -371,28 +369,29 @@ class HeadsPanel:
         T = len(current.tokens)
         q, k = int((mouse.y - y) // cell) * r.pool, int((mouse.x - x) // cell) * r.pool
         imgui.begin_tooltip()
-        imgui.text(f"{current.ids[layer][head]}  (cluster {int(r.analysis.clusters[index])})")
+        imgui.text(tr("heads.tooltip_head", id=current.ids[layer][head], cluster=int(r.analysis.clusters[index])))
         imgui.text(pattern.reason)
         scores = ", ".join(f"{name} {value:.2f}" for name, value in pattern.scores.items() if np.isfinite(value))
-        imgui.text_colored(DIM_RGB, f"scores: {scores}")
+        imgui.text_colored(DIM_RGB, tr("heads.scores", scores=scores))
         if r.pool > 1 and 0 <= q < T and 0 <= k < T:
             block = r.current.distributions[layer][head][q:q + r.pool, k:k + r.pool]
-            imgui.text(f"queries {q}-{q + len(block) - 1} ({current.labels[q]} ...) read keys {k}-"
-                       f"{k + block.shape[1] - 1} ({current.labels[k]} ...): mean {block.mean():.4f}, "
-                       f"largest {block.max():.4f}")
+            imgui.text(tr("heads.block_reading", q0=q, q1=q + len(block) - 1, q_label=current.labels[q], k0=k,
+                          k1=k + block.shape[1] - 1, k_label=current.labels[k], mean=float(block.mean()),
+                          largest=float(block.max())))
         elif 0 <= q < T and 0 <= k < T:
             weight = r.current.distributions[layer][head][q, k]
             raw = current.layers[layer][head][q, k]
-            imgui.text(f"query {q} {current.labels[q]!r} reads key {k} {current.labels[k]!r}: {weight:.4f}"
-                       + ("" if np.isclose(weight, raw) else f" (trace value {raw:.4g})"))
-        imgui.text_colored(DIM_RGB, "click: fly to this head")
+            imgui.text(tr("heads.cell_reading", q=q, q_label=repr(current.labels[q]), k=k,
+                          k_label=repr(current.labels[k]), weight=float(weight))
+                       + ("" if np.isclose(weight, raw) else tr("heads.trace_value", raw=float(raw))))
+        imgui.text_colored(DIM_RGB, tr("heads.click"))
         imgui.end_tooltip()
 
     def _dendrogram(self, r: HeadsResult) -> None:
         a, current = r.analysis, r.current
         tree = a.dendrogram
         n = len(a.heads)
-        imgui.text("clustering (average linkage; height = mean JS divergence)")
+        imgui.text(tr("heads.dendrogram"))
         p = imgui.get_cursor_screen_pos()
         x0, y0 = float(p.x) + 20.0, float(p.y) + 6.0
         top = max(float(a.linkage[:, 2].max()) if len(a.linkage) else 1.0, 1e-6)
@@ -418,7 +417,7 @@ class HeadsPanel:
             dl.add_text(imgui.ImVec2(base.x - 14, base.y + 4), imgui.get_color_u32(
                 imgui.ImVec4(*_rgba(r.cluster_rgb[leaf_cluster[leaf]]))), f"{current.blocks[layer]}.{head}")
         imgui.dummy(imgui.ImVec2(n * LEAF_PX + 40, DENDROGRAM_H + 28))
-        imgui.text_colored(DIM_RGB, "leaves: layer.head; amber: where the tree is cut")
+        imgui.text_colored(DIM_RGB, tr("heads.leaves"))
 
     def _matrices(self, r: HeadsResult) -> None:
         a, current = r.analysis, r.current
@@ -426,7 +425,7 @@ class HeadsPanel:
         cell = _cell_px(T, MATRIX_PX)
         side = cell * T
         label_w = 14.0 if T <= 40 and not r.stacks else 0.0
-        shown = [("rollout (after the last layer)", r.rollout), ("attention flow", r.flow)]
+        shown = [(tr("heads.rollout"), r.rollout), (tr("heads.flow"), r.flow)]
         dl = imgui.get_window_draw_list()
         for i, (name, heat) in enumerate(shown):
             if i:
@@ -445,7 +444,7 @@ class HeadsPanel:
                         shown_label = {"\n": "↵", " ": "·"}.get(label, label)
                         dl.add_text(imgui.ImVec2(x - label_w + 2, y + t * cell + cell / 2 - 8), colour, shown_label)
                 imgui.dummy(imgui.ImVec2(side + label_w, side + 4))
-                imgui.text_colored(DIM_RGB, "row: output token, column: input token")
+                imgui.text_colored(DIM_RGB, tr("heads.axes"))
             imgui.end_group()
 
 
@@ -531,7 +530,7 @@ class HeadsMode(Mode):
                 continue        # an older trace's analysis: a newer one is on its way
             self._ticket = None
             if result.error:
-                self.error = f"analysis failed: {result.error}"
+                self.error = tr("heads.failed", error=result.error)
             else:
                 self.result, self.error = result.value, ""
 

@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parent.parent
 MOVED = ["scenes/panels.py", "scenes/legend.py", "scenes/hover.py", "scenes/inspect.py", "scenes/moe_panels.py",
          "scenes/ssm_panels.py", "scenes/stream_panel.py", "scenes/folder_panel.py", "scenes/vit_panels.py",
          "scenes/clip_panels.py", "scenes/llava_panels.py", "scenes/whisper_panels.py", "scenes/panel_file_open.py",
-         "scenes/rag_panels.py", "engine/overlay.py", *[f"scenes/explorer/{p.name}" for p in sorted((ROOT / "scenes/explorer").glob("*.py"))]]
+         "scenes/rag_panels.py", "scenes/heads_view.py", "engine/overlay.py", *[f"scenes/explorer/{p.name}" for p in sorted((ROOT / "scenes/explorer").glob("*.py"))]]
 # ImGui calls whose text arguments a user reads (labels after "##" are ids, never shown)
 SHOWN = {"text", "text_colored", "text_disabled", "text_wrapped", "bullet_text", "button", "small_button", "begin",
          "begin_menu", "menu_item", "menu_item_simple", "selectable", "checkbox", "radio_button", "set_tooltip",
