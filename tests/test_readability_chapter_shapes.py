@@ -39,7 +39,8 @@ def _shown_shape(values, tensor_id):
 def test_a_stated_shape_smaller_than_its_block_comes_with_what_the_empty_cells_are(nano):
     spec, layout, values = nano
     checked = 0
-    for chapter in (c for c in load_chapters(model_names) if c.model == "nano-gpt"):
+    # chapters that replay a training recording read its snapshots' values (tests/test_learning_chapter.py checks them)
+    for chapter in (c for c in load_chapters(model_names) if c.model == "nano-gpt" and c.recording is None):
         for step in chapter.steps:
             text = render_text(step.text, values, spec).text
             for tensor_id in SHAPE.findall(step.text):
