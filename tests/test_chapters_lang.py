@@ -4,6 +4,7 @@ import re
 
 import pytest
 
+from llmviz.common.atomic import write_atomic
 from llmviz.scenes.chapters.format import ChapterError, chapter_files, load_chapters, model_names
 from llmviz.scenes.chapters.language import language_report, markup, translation_path
 
@@ -25,10 +26,10 @@ duration = 2.0
 
 
 def _folder(tmp_path, translation: str | None):
-    (tmp_path / "01-tokens.toml").write_text(CHAPTER, encoding="utf-8")
+    write_atomic(tmp_path / "01-tokens.toml", CHAPTER)
     if translation is not None:
         (tmp_path / "vi").mkdir()
-        (tmp_path / "vi" / "01-tokens.toml").write_text(translation, encoding="utf-8")
+        write_atomic(tmp_path / "vi" / "01-tokens.toml", translation)
     return tmp_path
 
 
@@ -75,7 +76,7 @@ def test_a_missing_step_is_shown_in_english_and_reported(tmp_path):
     # no translation file at all: all English, one line
     other = tmp_path / "other"
     other.mkdir()
-    (other / "01-tokens.toml").write_text(CHAPTER, encoding="utf-8")
+    write_atomic(other / "01-tokens.toml", CHAPTER)
     (chapter,) = load_chapters(names, folder=other, lang="vi")
     assert chapter.language == "en" and chapter.title == "Tokens"
     assert len(language_report("vi", [chapter])) == 1

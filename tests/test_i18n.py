@@ -6,6 +6,7 @@ import string
 
 import pytest
 
+from llmviz.common.atomic import write_atomic
 from llmviz.common import i18n
 
 
@@ -23,7 +24,7 @@ def _fields(text):
 def _write_lang(root, code, files):
     (root / code).mkdir(parents=True)
     for name, text in files.items():
-        (root / code / name).write_text(text, encoding="utf-8")
+        write_atomic(root / code / name, text)
 
 
 def test_at_least_english_and_vietnamese_are_bundled():
@@ -123,7 +124,7 @@ def test_numbers_inside_texts_follow_the_language(tmp_path):
 ])
 def test_a_bad_language_file_is_one_line_naming_the_file_and_key(tmp_path, content, names):
     path = tmp_path / "a.toml"
-    path.write_text(content, encoding="utf-8")
+    write_atomic(path, content)
     with pytest.raises(i18n.LanguageError) as caught:
         i18n.read_file(path)
     message = str(caught.value)
@@ -133,11 +134,11 @@ def test_a_bad_language_file_is_one_line_naming_the_file_and_key(tmp_path, conte
 
 def test_a_language_file_is_bounded_before_it_is_parsed(tmp_path):
     path = tmp_path / "big.toml"
-    path.write_text("x = '" + "a" * (i18n.MAX_FILE_BYTES + 10) + "'\n")
+    write_atomic(path, "x = '" + "a" * (i18n.MAX_FILE_BYTES + 10) + "'\n")
     with pytest.raises(i18n.LanguageError, match="big.toml.*bytes"):
         i18n.read_file(path)
     not_utf8 = tmp_path / "bin.toml"
-    not_utf8.write_bytes(b"x = '\xff'\n")
+    write_atomic(not_utf8, b"x = '\xff'\n")
     with pytest.raises(i18n.LanguageError, match="bin.toml.*UTF-8"):
         i18n.read_file(not_utf8)
 
@@ -179,9 +180,9 @@ def test_the_menus_choice_is_remembered_in_the_config_folder(tmp_path, monkeypat
     assert language.apply_language(None, remembered=True) == "vi"
     assert language.apply_language(None, remembered=False) == "en"   # headless commands: English unless told
     assert language.apply_language("en", remembered=True) == "en"    # --lang wins
-    (tmp_path / "language.json").write_text('{"language": "zz"}')
+    write_atomic(tmp_path / "language.json", '{"language": "zz"}')
     assert language.remembered_language() is None                   # a language we no longer have: ignored
-    (tmp_path / "language.json").write_text("x" * 10000)
+    write_atomic(tmp_path / "language.json", "x" * 10000)
     assert language.remembered_language() is None
     assert [code for code, _ in language.language_choices()][:2] == ["en", "vi"]
 
@@ -280,10 +281,10 @@ def test_every_components_role_sentence_is_translated_with_its_fields(code):
 
 def test_a_role_is_shown_in_the_chosen_language_and_its_missing_sentences_in_english(tmp_path):
     (tmp_path / "en").mkdir()
-    (tmp_path / "en" / "language.toml").write_text('name = "English"\n')
+    write_atomic(tmp_path / "en" / "language.toml", 'name = "English"\n')
     (tmp_path / "xx" / "sentences").mkdir(parents=True)
-    (tmp_path / "xx" / "language.toml").write_text('name = "X"\n')
-    (tmp_path / "xx" / "sentences" / "roles.toml").write_text(
+    write_atomic(tmp_path / "xx" / "language.toml", 'name = "X"\n')
+    write_atomic(tmp_path / "xx" / "sentences" / "roles.toml",
         '[[sentence]]\nen = "The {n} heads."\ntext = "Die {n} Köpfe."\n')
     i18n.set_language("xx", tmp_path)
     assert i18n.sentence("The {n} heads.") == "Die {n} Köpfe."
@@ -300,7 +301,7 @@ def test_a_role_is_shown_in_the_chosen_language_and_its_missing_sentences_in_eng
 ])
 def test_a_bad_sentences_file_is_one_line_naming_the_file_and_entry(tmp_path, content, where):
     path = tmp_path / "roles.toml"
-    path.write_text(content, encoding="utf-8")
+    write_atomic(path, content)
     with pytest.raises(i18n.LanguageError) as caught:
         i18n.read_sentences(path)
     assert "roles.toml" in str(caught.value) and where in str(caught.value) and "\n" not in str(caught.value)

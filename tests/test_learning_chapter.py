@@ -5,6 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from llmviz.common.atomic import write_atomic
 from llmviz.models.sim import sort_task, train_nanogpt
 from llmviz.models.sim.nanogpt_record import (LOSS_FILE, Recorder, RecordingError, load_snapshot, read_losses,
                                               shipped_recording)
@@ -129,7 +130,7 @@ def test_recording_is_reproducible_and_leaves_training_unchanged(tmp_path):
 
 
 def test_a_broken_recording_is_one_line(tmp_path):
-    (tmp_path / LOSS_FILE).write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{}")
+    write_atomic(tmp_path / LOSS_FILE, b"\x10\x00\x00\x00\x00\x00\x00\x00{}")
     with pytest.raises(RecordingError) as err:
         read_losses(tmp_path)
     assert str(tmp_path / LOSS_FILE) in str(err.value) and "\n" not in str(err.value)

@@ -9,6 +9,7 @@ import random
 
 import pytest
 
+from llmviz.common.atomic import write_atomic
 from llmviz.models.rag import demo, facts, reader, reader_eval, reader_model, reader_vocab, store, train_reader
 from llmviz.scenes.cli.main import main
 
@@ -108,7 +109,7 @@ def test_rag_eval_prints_the_rates_and_refuses_a_bad_weights_file(capsys, tmp_pa
     assert set(result["per_relation"]) == {r.key for r in facts.RELATIONS}
     assert result["rates"]["exact"] == result["exact"] / result["retrieved"]
     bad = tmp_path / "reader.safetensors"
-    bad.write_bytes(b"not a weights file")
+    write_atomic(bad, b"not a weights file")
     assert main(["rag", "eval", "--questions", "8", "--weights", str(bad)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and str(bad) in err[0]

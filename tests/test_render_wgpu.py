@@ -11,6 +11,7 @@ one pixel over (seen at 320x200 on nano-gpt: a 1 px gap between two stacked boxe
 import numpy as np
 import pytest
 
+from llmviz.common.atomic import write_atomic
 from llmviz.engine.camera import Camera
 from llmviz.engine.render import (GLYPH_FLOATS, GLYPH_SLICES, LOD_DETAIL, MATERIAL_OPAQUE, MESH_BOX, Batch,
                                   colormaps, empty_instances)
@@ -341,7 +342,7 @@ def test_the_window_draws_through_wgpu_and_the_screen_shows_it(tmp_path):
         pytest.skip("no Vulkan, Metal or D3D12 adapter for a window surface")
     if ctypes.util.find_library("Xtst") is None:
         pytest.skip("no libXtst to send a real click with (Debian: libxtst6)")
-    (tmp_path / "xgrab.py").write_text(XGRAB)
+    write_atomic(tmp_path / "xgrab.py", XGRAB)
     proc = run_scripted_window(tmp_path, """
 self.shots = (5, 12)
 if self.n == 6:
