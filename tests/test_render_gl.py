@@ -246,3 +246,40 @@ def test_empty_masked_and_marked_cells(renderer):
     expected = 0.82 * colormaps.apply([0.2], -1, 1, 0)[0] + 0.18 * np.array([1.0, 0.78, 0.2])
     assert np.abs(marked - as_byte(expected)).max() <= 3 and np.abs(marked - plain).max() > 5
     assert np.array_equal(cell_pixel(render(renderer, camera, batch), 1, 0), plain)  # cleared again
+
+
+def test_finish_lets_other_threads_run_while_the_gl_works(renderer):
+    """The headless finish is the window's swap: a worker thread (a zoom's exact block, a live model's step) runs
+    while the software rasteriser works, instead of waiting for the interpreter lock until the frame is done."""
+    import threading
+    import time
+
+    ctx = renderer.ctx
+    prog = ctx.program(vertex_shader="#version 330\nin vec2 p; void main() { gl_Position = vec4(p, 0.0, 1.0); }",
+                       fragment_shader="#version 330\nout vec4 c; uniform int n; void main() { float s = 0.0;"
+                                       " for (int i = 0; i < n; i++) s += sin(float(i) * gl_FragCoord.x); c = vec4(s); }")
+    vbo = ctx.buffer(np.array([-1, -1, 3, -1, -1, 3], "f4").tobytes())
+    vao = ctx.vertex_array(prog, [(vbo, "2f", "p")])
+    prog["n"].value = 1200   # long enough to measure on any machine: the draw takes a large share of a second
+    renderer.target.use()
+    window, runs, stop = [0.0, 0.0], [], threading.Event()
+
+    def worker():   # wakes every millisecond; each wake needs the interpreter lock
+        while not stop.is_set():
+            runs.append(time.perf_counter())
+            time.sleep(0.001)
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    try:
+        vao.render()
+        window[0] = time.perf_counter()
+        renderer.finish()
+        window[1] = time.perf_counter()
+    finally:
+        stop.set()
+        thread.join(10)
+        vao.release(), vbo.release(), prog.release()
+    during = sum(window[0] < t < window[1] for t in runs)
+    # the lock held through the finish: a handful of runs inside it (3 here), let go: one a millisecond or so (86)
+    assert during >= 15, f"the worker ran {during} times in a {1e3 * (window[1] - window[0]):.0f} ms finish"

@@ -7,6 +7,9 @@ per batch; everything per instance is one numpy array write.
 """
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import functools
 import importlib.resources
 import re
 
@@ -33,6 +36,24 @@ _BLEND_OVER = (moderngl.SRC_ALPHA, moderngl.ONE_MINUS_SRC_ALPHA, moderngl.ONE, m
 
 # Texture units, fixed for the renderer's lifetime.
 UNIT_ATLAS, UNIT_COLORMAPS, UNIT_GLYPHS, UNIT_HIGHLIGHT = 0, 1, 2, 3
+
+
+@functools.lru_cache(maxsize=1)
+def _released_gl_finish():
+    """glFinish called through ctypes, which lets go of the interpreter lock while the GL works (None where no
+    GL library loads: moderngl's own finish then). moderngl keeps the lock through the call, and on llvmpipe the
+    call is the whole frame's rasterising: a worker thread (a zoom's exact block, a live model) stood still for
+    it, where the window's buffer swap (ctypes too) lets it run."""
+    for name in ("libGL.so.1", "libOpenGL.so.0", ctypes.util.find_library("GL")):
+        if not name:
+            continue
+        try:
+            fn = ctypes.CDLL(name).glFinish
+        except (OSError, AttributeError):
+            continue
+        fn.restype, fn.argtypes = None, []
+        return fn
+    return None
 
 
 def shader_source(name: str) -> str:
@@ -222,7 +243,12 @@ class GLRenderer(TargetViewports, Renderer):
         return str(self.ctx.info.get("GL_RENDERER", "unknown"))
 
     def finish(self) -> None:
-        self.ctx.finish()
+        """Wait for the GL to finish the frame (headless: its presentation), other threads running meanwhile."""
+        release = _released_gl_finish()
+        if release is None:
+            self.ctx.finish()
+        else:
+            release()   # acts on this thread's current context: the one moderngl draws with
 
     def ui_overlay(self, display_size, pixel_ratio: float = 1.0):
         from .gl_ui import HeadlessImguiRenderer, sample_font_nearest
