@@ -424,6 +424,16 @@ class LongContextLive:
             self.values_version += 1
         return changed
 
+    def stats_json(self) -> dict:
+        """What `--stats-json` adds for this scene: from the frame that asked for an exact block to the frame that
+        uploaded it, over every block shown (the issue's "exact values within 200 ms")."""
+        ms = np.asarray(self.detail_latency_s, np.float64) * 1e3
+        if not len(ms):
+            return {"exact_blocks_shown": 0}
+        return {"exact_blocks_shown": int(len(ms)), "zoom_to_exact_ms_median": float(np.median(ms)),
+                "zoom_to_exact_ms_max": float(ms.max()),
+                "worker_ms_median": float(np.median(self.tick_seconds)) * 1e3 if self.tick_seconds else None}
+
     def describe_hit(self, hit) -> str | None:
         """The explorer's tooltip for the matrix under the pointer (hover_text)."""
         if self.long_pass is None or hit.cell is None:

@@ -157,3 +157,46 @@ def test_the_hover_gives_the_exact_value_and_the_tokens_and_the_overviews_summar
     text = longctx_view.hover_text(view, long_pass, 3, None, overview, (100, 3))
     base = long_pass.levels[3][0]
     assert f"queries {100 * base.cell:,}-" in text and f"max p {full[800:808, 24:32].max():.4g}" in text
+
+
+def test_the_live_scene_shows_the_exact_block_under_a_zoomed_camera_and_reports_how_long_it_took(tmp_path,
+                                                                                                  monkeypatch):
+    """The whole path a zoom takes in the window, headless: the worker's pass, the camera's request, the block
+    uploaded; its probabilities against the pass's queries and keys brute force, and --stats-json's figures."""
+    import time
+
+    from llmviz.engine.runtime import Engine
+    from llmviz.scenes.cli.common import headless_renderer
+    from llmviz.scenes.registry import build_scene
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))   # the pass is computed here, not read from a user's cache
+    renderer = headless_renderer((640, 360))
+    scene = build_scene(f"longctx:{LENGTH}", renderer)
+    try:
+        live, view = scene.live, scene.longctx_view
+        assert live.stats_json() == {"exact_blocks_shown": 0}
+        engine = Engine(scene.world, scene.start_camera((640, 360)), renderer)
+        scene.attach(engine)
+        assert scene.wait_for_values()
+        pose = view.camera_over(1500.0, 1490.0, 40.0, (640, 360))
+        engine.camera.position, engine.camera.orientation = pose.position, pose.orientation
+        engine.camera.near, engine.camera.far = pose.near, pose.far
+        deadline = time.perf_counter() + 120
+        while (live._asked is None or live._shown != live._asked) and time.perf_counter() < deadline:  # noqa: SLF001
+            engine.frame(1 / 60)
+        q0, q1, k0, k1 = live._shown   # noqa: SLF001
+        assert q0 <= 1490 < q1 and k0 <= 1480 < k1
+        lp = live.long_pass
+        q, k = lp.queries[live.head].double().numpy(), lp.keys[live.head].double().numpy()
+        s = q[q0:q1] @ k[:q1].T / np.sqrt(q.shape[1])
+        s[np.arange(q1 - q0)[:, None] + q0 < np.arange(q1)[None, :]] = -np.inf
+        p = np.exp(s - s.max(1, keepdims=True))
+        p /= p.sum(1, keepdims=True)
+        np.testing.assert_allclose(live.detail_p, p[:, k0:k1], atol=1e-6)
+        figures = live.stats_json()
+        assert figures["exact_blocks_shown"] == 1
+        assert 0 < figures["zoom_to_exact_ms_median"] == figures["zoom_to_exact_ms_max"]
+        assert 0 < figures["worker_ms_median"] <= figures["zoom_to_exact_ms_max"]
+    finally:
+        scene.close()
+        renderer.release()

@@ -789,10 +789,14 @@ class Explorer:
         """Wall-clock figures of the frames so far, as the profiler and ``--stats-json`` report them."""
         p = self.profiler
         wall = np.asarray(p.wall_ms, np.float64)
-        return {"frames": self.frames, "fps_median": p.fps, "frame_ms_median": p.wall_frame_ms,
-                "frame_ms_max": float(wall.max()) if len(wall) else 0.0,
-                "frames_over_50ms": int((wall > 50.0).sum()), "cpu_frame_ms_median": p.cpu_frame_ms,
-                "systems_ms": p.system_medians(), "quality": self.quality.level.name}
+        out = {"frames": self.frames, "fps_median": p.fps, "frame_ms_median": p.wall_frame_ms,
+               "frame_ms_max": float(wall.max()) if len(wall) else 0.0,
+               "frames_over_50ms": int((wall > 50.0).sum()), "cpu_frame_ms_median": p.cpu_frame_ms,
+               "systems_ms": p.system_medians(), "quality": self.quality.level.name}
+        live_stats = getattr(self.session.scene.live, "stats_json", None)
+        if callable(live_stats):   # a scene's own figures (the long-context view's zoom to exact values)
+            out["scene_figures"] = live_stats()
+        return out
 
     def close(self) -> None:
         """At exit: every session closed and its workers joined; a scene still building is closed too."""
