@@ -11,6 +11,9 @@ lights its blocks with ``light_reference``. Flags go through the engine's FlagLa
 "chapter" and "chapter_reference"), so hover and focus never overwrite them. A paused chapter
 costs nothing per frame: the moment is recomputed only when the runner's time, step or the
 live values changed.
+
+A step may show a scene of its own with no model (the retrieval scene, ``scene.model`` None): there the
+player moves the camera and shows the text from that scene's values, and touches no blocks.
 """
 from __future__ import annotations
 
@@ -31,6 +34,7 @@ class ChapterPlayer:
         self.scene, self.engine, self.rig, self.renderer = scene, engine, rig, renderer
         # ValueError where the model has no chapters
         self.runner = runner if runner is not None else chapter_runner(scene, viewport, rig.window)
+        self.runner.bind_scene(scene)  # this scene's values for the steps it shows
         self.moment = None
         self._jump = True
         self._last_pose: Pose | None = None
@@ -114,7 +118,7 @@ class ChapterPlayer:
         key = (m.snapshot, replayed, live.values_version if live is not None else 0)
         if m.snapshot is None and self._snapshot_key is None or key == self._snapshot_key:
             return
-        if m.scene and self.scene.model is not None and m.scene != self.scene.model.layout.spec_id:
+        if not self._shown_here(m):
             return
         arrays = self.runner.snapshot_arrays(m) if m.snapshot is not None else None
         if arrays is None:
@@ -125,7 +129,14 @@ class ChapterPlayer:
         self._show_tokens(arrays.get("tokens"))
         self._snapshot_key = key
 
+    def _shown_here(self, m) -> bool:
+        """The moment's step shows this scene's model (not another model's, nor a scene without blocks)."""
+        model = self.scene.model
+        return model is not None and (not m.scene or m.scene == model.layout.spec_id)
+
     def _restore_live(self) -> None:
+        if self.scene.model is None:
+            return
         source = self._live_source()
         if source is not None:
             self.scene.model.write_values(self.renderer, source)
@@ -151,8 +162,8 @@ class ChapterPlayer:
         if key == self._values_key:
             return
         self._values_key = key
-        if m.scene and self.scene.model is not None and m.scene != self.scene.model.layout.spec_id:
-            return  # this step shows another model: the window is switching to it
+        if not self._shown_here(m):
+            return  # this step shows another model (or a scene without blocks): the window is switching to it
         arrays = self.runner.animated_values(m)
         stale = self._written - set(arrays)
         if stale:
@@ -162,13 +173,15 @@ class ChapterPlayer:
         self._written = set(arrays)
 
     def _restore(self, ids) -> None:
+        if self.scene.model is None:
+            return
         source = self._live_source()
         if source is not None:
             self.scene.model.write_values(self.renderer, source, ids=[i for i in ids if i in source])
 
     def light_reference(self, target: str | None) -> None:
         """Light the blocks a hovered text reference names (None: only the step's own flags)."""
-        if target is None:
+        if target is None or self.scene.model is None:
             self.engine.flags.clear("chapter_reference")
             return
         try:

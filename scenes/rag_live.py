@@ -43,6 +43,13 @@ FILE_COLOURS = ("blue", "green", "violet", "yellow")   # FILE_RGB's, as the spac
 LIT_RGB = np.array([1.0, 0.85, 0.2, 1.0], np.float32)
 OFF_RGB = np.array([0.9, 0.3, 0.3, 1.0], np.float32)
 QUERY_RGB = np.array([1.0, 1.0, 1.0, 1.0], np.float32)
+# The camera presets (eye, target): the start view over everything, and one on each part. A chapter step shown on
+# this scene names them (scenes/chapters/showable.py); the View menu lists them.
+PRESETS = {"overview": ((15.0, 10.0, 210.0), (15.0, 10.0, 0.0)),
+           "retrieval": ((-42.0, -8.0, 150.0), (-42.0, -8.0, 0.0)),   # the space, prompt, answer and grid, centred
+           "embedding space": ((-95.0, 25.0, 140.0), (-115.0, 0.0, 0.0)),
+           "prompt": ((20.0, -5.0, 125.0), (20.0, -5.0, 0.0)),
+           "attention layers": ((-110.0, -77.0, 70.0), (-110.0, -77.0, 0.0))}
 
 
 @dataclass(frozen=True)
@@ -62,6 +69,7 @@ class RagResult:
     passages: list[int]                   # chunk ids in the prompt, in order
     answer: object                        # reader.Answer
     words: list[list[str]] = field(default_factory=list)   # per passage, its words as the reader cuts them
+    query: np.ndarray | None = None       # the question's all-MiniLM-L6-v2 embedding (unit length)
 
 
 def _make_compute(folder):
@@ -104,7 +112,7 @@ def _make_compute(folder):
             result = reader.answer(model, texts, request.question)
             words = [reader_vocab.split_words(t)[:reader_vocab.PASSAGE_TOKENS] for t in texts]
             xyz = ((query - mean) @ axes.T).astype(np.float32)
-            return RagResult(request, xyz, hits, passages, result, words)
+            return RagResult(request, xyz, hits, passages, result, words, query)
 
         return compute
 
@@ -409,10 +417,59 @@ class RagView:
 def overview_camera(viewport):
     from llmviz.engine.camera import Camera
 
+    eye, target = PRESETS["overview"]
     cam = Camera(viewport=viewport, near=0.5, far=5000.0)
-    cam.position = np.array([15.0, 10.0, 210.0])
-    cam.look_at([15.0, 10.0, 0.0])
+    cam.position = np.array(eye)
+    cam.look_at(target)
     return cam
+
+
+def chapter_values(result: RagResult, space) -> dict:
+    """What a chapter step shown on this scene reads (the ids of scenes/chapters/showable.py RAG_VALUES), from
+    the last result and the store's space: numbers as float arrays, names and words as string arrays."""
+    req, ans, chunks = result.request, result.answer, space["chunks"]
+    rank = {h.chunk: h for h in result.hits}
+    shares = np.asarray(ans.passage_shares(), np.float64) * 100.0
+    passages = result.passages
+
+    def name(c):
+        return Path(chunks[c].file).name
+
+    source = int(np.argmax(shares)) if len(passages) else None
+    src = passages[source] if source is not None else None
+    query = result.query if result.query is not None else np.zeros(0)
+    return {
+        "rag.question": np.array(req.question), "rag.query": np.asarray(query, np.float64),
+        "rag.query.xyz": np.asarray(result.query_xyz, np.float64), "rag.chunks": np.array([float(len(chunks))]),
+        "rag.top_k": np.array([float(req.top_k)]),
+        "rag.hit.score": np.array([h.score for h in result.hits], np.float64),
+        "rag.hit.file": np.array([name(h.chunk) for h in result.hits]),
+        "rag.hit.rank": np.array([h.rank + 1.0 for h in result.hits]),
+        "rag.hit.start": np.array([float(chunks[h.chunk].start) for h in result.hits]),
+        "rag.hit.end": np.array([float(chunks[h.chunk].end) for h in result.hits]),
+        "rag.passage.file": np.array([name(c) for c in passages]),
+        "rag.passage.rank": np.array([rank[c].rank + 1.0 if c in rank else 0.0 for c in passages]),  # 0: pinned
+        "rag.passage.attention": shares,
+        # the passage the answer came from: the largest share of its attention ("none" with every passage off)
+        "rag.source.file": np.array(name(src) if src is not None else "none"),
+        "rag.source.rank": np.array([rank[src].rank + 1.0 if src in rank else 0.0]),
+        "rag.source.score": np.array([rank[src].score if src in rank else float("nan")]),
+        "rag.source.attention": np.array([shares[source] if source is not None else 0.0]),
+        "rag.answer": np.array(ans.text), "rag.answer.words": np.array([t.word for t in ans.tokens] or [""]),
+        "rag.answer.probability": np.array([t.probability for t in ans.tokens] or [float("nan")], np.float64),
+        "rag.knows": np.array([1.0 if ans.knows else 0.0]),
+    }
+
+
+def chapter_values_of(scene):
+    """The values callable of a built retrieval scene for a chapter's runner: None until the first answer."""
+    live = scene.live
+
+    def values():
+        if live is None or live.trace is None or live.weights is None:
+            return None
+        return chapter_values(live.trace, live.weights)
+    return values
 
 
 def build_rag_scene(name: str, folder, renderer, data=None):
@@ -440,7 +497,8 @@ def build_rag_scene(name: str, folder, renderer, data=None):
 
     built = BuiltScene(name, view.world, overview_camera, BenchPath(pose), view.world.slots(view.points),
                        caption="retrieval made visible: all-MiniLM-L6-v2 + FAISS + rag-llama", camera_mode="orbit",
-                       live=live, status="live: real embeddings, a real FAISS index, a reader trained here")
+                       live=live, presets={k: (np.array(e), np.array(t)) for k, (e, t) in PRESETS.items()},
+                       status="live: real embeddings, a real FAISS index, a reader trained here")
     built.rag_view = view
     if live is not None:
         # the worker loads three things first (the store, the embedding model, the reader): a minute on a busy machine

@@ -52,3 +52,39 @@ def test_chapter_nine_switches_scenes_and_comes_back(renderer):
         assert ex.session.chapters.runner.step_index == back
     finally:
         ex.close()
+
+
+def test_chapter_nineteen_opens_the_retrieval_scene_live_and_comes_back(renderer):
+    """The hybrid assistant's retrieval step (a scene of its own, no model): the window opens `rag`, the chapter
+    carries on there with its text from the scene's answer (no blocks focused: it has none), and the next step
+    returns to jamba-tiny, whose live model the runner then reads."""
+    from llmviz.engine.input import load_bindings
+    from llmviz.scenes.explorer import Explorer
+
+    renderer.reset_data()
+    ex = Explorer(renderer, "jamba-tiny", bindings=load_bindings(), adaptive_quality=False, background_imports=False)
+    try:
+        ex.wait_for_values()
+        mode = ex.session.chapters_mode
+        mode.toggle(0, 0)
+        runner = mode.player.runner
+        chapter = runner.chapter_index(19)
+        shows = [runner.scene_of(step, chapter) for step in range(len(runner.chapters[chapter].steps))]
+        step = shows.index("rag")
+        mode.player.go_to(chapter, step)
+        assert run_until(ex, lambda: ex.session.name == "rag" and ex.session.chapters is not None, 180.0)
+        player = ex.session.chapters
+        assert ex.session.model is None and player.runner is runner and runner.step_index == step
+        # the worker loads the store, MiniLM and the reader: the text waits for them, then reads the answer
+        assert run_until(ex, lambda: player.moment is not None and player.moment.text is not None, 180.0)
+        answer = ex.session.scene.live.trace.answer.text
+        assert f'Its answer, "{answer}"' in player.moment.text.text and player.moment.focus == ()
+        back = shows.index("jamba-tiny", step)
+        player.next_step()
+        assert run_until(ex, lambda: ex.session.name == "jamba-tiny" and ex.session.chapters is not None, 180.0)
+        player = ex.session.chapters
+        assert player.runner is runner and runner.step_index == back
+        assert run_until(ex, lambda: player.moment is not None and player.moment.text is not None, 90.0)
+        assert len(player.moment.focus_rows)
+    finally:
+        ex.close()

@@ -11,7 +11,10 @@ from .runner import ChapterRunner, live_values
 
 def apply_focus(model_scene, flags, focus_rows: np.ndarray, dim: bool) -> None:
     """The chapter's layer of the engine's flags (FlagLayers): the focused blocks lit and, with
-    ``dim``, every other block dimmed; no focus clears the layer."""
+    ``dim``, every other block dimmed; no focus (or a scene with no model: the retrieval scene) clears the layer."""
+    if model_scene is None:
+        flags.clear("chapter")
+        return
     slots = model_scene.block_slots
     focus_rows = np.asarray(focus_rows, np.int64)
     if len(focus_rows) == 0:
@@ -51,31 +54,36 @@ def apply_chapter_moment(scene, engine, chapter_number: int, step_number: int, w
     frames the same blocks into the part of the view the panels leave free, as the window does.)
     ValueError (ChapterError included) with a one-line message for an unknown chapter or step.
     """
-    if scene.model is None:
+    from .showable import chapter_scene
+
+    if scene.model is None and chapter_scene(scene.name) is None:
         raise ValueError(f"--chapter needs a model scene, not {scene.name!r}")
     camera = engine.camera
-    layout = scene.model.layout
-    everything = _all_chapters(layout)
+    layout = scene.model.layout if scene.model is not None else None   # None: a scene of its own (rag)
+    here = layout.spec_id if layout is not None else scene.name
+    everything = _all_chapters(layout) if layout is not None else load_chapters(model_names)
     found = [c for c in everything if c.number == chapter_number]
     if not found:
         raise ValueError(f"--chapter {chapter_number} --step {step_number}: no chapter {chapter_number} "
                          f"(chapters: {', '.join(str(c.number) for c in everything)})")
     chapter = found[0]
-    own = chapter.model == layout.spec_id
+    own = chapter.model == here
     values = live_values(scene.live) if own and scene.live is not None else None
     runner = ChapterRunner([chapter], layout, values, camera.viewport, window)  # other models' layouts: built
+    runner.bind_scene(scene)
     try:
         runner.go_to_step_end(step_number - 1)
     except IndexError as err:
         raise ValueError(f"--chapter {chapter_number} --step {step_number}: {err.args[0]}") from None
     shown = runner.scene_of()
-    if shown != layout.spec_id:
+    if shown != here:
         what = f"chapter {chapter_number}" if shown == chapter.model else f"chapter {chapter_number} step {step_number}"
         raise ValueError(f"--chapter {chapter_number} --step {step_number}: {what} shows {shown}, "
-                         f"not {layout.spec_id}: use --scene {shown}")
+                         f"not {here}: use --scene {shown}")
     moment = runner.moment()
-    forward_point = moment.camera.position + np.asarray(_forward(moment.camera), np.float64)
-    preset_camera((moment.camera.position, forward_point), camera.viewport, layout, camera)
+    if layout is not None:
+        forward_point = moment.camera.position + np.asarray(_forward(moment.camera), np.float64)
+        preset_camera((moment.camera.position, forward_point), camera.viewport, layout, camera)
     moment.camera.apply(camera)  # the exact orientation, not one rebuilt from a look-at
     apply_focus(scene.model, engine.flags, moment.focus_rows, moment.dim)
     engine.flags()

@@ -19,7 +19,11 @@ duration in seconds, and optionally a camera move, a focus set, animations and a
     scene = "gpt-2-small"             # optional: show another model's scene for this step (a registry
                                       # id; default the chapter's model). Camera, focus and references
                                       # resolve against that model's layout; its text may only use the
-                                      # spec templates ({layers}, {d_model}, {heads}, {param_count}, ...)
+                                      # spec templates ({layers}, {d_model}, {heads}, {param_count}, ...).
+                                      # Or a scene of its own (scenes/chapters/showable.py: "rag", the
+                                      # retrieval scene): no focus, frame or animations there (it has no
+                                      # blocks), a camera only one of its presets (none: its start camera),
+                                      # its text reading only its values ({value rag.hit.score[0]}, {text rag.answer})
 
     [[step.animate]]
     kind = "split"                    # split | add | fill | causal_mask | packet
@@ -45,6 +49,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .showable import chapter_scene
 from .text import TemplateError, check_template
 
 ANIMATION_FIELDS = {
@@ -361,6 +366,9 @@ def _parse_step(raw: dict, index: int, path, lines: _Lines, names: Names | None,
         fail(f"move must be zero or more seconds, got {raw['move']}", "move")
 
     scene = None
+    own = chapter_scene(raw.get("scene"))
+    if own is not None:
+        return _parse_own_scene_step(raw, index, where, own, duration, move, fail)
     if "scene" in raw:
         try:
             scene = _registry().get(raw["scene"]).id
@@ -407,6 +415,33 @@ def _parse_step(raw: dict, index: int, path, lines: _Lines, names: Names | None,
     return Step(title=raw.get("title", f"Step {index + 1}"), text=raw["text"], duration=duration, camera=camera,
                 move=min(move, duration), focus=focus, frame=frame, dim=raw.get("dim", True), pause=raw.get("pause", False),
                 animations=animations, line=where, scene=scene, snapshot=snapshot, plot=plot)
+
+
+def _parse_own_scene_step(raw: dict, index: int, where: int, own, duration: float, move: float, fail) -> Step:
+    """A step on a scene of its own (the retrieval scene): what needs a model's layout is refused, the camera is
+    one of the scene's presets or none, the text reads the scene's values."""
+    for key, what in (("focus", "blocks to focus"), ("frame", "blocks to frame"), ("animate", "blocks to animate"),
+                      ("snapshot", "recording's snapshot to show"), ("plot", "recording to plot")):
+        if key in raw:
+            fail(f"{key}: scene {own.id!r} is not a model's layout and has no {what}; leave {key} out "
+                 f"(its own entities show the step)", *((None, "animate") if key == "animate" else (key,)))
+    camera = None
+    if "camera" in raw:
+        value = raw["camera"]
+        kind, _, name = value.partition(":") if isinstance(value, str) else ("", "", "")
+        if kind != "preset" or name not in own.presets:
+            fail(f"camera {value!r}: a step on scene {own.id!r} takes one of its presets "
+                 f"({', '.join('preset:' + p for p in own.presets)}) or none (its start camera, "
+                 f"preset:{own.start})", "camera")
+        camera = Camera(preset=name)
+    try:
+        check_template(raw["text"], frozenset(own.values), own_scene=own.id)
+    except TemplateError as err:
+        known = f" (scene {own.id!r} offers {', '.join(own.values)})" if "no tensor or group" in str(err) else ""
+        fail(str(err).replace(" in the model", "") + known, "text", err.fragment)
+    return Step(title=raw.get("title", f"Step {index + 1}"), text=raw["text"], duration=duration, camera=camera,
+                move=min(move, duration), dim=raw.get("dim", True), pause=raw.get("pause", False), line=where,
+                scene=own.id)
 
 
 def _parse_camera(value, names: Names | None, fail) -> Camera:

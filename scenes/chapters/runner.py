@@ -19,6 +19,11 @@ A step may show another model's scene (its ``scene`` field, e.g. GPT-3 after nan
 its camera, focus and references resolve against that model's layout (built once per id and
 cached), ``Moment.scene`` names the model the window must show, and the camera cuts rather than
 eases where the scene changes.
+
+A step may also show a scene of its own (``scene = "rag"``, scenes/chapters/showable.py): it has no layout,
+so its moment has no focus rows or animations, its camera is one of that scene's presets (none: its start
+camera), and its text reads that scene's values, which the window binds when it opens the scene
+(``bind_scene``); until they arrive the text is None and ``Moment.waits_for`` says what it waits for.
 """
 from __future__ import annotations
 
@@ -35,6 +40,7 @@ from llmviz.scenes.layout import PRESET_DIRECTION, PRESET_FOV_Y
 
 from . import animations as anim
 from .format import Chapter, ChapterError, Step
+from .showable import chapter_scene, preset_poses
 from .text import ALPHABET_KEY, RenderedText, render_text
 
 FRAME_MARGIN = 1.2   # padding around a framed block or group
@@ -62,6 +68,7 @@ class Moment:
                                  # when it differs from the open scene (camera and focus are in its layout)
     snapshot: int | None = None  # the recording's snapshot the blocks show (resolved), None: the live weights
     plot: tuple | None = None    # (series, marked index or None) the text panel draws, e.g. the training loss
+    waits_for: str = "chapter_ui.waiting"  # i18n key: what the text panel says while text is None
 
 
 def _starts_durations(chapter: Chapter) -> tuple[list[float], list[float]]:
@@ -133,9 +140,11 @@ class ChapterRunner:
             raise ValueError("no chapters to play")
         self.replays: dict = {}  # recording name -> RecordingReplay
         self.chapters = list(chapters)
-        self.layout = layout  # the open scene's layout (normally the chapters' own model); others are built
-        self._layouts = {getattr(layout, "spec_id", None): layout}
+        self._layouts = {} if layout is None else {getattr(layout, "spec_id", None): layout}
+        # the open scene's layout (normally the chapters' own model; None on a scene of its own); others are built
+        self.layout = layout if layout is not None else self.layout_for(self.chapters[0].model)
         self.values = values or (lambda: None)
+        self.scene_values: dict = {}  # a scene of its own (rag) -> its values callable, bound by the window
         self.viewport = tuple(int(v) for v in viewport)
         self.window = None if window is None else tuple(float(v) for v in window)
         self.chapter = 0
@@ -277,8 +286,24 @@ class ChapterRunner:
         c = self.chapters[self.chapter if chapter is None else chapter]
         return c.scene_of(self.step_index if step is None else step)
 
+    def bind_scene(self, scene) -> None:
+        """The scene the window shows now: its values for the steps it shows. A scene of its own gives its
+        values callable (the retrieval scene's last result); the chapters' own model, opened anew after a step on
+        another scene, gives its live model's values (the one the runner started with was closed)."""
+        own = chapter_scene(scene.name)
+        if own is not None:
+            from .showable import scene_values
+
+            self.scene_values[own.id] = scene_values(scene)
+        elif scene.model is not None and scene.live is not None and \
+                all(c.model == scene.model.layout.spec_id for c in self.chapters):
+            self.values = live_values(scene.live)
+
     def layout_for(self, model_id: str):
-        """The layout a step's camera, focus and packets resolve against; built once per model id."""
+        """The layout a step's camera, focus and packets resolve against; built once per model id (None for a
+        scene of its own, which has none)."""
+        if chapter_scene(model_id) is not None:
+            return None
         if model_id not in self._layouts:
             self._layouts[model_id] = scene_layout(model_id)
         return self._layouts[model_id]
@@ -293,6 +318,16 @@ class ChapterRunner:
         shots, direction = [], -PRESET_DIRECTION
         for k, step in enumerate(chapter.steps):
             cam, layout = step.camera, self.layout_for(chapter.scene_of(k))
+            own = chapter_scene(chapter.scene_of(k))
+            if own is not None:  # the scene's preset as it stands (its start camera without one), moved into the window
+                eye, point = (np.asarray(v, np.float64) for v in
+                              preset_poses(own.id)[cam.preset if cam is not None else own.start])
+                direction = point - eye
+                lens = self._lens()
+                lens.position = eye
+                lens.look_at(point)
+                shots.append(("fixed", (Pose.of(lens), point)))
+                continue
             fixed = None
             if cam is not None and (cam.preset is not None or cam.eye is not None):
                 # a preset a live scene adds when it is built (vit-tiny's "picture") is not in a layout made
@@ -442,6 +477,14 @@ class ChapterRunner:
         pose, point = self.camera_at(k, step_time)
         scene = self.current.scene_of(k)
         layout = self.layout_for(scene)
+        offer = chapter_scene(scene)
+        if offer is not None:  # a scene of its own: its values once the window opened it and they arrived
+            values = self.scene_values.get(offer.id, lambda: None)()
+            text = render_text(step.text, values) if values is not None else None
+            return Moment(self.chapter, self.current.number, k, self.t, step_time, pose, point, (),
+                          np.zeros(0, np.int64), False, (), text, step.title,
+                          self.held is not None or (self.at_end and not self.playing), scene,
+                          waits_for=offer.waiting)
         own = step.scene is None
         values = self.values() if own else None  # another model's scene has no live values here
         snapshot = None

@@ -8,11 +8,15 @@ Two kinds of markup, both checked when a chapter loads and filled in when a step
   {argmax probs[-1,:]}            an index;  {letter probs[-1,:]} the letter of the argmax (or of a token)
   {vector embed.out[0,:4]}        a short list of numbers;  {shape embed.out} "6×48"
   {letters record.output[:]}      token indices as their letters, one per value ("ABBBCC")
+  {text rag.answer}  {text rag.hit.file[0]}
+                                  a name or words as they are (a string value: the retrieval scene's answer)
   {input}  {tokens}               the input letters, the token indices of the whole sequence
   [[blocks.0.attn.head.1.q|Q of head 1]]   a reference: shows "Q of head 1", hovering lights that block
   {layers} {d_model} {heads} {d_ff} {experts} {param_count} {active_params}
                                   read from the model spec (models.params for the counts), not the trace:
                                   the only templates a step shown on another model's scene may use
+A step shown on a scene of its own (the retrieval scene, scenes/chapters/showable.py) reads only that scene's
+values, with no block references, {input} or spec templates: it has no blocks, tokens or spec.
 
 Selectors are integers (negative from the end), ``:`` and ``a:b``, one per axis; nothing is
 evaluated, so a chapter file cannot run code. ``{{`` and ``}}`` are literal braces.
@@ -31,7 +35,7 @@ _MARKUP = re.compile(r"\{\{|\}\}|\[\[([^\]|]+)(?:\|([^\]]*))?\]\]|\{([^{}]*)\}")
 _EXPRESSION = re.compile(r"^\s*(\w+)(?:\s+([A-Za-z_][\w.]*)(?:\[([^\]]*)\])?)?\s*$")
 _SELECTOR = re.compile(r"^\s*(?:(-?\d+)|(-?\d*)\s*:\s*(-?\d*))\s*$")
 REDUCTIONS = {"mean": np.mean, "std": np.std, "min": np.min, "max": np.max, "sum": np.sum}
-SELECTING = set(REDUCTIONS) | {"value", "term", "argmax", "letter", "letters", "vector"}
+SELECTING = set(REDUCTIONS) | {"value", "term", "argmax", "letter", "letters", "vector", "text"}
 WORDS = {"input", "tokens"}
 SPEC_WORDS = ("layers", "d_model", "heads", "d_ff", "experts", "top_k", "param_count", "active_params")
 ALPHABET_KEY = "#alphabet"  # a values entry naming the model's symbols (the MoE's 96 characters)
@@ -109,11 +113,12 @@ def _parse_expression(body: str) -> _Expression:
     return _Expression(func, tensor, sel)
 
 
-def check_template(text: str, known_ids=None, live: str | None = None) -> list[str]:
+def check_template(text: str, known_ids=None, live: str | None = None, own_scene: str | None = None) -> list[str]:
     """Validate every template and reference; returns the ids mentioned. TemplateError on the first problem.
 
     ``live``: None where the step's live values are available; else the step's scene id, whose model
     has no trace here, so only the spec templates ({layers}, {param_count}, ...) are allowed.
+    ``own_scene``: a scene of its own the step shows (``known_ids`` its values): only templates reading them.
     """
     ids = []
     for m in _MARKUP.finditer(text):
@@ -121,9 +126,14 @@ def check_template(text: str, known_ids=None, live: str | None = None) -> list[s
             continue
         if m.group(1) is not None:
             target, fragment = m.group(1).strip(), m.group(0)
+            if own_scene is not None:
+                raise TemplateError(f"block reference {fragment}: scene {own_scene!r} has no blocks to light", fragment)
         else:
             expr = _parse_expression(m.group(3))
             target, fragment = expr.tensor, m.group(0)
+            if own_scene is not None and expr.tensor is None:
+                raise TemplateError(f"{fragment} reads a model's tokens or spec, which scene {own_scene!r} does not "
+                                    f"have; its values are read as {{value ID[i]}}, {{text ID}}, ...", fragment)
             if live is not None and expr.func not in SPEC_WORDS:
                 raise TemplateError(f"{fragment} reads live values, which a step shown on scene {live!r} does not "
                                     f"have; use {', '.join('{' + w + '}' for w in SPEC_WORDS)}", fragment)
@@ -187,6 +197,10 @@ def evaluate(expr: _Expression, values, spec=None) -> str:
         array = np.asarray(values[expr.tensor])
     except KeyError:
         raise TemplateError(f"no values for {expr.tensor!r} yet", expr.tensor) from None
+    if array.dtype.kind in "USO" and expr.func not in ("text", "shape"):
+        raise TemplateError(f"{expr.tensor} holds words, not numbers: read it with {{text {expr.tensor}}}", expr.tensor)
+    if expr.func == "text":
+        return _words(expr, array)
     if expr.func == "shape":
         return "×".join(str(n) for n in array.shape)
     if expr.selection is not None:
@@ -215,6 +229,22 @@ def evaluate(expr: _Expression, values, spec=None) -> str:
         return _letters(picked if picked.ndim == 0 else np.argmax(picked), alphabet)
     flat = picked.ravel()
     return _list([_number(v) for v in flat[:VECTOR_LIMIT]] + (["…"] if flat.size > VECTOR_LIMIT else []))
+
+
+def _words(expr: _Expression, array: np.ndarray) -> str:
+    """{text ID}: the selected items as they are (numbers as on screen), ", " between them."""
+    if expr.selection is not None:
+        if len(expr.selection) != array.ndim:
+            raise TemplateError(f"{expr.tensor} has {array.ndim} axes, the template selects {len(expr.selection)}",
+                                expr.tensor)
+        try:
+            array = array[expr.selection]
+        except IndexError:
+            raise TemplateError(f"index out of range for {expr.tensor} of shape {array.shape}", expr.tensor) from None
+    items = [_number(v) if isinstance(v, (int, float, np.number)) else str(v) for v in np.ravel(array).tolist()]
+    if not items:
+        raise TemplateError(f"the selection of {expr.tensor} is empty", expr.tensor)
+    return ", ".join(items[:VECTOR_LIMIT] + (["…"] if len(items) > VECTOR_LIMIT else []))
 
 
 def render_text(text: str, values, spec=None) -> RenderedText:

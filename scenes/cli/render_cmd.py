@@ -140,6 +140,11 @@ def parse_camera(spec: str, scene, viewport):
         if arg not in scene.presets:
             known = ", ".join(scene.presets) or "none for this scene"
             raise CliError(f"llmviz: --camera {spec!r}: no such preset; presets: {known}")
+        if scene.model is None:  # a world of its own (rag): its start camera's planes, the preset's pose
+            eye, target = scene.presets[arg]
+            cam.position = np.asarray(eye, np.float64).copy()
+            cam.look_at(np.asarray(target, np.float64))
+            return cam
         from llmviz.scenes.model_paths import preset_camera
 
         return preset_camera(scene.presets[arg], viewport, scene.model.layout)

@@ -117,7 +117,10 @@ class SceneSession:
         live_kind = isinstance(self.scene.live, LiveModel) or getattr(self.scene.live, "kind", None) in ("ssm", "vision", "folder", "clip", "llava", "audio", "rag")
         self.live_mode = LiveMode(ex, self) if live_kind else None
         self.focus_mode = FocusMode(ex, self) if self.model is not None else None
-        self.chapters_mode = ChapterMode(ex, self) if self.model is not None else None
+        from llmviz.scenes.chapters.showable import chapter_scene
+
+        # a scene of its own a chapter step shows (the retrieval scene) carries that chapter on, too
+        self.chapters_mode = ChapterMode(ex, self) if self.model is not None or chapter_scene(self.name) else None
         is_moe = self.model is not None and (hasattr(self.scene.live, "stats") or self.scene.routing_source is not None)
         self.moe_mode = MoeMode(ex, self) if is_moe else None
         from llmviz.scenes.heads_view import heads_mode
@@ -666,7 +669,8 @@ class Explorer:
         self.overlay.draw(self.profiler, position=(10.0, top), quality=self.quality.level.name
                           if self.quality.enabled else tr("profiler.quality_off"), gpu_note=getattr(self.renderer, "gpu_timing_note", ""))
         left = 10.0 + (300.0 if self.overlay.visible else 0.0)
-        area = PanelArea(left, top, h - top - HINT_BAR_PX, w)
+        hints = self._hints()
+        area = PanelArea(left, top, h - top - max(HINT_BAR_PX, panels.hint_bar_height(hints, w)), w)
         self._set_free_window(session, area, w, h)
         if session.chapters is not None:
             session.chapters_mode.panels(area)
@@ -684,7 +688,7 @@ class Explorer:
         self.legend_report = session.legend.report()
         self.compare.draw(area)
         self.stream.draw()
-        panels.hint_bar(self._hints(), w, h)
+        panels.hint_bar(hints, w, h)
         session.explore.tooltip()
         imgui.render()
         draw_data = imgui.get_draw_data()

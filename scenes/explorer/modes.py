@@ -223,6 +223,7 @@ class LiveMode(Mode):
         if draw_in is not None:
             draw_in(area)
         else:
+            panels.fit_side_panel(area)
             self.panel.draw(area.width - panels.PANEL_WIDTH - 10, area.top)
 
 
@@ -370,8 +371,9 @@ class ChapterMode(Mode):
         self._follow_scene()
 
     def _follow_scene(self) -> None:
-        """A step that shows another model (chapter 9's GPT-2 and GPT-3): open it, and carry the chapter
-        on there with the same runner at the same moment (and back again for the next step)."""
+        """A step that shows another model (chapter 9's GPT-2 and GPT-3) or a scene of its own (chapter 19's
+        retrieval scene): open it, and carry the chapter on there with the same runner at the same moment (and
+        back again for the next step)."""
         moment = self.player.moment
         wanted = moment.scene if moment is not None else ""
         if not wanted or wanted == self.session.name or wanted == self._switching:
@@ -638,9 +640,12 @@ class MoeMode(Mode):
 
 
 def model_chapters(model) -> tuple[list, str]:
-    """(the bundled chapters that play on this model, an error line or "") — a broken file never stops the explorer."""
+    """(the bundled chapters that play on this model, an error line or "") — a broken file never stops the explorer.
+    A scene with no model (the retrieval scene) starts none: it only carries on a chapter whose step shows it."""
     from llmviz.scenes.chapters.format import ChapterError, load_chapters
 
+    if model is None:
+        return [], ""
     try:
         return [c for c in load_chapters() if c.model == model.layout.spec_id], ""
     except (ChapterError, OSError) as err:

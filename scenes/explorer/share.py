@@ -47,11 +47,16 @@ def current_view(ex) -> LinkView:
     point = eye + np.asarray(camera.forward, np.float64) * (distance if distance > 1e-6 else 1.0)
     pose = ",".join(map(_number, eye)) + ":" + ",".join(map(_number, point))
     chapter = step = None
+    name = session.name
     player = session.chapters
     if player is not None:
         chapter, step = player.runner.current.number, player.runner.step_index + 1
     live = session.scene.live
     text = getattr(getattr(live, "session", None), "input_text", None) or getattr(live, "text", None)
+    if player is not None and session.model is None:
+        # a step on a scene of its own (chapter 19's retrieval scene) starts no chapter: the link opens the chapter's
+        # model, which switches to that scene for the step; the question there is not the model's text
+        name, text = player.runner.current.model, None
     from llmviz.scenes.cli.render_cmd import sampling_owner
 
     sampler = sampling_owner(live)
@@ -63,8 +68,8 @@ def current_view(ex) -> LinkView:
     compare = tuple(view.session.name for view in ex.views) if ex.compare.on and len(ex.views) > 1 else None
     from llmviz.scenes.link_spec import spec_of
 
-    spec, spec_name = spec_of(session.name) if compare is None else (None, None)
-    return LinkView(compare[0] if compare else session.name, pose, chapter, step,
+    spec, spec_name = spec_of(name) if compare is None else (None, None)
+    return LinkView(compare[0] if compare else name, pose, chapter, step,
                     text if isinstance(text, str) and text else None, temperature, seed, compare, spec, spec_name)
 
 
