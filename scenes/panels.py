@@ -79,6 +79,13 @@ def probability_bar(label: str, p: float, top: bool = False, indent: float = 60,
     imgui.pop_style_color()
 
 
+def fit_side_panel(area) -> None:
+    """The next side panel never taller than the free area (its contents scroll instead): in a small window it
+    stays above the hint bar."""
+    imgui.set_next_window_size_constraints(imgui.ImVec2(PANEL_WIDTH, 0),
+                                           imgui.ImVec2(PANEL_WIDTH, max(120.0, area.height - 4)))
+
+
 def begin_side_panel(title: str, x: float, y: float) -> bool:
     """Open a live model's side panel at (x, y): PANEL_WIDTH wide, as tall as its contents, placed by code (never
     moved, saved or focused on appearing). True when expanded; imgui.end() closes it either way."""
@@ -330,9 +337,15 @@ def moe_placeholder(x: float, y: float, text: str, error: bool = False) -> None:
     imgui.end()
 
 
+def hint_bar_height(text: str, width: float) -> float:
+    """How tall the hint bar is with `text` wrapped to `width` (two lines at 1280, three or more in a small
+    window): what the panels above it must leave free."""
+    return imgui.calc_text_size(text, None, False, width - 16).y + 10
+
+
 def hint_bar(text: str, width: float, height: float) -> None:
     """The key hints along the bottom edge, wrapped to the window's width."""
-    wrapped = imgui.calc_text_size(text, None, False, width - 16).y + 10
+    wrapped = hint_bar_height(text, width)
     imgui.set_next_window_pos(imgui.ImVec2(0, height - wrapped))
     imgui.set_next_window_size(imgui.ImVec2(width, wrapped))
     imgui.set_next_window_bg_alpha(0.6)

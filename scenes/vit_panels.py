@@ -15,7 +15,8 @@ from imgui_bundle import imgui
 from llmviz.common.i18n import num, tr
 from llmviz.models.sim.shapes import SHAPES
 from llmviz.scenes.panel_file_open import FileOpener
-from llmviz.scenes.panels import BAR_RGB, BAR_TOP_RGB, DIM_RGB, ERROR_RGB, PANEL_WIDTH, begin_side_panel
+from llmviz.scenes.panels import (BAR_RGB, BAR_TOP_RGB, DIM_RGB, ERROR_RGB, PANEL_WIDTH, begin_side_panel,
+                                  fit_side_panel)
 from llmviz.scenes.picture_quad import overlay
 from llmviz.scenes.vit_live import PICTURE_ID, VIEWS, top_classes
 
@@ -47,8 +48,7 @@ class VitPanel:
     def draw_in(self, area) -> None:
         """The panel at the area's right edge, never taller than the area (it scrolls instead): at 1280 x 720 it
         stays above the hint bar."""
-        imgui.set_next_window_size_constraints(imgui.ImVec2(PANEL_WIDTH, 0),
-                                               imgui.ImVec2(PANEL_WIDTH, max(120.0, area.height - 4)))
+        fit_side_panel(area)
         self.draw(area.left + area.width - PANEL_WIDTH - 10, area.top)
 
     def draw(self, x: float, y: float) -> None:

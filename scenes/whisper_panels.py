@@ -15,7 +15,8 @@ from imgui_bundle import imgui
 from llmviz.common import i18n
 from llmviz.models.sim.audio_features import HOP, SAMPLE_RATE
 from llmviz.scenes.panel_file_open import FileOpener
-from llmviz.scenes.panels import BAR_RGB, BAR_TOP_RGB, DIM_RGB, ERROR_RGB, PANEL_WIDTH, begin_side_panel
+from llmviz.scenes.panels import (BAR_RGB, BAR_TOP_RGB, DIM_RGB, ERROR_RGB, PANEL_WIDTH, begin_side_panel,
+                                  fit_side_panel)
 from llmviz.scenes.whisper_live import (ENDS_ID, HEADS_ID, INFO_ID, PATH_ID, PICTURE_ID, PROBS_ID, STARTS_ID, WAVE_ID,
                                         alignment_row, cross_rows, token_labels)
 from llmviz.scenes.whisper_picture import BAND_H, SPEC_H, WAVE_H, WIDTH, attention_band, clip_picture, to_uint8
@@ -65,8 +66,7 @@ class WhisperPanel:
         self._shown = None
 
     def draw_in(self, area) -> None:
-        imgui.set_next_window_size_constraints(imgui.ImVec2(PANEL_WIDTH, 0),
-                                               imgui.ImVec2(PANEL_WIDTH, max(120.0, area.height - 4)))
+        fit_side_panel(area)
         self.draw(area.left + area.width - PANEL_WIDTH - 10, area.top)
 
     def draw(self, x: float, y: float) -> None:

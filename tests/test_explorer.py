@@ -444,3 +444,27 @@ def test_focus_and_presets_frame_into_the_part_of_the_view_no_panel_covers(rende
         assert corners_in_window(layout.center[i], layout.size[i] / 2)
     finally:
         ex.close()
+
+
+@pytest.mark.parametrize("scene", ["nano-gpt", "vit-tiny"])
+def test_in_a_small_window_the_panels_stay_above_the_hint_bar(scene):
+    """At 640 x 400 the hint bar wraps to three lines: the live panel (it scrolls) and the legend end above it."""
+    from llmviz.engine.render.headless import HeadlessRenderer
+    from llmviz.scenes import panels
+
+    w, h = 640, 400
+    small = HeadlessRenderer((w, h))
+    ex = make(small, scene)
+    try:
+        ex.wait_for_values()
+        frame(ex, 4)
+        rects = np.asarray(ex.ui_rects, np.float64).reshape(-1, 4)
+        bar = [r for r in rects if r[0] <= 0.5 and r[2] >= w - 0.5 and r[3] >= h - 0.5]
+        assert bar, f"no hint bar along the bottom among {rects.tolist()}"
+        bar_top = min(r[1] for r in bar)
+        assert bar_top < h - panels.hint_bar_height("x", w) - 1, "the hint bar did not wrap at this width"
+        intruders = [r.tolist() for r in rects if r[1] < bar_top - 0.5 and r[3] > bar_top + 0.5]
+        assert not intruders, f"UI over the hint bar (top {bar_top}): {intruders}"
+    finally:
+        ex.close()
+        small.release()

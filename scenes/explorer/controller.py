@@ -669,7 +669,8 @@ class Explorer:
         self.overlay.draw(self.profiler, position=(10.0, top), quality=self.quality.level.name
                           if self.quality.enabled else tr("profiler.quality_off"), gpu_note=getattr(self.renderer, "gpu_timing_note", ""))
         left = 10.0 + (300.0 if self.overlay.visible else 0.0)
-        area = PanelArea(left, top, h - top - HINT_BAR_PX, w)
+        hints = self._hints()
+        area = PanelArea(left, top, h - top - max(HINT_BAR_PX, panels.hint_bar_height(hints, w)), w)
         self._set_free_window(session, area, w, h)
         if session.chapters is not None:
             session.chapters_mode.panels(area)
@@ -687,7 +688,7 @@ class Explorer:
         self.legend_report = session.legend.report()
         self.compare.draw(area)
         self.stream.draw()
-        panels.hint_bar(self._hints(), w, h)
+        panels.hint_bar(hints, w, h)
         session.explore.tooltip()
         imgui.render()
         draw_data = imgui.get_draw_data()

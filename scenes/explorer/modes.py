@@ -223,6 +223,7 @@ class LiveMode(Mode):
         if draw_in is not None:
             draw_in(area)
         else:
+            panels.fit_side_panel(area)
             self.panel.draw(area.width - panels.PANEL_WIDTH - 10, area.top)
 
 

@@ -14,22 +14,39 @@ from imgui_bundle import imgui
 # ImDrawVert: position (2 float32), uv (2 float32), colour (uint32).
 _VERTEX = np.dtype([("pos", "<f4", 2), ("uv", "<f4", 2), ("col", "<u4")])
 assert _VERTEX.itemsize == imgui.VERTEX_SIZE
+_INDEX = np.dtype("<u4" if imgui.INDEX_SIZE == 4 else "<u2")
+
+
+def _buffer(vector, dtype, itemsize: int) -> np.ndarray:
+    n = vector.size()
+    raw = (ctypes.c_byte * (n * itemsize)).from_address(vector.data_address())
+    return np.frombuffer(raw, dtype, count=n)
 
 
 def covered_rects(draw_data) -> np.ndarray:
-    """(k, 4) rectangles (x0, y0, x1, y1) in display pixels, top-left origin, of the windows drawn."""
+    """(k, 4) rectangles (x0, y0, x1, y1) in display pixels, top-left origin, of the windows drawn: per window,
+    the bounds of what its draw commands draw inside their clip rectangles (a scrolled panel keeps the vertices
+    of its hidden rows, clipped away when drawn; they cover nothing)."""
     rects = []
     if draw_data is None:
         return np.zeros((0, 4))
     for commands in draw_data.cmd_lists:
-        n = commands.vtx_buffer.size()
-        if not n:
+        if not commands.vtx_buffer.size():
             continue
-        raw = (ctypes.c_byte * (n * _VERTEX.itemsize)).from_address(commands.vtx_buffer.data_address())
-        pos = np.frombuffer(raw, _VERTEX, count=n)["pos"]
-        x0, y0 = pos.min(axis=0)
-        x1, y1 = pos.max(axis=0)
-        rects.append((x0, y0, x1, y1))
+        pos = _buffer(commands.vtx_buffer, _VERTEX, _VERTEX.itemsize)["pos"]
+        indices = _buffer(commands.idx_buffer, _INDEX, _INDEX.itemsize)
+        box = [np.inf, np.inf, -np.inf, -np.inf]
+        for i in range(commands.cmd_buffer.size()):   # a handful per window
+            cmd = commands.cmd_buffer[i]
+            if not cmd.elem_count:
+                continue
+            used = pos[cmd.vtx_offset + indices[cmd.idx_offset:cmd.idx_offset + cmd.elem_count]]
+            clip = tuple(cmd.clip_rect)
+            lo, hi = np.maximum(used.min(axis=0), clip[:2]), np.minimum(used.max(axis=0), clip[2:])
+            if hi[0] > lo[0] and hi[1] > lo[1]:
+                box = [min(box[0], lo[0]), min(box[1], lo[1]), max(box[2], hi[0]), max(box[3], hi[1])]
+        if box[2] > box[0]:
+            rects.append(tuple(box))
     return np.array(rects, np.float64).reshape(-1, 4)
 
 
