@@ -305,3 +305,28 @@ def test_a_bad_sentences_file_is_one_line_naming_the_file_and_entry(tmp_path, co
     with pytest.raises(i18n.LanguageError) as caught:
         i18n.read_sentences(path)
     assert "roles.toml" in str(caught.value) and where in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_the_chapters_menu_speaks_the_language_chosen_in_the_window(small_renderer, tmp_path, monkeypatch):
+    """View ▸ Language renames the Chapters menu at once (read from the language's own chapter files)."""
+    import tomllib
+    from pathlib import Path
+
+    from llmviz.engine.input import load_bindings
+    from llmviz.scenes.explorer import Explorer
+
+    monkeypatch.setenv("LLMVIZ_CONFIG_DIR", str(tmp_path))
+    folder = Path(__file__).resolve().parents[1] / "assets" / "chapters"
+    own = [c for c in sorted(folder.iterdir()) if c.name.endswith(".toml")
+           and tomllib.loads(c.read_text("utf-8")).get("model") == "nano-gpt"]
+    vi_titles = [tomllib.loads((folder / "vi" / c.name).read_text("utf-8"))["title"] for c in own]
+    en_titles = [tomllib.loads(c.read_text("utf-8"))["title"] for c in own]
+    ex = Explorer(small_renderer, "nano-gpt", bindings=load_bindings(), adaptive_quality=False,
+                  background_imports=False)
+    try:
+        assert [c.title for c in ex.session.chapters_mode.chapter_list] == en_titles
+        ex.choose_language("vi").join(30)
+        assert [c.title for c in ex.session.chapters_mode.chapter_list] == vi_titles != en_titles
+        ex.frame(1 / 60)
+    finally:
+        ex.close()

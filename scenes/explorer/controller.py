@@ -726,6 +726,8 @@ class Explorer:
             self.catalog = panels.model_catalog()   # the Model menu's sizes and tags (it reads the user's specs)
             for view in self.views:
                 view.session.describe()
+                if view.session.chapters_mode is not None:
+                    view.session.chapters_mode.reload_chapters()
             self.notice = tr("window.language_chosen", name=translator().language.name)
 
         worker = threading.Thread(target=switch, name="language", daemon=True)

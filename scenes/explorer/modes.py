@@ -349,6 +349,13 @@ class ChapterMode(Mode):
     def _player(self, method: str):
         return lambda: getattr(self.player, method)()
 
+    def reload_chapters(self) -> None:
+        """The Chapters menu in the language just chosen (called on the language worker: the files are read
+        there); a chapter playing keeps its runner until it is opened again."""
+        chapters, error = model_chapters(self.session.model)
+        if not error:
+            self.chapter_list = chapters
+
     @property
     def active(self) -> bool:
         return self.player is not None
