@@ -43,6 +43,8 @@ class ChapterPlayer:
         self._written: set[str] = set()
         self._moment_key = None
         self._snapshot_key = None  # what snapshot's weights the blocks show (None: the live model's)
+        self.keep_input = False    # the input was given (render --text): a chapter's own input does not replace it
+        self._input_for = None     # the chapter whose input the live model was given
 
     # ------------------------------------------------------------------ controls (keys, panels)
     def press_space(self) -> None:
@@ -80,11 +82,31 @@ class ChapterPlayer:
         return m is not None and m.text is not None and (
             m.snapshot is None or (self._snapshot_key is not None and self._snapshot_key[0] == m.snapshot))
 
+    def give_chapter_input(self) -> None:
+        """A chapter that names an input (chapter 19's question) has its live model read it when the chapter starts
+        on that model's scene, and again when the window comes back to it from another scene's step (the scene is
+        built afresh, on its own text); a text typed meanwhile stays until then, and a given one (keep_input)
+        always."""
+        runner = self.runner
+        chapter = runner.current
+        if chapter.input is None or self.keep_input or self._input_for == runner.chapter:
+            return
+        model = self.scene.model
+        if model is None or model.layout.spec_id != chapter.model:
+            return
+        from llmviz.scenes.live import input_setter
+
+        setter = input_setter(self.scene.live)
+        self._input_for = runner.chapter
+        if setter is not None:
+            setter(chapter.input)   # a text the model cannot read (a problem line) leaves its own
+
     # ------------------------------------------------------------------ per frame
     def update(self, dt: float, steering: bool = False) -> None:
         runner = self.runner
         self._jump |= runner.set_view(self.rig.camera.viewport, self.rig.window)
         runner.update(dt)
+        self.give_chapter_input()
         live = self.scene.live
         replayed = runner.poll_replays()  # a recording's snapshots, computed on their own worker
         key = (runner.chapter, runner.step_index, runner.t, live.values_version if live is not None else 0, replayed)

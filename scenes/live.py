@@ -70,6 +70,20 @@ LIVE_BINDINGS: dict[str, LiveBinding] = {
 }
 
 
+TEXT_SETTERS = ("set_text", "set_input")   # how the text-reading live models take a new text
+
+
+def input_setter(live, names: tuple[str, ...] = TEXT_SETTERS):
+    """The live model's method (the first of `names` found on it, then on its session) that takes a new input and
+    returns a one-line problem or None; None where the scene reads no such input."""
+    for owner in (live, getattr(live, "session", None)):
+        for name in names:
+            setter = getattr(owner, name, None) if owner is not None else None
+            if callable(setter):
+                return setter
+    return None
+
+
 def is_live(spec) -> bool:
     """The model computes in its scene (the Model menu tags it "live")."""
     return spec.id in LIVE_BINDINGS

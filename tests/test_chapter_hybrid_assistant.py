@@ -117,3 +117,34 @@ def test_the_numbers_are_the_models_on_the_question(asked):
     guess = moe_corpus.ALPHABET[int(np.argmax(ref["probs"][-1]))]
     assert m.group(1) == ("↵" if guess == "\n" else guess)          # a newline is shown as on the blocks
     assert close(number(m.group(2)), ref["probs"][-1].max())
+
+
+def test_the_tour_gives_jamba_tiny_the_retrieval_scenes_question_and_a_text_given_wins():
+    """The chapter's own input is the question the retrieval scene answers (one question across the tour); opened
+    in the explorer its model reads it, and a text given first (`render --text`) stays."""
+    from gl_support import headless_or_skip
+    from llmviz.engine.input import load_bindings
+    from llmviz.scenes.chapters.format import load_chapters
+    from llmviz.scenes.cli.render_cmd import _open_chapter, apply_text
+    from llmviz.scenes.explorer import Explorer
+    from llmviz.scenes.rag_live import DEFAULT_QUESTION
+
+    tour = next(c for c in load_chapters() if c.number == 19)
+    assert tour.input == DEFAULT_QUESTION == QUESTION
+    for renderer in headless_or_skip((480, 270)):
+        for given in (None, "the old river runs"):
+            ex = Explorer(renderer, "jamba-tiny", bindings=load_bindings(), adaptive_quality=False,
+                          background_imports=False)
+            try:
+                assert ex.wait_for_values()
+                assert ex.session.scene.live.text != QUESTION   # the scene opens on its own text
+                if given is not None:
+                    apply_text(ex.session.scene, given)
+                _open_chapter(ex, 19, 1, keep_input=given is not None)
+                for _ in range(4):
+                    ex.frame(1 / 15)
+                shown = given or QUESTION
+                assert ex.session.scene.live.text == shown
+                assert f'reading "{shown}" right now' in ex.session.chapters.moment.text.text
+            finally:
+                ex.close()

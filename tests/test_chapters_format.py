@@ -71,6 +71,10 @@ camera = "preset:overview"
     (GOOD + '\n[[step.animate]]\nkind = "fill"\ntensor = "embed.out"\nduration = 5.0\n', 10, "runs past the end"),
     (GOOD.replace('model = "nano-gpt"', 'model = "nano-gpt"\nauthor = "x"'), 3, "unknown chapter field 'author'"),
     ('model = "nano-gpt"\n', 1, "missing 'title'"),
+    (GOOD.replace('model = "nano-gpt"', 'model = "nano-gpt"\ninput = "' + "A" * 201 + '"'), 3,
+     "input must be one line of 1 to 200 characters, got 201"),
+    (GOOD.replace('model = "nano-gpt"', 'model = "nano-gpt"\ninput = "AB\\nC"'), 3, "input must be one line"),
+    (GOOD.replace('model = "nano-gpt"', 'model = "nano-gpt"\ninput = 5'), 3, "'input' must be"),
     (GOOD + 'scene = "gpt-99"\n', 8, "scene: unknown model 'gpt-99'"),
     (GOOD + 'scene = "gpt-2-small"\n', 5, "{input} reads live values, which a step shown on scene 'gpt-2-small'"),
     (GOOD.replace("{input}", "{layers}").replace("[[tokens|here]]", "[[blocks.11|here]]") + 'scene = "gpt-3"\n'
@@ -90,7 +94,9 @@ def test_malformed_chapter_names_file_line_and_problem(names, source, line, need
 
 def test_good_chapter_parses_and_unknown_model_is_an_error(names):
     chapter = parse_chapter(GOOD, "07-x.toml", names)
-    assert chapter.number == 7 and chapter.steps[0].duration == 2.0
+    assert chapter.number == 7 and chapter.steps[0].duration == 2.0 and chapter.input is None
+    asked = parse_chapter(GOOD.replace('model = "nano-gpt"', 'model = "nano-gpt"\ninput = "CBA"'), "07-x.toml", names)
+    assert asked.input == "CBA"
     with pytest.raises(ChapterError, match=r"^m.toml:2: model: "):
         parse_chapter(GOOD.replace("nano-gpt", "no-such-model"), "m.toml", model_names)
 

@@ -66,7 +66,8 @@ FILL_ORDERS = ("rows", "columns", "cells")
 STEP_FIELDS = {"title": str, "text": str, "duration": (int, float), "camera": (str, dict),
                "move": (int, float), "focus": list, "dim": bool, "pause": bool, "animate": list,
                "scene": str, "frame": list, "snapshot": (int, str), "plot": str}
-CHAPTER_FIELDS = {"title": str, "model": str, "summary": str, "step": list, "recording": str}
+CHAPTER_FIELDS = {"title": str, "model": str, "summary": str, "step": list, "recording": str, "input": str}
+MAX_INPUT_CHARS = 200  # a chapter's input is one question or phrase for its live model
 DEFAULT_MOVE = 1.5  # seconds a camera move takes, unless the step says otherwise
 # Values of an MoE layer a live trace (and runner.live_values) provides besides its blocks: the router's
 # softmax and top-k choice, and the routing statistics (tokens per expert, mean gate, auxiliary loss, cv).
@@ -154,6 +155,7 @@ class Chapter:
     summary: str = ""
     steps: tuple = field(default_factory=tuple)
     recording: str | None = None  # a training recording it replays (assets/recordings/NAME; scenes/chapters/recording.py)
+    input: str | None = None      # what its live model reads when the chapter starts (chapter 19's question)
     language: str = "en"  # the language its text is in (scenes/chapters/language.py; English where untranslated)
 
     @property
@@ -329,8 +331,12 @@ def parse_chapter(source: str, path, names=None, number: int | None = None) -> C
                   for i, raw in enumerate(data["step"]))
     if steps[0].camera is None:
         raise ChapterError(path, steps[0].line, "the first step must set a camera (a chapter plays on its own)")
+    given = data.get("input")
+    if given is not None and not (0 < len(given) <= MAX_INPUT_CHARS and "\n" not in given):
+        raise ChapterError(path, lines.find("input", key=True),
+                           f"input must be one line of 1 to {MAX_INPUT_CHARS} characters, got {len(given)}")
     return Chapter(number, data["title"], data.get("model", "nano-gpt"), str(path), data.get("summary", ""), steps,
-                   recording)
+                   recording, input=given)
 
 
 def _check_recording(name: str, error) -> str:

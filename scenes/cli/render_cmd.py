@@ -412,11 +412,9 @@ def _write(path: str, data: bytes, option: str) -> None:
 def _live_setter(scene, flag: str, names: tuple[str, ...], what: str):
     """The live model's method (one of `names`, on it or its session) that takes a new input; one error line
     naming `flag` for a scene without one."""
-    live = scene.live
-    setter = None
-    for owner in (live, getattr(live, "session", None)):
-        for name in names:
-            setter = setter or getattr(owner, name, None)
+    from llmviz.scenes.live import input_setter
+
+    setter = input_setter(scene.live, names)
     if setter is None:
         raise CliError(f"llmviz: {flag}: {scene.name} computes no values to trace {what} on")
     return setter
@@ -430,7 +428,9 @@ def _wait_for_input(scene, flag: str, what: str) -> None:
 def apply_text(scene, text: str) -> None:
     """Trace a live scene's model on ``text`` and wait for its values; a scene with no live model, or text its
     model refuses, is one error line naming --text."""
-    problem = _live_setter(scene, "--text", ("set_text", "set_input"), "a text")(text)
+    from llmviz.scenes.live import TEXT_SETTERS
+
+    problem = _live_setter(scene, "--text", TEXT_SETTERS, "a text")(text)
     if problem:
         raise CliError(f"llmviz: --text {text[:40]!r}: {problem}")
     _wait_for_input(scene, "--text", "that text")
@@ -547,7 +547,7 @@ def _render_app(args, renderer, size, with_report: bool, picture: Picture):
             apply_audio(session.scene, args.audio, args.audio_samples)
         apply_sampling(session.scene, args.temperature, args.seed)
         if args.chapter is not None:
-            _open_chapter(ex, args.chapter, args.step or 1)
+            _open_chapter(ex, args.chapter, args.step or 1, keep_input=args.text is not None)
         else:
             aim(ex, session, args.camera, size)
         if args.chapter is not None:  # a step showing another model opens it first (chapter 9)
@@ -597,8 +597,9 @@ def aim(ex, session, camera_spec: str, size) -> None:
         session.go_to_preset(name, duration=0.0)
 
 
-def _open_chapter(ex, number: int, step: int) -> None:
-    """The explorer in chapter mode at the end of chapter ``number``'s step ``step`` (1-based)."""
+def _open_chapter(ex, number: int, step: int, keep_input: bool = False) -> None:
+    """The explorer in chapter mode at the end of chapter ``number``'s step ``step`` (1-based); a chapter that
+    names an input is traced on it first unless ``keep_input`` (--text given)."""
     mode = ex.session.chapters_mode
     if mode is None:
         raise CliError(f"llmviz: {ex.session.name}: this scene has no chapters (nano-GPT has)")
@@ -615,5 +616,8 @@ def _open_chapter(ex, number: int, step: int) -> None:
     steps = len(runner.chapters[index].steps)
     if not 1 <= step <= steps:
         raise CliError(f"llmviz: --step {step}: chapter {number} has steps 1 to {steps}")
+    player.keep_input = keep_input
     player.go_to(index, step - 1)
     runner.go_to_step_end(step - 1)
+    player.give_chapter_input()
+    ex.session.scene.wait_for_values()   # the trace of the chapter's own input, before the picture
