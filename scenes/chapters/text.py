@@ -203,14 +203,7 @@ def evaluate(expr: _Expression, values, spec=None) -> str:
         return _words(expr, array)
     if expr.func == "shape":
         return "×".join(str(n) for n in array.shape)
-    if expr.selection is not None:
-        if len(expr.selection) != array.ndim:
-            raise TemplateError(f"{expr.tensor} has {array.ndim} axes, the template selects {len(expr.selection)}",
-                                expr.tensor)
-        try:
-            array = array[expr.selection]
-        except IndexError:
-            raise TemplateError(f"index out of range for {expr.tensor} of shape {array.shape}", expr.tensor) from None
+    array = _selected(expr, array)
     picked = np.asarray(array, np.float64)
     if picked.size == 0:
         raise TemplateError(f"the selection of {expr.tensor} is empty", expr.tensor)
@@ -231,16 +224,22 @@ def evaluate(expr: _Expression, values, spec=None) -> str:
     return _list([_number(v) for v in flat[:VECTOR_LIMIT]] + (["…"] if flat.size > VECTOR_LIMIT else []))
 
 
+def _selected(expr: _Expression, array: np.ndarray) -> np.ndarray:
+    """The template's selection of `array` (all of it without one); one axis index each, in range."""
+    if expr.selection is None:
+        return array
+    if len(expr.selection) != array.ndim:
+        raise TemplateError(f"{expr.tensor} has {array.ndim} axes, the template selects {len(expr.selection)}",
+                            expr.tensor)
+    try:
+        return array[expr.selection]
+    except IndexError:
+        raise TemplateError(f"index out of range for {expr.tensor} of shape {array.shape}", expr.tensor) from None
+
+
 def _words(expr: _Expression, array: np.ndarray) -> str:
     """{text ID}: the selected items as they are (numbers as on screen), ", " between them."""
-    if expr.selection is not None:
-        if len(expr.selection) != array.ndim:
-            raise TemplateError(f"{expr.tensor} has {array.ndim} axes, the template selects {len(expr.selection)}",
-                                expr.tensor)
-        try:
-            array = array[expr.selection]
-        except IndexError:
-            raise TemplateError(f"index out of range for {expr.tensor} of shape {array.shape}", expr.tensor) from None
+    array = _selected(expr, array)
     items = [_number(v) if isinstance(v, (int, float, np.number)) else str(v) for v in np.ravel(array).tolist()]
     if not items:
         raise TemplateError(f"the selection of {expr.tensor} is empty", expr.tensor)
