@@ -25,19 +25,26 @@ def run_until(ex, done, timeout=90.0):
     return False
 
 
-def test_chapter_nine_switches_scenes_and_comes_back(renderer):
+def chapter_in_explorer(renderer, scene: str, number: int):
+    """(explorer, its chapter mode, the runner, the chapter's index, the scene each step shows) with chapter
+    `number` open in an explorer on `scene`; the caller closes the explorer."""
     from llmviz.engine.input import load_bindings
     from llmviz.scenes.explorer import Explorer
 
     renderer.reset_data()
-    ex = Explorer(renderer, "nano-gpt", bindings=load_bindings(), adaptive_quality=False, background_imports=False)
+    ex = Explorer(renderer, scene, bindings=load_bindings(), adaptive_quality=False, background_imports=False)
+    ex.wait_for_values()
+    mode = ex.session.chapters_mode
+    mode.toggle(0, 0)
+    runner = mode.player.runner
+    chapter = runner.chapter_index(number)
+    shows = [runner.scene_of(step, chapter) for step in range(len(runner.chapters[chapter].steps))]
+    return ex, mode, runner, chapter, shows
+
+
+def test_chapter_nine_switches_scenes_and_comes_back(renderer):
+    ex, mode, runner, chapter, shows = chapter_in_explorer(renderer, "nano-gpt", 9)
     try:
-        ex.wait_for_values()
-        mode = ex.session.chapters_mode
-        mode.toggle(0, 0)
-        runner = mode.player.runner
-        chapter = runner.chapter_index(9)
-        shows = [runner.scene_of(step, chapter) for step in range(len(runner.chapters[chapter].steps))]
         others = [i for i, name in enumerate(shows) if name != "nano-gpt"]
         assert others, shows  # the chapter does show other models (checked against the chapter file)
         step = others[0]
@@ -58,18 +65,8 @@ def test_chapter_nineteen_opens_the_retrieval_scene_live_and_comes_back(renderer
     """The hybrid assistant's retrieval step (a scene of its own, no model): the window opens `rag`, the chapter
     carries on there with its text from the scene's answer (no blocks focused: it has none), and the next step
     returns to jamba-tiny, whose live model the runner then reads."""
-    from llmviz.engine.input import load_bindings
-    from llmviz.scenes.explorer import Explorer
-
-    renderer.reset_data()
-    ex = Explorer(renderer, "jamba-tiny", bindings=load_bindings(), adaptive_quality=False, background_imports=False)
+    ex, mode, runner, chapter, shows = chapter_in_explorer(renderer, "jamba-tiny", 19)
     try:
-        ex.wait_for_values()
-        mode = ex.session.chapters_mode
-        mode.toggle(0, 0)
-        runner = mode.player.runner
-        chapter = runner.chapter_index(19)
-        shows = [runner.scene_of(step, chapter) for step in range(len(runner.chapters[chapter].steps))]
         step = shows.index("rag")
         mode.player.go_to(chapter, step)
         assert run_until(ex, lambda: ex.session.name == "rag" and ex.session.chapters is not None, 180.0)
