@@ -218,3 +218,28 @@ def test_render_chapter_frames_the_step_into_the_whole_image():
             camera = chapter_camera(scene, engine, chapter.number, k + 1)
             box, in_front = projected_box((camera.position, camera.orientation), size, camera.fov_y, layout, rows)
             check_framed(box, in_front, (0.0, 0.0) + size, f"render --chapter {chapter.number} --step {k + 1}")
+
+
+def test_a_script_that_puts_a_recording_step_on_screen_exits_cleanly():
+    """`render --no-ui --chapter 20` starts the recording's replay worker for the step's snapshot; the process must
+    end with status 0, not abort with "terminate called" because a worker was still inside torch at exit."""
+    import subprocess
+    import sys
+
+    script = """
+from llmviz.engine.runtime import Engine
+from llmviz.scenes.chapters.apply import apply_chapter_moment
+from llmviz.scenes.cli.common import headless_renderer
+from llmviz.scenes.model_paths import preset_camera
+from llmviz.scenes.registry import build_scene
+
+renderer = headless_renderer((320, 180))
+scene = build_scene("nano-gpt", renderer)
+scene.wait_for_values()
+engine = Engine(scene.world, preset_camera(scene.presets["overview"], (320, 180), scene.model.layout), renderer)
+apply_chapter_moment(scene, engine, 20, 1)
+print("shown")
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and "shown" in done.stdout, done.stderr[-1500:]
+    assert "terminate called" not in done.stderr, done.stderr[-1500:]

@@ -20,12 +20,20 @@ from typing import Any
 _RUNNING: "weakref.WeakSet[SimulationRunner]" = weakref.WeakSet()
 
 
+EXIT_JOIN_S = 15.0   # at exit, how long the workers together may take to finish what they are computing
+
+
 @atexit.register
 def _close_all() -> None:
-    # A worker still inside torch while the interpreter tears down (Ctrl+C of render) can print
-    # "Exception in thread" or abort; every runner is told to stop and joined first.
-    for runner in list(_RUNNING):
-        runner.close(timeout=1.0)
+    # A worker still inside torch while the interpreter tears down (Ctrl+C of render, a script's last
+    # frame) aborts the process ("terminate called without an active exception"): every runner is told
+    # to stop at once, then each joined, so the slowest computation finishes before the interpreter goes.
+    runners = list(_RUNNING)
+    for runner in runners:
+        runner.close(timeout=0.0)
+    deadline = time.perf_counter() + EXIT_JOIN_S
+    for runner in runners:
+        runner.close(timeout=max(0.0, deadline - time.perf_counter()))
 
 
 @dataclass(frozen=True)

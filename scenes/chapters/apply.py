@@ -72,6 +72,22 @@ def apply_chapter_moment(scene, engine, chapter_number: int, step_number: int, w
     runner = ChapterRunner([chapter], layout, values, camera.viewport, window)  # other models' layouts: built
     runner.bind_scene(scene)
     try:
+        moment = _step_end_moment(runner, chapter, here, step_number)
+    finally:
+        runner.close()   # a recording's replay worker started by the moment: left running, it aborts the exit
+    if layout is not None:
+        forward_point = moment.camera.position + np.asarray(_forward(moment.camera), np.float64)
+        preset_camera((moment.camera.position, forward_point), camera.viewport, layout, camera)
+    moment.camera.apply(camera)  # the exact orientation, not one rebuilt from a look-at
+    apply_focus(scene.model, engine.flags, moment.focus_rows, moment.dim)
+    engine.flags()
+    return camera
+
+
+def _step_end_moment(runner, chapter, here: str, step_number: int):
+    """The runner's moment at the end of step ``step_number`` (1-based) of ``chapter`` shown on scene ``here``."""
+    chapter_number = chapter.number
+    try:
         runner.go_to_step_end(step_number - 1)
     except IndexError as err:
         raise ValueError(f"--chapter {chapter_number} --step {step_number}: {err.args[0]}") from None
@@ -80,14 +96,7 @@ def apply_chapter_moment(scene, engine, chapter_number: int, step_number: int, w
         what = f"chapter {chapter_number}" if shown == chapter.model else f"chapter {chapter_number} step {step_number}"
         raise ValueError(f"--chapter {chapter_number} --step {step_number}: {what} shows {shown}, "
                          f"not {here}: use --scene {shown}")
-    moment = runner.moment()
-    if layout is not None:
-        forward_point = moment.camera.position + np.asarray(_forward(moment.camera), np.float64)
-        preset_camera((moment.camera.position, forward_point), camera.viewport, layout, camera)
-    moment.camera.apply(camera)  # the exact orientation, not one rebuilt from a look-at
-    apply_focus(scene.model, engine.flags, moment.focus_rows, moment.dim)
-    engine.flags()
-    return camera
+    return runner.moment()
 
 
 def _forward(pose) -> np.ndarray:
