@@ -230,7 +230,9 @@ class RagView:
         self._shown = 0
         self._flow_from = self._flow_to = None
         self._flow_t = 1.0
-        self.headers = self._labels(np.zeros((MAX_K, 3)), [""] * MAX_K, WORD_H)
+        # a passage's header (rank, score, file, share of attention) outranks its words when the view is too small
+        # for both: zoomed out, the words it keeps are a sample, the header says what the passage is
+        self.headers = self._labels(np.zeros((MAX_K, 3)), [""] * MAX_K, WORD_H, priority=2.6)
         self.bars = w.spawn(MAX_K, transform={"position": np.zeros((MAX_K, 3), np.float32),
                                               "scale": np.zeros((MAX_K, 3), np.float32)},
                             bounds={}, renderable={"color": np.tile(HOT_WORD, (MAX_K, 1)),
