@@ -2,12 +2,14 @@
 said by one of many voices at a speed and pitch drawn from a seed, then placed in a 4-second clip with a
 random offset, gain and background noise.
 
-Voices and speeds are split: training draws TRAIN_VOICES and speeds outside HELD_OUT_SPEEDS, the accuracy
-is measured on EVAL_VOICES (variants and accents never trained on) at the held-out speeds. Training's second
-phase draws a wider pool (WIDE: every espeak-ng variant but the held-out ones, on the training accents, and a
-wider pitch range); the evaluation's draws are the same whichever pool is trained on. espeak-ng is run
-as a program (the Debian package); the test suite never needs it (it reads the WAVs in assets/audio). The
-same seed gives the same clips: espeak-ng is deterministic, and every random draw comes from the seed.
+Voices and speeds are split: training draws TRAIN_VOICES and speeds outside HELD_OUT_SPEEDS, the accuracy is
+measured on EVAL_VOICES (variants and accents never trained on) at the held-out speeds. Training's second
+phase draws a wider pool (WIDE: every espeak-ng variant but the held-out ones, on the training accents, a
+wider pitch range, and half its words said with a pronunciation variant, PRONUNCIATIONS, given to espeak-ng as
+phonemes: more accents than espeak-ng's five training ones); the evaluation's draws are the same whichever
+pool is trained on. espeak-ng is run as a program (the Debian package); the test suite never needs it (it
+reads the WAVs in assets/audio). The same seed gives the same clips: espeak-ng is deterministic, and every
+random draw comes from the seed.
 """
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ import shutil
 import subprocess
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -62,6 +64,24 @@ SNR_DB = (8.0, 40.0)                    # background noise
 GAIN_DB = (-24.0, 0.0)                  # peak level below full scale
 PERTURB = (0.88, 1.14)                  # training's speed perturbation (both tempo and pitch)
 SYNTH_WORKERS = 2
+# Pronunciation variants of each digit word, espeak-ng phoneme mnemonics (given as [[...]] in the text, so each
+# training accent's own phoneme table says them): vowels other English accents use (Midlands and Northern
+# English, Scottish, Australian, Cockney, Southern US), written from accent descriptions, not read off the
+# held-out voices. The five training accents say each word nearly alike; the held-out West Midlands voices'
+# errors (two heard as four, five as four, eight as five) are the vowel shifts such accents have, which the
+# model had never heard. The first of each is espeak-ng's own (en).
+PRONUNCIATIONS = {
+    "0": ("z'i@roU", "z'i:roU", "z'IroU", "z'3:roU", "z'i@r0"),
+    "1": ("w'0n", "w'Vn", "w'Un", "w'an"),
+    "2": ("t'u:", "t'U", "t'Uu:", "t'Iu:"),
+    "3": ("Tr'i:", "tr'i:", "Tr'Ii:", "fr'i:"),
+    "4": ("f'o@", "f'O:", "f'O@", "f'oU", "f'o@r"),
+    "5": ("f'aIv", "f'OIv", "f'A:v", "f'VIv", "f'a:v"),
+    "6": ("s'Iks", "s'i:ks", "s'Eks", "s'@ks"),
+    "7": ("s'Ev@n", "s'Iv@n", "s'Evn", "s'ev@n"),
+    "8": ("'eIt", "'aIt", "'VIt", "'e:t", "'EIt"),
+    "9": ("n'aIn", "n'OIn", "n'A:n", "n'VIn"),
+}
 SILENCE = 1e-3                          # what counts as silence when trimming espeak-ng's own pauses
 
 
@@ -80,10 +100,13 @@ class Utterance:
     speed: int         # -s, words per minute
     pitch: int         # -p
     gap: int           # -g, 10 ms units
+    # per digit: 0 (the word as the voice's accent says it) or the index of a PRONUNCIATIONS variant
+    variants: tuple[int, ...] = ()
 
     @property
     def text(self) -> str:
-        return " ".join(DIGIT_WORDS[int(d)] for d in self.digits)
+        said = self.variants or (0,) * len(self.digits)
+        return " ".join(f"[[{PRONUNCIATIONS[d][v]}]]" if v else DIGIT_WORDS[int(d)] for d, v in zip(self.digits, said))
 
     def command(self) -> list[str]:
         return ["espeak-ng", "-v", self.voice, "-s", str(self.speed), "-p", str(self.pitch), "-g", str(self.gap),
@@ -92,12 +115,17 @@ class Utterance:
 
 @dataclass(frozen=True)
 class PoolKind:
-    """Which voices and pitches a pool draws from (the held-out flag picks the speeds too)."""
+    """Which voices and pitches a pool draws from (the held-out flag picks the speeds too), and how often a word
+    is said with one of its PRONUNCIATIONS variants instead of the accent's own."""
     voices: tuple[str, ...] = TRAIN_VOICES
     pitches: tuple[int, int] = PITCHES
+    variant_share: float = 0.0
 
 
-FIRST_PHASE, WIDE = PoolKind(), PoolKind(WIDE_TRAIN_VOICES, WIDE_PITCHES)
+# Half the wide pool's words are said with a pronunciation variant: 0.5 gave 89.9% of the held-out digits
+# against 88.5% for 0.25 and 88.2% for none (1,200 fine-tuning steps each, BENCHMARKS.md).
+VARIANT_SHARE = 0.5
+FIRST_PHASE, WIDE = PoolKind(), PoolKind(WIDE_TRAIN_VOICES, WIDE_PITCHES, VARIANT_SHARE)
 
 
 def draw_utterance(rng: np.random.Generator, held_out: bool, kind: PoolKind = FIRST_PHASE) -> Utterance:
@@ -106,8 +134,13 @@ def draw_utterance(rng: np.random.Generator, held_out: bool, kind: PoolKind = FI
     digits = "".join(str(d) for d in rng.integers(0, 10, n))
     voices, pitches = (EVAL_VOICES, PITCHES) if held_out else (kind.voices, kind.pitches)
     speeds = [s for s in range(SPEEDS[0], SPEEDS[1] + 1) if is_held_out(s) == held_out]
-    return Utterance(digits, voices[int(rng.integers(len(voices)))], int(rng.choice(speeds)),
-                     int(rng.integers(pitches[0], pitches[1] + 1)), int(rng.integers(WORD_GAPS[0], WORD_GAPS[1] + 1)))
+    utt = Utterance(digits, voices[int(rng.integers(len(voices)))], int(rng.choice(speeds)),
+                    int(rng.integers(pitches[0], pitches[1] + 1)), int(rng.integers(WORD_GAPS[0], WORD_GAPS[1] + 1)))
+    if held_out or not kind.variant_share:
+        return utt   # the draws as they were before variants existed: the same evaluation and pools
+    varied = rng.random(n) < kind.variant_share
+    return replace(utt, variants=tuple(int(rng.integers(1, len(PRONUNCIATIONS[d]))) if v else 0
+                                       for d, v in zip(digits, varied)))
 
 
 def parse_espeak_wav(data: bytes) -> tuple[np.ndarray, int]:
@@ -165,6 +198,8 @@ def place(speech: np.ndarray, rng: np.random.Generator, samples: int = CLIP_SAMP
 def pool_cache_path(seed: int, n: int, held_out: bool, kind: PoolKind = FIRST_PHASE) -> Path:
     # the first phase's key as it was before PoolKind, so caches written then are still read
     extra = () if kind == FIRST_PHASE else (kind.voices, kind.pitches)
+    if kind.variant_share:
+        extra += (kind.variant_share, tuple(sorted(PRONUNCIATIONS.items())))
     key = hashlib.sha256(repr((seed, n, held_out, TRAIN_VOICES, EVAL_VOICES, SPEEDS, HELD_OUT_SPEEDS, PITCHES,
                                WORD_GAPS, CLIP_SAMPLES) + extra).encode()).hexdigest()[:16]
     return Path(tempfile.gettempdir()) / "llmviz-speech" / f"digits-{key}.npz"
