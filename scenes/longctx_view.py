@@ -351,6 +351,7 @@ class LongContextLive:
         self.values_version = 0
         self.detail_latency_s: list[float] = []   # request to upload, per exact block shown
         self.tick_seconds: list[float] = []       # worker time per exact block (what bench reports as ticks)
+        self.detail_regions: list[tuple] = []     # the block each of them showed
         self.tokens_generated = 0                 # bench's field: nothing is generated here
         self._asked: tuple | None = None           # the exact region last requested
         self._mid_asked: tuple | None = None       # the fine grid's window last requested
@@ -393,12 +394,13 @@ class LongContextLive:
                     self.view.show_mid(self.renderer, *mid)
                     self._mid_shown = mid[0]
                     changed = True
-                if exact is not None and exact[0] == self._asked:
+                if exact is not None and exact[0] == self._asked and exact[0] != self._shown:
                     self.view.show_detail(self.renderer, exact[0], exact[1], self.long_pass)
                     self.detail_p = exact[3]
                     self._shown = exact[0]
                     self.detail_latency_s.append(time.perf_counter() - self._asked_at)
                     self.tick_seconds.append(result.seconds)
+                    self.detail_regions.append(exact[0])
                     changed = True
         if self.long_pass is None and self.progress[0] != "starting":
             self.view.show_progress(*self.progress)
@@ -418,7 +420,9 @@ class LongContextLive:
                 if wanted != self._asked:
                     self._asked_at = time.perf_counter()
                 self._asked, self._mid_asked = wanted, mid
-                self.runner.submit(("view", mid, wanted))
+                # the fine grid's window moved under a block already shown: only the window is asked for (the
+                # exact block again would cost the worker a block's time and count as a second zoom)
+                self.runner.submit(("view", mid, wanted if wanted != self._shown else None))
             self.view.stack_layers()
         if changed:
             self.values_version += 1
@@ -432,7 +436,9 @@ class LongContextLive:
             return {"exact_blocks_shown": 0}
         return {"exact_blocks_shown": int(len(ms)), "zoom_to_exact_ms_median": float(np.median(ms)),
                 "zoom_to_exact_ms_max": float(ms.max()),
-                "worker_ms_median": float(np.median(self.tick_seconds)) * 1e3 if self.tick_seconds else None}
+                "worker_ms_median": float(np.median(self.tick_seconds)) * 1e3 if self.tick_seconds else None,
+                "slowest": [{"ms": float(ms[i]), "worker_ms": 1e3 * float(self.tick_seconds[i]),
+                             "region": list(self.detail_regions[i])} for i in np.argsort(-ms)[:3]]}
 
     def describe_hit(self, hit) -> str | None:
         """The explorer's tooltip for the matrix under the pointer (hover_text)."""

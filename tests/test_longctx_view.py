@@ -197,6 +197,17 @@ def test_the_live_scene_shows_the_exact_block_under_a_zoomed_camera_and_reports_
         assert figures["exact_blocks_shown"] == 1
         assert 0 < figures["zoom_to_exact_ms_median"] == figures["zoom_to_exact_ms_max"]
         assert 0 < figures["worker_ms_median"] <= figures["zoom_to_exact_ms_max"]
+        # the fine grid's window asked again under the block already shown (the camera panned inside it): the
+        # worker is not asked for the exact block again, and no second zoom is counted
+        live._mid_asked = (-1, -1, -1, -1)   # noqa: SLF001 - as after a pan that moved only the window
+        asked = []
+        submit = live.runner.submit
+        live.runner.submit = lambda request: asked.append(request) or submit(request)
+        for _ in range(30):
+            engine.frame(1 / 60)
+            time.sleep(0.01)
+        assert asked and all(request[2] is None for request in asked), asked
+        assert live.stats_json()["exact_blocks_shown"] == 1 and live._shown == (q0, q1, k0, k1)   # noqa: SLF001
     finally:
         scene.close()
         renderer.release()
