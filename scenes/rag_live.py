@@ -466,11 +466,14 @@ def chapter_values(result: RagResult, space) -> dict:
 def chapter_values_of(scene):
     """The values callable of a built retrieval scene for a chapter's runner: None until the first answer."""
     live = scene.live
+    made = {}   # the last result's values: a playing chapter asks every frame, the result changes per answer
 
     def values():
         if live is None or live.trace is None or live.weights is None:
             return None
-        return chapter_values(live.trace, live.weights)
+        if made.get("from") is not live.trace:
+            made.update({"from": live.trace, "values": chapter_values(live.trace, live.weights)})
+        return made["values"]
     return values
 
 

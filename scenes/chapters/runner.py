@@ -320,13 +320,8 @@ class ChapterRunner:
             cam, layout = step.camera, self.layout_for(chapter.scene_of(k))
             own = chapter_scene(chapter.scene_of(k))
             if own is not None:  # the scene's preset as it stands (its start camera without one), moved into the window
-                eye, point = (np.asarray(v, np.float64) for v in
-                              preset_poses(own.id)[cam.preset if cam is not None else own.start])
-                direction = point - eye
-                lens = self._lens()
-                lens.position = eye
-                lens.look_at(point)
-                shots.append(("fixed", (Pose.of(lens), point)))
+                direction, fixed = self._standing(*preset_poses(own.id)[cam.preset if cam is not None else own.start])
+                shots.append(("fixed", fixed))
                 continue
             fixed = None
             if cam is not None and (cam.preset is not None or cam.eye is not None):
@@ -336,12 +331,7 @@ class ChapterRunner:
                 presets = layout.presets
                 eye, point = (presets.get(cam.preset, presets["overview"]) if cam.preset is not None
                               else (cam.eye, cam.target))
-                eye, point = np.asarray(eye, np.float64), np.asarray(point, np.float64)
-                direction = point - eye
-                lens = self._lens()
-                lens.position = eye
-                lens.look_at(point)
-                fixed = (Pose.of(lens), point)
+                direction, fixed = self._standing(eye, point)
             elif cam is not None:
                 direction = -PRESET_DIRECTION
             ids = step.frame or step.focus or ((cam.block,) if cam is not None and cam.block else ())
@@ -350,6 +340,14 @@ class ChapterRunner:
             else:
                 shots.append(("fixed", fixed) if fixed is not None else None)
         return shots
+
+    def _standing(self, eye, point) -> tuple[np.ndarray, tuple]:
+        """(view direction, (pose, point)) of a camera at `eye` looking at `point`, shown as it stands."""
+        eye, point = np.asarray(eye, np.float64), np.asarray(point, np.float64)
+        lens = self._lens()
+        lens.position = eye
+        lens.look_at(point)
+        return point - eye, (Pose.of(lens), point)
 
     def _boxes(self, ids, layout) -> tuple[np.ndarray, np.ndarray]:
         """Centers and half extents of the blocks named or lying under the named groups (a group
