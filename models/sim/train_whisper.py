@@ -2,12 +2,13 @@
 with espeak-ng (speech_digits.py), deterministically from a seed; picks its alignment heads; measures its
 digit accuracy on fresh clips in voices and at speeds it never heard.
 
-Two phases. Phase 1 trains from scratch on a pool of clean utterances in 80 voices (2,000 steps: where to
+Two phases. Phase 1 trains from scratch on a pool of clean utterances in 80 voices (3,000 steps: where to
 listen); phase 2 fine-tunes on a wider pool (every espeak-ng variant but the held-out ones, a wider pitch
 range, half the words said with another accent's vowels, speech_digits.PRONUNCIATIONS) with SpecAugment, for
-2,800 steps. The held-out accuracy grows with the steps of both (BENCHMARKS.md, stop 30: 3,600 + 1,200 gave
-89.9% on the variant pool, 2,000 + 2,800 91.4%, 3,600 + 2,400 94.3%); 4,800 in all is what fits 15 minutes on
-a quiet machine here, and spent mostly on phase 2 they give more than the old split. Each pool is synthesised
+4,500 steps. The held-out accuracy grows with the steps of both (BENCHMARKS.md, stops 30 and 31: 2,000 + 2,800
+gave 91.4%, 3,600 + 2,400 94.3%, 3,000 + 4,500 96.4%); 7,500 steps fit 15 minutes on this machine because each
+step's batch (clips, features, augmentation: 0.06 s) is made on the other core while the model steps
+(training.Prefetch), which took a step from 0.15 s to 0.08 s. Each pool is synthesised
 once (cached in the temporary folder; the wide one on the second core while phase 1 trains); every batch
 places pool utterances at a new offset, gain and noise, so no clip repeats. The loop is training.run_steps
 with a warm-up-cosine AdamW; the loss is whisper_trace.forward's, the function the trace records. The same
@@ -29,7 +30,7 @@ from llmviz.models.sim.whisper_model import (EOT_ID, WhisperTinyConfig, build_mo
                                              generation_config, safetensors_bytes)
 
 DEFAULT_SEED = 0
-DEFAULT_STEPS = 2000
+DEFAULT_STEPS = 3000
 BATCH_SIZE = 16
 POOL_SIZE = 1500              # clean utterances synthesised for the training
 EVAL_SEED = 4321              # the accuracy's utterances: held-out voices and speeds, another seed
@@ -76,10 +77,10 @@ def guide_penalty(said: list[str], spans: np.ndarray, width: int, n_source: int)
     return torch.from_numpy(penalty)
 
 
-def guided_attention_loss(cross: list, said: list[str], spans: np.ndarray) -> torch.Tensor:
-    """The GUIDED_HEADS heads' mean attention on the penalty, over the digit-predicting rows."""
+def guided_attention_loss(cross: list, penalty: torch.Tensor, said: list[str]) -> torch.Tensor:
+    """The GUIDED_HEADS heads' mean attention on the penalty (guide_penalty's, of the same batch), over the
+    digit-predicting rows."""
     weights = torch.stack([layer[:, :GUIDED_HEADS] for layer in cross], dim=1)     # (B, layers, heads, T, S)
-    penalty = guide_penalty(said, spans, weights.shape[3], weights.shape[4])
     rows = sum(len(d) for d in said) * weights.shape[1] * weights.shape[2]
     return (weights * penalty[:, None, None]).sum() / rows
 
@@ -217,36 +218,58 @@ class Phase:
 WIDE_POOL_SIZE = 6000
 WIDE_POOL_SEED = 1000         # added to the seed: the wide pool's draws apart from phase 1's
 # The warp is drawn but set to 1: at ±10% it cost 1.8 points of held-out digits (86.4% against 88.2%, 1,200
-# steps each, BENCHMARKS.md); 600 steps gave 84.6% with it. 2,800 steps: phase 1's 2,000 leave it the rest of
-# the 4,800 that fit 15 minutes.
-FINE_TUNE = Phase(steps=2800, recipe=training.CorpusRecipe(peak_lr=1e-3, warmup_steps=30, weight_decay=0.01,
+# steps each, BENCHMARKS.md); 600 steps gave 84.6% with it. 4,500 steps: with phase 1's 3,000, the 7,500 that
+# fit 15 minutes.
+FINE_TUNE = Phase(steps=4500, recipe=training.CorpusRecipe(peak_lr=1e-3, warmup_steps=30, weight_decay=0.01,
                                                            betas=(0.9, 0.98)), augment=SpecAugment(warp=(1.0, 1.0)))
 
 
-def step_loss_fn(model, stream, phase: Phase, rng: np.random.Generator):
-    """The loss of one batch from `stream` (training.run_steps' step_loss)."""
-    def step_loss(step):
+@dataclass
+class Batch:
+    """One step's inputs, made on the prefetch thread: the (augmented) features, decoder inputs and targets,
+    the digits said and the guided-attention penalty."""
+    feats: torch.Tensor
+    inputs: torch.Tensor
+    targets: torch.Tensor
+    said: list
+    penalty: torch.Tensor
+
+
+def batch_maker(stream, phase: Phase, rng: np.random.Generator, n_source: int):
+    """A function making the next batch from `stream`, the augmentation's draws from `rng`."""
+    def make() -> Batch:
         clips, said, spans = stream.batch(BATCH_SIZE)
         inputs, targets = token_batch(said)
         feats = features_of(clips)
         if phase.augment is not None:
             feats = phase.augment(feats, rng)
+        return Batch(feats, inputs, targets, said, guide_penalty(said, spans, inputs.shape[1], n_source))
+    return make
+
+
+def step_loss_fn(model, batches: training.Prefetch, phase: Phase):
+    """The loss of the next batch (training.run_steps' step_loss)."""
+    def step_loss(step):
+        b = batches.next()
         cross: list = []
-        logits = whisper_trace.forward(model, feats, inputs, cross=cross)
-        ce = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=IGNORE,
+        logits = whisper_trace.forward(model, b.feats, b.inputs, cross=cross)
+        ce = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), b.targets.reshape(-1), ignore_index=IGNORE,
                              label_smoothing=phase.label_smoothing)
-        guide = guided_attention_loss(cross, said, spans)
-        ok = targets != IGNORE
-        right = float((logits.argmax(-1)[ok] == targets[ok]).float().mean())
+        guide = guided_attention_loss(cross, b.penalty, b.said)
+        ok = b.targets != IGNORE
+        right = float((logits.argmax(-1)[ok] == b.targets[ok]).float().mean())
         return ce + phase.guide_weight * guide, {"loss": ce.item(), "guide": guide.item(), "token accuracy": right}, ""
     return step_loss
 
 
 def run_phase(model, stream, phase: Phase, seed: int, log, log_every_s: float):
-    """`phase.steps` AdamW steps on `stream`; the augmentation's draws from `seed`."""
-    return training.run_steps(model, phase.recipe.adamw(model), phase.steps,
-                              lambda step: phase.recipe.lr(step, phase.steps),
-                              step_loss_fn(model, stream, phase, np.random.default_rng(seed)), log, log_every_s)
+    """`phase.steps` AdamW steps on `stream`; the augmentation's draws from `seed`. The batches are made a
+    step or two ahead on the other core (training.Prefetch): they were 0.07 s of each 0.15 s step."""
+    make = batch_maker(stream, phase, np.random.default_rng(seed), model.config.max_source_positions)
+    with training.Prefetch(make, phase.steps) as batches:
+        return training.run_steps(model, phase.recipe.adamw(model), phase.steps,
+                                  lambda step: phase.recipe.lr(step, phase.steps),
+                                  step_loss_fn(model, batches, phase), log, log_every_s)
 
 
 def fine_tune(model, seed: int = DEFAULT_SEED, phase: Phase = FINE_TUNE, log=print, log_every_s: float = 5.0,

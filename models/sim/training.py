@@ -3,6 +3,8 @@ line) for every one of them, and for the character models on moe_corpus's four d
 mamba2-tiny, rwkv-tiny, jamba-tiny) their recipe, set-up, optimizer groups and held-out loss."""
 from __future__ import annotations
 
+import queue
+import threading
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -14,6 +16,54 @@ from llmviz.models.sim import moe_corpus
 
 CLIP_NORM = 1.0  # gradient-norm clip of every recipe here
 DEFAULT_SEED = 0  # the seed of every character model's shipped weights
+
+
+class Prefetch:
+    """`produce()` called `count` times on a second thread, at most `depth` results ahead of the consumer, handed
+    out in order by `next()`: a training step's batch (clips, features, augmentation: numpy and torch, which
+    release the GIL in their work) made on the machine's other core while the model steps on this one. One
+    producer calling in order makes the same draws as calling `produce` in the loop, so the trained bytes do
+    not depend on it. An error in `produce` is raised by the `next()` that would have received its result;
+    leaving the `with` block (or `close`) stops the producer."""
+
+    def __init__(self, produce: Callable[[], object], count: int, depth: int = 2):
+        self._queue: queue.Queue = queue.Queue(max(1, depth))
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(produce, count), daemon=True, name="prefetch")
+        self._thread.start()
+
+    def _put(self, item) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _run(self, produce, count: int) -> None:
+        try:
+            for _ in range(count):
+                if not self._put((produce(), None)):
+                    return
+        except BaseException as error:   # handed to the consumer, which raises it where it waits
+            self._put((None, error))
+
+    def next(self):
+        item, error = self._queue.get()
+        if error is not None:
+            raise error
+        return item
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def __enter__(self) -> "Prefetch":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 def run_steps(model, opt, steps: int, lr_at: Callable[[int], float], step_loss, log=print,
