@@ -500,6 +500,12 @@ class InputState:
     def key_up(self, name: str) -> None:
         self._keys.discard(canonical_key_name(name))
 
+    def chord_actions(self, name: str, modifiers: Iterable[str]) -> list[str]:
+        """The actions pressing key ``name`` with ``modifiers`` held would press, without pressing them: for a
+        window that keeps the keys from the table while a text field has them but lets a few chords through."""
+        held = frozenset(canonical_key_name(m) for m in modifiers) & MODIFIERS
+        return _most_specific(self._key_map.get(canonical_key_name(name), ()), held)
+
     # -- mouse
 
     def mouse_button(self, button: str, pressed: bool) -> None:

@@ -114,9 +114,8 @@ class ExplorerWindow(WindowShell):
         ui.key_event(key, action, modifiers)
         name = pyglet_key_name(key)
         if self.is_press(action):
-            # Typing in a field keeps the keys, except Esc: it closes the search (or steps out) from anywhere.
-            if not self.explorer.ui_wants_keyboard or name == "ESCAPE":
-                self.explorer.key_down(name)
+            held = [m for m in ("SHIFT", "CTRL", "ALT") if getattr(modifiers, m.lower(), False)]
+            self.explorer.key_pressed(name, held)
         elif self.is_release(action):
             self.explorer.key_up(name)
 

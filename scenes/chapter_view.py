@@ -74,6 +74,11 @@ class ChapterPlayer:
     def seek(self, t: float):
         self._nav(self.runner.seek, t)
 
+    def retell(self, chapters) -> None:
+        """The chapter's words in another language (the same chapters, loaded again): shown from this frame on."""
+        if self.runner.retell(chapters):
+            self._moment_key = None
+
     @property
     def settled(self) -> bool:
         """The moment is shown in full: its text filled in and, on a recording's step, its snapshot on the blocks

@@ -12,7 +12,7 @@ from imgui_bundle import imgui
 
 from llmviz.common.i18n import num, tr
 from llmviz.scenes.clip_live import MAX_CAPTIONS, caption_probabilities
-from llmviz.scenes.panels import BAR_RGB, BAR_TOP_RGB, DIM_RGB, ERROR_RGB, PANEL_WIDTH, begin_side_panel
+from llmviz.scenes.panels import BAR_RGB, BAR_TOP_RGB, DIM_RGB, ERROR_RGB, PANEL_WIDTH, begin_side_panel, end_side_panel
 from llmviz.scenes.vit_panels import VitPanel
 
 MAX_CAPTION_CHARS = 200
@@ -48,7 +48,7 @@ class ClipPanel(VitPanel):
                     imgui.push_text_wrap_pos(PANEL_WIDTH - 12)
                     imgui.text_colored(ERROR_RGB, problem)
                     imgui.pop_text_wrap_pos()
-        imgui.end()
+        end_side_panel()
 
     def _caption_list(self, s) -> None:
         if s.captions != self._captions:   # new captions from elsewhere (--text, the chapter)

@@ -7,7 +7,7 @@ from imgui_bundle import imgui
 
 from llmviz.common.i18n import num, tr
 from llmviz.models.sim.sampling import next_token_distribution
-from llmviz.scenes.panels import (DIM_RGB, ERROR_RGB, GENERATED_RGB, INPUT_RGB, PANEL_WIDTH, begin_side_panel,
+from llmviz.scenes.panels import (DIM_RGB, ERROR_RGB, GENERATED_RGB, INPUT_RGB, PANEL_WIDTH, begin_side_panel, end_side_panel,
                                   probability_bar)
 from llmviz.scenes.recorded import DEFAULT_TEXT, downsampled_note, shown_token
 
@@ -38,7 +38,7 @@ class FolderPanel:
             if s.error:
                 imgui.text_colored(ERROR_RGB, s.error)
             imgui.pop_text_wrap_pos()
-        imgui.end()
+        end_side_panel()
 
     def _input(self, s) -> None:
         if s.has_tokenizer:

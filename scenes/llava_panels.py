@@ -12,7 +12,7 @@ from imgui_bundle import imgui
 
 from llmviz.common.i18n import num, tr
 from llmviz.models.sim import llava_vocab
-from llmviz.scenes.panels import BAR_RGB, BAR_TOP_RGB, DIM_RGB, ERROR_RGB, PANEL_WIDTH, begin_side_panel
+from llmviz.scenes.panels import BAR_RGB, BAR_TOP_RGB, DIM_RGB, ERROR_RGB, PANEL_WIDTH, begin_side_panel, end_side_panel
 from llmviz.scenes.vit_panels import VitPanel
 
 MAX_QUESTION_FIELD = llava_vocab.MAX_QUESTION_CHARS
@@ -46,7 +46,7 @@ class LlavaPanel(VitPanel):
             if s.error:
                 imgui.text_colored(ERROR_RGB, s.error)
             imgui.pop_text_wrap_pos()
-        imgui.end()
+        end_side_panel()
 
     def _open(self, s) -> None:
         """vit-tiny's row (its Replay patches has no picture to replay here)."""

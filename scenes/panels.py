@@ -88,13 +88,28 @@ def fit_side_panel(area) -> None:
 
 def begin_side_panel(title: str, x: float, y: float) -> bool:
     """Open a live model's side panel at (x, y): PANEL_WIDTH wide, as tall as its contents, placed by code (never
-    moved, saved or focused on appearing). True when expanded; imgui.end() closes it either way."""
+    moved, saved or focused on appearing). True when expanded; end_side_panel() closes it either way."""
     imgui.set_next_window_pos(imgui.ImVec2(x, y), imgui.Cond_.always)
     imgui.set_next_window_size(imgui.ImVec2(PANEL_WIDTH, 0))
     imgui.set_next_window_bg_alpha(0.88)
     expanded, _ = imgui.begin(title, None, imgui.WindowFlags_.no_saved_settings | imgui.WindowFlags_.no_move
                               | imgui.WindowFlags_.no_focus_on_appearing)
+    # Its lines wrap at the panel's edge (a long sentence, a translation) instead of running out of sight;
+    # end_side_panel() takes the wrap back.
+    _side_panel_wraps.append(expanded)
+    if expanded:
+        imgui.push_text_wrap_pos(0.0)
     return expanded
+
+
+def end_side_panel() -> None:
+    """Close the side panel begin_side_panel opened (expanded or not)."""
+    if _side_panel_wraps.pop():
+        imgui.pop_text_wrap_pos()
+    imgui.end()
+
+
+_side_panel_wraps: list[bool] = []  # the open side panels, innermost last: whether each pushed its wrap
 
 
 @dataclass(frozen=True)
@@ -425,7 +440,7 @@ class NanoGptPanel:
             self._next_letter(s)
             if s.error:
                 imgui.text_colored(ERROR_RGB, s.error)
-        imgui.end()
+        end_side_panel()
 
     def _input(self, s) -> None:
         imgui.text(tr("nano.input", n=sort_task.INPUT_LENGTH, letters=", ".join(sort_task.ALPHABET)))

@@ -7,7 +7,7 @@ from __future__ import annotations
 from imgui_bundle import imgui
 
 from llmviz.common.i18n import num, tr
-from llmviz.scenes.panels import DIM_RGB, ERROR_RGB, PANEL_WIDTH, begin_side_panel
+from llmviz.scenes.panels import DIM_RGB, ERROR_RGB, PANEL_WIDTH, begin_side_panel, end_side_panel
 
 INDEX_TYPES = ("flat", "hnsw", "ivf")
 
@@ -52,7 +52,7 @@ class RagPanel:
             if s.error:
                 imgui.text_colored(ERROR_RGB, s.error)
             imgui.pop_text_wrap_pos()
-        imgui.end()
+        end_side_panel()
 
     def _passages(self, s, r) -> None:
         chunks = s.weights["chunks"]

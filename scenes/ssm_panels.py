@@ -6,7 +6,7 @@ import numpy as np
 from imgui_bundle import imgui
 
 from llmviz.common.i18n import tr
-from llmviz.scenes.panels import (AMBER_RGB, begin_side_panel, BAR_RGB, DIM_RGB, ERROR_RGB, GENERATED_RGB, INPUT_RGB,
+from llmviz.scenes.panels import (AMBER_RGB, begin_side_panel, end_side_panel, BAR_RGB, DIM_RGB, ERROR_RGB, GENERATED_RGB, INPUT_RGB,
                                   PANEL_WIDTH, probability_bar)
 from llmviz.scenes.ssm_live import TRAINING_DATA, state_bytes, step_sizes
 
@@ -55,7 +55,7 @@ class SsmPanel:
             self._state(s)
             if s.error:
                 imgui.text_colored(ERROR_RGB, s.error)
-        imgui.end()
+        end_side_panel()
 
     def _input(self, s) -> None:
         imgui.text(tr("ssm.text", n=s.context_length))

@@ -15,7 +15,7 @@ from imgui_bundle import imgui
 from llmviz.common.i18n import num, tr
 from llmviz.models.sim.shapes import SHAPES
 from llmviz.scenes.panel_file_open import FileOpener
-from llmviz.scenes.panels import (BAR_RGB, BAR_TOP_RGB, DIM_RGB, ERROR_RGB, PANEL_WIDTH, begin_side_panel,
+from llmviz.scenes.panels import (BAR_RGB, BAR_TOP_RGB, DIM_RGB, ERROR_RGB, PANEL_WIDTH, begin_side_panel, end_side_panel,
                                   fit_side_panel)
 from llmviz.scenes.picture_quad import overlay
 from llmviz.scenes.vit_live import PICTURE_ID, VIEWS, top_classes
@@ -69,7 +69,7 @@ class VitPanel:
                 imgui.push_text_wrap_pos(PANEL_WIDTH - 12)
                 imgui.text_colored(ERROR_RGB, s.error)
                 imgui.pop_text_wrap_pos()
-        imgui.end()
+        end_side_panel()
 
     def _open(self, s) -> None:
         self._open_row(s, s.step)

@@ -15,7 +15,7 @@ from imgui_bundle import imgui
 from llmviz.common import i18n
 from llmviz.models.sim.audio_features import HOP, SAMPLE_RATE
 from llmviz.scenes.panel_file_open import FileOpener
-from llmviz.scenes.panels import (BAR_RGB, BAR_TOP_RGB, DIM_RGB, ERROR_RGB, PANEL_WIDTH, begin_side_panel,
+from llmviz.scenes.panels import (BAR_RGB, BAR_TOP_RGB, DIM_RGB, ERROR_RGB, PANEL_WIDTH, begin_side_panel, end_side_panel,
                                   fit_side_panel)
 from llmviz.scenes.whisper_live import (ENDS_ID, HEADS_ID, INFO_ID, PATH_ID, PICTURE_ID, PROBS_ID, STARTS_ID, WAVE_ID,
                                         alignment_row, cross_rows, token_labels)
@@ -86,7 +86,7 @@ class WhisperPanel:
                 imgui.push_text_wrap_pos(PANEL_WIDTH - 12)
                 imgui.text_colored(ERROR_RGB, s.error)
                 imgui.pop_text_wrap_pos()
-        imgui.end()
+        end_side_panel()
 
     def _open(self, s) -> None:
         self.opener.draw(s.source, s.set_audio_path)

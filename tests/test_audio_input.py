@@ -123,3 +123,29 @@ def test_a_long_ogg_is_refused_after_the_cap(tmp_path):
                    check=True, timeout=120)
     with pytest.raises(audio_io.AudioError, match="longer than the 10 minutes allowed"):
         audio_io.read_audio(path)
+
+
+@pytest.mark.parametrize("suffix, codec, rate, channels", [
+    ("flac", "flac", 48000, 2), ("ogg", "libvorbis", 44100, 2), ("mp3", "libmp3lame", 44100, 1)])
+def test_a_decoded_file_reports_its_own_rate_and_channels(tmp_path, suffix, codec, rate, channels):
+    """FLAC, OGG and MP3 come to 16 kHz mono through ffmpeg, and say the rate and channel count the file holds
+    (the sine's WAV, written here at that rate and channel count, is the reference), not the 16 kHz mono made of
+    them; their samples match the WAV's after its own resampling."""
+    import imageio_ffmpeg
+
+    t = np.arange(2 * rate) / rate
+    tone = np.round(12000 * np.sin(2 * np.pi * 440.0 * t))
+    source = _wav(tmp_path / "tone.wav", np.repeat(tone[:, None], channels, axis=1).ravel(), rate, channels)
+    path = tmp_path / f"tone.{suffix}"
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-nostdin", "-v", "error", "-i", str(source), "-c:a", codec,
+                    "-y", str(path)], check=True, timeout=120)
+    wav, decoded = audio_io.read_audio(source), audio_io.read_audio(path)
+    assert (wav.source_rate, wav.channels) == (rate, channels)
+    assert (decoded.format, decoded.source_rate, decoded.channels) == (suffix.upper(), rate, channels)
+    n = min(wav.samples.size, decoded.samples.size)
+    assert abs(wav.samples.size - decoded.samples.size) < 0.06 * audio_io.SAMPLE_RATE   # codec padding at most
+    middle = slice(n // 4, 3 * n // 4)   # away from the codecs' edges; lossy codecs shift by a frame's delay
+    amplitude = lambda x: float(np.sqrt(np.mean(x[middle] ** 2)))
+    # Within 8%: LAME's MP3 of this tone decodes 5% quieter even at its own rate (ffmpeg alone, measured); a
+    # stereo file mixed by ffmpeg's down-mix instead of the channels' mean would be 41% louder.
+    assert amplitude(decoded.samples) == pytest.approx(amplitude(wav.samples), rel=0.08)

@@ -214,7 +214,16 @@ def test_search_runs_off_the_frame_and_the_tree_closes(renderer):
         assert wait_until(ex, lambda: focus.query in focus.results)
         brute = focus.tree.search("head 1")
         assert focus.results["head 1"] == brute and len(brute) > 0
-        ex.key_down("ESCAPE")  # the window passes Esc even while the field has the keys
+        ex.key_pressed("Q")  # the field has the keys: Q (move down) does not reach the table
+        frame(ex)
+        ex.key_up("Q")
+        assert "move_down" not in ex._actions.held and not ex.quit_requested
+        ex.key_pressed("Q", ["CTRL"])  # but Ctrl+Q quits from a focused field too
+        frame(ex)
+        ex.key_up("Q")
+        assert ex.quit_requested
+        ex.quit_requested = False
+        ex.key_pressed("ESCAPE")  # the window passes Esc even while the field has the keys
         frame(ex)
         ex.key_up("ESCAPE")
         frame(ex, 2)
@@ -446,9 +455,10 @@ def test_focus_and_presets_frame_into_the_part_of_the_view_no_panel_covers(rende
         ex.close()
 
 
-@pytest.mark.parametrize("scene", ["nano-gpt", "vit-tiny"])
-def test_in_a_small_window_the_panels_stay_above_the_hint_bar(scene):
-    """At 640 x 400 the hint bar wraps to three lines: the live panel (it scrolls) and the legend end above it."""
+@pytest.mark.parametrize("scene,profiler", [("nano-gpt", False), ("vit-tiny", False), ("nano-gpt", True)])
+def test_in_a_small_window_the_panels_stay_above_the_hint_bar(scene, profiler):
+    """At 640 x 400 the hint bar wraps to three lines: the live panel (it scrolls), the legend and the F3 profiler
+    (it scrolls too) end above it."""
     from llmviz.engine.render.headless import HeadlessRenderer
     from llmviz.scenes import panels
 
@@ -457,6 +467,9 @@ def test_in_a_small_window_the_panels_stay_above_the_hint_bar(scene):
     ex = make(small, scene)
     try:
         ex.wait_for_values()
+        if profiler:
+            tap(ex, "F3")
+            assert ex.overlay.visible
         frame(ex, 4)
         rects = np.asarray(ex.ui_rects, np.float64).reshape(-1, 4)
         bar = [r for r in rects if r[0] <= 0.5 and r[2] >= w - 0.5 and r[3] >= h - 0.5]

@@ -325,8 +325,18 @@ def test_the_chapters_menu_speaks_the_language_chosen_in_the_window(small_render
                   background_imports=False)
     try:
         assert [c.title for c in ex.session.chapters_mode.chapter_list] == en_titles
+        mode = ex.session.chapters_mode
+        mode.toggle(0, 1)   # a chapter open at its second step, playing
+        mode.player.runner.playing = True
+        ex.frame(1 / 60)
+        before = mode.player.moment
+        vi_step = tomllib.loads((folder / "vi" / own[0].name).read_text("utf-8"))["step"][1]["title"]
+        assert before.step == 1 and before.title != vi_step
         ex.choose_language("vi").join(30)
         assert [c.title for c in ex.session.chapters_mode.chapter_list] == vi_titles != en_titles
         ex.frame(1 / 60)
+        after = mode.player.moment   # the playing chapter speaks it too, at the same step, still playing
+        assert (after.chapter, after.step) == (before.chapter, before.step) and after.t >= before.t
+        assert after.title == vi_step and mode.player.runner.playing
     finally:
         ex.close()

@@ -85,6 +85,15 @@ def test_modifier_chords_pick_the_most_specific_binding(state):
     assert state.frame(0.016).move[2] == 1.0
 
 
+def test_a_chord_names_its_actions_without_pressing_them(state):
+    """What a window asks while a text field has the keys: which actions would this chord press?"""
+    assert state.chord_actions("q", ["LCTRL"]) == ["quit"]      # Ctrl+Q, whichever ctrl key
+    assert state.chord_actions("Q", []) == ["move_down"]        # Q alone moves down
+    assert state.chord_actions("3", ["CTRL", "SHIFT"]) == ["bookmark_save_3"]   # the most specific binding
+    assert state.chord_actions("F13", ["CTRL"]) == []
+    assert state.frame(0.016).pressed == frozenset()           # asking pressed nothing
+
+
 def test_shift_is_boost_and_keys_are_case_insensitive(state):
     state.key_down("rshift")
     state.key_down("w")

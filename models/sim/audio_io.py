@@ -1,7 +1,8 @@
 """A user's sound file made into 16 kHz mono samples: WAV read by scipy.io.wavfile once its header has been
 checked (rate, channels, sample size and duration bounded before any sample is read), FLAC, OGG and MP3
-decoded by the ffmpeg binary imageio-ffmpeg ships (its output capped at the longest clip allowed), then
-mixed to mono and resampled to 16 kHz with scipy.signal.resample_poly. No hand-written codec.
+decoded by the ffmpeg binary imageio-ffmpeg ships (its output capped at the longest clip allowed, resampled to
+16 kHz by it); WAV resampled to 16 kHz with scipy.signal.resample_poly; every format's channels mixed to mono by
+their mean. No hand-written codec.
 
 Anything that is not usable audio (not a sound file, empty, a 0 Hz rate, longer than MAX_SECONDS, a damaged
 header) is an AudioError: one line naming the file and why. Numbers only: no torch here.
@@ -26,6 +27,7 @@ MAX_CHANNELS = 8
 MAX_CHUNKS = 64                   # RIFF chunks walked before the samples must have been found
 WAV_FORMATS = {1: "PCM", 3: "float", 0xFFFE: "extensible"}
 DECODED = ("FLAC", "OGG", "MP3")
+PROBE_BYTES = 64 * 1024           # of the WAV header ffmpeg writes for a decoded file's format
 
 
 class AudioError(ValueError):
@@ -35,7 +37,7 @@ class AudioError(ValueError):
 @dataclass(frozen=True)
 class Audio:
     samples: np.ndarray        # float32 mono at 16 kHz
-    source_rate: int           # the file's own rate (16000 for decoded formats: ffmpeg resamples them)
+    source_rate: int           # the file's own rate (decoded formats: as ffmpeg reports it; it resamples them)
     channels: int
     format: str                # "WAV", "FLAC", ...
 
@@ -175,20 +177,48 @@ def _as_float(data: np.ndarray) -> np.ndarray:
 
 
 def _decode(name: str, kind: str) -> Audio:
-    """FLAC, OGG or MP3 through ffmpeg, straight to 16 kHz mono float32; at most MAX_SECONDS + 1 s decoded."""
+    """FLAC, OGG or MP3 through ffmpeg: resampled by it to 16 kHz float32, each channel kept, then mixed to mono
+    as a WAV's channels are (their mean: ffmpeg's own down-mix would give a stereo file √2 the WAV's level); at
+    most MAX_SECONDS + 1 s decoded."""
+    rate, channels = _decoded_format(name, kind)
+    if not 1 <= channels <= MAX_CHANNELS:
+        raise AudioError(f"{name}: {channels} channels; 1 to {MAX_CHANNELS} are read")
+    cap = MAX_SECONDS + 1.0
+    raw = _ffmpeg(name, kind, ["-t", str(cap), "-vn", "-ar", str(SAMPLE_RATE), "-f", "f32le", "pipe:1"], 120)
+    frames = len(raw) // (4 * channels)
+    wave = np.frombuffer(raw[:frames * 4 * channels], "<f4").reshape(frames, channels)
+    if frames > MAX_SECONDS * SAMPLE_RATE:
+        raise AudioError(f"{name}: longer than the {MAX_SECONDS / 60:.0f} minutes allowed")
+    mono = wave.mean(axis=1, dtype=np.float64).astype(np.float32) if channels > 1 else wave[:, 0].copy()
+    return Audio(mono, rate, channels, kind)
+
+
+def _ffmpeg(name: str, kind: str, output: list[str], timeout: float) -> bytes:
+    """ffmpeg's output for the file with these output options; AudioError with ffmpeg's last line if it fails."""
     import imageio_ffmpeg
 
-    cap = MAX_SECONDS + 1.0
-    command = [imageio_ffmpeg.get_ffmpeg_exe(), "-nostdin", "-v", "error", "-i", name, "-t", str(cap), "-vn",
-               "-ac", "1", "-ar", str(SAMPLE_RATE), "-f", "f32le", "pipe:1"]
+    command = [imageio_ffmpeg.get_ffmpeg_exe(), "-nostdin", "-v", "error", "-i", name, *output]
     try:
-        done = subprocess.run(command, capture_output=True, timeout=120)
+        done = subprocess.run(command, capture_output=True, timeout=timeout)
     except subprocess.TimeoutExpired:
-        raise AudioError(f"{name}: decoding the {kind} file took more than 120 s") from None
+        raise AudioError(f"{name}: decoding the {kind} file took more than {timeout:.0f} s") from None
     if done.returncode != 0:
         why = done.stderr.decode("utf-8", "replace").strip().splitlines()
         raise AudioError(f"{name}: damaged {kind} file ({why[-1][:200] if why else 'ffmpeg failed'})")
-    samples = np.frombuffer(done.stdout[:len(done.stdout) // 4 * 4], "<f4").astype(np.float32)
-    if samples.size > MAX_SECONDS * SAMPLE_RATE:
-        raise AudioError(f"{name}: longer than the {MAX_SECONDS / 60:.0f} minutes allowed")
-    return Audio(samples, SAMPLE_RATE, 1, kind)
+    return done.stdout
+
+
+def _decoded_format(name: str, kind: str) -> tuple[int, int]:
+    """The file's own sample rate and channel count, as ffmpeg decodes its audio stream: read from the fmt
+    chunk of a WAV header that ffmpeg writes for its first few milliseconds, unconverted (its text report
+    names channel layouts, not counts)."""
+    head, at = _ffmpeg(name, kind, ["-t", "0.02", "-vn", "-c:a", "pcm_s16le", "-f", "wav", "pipe:1"], 60)[:PROBE_BYTES], 12
+    for _ in range(MAX_CHUNKS):
+        if head[:4] != b"RIFF" or at + 8 > len(head):
+            break
+        chunk, size = head[at:at + 4], struct.unpack("<I", head[at + 4:at + 8])[0]
+        if chunk == b"fmt " and size >= 16 and at + 24 <= len(head):
+            channels, rate = struct.unpack("<HI", head[at + 10:at + 16])
+            return int(rate), int(channels)
+        at += 8 + size + (size & 1)
+    raise AudioError(f"{name}: damaged {kind} file (ffmpeg finds no audio in it)")

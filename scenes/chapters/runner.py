@@ -30,7 +30,7 @@ from __future__ import annotations
 import bisect
 import functools
 from collections import ChainMap
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -165,6 +165,24 @@ class ChapterRunner:
         self.viewport, self.window = viewport, window
         self._targets = [self._camera_targets(shots) for shots in self._shots]
         return True
+
+    def retell(self, chapters) -> int:
+        """The words of ``chapters`` (the same chapters in another language) in place of these, at the same chapter,
+        step and time: only titles, summaries and step texts change, since a translation carries the English file's
+        structure. A chapter is matched by model and number and taken only with the same number of steps; returns
+        how many were retold."""
+        by_key = {(c.model, c.number): c for c in chapters}
+        retold, told = [], 0
+        for old in self.chapters:
+            new = by_key.get((old.model, old.number))
+            if new is None or len(new.steps) != len(old.steps):
+                retold.append(old)
+                continue
+            steps = tuple(replace(a, title=b.title, text=b.text) for a, b in zip(old.steps, new.steps))
+            retold.append(replace(old, title=new.title, summary=new.summary, steps=steps, language=new.language))
+            told += 1
+        self.chapters = retold
+        return told
 
     # ------------------------------------------------------------------ timeline
     def timeline(self, chapter: int | None = None) -> list[tuple[float, float]]:

@@ -22,6 +22,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
+from typing import Iterable
 
 import numpy as np
 from imgui_bundle import imgui
@@ -29,7 +30,7 @@ from imgui_bundle import imgui
 from llmviz.common.i18n import tr, translator
 from llmviz.engine.camera_control import Pose
 from llmviz.engine.ecs.schedule import Schedule
-from llmviz.engine.input import InputState, load_bindings
+from llmviz.engine.input import InputState, canonical_key_name, load_bindings
 from llmviz.engine.math3d import quat_look_rotation
 from llmviz.engine.overlay import ProfilerOverlay
 from llmviz.engine.profiler import Profiler
@@ -50,6 +51,7 @@ DEFAULT_SCENE = "nano-gpt"  # the live model: what a first-time user should see
 SHARED_TIMELINE = ("next", "play_pause")
 HINT_BAR_PX = 44.0
 SWITCH_INTERVAL_S = 0.001
+THROUGH_TEXT_FIELDS = frozenset({"quit"})  # actions whose chords reach the table while a text field has the keys
 MAX_REPEATS = 32  # presses of one action acted on in one frame (a key held down is one press)
 
 
@@ -518,6 +520,16 @@ class Explorer:
     def key_up(self, name: str) -> None:
         self.input.key_up(name)
 
+    def key_pressed(self, name: str, modifiers: Iterable[str] = ()) -> None:
+        """A key pressed in the window with ``modifiers`` held (the window's own report of them). A focused text
+        field keeps it, except Esc (it closes the search or steps out) and the chords of `THROUGH_TEXT_FIELDS`
+        (Ctrl+Q quits while the search field is being typed in)."""
+        if not self.ui_wants_keyboard or canonical_key_name(name) == "ESCAPE":
+            self.key_down(name)
+            return
+        through = THROUGH_TEXT_FIELDS.intersection(self.input.chord_actions(name, modifiers))
+        self.menu_actions.update(through)  # pressed on the next frame, as a menu item's action is
+
     def pointer_moved(self, x: float | None, y: float | None = None) -> None:
         """The pointer at target pixel (x, y), top-left origin; None: it left the window."""
         self.pointer = None if x is None else (float(x), float(y))
@@ -666,11 +678,14 @@ class Explorer:
         self.stream.menu()
         top = choice.height + panels.banner(choice.height, w, session.title, session.params, session.status,
                                             session.scene.live is not None, self._note(), session.rumour) + 8
-        self.overlay.draw(self.profiler, position=(10.0, top), quality=self.quality.level.name
-                          if self.quality.enabled else tr("profiler.quality_off"), gpu_note=getattr(self.renderer, "gpu_timing_note", ""))
-        left = 10.0 + (300.0 if self.overlay.visible else 0.0)
         hints = self._hints()
-        area = PanelArea(left, top, h - top - max(HINT_BAR_PX, panels.hint_bar_height(hints, w)), w)
+        below = max(HINT_BAR_PX, panels.hint_bar_height(hints, w))  # the key-hint bar along the bottom
+        profiler_width = self.overlay.draw(self.profiler, position=(10.0, top), quality=self.quality.level.name
+                                           if self.quality.enabled else tr("profiler.quality_off"),
+                                           gpu_note=getattr(self.renderer, "gpu_timing_note", ""),
+                                           max_height=h - top - below - 4.0)
+        left = 10.0 + (profiler_width + 10.0 if profiler_width else 0.0)
+        area = PanelArea(left, top, h - top - below, w)
         self._set_free_window(session, area, w, h)
         if session.chapters is not None:
             session.chapters_mode.panels(area)

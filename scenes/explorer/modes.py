@@ -338,6 +338,7 @@ class ChapterMode(Mode):
         super().__init__(ex, session)
         self.player = None
         self._switching = None  # the scene a step asked for, while it loads
+        self._retell = None     # chapters in a newly chosen language, for the playing runner (set by the worker)
         self.chapter_list, error = session.prepared.chapters or model_chapters(session.model)
         if error:
             self.ex.notice = error
@@ -351,10 +352,18 @@ class ChapterMode(Mode):
 
     def reload_chapters(self) -> None:
         """The Chapters menu in the language just chosen (called on the language worker: the files are read
-        there); a chapter playing keeps its runner until it is opened again."""
-        chapters, error = model_chapters(self.session.model)
-        if not error:
-            self.chapter_list = chapters
+        there); a chapter playing is retold in it by the frame, at the same step and moment."""
+        from llmviz.scenes.chapters.format import ChapterError, load_chapters
+
+        try:
+            everything = load_chapters()
+        except (ChapterError, OSError) as err:  # the menu and a playing chapter keep the words they have
+            self.ex.notice = tr("window.chapters_not_loaded", error=str(err))
+            return
+        model = self.session.model
+        if model is not None:
+            self.chapter_list = [c for c in everything if c.model == model.layout.spec_id]
+        self._retell = everything
 
     @property
     def active(self) -> bool:
@@ -369,6 +378,9 @@ class ChapterMode(Mode):
             return
         from llmviz.scenes.chapters.format import ChapterError
 
+        retell, self._retell = self._retell, None
+        if retell is not None:
+            self.player.retell(retell)
         try:
             self.player.update(frame.dt, frame.actions.steers_camera if frame.actions is not None else False)
         except ChapterError as err:  # a chapter that cannot be shown names its file:line; the window stays up
