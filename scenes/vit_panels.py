@@ -49,7 +49,7 @@ class VitPanel:
         """The panel at the area's right edge, never taller than the area (it scrolls instead): at 1280 x 720 it
         stays above the hint bar."""
         fit_side_panel(area)
-        self.draw(area.left + area.width - PANEL_WIDTH - 10, area.top)
+        self.draw(area.width - PANEL_WIDTH - 10, area.top)
 
     def draw(self, x: float, y: float) -> None:
         s = self.live

@@ -67,7 +67,7 @@ class WhisperPanel:
 
     def draw_in(self, area) -> None:
         fit_side_panel(area)
-        self.draw(area.left + area.width - PANEL_WIDTH - 10, area.top)
+        self.draw(area.width - PANEL_WIDTH - 10, area.top)
 
     def draw(self, x: float, y: float) -> None:
         s = self.live

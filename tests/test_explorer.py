@@ -455,10 +455,11 @@ def test_focus_and_presets_frame_into_the_part_of_the_view_no_panel_covers(rende
         ex.close()
 
 
-@pytest.mark.parametrize("scene,profiler", [("nano-gpt", False), ("vit-tiny", False), ("nano-gpt", True)])
+@pytest.mark.parametrize("scene,profiler", [("nano-gpt", False), ("vit-tiny", False), ("nano-gpt", True),
+                                            ("vit-tiny", True), ("whisper-tiny", True)])
 def test_in_a_small_window_the_panels_stay_above_the_hint_bar(scene, profiler):
     """At 640 x 400 the hint bar wraps to three lines: the live panel (it scrolls), the legend and the F3 profiler
-    (it scrolls too) end above it."""
+    (it scrolls too) end above it; with F3 open the live panel stays whole at the right edge."""
     from llmviz.engine.render.headless import HeadlessRenderer
     from llmviz.scenes import panels
 
@@ -478,6 +479,9 @@ def test_in_a_small_window_the_panels_stay_above_the_hint_bar(scene, profiler):
         assert bar_top < h - panels.hint_bar_height("x", w) - 1, "the hint bar did not wrap at this width"
         intruders = [r.tolist() for r in rects if r[1] < bar_top - 0.5 and r[3] > bar_top + 0.5]
         assert not intruders, f"UI over the hint bar (top {bar_top}): {intruders}"
+        # The live side panel whole at the right edge, F3 or not (the rects are clipped to the window).
+        side = [r for r in rects if abs(r[2] - (w - 10)) < 2 and r[2] - r[0] >= panels.PANEL_WIDTH - 2]
+        assert side, f"no whole side panel at the right edge among {rects.tolist()}"
     finally:
         ex.close()
         small.release()
