@@ -12,7 +12,7 @@ from imgui_bundle import imgui
 
 from llmviz.common.i18n import num, tr
 from llmviz.scenes.clip_live import MAX_CAPTIONS, caption_probabilities
-from llmviz.scenes.panels import BAR_RGB, BAR_TOP_RGB, DIM_RGB, ERROR_RGB, PANEL_WIDTH, begin_side_panel, end_side_panel
+from llmviz.scenes.panels import BAR_RGB, BAR_TOP_RGB, DIM_RGB, ERROR_RGB, begin_side_panel, end_side_panel
 from llmviz.scenes.vit_panels import VitPanel
 
 MAX_CAPTION_CHARS = 200
@@ -32,9 +32,7 @@ class ClipPanel(VitPanel):
         s = self.live
         self.opener.poll(s.set_image_path)
         if begin_side_panel(tr("clip.title") + "###clip", x, y):
-            imgui.push_text_wrap_pos(PANEL_WIDTH - 12)
             imgui.text_colored(DIM_RGB, tr("clip.about", about=s.about))
-            imgui.pop_text_wrap_pos()
             self._open(s)
             imgui.separator()
             if s.trace is None:
@@ -45,9 +43,7 @@ class ClipPanel(VitPanel):
                 self._caption_list(s)
             for problem in (s.problem, s.error):
                 if problem:
-                    imgui.push_text_wrap_pos(PANEL_WIDTH - 12)
                     imgui.text_colored(ERROR_RGB, problem)
-                    imgui.pop_text_wrap_pos()
         end_side_panel()
 
     def _caption_list(self, s) -> None:

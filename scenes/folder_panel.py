@@ -25,7 +25,6 @@ class FolderPanel:
     def draw(self, x: float, y: float) -> None:
         s = self.live
         if begin_side_panel(tr("folder.title", name=s.name) + "###folder", x, y):
-            imgui.push_text_wrap_pos(PANEL_WIDTH - 12)
             imgui.text_colored(DIM_RGB, tr("folder.about", n=s.parameters, about=s.about))
             self._input(s)
             imgui.separator()
@@ -37,7 +36,6 @@ class FolderPanel:
                 imgui.text_colored(DIM_RGB, note)
             if s.error:
                 imgui.text_colored(ERROR_RGB, s.error)
-            imgui.pop_text_wrap_pos()
         end_side_panel()
 
     def _input(self, s) -> None:

@@ -30,7 +30,6 @@ class LlavaPanel(VitPanel):
         s = self.live
         self.opener.poll(s.set_image_path)
         if begin_side_panel(tr("llava.title") + "###llava", x, y):
-            imgui.push_text_wrap_pos(PANEL_WIDTH - 12)   # every line of the panel wraps inside it
             imgui.text_colored(DIM_RGB, s.about)
             self._open(s)
             imgui.separator()
@@ -45,7 +44,6 @@ class LlavaPanel(VitPanel):
                 self._picture(s)
             if s.error:
                 imgui.text_colored(ERROR_RGB, s.error)
-            imgui.pop_text_wrap_pos()
         end_side_panel()
 
     def _open(self, s) -> None:

@@ -21,7 +21,6 @@ class RagPanel:
     def draw(self, x: float, y: float) -> None:
         s = self.live
         if begin_side_panel(tr("rag.title") + "###rag", x, y):
-            imgui.push_text_wrap_pos(PANEL_WIDTH - 12)
             imgui.text_colored(DIM_RGB, s.about)
             imgui.text(tr("rag.question"))
             imgui.set_next_item_width(PANEL_WIDTH - 20)
@@ -51,7 +50,6 @@ class RagPanel:
                 imgui.text_colored(DIM_RGB, tr("rag.busy"))
             if s.error:
                 imgui.text_colored(ERROR_RGB, s.error)
-            imgui.pop_text_wrap_pos()
         end_side_panel()
 
     def _passages(self, s, r) -> None:

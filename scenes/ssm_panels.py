@@ -76,20 +76,16 @@ class SsmPanel:
         n_input, n = s.n_typed, len(s.tokens)
         first = max(0, n - SHOWN_CHARACTERS)          # a long stream: its end, which the scan shows
         imgui.text(tr("nano.sequence") + (tr("ssm.last_of", shown=SHOWN_CHARACTERS, n=n) if first else ""))
-        imgui.push_text_wrap_pos(PANEL_WIDTH - 12)
         typed = "".join(shown_char(s.alphabet[t]) for t in s.tokens[first:n_input])
         imgui.text_colored(INPUT_RGB, ("…" if first else "") + typed)
         if n > max(n_input, first):
             imgui.same_line(0, 0)
             imgui.text_colored(GENERATED_RGB, "".join(shown_char(s.alphabet[t]) for t in s.tokens[max(n_input, first):]))
-        imgui.pop_text_wrap_pos()
         imgui.text_colored(INPUT_RGB, tr("ssm.typed"))
         imgui.same_line()
         imgui.text_colored(GENERATED_RGB, tr("ssm.generated"))
         if n > s.context_length:
-            imgui.push_text_wrap_pos(PANEL_WIDTH - 12)
             imgui.text_colored(DIM_RGB, tr("ssm.window", n=s.context_length, before=n - s.context_length))
-            imgui.pop_text_wrap_pos()
         elif s.full:
             imgui.text_colored(DIM_RGB, tr("ssm.full", n=s.context_length))
 
@@ -132,9 +128,7 @@ class SsmPanel:
         shown = [(name, mean) for name, mean in classes if mean is not None]
         if len(shown) == 2 and shown[1][1] > 0:
             (a, ma), (b, mb) = shown
-            imgui.push_text_wrap_pos(PANEL_WIDTH - 12)
             imgui.text(tr("ssm.selective", a=a, ma=ma, b=b, mb=mb, ratio=ma / mb))
-            imgui.pop_text_wrap_pos()
         imgui.separator()
 
     def _state(self, s) -> None:
@@ -142,9 +136,7 @@ class SsmPanel:
             return
         n = len(s.tokens)
         fixed = state_bytes(s.spec)
-        imgui.push_text_wrap_pos(PANEL_WIDTH - 12)
         imgui.text(tr("ssm.state", size=_size(fixed)))
         imgui.text_colored(DIM_RGB, tr("ssm.kv_cache", size=_size(kv_cache_bytes(s.spec, n)), n=n))
         data = TRAINING_DATA.get(s.spec.id, tr("ssm.corpus"))
         imgui.text_colored(AMBER_RGB, tr("ssm.trained", data=data, id=s.spec.id))
-        imgui.pop_text_wrap_pos()

@@ -66,9 +66,7 @@ class VitPanel:
                 imgui.separator()
                 self._classes(s)
             if s.error:
-                imgui.push_text_wrap_pos(PANEL_WIDTH - 12)
                 imgui.text_colored(ERROR_RGB, s.error)
-                imgui.pop_text_wrap_pos()
         end_side_panel()
 
     def _open(self, s) -> None:
@@ -87,9 +85,7 @@ class VitPanel:
             next_sample()
 
     def _open_notes(self) -> None:
-        imgui.push_text_wrap_pos(PANEL_WIDTH - 12)
         imgui.text_colored(DIM_RGB, tr("vit.formats"))
-        imgui.pop_text_wrap_pos()
         self.opener.draw_note()
 
     def _choice(self, s) -> None:
@@ -102,9 +98,7 @@ class VitPanel:
         if c.view == "picture":
             imgui.text_colored(DIM_RGB, tr("vit.as_read"))
             return
-        imgui.push_text_wrap_pos(PANEL_WIDTH - 12)
         imgui.text_colored(DIM_RGB, s.heat_words() + (tr("vit.rollout_how") if c.view == "rollout" else ""))
-        imgui.pop_text_wrap_pos()
         if c.token != 0:
             if imgui.button(tr("vit.back_to_cls") + "###back_cls"):
                 s.choose(token=0)

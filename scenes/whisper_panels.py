@@ -83,9 +83,7 @@ class WhisperPanel:
                 imgui.separator()
                 self._tokens(s)
             if s.error:
-                imgui.push_text_wrap_pos(PANEL_WIDTH - 12)
                 imgui.text_colored(ERROR_RGB, s.error)
-                imgui.pop_text_wrap_pos()
         end_side_panel()
 
     def _open(self, s) -> None:
@@ -130,11 +128,9 @@ class WhisperPanel:
             imgui.dummy(imgui.ImVec2(rgba.shape[1], rgba.shape[0]))
         self._overlay(s, origin, labels, n_bands)
         heads = ", ".join(i18n.tr("whisper.layer_head", layer=int(a), head=int(b)) for a, b in np.asarray(tr[HEADS_ID]))
-        imgui.push_text_wrap_pos(PANEL_WIDTH - 12)
         imgui.text_colored(DIM_RGB, i18n.tr("whisper.bands", token=labels[token + 1], heads=heads,
                                             which=i18n.tr("whisper.heads_mean") if c.head is None
                                             else i18n.tr("whisper.head", head=c.head)))
-        imgui.pop_text_wrap_pos()
 
     def _overlay(self, s, origin, labels, n_bands) -> None:
         tr = s.trace
